@@ -1,0 +1,47 @@
+"""pinlake: a lake, recipes, locks, versioned Lance datasets, lineage and pinned reads.
+
+Importing ``pinlake`` is cheap and never imports Prefect: heavy modules load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+# Lance logs a WARN line for every fragment written to a new table; keep the terminal for real news.
+os.environ.setdefault("LANCE_LOG", "error")
+
+__version__ = "0.1.0"
+
+# name -> "module:attribute", resolved lazily on first access
+_LAZY = {
+    "connect": "pinlake.library:connect",
+    "Library": "pinlake.library:Library",
+    "Lake": "pinlake.lake:Lake",
+    "ErrorManager": "pinlake.lake:ErrorManager",
+    "Dataset": "pinlake.datasets.dataset:Dataset",
+    "DatasetInfo": "pinlake.datasets.info:DatasetInfo",
+    "DatasetItem": "pinlake.datasets.dataset_item:DatasetItem",
+    "DatasetBuilder": "pinlake.datasets.builders.base:DatasetBuilder",
+    "ImageFolderBuilder": "pinlake.datasets.builders.folder:ImageFolderBuilder",
+    "recipe": "pinlake.recipes.decorator:recipe",
+    "dataset_compilation_entrypoint": "pinlake.recipes.decorator:dataset_compilation_entrypoint",
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'pinlake' has no attribute {name!r}")
+    module_name, attr = target.split(":")
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))
+
+
+__all__ = ["__version__", *_LAZY]

@@ -1,0 +1,37 @@
+"""The `pinlake` command line: a thin mirror of the Python API, one module per verb."""
+
+from __future__ import annotations
+
+import importlib
+
+from pinlake.cli.app import app
+
+# Modules that register commands on `app` when imported (one module per verb).
+_COMMAND_MODULES = (
+    "pinlake.cli.demo",
+    "pinlake.cli.build",
+    "pinlake.cli.info",
+    "pinlake.cli.ls",
+    "pinlake.cli.show",
+    "pinlake.cli.stats",
+    "pinlake.cli.preview",
+    "pinlake.cli.lake",
+)
+
+
+def _register() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            # Only tolerate a command module that is not written yet, never a broken import inside it.
+            if exc.name != name:
+                raise
+
+
+def main() -> None:
+    _register()
+    app()
+
+
+__all__ = ["app", "main"]

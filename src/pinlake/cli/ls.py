@@ -1,0 +1,35 @@
+"""`pinlake ls`: datasets of a library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
+
+
+@app.command("ls")
+@handle_errors
+def ls(as_json: bool = typer.Option(False, "--json", help="Print JSON."), library: Optional[Path] = LibraryOption) -> None:
+    """List the datasets of a library with items, sizes and versions.
+
+    Example: pinlake ls --library ./library
+    """
+    from pinlake.datasets.ops import list_datasets
+    from pinlake.library import Library
+
+    lib = Library(library_path(library))
+    rows = list_datasets(lib)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        console.print(f"No datasets in {lib.path}. Try `pinlake demo`.")
+        return
+    table = Table("dataset", "items", "version", "versions", "size", "description", title=str(lib.path))
+    for r in rows:
+        table.add_row(r["name"], str(r["items"]), str(r["version"]), str(r["versions"]), r["size"], r["description"])
+    console.print(table)

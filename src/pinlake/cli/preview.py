@@ -1,0 +1,28 @@
+"""`pinlake preview`: redraw preview.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+
+
+@app.command("preview")
+@handle_errors
+def preview(
+    dataset: str = typer.Argument(..., help="Dataset name (or path)."),
+    media_dir: Optional[Path] = typer.Option(None, "--media-dir", help="Where view urls resolve."),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """Redraw preview.png: a mosaic of sample images with their boxes and keypoints.
+
+    Example: pinlake preview health_images
+    """
+    from pinlake.datasets.ops import open_dataset, recompute_preview
+    from pinlake.library import Library
+
+    ds = open_dataset(Library(library_path(library)), dataset, media_dir=media_dir)
+    console.print(f"[green]Wrote[/] {recompute_preview(ds)}")

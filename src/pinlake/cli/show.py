@@ -1,0 +1,56 @@
+"""`pinlake show`: rows of one table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
+
+
+@app.command("show")
+@handle_errors
+def show(
+    dataset: str = typer.Argument(..., help="Dataset name (or path)."),
+    table: str = typer.Argument("item", help="Table name."),
+    limit: int = typer.Option(10, "--limit", "-n"),
+    skip: int = typer.Option(0, "--skip"),
+    where: Optional[str] = typer.Option(None, "--where", help="SQL filter, e.g. \"split = 'train'\"."),
+    version: Optional[int] = typer.Option(None, "--version", "-v", help="Dataset version to read."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """Show rows of a dataset table.
+
+    Example: pinlake show health_images bbox --limit 5
+    """
+    from pinlake.datasets.ops import open_dataset
+    from pinlake.library import Library
+
+    ds = open_dataset(Library(library_path(library)), dataset)
+    if version is not None:
+        ds = ds.checkout(version)
+    ds.schema.schema(table)
+    data = ds.to_arrow(table, filter=where, limit=limit, offset=skip or None)
+    rows = data.to_pylist()
+    for r in rows:
+        if r.get("content") is not None:
+            r["content"] = f"<{len(r['content'])} bytes>"
+    if as_json:
+        echo_json(rows)
+        return
+    out = Table(*[c for c in data.column_names if c not in ("created_at", "updated_at")], title=f"{ds.name}.{table} @ v{ds.version}")
+    for r in rows:
+        out.add_row(*[_cell(r[c]) for c in out.columns and [col.header for col in out.columns]])
+    console.print(out)
+
+
+def _cell(v: object) -> str:
+    if isinstance(v, dict) and set(v) == {"name", "id"}:
+        return f"{v['name']}:{v['id']}" if v["id"] else ""
+    if isinstance(v, list) and len(v) > 8:
+        return str(v[:8])[:-1] + ", …]"
+    return str(v)

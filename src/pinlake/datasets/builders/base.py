@@ -1,0 +1,214 @@
+"""DatasetBuilder: stream rows from ``generate_data()`` into a new dataset version.
+
+Subclass and implement :meth:`DatasetBuilder.generate_data` yielding ``{table: row or [rows]}``.
+Rows are buffered per table and flushed every ``flush_every_n_samples`` samples as Lance fragments
+(uncommitted, so memory stays flat); at the end every table is committed once and one entry is
+appended to the version log. A failure before that commit leaves the previous version the latest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Iterator, Literal
+
+import lance
+
+from pinlake.datasets.dataset import Dataset
+from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.info import DatasetInfo
+from pinlake.datasets.refs import check_refs
+from pinlake.datasets.schema import DatasetSchema
+from pinlake.datasets.tables import TableWriter, id_filter, table_exists, table_uri
+from pinlake.datasets.versions import VersionLog
+from pinlake.errors import BuildError, DatasetExistsError, NotFoundError, PinlakeError, ValidationError
+from pinlake.features.arrow import arrow_schema, pydantic_message, rows_to_table
+from pinlake.features.base import BaseSchema, utcnow
+from pinlake.features.groups import Source, SourceKind
+from pinlake.lineage import lineage_properties
+
+BuildMode = Literal["create", "overwrite", "add"]
+
+
+def stable_id(*parts: object) -> str:
+    """A short id derived from ``parts`` (same inputs ⇒ same id, so rebuilds are reproducible)."""
+    digest = hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    return digest[:22]
+
+
+class DatasetBuilder:
+    """Base class of dataset builders (see the module doc)."""
+
+    DEFAULT_FLUSH = 1024
+
+    def __init__(self, target_dir: str | os.PathLike[str], dataset_item: type[DatasetItem], info: DatasetInfo) -> None:
+        self.target_dir = Path(target_dir)
+        self.dataset_item = dataset_item
+        self.info = info
+        self.schema = DatasetSchema.from_dataset_item(dataset_item)
+        self.item_schema_name = "item"
+        self.item_schema = self.schema.schemas["item"]
+        self._sources: list[Source] = []
+        self.build_time = utcnow()
+        #: extra lineage (lock hash, lake version, recipe hash) merged into every commit
+        self.lineage: dict[str, Any] = {}
+        #: called with the number of samples written so far (progress bars)
+        self.progress: Callable[[int], None] | None = None
+
+    # --- to implement ------------------------------------------------------------
+    def generate_data(self) -> Iterator[dict[str, BaseSchema | list[BaseSchema]]]:
+        raise NotImplementedError("DatasetBuilder subclasses implement generate_data()")
+
+    def count_samples(self) -> int | None:
+        """Number of samples generate_data() will yield, when cheap to know (progress bars)."""
+        return None
+
+    # --- helpers for subclasses --------------------------------------------------------
+    def add_source(self, name: str, kind: SourceKind | str = SourceKind.OTHER, **metadata: Any) -> str:
+        source_id = stable_id("source", name, str(SourceKind(kind).value))
+        if all(s.id != source_id for s in self._sources):
+            self._sources.append(
+                Source(id=source_id, name=name, kind=SourceKind(kind), metadata=metadata,
+                       created_at=self.build_time, updated_at=self.build_time)
+            )
+        return source_id
+
+    # --- build ---------------------------------------------------------------------------
+    def build(self, mode: BuildMode = "create", flush_every_n_samples: int | None = None, *, check_refs: bool = True, compute_stats: bool = True) -> Dataset:
+        """Build the dataset; returns it opened at its new version."""
+        if mode not in ("create", "overwrite", "add"):
+            raise ValidationError(f"unknown build mode {mode!r}", hint="Use mode='create', 'overwrite' or 'add'.")
+        target = self.target_dir
+        log = VersionLog(target)
+        created_dir = False
+        if mode == "create":
+            if target.exists() and any(target.iterdir()):
+                raise DatasetExistsError(
+                    f"{target} already exists", hint="Use mode='overwrite' (new version replacing the rows) or mode='add'."
+                )
+            created_dir = not target.exists()
+        elif not log.exists():
+            mode = "create"
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            with log.locked():
+                dataset = self._build_locked(log, mode, flush_every_n_samples or self.DEFAULT_FLUSH, check_refs)
+        except BaseException:
+            if mode == "create" and not log.exists():
+                # nothing was committed: remove what this build wrote, leave no half dataset behind
+                if created_dir:
+                    shutil.rmtree(target, ignore_errors=True)
+                else:
+                    shutil.rmtree(target / "db", ignore_errors=True)
+                    for name in ("info.json", "schema.json", ".lock"):
+                        (target / name).unlink(missing_ok=True)
+            raise
+        if compute_stats:
+            from pinlake.datasets.finalize import finalize
+
+            finalize(dataset)
+        return dataset
+
+    def _build_locked(self, log: VersionLog, mode: str, flush_every: int, check: bool) -> Dataset:
+        target = self.target_dir
+        previous = log.latest()
+        schemas = self.schema.schemas
+        arrow_schemas = {t: arrow_schema(s) for t, s in schemas.items()}
+        write_mode = {"create": "overwrite", "overwrite": "overwrite", "add": "append"}[mode]
+        writers = {
+            t: TableWriter(target, t, arrow_schemas[t], mode=write_mode,
+                           base_version=(previous.tables.get(t) if previous else None))
+            for t in schemas
+        }
+        # files written before the first commit so a reader can open the dataset after it
+        self.info.id = self.info.id or target.name
+        self.schema.to_json(target / "schema.json")
+        if not (target / "info.json").exists() or mode != "add":
+            self.info.to_json(target / "info.json")
+
+        seen: dict[str, set[str]] = {t: set() for t in schemas}
+        buffers: dict[str, list[Any]] = {t: [] for t in schemas}
+        samples = 0
+
+        def exists_in_previous(table: str, ids: list[str]) -> set[str]:
+            if mode != "add" or previous is None or table not in previous.tables:
+                return set()
+            ds = lance.dataset(table_uri(target, table), version=previous.tables[table])
+            return set(ds.to_table(columns=["id"], filter=id_filter(ids)).column("id").to_pylist())
+
+        flushed_sources = 0
+
+        def flush() -> None:
+            nonlocal flushed_sources
+            buffers["source"].extend(self._sources[flushed_sources:])
+            flushed_sources = len(self._sources)
+            arrows = {}
+            for t, rows in buffers.items():
+                if rows:
+                    arrows[t] = rows_to_table(schemas[t], rows, table=t)
+                    buffers[t] = []
+            for t, a in arrows.items():
+                seen[t].update(a.column("id").to_pylist())
+            if check:
+                for t, a in arrows.items():
+                    check_refs(t, a, schemas, seen, exists_in_previous, where=f"sample {samples}: ")
+            for t, a in arrows.items():
+                writers[t].write(a)
+
+        try:
+            for sample in self.generate_data():
+                self._buffer_sample(sample, buffers, samples)
+                samples += 1
+                if samples % flush_every == 0:
+                    flush()
+                    if self.progress:
+                        self.progress(samples)
+            flush()
+            if self.progress:
+                self.progress(samples)
+        except PinlakeError:
+            raise
+        except Exception as exc:
+            raise BuildError(f"build of {target.name!r} failed at sample {samples}: {type(exc).__name__}: {exc}") from exc
+        if samples == 0 and mode == "create":
+            raise BuildError(f"build of {target.name!r}: generate_data() yielded no samples", hint="Check the source folder.")
+
+        props = lineage_properties(f"build:{mode}", **self.lineage)
+        tables: dict[str, int] = dict(previous.tables) if previous and mode == "add" else {}
+        rows: dict[str, int] = dict(previous.rows) if previous and mode == "add" else {}
+        for t, w in writers.items():
+            if w.rows == 0 and mode == "add" and t in tables:
+                continue  # nothing new for this table: keep its version
+            tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
+            rows[t] = lance.dataset(table_uri(target, t), version=tables[t]).count_rows()
+        log.append(f"build:{mode}", tables, rows, props, message=f"{samples} samples")
+        return Dataset(target, dataset_item=self.dataset_item)
+
+    def _buffer_sample(self, sample: dict[str, Any], buffers: dict[str, list[Any]], n: int) -> None:
+        if not isinstance(sample, dict):
+            raise ValidationError(f"sample {n}: generate_data() must yield dicts of {{table: row or rows}}, got {type(sample).__name__}")
+        for table, value in sample.items():
+            if table not in buffers:
+                raise ValidationError(
+                    f"sample {n}: unknown table {table!r}", hint=f"Tables of {self.dataset_item.__name__}: {', '.join(buffers)}."
+                )
+            rows = value if isinstance(value, list) else [value]
+            for j, row in enumerate(rows):
+                if isinstance(row, BaseSchema):
+                    if not row.id:
+                        row = row.model_copy(update={"id": stable_id(self.info.id or self.target_dir.name, table, n, j)})
+                elif isinstance(row, dict):
+                    if not row.get("id"):
+                        row = {**row, "id": stable_id(self.info.id or self.target_dir.name, table, n, j)}
+                else:
+                    raise ValidationError(f"sample {n}, table {table!r}: rows must be schema objects or dicts, got {type(row).__name__}")
+                buffers[table].append(row)
+
+    # --- row constructors for subclasses ---------------------------------------------
+    def _create_item(self, split: str, item_id: str, **metadata: Any) -> BaseSchema:
+        try:
+            return self.item_schema(id=item_id, split=split, created_at=self.build_time, updated_at=self.build_time, **metadata)
+        except Exception as exc:
+            raise ValidationError(f"item {item_id!r}: {pydantic_message(exc)}") from None

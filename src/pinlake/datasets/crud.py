@@ -1,0 +1,272 @@
+"""Writes on a dataset: each call (or each ``batch()``) makes one new dataset version.
+
+Table writes go through Lance (append / merge_insert / delete: each a new table version, history
+kept); the version-log append at the end is the commit point. Writers of one dataset are serialised
+by a file lock. Table versions left by a crashed write are rolled back (restore = a new version)
+before the next write.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import lance
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pinlake.datasets.refs import check_refs
+from pinlake.datasets.tables import id_filter, table_exists, table_uri, write_table
+from pinlake.errors import NotFoundError, ValidationError
+from pinlake.features.arrow import rows_to_table
+from pinlake.features.base import BaseSchema, utcnow
+from pinlake.lineage import lineage_properties
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pinlake.datasets.dataset import Dataset
+    from pinlake.datasets.dataset_item import DatasetItem
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:22]
+
+
+class _Batch:
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        self.changed: dict[str, int] = {}
+        self.ops: list[str] = []
+        self.lineage: dict[str, str] = {}
+
+
+class CrudMixin:
+    _batch: _Batch | None = None
+
+    # --- version plumbing --------------------------------------------------------
+    @contextmanager
+    def batch(self: "Dataset", operation: str = "crud", **lineage: Any) -> Iterator["Dataset"]:
+        """Group several writes into one dataset version::
+
+            with ds.batch("fix labels"):
+                ds.update_data("objects", rows)
+                ds.delete_data("bbox", ids)
+        """
+        if self._batch is not None:
+            yield self
+            return
+        self._check_writable()
+        with self._log.locked():
+            self._reconcile()
+            self._batch = _Batch(operation)
+            self._batch.lineage = lineage_properties(operation, **lineage)
+            try:
+                yield self
+                if self._batch.changed:
+                    tables = {**self._state.tables, **self._batch.changed}
+                    rows = dict(self._state.rows)
+                    for t, v in self._batch.changed.items():
+                        rows[t] = lance.dataset(table_uri(self.path, t), version=v).count_rows()
+                    message = "; ".join(self._batch.ops)
+                    self._state = self._log.append(operation, tables, rows, self._batch.lineage, message)
+            finally:
+                self._batch = None
+
+    def _check_writable(self: "Dataset") -> None:
+        if self._pinned:
+            raise ValidationError(
+                f"dataset {self.name!r} is open read-only at version {self.version}",
+                hint="Open it without version= to write.",
+            )
+
+    def _reconcile(self: "Dataset") -> None:
+        """Move to the latest logged version; roll back table versions no log entry names."""
+        self._state = self._log.latest() or self._state
+        for table, version in self._state.tables.items():
+            ds = lance.dataset(table_uri(self.path, table))
+            if ds.version != version:
+                lance.dataset(table_uri(self.path, table), version=version).restore()
+
+    def _current(self: "Dataset", table: str) -> lance.LanceDataset:
+        version = (self._batch.changed.get(table) if self._batch else None) or self._state.tables.get(table)
+        return lance.dataset(table_uri(self.path, table), version=version)
+
+    def _note(self: "Dataset", table: str, version: int, op: str) -> None:
+        assert self._batch is not None
+        self._batch.changed[table] = version
+        self._batch.ops.append(op)
+
+    def _to_arrow(self: "Dataset", table: str, rows: Sequence[BaseSchema | dict[str, Any]]) -> pa.Table:
+        schema = self.schema.schema(table)
+        now = utcnow()
+        fixed = []
+        for r in rows:
+            r = r if isinstance(r, dict) else r.model_dump()
+            r = dict(r)
+            if not r.get("id"):
+                r["id"] = new_id()
+            r["updated_at"] = now
+            fixed.append(r)
+        return rows_to_table(schema, fixed, table=table)
+
+    def _existing_ids(self: "Dataset", table: str, ids: list[str]) -> set[str]:
+        if not ids or (table not in self._state.tables and not (self._batch and table in self._batch.changed)):
+            return set()
+        found = self._current(table).to_table(columns=["id"], filter=id_filter(ids))
+        return set(found.column("id").to_pylist())
+
+    def _check_refs(self: "Dataset", table: str, data: pa.Table, pending: dict[str, set[str]] | None = None) -> None:
+        check_refs(table, data, self.schema.schemas, pending or {}, self._existing_ids)
+
+    # --- table level -----------------------------------------------------------------
+    def add_data(self: "Dataset", table: str, data: Sequence[BaseSchema | dict[str, Any]]) -> list[str]:
+        """Append rows to ``table`` (ids must be new); returns their ids."""
+        with self.batch(f"add_data {table}"):
+            arrow = self._to_arrow(table, data)
+            ids = arrow.column("id").to_pylist()
+            if len(set(ids)) != len(ids):
+                raise ValidationError(f"table {table!r}: duplicate ids in the rows to add")
+            clash = self._existing_ids(table, ids)
+            if clash:
+                raise ValidationError(
+                    f"table {table!r}: ids already exist: {sorted(clash)[:5]}", hint="Use update_data to change them."
+                )
+            self._check_refs(table, arrow, {table: set(ids)})
+            self._append(table, arrow)
+        return ids
+
+    def _append(self: "Dataset", table: str, arrow: pa.Table) -> None:
+        assert self._batch is not None
+        if arrow.num_rows == 0:
+            return
+        exists = table in self._state.tables or table in self._batch.changed or table_exists(self.path, table)
+        mode = "append" if exists else "create"
+        if exists and table not in self._state.tables and table not in self._batch.changed:
+            mode = "overwrite"
+        if mode == "append":
+            # append on top of the version this batch sees
+            ds = self._current(table)
+            if ds.version != lance.dataset(ds.uri).version:
+                ds.restore()
+        version = write_table(self.path, table, arrow, mode, self._batch.lineage, f"{self._batch.operation}: add {arrow.num_rows} rows")
+        self._note(table, version, f"add {arrow.num_rows} to {table}")
+
+    def update_data(self: "Dataset", table: str, data: Sequence[BaseSchema | dict[str, Any]]) -> list[str]:
+        """Replace rows of ``table`` by id (every id must exist); returns their ids."""
+        with self.batch(f"update_data {table}"):
+            arrow = self._to_arrow(table, data)
+            ids = arrow.column("id").to_pylist()
+            missing = set(ids) - self._existing_ids(table, ids)
+            if missing:
+                raise NotFoundError(f"table {table!r}: no rows with ids {sorted(missing)[:5]}", hint="Use add_data for new rows.")
+            self._check_refs(table, arrow, {table: set(ids)})
+            self._upsert(table, arrow, f"update {arrow.num_rows} in {table}")
+        return ids
+
+    def _upsert(self: "Dataset", table: str, arrow: pa.Table, op: str) -> None:
+        if arrow.num_rows == 0:
+            return
+        if table not in self._state.tables and not (self._batch and table in self._batch.changed):
+            self._append(table, arrow)
+            return
+        ds = self._current(table)
+        existing = set(ds.to_table(columns=["id"], filter=id_filter(arrow.column("id").to_pylist())).column("id").to_pylist())
+        if existing:
+            # keep the original created_at of updated rows
+            old = ds.to_table(columns=["id", "created_at"], filter=id_filter(sorted(existing)))
+            created = dict(zip(old.column("id").to_pylist(), old.column("created_at").to_pylist()))
+            col = [created.get(i, c) for i, c in zip(arrow.column("id").to_pylist(), arrow.column("created_at").to_pylist())]
+            arrow = arrow.set_column(arrow.schema.get_field_index("created_at"), "created_at", pa.array(col, pa.timestamp("us")))
+        ds.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(arrow)
+        self._note(table, lance.dataset(ds.uri).version, op)
+
+    def delete_data(self: "Dataset", table: str, ids: Sequence[str]) -> list[str]:
+        """Delete rows of ``table`` by id; returns the ids that existed."""
+        with self.batch(f"delete_data {table}"):
+            found = sorted(self._existing_ids(table, list(ids)))
+            self._delete(table, id_filter(found), len(found))
+        return found
+
+    def _delete(self: "Dataset", table: str, predicate: str, n: int) -> None:
+        if n == 0:
+            return
+        ds = self._current(table)
+        ds.delete(predicate)
+        self._note(table, lance.dataset(ds.uri).version, f"delete {n} from {table}")
+
+    # --- dataset item level -------------------------------------------------------------
+    def _split_items(self: "Dataset", items: Sequence["DatasetItem | dict[str, Any]"]) -> dict[str, list[dict[str, Any]]]:
+        cls = self.dataset_item
+        per_table: dict[str, list[dict[str, Any]]] = {t: [] for t in self.schema.tables}
+        for n, raw in enumerate(items):
+            item = raw if isinstance(raw, cls) else cls.model_validate(raw if isinstance(raw, dict) else raw.model_dump())
+            item_id = item.id or new_id()
+            row = {"id": item_id, "split": item.split}
+            for name in cls.metadata_fields():
+                row[name] = getattr(item, name)
+            per_table["item"].append(row)
+            for table, (schema, is_list) in cls.table_fields().items():
+                value = getattr(item, table, None)
+                values = value if is_list else ([value] if value is not None else [])
+                for v in values or []:
+                    r = v.model_dump() if isinstance(v, BaseSchema) else dict(v)
+                    r["item_ref"] = {"name": "item", "id": item_id}
+                    per_table[table].append(r)
+        return per_table
+
+    def add_dataset_items(self: "Dataset", items: Sequence["DatasetItem | dict[str, Any]"]) -> list[str]:
+        """Add whole items (item row plus their views, entities, annotations) as one version."""
+        per_table = self._split_items(items)
+        with self.batch("add_dataset_items"):
+            arrows = {t: self._to_arrow(t, rows) for t, rows in per_table.items() if rows}
+            pending = {t: set(a.column("id").to_pylist()) for t, a in arrows.items()}
+            for t, a in arrows.items():
+                clash = self._existing_ids(t, a.column("id").to_pylist())
+                if clash:
+                    raise ValidationError(f"table {t!r}: ids already exist: {sorted(clash)[:5]}", hint="Use update_dataset_items.")
+            for t, a in arrows.items():
+                self._check_refs(t, a, pending)
+            for t, a in arrows.items():
+                self._append(t, a)
+        return [r["id"] for r in per_table["item"]]
+
+    def update_dataset_items(self: "Dataset", items: Sequence["DatasetItem | dict[str, Any]"]) -> list[str]:
+        """Replace whole items: rows present are upserted, rows of the item no longer present are deleted."""
+        per_table = self._split_items(items)
+        item_ids = [r["id"] for r in per_table["item"]]
+        with self.batch("update_dataset_items"):
+            missing = set(item_ids) - self._existing_ids("item", item_ids)
+            if missing:
+                raise NotFoundError(f"no items with ids {sorted(missing)[:5]}", hint="Use add_dataset_items for new items.")
+            arrows = {t: self._to_arrow(t, rows) for t, rows in per_table.items()}
+            pending = {t: set(a.column("id").to_pylist()) for t, a in arrows.items()}
+            for t, a in arrows.items():
+                self._check_refs(t, a, pending)
+            for t, a in arrows.items():
+                if t != "item" and t != "source" and t in self._state.tables:
+                    keep = a.column("id").to_pylist()
+                    stale = self._current(t).to_table(
+                        columns=["id"], filter=f"{id_filter(item_ids, 'item_ref.id')}" + (f" AND NOT ({id_filter(keep)})" if keep else "")
+                    )
+                    self._delete(t, id_filter(stale.column("id").to_pylist()), stale.num_rows)
+                self._upsert(t, a, f"update {a.num_rows} in {t}")
+        return item_ids
+
+    def delete_dataset_items(self: "Dataset", ids: Sequence[str]) -> list[str]:
+        """Delete items and, cascading, every row that refers to them."""
+        with self.batch("delete_dataset_items"):
+            found = sorted(self._existing_ids("item", list(ids)))
+            if found:
+                for t in self.schema.tables:
+                    if t in ("item", "source") or t not in self._state.tables:
+                        continue
+                    n = self._current(t).count_rows(id_filter(found, "item_ref.id"))
+                    self._delete(t, id_filter(found, "item_ref.id"), n)
+                self._delete("item", id_filter(found), len(found))
+        return found
+
+    # --- search -----------------------------------------------------------------------
+    def semantic_search(self: "Dataset", query: Any, table: str, limit: int = 50, embedding_fn: Any = None) -> tuple[list[Any], list[float], list[str]]:
+        from pinlake.datasets.search import semantic_search
+
+        return semantic_search(self, query, table, limit=limit, embedding_fn=embedding_fn)

@@ -1,0 +1,257 @@
+"""Dataset: a directory of Lance tables with info/schema/stats/preview files, read at one version.
+
+``Dataset(path, media_dir=...)`` opens the latest dataset version; ``version=`` opens an older one
+(read-only). Writes (``add_data`` …, see :mod:`pinlake.datasets.crud`) each make a new dataset version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import lance
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pinlake.datasets.crud import CrudMixin
+from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.info import DatasetInfo
+from pinlake.datasets.schema import DatasetSchema
+from pinlake.datasets.tables import id_filter, open_table, table_exists
+from pinlake.datasets.versions import DatasetVersion, VersionLog
+from pinlake.errors import InputFileError, NotFoundError
+from pinlake.features.arrow import table_to_rows
+from pinlake.features.base import BaseSchema
+from pinlake.features.groups import Image
+
+
+class Dataset(CrudMixin):
+    """A pinlake dataset, read at its latest version or at ``version``."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        media_dir: str | os.PathLike[str] | None = None,
+        *,
+        version: int | None = None,
+        dataset_item: type[DatasetItem] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if not (self.path / "info.json").is_file():
+            raise NotFoundError(
+                f"{self.path}: not a pinlake dataset (no info.json)",
+                hint="Build one first, e.g. `pinlake demo` or `pinlake build SOURCE_DIR --name NAME`.",
+            )
+        self.media_dir = Path(media_dir) if media_dir is not None else None
+        self.info = DatasetInfo.from_json(self.path / "info.json")
+        schema = DatasetSchema.from_json(self.path / "schema.json")
+        if dataset_item is not None:
+            schema = DatasetSchema.from_dataset_item(dataset_item)
+        self.schema = schema
+        self._log = VersionLog(self.path)
+        self._pinned = version is not None
+        self._state = self._log.get(version) if version is not None else self._log.latest()
+        if self._state is None:
+            raise InputFileError(f"{self.path}: dataset has no committed version (a build never finished)")
+
+    # --- identity and versions ------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def id(self) -> str:
+        return self.info.id or self.path.name
+
+    @property
+    def version(self) -> int:
+        """The dataset version this handle reads."""
+        return self._state.dataset_version
+
+    @property
+    def state(self) -> DatasetVersion:
+        return self._state
+
+    @property
+    def read_only(self) -> bool:
+        return self._pinned
+
+    @property
+    def dataset_item(self) -> type[DatasetItem]:
+        return self.schema.dataset_item
+
+    @property
+    def tables(self) -> list[str]:
+        return [t for t in self.schema.tables if t in self._state.tables]
+
+    def versions(self) -> list[DatasetVersion]:
+        return self._log.entries()
+
+    def checkout(self, version: int) -> "Dataset":
+        """A read-only handle on an older (or the same) dataset version."""
+        return Dataset(self.path, self.media_dir, version=version, dataset_item=None)
+
+    def refresh(self) -> "Dataset":
+        """Move this (unpinned) handle to the latest committed version."""
+        if not self._pinned:
+            self._state = self._log.latest() or self._state
+        return self
+
+    def table_version(self, table: str) -> int:
+        self.schema.schema(table)
+        try:
+            return self._state.tables[table]
+        except KeyError:
+            raise NotFoundError(f"table {table!r} has no rows in dataset version {self.version}") from None
+
+    def open_lance(self, table: str) -> lance.LanceDataset:
+        """The Lance dataset of ``table`` at this dataset version."""
+        return open_table(self.path, table, self.table_version(table))
+
+    def num_rows(self, table: str = "item") -> int:
+        return self._state.rows.get(table) if table in self._state.rows else self.open_lance(table).count_rows()
+
+    @property
+    def num_items(self) -> int:
+        return self.num_rows("item")
+
+    # --- reads -----------------------------------------------------------------
+    def to_arrow(self, table: str, columns: Sequence[str] | None = None, filter: str | None = None, limit: int | None = None, offset: int | None = None) -> pa.Table:
+        ds = self.open_lance(table)
+        return ds.to_table(columns=list(columns) if columns else None, filter=filter, limit=limit, offset=offset)
+
+    def get_data(
+        self,
+        table: str,
+        ids: Sequence[str] | str | None = None,
+        where: str | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+        item_ids: Sequence[str] | None = None,
+    ) -> list[BaseSchema]:
+        """Rows of ``table`` as schema objects: by ``ids``, by a SQL ``where``, by ``item_ids``, paged."""
+        schema = self.schema.schema(table)
+        filters = []
+        if isinstance(ids, str):
+            ids = [ids]
+        if ids is not None:
+            filters.append(id_filter(list(ids)))
+        if item_ids is not None:
+            filters.append(id_filter(list(item_ids), "item_ref.id"))
+        if where:
+            filters.append(f"({where})")
+        data = self.to_arrow(table, filter=" AND ".join(filters) or None, limit=limit, offset=skip or None)
+        return table_to_rows(schema, data)
+
+    def get_dataset_items(
+        self,
+        ids: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+        split: str | None = None,
+    ) -> Any:
+        """Dataset items with their views, entities and annotations attached.
+
+        One id (a str) returns one item (``NotFoundError`` if absent); otherwise a list.
+        """
+        single = isinstance(ids, str)
+        where = f"split = '{split}'" if split else None
+        items = self.get_data("item", ids=ids, where=where, limit=limit, skip=skip)
+        if single and not items:
+            raise NotFoundError(f"dataset {self.name!r} has no item {ids!r}")
+        out = self._assemble(items)
+        return out[0] if single else out
+
+    def _assemble(self, items: list[BaseSchema]) -> list[DatasetItem]:
+        cls = self.dataset_item
+        item_ids = [i.id for i in items]
+        per_table: dict[str, dict[str, list[BaseSchema]]] = {}
+        for table, (schema, is_list) in cls.table_fields().items():
+            grouped: dict[str, list[BaseSchema]] = defaultdict(list)
+            if table in self._state.tables and item_ids:
+                for row in self.get_data(table, item_ids=item_ids):
+                    grouped[row.item_ref.id].append(row)  # type: ignore[attr-defined]
+            per_table[table] = grouped
+        out = []
+        meta_names = list(cls.metadata_fields())
+        for item in items:
+            values: dict[str, Any] = {"id": item.id, "split": getattr(item, "split", "default")}
+            for name in meta_names:
+                values[name] = getattr(item, name, None)
+            for table, (schema, is_list) in cls.table_fields().items():
+                rows = per_table[table].get(item.id, [])
+                values[table] = rows if is_list else (rows[0] if rows else None)
+            out.append(cls.model_construct(**values))
+        return out
+
+    def splits(self) -> dict[str, int]:
+        data = self.to_arrow("item", columns=["split"])
+        counts = pc.value_counts(data.column("split"))
+        return {c["values"].as_py(): c["counts"].as_py() for c in counts}
+
+    # --- media -----------------------------------------------------------------
+    def media_path(self, url: str) -> Path | None:
+        """The local file a view url points at, or None (embedded bytes, lake object, remote)."""
+        if not url or "://" in url:
+            return None
+        rel = url.lstrip("/")
+        if self.media_dir is not None:
+            return self.media_dir / rel
+        media = self.info.media
+        prefix = (media.get("url_prefix") or "").strip("/")
+        root = media.get("root")
+        if root:
+            if prefix and rel.startswith(prefix + "/"):
+                rel = rel[len(prefix) + 1 :]
+            return Path(root) / rel
+        return None
+
+    def read_media(self, view: Image | dict[str, Any]) -> bytes:
+        """The bytes of an image view: embedded content, a lake object, or the file under the media dir."""
+        if isinstance(view, dict):
+            content, url, sha = view.get("content"), view.get("url", ""), view.get("sha256", "")
+        else:
+            content, url, sha = view.content, view.url, view.sha256
+        if content:
+            return bytes(content)
+        if url.startswith("lake://"):
+            from pinlake.library import Library
+
+            lake = Library(self.path.parent).get_datalake()
+            return lake.get_object_bytes(url[len("lake://") :] or sha)
+        path = self.media_path(url)
+        if path is None:
+            raise NotFoundError(f"cannot resolve media url {url!r}", hint="Pass media_dir= to Dataset().")
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"media file {path} (url {url!r}) does not exist", hint="Pass the right media_dir.") from None
+
+    # --- files next to the tables -----------------------------------------------
+    def read_json(self, name: str) -> Any:
+        p = self.path / name
+        return json.loads(p.read_text()) if p.is_file() else None
+
+    @property
+    def stats(self) -> Any:
+        return self.read_json("stats.json")
+
+    @property
+    def features_values(self) -> Any:
+        return self.read_json("features_values.json")
+
+    @property
+    def preview_path(self) -> Path:
+        return self.path / (self.info.preview or "preview.png")
+
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+
+    def has_table(self, table: str) -> bool:
+        return table in self._state.tables and table_exists(self.path, table)
+
+    def __repr__(self) -> str:
+        return f"Dataset({str(self.path)!r}, version={self.version})"

@@ -1,0 +1,86 @@
+"""preview.png: a Pillow mosaic of sample images with their boxes and keypoints drawn."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PIL import Image as PILImage
+from PIL import ImageDraw
+
+from pinlake.features.groups import BBox, Image, KeyPoints
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pinlake.datasets.dataset import Dataset
+
+PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c", "#fabebe"]
+
+
+def render_preview(ds: "Dataset", out: Path | None = None, *, n: int = 12, tile: int = 192, cols: int = 4) -> Path:
+    """Draw up to ``n`` items (first by id, so previews are stable) into a grid and save it."""
+    out = Path(out) if out else ds.preview_path
+    view_tables = [t for t in ds.tables if issubclass(ds.schema.schemas[t], Image)]
+    cols = max(1, cols)
+    canvas_items = []
+    if view_tables:
+        view_table = view_tables[0]
+        views = ds.to_arrow(view_table).sort_by("id").slice(0, n).to_pylist()
+        item_ids = [v["item_ref"]["id"] for v in views]
+        boxes: dict[str, list[dict]] = defaultdict(list)
+        points: dict[str, list[dict]] = defaultdict(list)
+        from pinlake.datasets.tables import id_filter
+
+        for t in ds.tables:
+            schema = ds.schema.schemas[t]
+            if issubclass(schema, BBox):
+                for r in ds.to_arrow(t, filter=id_filter(item_ids, "item_ref.id")).to_pylist():
+                    boxes[r["view_ref"]["id"] or r["item_ref"]["id"]].append(r)
+            elif issubclass(schema, KeyPoints):
+                for r in ds.to_arrow(t, filter=id_filter(item_ids, "item_ref.id")).to_pylist():
+                    points[r["view_ref"]["id"] or r["item_ref"]["id"]].append(r)
+        for v in views:
+            canvas_items.append((v, boxes.get(v["id"], []) + boxes.get(v["item_ref"]["id"], []),
+                                 points.get(v["id"], []) + points.get(v["item_ref"]["id"], [])))
+    count = max(1, len(canvas_items))
+    cols = min(cols, count)
+    rows = math.ceil(count / cols)
+    canvas = PILImage.new("RGB", (cols * tile, rows * tile), (24, 24, 28))
+    for k, (view, bxs, pts) in enumerate(canvas_items):
+        try:
+            img = PILImage.open(io.BytesIO(ds.read_media(view))).convert("RGB")
+        except Exception:  # noqa: BLE001 - a missing image draws as a grey tile, the preview still renders
+            img = PILImage.new("RGB", (max(1, view.get("width") or tile), max(1, view.get("height") or tile)), (90, 90, 90))
+        w, h = img.size
+        scale = min(tile / w, tile / h)
+        thumb = img.resize((max(1, int(w * scale)), max(1, int(h * scale))))
+        draw = ImageDraw.Draw(thumb)
+        for j, b in enumerate(bxs):
+            x1, y1, x2, y2 = _xyxy(b, w, h)
+            draw.rectangle([x1 * scale, y1 * scale, x2 * scale, y2 * scale], outline=PALETTE[j % len(PALETTE)], width=2)
+        for j, kp in enumerate(pts):
+            c = kp["coords"]
+            for i in range(0, len(c) - 1, 2):
+                x, y = c[i] * scale, c[i + 1] * scale
+                draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=PALETTE[(j + 3) % len(PALETTE)])
+        ox = (k % cols) * tile + (tile - thumb.width) // 2
+        oy = (k // cols) * tile + (tile - thumb.height) // 2
+        canvas.paste(thumb, (ox, oy))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    canvas.save(tmp, format="PNG")
+    tmp.replace(out)
+    return out
+
+
+def _xyxy(b: dict, w: int, h: int) -> tuple[float, float, float, float]:
+    c = list(b["coords"])
+    if b.get("format") == "xyxy":
+        x1, y1, x2, y2 = c
+    else:
+        x1, y1, x2, y2 = c[0], c[1], c[0] + c[2], c[1] + c[3]
+    if b.get("is_normalized"):
+        x1, x2, y1, y2 = x1 * w, x2 * w, y1 * h, y2 * h
+    return x1, y1, x2, y2

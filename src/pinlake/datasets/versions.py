@@ -1,0 +1,158 @@
+"""The dataset version log: the commit point of every multi-table write.
+
+Each build or batch of CRUD writes ends by appending one entry to ``<dataset>/_versions.lance``:
+``{dataset_version, created_at, operation, tables: {table: lance_version}, rows: {table: n},
+lineage: {...}}``. Readers open a dataset version through this log, so table versions that no
+entry names (leftovers of a crashed write) are never seen.
+
+The log itself is a Lance table: each append is one atomic Lance commit. Appends are serialised
+per dataset with a file lock (``<dataset>/.lock``), so entry numbers are dense and increasing.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import lance
+import pyarrow as pa
+from filelock import FileLock
+
+from pinlake.errors import NotFoundError
+from pinlake.features.base import utcnow
+
+LOG_NAME = "_versions.lance"
+LOG_SCHEMA = pa.schema(
+    [
+        pa.field("dataset_version", pa.int64()),
+        pa.field("created_at", pa.timestamp("us")),
+        pa.field("operation", pa.string()),
+        pa.field("tables", pa.string()),  # JSON {table: lance version}
+        pa.field("rows", pa.string()),  # JSON {table: row count}
+        pa.field("lineage", pa.string()),  # JSON {key: value}
+        pa.field("message", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One consistent state of a dataset: a table version for each table."""
+
+    dataset_version: int
+    created_at: datetime
+    operation: str
+    tables: dict[str, int]
+    rows: dict[str, int] = field(default_factory=dict)
+    lineage: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def lock_hash(self) -> str:
+        return self.lineage.get("pinlake.lock_hash", "")
+
+    @property
+    def run_id(self) -> str:
+        return self.lineage.get("pinlake.run_id", "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset_version": self.dataset_version,
+            "created_at": self.created_at.isoformat(),
+            "operation": self.operation,
+            "tables": self.tables,
+            "rows": self.rows,
+            "lineage": self.lineage,
+            "message": self.message,
+        }
+
+
+class VersionLog:
+    """Read and append the version log of the dataset at ``path``."""
+
+    def __init__(self, dataset_path: Path) -> None:
+        self.dataset_path = Path(dataset_path)
+        self.uri = str(self.dataset_path / LOG_NAME)
+
+    def exists(self) -> bool:
+        return (self.dataset_path / LOG_NAME).exists()
+
+    @contextmanager
+    def locked(self, timeout: float = 600) -> Iterator[None]:
+        """Serialise writers of this dataset on this machine."""
+        self.dataset_path.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.dataset_path / ".lock"), timeout=timeout):
+            yield
+
+    def entries(self) -> list[DatasetVersion]:
+        if not self.exists():
+            return []
+        table = lance.dataset(self.uri).to_table()
+        out = [
+            DatasetVersion(
+                dataset_version=r["dataset_version"],
+                created_at=r["created_at"],
+                operation=r["operation"],
+                tables=json.loads(r["tables"]),
+                rows=json.loads(r["rows"] or "{}"),
+                lineage=json.loads(r["lineage"] or "{}"),
+                message=r["message"] or "",
+            )
+            for r in table.to_pylist()
+        ]
+        out.sort(key=lambda v: v.dataset_version)
+        return out
+
+    def latest(self) -> DatasetVersion | None:
+        entries = self.entries()
+        return entries[-1] if entries else None
+
+    def get(self, version: int) -> DatasetVersion:
+        for entry in self.entries():
+            if entry.dataset_version == version:
+                return entry
+        known = [e.dataset_version for e in self.entries()]
+        raise NotFoundError(
+            f"dataset {self.dataset_path.name!r} has no version {version}",
+            hint=f"Versions: {known or 'none'}. Try `pinlake versions {self.dataset_path.name}`.",
+        )
+
+    def append(
+        self,
+        operation: str,
+        tables: dict[str, int],
+        rows: dict[str, int],
+        lineage: dict[str, str],
+        message: str = "",
+    ) -> DatasetVersion:
+        """Append one entry (call with :meth:`locked` held). This is the commit point."""
+        latest = self.latest()
+        number = (latest.dataset_version + 1) if latest else 1
+        lineage = {**lineage, "pinlake.dataset_version": str(number)}
+        entry = DatasetVersion(number, utcnow(), operation, dict(tables), dict(rows), lineage, message)
+        row = pa.Table.from_pylist(
+            [
+                {
+                    "dataset_version": number,
+                    "created_at": entry.created_at,
+                    "operation": operation,
+                    "tables": json.dumps(tables, sort_keys=True),
+                    "rows": json.dumps(rows, sort_keys=True),
+                    "lineage": json.dumps(lineage, sort_keys=True),
+                    "message": message,
+                }
+            ],
+            schema=LOG_SCHEMA,
+        )
+        lance.write_dataset(
+            row,
+            self.uri,
+            mode="append" if self.exists() else "create",
+            commit_message=f"dataset version {number}: {operation}",
+            transaction_properties=lineage,
+        )
+        return entry

@@ -1,0 +1,266 @@
+"""The Lake: the public face of the raw store (upload, find, list, tags, sources, values)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pyarrow as pa
+
+from pinlake.errors import NotFoundError, ValidationError
+from pinlake.lake import query, tags as tagmod
+from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Tag
+from pinlake.lake.store import DATA, OBJECTS, SOURCES, TAGS, Store, sql_str
+
+PathLike = str | os.PathLike[str]
+
+
+class Lake:
+    """A lake rooted at a directory (or ``s3://`` uri). ``Lake(root, version=N)`` is read-only at N."""
+
+    def __init__(self, root: PathLike, version: int | None = None) -> None:
+        self.root = str(root) if "://" in str(root) else Path(root)
+        self._store = Store(root, version=version)
+        self.read_only = version is not None
+
+    # --- versions ----------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """The data table's Lance version (0 before the first upload)."""
+        return self._store.data_version()
+
+    def checkout(self, version: int) -> "Lake":
+        """A read-only Lake pinned at ``version`` of the data table."""
+        ds = self._store.open_or_none(DATA)
+        if ds is None or not any(v["version"] == version for v in ds.versions()):
+            raise NotFoundError(f"the lake has no version {version}", hint=f"Current version: {self.version}.")
+        return Lake(self.root, version=version)
+
+    def versions(self) -> list[dict[str, Any]]:
+        ds = self._store.open_or_none(DATA)
+        return [] if ds is None else ds.versions()
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ValidationError(
+                f"this lake is pinned at version {self._store.pinned_version} and is read-only",
+                hint="Write through a Lake opened without version=.",
+            )
+
+    # --- upload --------------------------------------------------------------
+    def upload_data(
+        self,
+        filepaths: PathLike | list[PathLike],
+        tags: list[str | Tag] | str | Tag | None = None,
+        source: str | DataSource | None = None,
+        max_workers: int | None = None,
+        error_manager: ErrorManager | None = None,
+        metadata: dict[str, Any] | list[dict[str, Any] | None] | None = None,
+        fill_metadata: bool = False,
+        object_names: list[str] | str | None = None,
+        *,
+        object_prefix: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Data | MultiData:
+        """Upload one file (returns Data) or a list (returns MultiData) into the lake."""
+        from pinlake.lake.upload import ingest, local_items
+
+        self._writable()
+        single = isinstance(filepaths, (str, os.PathLike))
+        paths = [filepaths] if single else list(filepaths)
+        if isinstance(object_names, str):
+            object_names = [object_names]
+        if object_names is not None and len(object_names) != len(paths):
+            raise ValidationError(
+                f"object_names has {len(object_names)} entries for {len(paths)} files", hint="Give one object name per file, in the same order."
+            )
+        if metadata is None or isinstance(metadata, dict):
+            metas = [metadata] * len(paths)
+        elif isinstance(metadata, list):
+            if len(metadata) != len(paths):
+                raise ValidationError(
+                    f"metadata has {len(metadata)} entries for {len(paths)} files", hint="Pass one dict for all files, or a list with one dict per file."
+                )
+            metas = metadata
+        else:
+            raise ValidationError(f"metadata must be a dict or a list of dicts, not {type(metadata).__name__}", hint="Example: metadata={'site': 'basel'}.")
+        for m in metas:
+            if m is not None and not isinstance(m, dict):
+                raise ValidationError(f"metadata entries must be dicts, got {type(m).__name__}", hint="Example: metadata=[{'site': 'basel'}, {}].")
+        items = local_items(paths, metas, object_names, object_prefix)
+        names, src = self._labels(tags, source)
+        rows = ingest(
+            self._store, items, tags=names, source=src, max_workers=max_workers, error_manager=error_manager,
+            fill_metadata=fill_metadata, operation="lake.upload", progress=progress,
+        )
+        return self._wrap(rows, single)
+
+    def import_bucket_objects(
+        self,
+        prefixes: list[str] | str,
+        tags: list[str | Tag] | str | Tag | None = None,
+        source: str | DataSource | None = None,
+        *,
+        max_workers: int | None = None,
+        error_manager: ErrorManager | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> MultiData:
+        """Import by reference every object under local directories or ``s3://bucket/prefix`` prefixes."""
+        from pinlake.lake.bucket import bucket_items
+        from pinlake.lake.upload import ingest
+
+        self._writable()
+        prefixes = [prefixes] if isinstance(prefixes, str) else list(prefixes)
+        items = bucket_items(prefixes)
+        names, src = self._labels(tags, source)
+        rows = ingest(
+            self._store, items, tags=names, source=src, max_workers=max_workers, error_manager=error_manager,
+            fill_metadata=False, operation="lake.import", progress=progress, lineage={"prefixes": ",".join(prefixes)},
+        )
+        return self._wrap(rows, False)  # type: ignore[return-value]
+
+    def _labels(self, tags: Any, source: Any) -> tuple[list[str], str | None]:
+        names = tagmod.tag_names(tags)
+        src = tagmod.source_name(source)
+        if names:
+            tagmod.get_or_create(self._store, TAGS, names)
+        if src:
+            tagmod.get_or_create(self._store, SOURCES, [src])
+        return names, src
+
+    def _wrap(self, rows: list[dict[str, Any] | None], single: bool) -> Data | MultiData:
+        if single:
+            if rows[0] is None:  # the only file failed and an ErrorManager took the error
+                return MultiData(self, [])
+            return Data(self, rows[0])
+        return MultiData(self, [Data(self, r) for r in rows if r is not None])
+
+    # --- reading ---------------------------------------------------------------
+    def find_data(self, filename: str | None = None, object_name: str | None = None, id: Any = None, *, version: int | None = None) -> Data:
+        """The one data matching; NotFoundError when none, InvalidQueryError when several."""
+        return Data(self, query.find_rows(self._store, filename=filename, object_name=object_name, id=id, version=version))
+
+    def get_resource(self, object_name: str, version: int | None = None) -> Data:
+        return self.find_data(object_name=object_name, version=version)
+
+    def list_data(
+        self,
+        limit: int | None = None,
+        offset: int | None = None,
+        order_by: list[str] | str | None = None,
+        tags: str | Tag | list[str | Tag] | None = None,
+        intersect_tags: bool = False,
+        filenames: list[str] | None = None,
+        object_names: list[str] | None = None,
+        q: str | None = None,
+        ids: list[Any] | None = None,
+        all_versions: bool = False,
+    ) -> MultiData:
+        """Latest version of each resource (all versions with ``all_versions=True``), filtered."""
+        table = self._select(limit, offset, order_by, tags, intersect_tags, filenames, object_names, q, ids, all_versions)
+        return MultiData(self, [Data(self, r) for r in table.to_pylist()])
+
+    def _select(self, limit=None, offset=None, order_by=None, tags=None, intersect_tags=False, filenames=None,
+                object_names=None, q=None, ids=None, all_versions=False) -> pa.Table:  # noqa: ANN001
+        flt = query.build_filter(
+            tags=tagmod.tag_names(tags), intersect_tags=intersect_tags, filenames=filenames,
+            object_names=object_names, ids=ids, q=q, all_versions=all_versions,
+        )
+        return query.select(self._store, flt, limit=limit, offset=offset, order_by=order_by)
+
+    def count(self, q: str | None = None, all_versions: bool = False) -> int:
+        ds = self._store.open_or_none(DATA)
+        return 0 if ds is None else ds.count_rows(filter=query.build_filter(q=q, all_versions=all_versions))
+
+    def _row_by_id(self, id: str) -> dict[str, Any]:
+        return query.find_rows(self._store, filename=None, object_name=None, id=id, version=None)
+
+    def _rows_by_ids(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        rows = query.select(self._store, query.build_filter(ids=ids, all_versions=True)).to_pylist()
+        return {r["id"]: r for r in rows}
+
+    def _read_bytes(self, row: dict[str, Any]) -> bytes:
+        if row.get("uri"):
+            from pinlake.lake.bucket import read_uri
+
+            return read_uri(row["uri"], row["sha256"])
+        ds = self._store.open(OBJECTS)
+        hit = ds.to_table(columns=["sha256"], filter=f"uri IS NULL AND sha256 = {sql_str(row['sha256'])}", with_row_id=True, limit=1)
+        if hit.num_rows == 0:
+            raise NotFoundError(f"the bytes of {row['object_name']} (sha256 {row['sha256'][:12]}…) are missing from the lake", hint="The lake's objects table is damaged; re-upload the file.")
+        blob = ds.take_blobs("blob", ids=hit["_rowid"].to_pylist())[0]
+        return blob.read()
+
+    # --- tags and sources ----------------------------------------------------
+    def create_data_tag(self, name: str) -> Tag:
+        self._writable()
+        return tagmod.create(self._store, TAGS, name)  # type: ignore[return-value]
+
+    def get_data_tag(self, name: str) -> Tag:
+        return tagmod.get(self._store, TAGS, name)  # type: ignore[return-value]
+
+    def get_or_create_data_tag(self, name: str) -> Tag:
+        self._writable()
+        return tagmod.get_or_create(self._store, TAGS, [name])[0]  # type: ignore[return-value]
+
+    def list_data_tags(self, limit: int | None = None, offset: int | None = None, order_by: list[str] | None = None) -> list[Tag]:
+        return tagmod.list_sorted(self._store, TAGS, limit, offset, order_by)
+
+    def create_datasource(self, name: str) -> DataSource:
+        self._writable()
+        return tagmod.create(self._store, SOURCES, name)  # type: ignore[return-value]
+
+    def get_datasource(self, name: str) -> DataSource:
+        return tagmod.get(self._store, SOURCES, name)  # type: ignore[return-value]
+
+    def get_or_create_datasource(self, name: str) -> DataSource:
+        self._writable()
+        return tagmod.get_or_create(self._store, SOURCES, [name])[0]  # type: ignore[return-value]
+
+    def list_datasources(self, limit: int | None = None, offset: int | None = None, order_by: list[str] | None = None) -> list[DataSource]:
+        return tagmod.list_sorted(self._store, SOURCES, limit, offset, order_by)
+
+    def _add_tags(self, ids: list[str], tags: Any) -> int:
+        self._writable()
+        return tagmod.change_tags(self._store, ids, tagmod.tag_names(tags), [])
+
+    def _remove_tags(self, ids: list[str], tags: Any) -> int:
+        self._writable()
+        return tagmod.change_tags(self._store, ids, [], tagmod.tag_names(tags))
+
+    # --- processing ------------------------------------------------------------
+    def launch_processing(self, processing: Any, data: Data | MultiData | Iterable[Data], parameters: dict[str, Any] | None = None):  # noqa: ANN201
+        """Run a registered processing over ``data``; outputs land as metadata/tags in one lake version."""
+        from pinlake.lake.processing import run
+
+        self._writable()
+        if isinstance(data, Data):
+            data = MultiData(self, [data])
+        elif not isinstance(data, MultiData):
+            data = MultiData(self, list(data))
+        return run(self, processing, data, parameters)
+
+    # --- exports -----------------------------------------------------------------
+    def to_arrow(self, selection: Data | MultiData | Iterable[Data] | None = None, **list_kwargs: Any) -> pa.Table:
+        """The data rows of a selection (default: latest of every resource) as an Arrow table."""
+        if selection is None:
+            return self._select(**list_kwargs)
+        ids = [selection.id] if isinstance(selection, Data) else [d.id for d in selection]
+        table = query.select(self._store, query.build_filter(ids=ids, all_versions=True))
+        order = {i: n for n, i in enumerate(ids)}
+        idx = sorted(range(table.num_rows), key=lambda k: order[table["id"][k].as_py()])
+        return table.take(idx)
+
+    def to_pandas(self, selection: Any = None, **list_kwargs: Any):  # noqa: ANN201
+        return self.to_arrow(selection, **list_kwargs).to_pandas()
+
+    def to_parquet(self, path: PathLike, selection: Any = None, **list_kwargs: Any) -> Path:
+        from pinlake.lake.values import write_parquet
+
+        return write_parquet(self.to_arrow(selection, **list_kwargs), path)
+
+    def __repr__(self) -> str:
+        return f"Lake({str(self.root)!r}, version={self.version}{', read-only' if self.read_only else ''})"

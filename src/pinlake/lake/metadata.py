@@ -1,0 +1,156 @@
+"""Media type, image size and metadata read from file contents (EXIF, TIFF tags, DICOM tags)."""
+
+from __future__ import annotations
+
+import io
+import mimetypes
+from fractions import Fraction
+from typing import Any
+
+EXTRA_TYPES = {
+    ".npy": "application/x-npy",
+    ".dcm": "application/dicom",
+    ".dicom": "application/dicom",
+    ".tsv": "text/tab-separated-values",
+    ".csv": "text/csv",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".webp": "image/webp",
+    ".parquet": "application/vnd.apache.parquet",
+    ".json": "application/json",
+    ".jsonl": "application/jsonl",
+}
+
+MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"GIF8", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"\x93NUMPY", "application/x-npy"),
+)
+
+
+class CorruptFileError(ValueError):
+    """The file's content does not match its type (e.g. a truncated image)."""
+
+
+def media_type_of(name: str, head: bytes) -> str:
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        base = media_type_of(lower[:-3], b"")
+        return base + "+gzip" if base != "application/octet-stream" else "application/gzip"
+    for ext, mt in EXTRA_TYPES.items():
+        if lower.endswith(ext):
+            return mt
+    guessed, _ = mimetypes.guess_type(name)
+    if guessed:
+        return guessed
+    for magic, mt in MAGIC:
+        if head.startswith(magic):
+            return mt
+    if len(head) > 132 and head[128:132] == b"DICM":
+        return "application/dicom"
+    return "application/octet-stream"
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    if depth > 4:
+        return str(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value else None
+    if isinstance(value, Fraction) or type(value).__name__ == "IFDRational":
+        try:
+            return float(value)
+        except (ZeroDivisionError, ValueError):
+            return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").strip("\x00") if len(value) <= 256 else None
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v, depth + 1) for v in value][:64]
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
+    return str(value)
+
+
+def probe(name: str, content: bytes, fill_metadata: bool) -> tuple[str, int | None, int | None, dict[str, Any]]:
+    """(media type, width, height, filled metadata). Raises CorruptFileError when
+    ``fill_metadata`` is asked for and an image or DICOM file cannot be parsed."""
+    media_type = media_type_of(name, content[:256])
+    width = height = None
+    meta: dict[str, Any] = {}
+    if media_type.startswith("image/"):
+        width, height, meta = _probe_image(content, fill_metadata)
+    elif media_type == "application/x-npy":
+        width, height = _probe_npy(content)
+    elif media_type == "application/dicom" and fill_metadata:
+        width, height, meta = _probe_dicom(content)
+    return media_type, width, height, meta
+
+
+def _probe_image(content: bytes, fill: bool) -> tuple[int | None, int | None, dict[str, Any]]:
+    from PIL import ExifTags, Image, TiffTags
+
+    try:
+        img = Image.open(io.BytesIO(content))
+        width, height = img.size
+    except Exception as exc:  # noqa: BLE001 - any Pillow failure means "not an image"
+        if fill:
+            raise CorruptFileError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+        return None, None, {}
+    if not fill:
+        return width, height, {}
+    meta: dict[str, Any] = {}
+    try:
+        if getattr(img, "tag_v2", None) is not None:  # TIFF
+            for key, value in img.tag_v2.items():
+                if key in (273, 279, 324, 325):  # strip/tile offsets and counts: noise
+                    continue
+                meta[TiffTags.lookup(key).name] = _json_safe(value)
+        exif = img.getexif()
+        for key, value in exif.items():
+            meta.setdefault(ExifTags.TAGS.get(key, str(key)), _json_safe(value))
+        img.load()  # decode fully: a truncated or corrupt image fails here
+    except Exception as exc:  # noqa: BLE001
+        raise CorruptFileError(f"corrupt image ({exc.__class__.__name__}: {exc})") from None
+    meta = {k: v for k, v in meta.items() if v is not None}
+    return width, height, meta
+
+
+def _probe_npy(content: bytes) -> tuple[int | None, int | None]:
+    import numpy as np
+
+    try:
+        buf = io.BytesIO(content[:4096])
+        major, _ = np.lib.format.read_magic(buf)
+        if major == 1:
+            shape, _, _ = np.lib.format.read_array_header_1_0(buf)
+        else:
+            shape, _, _ = np.lib.format.read_array_header_2_0(buf)
+    except Exception:  # noqa: BLE001
+        return None, None
+    if len(shape) >= 2:
+        return int(shape[1]), int(shape[0])
+    return None, None
+
+
+def _probe_dicom(content: bytes) -> tuple[int | None, int | None, dict[str, Any]]:
+    try:
+        import pydicom
+    except ImportError:
+        return None, None, {}
+    try:
+        ds = pydicom.dcmread(io.BytesIO(content), stop_before_pixels=True)
+    except Exception as exc:  # noqa: BLE001
+        raise CorruptFileError(f"corrupt DICOM file ({exc})") from None
+    meta: dict[str, Any] = {}
+    for elem in ds:
+        if elem.VR in ("OB", "OW", "OF", "SQ", "UN") or not elem.keyword:
+            continue
+        meta[elem.keyword] = _json_safe(elem.value if not hasattr(elem.value, "original_string") else str(elem.value))
+    width = int(ds.Columns) if "Columns" in ds else None
+    height = int(ds.Rows) if "Rows" in ds else None
+    return width, height, meta

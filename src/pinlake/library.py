@@ -1,0 +1,102 @@
+"""The library: one root directory holding the lake, the catalog, locks and datasets.
+
+``pinlake.connect(path)`` returns a :class:`Library`. Names starting with ``_`` are
+reserved (``_lake``, ``_catalog``, ``_locks``, ``_media``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from pinlake.errors import NotFoundError, ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pinlake.datasets.dataset import Dataset
+    from pinlake.lake import Lake
+
+DEFAULT_LIBRARY = "./library"
+DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def default_library_path() -> Path:
+    return Path(os.environ.get("PINLAKE_LIBRARY", DEFAULT_LIBRARY))
+
+
+def check_dataset_name(name: str) -> str:
+    if not DATASET_NAME_RE.match(name or ""):
+        raise ValidationError(
+            f"invalid dataset name {name!r}: use letters, digits, '_', '-', '.'; names starting with '_' are reserved",
+            hint="Try a name like 'health_images'.",
+        )
+    return name
+
+
+class Library:
+    """A directory of datasets plus the lake (``_lake``), catalog (``_catalog``) and locks (``_locks``)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_library_path()
+
+    # --- well-known places -------------------------------------------------
+    @property
+    def lake_path(self) -> Path:
+        return self.path / "_lake"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.path / "_catalog"
+
+    @property
+    def locks_path(self) -> Path:
+        return self.path / "_locks"
+
+    @property
+    def media_path(self) -> Path:
+        return self.path / "_media"
+
+    def dataset_path(self, name: str) -> Path:
+        return self.path / check_dataset_name(name)
+
+    # --- datasets ------------------------------------------------------------
+    def dataset_names(self) -> list[str]:
+        if not self.path.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.path.iterdir()
+            if p.is_dir() and not p.name.startswith(("_", ".")) and (p / "info.json").is_file()
+        )
+
+    def iter_datasets(self) -> Iterator["Dataset"]:
+        from pinlake.datasets.dataset import Dataset
+
+        for name in self.dataset_names():
+            yield Dataset(self.path / name)
+
+    def get_dataset(self, name: str, media_dir: str | os.PathLike[str] | None = None) -> "Dataset":
+        from pinlake.datasets.dataset import Dataset
+
+        path = self.dataset_path(name)
+        if not (path / "info.json").is_file():
+            known = ", ".join(self.dataset_names()) or "none"
+            raise NotFoundError(
+                f"no dataset {name!r} in library {self.path}",
+                hint=f"Datasets here: {known}. Try `pinlake ls --library {self.path}`.",
+            )
+        return Dataset(path, media_dir=media_dir)
+
+    def get_datalake(self) -> "Lake":
+        from pinlake.lake import Lake
+
+        return Lake(self.lake_path)
+
+    def __repr__(self) -> str:
+        return f"Library({str(self.path)!r})"
+
+
+def connect(path: str | os.PathLike[str] | None = None) -> Library:
+    """Open (or designate) the library at ``path`` (default ``$PINLAKE_LIBRARY`` or ``./library``)."""
+    return Library(path)
