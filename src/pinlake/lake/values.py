@@ -69,11 +69,6 @@ def data_to_arrow(data: "Data") -> pa.Table:
     raise ValidationError(f"{data.object_name} ({mt}) is not a table type", hint="to_arrow() reads CSV, TSV and Parquet; use to_numpy() for arrays.")
 
 
-def rows_for_export(table: pa.Table) -> pa.Table:
-    """The exported form of data rows (metadata stays a JSON string column)."""
-    return table
-
-
 def write_parquet(table: pa.Table, path: str | Path) -> Path:
     import pyarrow.parquet as pq
 

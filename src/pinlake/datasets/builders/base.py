@@ -150,7 +150,15 @@ class DatasetBuilder:
                     arrows[t] = rows_to_table(schemas[t], rows, table=t)
                     buffers[t] = []
             for t, a in arrows.items():
-                seen[t].update(a.column("id").to_pylist())
+                ids = a.column("id").to_pylist()
+                dup = seen[t].intersection(ids) or (set() if len(set(ids)) == len(ids) else {i for i in ids if ids.count(i) > 1})
+                dup = dup or exists_in_previous(t, ids)
+                if dup:
+                    raise ValidationError(
+                        f"sample {samples}: table {t!r} already has a row with id {sorted(dup)[0]!r}",
+                        hint="Ids must be unique; mode='add' only adds new rows (use mode='overwrite' to rebuild).",
+                    )
+                seen[t].update(ids)
             if check:
                 for t, a in arrows.items():
                     check_refs(t, a, schemas, seen, exists_in_previous, where=f"sample {samples}: ")

@@ -1,0 +1,241 @@
+"""`pinlake lake …`: upload, list, find, tag, import, tags, sources, process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pinlake.cli.app import LibraryOption, console, err_console, fail, handle_errors, library_path
+
+lake_app = typer.Typer(help="The lake: upload files, list and find them, tag them, import a bucket, run processings.", no_args_is_help=True)
+
+
+def _lake(library: Optional[Path]):  # noqa: ANN202
+    from pinlake.lake import Lake
+
+    return Lake(library_path(library) / "_lake")
+
+
+def _progress(total: int, label: str) -> Progress:
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True,
+                    disable=total < 2)
+
+
+def _errors_summary(errors: list[Any]) -> None:
+    if not errors:
+        return
+    err_console.print(f"[yellow]{len(errors)} file(s) failed:[/]")
+    for e in errors[:20]:
+        err_console.print(f"  {e.path}: {e.reason}", highlight=False)
+    if len(errors) > 20:
+        err_console.print(f"  … and {len(errors) - 20} more")
+
+
+def _table(rows: list[Any]) -> Table:
+    t = Table("object_name", "v", "media_type", "size", "w×h", "tags", "id")
+    for d in rows:
+        wh = f"{d.width}×{d.height}" if d.width else ""
+        t.add_row(d.object_name, str(d.version), d.media_type or "", str(d.size), wh, ",".join(d.tags), d.id[:12])
+    return t
+
+
+@lake_app.command("upload")
+@handle_errors
+def upload(
+    paths: list[Path] = typer.Argument(..., help="Files or directories (directories are walked)."),
+    tag: list[str] = typer.Option([], "--tag", "-t", help="Tag to give the data (repeatable)."),
+    source: Optional[str] = typer.Option(None, "--source", "-s", help="Data source name."),
+    metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="JSON object applied to every file, or {object_name: {...}}."),
+    fill_metadata: bool = typer.Option(False, "--fill-metadata", help="Read EXIF / TIFF / DICOM tags into metadata."),
+    object_prefix: Optional[str] = typer.Option(None, "--object-prefix", help="Logical folder for the object names, e.g. trial/basel."),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """Upload files into the lake (re-uploads of identical bytes are no-ops; new bytes make a new version).
+
+    Example: pinlake lake upload scans/ --tag mri --source basel --object-prefix trial/basel
+    """
+    from pinlake.lake import ErrorManager
+
+    files: list[Path] = []
+    names: list[str] = []
+    for p in paths:
+        if p.is_dir():
+            for f in sorted(x for x in p.rglob("*") if x.is_file()):
+                files.append(f)
+                names.append(f.relative_to(p).as_posix())
+        else:
+            files.append(p)
+            names.append(p.name)
+    if not files:
+        fail("no files to upload", hint="Give files or directories, e.g. `pinlake lake upload images/`.")
+    metas: Any = None
+    if metadata_file is not None:
+        try:
+            raw = json.loads(metadata_file.read_text())
+        except (OSError, ValueError) as exc:
+            fail(f"cannot read metadata file {metadata_file}: {exc}", hint='Give a JSON object, e.g. {"site": "basel"}.')
+        if isinstance(raw, dict) and raw and all(isinstance(v, dict) for v in raw.values()):
+            metas = [raw.get(n) for n in names]
+        else:
+            metas = raw
+    lake = _lake(library)
+    em = ErrorManager()
+    with _progress(len(files), "uploading") as bar:
+        task = bar.add_task("upload", total=len(files))
+        md = lake.upload_data(
+            [str(f) for f in files], tags=tag or None, source=source, error_manager=em, metadata=metas,
+            fill_metadata=fill_metadata, object_names=names, object_prefix=object_prefix,
+            progress=lambda n: bar.advance(task, n),
+        )
+    console.print(f"uploaded {len(md)} file(s); lake version {lake.version}")
+    _errors_summary(em.errors)
+    if em.errors:
+        err_console.print("[dim]Fix or remove the failing files and run the same command again (landed files are deduplicated).[/]")
+        raise typer.Exit(1)
+
+
+@lake_app.command("ls")
+@handle_errors
+def ls(
+    tag: list[str] = typer.Option([], "--tag", "-t", help="Only data with one of these tags."),
+    q: Optional[str] = typer.Option(None, "--q", "-q", help="SQL predicate over the columns."),
+    limit: Optional[int] = typer.Option(50, "--limit", "-n", help="At most this many rows."),
+    all_versions: bool = typer.Option(False, "--all-versions", help="Every version, not only the latest."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """List the latest version of each resource.
+
+    Example: pinlake lake ls --tag car --q "width > 100 AND media_type = 'image/png'" --limit 20
+    """
+    md = _lake(library).list_data(limit=limit, tags=tag or None, q=q, all_versions=all_versions)
+    if as_json:
+        from pinlake.cli.app import echo_json
+
+        echo_json([d.to_dict() for d in md])
+    else:
+        console.print(_table(list(md)))
+
+
+@lake_app.command("find")
+@handle_errors
+def find(
+    object_name: Optional[str] = typer.Argument(None, help="Object name, e.g. trial/basel/t2.dcm."),
+    filename: Optional[str] = typer.Option(None, "--filename", help="Find by file name instead."),
+    id: Optional[str] = typer.Option(None, "--id", help="Find by id instead."),
+    version: Optional[int] = typer.Option(None, "--version", "-v", help="A given resource version."),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """Show one data as JSON.
+
+    Example: pinlake lake find trial/basel/t2.dcm --version 1
+    """
+    d = _lake(library).find_data(filename=filename, object_name=object_name, id=id, version=version)
+    from pinlake.cli.app import echo_json
+
+    echo_json(d.to_dict())
+
+
+@lake_app.command("tag")
+@handle_errors
+def tag_cmd(
+    tags: list[str] = typer.Argument(..., help="Tags to add (or remove with --remove)."),
+    q: Optional[str] = typer.Option(None, "--q", "-q", help="Tag the data matching this predicate."),
+    object_name: list[str] = typer.Option([], "--object-name", "-o", help="Tag these object names."),
+    remove: bool = typer.Option(False, "--remove", help="Remove the tags instead."),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """Add (or remove) tags on selected data; one new lake version.
+
+    Example: pinlake lake tag huge-car --q "width > 1000"
+    """
+    if q is None and not object_name:
+        fail("select data with --q or --object-name", hint='Example: pinlake lake tag car --q "filename LIKE \'%.png\'"')
+    lake = _lake(library)
+    md = lake.list_data(q=q, object_names=object_name or None)
+    (md.remove_tags if remove else md.add_tags)(tags)
+    console.print(f"{'untagged' if remove else 'tagged'} {len(md)} data; lake version {lake.version}")
+
+
+@lake_app.command("import")
+@handle_errors
+def import_cmd(
+    prefixes: list[str] = typer.Argument(..., help="s3://bucket/prefix or local directories."),
+    tag: list[str] = typer.Option([], "--tag", "-t", help="Tag to give the data (repeatable)."),
+    source: Optional[str] = typer.Option(None, "--source", "-s", help="Data source name."),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """Import objects by reference (hashed, not copied). S3 settings: PINLAKE_S3_ENDPOINT, AWS_*.
+
+    Example: PINLAKE_S3_ENDPOINT=http://localhost:9000 pinlake lake import s3://scans/basel/ --source basel
+    """
+    from pinlake.lake import ErrorManager
+
+    lake = _lake(library)
+    em = ErrorManager()
+    with _progress(2, "importing") as bar:
+        task = bar.add_task("import", total=None)
+        md = lake.import_bucket_objects(prefixes, tags=tag or None, source=source, error_manager=em, progress=lambda n: bar.advance(task, n))
+    console.print(f"imported {len(md)} object(s); lake version {lake.version}")
+    _errors_summary(em.errors)
+    if em.errors:
+        err_console.print("[dim]Check the failing objects and run the same import again.[/]")
+        raise typer.Exit(1)
+
+
+@lake_app.command("tags")
+@handle_errors
+def tags_cmd(library: Optional[Path] = LibraryOption) -> None:
+    """List the lake's data tags.
+
+    Example: pinlake lake tags --library ./library
+    """
+    for t in _lake(library).list_data_tags():
+        console.print(t.name, highlight=False)
+
+
+@lake_app.command("sources")
+@handle_errors
+def sources_cmd(library: Optional[Path] = LibraryOption) -> None:
+    """List the lake's data sources.
+
+    Example: pinlake lake sources
+    """
+    for s in _lake(library).list_datasources():
+        console.print(s.name, highlight=False)
+
+
+@lake_app.command("process")
+@handle_errors
+def process(
+    name: str = typer.Argument(..., help="Processing name: image-stats, auto-tag, or a registered one."),
+    q: Optional[str] = typer.Option(None, "--q", "-q", help="Run on the data matching this predicate."),
+    tag: list[str] = typer.Option([], "--tag", "-t", help="Run on the data with one of these tags."),
+    params: Optional[str] = typer.Option(None, "--params", "-p", help="Parameters as JSON."),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """Run a processing over selected data; outputs become metadata and tags (one lake version).
+
+    Example: pinlake lake process auto-tag --params '{"tag": "big", "where": "width > 100"}'
+    """
+    try:
+        parameters = json.loads(params) if params else None
+    except ValueError as exc:
+        fail(f"--params is not JSON: {exc}", hint='Example: --params \'{"tag": "big", "where": "width > 100"}\'')
+    lake = _lake(library)
+    r = lake.launch_processing(name, lake.list_data(q=q, tags=tag or None), parameters)
+    console.print(f"{r.processing}: {r.status}; processed {r.processed}, updated {r.updated}, failed {r.failed}; lake version {r.lake_version}")
+    for obj, reason in r.errors[:20]:
+        err_console.print(f"  {obj}: {reason}", highlight=False)
+    if r.failed:
+        raise typer.Exit(1)
+
+
+from pinlake.cli.app import app  # noqa: E402
+
+app.add_typer(lake_app, name="lake")
