@@ -1,0 +1,3 @@
+from pinlake.cli import main
+
+main()

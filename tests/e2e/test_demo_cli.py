@@ -1,0 +1,58 @@
+"""End to end: the README's main job and the dataset CLI, as a new user runs them (subprocesses)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+
+pytestmark = pytest.mark.e2e
+
+
+def run(args, cwd, check=True):
+    env = {**os.environ, "PINLAKE_LIBRARY": ""}
+    env.pop("PINLAKE_LIBRARY")
+    proc = subprocess.run([sys.executable, "-m", "pinlake", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"pinlake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_demo_then_cli(tmp_path: Path):
+    out = run(["demo"], tmp_path).stdout
+    ds_dir = tmp_path / "library" / "health_images"
+    assert "health_images" in out and "preview.png" in out
+    for name in ("info.json", "schema.json", "features_values.json", "stats.json", "preview.png"):
+        assert (ds_dir / name).is_file(), name
+    with PILImage.open(ds_dir / "preview.png") as im:
+        assert im.width > 200
+    listing = json.loads(run(["ls", "--json"], tmp_path).stdout)
+    assert listing[0]["name"] == "health_images" and listing[0]["items"] == 32
+    info = json.loads(run(["info", "health_images", "--json"], tmp_path).stdout)
+    assert info["splits"] == {"train": 24, "test": 8} and info["tables"]["bbox"]["group"] == "annotations"
+    rows = json.loads(run(["show", "health_images", "bbox", "--limit", "3", "--json"], tmp_path).stdout)
+    assert len(rows) == 3 and len(rows[0]["coords"]) == 4
+    stats = json.loads(run(["stats", "health_images", "--json"], tmp_path).stdout)
+    assert stats["num_items"] == 32
+    assert "Wrote" in run(["preview", "health_images"], tmp_path).stdout
+
+
+def test_build_cli_and_errors(tmp_path: Path):
+    from pinlake.demo import generate_health_images
+
+    generate_health_images(tmp_path / "src" / "scans", n_train=4, n_test=2)
+    out = run(["build", "src/scans", "--name", "scans", "--library", "lib"], tmp_path).stdout
+    assert "Built" in out and "version 1" in out
+    # create again: refused, with a hint
+    again = run(["build", "src/scans", "--name", "scans", "--library", "lib"], tmp_path, check=False)
+    assert again.returncode == 1 and "already exists" in again.stderr and "overwrite" in again.stderr
+    assert "Traceback" not in again.stderr
+    over = run(["build", "src/scans", "--name", "scans", "--library", "lib", "--mode", "overwrite"], tmp_path).stdout
+    assert "version 2" in over
+    missing = run(["info", "nope", "--library", "lib"], tmp_path, check=False)
+    assert missing.returncode == 1 and "no dataset 'nope'" in missing.stderr and "scans" in missing.stderr
+    bad_table = run(["show", "scans", "boxes", "--library", "lib"], tmp_path, check=False)
+    assert bad_table.returncode == 1 and "unknown table 'boxes'" in bad_table.stderr
