@@ -27,6 +27,9 @@ _LAZY = {
     "ImageFolderBuilder": "pinlake.datasets.builders.folder:ImageFolderBuilder",
     "recipe": "pinlake.recipes.decorator:recipe",
     "dataset_compilation_entrypoint": "pinlake.recipes.decorator:dataset_compilation_entrypoint",
+    "open": "pinlake.pins:open",
+    "sql": "pinlake.catalog.sql:sql",
+    "PinnedDataset": "pinlake.pins:PinnedDataset",
 }
 
 
@@ -44,4 +47,5 @@ def __dir__() -> list[str]:
     return sorted(list(globals()) + list(_LAZY))
 
 
-__all__ = ["__version__", *_LAZY]
+# `open` stays out of __all__ so `from pinlake import *` never shadows the builtin
+__all__ = ["__version__", *(name for name in _LAZY if name != "open")]

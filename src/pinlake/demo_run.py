@@ -19,7 +19,7 @@ class DemoResult:
 
 
 def run_demo(library: Path, assets: Path) -> DemoResult:
-    lib = Library(library)
+    lib = Library(library).ensure()
     source = Path(assets) / DEMO_NAME
     generate_health_images(source)
     builder = ImageFolderBuilder(

@@ -57,6 +57,11 @@ class Library:
     def media_path(self) -> Path:
         return self.path / "_media"
 
+    def ensure(self) -> "Library":
+        """Create the library's reserved directories (a library is catalogued from its first write)."""
+        self.catalog_path.mkdir(parents=True, exist_ok=True)
+        return self
+
     def dataset_path(self, name: str) -> Path:
         return self.path / check_dataset_name(name)
 

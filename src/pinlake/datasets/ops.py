@@ -91,6 +91,7 @@ def build_folder(
     progress: Callable[[int, int | None], None] | None = None,
 ) -> BuildResult:
     check_dataset_name(name)
+    library.ensure()
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
         raise InputFileError(f"{source_dir}: source folder does not exist", hint="Point at ROOT with ROOT/<split>/metadata.jsonl.")

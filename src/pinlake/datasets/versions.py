@@ -155,4 +155,7 @@ class VersionLog:
             commit_message=f"dataset version {number}: {operation}",
             transaction_properties=lineage,
         )
+        from pinlake.catalog.sync import on_version_logged  # catalogue the new versions (library only)
+
+        on_version_logged(self.dataset_path)
         return entry

@@ -1,0 +1,187 @@
+"""The lineage catalog: append-only Lance tables under ``<library>/_catalog/``.
+
+Tables (one ``<name>.lance`` each):
+
+- ``versions``: one row per version of every Lance table under the library (datasets' ``db/*``
+  tables, their ``_versions`` logs, the lake's tables), keyed by (dataset, table, version), with
+  timestamp, operation, rows, schema hash and the lineage properties its commit carries.
+- ``dataset_versions``: one row per dataset version (the version-log entries).
+- ``members``: (dataset, dataset_version, table, version): which table versions a dataset version names.
+- ``tags``, ``pins``, ``consumers``, ``cleanups``: tags, registered pins.yaml entries, reads by
+  training runs, and retention runs.
+
+Every append takes ``<library>/_catalog/.lock`` (a file lock) and dedupes by key inside it, so
+several writers at once never duplicate or lose rows. Rows are never updated: derived flags
+(orphan, removed) are computed when reading.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import pyarrow as pa
+from filelock import FileLock
+
+from pinlake.features.base import utcnow
+
+_TS = pa.timestamp("us")
+LINEAGE_COLUMNS = ("run_id", "flow_run_id", "lock_hash", "lake_version", "recipe_hash", "code_version", "user")
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "versions": pa.schema(
+        [("dataset", pa.string()), ("table", pa.string()), ("version", pa.int64()), ("timestamp", _TS),
+         ("operation", pa.string()), ("rows", pa.int64()), ("schema_hash", pa.string()),
+         ("message", pa.string()), *[(c, pa.string()) for c in LINEAGE_COLUMNS],
+         ("lineage", pa.string()), ("catalogued_at", _TS)]
+    ),
+    "dataset_versions": pa.schema(
+        [("dataset", pa.string()), ("dataset_version", pa.int64()), ("created_at", _TS), ("operation", pa.string()),
+         ("tables", pa.string()), ("rows", pa.string()), ("message", pa.string()),
+         *[(c, pa.string()) for c in LINEAGE_COLUMNS], ("lineage", pa.string())]
+    ),
+    "members": pa.schema(
+        [("dataset", pa.string()), ("dataset_version", pa.int64()), ("table", pa.string()), ("version", pa.int64())]
+    ),
+    "tags": pa.schema(
+        [("dataset", pa.string()), ("name", pa.string()), ("dataset_version", pa.int64()), ("tables", pa.string()),
+         ("created_at", _TS), ("user", pa.string())]
+    ),
+    "pins": pa.schema(
+        [("dataset", pa.string()), ("dataset_version", pa.int64()), ("tables", pa.string()), ("pin_file", pa.string()),
+         ("hashes", pa.string()), ("created_at", _TS)]
+    ),
+    "consumers": pa.schema(
+        [("dataset", pa.string()), ("dataset_version", pa.int64()), ("pin", pa.string()), ("run", pa.string()),
+         ("tables", pa.string()), ("used_at", _TS), ("user", pa.string()), ("host", pa.string())]
+    ),
+    "cleanups": pa.schema(
+        [("dataset", pa.string()), ("table", pa.string()), ("cutoff", _TS), ("older_than", pa.string()),
+         ("removed", pa.string()), ("kept", pa.string()), ("bytes_removed", pa.int64()), ("cleaned_at", _TS),
+         ("user", pa.string())]
+    ),
+}
+
+KEYS: dict[str, tuple[str, ...]] = {
+    "versions": ("dataset", "table", "version"),
+    "dataset_versions": ("dataset", "dataset_version"),
+    "members": ("dataset", "dataset_version", "table"),
+    "tags": ("dataset", "name"),
+}
+
+RESERVED_DIRS = ("_catalog", "_lake", "_locks", "_media")
+
+
+def is_library(path: Path) -> bool:
+    """Whether ``path`` is a pinlake library: it holds a reserved directory (``_catalog``, ``_lake``,
+    ``_locks``, ``_media``) or it is the default library (``$PINLAKE_LIBRARY`` or ``./library``)."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    if any((path / d).is_dir() for d in RESERVED_DIRS):
+        return True
+    from pinlake.library import default_library_path
+
+    try:
+        return path.resolve() == default_library_path().resolve()
+    except OSError:  # pragma: no cover
+        return False
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+class Catalog:
+    """The catalog of the library at ``library_path``."""
+
+    def __init__(self, library_path: Path | str) -> None:
+        self.library_path = Path(library_path)
+        self.path = self.library_path / "_catalog"
+
+    def uri(self, table: str) -> str:
+        return str(self.path / f"{table}.lance")
+
+    def exists(self, table: str) -> bool:
+        return (self.path / f"{table}.lance" / "_versions").is_dir()
+
+    def init(self) -> "Catalog":
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    @contextmanager
+    def locked(self, timeout: float = 600) -> Iterator[None]:
+        """Serialise catalog appends on this machine (the dedupe read happens inside)."""
+        self.init()
+        with FileLock(str(self.path / ".lock"), timeout=timeout):
+            yield
+
+    # --- reads ---------------------------------------------------------------------
+    def read(self, table: str, filter: str | None = None, columns: Sequence[str] | None = None) -> pa.Table:
+        """A catalog table (empty with its schema if never written)."""
+        schema = SCHEMAS[table]
+        if not self.exists(table):
+            empty = schema.empty_table()
+            return empty.select(list(columns)) if columns else empty
+        import lance
+
+        return lance.dataset(self.uri(table)).to_table(columns=list(columns) if columns else None, filter=filter)
+
+    def dataset_ref(self, table: str) -> Any:
+        """A scannable snapshot of a catalog table (a Lance dataset, or an empty Arrow table)."""
+        if not self.exists(table):
+            return SCHEMAS[table].empty_table()
+        import lance
+
+        return lance.dataset(self.uri(table))
+
+    def keys(self, table: str, dataset: str | None = None) -> set[tuple[Any, ...]]:
+        key = KEYS[table]
+        filt = f"dataset = '{dataset.replace(chr(39), chr(39) * 2)}'" if dataset is not None else None
+        data = self.read(table, filter=filt, columns=list(key))
+        cols = [data.column(k).to_pylist() for k in key]
+        return set(zip(*cols)) if cols else set()
+
+    # --- appends ---------------------------------------------------------------------
+    def append(self, table: str, rows: list[dict[str, Any]], *, dedupe: bool = True, lock: bool = True) -> int:
+        """Append ``rows`` to a catalog table; rows whose key is already there are skipped.
+
+        Takes the catalog lock unless the caller holds it (``lock=False``). Returns rows written.
+        """
+        if not rows:
+            return 0
+        if lock:
+            with self.locked():
+                return self._append(table, rows, dedupe)
+        return self._append(table, rows, dedupe)
+
+    def _append(self, table: str, rows: list[dict[str, Any]], dedupe: bool) -> int:
+        import lance
+
+        schema = SCHEMAS[table]
+        if dedupe and table in KEYS:
+            key = KEYS[table]
+            datasets = {r["dataset"] for r in rows}
+            seen: set[tuple[Any, ...]] = set()
+            for d in datasets:
+                seen |= self.keys(table, d)
+            fresh = []
+            for r in rows:
+                k = tuple(r[c] for c in key)
+                if k not in seen:
+                    seen.add(k)
+                    fresh.append(r)
+            rows = fresh
+        if not rows:
+            return 0
+        data = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
+        self.init()
+        lance.write_dataset(data, self.uri(table), mode="append" if self.exists(table) else "create",
+                            commit_message=f"catalog: {len(rows)} rows")
+        return len(rows)
+
+
+def now() -> Any:
+    return utcnow()

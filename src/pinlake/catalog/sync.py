@@ -1,0 +1,199 @@
+"""Catalog sync: walk each Lance table's own version history and append what the catalog lacks.
+
+Coverage is exact by construction: every version ``lance.dataset(uri).versions()`` lists is
+catalogued once, whoever made it (pinlake, a user calling lance/lancedb directly, a crashed write).
+Versions made outside pinlake carry no ``pinlake.*`` properties, so their lineage is empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pinlake.catalog.store import LINEAGE_COLUMNS, Catalog, dumps, is_library
+from pinlake.features.base import utcnow
+
+LAKE = "_lake"
+LOG_TABLE = "_versions"
+
+
+def dataset_tables(dataset_path: Path) -> dict[str, str]:
+    """``{table: uri}`` of a dataset: its ``db/*.lance`` tables and its ``_versions`` log."""
+    dataset_path = Path(dataset_path)
+    out: dict[str, str] = {}
+    db = dataset_path / "db"
+    if db.is_dir():
+        for p in sorted(db.iterdir()):
+            if p.name.endswith(".lance") and (p / "_versions").is_dir():
+                out[p.name[: -len(".lance")]] = str(p)
+    log = dataset_path / f"{LOG_TABLE}.lance"
+    if (log / "_versions").is_dir():
+        out[LOG_TABLE] = str(log)
+    return out
+
+
+def lake_tables(library_path: Path) -> dict[str, str]:
+    """``{table: uri}`` of every ``*.lance`` table under ``<library>/_lake`` (name relative, no suffix)."""
+    root = Path(library_path) / LAKE
+    out: dict[str, str] = {}
+    if not root.is_dir():
+        return out
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        for p in sorted(d.iterdir()):
+            if not p.is_dir():
+                continue
+            if p.name.endswith(".lance"):
+                if (p / "_versions").is_dir():
+                    out[str(p.relative_to(root))[: -len(".lance")]] = str(p)
+            else:
+                stack.append(p)
+    return out
+
+
+def library_datasets(library_path: Path) -> list[Path]:
+    root = Path(library_path)
+    if not root.is_dir():
+        return []
+    return sorted(
+        p for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(("_", ".")) and ((p / "db").is_dir() or (p / f"{LOG_TABLE}.lance").is_dir())
+    )
+
+
+def schema_hash(schema: Any) -> str:
+    return hashlib.sha256(schema.to_string(show_schema_metadata=False).encode()).hexdigest()[:16]
+
+
+def version_record(dataset: str, table: str, uri: str, info: dict[str, Any]) -> dict[str, Any]:
+    """The catalog row of one table version (opened at that version for schema, rows and properties)."""
+    import lance
+
+    v = int(info["version"])
+    ds = lance.dataset(uri, version=v)
+    tx = ds.read_transaction(v)
+    props = dict(tx.transaction_properties or {}) if tx is not None else {}
+    lance_op = type(tx.operation).__name__.lower() if tx is not None else ""
+    meta = info.get("metadata") or {}
+    rows = int(meta["total_rows"]) if "total_rows" in meta else ds.count_rows()
+    lineage = {k: val for k, val in props.items() if k.startswith("pinlake.")}
+    rec = {
+        "dataset": dataset,
+        "table": table,
+        "version": v,
+        "timestamp": info["timestamp"],
+        "operation": props.get("pinlake.operation") or lance_op,
+        "rows": rows,
+        "schema_hash": schema_hash(ds.schema),
+        "message": props.get("lance.commit.message", ""),
+        "lineage": dumps(lineage),
+        "catalogued_at": utcnow(),
+    }
+    for col in LINEAGE_COLUMNS:
+        rec[col] = lineage.get(f"pinlake.{col}", "")
+    return rec
+
+
+def _table_rows(catalog: Catalog, dataset: str, tables: dict[str, str]) -> list[dict[str, Any]]:
+    import lance
+
+    known = catalog.keys("versions", dataset)
+    rows = []
+    for table, uri in tables.items():
+        for info in lance.dataset(uri).versions():
+            if (dataset, table, int(info["version"])) not in known:
+                rows.append(version_record(dataset, table, uri, info))
+    return rows
+
+
+def _log_rows(catalog: Catalog, dataset: str, dataset_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    from pinlake.datasets.versions import VersionLog
+
+    known = {k[1] for k in catalog.keys("dataset_versions", dataset)}
+    entries, members = [], []
+    for e in VersionLog(dataset_path).entries():
+        if e.dataset_version in known:
+            continue
+        row = {
+            "dataset": dataset, "dataset_version": e.dataset_version, "created_at": e.created_at,
+            "operation": e.operation, "tables": dumps(e.tables), "rows": dumps(e.rows), "message": e.message,
+            "lineage": dumps(e.lineage),
+        }
+        for col in LINEAGE_COLUMNS:
+            row[col] = e.lineage.get(f"pinlake.{col}", "")
+        entries.append(row)
+        members.extend(
+            {"dataset": dataset, "dataset_version": e.dataset_version, "table": t, "version": int(v)}
+            for t, v in sorted(e.tables.items())
+        )
+    return entries, members
+
+
+def sync_dataset(library_path: Path, dataset_path: Path, *, lock: bool = True) -> dict[str, int]:
+    """Catalogue every missing version of one dataset's tables and log; returns rows appended."""
+    catalog = Catalog(library_path)
+    dataset_path = Path(dataset_path)
+    name = dataset_path.name
+
+    def run() -> dict[str, int]:
+        out = {"versions": catalog.append("versions", _table_rows(catalog, name, dataset_tables(dataset_path)), lock=False)}
+        entries, members = _log_rows(catalog, name, dataset_path)
+        # members first: a dataset_versions row is the marker that its members are in.
+        out["members"] = catalog.append("members", members, lock=False)
+        out["dataset_versions"] = catalog.append("dataset_versions", entries, lock=False)
+        return out
+
+    if lock:
+        with catalog.locked():
+            return run()
+    return run()
+
+
+def sync_lake(library_path: Path, *, lock: bool = True) -> dict[str, int]:
+    catalog = Catalog(library_path)
+    tables = lake_tables(library_path)
+    if not tables:
+        return {"versions": 0}
+    if lock:
+        with catalog.locked():
+            return {"versions": catalog.append("versions", _table_rows(catalog, LAKE, tables), lock=False)}
+    return {"versions": catalog.append("versions", _table_rows(catalog, LAKE, tables), lock=False)}
+
+
+def sync_library(library_path: Path | str) -> dict[str, dict[str, int]]:
+    """Walk every table of the library (datasets, logs, lake) and append what is missing."""
+    library_path = Path(library_path)
+    from pinlake.errors import NotFoundError
+
+    if not library_path.is_dir():
+        raise NotFoundError(f"library {library_path} does not exist", hint="Pass --library PATH or set PINLAKE_LIBRARY.")
+    catalog = Catalog(library_path)
+    report: dict[str, dict[str, int]] = {}
+    with catalog.locked():
+        for path in library_datasets(library_path):
+            report[path.name] = sync_dataset(library_path, path, lock=False)
+        report[LAKE] = sync_lake(library_path, lock=False)
+    return report
+
+
+def on_version_logged(dataset_path: Path) -> None:
+    """The hook :meth:`VersionLog.append` calls: catalogue this dataset if it lives in a library.
+
+    Errors propagate (the log entry is committed either way; the next sync or write catches up).
+    """
+    parent = Path(dataset_path).parent
+    if is_library(parent):
+        sync_dataset(parent, Path(dataset_path))
+
+
+def table_versions(uri: str) -> list[int]:
+    import lance
+
+    return [int(v["version"]) for v in lance.dataset(uri).versions()]
+
+
+def loads(text: str | None) -> Any:
+    return json.loads(text) if text else {}

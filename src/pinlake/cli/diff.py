@@ -1,0 +1,46 @@
+"""`pinlake diff`: rows added, removed and changed between two dataset versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
+
+
+@app.command("diff")
+@handle_errors
+def diff(
+    dataset: str = typer.Argument(..., help="Dataset name (or path)."),
+    a: str = typer.Argument(..., help="Old version (number, tag or lock:HASH)."),
+    b: str = typer.Argument(..., help="New version (number, tag or lock:HASH)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (counts and changed ids)."),
+    ids_out: Optional[Path] = typer.Option(None, "--ids-out", help="Write (table, change, id) as an Arrow IPC file."),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """Compare two versions per table by id (changed = same id, other content; updated_at ignored).
+
+    Example: pinlake diff health_images 1 3 --ids-out changes.arrow
+    """
+    from pinlake.datasets.history import dataset_path, diff_versions
+
+    out = diff_versions(dataset_path(dataset, library_path(library)), a, b)
+    ids = out.pop("ids")
+    if ids_out is not None:
+        import pyarrow as pa
+
+        with pa.OSFile(str(ids_out), "wb") as sink, pa.ipc.new_file(sink, ids.schema) as writer:
+            writer.write_table(ids)
+    if as_json:
+        out["ids"] = ids.to_pylist()
+        echo_json(out)
+        return
+    table = Table("table", "added", "removed", "changed", title=f"{out['dataset']} {out['a']} → {out['b']}")
+    for name, c in out["tables"].items():
+        table.add_row(name, str(c["added"]), str(c["removed"]), str(c["changed"]))
+    console.print(table)
+    if ids_out is not None:
+        console.print(f"{ids.num_rows} ids written to {ids_out}")

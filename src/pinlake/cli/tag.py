@@ -1,0 +1,28 @@
+"""`pinlake tag`: name a dataset version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+
+
+@app.command("tag")
+@handle_errors
+def tag(
+    dataset: str = typer.Argument(..., help="Dataset name (or path)."),
+    version: str = typer.Argument(..., help="Dataset version (number, tag or lock:HASH)."),
+    name: str = typer.Argument(..., help="Tag name, e.g. v1.0."),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """Tag a dataset version (a Lance tag on each table plus a catalog record).
+
+    Example: pinlake tag health_images 3 v1.0
+    """
+    from pinlake.datasets.history import dataset_path, tag_version
+
+    out = tag_version(dataset_path(dataset, library_path(library)), version, name)
+    console.print(f"tagged {out['dataset']}@{out['dataset_version']} as [bold]{out['tag']}[/]")

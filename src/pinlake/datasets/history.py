@@ -1,0 +1,330 @@
+"""Dataset history: resolve versions (number, tag, lock hash), tag, restore, diff and cleanup.
+
+Every function works on the dataset's version log; nothing here rewrites history. ``restore``
+appends a new version equal to an old one; ``cleanup`` removes old table versions but keeps
+tagged ones, pinned ones (pins.yaml entries registered with the catalog) and the latest, and
+records what it removed in the catalog.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lance
+import pyarrow as pa
+
+from pinlake.datasets.tables import table_uri
+from pinlake.datasets.versions import DatasetVersion, VersionLog
+from pinlake.errors import NotFoundError, ValidationError
+from pinlake.features.base import utcnow
+
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+# --- locating -----------------------------------------------------------------------
+def dataset_path(name_or_path: str | Path, library: str | Path | None = None) -> Path:
+    """The directory of a dataset given its name in ``library`` (or a path to it)."""
+    from pinlake.library import Library
+
+    p = Path(name_or_path)
+    if (p / "_versions.lance").is_dir() and (p / "info.json").is_file():
+        return p
+    lib = Library(library)
+    names = lib.dataset_names()
+    if str(name_or_path) not in names:
+        raise NotFoundError(
+            f"no dataset {str(name_or_path)!r} in library {lib.path}",
+            hint=f"Datasets here: {', '.join(names) or 'none'}. Try `pinlake ls --library {lib.path}`.",
+        )
+    return lib.path / str(name_or_path)
+
+
+def library_of(path: Path) -> Path | None:
+    """The library holding the dataset at ``path`` (None if it lives outside a library)."""
+    from pinlake.catalog.store import is_library
+
+    return path.parent if is_library(path.parent) else None
+
+
+# --- resolving --------------------------------------------------------------------------
+def tags_of(path: Path) -> dict[str, int]:
+    """``{tag: dataset_version}``: from the catalog, else from the Lance tags on the tables."""
+    lib = library_of(path)
+    out: dict[str, int] = {}
+    if lib is not None:
+        from pinlake.catalog.store import Catalog
+
+        data = Catalog(lib).read("tags", filter=f"dataset = '{path.name}'", columns=["name", "dataset_version"])
+        out.update(zip(data.column("name").to_pylist(), data.column("dataset_version").to_pylist()))
+    entries = VersionLog(path).entries()
+    lance_tags: dict[str, dict[str, int]] = {}
+    db = path / "db"
+    for table_dir in sorted(db.iterdir()) if db.is_dir() else []:
+        if table_dir.name.endswith(".lance"):
+            for name, t in lance.dataset(str(table_dir)).tags.list().items():
+                if not name.startswith("pinlake-keep-"):
+                    lance_tags.setdefault(name, {})[table_dir.name[:-6]] = t["version"]
+    for name, tables in lance_tags.items():
+        if name in out:
+            continue
+        for e in reversed(entries):
+            if all(e.tables.get(t) == v for t, v in tables.items()):
+                out[name] = e.dataset_version
+                break
+    return out
+
+
+def resolve(path: Path, version: int | str | None = None, *, tag: str | None = None, lock: str | None = None) -> DatasetVersion:
+    """The dataset version named by a number, a tag or a lock hash (default: the latest)."""
+    log = VersionLog(path)
+    entries = log.entries()
+    if not entries:
+        raise NotFoundError(f"dataset {path.name!r} has no committed version", hint="Build it first.")
+    if isinstance(version, str):
+        if version.isdigit():
+            version = int(version)
+        elif version.startswith("lock:"):
+            lock, version = version[5:], None
+        else:
+            tag, version = version, None
+    if version is not None:
+        return log.get(int(version))
+    if tag is not None:
+        tags = tags_of(path)
+        if tag in tags:
+            return log.get(tags[tag])
+        if re.fullmatch(r"[0-9a-f]{6,64}", tag) and lock is None:
+            lock = tag
+        else:
+            raise NotFoundError(
+                f"dataset {path.name!r} has no tag {tag!r}",
+                hint=f"Tags: {', '.join(sorted(tags)) or 'none'}; versions 1..{entries[-1].dataset_version}.",
+            )
+    if lock is not None:
+        for e in reversed(entries):
+            if e.lock_hash and e.lock_hash.startswith(lock):
+                return e
+        locks = sorted({e.lock_hash[:12] for e in entries if e.lock_hash})
+        raise NotFoundError(
+            f"dataset {path.name!r} has no version built from lock {lock!r}",
+            hint=f"Locks built: {', '.join(locks) or 'none'}; tags: {', '.join(sorted(tags_of(path))) or 'none'}.",
+        )
+    return entries[-1]
+
+
+def missing_tables(entry: DatasetVersion, path: Path) -> list[str]:
+    """Tables of ``entry`` whose Lance version no longer exists (removed by cleanup)."""
+    out = []
+    for table, v in entry.tables.items():
+        try:
+            lance.dataset(table_uri(path, table), version=v)
+        except (ValueError, OSError):
+            out.append(f"{table}@{v}")
+    return out
+
+
+def list_versions(path: Path) -> list[dict[str, Any]]:
+    """Every dataset version with its tags and whether it still reads (not cleaned up)."""
+    tags = tags_of(path)
+    by_version: dict[int, list[str]] = {}
+    for name, v in tags.items():
+        by_version.setdefault(v, []).append(name)
+    existing = {}
+    for table_dir in (path / "db").iterdir():
+        if table_dir.name.endswith(".lance"):
+            existing[table_dir.name[:-6]] = {int(v["version"]) for v in lance.dataset(str(table_dir)).versions()}
+    out = []
+    for e in VersionLog(path).entries():
+        d = e.to_dict()
+        d["lock_hash"], d["run_id"] = e.lock_hash, e.run_id
+        d["tags"] = sorted(by_version.get(e.dataset_version, []))
+        d["available"] = all(v in existing.get(t, set()) for t, v in e.tables.items())
+        out.append(d)
+    return out
+
+
+# --- tag ----------------------------------------------------------------------------------
+def tag_version(path: Path, version: int | str, name: str) -> dict[str, Any]:
+    """Name a dataset version: a Lance tag on each of its tables, plus a catalog record."""
+    if not TAG_RE.match(name) or name.isdigit() or name.startswith("lock:") or name.startswith("pinlake-keep-"):
+        raise ValidationError(
+            f"invalid tag name {name!r}: use letters, digits, '_', '-', '.', not only digits",
+            hint="Try a name like 'v1.0' or 'baseline'.",
+        )
+    entry = resolve(path, version)
+    existing = tags_of(path)
+    if name in existing:
+        raise ValidationError(
+            f"dataset {path.name!r} already has a tag {name!r} (version {existing[name]})",
+            hint=f"Tags: {', '.join(sorted(existing))}. Pick another name.",
+        )
+    gone = missing_tables(entry, path)
+    if gone:
+        raise NotFoundError(f"dataset {path.name!r} version {entry.dataset_version} was cleaned up ({', '.join(gone)})")
+    for table, v in entry.tables.items():
+        ds = lance.dataset(table_uri(path, table))
+        if name not in ds.tags.list():
+            ds.tags.create(name, v)
+    lib = library_of(path)
+    if lib is not None:
+        from pinlake.catalog.store import Catalog, dumps
+        from pinlake.lineage import lineage_properties
+
+        Catalog(lib).append("tags", [{
+            "dataset": path.name, "name": name, "dataset_version": entry.dataset_version,
+            "tables": dumps(entry.tables), "created_at": utcnow(), "user": lineage_properties("tag")["pinlake.user"],
+        }])
+    return {"dataset": path.name, "tag": name, "dataset_version": entry.dataset_version, "tables": entry.tables}
+
+
+# --- restore --------------------------------------------------------------------------------
+def restore_version(path: Path, version: int | str) -> DatasetVersion:
+    """Append a new dataset version equal to an old one (each table restored to its old version)."""
+    from pinlake.lineage import lineage_properties
+
+    log = VersionLog(path)
+    with log.locked():
+        target = resolve(path, version)
+        gone = missing_tables(target, path)
+        if gone:
+            raise NotFoundError(
+                f"cannot restore dataset {path.name!r} to version {target.dataset_version}: cleaned up ({', '.join(gone)})",
+                hint="Pick a version listed as available by `pinlake versions`.",
+            )
+        tables: dict[str, int] = {}
+        rows: dict[str, int] = {}
+        for table, v in target.tables.items():
+            uri = table_uri(path, table)
+            if lance.dataset(uri).version == v:
+                tables[table] = v  # the latest table version already is the old one
+            else:
+                lance.dataset(uri, version=v).restore()
+                tables[table] = lance.dataset(uri).version
+            rows[table] = target.rows.get(table, lance.dataset(uri, version=tables[table]).count_rows())
+        props = lineage_properties("restore", restored_from=target.dataset_version)
+        for key in ("pinlake.lock_hash", "pinlake.lake_version", "pinlake.recipe_hash"):
+            if target.lineage.get(key):
+                props[key] = target.lineage[key]
+        return log.append("restore", tables, rows, props, f"restore of version {target.dataset_version}")
+
+
+# --- diff -------------------------------------------------------------------------------------
+def diff_versions(path: Path, a: int | str, b: int | str) -> dict[str, Any]:
+    """Rows added, removed and changed (same id, other content; ``updated_at`` ignored) per table.
+
+    Returns ``{"dataset", "a", "b", "tables": {table: {added, removed, changed}}, "ids": Arrow table
+    (table, change, id)}``. Runs as DuckDB anti/inner joins over the two Lance versions.
+    """
+    import duckdb
+
+    ea, eb = resolve(path, a), resolve(path, b)
+    con = duckdb.connect()
+    summary: dict[str, dict[str, int]] = {}
+    parts: list[pa.Table] = []
+    for table in sorted(set(ea.tables) | set(eb.tables)):
+        va, vb = ea.tables.get(table), eb.tables.get(table)
+        if va == vb:
+            summary[table] = {"added": 0, "removed": 0, "changed": 0}
+            continue
+        da = lance.dataset(table_uri(path, table), version=va) if va is not None else None
+        db = lance.dataset(table_uri(path, table), version=vb) if vb is not None else None
+        schema = (db or da).schema  # type: ignore[union-attr]
+        con.register("a_t", da if da is not None else schema.empty_table())
+        con.register("b_t", db if db is not None else schema.empty_table())
+        common = [c for c in schema.names if c != "updated_at" and (da is None or c in da.schema.names)
+                  and (db is None or c in db.schema.names)]
+        cols_a = ", ".join(f'a."{c}"' for c in common)
+        cols_b = ", ".join(f'b."{c}"' for c in common)
+        query = f"""
+            SELECT 'added' AS change, b.id FROM b_t b ANTI JOIN a_t a ON a.id = b.id
+            UNION ALL SELECT 'removed', a.id FROM a_t a ANTI JOIN b_t b ON a.id = b.id
+            UNION ALL SELECT 'changed', a.id FROM a_t a JOIN b_t b ON a.id = b.id
+                WHERE row({cols_a}) IS DISTINCT FROM row({cols_b})
+        """
+        ids = con.sql(query).arrow()
+        if hasattr(ids, "read_all"):
+            ids = ids.read_all()
+        con.unregister("a_t")
+        con.unregister("b_t")
+        counts = con.sql("SELECT change, count(*) FROM ids GROUP BY change").fetchall()
+        summary[table] = {"added": 0, "removed": 0, "changed": 0, **dict(counts)}
+        parts.append(pa.table({"table": pa.array([table] * ids.num_rows, pa.string()),
+                               "change": ids.column("change").cast(pa.string()), "id": ids.column("id").cast(pa.string())}))
+    empty = pa.table({"table": pa.array([], pa.string()), "change": pa.array([], pa.string()), "id": pa.array([], pa.string())})
+    all_ids = pa.concat_tables([empty, *parts]).sort_by([("table", "ascending"), ("change", "ascending"), ("id", "ascending")])
+    return {"dataset": path.name, "a": ea.dataset_version, "b": eb.dataset_version, "tables": summary, "ids": all_ids}
+
+
+# --- cleanup -------------------------------------------------------------------------------------
+def parse_age(text: str | timedelta) -> timedelta:
+    """``30d``, ``12h``, ``2w``, ``45m``, ``10s`` → a timedelta."""
+    if isinstance(text, timedelta):
+        return text
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", str(text))
+    if not m:
+        raise ValidationError(f"invalid age {text!r}", hint="Use a number and a unit: 30d, 12h, 2w, 45m, 10s.")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
+    return timedelta(**{unit: float(m.group(1))})
+
+
+def protected_versions(path: Path) -> dict[int, list[str]]:
+    """Dataset versions cleanup keeps, with why: the latest, tagged ones, pinned ones."""
+    entries = VersionLog(path).entries()
+    keep: dict[int, list[str]] = {}
+    if entries:
+        keep.setdefault(entries[-1].dataset_version, []).append("latest")
+    for name, v in tags_of(path).items():
+        keep.setdefault(v, []).append(f"tag {name}")
+    lib = library_of(path)
+    if lib is not None:
+        from pinlake.catalog.store import Catalog
+
+        pins = Catalog(lib).read("pins", filter=f"dataset = '{path.name}'", columns=["dataset_version", "pin_file"])
+        for v, f in zip(pins.column("dataset_version").to_pylist(), pins.column("pin_file").to_pylist()):
+            keep.setdefault(v, []).append(f"pin {f}")
+    return keep
+
+
+def cleanup_dataset(path: Path, older_than: str | timedelta = "30d") -> dict[str, Any]:
+    """Remove table versions older than ``older_than``, keeping the latest, tagged and pinned ones."""
+    from pinlake.catalog.sync import dataset_tables
+
+    age = parse_age(older_than)
+    cutoff = utcnow() - age
+    log = VersionLog(path)
+    report: dict[str, Any] = {"dataset": path.name, "cutoff": cutoff.isoformat(), "tables": {}}
+    rows = []
+    with log.locked():
+        entries = {e.dataset_version: e for e in log.entries()}
+        keep_dv = protected_versions(path)
+        report["kept_dataset_versions"] = {v: why for v, why in sorted(keep_dv.items())}
+        for table, uri in dataset_tables(path).items():
+            keep = sorted({entries[v].tables[table] for v in keep_dv if v in entries and table in entries[v].tables})
+            ds = lance.dataset(uri)
+            before = {int(v["version"]) for v in ds.versions()}
+            temp = [f"pinlake-keep-{v}" for v in keep if v in before]
+            for name, v in zip(temp, [v for v in keep if v in before]):
+                if name not in ds.tags.list():
+                    ds.tags.create(name, v)
+            try:
+                stats = ds.cleanup_old_versions(older_than=age, delete_unverified=True, error_if_tagged_old_versions=False)
+            finally:
+                for name in temp:
+                    ds.tags.delete(name)
+            after = {int(v["version"]) for v in lance.dataset(uri).versions()}
+            removed = sorted(before - after)
+            report["tables"][table] = {"removed": removed, "kept": sorted(after), "bytes_removed": stats.bytes_removed}
+            rows.append({
+                "dataset": path.name, "table": table, "cutoff": cutoff, "older_than": str(older_than),
+                "removed": str(removed), "kept": str(sorted(after)), "bytes_removed": int(stats.bytes_removed),
+                "cleaned_at": utcnow(), "user": "",
+            })
+    lib = library_of(path)
+    if lib is not None:
+        from pinlake.catalog.store import Catalog
+
+        Catalog(lib).append("cleanups", rows, dedupe=False)
+    return report

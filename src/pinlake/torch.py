@@ -1,0 +1,78 @@
+"""Optional PyTorch adapter: a map-style dataset over a pin.
+
+    from pinlake.torch import PinnedDataset
+    ds = PinnedDataset("health_images@v1.0", transform=my_transform)
+    image, target = ds[0]
+
+``torch`` is imported only when a dataset is created; without it a clear error says how to
+install it. Images are decoded with Pillow; ``target`` is a dict of the item's fields and its
+annotations (boxes, keypoints, categories) as plain Python values.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, Callable
+
+from pinlake.errors import PinlakeError
+
+
+def _require_torch() -> Any:
+    try:
+        import torch  # noqa: F401
+        import torch.utils.data as tud
+    except ImportError:
+        raise PinlakeError(
+            "pinlake.torch needs PyTorch, which is not installed",
+            hint="pip install torch  (pinned reads without torch: pinlake.open(pin).to_batches(...))",
+        ) from None
+    return tud
+
+
+class _Items:
+    """The non-torch part: indexing items of a pin and decoding their first image view."""
+
+    def __init__(self, pin: str, transform: Callable[[Any], Any] | None = None, *,
+                 library: str | os.PathLike[str] | None = None, view: str = "image", split: str | None = None,
+                 record_use: bool = False, run: str | None = None) -> None:
+        import pinlake
+
+        self.pinned = pinlake.open(pin, library=library, record_use=record_use, run=run)
+        self.transform = transform
+        self.view = view
+        items = self.pinned.to_arrow("item", columns=["id", "split"], filter=f"split = '{split}'" if split else None)
+        self.ids: list[str] = items.column("id").to_pylist()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def load(self, index: int) -> tuple[Any, dict[str, Any]]:
+        from PIL import Image as PILImage
+
+        item = self.pinned.dataset.get_dataset_items(self.ids[index])
+        view = getattr(item, self.view, None)
+        if isinstance(view, list):
+            view = view[0] if view else None
+        image = PILImage.open(io.BytesIO(self.pinned.read_media(view))).convert("RGB") if view is not None else None
+        if self.transform is not None:
+            image = self.transform(image)
+        target = item.model_dump(exclude={self.view})
+        return image, target
+
+
+def PinnedDataset(pin: str, transform: Callable[[Any], Any] | None = None, **kwargs: Any) -> Any:
+    """A ``torch.utils.data.Dataset`` (map-style) over the items of ``pin``: ``(image, target)``."""
+    tud = _require_torch()
+
+    class _TorchPinnedDataset(tud.Dataset):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            self.items = _Items(pin, transform, **kwargs)
+
+        def __len__(self) -> int:
+            return len(self.items)
+
+        def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
+            return self.items.load(index)
+
+    return _TorchPinnedDataset()
