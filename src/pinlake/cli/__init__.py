@@ -16,6 +16,19 @@ _COMMAND_MODULES = (
     "pinlake.cli.stats",
     "pinlake.cli.preview",
     "pinlake.cli.lake",
+    "pinlake.cli.datasets",
+    "pinlake.cli.materialize",
+    "pinlake.cli.serve",
+    "pinlake.cli.versions",
+    "pinlake.cli.tag",
+    "pinlake.cli.restore",
+    "pinlake.cli.diff",
+    "pinlake.cli.catalog",
+    "pinlake.cli.lineage",
+    "pinlake.cli.sql",
+    "pinlake.cli.pin",
+    "pinlake.cli.verify",
+    "pinlake.cli.cleanup",
 )
 
 

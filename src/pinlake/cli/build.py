@@ -1,4 +1,4 @@
-"""`pinlake build`: build a dataset from an image folder."""
+"""`pinlake build`: build a dataset from an image folder, or from a lock (`--lock DIR`)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,55 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+from pinlake.cli.app import LibraryOption, app, console, fail, handle_errors, library_path
 
 
 @app.command("build")
 @handle_errors
 def build(
-    source: Path = typer.Argument(..., help="Folder ROOT with ROOT/<split>/*.jpg and ROOT/<split>/metadata.jsonl."),
-    name: str = typer.Option(..., "--name", "-n", help="Dataset name in the library."),
-    item: Optional[str] = typer.Option(None, "--item", help="DatasetItem class as FILE.py:Class (default: inferred from metadata.jsonl)."),
-    mode: str = typer.Option("create", "--mode", "-m", help="create | overwrite | add"),
+    source: Optional[Path] = typer.Argument(None, help="Folder ROOT with ROOT/<split>/*.jpg and ROOT/<split>/metadata.jsonl."),
+    lock: Optional[Path] = typer.Option(None, "--lock", help="Build from this lock directory (resources.<split>.jsonl + lock.json) instead."),
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Dataset name in the library (with --lock: default the recipe name)."),
+    item: Optional[str] = typer.Option(None, "--item", help="DatasetItem class as FILE.py:Class or module:Class (default: inferred; with --lock: pinlake.demo:HealthDatasetItem)."),
+    mode: Optional[str] = typer.Option(None, "--mode", "-m", help="create | overwrite | add (folder, default create); auto | create | overwrite (--lock, default auto)."),
     description: str = typer.Option("", "--description", "-d"),
     url_prefix: Optional[str] = typer.Option(None, "--url-prefix", help="Prefix of view urls (default: /<folder name>)."),
     embed: bool = typer.Option(False, "--embed", help="Copy image bytes into the dataset."),
     flush_every: Optional[int] = typer.Option(None, "--flush-every", help="Samples per flush (memory vs speed)."),
     library: Optional[Path] = LibraryOption,
 ) -> None:
-    """Build a dataset from an image folder (a new dataset version).
+    """Build a dataset from an image folder or a lock (a new dataset version).
 
     Example: pinlake build ./assets/health_images --name health_images --mode create
+
+    Example: pinlake build --lock library/_locks/<hash> --name basel_trial   (incremental when it exists)
     """
-    from pinlake.datasets.ops import build_folder
     from pinlake.library import Library
+
+    if lock is not None:
+        if source is not None:
+            fail("give either SOURCE or --lock, not both", hint="pinlake build --lock DIR --name NAME")
+        from pinlake.datasets.lock_build import build_from_lock
+
+        res = build_from_lock(
+            Library(library_path(library)), lock, name, dataset_item=item, mode=mode or "auto",  # type: ignore[arg-type]
+            embed=embed, description=description, flush_every_n_samples=flush_every,
+        )
+        ds = res.dataset
+        if res.unchanged:
+            console.print(f"[yellow]Unchanged[/] {ds.name} version {ds.version}: lock {res.lock_hash[:12]} is already built")
+            return
+        console.print(
+            f"[green]Built[/] {ds.name} version {ds.version} from lock {res.lock_hash[:12]} ({res.mode}): "
+            f"+{len(res.added)} ~{len(res.updated)} -{len(res.deleted)}; {ds.num_items} items"
+        )
+        console.print(f"  dataset: {ds.path}")
+        return
+    if source is None:
+        fail("missing SOURCE folder (or --lock DIR)", hint="Example: pinlake build ./assets/health_images --name health_images")
+    if not name:
+        fail("missing --name", hint="Example: pinlake build ./assets/health_images --name health_images")
+    from pinlake.datasets.ops import build_folder
 
     with Progress(TextColumn("[bold]building[/] {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(name, total=None)
@@ -38,7 +65,7 @@ def build(
             bar.update(task, completed=done, total=total)
 
         result = build_folder(
-            Library(library_path(library)), source, name, item=item, mode=mode, description=description,
+            Library(library_path(library)), source, name, item=item, mode=mode or "create", description=description,  # type: ignore[arg-type]
             url_prefix=url_prefix, embed=embed, flush_every_n_samples=flush_every, progress=progress,
         )
     ds = result.dataset

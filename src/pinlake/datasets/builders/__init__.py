@@ -2,5 +2,6 @@
 
 from pinlake.datasets.builders.base import DatasetBuilder, stable_id
 from pinlake.datasets.builders.folder import ImageFolderBuilder, read_metadata
+from pinlake.datasets.builders.lockfile import LockfileBuilder
 
-__all__ = ["DatasetBuilder", "ImageFolderBuilder", "stable_id", "read_metadata"]
+__all__ = ["DatasetBuilder", "ImageFolderBuilder", "LockfileBuilder", "stable_id", "read_metadata"]

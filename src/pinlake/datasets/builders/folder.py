@@ -50,7 +50,97 @@ def read_metadata(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, obj
 
 
-class ImageFolderBuilder(DatasetBuilder):
+class EntityTablesMixin:
+    """Shared by builders that read the seed-000 metadata layout (folder, lockfile): which tables
+    hold the view, the entities and each annotation kind, and how a metadata ``objects`` value
+    becomes entity and annotation rows."""
+
+    build_time: Any
+    view_name: str
+    view_schema: type[Image]
+    entity_name: str | None
+    entity_schema: type[BaseSchema] | None
+    annotation_tables: dict[str, tuple[str, type[BaseSchema]]]
+
+    def _init_tables(self, dataset_item: type[DatasetItem]) -> None:
+        fields = dataset_item.table_fields()
+        views = [n for n, (s, _) in fields.items() if issubclass(s, Image)]
+        if not views:
+            raise ValidationError(f"{dataset_item.__name__} has no Image view field", hint="Add e.g. `image: Image`.")
+        self.view_name = views[0]
+        self.view_schema = fields[self.view_name][0]
+        entities = [n for n, (s, _) in fields.items() if issubclass(s, Entity)]
+        self.entity_name = entities[0] if entities else None
+        self.entity_schema = fields[self.entity_name][0] if self.entity_name else None
+        self.annotation_tables = {}
+        for key, base in ANNOTATION_KEYS.items():
+            named = [n for n, (s, _) in fields.items() if n == key and issubclass(s, base)]
+            typed = [n for n, (s, _) in fields.items() if issubclass(s, base)]
+            if named or typed:
+                table = (named or typed)[0]
+                self.annotation_tables[key] = (table, fields[table][0])
+
+    def _create_entities(
+        self, item_id: str, view: View, data: Any, source_id: str, normalized: bool, where: str
+    ) -> tuple[list[BaseSchema], dict[str, list[BaseSchema]]]:
+        if isinstance(data, dict):
+            if "normalized" in data:
+                normalized = bool(data.pop("normalized"))
+            lengths = {k: len(v) for k, v in data.items() if isinstance(v, list)}
+            if set(data) - set(lengths):
+                bad = sorted(set(data) - set(lengths))[0]
+                raise InputFileError(f"{where}: {self.entity_name}.{bad} must be a list (one element per entity)")
+            if len(set(lengths.values())) > 1:
+                raise InputFileError(f"{where}: {self.entity_name} lists have different lengths {lengths}")
+            n = next(iter(lengths.values()), 0)
+            rows = [{k: v[i] for k, v in data.items()} for i in range(n)]
+        elif isinstance(data, list):
+            rows = data
+        else:
+            raise InputFileError(f"{where}: {self.entity_name!r} must be a dict of lists or a list of objects")
+        entities: list[BaseSchema] = []
+        annotations: dict[str, list[BaseSchema]] = {t: [] for t, _ in self.annotation_tables.values()}
+        assert self.entity_schema is not None and self.entity_name is not None
+        t = self.build_time
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise InputFileError(f"{where}: {self.entity_name}[{i}] must be an object")
+            row = dict(row)
+            ann_values = {k: row.pop(k) for k in list(row) if k in self.annotation_tables}
+            row_norm = bool(row.pop("normalized", normalized))
+            entity_id = stable_id(item_id, self.entity_name, i)
+            try:
+                entity = self.entity_schema(
+                    id=entity_id, item_ref=ItemRef(id=item_id), view_ref=ViewRef(name=self.view_name, id=view.id),
+                    created_at=t, updated_at=t, **row,
+                )
+            except Exception as exc:  # noqa: BLE001
+                raise InputFileError(f"{where}: {self.entity_name}[{i}]: {pydantic_message(exc)}") from None
+            entities.append(entity)
+            refs = dict(
+                item_ref=ItemRef(id=item_id), view_ref=ViewRef(name=self.view_name, id=view.id),
+                entity_ref=EntityRef(name=self.entity_name, id=entity_id), source_ref=SourceRef(id=source_id),
+                created_at=t, updated_at=t,
+            )
+            for key, value in ann_values.items():
+                if value is None:
+                    continue
+                table, schema = self.annotation_tables[key]
+                try:
+                    if issubclass(schema, BBox):
+                        ann = schema(id=stable_id(entity_id, table), coords=value, format="xywh", is_normalized=row_norm, confidence=1.0, **refs)
+                    elif issubclass(schema, KeyPoints):
+                        coords = [c for pt in value for c in pt] if value and isinstance(value[0], list) else value
+                        ann = schema(id=stable_id(entity_id, table), coords=coords, **refs)
+                    else:
+                        ann = schema(id=stable_id(entity_id, table), **(value if isinstance(value, dict) else {}), **refs)
+                except Exception as exc:  # noqa: BLE001
+                    raise InputFileError(f"{where}: {self.entity_name}[{i}].{key}: {pydantic_message(exc)}") from None
+                annotations[table].append(ann)
+        return entities, annotations
+
+
+class ImageFolderBuilder(EntityTablesMixin, DatasetBuilder):
     EXTENSIONS = IMAGE_EXTENSIONS
 
     def __init__(
@@ -69,22 +159,7 @@ class ImageFolderBuilder(DatasetBuilder):
             raise InputFileError(f"{self.source_dir}: source folder does not exist")
         self.url_prefix = url_prefix.rstrip("/")
         self.embed = embed
-        fields = dataset_item.table_fields()
-        views = [n for n, (s, _) in fields.items() if issubclass(s, Image)]
-        if not views:
-            raise ValidationError(f"{dataset_item.__name__} has no Image view field", hint="Add e.g. `image: Image`.")
-        self.view_name = views[0]
-        self.view_schema = fields[self.view_name][0]
-        entities = [n for n, (s, _) in fields.items() if issubclass(s, Entity)]
-        self.entity_name = entities[0] if entities else None
-        self.entity_schema = fields[self.entity_name][0] if self.entity_name else None
-        self.annotation_tables: dict[str, tuple[str, type[BaseSchema]]] = {}
-        for key, base in ANNOTATION_KEYS.items():
-            named = [n for n, (s, _) in fields.items() if n == key and issubclass(s, base)]
-            typed = [n for n, (s, _) in fields.items() if issubclass(s, base)]
-            if named or typed:
-                table = (named or typed)[0]
-                self.annotation_tables[key] = (table, fields[table][0])
+        self._init_tables(dataset_item)
         self.info.media = {"url_prefix": self.url_prefix, "root": str(self.source_dir.resolve())}
 
     def splits(self) -> list[Path]:
@@ -152,62 +227,3 @@ class ImageFolderBuilder(DatasetBuilder):
             id=stable_id(item_id, self.view_name), item_ref=ItemRef(id=item_id), url=url, width=width, height=height,
             format=fmt, content=content, created_at=self.build_time, updated_at=self.build_time,
         )
-
-    def _create_entities(
-        self, item_id: str, view: View, data: Any, source_id: str, normalized: bool, where: str
-    ) -> tuple[list[BaseSchema], dict[str, list[BaseSchema]]]:
-        if isinstance(data, dict):
-            if "normalized" in data:
-                normalized = bool(data.pop("normalized"))
-            lengths = {k: len(v) for k, v in data.items() if isinstance(v, list)}
-            if set(data) - set(lengths):
-                bad = sorted(set(data) - set(lengths))[0]
-                raise InputFileError(f"{where}: {self.entity_name}.{bad} must be a list (one element per entity)")
-            if len(set(lengths.values())) > 1:
-                raise InputFileError(f"{where}: {self.entity_name} lists have different lengths {lengths}")
-            n = next(iter(lengths.values()), 0)
-            rows = [{k: v[i] for k, v in data.items()} for i in range(n)]
-        elif isinstance(data, list):
-            rows = data
-        else:
-            raise InputFileError(f"{where}: {self.entity_name!r} must be a dict of lists or a list of objects")
-        entities: list[BaseSchema] = []
-        annotations: dict[str, list[BaseSchema]] = {t: [] for t, _ in self.annotation_tables.values()}
-        assert self.entity_schema is not None and self.entity_name is not None
-        t = self.build_time
-        for i, row in enumerate(rows):
-            if not isinstance(row, dict):
-                raise InputFileError(f"{where}: {self.entity_name}[{i}] must be an object")
-            row = dict(row)
-            ann_values = {k: row.pop(k) for k in list(row) if k in self.annotation_tables}
-            row_norm = bool(row.pop("normalized", normalized))
-            entity_id = stable_id(item_id, self.entity_name, i)
-            try:
-                entity = self.entity_schema(
-                    id=entity_id, item_ref=ItemRef(id=item_id), view_ref=ViewRef(name=self.view_name, id=view.id),
-                    created_at=t, updated_at=t, **row,
-                )
-            except Exception as exc:  # noqa: BLE001
-                raise InputFileError(f"{where}: {self.entity_name}[{i}]: {pydantic_message(exc)}") from None
-            entities.append(entity)
-            refs = dict(
-                item_ref=ItemRef(id=item_id), view_ref=ViewRef(name=self.view_name, id=view.id),
-                entity_ref=EntityRef(name=self.entity_name, id=entity_id), source_ref=SourceRef(id=source_id),
-                created_at=t, updated_at=t,
-            )
-            for key, value in ann_values.items():
-                if value is None:
-                    continue
-                table, schema = self.annotation_tables[key]
-                try:
-                    if issubclass(schema, BBox):
-                        ann = schema(id=stable_id(entity_id, table), coords=value, format="xywh", is_normalized=row_norm, confidence=1.0, **refs)
-                    elif issubclass(schema, KeyPoints):
-                        coords = [c for pt in value for c in pt] if value and isinstance(value[0], list) else value
-                        ann = schema(id=stable_id(entity_id, table), coords=coords, **refs)
-                    else:
-                        ann = schema(id=stable_id(entity_id, table), **(value if isinstance(value, dict) else {}), **refs)
-                except Exception as exc:  # noqa: BLE001
-                    raise InputFileError(f"{where}: {self.entity_name}[{i}].{key}: {pydantic_message(exc)}") from None
-                annotations[table].append(ann)
-        return entities, annotations

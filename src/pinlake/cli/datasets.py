@@ -1,0 +1,85 @@
+"""`pinlake datasets lock | ls | register`: recipes, locks and the recipe registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+
+datasets_app = typer.Typer(name="datasets", help="Recipes: lock them into lockfiles, list and register them.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+RegistryOption = typer.Option(Path("recipes/datasets.yaml"), "--registry", "-r", help="The registry yaml.")
+
+
+@datasets_app.command("lock")
+@handle_errors
+def lock(
+    file: Path = typer.Option(..., "--file", "-f", help="Recipe .py file (one @pinlake.recipe() function)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here (default: <library>/_locks/<hash>/)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Recipe to use when the file holds several."),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """Evaluate a recipe over the lake and write resources.<split>.jsonl + lock.json.
+
+    Example: pinlake datasets lock --file recipes/basel_trial.py
+    """
+    from pinlake.library import Library
+    from pinlake.recipes.lock import lock_recipe
+
+    lib = Library(library_path(library))
+    result = lock_recipe(file, lib.get_datalake(), out=out, locks_dir=lib.locks_path, name=name)
+    console.print(f"[green]Locked[/] {result.manifest['recipe']} at lake version {result.manifest['lake_version']}: hash {result.hash}")
+    for split, n in result.counts.items():
+        console.print(f"  {result.path / f'resources.{split}.jsonl'}  ({n} resources)")
+
+
+@datasets_app.command("ls")
+@handle_errors
+def ls(registry: Path = RegistryOption, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the datasets of the registry.
+
+    Example: pinlake datasets ls --registry recipes/datasets.yaml
+    """
+    from pinlake.cli.app import echo_json
+    from pinlake.recipes.registry import Registry
+
+    reg = Registry(registry)
+    if as_json:
+        echo_json([e.model_dump() for e in reg])
+        return
+    table = Table("name", "version", "schedule", "builder", "splits", "retention", "script")
+    for e in reg:
+        table.add_row(e.name, str(e.version), e.schedule or "-", e.builder, ",".join(e.splits or []) or "-", e.retention or "-", e.script_location)
+    console.print(table)
+
+
+@datasets_app.command("register")
+@handle_errors
+def register(
+    file: Path = typer.Option(..., "--file", "-f", help="Recipe .py file."),
+    name: str = typer.Option(..., "--name", "-n", help="Dataset name."),
+    version: str = typer.Option("1", "--version"),
+    description: str = typer.Option("", "--description", "-d"),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="5-field cron, e.g. '0 3 * * *'."),
+    builder: str = typer.Option("lock", "--builder"),
+    item: str = typer.Option("pinlake.demo:HealthDatasetItem", "--item", help="DatasetItem as module:Class or file.py:Class."),
+    split: Optional[List[str]] = typer.Option(None, "--split", help="Expected split (repeatable)."),
+    retention: Optional[str] = typer.Option(None, "--retention", help="Keep versions this long, e.g. 30d."),
+    registry: Path = RegistryOption,
+) -> None:
+    """Validate a recipe and append it to the registry.
+
+    Example: pinlake datasets register --file recipes/basel_trial.py --name basel_trial --schedule "0 3 * * *"
+    """
+    from pinlake.recipes.registry import register as do_register, relative_script
+
+    entry = do_register(registry, {
+        "name": name, "version": int(version) if version.isdigit() else version, "description": description,
+        "script_location": relative_script(file, registry), "schedule": schedule, "builder": builder,
+        "dataset_item": item, "splits": split or None, "retention": retention,
+    })
+    console.print(f"[green]Registered[/] {entry.name} (version {entry.version}) in {registry}")

@@ -1,0 +1,34 @@
+"""`pinlake materialize`: turn lockfiles into files or tables (folder, csv, parquet, plugins)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from pinlake.cli.app import app, console, handle_errors
+
+
+@app.command("materialize")
+@handle_errors
+def materialize(
+    file: List[Path] = typer.Option(..., "--file", "-f", help="A resources.<split>.jsonl (repeatable)."),
+    materializer: List[str] = typer.Option(..., "--materializer", "-m", help="Materializer to run, in order (repeatable)."),
+    out: Path = typer.Option(Path("materialized"), "--out", "-o", help="Output folder."),
+    library: Optional[Path] = typer.Option(None, "--library", "-L", help="Library whose lake holds the bytes (default: the lake recorded in lock.json)."),
+) -> None:
+    """Run materializers over locked resources (each lockfile is checked against its lock.json).
+
+    Example: pinlake materialize -f library/_locks/<hash>/resources.train.jsonl -m folder -m csv -m parquet --out ./export
+    """
+    from pinlake.recipes.materialize import materialize as run
+
+    lake = None
+    if library is not None:
+        from pinlake.library import Library
+
+        lake = Library(library).get_datalake()
+    result = run(file, materializer, out, lake)
+    for name, paths in result.items():
+        console.print(f"[green]{name}[/]: {len(paths)} file(s) under {out}")

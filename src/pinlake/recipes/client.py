@@ -1,0 +1,82 @@
+"""ReadOnlyLakeClient: what a recipe sees — one pinned lake version, reads only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pinlake.errors import NoDataError, NotFoundError
+from pinlake.lake.lake import Lake
+from pinlake.lake.models import Data, MultiData
+from pinlake.lake.store import sql_str
+
+
+class ReadOnlyLakeClient:
+    """Reads of a lake pinned at one version (``lake.checkout(lake.version)``); no write methods.
+
+    ``get_resource("trial/basel")`` returns the resource of that object name and every resource
+    below it (object names starting with ``trial/basel/``), sorted by object name.
+    """
+
+    __slots__ = ("_lake", "_version")
+
+    def __init__(self, lake: Lake) -> None:
+        version = lake.version
+        pinned = lake if lake.read_only else (lake.checkout(version) if version else lake)
+        object.__setattr__(self, "_lake", pinned)
+        object.__setattr__(self, "_version", version)
+
+    def __setattr__(self, name: str, value: Any) -> None:  # pragma: no cover - guard
+        raise AttributeError("ReadOnlyLakeClient is read-only")
+
+    @property
+    def version(self) -> int:
+        """The lake (data table) version every read of this client sees."""
+        return self._version
+
+    @property
+    def root(self) -> Any:
+        return self._lake.root
+
+    def get_resource(self, object_name: str, version: int | None = None) -> MultiData:
+        """The resource ``object_name`` and its children by object-name prefix (latest versions)."""
+        prefix = object_name.strip("/")
+        like = prefix.replace("'", "''")
+        q = f"object_name = {sql_str(prefix)} OR object_name LIKE '{like}/%'"
+        rows = [d for d in self._list(q=q) if d.object_name == prefix or d.object_name.startswith(prefix + "/")]
+        if version is not None:
+            rows = [d for d in rows if d.object_name != prefix] + [self._lake.find_data(object_name=prefix, version=version)]
+            rows.sort(key=lambda d: (d.object_name, d.version))
+        if not rows:
+            raise NotFoundError(
+                f"no resource {prefix!r} (nor any below {prefix + '/'!r}) in the lake at version {self._version}",
+                hint="List object names with `pinlake lake ls`.",
+            )
+        return MultiData(self._lake, rows)
+
+    def find_data(self, filename: str | None = None, object_name: str | None = None, id: Any = None, *, version: int | None = None) -> Data:
+        return self._lake.find_data(filename=filename, object_name=object_name, id=id, version=version)
+
+    def list_data(self, **kwargs: Any) -> MultiData:
+        """``Lake.list_data`` at the pinned version; an empty lake gives an empty list."""
+        return self._list(**kwargs)
+
+    def _list(self, **kwargs: Any) -> MultiData:
+        try:
+            return self._lake.list_data(**kwargs)
+        except NoDataError:
+            return MultiData(self._lake, [])
+
+    def list_data_tags(self) -> list[Any]:
+        return self._lake.list_data_tags()
+
+    def list_datasources(self) -> list[Any]:
+        return self._lake.list_datasources()
+
+    def count(self, q: str | None = None) -> int:
+        return self._lake.count(q=q)
+
+    def __repr__(self) -> str:
+        return f"ReadOnlyLakeClient(version={self._version})"
+
+
+__all__ = ["ReadOnlyLakeClient"]

@@ -1,0 +1,125 @@
+"""Load a recipe file, run it against a pinned lake, and check what it returned."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pinlake.errors import NotFoundError, PinlakeError
+from pinlake.lake.models import Data
+from pinlake.recipes.client import ReadOnlyLakeClient
+from pinlake.recipes.decorator import RecipeSpec, get_spec
+from pinlake.recipes.errors import RecipeError
+
+SPLIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
+TEMPLATE = "Decorate a function: @pinlake.recipe()\\ndef my_recipe(client): return {'train': [...], 'test': [...]}"
+
+
+@dataclass
+class LoadedRecipe:
+    path: Path
+    spec: RecipeSpec
+    source_sha256: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def _recipe_traceback(exc: BaseException, path: Path) -> str:
+    """The traceback of ``exc``, starting at the first frame inside the recipe file."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    start = next((i for i, f in enumerate(frames) if Path(f.filename).resolve() == path.resolve()), 0)
+    lines = traceback.format_list(frames[start:]) + traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip()
+
+
+def load_recipe(path: str | Path, name: str | None = None) -> LoadedRecipe:
+    """Import ``path`` and return its decorated recipe (``name`` picks one when there are several)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe file {path} does not exist", hint="Pass the path of a .py file: pinlake datasets lock --file recipes/x.py")
+    source = path.read_bytes()
+    mod_name = f"_pinlake_recipe_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise RecipeError(f"recipe file {path} is not a Python module", hint="Recipes are .py files.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - any error of user code, shown with its traceback
+        sys.modules.pop(mod_name, None)
+        raise RecipeError(
+            f"recipe file {path} failed to import:\n{_recipe_traceback(exc, path)}", hint="Fix the error above in the recipe file."
+        ) from exc
+    found = [s for s in (get_spec(v) for v in vars(module).values()) if s is not None and s.fn.__module__ == mod_name]
+    if name is not None:
+        found = [s for s in found if s.name == name or s.fn.__name__ == name]
+    if not found:
+        what = f"named {name!r} " if name else ""
+        raise RecipeError(f"{path}: no function {what}decorated with @pinlake.recipe() / @pinlake.dataset_compilation_entrypoint()", hint=TEMPLATE)
+    if len(found) > 1:
+        raise RecipeError(
+            f"{path}: several recipes ({', '.join(s.name for s in found)})", hint="Keep one decorated function per file, or pass name=."
+        )
+    return LoadedRecipe(path, found[0], hashlib.sha256(source).hexdigest())
+
+
+def run_recipe(loaded: LoadedRecipe, client: ReadOnlyLakeClient) -> dict[str, list[Any]]:
+    """Call the recipe; any exception becomes a RecipeError carrying the recipe's own traceback."""
+    try:
+        result = loaded.spec.fn(client)
+    except PinlakeError as exc:
+        raise RecipeError(
+            f"recipe {loaded.name!r} ({loaded.path}) raised:\n{_recipe_traceback(exc, loaded.path)}", hint=exc.hint or "Fix the recipe."
+        ) from exc
+    except Exception as exc:  # noqa: BLE001
+        raise RecipeError(f"recipe {loaded.name!r} ({loaded.path}) raised:\n{_recipe_traceback(exc, loaded.path)}", hint="Fix the recipe.") from exc
+    return check_shape(loaded, result)
+
+
+def check_shape(loaded: LoadedRecipe, result: Any) -> dict[str, list[Any]]:
+    where = f"recipe {loaded.name!r} ({loaded.path})"
+    if not isinstance(result, dict):
+        raise RecipeError(f"{where} returned {type(result).__name__}, not a dict {{split: [resources]}}", hint=TEMPLATE)
+    if not result and not loaded.spec.allow_empty:
+        raise RecipeError(f"{where} returned no splits", hint="Return e.g. {'train': [...]}, or use @pinlake.recipe(allow_empty=True).")
+    out: dict[str, list[Any]] = {}
+    for split, resources in result.items():
+        if not isinstance(split, str) or not SPLIT_RE.match(split):
+            raise RecipeError(f"{where}: split name {split!r} is not valid", hint="Use letters, digits, '_' and '-' (e.g. 'train').")
+        if isinstance(resources, (str, bytes, dict)) or not hasattr(resources, "__iter__"):
+            raise RecipeError(f"{where}: split {split!r} must be a list of resources, got {type(resources).__name__}")
+        items = list(resources)
+        if not items and not loaded.spec.allow_empty:
+            raise RecipeError(f"{where}: split {split!r} is empty", hint="Select resources for it, drop it, or use @pinlake.recipe(allow_empty=True).")
+        for i, r in enumerate(items):
+            if not isinstance(r, Data) and not (isinstance(r, dict) and (r.get("id") or r.get("object_name"))):
+                raise RecipeError(
+                    f"{where}: split {split!r}[{i}] is {type(r).__name__} {r!r:.80}, not a resource",
+                    hint="Return lake Data objects (client.get_resource / list_data) or dicts with 'id' or 'object_name'.",
+                )
+        out[split] = items
+    return out
+
+
+def resolve(lake: Any, split: str, index: int, r: Any) -> dict[str, Any]:
+    """A resource (Data or dict) → its full data row at the pinned lake version."""
+    if isinstance(r, Data):
+        return r.to_dict()
+    try:
+        if r.get("id"):
+            return lake.find_data(id=r["id"]).to_dict()
+        return lake.find_data(object_name=r["object_name"], version=r.get("version")).to_dict()
+    except NotFoundError as exc:
+        raise RecipeError(f"split {split!r}[{index}]: {exc.message}", hint="Recipes may only return resources of the lake.") from None
+
+
+__all__ = ["LoadedRecipe", "load_recipe", "run_recipe", "check_shape", "resolve"]
