@@ -221,11 +221,7 @@ class Dataset(CrudMixin):
             from pinlake.library import Library
 
             lake = Library(self.path.parent).get_datalake()
-            sha = url[len("lake://") :] or sha
-            hits = lake.list_data(q=f"sha256 = '{sha}'", all_versions=True, limit=1) if sha.isalnum() else []
-            if not hits:
-                raise NotFoundError(f"lake object {sha[:12]}… (url {url!r}) is not in the lake of {self.path.parent}")
-            return hits[0].get_bytes()
+            return lake.get_object_bytes(url[len("lake://") :] or sha)
         path = self.media_path(url)
         if path is None:
             raise NotFoundError(f"cannot resolve media url {url!r}", hint="Pass media_dir= to Dataset().")

@@ -182,6 +182,15 @@ class Lake:
         rows = query.select(self._store, query.build_filter(ids=ids, all_versions=True)).to_pylist()
         return {r["id"]: r for r in rows}
 
+    def get_object_bytes(self, sha256: str) -> bytes:
+        """The bytes of the object with this sha256 (stored in the lake, or read from its uri and checked)."""
+        if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise NotFoundError(f"{sha256!r} is not a sha256 (64 lowercase hex digits)")
+        rows = query.select(self._store, f"sha256 = {sql_str(sha256)}", limit=1).to_pylist()
+        if not rows:
+            raise NotFoundError(f"no object with sha256 {sha256[:12]}… in the lake at {self.root}")
+        return self._read_bytes(rows[0])
+
     def _read_bytes(self, row: dict[str, Any]) -> bytes:
         if row.get("uri"):
             from pinlake.lake.bucket import read_uri
