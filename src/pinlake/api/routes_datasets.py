@@ -1,0 +1,137 @@
+"""Datasets, versions, diff, lineage, preview and SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
+
+from pinlake.api import deps
+from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_dataset, pinned
+
+router = APIRouter(tags=["datasets"])
+
+NAME = Path(..., min_length=1, max_length=128, description="Dataset name")
+
+
+def version_json(entry: Any, tags: dict[int, list[str]]) -> dict[str, Any]:
+    out = entry.to_dict()
+    lin = entry.lineage
+    out["tags"] = tags.get(entry.dataset_version, [])
+    out["summary"] = {
+        "run_id": lin.get("pinlake.run_id", ""),
+        "flow_run_id": lin.get("pinlake.flow_run_id", ""),
+        "lock_hash": lin.get("pinlake.lock_hash", ""),
+        "recipe_hash": lin.get("pinlake.recipe_hash", ""),
+        "lake_version": lin.get("pinlake.lake_version", ""),
+        "code_version": lin.get("pinlake.code_version", ""),
+        "user": lin.get("pinlake.user", ""),
+    }
+    return out
+
+
+def dataset_summary(ds: Any) -> dict[str, Any]:
+    latest = ds.versions()[-1] if not ds.read_only else ds.state
+    return {
+        "name": ds.name,
+        "id": ds.id,
+        "title": ds.info.name or ds.name,
+        "description": ds.info.description,
+        "num_items": ds.num_items,
+        "rows": ds.state.rows,
+        "size": ds.info.size,
+        "size_bytes": ds.size_bytes(),
+        "version": ds.version,
+        "latest_version": latest.dataset_version,
+        "updated_at": jsonable(latest.created_at),
+        "preview_url": f"/datasets/{quote(ds.name)}/preview.png" if ds.preview_path.is_file() else None,
+    }
+
+
+@router.get("/datasets/", summary="Datasets of the library")
+def list_datasets(request: Request) -> list[dict[str, Any]]:
+    from pinlake.library import Library
+
+    out = []
+    for name in Library(get_state(request).library).dataset_names():
+        try:
+            out.append(dataset_summary(open_dataset(get_state(request), name)))
+        except Exception as exc:  # noqa: BLE001 - one broken dataset must not hide the others
+            out.append({"name": name, "error": str(exc)})
+    return out
+
+
+@router.get("/datasets/{dataset}", summary="Info, schema, stats and versions of a dataset")
+def get_dataset(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> dict[str, Any]:
+    ds = pinned(request, dataset, pin)
+    tags = deps.list_tags(ds)
+    schema = ds.schema.to_dict()
+    tables = {
+        t: {
+            "group": s.group,
+            "base_schema": schema["schemas"][t]["base_schema"],
+            "schema": s.__name__,
+            "rows": ds.state.rows.get(t, 0),
+        }
+        for t, s in ds.schema.schemas.items()
+    }
+    return {
+        **dataset_summary(ds),
+        "info": ds.info.model_dump(mode="json"),
+        "schema": schema,
+        "tables": tables,
+        "splits": ds.splits() if "item" in ds.state.tables else {},
+        "stats": ds.stats,
+        "versions": [version_json(v, tags) for v in ds.versions()],
+    }
+
+
+@router.get("/datasets/{dataset}/versions", summary="The version log of a dataset, with lineage and tags")
+def versions(request: Request, dataset: str = NAME) -> list[dict[str, Any]]:
+    ds = open_dataset(get_state(request), dataset)
+    tags = deps.list_tags(ds)
+    return [version_json(v, tags) for v in ds.versions()]
+
+
+@router.get("/datasets/{dataset}/diff", summary="What changed between two dataset versions")
+def diff(
+    request: Request,
+    dataset: str = NAME,
+    a: int = Query(..., ge=1, le=2**62, description="Older version"),
+    b: int | None = Query(None, ge=1, le=2**62, description="Newer version (default: latest)"),
+) -> Any:
+    ds = open_dataset(get_state(request), dataset)
+    b = b or ds.version
+    known = {v.dataset_version for v in ds.versions()}
+    for v in (a, b):
+        if v not in known:
+            raise ApiError(404, f"dataset {ds.name!r} has no version {v}")
+    return deps.diff(ds, a, b)
+
+
+@router.get("/datasets/{dataset}/preview.png", summary="Preview image of a dataset", response_class=FileResponse)
+def preview(request: Request, dataset: str = NAME) -> Response:
+    ds = open_dataset(get_state(request), dataset)
+    path = ds.preview_path
+    if not path.is_file() or not path.resolve().is_relative_to(ds.path.resolve()):
+        raise ApiError(404, f"dataset {ds.name!r} has no preview", hint=f"Run `pinlake preview {ds.name}`.")
+    return FileResponse(path, media_type="image/png")
+
+
+@router.get("/lineage/{dataset}", tags=["catalog"], summary="Lineage of a dataset version (runs, locks, inputs)")
+def lineage(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> Any:
+    ds = pinned(request, dataset, pin)
+    return deps.lineage(get_state(request), ds, ds.version)
+
+
+class SqlQuery(BaseModel):
+    query: str = Field(..., min_length=1, max_length=20_000, description="One read-only SELECT", examples=["SELECT 1"])
+    limit: int = Field(1000, ge=1, le=10_000, description="Rows returned at most")
+
+
+@router.post("/sql", tags=["catalog"], summary="Read-only SQL (DuckDB) over the library")
+def sql(request: Request, body: SqlQuery = Body(...)) -> dict[str, Any]:
+    return deps.sql(get_state(request), body.query, min(body.limit, MAX_PAGE * 10))

@@ -1,0 +1,158 @@
+"""Media files under MEDIA_DIR (``/media/{path}``) and lake objects (``/objects/{sha256}``)."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from pathlib import Path as FsPath
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import FileResponse, Response
+
+from pinlake.api.deps import ApiError, ApiState, get_state, lake_object
+
+router = APIRouter(tags=["media"])
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"BM", "image/bmp"),
+    (b"%PDF", "application/pdf"),
+    (b"\x93NUMPY", "application/x-npy"),
+)
+mimetypes.add_type("image/tiff", ".tif")
+mimetypes.add_type("image/webp", ".webp")
+mimetypes.add_type("application/dicom", ".dcm")
+
+
+def guess_type(data: bytes | None, name: str = "") -> str:
+    if data:
+        for magic, mt in _MAGIC:
+            if data.startswith(magic):
+                return mt
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return "image/webp"
+        if len(data) > 132 and data[128:132] == b"DICM":
+            return "application/dicom"
+    mt, _ = mimetypes.guess_type(name) if name else (None, None)
+    return mt or "application/octet-stream"
+
+
+def media_roots(state: ApiState) -> list[tuple[str, FsPath]]:
+    """(url prefix, directory) pairs /media serves from: MEDIA_DIR, else each dataset's media root."""
+    if state.media_dir is not None:
+        return [("", FsPath(state.media_dir))]
+    from pinlake.library import Library
+
+    roots = []
+    for name in Library(state.library).dataset_names():
+        try:
+            import json
+
+            media = json.loads((FsPath(state.library) / name / "info.json").read_text()).get("media") or {}
+        except (OSError, ValueError):
+            continue
+        if media.get("root"):
+            roots.append(((media.get("url_prefix") or "").strip("/"), FsPath(media["root"])))
+    return roots
+
+
+def safe_file(root: FsPath, rel: str) -> FsPath | None:
+    """``root/rel`` if it is a regular file inside ``root`` (after symlinks), else None."""
+    parts = rel.split("/")
+    if not rel or rel.startswith("/") or "\\" in rel or "\x00" in rel or any(p in ("..", ".") for p in parts):
+        return None
+    try:
+        base = root.resolve(strict=True)
+        target = (base / rel).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if not target.is_relative_to(base) or not target.is_file():
+        return None
+    return target
+
+
+def _not_found(path: str) -> ApiError:
+    return ApiError(404, f"no media file {path!r}")
+
+
+@router.get("/media/{path:path}", summary="A file under the media directory (Range, ETag)")
+def media(request: Request, path: str = Path(..., max_length=2048)) -> Response:
+    state = get_state(request)
+    # the path arrives decoded once; refuse anything that still decodes further (double encoding)
+    if unquote(path) != path or re.search(r"(^|/)\.\.?(/|$)", request.url.path):
+        raise _not_found(path)
+    for prefix, root in media_roots(state):
+        rel = path
+        if prefix:
+            if not path.startswith(prefix + "/"):
+                continue
+            rel = path[len(prefix) + 1 :]
+        target = safe_file(root, rel)
+        if target is not None and request.query_params.get("as") == "png" and target.suffix.lower() in (".tif", ".tiff", ".bmp", ".dcm"):
+            return _as_png(request, target)
+        if target is not None:
+            resp = FileResponse(
+                target, media_type=guess_type(None, target.name), stat_result=target.stat(), headers={"Cache-Control": "public, max-age=3600"}
+            )
+            etag = resp.headers.get("etag")
+            inm = request.headers.get("if-none-match")
+            if etag and inm and (inm.strip() == "*" or etag in [t.strip() for t in inm.split(",")]):
+                return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "public, max-age=3600"})
+            return resp
+    raise _not_found(path)
+
+
+def _as_png(request: Request, target: FsPath) -> Response:
+    """A browser-displayable PNG of an image browsers cannot show (TIFF, BMP), for the page's thumbnails."""
+    import io
+
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(target) as im:
+            buf = io.BytesIO()
+            im.convert("RGB").save(buf, format="PNG")
+    except (OSError, ValueError):
+        raise ApiError(404, f"media file {target.name!r} is not an image Pillow reads") from None
+    st = target.stat()
+    return bytes_response(request, buf.getvalue(), "image/png", f"png-{st.st_mtime_ns:x}-{st.st_size:x}")
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def bytes_response(request: Request, data: bytes, media_type: str, etag: str) -> Response:
+    """``data`` with an ETag, If-None-Match (304) and a single-range ``Range`` (206/416)."""
+    tag = f'"{etag}"'
+    headers: dict[str, Any] = {"ETag": tag, "Accept-Ranges": "bytes", "Cache-Control": "public, max-age=3600"}
+    inm = request.headers.get("if-none-match")
+    if inm and (inm.strip() == "*" or tag in [t.strip() for t in inm.split(",")]):
+        return Response(status_code=304, headers=headers)
+    size = len(data)
+    rng = request.headers.get("range")
+    if rng:
+        m = _RANGE.match(rng.strip())
+        if_range = request.headers.get("if-range")
+        if m and (not if_range or if_range.strip() == tag) and (m.group(1) or m.group(2)):
+            if m.group(1):
+                start = int(m.group(1))
+                end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+            else:
+                start, end = max(size - int(m.group(2)), 0), size - 1
+            if start >= size or start > end:
+                return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+            return Response(data[start : end + 1], status_code=206, media_type=media_type, headers=headers)
+    return Response(data, media_type=media_type, headers=headers)
+
+
+@router.get("/objects/{sha256}", summary="A lake object by its sha256 (Range, ETag)")
+def lake_object_route(request: Request, sha256: str = Path(..., pattern=r"^[0-9a-fA-F]{64}$")) -> Response:
+    data, media_type = lake_object(get_state(request), sha256.lower())
+    return bytes_response(request, data, media_type or guess_type(data), sha256.lower())

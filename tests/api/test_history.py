@@ -1,0 +1,104 @@
+"""Endpoints over other layers: tags, diff, lineage, SQL; 501 when a layer is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import AUTH, TOKEN, make_client
+
+DS = "health_images"
+
+
+def _two_versions(demo: Path):
+    c = make_client(demo, token=TOKEN)
+    ids = [it["id"] for it in c.get(f"/items/{DS}/?limit=3").json()["items"]]
+    assert c.delete(f"/items/{DS}/", params={"ids": ids}, headers=AUTH).status_code == 200
+    return c, ids
+
+
+def test_diff(demo: Path):
+    pytest.importorskip("pinlake.datasets.history")
+    c, ids = _two_versions(demo)
+    d = c.get(f"/datasets/{DS}/diff?a=1&b=2").json()
+    assert d["a"] == 1 and d["b"] == 2
+    assert d["tables"]["item"]["removed"] == 3 and d["tables"]["item"]["added"] == 0
+    removed = {x["id"] for x in d["ids"] if x["table"] == "item" and x["change"] == "removed"}
+    assert removed == set(ids)
+    assert c.get(f"/datasets/{DS}/diff?a=1").json()["b"] == 2
+    assert c.get(f"/datasets/{DS}/diff?a=1&b=9").status_code == 404
+    assert c.get(f"/datasets/{DS}/diff").status_code == 422
+
+
+def test_read_by_tag(demo: Path):
+    history = pytest.importorskip("pinlake.datasets.history")
+    c, _ = _two_versions(demo)
+    history.tag_version(demo / "library" / DS, 1, "first")
+    assert c.get(f"/items/{DS}/?tag=first").json()["total"] == 32
+    assert c.get(f"/items/{DS}/").json()["total"] == 29
+    assert len(c.get(f"/views/{DS}/image/?tag=first&limit=1000").json()) == 32
+    versions = c.get(f"/datasets/{DS}/versions").json()
+    assert versions[0]["tags"] == ["first"]
+    assert c.get(f"/datasets/{DS}?tag=first").json()["version"] == 1
+    assert c.get(f"/items/{DS}/?tag=nope").status_code == 404
+    assert c.get(f"/items/{DS}/?tag=first&version=2").status_code == 400
+
+
+def test_lineage(client):
+    from pinlake.api import deps
+
+    if deps._first_callable(deps.LINEAGE_FUNCS) is None:
+        pytest.skip("no lineage function in pinlake.catalog yet")
+    r = client.get(f"/lineage/{DS}?version=1")
+    assert r.status_code == 200, r.text
+    assert r.json()["dataset_version"] == 1 and r.json()["dataset"] == DS
+    assert client.get(f"/lineage/{DS}?version=9").status_code == 404
+
+
+def test_sql(client):
+    pytest.importorskip("pinlake.catalog.sql")
+    r = client.post("/sql", json={"query": "SELECT 1 AS one"})
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == [{"one": 1}]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "DROP TABLE x",
+        "INSERT INTO t VALUES (1)",
+        "select 1; delete from t",
+        "COPY (select 1) TO '/tmp/x.csv'",
+        "ATTACH '/tmp/x.db'",
+        "select * from read_csv('/etc/passwd')",
+        "WITH x AS (select 1) UPDATE t SET a = 1",
+        "",
+        "   ;  ",
+        "not sql at all",
+    ],
+)
+def test_sql_that_writes_is_400(client, query):
+    r = client.post("/sql", json={"query": query})
+    assert r.status_code in (400, 422), r.text
+    assert r.json()["error"]
+
+
+def test_absent_layers_answer_501(client, monkeypatch: pytest.MonkeyPatch):
+    from pinlake.api import deps
+
+    monkeypatch.setattr(deps, "SQL_FUNCS", (("pinlake.no_such_module", "sql"),))
+    monkeypatch.setattr(deps, "LINEAGE_FUNCS", (("pinlake.no_such_module", "lineage"),))
+    monkeypatch.setattr(deps, "HISTORY", "pinlake.no_such_history")
+    monkeypatch.setattr(deps, "LAKE", "pinlake.no_such_lake")
+    for r in (
+        client.post("/sql", json={"query": "select 1"}),
+        client.get(f"/lineage/{DS}"),
+        client.get(f"/datasets/{DS}/diff?a=1"),
+        client.get(f"/items/{DS}/?tag=x"),
+        client.get("/objects/" + "a" * 64),
+    ):
+        assert r.status_code == 501, r.text
+        assert "not available" in r.json()["error"] and r.json()["hint"].startswith("needs module")
+    # the versions list still works without the history layer (no tags)
+    assert client.get(f"/datasets/{DS}/versions").json()[0]["tags"] == []

@@ -1,0 +1,121 @@
+"""Reads: datasets, rows in Pixano's shape, items, pagination, pins, errors."""
+
+from __future__ import annotations
+
+DS = "health_images"
+
+
+def test_datasets_list(client):
+    r = client.get("/datasets/")
+    assert r.status_code == 200
+    (d,) = r.json()
+    assert d["name"] == DS and d["num_items"] == 32 and d["latest_version"] == 1
+    assert d["preview_url"] == f"/datasets/{DS}/preview.png"
+    assert d["size_bytes"] > 0
+
+
+def test_dataset_detail(client):
+    d = client.get(f"/datasets/{DS}").json()
+    assert d["info"]["id"] == DS
+    assert set(d["tables"]) == {"item", "image", "objects", "bbox", "keypoints", "source"}
+    assert d["tables"]["bbox"]["group"] == "annotations" and d["tables"]["bbox"]["base_schema"] == "BBox"
+    assert d["schema"]["schemas"]["objects"]["base_schema"] == "Entity"
+    assert d["splits"] == {"train": 24, "test": 8}
+    assert d["stats"]["num_items"] == 32
+    assert [v["dataset_version"] for v in d["versions"]] == [1]
+    assert d["versions"][0]["lineage"]["pinlake.operation"].startswith("build")
+
+
+def test_views_rows_have_seed_shape(client):
+    r = client.get(f"/views/{DS}/image/?limit=2&skip=0")
+    assert r.status_code == 200
+    rows = r.json()
+    assert len(rows) == 2
+    row = rows[0]
+    assert set(row) >= {"id", "created_at", "updated_at", "table_info", "data"}
+    assert row["table_info"] == {"name": "image", "group": "views", "base_schema": "Image"}
+    data = row["data"]
+    assert data["item_ref"]["name"] == "item" and data["item_ref"]["id"]
+    assert data["parent_ref"] == {"name": "", "id": ""}
+    assert data["url"].startswith("/health_images/") and data["width"] > 0 and data["format"]
+    assert "id" not in data and "created_at" not in data
+    assert row["media_url"] == "/media" + data["url"]
+    img = client.get(row["media_url"])
+    assert img.status_code == 200 and img.headers["content-type"].startswith("image/")
+
+
+def test_other_groups(client):
+    ent = client.get(f"/entities/{DS}/objects/?limit=3").json()
+    assert len(ent) == 3 and ent[0]["table_info"]["group"] == "entities" and "category" in ent[0]["data"]
+    ann = client.get(f"/annotations/{DS}/bbox/?limit=1").json()[0]
+    assert ann["table_info"]["base_schema"] == "BBox" and len(ann["data"]["coords"]) == 4
+    src = client.get(f"/sources/{DS}/source/").json()
+    assert src and src[0]["table_info"]["group"] == "source"
+    assert client.get(f"/embeddings/{DS}/image/").status_code == 404
+
+
+def test_one_row_and_item_filter(client):
+    row = client.get(f"/annotations/{DS}/keypoints/?limit=1").json()[0]
+    same = client.get(f"/annotations/{DS}/keypoints/{row['id']}").json()
+    assert same == row
+    item_id = row["data"]["item_ref"]["id"]
+    rows = client.get(f"/annotations/{DS}/bbox/", params={"item_id": item_id}).json()
+    assert rows and all(r["data"]["item_ref"]["id"] == item_id for r in rows)
+
+
+def test_group_mismatch_and_unknowns_are_404_json(client):
+    for url in (
+        f"/annotations/{DS}/image/",
+        f"/views/{DS}/bbox/",
+        f"/views/{DS}/nope/",
+        f"/views/nope/image/",
+        f"/views/_lake/image/",
+        f"/views/{DS}/image/nope-id",
+        f"/items/{DS}/nope-id",
+        "/items/nope/",
+        "/datasets/nope",
+        "/datasets/..%2f..%2fetc",
+        f"/datasets/{DS}?version=99",
+    ):
+        r = client.get(url)
+        assert r.status_code == 404, url
+        assert r.headers["content-type"] == "application/json" and r.json()["error"], url
+
+
+def test_pagination(client):
+    a = client.get(f"/views/{DS}/image/?limit=5&skip=0").json()
+    b = client.get(f"/views/{DS}/image/?limit=5&skip=5").json()
+    assert len(a) == len(b) == 5 and not {r["id"] for r in a} & {r["id"] for r in b}
+    assert len(client.get(f"/views/{DS}/image/?limit=1000&skip=30").json()) == 2
+    for bad in ("limit=1001", "limit=0", "skip=-1", "limit=abc"):
+        r = client.get(f"/views/{DS}/image/?{bad}")
+        assert r.status_code == 422, bad
+        assert r.json()["detail"][0]["loc"][-1] in ("limit", "skip")
+        assert "limit" in r.json()["error"] or "skip" in r.json()["error"]
+
+
+def test_items(client):
+    page = client.get(f"/items/{DS}/?limit=10&split=test").json()
+    assert page["total"] == 8 and len(page["items"]) == 8 and page["dataset_version"] == 1
+    it = page["items"][0]
+    assert it["split"] == "test" and it["item"]["image_type"]
+    assert it["views"]["image"]["table_info"]["name"] == "image"
+    assert it["entities"]["objects"] and it["annotations"]["bbox"] and it["annotations"]["keypoints"]
+    one = client.get(f"/items/{DS}/{it['id']}").json()
+    assert one["id"] == it["id"] and one["annotations"]["bbox"] == it["annotations"]["bbox"]
+    assert client.get(f"/items/{DS}/?split=x' OR '1'='1").json()["total"] == 0
+
+
+def test_preview(client):
+    r = client.get(f"/datasets/{DS}/preview.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
+
+
+def test_openapi_docs_and_page(client):
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert "/views/{dataset}/{table}/" in spec["paths"]
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/app.js" in page.text
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/../app.py").status_code == 404
