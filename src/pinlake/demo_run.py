@@ -29,3 +29,25 @@ def run_demo(library: Path, assets: Path) -> DemoResult:
     )
     mode = "overwrite" if (lib.dataset_path(DEMO_NAME) / "info.json").exists() else "create"
     return DemoResult(builder.build(mode=mode), source)
+
+
+def describe_flow_demo(library: Path, datasets: list[str], console) -> None:  # noqa: ANN001 - a rich Console
+    """Print the versions, the lineage of the newest version and one SQL result."""
+    from pinlake.catalog.lineage import lineage_of
+    from pinlake.catalog.sql import sql
+    from pinlake.datasets.history import list_versions
+
+    lib = Library(library)
+    for name in datasets:
+        versions = list_versions(lib.dataset_path(name))
+        console.print(f"[bold]{name}[/] versions: " + ", ".join(f"{v['dataset_version']} ({v['operation']})" for v in versions))
+    if datasets:
+        newest = max(list_versions(lib.dataset_path(datasets[0])), key=lambda v: v["dataset_version"])["dataset_version"]
+        chain = lineage_of(f"{datasets[0]}@{newest}", library=library)
+        console.print(f"[bold]lineage[/] {datasets[0]}@{newest}: lake v{chain.get('lake', {}).get('version')} → lock "
+                      f"{str(chain.get('lock', {}).get('hash', ''))[:12]} → tables {chain['version']['tables']} (flow run {chain['version']['flow_run_id'][:8]})")
+    query = "SELECT dataset, count(*) AS versions FROM catalog.versions GROUP BY dataset ORDER BY dataset"
+    table = sql(query, library=library)
+    console.print(f"[bold]SQL[/] {query}")
+    for row in table.to_pylist():
+        console.print(f"  {row}")

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.e2e
 
 
 def run(args, cwd, check=True):
-    env = {**os.environ, "PINLAKE_LIBRARY": ""}
-    env.pop("PINLAKE_LIBRARY")
+    env = {**os.environ, "PREFECT_HOME": str(Path(cwd) / ".prefect")}
+    for key in ("PINLAKE_LIBRARY", "PREFECT_API_URL"):
+        env.pop(key, None)  # embedded defaults: ./library and a temporary local Prefect server
     proc = subprocess.run([sys.executable, "-m", "pinlake", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"pinlake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -25,12 +26,19 @@ def test_demo_then_cli(tmp_path: Path):
     out = run(["demo"], tmp_path).stdout
     ds_dir = tmp_path / "library" / "health_images"
     assert "health_images" in out and "preview.png" in out
+    # the flows ran end to end, then the second refresh changed nothing
+    assert "refresh health_by_tag: version 1" in out and "refresh basel_trial: version 1" in out
+    assert "refresh again health_by_tag: unchanged, no new version" in out
+    assert "lineage health_by_tag@1: lake v" in out and "SQL SELECT" in out
+    for name in ("health_by_tag", "basel_trial"):
+        assert (tmp_path / "library" / name / "preview.png").is_file()
     for name in ("info.json", "schema.json", "features_values.json", "stats.json", "preview.png"):
         assert (ds_dir / name).is_file(), name
     with PILImage.open(ds_dir / "preview.png") as im:
         assert im.width > 200
     listing = json.loads(run(["ls", "--json"], tmp_path).stdout)
-    assert listing[0]["name"] == "health_images" and listing[0]["items"] == 32
+    by_name = {d["name"]: d for d in listing}
+    assert by_name["health_images"]["items"] == 32 and by_name["health_by_tag"]["versions"] == 1
     info = json.loads(run(["info", "health_images", "--json"], tmp_path).stdout)
     assert info["splits"] == {"train": 24, "test": 8} and info["tables"]["bbox"]["group"] == "annotations"
     rows = json.loads(run(["show", "health_images", "bbox", "--limit", "3", "--json"], tmp_path).stdout)

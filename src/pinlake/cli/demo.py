@@ -1,4 +1,4 @@
-"""`pinlake demo`: generate the health images folder and build it into the library."""
+"""`pinlake demo`: the main job on embedded defaults."""
 
 from __future__ import annotations
 
@@ -14,20 +14,39 @@ from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_
 @handle_errors
 def demo(
     assets: Path = typer.Option(Path("./assets"), "--assets", help="Where the demo images are generated."),
+    registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="recipes/datasets.yaml (default: the repository's)."),
+    flows: bool = typer.Option(True, "--flows/--no-flows", help="Run the Prefect flows (default) or only the folder build."),
     library: Optional[Path] = LibraryOption,
 ) -> None:
-    """Generate a small 'health images' folder (no download) and build it into the library.
+    """Generate demo images (no download), build them, and run the refresh flows end to end.
+
+    Steps: health images folder → dataset `health_images`; then as Prefect flows (a temporary local
+    server unless PREFECT_API_URL is set): ingest into the lake → lock each registered recipe → build →
+    stats → preview → catalog → tag; then a second refresh that changes nothing.
 
     Example: pinlake demo --library ./library --assets ./assets
     """
     from pinlake.demo_run import run_demo
 
-    result = run_demo(library_path(library), assets)
+    lib = library_path(library)
+    result = run_demo(lib, assets)
     ds = result.dataset
-    console.print(f"[green]Demo dataset[/] {ds.name} version {ds.version}: {ds.num_items} items, splits {ds.splits()}")
-    console.print(f"  rows per table: {ds.state.rows}")
-    console.print(f"  dataset:  {ds.path}")
-    console.print(f"  stats:    {ds.path / 'stats.json'}")
-    console.print(f"  preview:  {ds.preview_path}")
-    console.print(f"  images:   {result.assets}")
-    console.print("Next: pinlake ls · pinlake info health_images · pinlake show health_images bbox")
+    console.print(f"[green]Folder dataset[/] {ds.name} version {ds.version}: {ds.num_items} items, splits {ds.splits()}")
+    console.print(f"  dataset: {ds.path}\n  stats:   {ds.path / 'stats.json'}\n  preview: {ds.preview_path}\n  images:  {result.assets}")
+    if not flows:
+        return
+    from pinlake.demo_run import describe_flow_demo
+    from pinlake.flows_bridge import quiet_flows, resolve_registry
+
+    reg = str(resolve_registry(registry))
+    with quiet_flows():
+        from flows.demo import demo as demo_flow
+
+        out = demo_flow(str(lib.resolve()), str(Path(assets).resolve()), reg)
+    console.print(f"[green]Lake[/] version {out['ingest']['lake_version']} ({out['ingest']['uploaded']} resources)")
+    for r in out["first"]:
+        state = "unchanged" if r["unchanged"] else f"version {r['version']}"
+        console.print(f"[green]refresh[/] {r['dataset']}: {state} (lock {r['lock_hash'][:12]})")
+    for r in out["second"]:
+        console.print(f"[yellow]refresh again[/] {r['dataset']}: {'unchanged, no new version' if r['unchanged'] else 'version ' + str(r['version'])}")
+    describe_flow_demo(lib, [r["dataset"] for r in out["first"]], console)

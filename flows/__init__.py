@@ -1,0 +1,1 @@
+"""Prefect flows: orchestration of pinlake engine calls (no domain logic here)."""

@@ -1,0 +1,61 @@
+"""ingest(paths_or_prefix, tags, source) and process(processing, selection) as Prefect flows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flows.runtime import configure
+
+configure()
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.events import emit_event  # noqa: E402
+
+from pinlake import refresh as engine  # noqa: E402
+
+LAKE_UPDATED = "pinlake.lake.updated"
+
+
+def lake_resource_id(library: str) -> str:
+    return f"pinlake.lake.{Path(library).resolve()}"
+
+
+@task(name="upload", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def upload_task(library: str, paths: list[str], tags: list[str] | None, source: str | None, object_prefix: str | None) -> dict[str, Any]:
+    return engine.ingest_step(library, paths, tags, source, object_prefix)
+
+
+@flow(name="ingest")
+def ingest(paths_or_prefix: list[str], tags: list[str] | None = None, source: str | None = None,
+           library: str = "library", object_prefix: str | None = None) -> dict[str, Any]:
+    """Upload files / import a bucket prefix; per-file errors in an artifact; emits pinlake.lake.updated."""
+    result = upload_task(str(library), list(paths_or_prefix), tags, source, object_prefix)
+    if result["errors"]:
+        create_table_artifact(result["errors"], key="ingest-errors", description="files that failed to ingest")
+    create_markdown_artifact(
+        f"# Ingest\n\n- data: {result['data']}\n- lake version: {result['previous_lake_version']} → {result['lake_version']}\n"
+        f"- tags: {', '.join(result['tags']) or 'none'}\n- errors: {len(result['errors'])}\n", key="ingest-summary")
+    if result["lake_version"] != result["previous_lake_version"]:
+        emit_event(event=LAKE_UPDATED, resource={"prefect.resource.id": lake_resource_id(str(library)),
+                                                  "pinlake.library": str(Path(library).resolve())},
+                   payload={"lake_version": result["lake_version"], "tags": result["tags"], "library": str(library)})
+        get_run_logger().info("emitted %s (lake version %s)", LAKE_UPDATED, result["lake_version"])
+    return result
+
+
+@task(name="processing", cache_policy=NO_CACHE)
+def processing_task(library: str, processing: str, q: str | None, tags: list[str] | None, parameters: dict[str, Any] | None) -> dict[str, Any]:
+    return engine.process_step(library, processing, q, tags, parameters)
+
+
+@flow(name="process")
+def process(processing: str, q: str | None = None, tags: list[str] | None = None, parameters: dict[str, Any] | None = None,
+            library: str = "library") -> dict[str, Any]:
+    """Run a lake processing (e.g. image-stats, auto-tag) over a selection (q / tags)."""
+    result = processing_task(str(library), processing, q, tags, parameters)
+    create_markdown_artifact(f"# Processing {processing}\n\n" + "\n".join(f"- {k}: {v}" for k, v in result.items() if k != "errors"),
+                             key="processing-summary")
+    return result

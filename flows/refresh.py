@@ -1,0 +1,175 @@
+"""refresh(dataset) and refresh_all(): the dataset refresh chain as Prefect flows.
+
+Every task is one engine call from :mod:`pinlake.refresh`; caching keys are content hashes so a
+rerun after a crash resumes: the build is keyed by (dataset, lock hash, base version), stats and
+preview by (dataset, version).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from flows.runtime import configure
+
+configure()
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.context import get_run_context  # noqa: E402
+from prefect.futures import wait  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+
+from pinlake import refresh as engine  # noqa: E402
+
+TRANSIENT = (OSError, TimeoutError)
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only on I/O errors; a recipe or validation error fails at once."""
+    try:
+        state.result()
+    except TRANSIENT:
+        return True
+    except Exception:  # noqa: BLE001 - anything else is not worth a retry
+        return False
+    return False
+
+
+def _key(*parts: Any) -> str:
+    return "pinlake-" + "-".join(str(p) for p in parts)
+
+
+def _lib_key(library: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(str(Path(library).resolve()).encode()).hexdigest()[:10]
+
+
+@task(name="lock", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, cache_policy=NO_CACHE)
+def lock_task(library: str, registry: str, dataset: str) -> engine.LockStep:
+    return engine.lock_step(library, registry, dataset)
+
+
+@task(name="build", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, persist_result=True,
+      cache_key_fn=lambda ctx, p: _key("build", _lib_key(p["library"]), p["dataset"], p["lock"].lock_hash, p["base_version"]))
+def build_task(library: str, registry: str, dataset: str, lock: engine.LockStep, base_version: int | None) -> engine.BuildStep:
+    return engine.build_step(library, registry, dataset, lock.lock_dir)
+
+
+@task(name="stats", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, persist_result=True,
+      cache_key_fn=lambda ctx, p: _key("stats", _lib_key(p["library"]), p["dataset"], p["version"]))
+def stats_task(library: str, dataset: str, version: int) -> dict[str, Any]:
+    return engine.stats_step(library, dataset)
+
+
+@task(name="preview", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, persist_result=True,
+      cache_key_fn=lambda ctx, p: _key("preview", _lib_key(p["library"]), p["dataset"], p["version"]))
+def preview_task(library: str, dataset: str, version: int) -> str:
+    return engine.preview_step(library, dataset)
+
+
+@task(name="catalog", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, cache_policy=NO_CACHE)
+def catalog_task(library: str) -> dict[str, Any]:
+    return engine.catalog_step(library)
+
+
+@task(name="tag", cache_policy=NO_CACHE)
+def tag_task(library: str, dataset: str, version: int, lock_hash: str) -> str:
+    return engine.tag_step(library, dataset, version, lock_hash)
+
+
+@task(name="artifacts", cache_policy=NO_CACHE)
+def artifacts_task(library: str, dataset: str, build: engine.BuildStep, lock: engine.LockStep,
+                   stats: dict[str, Any] | None, preview: str | None) -> None:
+    key = dataset.lower().replace("_", "-")
+    create_markdown_artifact(engine.summary_markdown(library, dataset, build, lock), key=f"{key}-summary",
+                             description=f"Refresh of {dataset}")
+    if stats is not None:
+        create_table_artifact(engine.stats_rows(stats), key=f"{key}-stats", description=f"stats.json of {dataset}")
+    if preview:
+        create_image_artifact(engine.preview_data_url(preview), key=f"{key}-preview", description=f"preview.png of {dataset}")
+
+
+@contextmanager
+def one_refresh_at_a_time(library: str, dataset: str) -> Iterator[None]:
+    """A Prefect global concurrency limit when a server is configured, a file lock otherwise."""
+    if os.environ.get("PREFECT_API_URL"):
+        from prefect.concurrency.sync import concurrency
+
+        name = f"pinlake-refresh-{dataset}"
+        _ensure_limit(name)
+        with concurrency(name, occupy=1, strict=False):
+            yield
+    else:
+        with engine.dataset_refresh_lock(library, dataset):
+            yield
+
+
+def _ensure_limit(name: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+            except ObjectAlreadyExists:
+                pass
+
+
+@flow(name="refresh", log_prints=True)
+def refresh(dataset: str, library: str = "library", registry: str = "recipes/datasets.yaml") -> dict[str, Any]:
+    """recipe → lock → (unchanged: stop) → build → stats → preview → catalog → tag → artifacts."""
+    logger = get_run_logger()
+    ctx = get_run_context()
+    os.environ["PINLAKE_FLOW_RUN_ID"] = str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else ""
+    library, registry = str(library), str(registry)
+    with one_refresh_at_a_time(library, dataset):
+        lock = lock_task(library, registry, dataset)
+        base_version, base_hash = engine.latest_version(library, dataset)
+        if base_version is not None and base_hash == lock.lock_hash and not engine.needs_finalize(library, dataset):
+            logger.info("%s unchanged: lock %s is version %s", dataset, lock.lock_hash[:12], base_version)
+            build = engine.BuildStep(dataset, base_version, base_version, "unchanged", True,
+                                     dict(_rows(library, dataset)))
+            catalog_task(library)
+            artifacts_task(library, dataset, build, lock, None, None)
+            return {"dataset": dataset, "unchanged": True, "version": base_version, "lock_hash": lock.lock_hash}
+        build = build_task(library, registry, dataset, lock, base_version)
+        stats = stats_task(library, dataset, build.version)
+        preview = preview_task(library, dataset, build.version)
+        tag = tag_task(library, dataset, build.version, lock.lock_hash)
+        catalog_task(library)
+        artifacts_task(library, dataset, build, lock, stats, preview)
+    logger.info("%s version %s built from lock %s (tag %s)", dataset, build.version, lock.lock_hash[:12], tag)
+    return {"dataset": dataset, "unchanged": build.unchanged, "version": build.version, "lock_hash": lock.lock_hash,
+            "tag": tag, "previous_version": build.previous_version}
+
+
+def _rows(library: str, dataset: str) -> dict[str, int]:
+    from pinlake.library import Library
+
+    return Library(library).get_dataset(dataset).state.rows
+
+
+@flow(name="refresh-all", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def refresh_all(library: str = "library", registry: str = "recipes/datasets.yaml", max_workers: int = 2) -> list[dict[str, Any]]:
+    """Refresh every dataset of the registry, as subflows, at most ``max_workers`` at a time."""
+    names = engine.registry_names(registry)
+
+    @task(name="refresh-subflow", cache_policy=NO_CACHE)
+    def one(name: str) -> dict[str, Any]:
+        return refresh(name, library, registry)
+
+    results: list[dict[str, Any]] = []
+    for start in range(0, len(names), max(1, max_workers)):
+        futures = [one.submit(n) for n in names[start : start + max_workers]]
+        wait(futures)
+        results += [f.result() for f in futures]
+    return results

@@ -1,0 +1,88 @@
+"""Prefect runtime settings for pinlake's flows: quiet, no analytics, no per-run heartbeat wait.
+
+Call :func:`configure` before importing prefect (the CLI and ``python -m flows.*`` do).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+QUIET = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+    "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
+}
+
+
+def configure(home: str | os.PathLike[str] | None = None) -> None:
+    """Set quiet defaults (never overriding the user's own settings)."""
+    for key, value in QUIET.items():
+        os.environ.setdefault(key, value)
+    if home is not None:
+        os.environ.setdefault("PREFECT_HOME", str(home))
+
+
+def no_heartbeat():
+    """A settings context that removes the ~1 s heartbeat-thread stop at the end of each flow run."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(home: Path, port: int | None = None, host: str = "127.0.0.1", log: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start `prefect server start` in a new session; returns (process, api url) once healthy."""
+    port = port or free_port()
+    env = {**os.environ, **QUIET, "PREFECT_HOME": str(home), "PREFECT_SERVER_API_HOST": host,
+           "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_API_URL": f"http://{host}:{port}/api"}
+    env.pop("PREFECT_API_URL", None)
+    Path(home).mkdir(parents=True, exist_ok=True)
+    out = open(log or Path(home) / "server.log", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+        env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://{host}:{port}/api"
+    wait_healthy(url, proc)
+    return proc, url
+
+
+def wait_healthy(url: str, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"prefect server exited with code {proc.returncode} before it was healthy")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"prefect server at {url} not healthy after {timeout:.0f} s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,39 @@
+"""`pinlake deploy`: keep infra/prefect.yaml in sync with recipes/datasets.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+
+
+@app.command("deploy")
+@handle_errors
+def deploy(
+    registry: Optional[Path] = typer.Option(None, "--registry", "-r"),
+    out: Path = typer.Option(Path("infra/prefect.yaml"), "--out", "-o", help="prefect.yaml to write."),
+    print_only: bool = typer.Option(False, "--print", help="Print the YAML instead of writing it."),
+    work_pool: str = typer.Option("pinlake-process", "--work-pool"),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """Generate the deployments (one refresh per registry entry: its cron + the lake-updated trigger).
+
+    Example: pinlake deploy --print
+    Then: prefect work-pool create pinlake-process --type process && prefect deploy --all --prefect-file infra/prefect.yaml
+    """
+    from pinlake.flows_bridge import resolve_registry
+
+    from flows.deployments import prefect_yaml, write_prefect_yaml  # flows.deployments imports no Prefect at module level
+
+    reg = str(resolve_registry(registry))
+    lib = str(library_path(library).resolve())
+    if print_only:
+        import yaml
+
+        typer.echo(yaml.safe_dump(prefect_yaml(reg, lib, work_pool), sort_keys=False))
+        return
+    write_prefect_yaml(out, reg, lib, work_pool)
+    console.print(f"[green]Wrote[/] {out}")

@@ -1,0 +1,40 @@
+"""`pinlake up`: a local Prefect server with the UI on 127.0.0.1, serving pinlake's deployments."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+
+
+@app.command("up")
+@handle_errors
+def up(
+    port: int = typer.Option(4200, "--port"),
+    registry: Optional[Path] = typer.Option(None, "--registry", "-r"),
+    home: Path = typer.Option(Path.home() / ".prefect", "--prefect-home"),
+    library: Optional[Path] = LibraryOption,
+) -> None:
+    """Start a Prefect server (UI at http://127.0.0.1:PORT) and serve the refresh deployments until Ctrl-C.
+
+    Example: pinlake up --port 4200
+    """
+    from pinlake.flows_bridge import resolve_registry
+
+    from flows.runtime import configure, start_server, stop_server
+
+    configure(home)
+    reg = str(resolve_registry(registry))
+    proc, url = start_server(home, port)
+    os.environ["PREFECT_API_URL"] = url
+    console.print(f"[green]Prefect server[/] {url.removesuffix('/api')} (UI); export PREFECT_API_URL={url}")
+    try:
+        from flows.serve import main as serve_main
+
+        serve_main(["--library", str(library_path(library)), "--registry", reg])
+    finally:
+        stop_server(proc)

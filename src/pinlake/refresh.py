@@ -1,0 +1,243 @@
+"""The steps of one dataset refresh, as plain engine calls (the Prefect flows orchestrate them).
+
+recipe → lock → (unchanged? stop) → build → stats → preview → catalog → tag. Each step is
+idempotent and keyed by content hashes, so rerunning a refresh finishes what a crash left.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from pinlake.errors import NotFoundError
+from pinlake.library import Library
+
+DEFAULT_REGISTRY = Path("recipes/datasets.yaml")
+
+
+def default_registry() -> Path:
+    return Path(os.environ.get("PINLAKE_REGISTRY", DEFAULT_REGISTRY))
+
+
+@dataclass
+class LockStep:
+    dataset: str
+    lock_hash: str
+    lock_dir: str
+    lake_version: int
+    counts: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class BuildStep:
+    dataset: str
+    version: int
+    previous_version: int | None
+    mode: str
+    unchanged: bool
+    rows: dict[str, int] = field(default_factory=dict)
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def registry_entry(registry: str | os.PathLike[str], name: str):
+    from pinlake.recipes.registry import Registry
+
+    return Registry(registry).get(name)
+
+
+def registry_names(registry: str | os.PathLike[str]) -> list[str]:
+    from pinlake.recipes.registry import Registry
+
+    return [e.name for e in Registry(registry)]
+
+
+def lock_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str) -> LockStep:
+    """Evaluate the registered recipe against the lake and write its lock under ``_locks/<hash>``."""
+    from pinlake.recipes.lock import lock_recipe
+    from pinlake.recipes.registry import Registry
+
+    reg = Registry(registry)
+    entry = reg.get(name)
+    lib = Library(library).ensure()
+    result = lock_recipe(reg.script(entry), lib.get_datalake(), locks_dir=lib.locks_path)
+    return LockStep(name, result.hash, str(result.path), int(result.manifest.get("lake_version", -1)), dict(result.counts))
+
+
+def latest_version(library: str | os.PathLike[str], name: str) -> tuple[int | None, str]:
+    """(latest dataset version, its lock hash), or (None, "") when the dataset does not exist yet."""
+    lib = Library(library)
+    path = lib.dataset_path(name)
+    if not (path / "info.json").is_file():
+        return None, ""
+    from pinlake.datasets.versions import VersionLog
+
+    entry = VersionLog(path).latest()
+    return (entry.dataset_version, entry.lock_hash) if entry else (None, "")
+
+
+def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, lock_dir: str) -> BuildStep:
+    """Build (or incrementally update) the dataset from the lock; stats and preview are separate steps."""
+    from pinlake.datasets.lock_build import build_from_lock
+
+    entry = registry_entry(registry, name)
+    previous, _ = latest_version(library, name)
+    reg_dir = Path(registry).resolve().parent
+    item = entry.dataset_item
+    if item and ".py:" in item and not Path(item.split(":")[0]).is_absolute():
+        item = str(reg_dir / item)
+    result = build_from_lock(
+        Library(library).ensure(), lock_dir, name, dataset_item=item, mode="auto",
+        description=entry.description, compute_stats=False,
+    )
+    ds = result.dataset
+    return BuildStep(name, ds.version, previous, result.mode, result.unchanged, dict(ds.state.rows),
+                     len(result.added), len(result.updated), len(result.deleted))
+
+
+def stats_step(library: str | os.PathLike[str], name: str) -> dict[str, Any]:
+    from pinlake.datasets.ops import recompute_stats
+
+    return recompute_stats(Library(library).get_dataset(name))
+
+
+def preview_step(library: str | os.PathLike[str], name: str) -> str:
+    from pinlake.datasets.finalize import human_size
+    from pinlake.datasets.ops import recompute_preview
+
+    ds = Library(library).get_dataset(name)
+    path = recompute_preview(ds)
+    ds.info.num_items = ds.num_items
+    ds.info.size = human_size(ds.size_bytes())
+    ds.info.to_json(ds.path / "info.json")
+    return str(path)
+
+
+def needs_finalize(library: str | os.PathLike[str], name: str) -> bool:
+    """True when stats.json or preview.png are missing or older than the latest version (a crash left them)."""
+    ds = Library(library).get_dataset(name)
+    stats = ds.stats or {}
+    return stats.get("dataset_version") != ds.version or not ds.preview_path.is_file()
+
+
+def catalog_step(library: str | os.PathLike[str]) -> dict[str, Any]:
+    from pinlake.catalog.sync import sync_library
+
+    return sync_library(Path(library))
+
+
+def tag_step(library: str | os.PathLike[str], name: str, version: int, lock_hash: str) -> str:
+    """Tag the version ``lock-<hash[:8]>`` (kept if it already exists for this version)."""
+    from pinlake.datasets.history import tag_version, tags_of
+
+    path = Library(library).dataset_path(name)
+    tag = f"lock-{lock_hash[:8]}"
+    existing = tags_of(path)
+    if tag in existing:
+        return tag
+    tag_version(path, version, tag)
+    return tag
+
+
+def summary_markdown(library: str | os.PathLike[str], name: str, build: BuildStep, lock: LockStep) -> str:
+    """A markdown summary of a refresh: versions, rows per table, lock hash and the diff."""
+    lines = [f"# Refresh of `{name}`", ""]
+    if build.unchanged:
+        lines += [f"**Unchanged**: lock `{lock.lock_hash[:12]}` is already dataset version {build.version}; no new version.", ""]
+    else:
+        lines += [f"New dataset version **{build.version}** (previous: {build.previous_version or 'none'}, mode {build.mode}).", ""]
+    lines += [f"- lock: `{lock.lock_hash}` ({lock.lock_dir})", f"- lake version: {lock.lake_version}",
+              f"- resources per split: {lock.counts}", "", "| table | rows |", "| --- | --- |"]
+    lines += [f"| {t} | {n} |" for t, n in sorted(build.rows.items())]
+    if not build.unchanged and build.previous_version:
+        from pinlake.datasets.history import diff_versions
+
+        diff = diff_versions(Library(library).dataset_path(name), build.previous_version, build.version)
+        lines += ["", f"Diff {build.previous_version} → {build.version}:", "", "| table | added | removed | changed |", "| --- | --- | --- | --- |"]
+        lines += [f"| {t} | {d['added']} | {d['removed']} | {d['changed']} |" for t, d in sorted(diff["tables"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def stats_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """stats.json flattened to rows (measure, key, value) for a table artifact."""
+    rows: list[dict[str, Any]] = [{"measure": "items", "key": "all", "value": stats.get("num_items")}]
+    rows += [{"measure": "items per split", "key": k, "value": v} for k, v in stats.get("items_per_split", {}).items()]
+    rows += [{"measure": "rows", "key": k, "value": v} for k, v in stats.get("rows_per_table", {}).items()]
+    for table, cats in stats.get("entities_per_category", {}).items():
+        rows += [{"measure": f"{table} per category", "key": k, "value": v} for k, v in cats.items()]
+    return rows
+
+
+def preview_data_url(path: str | os.PathLike[str], width: int = 480) -> str:
+    """A small PNG of the preview as a data URL (for an image artifact)."""
+    from PIL import Image as PILImage
+
+    with PILImage.open(path) as im:
+        im.thumbnail((width, width))
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+@contextmanager
+def dataset_refresh_lock(library: str | os.PathLike[str], name: str, timeout: float = 3600) -> Iterator[None]:
+    """One refresh per dataset at a time on this machine."""
+    from filelock import FileLock
+
+    lib = Library(library).ensure()
+    with FileLock(str(lib.catalog_path / f".refresh-{name}.lock"), timeout=timeout):
+        yield
+
+
+def ingest_step(library: str | os.PathLike[str], paths_or_prefix: list[str], tags: list[str] | None, source: str | None,
+                object_prefix: str | None = None) -> dict[str, Any]:
+    """Upload files (or import a bucket/dir prefix by reference) into the library's lake."""
+    from pinlake.lake import ErrorManager
+
+    lib = Library(library).ensure()
+    lake = lib.get_datalake()
+    errors = ErrorManager()
+    remote = [p for p in paths_or_prefix if "://" in p]
+    files: list[str] = []
+    for p in paths_or_prefix:
+        if "://" in p:
+            continue
+        path = Path(p)
+        if path.is_dir():
+            files += [str(f) for f in sorted(path.rglob("*")) if f.is_file() and not f.name.startswith(".")]
+        else:
+            files.append(str(path))
+    before = lake.version if lake.count() else None
+    count = 0
+    if files:
+        names = None
+        if object_prefix is not None:
+            names = [f"{object_prefix.strip('/')}/{Path(f).name}" for f in files]
+        out = lake.upload_data(files, tags=tags, source=source, error_manager=errors, object_names=names)
+        count += len(out) if hasattr(out, "__len__") else 1
+    if remote:
+        count += len(lake.import_bucket_objects(remote, tags=tags, source=source, error_manager=errors))
+    if not files and not remote:
+        raise NotFoundError("nothing to ingest: no files under the given paths")
+    return {"lake_version": lake.version, "previous_lake_version": before, "data": count,
+            "errors": [{"path": str(e.path), "reason": e.reason} for e in errors.errors], "tags": tags or []}
+
+
+def process_step(library: str | os.PathLike[str], processing: str, q: str | None = None, tags: list[str] | None = None,
+                 parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    lake = Library(library).get_datalake()
+    data = lake.list_data(q=q, tags=tags)
+    result = lake.launch_processing(processing, data, parameters or {})
+    return asdict(result) if hasattr(result, "__dataclass_fields__") else dict(result.__dict__)

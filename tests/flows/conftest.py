@@ -1,0 +1,76 @@
+"""Fixtures for the flow tests: a demo lake + registry, and one real Prefect server per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+QUIET = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+}
+
+
+def make_project(root: Path, n_train: int = 8, n_test: int = 4, recipe: str | None = None) -> tuple[Path, Path, Path]:
+    """A library with the demo lake ingested, plus a registry with one entry (health_by_tag)."""
+    from pinlake.demo import generate_health_images
+    from pinlake.demo_lake import ingest_demo
+    from pinlake.library import Library
+
+    assets = root / "assets" / "health_images"
+    generate_health_images(assets, n_train=n_train, n_test=n_test)
+    library = root / "library"
+    ingest_demo(Library(library).ensure().get_datalake(), assets)
+    reg_dir = root / "recipes"
+    reg_dir.mkdir(parents=True)
+    shutil.copy(REPO / "recipes" / "health_by_tag.py", reg_dir / "health_by_tag.py")
+    if recipe is not None:
+        (reg_dir / "health_by_tag.py").write_text(recipe)
+    (reg_dir / "datasets.yaml").write_text(
+        "- name: health_by_tag\n  version: 1\n  description: test\n  script_location: ./health_by_tag.py\n"
+        "  schedule: \"0 3 * * *\"\n  dataset_item: pinlake.demo:HealthDatasetItem\n"
+    )
+    return library, reg_dir / "datasets.yaml", assets
+
+
+@pytest.fixture
+def project(tmp_path):
+    """make_project bound to this test's tmp_path: project(**kw) -> (library, registry, assets)."""
+    return lambda **kw: make_project(tmp_path, **kw)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A real `prefect server start` on a free loopback port; yields its API url; stopped by pid."""
+    from flows.runtime import start_server, stop_server
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    proc, url = start_server(home)
+    old = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME", *QUIET)}
+    os.environ.update(QUIET)
+    os.environ["PREFECT_API_URL"] = url
+    os.environ["PREFECT_HOME"] = str(home)
+    try:
+        yield url
+    finally:
+        try:
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=5)
+            EventsWorker.drain_all(timeout=5)
+        except Exception:  # noqa: BLE001 - draining is best effort at teardown; the server stops anyway
+            pass
+        stop_server(proc)
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -1,0 +1,148 @@
+"""End to end on one real Prefect server (started by the session fixture on a free loopback port)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "pinlake", *args], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"pinlake {' '.join(args)} → {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def py(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=timeout)
+
+
+def flow_runs(flow_name: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])), sort=FlowRunSort.START_TIME_DESC)
+
+
+def versions(library: Path, name: str) -> list[int]:
+    from pinlake.datasets.versions import VersionLog
+
+    return [v.dataset_version for v in VersionLog(library / name).entries()]
+
+
+def test_refresh_completes_with_artifacts_then_noop(prefect_server, project):
+    library, registry, _ = project()
+    args = ["refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server", "--json"]
+    first = json.loads(cli(*args).stdout)[0]
+    assert first["unchanged"] is False and first["version"] == 1
+    runs = [r for r in flow_runs("refresh") if r.parameters.get("library") == str(library.resolve())]
+    assert runs and runs[0].state_name == "Completed"
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[runs[0].id])))
+    kinds = {a.key: a.type for a in arts}
+    assert kinds.get("health-by-tag-summary") == "markdown"
+    assert kinds.get("health-by-tag-stats") == "table"
+    assert kinds.get("health-by-tag-preview") == "image"
+    summary = next(a for a in arts if a.key == "health-by-tag-summary")
+    assert first["lock_hash"] in summary.data and "| item | 12 |" in summary.data
+    # the version records the flow run that made it
+    from pinlake.datasets.versions import VersionLog
+
+    assert VersionLog(library / "health_by_tag").latest().lineage["pinlake.flow_run_id"] == str(runs[0].id)
+    second = json.loads(cli(*args).stdout)[0]
+    assert second["unchanged"] is True and versions(library, "health_by_tag") == [1]
+
+
+def test_crash_before_commit_keeps_previous_version_and_rerun_completes(prefect_server, project, tmp_path):
+    library, registry, assets = project()
+    cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server")
+    from pinlake.library import Library
+
+    extra = tmp_path / "new.jpg"
+    extra.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
+    Library(library).get_datalake().upload_data([str(extra)], tags=["mri"], object_names=["health/train/new.jpg"],
+                                                 metadata={"image_type": "mri", "objects": {"category": ["heart"], "bbox": [[1, 1, 5, 5]], "keypoints": [[2, 2]]}})
+    crash = py(
+        "import pinlake.datasets.tables as t\n"
+        "def boom(self, *a, **k):\n    raise RuntimeError('simulated crash after the fragment write, before the commit')\n"
+        "t.TableWriter.commit = boom\n"
+        "from flows.refresh import refresh\n"
+        f"refresh('health_by_tag', {str(library)!r}, {str(registry)!r})\n"
+    )
+    assert crash.returncode != 0 and "simulated crash" in (crash.stderr + crash.stdout)
+    assert versions(library, "health_by_tag") == [1]
+    from pinlake.datasets.dataset import Dataset
+
+    assert Dataset(library / "health_by_tag").num_items == 12
+    assert flow_runs("refresh")[0].state_name == "Failed"
+    again = json.loads(cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server", "--json").stdout)[0]
+    assert again["version"] == 2 and versions(library, "health_by_tag") == [1, 2]
+    assert Dataset(library / "health_by_tag").num_items == 13
+
+
+def test_failing_recipe_fails_the_run_and_builds_nothing(prefect_server, project):
+    library, registry, _ = project(n_train=2, n_test=1, recipe=(
+        "import pinlake\n\n@pinlake.recipe()\ndef health_by_tag(client):\n    raise ValueError('the trial database is offline')\n"))
+    proc = cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server", check=False)
+    assert proc.returncode == 1 and "the trial database is offline" in proc.stderr and "Traceback" not in proc.stderr.splitlines()[0]
+    assert not (library / "health_by_tag").exists()
+    assert flow_runs("refresh")[0].state_name == "Failed"
+    unknown = cli("refresh", "nope", "--registry", str(registry), "--library", str(library), "--server", check=False)
+    assert unknown.returncode == 1 and "nope" in unknown.stderr
+
+
+def test_lake_updated_event_triggers_the_deployment(prefect_server, project, tmp_path):
+    library, registry, assets = project()
+    cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server")
+    server = subprocess.Popen([sys.executable, "-m", "flows.serve", "--library", str(library), "--registry", str(registry)],
+                              env=dict(os.environ), stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        from prefect.client.orchestration import get_client
+
+        deadline = time.monotonic() + 60
+        while True:
+            with get_client(sync_client=True) as client:
+                try:
+                    client.read_deployment_by_name("refresh/refresh-health_by_tag")
+                    break
+                except Exception:  # noqa: BLE001 - not registered yet
+                    if time.monotonic() > deadline:
+                        raise
+            time.sleep(1)
+        time.sleep(3)  # the trigger's automation is registered with the deployment
+        from pinlake.library import Library
+
+        extra = tmp_path / "new.jpg"
+        extra.write_bytes(next((assets / "test").glob("*.jpg")).read_bytes() + b"\1")
+        lake = Library(library).get_datalake()
+        lake.upload_data([str(extra)], tags=["xray"], object_names=["health/test/new.jpg"],
+                         metadata={"image_type": "xray", "objects": {"category": [], "bbox": [], "keypoints": []}})
+        emitted = py(
+            "from prefect.events import emit_event\n"
+            f"emit_event(event='pinlake.lake.updated', resource={{'prefect.resource.id': 'pinlake.lake.test'}}, "
+            f"payload={{'lake_version': {lake.version}, 'tags': ['xray'], 'library': {str(library.resolve())!r}}})\n"
+        )
+        assert emitted.returncode == 0, emitted.stderr
+        deadline = time.monotonic() + 150
+        while versions(library, "health_by_tag") != [1, 2]:
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+            time.sleep(2)
+    finally:
+        from flows.runtime import stop_server
+
+        stop_server(server)

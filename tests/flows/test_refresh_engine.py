@@ -1,0 +1,77 @@
+"""The refresh steps as plain engine calls (no Prefect)."""
+
+import pytest
+
+from pinlake import refresh as engine
+from pinlake.errors import NotFoundError
+
+
+def test_steps_lock_build_unchanged_tag(project):
+    library, registry, assets = project()
+    lock = engine.lock_step(library, registry, "health_by_tag")
+    assert len(lock.lock_hash) == 64 and sum(lock.counts.values()) == 12
+    build = engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
+    assert build.version == 1 and not build.unchanged and build.rows["item"] == 12
+    assert engine.latest_version(library, "health_by_tag") == (1, lock.lock_hash)
+    assert engine.needs_finalize(library, "health_by_tag")  # stats/preview are separate steps
+    stats = engine.stats_step(library, "health_by_tag")
+    engine.preview_step(library, "health_by_tag")
+    assert stats["num_items"] == 12 and not engine.needs_finalize(library, "health_by_tag")
+    assert engine.tag_step(library, "health_by_tag", 1, lock.lock_hash) == f"lock-{lock.lock_hash[:8]}"
+    assert engine.tag_step(library, "health_by_tag", 1, lock.lock_hash) == f"lock-{lock.lock_hash[:8]}"  # idempotent
+    again = engine.lock_step(library, registry, "health_by_tag")
+    assert again.lock_hash == lock.lock_hash
+    same = engine.build_step(library, registry, "health_by_tag", again.lock_dir)
+    assert same.unchanged and same.version == 1
+    md = engine.summary_markdown(library, "health_by_tag", same, again)
+    assert "Unchanged" in md and lock.lock_hash in md
+    assert any(r["measure"] == "items" and r["value"] == 12 for r in engine.stats_rows(stats))
+    assert engine.preview_data_url(library / "health_by_tag" / "preview.png").startswith("data:image/png;base64,")
+
+
+def test_changed_lake_makes_incremental_version_with_diff(project, tmp_path):
+    from pinlake.library import Library
+
+    library, registry, assets = project()
+    lock = engine.lock_step(library, registry, "health_by_tag")
+    engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
+    new = tmp_path / "extra.jpg"
+    new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
+    Library(library).get_datalake().upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
+                                                 metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
+    lock2 = engine.lock_step(library, registry, "health_by_tag")
+    assert lock2.lock_hash != lock.lock_hash
+    build = engine.build_step(library, registry, "health_by_tag", lock2.lock_dir)
+    assert build.version == 2 and build.added == 1 and build.previous_version == 1
+    md = engine.summary_markdown(library, "health_by_tag", build, lock2)
+    assert "| item | 1 | 0 | 0 |" in md
+
+
+def test_unknown_dataset_and_prefect_free_engine(project):
+    library, registry, _ = project(n_train=2, n_test=1)
+    with pytest.raises(NotFoundError):
+        engine.lock_step(library, registry, "nope")
+    # the engine module imports neither Prefect nor the flows
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(engine))
+    imported = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
+    imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "prefect" not in imported and "flows" not in imported
+
+
+def test_deploy_yaml_and_bad_cron(project):
+    from flows.deployments import prefect_yaml
+    from pinlake.errors import PinlakeError
+
+    library, registry, _ = project(n_train=2, n_test=1)
+    spec = prefect_yaml(str(registry), str(library))
+    dep = spec["deployments"][0]
+    assert dep["name"] == "refresh-health_by_tag" and dep["schedules"][0]["cron"] == "0 3 * * *"
+    assert dep["triggers"][0]["expect"] == ["pinlake.lake.updated"]
+    assert dep["triggers"][0]["parameters"]["library"] == "{{ event.payload.library }}"
+    registry.write_text(registry.read_text().replace('"0 3 * * *"', '"every night"'))
+    with pytest.raises(PinlakeError) as exc:  # the registry (and `pinlake deploy`) refuse it, naming the entry
+        prefect_yaml(str(registry), str(library))
+    assert "health_by_tag" in str(exc.value) and "schedule" in str(exc.value)
