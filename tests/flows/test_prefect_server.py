@@ -146,3 +146,19 @@ def test_lake_updated_event_triggers_the_deployment(prefect_server, project, tmp
         from flows.runtime import stop_server
 
         stop_server(server)
+
+
+def test_ingest_flow_collects_errors_and_runs_lists_it(prefect_server, tmp_path):
+    from PIL import Image as PILImage
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    for i in range(3):
+        PILImage.new("RGB", (8, 8), (i * 40, 0, 0)).save(folder / f"img{i}.png")
+    library = tmp_path / "library"
+    out = json.loads(cli("ingest", str(folder), str(tmp_path / "missing.png"), "--tag", "drop", "--library", str(library),
+                         "--server", "--json").stdout)
+    assert out["data"] == 3 and len(out["errors"]) == 1 and "missing.png" in out["errors"][0]["path"]
+    assert out["lake_version"] != out["previous_lake_version"]
+    runs = json.loads(cli("runs", "--flow", "ingest", "--json").stdout)
+    assert runs and runs[0]["state"] == "Completed" and runs[0]["flow"] == "ingest"

@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "pinlake.cli.deploy",
     "pinlake.cli.runs",
     "pinlake.cli.up",
+    "pinlake.cli.serve_flows",
     "pinlake.cli.datasets",
     "pinlake.cli.materialize",
     "pinlake.cli.serve",

@@ -1,0 +1,25 @@
+"""`pinlake serve-flows`: serve the refresh deployments against the configured Prefect server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pinlake.cli.app import LibraryOption, app, handle_errors, library_path
+
+
+@app.command("serve-flows")
+@handle_errors
+def serve_flows(registry: Optional[Path] = typer.Option(None, "--registry", "-r"), library: Optional[Path] = LibraryOption) -> None:
+    """Serve one refresh deployment per registry entry (cron + lake-updated trigger) until Ctrl-C.
+
+    Example: PREFECT_API_URL=http://127.0.0.1:4200/api pinlake serve-flows --registry recipes/datasets.yaml
+    """
+    from pinlake.flows_bridge import resolve_registry, use_server
+
+    use_server("server")
+    from flows.serve import main
+
+    main(["--library", str(library_path(library)), "--registry", str(resolve_registry(registry))])
