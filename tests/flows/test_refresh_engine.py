@@ -75,3 +75,13 @@ def test_deploy_yaml_and_bad_cron(project):
     with pytest.raises(PinlakeError) as exc:  # the registry (and `pinlake deploy`) refuse it, naming the entry
         prefect_yaml(str(registry), str(library))
     assert "health_by_tag" in str(exc.value) and "schedule" in str(exc.value)
+
+
+def test_process_and_ingest_steps(project, tmp_path):
+    library, _, assets = project(n_train=2, n_test=1)
+    out = engine.process_step(library, "image-stats", q="object_name LIKE 'health/%'")
+    assert out["status"] == "success" and out["processed"] == 3
+    tagged = engine.process_step(library, "auto-tag", parameters={"tag": "wide", "where": "width > 250"})
+    assert tagged["status"] in ("success", "partial")
+    res = engine.ingest_step(library, [str(assets / "train"), str(tmp_path / "nope.png")], ["again"], "cam", object_prefix="drop")
+    assert res["data"] >= 2 and len(res["errors"]) == 1 and res["errors"][0]["path"].endswith("nope.png")
