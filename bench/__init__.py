@@ -1,0 +1,1 @@
+"""pinlake benchmark harness: `python -m bench run --n 10000` (see docs/bench.md)."""

@@ -1,0 +1,49 @@
+"""Peer tools, each in its own virtual environment under bench/.peers/<name> (never the project's).
+
+``ensure(name)`` creates and installs on first use (with a timeout, log in bench/.peers/<name>.log)
+and returns (python, None), or (None, reason) when the install failed: that peer is then skipped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PEERS_DIR = Path(__file__).resolve().parent / ".peers"
+SPECS: dict[str, list[list[str]]] = {
+    "dvc": [["dvc"]],
+    "datasets": [["datasets", "pillow"]],
+    # torch first: the CPU wheel (a find-links wheel on this machine) instead of CUDA wheels
+    "pixano": [["torch==2.13.0"], ["pixano==0.8.0"]],
+}
+PEER_OF_TOOL = {"dvc": "dvc", "hf": "datasets", "pixano": "pixano"}
+BASE_PYTHON = shutil.which("python3.11") or sys.executable
+TIMEOUT_S = 1800
+
+
+def venv_python(name: str) -> Path:
+    return PEERS_DIR / name / "bin" / "python"
+
+
+def ensure(name: str, install: bool = True) -> tuple[Path | None, str | None]:
+    venv = PEERS_DIR / name
+    log = PEERS_DIR / f"{name}.log"
+    if (venv / ".ok").is_file():
+        return venv_python(name), None
+    if not install:
+        return None, "not installed"
+    PEERS_DIR.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(venv, ignore_errors=True)
+    with log.open("w") as fh:
+        try:
+            subprocess.run([BASE_PYTHON, "-m", "venv", str(venv)], check=True, stdout=fh, stderr=fh)
+            for pkgs in SPECS[name]:
+                subprocess.run([str(venv_python(name)), "-m", "pip", "install", *pkgs], check=True,
+                               stdout=fh, stderr=fh, timeout=TIMEOUT_S)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            fh.write(f"\nFAILED: {exc}\n")
+            return None, f"install failed ({type(exc).__name__}; see bench/.peers/{name}.log)"
+    (venv / ".ok").write_text("ok\n")
+    return venv_python(name), None
