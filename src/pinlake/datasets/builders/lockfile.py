@@ -65,10 +65,24 @@ class LockfileBuilder(EntityTablesMixin, DatasetBuilder):
             return len(self.object_names)
         return sum(int(n) for n in self.lock.manifest["splits"].values())
 
+    #: resources whose bytes are read together when embedding (one scan + one blob take per chunk)
+    EMBED_CHUNK = 256
+
     def generate_data(self) -> Iterator[dict[str, BaseSchema | list[BaseSchema]]]:
+        chunk: list[tuple[str, int, dict[str, Any]]] = []
         for split, lineno, rec in self.lock.all_records():
             if self.object_names is None or rec["object_name"] in self.object_names:
-                yield self.sample(split, rec, f"{self.lock.file(split)}:{lineno}")
+                chunk.append((split, lineno, rec))
+                if len(chunk) >= self.EMBED_CHUNK:
+                    yield from self._samples(chunk)
+                    chunk = []
+        yield from self._samples(chunk)
+
+    def _samples(self, chunk: list[tuple[str, int, dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+        self._prefetched = self.lake.read_objects([rec["sha256"] for _, _, rec in chunk]) if self.embed and chunk else {}
+        for split, lineno, rec in chunk:
+            yield self.sample(split, rec, f"{self.lock.file(split)}:{lineno}")
+        self._prefetched = {}
 
     def sample(self, split: str, rec: dict[str, Any], where: str) -> dict[str, Any]:
         """The rows of one locked resource: item, view, entities, annotations."""
@@ -93,7 +107,8 @@ class LockfileBuilder(EntityTablesMixin, DatasetBuilder):
     def _view(self, item_id: str, rec: dict[str, Any], where: str) -> Any:
         content = None
         if self.embed:
-            content = self.lake.find_data(id=rec["id"]).get_bytes()
+            prefetched = getattr(self, "_prefetched", {})
+            content = prefetched.get(rec["sha256"]) or self.lake.find_data(id=rec["id"]).get_bytes()
             if hashlib.sha256(content).hexdigest() != rec["sha256"]:
                 raise LockfileError(f"{where}: bytes of {rec['object_name']!r} in the lake do not match the locked sha256")
         media = rec.get("media_type") or ""
