@@ -36,6 +36,7 @@ def test_add_update_delete_make_versions(health_ds):
     box = ds.get_data("bbox", ids=new_id)[0]
     ds.update_data("bbox", [box.model_copy(update={"coords": [2, 2, 6, 6]})])
     assert ds.version == 3 and ds.get_data("bbox", ids=new_id)[0].coords == [2, 2, 6, 6]
+    assert ds.get_data("bbox", ids=new_id)[0].created_at == box.created_at  # an update keeps created_at
     # delete
     assert ds.delete_data("bbox", [new_id, "nope"]) == [new_id]
     assert ds.version == 4 and ds.num_rows("bbox") == n_bbox

@@ -42,9 +42,10 @@ def show(
     if as_json:
         echo_json(rows)
         return
-    out = Table(*[c for c in data.column_names if c not in ("created_at", "updated_at")], title=f"{ds.name}.{table} @ v{ds.version}")
+    columns = [c for c in data.column_names if c not in ("created_at", "updated_at")]
+    out = Table(*columns, title=f"{ds.name}.{table} @ v{ds.version}")
     for r in rows:
-        out.add_row(*[_cell(r[c]) for c in out.columns and [col.header for col in out.columns]])
+        out.add_row(*[_cell(r[c]) for c in columns])
     console.print(out)
 
 

@@ -109,11 +109,18 @@ class CrudMixin:
             fixed.append(r)
         return rows_to_table(schema, fixed, table=table)
 
+    def _has_table(self: "Dataset", table: str) -> bool:
+        """The table has rows in the version this write builds on (or earlier in this batch)."""
+        return table in self._state.tables or bool(self._batch and table in self._batch.changed)
+
+    def _existing_rows(self: "Dataset", table: str, ids: list[str]) -> pa.Table:
+        """(id, created_at) of the rows of ``table`` among ``ids``."""
+        if not ids or not self._has_table(table):
+            return pa.table({"id": pa.array([], pa.string()), "created_at": pa.array([], pa.timestamp("us"))})
+        return self._current(table).to_table(columns=["id", "created_at"], filter=id_filter(ids))
+
     def _existing_ids(self: "Dataset", table: str, ids: list[str]) -> set[str]:
-        if not ids or (table not in self._state.tables and not (self._batch and table in self._batch.changed)):
-            return set()
-        found = self._current(table).to_table(columns=["id"], filter=id_filter(ids))
-        return set(found.column("id").to_pylist())
+        return set(self._existing_rows(table, ids).column("id").to_pylist())
 
     def _check_refs(self: "Dataset", table: str, data: pa.Table, pending: dict[str, set[str]] | None = None) -> None:
         check_refs(table, data, self.schema.schemas, pending or {}, self._existing_ids)
@@ -139,10 +146,10 @@ class CrudMixin:
         assert self._batch is not None
         if arrow.num_rows == 0:
             return
-        exists = table in self._state.tables or table in self._batch.changed or table_exists(self.path, table)
-        mode = "append" if exists else "create"
-        if exists and table not in self._state.tables and table not in self._batch.changed:
-            mode = "overwrite"
+        if self._has_table(table):
+            mode = "append"
+        else:  # a table left by a crashed first write is replaced, never appended to
+            mode = "overwrite" if table_exists(self.path, table) else "create"
         if mode == "append":
             # append on top of the version this batch sees
             ds = self._current(table)
@@ -156,27 +163,28 @@ class CrudMixin:
         with self.batch(f"update_data {table}"):
             arrow = self._to_arrow(table, data)
             ids = arrow.column("id").to_pylist()
-            missing = set(ids) - self._existing_ids(table, ids)
+            old = self._existing_rows(table, ids)
+            missing = set(ids) - set(old.column("id").to_pylist())
             if missing:
                 raise NotFoundError(f"table {table!r}: no rows with ids {sorted(missing)[:5]}", hint="Use add_data for new rows.")
             self._check_refs(table, arrow, {table: set(ids)})
-            self._upsert(table, arrow, f"update {arrow.num_rows} in {table}")
+            self._upsert(table, arrow, f"update {arrow.num_rows} in {table}", old)
         return ids
 
-    def _upsert(self: "Dataset", table: str, arrow: pa.Table, op: str) -> None:
+    def _upsert(self: "Dataset", table: str, arrow: pa.Table, op: str, old: pa.Table | None = None) -> None:
+        """Insert or replace rows by id; replaced rows keep their original created_at."""
         if arrow.num_rows == 0:
             return
-        if table not in self._state.tables and not (self._batch and table in self._batch.changed):
+        if not self._has_table(table):
             self._append(table, arrow)
             return
+        if old is None:
+            old = self._existing_rows(table, arrow.column("id").to_pylist())
+        if old.num_rows:
+            idx = pc.index_in(arrow.column("id"), value_set=old.column("id"))
+            created = pc.coalesce(pc.take(old.column("created_at"), idx), arrow.column("created_at"))
+            arrow = arrow.set_column(arrow.schema.get_field_index("created_at"), "created_at", created)
         ds = self._current(table)
-        existing = set(ds.to_table(columns=["id"], filter=id_filter(arrow.column("id").to_pylist())).column("id").to_pylist())
-        if existing:
-            # keep the original created_at of updated rows
-            old = ds.to_table(columns=["id", "created_at"], filter=id_filter(sorted(existing)))
-            created = dict(zip(old.column("id").to_pylist(), old.column("created_at").to_pylist()))
-            col = [created.get(i, c) for i, c in zip(arrow.column("id").to_pylist(), arrow.column("created_at").to_pylist())]
-            arrow = arrow.set_column(arrow.schema.get_field_index("created_at"), "created_at", pa.array(col, pa.timestamp("us")))
         ds.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(arrow)
         self._note(table, lance.dataset(ds.uri).version, op)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -209,6 +210,13 @@ class Dataset(CrudMixin):
             return Path(root) / rel
         return None
 
+    @cached_property
+    def _lake(self) -> Any:
+        """The lake of the library holding this dataset (opened once per handle)."""
+        from pinlake.library import Library
+
+        return Library(self.path.parent).get_datalake()
+
     def read_media(self, view: Image | dict[str, Any]) -> bytes:
         """The bytes of an image view: embedded content, a lake object, or the file under the media dir."""
         if isinstance(view, dict):
@@ -218,10 +226,7 @@ class Dataset(CrudMixin):
         if content:
             return bytes(content)
         if url.startswith("lake://"):
-            from pinlake.library import Library
-
-            lake = Library(self.path.parent).get_datalake()
-            return lake.get_object_bytes(url[len("lake://") :] or sha)
+            return self._lake.get_object_bytes(url[len("lake://") :] or sha)
         path = self.media_path(url)
         if path is None:
             raise NotFoundError(f"cannot resolve media url {url!r}", hint="Pass media_dir= to Dataset().")

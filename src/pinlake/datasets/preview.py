@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
+from pinlake.datasets.tables import id_filter
 from pinlake.features.groups import BBox, Image, KeyPoints
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,12 +28,12 @@ def render_preview(ds: "Dataset", out: Path | None = None, *, n: int = 12, tile:
     canvas_items = []
     if view_tables:
         view_table = view_tables[0]
-        views = ds.to_arrow(view_table).sort_by("id").slice(0, n).to_pylist()
+        # pick the first n ids from the id column alone, then read just those rows (bytes included)
+        first = ds.to_arrow(view_table, columns=["id"]).sort_by("id").column("id").slice(0, n).to_pylist()
+        views = ds.to_arrow(view_table, filter=id_filter(first)).sort_by("id").to_pylist()
         item_ids = [v["item_ref"]["id"] for v in views]
         boxes: dict[str, list[dict]] = defaultdict(list)
         points: dict[str, list[dict]] = defaultdict(list)
-        from pinlake.datasets.tables import id_filter
-
         for t in ds.tables:
             schema = ds.schema.schemas[t]
             if issubclass(schema, BBox):

@@ -9,6 +9,7 @@ appended to the version log. A failure before that commit leaves the previous ve
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import os
 import shutil
 from pathlib import Path
@@ -151,8 +152,7 @@ class DatasetBuilder:
                     buffers[t] = []
             for t, a in arrows.items():
                 ids = a.column("id").to_pylist()
-                dup = seen[t].intersection(ids) or (set() if len(set(ids)) == len(ids) else {i for i in ids if ids.count(i) > 1})
-                dup = dup or exists_in_previous(t, ids)
+                dup = seen[t].intersection(ids) or {i for i, c in Counter(ids).items() if c > 1} or exists_in_previous(t, ids)
                 if dup:
                     raise ValidationError(
                         f"sample {samples}: table {t!r} already has a row with id {sorted(dup)[0]!r}",
