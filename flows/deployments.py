@@ -37,7 +37,7 @@ def entries(registry: str) -> list[Any]:
     return out
 
 
-def trigger_spec(library: str) -> dict[str, Any]:
+def trigger_spec() -> dict[str, Any]:
     return {
         "type": "event",
         "enabled": True,
@@ -61,7 +61,7 @@ def prefect_yaml(registry: str, library: str, work_pool: str = "pinlake-process"
             "parameters": params,
             "work_pool": {"name": work_pool},
             "concurrency_limit": 1,
-            "triggers": [{**trigger_spec(library), "parameters": {**params, "library": "{{ event.payload.library }}"}}],
+            "triggers": [{**trigger_spec(), "parameters": {**params, "library": "{{ event.payload.library }}"}}],
         }
         if entry.schedule:
             dep["schedules"] = [{"cron": entry.schedule, "timezone": "UTC", "active": True}]

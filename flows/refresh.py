@@ -133,14 +133,13 @@ def refresh(dataset: str, library: str = "library", registry: str = "recipes/dat
     library, registry = str(library), str(registry)
     with one_refresh_at_a_time(library, dataset):
         lock = lock_task(library, registry, dataset)
-        base_version, base_hash = engine.latest_version(library, dataset)
-        if base_version is not None and base_hash == lock.lock_hash and not engine.needs_finalize(library, dataset):
-            logger.info("%s unchanged: lock %s is version %s", dataset, lock.lock_hash[:12], base_version)
-            build = engine.BuildStep(dataset, base_version, base_version, "unchanged", True,
-                                     dict(_rows(library, dataset)))
+        current = engine.unchanged_step(library, dataset, lock)
+        if current is not None:
+            logger.info("%s unchanged: lock %s is version %s", dataset, lock.lock_hash[:12], current.version)
             catalog_task(library)
-            artifacts_task(library, dataset, build, lock, None, None)
-            return {"dataset": dataset, "unchanged": True, "version": base_version, "lock_hash": lock.lock_hash}
+            artifacts_task(library, dataset, current, lock, None, None)
+            return {"dataset": dataset, "unchanged": True, "version": current.version, "lock_hash": lock.lock_hash}
+        base_version, _ = engine.latest_version(library, dataset)
         build = build_task(library, registry, dataset, lock, base_version)
         stats = stats_task(library, dataset, build.version)
         preview = preview_task(library, dataset, build.version)
@@ -150,12 +149,6 @@ def refresh(dataset: str, library: str = "library", registry: str = "recipes/dat
     logger.info("%s version %s built from lock %s (tag %s)", dataset, build.version, lock.lock_hash[:12], tag)
     return {"dataset": dataset, "unchanged": build.unchanged, "version": build.version, "lock_hash": lock.lock_hash,
             "tag": tag, "previous_version": build.previous_version}
-
-
-def _rows(library: str, dataset: str) -> dict[str, int]:
-    from pinlake.library import Library
-
-    return Library(library).get_dataset(dataset).state.rows
 
 
 @flow(name="refresh-all", task_runner=ThreadPoolTaskRunner(max_workers=2))

@@ -91,13 +91,12 @@ def latest_version(library: str | os.PathLike[str], name: str) -> tuple[int | No
 def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, lock_dir: str) -> BuildStep:
     """Build (or incrementally update) the dataset from the lock; stats and preview are separate steps."""
     from pinlake.datasets.lock_build import build_from_lock
+    from pinlake.recipes.registry import Registry, resolve_item
 
-    entry = registry_entry(registry, name)
+    reg = Registry(registry)
+    entry = reg.get(name)
     previous, _ = latest_version(library, name)
-    reg_dir = Path(registry).resolve().parent
-    item = entry.dataset_item
-    if item and ".py:" in item and not Path(item.split(":")[0]).is_absolute():
-        item = str(reg_dir / item)
+    item = resolve_item(entry.dataset_item, reg.root)
     result = build_from_lock(
         Library(library).ensure(), lock_dir, name, dataset_item=item, mode="auto",
         description=entry.description, compute_stats=False,
@@ -127,9 +126,23 @@ def preview_step(library: str | os.PathLike[str], name: str) -> str:
 
 def needs_finalize(library: str | os.PathLike[str], name: str) -> bool:
     """True when stats.json or preview.png are missing or older than the latest version (a crash left them)."""
-    ds = Library(library).get_dataset(name)
+    return _needs_finalize(Library(library).get_dataset(name))
+
+
+def _needs_finalize(ds: Any) -> bool:
     stats = ds.stats or {}
     return stats.get("dataset_version") != ds.version or not ds.preview_path.is_file()
+
+
+def unchanged_step(library: str | os.PathLike[str], name: str, lock: LockStep) -> BuildStep | None:
+    """The latest version when it was built from this lock and its stats and preview are current, else None."""
+    lib = Library(library)
+    if not (lib.dataset_path(name) / "info.json").is_file():
+        return None
+    ds = lib.get_dataset(name)
+    if ds.state.lock_hash != lock.lock_hash or _needs_finalize(ds):
+        return None
+    return BuildStep(name, ds.version, ds.version, "unchanged", True, dict(ds.state.rows))
 
 
 def catalog_step(library: str | os.PathLike[str]) -> dict[str, Any]:

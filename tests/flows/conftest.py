@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from flows.runtime import QUIET
 
-QUIET = {
-    "DO_NOT_TRACK": "1",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
-}
+REPO = Path(__file__).resolve().parents[2]
 
 
 def make_project(root: Path, n_train: int = 8, n_test: int = 4, recipe: str | None = None) -> tuple[Path, Path, Path]:

@@ -14,6 +14,7 @@ def test_steps_lock_build_unchanged_tag(project):
     assert build.version == 1 and not build.unchanged and build.rows["item"] == 12
     assert engine.latest_version(library, "health_by_tag") == (1, lock.lock_hash)
     assert engine.needs_finalize(library, "health_by_tag")  # stats/preview are separate steps
+    assert engine.unchanged_step(library, "health_by_tag", lock) is None  # so a rerun would finish them
     stats = engine.stats_step(library, "health_by_tag")
     engine.preview_step(library, "health_by_tag")
     assert stats["num_items"] == 12 and not engine.needs_finalize(library, "health_by_tag")
@@ -21,6 +22,8 @@ def test_steps_lock_build_unchanged_tag(project):
     assert engine.tag_step(library, "health_by_tag", 1, lock.lock_hash) == f"lock-{lock.lock_hash[:8]}"  # idempotent
     again = engine.lock_step(library, registry, "health_by_tag")
     assert again.lock_hash == lock.lock_hash
+    current = engine.unchanged_step(library, "health_by_tag", again)
+    assert current is not None and current.unchanged and current.version == 1 and current.rows["item"] == 12
     same = engine.build_step(library, registry, "health_by_tag", again.lock_dir)
     assert same.unchanged and same.version == 1
     md = engine.summary_markdown(library, "health_by_tag", same, again)
