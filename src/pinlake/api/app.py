@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pinlake.api.deps import MAX_BODY_BYTES, ApiError, ApiState
-from pinlake.errors import InputFileError, InvalidQueryError, NotFoundError, PinlakeError, ValidationError
+from pinlake.errors import NotFoundError, PinlakeError, ValidationError
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("pinlake.api")
@@ -92,14 +92,7 @@ def create_app(
 
     @app.exception_handler(PinlakeError)
     async def _pinlake_error(request: Request, exc: PinlakeError) -> JSONResponse:
-        if isinstance(exc, NotFoundError):
-            status = 404
-        elif isinstance(exc, ValidationError):
-            status = 422
-        elif isinstance(exc, (InvalidQueryError, InputFileError)):
-            status = 400
-        else:
-            status = 400
+        status = 404 if isinstance(exc, NotFoundError) else 422 if isinstance(exc, ValidationError) else 400
         return _error(status, exc.message, exc.hint)
 
     @app.exception_handler(RequestValidationError)

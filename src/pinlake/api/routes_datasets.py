@@ -33,8 +33,9 @@ def version_json(entry: Any, tags: dict[int, list[str]]) -> dict[str, Any]:
     return out
 
 
-def dataset_summary(ds: Any) -> dict[str, Any]:
-    latest = ds.versions()[-1] if not ds.read_only else ds.state
+def dataset_summary(ds: Any, versions: list[Any] | None = None) -> dict[str, Any]:
+    """``versions``: the version log, when the caller has already read it."""
+    latest = ds.state if ds.read_only else (versions if versions is not None else ds.versions())[-1]
     return {
         "name": ds.name,
         "id": ds.id,
@@ -78,14 +79,15 @@ def get_dataset(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> 
         }
         for t, s in ds.schema.schemas.items()
     }
+    log = ds.versions()
     return {
-        **dataset_summary(ds),
+        **dataset_summary(ds, log),
         "info": ds.info.model_dump(mode="json"),
         "schema": schema,
         "tables": tables,
         "splits": ds.splits() if "item" in ds.state.tables else {},
         "stats": ds.stats,
-        "versions": [version_json(v, tags) for v in ds.versions()],
+        "versions": [version_json(v, tags) for v in log],
     }
 
 

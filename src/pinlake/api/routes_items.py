@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
-from pydantic import ValidationError as PydanticValidationError
 
 from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_dataset, pinned, require_token
-from pinlake.api.rows import BodyError, row_json, validation_detail
+from pinlake.api.rows import BodyError, row_json, validate_body
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -72,24 +71,12 @@ def _row_data(value: Any) -> Any:
 
 def validate_items(ds: Any, body: Any, require_id: bool = False) -> list[Any]:
     cls = ds.dataset_item
-    raws = body if isinstance(body, list) else [body]
-    if not raws:
-        raise BodyError([{"loc": ["body"], "msg": "no items given", "type": "value_error"}])
     tables = cls.table_fields()
-    out, detail = [], []
-    for i, raw in enumerate(raws):
-        flat = _flatten_item(raw, i)
-        flat = {k: (_row_data(v) if k in tables else v) for k, v in flat.items()}
-        if require_id and not flat.get("id"):
-            detail.append({"loc": ["body", i, "id"], "msg": "Field required (the id of the item to update)", "type": "missing"})
-            continue
-        try:
-            out.append(cls.model_validate(flat))
-        except PydanticValidationError as exc:
-            detail.extend(validation_detail(exc, ["body", i]))
-    if detail:
-        raise BodyError(detail)
-    return out
+
+    def flatten(raw: Any, index: int) -> dict[str, Any]:
+        return {k: (_row_data(v) if k in tables else v) for k, v in _flatten_item(raw, index).items()}
+
+    return validate_body(cls, body, flatten, "item", require_id)
 
 
 @router.get("/{dataset}/", summary="Items with their views, entities and annotations")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import re
 from pathlib import Path as FsPath
@@ -52,8 +53,6 @@ def media_roots(state: ApiState) -> list[tuple[str, FsPath]]:
     roots = []
     for name in Library(state.library).dataset_names():
         try:
-            import json
-
             media = json.loads((FsPath(state.library) / name / "info.json").read_text()).get("media") or {}
         except (OSError, ValueError):
             continue
@@ -101,8 +100,7 @@ def media(request: Request, path: str = Path(..., max_length=2048)) -> Response:
                 target, media_type=guess_type(None, target.name), stat_result=target.stat(), headers={"Cache-Control": "public, max-age=3600"}
             )
             etag = resp.headers.get("etag")
-            inm = request.headers.get("if-none-match")
-            if etag and inm and (inm.strip() == "*" or etag in [t.strip() for t in inm.split(",")]):
+            if etag and _not_modified(request, etag):
                 return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "public, max-age=3600"})
             return resp
     raise _not_found(path)
@@ -124,6 +122,12 @@ def _as_png(request: Request, target: FsPath) -> Response:
     return bytes_response(request, buf.getvalue(), "image/png", f"png-{st.st_mtime_ns:x}-{st.st_size:x}")
 
 
+def _not_modified(request: Request, etag: str) -> bool:
+    """The request's If-None-Match names ``etag`` (or is ``*``)."""
+    inm = request.headers.get("if-none-match")
+    return bool(inm) and (inm.strip() == "*" or etag in [t.strip() for t in inm.split(",")])
+
+
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -131,8 +135,7 @@ def bytes_response(request: Request, data: bytes, media_type: str, etag: str) ->
     """``data`` with an ETag, If-None-Match (304) and a single-range ``Range`` (206/416)."""
     tag = f'"{etag}"'
     headers: dict[str, Any] = {"ETag": tag, "Accept-Ranges": "bytes", "Cache-Control": "public, max-age=3600"}
-    inm = request.headers.get("if-none-match")
-    if inm and (inm.strip() == "*" or tag in [t.strip() for t in inm.split(",")]):
+    if _not_modified(request, tag):
         return Response(status_code=304, headers=headers)
     size = len(data)
     rng = request.headers.get("range")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError as PydanticValidationError
@@ -101,20 +101,27 @@ class BodyError(ApiError):
         self.detail = detail
 
 
-def validate_rows(schema: type[BaseModel], body: Any, table: str, require_id: bool = False) -> list[BaseModel]:
-    rows = body if isinstance(body, list) else [body]
-    if not rows:
-        raise BodyError([{"loc": ["body"], "msg": "no rows given", "type": "value_error"}])
+def validate_body(
+    model: type[BaseModel], body: Any, flatten: Callable[[Any, int], dict[str, Any]], what: str, require_id: bool = False
+) -> list[Any]:
+    """Each object of ``body`` (one or a list), flattened then validated as ``model``; one 422 naming every bad field."""
+    raws = body if isinstance(body, list) else [body]
+    if not raws:
+        raise BodyError([{"loc": ["body"], "msg": f"no {what}s given", "type": "value_error"}])
     out, detail = [], []
-    for i, raw in enumerate(rows):
-        flat = _flatten(raw, i)
+    for i, raw in enumerate(raws):
+        flat = flatten(raw, i)
         if require_id and not flat.get("id"):
-            detail.append({"loc": ["body", i, "id"], "msg": "Field required (the id of the row to update)", "type": "missing"})
+            detail.append({"loc": ["body", i, "id"], "msg": f"Field required (the id of the {what} to update)", "type": "missing"})
             continue
         try:
-            out.append(schema.model_validate(flat))
+            out.append(model.model_validate(flat))
         except PydanticValidationError as exc:
             detail.extend(validation_detail(exc, ["body", i]))
     if detail:
         raise BodyError(detail)
     return out
+
+
+def validate_rows(schema: type[BaseModel], body: Any, table: str, require_id: bool = False) -> list[BaseModel]:
+    return validate_body(schema, body, _flatten, "row", require_id)

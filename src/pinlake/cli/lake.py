@@ -26,7 +26,9 @@ def _progress(total: int, label: str) -> Progress:
                     disable=total < 2)
 
 
-def _errors_summary(errors: list[Any]) -> None:
+def _report(message: str, errors: list[Any], advice: str) -> None:
+    """Print the outcome of an upload/import; on per-file errors list them, give ``advice`` and exit 1."""
+    console.print(message)
     if not errors:
         return
     err_console.print(f"[yellow]{len(errors)} file(s) failed:[/]")
@@ -34,6 +36,8 @@ def _errors_summary(errors: list[Any]) -> None:
         err_console.print(f"  {e.path}: {e.reason}", highlight=False)
     if len(errors) > 20:
         err_console.print(f"  … and {len(errors) - 20} more")
+    err_console.print(f"[dim]{advice}[/]")
+    raise typer.Exit(1)
 
 
 def _table(rows: list[Any]) -> Table:
@@ -92,11 +96,10 @@ def upload(
             fill_metadata=fill_metadata, object_names=names, object_prefix=object_prefix,
             progress=lambda n: bar.advance(task, n),
         )
-    console.print(f"uploaded {len(md)} file(s); lake version {lake.version}")
-    _errors_summary(em.errors)
-    if em.errors:
-        err_console.print("[dim]Fix or remove the failing files and run the same command again (landed files are deduplicated).[/]")
-        raise typer.Exit(1)
+    _report(
+        f"uploaded {len(md)} file(s); lake version {lake.version}", em.errors,
+        "Fix or remove the failing files and run the same command again (landed files are deduplicated).",
+    )
 
 
 @lake_app.command("ls")
@@ -181,11 +184,7 @@ def import_cmd(
     with _progress(2, "importing") as bar:
         task = bar.add_task("import", total=None)
         md = lake.import_bucket_objects(prefixes, tags=tag or None, source=source, error_manager=em, progress=lambda n: bar.advance(task, n))
-    console.print(f"imported {len(md)} object(s); lake version {lake.version}")
-    _errors_summary(em.errors)
-    if em.errors:
-        err_console.print("[dim]Check the failing objects and run the same import again.[/]")
-        raise typer.Exit(1)
+    _report(f"imported {len(md)} object(s); lake version {lake.version}", em.errors, "Check the failing objects and run the same import again.")
 
 
 @lake_app.command("tags")

@@ -11,7 +11,7 @@ import pyarrow as pa
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.lake import query, tags as tagmod
 from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Tag
-from pinlake.lake.store import DATA, OBJECTS, SOURCES, TAGS, Store, sql_str
+from pinlake.lake.store import DATA, OBJECTS, SOURCES, TAGS, Store, sql_in
 
 PathLike = str | os.PathLike[str]
 
@@ -186,30 +186,15 @@ class Lake:
         """The bytes of the object with this sha256 (stored in the lake, or read from its uri and checked)."""
         if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             raise NotFoundError(f"{sha256!r} is not a sha256 (64 lowercase hex digits)")
-        rows = query.select(self._store, f"sha256 = {sql_str(sha256)}", limit=1).to_pylist()
-        if not rows:
+        found = self._fetch_objects([sha256])
+        if sha256 not in found:
             raise NotFoundError(f"no object with sha256 {sha256[:12]}… in the lake at {self.root}")
-        return self._read_bytes(rows[0])
+        return found[sha256]
 
     def read_objects(self, sha256s: list[str]) -> dict[str, bytes]:
         """The bytes of many objects at once: one filtered scan and one blob take for stored objects."""
-        wanted = sorted(set(sha256s))
-        if not wanted:
-            return {}
-        ds = self._store.open(OBJECTS)
-        hits = ds.to_table(columns=["sha256", "uri"], filter=f"sha256 IN ({', '.join(sql_str(h) for h in wanted)})", with_row_id=True)
-        out: dict[str, bytes] = {}
-        stored = [(sha, rid) for sha, uri, rid in zip(hits["sha256"].to_pylist(), hits["uri"].to_pylist(), hits["_rowid"].to_pylist()) if not uri]
-        if stored:
-            blobs = ds.take_blobs("blob", ids=[rid for _, rid in stored])
-            for (sha, _), blob in zip(stored, blobs):
-                out.setdefault(sha, blob.read())
-        for sha, uri in zip(hits["sha256"].to_pylist(), hits["uri"].to_pylist()):
-            if uri and sha not in out:
-                from pinlake.lake.bucket import read_uri
-
-                out[sha] = read_uri(uri, sha)
-        missing = [h for h in wanted if h not in out]
+        out = self._fetch_objects(sha256s)
+        missing = sorted(set(sha256s) - out.keys())
         if missing:
             raise NotFoundError(f"{len(missing)} object(s) missing from the lake at {self.root}, e.g. sha256 {missing[0][:12]}…")
         return out
@@ -219,12 +204,36 @@ class Lake:
             from pinlake.lake.bucket import read_uri
 
             return read_uri(row["uri"], row["sha256"])
-        ds = self._store.open(OBJECTS)
-        hit = ds.to_table(columns=["sha256"], filter=f"uri IS NULL AND sha256 = {sql_str(row['sha256'])}", with_row_id=True, limit=1)
-        if hit.num_rows == 0:
+        found = self._fetch_objects([row["sha256"]])
+        if row["sha256"] not in found:
             raise NotFoundError(f"the bytes of {row['object_name']} (sha256 {row['sha256'][:12]}…) are missing from the lake", hint="The lake's objects table is damaged; re-upload the file.")
-        blob = ds.take_blobs("blob", ids=hit["_rowid"].to_pylist())[0]
-        return blob.read()
+        return found[row["sha256"]]
+
+    def _fetch_objects(self, sha256s: Iterable[str]) -> dict[str, bytes]:
+        """{sha256: bytes} of those objects the lake holds (absent ones are left out).
+
+        One filtered scan of the objects table and one blob take for the stored ones; objects held only
+        by reference are read from their uri (and checked against their sha256).
+        """
+        wanted = sorted(set(sha256s))
+        ds = self._store.open_or_none(OBJECTS) if wanted else None
+        if ds is None:
+            return {}
+        hits = ds.to_table(columns=["sha256", "uri"], filter=sql_in("sha256", wanted), with_row_id=True).to_pylist()
+        stored: dict[str, int] = {}
+        for h in hits:
+            if not h["uri"]:
+                stored.setdefault(h["sha256"], h["_rowid"])
+        out: dict[str, bytes] = {}
+        if stored:
+            blobs = ds.take_blobs("blob", ids=list(stored.values()))
+            out = {sha: blob.read() for sha, blob in zip(stored, blobs)}
+        for h in hits:
+            if h["uri"] and h["sha256"] not in out:
+                from pinlake.lake.bucket import read_uri
+
+                out[h["sha256"]] = read_uri(h["uri"], h["sha256"])
+        return out
 
     # --- tags and sources ----------------------------------------------------
     def create_data_tag(self, name: str) -> Tag:
@@ -283,7 +292,8 @@ class Lake:
         ids = [selection.id] if isinstance(selection, Data) else [d.id for d in selection]
         table = query.select(self._store, query.build_filter(ids=ids, all_versions=True))
         order = {i: n for n, i in enumerate(ids)}
-        idx = sorted(range(table.num_rows), key=lambda k: order[table["id"][k].as_py()])
+        got = table["id"].to_pylist()
+        idx = sorted(range(table.num_rows), key=lambda k: order[got[k]])
         return table.take(idx)
 
     def to_pandas(self, selection: Any = None, **list_kwargs: Any):  # noqa: ANN201
