@@ -23,7 +23,7 @@ def f(x: float | None, unit: str = "") -> str:
 
 
 def write_report(path: Path, raw_dir: Path, r: dict) -> str:
-    from bench.runner import MEASURES
+    from bench.runner import MEASURES, TOOLS
 
     s = r["samples"]
     n = r["n"]
@@ -37,7 +37,7 @@ def write_report(path: Path, raw_dir: Path, r: dict) -> str:
         f"Ratio = pinlake / peer (lower is better). Whole run: {r['total_s']:.0f} s.",
         "",
     ]
-    if r["only"] != ["pinlake", "floor", "dvc", "parquet", "hf", "pixano"]:
+    if r["only"] != list(TOOLS):
         lines += [f"**Partial run**: tools run = {', '.join(r['only'])}.", ""]
     lines += ["| measure | pinlake wall | pinlake op | pinlake RSS | peer | peer wall | peer RSS | ratio | target | met |",
               "|---|---|---|---|---|---|---|---|---|---|"]

@@ -12,7 +12,6 @@ import os
 import platform
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ TOOLS = ("pinlake", "floor", "dvc", "parquet", "hf", "pixano")
 QUIET = {"DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
          "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING", "TQDM_DISABLE": "1"}
 
-# (key, what, pinlake step, peer tool, peer step, target ratio, compare op time instead of process)
+# (pinlake step, what, peer tool, peer step, target ratio, compare op time instead of process)
 MEASURES = [
     ("ingest", "ingest N files into the lake", "dvc", "ingest", 0.5, False),
     ("ingest", "ingest N files: physical floor (cat + sha256sum)", "floor", "ingest", None, False),

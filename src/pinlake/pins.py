@@ -45,6 +45,7 @@ class PinnedDataset:
         self.entry = entry
         self.pin = pin
         self._dataset: Any = None
+        self._lance: dict[str, lance.LanceDataset] = {}  # tables opened so far (a pinned version never changes)
 
     # --- identity ---------------------------------------------------------------
     @property
@@ -78,6 +79,8 @@ class PinnedDataset:
 
     # --- reads ---------------------------------------------------------------------
     def open_lance(self, table: str) -> lance.LanceDataset:
+        if table in self._lance:
+            return self._lance[table]
         if table not in self.entry.tables:
             raise NotFoundError(
                 f"dataset {self.name!r} version {self.version} has no table {table!r}",
@@ -85,12 +88,13 @@ class PinnedDataset:
             )
         v = self.entry.tables[table]
         try:
-            return lance.dataset(table_uri(self.path, table), version=v)
+            ds = self._lance[table] = lance.dataset(table_uri(self.path, table), version=v)
         except (ValueError, OSError):
             raise NotFoundError(
                 f"table {table!r} of dataset {self.name!r} version {self.version} (Lance version {v}) was removed",
                 hint="It was cleaned up: pin a version that `pinlake versions` lists as available.",
             ) from None
+        return ds
 
     def to_arrow(self, table: str, columns: Sequence[str] | None = None, filter: str | None = None,
                  limit: int | None = None, offset: int | None = None) -> pa.Table:

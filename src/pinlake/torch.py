@@ -37,11 +37,12 @@ class _Items:
                  library: str | os.PathLike[str] | None = None, view: str = "image", split: str | None = None,
                  record_use: bool = False, run: str | None = None) -> None:
         import pinlake
+        from pinlake.lake.store import sql_str
 
         self.pinned = pinlake.open(pin, library=library, record_use=record_use, run=run)
         self.transform = transform
         self.view = view
-        items = self.pinned.to_arrow("item", columns=["id", "split"], filter=f"split = '{split}'" if split else None)
+        items = self.pinned.to_arrow("item", columns=["id"], filter=f"split = {sql_str(split)}" if split else None)
         self.ids: list[str] = items.column("id").to_pylist()
 
     def __len__(self) -> int:

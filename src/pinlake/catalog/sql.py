@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import pyarrow as pa
@@ -172,8 +171,3 @@ def sql(query: str, library: str | os.PathLike[str] | None = None,
         con.close()
     return result
 
-
-def library_path(library: str | os.PathLike[str] | None) -> Path:
-    from pinlake.library import Library
-
-    return Library(library).path

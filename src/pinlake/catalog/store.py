@@ -25,8 +25,6 @@ from typing import Any, Iterator, Sequence
 import pyarrow as pa
 from filelock import FileLock
 
-from pinlake.features.base import utcnow
-
 _TS = pa.timestamp("us")
 LINEAGE_COLUMNS = ("run_id", "flow_run_id", "lock_hash", "lake_version", "recipe_hash", "code_version", "user")
 
@@ -138,8 +136,10 @@ class Catalog:
         return lance.dataset(self.uri(table))
 
     def keys(self, table: str, dataset: str | None = None) -> set[tuple[Any, ...]]:
+        from pinlake.lake.store import sql_str
+
         key = KEYS[table]
-        filt = f"dataset = '{dataset.replace(chr(39), chr(39) * 2)}'" if dataset is not None else None
+        filt = f"dataset = {sql_str(dataset)}" if dataset is not None else None
         data = self.read(table, filter=filt, columns=list(key))
         cols = [data.column(k).to_pylist() for k in key]
         return set(zip(*cols)) if cols else set()
@@ -182,6 +182,3 @@ class Catalog:
                             commit_message=f"catalog: {len(rows)} rows")
         return len(rows)
 
-
-def now() -> Any:
-    return utcnow()

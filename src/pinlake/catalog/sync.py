@@ -8,7 +8,7 @@ Versions made outside pinlake carry no ``pinlake.*`` properties, so their lineag
 from __future__ import annotations
 
 import hashlib
-import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,12 @@ def _table_rows(catalog: Catalog, dataset: str, tables: dict[str, str]) -> list[
     known = catalog.keys("versions", dataset)
     rows = []
     for table, uri in tables.items():
-        for info in lance.dataset(uri).versions():
+        ds = lance.dataset(uri)
+        if (dataset, table, ds.version) in known:
+            # Lance numbers versions in commit order and each sync catalogues every version it lists
+            # in one append, so a catalogued latest version means every older one is catalogued too.
+            continue
+        for info in ds.versions():
             if (dataset, table, int(info["version"])) not in known:
                 rows.append(version_record(dataset, table, uri, info))
     return rows
@@ -138,18 +143,16 @@ def sync_dataset(library_path: Path, dataset_path: Path, *, lock: bool = True) -
     dataset_path = Path(dataset_path)
     name = dataset_path.name
 
-    def run() -> dict[str, int]:
-        out = {"versions": catalog.append("versions", _table_rows(catalog, name, dataset_tables(dataset_path)), lock=False)}
+    # The rows below are already filtered against the catalog's keys, read under the same lock:
+    # no second dedupe read. Members keep theirs (a crash may have left members without their marker).
+    with catalog.locked() if lock else nullcontext():
+        out = {"versions": catalog.append("versions", _table_rows(catalog, name, dataset_tables(dataset_path)),
+                                          dedupe=False, lock=False)}
         entries, members = _log_rows(catalog, name, dataset_path)
         # members first: a dataset_versions row is the marker that its members are in.
         out["members"] = catalog.append("members", members, lock=False)
-        out["dataset_versions"] = catalog.append("dataset_versions", entries, lock=False)
+        out["dataset_versions"] = catalog.append("dataset_versions", entries, dedupe=False, lock=False)
         return out
-
-    if lock:
-        with catalog.locked():
-            return run()
-    return run()
 
 
 def sync_lake(library_path: Path, *, lock: bool = True) -> dict[str, int]:
@@ -157,10 +160,8 @@ def sync_lake(library_path: Path, *, lock: bool = True) -> dict[str, int]:
     tables = lake_tables(library_path)
     if not tables:
         return {"versions": 0}
-    if lock:
-        with catalog.locked():
-            return {"versions": catalog.append("versions", _table_rows(catalog, LAKE, tables), lock=False)}
-    return {"versions": catalog.append("versions", _table_rows(catalog, LAKE, tables), lock=False)}
+    with catalog.locked() if lock else nullcontext():
+        return {"versions": catalog.append("versions", _table_rows(catalog, LAKE, tables), dedupe=False, lock=False)}
 
 
 def sync_library(library_path: Path | str) -> dict[str, dict[str, int]]:
@@ -188,12 +189,3 @@ def on_version_logged(dataset_path: Path) -> None:
     if is_library(parent):
         sync_dataset(parent, Path(dataset_path))
 
-
-def table_versions(uri: str) -> list[int]:
-    import lance
-
-    return [int(v["version"]) for v in lance.dataset(uri).versions()]
-
-
-def loads(text: str | None) -> Any:
-    return json.loads(text) if text else {}

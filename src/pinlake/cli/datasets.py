@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
 
 datasets_app = typer.Typer(name="datasets", help="Recipes: lock them into lockfiles, list and register them.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
@@ -44,7 +44,6 @@ def ls(registry: Path = RegistryOption, as_json: bool = typer.Option(False, "--j
 
     Example: pinlake datasets ls --registry recipes/datasets.yaml
     """
-    from pinlake.cli.app import echo_json
     from pinlake.recipes.registry import Registry
 
     reg = Registry(registry)

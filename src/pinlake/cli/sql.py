@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -34,7 +35,7 @@ def sql(
     if as_csv:
         import pyarrow.csv as pcsv
 
-        buf = __import__("io").BytesIO()
+        buf = io.BytesIO()
         pcsv.write_csv(result, buf)
         sys.stdout.write(buf.getvalue().decode())
         return

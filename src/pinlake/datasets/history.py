@@ -50,16 +50,21 @@ def library_of(path: Path) -> Path | None:
 
 
 # --- resolving --------------------------------------------------------------------------
-def tags_of(path: Path) -> dict[str, int]:
-    """``{tag: dataset_version}``: from the catalog, else from the Lance tags on the tables."""
+def tags_of(path: Path, entries: list[DatasetVersion] | None = None) -> dict[str, int]:
+    """``{tag: dataset_version}``: from the catalog, else from the Lance tags on the tables.
+
+    ``entries``: the version log when the caller has already read it.
+    """
     lib = library_of(path)
     out: dict[str, int] = {}
     if lib is not None:
         from pinlake.catalog.store import Catalog
+        from pinlake.lake.store import sql_str
 
-        data = Catalog(lib).read("tags", filter=f"dataset = '{path.name}'", columns=["name", "dataset_version"])
+        data = Catalog(lib).read("tags", filter=f"dataset = {sql_str(path.name)}", columns=["name", "dataset_version"])
         out.update(zip(data.column("name").to_pylist(), data.column("dataset_version").to_pylist()))
-    entries = VersionLog(path).entries()
+    if entries is None:
+        entries = VersionLog(path).entries()
     lance_tags: dict[str, dict[str, int]] = {}
     db = path / "db"
     for table_dir in sorted(db.iterdir()) if db.is_dir() else []:
@@ -83,6 +88,10 @@ def resolve(path: Path, version: int | str | None = None, *, tag: str | None = N
     entries = log.entries()
     if not entries:
         raise NotFoundError(f"dataset {path.name!r} has no committed version", hint="Build it first.")
+    by_number = {e.dataset_version: e for e in entries}
+
+    def get(number: int) -> DatasetVersion:
+        return by_number[number] if number in by_number else log.get(number)  # log.get raises NotFoundError
     if isinstance(version, str):
         if version.isdigit():
             version = int(version)
@@ -91,11 +100,12 @@ def resolve(path: Path, version: int | str | None = None, *, tag: str | None = N
         else:
             tag, version = version, None
     if version is not None:
-        return log.get(int(version))
+        return get(int(version))
+    tags: dict[str, int] | None = None
     if tag is not None:
-        tags = tags_of(path)
+        tags = tags_of(path, entries)
         if tag in tags:
-            return log.get(tags[tag])
+            return get(tags[tag])
         if re.fullmatch(r"[0-9a-f]{6,64}", tag) and lock is None:
             lock = tag
         else:
@@ -108,9 +118,10 @@ def resolve(path: Path, version: int | str | None = None, *, tag: str | None = N
             if e.lock_hash and e.lock_hash.startswith(lock):
                 return e
         locks = sorted({e.lock_hash[:12] for e in entries if e.lock_hash})
+        tags = tags if tags is not None else tags_of(path, entries)
         raise NotFoundError(
             f"dataset {path.name!r} has no version built from lock {lock!r}",
-            hint=f"Locks built: {', '.join(locks) or 'none'}; tags: {', '.join(sorted(tags_of(path))) or 'none'}.",
+            hint=f"Locks built: {', '.join(locks) or 'none'}; tags: {', '.join(sorted(tags)) or 'none'}.",
         )
     return entries[-1]
 
@@ -128,7 +139,8 @@ def missing_tables(entry: DatasetVersion, path: Path) -> list[str]:
 
 def list_versions(path: Path) -> list[dict[str, Any]]:
     """Every dataset version with its tags and whether it still reads (not cleaned up)."""
-    tags = tags_of(path)
+    entries = VersionLog(path).entries()
+    tags = tags_of(path, entries)
     by_version: dict[int, list[str]] = {}
     for name, v in tags.items():
         by_version.setdefault(v, []).append(name)
@@ -137,7 +149,7 @@ def list_versions(path: Path) -> list[dict[str, Any]]:
         if table_dir.name.endswith(".lance"):
             existing[table_dir.name[:-6]] = {int(v["version"]) for v in lance.dataset(str(table_dir)).versions()}
     out = []
-    for e in VersionLog(path).entries():
+    for e in entries:
         d = e.to_dict()
         d["lock_hash"], d["run_id"] = e.lock_hash, e.run_id
         d["tags"] = sorted(by_version.get(e.dataset_version, []))
@@ -244,9 +256,7 @@ def diff_versions(path: Path, a: int | str, b: int | str) -> dict[str, Any]:
             UNION ALL SELECT 'changed', a.id FROM a_t a JOIN b_t b ON a.id = b.id
                 WHERE row({cols_a}) IS DISTINCT FROM row({cols_b})
         """
-        ids = con.sql(query).arrow()
-        if hasattr(ids, "read_all"):
-            ids = ids.read_all()
+        ids = con.sql(query).to_arrow_table()
         con.unregister("a_t")
         con.unregister("b_t")
         counts = con.sql("SELECT change, count(*) FROM ids GROUP BY change").fetchall()
@@ -270,19 +280,21 @@ def parse_age(text: str | timedelta) -> timedelta:
     return timedelta(**{unit: float(m.group(1))})
 
 
-def protected_versions(path: Path) -> dict[int, list[str]]:
+def protected_versions(path: Path, entries: list[DatasetVersion] | None = None) -> dict[int, list[str]]:
     """Dataset versions cleanup keeps, with why: the latest, tagged ones, pinned ones."""
-    entries = VersionLog(path).entries()
+    if entries is None:
+        entries = VersionLog(path).entries()
     keep: dict[int, list[str]] = {}
     if entries:
         keep.setdefault(entries[-1].dataset_version, []).append("latest")
-    for name, v in tags_of(path).items():
+    for name, v in tags_of(path, entries).items():
         keep.setdefault(v, []).append(f"tag {name}")
     lib = library_of(path)
     if lib is not None:
         from pinlake.catalog.store import Catalog
+        from pinlake.lake.store import sql_str
 
-        pins = Catalog(lib).read("pins", filter=f"dataset = '{path.name}'", columns=["dataset_version", "pin_file"])
+        pins = Catalog(lib).read("pins", filter=f"dataset = {sql_str(path.name)}", columns=["dataset_version", "pin_file"])
         for v, f in zip(pins.column("dataset_version").to_pylist(), pins.column("pin_file").to_pylist()):
             keep.setdefault(v, []).append(f"pin {f}")
     return keep
@@ -298,16 +310,18 @@ def cleanup_dataset(path: Path, older_than: str | timedelta = "30d") -> dict[str
     report: dict[str, Any] = {"dataset": path.name, "cutoff": cutoff.isoformat(), "tables": {}}
     rows = []
     with log.locked():
-        entries = {e.dataset_version: e for e in log.entries()}
-        keep_dv = protected_versions(path)
+        log_entries = log.entries()
+        entries = {e.dataset_version: e for e in log_entries}
+        keep_dv = protected_versions(path, log_entries)
         report["kept_dataset_versions"] = {v: why for v, why in sorted(keep_dv.items())}
         for table, uri in dataset_tables(path).items():
             keep = sorted({entries[v].tables[table] for v in keep_dv if v in entries and table in entries[v].tables})
             ds = lance.dataset(uri)
             before = {int(v["version"]) for v in ds.versions()}
             temp = [f"pinlake-keep-{v}" for v in keep if v in before]
+            tagged = ds.tags.list()
             for name, v in zip(temp, [v for v in keep if v in before]):
-                if name not in ds.tags.list():
+                if name not in tagged:
                     ds.tags.create(name, v)
             try:
                 stats = ds.cleanup_old_versions(older_than=age, delete_unverified=True, error_if_tagged_old_versions=False)

@@ -131,7 +131,7 @@ def build_from_lock(
             ds.add_dataset_items([items[n] for n in added])
         if not (added or updated or deleted):
             # same resources, new lock (e.g. newer lake version): record the lock as a version
-            ds._note("item", ds._state.tables["item"], "lock unchanged")  # noqa: SLF001
+            ds._note("item", ds.state.tables["item"], "lock unchanged")  # noqa: SLF001
     ds = Dataset(target, dataset_item=dataset_item)
     if compute_stats:
         from pinlake.datasets.finalize import finalize

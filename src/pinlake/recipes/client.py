@@ -40,8 +40,7 @@ class ReadOnlyLakeClient:
     def get_resource(self, object_name: str, version: int | None = None) -> MultiData:
         """The resource ``object_name`` and its children by object-name prefix (latest versions)."""
         prefix = object_name.strip("/")
-        like = prefix.replace("'", "''")
-        q = f"object_name = {sql_str(prefix)} OR object_name LIKE '{like}/%'"
+        q = f"object_name = {sql_str(prefix)} OR object_name LIKE {sql_str(prefix + '/%')}"
         rows = [d for d in self._list(q=q) if d.object_name == prefix or d.object_name.startswith(prefix + "/")]
         if version is not None:
             rows = [d for d in rows if d.object_name != prefix] + [self._lake.find_data(object_name=prefix, version=version)]

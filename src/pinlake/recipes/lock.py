@@ -234,13 +234,12 @@ def read_lock(path: str | os.PathLike[str], lake: Lake | None = None, *, verify:
         manifest["hash"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise LockfileError(f"{mpath}: not a valid lock manifest ({exc})", hint="Lock the recipe again.") from None
-    files: dict[str, bytes] = {}
     for name in files_meta:
         fp = lock_dir / name
         if not fp.is_file():
             raise LockfileError(f"{fp}: missing from the lock", hint="Lock the recipe again.")
-        files[name] = fp.read_bytes()
     if verify:
+        files = {name: (lock_dir / name).read_bytes() for name in files_meta}
         for name, data in files.items():
             if hashlib.sha256(data).hexdigest() != files_meta[name]:
                 raise LockfileError(_first_bad_line(lock_dir / name, lake), hint="Lockfiles must not be edited: lock the recipe again instead.")

@@ -189,19 +189,24 @@ def materialize(
         raise ValidationError("no materializer given", hint=f"Pass -m NAME (available: {', '.join(list_materializers())}).")
     fns = [(n, get_materializer(n)) for n in names]
     jobs: list[tuple[Lock, str]] = []
+    locks: dict[Path, Lock] = {}  # each lock directory is read, verified and checked against the lake once
     for f in files:
         path = Path(f)
         if not path.is_file():
             raise LockfileError(f"{path}: lockfile does not exist", hint="Make one with `pinlake datasets lock --file RECIPE.py`.")
         split = split_of(path)
-        recorded = read_lock(path.parent, verify=False).manifest.get("lake")
-        if lake is None and recorded and Path(recorded).is_dir():
-            lake = Lake(recorded)
-        lock = read_lock(path.parent, lake)
+        lock = locks.get(path.parent)
+        if lock is None:
+            recorded = read_lock(path.parent, verify=False).manifest.get("lake")
+            if lake is None and recorded and Path(recorded).is_dir():
+                lake = Lake(recorded)
+            lock = read_lock(path.parent, lake)
         if split not in lock.splits:
             raise LockfileError(f"{path}: split {split!r} is not in {path.parent / 'lock.json'}")
-        if lake is not None:
-            check_in_lake(lock, lake)
+        if path.parent not in locks:
+            if lake is not None:
+                check_in_lake(lock, lake)
+            locks[path.parent] = lock
         jobs.append((lock, split))
     out_dir = Path(out)
     result: dict[str, list[Path]] = {}

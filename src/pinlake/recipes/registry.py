@@ -15,10 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, field_validator
 
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
+from pinlake.library import DATASET_NAME_RE
 
 CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
 RETENTION = re.compile(r"^\d+[hdw]$")
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 BUILDERS = ("lock",)
 DEFAULT_ITEM = "pinlake.demo:HealthDatasetItem"
 
@@ -42,7 +42,7 @@ class RegistryEntry(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME.match(v):
+        if not DATASET_NAME_RE.match(v):
             raise ValueError("use letters, digits, '_', '-', '.' (not starting with '_')")
         return v
 
@@ -79,12 +79,6 @@ class RegistryEntry(BaseModel):
 
     def script_path(self, registry_dir: Path) -> Path:
         return (registry_dir / self.script_location).resolve()
-
-    def retention_days(self) -> float | None:
-        if self.retention is None:
-            return None
-        n, unit = int(self.retention[:-1]), self.retention[-1]
-        return n * {"h": 1 / 24, "d": 1, "w": 7}[unit]
 
 
 def _entry(raw: Any, where: str) -> RegistryEntry:
