@@ -37,7 +37,7 @@ class _Items:
                  library: str | os.PathLike[str] | None = None, view: str = "image", split: str | None = None,
                  record_use: bool = False, run: str | None = None) -> None:
         import pinlake
-        from pinlake.lake.store import sql_str
+        from pinlake.sqltext import sql_str
 
         self.pinned = pinlake.open(pin, library=library, record_use=record_use, run=run)
         self.transform = transform

@@ -46,7 +46,7 @@ def lineage_of(pin: str, library: str | os.PathLike[str] | None = None) -> dict[
     consumers: list[dict[str, Any]] = []
     if lib is not None:
         from pinlake.catalog.store import Catalog
-        from pinlake.lake.store import sql_str
+        from pinlake.sqltext import sql_str
 
         data = Catalog(lib).read("consumers", filter=f"dataset = {sql_str(path.name)} AND dataset_version = {entry.dataset_version}")
         consumers = sorted(data.to_pylist(), key=lambda r: r["used_at"])

@@ -136,7 +136,7 @@ class Catalog:
         return lance.dataset(self.uri(table))
 
     def keys(self, table: str, dataset: str | None = None) -> set[tuple[Any, ...]]:
-        from pinlake.lake.store import sql_str
+        from pinlake.sqltext import sql_str
 
         key = KEYS[table]
         filt = f"dataset = {sql_str(dataset)}" if dataset is not None else None

@@ -45,12 +45,15 @@ class CrudMixin:
 
     # --- version plumbing --------------------------------------------------------
     @contextmanager
-    def batch(self: "Dataset", operation: str = "crud", **lineage: Any) -> Iterator["Dataset"]:
+    def batch(self: "Dataset", operation: str = "crud", *, record_empty: bool = False, **lineage: Any) -> Iterator["Dataset"]:
         """Group several writes into one dataset version::
 
             with ds.batch("fix labels"):
                 ds.update_data("objects", rows)
                 ds.delete_data("bbox", ids)
+
+        ``record_empty=True`` records a version even when no table changed (e.g. a new lock that
+        selects the same resources), so the version carries the new lineage.
         """
         if self._batch is not None:
             yield self
@@ -62,12 +65,12 @@ class CrudMixin:
             self._batch.lineage = lineage_properties(operation, **lineage)
             try:
                 yield self
-                if self._batch.changed:
+                if self._batch.changed or record_empty:
                     tables = {**self._state.tables, **self._batch.changed}
                     rows = dict(self._state.rows)
                     for t, v in self._batch.changed.items():
                         rows[t] = lance.dataset(table_uri(self.path, t), version=v).count_rows()
-                    message = "; ".join(self._batch.ops)
+                    message = "; ".join(self._batch.ops) or "no table changed"
                     self._state = self._log.append(operation, tables, rows, self._batch.lineage, message)
             finally:
                 self._batch = None

@@ -26,6 +26,7 @@ from pinlake.datasets.versions import DatasetVersion, VersionLog
 from pinlake.errors import InputFileError, NotFoundError
 from pinlake.features.arrow import table_to_rows
 from pinlake.features.base import BaseSchema
+from pinlake.sqltext import sql_str
 from pinlake.features.groups import Image
 
 
@@ -159,7 +160,7 @@ class Dataset(CrudMixin):
         One id (a str) returns one item (``NotFoundError`` if absent); otherwise a list.
         """
         single = isinstance(ids, str)
-        where = f"split = '{split}'" if split else None
+        where = f"split = {sql_str(split)}" if split else None
         items = self.get_data("item", ids=ids, where=where, limit=limit, skip=skip)
         if single and not items:
             raise NotFoundError(f"dataset {self.name!r} has no item {ids!r}")

@@ -59,7 +59,7 @@ def tags_of(path: Path, entries: list[DatasetVersion] | None = None) -> dict[str
     out: dict[str, int] = {}
     if lib is not None:
         from pinlake.catalog.store import Catalog
-        from pinlake.lake.store import sql_str
+        from pinlake.sqltext import sql_str
 
         data = Catalog(lib).read("tags", filter=f"dataset = {sql_str(path.name)}", columns=["name", "dataset_version"])
         out.update(zip(data.column("name").to_pylist(), data.column("dataset_version").to_pylist()))
@@ -292,7 +292,7 @@ def protected_versions(path: Path, entries: list[DatasetVersion] | None = None) 
     lib = library_of(path)
     if lib is not None:
         from pinlake.catalog.store import Catalog
-        from pinlake.lake.store import sql_str
+        from pinlake.sqltext import sql_str
 
         pins = Catalog(lib).read("pins", filter=f"dataset = {sql_str(path.name)}", columns=["dataset_version", "pin_file"])
         for v, f in zip(pins.column("dataset_version").to_pylist(), pins.column("pin_file").to_pylist()):

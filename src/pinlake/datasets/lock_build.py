@@ -117,7 +117,7 @@ def build_from_lock(
     for split, lineno, rec in lock.all_records():
         if rec["object_name"] in b.object_names:  # type: ignore[operator]
             items[rec["object_name"]] = _as_item(ds, b.sample(split, rec, f"{lock.file(split)}:{lineno}"))
-    with ds.batch("build:lock-incremental", **lock.lineage()):
+    with ds.batch("build:lock-incremental", record_empty=True, **lock.lineage()):
         if b._sources and "source" in ds.schema.tables:
             have = {s.id for s in ds.get_data("source")} if "source" in ds.tables else set()
             new = [s for s in b._sources if s.id not in have]
@@ -129,9 +129,6 @@ def build_from_lock(
             ds.update_dataset_items([items[n] for n in updated])
         if added:
             ds.add_dataset_items([items[n] for n in added])
-        if not (added or updated or deleted):
-            # same resources, new lock (e.g. newer lake version): record the lock as a version
-            ds._note("item", ds.state.tables["item"], "lock unchanged")  # noqa: SLF001
     ds = Dataset(target, dataset_item=dataset_item)
     if compute_stats:
         from pinlake.datasets.finalize import finalize

@@ -7,13 +7,14 @@ under ``lance.commit.message``), so a table read on its own still tells where it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import lance
 import pyarrow as pa
 from lance.fragment import FragmentMetadata, write_fragments
 
 from pinlake.errors import NotFoundError
+from pinlake.sqltext import sql_in
 
 DB_DIR = "db"
 
@@ -37,15 +38,8 @@ def open_table(dataset_path: Path, table: str, version: int | None = None) -> la
         ) from None
 
 
-def sql_str_list(values: Iterable[str]) -> str:
-    """A SQL IN-list of string literals, quotes escaped."""
-    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
-
-
 def id_filter(ids: Sequence[str], column: str = "id") -> str:
-    if not ids:
-        return "false"
-    return f"{column} IN ({sql_str_list(ids)})"
+    return sql_in(column, ids)
 
 
 class TableWriter:

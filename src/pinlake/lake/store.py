@@ -21,6 +21,7 @@ import pyarrow as pa
 from lance import LanceOperation, Transaction
 
 from pinlake.lineage import lineage_properties
+from pinlake.sqltext import sql_in, sql_str  # noqa: F401 - re-exported for the lake modules
 
 OBJECTS, DATA, TAGS, SOURCES = "objects", "data", "tags", "sources"
 
@@ -195,12 +196,3 @@ def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema = DATA_SCHEMA) -
     return pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
 
 
-def sql_str(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def sql_in(column: str, values: list[str]) -> str:
-    if not values:
-        return "false"
-    return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
