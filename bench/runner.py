@@ -83,12 +83,17 @@ class Runner:
     # --- tools -----------------------------------------------------------------------------------
     def run_pinlake(self, rep: int) -> None:
         lib = str(self.work / f"rep{rep}" / "pinlake")
-        v1, v2 = str(self.root / "v1"), str(self.root / "v2")
-        self.py_step("pinlake", "ingest", {"library": lib, "folder": v1})
+        v1 = str(self.root / "v1")
+        # a working copy changed in place before the refresh, exactly as DVC's workspace is
+        ws = self.work / f"rep{rep}" / "pinlake-data"
+        shutil.rmtree(ws, ignore_errors=True)
+        shutil.copytree(self.root / "v1", ws)
+        self.py_step("pinlake", "ingest", {"library": lib, "folder": str(ws)})
         self.py_step("pinlake", "build", {"library": lib, "name": "bench"})
         self.py_step("pinlake", "build", {"library": lib, "name": "bench_embed", "embed": True}, key="build_embed")
         self.py_step("pinlake", "folder", {"library": lib, "name": "bench_folder", "folder": v1, "embed": True})
-        self.py_step("pinlake", "refresh", {"library": lib, "name": "bench", "folder": v2})
+        data.apply_change(self.root, ws, self.n)
+        self.py_step("pinlake", "refresh", {"library": lib, "name": "bench", "folder": str(ws)})
         self.py_step("pinlake", "checkout", {"library": lib, "name": "bench", "version": 1})
         self.py_step("pinlake", "take", {"library": lib, "name": "bench_embed", "version": 1, "table": "image", "indices": self.indices(rep)})
         if "parquet" in self.only:
@@ -124,10 +129,7 @@ class Runner:
         subprocess.run([dvc, "config", "core.analytics", "false"], cwd=ws, env=self.env, check=True)
         self.measure("dvc", "ingest", [dvc, "add", "-q", "images"], cwd=ws)
         shutil.copy(ws / "images.dvc", ws / "images.dvc.v1")
-        for i in data.changed_indices(self.n):
-            rel = Path(data.split_of(i)) / data.name_of(i)
-            (ws / "images" / rel).unlink()
-            shutil.copy(self.root / "v2" / rel, ws / "images" / rel)
+        data.apply_change(self.root, ws / "images", self.n)
         self.measure("dvc", "refresh", [dvc, "add", "-q", "images"], cwd=ws)
         shutil.copy(ws / "images.dvc.v1", ws / "images.dvc")
         self.measure("dvc", "checkout", [dvc, "checkout", "-q", "images"], cwd=ws)
