@@ -10,6 +10,7 @@ is rebuilt (``mode="overwrite"``: a new version replacing the rows).
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,9 +115,13 @@ def build_from_lock(
     added, updated, deleted = diff_locks(previous, lock)
     b = builder(object_names=set(added) | set(updated))
     items: dict[str, Any] = {}
-    for split, lineno, rec in lock.all_records():
-        if rec["object_name"] in b.object_names:  # type: ignore[operator]
-            items[rec["object_name"]] = _as_item(ds, b.sample(split, rec, f"{lock.file(split)}:{lineno}"))
+    located = lock.located()
+    changed = {name: (located[name][0], located[name][1], json.loads(located[name][2])) for name in sorted(b.object_names)}  # type: ignore[arg-type]
+    if embed and changed:  # the changed resources' bytes in one read
+        b._prefetched = lake.read_objects([rec["sha256"] for _, _, rec in changed.values()])
+    for name, (split, lineno, rec) in changed.items():
+        items[name] = _as_item(ds, b.sample(split, rec, f"{lock.file(split)}:{lineno}"))
+    b._prefetched = {}
     with ds.batch("build:lock-incremental", record_empty=True, **lock.lineage()):
         if b._sources and "source" in ds.schema.tables:
             have = {s.id for s in ds.get_data("source")} if "source" in ds.tables else set()
