@@ -7,7 +7,7 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from conftest import make_client  # noqa: E402
+from api_client import make_client  # noqa: E402
 
 
 @pytest.fixture(scope="module")

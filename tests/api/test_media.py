@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_client
+from api_client import make_client
 
 IMG = "/media/health_images/train/mri-train-000.jpg"
 
