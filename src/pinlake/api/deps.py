@@ -46,7 +46,7 @@ class NotAvailable(ApiError):
 
 @dataclass
 class ApiState:
-    library: Path
+    library: Any  # a Path, or an S3Path (pinlake.storage)
     media_dir: Path | None = None
     token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -282,7 +282,7 @@ def lake_object(state: ApiState, sha256: str) -> tuple[bytes, str | None]:
     lake_cls = getattr(mod, "Lake", None) if mod else None
     if lake_cls is None or not hasattr(lake_cls, "get_object_bytes"):
         raise NotAvailable("reading lake objects", f"{LAKE} (Lake.get_object_bytes)")
-    lake_path = Path(state.library) / "_lake"
+    lake_path = state.library / "_lake"
     if not lake_path.exists():
         raise NotFoundError(f"no lake object {sha256} (the library has no lake)")
     lake = lake_cls(lake_path)

@@ -53,7 +53,7 @@ def media_roots(state: ApiState) -> list[tuple[str, FsPath]]:
     roots = []
     for name in Library(state.library).dataset_names():
         try:
-            media = json.loads((FsPath(state.library) / name / "info.json").read_text()).get("media") or {}
+            media = json.loads((state.library / name / "info.json").read_text()).get("media") or {}
         except (OSError, ValueError):
             continue
         if media.get("root"):
