@@ -56,6 +56,10 @@ class InputFileError(PinlakeError, ValueError):
     """An input file is missing, unreadable or malformed (names the file and line)."""
 
 
+class StorageError(PinlakeError, OSError):
+    """Object storage cannot be used: unreachable endpoint, denied credentials, a lock not obtained."""
+
+
 __all__ = [
     "PinlakeError",
     "NotFoundError",
@@ -66,4 +70,5 @@ __all__ = [
     "DatasetExistsError",
     "BuildError",
     "InputFileError",
+    "StorageError",
 ]

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 from pinlake.errors import NotFoundError
 from pinlake.library import Library
+from pinlake.storage import location
 
 DEFAULT_REGISTRY = Path("recipes/datasets.yaml")
 
@@ -188,7 +189,7 @@ def unchanged_step(library: str | os.PathLike[str], name: str, lock: LockStep) -
 def catalog_step(library: str | os.PathLike[str]) -> dict[str, Any]:
     from pinlake.catalog.sync import sync_library
 
-    return sync_library(Path(library))
+    return sync_library(location(library))
 
 
 def tag_step(library: str | os.PathLike[str], name: str, version: int, lock_hash: str) -> str:
@@ -237,7 +238,7 @@ def preview_data_url(path: str | os.PathLike[str], width: int = 480) -> str:
     """A small PNG of the preview as a data URL (for an image artifact)."""
     from PIL import Image as PILImage
 
-    with PILImage.open(path) as im:
+    with PILImage.open(io.BytesIO(location(path).read_bytes())) as im:
         im.thumbnail((width, width))
         buf = io.BytesIO()
         im.save(buf, format="PNG")
@@ -246,11 +247,11 @@ def preview_data_url(path: str | os.PathLike[str], width: int = 480) -> str:
 
 @contextmanager
 def dataset_refresh_lock(library: str | os.PathLike[str], name: str, timeout: float = 3600) -> Iterator[None]:
-    """One refresh per dataset at a time on this machine."""
-    from filelock import FileLock
+    """One refresh per dataset at a time (a file lock; a lease object on S3)."""
+    from pinlake.storage import lock
 
     lib = Library(library).ensure()
-    with FileLock(str(lib.catalog_path / f".refresh-{name}.lock"), timeout=timeout):
+    with lock(lib.catalog_path / f".refresh-{name}.lock", timeout=timeout):
         yield
 
 

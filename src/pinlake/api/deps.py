@@ -33,7 +33,7 @@ class ApiError(Exception):
 
 @dataclass
 class ApiState:
-    library: Path
+    library: Any  # a Path, or an S3Path (pinlake.storage)
     media_dir: Path | None = None
     token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

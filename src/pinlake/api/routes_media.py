@@ -50,12 +50,12 @@ def media_roots(state: ApiState) -> list[tuple[str, FsPath]]:
         return [("", FsPath(state.media_dir))]
     from pinlake.library import Library
 
-    cache: dict[str, tuple[int, tuple[str, FsPath] | None]] = state.extra.setdefault("media_roots", {})
+    cache: dict[str, tuple[float, tuple[str, FsPath] | None]] = state.extra.setdefault("media_roots", {})
     roots = []
     for name in Library(state.library).dataset_names():
-        info = FsPath(state.library) / name / "info.json"
+        info = state.library / name / "info.json"
         try:
-            stamp = info.stat().st_mtime_ns
+            stamp = info.stat().st_mtime
             if name not in cache or cache[name][0] != stamp:  # read info.json again only when it changed
                 media = json.loads(info.read_text()).get("media") or {}
                 root = ((media.get("url_prefix") or "").strip("/"), FsPath(media["root"])) if media.get("root") else None

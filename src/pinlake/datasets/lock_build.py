@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from pinlake.datasets.builders.lockfile import LockfileBuilder, item_id_for
@@ -23,6 +22,7 @@ from pinlake.datasets.info import DatasetInfo
 from pinlake.errors import ValidationError
 from pinlake.library import Library, check_dataset_name
 from pinlake.recipes.lock import Lock, read_lock
+from pinlake.storage import location
 
 LockBuildMode = Literal["auto", "create", "overwrite"]
 
@@ -57,7 +57,7 @@ def _previous_lock(ds: Dataset, library: Library) -> Lock | None:
     if not h:
         return None
     for cand in (lineage.get("pinlake.lock_dir"), library.locks_path / h):
-        if cand and Path(cand, "lock.json").is_file():
+        if cand and (location(cand) / "lock.json").is_file():
             lock = read_lock(cand, verify=False)
             if lock.hash == h:
                 return read_lock(cand)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import math
 from collections import defaultdict
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image as PILImage
@@ -13,6 +12,7 @@ from PIL import ImageDraw
 
 from pinlake.datasets.tables import id_filter
 from pinlake.features.groups import BBox, Image, KeyPoints
+from pinlake.storage import AnyPath, location, write_bytes_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
@@ -20,9 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
 PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c", "#fabebe"]
 
 
-def render_preview(ds: "Dataset", out: Path | None = None, *, n: int = 12, tile: int = 192, cols: int = 4) -> Path:
+def render_preview(ds: "Dataset", out: AnyPath | str | None = None, *, n: int = 12, tile: int = 192, cols: int = 4) -> AnyPath:
     """Draw up to ``n`` items (first by id, so previews are stable) into a grid and save it."""
-    out = Path(out) if out else ds.preview_path
+    out = location(out) if out else ds.preview_path
     view_tables = [t for t in ds.tables if issubclass(ds.schema.schemas[t], Image)]
     cols = max(1, cols)
     canvas_items = []
@@ -70,9 +70,9 @@ def render_preview(ds: "Dataset", out: Path | None = None, *, n: int = 12, tile:
         oy = (k // cols) * tile + (tile - thumb.height) // 2
         canvas.paste(thumb, (ox, oy))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    canvas.save(tmp, format="PNG")
-    tmp.replace(out)
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    write_bytes_atomic(out, buf.getvalue())
     return out
 
 

@@ -22,6 +22,7 @@ from pinlake.lake.lake import Lake
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import LockfileError, RecipeError
 from pinlake.recipes.loader import load_recipe, resolve, run_recipe
+from pinlake.storage import AnyPath, S3Path, location
 
 LOCK_KEYS = ("id", "object_name", "version", "sha256", "size", "media_type", "width", "height", "tags", "metadata", "uri")
 MANIFEST = "lock.json"
@@ -55,7 +56,7 @@ def content_hash(files: dict[str, bytes]) -> str:
 
 @dataclass
 class LockResult:
-    path: Path
+    path: AnyPath
     hash: str
     manifest: dict[str, Any]
 
@@ -120,17 +121,28 @@ def lock_recipe(
         "hash": digest,
     }
     if out is not None:
-        target = Path(out)
+        target = location(out)
     elif locks_dir is not None:
-        target = Path(locks_dir) / digest
+        target = location(locks_dir) / digest
     else:
         raise RecipeError("lock_recipe needs out= or locks_dir=", hint="Pass --out DIR or --library PATH.")
     write_lock_dir(target, files, manifest)
     return LockResult(target, digest, manifest)
 
 
-def write_lock_dir(target: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
-    """Write files into a temp dir next to ``target``, then swap them in (stale jsonl removed)."""
+def write_lock_dir(target: AnyPath, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
+    """Write files into a temp dir next to ``target``, then swap them in (stale jsonl removed).
+
+    On S3 each file is one atomic PUT, ``lock.json`` last: a reader checks every file against it.
+    """
+    if isinstance(target, S3Path):
+        for old in target.glob("resources.*.jsonl"):
+            if old.name not in files:
+                old.unlink(missing_ok=True)
+        for n, b in files.items():
+            (target / n).write_bytes(b)
+        (target / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        return
     target.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".lock-", dir=target))
     try:
@@ -150,7 +162,7 @@ def write_lock_dir(target: Path, files: dict[str, bytes], manifest: dict[str, An
 class Lock:
     """A lock directory read back and verified (see :func:`read_lock`)."""
 
-    path: Path
+    path: AnyPath
     manifest: dict[str, Any]
     splits: list[str] = field(default_factory=list)
 
@@ -170,7 +182,7 @@ class Lock:
     def recipe_hash(self) -> str:
         return self.manifest.get("recipe_sha256", "")
 
-    def file(self, split: str) -> Path:
+    def file(self, split: str) -> AnyPath:
         return self.path / resource_file(split)
 
     def records(self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -232,7 +244,7 @@ def id_of(line: str) -> str:
     return _string_after(line, ',"id":"', from_right=False)
 
 
-def _first_bad_line(path: Path, lake: Lake | None) -> str:
+def _first_bad_line(path: AnyPath, lake: Lake | None) -> str:
     """Why a jsonl file no longer matches its lock: the first offending line, when it can be told."""
     prev = None
     with path.open("r", encoding="utf-8", errors="replace") as fh:
@@ -262,7 +274,7 @@ def _first_bad_line(path: Path, lake: Lake | None) -> str:
 
 def read_lock(path: str | os.PathLike[str], lake: Lake | None = None, *, verify: bool = True) -> Lock:
     """Open a lock directory (or one of its jsonl files / its lock.json) and check its hash."""
-    p = Path(path)
+    p = location(path)
     lock_dir = p.parent if p.is_file() else p
     mpath = lock_dir / MANIFEST
     if not mpath.is_file():

@@ -11,11 +11,8 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 import os
-import shutil
-from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
-import lance
 
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.dataset_item import DatasetItem
@@ -29,6 +26,7 @@ from pinlake.features.arrow import arrow_schema, pydantic_message, rows_to_table
 from pinlake.features.base import BaseSchema, utcnow
 from pinlake.features.groups import Source, SourceKind
 from pinlake.lineage import lineage_properties
+from pinlake.storage import lance_dataset, location, rmtree
 
 BuildMode = Literal["create", "overwrite", "add"]
 
@@ -45,7 +43,7 @@ class DatasetBuilder:
     DEFAULT_FLUSH = 1024
 
     def __init__(self, target_dir: str | os.PathLike[str], dataset_item: type[DatasetItem], info: DatasetInfo) -> None:
-        self.target_dir = Path(target_dir)
+        self.target_dir = location(target_dir)
         self.dataset_item = dataset_item
         self.info = info
         self.schema = DatasetSchema.from_dataset_item(dataset_item)
@@ -100,9 +98,9 @@ class DatasetBuilder:
             if mode == "create" and not log.exists():
                 # nothing was committed: remove what this build wrote, leave no half dataset behind
                 if created_dir:
-                    shutil.rmtree(target, ignore_errors=True)
+                    rmtree(target)
                 else:
-                    shutil.rmtree(target / "db", ignore_errors=True)
+                    rmtree(target / "db")
                     for name in ("info.json", "schema.json", ".lock"):
                         (target / name).unlink(missing_ok=True)
             raise
@@ -136,7 +134,7 @@ class DatasetBuilder:
         def exists_in_previous(table: str, ids: list[str]) -> set[str]:
             if mode != "add" or previous is None or table not in previous.tables:
                 return set()
-            ds = lance.dataset(table_uri(target, table), version=previous.tables[table])
+            ds = lance_dataset(table_uri(target, table), version=previous.tables[table])
             return set(ds.to_table(columns=["id"], filter=id_filter(ids)).column("id").to_pylist())
 
         flushed_sources = 0
@@ -190,7 +188,7 @@ class DatasetBuilder:
             if w.rows == 0 and mode == "add" and t in tables:
                 continue  # nothing new for this table: keep its version
             tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
-            rows[t] = lance.dataset(table_uri(target, t), version=tables[t]).count_rows()
+            rows[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
         log.append(f"build:{mode}", tables, rows, props, message=f"{samples} samples")
         return Dataset(target, dataset_item=self.dataset_item)
 
