@@ -130,3 +130,24 @@ def test_invalid_lines_raise_the_row_path_error(library, tmp_path, demo_images, 
             b.build(compute_stats=False)
         errors.append(exc.value.message)
     assert errors[0] == errors[1] and message in errors[0] and "resources.train.jsonl:2" in errors[0]
+
+
+def test_preview_redrawn_only_when_its_items_change(library, tmp_path):
+    import os
+
+    from pinlake.datasets.lock_build import build_from_lock
+    from pinlake.datasets.preview import render_preview
+
+    lake = library.get_datalake()
+    lock = lock_recipe(RECIPES / "health_by_tag.py", lake, locks_dir=library.locks_path)
+    ds = build_from_lock(library, lock.path, "prev").dataset
+    path = ds.preview_path
+    key = path.with_name(f".{path.name}.key")
+    os.utime(path, ns=(1, 1))
+    render_preview(ds)
+    assert path.stat().st_mtime_ns == 1  # same sampled views, boxes and points: not drawn again
+    first = ds.to_arrow("image", columns=["id", "item_ref"]).sort_by("id").column("item_ref")[0]["id"].as_py()
+    before = key.read_text()
+    ds.delete_dataset_items([first])
+    render_preview(ds)
+    assert path.stat().st_mtime_ns != 1 and key.read_text() != before
