@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
