@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -45,6 +47,10 @@ def render_preview(ds: "Dataset", out: AnyPath | str | None = None, *, n: int = 
         for v in views:
             canvas_items.append((v, boxes.get(v["id"], []) + boxes.get(v["item_ref"]["id"], []),
                                  points.get(v["id"], []) + points.get(v["item_ref"]["id"], [])))
+    key = _preview_key(canvas_items, tile, cols, n)
+    key_path = out.parent / f".{out.name}.key"
+    if key and out.is_file() and key_path.is_file() and key_path.read_text() == key:
+        return out  # same sampled items, boxes and points: the drawn preview is still right
     count = max(1, len(canvas_items))
     cols = min(cols, count)
     rows = math.ceil(count / cols)
@@ -73,7 +79,24 @@ def render_preview(ds: "Dataset", out: AnyPath | str | None = None, *, n: int = 
     buf = io.BytesIO()
     canvas.save(buf, format="PNG")
     write_bytes_atomic(out, buf.getvalue())
+    key_path.write_text(key)
     return out
+
+
+def _preview_key(canvas_items: list, tile: int, cols: int, n: int) -> str:
+    """What the preview draws (views by id and media, their boxes and points), as one digest;
+    "" when a view's bytes are behind a plain url (they may change in place: always draw)."""
+    skip = {"content", "created_at", "updated_at"}
+    plain = []
+    for view, bxs, pts in canvas_items:
+        v = {k: x for k, x in view.items() if k not in skip}
+        if view.get("content"):
+            v["content_sha256"] = hashlib.sha256(view["content"]).hexdigest()
+        elif not view.get("sha256"):
+            return ""
+        plain.append([v] + [{k: x for k, x in r.items() if k not in skip} for r in (*bxs, *pts)])
+    text = json.dumps([tile, cols, n, plain], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _xyxy(b: dict, w: int, h: int) -> tuple[float, float, float, float]:
