@@ -91,12 +91,7 @@ def same_inputs_lock(lib: Library, name: str, script: Path, lake_version: int) -
     import hashlib
     import json
 
-    path = lib.dataset_path(name)
-    if not (path / "info.json").is_file():
-        return None
-    from pinlake.datasets.versions import VersionLog
-
-    entry = VersionLog(path).latest()
+    entry = _latest_entry(lib, name)
     if entry is None or not entry.lock_hash:
         return None
     lineage = entry.lineage
@@ -105,7 +100,7 @@ def same_inputs_lock(lib: Library, name: str, script: Path, lake_version: int) -
     if str(lineage.get("pinlake.lake_version")) != str(lake_version):
         return None
     for cand in (lineage.get("pinlake.lock_dir"), lib.locks_path / entry.lock_hash):
-        mpath = Path(cand, "lock.json") if cand else None
+        mpath = location(cand) / "lock.json" if cand else None
         if mpath is None or not mpath.is_file():
             continue
         try:
@@ -113,8 +108,19 @@ def same_inputs_lock(lib: Library, name: str, script: Path, lake_version: int) -
         except ValueError:
             continue
         if manifest.get("hash") == entry.lock_hash and str(manifest.get("lake_version")) == str(lake_version):
-            return LockStep(name, entry.lock_hash, str(Path(cand)), int(lake_version), dict(manifest.get("splits", {})))
+            return LockStep(name, entry.lock_hash, str(location(cand)), int(lake_version), dict(manifest.get("splits", {})))
     return None
+
+
+def _latest_entry(lib: Library, name: str) -> Any:
+    """The dataset's latest version entry, or None when it has none yet (absent, or its first build
+    is still running in another process: info.json is written before the first version commits)."""
+    from pinlake.datasets.versions import VersionLog
+
+    path = lib.dataset_path(name)
+    if not (path / "info.json").is_file():
+        return None
+    return VersionLog(path).latest()
 
 
 def latest_version(library: str | os.PathLike[str], name: str) -> tuple[int | None, str]:
@@ -178,7 +184,7 @@ def _needs_finalize(ds: Any) -> bool:
 def unchanged_step(library: str | os.PathLike[str], name: str, lock: LockStep) -> BuildStep | None:
     """The latest version when it was built from this lock and its stats and preview are current, else None."""
     lib = Library(library)
-    if not (lib.dataset_path(name) / "info.json").is_file():
+    if _latest_entry(lib, name) is None:
         return None
     ds = lib.get_dataset(name)
     if ds.state.lock_hash != lock.lock_hash or _needs_finalize(ds):
