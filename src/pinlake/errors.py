@@ -56,6 +56,10 @@ class InputFileError(PinlakeError, ValueError):
     """An input file is missing, unreadable or malformed (names the file and line)."""
 
 
+class RunnerError(PinlakeError):
+    """A runner (e.g. a Dask cluster) is unknown, not installed or cannot be reached."""
+
+
 __all__ = [
     "PinlakeError",
     "NotFoundError",
@@ -66,4 +70,5 @@ __all__ = [
     "DatasetExistsError",
     "BuildError",
     "InputFileError",
+    "RunnerError",
 ]
