@@ -44,7 +44,7 @@ from pinlake.lineage import lineage_properties
 from pinlake.recipes.lock import Lock
 
 RUNNERS = ("local", "dask")
-DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
 START_HINT = "Start one with `dask scheduler` (and `dask worker tcp://HOST:8786` per machine), or check --dask-address."
 
 
@@ -67,9 +67,10 @@ def check_runner(runner: str, address: str | None, client: Any = None) -> None:
 def connect(address: str, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Any:
     """A ``distributed.Client`` for the scheduler at ``address`` with at least one worker."""
     distributed = import_distributed()
+    _probe(address, timeout)
     try:
         client = distributed.Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the comm layer raises, name the address
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RunnerError(f"cannot reach the Dask scheduler at {address} within {timeout:g}s: {why}", hint=START_HINT) from None
     try:
@@ -79,6 +80,41 @@ def connect(address: str, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Any:
         raise RunnerError(f"the Dask scheduler at {address} has no workers ({type(exc).__name__})",
                           hint=f"Start one with `dask worker {address}`.") from None
     return client
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Fail fast on a malformed address or a refused TCP port (Dask itself retries until its timeout)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    scheme, _, rest = address.rpartition("://")
+    scheme = scheme or "tcp"
+    if scheme not in ("tcp", "tls", "ws", "wss", "inproc", "ucx"):
+        raise RunnerError(f"--dask-address {address!r}: unknown scheme {scheme!r}", hint="Give the scheduler as tcp://HOST:PORT (dask scheduler prints it).")
+    if scheme not in ("tcp", "tls"):
+        return
+    try:
+        parts = urlsplit(f"tcp://{rest}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise RunnerError(f"--dask-address {address!r}: expected {scheme}://HOST:PORT", hint="e.g. tcp://127.0.0.1:8786 (dask scheduler prints it).")
+    try:
+        sock = socket.create_connection((host, port), timeout=min(timeout, 5.0))
+    except OSError as exc:
+        raise RunnerError(f"cannot reach the Dask scheduler at {address}: {exc.strerror or exc}", hint=START_HINT) from None
+    if scheme == "tcp":  # a Dask server greets first: 8 bytes, the (small) length of its handshake
+        with sock:
+            try:
+                sock.settimeout(min(timeout, 3.0))
+                head = sock.recv(8, socket.MSG_WAITALL)
+            except OSError:
+                head = b""
+        if len(head) != 8 or int.from_bytes(head, "little") > 1 << 20:
+            raise RunnerError(f"{address} accepts connections but does not answer like a Dask scheduler", hint=START_HINT)
+    else:
+        sock.close()
 
 
 @dataclass

@@ -71,12 +71,15 @@ class ShardJob:
 
 
 def plan_shards(lock: Lock, n_shards: int) -> list[Shard]:
-    """Cut the lock's lines into ``n_shards`` runs of about equal length (never across splits)."""
-    total = sum(int(n) for n in lock.manifest["splits"].values())
-    size = max(1, -(-total // max(1, n_shards)))
+    """Cut the lock's lines into about ``n_shards`` runs of about equal length (never across
+    splits: each split gets its share of the shards, at least one)."""
+    counts = {s: int(lock.manifest["splits"].get(s, 0)) for s in lock.splits}
+    total = sum(counts.values())
     shards: list[Shard] = []
     sample = 0
     for split in lock.splits:
+        share = max(1, round(max(1, n_shards) * counts[split] / total)) if total else 1
+        size = max(1, -(-counts[split] // share))
         with lock.file(split).open("rb") as fh:
             start = pos = 0
             first = line = 1
