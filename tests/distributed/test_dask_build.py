@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from pinlake.datasets import distributed
 from pinlake.datasets.lock_build import build_from_lock
 from pinlake.datasets.versions import VersionLog
-from pinlake.errors import BuildError, RunnerError
+from pinlake.errors import BuildError, InputFileError, RunnerError
 
 TIMESTAMPS = ("created_at", "updated_at")
 
@@ -155,6 +155,21 @@ def test_worker_dying_every_time_fails_cleanly_previous_version_stays(dask_clust
     dask_cluster.get_client().wait_for_workers(2, timeout=30)  # the nannies restarted them
 
 
+def test_data_error_names_shard_file_and_line_without_retries(dask_cluster, lake_project, tmp_path):
+    lib, lock = lake_project
+    marker = tmp_path / "imports"
+    crashing_item(tmp_path / "bad_item.py", marker, "count")
+    src = (tmp_path / "bad_item.py").read_text() + "\n\nclass BadItem(HealthDatasetItem):\n    image_type: int\n"
+    (tmp_path / "bad_item.py").write_text(src)
+    with pytest.raises(InputFileError) as exc:
+        build_from_lock(lib, lock, "bad", dataset_item=f"{tmp_path / 'bad_item.py'}:BadItem", runner="dask",
+                        dask_address=dask_cluster.scheduler_address, shards=2)
+    msg = exc.value.message
+    assert msg.startswith("shard ") and ".jsonl:" in msg and "image_type" in msg
+    assert len(marker.read_text().split()) <= 3  # shards ran once each (no retries of a data error)
+    assert not lib.dataset_path("bad").exists()
+
+
 def test_coordinator_dying_before_commit_changes_nothing(dask_cluster, lake_project, local_build, monkeypatch):
     lib, lock = lake_project
     addr = dask_cluster.scheduler_address
@@ -191,6 +206,16 @@ def test_bad_address_fails_fast_naming_it(lake_project):
     with pytest.raises(RunnerError, match="unknown scheme"):
         build_from_lock(lib, lock, "nowhere", runner="dask", dask_address="http://127.0.0.1:8786")
     assert not lib.dataset_path("nowhere").exists()
+
+
+def test_without_dask_installed_the_error_says_how_to_get_it(lake_project, monkeypatch):
+    import sys
+
+    lib, lock = lake_project
+    monkeypatch.setitem(sys.modules, "distributed", None)  # what `import distributed` sees when it is not installed
+    with pytest.raises(RunnerError) as exc:
+        build_from_lock(lib, lock, "nowhere", runner="dask", dask_address="tcp://127.0.0.1:8786")
+    assert exc.value.hint == 'pip install "pinlake[dask]"'
 
 
 def test_cli_build_on_dask(dask_cluster, lake_project, local_build):

@@ -125,6 +125,10 @@ class DaskBuild:
     shards: int
     workers: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: time each shard took on its worker, and the coordinator's commit (tables + version entry)
+    shard_seconds: list[float] = field(default_factory=list)
+    shard_cpu_seconds: list[float] = field(default_factory=list)
+    commit_seconds: float = 0.0
 
 
 def build_lock_on_dask(
@@ -175,8 +179,8 @@ def build_lock_on_dask(
         target.mkdir(parents=True, exist_ok=True)
         try:
             with log.locked():
-                ds, used = _build_locked(client, lock, target, log, dataset_item, info, lake, mode, embed, plan,
-                                         retries, flush_every_n_samples or 1024, item, progress)
+                ds, results, commit_s = _build_locked(client, lock, target, log, dataset_item, info, lake, mode, embed, plan,
+                                                      retries, flush_every_n_samples or 1024, item, progress)
         except BaseException:
             if mode == "create" and not log.exists():  # nothing committed: leave no half dataset behind
                 if created_dir:
@@ -193,12 +197,13 @@ def build_lock_on_dask(
         from pinlake.datasets.finalize import finalize
 
         finalize(ds)
-    return DaskBuild(ds, len(plan), used, round(time.perf_counter() - t0, 3))
+    return DaskBuild(ds, len(plan), sorted({r["worker"] for r in results}), round(time.perf_counter() - t0, 3),
+                     [r["seconds"] for r in results], [r["cpu_seconds"] for r in results], commit_s)
 
 
 def _build_locked(client: Any, lock: Lock, target: Path, log: VersionLog, dataset_item: type[DatasetItem], info: DatasetInfo,
                   lake: Any, mode: str, embed: bool, plan: list[Shard], retries: int, flush_every: int, item: Any,
-                  progress: Callable[[int, int], None] | None) -> tuple[Dataset, list[str]]:
+                  progress: Callable[[int, int], None] | None) -> tuple[Dataset, list[dict[str, Any]], float]:
     schema = DatasetSchema.from_dataset_item(dataset_item)
     info.id = info.id or target.name
     info.media = {"lake": str(lake.root), "lock": str(lock.path)}
@@ -210,8 +215,9 @@ def _build_locked(client: Any, lock: Lock, target: Path, log: VersionLog, datase
         build_time=utcnow(), flush_every=flush_every,
     )
     results = run_shards(client, job, plan, retries, progress)
+    t0 = time.perf_counter()
     commit_build(target, log, schema, results, mode, lock.lineage())
-    return Dataset(target, dataset_item=dataset_item), sorted({r["worker"] for r in results})
+    return Dataset(target, dataset_item=dataset_item), results, round(time.perf_counter() - t0, 3)
 
 
 def run_shards(client: Any, job: ShardJob, plan: list[Shard], retries: int,

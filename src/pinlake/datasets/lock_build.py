@@ -42,6 +42,8 @@ class LockBuildResult:
     #: "local" or "dask" (what wrote the rows), and the number of shards of a dask build
     runner: str = "local"
     shards: int = 0
+    #: a dask build's timings: {"shard_seconds": [...], "commit_seconds": s, "workers": [...]}
+    timings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def version(self) -> int:
@@ -128,7 +130,10 @@ def build_from_lock(
                 client=dask_client, shards=shards, flush_every_n_samples=flush_every_n_samples,
                 compute_stats=compute_stats,
             )
-            return LockBuildResult(out.dataset, lock.hash, real_mode, added=sorted(lock.index()), runner="dask", shards=out.shards)
+            timings = {"shard_seconds": out.shard_seconds, "shard_cpu_seconds": out.shard_cpu_seconds,
+                       "commit_seconds": out.commit_seconds, "workers": out.workers}
+            return LockBuildResult(out.dataset, lock.hash, real_mode, added=sorted(lock.index()), runner="dask",
+                                   shards=out.shards, timings=timings)
         ds = builder().build(mode=real_mode, flush_every_n_samples=flush_every_n_samples, compute_stats=compute_stats)  # type: ignore[arg-type]
         return LockBuildResult(ds, lock.hash, real_mode, added=sorted(lock.index()))
 

@@ -128,50 +128,54 @@ class ShardLock(Lock):
     """A lock whose records are only the lines of one shard (read by byte range, not re-verified:
     the coordinator verified the lock's hash before planning)."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], shard: Shard) -> None:
+    def __init__(self, path: str | Path, manifest: dict[str, Any], shard: Shard) -> None:
         super().__init__(Path(path), manifest, [shard.split])
         self.shard = shard
 
-    def records(self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    def lines(self) -> Iterator[tuple[str, int, str]]:
+        """(split, line number, line without the newline) of the shard's records only."""
         s = self.shard
-        if split != s.split:
-            return
         try:
-            with self.file(split).open("rb") as fh:
+            with self.file(s.split).open("rb") as fh:
                 fh.seek(s.start)
                 data = fh.read(s.stop - s.start)
         except OSError as exc:
             raise PinlakeError(
-                f"{self.file(split)}: this worker ({socket.gethostname()}) cannot read the lock: {exc}",
+                f"{self.file(s.split)}: this worker ({socket.gethostname()}) cannot read the lock: {exc}",
                 hint="Lock and library must be on storage every Dask worker sees (same path).",
             ) from None
-        for i, line in enumerate(data.splitlines()):
-            yield s.first_line + i, json.loads(line)
+        for i, line in enumerate(data.decode("utf-8").splitlines()):
+            yield s.split, s.first_line + i, line
+
+    def records(self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        if split == self.shard.split:
+            for _, lineno, line in self.lines():
+                yield lineno, json.loads(line)
 
 
 def run_shard(job: ShardJob, shard: Shard) -> dict[str, Any]:
     """Build one shard: rows → uncommitted fragments per table. Returns fragment JSON, row counts and
     the shard's source rows; a PinlakeError (bad data: retrying will not help) comes back as
     ``{"error": ...}`` instead of being raised, so Dask does not retry it."""
-    t0 = time.perf_counter()
+    t0 = time.perf_counter(), time.thread_time()
     try:
         return _run(job, shard, t0)
     except PinlakeError as exc:
         return {"index": shard.index, "error": {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}}
 
 
-def _run(job: ShardJob, shard: Shard, t0: float) -> dict[str, Any]:
+def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]:
     from pinlake.datasets.builders.lockfile import LockfileBuilder
     from pinlake.lake import Lake
 
     lake = Lake(job.lake_root)
     cls = resolve_item(job.item)
-    lock = ShardLock(Path(job.lock_dir), job.manifest, shard)
+    lock = ShardLock(job.lock_dir, job.manifest, shard)
     builder = LockfileBuilder(lock, job.dataset_path, cls, DatasetInfo(**job.info), lake, embed=job.embed)
     builder.build_time = job.build_time  # one build time for every shard: rows match the local build
     schemas = builder.schema.schemas
     writers = {
-        t: TableWriter(Path(job.dataset_path), t, arrow_schema(s), mode="overwrite")
+        t: TableWriter(job.dataset_path, t, arrow_schema(s), mode="overwrite")  # type: ignore[arg-type]
         for t, s in schemas.items() if t not in COORDINATOR_TABLES
     }
     seen: dict[str, set[str]] = {t: set() for t in schemas}
@@ -219,7 +223,8 @@ def _run(job: ShardJob, shard: Shard, t0: float) -> dict[str, Any]:
         "rows": {t: w.rows for t, w in writers.items()},
         "sources": list(builder._sources),
         "worker": f"{socket.gethostname()}:{os.getpid()}",
-        "seconds": round(time.perf_counter() - t0, 3),
+        "seconds": round(time.perf_counter() - t0[0], 3),
+        "cpu_seconds": round(time.thread_time() - t0[1], 3),  # this thread's CPU (Lance's own threads aside)
     }
 
 
