@@ -25,9 +25,9 @@ CLUSTERS = {"dask-1w": (1, 1), "dask-2w": (2, 1), "dask-1w-2t": (1, 2)}
 
 
 def _warm() -> bool:
-    import pinlake.datasets.builders.lockfile  # noqa: F401
-    import pinlake.datasets.shards  # noqa: F401
-    import pinlake.lake  # noqa: F401
+    import pinlake.datasets.builders.lockfile
+    import pinlake.datasets.shards
+    import pinlake.lake
 
     return True
 

@@ -74,6 +74,9 @@ def run(n: int, work: Path) -> dict:
     it.create_scalar_index("id", "BTREE")
     it = lance.dataset(str(work / "item.lance"))
     res["lance_point_lookup_btree_s"] = timed(lambda: it.to_table(filter=f"id = '{probe}'"))
+    con.unregister("item")
+    con.register("item", it)
+    res["duckdb_point_lookup_btree_s"] = timed(lambda: con.execute("SELECT * FROM item WHERE id = ?", [probe]).fetchall())
     return res
 
 

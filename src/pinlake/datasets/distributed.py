@@ -34,7 +34,15 @@ from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.schema import DatasetSchema
-from pinlake.datasets.shards import COORDINATOR_TABLES, Shard, ShardJob, default_shards, item_spec, plan_shards, run_shard
+from pinlake.datasets.shards import (
+    COORDINATOR_TABLES,
+    Shard,
+    ShardJob,
+    default_shards,
+    item_spec,
+    plan_shards,
+    run_shard,
+)
 from pinlake.datasets.tables import TableWriter, table_uri
 from pinlake.datasets.versions import VersionLog
 from pinlake.errors import BuildError, DatasetExistsError, PinlakeError, RunnerError
