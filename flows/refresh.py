@@ -57,7 +57,7 @@ def lock_task(library: str, registry: str, dataset: str) -> engine.LockStep:
 @task(name="build", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, persist_result=True,
       cache_key_fn=lambda ctx, p: _key("build", _lib_key(p["library"]), p["dataset"], p["lock"].lock_hash, p["base_version"]))
 def build_task(library: str, registry: str, dataset: str, lock: engine.LockStep, base_version: int | None,
-               runner: str = "local", dask_address: str | None = None, shards: int | None = None) -> engine.BuildStep:
+               runner: str | None = None, dask_address: str | None = None, shards: int | None = None) -> engine.BuildStep:
     return engine.build_step(library, registry, dataset, lock.lock_dir, runner=runner, dask_address=dask_address, shards=shards)
 
 
@@ -126,12 +126,13 @@ def _ensure_limit(name: str) -> None:
 
 
 @flow(name="refresh", log_prints=True)
-def refresh(dataset: str, library: str = "library", registry: str = "recipes/datasets.yaml", runner: str = "local",
+def refresh(dataset: str, library: str = "library", registry: str = "recipes/datasets.yaml", runner: str | None = None,
             dask_address: str | None = None, shards: int | None = None) -> dict[str, Any]:
     """recipe → lock → (unchanged: stop) → build → stats → preview → catalog → tag → artifacts.
 
-    ``runner="dask"``: the build runs in shards on the Dask scheduler at ``dask_address`` (default
-    ``$PINLAKE_DASK_ADDRESS``); the other steps are light and stay in the flow run.
+    ``runner``: "local" or "dask" (the build runs in shards on the Dask scheduler at
+    ``dask_address``); unset, the registry entry's ``runner``/``dask_address`` (default local), the
+    address then from ``$PINLAKE_DASK_ADDRESS``. The other steps are light and stay in the flow run.
     """
     logger = get_run_logger()
     ctx = get_run_context()
@@ -159,7 +160,7 @@ def refresh(dataset: str, library: str = "library", registry: str = "recipes/dat
 
 @flow(name="refresh-all", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def refresh_all(library: str = "library", registry: str = "recipes/datasets.yaml", max_workers: int = 2,
-                runner: str = "local", dask_address: str | None = None) -> list[dict[str, Any]]:
+                runner: str | None = None, dask_address: str | None = None) -> list[dict[str, Any]]:
     """Refresh every dataset of the registry, as subflows, at most ``max_workers`` at a time."""
     names = engine.registry_names(registry)
 

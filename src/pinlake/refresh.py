@@ -91,11 +91,12 @@ def latest_version(library: str | os.PathLike[str], name: str) -> tuple[int | No
 
 
 def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, lock_dir: str, *,
-               runner: str = "local", dask_address: str | None = None, shards: int | None = None) -> BuildStep:
+               runner: str | None = None, dask_address: str | None = None, shards: int | None = None) -> BuildStep:
     """Build (or incrementally update) the dataset from the lock; stats and preview are separate steps.
 
-    ``runner="dask"``: a full build runs in shards on the Dask cluster at ``dask_address``
-    (default ``$PINLAKE_DASK_ADDRESS``); see :mod:`pinlake.datasets.distributed`.
+    ``runner="dask"``: a full build runs in shards on the Dask cluster at ``dask_address``; see
+    :mod:`pinlake.datasets.distributed`. Unset, both come from the registry entry (``runner``,
+    ``dask_address``; default local), the address then from ``$PINLAKE_DASK_ADDRESS``.
     """
     from pinlake.datasets.lock_build import build_from_lock
     from pinlake.recipes.registry import Registry, resolve_item
@@ -107,7 +108,8 @@ def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str]
     result = build_from_lock(
         Library(library).ensure(), lock_dir, name, dataset_item=item, mode="auto",
         description=entry.description, compute_stats=False,
-        runner=runner, dask_address=dask_address or os.environ.get("PINLAKE_DASK_ADDRESS"), shards=shards,
+        runner=runner or entry.runner, shards=shards,
+        dask_address=dask_address or entry.dask_address or os.environ.get("PINLAKE_DASK_ADDRESS"),
     )
     ds = result.dataset
     return BuildStep(name, ds.version, previous, result.mode, result.unchanged, dict(ds.state.rows),

@@ -4,7 +4,6 @@ its commit, bad addresses, the CLI and the refresh build step."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -64,6 +63,8 @@ def crashing_item(path: Path, marker: Path, mode: str) -> str:
         "    with open(MARKER, 'a') as fh:\n"
         "        fh.write(f'{os.getpid()}\\n')\n"
         "    if MODE == 'exit-always' or (MODE == 'exit-once' and first):\n"
+        "        with open(MARKER + '.died', 'a') as fh:\n"
+        "            fh.write(f'{os.getpid()}\\n')\n"
         "        os._exit(1)\n"
         "    if MODE == 'raise-once' and first:\n"
         "        raise OSError('transient: the lake disk hiccupped')\n\n"
@@ -72,6 +73,21 @@ def crashing_item(path: Path, marker: Path, mode: str) -> str:
     )
     return f"{path}:CrashingItem"
 
+
+
+def gone(pid: int, timeout: float = 10) -> bool:
+    """True once ``pid`` has exited (no such process, or a zombie its nanny has not reaped yet)."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def assert_same_tables(dataset, reference) -> None:
@@ -131,8 +147,8 @@ def test_worker_killed_mid_build_shard_recomputed(dask_cluster, lake_project, lo
                           dask_address=dask_cluster.scheduler_address, shards=4, compute_stats=False)
     pids = marker.read_text().split()
     assert len(pids) >= 5 and len(set(pids)) >= 2  # the first worker died; its shard ran again elsewhere
-    with pytest.raises(ProcessLookupError):
-        os.kill(int(pids[0]), 0)  # that worker process is gone
+    died = Path(f"{marker}.died").read_text().split()
+    assert len(died) == 1 and gone(int(died[0]))  # that worker process exited
     assert res.version == 1
     assert_same_tables(res.dataset, local_build)
 
@@ -237,8 +253,8 @@ def test_cli_build_on_dask(dask_cluster, lake_project, local_build):
 
 
 @pytest.fixture
-def flow_project(tmp_path):
-    """A small demo lake plus a registry with one entry (as tests/flows does)."""
+def flow_project(tmp_path, dask_cluster):
+    """A small demo lake plus a registry whose one entry builds on the test's Dask cluster."""
     from pinlake.demo import generate_health_images
     from pinlake.demo_lake import ingest_demo
     from pinlake.library import Library
@@ -253,16 +269,17 @@ def flow_project(tmp_path):
     (reg / "health_by_tag.py").write_text((repo / "recipes" / "health_by_tag.py").read_text())
     (reg / "datasets.yaml").write_text(
         "- name: health_by_tag\n  version: 1\n  description: test\n  script_location: ./health_by_tag.py\n"
-        "  dataset_item: pinlake.demo:HealthDatasetItem\n"
+        f"  dataset_item: pinlake.demo:HealthDatasetItem\n  runner: dask\n  dask_address: {dask_cluster.scheduler_address}\n"
     )
     return library, reg / "datasets.yaml", assets
 
 
 def test_refresh_flow_build_task_on_dask(dask_cluster, flow_project, tmp_path):
-    """The refresh flow's build task on the cluster (a full build in shards), then an incremental
-    refresh through the same task: only the diff is written, on the coordinator."""
+    """The refresh flow's build task on the cluster (the registry entry says runner: dask), then an
+    incremental refresh through the same task: only the diff is written, on the coordinator."""
     import inspect
 
+    from flows.deployments import prefect_yaml
     from flows.refresh import build_task, refresh, refresh_all
     from pinlake import refresh as engine
     from pinlake.library import Library
@@ -271,9 +288,11 @@ def test_refresh_flow_build_task_on_dask(dask_cluster, flow_project, tmp_path):
     assert {"runner", "dask_address"} <= set(inspect.signature(refresh_all.fn).parameters)
     library, registry, assets = flow_project
     addr = dask_cluster.scheduler_address
+    params = prefect_yaml(str(registry), str(library))["deployments"][0]["parameters"]
+    assert (params["runner"], params["dask_address"]) == ("dask", addr)  # scheduled runs build on the cluster
     lock = engine.lock_step(library, registry, "health_by_tag")
-    build = build_task.fn(str(library), str(registry), "health_by_tag", lock, None, "dask", addr, 2)
-    assert (build.version, build.runner, build.rows["item"]) == (1, "dask", 8) and build.shards >= 2  # one split each at least
+    build = build_task.fn(str(library), str(registry), "health_by_tag", lock, None)  # runner from the registry
+    assert (build.version, build.runner, build.rows["item"]) == (1, "dask", 8) and build.shards >= 2
     assert f"{build.shards} shards on dask" in engine.summary_markdown(library, "health_by_tag", build, lock)
     new = tmp_path / "extra.jpg"
     new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
@@ -282,3 +301,13 @@ def test_refresh_flow_build_task_on_dask(dask_cluster, flow_project, tmp_path):
     lock2 = engine.lock_step(library, registry, "health_by_tag")
     build2 = build_task.fn(str(library), str(registry), "health_by_tag", lock2, 1, "dask", addr)
     assert (build2.version, build2.mode, build2.added, build2.runner) == (2, "incremental", 1, "local")
+
+
+def test_registry_refuses_an_unknown_runner(tmp_path):
+    from pinlake.errors import InputFileError as RegistryError
+    from pinlake.recipes.registry import Registry
+
+    (tmp_path / "datasets.yaml").write_text("- name: x\n  script_location: ./x.py\n  runner: spark\n")
+    with pytest.raises(RegistryError) as exc:
+        Registry(tmp_path / "datasets.yaml")
+    assert "'runner'" in exc.value.message and "spark" in exc.value.message
