@@ -35,7 +35,6 @@ from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.schema import DatasetSchema
 from pinlake.datasets.shards import (
-    COORDINATOR_TABLES,
     Shard,
     ShardJob,
     default_shards,
@@ -281,11 +280,10 @@ def commit_build(target: Path, log: VersionLog, schema: DatasetSchema, results: 
         for r in results:
             w.fragments.extend(FragmentMetadata.from_json(j) for j in r["fragments"].get(t, []))
             w.rows += r["rows"].get(t, 0)
-    for t in COORDINATOR_TABLES:
-        if t in writers:
-            rows = list({s.id: s for r in results for s in r["sources"]}.values()) if t == "source" else []
-            if rows:
-                writers[t].write(rows_to_table(schemas[t], rows, table=t))
+    if "source" in writers:  # the one table the coordinator writes (see COORDINATOR_TABLES)
+        sources = list({s.id: s for r in results for s in r["sources"]}.values())
+        if sources:
+            writers["source"].write(rows_to_table(schemas["source"], sources, table="source"))
     props = lineage_properties(f"build:{mode}", **lineage)
     tables: dict[str, int] = {}
     counts: dict[str, int] = {}

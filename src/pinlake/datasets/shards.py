@@ -161,7 +161,8 @@ def run_shard(job: ShardJob, shard: Shard) -> dict[str, Any]:
     try:
         return _run(job, shard, t0)
     except PinlakeError as exc:
-        return {"index": shard.index, "error": {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}}
+        message = f"{shard.describe()}: {exc.message}"
+        return {"index": shard.index, "error": {"type": type(exc).__name__, "message": message, "hint": exc.hint}}
 
 
 def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]:
@@ -206,16 +207,12 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
             if t in writers:
                 writers[t].write(a)
 
-    try:
-        for sample in builder.generate_data():
-            builder._buffer_sample(sample, buffers, shard.first_sample + samples)
-            samples += 1
-            if samples % job.flush_every == 0:
-                flush()
-        flush()
-    except PinlakeError as exc:
-        exc.message = f"{shard.describe()}: {exc.message}"
-        raise
+    for sample in builder.generate_data():
+        builder._buffer_sample(sample, buffers, shard.first_sample + samples)
+        samples += 1
+        if samples % job.flush_every == 0:
+            flush()
+    flush()
     return {
         "index": shard.index,
         "samples": samples,
