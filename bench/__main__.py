@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.runner import BENCH, TOOLS, Runner
+from bench.runner import BENCH, DEFAULT_TOOLS, TOOLS, Runner
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,7 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="run the benchmark and write RESULTS.md")
     r.add_argument("--n", type=int, default=10_000, help="number of images (1000, 10000, 100000, …)")
     r.add_argument("--reps", type=int, default=3, help="repetitions per measure (median reported)")
-    r.add_argument("--only", default=",".join(TOOLS), help=f"comma list of tools, from {','.join(TOOLS)}")
+    r.add_argument("--only", default=",".join(DEFAULT_TOOLS),
+                   help=f"comma list of tools, from {','.join(TOOLS)} (default: all but memory)")
+    r.add_argument("--memory-n", type=int, default=100_000, help="N of the memory tool's build (default 100000)")
     r.add_argument("--out", type=Path, default=BENCH, help="where RESULTS.md goes (default bench/)")
     r.add_argument("--work", type=Path, default=None, help="scratch dir (default: a new temp dir)")
     r.add_argument("--seed", type=int, default=0)
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"unknown tools: {', '.join(sorted(bad))}")
     runner = Runner(a.n, a.reps, only, a.out.resolve(), a.work, a.seed, install=not a.no_install,
-                    log=lambda m: print(m, flush=True))
+                    log=lambda m: print(m, flush=True), memory_n=a.memory_n)
     runner.run()
     print(f"wrote {a.out / 'RESULTS.md'}")
     return 0

@@ -111,12 +111,21 @@ def generate(root: str | os.PathLike[str], n: int, seed: int = 0, workers: int =
     return root
 
 
-def files_of(folder: Path) -> list[tuple[Path, str, dict]]:
+def files_of(folder: Path) -> list[tuple[str, str, dict]]:
     """(path, object name, metadata) per image of a v1/v2 folder, in a stable order."""
     out = []
     for split in ("train", "test"):
+        base = f"{folder}/{split}/"
         for line in (folder / split / "metadata.jsonl").read_text().splitlines():
             meta = json.loads(line)
             name = meta.pop("image")
-            out.append((folder / split / name, f"bench/{split}/{name}", meta))
+            out.append((base + name, f"bench/{split}/{name}", meta))
     return out
+
+
+def apply_change(src_root: Path, folder: Path, n: int) -> None:
+    """Make ``folder`` (a copy of v1) into v2 the way a user would: replace the redrawn files."""
+    for i in changed_indices(n):
+        rel = Path(split_of(i)) / name_of(i)
+        (folder / rel).unlink()
+        shutil.copy(src_root / "v2" / rel, folder / rel)

@@ -23,7 +23,7 @@ def f(x: float | None, unit: str = "") -> str:
 
 
 def write_report(path: Path, raw_dir: Path, r: dict) -> str:
-    from bench.runner import MEASURES, TOOLS
+    from bench.runner import DEFAULT_TOOLS, MEASURES
 
     s = r["samples"]
     n = r["n"]
@@ -37,7 +37,7 @@ def write_report(path: Path, raw_dir: Path, r: dict) -> str:
         f"Ratio = pinlake / peer (lower is better). Whole run: {r['total_s']:.0f} s.",
         "",
     ]
-    if r["only"] != list(TOOLS):
+    if r["only"] != list(DEFAULT_TOOLS):
         lines += [f"**Partial run**: tools run = {', '.join(r['only'])}.", ""]
     lines += ["| measure | pinlake wall | pinlake op | pinlake RSS | peer | peer wall | peer RSS | ratio | target | met |",
               "|---|---|---|---|---|---|---|---|---|---|"]
@@ -67,12 +67,12 @@ def write_report(path: Path, raw_dir: Path, r: dict) -> str:
     if rf and bd:
         lines.append(f"| refresh vs pinlake's own full lock + build | {f(rf, ' s')} | | | pinlake build | {f(bd, ' s')} | | "
                      f"{f(rf / bd, '×')} | ≤ 0.1× | {'yes' if rf / bd <= 0.1 else '**no**'} |")
-    noop = s.get("pinlake.noop_refresh")
-    if noop:
+    noop = s.get("prefect.noop_refresh")
+    if noop and _ok(noop):
         w = med(noop, "wall_s")
         lines.append(f"| no-op refresh, Prefect flow, running server | {f(w, ' s')} | | {f(med(noop, 'rss_mb'), ' MB')} | — | | | | ≤ 2 s | {'yes' if w and w <= 2 else '**no**'} |")
     else:
-        why = r["skipped"].get("noop_refresh", "not run")
+        why = r["skipped"].get("noop_refresh", "failed" if noop else "not run (add prefect to --only)")
         lines.append(f"| no-op refresh, Prefect flow, running server | not measured: {why} | | | — | | | | ≤ 2 s | not measured |")
     # flat memory across stored runs
     by_n = {}
@@ -85,6 +85,8 @@ def write_report(path: Path, raw_dir: Path, r: dict) -> str:
         if rss:
             by_n[other["n"]] = (rss, med(other["samples"].get("pinlake.build_embed"), "rss_mb"), other["when"])
     by_n[n] = (med(s.get("pinlake.build"), "rss_mb"), med(s.get("pinlake.build_embed"), "rss_mb"), r["when"])
+    if s.get("memory.build"):  # the opt-in memory tool: N = memory_n built in this same run
+        by_n[r.get("memory_n", 100_000)] = (med(s.get("memory.build"), "rss_mb"), med(s.get("memory.build_embed"), "rss_mb"), r["when"])
     lines += ["", "## Peak RSS of pinlake's lock + build by N (flat-memory target: N=100k ≤ 1.3× N=10k)", "",
               "| N | build RSS | build (embedded) RSS | run |", "|---|---|---|---|"]
     for k in sorted(by_n):
@@ -93,7 +95,7 @@ def write_report(path: Path, raw_dir: Path, r: dict) -> str:
         ratio = by_n[100_000][0] / by_n[10_000][0]
         lines.append(f"\n100k / 10k: {ratio:.2f}× ({'met' if ratio <= 1.3 else '**missed**'}).")
     else:
-        lines.append("\n100k vs 10k: not measured yet (needs `python -m bench run --n 100000` and `--n 10000`).")
+        lines.append("\n100k vs 10k: not measured yet (`python -m bench run --n 10000 --only pinlake,memory`).")
     if r["skipped"]:
         lines += ["", "## Skipped", ""] + [f"- {k}: {v}" for k, v in sorted(r["skipped"].items())]
     failed = {k: len([x for x in v if x.get("failed")]) for k, v in s.items() if any(x.get("failed") for x in v)}

@@ -23,7 +23,8 @@ from bench import data, peers
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-TOOLS = ("pinlake", "floor", "dvc", "parquet", "hf", "pixano")
+TOOLS = ("pinlake", "floor", "dvc", "parquet", "prefect", "hf", "pixano", "memory")
+DEFAULT_TOOLS = ("pinlake", "floor", "dvc", "parquet", "prefect", "hf", "pixano")  # "memory" (N = 100k) is opt-in
 QUIET = {"DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
          "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING", "TQDM_DISABLE": "1"}
 
@@ -42,8 +43,9 @@ MEASURES = [
 
 class Runner:
     def __init__(self, n: int, reps: int, only: list[str], out: Path, work: Path | None, seed: int = 0,
-                 install: bool = True, log=print) -> None:
+                 install: bool = True, log=print, memory_n: int = 100_000) -> None:
         self.n, self.reps, self.only, self.out, self.seed, self.install, self.log = n, reps, only, out, seed, install, log
+        self.memory_n = memory_n
         self.work = work or Path(tempfile.mkdtemp(prefix="pinlake-bench-"))
         self.samples: dict[tuple[str, str], list[dict]] = {}
         self.skipped: dict[str, str] = {}
@@ -83,12 +85,17 @@ class Runner:
     # --- tools -----------------------------------------------------------------------------------
     def run_pinlake(self, rep: int) -> None:
         lib = str(self.work / f"rep{rep}" / "pinlake")
-        v1, v2 = str(self.root / "v1"), str(self.root / "v2")
-        self.py_step("pinlake", "ingest", {"library": lib, "folder": v1})
+        v1 = str(self.root / "v1")
+        # a working copy changed in place before the refresh, exactly as DVC's workspace is
+        ws = self.work / f"rep{rep}" / "pinlake-data"
+        shutil.rmtree(ws, ignore_errors=True)
+        shutil.copytree(self.root / "v1", ws)
+        self.py_step("pinlake", "ingest", {"library": lib, "folder": str(ws)})
         self.py_step("pinlake", "build", {"library": lib, "name": "bench"})
         self.py_step("pinlake", "build", {"library": lib, "name": "bench_embed", "embed": True}, key="build_embed")
         self.py_step("pinlake", "folder", {"library": lib, "name": "bench_folder", "folder": v1, "embed": True})
-        self.py_step("pinlake", "refresh", {"library": lib, "name": "bench", "folder": v2})
+        data.apply_change(self.root, ws, self.n)
+        self.py_step("pinlake", "refresh", {"library": lib, "name": "bench", "folder": str(ws)})
         self.py_step("pinlake", "checkout", {"library": lib, "name": "bench", "version": 1})
         self.py_step("pinlake", "take", {"library": lib, "name": "bench_embed", "version": 1, "table": "image", "indices": self.indices(rep)})
         if "parquet" in self.only:
@@ -97,17 +104,56 @@ class Runner:
                 {"library": lib, "name": "bench_embed", "version": 1, "table": "image", "out": str(pq)})],
                 cwd=REPO, env=self.env, check=True, capture_output=True)
             self.py_step("parquet", "parquet_take", {"path": str(pq), "indices": self.indices(rep)}, key="take")
-        self.noop_refresh(rep, lib)
+        if "prefect" in self.only:
+            self.noop_refresh(rep, lib)
 
     def noop_refresh(self, rep: int, lib: str) -> None:
-        """The Prefect no-op refresh is measured only when the `pinlake refresh` CLI exists."""
-        if rep == 0 and "noop_refresh" not in self.skipped:
-            try:
-                import pinlake.cli.refresh  # noqa: F401
-            except Exception as exc:  # noqa: BLE001
-                self.skipped["noop_refresh"] = f"`pinlake refresh` not available ({type(exc).__name__})"
-                return
-            self.skipped["noop_refresh"] = "`pinlake refresh` exists but its flow measurement is not wired into the harness yet"
+        """`pinlake refresh bench --server` against a running Prefect server, the lake unchanged.
+
+        The server is started once per run (not measured) as tests/flows/conftest.py does; one
+        unmeasured refresh registers the flow, then the measured process is the no-op refresh.
+        """
+        if "noop_refresh" in self.skipped:
+            return
+        try:
+            url = self.prefect_url()
+        except Exception as exc:  # noqa: BLE001 - a server that does not start skips the measure
+            self.skipped["noop_refresh"] = f"prefect server did not start ({type(exc).__name__}: {exc})"
+            return
+        reg = self.work / "registry" / "datasets.yaml"
+        if not reg.is_file():
+            reg.parent.mkdir(parents=True, exist_ok=True)
+            reg.write_text(f"- name: bench\n  version: 1\n  description: benchmark dataset\n"
+                           f"  script_location: {BENCH / 'recipe_bench.py'}\n  dataset_item: pinlake.demo:HealthDatasetItem\n")
+        env = {**self.env, "PREFECT_API_URL": url, "PREFECT_HOME": str(self.work / "prefect-home")}
+        cmd = [sys.executable, "-m", "pinlake", "refresh", "bench", "--registry", str(reg), "--library", lib, "--server", "--json"]
+        subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)  # warm-up: registers the flow
+        self.measure("prefect", "noop_refresh", cmd, cwd=REPO, env=env)
+
+    def prefect_url(self) -> str:
+        if getattr(self, "_prefect", None) is None:
+            from flows.runtime import start_server
+
+            self._prefect = start_server(self.work / "prefect-home", log=self.work / "logs" / "prefect-server.log")
+        return self._prefect[1]
+
+    def stop_prefect(self) -> None:
+        if getattr(self, "_prefect", None) is not None:
+            from flows.runtime import stop_server
+
+            stop_server(self._prefect[0])
+            self._prefect = None
+
+    def run_memory(self, rep: int) -> None:
+        """Peak RSS of pinlake's lock + build at N = memory_n (default 100k), for the flat-memory target.
+
+        Compared with ``pinlake.build`` of this run (N = --n). Slow: generates and ingests memory_n images.
+        """
+        root = data.generate(REPO / "bench" / "results" / "data" / f"n{self.memory_n}-s{self.seed}", self.memory_n, self.seed)
+        lib = str(self.work / f"rep{rep}" / "memory")
+        self.py_step("memory", "ingest", {"library": lib, "folder": str(root / "v1")})
+        self.py_step("memory", "build", {"library": lib, "name": "bench"})
+        self.py_step("memory", "build", {"library": lib, "name": "bench_embed", "embed": True}, key="build_embed")
 
     def run_floor(self, rep: int) -> None:
         v1 = self.root / "v1"
@@ -124,10 +170,7 @@ class Runner:
         subprocess.run([dvc, "config", "core.analytics", "false"], cwd=ws, env=self.env, check=True)
         self.measure("dvc", "ingest", [dvc, "add", "-q", "images"], cwd=ws)
         shutil.copy(ws / "images.dvc", ws / "images.dvc.v1")
-        for i in data.changed_indices(self.n):
-            rel = Path(data.split_of(i)) / data.name_of(i)
-            (ws / "images" / rel).unlink()
-            shutil.copy(self.root / "v2" / rel, ws / "images" / rel)
+        data.apply_change(self.root, ws / "images", self.n)
         self.measure("dvc", "refresh", [dvc, "add", "-q", "images"], cwd=ws)
         shutil.copy(ws / "images.dvc.v1", ws / "images.dvc")
         self.measure("dvc", "checkout", [dvc, "checkout", "-q", "images"], cwd=ws)
@@ -170,15 +213,21 @@ class Runner:
                     self.pythons[tool] = py
         if "pixano" in self.only and "pixano" not in self.skipped:
             self.run_pixano(0)
-        tools = [t for t in TOOLS if t in self.only and t not in self.skipped and t != "parquet"]
-        for rep in range(self.reps):
-            order = tools if rep % 2 == 0 else list(reversed(tools))  # alternate who goes first
-            self.log(f"rep {rep + 1}/{self.reps}: {' → '.join(order)}")
-            for tool in order:
-                getattr(self, f"run_{tool}")(rep)
-            shutil.rmtree(self.work / f"rep{rep}", ignore_errors=True)
+        tools = [t for t in TOOLS if t in self.only and t not in self.skipped and t not in ("parquet", "prefect")]
+        try:
+            for rep in range(self.reps):
+                order = tools if rep % 2 == 0 else list(reversed(tools))  # alternate who goes first
+                self.log(f"rep {rep + 1}/{self.reps}: {' → '.join(order)}")
+                for tool in order:
+                    if tool == "memory" and rep > 0:
+                        continue  # one N = 100k build is enough for a memory figure
+                    getattr(self, f"run_{tool}")(rep)
+                shutil.rmtree(self.work / f"rep{rep}", ignore_errors=True)
+        finally:
+            self.stop_prefect()
         result = {
             "n": self.n, "reps": self.reps, "seed": self.seed, "only": self.only, "skipped": self.skipped,
+            "memory_n": self.memory_n,
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "total_s": time.perf_counter() - t0,

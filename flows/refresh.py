@@ -138,14 +138,16 @@ def refresh(dataset: str, library: str = "library", registry: str = "recipes/dat
     ctx = get_run_context()
     os.environ["PINLAKE_FLOW_RUN_ID"] = str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else ""
     library, registry = str(library), str(registry)
+    # the unchanged check first, outside the concurrency slot: a no-op refresh only reads
+    # (a concurrent refresh of the same lock finds it built and stays a no-op in build_from_lock)
+    lock = lock_task(library, registry, dataset)
+    current = engine.unchanged_step(library, dataset, lock)
+    if current is not None:
+        logger.info("%s unchanged: lock %s is version %s", dataset, lock.lock_hash[:12], current.version)
+        catalog_task(library)
+        artifacts_task(library, dataset, current, lock, None, None)
+        return {"dataset": dataset, "unchanged": True, "version": current.version, "lock_hash": lock.lock_hash}
     with one_refresh_at_a_time(library, dataset):
-        lock = lock_task(library, registry, dataset)
-        current = engine.unchanged_step(library, dataset, lock)
-        if current is not None:
-            logger.info("%s unchanged: lock %s is version %s", dataset, lock.lock_hash[:12], current.version)
-            catalog_task(library)
-            artifacts_task(library, dataset, current, lock, None, None)
-            return {"dataset": dataset, "unchanged": True, "version": current.version, "lock_hash": lock.lock_hash}
         base_version, _ = engine.latest_version(library, dataset)
         build = build_task(library, registry, dataset, lock, base_version, runner, dask_address, shards)
         stats = stats_task(library, dataset, build.version)

@@ -56,7 +56,11 @@ def start_server(home: Path, port: int | None = None, host: str = "127.0.0.1", l
         env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://{host}:{port}/api"
-    wait_healthy(url, proc)
+    try:
+        wait_healthy(url, proc)
+    except BaseException:  # interrupted or never healthy: do not leave the server behind
+        stop_server(proc)
+        raise
     return proc, url
 
 

@@ -56,6 +56,10 @@ class InputFileError(PinlakeError, ValueError):
     """An input file is missing, unreadable or malformed (names the file and line)."""
 
 
+class StorageError(PinlakeError, OSError):
+    """Object storage cannot be used: unreachable endpoint, denied credentials, a lock not obtained."""
+
+
 class RunnerError(PinlakeError):
     """A runner (e.g. a Dask cluster) is unknown, not installed or cannot be reached."""
 
@@ -70,5 +74,6 @@ __all__ = [
     "DatasetExistsError",
     "BuildError",
     "InputFileError",
+    "StorageError",
     "RunnerError",
 ]

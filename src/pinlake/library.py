@@ -1,17 +1,18 @@
 """The library: one root directory holding the lake, the catalog, locks and datasets.
 
 ``pinlake.connect(path)`` returns a :class:`Library`. Names starting with ``_`` are
-reserved (``_lake``, ``_catalog``, ``_locks``, ``_media``).
+reserved (``_lake``, ``_catalog``, ``_locks``, ``_media``). The root is a local directory or an
+``s3://bucket/prefix`` (see :mod:`pinlake.storage`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from pinlake.errors import NotFoundError, ValidationError
+from pinlake.storage import AnyPath, S3Path, check_reachable, location
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
@@ -21,8 +22,8 @@ DEFAULT_LIBRARY = "./library"
 DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 
-def default_library_path() -> Path:
-    return Path(os.environ.get("PINLAKE_LIBRARY", DEFAULT_LIBRARY))
+def default_library_path() -> AnyPath:
+    return location(os.environ.get("PINLAKE_LIBRARY", DEFAULT_LIBRARY))
 
 
 def check_dataset_name(name: str) -> str:
@@ -37,32 +38,35 @@ def check_dataset_name(name: str) -> str:
 class Library:
     """A directory of datasets plus the lake (``_lake``), catalog (``_catalog``) and locks (``_locks``)."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path) if path is not None else default_library_path()
+    def __init__(self, path: str | os.PathLike[str] | S3Path | None = None) -> None:
+        self.path = location(path) if path is not None else default_library_path()
+        check_reachable(self.path)
 
     # --- well-known places -------------------------------------------------
     @property
-    def lake_path(self) -> Path:
+    def lake_path(self) -> AnyPath:
         return self.path / "_lake"
 
     @property
-    def catalog_path(self) -> Path:
+    def catalog_path(self) -> AnyPath:
         return self.path / "_catalog"
 
     @property
-    def locks_path(self) -> Path:
+    def locks_path(self) -> AnyPath:
         return self.path / "_locks"
 
     @property
-    def media_path(self) -> Path:
+    def media_path(self) -> AnyPath:
         return self.path / "_media"
 
     def ensure(self) -> "Library":
         """Create the library's reserved directories (a library is catalogued from its first write)."""
         self.catalog_path.mkdir(parents=True, exist_ok=True)
+        if isinstance(self.catalog_path, S3Path) and not self.catalog_path.is_dir():
+            (self.catalog_path / ".library").write_bytes(b"")  # S3 has no empty directories: mark it
         return self
 
-    def dataset_path(self, name: str) -> Path:
+    def dataset_path(self, name: str) -> AnyPath:
         return self.path / check_dataset_name(name)
 
     # --- datasets ------------------------------------------------------------
@@ -102,6 +106,6 @@ class Library:
         return f"Library({str(self.path)!r})"
 
 
-def connect(path: str | os.PathLike[str] | None = None) -> Library:
+def connect(path: str | os.PathLike[str] | S3Path | None = None) -> Library:
     """Open (or designate) the library at ``path`` (default ``$PINLAKE_LIBRARY`` or ``./library``)."""
     return Library(path)

@@ -23,6 +23,7 @@ from pinlake.datasets.history import dataset_path, library_of, missing_tables, r
 from pinlake.datasets.tables import table_uri
 from pinlake.datasets.versions import DatasetVersion
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
+from pinlake.storage import AnyPath, lance_dataset, location
 
 PINS_FORMAT = 1
 
@@ -40,8 +41,8 @@ def parse_pin(pin: str) -> tuple[str, str | None]:
 class PinnedDataset:
     """One dataset version, read-only: every table at the Lance version the version log names."""
 
-    def __init__(self, path: Path, entry: DatasetVersion, pin: str) -> None:
-        self.path = Path(path)
+    def __init__(self, path: AnyPath | str, entry: DatasetVersion, pin: str) -> None:
+        self.path = location(path)
         self.entry = entry
         self.pin = pin
         self._dataset: Any = None
@@ -88,7 +89,7 @@ class PinnedDataset:
             )
         v = self.entry.tables[table]
         try:
-            ds = self._lance[table] = lance.dataset(table_uri(self.path, table), version=v)
+            ds = self._lance[table] = lance_dataset(table_uri(self.path, table), version=v)
         except (ValueError, OSError):
             raise NotFoundError(
                 f"table {table!r} of dataset {self.name!r} version {self.version} (Lance version {v}) was removed",
@@ -178,19 +179,19 @@ def open(pin: str, *, version: int | None = None, tag: str | None = None, lock: 
 
 
 # --- content hashes and pins.yaml -----------------------------------------------------------------
-def manifest_path(uri: str, version: int) -> Path:
-    d = Path(uri) / "_versions"
+def manifest_path(uri: str, version: int) -> AnyPath:
+    d = location(uri) / "_versions"
     v2 = d / f"{(1 << 64) - 1 - version:020d}.manifest"
     return v2 if v2.exists() else d / f"{version}.manifest"
 
 
 def content_hash(uri: str, version: int) -> str:
     """sha256 over a table version's manifest bytes plus the names and sizes of its data files."""
-    ds = lance.dataset(uri, version=version)
+    ds = lance_dataset(uri, version=version)
     h = hashlib.sha256(manifest_path(uri, version).read_bytes())
     files = sorted(f for frag in ds.get_fragments() for f in (df.path for df in frag.data_files()))
     for f in files:
-        p = Path(uri) / "data" / f
+        p = location(uri) / "data" / f
         h.update(f"{f}\0{p.stat().st_size if p.exists() else -1}\n".encode())
     return h.hexdigest()
 

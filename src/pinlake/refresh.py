@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 from pinlake.errors import NotFoundError
 from pinlake.library import Library
+from pinlake.storage import location
 
 DEFAULT_REGISTRY = Path("recipes/datasets.yaml")
 
@@ -74,8 +75,48 @@ def lock_step(library: str | os.PathLike[str], registry: str | os.PathLike[str],
     reg = Registry(registry)
     entry = reg.get(name)
     lib = Library(library).ensure()
-    result = lock_recipe(reg.script(entry), lib.get_datalake(), locks_dir=lib.locks_path)
+    script = reg.script(entry)
+    lake = lib.get_datalake()
+    same = same_inputs_lock(lib, name, script, lake.version)
+    if same is not None:
+        return same
+    result = lock_recipe(script, lake, locks_dir=lib.locks_path)
     return LockStep(name, result.hash, str(result.path), int(result.manifest.get("lake_version", -1)), dict(result.counts))
+
+
+def same_inputs_lock(lib: Library, name: str, script: Path, lake_version: int) -> LockStep | None:
+    """The latest version's lock when the recipe file and the lake version are those it was locked from.
+
+    A lock is a function of (recipe, lake version), so re-running the recipe would write the same
+    lock: the no-op refresh then reads two small files instead of evaluating the recipe over the lake.
+    """
+    import hashlib
+    import json
+
+    path = lib.dataset_path(name)
+    if not (path / "info.json").is_file():
+        return None
+    from pinlake.datasets.versions import VersionLog
+
+    entry = VersionLog(path).latest()
+    if entry is None or not entry.lock_hash:
+        return None
+    lineage = entry.lineage
+    if lineage.get("pinlake.recipe_hash") != hashlib.sha256(script.read_bytes()).hexdigest():
+        return None
+    if str(lineage.get("pinlake.lake_version")) != str(lake_version):
+        return None
+    for cand in (lineage.get("pinlake.lock_dir"), lib.locks_path / entry.lock_hash):
+        mpath = Path(cand, "lock.json") if cand else None
+        if mpath is None or not mpath.is_file():
+            continue
+        try:
+            manifest = json.loads(mpath.read_text())
+        except ValueError:
+            continue
+        if manifest.get("hash") == entry.lock_hash and str(manifest.get("lake_version")) == str(lake_version):
+            return LockStep(name, entry.lock_hash, str(Path(cand)), int(lake_version), dict(manifest.get("splits", {})))
+    return None
 
 
 def latest_version(library: str | os.PathLike[str], name: str) -> tuple[int | None, str]:
@@ -158,7 +199,7 @@ def unchanged_step(library: str | os.PathLike[str], name: str, lock: LockStep) -
 def catalog_step(library: str | os.PathLike[str]) -> dict[str, Any]:
     from pinlake.catalog.sync import sync_library
 
-    return sync_library(Path(library))
+    return sync_library(location(library))
 
 
 def tag_step(library: str | os.PathLike[str], name: str, version: int, lock_hash: str) -> str:
@@ -208,7 +249,7 @@ def preview_data_url(path: str | os.PathLike[str], width: int = 480) -> str:
     """A small PNG of the preview as a data URL (for an image artifact)."""
     from PIL import Image as PILImage
 
-    with PILImage.open(path) as im:
+    with PILImage.open(io.BytesIO(location(path).read_bytes())) as im:
         im.thumbnail((width, width))
         buf = io.BytesIO()
         im.save(buf, format="PNG")
@@ -217,11 +258,11 @@ def preview_data_url(path: str | os.PathLike[str], width: int = 480) -> str:
 
 @contextmanager
 def dataset_refresh_lock(library: str | os.PathLike[str], name: str, timeout: float = 3600) -> Iterator[None]:
-    """One refresh per dataset at a time on this machine."""
-    from filelock import FileLock
+    """One refresh per dataset at a time (a file lock; a lease object on S3)."""
+    from pinlake.storage import lock
 
     lib = Library(library).ensure()
-    with FileLock(str(lib.catalog_path / f".refresh-{name}.lock"), timeout=timeout):
+    with lock(lib.catalog_path / f".refresh-{name}.lock", timeout=timeout):
         yield
 
 

@@ -9,8 +9,7 @@ import pytest
 
 from pinlake.demo_run import run_demo
 
-TOKEN = "test-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+from api_client import TOKEN, make_client  # noqa: F401 - shared with the test modules
 
 
 @pytest.fixture(scope="session")
@@ -27,13 +26,6 @@ def demo(demo_root: Path, tmp_path: Path) -> Path:
     shutil.copytree(demo_root / "assets", tmp_path / "assets")
     return tmp_path
 
-
-def make_client(root: Path, token: str | None = None, **kwargs):
-    from fastapi.testclient import TestClient
-
-    from pinlake.api.app import create_app
-
-    return TestClient(create_app(root / "library", root / "assets", token=token, **kwargs), raise_server_exceptions=False)
 
 
 @pytest.fixture()

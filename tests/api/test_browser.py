@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AUTH, TOKEN, make_client
+from api_client import AUTH, TOKEN, make_client
 from test_serve import free_port, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")

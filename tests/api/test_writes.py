@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AUTH, TOKEN, make_client
+from api_client import AUTH, TOKEN, make_client
 
 DS = "health_images"
 

@@ -162,3 +162,26 @@ def test_ingest_flow_collects_errors_and_runs_lists_it(prefect_server, tmp_path)
     assert out["lake_version"] != out["previous_lake_version"]
     runs = json.loads(cli("runs", "--flow", "ingest", "--json").stdout)
     assert runs and runs[0]["state"] == "Completed" and runs[0]["flow"] == "ingest"
+
+
+def test_two_concurrent_refreshes_are_serialised(prefect_server, project):
+    """Two processes (as two machines would) refresh one dataset at once: the global concurrency limit
+    queues the second, which then finds the lock unchanged; nothing is built twice or lost."""
+    library, registry, _ = project()
+    args = [sys.executable, "-m", "pinlake", "refresh", "health_by_tag", "--registry", str(registry),
+            "--library", str(library), "--server", "--json"]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)) for _ in range(2)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out)[0])
+    assert sorted(r["unchanged"] for r in results) == [False, True]
+    assert versions(library, "health_by_tag") == [1]
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name("pinlake-refresh-health_by_tag")
+    assert limit.limit == 1
+    runs = [r for r in flow_runs("refresh") if r.parameters.get("library") == str(library.resolve())]
+    assert len(runs) == 2 and {r.state_name for r in runs} == {"Completed"}

@@ -88,3 +88,23 @@ def test_process_and_ingest_steps(project, tmp_path):
     assert tagged["status"] in ("success", "partial")
     res = engine.ingest_step(library, [str(assets / "train"), str(tmp_path / "nope.png")], ["again"], "cam", object_prefix="drop")
     assert res["data"] >= 2 and len(res["errors"]) == 1 and res["errors"][0]["path"].endswith("nope.png")
+
+
+def test_lock_step_reuses_the_lock_of_same_recipe_and_lake_version(project):
+    """Same recipe file + same lake version ⇒ the latest version's lock is reused, the recipe is not run."""
+    import os
+    from pathlib import Path
+
+    library, registry, _ = project()
+    lock = engine.lock_step(library, registry, "health_by_tag")
+    engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
+    files = sorted(Path(lock.lock_dir).glob("resources.*.jsonl"))
+    inodes = [os.stat(f).st_ino for f in files]
+    again = engine.lock_step(library, registry, "health_by_tag")
+    assert (again.lock_hash, again.lock_dir, again.counts) == (lock.lock_hash, lock.lock_dir, lock.counts)
+    assert [os.stat(f).st_ino for f in files] == inodes  # not rewritten: the recipe did not run
+    # an edited recipe file runs again (and here writes the same selection: same hash, files rewritten)
+    script = registry.parent / "health_by_tag.py"
+    script.write_text(script.read_text() + "\n# edited\n")
+    edited = engine.lock_step(library, registry, "health_by_tag")
+    assert edited.lock_hash == lock.lock_hash and [os.stat(f).st_ino for f in files] != inodes

@@ -70,6 +70,7 @@ def create_app(
 ) -> FastAPI:
     """The pinlake API over ``library``; view urls resolve under ``media_dir``."""
     from pinlake.api import routes_datasets, routes_items, routes_media, routes_tables
+    from pinlake.storage import location
 
     app = FastAPI(
         title="pinlake",
@@ -77,7 +78,7 @@ def create_app(
         version=_version(),
     )
     app.state.pinlake = ApiState(
-        library=Path(library),
+        library=location(library),
         media_dir=Path(media_dir) if media_dir is not None else None,
         token=token if token is not None else (os.environ.get("PINLAKE_API_TOKEN") or None),
     )

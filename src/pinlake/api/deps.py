@@ -1,22 +1,16 @@
-"""Shared state of the API and the adapters to the layers it reads.
+"""Shared state of the API and its calls into the engine.
 
 Everything the routers need from outside :mod:`pinlake.datasets` goes through this module: the lake
-(objects by sha256), the version history (tags, diff) and the catalog (lineage, SQL). Those layers
-are imported lazily, inside the call; when one is not available the adapter raises
-:class:`NotAvailable`, which the app answers with ``501`` and a JSON error. Wiring a layer (or
-changing its call) is an edit here only.
+(objects by sha256), the version history (tags, diff) and the catalog (lineage, SQL), imported inside
+the call so the app starts fast. Engine errors (PinlakeError) become JSON errors in ``app.py``.
 """
 
 from __future__ import annotations
 
 import hmac
-import importlib
-import inspect
-import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -37,16 +31,9 @@ class ApiError(Exception):
         self.hint = hint
 
 
-class NotAvailable(ApiError):
-    """A layer the endpoint needs is not installed/wired yet (HTTP 501)."""
-
-    def __init__(self, what: str, module: str) -> None:
-        super().__init__(501, f"{what} is not available in this installation", hint=f"needs module {module}")
-
-
 @dataclass
 class ApiState:
-    library: Path
+    library: Any  # a Path, or an S3Path (pinlake.storage)
     media_dir: Path | None = None
     token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -71,26 +58,6 @@ def require_token(
 
 
 # --- datasets ------------------------------------------------------------------
-def _optional_module(name: str) -> Any | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
-            return None
-        raise
-
-
-def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` with the keyword arguments it accepts."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins
-        return fn(*args, **kwargs)
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return fn(*args, **kwargs)
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
-
-
 def open_dataset(state: ApiState, name: str, version: int | None = None, tag: str | None = None) -> Any:
     """The dataset ``name`` of the library, at its latest version, ``version`` or ``tag``."""
     from pinlake.library import Library
@@ -126,28 +93,19 @@ def pinned(request: Request, name: str, pin: Pin) -> Any:
 
 
 # --- history: tags and diff ---------------------------------------------------------
-HISTORY = "pinlake.datasets.history"
-
-
-def _history() -> Any:
-    return _optional_module(HISTORY)
-
-
 def resolve_tag(ds: Any, tag: str) -> int:
     """The dataset version a tag (or a lock hash prefix) names."""
-    mod = _history()
-    if mod is None or not hasattr(mod, "resolve"):
-        raise NotAvailable("reading a version by tag", HISTORY)
-    return int(mod.resolve(ds.path, tag=tag).dataset_version)
+    from pinlake.datasets.history import resolve
+
+    return int(resolve(ds.path, tag=tag).dataset_version)
 
 
 def list_tags(ds: Any) -> dict[int, list[str]]:
-    """{dataset_version: [tag, ...]} (empty when the history layer is absent)."""
-    mod = _history()
-    if mod is None or not hasattr(mod, "tags_of"):
-        return {}
+    """{dataset_version: [tag, ...]}."""
+    from pinlake.datasets.history import tags_of
+
     out: dict[int, list[str]] = {}
-    for name, version in sorted(mod.tags_of(ds.path).items()):
+    for name, version in sorted(tags_of(ds.path).items()):
         out.setdefault(int(version), []).append(str(name))
     return out
 
@@ -157,10 +115,9 @@ MAX_DIFF_IDS = 1000
 
 def diff(ds: Any, a: int, b: int) -> dict[str, Any]:
     """``{dataset, a, b, tables: {table: {added, removed, changed}}, ids: [{table, change, id}] (first 1000)}``."""
-    mod = _history()
-    if mod is None or not hasattr(mod, "diff_versions"):
-        raise NotAvailable("diff between versions", HISTORY)
-    out = dict(mod.diff_versions(ds.path, a, b))
+    from pinlake.datasets.history import diff_versions
+
+    out = dict(diff_versions(ds.path, a, b))
     ids = out.get("ids")
     if ids is not None and hasattr(ids, "slice"):
         out["num_ids"] = ids.num_rows
@@ -170,134 +127,40 @@ def diff(ds: Any, a: int, b: int) -> dict[str, Any]:
 
 
 # --- catalog: lineage and SQL -------------------------------------------------------------
-CATALOG = "pinlake.catalog"
-
-
-def _first_callable(candidates: tuple[tuple[str, str], ...]) -> Callable[..., Any] | None:
-    """The first ``module:attr`` of ``candidates`` that exists and is callable."""
-    for module, attr in candidates:
-        try:
-            mod = _optional_module(module)
-            fn = getattr(mod, attr, None) if mod is not None else None
-        except ModuleNotFoundError as exc:  # a lazy attribute pointing at a module not written yet
-            if not (exc.name or "").startswith("pinlake"):
-                raise
-            fn = None
-        if callable(fn) and not inspect.ismodule(fn):
-            return fn
-    return None
-
-
-LINEAGE_FUNCS = (
-    (CATALOG + ".lineage", "lineage_of"),  # lineage_of("name@version", library=...)
-    (CATALOG, "lineage"),
-    (CATALOG + ".lineage", "lineage"),
-    (CATALOG + ".lineage", "dataset_lineage"),
-    (CATALOG, "get_lineage"),
-)
-SQL_FUNCS = ((CATALOG, "sql"), (CATALOG + ".sql", "sql"), (CATALOG + ".query", "sql"), ("pinlake", "sql"))
-
-
 def lineage(state: ApiState, ds: Any, version: int | None) -> Any:
     """Lineage of one dataset version from the catalog (runs, locks, lake versions, inputs)."""
-    fn = _first_callable(LINEAGE_FUNCS)
-    if fn is None:
-        raise NotAvailable("the lineage catalog", CATALOG)
-    if fn.__name__ == "lineage_of":
-        return _jsonable(_call(fn, f"{ds.name}@{version or ds.version}", library=state.library))
-    return _jsonable(_call(fn, ds.name, version=version, library=state.library, dataset=ds.name))
+    from pinlake.catalog.lineage import lineage_of
 
-
-_SQL_FORBIDDEN = re.compile(
-    r"\b(insert|update|delete|merge|create|drop|alter|attach|detach|copy|export|import|install|load|pragma|set|reset|"
-    r"call|checkpoint|vacuum|truncate|grant|use|begin|commit|rollback)\b|\b(read_\w+|glob|\w+_scan|getenv)\s*\(",
-    re.IGNORECASE,
-)
-
-
-def check_read_only_sql(query: str) -> None:
-    """Refuse (400) anything but one read-only SELECT."""
-    stripped = re.sub(r"'(?:[^']|'')*'", "''", query)  # ignore string literals
-    stripped = re.sub(r"--[^\n]*|/\*.*?\*/", " ", stripped, flags=re.S)
-    body = stripped.strip().rstrip(";").strip()
-    if not body:
-        raise ApiError(400, "empty SQL query")
-    if ";" in body:
-        raise ApiError(400, "one statement only")
-    if not re.match(r"(?is)^\s*(select|with|from|values|describe|show|summarize|explain)\b", body):
-        raise ApiError(400, "only read-only queries (SELECT) are allowed")
-    bad = _SQL_FORBIDDEN.search(body)
-    if bad:
-        raise ApiError(400, f"only read-only queries are allowed (found {bad.group(0).strip()!r})")
-    try:
-        import duckdb
-
-        for st in duckdb.extract_statements(query):
-            if st.type.name not in ("SELECT", "EXPLAIN"):
-                raise ApiError(400, f"only read-only queries are allowed (statement type {st.type.name})")
-    except ApiError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - parse errors
-        raise ApiError(400, f"invalid SQL: {exc}") from None
+    return _jsonable(lineage_of(f"{ds.name}@{version or ds.version}", library=state.library))
 
 
 def sql(state: ApiState, query: str, limit: int) -> dict[str, Any]:
-    check_read_only_sql(query)
-    fn = _first_callable(SQL_FUNCS)
-    if fn is None:
-        raise NotAvailable("SQL over the library", CATALOG)
-    result = _call(fn, query, library=state.library)
-    return rows_of(result, limit)
+    """A read-only query over the library (the catalog refuses anything but SELECT/EXPLAIN: HTTP 400)."""
+    from pinlake.catalog.sql import sql as run_sql
+
+    if not query.strip().rstrip(";").strip():
+        raise ApiError(400, "empty SQL query", hint='Try {"query": "SELECT * FROM catalog.versions LIMIT 5"}.')
+    return rows_of(run_sql(query, library=state.library), limit)
 
 
 def rows_of(result: Any, limit: int) -> dict[str, Any]:
-    """Rows of a query result (DuckDB relation, Arrow table, pandas frame or list of dicts) as JSON."""
-    if hasattr(result, "arrow") and callable(result.arrow):
-        result = result.arrow()
-    if hasattr(result, "read_all"):
-        result = result.read_all()
-    if hasattr(result, "to_pylist") and hasattr(result, "column_names"):
-        columns = list(result.column_names)
-        rows = result.slice(0, limit).to_pylist()
-        total = result.num_rows
-    elif hasattr(result, "to_dict") and hasattr(result, "columns"):
-        columns = [str(c) for c in result.columns]
-        rows = result.head(limit).to_dict(orient="records")
-        total = len(result)
-    else:
-        rows = list(result or [])
-        total = len(rows)
-        rows = rows[:limit]
-        columns = list(rows[0]) if rows and isinstance(rows[0], dict) else []
-    return {"columns": columns, "rows": _jsonable(rows), "num_rows": total, "truncated": total > limit}
+    """Rows of an Arrow table as JSON (first ``limit``)."""
+    return {"columns": list(result.column_names), "rows": _jsonable(result.slice(0, limit).to_pylist()),
+            "num_rows": result.num_rows, "truncated": result.num_rows > limit}
 
 
 # --- lake objects ------------------------------------------------------------------
-LAKE = "pinlake.lake"
+def lake_object(state: ApiState, sha256: str) -> bytes:
+    """The bytes of the lake object ``sha256``."""
+    from pinlake.library import Library
 
-
-def lake_object(state: ApiState, sha256: str) -> tuple[bytes, str | None]:
-    """(bytes, media type or None) of the lake object ``sha256``."""
-    mod = _optional_module(LAKE)
-    lake_cls = getattr(mod, "Lake", None) if mod else None
-    if lake_cls is None or not hasattr(lake_cls, "get_object_bytes"):
-        raise NotAvailable("reading lake objects", f"{LAKE} (Lake.get_object_bytes)")
-    lake_path = Path(state.library) / "_lake"
-    if not lake_path.exists():
+    lib = Library(state.library)
+    if not lib.lake_path.exists():
         raise NotFoundError(f"no lake object {sha256} (the library has no lake)")
-    lake = lake_cls(lake_path)
     try:
-        data = lake.get_object_bytes(sha256)
+        return bytes(lib.get_datalake().get_object_bytes(sha256))
     except (KeyError, FileNotFoundError, LookupError):
         raise NotFoundError(f"no lake object {sha256}") from None
-    media_type = None
-    getter = getattr(lake, "get_object_media_type", None)
-    if callable(getter):
-        try:
-            media_type = getter(sha256)
-        except Exception:  # noqa: BLE001 - the type is optional
-            media_type = None
-    return bytes(data), media_type
 
 
 # --- JSON helpers ------------------------------------------------------------------

@@ -118,6 +118,12 @@ def diff(
 def preview(request: Request, dataset: str = NAME) -> Response:
     ds = open_dataset(get_state(request), dataset)
     path = ds.preview_path
+    from pinlake.storage import S3Path
+
+    if isinstance(path, S3Path):  # a library on S3: the object's bytes (info.json names a file next to it)
+        if path.parent != ds.path or not path.is_file():
+            raise ApiError(404, f"dataset {ds.name!r} has no preview", hint=f"Run `pinlake preview {ds.name}`.")
+        return Response(path.read_bytes(), media_type="image/png")
     if not path.is_file() or not path.resolve().is_relative_to(ds.path.resolve()):
         raise ApiError(404, f"dataset {ds.name!r} has no preview", hint=f"Run `pinlake preview {ds.name}`.")
     return FileResponse(path, media_type="image/png")

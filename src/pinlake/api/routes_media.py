@@ -50,14 +50,20 @@ def media_roots(state: ApiState) -> list[tuple[str, FsPath]]:
         return [("", FsPath(state.media_dir))]
     from pinlake.library import Library
 
+    cache: dict[str, tuple[float, tuple[str, FsPath] | None]] = state.extra.setdefault("media_roots", {})
     roots = []
     for name in Library(state.library).dataset_names():
+        info = state.library / name / "info.json"
         try:
-            media = json.loads((FsPath(state.library) / name / "info.json").read_text()).get("media") or {}
+            stamp = info.stat().st_mtime
+            if name not in cache or cache[name][0] != stamp:  # read info.json again only when it changed
+                media = json.loads(info.read_text()).get("media") or {}
+                root = ((media.get("url_prefix") or "").strip("/"), FsPath(media["root"])) if media.get("root") else None
+                cache[name] = (stamp, root)
         except (OSError, ValueError):
             continue
-        if media.get("root"):
-            roots.append(((media.get("url_prefix") or "").strip("/"), FsPath(media["root"])))
+        if cache[name][1] is not None:
+            roots.append(cache[name][1])
     return roots
 
 
@@ -157,5 +163,5 @@ def bytes_response(request: Request, data: bytes, media_type: str, etag: str) ->
 
 @router.get("/objects/{sha256}", summary="A lake object by its sha256 (Range, ETag)")
 def lake_object_route(request: Request, sha256: str = Path(..., pattern=r"^[0-9a-fA-F]{64}$")) -> Response:
-    data, media_type = lake_object(get_state(request), sha256.lower())
-    return bytes_response(request, data, media_type or guess_type(data), sha256.lower())
+    data = lake_object(get_state(request), sha256.lower())
+    return bytes_response(request, data, guess_type(data), sha256.lower())

@@ -84,7 +84,7 @@ def _make_router(segment: str) -> APIRouter:
         ds = open_dataset(get_state(request), dataset)
         return ds, _table_of(ds, segment, table)
 
-    @router.post("/{dataset}/{table}/", status_code=201, dependencies=[Depends(require_token)], summary=f"Add rows (new dataset version)")
+    @router.post("/{dataset}/{table}/", status_code=201, dependencies=[Depends(require_token)], summary="Add rows (new dataset version)")
     def add_rows(request: Request, dataset: str = NAME, table: str = TABLE, body: Any = Body(..., examples=[ROW_EXAMPLE])) -> dict[str, Any]:
         ds, schema = _writable(request, dataset, table)
         rows = validate_rows(schema, body, table)

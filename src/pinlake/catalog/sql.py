@@ -105,13 +105,13 @@ CATALOG_VIEWS = {
 def connect(library: str | os.PathLike[str] | None = None, at: Mapping[str, Any] | Iterable[str] | None = None) -> Any:
     """A DuckDB connection with the whole library exposed as views (snapshots taken now)."""
     import duckdb
-    import lance
 
     from pinlake.catalog.store import SCHEMAS, Catalog
     from pinlake.catalog.sync import lake_tables
     from pinlake.datasets.history import resolve
     from pinlake.datasets.tables import table_uri
     from pinlake.library import Library
+    from pinlake.storage import lance_dataset
 
     lib = Library(library)
     if not lib.path.is_dir():
@@ -137,7 +137,7 @@ def connect(library: str | os.PathLike[str] | None = None, at: Mapping[str, Any]
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(name)}")
         for table, v in sorted(entry.tables.items()):
             try:
-                ds = lance.dataset(table_uri(path, table), version=v)
+                ds = lance_dataset(table_uri(path, table), version=v)
             except (ValueError, OSError):
                 raise NotFoundError(f"dataset {name!r} version {entry.dataset_version}: table {table!r}@{v} was cleaned up",
                                     hint=f"Pin another version with --at {name}=VERSION.") from None
@@ -149,7 +149,7 @@ def connect(library: str | os.PathLike[str] | None = None, at: Mapping[str, Any]
         con.execute(f"CREATE VIEW catalog.{_q(view)} AS " + body.format(**refs))
     con.execute("CREATE SCHEMA IF NOT EXISTS lake")
     for table, uri in lake_tables(lib.path).items():
-        con.execute(f"CREATE VIEW lake.{_q(table)} AS SELECT * FROM {register(lance.dataset(uri))}")
+        con.execute(f"CREATE VIEW lake.{_q(table)} AS SELECT * FROM {register(lance_dataset(uri))}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

@@ -10,7 +10,8 @@ Tables (one ``<name>.lance`` each):
 - ``tags``, ``pins``, ``consumers``, ``cleanups``: tags, registered pins.yaml entries, reads by
   training runs, and retention runs.
 
-Every append takes ``<library>/_catalog/.lock`` (a file lock) and dedupes by key inside it, so
+Every append takes ``<library>/_catalog/.lock`` (a file lock; a lease object on S3, see
+:mod:`pinlake.storage`) and dedupes by key inside it, so
 several writers at once never duplicate or lose rows. Rows are never updated: derived flags
 (orphan, removed) are computed when reading.
 """
@@ -19,11 +20,12 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
-from filelock import FileLock
+
+from pinlake.storage import AnyPath, S3Path, lance_dataset, lance_write, location
+from pinlake.storage import lock as storage_lock
 
 _TS = pa.timestamp("us")
 LINEAGE_COLUMNS = ("run_id", "flow_run_id", "lock_hash", "lake_version", "recipe_hash", "code_version", "user")
@@ -72,18 +74,21 @@ KEYS: dict[str, tuple[str, ...]] = {
 RESERVED_DIRS = ("_catalog", "_lake", "_locks", "_media")
 
 
-def is_library(path: Path) -> bool:
+def is_library(path: AnyPath | str) -> bool:
     """Whether ``path`` is a pinlake library: it holds a reserved directory (``_catalog``, ``_lake``,
     ``_locks``, ``_media``) or it is the default library (``$PINLAKE_LIBRARY`` or ``./library``)."""
-    path = Path(path)
+    path = location(path)
     if not path.is_dir():
         return False
     if any((path / d).is_dir() for d in RESERVED_DIRS):
         return True
     from pinlake.library import default_library_path
 
+    default = default_library_path()
+    if isinstance(path, S3Path) or isinstance(default, S3Path):
+        return path == default
     try:
-        return path.resolve() == default_library_path().resolve()
+        return path.resolve() == default.resolve()
     except OSError:  # pragma: no cover
         return False
 
@@ -95,8 +100,8 @@ def dumps(obj: Any) -> str:
 class Catalog:
     """The catalog of the library at ``library_path``."""
 
-    def __init__(self, library_path: Path | str) -> None:
-        self.library_path = Path(library_path)
+    def __init__(self, library_path: AnyPath | str) -> None:
+        self.library_path = location(library_path)
         self.path = self.library_path / "_catalog"
 
     def uri(self, table: str) -> str:
@@ -111,9 +116,9 @@ class Catalog:
 
     @contextmanager
     def locked(self, timeout: float = 600) -> Iterator[None]:
-        """Serialise catalog appends on this machine (the dedupe read happens inside)."""
+        """Serialise catalog appends (the dedupe read happens inside)."""
         self.init()
-        with FileLock(str(self.path / ".lock"), timeout=timeout):
+        with storage_lock(self.path / ".lock", timeout=timeout):
             yield
 
     # --- reads ---------------------------------------------------------------------
@@ -123,17 +128,13 @@ class Catalog:
         if not self.exists(table):
             empty = schema.empty_table()
             return empty.select(list(columns)) if columns else empty
-        import lance
-
-        return lance.dataset(self.uri(table)).to_table(columns=list(columns) if columns else None, filter=filter)
+        return lance_dataset(self.uri(table)).to_table(columns=list(columns) if columns else None, filter=filter)
 
     def dataset_ref(self, table: str) -> Any:
         """A scannable snapshot of a catalog table (a Lance dataset, or an empty Arrow table)."""
         if not self.exists(table):
             return SCHEMAS[table].empty_table()
-        import lance
-
-        return lance.dataset(self.uri(table))
+        return lance_dataset(self.uri(table))
 
     def keys(self, table: str, dataset: str | None = None) -> set[tuple[Any, ...]]:
         from pinlake.sqltext import sql_str
@@ -158,8 +159,6 @@ class Catalog:
         return self._append(table, rows, dedupe)
 
     def _append(self, table: str, rows: list[dict[str, Any]], dedupe: bool) -> int:
-        import lance
-
         schema = SCHEMAS[table]
         if dedupe and table in KEYS:
             key = KEYS[table]
@@ -178,7 +177,7 @@ class Catalog:
             return 0
         data = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
         self.init()
-        lance.write_dataset(data, self.uri(table), mode="append" if self.exists(table) else "create",
+        lance_write(data, self.uri(table), mode="append" if self.exists(table) else "create",
                             commit_message=f"catalog: {len(rows)} rows")
         return len(rows)
 

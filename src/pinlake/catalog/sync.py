@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import hashlib
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Any
 
 from pinlake.catalog.store import LINEAGE_COLUMNS, Catalog, dumps, is_library
 from pinlake.features.base import utcnow
+from pinlake.storage import AnyPath, lance_dataset, location
 
 LAKE = "_lake"
 LOG_TABLE = "_versions"
 
 
-def dataset_tables(dataset_path: Path) -> dict[str, str]:
+def dataset_tables(dataset_path: AnyPath | str) -> dict[str, str]:
     """``{table: uri}`` of a dataset: its ``db/*.lance`` tables and its ``_versions`` log."""
-    dataset_path = Path(dataset_path)
+    dataset_path = location(dataset_path)
     out: dict[str, str] = {}
     db = dataset_path / "db"
     if db.is_dir():
@@ -34,9 +34,9 @@ def dataset_tables(dataset_path: Path) -> dict[str, str]:
     return out
 
 
-def lake_tables(library_path: Path) -> dict[str, str]:
+def lake_tables(library_path: AnyPath | str) -> dict[str, str]:
     """``{table: uri}`` of every ``*.lance`` table under ``<library>/_lake`` (name relative, no suffix)."""
-    root = Path(library_path) / LAKE
+    root = location(library_path) / LAKE
     out: dict[str, str] = {}
     if not root.is_dir():
         return out
@@ -54,8 +54,8 @@ def lake_tables(library_path: Path) -> dict[str, str]:
     return out
 
 
-def library_datasets(library_path: Path) -> list[Path]:
-    root = Path(library_path)
+def library_datasets(library_path: AnyPath | str) -> list[AnyPath]:
+    root = location(library_path)
     if not root.is_dir():
         return []
     return sorted(
@@ -70,10 +70,8 @@ def schema_hash(schema: Any) -> str:
 
 def version_record(dataset: str, table: str, uri: str, info: dict[str, Any]) -> dict[str, Any]:
     """The catalog row of one table version (opened at that version for schema, rows and properties)."""
-    import lance
-
     v = int(info["version"])
-    ds = lance.dataset(uri, version=v)
+    ds = lance_dataset(uri, version=v)
     tx = ds.read_transaction(v)
     props = dict(tx.transaction_properties or {}) if tx is not None else {}
     lance_op = type(tx.operation).__name__.lower() if tx is not None else ""
@@ -98,12 +96,10 @@ def version_record(dataset: str, table: str, uri: str, info: dict[str, Any]) -> 
 
 
 def _table_rows(catalog: Catalog, dataset: str, tables: dict[str, str]) -> list[dict[str, Any]]:
-    import lance
-
     known = catalog.keys("versions", dataset)
     rows = []
     for table, uri in tables.items():
-        ds = lance.dataset(uri)
+        ds = lance_dataset(uri)
         if (dataset, table, ds.version) in known:
             # Lance numbers versions in commit order and each sync catalogues every version it lists
             # in one append, so a catalogued latest version means every older one is catalogued too.
@@ -114,7 +110,7 @@ def _table_rows(catalog: Catalog, dataset: str, tables: dict[str, str]) -> list[
     return rows
 
 
-def _log_rows(catalog: Catalog, dataset: str, dataset_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _log_rows(catalog: Catalog, dataset: str, dataset_path: AnyPath) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     from pinlake.datasets.versions import VersionLog
 
     known = {k[1] for k in catalog.keys("dataset_versions", dataset)}
@@ -137,10 +133,10 @@ def _log_rows(catalog: Catalog, dataset: str, dataset_path: Path) -> tuple[list[
     return entries, members
 
 
-def sync_dataset(library_path: Path, dataset_path: Path, *, lock: bool = True) -> dict[str, int]:
+def sync_dataset(library_path: AnyPath | str, dataset_path: AnyPath | str, *, lock: bool = True) -> dict[str, int]:
     """Catalogue every missing version of one dataset's tables and log; returns rows appended."""
     catalog = Catalog(library_path)
-    dataset_path = Path(dataset_path)
+    dataset_path = location(dataset_path)
     name = dataset_path.name
 
     # The rows below are already filtered against the catalog's keys, read under the same lock:
@@ -155,7 +151,7 @@ def sync_dataset(library_path: Path, dataset_path: Path, *, lock: bool = True) -
         return out
 
 
-def sync_lake(library_path: Path, *, lock: bool = True) -> dict[str, int]:
+def sync_lake(library_path: AnyPath | str, *, lock: bool = True) -> dict[str, int]:
     catalog = Catalog(library_path)
     tables = lake_tables(library_path)
     if not tables:
@@ -164,9 +160,9 @@ def sync_lake(library_path: Path, *, lock: bool = True) -> dict[str, int]:
         return {"versions": catalog.append("versions", _table_rows(catalog, LAKE, tables), dedupe=False, lock=False)}
 
 
-def sync_library(library_path: Path | str) -> dict[str, dict[str, int]]:
+def sync_library(library_path: AnyPath | str) -> dict[str, dict[str, int]]:
     """Walk every table of the library (datasets, logs, lake) and append what is missing."""
-    library_path = Path(library_path)
+    library_path = location(library_path)
     from pinlake.errors import NotFoundError
 
     if not library_path.is_dir():
@@ -180,12 +176,12 @@ def sync_library(library_path: Path | str) -> dict[str, dict[str, int]]:
     return report
 
 
-def on_version_logged(dataset_path: Path) -> None:
+def on_version_logged(dataset_path: AnyPath | str) -> None:
     """The hook :meth:`VersionLog.append` calls: catalogue this dataset if it lives in a library.
 
     Errors propagate (the log entry is committed either way; the next sync or write catches up).
     """
-    parent = Path(dataset_path).parent
+    parent = location(dataset_path).parent
     if is_library(parent):
-        sync_dataset(parent, Path(dataset_path))
+        sync_dataset(parent, location(dataset_path))
 

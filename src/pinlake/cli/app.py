@@ -38,8 +38,11 @@ LibraryOption = typer.Option(
 )
 
 
-def library_path(value: Path | str | None) -> Path:
-    return Path(value) if value else Path(os.environ.get("PINLAKE_LIBRARY", "./library"))
+def library_path(value: Path | str | None) -> Any:
+    """The library root: a local Path, or an S3Path for ``s3://bucket/prefix`` (see pinlake.storage)."""
+    from pinlake.storage import location
+
+    return location(value) if value else location(os.environ.get("PINLAKE_LIBRARY", "./library"))
 
 
 def handle_errors(fn: F) -> F:

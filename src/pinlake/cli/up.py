@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -19,7 +20,7 @@ def up(
     home: Path = typer.Option(Path.home() / ".prefect", "--prefect-home"),
     library: Optional[Path] = LibraryOption,
 ) -> None:
-    """Start a Prefect server (UI at http://127.0.0.1:PORT) and serve the refresh deployments until Ctrl-C.
+    """Start a Prefect server (UI at http://127.0.0.1:PORT) and serve the refresh deployments until Ctrl-C or SIGTERM.
 
     Example: pinlake up --port 4200
     """
@@ -29,6 +30,8 @@ def up(
 
     configure(home)
     reg = str(resolve_registry(registry))
+    # SIGTERM (systemd, docker stop, kill) stops like Ctrl-C, so the server below is stopped too
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     proc, url = start_server(home, port)
     os.environ["PREFECT_API_URL"] = url
     console.print(f"[green]Prefect server[/] {url.removesuffix('/api')} (UI); export PREFECT_API_URL={url}")

@@ -2,7 +2,7 @@
 
 Table writes go through Lance (append / merge_insert / delete: each a new table version, history
 kept); the version-log append at the end is the commit point. Writers of one dataset are serialised
-by a file lock. Table versions left by a crashed write are rolled back (restore = a new version)
+by a file lock (a lease object on S3, see :mod:`pinlake.storage`). Table versions left by a crashed write are rolled back (restore = a new version)
 before the next write.
 """
 
@@ -22,6 +22,7 @@ from pinlake.errors import NotFoundError, ValidationError
 from pinlake.features.arrow import rows_to_table
 from pinlake.features.base import BaseSchema, utcnow
 from pinlake.lineage import lineage_properties
+from pinlake.storage import lance_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
@@ -69,7 +70,7 @@ class CrudMixin:
                     tables = {**self._state.tables, **self._batch.changed}
                     rows = dict(self._state.rows)
                     for t, v in self._batch.changed.items():
-                        rows[t] = lance.dataset(table_uri(self.path, t), version=v).count_rows()
+                        rows[t] = lance_dataset(table_uri(self.path, t), version=v).count_rows()
                     message = "; ".join(self._batch.ops) or "no table changed"
                     self._state = self._log.append(operation, tables, rows, self._batch.lineage, message)
             finally:
@@ -86,13 +87,13 @@ class CrudMixin:
         """Move to the latest logged version; roll back table versions no log entry names."""
         self._state = self._log.latest() or self._state
         for table, version in self._state.tables.items():
-            ds = lance.dataset(table_uri(self.path, table))
+            ds = lance_dataset(table_uri(self.path, table))
             if ds.version != version:
-                lance.dataset(table_uri(self.path, table), version=version).restore()
+                lance_dataset(table_uri(self.path, table), version=version).restore()
 
     def _current(self: "Dataset", table: str) -> lance.LanceDataset:
         version = (self._batch.changed.get(table) if self._batch else None) or self._state.tables.get(table)
-        return lance.dataset(table_uri(self.path, table), version=version)
+        return lance_dataset(table_uri(self.path, table), version=version)
 
     def _note(self: "Dataset", table: str, version: int, op: str) -> None:
         assert self._batch is not None
@@ -156,7 +157,7 @@ class CrudMixin:
         if mode == "append":
             # append on top of the version this batch sees
             ds = self._current(table)
-            if ds.version != lance.dataset(ds.uri).version:
+            if ds.version != lance_dataset(ds.uri).version:
                 ds.restore()
         version = write_table(self.path, table, arrow, mode, self._batch.lineage, f"{self._batch.operation}: add {arrow.num_rows} rows")
         self._note(table, version, f"add {arrow.num_rows} to {table}")
@@ -189,7 +190,7 @@ class CrudMixin:
             arrow = arrow.set_column(arrow.schema.get_field_index("created_at"), "created_at", created)
         ds = self._current(table)
         ds.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(arrow)
-        self._note(table, lance.dataset(ds.uri).version, op)
+        self._note(table, lance_dataset(ds.uri).version, op)
 
     def delete_data(self: "Dataset", table: str, ids: Sequence[str]) -> list[str]:
         """Delete rows of ``table`` by id; returns the ids that existed."""
@@ -203,7 +204,7 @@ class CrudMixin:
             return
         ds = self._current(table)
         ds.delete(predicate)
-        self._note(table, lance.dataset(ds.uri).version, f"delete {n} from {table}")
+        self._note(table, lance_dataset(ds.uri).version, f"delete {n} from {table}")
 
     # --- dataset item level -------------------------------------------------------------
     def _split_items(self: "Dataset", items: Sequence["DatasetItem | dict[str, Any]"]) -> dict[str, list[dict[str, Any]]]:

@@ -27,6 +27,7 @@ from pinlake.errors import InputFileError, NotFoundError
 from pinlake.features.arrow import table_to_rows
 from pinlake.features.base import BaseSchema
 from pinlake.sqltext import sql_str
+from pinlake.storage import AnyPath, location
 from pinlake.features.groups import Image
 
 
@@ -35,13 +36,13 @@ class Dataset(CrudMixin):
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | AnyPath,
         media_dir: str | os.PathLike[str] | None = None,
         *,
         version: int | None = None,
         dataset_item: type[DatasetItem] | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path = location(path)
         if not (self.path / "info.json").is_file():
             raise NotFoundError(
                 f"{self.path}: not a pinlake dataset (no info.json)",
@@ -250,7 +251,7 @@ class Dataset(CrudMixin):
         return self.read_json("features_values.json")
 
     @property
-    def preview_path(self) -> Path:
+    def preview_path(self) -> AnyPath:
         return self.path / (self.info.preview or "preview.png")
 
     def size_bytes(self) -> int:

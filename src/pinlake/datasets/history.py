@@ -10,26 +10,25 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import lance
 import pyarrow as pa
 
 from pinlake.datasets.tables import table_uri
 from pinlake.datasets.versions import DatasetVersion, VersionLog
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.features.base import utcnow
+from pinlake.storage import AnyPath, lance_dataset, location
 
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 
 # --- locating -----------------------------------------------------------------------
-def dataset_path(name_or_path: str | Path, library: str | Path | None = None) -> Path:
+def dataset_path(name_or_path: str | AnyPath, library: str | AnyPath | None = None) -> AnyPath:
     """The directory of a dataset given its name in ``library`` (or a path to it)."""
     from pinlake.library import Library
 
-    p = Path(name_or_path)
+    p = location(name_or_path)
     if (p / "_versions.lance").is_dir() and (p / "info.json").is_file():
         return p
     lib = Library(library)
@@ -42,7 +41,7 @@ def dataset_path(name_or_path: str | Path, library: str | Path | None = None) ->
     return lib.path / str(name_or_path)
 
 
-def library_of(path: Path) -> Path | None:
+def library_of(path: AnyPath) -> AnyPath | None:
     """The library holding the dataset at ``path`` (None if it lives outside a library)."""
     from pinlake.catalog.store import is_library
 
@@ -50,7 +49,7 @@ def library_of(path: Path) -> Path | None:
 
 
 # --- resolving --------------------------------------------------------------------------
-def tags_of(path: Path, entries: list[DatasetVersion] | None = None) -> dict[str, int]:
+def tags_of(path: AnyPath, entries: list[DatasetVersion] | None = None) -> dict[str, int]:
     """``{tag: dataset_version}``: from the catalog, else from the Lance tags on the tables.
 
     ``entries``: the version log when the caller has already read it.
@@ -69,7 +68,7 @@ def tags_of(path: Path, entries: list[DatasetVersion] | None = None) -> dict[str
     db = path / "db"
     for table_dir in sorted(db.iterdir()) if db.is_dir() else []:
         if table_dir.name.endswith(".lance"):
-            for name, t in lance.dataset(str(table_dir)).tags.list().items():
+            for name, t in lance_dataset(str(table_dir)).tags.list().items():
                 if not name.startswith("pinlake-keep-"):
                     lance_tags.setdefault(name, {})[table_dir.name[:-6]] = t["version"]
     for name, tables in lance_tags.items():
@@ -82,7 +81,7 @@ def tags_of(path: Path, entries: list[DatasetVersion] | None = None) -> dict[str
     return out
 
 
-def resolve(path: Path, version: int | str | None = None, *, tag: str | None = None, lock: str | None = None) -> DatasetVersion:
+def resolve(path: AnyPath, version: int | str | None = None, *, tag: str | None = None, lock: str | None = None) -> DatasetVersion:
     """The dataset version named by a number, a tag or a lock hash (default: the latest)."""
     log = VersionLog(path)
     entries = log.entries()
@@ -126,18 +125,18 @@ def resolve(path: Path, version: int | str | None = None, *, tag: str | None = N
     return entries[-1]
 
 
-def missing_tables(entry: DatasetVersion, path: Path) -> list[str]:
+def missing_tables(entry: DatasetVersion, path: AnyPath) -> list[str]:
     """Tables of ``entry`` whose Lance version no longer exists (removed by cleanup)."""
     out = []
     for table, v in entry.tables.items():
         try:
-            lance.dataset(table_uri(path, table), version=v)
+            lance_dataset(table_uri(path, table), version=v)
         except (ValueError, OSError):
             out.append(f"{table}@{v}")
     return out
 
 
-def list_versions(path: Path) -> list[dict[str, Any]]:
+def list_versions(path: AnyPath) -> list[dict[str, Any]]:
     """Every dataset version with its tags and whether it still reads (not cleaned up)."""
     entries = VersionLog(path).entries()
     tags = tags_of(path, entries)
@@ -147,7 +146,7 @@ def list_versions(path: Path) -> list[dict[str, Any]]:
     existing = {}
     for table_dir in (path / "db").iterdir():
         if table_dir.name.endswith(".lance"):
-            existing[table_dir.name[:-6]] = {int(v["version"]) for v in lance.dataset(str(table_dir)).versions()}
+            existing[table_dir.name[:-6]] = {int(v["version"]) for v in lance_dataset(str(table_dir)).versions()}
     out = []
     for e in entries:
         d = e.to_dict()
@@ -159,7 +158,7 @@ def list_versions(path: Path) -> list[dict[str, Any]]:
 
 
 # --- tag ----------------------------------------------------------------------------------
-def tag_version(path: Path, version: int | str, name: str) -> dict[str, Any]:
+def tag_version(path: AnyPath, version: int | str, name: str) -> dict[str, Any]:
     """Name a dataset version: a Lance tag on each of its tables, plus a catalog record."""
     if not TAG_RE.match(name) or name.isdigit() or name.startswith("lock:") or name.startswith("pinlake-keep-"):
         raise ValidationError(
@@ -177,7 +176,7 @@ def tag_version(path: Path, version: int | str, name: str) -> dict[str, Any]:
     if gone:
         raise NotFoundError(f"dataset {path.name!r} version {entry.dataset_version} was cleaned up ({', '.join(gone)})")
     for table, v in entry.tables.items():
-        ds = lance.dataset(table_uri(path, table))
+        ds = lance_dataset(table_uri(path, table))
         if name not in ds.tags.list():
             ds.tags.create(name, v)
     lib = library_of(path)
@@ -193,7 +192,7 @@ def tag_version(path: Path, version: int | str, name: str) -> dict[str, Any]:
 
 
 # --- restore --------------------------------------------------------------------------------
-def restore_version(path: Path, version: int | str) -> DatasetVersion:
+def restore_version(path: AnyPath, version: int | str) -> DatasetVersion:
     """Append a new dataset version equal to an old one (each table restored to its old version)."""
     from pinlake.lineage import lineage_properties
 
@@ -210,12 +209,12 @@ def restore_version(path: Path, version: int | str) -> DatasetVersion:
         rows: dict[str, int] = {}
         for table, v in target.tables.items():
             uri = table_uri(path, table)
-            if lance.dataset(uri).version == v:
+            if lance_dataset(uri).version == v:
                 tables[table] = v  # the latest table version already is the old one
             else:
-                lance.dataset(uri, version=v).restore()
-                tables[table] = lance.dataset(uri).version
-            rows[table] = target.rows.get(table, lance.dataset(uri, version=tables[table]).count_rows())
+                lance_dataset(uri, version=v).restore()
+                tables[table] = lance_dataset(uri).version
+            rows[table] = target.rows.get(table, lance_dataset(uri, version=tables[table]).count_rows())
         props = lineage_properties("restore", restored_from=target.dataset_version)
         for key in ("pinlake.lock_hash", "pinlake.lake_version", "pinlake.recipe_hash"):
             if target.lineage.get(key):
@@ -224,7 +223,7 @@ def restore_version(path: Path, version: int | str) -> DatasetVersion:
 
 
 # --- diff -------------------------------------------------------------------------------------
-def diff_versions(path: Path, a: int | str, b: int | str) -> dict[str, Any]:
+def diff_versions(path: AnyPath, a: int | str, b: int | str) -> dict[str, Any]:
     """Rows added, removed and changed (same id, other content; ``updated_at`` ignored) per table.
 
     Returns ``{"dataset", "a", "b", "tables": {table: {added, removed, changed}}, "ids": Arrow table
@@ -241,8 +240,8 @@ def diff_versions(path: Path, a: int | str, b: int | str) -> dict[str, Any]:
         if va == vb:
             summary[table] = {"added": 0, "removed": 0, "changed": 0}
             continue
-        da = lance.dataset(table_uri(path, table), version=va) if va is not None else None
-        db = lance.dataset(table_uri(path, table), version=vb) if vb is not None else None
+        da = lance_dataset(table_uri(path, table), version=va) if va is not None else None
+        db = lance_dataset(table_uri(path, table), version=vb) if vb is not None else None
         schema = (db or da).schema  # type: ignore[union-attr]
         con.register("a_t", da if da is not None else schema.empty_table())
         con.register("b_t", db if db is not None else schema.empty_table())
@@ -280,7 +279,7 @@ def parse_age(text: str | timedelta) -> timedelta:
     return timedelta(**{unit: float(m.group(1))})
 
 
-def protected_versions(path: Path, entries: list[DatasetVersion] | None = None) -> dict[int, list[str]]:
+def protected_versions(path: AnyPath, entries: list[DatasetVersion] | None = None) -> dict[int, list[str]]:
     """Dataset versions cleanup keeps, with why: the latest, tagged ones, pinned ones."""
     if entries is None:
         entries = VersionLog(path).entries()
@@ -300,7 +299,7 @@ def protected_versions(path: Path, entries: list[DatasetVersion] | None = None) 
     return keep
 
 
-def cleanup_dataset(path: Path, older_than: str | timedelta = "30d") -> dict[str, Any]:
+def cleanup_dataset(path: AnyPath, older_than: str | timedelta = "30d") -> dict[str, Any]:
     """Remove table versions older than ``older_than``, keeping the latest, tagged and pinned ones."""
     from pinlake.catalog.sync import dataset_tables
 
@@ -316,7 +315,7 @@ def cleanup_dataset(path: Path, older_than: str | timedelta = "30d") -> dict[str
         report["kept_dataset_versions"] = {v: why for v, why in sorted(keep_dv.items())}
         for table, uri in dataset_tables(path).items():
             keep = sorted({entries[v].tables[table] for v in keep_dv if v in entries and table in entries[v].tables})
-            ds = lance.dataset(uri)
+            ds = lance_dataset(uri)
             before = {int(v["version"]) for v in ds.versions()}
             temp = [f"pinlake-keep-{v}" for v in keep if v in before]
             tagged = ds.tags.list()
@@ -328,7 +327,7 @@ def cleanup_dataset(path: Path, older_than: str | timedelta = "30d") -> dict[str
             finally:
                 for name in temp:
                     ds.tags.delete(name)
-            after = {int(v["version"]) for v in lance.dataset(uri).versions()}
+            after = {int(v["version"]) for v in lance_dataset(uri).versions()}
             removed = sorted(before - after)
             report["tables"][table] = {"removed": removed, "kept": sorted(after), "bytes_removed": stats.bytes_removed}
             rows.append({

@@ -14,9 +14,9 @@ and stay on the calling process.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from pinlake.datasets.builders.lockfile import LockfileBuilder, item_id_for
@@ -26,6 +26,7 @@ from pinlake.datasets.info import DatasetInfo
 from pinlake.errors import ValidationError
 from pinlake.library import Library, check_dataset_name
 from pinlake.recipes.lock import Lock, read_lock
+from pinlake.storage import location
 
 LockBuildMode = Literal["auto", "create", "overwrite"]
 
@@ -65,7 +66,7 @@ def _previous_lock(ds: Dataset, library: Library) -> Lock | None:
     if not h:
         return None
     for cand in (lineage.get("pinlake.lock_dir"), library.locks_path / h):
-        if cand and Path(cand, "lock.json").is_file():
+        if cand and (location(cand) / "lock.json").is_file():
             lock = read_lock(cand, verify=False)
             if lock.hash == h:
                 return read_lock(cand)
@@ -149,9 +150,13 @@ def build_from_lock(
     added, updated, deleted = diff_locks(previous, lock)
     b = builder(object_names=set(added) | set(updated))
     items: dict[str, Any] = {}
-    for split, lineno, rec in lock.all_records():
-        if rec["object_name"] in b.object_names:  # type: ignore[operator]
-            items[rec["object_name"]] = _as_item(ds, b.sample(split, rec, f"{lock.file(split)}:{lineno}"))
+    located = lock.located()
+    changed = {name: (located[name][0], located[name][1], json.loads(located[name][2])) for name in sorted(b.object_names)}  # type: ignore[arg-type]
+    if embed and changed:  # the changed resources' bytes in one read
+        b._prefetched = lake.read_objects([rec["sha256"] for _, _, rec in changed.values()])
+    for name, (split, lineno, rec) in changed.items():
+        items[name] = _as_item(ds, b.sample(split, rec, f"{lock.file(split)}:{lineno}"))
+    b._prefetched = {}
     with ds.batch("build:lock-incremental", record_empty=True, **lock.lineage()):
         if b._sources and "source" in ds.schema.tables:
             have = {s.id for s in ds.get_data("source")} if "source" in ds.tables else set()

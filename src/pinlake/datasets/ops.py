@@ -16,6 +16,7 @@ from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
 from pinlake.library import Library, check_dataset_name
+from pinlake.storage import location
 
 
 def load_dataset_item(spec: str) -> type[DatasetItem]:
@@ -134,7 +135,7 @@ def list_datasets(library: Library) -> list[dict[str, Any]]:
 
 
 def open_dataset(library: Library, name_or_path: str, media_dir: Path | None = None) -> Dataset:
-    p = Path(name_or_path)
+    p = location(name_or_path)
     if (p / "info.json").is_file():
         return Dataset(p, media_dir=media_dir)
     return library.get_dataset(name_or_path, media_dir=media_dir)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
 from collections import defaultdict
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image as PILImage
@@ -13,6 +14,7 @@ from PIL import ImageDraw
 
 from pinlake.datasets.tables import id_filter
 from pinlake.features.groups import BBox, Image, KeyPoints
+from pinlake.storage import AnyPath, location, write_bytes_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
@@ -20,9 +22,9 @@ if TYPE_CHECKING:  # pragma: no cover
 PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c", "#fabebe"]
 
 
-def render_preview(ds: "Dataset", out: Path | None = None, *, n: int = 12, tile: int = 192, cols: int = 4) -> Path:
+def render_preview(ds: "Dataset", out: AnyPath | str | None = None, *, n: int = 12, tile: int = 192, cols: int = 4) -> AnyPath:
     """Draw up to ``n`` items (first by id, so previews are stable) into a grid and save it."""
-    out = Path(out) if out else ds.preview_path
+    out = location(out) if out else ds.preview_path
     view_tables = [t for t in ds.tables if issubclass(ds.schema.schemas[t], Image)]
     cols = max(1, cols)
     canvas_items = []
@@ -45,6 +47,10 @@ def render_preview(ds: "Dataset", out: Path | None = None, *, n: int = 12, tile:
         for v in views:
             canvas_items.append((v, boxes.get(v["id"], []) + boxes.get(v["item_ref"]["id"], []),
                                  points.get(v["id"], []) + points.get(v["item_ref"]["id"], [])))
+    key = _preview_key(canvas_items, tile, cols, n)
+    key_path = out.parent / f".{out.name}.key"
+    if key and out.is_file() and key_path.is_file() and key_path.read_text() == key:
+        return out  # same sampled items, boxes and points: the drawn preview is still right
     count = max(1, len(canvas_items))
     cols = min(cols, count)
     rows = math.ceil(count / cols)
@@ -70,10 +76,27 @@ def render_preview(ds: "Dataset", out: Path | None = None, *, n: int = 12, tile:
         oy = (k // cols) * tile + (tile - thumb.height) // 2
         canvas.paste(thumb, (ox, oy))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    canvas.save(tmp, format="PNG")
-    tmp.replace(out)
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    write_bytes_atomic(out, buf.getvalue())
+    key_path.write_text(key)
     return out
+
+
+def _preview_key(canvas_items: list, tile: int, cols: int, n: int) -> str:
+    """What the preview draws (views by id and media, their boxes and points), as one digest;
+    "" when a view's bytes are behind a plain url (they may change in place: always draw)."""
+    skip = {"content", "created_at", "updated_at"}
+    plain = []
+    for view, bxs, pts in canvas_items:
+        v = {k: x for k, x in view.items() if k not in skip}
+        if view.get("content"):
+            v["content_sha256"] = hashlib.sha256(view["content"]).hexdigest()
+        elif not view.get("sha256"):
+            return ""
+        plain.append([v] + [{k: x for k, x in r.items() if k not in skip} for r in (*bxs, *pts)])
+    text = json.dumps([tile, cols, n, plain], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _xyxy(b: dict, w: int, h: int) -> tuple[float, float, float, float]:

@@ -10,7 +10,6 @@ import datetime as dt
 import enum
 import json
 import typing
-from pathlib import Path
 from typing import Any
 
 from pydantic import create_model
@@ -21,6 +20,7 @@ from pinlake.errors import InputFileError, NotFoundError
 from pinlake.features.arrow import _strip_optional
 from pinlake.features.base import BaseSchema, SchemaRef
 from pinlake.features.groups import BUILTIN_SCHEMAS, Embedding, SchemaGroup, base_schema_of
+from pinlake.storage import AnyPath, location
 
 _TYPE_NAMES: dict[Any, str] = {
     str: "str", int: "int", float: "float", bool: "bool", bytes: "bytes",
@@ -127,13 +127,13 @@ class DatasetSchema:
             "dataset_item": self.dataset_item.__name__,
         }
 
-    def to_json(self, path: Path) -> None:
+    def to_json(self, path: AnyPath | str) -> None:
         write_json_atomic(path, self.to_dict())
 
     @classmethod
-    def from_json(cls, path: Path) -> "DatasetSchema":
+    def from_json(cls, path: AnyPath | str) -> "DatasetSchema":
         try:
-            data = json.loads(Path(path).read_text())
+            data = json.loads(location(path).read_text())
         except FileNotFoundError:
             raise InputFileError(f"{path}: schema.json is missing") from None
         except json.JSONDecodeError as exc:

@@ -106,7 +106,7 @@ def compute_features_values(ds: "Dataset", max_values: int = 100) -> dict[str, A
             for name, info in schema.model_fields.items():
                 if name in skip or info.annotation is not str:
                     continue
-                (n,) = con.execute(f'SELECT count(DISTINCT "{name}") FROM t').fetchone()
+                ((n,),) = con.execute(f'SELECT count(DISTINCT "{name}") FROM t').fetchall()  # fully fetched: unregister below
                 if 0 < n <= max_values:
                     values = [r[0] for r in con.execute(f'SELECT DISTINCT "{name}" FROM t WHERE "{name}" IS NOT NULL ORDER BY 1').fetchall()]
                     fields[name] = {"restricted": False, "values": values}

@@ -6,34 +6,34 @@ under ``lance.commit.message``), so a table read on its own still tells where it
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import lance
 import pyarrow as pa
-from lance.fragment import FragmentMetadata, write_fragments
+from lance.fragment import FragmentMetadata
 
 from pinlake.errors import NotFoundError
 from pinlake.sqltext import sql_in
+from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location
 
 DB_DIR = "db"
 
 
-def table_uri(dataset_path: Path, table: str) -> str:
-    return str(Path(dataset_path) / DB_DIR / f"{table}.lance")
+def table_uri(dataset_path: AnyPath | str, table: str) -> str:
+    return str(location(dataset_path) / DB_DIR / f"{table}.lance")
 
 
-def table_exists(dataset_path: Path, table: str) -> bool:
-    return (Path(dataset_path) / DB_DIR / f"{table}.lance" / "_versions").is_dir()
+def table_exists(dataset_path: AnyPath | str, table: str) -> bool:
+    return (location(dataset_path) / DB_DIR / f"{table}.lance" / "_versions").is_dir()
 
 
-def open_table(dataset_path: Path, table: str, version: int | None = None) -> lance.LanceDataset:
+def open_table(dataset_path: AnyPath | str, table: str, version: int | None = None) -> lance.LanceDataset:
     uri = table_uri(dataset_path, table)
     try:
-        return lance.dataset(uri, version=version)
+        return lance_dataset(uri, version=version)
     except (ValueError, OSError) as exc:
         raise NotFoundError(
-            f"table {table!r} of dataset {Path(dataset_path).name!r} has no version {version}: {exc}".replace("\n", " "),
+            f"table {table!r} of dataset {location(dataset_path).name!r} has no version {version}: {exc}".replace("\n", " "),
             hint="The version may have been removed by `pinlake cleanup`; try `pinlake versions`.",
         ) from None
 
@@ -50,8 +50,8 @@ class TableWriter:
     unreferenced data files, which Lance's cleanup removes.
     """
 
-    def __init__(self, dataset_path: Path, table: str, schema: pa.Schema, mode: str = "append", base_version: int | None = None):
-        self.dataset_path = Path(dataset_path)
+    def __init__(self, dataset_path: AnyPath | str, table: str, schema: pa.Schema, mode: str = "append", base_version: int | None = None):
+        self.dataset_path = location(dataset_path)
         self.table = table
         self.uri = table_uri(dataset_path, table)
         self.schema = schema
@@ -67,7 +67,7 @@ class TableWriter:
         if batch.num_rows == 0:
             return
         batch = batch.select(self.schema.names).cast(self.schema) if batch.schema != self.schema else batch
-        self.fragments.extend(write_fragments(batch, self.uri, schema=self.schema, max_rows_per_file=1 << 20))
+        self.fragments.extend(lance_write_fragments(batch, self.uri, schema=self.schema, max_rows_per_file=1 << 20))
         self.rows += batch.num_rows
 
     def commit(self, properties: dict[str, str], message: str) -> int:
@@ -76,17 +76,17 @@ class TableWriter:
         if self.mode in ("create", "overwrite") or not self.exists:
             read_version = 0
             if self.exists:
-                read_version = lance.dataset(self.uri).version
+                read_version = lance_dataset(self.uri).version
             op = lance.LanceOperation.Overwrite(self.schema, self.fragments)
         else:
-            read_version = self.base_version if self.base_version is not None else lance.dataset(self.uri).version
+            read_version = self.base_version if self.base_version is not None else lance_dataset(self.uri).version
             op = lance.LanceOperation.Append(self.fragments)
         tx = lance.Transaction(read_version=read_version, operation=op, transaction_properties=props)
-        ds = lance.LanceDataset.commit(self.uri, tx)
+        ds = lance_commit(self.uri, tx)
         return ds.version
 
 
-def write_table(dataset_path: Path, table: str, data: pa.Table, mode: str, properties: dict[str, str], message: str) -> int:
+def write_table(dataset_path: AnyPath | str, table: str, data: pa.Table, mode: str, properties: dict[str, str], message: str) -> int:
     writer = TableWriter(dataset_path, table, data.schema, mode=mode)
     writer.write(data)
     return writer.commit(properties, message)

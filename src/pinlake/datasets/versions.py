@@ -5,8 +5,13 @@ Each build or batch of CRUD writes ends by appending one entry to ``<dataset>/_v
 lineage: {...}}``. Readers open a dataset version through this log, so table versions that no
 entry names (leftovers of a crashed write) are never seen.
 
-The log itself is a Lance table: each append is one atomic Lance commit. Appends are serialised
-per dataset with a file lock (``<dataset>/.lock``), so entry numbers are dense and increasing.
+The log itself is a Lance table. Writers of a dataset are serialised by :func:`pinlake.storage.lock`
+on ``<dataset>/.lock`` (a file lock locally, a lease object on S3). Each entry is committed as ONE
+Lance ``Overwrite`` transaction (the log's rows plus the new one) whose read version is the log
+version the writer read its last entry number from: Lance refuses it if any other entry was
+committed since (on S3 through a conditional PUT of the manifest), so even a writer whose lease
+lapsed can never commit a duplicate number or lose another's entry. Numbers stay dense and
+increasing; earlier log versions remain in the Lance history.
 """
 
 from __future__ import annotations
@@ -15,15 +20,15 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Iterator
 
 import lance
 import pyarrow as pa
-from filelock import FileLock
 
-from pinlake.errors import NotFoundError
+from pinlake.errors import BuildError, NotFoundError
 from pinlake.features.base import utcnow
+from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location
+from pinlake.storage import lock as storage_lock
 
 LOG_NAME = "_versions.lance"
 LOG_SCHEMA = pa.schema(
@@ -74,8 +79,8 @@ class DatasetVersion:
 class VersionLog:
     """Read and append the version log of the dataset at ``path``."""
 
-    def __init__(self, dataset_path: Path) -> None:
-        self.dataset_path = Path(dataset_path)
+    def __init__(self, dataset_path: AnyPath | str) -> None:
+        self.dataset_path = location(dataset_path)
         self.uri = str(self.dataset_path / LOG_NAME)
 
     def exists(self) -> bool:
@@ -83,15 +88,20 @@ class VersionLog:
 
     @contextmanager
     def locked(self, timeout: float = 600) -> Iterator[None]:
-        """Serialise writers of this dataset on this machine."""
+        """Serialise writers of this dataset (a file lock locally, a lease object on S3)."""
         self.dataset_path.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.dataset_path / ".lock"), timeout=timeout):
+        with storage_lock(self.dataset_path / ".lock", timeout=timeout):
             yield
 
+    def _open(self) -> lance.LanceDataset | None:
+        return lance_dataset(self.uri) if self.exists() else None
+
     def entries(self) -> list[DatasetVersion]:
-        if not self.exists():
-            return []
-        table = lance.dataset(self.uri).to_table()
+        ds = self._open()
+        return [] if ds is None else self._entries(ds.to_table())
+
+    @staticmethod
+    def _entries(table: pa.Table) -> list[DatasetVersion]:
         out = [
             DatasetVersion(
                 dataset_version=r["dataset_version"],
@@ -130,8 +140,11 @@ class VersionLog:
         message: str = "",
     ) -> DatasetVersion:
         """Append one entry (call with :meth:`locked` held). This is the commit point."""
-        latest = self.latest()
-        number = (latest.dataset_version + 1) if latest else 1
+        ds = self._open()
+        current = ds.to_table() if ds is not None else LOG_SCHEMA.empty_table()
+        read_version = ds.version if ds is not None else 0
+        numbers = current.column("dataset_version").to_pylist()
+        number = (max(numbers) + 1) if numbers else 1
         lineage = {**lineage, "pinlake.dataset_version": str(number)}
         entry = DatasetVersion(number, utcnow(), operation, dict(tables), dict(rows), lineage, message)
         row = pa.Table.from_pylist(
@@ -148,13 +161,21 @@ class VersionLog:
             ],
             schema=LOG_SCHEMA,
         )
-        lance.write_dataset(
-            row,
-            self.uri,
-            mode="append" if self.exists() else "create",
-            commit_message=f"dataset version {number}: {operation}",
-            transaction_properties=lineage,
-        )
+        data = pa.concat_tables([current.select(LOG_SCHEMA.names).cast(LOG_SCHEMA), row])
+        fragments = lance_write_fragments(data, self.uri, schema=LOG_SCHEMA)
+        props = {**lineage, "lance.commit.message": f"dataset version {number}: {operation}"}
+        tx = lance.Transaction(read_version=read_version, operation=lance.LanceOperation.Overwrite(LOG_SCHEMA, fragments),
+                               transaction_properties=props)
+        try:
+            lance_commit(self.uri, tx)
+        except (OSError, ValueError):  # lance.commit.CommitConflictError is an OSError
+            if self.exists() and lance_dataset(self.uri).version != read_version:
+                raise BuildError(
+                    f"dataset {self.dataset_path.name!r}: another writer committed a version of {self.uri} "
+                    f"after this write read version {number - 1}; this write was not recorded",
+                    hint="Its lock was taken over (the writer stalled longer than the lease); run the write again.",
+                ) from None
+            raise
         from pinlake.catalog.sync import on_version_logged  # catalogue the new versions (library only)
 
         on_version_logged(self.dataset_path)

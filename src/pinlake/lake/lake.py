@@ -62,8 +62,13 @@ class Lake:
         *,
         object_prefix: str | None = None,
         progress: Callable[[int], None] | None = None,
+        use_state: bool = True,
     ) -> Data | MultiData:
-        """Upload one file (returns Data) or a list (returns MultiData) into the lake."""
+        """Upload one file (returns Data) or a list (returns MultiData) into the lake.
+
+        Files already hashed whose path, inode, size and mtime are unchanged are not read again
+        (the state cache, :mod:`pinlake.lake.state`); ``use_state=False`` reads every file.
+        """
         from pinlake.lake.upload import ingest, local_items
 
         self._writable()
@@ -92,7 +97,7 @@ class Lake:
         names, src = self._labels(tags, source)
         rows = ingest(
             self._store, items, tags=names, source=src, max_workers=max_workers, error_manager=error_manager,
-            fill_metadata=fill_metadata, operation="lake.upload", progress=progress,
+            fill_metadata=fill_metadata, operation="lake.upload", progress=progress, use_state=use_state,
         )
         return self._wrap(rows, single)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import mimetypes
+import struct
 from fractions import Fraction
 from typing import Any
 
@@ -91,7 +92,50 @@ def probe(name: str, content: bytes, fill_metadata: bool) -> tuple[str, int | No
     return media_type, width, height, meta
 
 
+def header_size(content: bytes) -> tuple[int, int] | None:
+    """(width, height) read from a PNG, GIF or baseline/progressive JPEG header; None when unsure.
+
+    A few struct reads instead of opening the image with Pillow (ingest probes every file).
+    """
+    if content[:8] == b"\x89PNG\r\n\x1a\n" and content[12:16] == b"IHDR" and len(content) >= 24:
+        w, h = struct.unpack(">II", content[16:24])
+        return (w, h) if w and h else None
+    if content[:6] in (b"GIF87a", b"GIF89a") and len(content) >= 10:
+        w, h = struct.unpack("<HH", content[6:10])
+        return (w, h) if w and h else None
+    if content[:3] != b"\xff\xd8\xff":
+        return None
+    i, n = 2, len(content)
+    while i + 4 <= n:
+        if content[i] != 0xFF:
+            return None
+        marker = content[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", content[i + 2 : i + 4])
+        if length < 2:
+            return None
+        if marker in _SOF and i + 9 <= n:
+            h, w = struct.unpack(">HH", content[i + 5 : i + 9])
+            return (w, h) if w and h else None
+        if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
+            return None
+        i += 2 + length
+    return None
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
 def _probe_image(content: bytes, fill: bool) -> tuple[int | None, int | None, dict[str, Any]]:
+    if not fill:
+        size = header_size(content)
+        if size is not None:
+            return size[0], size[1], {}
     from PIL import ExifTags, Image, TiffTags
 
     try:

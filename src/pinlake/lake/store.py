@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,6 +22,8 @@ import pyarrow as pa
 from lance import LanceOperation, Transaction
 
 from pinlake.lineage import lineage_properties
+from pinlake.storage import location, storage_options
+from pinlake.storage import lock as storage_lock
 from pinlake.sqltext import sql_in, sql_str  # noqa: F401 - re-exported for the lake modules
 
 OBJECTS, DATA, TAGS, SOURCES = "objects", "data", "tags", "sources"
@@ -72,24 +75,8 @@ def is_remote(root: str) -> bool:
 
 
 def storage_options_for(root: str) -> dict[str, str] | None:
-    """Object-store options for an ``s3://`` lake, from the environment."""
-    if not root.startswith("s3://"):
-        return None
-    opts: dict[str, str] = {}
-    endpoint = os.environ.get("PINLAKE_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        opts["aws_endpoint"] = endpoint
-        if endpoint.startswith("http://"):
-            opts["allow_http"] = "true"
-    for env, key in (
-        ("AWS_ACCESS_KEY_ID", "aws_access_key_id"),
-        ("AWS_SECRET_ACCESS_KEY", "aws_secret_access_key"),
-        ("AWS_DEFAULT_REGION", "aws_region"),
-        ("AWS_REGION", "aws_region"),
-    ):
-        if os.environ.get(env):
-            opts[key] = os.environ[env]
-    return opts or None
+    """Object-store options for an ``s3://`` lake, from the environment (see :mod:`pinlake.storage`)."""
+    return storage_options(root) if root.startswith("s3://") else None
 
 
 class Store:
@@ -100,8 +87,11 @@ class Store:
         self.remote = is_remote(self.root)
         self.pinned_version = version
         self.storage_options = storage_options_for(self.root)
-        self._lock = None
-        if not self.remote:
+        self._lock: Any = None
+        if self.remote:
+            self._thread_lock = threading.RLock()  # one lease per Store, taken once however deep
+            self._lease_depth = 0
+        else:
             from filelock import FileLock
 
             self._lock = FileLock(str(Path(self.root) / ".lock"))
@@ -110,13 +100,7 @@ class Store:
         return f"{self.root}/{table}.lance"
 
     def exists(self, table: str) -> bool:
-        if self.remote:
-            try:
-                self.open(table)
-                return True
-            except (ValueError, OSError, RuntimeError):
-                return False
-        return (Path(self.root) / f"{table}.lance" / "_versions").is_dir()
+        return (location(self.root) / f"{table}.lance" / "_versions").is_dir()
 
     def open(self, table: str, version: int | None = None) -> lance.LanceDataset:
         if table == DATA and version is None:
@@ -130,13 +114,26 @@ class Store:
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
-        """Serialise check-then-write across processes (local lakes; s3 relies on Lance retries)."""
-        if self._lock is None:
-            yield
+        """Serialise check-then-write across processes: a file lock, or a lease object on S3 (re-entrant)."""
+        if self._lock is not None:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                yield
             return
-        Path(self.root).mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            yield
+        with self._thread_lock:
+            if self._lease_depth:
+                self._lease_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lease_depth -= 1
+                return
+            with storage_lock(location(self.root) / ".lock", timeout=600):
+                self._lease_depth = 1
+                try:
+                    yield
+                finally:
+                    self._lease_depth = 0
 
     # --- writes ----------------------------------------------------------------
     def write_fragments(self, table: str, data: pa.Table, schema: pa.Schema) -> list[Any]:

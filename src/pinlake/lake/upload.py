@@ -10,10 +10,10 @@ import hashlib
 import json
 import os
 import posixpath
-import uuid
+import stat
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import lance
@@ -39,6 +39,9 @@ class Item:
     size_hint: int = 0
     uri: str | None = None
     metadata: dict[str, Any] | None = None
+    #: local files: absolute path and (inode, size, mtime_ns) when it was listed (the state cache key)
+    path: str | None = None
+    stat: tuple[int, int, int] | None = None
 
 
 def check_object_name(name: str) -> str:
@@ -66,29 +69,37 @@ def local_items(
     object_prefix: str | None = None,
 ) -> list[Item]:
     items = []
+    prefix = object_prefix.strip("/") if object_prefix else None
     for i, fp in enumerate(filepaths):
-        path = Path(fp)
-        name = object_names[i] if object_names is not None else path.name
-        if object_prefix:
-            name = posixpath.join(object_prefix.strip("/"), name)
+        label = os.fspath(fp)
+        name = object_names[i] if object_names is not None else os.path.basename(label)
+        if prefix:
+            name = posixpath.join(prefix, name)
         check_object_name(name)
+        path = os.path.abspath(label)
         try:
-            size = path.stat().st_size
+            st = os.stat(path)
         except OSError:
-            size = 0
-        items.append(Item(str(fp), name, posixpath.basename(name), _file_reader(path), size, None, metadata[i]))
+            st = None
+        key = (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None and stat.S_ISREG(st.st_mode) else None
+        items.append(Item(label, name, posixpath.basename(name), _file_reader(path, st), st.st_size if st else 0,
+                          None, metadata[i], path, key))
     return items
 
 
-def _file_reader(path: Path) -> Callable[[], bytes]:
+def _file_reader(path: str, st: os.stat_result | None) -> Callable[[], bytes]:
     def read() -> bytes:
-        if not path.exists():
-            raise FileNotFoundError("file not found")
-        if path.is_dir():
+        if st is not None and stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError("is a directory, not a file")
-        if not path.is_file():
+        if st is not None and not stat.S_ISREG(st.st_mode):
             raise OSError("not a regular file")
-        return path.read_bytes()
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            raise FileNotFoundError("file not found") from None
+        except IsADirectoryError:
+            raise IsADirectoryError("is a directory, not a file") from None
 
     return read
 
@@ -115,10 +126,19 @@ def _reason(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
-def _batches(items: list[Item]) -> Iterator[list[tuple[int, Item]]]:
+#: files read, hashed and probed by one pool task (per-file tasks cost more than the work)
+CHUNK_FILES = 64
+#: a file whose mtime is this close to the moment it was read is not recorded in the state cache
+#: (its bytes could still change within the filesystem's timestamp granularity: "racy" entries)
+RACY_NS = 2_000_000_000
+#: up to this many objects, a large ingest reads the whole sha256 column once (64 B a row)
+SHA_SCAN_ROWS = 500_000
+
+
+def _batches(items: list[tuple[int, Item]]) -> Iterator[list[tuple[int, Item]]]:
     batch: list[tuple[int, Item]] = []
     size = 0
-    for i, item in enumerate(items):
+    for i, item in items:
         batch.append((i, item))
         size += item.size_hint
         if len(batch) >= BATCH_ROWS or size >= BATCH_BYTES:
@@ -126,6 +146,21 @@ def _batches(items: list[Item]) -> Iterator[list[tuple[int, Item]]]:
             batch, size = [], 0
     if batch:
         yield batch
+
+
+def _load_chunk(chunk: list[Item], fill_metadata: bool) -> list[dict[str, Any] | BaseException]:
+    out: list[dict[str, Any] | BaseException] = []
+    for item in chunk:
+        try:
+            out.append(_load(item, fill_metadata))
+        except Exception as exc:  # noqa: BLE001 - reported per file by _process
+            out.append(exc)
+    return out
+
+
+def _submit(pool: ThreadPoolExecutor, batch: list[tuple[int, Item]], fill_metadata: bool) -> list[tuple[list[tuple[int, Item]], Future]]:
+    return [(batch[s : s + CHUNK_FILES], pool.submit(_load_chunk, [it for _, it in batch[s : s + CHUNK_FILES]], fill_metadata))
+            for s in range(0, len(batch), CHUNK_FILES)]
 
 
 def ingest(
@@ -140,24 +175,35 @@ def ingest(
     operation: str,
     progress: Callable[[int], None] | None = None,
     lineage: dict[str, Any] | None = None,
+    use_state: bool = True,
 ) -> list[dict[str, Any] | None]:
-    """Ingest ``items``; returns one data row per item (None where it failed)."""
-    workers = max_workers or (os.cpu_count() or 1) + 4
+    """Ingest ``items``; returns one data row per item (None where it failed).
+
+    Local files whose path, inode, size and mtime match the state cache, and whose object name's
+    latest version already has the cached sha256, are not read again (see :mod:`pinlake.lake.state`).
+    """
+    from pinlake.lake.state import StateCache, state_path
+
+    workers = max_workers or min(8, (os.cpu_count() or 1) + 2)
     results: list[dict[str, Any] | None] = [None] * len(items)
+    cache = StateCache(state_path(store.root, store.remote)) if use_state else None
+    hashed: list[tuple[str, int, int, int, str]] = []
     with store.write_lock():
         objects_ds = store.open_or_none(OBJECTS)
         data_ds = store.open_or_none(DATA)
         state = _State()
+        _load_latest(state, data_ds, [it.object_name for it in items])
+        todo = _skip_known(state, items, results, cache, fill_metadata, tags, source, progress)
         obj_fragments: list[Any] = []
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pinlake-upload") as pool:
-            pending: list[tuple[int, Item, Future]] | None = None
-            for batch in _batches(items):
-                submitted = [(i, it, pool.submit(_load, it, fill_metadata)) for i, it in batch]
+            pending: list[tuple[list[tuple[int, Item]], Future]] | None = None
+            for batch in _batches(todo):
+                submitted = _submit(pool, batch, fill_metadata)
                 if pending is not None:
-                    _process(store, pending, state, objects_ds, data_ds, obj_fragments, results, tags, source, error_manager, progress)
+                    _process(store, pending, state, objects_ds, obj_fragments, results, tags, source, error_manager, progress, hashed)
                 pending = submitted
             if pending is not None:
-                _process(store, pending, state, objects_ds, data_ds, obj_fragments, results, tags, source, error_manager, progress)
+                _process(store, pending, state, objects_ds, obj_fragments, results, tags, source, error_manager, progress, hashed)
         extra = {"files": len(items), **(lineage or {})}
         if obj_fragments:
             store.commit_fragments(OBJECTS, obj_fragments, OBJECTS_SCHEMA, operation, **extra)
@@ -167,6 +213,8 @@ def ingest(
             from pinlake.lake.store import DATA_SCHEMA
 
             store.append(DATA, rows_to_table(state.new_rows), DATA_SCHEMA, operation, **extra)
+    if cache is not None:
+        cache.record(hashed)
     return results
 
 
@@ -178,79 +226,150 @@ class _State:
         self.committed: set[str] = set()  # ids of rows already in the table
         self.new_rows: list[dict[str, Any]] = []
         self.changed: dict[str, dict[str, Any]] = {}
+        self._ids: list[str] = []
+        self.all_shas_loaded = False
+
+    def load_all_shas(self, objects_ds: lance.LanceDataset | None, batch: int) -> None:
+        """For a batch large next to the objects table, read its sha256 column once instead of IN lists."""
+        if self.all_shas_loaded or objects_ds is None or batch < 200:
+            return
+        if objects_ds.count_rows() > SHA_SCAN_ROWS:
+            return
+        table = objects_ds.to_table(columns=["sha256", "uri"])
+        import pyarrow.compute as pc
+
+        self.blob_shas.update(table.filter(pc.is_null(table["uri"]))["sha256"].to_pylist())
+        self.any_shas.update(table["sha256"].to_pylist())
+        self.all_shas_loaded = True
+
+    def new_id(self) -> str:
+        """A random 128-bit hex id (ids are drawn 1024 at a time: one urandom call, not one per row)."""
+        if not self._ids:
+            raw = os.urandom(16 * 1024).hex()
+            self._ids = [raw[k : k + 32] for k in range(0, len(raw), 32)]
+        return self._ids.pop()
+
+
+def _load_latest(state: _State, data_ds: lance.LanceDataset | None, names: list[str]) -> None:
+    """The latest row of each of ``names`` already in the lake, in one columnar lookup."""
+    if data_ds is None or not names:
+        return
+    uniq = sorted(set(names))
+    if len(uniq) <= BATCH_ROWS:
+        table = data_ds.to_table(filter=f"is_latest = true AND {sql_in('object_name', uniq)}")
+    else:  # many names: scan the name column once, then take the matching rows
+        import pyarrow.compute as pc
+
+        keys = data_ds.to_table(columns=["object_name"], filter="is_latest = true", with_row_id=True)
+        hit = keys.filter(pc.is_in(keys["object_name"], value_set=pa.array(uniq, pa.string())))
+        table = data_ds._take_rows(hit["_rowid"].to_pylist()) if hit.num_rows else None
+    for row in table.to_pylist() if table is not None else []:
+        state.latest[row["object_name"]] = row
+        state.committed.add(row["id"])
+
+
+def _skip_known(state: _State, items: list[Item], results: list[dict[str, Any] | None], cache: Any, fill_metadata: bool,
+                tags: list[str], source: str | None, progress: Callable[[int], None] | None) -> list[tuple[int, Item]]:
+    """Settle the files the state cache knows (no read); return the (index, item) pairs still to read."""
+    keys = {it.path: it.stat for it in items if it.path and it.stat} if cache is not None and not fill_metadata else {}
+    known = cache.lookup(keys) if keys else {}
+    if not known:
+        return list(enumerate(items))
+    counts: dict[str, int] = {}
+    for it in items:
+        counts[it.object_name] = counts.get(it.object_name, 0) + 1
+    todo: list[tuple[int, Item]] = []
+    ts = now()
+    skipped = 0
+    for i, it in enumerate(items):
+        sha = known.get(it.path) if it.path else None
+        prev = state.latest.get(it.object_name) if sha else None
+        if prev is None or prev["sha256"] != sha or prev["uri"] is not None or counts[it.object_name] > 1:
+            todo.append((i, it))
+            continue
+        same = {"sha256": sha, "size": prev["size"], "media_type": prev["media_type"], "width": prev["width"],
+                "height": prev["height"], "filled": {}}
+        results[i] = _decide(state, it, same, tags, source, ts)
+        skipped += 1
+    if progress and skipped:
+        progress(skipped)
+    return todo
 
 
 def _process(
     store: Store,
-    pending: list[tuple[int, Item, Future]],
+    pending: list[tuple[list[tuple[int, Item]], Future]],
     state: _State,
     objects_ds: lance.LanceDataset | None,
-    data_ds: lance.LanceDataset | None,
     obj_fragments: list[Any],
     results: list[dict[str, Any] | None],
     tags: list[str],
     source: str | None,
     error_manager: ErrorManager | None,
     progress: Callable[[int], None] | None,
+    hashed: list[tuple[str, int, int, int, str]],
 ) -> None:
     ok: list[tuple[int, Item, dict[str, Any]]] = []
-    for i, item, fut in pending:
-        try:
-            ok.append((i, item, fut.result()))
-        except Exception as exc:  # noqa: BLE001 - every per-file failure is reported, not swallowed
-            if error_manager is None:
-                for _, _, f in pending:
-                    f.cancel()
-                raise InputFileError(
-                    f"cannot upload {item.label}: {_reason(exc)}",
-                    hint="Nothing was written. Pass error_manager=ErrorManager() to skip failing files.",
-                ) from exc
-            error_manager.append(UploadError(item.label, _reason(exc)))
+    for chunk, fut in pending:
+        loaded = fut.result()
+        for (i, item), r in zip(chunk, loaded):
+            if isinstance(r, BaseException):
+                if error_manager is None:
+                    for _, f in pending:
+                        f.cancel()
+                    raise InputFileError(
+                        f"cannot upload {item.label}: {_reason(r)}",
+                        hint="Nothing was written. Pass error_manager=ErrorManager() to skip failing files.",
+                    ) from r
+                error_manager.append(UploadError(item.label, _reason(r)))
+            else:
+                ok.append((i, item, r))
         if progress:
-            progress(1)
+            progress(len(chunk))
     if not ok:
         return
-    # objects: one columnar dedup query per batch
+    read_at = time.time_ns() - RACY_NS
+    for _, it, r in ok:
+        if it.path and it.stat and it.stat[2] < read_at and it.stat[1] == r["size"]:
+            hashed.append((it.path, it.stat[0], it.stat[1], it.stat[2], r["sha256"]))
+    # objects: one columnar dedup query per batch (or one scan of the sha256 column for the call)
+    state.load_all_shas(objects_ds, len(ok))
     by_ref = [r for _, it, r in ok if it.uri is None]
     shas = sorted({r["sha256"] for r in by_ref} - state.blob_shas)
-    if shas and objects_ds is not None:
+    if shas and objects_ds is not None and not state.all_shas_loaded:
         found = objects_ds.to_table(columns=["sha256"], filter=f"uri IS NULL AND {sql_in('sha256', shas)}")
         state.blob_shas.update(found["sha256"].to_pylist())
     ref_items = [(it, r) for _, it, r in ok if it.uri is not None]
     ref_shas = sorted({r["sha256"] for _, r in ref_items} - state.any_shas)
-    if ref_shas and objects_ds is not None:
+    if ref_shas and objects_ds is not None and not state.all_shas_loaded:
         found = objects_ds.to_table(columns=["sha256"], filter=sql_in("sha256", ref_shas))
         state.any_shas.update(found["sha256"].to_pylist())
-    new_objs: list[dict[str, Any]] = []
+    new_objs: list[tuple[str, int, str | None, bytes | None]] = []
     ts = now()
     for _, it, r in ok:
         sha = r["sha256"]
         if it.uri is None and sha not in state.blob_shas:
-            new_objs.append({"sha256": sha, "size": r["size"], "uri": None, "blob": r["content"], "created_at": ts})
+            new_objs.append((sha, r["size"], None, r["content"]))
             state.blob_shas.add(sha)
         elif it.uri is not None and sha not in state.any_shas and sha not in state.blob_shas:
-            new_objs.append({"sha256": sha, "size": r["size"], "uri": it.uri, "blob": None, "created_at": ts})
+            new_objs.append((sha, r["size"], it.uri, None))
         state.any_shas.add(sha)
         r["content"] = None  # free memory early
     if new_objs:
+        sha_col, size_col, uri_col, blob_col = zip(*new_objs)
         table = pa.table(
             [
-                pa.array([o["sha256"] for o in new_objs], pa.string()),
-                pa.array([o["size"] for o in new_objs], pa.int64()),
-                pa.array([o["uri"] for o in new_objs], pa.string()),
-                lance.blob_array([o["blob"] for o in new_objs]),
-                pa.array([o["created_at"] for o in new_objs], OBJECTS_SCHEMA.field("created_at").type),
+                pa.array(sha_col, pa.string()),
+                pa.array(size_col, pa.int64()),
+                pa.array(uri_col, pa.string()),
+                lance.blob_array(list(blob_col)),
+                pa.array([ts] * len(new_objs), OBJECTS_SCHEMA.field("created_at").type),
             ],
             schema=OBJECTS_SCHEMA,
         )
+        del sha_col, size_col, uri_col, blob_col, new_objs
         obj_fragments.extend(store.write_fragments(OBJECTS, table, OBJECTS_SCHEMA))
-        del table, new_objs
-    # data rows: one columnar lookup of the latest versions per batch
-    names = sorted({it.object_name for _, it, _ in ok} - set(state.latest))
-    if names and data_ds is not None:
-        for row in data_ds.to_table(filter=f"is_latest = true AND {sql_in('object_name', names)}").to_pylist():
-            state.latest[row["object_name"]] = row
-            state.committed.add(row["id"])
+        del table
     for i, it, r in ok:
         results[i] = _decide(state, it, r, tags, source, ts)
 
@@ -267,7 +386,7 @@ def _decide(state: _State, it: Item, r: dict[str, Any], tags: list[str], source:
                 state.changed[prev["id"]] = prev
         return prev
     row = {
-        "id": uuid.uuid4().hex,
+        "id": state.new_id(),
         "object_name": it.object_name,
         "filename": it.filename,
         "version": (prev["version"] + 1) if prev else 1,

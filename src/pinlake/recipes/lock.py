@@ -22,6 +22,7 @@ from pinlake.lake.lake import Lake
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import LockfileError, RecipeError
 from pinlake.recipes.loader import load_recipe, resolve, run_recipe
+from pinlake.storage import AnyPath, S3Path, location
 
 LOCK_KEYS = ("id", "object_name", "version", "sha256", "size", "media_type", "width", "height", "tags", "metadata", "uri")
 MANIFEST = "lock.json"
@@ -55,7 +56,7 @@ def content_hash(files: dict[str, bytes]) -> str:
 
 @dataclass
 class LockResult:
-    path: Path
+    path: AnyPath
     hash: str
     manifest: dict[str, Any]
 
@@ -120,17 +121,28 @@ def lock_recipe(
         "hash": digest,
     }
     if out is not None:
-        target = Path(out)
+        target = location(out)
     elif locks_dir is not None:
-        target = Path(locks_dir) / digest
+        target = location(locks_dir) / digest
     else:
         raise RecipeError("lock_recipe needs out= or locks_dir=", hint="Pass --out DIR or --library PATH.")
     write_lock_dir(target, files, manifest)
     return LockResult(target, digest, manifest)
 
 
-def write_lock_dir(target: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
-    """Write files into a temp dir next to ``target``, then swap them in (stale jsonl removed)."""
+def write_lock_dir(target: AnyPath, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
+    """Write files into a temp dir next to ``target``, then swap them in (stale jsonl removed).
+
+    On S3 each file is one atomic PUT, ``lock.json`` last: a reader checks every file against it.
+    """
+    if isinstance(target, S3Path):
+        for old in target.glob("resources.*.jsonl"):
+            if old.name not in files:
+                old.unlink(missing_ok=True)
+        for n, b in files.items():
+            (target / n).write_bytes(b)
+        (target / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        return
     target.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".lock-", dir=target))
     try:
@@ -150,7 +162,7 @@ def write_lock_dir(target: Path, files: dict[str, bytes], manifest: dict[str, An
 class Lock:
     """A lock directory read back and verified (see :func:`read_lock`)."""
 
-    path: Path
+    path: AnyPath
     manifest: dict[str, Any]
     splits: list[str] = field(default_factory=list)
 
@@ -170,7 +182,7 @@ class Lock:
     def recipe_hash(self) -> str:
         return self.manifest.get("recipe_sha256", "")
 
-    def file(self, split: str) -> Path:
+    def file(self, split: str) -> AnyPath:
         return self.path / resource_file(split)
 
     def records(self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -184,15 +196,55 @@ class Lock:
             for lineno, rec in self.records(split):
                 yield split, lineno, rec
 
+    def lines(self) -> Iterator[tuple[str, int, str]]:
+        """(split, line number, canonical line without the newline) of every record, not parsed."""
+        for split in self.splits:
+            with self.file(split).open("r", encoding="utf-8") as fh:
+                for lineno, line in enumerate(fh, start=1):
+                    yield split, lineno, line.rstrip("\n")
+
     def index(self) -> dict[str, tuple[str, str]]:
         """object_name → (split, canonical line): what an incremental build diffs."""
-        return {rec["object_name"]: (split, dump_line(rec)) for split, _, rec in self.all_records()}
+        return {object_name_of(line): (split, line) for split, _, line in self.lines()}
+
+    def located(self) -> dict[str, tuple[str, int, str]]:
+        """object_name → (split, line number, canonical line)."""
+        return {object_name_of(line): (split, lineno, line) for split, lineno, line in self.lines()}
+
+    def ids(self) -> list[tuple[str, str]]:
+        """(resource id, object name) of every record, read without parsing whole lines."""
+        return [(id_of(line), object_name_of(line)) for _, _, line in self.lines()]
 
     def lineage(self) -> dict[str, Any]:
         return {"lock_hash": self.hash, "lake_version": self.lake_version, "recipe_hash": self.recipe_hash, "recipe": self.recipe, "lock_dir": str(self.path)}
 
 
-def _first_bad_line(path: Path, lake: Lake | None) -> str:
+_DECODER = json.JSONDecoder()
+
+
+def _string_after(line: str, key: str, from_right: bool) -> str:
+    i = line.rfind(key) if from_right else line.find(key)
+    if i < 0:
+        return json.loads(line)[key.strip(',":')]  # not canonical: parse it all
+    value, _ = _DECODER.raw_decode(line, i + len(key) - 1)
+    return value
+
+
+def object_name_of(line: str) -> str:
+    """The object name of a canonical lock line without parsing the whole line.
+
+    Keys are sorted, so the top-level ``object_name`` follows ``metadata`` (any nested key of that
+    name is inside it) and only sha256, size, tags, uri, version and width come after it.
+    """
+    return _string_after(line, ',"object_name":"', from_right=True)
+
+
+def id_of(line: str) -> str:
+    """The resource id of a canonical lock line (``id`` follows ``height``, the first key)."""
+    return _string_after(line, ',"id":"', from_right=False)
+
+
+def _first_bad_line(path: AnyPath, lake: Lake | None) -> str:
     """Why a jsonl file no longer matches its lock: the first offending line, when it can be told."""
     prev = None
     with path.open("r", encoding="utf-8", errors="replace") as fh:
@@ -222,7 +274,7 @@ def _first_bad_line(path: Path, lake: Lake | None) -> str:
 
 def read_lock(path: str | os.PathLike[str], lake: Lake | None = None, *, verify: bool = True) -> Lock:
     """Open a lock directory (or one of its jsonl files / its lock.json) and check its hash."""
-    p = Path(path)
+    p = location(path)
     lock_dir = p.parent if p.is_file() else p
     mpath = lock_dir / MANIFEST
     if not mpath.is_file():
@@ -248,26 +300,26 @@ def read_lock(path: str | os.PathLike[str], lake: Lake | None = None, *, verify:
     return Lock(lock_dir, manifest, splits)
 
 
-def check_in_lake(lock: Lock, lake: Lake, chunk: int = 500) -> None:
-    """Every locked resource version must still be in the lake (by id)."""
-    missing: list[str] = []
-    batch: list[tuple[str, str]] = []
+def check_in_lake(lock: Lock, lake: Lake, chunk: int = 1000) -> None:
+    """Every locked resource version must still be in the lake (by id): one columnar check."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    def flush() -> None:
-        if not batch:
-            return
-        try:
-            found = {d.id for d in lake.list_data(ids=[i for i, _ in batch], all_versions=True)}
-        except Exception:  # noqa: BLE001 - NoDataError on an empty lake
-            found = set()
-        missing.extend(f"{n} (id {i})" for i, n in batch if i not in found)
-        batch.clear()
+    pairs = lock.ids()
+    if not pairs:
+        return
+    wanted = pa.array([i for i, _ in pairs], pa.string())
+    ds = lake._store.open_or_none("data")
+    if ds is None:
+        present = pa.array([], pa.string())
+    elif len(pairs) <= chunk:
+        from pinlake.sqltext import sql_in
 
-    for _, _, rec in lock.all_records():
-        batch.append((rec["id"], rec["object_name"]))
-        if len(batch) >= chunk:
-            flush()
-    flush()
+        present = ds.to_table(columns=["id"], filter=sql_in("id", sorted(set(wanted.to_pylist()))))["id"].combine_chunks()
+    else:  # large lock: one scan of the id column
+        present = ds.to_table(columns=["id"])["id"].combine_chunks()
+    gone = pc.invert(pc.is_in(wanted, value_set=present))
+    missing = [f"{n} (id {i})" for (i, n), g in zip(pairs, gone.to_pylist()) if g]
     if missing:
         shown = ", ".join(missing[:20]) + (f" … and {len(missing) - 20} more" if len(missing) > 20 else "")
         raise LockfileError(
@@ -276,4 +328,4 @@ def check_in_lake(lock: Lock, lake: Lake, chunk: int = 500) -> None:
         )
 
 
-__all__ = ["LOCK_KEYS", "Lock", "LockResult", "lock_recipe", "read_lock", "check_in_lake", "content_hash", "resource_file", "dump_line"]
+__all__ = ["LOCK_KEYS", "Lock", "LockResult", "lock_recipe", "read_lock", "check_in_lake", "content_hash", "resource_file", "dump_line", "object_name_of", "id_of"]

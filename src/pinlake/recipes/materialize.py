@@ -20,6 +20,7 @@ from pinlake.errors import ValidationError
 from pinlake.lake.lake import Lake
 from pinlake.recipes.errors import LockfileError
 from pinlake.recipes.lock import Lock, check_in_lake, read_lock
+from pinlake.storage import location
 
 ENTRY_POINT_GROUP = "pinlake.materializers"
 
@@ -191,14 +192,14 @@ def materialize(
     jobs: list[tuple[Lock, str]] = []
     locks: dict[Path, Lock] = {}  # each lock directory is read, verified and checked against the lake once
     for f in files:
-        path = Path(f)
+        path = location(f)
         if not path.is_file():
             raise LockfileError(f"{path}: lockfile does not exist", hint="Make one with `pinlake datasets lock --file RECIPE.py`.")
         split = split_of(path)
         lock = locks.get(path.parent)
         if lock is None:
             recorded = read_lock(path.parent, verify=False).manifest.get("lake")
-            if lake is None and recorded and Path(recorded).is_dir():
+            if lake is None and recorded and location(recorded).is_dir():
                 lake = Lake(recorded)
             lock = read_lock(path.parent, lake)
         if split not in lock.splits:

@@ -11,24 +11,23 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 import os
-import shutil
-from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
-import lance
+import pyarrow as pa
 
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.schema import DatasetSchema
-from pinlake.datasets.tables import TableWriter, id_filter, table_exists, table_uri
+from pinlake.datasets.tables import TableWriter, id_filter, table_uri
 from pinlake.datasets.versions import VersionLog
-from pinlake.errors import BuildError, DatasetExistsError, NotFoundError, PinlakeError, ValidationError
+from pinlake.errors import BuildError, DatasetExistsError, PinlakeError, ValidationError
 from pinlake.features.arrow import arrow_schema, pydantic_message, rows_to_table
 from pinlake.features.base import BaseSchema, utcnow
 from pinlake.features.groups import Source, SourceKind
 from pinlake.lineage import lineage_properties
+from pinlake.storage import lance_dataset, location, rmtree
 
 BuildMode = Literal["create", "overwrite", "add"]
 
@@ -45,7 +44,7 @@ class DatasetBuilder:
     DEFAULT_FLUSH = 1024
 
     def __init__(self, target_dir: str | os.PathLike[str], dataset_item: type[DatasetItem], info: DatasetInfo) -> None:
-        self.target_dir = Path(target_dir)
+        self.target_dir = location(target_dir)
         self.dataset_item = dataset_item
         self.info = info
         self.schema = DatasetSchema.from_dataset_item(dataset_item)
@@ -65,6 +64,18 @@ class DatasetBuilder:
     def count_samples(self) -> int | None:
         """Number of samples generate_data() will yield, when cheap to know (progress bars)."""
         return None
+
+    def generate_tables(self, chunk_size: int) -> Iterator[tuple[int, dict[str, pa.Table]]] | None:
+        """Optional columnar form of generate_data(): (number of samples, {table: Arrow rows}) per
+        chunk of at most ``chunk_size`` samples. None (the default) means the builder only yields samples."""
+        return None
+
+    def samples_to_tables(self, samples: list[dict[str, Any]], first: int = 0) -> dict[str, pa.Table]:
+        """Samples (as yielded by generate_data) as one Arrow table per table, validated."""
+        buffers: dict[str, list[Any]] = {t: [] for t in self.schema.schemas}
+        for n, sample in enumerate(samples, start=first):
+            self._buffer_sample(sample, buffers, n)
+        return {t: rows_to_table(self.schema.schemas[t], rows, table=t) for t, rows in buffers.items() if rows}
 
     # --- helpers for subclasses --------------------------------------------------------
     def add_source(self, name: str, kind: SourceKind | str = SourceKind.OTHER, **metadata: Any) -> str:
@@ -100,9 +111,9 @@ class DatasetBuilder:
             if mode == "create" and not log.exists():
                 # nothing was committed: remove what this build wrote, leave no half dataset behind
                 if created_dir:
-                    shutil.rmtree(target, ignore_errors=True)
+                    rmtree(target)
                 else:
-                    shutil.rmtree(target / "db", ignore_errors=True)
+                    rmtree(target / "db")
                     for name in ("info.json", "schema.json", ".lock"):
                         (target / name).unlink(missing_ok=True)
             raise
@@ -136,12 +147,12 @@ class DatasetBuilder:
         def exists_in_previous(table: str, ids: list[str]) -> set[str]:
             if mode != "add" or previous is None or table not in previous.tables:
                 return set()
-            ds = lance.dataset(table_uri(target, table), version=previous.tables[table])
+            ds = lance_dataset(table_uri(target, table), version=previous.tables[table])
             return set(ds.to_table(columns=["id"], filter=id_filter(ids)).column("id").to_pylist())
 
         flushed_sources = 0
 
-        def flush() -> None:
+        def flush(ready: dict[str, pa.Table] | None = None) -> None:
             nonlocal flushed_sources
             buffers["source"].extend(self._sources[flushed_sources:])
             flushed_sources = len(self._sources)
@@ -150,6 +161,11 @@ class DatasetBuilder:
                 if rows:
                     arrows[t] = rows_to_table(schemas[t], rows, table=t)
                     buffers[t] = []
+            for t, a in (ready or {}).items():
+                if t not in schemas:
+                    raise ValidationError(f"sample {samples}: unknown table {t!r}", hint=f"Tables of {self.dataset_item.__name__}: {', '.join(schemas)}.")
+                arrows[t] = pa.concat_tables([arrows[t], a]) if t in arrows else a
+            arrows = {t: arrows[t] for t in schemas if t in arrows}  # referenced tables first
             for t, a in arrows.items():
                 ids = a.column("id").to_pylist()
                 dup = seen[t].intersection(ids) or {i for i, c in Counter(ids).items() if c > 1} or exists_in_previous(t, ids)
@@ -166,13 +182,21 @@ class DatasetBuilder:
                 writers[t].write(a)
 
         try:
-            for sample in self.generate_data():
-                self._buffer_sample(sample, buffers, samples)
-                samples += 1
-                if samples % flush_every == 0:
-                    flush()
+            chunks = self.generate_tables(flush_every)
+            if chunks is not None:
+                for n, ready in chunks:
+                    flush(ready)
+                    samples += n
                     if self.progress:
                         self.progress(samples)
+            else:
+                for sample in self.generate_data():
+                    self._buffer_sample(sample, buffers, samples)
+                    samples += 1
+                    if samples % flush_every == 0:
+                        flush()
+                        if self.progress:
+                            self.progress(samples)
             flush()
             if self.progress:
                 self.progress(samples)
@@ -190,7 +214,7 @@ class DatasetBuilder:
             if w.rows == 0 and mode == "add" and t in tables:
                 continue  # nothing new for this table: keep its version
             tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
-            rows[t] = lance.dataset(table_uri(target, t), version=tables[t]).count_rows()
+            rows[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
         log.append(f"build:{mode}", tables, rows, props, message=f"{samples} samples")
         return Dataset(target, dataset_item=self.dataset_item)
 

@@ -13,10 +13,14 @@ Every table commit carries the lock hash, recipe hash and lake version (``self.l
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from typing import Any, Iterator
 
+import pyarrow as pa
+
 from pinlake.datasets.builders.base import DatasetBuilder, stable_id
+from pinlake.datasets.builders.columnar import columnar_plan
 from pinlake.datasets.builders.folder import EntityTablesMixin
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
@@ -24,9 +28,13 @@ from pinlake.errors import InputFileError, ValidationError
 from pinlake.features.base import BaseSchema, ItemRef
 from pinlake.features.groups import SourceKind
 from pinlake.recipes.errors import LockfileError
-from pinlake.recipes.lock import Lock, check_in_lake, read_lock
+from pinlake.recipes.lock import Lock, check_in_lake, object_name_of, read_lock
 
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF", "image/bmp": "BMP", "image/gif": "GIF", "image/webp": "WEBP"}
+
+
+class _BytesMismatch(Exception):
+    """Lake bytes that do not hash to the locked sha256 (reported by the row path)."""
 
 
 def item_id_for(object_name: str) -> str:
@@ -67,6 +75,68 @@ class LockfileBuilder(EntityTablesMixin, DatasetBuilder):
 
     #: resources whose bytes are read together when embedding (one scan + one blob take per chunk)
     EMBED_CHUNK = 256
+    #: build tables with Arrow compute straight from the lock lines (builders.columnar); False: per row
+    columnar = True
+
+    def lock_lines(self) -> Iterator[tuple[str, int, str]]:
+        """(split, line number, canonical line) of the resources this build covers."""
+        for split, lineno, line in self.lock.lines():
+            if self.object_names is None or object_name_of(line) in self.object_names:
+                yield split, lineno, line
+
+    def generate_tables(self, chunk_size: int) -> Iterator[tuple[int, dict[str, pa.Table]]] | None:
+        if self._plan() is None:
+            return None
+        return self._table_chunks(chunk_size)
+
+    def _plan(self) -> Any:
+        if not self.columnar:
+            return None
+        if "_columnar_plan" not in self.__dict__:
+            self._columnar_plan = columnar_plan(self)
+        return self._columnar_plan
+
+    def _table_chunks(self, chunk_size: int) -> Iterator[tuple[int, dict[str, pa.Table]]]:
+        chunk: list[tuple[str, int, str]] = []
+        for entry in self.lock_lines():
+            chunk.append(entry)
+            if len(chunk) >= chunk_size:
+                yield len(chunk), self.tables_for(chunk)
+                chunk = []
+        if chunk:
+            yield len(chunk), self.tables_for(chunk)
+
+    def tables_for(self, lines: list[tuple[str, int, str]]) -> dict[str, pa.Table]:
+        """The rows of every table for these locked resources ((split, line number, line) each):
+        columnar when the lines fit (builders.columnar), else through the per-row samples. The
+        source row, if any, is registered with :meth:`add_source` (the build writes it)."""
+        plan = self._plan()
+        if plan is not None:
+            try:
+                out = plan.tables([line for _, _, line in lines], [split for split, _, _ in lines], self._content_column)
+            except _BytesMismatch:
+                out = None  # the row path raises the error naming the lock line
+            if out is not None:
+                return out
+        samples: list[dict[str, Any]] = []
+        for i in range(0, len(lines), self.EMBED_CHUNK):
+            part = [(split, lineno, json.loads(line)) for split, lineno, line in lines[i:i + self.EMBED_CHUNK]]
+            samples.extend(self._samples(part))
+        return self.samples_to_tables(samples)
+
+    def _content_column(self, parsed: pa.Table) -> pa.Array | None:
+        """The image bytes of parsed lock lines (embed), checked against their locked sha256."""
+        if not self.embed:
+            return None
+        shas = parsed.column("sha256").to_pylist()
+        fetched = self.lake.read_objects(shas)
+        out = []
+        for sha in shas:
+            content = fetched[sha]
+            if hashlib.sha256(content).hexdigest() != sha:
+                raise _BytesMismatch(sha)
+            out.append(content)
+        return pa.array(out, pa.large_binary())
 
     def generate_data(self) -> Iterator[dict[str, BaseSchema | list[BaseSchema]]]:
         chunk: list[tuple[str, int, dict[str, Any]]] = []

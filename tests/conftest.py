@@ -1,4 +1,5 @@
-"""Fixtures for the flow tests: a demo lake + registry, and one real Prefect server per session."""
+"""Fixtures shared by every test folder: a demo lake + registry (``project``) and one real Prefect server
+per session (``prefect_server``, started on first use)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,18 @@ import pytest
 
 from flows.runtime import QUIET
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
-def make_project(root: Path, n_train: int = 8, n_test: int = 4, recipe: str | None = None) -> tuple[Path, Path, Path]:
-    """A library with the demo lake ingested, plus a registry with one entry (health_by_tag)."""
+def make_project(root: Path, n_train: int = 8, n_test: int = 4, recipe: str | None = None, library=None) -> tuple[Path, Path, Path]:
+    """A library (default ``root/library``) with the demo lake ingested, plus a registry with one entry (health_by_tag)."""
     from pinlake.demo import generate_health_images
     from pinlake.demo_lake import ingest_demo
     from pinlake.library import Library
 
     assets = root / "assets" / "health_images"
     generate_health_images(assets, n_train=n_train, n_test=n_test)
-    library = root / "library"
+    library = root / "library" if library is None else library
     ingest_demo(Library(library).ensure().get_datalake(), assets)
     reg_dir = root / "recipes"
     reg_dir.mkdir(parents=True)

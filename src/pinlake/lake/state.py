@@ -1,0 +1,77 @@
+"""The ingest state cache: which local files were already hashed, so unchanged ones are not re-read.
+
+Like DVC's state database, a file is known when its absolute path, inode, size and modification
+time (ns) are those recorded when it was last hashed: its sha256 is then taken from the cache and
+the file is not read. A file whose bytes changed while size and mtime were restored is therefore
+not noticed (touch it, or pass ``use_state=False``, to force a re-read). The cache is a SQLite file
+next to the lake (``<lake>/.state.db``) or, for a remote lake, under ``$PINLAKE_STATE_DIR``
+(default ``~/.cache/pinlake``). It is only a cache: deleting it costs one full re-hash.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Iterable
+
+CHUNK = 500  # paths per lookup query (SQLite's variable limit is 32766; keep statements small)
+
+
+def state_path(lake_root: str, remote: bool) -> Path:
+    if not remote:
+        return Path(lake_root) / ".state.db"
+    base = Path(os.environ.get("PINLAKE_STATE_DIR") or Path.home() / ".cache" / "pinlake")
+    return base / "state.db"
+
+
+class StateCache:
+    """``lookup(keys)`` → {path: sha256} for files whose (inode, size, mtime_ns) still match; ``record``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=60)
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS state (path TEXT PRIMARY KEY, inode INTEGER, size INTEGER,"
+            " mtime_ns INTEGER, sha256 TEXT)"
+        )
+        return con
+
+    def lookup(self, keys: dict[str, tuple[int, int, int]]) -> dict[str, str]:
+        """{path: sha256} of those ``keys`` (path → (inode, size, mtime_ns)) recorded with the same stat."""
+        if not keys or not self.path.is_file():
+            return {}
+        out: dict[str, str] = {}
+        paths = list(keys)
+        try:
+            con = self._connect()
+        except sqlite3.Error:
+            return {}
+        try:
+            for s in range(0, len(paths), CHUNK):
+                part = paths[s : s + CHUNK]
+                q = f"SELECT path, inode, size, mtime_ns, sha256 FROM state WHERE path IN ({','.join('?' * len(part))})"
+                for path, inode, size, mtime_ns, sha in con.execute(q, part):
+                    if keys[path] == (inode, size, mtime_ns):
+                        out[path] = sha
+        except sqlite3.Error:
+            return {}
+        finally:
+            con.close()
+        return out
+
+    def record(self, rows: Iterable[tuple[str, int, int, int, str]]) -> None:
+        """Remember (path, inode, size, mtime_ns, sha256) of files just hashed."""
+        rows = list(rows)
+        if not rows:
+            return
+        try:
+            con = self._connect()
+            with con:
+                con.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)", rows)
+            con.close()
+        except sqlite3.Error:
+            pass  # a cache: failing to write it only costs a re-hash next time

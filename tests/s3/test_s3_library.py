@@ -1,0 +1,184 @@
+"""A library on S3 (a real moto_server), end to end through the CLI: lake upload → recipe lock →
+build from the lock → stats/preview on S3 → versions/tag/diff/restore → catalog → sql → pinned open."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import pinlake
+from pinlake.cli import _register, app
+
+_register()
+runner = CliRunner()
+
+RECIPE = '''
+import pinlake
+
+
+@pinlake.recipe()
+def small(client):
+    out = {"train": [], "test": []}
+    for i, d in enumerate(sorted(client.list_data(), key=lambda d: d.object_name)):
+        out["test" if i % 3 == 0 else "train"].append(d)
+    return out
+'''
+
+
+def cli(*args: str) -> str:
+    res = runner.invoke(app, list(args), catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+def jpegs(folder: Path, n: int, start: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + n):
+        Image.fromarray(np.full((12 + i, 20, 3), 30 * i % 255, np.uint8)).save(folder / f"img{i:02d}.jpg")
+    return folder
+
+
+def keys(s3_env: dict[str, str], bucket: str, prefix: str) -> set[str]:
+    s3 = boto3.client("s3", endpoint_url=s3_env["PINLAKE_S3_ENDPOINT"], region_name="us-east-1")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return {o["Key"][len(prefix):] for p in pages for o in p.get("Contents", [])}
+
+
+def test_cli_end_to_end_on_s3(bucket, s3_env, tmp_path, monkeypatch):
+    lib = f"s3://{bucket}/lib"
+    images = jpegs(tmp_path / "imgs", 6)
+    (tmp_path / "meta.json").write_text(json.dumps({"image_type": "xray"}))
+    recipe = tmp_path / "small.py"
+    recipe.write_text(RECIPE)
+
+    out = cli("lake", "upload", str(images), "--metadata-file", str(tmp_path / "meta.json"), "--tag", "xr", "--library", lib)
+    assert "uploaded 6 file(s); lake version 1" in out
+    cli("datasets", "lock", "--file", str(recipe), "--library", lib)
+    (lock_hash,) = {k.split("/")[0] for k in keys(s3_env, bucket, "lib/_locks/")}
+    assert {"lock.json", "resources.train.jsonl", "resources.test.jsonl"} <= {
+        k.split("/")[1] for k in keys(s3_env, bucket, "lib/_locks/")}
+
+    out = cli("build", "--lock", f"{lib}/_locks/{lock_hash}", "--name", "small", "--library", lib)
+    assert "Built small version 1" in out
+    files = keys(s3_env, bucket, "lib/small/")
+    for name in ("stats.json", "preview.png", "info.json", "schema.json", "features_values.json"):
+        assert name in files, sorted(files)
+    assert any(k.startswith("_versions.lance/_versions/") for k in files)
+    assert not any(k == ".lock" for k in files)  # the lease is released
+    s3 = boto3.client("s3", endpoint_url=s3_env["PINLAKE_S3_ENDPOINT"], region_name="us-east-1")
+    stats = json.loads(s3.get_object(Bucket=bucket, Key="lib/small/stats.json")["Body"].read())
+    assert stats["dataset_version"] == 1 and stats["items_per_split"] == {"train": 4, "test": 2}
+    png = s3.get_object(Bucket=bucket, Key="lib/small/preview.png")["Body"].read()
+    assert png.startswith(b"\x89PNG")
+
+    # a new image: lock again, incremental build → version 2; diff, tag, restore
+    jpegs(images, 1, start=6)
+    cli("lake", "upload", str(images), "--metadata-file", str(tmp_path / "meta.json"), "--library", lib)
+    cli("datasets", "lock", "--file", str(recipe), "--library", lib)
+    new_hash = ({k.split("/")[0] for k in keys(s3_env, bucket, "lib/_locks/")} - {lock_hash}).pop()
+    out = cli("build", "--lock", f"{lib}/_locks/{new_hash}", "--name", "small", "--library", lib)
+    assert "Built small version 2" in out and "(incremental): +1 ~0 -0" in out
+    diff = json.loads(cli("diff", "small", "1", "2", "--json", "--library", lib))
+    assert diff["tables"]["item"] == {"added": 1, "removed": 0, "changed": 0}
+    cli("tag", "small", "1", "first", "--library", lib)
+    cli("restore", "small", "first", "--library", lib)
+    versions = json.loads(cli("versions", "small", "--json", "--library", lib))
+    assert [v["dataset_version"] for v in versions] == [1, 2, 3]
+    assert versions[0]["tags"] == ["first"] and versions[2]["operation"] == "restore"
+    assert all(v["available"] for v in versions)
+
+    # catalog and SQL (DuckDB over the Lance tables on S3)
+    cli("catalog", "sync", "--library", lib)
+    rows = json.loads(cli("sql", "SELECT split, count(*) AS n FROM small.item GROUP BY split ORDER BY split", "--json", "--library", lib))
+    assert rows == [{"split": "test", "n": 2}, {"split": "train", "n": 4}]  # version 3 = restore of 1
+    rows = json.loads(cli("sql", "SELECT count(*) AS n FROM small.item", "--at", "small=2", "--json", "--library", lib))
+    assert rows == [{"n": 7}]
+    lineage = json.loads(cli("sql", "SELECT dataset_version, lock_hash FROM catalog.lineage WHERE dataset = 'small' "
+                                    "ORDER BY dataset_version", "--json", "--library", lib))
+    assert [r["dataset_version"] for r in lineage] == [1, 2, 3] and lineage[0]["lock_hash"] == lock_hash
+    assert json.loads(cli("sql", "SELECT count(*) AS n FROM lake.data", "--json", "--library", lib)) == [{"n": 7}]
+
+    # pinned reads with the library from the environment
+    monkeypatch.setenv("PINLAKE_LIBRARY", lib)
+    pinned = pinlake.open("small@1")
+    assert pinned.version == 1 and len(pinned) == 6
+    assert sorted(pinned.to_arrow("item", columns=["split"]).column("split").to_pylist()) == ["test"] * 2 + ["train"] * 4
+    assert len(pinlake.open("small@2")) == 7 and pinlake.open("small@first").version == 1
+    item = pinlake.open("small@2").dataset.get_dataset_items(limit=1)[0]
+    assert pinned.dataset.read_media(item.image)[:2] == b"\xff\xd8"  # JPEG bytes from the lake on S3
+
+    # the HTTP API over the same library: datasets, preview and lake objects come from S3
+    from fastapi.testclient import TestClient
+
+    from pinlake.api.app import create_app
+
+    client = TestClient(create_app(lib), raise_server_exceptions=False)
+    (d,) = client.get("/datasets/").json()
+    assert d["name"] == "small" and d["num_items"] == 6 and d["latest_version"] == 3
+    assert client.get("/datasets/small/preview.png").content.startswith(b"\x89PNG")
+    r = client.get(f"/objects/{item.image.sha256}")
+    assert r.status_code == 200 and r.content == pinned.dataset.read_media(item.image)
+
+
+def test_folder_build_on_s3(bucket, s3_env, tmp_path):
+    from pinlake.demo import generate_health_images
+
+    src = tmp_path / "health_images"
+    generate_health_images(src, n_train=3, n_test=2)
+    lib = f"s3://{bucket}/folder-lib"
+    out = cli("build", str(src), "--name", "health", "--library", lib)
+    assert "Built health version 1: 5 items" in out
+    out = cli("build", str(src), "--name", "health", "--mode", "overwrite", "--library", lib)
+    assert "Built health version 2" in out
+    files = keys(s3_env, bucket, "folder-lib/health/")
+    assert {"stats.json", "preview.png", "info.json", "schema.json", "features_values.json"} <= files
+    assert any(k.startswith("folder-lib/_catalog/") for k in keys(s3_env, bucket, ""))  # catalogued on S3
+    rows = json.loads(cli("sql", "SELECT dataset_version FROM catalog.lineage ORDER BY 1", "--json", "--library", lib))
+    assert rows == [{"dataset_version": 1}, {"dataset_version": 2}]
+    ds = pinlake.connect(lib).get_dataset("health")
+    assert ds.version == 2 and ds.num_items == 5 and ds.stats["dataset_version"] == 2
+
+
+def test_s3_library_is_not_a_local_path(bucket, s3_env, tmp_path, monkeypatch):
+    """Nothing lands on local disk: the library exists only in the bucket."""
+    monkeypatch.chdir(tmp_path)
+    lib = pinlake.connect(f"s3://{bucket}/x")
+    lake = lib.get_datalake()
+    lake.upload_data(str(jpegs(tmp_path / "i", 1) / "img00.jpg"))
+    assert not (tmp_path / "s3:").exists() and not any(p.name.startswith("s3") for p in tmp_path.iterdir())
+    assert "x/_lake/data.lance/_versions/" in "".join(sorted(keys(s3_env, bucket, "")))
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:1"])
+def test_unreachable_endpoint_is_one_clear_error(endpoint, s3_env, monkeypatch):
+    import time
+
+    monkeypatch.setenv("PINLAKE_S3_ENDPOINT", endpoint)
+    monkeypatch.setenv("PINLAKE_S3_TIMEOUT", "3")
+    t0 = time.monotonic()
+    res = runner.invoke(app, ["ls", "--library", "s3://nowhere/lib"])
+    assert res.exit_code == 1
+    assert time.monotonic() - t0 < 10
+    assert "cannot reach s3://nowhere/lib at http://127.0.0.1:1: connection refused" in res.output
+    assert "PINLAKE_S3_ENDPOINT" in res.output and "Traceback" not in res.output
+
+
+def test_wrong_credentials_are_one_clear_error(s3_env, moto_factory, monkeypatch):
+    endpoint = moto_factory({"INITIAL_NO_AUTH_ACTION_COUNT": "0"})  # this server checks credentials
+    monkeypatch.setenv("PINLAKE_S3_ENDPOINT", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "wrong")
+    res = runner.invoke(app, ["versions", "small", "--library", "s3://guarded/lib"])
+    assert res.exit_code == 1
+    assert f"access to s3://guarded/lib at {endpoint} denied" in res.output
+    assert "AWS_ACCESS_KEY_ID" in res.output and "Traceback" not in res.output
+
+
+def test_missing_bucket_is_named(s3_env):
+    res = runner.invoke(app, ["ls", "--library", "s3://no-such-bucket-here/lib"])
+    assert res.exit_code == 1 and "bucket 'no-such-bucket-here'" in res.output and "Traceback" not in res.output
