@@ -19,14 +19,11 @@ Lock, lake and library must be on storage every worker sees under the same path 
 
 from __future__ import annotations
 
-import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
-import lance
 from lance.fragment import FragmentMetadata
 
 from pinlake import errors
@@ -49,6 +46,7 @@ from pinlake.features.arrow import arrow_schema, rows_to_table
 from pinlake.features.base import utcnow
 from pinlake.lineage import lineage_properties
 from pinlake.recipes.lock import Lock
+from pinlake.storage import AnyPath, lance_dataset, location, rmtree
 
 RUNNERS = ("local", "dask")
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -140,7 +138,7 @@ class DaskBuild:
 
 def build_lock_on_dask(
     lock: Lock,
-    target: Path,
+    target: AnyPath | str,
     dataset_item: type[DatasetItem],
     info: DatasetInfo,
     lake: Any,
@@ -166,7 +164,7 @@ def build_lock_on_dask(
     if mode not in ("create", "overwrite"):
         raise errors.ValidationError(f"unknown mode {mode!r} for a distributed build", hint="Use mode='create' or 'overwrite'.")
     t0 = time.perf_counter()
-    target = Path(target)
+    target = location(target)
     log = VersionLog(target)
     created_dir = False
     if mode == "create":
@@ -191,9 +189,9 @@ def build_lock_on_dask(
         except BaseException:
             if mode == "create" and not log.exists():  # nothing committed: leave no half dataset behind
                 if created_dir:
-                    shutil.rmtree(target, ignore_errors=True)
+                    rmtree(target)
                 else:
-                    shutil.rmtree(target / "db", ignore_errors=True)
+                    rmtree(target / "db")
                     for name in ("info.json", "schema.json", ".lock"):
                         (target / name).unlink(missing_ok=True)
             raise
@@ -208,7 +206,7 @@ def build_lock_on_dask(
                      [r["seconds"] for r in results], [r["cpu_seconds"] for r in results], commit_s)
 
 
-def _build_locked(client: Any, lock: Lock, target: Path, log: VersionLog, dataset_item: type[DatasetItem], info: DatasetInfo,
+def _build_locked(client: Any, lock: Lock, target: AnyPath, log: VersionLog, dataset_item: type[DatasetItem], info: DatasetInfo,
                   lake: Any, mode: str, embed: bool, plan: list[Shard], retries: int, flush_every: int, item: Any,
                   progress: Callable[[int, int], None] | None) -> tuple[Dataset, list[dict[str, Any]], float]:
     schema = DatasetSchema.from_dataset_item(dataset_item)
@@ -233,7 +231,7 @@ def run_shards(client: Any, job: ShardJob, plan: list[Shard], retries: int,
     first shard that failed (the others are cancelled)."""
     distributed = import_distributed()
     token = uuid.uuid4().hex[:12]
-    keys = [f"pinlake-shard-{Path(job.dataset_path).name}-{token}-{s.index}" for s in plan]
+    keys = [f"pinlake-shard-{location(job.dataset_path).name}-{token}-{s.index}" for s in plan]
     futures = client.map(run_shard, [job] * len(plan), plan, key=keys, retries=retries, pure=False)
     shard_of = {f.key: s for f, s in zip(futures, plan)}
     total = sum(s.count for s in plan)
@@ -268,7 +266,7 @@ def _shard_failure(shard: Shard, exc: BaseException | None, retries: int, distri
     return BuildError(f"{shard.describe()} failed after {retries + 1} attempt(s): {why}", hint=hint)
 
 
-def commit_build(target: Path, log: VersionLog, schema: DatasetSchema, results: list[dict[str, Any]], mode: str,
+def commit_build(target: AnyPath, log: VersionLog, schema: DatasetSchema, results: list[dict[str, Any]], mode: str,
                  lineage: dict[str, Any]) -> None:
     """The commit point: the coordinator's source rows, one commit per table, one version entry."""
     samples = sum(r["samples"] for r in results)
@@ -289,7 +287,7 @@ def commit_build(target: Path, log: VersionLog, schema: DatasetSchema, results: 
     counts: dict[str, int] = {}
     for t, w in writers.items():
         tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
-        counts[t] = lance.dataset(table_uri(target, t), version=tables[t]).count_rows()
+        counts[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
     log.append(f"build:{mode}", tables, counts, props, message=f"{samples} samples ({len(results)} shards on dask)")
 
 

@@ -23,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
+import pyarrow as pa
+
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
@@ -30,6 +32,7 @@ from pinlake.datasets.tables import TableWriter
 from pinlake.errors import PinlakeError, ValidationError
 from pinlake.features.arrow import arrow_schema, rows_to_table
 from pinlake.recipes.lock import Lock, resource_file
+from pinlake.storage import location
 
 #: tables the coordinator writes (rows every shard would repeat)
 COORDINATOR_TABLES = ("source",)
@@ -129,7 +132,7 @@ class ShardLock(Lock):
     the coordinator verified the lock's hash before planning)."""
 
     def __init__(self, path: str | Path, manifest: dict[str, Any], shard: Shard) -> None:
-        super().__init__(Path(path), manifest, [shard.split])
+        super().__init__(location(path), manifest, [shard.split])
         self.shard = shard
 
     def lines(self) -> Iterator[tuple[str, int, str]]:
@@ -186,12 +189,17 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
     def none_before(table: str, ids: list[str]) -> set[str]:
         return set()  # full builds only: nothing exists before this build
 
-    def flush() -> None:
+    def flush(ready: dict[str, pa.Table] | None = None) -> None:
         at = shard.first_sample + samples
         buffers["source"].extend(s for s in builder._sources if s.id not in seen["source"])
         arrows = {t: rows_to_table(schemas[t], rows, table=t) for t, rows in buffers.items() if rows}
         for t in buffers:
             buffers[t] = []
+        for t, a in (ready or {}).items():
+            if t not in schemas:
+                raise ValidationError(f"sample {at}: unknown table {t!r}", hint=f"Tables of {cls.__name__}: {', '.join(schemas)}.")
+            arrows[t] = pa.concat_tables([arrows[t], a]) if t in arrows else a
+        arrows = {t: arrows[t] for t in schemas if t in arrows}  # referenced tables first
         for t, a in arrows.items():
             ids = a.column("id").to_pylist()
             dup = seen[t].intersection(ids) or {i for i, c in Counter(ids).items() if c > 1}
@@ -207,11 +215,17 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
             if t in writers:
                 writers[t].write(a)
 
-    for sample in builder.generate_data():
-        builder._buffer_sample(sample, buffers, shard.first_sample + samples)
-        samples += 1
-        if samples % job.flush_every == 0:
-            flush()
+    chunks = builder.generate_tables(job.flush_every)  # the columnar path, when the builder has one
+    if chunks is not None:
+        for n, ready in chunks:
+            flush(ready)
+            samples += n
+    else:
+        for sample in builder.generate_data():
+            builder._buffer_sample(sample, buffers, shard.first_sample + samples)
+            samples += 1
+            if samples % job.flush_every == 0:
+                flush()
     flush()
     return {
         "index": shard.index,
