@@ -25,10 +25,11 @@ CLUSTERS = {"dask-1w": (1, 1), "dask-2w": (2, 1), "dask-1w-2t": (1, 2)}
 
 
 def _warm() -> bool:
-    import pinlake.datasets.builders.lockfile
-    import pinlake.datasets.shards
-    import pinlake.lake
+    """Import what a shard needs (run once on every worker before the first measured build)."""
+    import importlib
 
+    for name in ("pinlake.datasets.builders.lockfile", "pinlake.datasets.shards", "pinlake.lake"):
+        importlib.import_module(name)
     return True
 
 
