@@ -37,6 +37,13 @@ def entries(registry: str) -> list[Any]:
     return out
 
 
+def runner_params(entry: Any) -> dict[str, Any]:
+    """The entry's build runner as flow parameters (none for the default local runner)."""
+    if entry.runner == "local":
+        return {}
+    return {"runner": entry.runner, **({"dask_address": entry.dask_address} if entry.dask_address else {})}
+
+
 def trigger_spec() -> dict[str, Any]:
     return {
         "type": "event",
@@ -53,7 +60,7 @@ def prefect_yaml(registry: str, library: str, work_pool: str = "pinlake-process"
     """The content of infra/prefect.yaml for this registry."""
     deployments = []
     for entry in entries(registry):
-        params = {"dataset": entry.name, "library": library, "registry": registry}
+        params = {"dataset": entry.name, "library": library, "registry": registry, **runner_params(entry)}
         dep: dict[str, Any] = {
             "name": f"refresh-{entry.name}",
             "description": entry.description or f"Refresh {entry.name}",
@@ -96,7 +103,7 @@ def runner_deployments(registry: str, library: str) -> list[Any]:
 
     out = []
     for entry in entries(registry):
-        params = {"dataset": entry.name, "library": library, "registry": registry}
+        params = {"dataset": entry.name, "library": library, "registry": registry, **runner_params(entry)}
         trigger = DeploymentEventTrigger(
             expect={LAKE_UPDATED}, match={"prefect.resource.id": "pinlake.lake.*"},
             parameters={**params, "library": "{{ event.payload.library }}"},

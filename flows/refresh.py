@@ -56,8 +56,9 @@ def lock_task(library: str, registry: str, dataset: str) -> engine.LockStep:
 
 @task(name="build", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, persist_result=True,
       cache_key_fn=lambda ctx, p: _key("build", _lib_key(p["library"]), p["dataset"], p["lock"].lock_hash, p["base_version"]))
-def build_task(library: str, registry: str, dataset: str, lock: engine.LockStep, base_version: int | None) -> engine.BuildStep:
-    return engine.build_step(library, registry, dataset, lock.lock_dir)
+def build_task(library: str, registry: str, dataset: str, lock: engine.LockStep, base_version: int | None,
+               runner: str | None = None, dask_address: str | None = None, shards: int | None = None) -> engine.BuildStep:
+    return engine.build_step(library, registry, dataset, lock.lock_dir, runner=runner, dask_address=dask_address, shards=shards)
 
 
 @task(name="stats", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, persist_result=True,
@@ -125,8 +126,14 @@ def _ensure_limit(name: str) -> None:
 
 
 @flow(name="refresh", log_prints=True)
-def refresh(dataset: str, library: str = "library", registry: str = "recipes/datasets.yaml") -> dict[str, Any]:
-    """recipe → lock → (unchanged: stop) → build → stats → preview → catalog → tag → artifacts."""
+def refresh(dataset: str, library: str = "library", registry: str = "recipes/datasets.yaml", runner: str | None = None,
+            dask_address: str | None = None, shards: int | None = None) -> dict[str, Any]:
+    """recipe → lock → (unchanged: stop) → build → stats → preview → catalog → tag → artifacts.
+
+    ``runner``: "local" or "dask" (the build runs in shards on the Dask scheduler at
+    ``dask_address``); unset, the registry entry's ``runner``/``dask_address`` (default local), the
+    address then from ``$PINLAKE_DASK_ADDRESS``. The other steps are light and stay in the flow run.
+    """
     logger = get_run_logger()
     ctx = get_run_context()
     os.environ["PINLAKE_FLOW_RUN_ID"] = str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else ""
@@ -142,25 +149,26 @@ def refresh(dataset: str, library: str = "library", registry: str = "recipes/dat
         return {"dataset": dataset, "unchanged": True, "version": current.version, "lock_hash": lock.lock_hash}
     with one_refresh_at_a_time(library, dataset):
         base_version, _ = engine.latest_version(library, dataset)
-        build = build_task(library, registry, dataset, lock, base_version)
+        build = build_task(library, registry, dataset, lock, base_version, runner, dask_address, shards)
         stats = stats_task(library, dataset, build.version)
         preview = preview_task(library, dataset, build.version)
         tag = tag_task(library, dataset, build.version, lock.lock_hash)
         catalog_task(library)
         artifacts_task(library, dataset, build, lock, stats, preview)
-    logger.info("%s version %s built from lock %s (tag %s)", dataset, build.version, lock.lock_hash[:12], tag)
+    logger.info("%s version %s built from lock %s (tag %s, runner %s)", dataset, build.version, lock.lock_hash[:12], tag, build.runner)
     return {"dataset": dataset, "unchanged": build.unchanged, "version": build.version, "lock_hash": lock.lock_hash,
             "tag": tag, "previous_version": build.previous_version}
 
 
 @flow(name="refresh-all", task_runner=ThreadPoolTaskRunner(max_workers=2))
-def refresh_all(library: str = "library", registry: str = "recipes/datasets.yaml", max_workers: int = 2) -> list[dict[str, Any]]:
+def refresh_all(library: str = "library", registry: str = "recipes/datasets.yaml", max_workers: int = 2,
+                runner: str | None = None, dask_address: str | None = None) -> list[dict[str, Any]]:
     """Refresh every dataset of the registry, as subflows, at most ``max_workers`` at a time."""
     names = engine.registry_names(registry)
 
     @task(name="refresh-subflow", cache_policy=NO_CACHE)
     def one(name: str) -> dict[str, Any]:
-        return refresh(name, library, registry)
+        return refresh(name, library, registry, runner, dask_address)
 
     results: list[dict[str, Any]] = []
     for start in range(0, len(names), max(1, max_workers)):

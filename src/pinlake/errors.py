@@ -60,6 +60,10 @@ class StorageError(PinlakeError, OSError):
     """Object storage cannot be used: unreachable endpoint, denied credentials, a lock not obtained."""
 
 
+class RunnerError(PinlakeError):
+    """A runner (e.g. a Dask cluster) is unknown, not installed or cannot be reached."""
+
+
 __all__ = [
     "PinlakeError",
     "NotFoundError",
@@ -71,4 +75,5 @@ __all__ = [
     "BuildError",
     "InputFileError",
     "StorageError",
+    "RunnerError",
 ]

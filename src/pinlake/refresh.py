@@ -48,6 +48,8 @@ class BuildStep:
     added: int = 0
     updated: int = 0
     deleted: int = 0
+    runner: str = "local"
+    shards: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,8 +137,14 @@ def latest_version(library: str | os.PathLike[str], name: str) -> tuple[int | No
     return (entry.dataset_version, entry.lock_hash) if entry else (None, "")
 
 
-def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, lock_dir: str) -> BuildStep:
-    """Build (or incrementally update) the dataset from the lock; stats and preview are separate steps."""
+def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, lock_dir: str, *,
+               runner: str | None = None, dask_address: str | None = None, shards: int | None = None) -> BuildStep:
+    """Build (or incrementally update) the dataset from the lock; stats and preview are separate steps.
+
+    ``runner="dask"``: a full build runs in shards on the Dask cluster at ``dask_address``; see
+    :mod:`pinlake.datasets.distributed`. Unset, both come from the registry entry (``runner``,
+    ``dask_address``; default local), the address then from ``$PINLAKE_DASK_ADDRESS``.
+    """
     from pinlake.datasets.lock_build import build_from_lock
     from pinlake.recipes.registry import Registry, resolve_item
 
@@ -147,10 +155,12 @@ def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str]
     result = build_from_lock(
         Library(library).ensure(), lock_dir, name, dataset_item=item, mode="auto",
         description=entry.description, compute_stats=False,
+        runner=runner or entry.runner, shards=shards,
+        dask_address=dask_address or entry.dask_address or os.environ.get("PINLAKE_DASK_ADDRESS"),
     )
     ds = result.dataset
     return BuildStep(name, ds.version, previous, result.mode, result.unchanged, dict(ds.state.rows),
-                     len(result.added), len(result.updated), len(result.deleted))
+                     len(result.added), len(result.updated), len(result.deleted), result.runner, result.shards)
 
 
 def stats_step(library: str | os.PathLike[str], name: str) -> dict[str, Any]:
@@ -217,7 +227,8 @@ def summary_markdown(library: str | os.PathLike[str], name: str, build: BuildSte
     if build.unchanged:
         lines += [f"**Unchanged**: lock `{lock.lock_hash[:12]}` is already dataset version {build.version}; no new version.", ""]
     else:
-        lines += [f"New dataset version **{build.version}** (previous: {build.previous_version or 'none'}, mode {build.mode}).", ""]
+        on = f", {build.shards} shards on dask" if build.runner == "dask" else ""
+        lines += [f"New dataset version **{build.version}** (previous: {build.previous_version or 'none'}, mode {build.mode}{on}).", ""]
     lines += [f"- lock: `{lock.lock_hash}` ({lock.lock_dir})", f"- lake version: {lock.lake_version}",
               f"- resources per split: {lock.counts}", "", "| table | rows |", "| --- | --- |"]
     lines += [f"| {t} | {n} |" for t, n in sorted(build.rows.items())]

@@ -23,6 +23,9 @@ def build(
     url_prefix: Optional[str] = typer.Option(None, "--url-prefix", help="Prefix of view urls (default: /<folder name>)."),
     embed: bool = typer.Option(False, "--embed", help="Copy image bytes into the dataset."),
     flush_every: Optional[int] = typer.Option(None, "--flush-every", help="Samples per flush (memory vs speed)."),
+    runner: str = typer.Option("local", "--runner", help="With --lock: local (this process) or dask (shards on a Dask cluster)."),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask, e.g. tcp://127.0.0.1:8786."),
+    shards: Optional[int] = typer.Option(None, "--shards", min=1, help="Shards of a dask build (default: 2 per worker, or one per ~5000 resources)."),
     library: Optional[Path] = LibraryOption,
 ) -> None:
     """Build a dataset from an image folder or a lock (a new dataset version).
@@ -30,9 +33,14 @@ def build(
     Example: pinlake build ./assets/health_images --name health_images --mode create
 
     Example: pinlake build --lock library/_locks/<hash> --name basel_trial   (incremental when it exists)
+
+    Example (on a Dask cluster: `dask scheduler &` then `dask worker tcp://127.0.0.1:8786 &`):
+    pinlake build --lock library/_locks/<hash> --name basel_trial --runner dask --dask-address tcp://127.0.0.1:8786
     """
     from pinlake.library import Library
 
+    if runner != "local" and lock is None:
+        fail(f"--runner {runner} builds from a lock only", hint="pinlake build --lock DIR --name NAME --runner dask --dask-address tcp://HOST:8786")
     if lock is not None:
         if source is not None:
             fail("give either SOURCE or --lock, not both", hint="pinlake build --lock DIR --name NAME")
@@ -41,6 +49,7 @@ def build(
         res = build_from_lock(
             Library(library_path(library)), lock, name, dataset_item=item, mode=mode or "auto",  # type: ignore[arg-type]
             embed=embed, description=description, flush_every_n_samples=flush_every,
+            runner=runner, dask_address=dask_address, shards=shards,
         )
         ds = res.dataset
         if res.unchanged:
@@ -49,6 +58,7 @@ def build(
         console.print(
             f"[green]Built[/] {ds.name} version {ds.version} from lock {res.lock_hash[:12]} ({res.mode}): "
             f"+{len(res.added)} ~{len(res.updated)} -{len(res.deleted)}; {ds.num_items} items"
+            + (f"; {res.shards} shards on dask" if res.runner == "dask" else "")
         )
         console.print(f"  dataset: {ds.path}")
         return

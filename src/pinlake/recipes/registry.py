@@ -1,7 +1,8 @@
 """The recipe registry ``recipes/datasets.yaml``: one entry per published dataset.
 
 Entries carry the VxPlatform keys (name, version, description, script_location relative to the
-yaml) plus pinlake's own: schedule (5-field cron), builder, dataset_item, splits, retention.
+yaml) plus pinlake's own: schedule (5-field cron), builder, dataset_item, splits, retention, runner and
+dask_address (where its builds run).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pinlake.library import DATASET_NAME_RE
 CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
 RETENTION = re.compile(r"^\d+[hdw]$")
 BUILDERS = ("lock",)
+RUNNERS = ("local", "dask")
 DEFAULT_ITEM = "pinlake.demo:HealthDatasetItem"
 
 
@@ -38,6 +40,9 @@ class RegistryEntry(BaseModel):
     splits: list[str] | None = None
     retention: str | None = None
     tags: list[str] = Field(default_factory=list)
+    #: where its builds run: "local" or "dask" (then on the scheduler at dask_address)
+    runner: str = "local"
+    dask_address: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -61,6 +66,13 @@ class RegistryEntry(BaseModel):
     def _builder(cls, v: str) -> str:
         if v not in BUILDERS:
             raise ValueError(f"{v!r} is not a known builder ({', '.join(BUILDERS)})")
+        return v
+
+    @field_validator("runner")
+    @classmethod
+    def _runner(cls, v: str) -> str:
+        if v not in RUNNERS:
+            raise ValueError(f"{v!r} is not a known runner ({', '.join(RUNNERS)})")
         return v
 
     @field_validator("dataset_item")

@@ -1,0 +1,294 @@
+"""Distributed lock builds on a Dask cluster.
+
+``build_lock_on_dask(...)`` (what ``pinlake build --lock DIR --runner dask`` runs) cuts the lock
+into shards (:func:`pinlake.datasets.shards.plan_shards`), runs
+:func:`~pinlake.datasets.shards.run_shard` for each on the cluster's workers (read, decode, hash,
+write uncommitted Lance fragments for every table) and then, here on the coordinator, commits each
+table once and appends one dataset version entry, under the dataset's lock, with the same lineage
+as a local build. So:
+
+- the tables hold exactly the rows a local build of the same lock writes (ids are stable);
+- a shard that raises is retried (``retries``); a shard whose worker dies is recomputed on another
+  worker by Dask; a shard that keeps failing fails the build with a :class:`BuildError` naming it;
+- nothing is visible before the commit: a build (or coordinator) that dies before it leaves the
+  previous version the latest (the orphan data files are removed by ``pinlake cleanup``).
+
+Dask is imported lazily: pinlake works without it; asking for it says ``pip install "pinlake[dask]"``.
+Lock, lake and library must be on storage every worker sees under the same path or URI.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from lance.fragment import FragmentMetadata
+
+from pinlake import errors
+from pinlake.datasets.dataset import Dataset
+from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.info import DatasetInfo
+from pinlake.datasets.schema import DatasetSchema
+from pinlake.datasets.shards import (
+    Shard,
+    ShardJob,
+    default_shards,
+    item_spec,
+    plan_shards,
+    run_shard,
+)
+from pinlake.datasets.tables import TableWriter, table_uri
+from pinlake.datasets.versions import VersionLog
+from pinlake.errors import BuildError, DatasetExistsError, PinlakeError, RunnerError
+from pinlake.features.arrow import arrow_schema, rows_to_table
+from pinlake.features.base import utcnow
+from pinlake.lineage import lineage_properties
+from pinlake.recipes.lock import Lock
+from pinlake.storage import AnyPath, lance_dataset, location, rmtree
+
+RUNNERS = ("local", "dask")
+DEFAULT_CONNECT_TIMEOUT = 5.0
+START_HINT = "Start one with `dask scheduler` (and `dask worker tcp://HOST:8786` per machine), or check --dask-address."
+
+
+def import_distributed() -> Any:
+    """``dask.distributed``, or a RunnerError telling how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise RunnerError("the dask runner needs dask.distributed, which is not installed", hint='pip install "pinlake[dask]"') from None
+    return distributed
+
+
+def check_runner(runner: str, address: str | None, client: Any = None) -> None:
+    if runner not in RUNNERS:
+        raise RunnerError(f"unknown runner {runner!r}", hint="Use --runner local (one process) or --runner dask --dask-address tcp://HOST:8786.")
+    if runner == "dask" and not address and client is None:
+        raise RunnerError("--runner dask needs --dask-address (the scheduler's tcp://HOST:PORT)", hint=START_HINT)
+
+
+def connect(address: str, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Any:
+    """A ``distributed.Client`` for the scheduler at ``address`` with at least one worker."""
+    distributed = import_distributed()
+    _probe(address, timeout)
+    try:
+        client = distributed.Client(address, timeout=timeout, set_as_default=False)
+    except Exception as exc:  # noqa: BLE001 - whatever the comm layer raises, name the address
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunnerError(f"cannot reach the Dask scheduler at {address} within {timeout:g}s: {why}", hint=START_HINT) from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        client.close()
+        raise RunnerError(f"the Dask scheduler at {address} has no workers ({type(exc).__name__})",
+                          hint=f"Start one with `dask worker {address}`.") from None
+    return client
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Fail fast on a malformed address or a refused TCP port (Dask itself retries until its timeout)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    scheme, _, rest = address.rpartition("://")
+    scheme = scheme or "tcp"
+    if scheme not in ("tcp", "tls", "ws", "wss", "inproc", "ucx"):
+        raise RunnerError(f"--dask-address {address!r}: unknown scheme {scheme!r}", hint="Give the scheduler as tcp://HOST:PORT (dask scheduler prints it).")
+    if scheme not in ("tcp", "tls"):
+        return
+    try:
+        parts = urlsplit(f"tcp://{rest}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise RunnerError(f"--dask-address {address!r}: expected {scheme}://HOST:PORT", hint="e.g. tcp://127.0.0.1:8786 (dask scheduler prints it).")
+    try:
+        sock = socket.create_connection((host, port), timeout=min(timeout, 5.0))
+    except OSError as exc:
+        raise RunnerError(f"cannot reach the Dask scheduler at {address}: {exc.strerror or exc}", hint=START_HINT) from None
+    if scheme == "tcp":  # a Dask server greets first: 8 bytes, the (small) length of its handshake
+        with sock:
+            try:
+                sock.settimeout(min(timeout, 3.0))
+                head = sock.recv(8, socket.MSG_WAITALL)
+            except OSError:
+                head = b""
+        if len(head) != 8 or int.from_bytes(head, "little") > 1 << 20:
+            raise RunnerError(f"{address} accepts connections but does not answer like a Dask scheduler", hint=START_HINT)
+    else:
+        sock.close()
+
+
+@dataclass
+class DaskBuild:
+    """What a distributed build did: the new dataset version and how it was cut."""
+
+    dataset: Dataset
+    shards: int
+    workers: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    #: time each shard took on its worker, and the coordinator's commit (tables + version entry)
+    shard_seconds: list[float] = field(default_factory=list)
+    shard_cpu_seconds: list[float] = field(default_factory=list)
+    commit_seconds: float = 0.0
+
+
+def build_lock_on_dask(
+    lock: Lock,
+    target: AnyPath | str,
+    dataset_item: type[DatasetItem],
+    info: DatasetInfo,
+    lake: Any,
+    *,
+    mode: str = "create",
+    embed: bool = False,
+    address: str | None = None,
+    client: Any = None,
+    shards: int | None = None,
+    retries: int = 2,
+    flush_every_n_samples: int | None = None,
+    compute_stats: bool = True,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    item: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DaskBuild:
+    """Build ``target`` from ``lock`` on the Dask cluster at ``address`` (or through ``client``).
+
+    ``mode``: "create" (``target`` must be empty) or "overwrite" (a new version replacing the rows).
+    ``item``: how workers load ``dataset_item`` (default: derived from the class).
+    ``progress(done_samples, total_samples)`` is called as shards finish.
+    """
+    if mode not in ("create", "overwrite"):
+        raise errors.ValidationError(f"unknown mode {mode!r} for a distributed build", hint="Use mode='create' or 'overwrite'.")
+    t0 = time.perf_counter()
+    target = location(target)
+    log = VersionLog(target)
+    created_dir = False
+    if mode == "create":
+        if target.exists() and any(target.iterdir()):
+            raise DatasetExistsError(f"{target} already exists", hint="Use mode='overwrite' (new version replacing the rows).")
+        created_dir = not target.exists()
+    elif not log.exists():
+        mode = "create"
+    own = client is None
+    if own:
+        check_runner("dask", address)
+        client = connect(str(address), connect_timeout)
+    try:
+        workers = sorted(client.scheduler_info().get("workers", {}))
+        total = sum(int(n) for n in lock.manifest["splits"].values())
+        plan = plan_shards(lock, shards or default_shards(total, len(workers)))
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            with log.locked():
+                ds, results, commit_s = _build_locked(client, lock, target, log, dataset_item, info, lake, mode, embed, plan,
+                                                      retries, flush_every_n_samples or 1024, item, progress)
+        except BaseException:
+            if mode == "create" and not log.exists():  # nothing committed: leave no half dataset behind
+                if created_dir:
+                    rmtree(target)
+                else:
+                    rmtree(target / "db")
+                    for name in ("info.json", "schema.json", ".lock"):
+                        (target / name).unlink(missing_ok=True)
+            raise
+    finally:
+        if own:
+            client.close()
+    if compute_stats:
+        from pinlake.datasets.finalize import finalize
+
+        finalize(ds)
+    return DaskBuild(ds, len(plan), sorted({r["worker"] for r in results}), round(time.perf_counter() - t0, 3),
+                     [r["seconds"] for r in results], [r["cpu_seconds"] for r in results], commit_s)
+
+
+def _build_locked(client: Any, lock: Lock, target: AnyPath, log: VersionLog, dataset_item: type[DatasetItem], info: DatasetInfo,
+                  lake: Any, mode: str, embed: bool, plan: list[Shard], retries: int, flush_every: int, item: Any,
+                  progress: Callable[[int, int], None] | None) -> tuple[Dataset, list[dict[str, Any]], float]:
+    schema = DatasetSchema.from_dataset_item(dataset_item)
+    info.id = info.id or target.name
+    info.media = {"lake": str(lake.root), "lock": str(lock.path)}
+    schema.to_json(target / "schema.json")
+    info.to_json(target / "info.json")
+    job = ShardJob(
+        dataset_path=str(target), lock_dir=str(lock.path), manifest=lock.manifest, lake_root=str(lake.root),
+        item=item if item is not None else item_spec(dataset_item), info=info.model_dump(mode="json"), embed=embed,
+        build_time=utcnow(), flush_every=flush_every,
+    )
+    results = run_shards(client, job, plan, retries, progress)
+    t0 = time.perf_counter()
+    commit_build(target, log, schema, results, mode, lock.lineage())
+    return Dataset(target, dataset_item=dataset_item), results, round(time.perf_counter() - t0, 3)
+
+
+def run_shards(client: Any, job: ShardJob, plan: list[Shard], retries: int,
+               progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Run every shard on the cluster; their results in shard order, or a BuildError naming the
+    first shard that failed (the others are cancelled)."""
+    distributed = import_distributed()
+    token = uuid.uuid4().hex[:12]
+    keys = [f"pinlake-shard-{location(job.dataset_path).name}-{token}-{s.index}" for s in plan]
+    futures = client.map(run_shard, [job] * len(plan), plan, key=keys, retries=retries, pure=False)
+    shard_of = {f.key: s for f, s in zip(futures, plan)}
+    total = sum(s.count for s in plan)
+    done = 0
+    results: dict[int, dict[str, Any]] = {}
+    try:
+        for fut in distributed.as_completed(futures, loop=client.loop):
+            shard = shard_of[fut.key]
+            if fut.status != "finished":
+                raise _shard_failure(shard, fut.exception(), retries, distributed)
+            res = fut.result()
+            if "error" in res:
+                err = res["error"]
+                cls = getattr(errors, err["type"], None)
+                cls = cls if isinstance(cls, type) and issubclass(cls, PinlakeError) else BuildError
+                raise cls(err["message"], hint=err.get("hint"))
+            results[shard.index] = res
+            done += res["samples"]
+            if progress:
+                progress(done, total)
+    except BaseException:
+        client.cancel(futures)
+        raise
+    return [results[s.index] for s in plan]
+
+
+def _shard_failure(shard: Shard, exc: BaseException | None, retries: int, distributed: Any) -> BuildError:
+    hint = "The previous dataset version stays the latest; fix the cause and build again."
+    if isinstance(exc, distributed.KilledWorker):
+        return BuildError(f"{shard.describe()} failed: the workers running it died ({exc})", hint=hint)
+    why = f"{type(exc).__name__}: {exc}" if exc is not None else "cancelled"
+    return BuildError(f"{shard.describe()} failed after {retries + 1} attempt(s): {why}", hint=hint)
+
+
+def commit_build(target: AnyPath, log: VersionLog, schema: DatasetSchema, results: list[dict[str, Any]], mode: str,
+                 lineage: dict[str, Any]) -> None:
+    """The commit point: the coordinator's source rows, one commit per table, one version entry."""
+    samples = sum(r["samples"] for r in results)
+    if samples == 0 and mode == "create":
+        raise BuildError(f"build of {target.name!r}: the lock has no resources", hint="Check the recipe's selection.")
+    schemas = schema.schemas
+    writers = {t: TableWriter(target, t, arrow_schema(s), mode="overwrite") for t, s in schemas.items()}
+    for t, w in writers.items():
+        for r in results:
+            w.fragments.extend(FragmentMetadata.from_json(j) for j in r["fragments"].get(t, []))
+            w.rows += r["rows"].get(t, 0)
+    if "source" in writers:  # the one table the coordinator writes (see COORDINATOR_TABLES)
+        sources = list({s.id: s for r in results for s in r["sources"]}.values())
+        if sources:
+            writers["source"].write(rows_to_table(schemas["source"], sources, table="source"))
+    props = lineage_properties(f"build:{mode}", **lineage)
+    tables: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for t, w in writers.items():
+        tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
+        counts[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
+    log.append(f"build:{mode}", tables, counts, props, message=f"{samples} samples ({len(results)} shards on dask)")
+
+
+__all__ = ["RUNNERS", "DaskBuild", "build_lock_on_dask", "check_runner", "connect", "import_distributed", "run_shards", "commit_build"]

@@ -1,0 +1,313 @@
+"""Lock builds on a real Dask cluster (scheduler + 2 worker processes started by the module fixture):
+same tables as the local build, retries, a worker killed mid-build, a coordinator that dies before
+its commit, bad addresses, the CLI and the refresh build step."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import lance
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from pinlake.datasets import distributed
+from pinlake.datasets.lock_build import build_from_lock
+from pinlake.datasets.versions import VersionLog
+from pinlake.errors import BuildError, InputFileError, RunnerError
+
+TIMESTAMPS = ("created_at", "updated_at")
+
+
+def table_contents(dataset) -> dict[str, pa.Table]:
+    """Every table of the dataset's latest version, sorted by id, timestamps aside."""
+    out = {}
+    for t, v in dataset.state.tables.items():
+        tab = lance.dataset(str(Path(dataset.path) / "db" / f"{t}.lance"), version=v).to_table()
+        out[t] = tab.drop_columns([c for c in TIMESTAMPS if c in tab.column_names]).sort_by("id")
+    return out
+
+
+def build_times(dataset) -> set:
+    """The distinct created_at / updated_at values over every table."""
+    seen = set()
+    for t, v in dataset.state.tables.items():
+        tab = lance.dataset(str(Path(dataset.path) / "db" / f"{t}.lance"), version=v).to_table(columns=list(TIMESTAMPS))
+        for c in TIMESTAMPS:
+            seen |= set(tab.column(c).unique().to_pylist())
+    return seen
+
+
+def crashing_item(path: Path, marker: Path, mode: str) -> str:
+    """A DatasetItem file whose import, inside a Dask worker, fails: ``exit-once`` kills the worker
+    process the first time, ``exit-always`` every time, ``raise-once`` raises OSError once. The
+    marker file (created atomically) records each import in a worker. Returns its FILE.py:Class."""
+    path.write_text(
+        "import os\n"
+        "from pinlake.demo import HealthDatasetItem\n\n"
+        f"MARKER, MODE = {str(marker)!r}, {mode!r}\n\n"
+        "def _in_worker():\n"
+        "    try:\n"
+        "        from distributed import get_worker\n"
+        "        get_worker()\n"
+        "        return True\n"
+        "    except Exception:\n"
+        "        return False\n\n"
+        "if _in_worker():\n"
+        "    try:\n"
+        "        os.close(os.open(MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY))\n"
+        "        first = True\n"
+        "    except FileExistsError:\n"
+        "        first = False\n"
+        "    with open(MARKER, 'a') as fh:\n"
+        "        fh.write(f'{os.getpid()}\\n')\n"
+        "    if MODE == 'exit-always' or (MODE == 'exit-once' and first):\n"
+        "        with open(MARKER + '.died', 'a') as fh:\n"
+        "            fh.write(f'{os.getpid()}\\n')\n"
+        "        os._exit(1)\n"
+        "    if MODE == 'raise-once' and first:\n"
+        "        raise OSError('transient: the lake disk hiccupped')\n\n"
+        "class CrashingItem(HealthDatasetItem):\n"
+        "    pass\n"
+    )
+    return f"{path}:CrashingItem"
+
+
+
+def gone(pid: int, timeout: float = 10) -> bool:
+    """True once ``pid`` has exited (no such process, or a zombie its nanny has not reaped yet)."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def assert_same_tables(dataset, reference) -> None:
+    got, want = table_contents(dataset), table_contents(reference)
+    assert sorted(got) == sorted(want)
+    for t in want:
+        assert got[t].num_rows == want[t].num_rows, t
+        assert got[t].equals(want[t]), f"table {t!r} differs from the local build"
+
+
+def test_dask_build_equals_local_build(dask_cluster, lake_project, local_build):
+    lib, lock = lake_project
+    res = build_from_lock(lib, lock, "on_dask", embed=True, runner="dask", dask_address=dask_cluster.scheduler_address, shards=5)
+    ds = res.dataset
+    assert (res.runner, res.shards, res.mode, ds.version) == ("dask", 5, "create", 1)
+    assert_same_tables(ds, local_build)
+    assert table_contents(ds)["image"].column("content").null_count == 0  # embedded bytes compared too
+    assert len(build_times(ds)) == 1  # every shard stamps the coordinator's build time
+    entry, ref = VersionLog(ds.path).latest(), VersionLog(local_build.path).latest()
+    assert entry.operation == ref.operation == "build:create"
+    assert set(entry.lineage) == set(ref.lineage) and entry.lock_hash == ref.lock_hash
+    assert "5 shards on dask" in entry.message
+    for t, v in entry.tables.items():  # one commit per table
+        assert v == 1 and lance.dataset(str(ds.path / "db" / f"{t}.lance")).version == 1
+        props = lance.dataset(str(ds.path / "db" / f"{t}.lance")).versions()[-1].get("transaction_properties") or {}
+        assert not props or props.get("pinlake.lock_hash") == ref.lock_hash
+    assert (ds.path / "stats.json").is_file() and ds.num_items == 40
+
+
+def test_overwrite_then_unchanged(dask_cluster, lake_project, local_build):
+    lib, lock = lake_project
+    addr = dask_cluster.scheduler_address
+    build_from_lock(lib, lock, "twice", runner="dask", dask_address=addr, compute_stats=False)
+    res = build_from_lock(lib, lock, "twice", mode="overwrite", embed=True, runner="dask", dask_address=addr, shards=3, compute_stats=False)
+    assert (res.mode, res.version, res.shards) == ("overwrite", 2, 3)
+    assert_same_tables(res.dataset, local_build)
+    again = build_from_lock(lib, lock, "twice", runner="dask", dask_address=addr)
+    assert again.unchanged and again.version == 2
+
+
+def test_transient_shard_error_is_retried(dask_cluster, lake_project, local_build, tmp_path):
+    lib, lock = lake_project
+    marker = tmp_path / "imports"
+    item = crashing_item(tmp_path / "raise_once.py", marker, "raise-once")
+    res = build_from_lock(lib, lock, "retried", dataset_item=item, embed=True, runner="dask",
+                          dask_address=dask_cluster.scheduler_address, shards=4, compute_stats=False)
+    assert res.version == 1
+    assert len(marker.read_text().split()) >= 5  # 4 shards + the retried one
+    assert_same_tables(res.dataset, local_build)
+
+
+def test_worker_killed_mid_build_shard_recomputed(dask_cluster, lake_project, local_build, tmp_path):
+    lib, lock = lake_project
+    marker = tmp_path / "imports"
+    item = crashing_item(tmp_path / "exit_once.py", marker, "exit-once")
+    res = build_from_lock(lib, lock, "survivor", dataset_item=item, embed=True, runner="dask",
+                          dask_address=dask_cluster.scheduler_address, shards=4, compute_stats=False)
+    pids = marker.read_text().split()
+    assert len(pids) >= 5 and len(set(pids)) >= 2  # the first worker died; its shard ran again elsewhere
+    died = Path(f"{marker}.died").read_text().split()
+    assert len(died) == 1 and gone(int(died[0]))  # that worker process exited
+    assert res.version == 1
+    assert_same_tables(res.dataset, local_build)
+
+
+def test_worker_dying_every_time_fails_cleanly_previous_version_stays(dask_cluster, lake_project, tmp_path):
+    lib, lock = lake_project
+    addr = dask_cluster.scheduler_address
+    first = build_from_lock(lib, lock, "victim", runner="dask", dask_address=addr, shards=2, compute_stats=False).dataset
+    before = {t: lance.dataset(str(first.path / "db" / f"{t}.lance")).version for t in first.state.tables}
+    item = crashing_item(tmp_path / "exit_always.py", tmp_path / "imports", "exit-always")
+    with pytest.raises(BuildError) as exc:
+        build_from_lock(lib, lock, "victim", mode="overwrite", dataset_item=item, runner="dask", dask_address=addr, shards=2)
+    assert "shard" in exc.value.message and "resources." in exc.value.message and "died" in exc.value.message
+    assert VersionLog(first.path).latest().dataset_version == 1
+    assert {t: lance.dataset(str(first.path / "db" / f"{t}.lance")).version for t in before} == before  # nothing committed
+    # and a failed create leaves no half dataset behind
+    with pytest.raises(BuildError):
+        build_from_lock(lib, lock, "never_made", dataset_item=item, runner="dask", dask_address=addr, shards=2)
+    assert not lib.dataset_path("never_made").exists()
+    dask_cluster.get_client().wait_for_workers(2, timeout=30)  # the nannies restarted them
+
+
+def test_data_error_names_shard_file_and_line_without_retries(dask_cluster, lake_project, tmp_path):
+    lib, lock = lake_project
+    marker = tmp_path / "imports"
+    crashing_item(tmp_path / "bad_item.py", marker, "count")
+    src = (tmp_path / "bad_item.py").read_text() + "\n\nclass BadItem(HealthDatasetItem):\n    image_type: int\n"
+    (tmp_path / "bad_item.py").write_text(src)
+    with pytest.raises(InputFileError) as exc:
+        build_from_lock(lib, lock, "bad", dataset_item=f"{tmp_path / 'bad_item.py'}:BadItem", runner="dask",
+                        dask_address=dask_cluster.scheduler_address, shards=2)
+    msg = exc.value.message
+    assert msg.startswith("shard ") and ".jsonl:" in msg and "image_type" in msg
+    assert len(marker.read_text().split()) <= 3  # shards ran once each (no retries of a data error)
+    assert not lib.dataset_path("bad").exists()
+
+
+def test_coordinator_dying_before_commit_changes_nothing(dask_cluster, lake_project, local_build, monkeypatch):
+    lib, lock = lake_project
+    addr = dask_cluster.scheduler_address
+    build_from_lock(lib, lock, "steady", runner="dask", dask_address=addr, compute_stats=False)
+    path = lib.dataset_path("steady")
+    before = {t: lance.dataset(str(path / "db" / f"{t}.lance")).version for t in VersionLog(path).latest().tables}
+
+    def die(*args, **kwargs):  # the coordinator process is killed after its shards finished
+        raise KeyboardInterrupt("coordinator killed before its commit")
+
+    monkeypatch.setattr(distributed, "commit_build", die)
+    with pytest.raises(KeyboardInterrupt):
+        build_from_lock(lib, lock, "steady", mode="overwrite", runner="dask", dask_address=addr, shards=3)
+    assert VersionLog(path).latest().dataset_version == 1
+    assert {t: lance.dataset(str(path / "db" / f"{t}.lance")).version for t in before} == before
+    assert len(list((path / "db" / "item.lance" / "data").iterdir())) > 1  # the shards did write, uncommitted
+    monkeypatch.undo()
+    res = build_from_lock(lib, lock, "steady", mode="overwrite", runner="dask", dask_address=addr, shards=3, embed=True, compute_stats=False)
+    assert res.version == 2
+    assert_same_tables(res.dataset, local_build)
+
+
+def test_bad_address_fails_fast_naming_it(lake_project):
+    lib, lock = lake_project
+    t0 = time.perf_counter()
+    with pytest.raises(RunnerError) as exc:
+        build_from_lock(lib, lock, "nowhere", runner="dask", dask_address="tcp://127.0.0.1:9")
+    assert time.perf_counter() - t0 < 5
+    assert "tcp://127.0.0.1:9" in exc.value.message and "dask scheduler" in exc.value.hint
+    with pytest.raises(RunnerError, match="needs --dask-address"):
+        build_from_lock(lib, lock, "nowhere", runner="dask")
+    with pytest.raises(RunnerError, match="unknown runner"):
+        build_from_lock(lib, lock, "nowhere", runner="spark")
+    with pytest.raises(RunnerError, match="unknown scheme"):
+        build_from_lock(lib, lock, "nowhere", runner="dask", dask_address="http://127.0.0.1:8786")
+    assert not lib.dataset_path("nowhere").exists()
+
+
+def test_without_dask_installed_the_error_says_how_to_get_it(lake_project, monkeypatch):
+    import sys
+
+    lib, lock = lake_project
+    monkeypatch.setitem(sys.modules, "distributed", None)  # what `import distributed` sees when it is not installed
+    with pytest.raises(RunnerError) as exc:
+        build_from_lock(lib, lock, "nowhere", runner="dask", dask_address="tcp://127.0.0.1:8786")
+    assert exc.value.hint == 'pip install "pinlake[dask]"'
+
+
+def test_cli_build_on_dask(dask_cluster, lake_project, local_build):
+    from pinlake.cli import _register, app
+
+    _register()
+    lib, lock = lake_project
+    cli = CliRunner()
+    r = cli.invoke(app, ["build", "--lock", str(lock), "--name", "from_cli", "--embed", "--runner", "dask",
+                         "--dask-address", dask_cluster.scheduler_address, "--shards", "3", "-L", str(lib.path)])
+    out = " ".join(r.output.split())
+    assert r.exit_code == 0, r.output
+    assert "from_cli version 1" in out and "3 shards on dask" in out
+    assert_same_tables(lib.get_dataset("from_cli"), local_build)
+    r = cli.invoke(app, ["build", "--lock", str(lock), "--name", "x", "--runner", "dask", "--dask-address", "tcp://127.0.0.1:9", "-L", str(lib.path)])
+    assert r.exit_code == 1 and "tcp://127.0.0.1:9" in " ".join(r.output.split()) and "Traceback" not in r.output
+    r = cli.invoke(app, ["build", "--help"])
+    assert "--runner dask --dask-address tcp://127.0.0.1:8786" in " ".join(r.output.split())
+
+
+@pytest.fixture
+def flow_project(tmp_path, dask_cluster):
+    """A small demo lake plus a registry whose one entry builds on the test's Dask cluster."""
+    from pinlake.demo import generate_health_images
+    from pinlake.demo_lake import ingest_demo
+    from pinlake.library import Library
+
+    repo = Path(__file__).resolve().parents[2]
+    assets = tmp_path / "assets"
+    generate_health_images(assets, n_train=6, n_test=2)
+    library = tmp_path / "library"
+    ingest_demo(Library(library).ensure().get_datalake(), assets)
+    reg = tmp_path / "recipes"
+    reg.mkdir()
+    (reg / "health_by_tag.py").write_text((repo / "recipes" / "health_by_tag.py").read_text())
+    (reg / "datasets.yaml").write_text(
+        "- name: health_by_tag\n  version: 1\n  description: test\n  script_location: ./health_by_tag.py\n"
+        f"  dataset_item: pinlake.demo:HealthDatasetItem\n  runner: dask\n  dask_address: {dask_cluster.scheduler_address}\n"
+    )
+    return library, reg / "datasets.yaml", assets
+
+
+def test_refresh_flow_build_task_on_dask(dask_cluster, flow_project, tmp_path):
+    """The refresh flow's build task on the cluster (the registry entry says runner: dask), then an
+    incremental refresh through the same task: only the diff is written, on the coordinator."""
+    import inspect
+
+    from flows.deployments import prefect_yaml
+    from flows.refresh import build_task, refresh, refresh_all
+    from pinlake import refresh as engine
+    from pinlake.library import Library
+
+    assert {"runner", "dask_address", "shards"} <= set(inspect.signature(refresh.fn).parameters)
+    assert {"runner", "dask_address"} <= set(inspect.signature(refresh_all.fn).parameters)
+    library, registry, assets = flow_project
+    addr = dask_cluster.scheduler_address
+    params = prefect_yaml(str(registry), str(library))["deployments"][0]["parameters"]
+    assert (params["runner"], params["dask_address"]) == ("dask", addr)  # scheduled runs build on the cluster
+    lock = engine.lock_step(library, registry, "health_by_tag")
+    build = build_task.fn(str(library), str(registry), "health_by_tag", lock, None)  # runner from the registry
+    assert (build.version, build.runner, build.rows["item"]) == (1, "dask", 8) and build.shards >= 2
+    assert f"{build.shards} shards on dask" in engine.summary_markdown(library, "health_by_tag", build, lock)
+    new = tmp_path / "extra.jpg"
+    new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
+    Library(library).get_datalake().upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
+                                                 metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
+    lock2 = engine.lock_step(library, registry, "health_by_tag")
+    build2 = build_task.fn(str(library), str(registry), "health_by_tag", lock2, 1, "dask", addr)
+    assert (build2.version, build2.mode, build2.added, build2.runner) == (2, "incremental", 1, "local")
+
+
+def test_registry_refuses_an_unknown_runner(tmp_path):
+    from pinlake.errors import InputFileError as RegistryError
+    from pinlake.recipes.registry import Registry
+
+    (tmp_path / "datasets.yaml").write_text("- name: x\n  script_location: ./x.py\n  runner: spark\n")
+    with pytest.raises(RegistryError) as exc:
+        Registry(tmp_path / "datasets.yaml")
+    assert "'runner'" in exc.value.message and "spark" in exc.value.message
