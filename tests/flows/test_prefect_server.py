@@ -159,6 +159,12 @@ def test_lake_updated_event_triggers_the_deployment(prefect_server, project, tmp
         while versions(library, "health_by_tag") != [1, 2]:
             assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
             time.sleep(2)
+        # let the triggered run finish (stats, preview, tag…) before stopping the server that runs it:
+        # killed inside its concurrency slot, it would hold the slot of later refreshes of this dataset
+        while any(r.state.is_running() or r.state.is_pending() for r in flow_runs("refresh")
+                  if r.parameters.get("library") == str(library.resolve())):
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+            time.sleep(1)
     finally:
         from flows.runtime import stop_server
 
