@@ -218,7 +218,8 @@ class Runner:
     def check_pixano(self, py: Path, dataset: Path, step: str) -> None:
         out = subprocess.run([str(py), str(BENCH / "peer_scripts" / "pixano_rows.py"), str(dataset)],
                              env=self.env, capture_output=True, text=True)
-        counts = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else {}
+        lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+        counts = json.loads(lines[-1]) if lines else {}
         expected = self.expected_rows()
         got = {k: counts.get(k) for k in expected}
         sample = self.samples[("pixano", step)][-1]

@@ -6,6 +6,7 @@ The same content as pinlake's build: one record per image (split, ``image_type``
 entity per object (``category``) with its bbox (xywh, pixels) and its 3 keypoints.
 """
 import json
+import os
 import sys
 import time
 import warnings
@@ -70,3 +71,4 @@ class BenchBuilder(DatasetBuilder):
 ds = BenchBuilder(Path(sys.argv[1]), Path(sys.argv[2])).build(mode="create")
 rows = {name: ds.open_table(name).count_rows() for name in ds.info.tables} if hasattr(ds, "open_table") else {}
 print("BENCH_RESULT " + json.dumps({"rows": rows, "op_s": time.perf_counter() - t0}), flush=True)
+os._exit(0)  # built and reported; skip interpreter teardown (lancedb's threads crash it now and then)
