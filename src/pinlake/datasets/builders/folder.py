@@ -176,7 +176,8 @@ class ImageFolderBuilder(EntityTablesMixin, DatasetBuilder):
         return splits
 
     def image_files(self, split_dir: Path) -> set[str]:
-        return {p.name for p in split_dir.iterdir() if p.is_file() and p.suffix.lower() in self.EXTENSIONS}
+        with os.scandir(split_dir) as it:  # DirEntry.is_file() needs no extra stat
+            return {e.name for e in it if e.is_file() and os.path.splitext(e.name)[1].lower() in self.EXTENSIONS}
 
     def count_samples(self) -> int | None:
         n = 0

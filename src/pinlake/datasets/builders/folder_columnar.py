@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -93,15 +94,11 @@ def parse_split(b: Any, plan: ColumnarPlan, split_dir: Path) -> tuple[list[tuple
     return lines, t
 
 
-def _image_header(path: Path, embed: bool) -> tuple[bytes | None, tuple[int, int, str] | None]:
+def _image_header(path: str, embed: bool) -> tuple[bytes | None, tuple[int, int, str] | None]:
     """(content when embedding, (width, height, format) from the header or None when unsure)."""
-    if embed:
-        content = path.read_bytes()
-        head = content
-    else:
-        content = None
-        with open(path, "rb") as fh:
-            head = fh.read(HEAD_BYTES)
+    with open(path, "rb") as fh:
+        content = fh.read() if embed else None
+        head = content if embed else fh.read(HEAD_BYTES)
     size = header_size(head)
     if size is None:
         return content, None
@@ -117,11 +114,11 @@ def chunk_tables(b: Any, plan: ColumnarPlan, split_dir: Path, part: pa.Table, li
     item_ids = stable_ids([f"{root}\x1f{split}\x1f{name}" for name in names])  # = b.item_id(split, name)
     widths, heights, fmts, contents = [], [], [], []
     meta_path = split_dir / "metadata.jsonl"
+    base = os.path.join(str(split_dir), "")
     for name, (lineno, _) in zip(names, lines):
-        path = split_dir / name
-        content, size = _image_header(path, b.embed)
+        content, size = _image_header(base + name, b.embed)
         if size is None:
-            size = b.image_size(path, f"{meta_path}:{lineno}")
+            size = b.image_size(split_dir / name, f"{meta_path}:{lineno}")
         widths.append(size[0])
         heights.append(size[1])
         fmts.append(size[2])
