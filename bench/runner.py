@@ -189,12 +189,53 @@ class Runner:
         self.measure("hf", "folder", [str(self.pythons["hf"]), str(BENCH / "peer_scripts" / "hf_folder.py"), str(src), str(out)], env=env)
 
     def run_pixano(self, rep: int) -> None:
-        """Not wired yet: Pixano 0.8.0 installs, but its `data import` accepts only its JSONL v2
-        grammar (a `views` object per line, annotations as `{"kind": "bbox", ...}`, keypoints
-        against a registered template) and rejects the seed-000 layout ("The 0.7.x metadata.jsonl
-        dialect is not supported"). The conversion and the `DatasetBuilder` script are still to do."""
-        self.skipped["pixano"] = ("pixano 0.8.0 installed, but `pixano data import` rejects the seed-000 metadata.jsonl "
-                                  "(needs its JSONL v2 grammar with `views` and keypoint templates); converter not written yet")
+        """Pixano 0.8.0: its `DatasetBuilder` (uri media) and `pixano data import --media embed`.
+
+        The import reads Pixano's JSONL v2 layout: bench/peer_scripts/pixano_convert.py writes it once
+        per run (dataset.yaml + per-split metadata.jsonl, images hard-linked), outside the measured
+        process, as the HF peer's metadata rename is. Each measured process must leave the expected
+        row counts behind (checked after it, unmeasured), or the sample is recorded as failed.
+        """
+        py = self.pythons["pixano"]
+        src = self.work / "pixano-data"
+        if not (src / "dataset.yaml").is_file():
+            subprocess.run([sys.executable, str(BENCH / "peer_scripts" / "pixano_convert.py"), str(self.root / "v1"), str(src)],
+                           check=True, capture_output=True)
+        base = self.work / f"rep{rep}" / "pixano"
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        built = base / "built"
+        res = self.measure("pixano", "build", [str(py), str(BENCH / "peer_scripts" / "pixano_builder.py"), str(self.root / "v1"), str(built)], cwd=base)
+        if res is not None:
+            self.check_pixano(py, built, "build")
+        lib = base / "imported"
+        lib.mkdir()
+        res = self.measure("pixano", "import_embed", [str(py.parent / "pixano"), "data", "import", str(lib), str(src),
+                                                       "--media", "embed", "--yes"], cwd=base)
+        if res is not None:
+            self.check_pixano(py, lib / "library" / "bench", "import_embed")
+
+    def check_pixano(self, py: Path, dataset: Path, step: str) -> None:
+        out = subprocess.run([str(py), str(BENCH / "peer_scripts" / "pixano_rows.py"), str(dataset)],
+                             env=self.env, capture_output=True, text=True)
+        lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+        counts = json.loads(lines[-1]) if lines else {}
+        expected = self.expected_rows()
+        got = {k: counts.get(k) for k in expected}
+        sample = self.samples[("pixano", step)][-1]
+        sample["rows"] = counts
+        if got != expected:
+            sample["failed"] = True
+            self.log(f"  FAILED pixano.{step}: rows {got}, expected {expected} ({out.stderr.strip()[-300:]})")
+
+    def expected_rows(self) -> dict[str, int]:
+        if getattr(self, "_expected", None) is None:
+            objects = 0
+            for split in ("train", "test"):
+                for line in (self.root / "v1" / split / "metadata.jsonl").read_text().splitlines():
+                    objects += len(json.loads(line)["objects"]["category"])
+            self._expected = {"records": self.n, "images": self.n, "entities": objects, "bboxes": objects, "keypoints": objects}
+        return self._expected
 
     # --- orchestration ---------------------------------------------------------------------------
     def indices(self, rep: int) -> list[int]:
@@ -211,8 +252,6 @@ class Runner:
                     self.skipped[tool] = f"{peer}: {why}"
                 else:
                     self.pythons[tool] = py
-        if "pixano" in self.only and "pixano" not in self.skipped:
-            self.run_pixano(0)
         tools = [t for t in TOOLS if t in self.only and t not in self.skipped and t not in ("parquet", "prefect")]
         try:
             for rep in range(self.reps):

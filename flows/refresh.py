@@ -24,6 +24,7 @@ from prefect.futures import wait  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pinlake import refresh as engine  # noqa: E402
+from pinlake.refresh_stamp import write_stamp  # noqa: E402
 
 TRANSIENT = (OSError, TimeoutError)
 
@@ -146,6 +147,7 @@ def refresh(dataset: str, library: str = "library", registry: str = "recipes/dat
         logger.info("%s unchanged: lock %s is version %s", dataset, lock.lock_hash[:12], current.version)
         catalog_task(library)
         artifacts_task(library, dataset, current, lock, None, None)
+        write_stamp(library, registry, dataset, lock)
         return {"dataset": dataset, "unchanged": True, "version": current.version, "lock_hash": lock.lock_hash}
     with one_refresh_at_a_time(library, dataset):
         base_version, _ = engine.latest_version(library, dataset)
@@ -155,6 +157,7 @@ def refresh(dataset: str, library: str = "library", registry: str = "recipes/dat
         tag = tag_task(library, dataset, build.version, lock.lock_hash)
         catalog_task(library)
         artifacts_task(library, dataset, build, lock, stats, preview)
+        write_stamp(library, registry, dataset, lock)
     logger.info("%s version %s built from lock %s (tag %s, runner %s)", dataset, build.version, lock.lock_hash[:12], tag, build.runner)
     return {"dataset": dataset, "unchanged": build.unchanged, "version": build.version, "lock_hash": lock.lock_hash,
             "tag": tag, "previous_version": build.previous_version}

@@ -39,3 +39,33 @@ def quiet_flows():
 
     configure()
     return no_heartbeat()
+
+
+def unchanged_on_server(library: str, registry: str, dataset: str) -> dict | None:
+    """The no-op refresh without the Prefect engine: the engine's fast check, then the run recorded.
+
+    When :func:`pinlake.refresh_stamp.quick_unchanged` finds ``dataset`` current and a server is
+    configured, a Completed `refresh` flow run (with the no-op summary artifact) is recorded through
+    the REST API (:mod:`flows.record`) and the flow's result is returned; None means "run the flow".
+    """
+    api = os.environ.get("PREFECT_API_URL")
+    if not api:
+        return None
+    from pinlake.refresh_stamp import quick_unchanged
+
+    stamp = quick_unchanged(library, registry, dataset)
+    if stamp is None:
+        return None
+    from flows.record import record_unchanged_run
+    from pinlake.refresh import BuildStep, LockStep, summary_markdown
+
+    lock = LockStep(dataset, stamp["lock_hash"], stamp["lock_dir"], stamp["lake_version"], stamp.get("counts", {}))
+    build = BuildStep(dataset, stamp["version"], stamp["version"], "unchanged", True, stamp.get("rows", {}))
+    try:
+        run_id = record_unchanged_run(api, {"dataset": dataset, "library": library, "registry": registry},
+                                      summary_markdown(library, dataset, build, lock),
+                                      f"{dataset.lower().replace('_', '-')}-summary")
+    except OSError:  # server unreachable or refusing: the flow reports it properly
+        return None
+    return {"dataset": dataset, "unchanged": True, "version": stamp["version"], "lock_hash": stamp["lock_hash"],
+            "flow_run_id": run_id}

@@ -65,6 +65,23 @@ def test_refresh_completes_with_artifacts_then_noop(prefect_server, project):
     assert VersionLog(library / "health_by_tag").latest().lineage["pinlake.flow_run_id"] == str(runs[0].id)
     second = json.loads(cli(*args).stdout)[0]
     assert second["unchanged"] is True and versions(library, "health_by_tag") == [1]
+    # from now on the no-op is decided by the stamp the flow left, without Prefect, Lance or pyarrow in
+    # the process, and still recorded on the server: a Completed `refresh` run with its summary artifact
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "pinlake", *args], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    third = json.loads(proc.stdout)[0]
+    assert third["unchanged"] is True and third["version"] == 1 and third["lock_hash"] == first["lock_hash"]
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & {"prefect", "lance", "pyarrow", "pandas", "duckdb"}
+    runs = [r for r in flow_runs("refresh") if str(r.id) == third["flow_run_id"]]
+    assert runs and runs[0].state_name == "Completed" and "unchanged" in runs[0].tags
+    assert runs[0].parameters == {"dataset": "health_by_tag", "library": str(library.resolve()), "registry": str(registry.resolve())}
+    assert runs[0].start_time is not None and runs[0].end_time is not None
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[runs[0].id])))
+    assert [a.key for a in arts] == ["health-by-tag-summary"] and "Unchanged" in arts[0].data
+    assert versions(library, "health_by_tag") == [1]
 
 
 def test_crash_before_commit_keeps_previous_version_and_rerun_completes(prefect_server, project, tmp_path):
@@ -142,6 +159,12 @@ def test_lake_updated_event_triggers_the_deployment(prefect_server, project, tmp
         while versions(library, "health_by_tag") != [1, 2]:
             assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
             time.sleep(2)
+        # let the triggered run finish (stats, preview, tag…) before stopping the server that runs it:
+        # killed inside its concurrency slot, it would hold the slot of later refreshes of this dataset
+        while any(r.state.is_running() or r.state.is_pending() for r in flow_runs("refresh")
+                  if r.parameters.get("library") == str(library.resolve())):
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+            time.sleep(1)
     finally:
         from flows.runtime import stop_server
 

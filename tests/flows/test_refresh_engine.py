@@ -108,3 +108,61 @@ def test_lock_step_reuses_the_lock_of_same_recipe_and_lake_version(project):
     script.write_text(script.read_text() + "\n# edited\n")
     edited = engine.lock_step(library, registry, "health_by_tag")
     assert edited.lock_hash == lock.lock_hash and [os.stat(f).st_ino for f in files] != inodes
+
+
+def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(project, tmp_path):
+    """The no-op fast check answers from files only, and any commit since the stamp voids it."""
+    import json
+
+    from pinlake import refresh_stamp as stamps
+    from pinlake.datasets.versions import VersionLog
+    from pinlake.library import Library
+
+    library, registry, assets = project()
+    lock = engine.lock_step(library, registry, "health_by_tag")
+    engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
+    assert not stamps.write_stamp(library, registry, "health_by_tag", lock)  # stats/preview not done yet
+    engine.stats_step(library, "health_by_tag")
+    engine.preview_step(library, "health_by_tag")
+    stale = engine.LockStep(lock.dataset, lock.lock_hash, lock.lock_dir, lock.lake_version + 1, lock.counts)
+    assert not stamps.write_stamp(library, registry, "health_by_tag", stale)  # lock of another lake version
+    assert stamps.write_stamp(library, registry, "health_by_tag", lock)
+    stamp = stamps.quick_unchanged(library, registry, "health_by_tag")
+    assert stamp is not None and (stamp["version"], stamp["lock_hash"], stamp["counts"]) == (1, lock.lock_hash, lock.counts)
+    lake = Library(library).get_datalake()
+    assert stamps.latest_version(stamps.manifests(library / "_lake" / "data.lance")) == lake.version == lock.lake_version
+    # the recipe file edited (even back and forth) → unsure while it differs
+    script = registry.parent / "health_by_tag.py"
+    text = script.read_text()
+    script.write_text(text + "\n# edited\n")
+    assert stamps.quick_unchanged(library, registry, "health_by_tag") is None
+    script.write_text(text)
+    assert stamps.quick_unchanged(library, registry, "health_by_tag") is not None
+    # stats.json of another version → unsure
+    stats_path = library / "health_by_tag" / "stats.json"
+    stats = json.loads(stats_path.read_text())
+    stats_path.write_text(json.dumps({**stats, "dataset_version": 0}))
+    assert stamps.quick_unchanged(library, registry, "health_by_tag") is None
+    stats_path.write_text(json.dumps(stats))
+    # a new dataset version (a tag is not one; a CRUD commit or build is) → unsure
+    log_before = stamps.manifests(library / "health_by_tag" / "_versions.lance")
+    engine.tag_step(library, "health_by_tag", 1, lock.lock_hash)
+    assert stamps.manifests(library / "health_by_tag" / "_versions.lance") == log_before
+    # the lake changed → unsure, and the lake version read from the manifests follows Lance's
+    new = tmp_path / "extra.jpg"
+    new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
+    lake.upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
+                     metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
+    assert stamps.quick_unchanged(library, registry, "health_by_tag") is None
+    assert stamps.latest_version(stamps.manifests(library / "_lake" / "data.lance")) == Library(library).get_datalake().version
+    lock2 = engine.lock_step(library, registry, "health_by_tag")
+    engine.build_step(library, registry, "health_by_tag", lock2.lock_dir)
+    assert len(VersionLog(library / "health_by_tag").entries()) == 2
+    assert stamps.manifests(library / "health_by_tag" / "_versions.lance") != log_before
+    assert not stamps.write_stamp(library, registry, "health_by_tag", lock2)  # stats of version 1 still
+    engine.stats_step(library, "health_by_tag")
+    engine.preview_step(library, "health_by_tag")
+    assert stamps.write_stamp(library, registry, "health_by_tag", lock2)
+    assert stamps.quick_unchanged(library, registry, "health_by_tag")["version"] == 2
+    assert stamps.latest_version(["3.manifest", "12.manifest"]) == 12  # Lance's V1 naming
+    assert stamps.quick_unchanged("s3://bucket/lib", registry, "health_by_tag") is None

@@ -24,22 +24,28 @@ def refresh(
 
     Example: pinlake refresh health_by_tag --registry recipes/datasets.yaml
     """
-    from pinlake.flows_bridge import quiet_flows, resolve_registry, use_server
+    from pinlake.flows_bridge import quiet_flows, resolve_registry, unchanged_on_server, use_server
 
     if not dataset and not all_:
         fail("name a dataset or pass --all", "Try `pinlake datasets ls` to see the registry.")
     reg = str(resolve_registry(registry))
     lib = str(library_path(library).resolve())
     use_server(None if local is None else ("local" if local else "server"))
+    fast = None
     if dataset:
         from pinlake.refresh import registry_entry
 
         registry_entry(reg, dataset)  # unknown names fail here, before Prefect starts
-    with quiet_flows():
-        from flows.refresh import refresh as refresh_flow
-        from flows.refresh import refresh_all
+        if not all_:
+            fast = unchanged_on_server(lib, reg, dataset)  # no-op: no Prefect import, run recorded over REST
+    if fast is not None:
+        results = [fast]
+    else:
+        with quiet_flows():
+            from flows.refresh import refresh as refresh_flow
+            from flows.refresh import refresh_all
 
-        results = refresh_all(lib, reg) if all_ else [refresh_flow(dataset, lib, reg)]
+            results = refresh_all(lib, reg) if all_ else [refresh_flow(dataset, lib, reg)]
     if as_json:
         echo_json(results)
         return

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pinlake.datasets.builders.folder import IMAGE_EXTENSIONS, ImageFolderBuilder, read_metadata
+from pinlake.datasets.builders.folder import ImageFolderBuilder, read_metadata
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
-from pinlake.errors import InputFileError, NotFoundError, ValidationError
+from pinlake.errors import InputFileError, ValidationError
 from pinlake.library import Library, check_dataset_name
 from pinlake.storage import location
 

@@ -1,10 +1,30 @@
 """Recipes: a decorated function picks lake resources into splits; locks pin them; materializers export them.
 
-The engine never imports Prefect. Heavy modules (lock, materialize, registry) load on use.
+The engine never imports Prefect. Every module loads on use, so that reading the registry
+(``pinlake.recipes.registry``) does not import the lake (Lance, pyarrow, pandas).
 """
 
-from pinlake.recipes.client import ReadOnlyLakeClient
-from pinlake.recipes.decorator import RecipeSpec, dataset_compilation_entrypoint, recipe
-from pinlake.recipes.errors import LockfileError, RecipeError
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "recipe": "pinlake.recipes.decorator",
+    "dataset_compilation_entrypoint": "pinlake.recipes.decorator",
+    "RecipeSpec": "pinlake.recipes.decorator",
+    "ReadOnlyLakeClient": "pinlake.recipes.client",
+    "RecipeError": "pinlake.recipes.errors",
+    "LockfileError": "pinlake.recipes.errors",
+}
 
 __all__ = ["recipe", "dataset_compilation_entrypoint", "RecipeSpec", "ReadOnlyLakeClient", "RecipeError", "LockfileError"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pinlake.recipes' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -117,7 +117,8 @@ class ColumnarPlan:
             obj = [pa.field(k, pa.list_(t)) for k, (t, _) in ent_fields.items()]
             obj += [pa.field(k, COORDS) for k in annotations] + [pa.field("normalized", pa.bool_())]
             meta_fields.append(pa.field(b.entity_name, pa.struct(obj)))
-        self.parse_schema = pa.schema(LOCK_TOP + [("metadata", pa.struct(meta_fields))])
+        self.meta_type = pa.struct(meta_fields)  # a metadata line: the item's fields, normalized, the entities
+        self.parse_schema = pa.schema(LOCK_TOP + [("metadata", self.meta_type)])
         self.obj_names = {f.name for f in self.parse_schema.field("metadata").type.field(b.entity_name).type} if entity else set()
 
     # --- parsing -----------------------------------------------------------------------
@@ -131,10 +132,8 @@ class ColumnarPlan:
             return None
         if t.num_rows != len(lines):
             return None
-        if self.entity is not None:
-            obj_type = t.schema.field("metadata").type.field(self.b.entity_name).type
-            if not pa.types.is_struct(obj_type) or {f.name for f in obj_type} != self.obj_names:
-                return None  # an entity field the schema does not have: the row path names it
+        if not self.entity_fields_ok(t.schema.field("metadata").type):
+            return None
         return t
 
     # --- tables -------------------------------------------------------------------------
@@ -143,23 +142,9 @@ class ColumnarPlan:
         t = self.parse(lines)
         if t is None:
             return None
-        b = self.b
         n = t.num_rows
-        meta = t.column("metadata").combine_chunks()
-        ts = pa.array([b.build_time] * n, pa.timestamp("us"))
         names = t.column("object_name").to_pylist()
         item_ids = stable_ids([f"lake\x1f{x}" for x in names])  # = stable_id("lake", object_name)
-        item_id_arr = pa.array(item_ids, pa.string())
-
-        cols: dict[str, pa.Array] = {"id": item_id_arr, "split": pa.array(splits, pa.string()), "created_at": ts, "updated_at": ts}
-        for k, (_, nullable) in self.meta.items():
-            col = pc.struct_field(meta, k)
-            if col.null_count and not nullable:
-                return None
-            cols[k] = col
-        out = {"item": self.item.table(n, cols)}
-
-        view_ids = pa.array(stable_ids(item_ids, b.view_name), pa.string())
         media = pc.fill_null(t.column("media_type").combine_chunks(), "")
         uniq = pc.unique(media)
         from pinlake.datasets.builders.lockfile import FORMATS
@@ -167,20 +152,44 @@ class ColumnarPlan:
         fmts = pa.array([FORMATS.get(m, m.split("/")[-1].upper() if m.startswith("image/") else "") for m in uniq.to_pylist()], pa.string())
         sha = t.column("sha256").combine_chunks()
         vcols = {
-            "id": view_ids, "item_ref": ref_array("item", item_id_arr),
             "url": pc.binary_join_element_wise("lake://", sha, ""), "sha256": sha,
             "width": pc.fill_null(t.column("width").combine_chunks(), 0),
             "height": pc.fill_null(t.column("height").combine_chunks(), 0),
-            "format": fmts.take(pc.index_in(media, uniq)), "created_at": ts, "updated_at": ts,
+            "format": fmts.take(pc.index_in(media, uniq)),
         }
         vcontent = content(t)
         vcols["content"] = vcontent if vcontent is not None else pa.nulls(n, pa.large_binary())
+        return self.assemble(t.column("metadata").combine_chunks(), item_ids, splits, vcols)
+
+    def assemble(self, meta: pa.StructArray, item_ids: list[str], splits: list[str], view_cols: dict[str, pa.Array]) -> dict[str, pa.Table] | None:
+        """The item, view, entity and annotation tables of parsed metadata (one struct per item),
+        given the item ids and the view's own columns (url, sha256, width, height, format, content)."""
+        b = self.b
+        n = len(item_ids)
+        ts = pa.array([b.build_time] * n, pa.timestamp("us"))
+        item_id_arr = pa.array(item_ids, pa.string())
+        cols: dict[str, pa.Array] = {"id": item_id_arr, "split": pa.array(splits, pa.string()), "created_at": ts, "updated_at": ts}
+        for k, (_, nullable) in self.meta.items():
+            col = pc.struct_field(meta, k)
+            if col.null_count and not nullable:
+                return None
+            cols[k] = col
+        out = {"item": self.item.table(n, cols)}
+        view_ids = pa.array(stable_ids(item_ids, b.view_name), pa.string())
+        vcols = {"id": view_ids, "item_ref": ref_array("item", item_id_arr), "created_at": ts, "updated_at": ts, **view_cols}
         out[b.view_name] = self.view.table(n, vcols)
         if self.entity is not None:
             ents = self._entities(meta, item_ids, view_ids, out)
             if ents is None:
                 return None
         return out
+
+    def entity_fields_ok(self, meta_type: pa.StructType) -> bool:
+        """False when the parsed entity struct has a field the schema does not (the row path names it)."""
+        if self.entity is None:
+            return True
+        obj_type = meta_type.field(self.b.entity_name).type
+        return pa.types.is_struct(obj_type) and {f.name for f in obj_type} == self.obj_names
 
     def _entities(self, meta: pa.StructArray, item_ids: list[str], view_ids: pa.Array, out: dict[str, pa.Table]) -> bool | None:
         b = self.b

@@ -160,10 +160,24 @@ class ImageFolderBuilder(EntityTablesMixin, DatasetBuilder):
         self.url_prefix = url_prefix.rstrip("/")
         self.embed = embed
         self._init_tables(dataset_item)
+        self.meta_fields = set(dataset_item.metadata_fields())
         self.info.media = {"url_prefix": self.url_prefix, "root": str(self.source_dir.resolve())}
+
+    #: build tables with Arrow compute straight from metadata.jsonl (builders.folder_columnar); False: per row
+    columnar = True
 
     def splits(self) -> list[Path]:
         return sorted(p for p in self.source_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+    def split_dirs(self) -> list[Path]:
+        splits = self.splits()
+        if not splits:
+            raise InputFileError(f"{self.source_dir}: no split folders (expected {self.source_dir}/<split>/metadata.jsonl)")
+        return splits
+
+    def image_files(self, split_dir: Path) -> set[str]:
+        with os.scandir(split_dir) as it:  # DirEntry.is_file() needs no extra stat
+            return {e.name for e in it if e.is_file() and os.path.splitext(e.name)[1].lower() in self.EXTENSIONS}
 
     def count_samples(self) -> int | None:
         n = 0
@@ -171,59 +185,79 @@ class ImageFolderBuilder(EntityTablesMixin, DatasetBuilder):
             n += sum(1 for p in split.iterdir() if p.suffix.lower() in self.EXTENSIONS)
         return n
 
-    def generate_data(self) -> Iterator[dict[str, BaseSchema | list[BaseSchema]]]:
-        splits = self.splits()
-        if not splits:
-            raise InputFileError(f"{self.source_dir}: no split folders (expected {self.source_dir}/<split>/metadata.jsonl)")
-        source_id: str | None = None
-        for split_dir in splits:
-            meta_path = split_dir / "metadata.jsonl"
-            files = {p.name for p in split_dir.iterdir() if p.is_file() and p.suffix.lower() in self.EXTENSIONS}
-            described: set[str] = set()
-            for lineno, meta in read_metadata(meta_path):
-                where = f"{meta_path}:{lineno}"
-                name = meta.pop(self.view_name, None)
-                if not isinstance(name, str) or not name:
-                    raise InputFileError(f"{where}: field {self.view_name!r} (the image file name) is missing")
-                if name not in files:
-                    raise InputFileError(f"{where}: names {name!r}, which is not an image file in {split_dir}")
-                if name in described:
-                    raise InputFileError(f"{where}: {name!r} is described twice")
-                described.add(name)
-                normalized = bool(meta.pop("normalized", False))
-                entities_data = meta.pop(self.entity_name, None) if self.entity_name else None
-                item_id = stable_id(self.info.id or self.target_dir.name, split_dir.name, name)
-                try:
-                    item = self._create_item(split_dir.name, item_id, **meta)
-                except ValidationError as exc:
-                    raise InputFileError(f"{where}: {exc.message}") from None
-                view = self._create_view(item.id, split_dir / name, where)
-                sample: dict[str, Any] = {"item": item, self.view_name: view}
-                if entities_data is not None and self.entity_name:
-                    if source_id is None:
-                        source_id = self.add_source("Builder", SourceKind.OTHER)
-                    ents, anns = self._create_entities(item.id, view, entities_data, source_id, normalized, where)
-                    sample[self.entity_name] = ents
-                    sample.update(anns)
-                yield sample
-            undescribed = sorted(files - described)
-            if undescribed:
-                raise InputFileError(
-                    f"{meta_path}: no metadata line for {len(undescribed)} image(s), e.g. {undescribed[0]!r}",
-                    hint="Add a line per image, or move the files out of the split folder.",
-                )
+    def generate_tables(self, chunk_size: int) -> Iterator[tuple[int, dict[str, Any]]] | None:
+        if not self.columnar:
+            return None
+        from pinlake.datasets.builders.folder_columnar import table_chunks
 
-    def _create_view(self, item_id: str, path: Path, where: str) -> Image:
+        return table_chunks(self, chunk_size)
+
+    def generate_data(self) -> Iterator[dict[str, BaseSchema | list[BaseSchema]]]:
+        for split_dir in self.split_dirs():
+            yield from self.split_samples(split_dir)
+
+    def split_samples(self, split_dir: Path) -> Iterator[dict[str, Any]]:
+        """The samples of one split, checking that metadata.jsonl describes each image file exactly once."""
+        meta_path = split_dir / "metadata.jsonl"
+        files = self.image_files(split_dir)
+        described: set[str] = set()
+        for lineno, meta in read_metadata(meta_path):
+            where = f"{meta_path}:{lineno}"
+            name = meta.pop(self.view_name, None)
+            if not isinstance(name, str) or not name:
+                raise InputFileError(f"{where}: field {self.view_name!r} (the image file name) is missing")
+            if name not in files:
+                raise InputFileError(f"{where}: names {name!r}, which is not an image file in {split_dir}")
+            if name in described:
+                raise InputFileError(f"{where}: {name!r} is described twice")
+            described.add(name)
+            yield self.sample(split_dir, name, meta, where)
+        undescribed = sorted(files - described)
+        if undescribed:
+            raise InputFileError(
+                f"{meta_path}: no metadata line for {len(undescribed)} image(s), e.g. {undescribed[0]!r}",
+                hint="Add a line per image, or move the files out of the split folder.",
+            )
+
+    def item_id(self, split: str, name: str) -> str:
+        return stable_id(self.info.id or self.target_dir.name, split, name)
+
+    def sample(self, split_dir: Path, name: str, meta: dict[str, Any], where: str) -> dict[str, Any]:
+        """The rows of one image (its metadata line without the file name): item, view, entities, annotations."""
+        normalized = bool(meta.pop("normalized", False))
+        entities_data = meta.pop(self.entity_name, None) if self.entity_name else None
+        item_id = self.item_id(split_dir.name, name)
+        try:
+            item = self._create_item(split_dir.name, item_id, **meta)
+        except ValidationError as exc:
+            raise InputFileError(f"{where}: {exc.message}") from None
+        view = self._create_view(item.id, split_dir / name, where)
+        sample: dict[str, Any] = {"item": item, self.view_name: view}
+        if entities_data is not None and self.entity_name:
+            source_id = self.add_source("Builder", SourceKind.OTHER)
+            ents, anns = self._create_entities(item.id, view, entities_data, source_id, normalized, where)
+            sample[self.entity_name] = ents
+            sample.update(anns)
+        return sample
+
+    def image_size(self, path: Path, where: str) -> tuple[int, int, str]:
+        """(width, height, format) of an image file by Pillow (which also checks it)."""
         try:
             with PILImage.open(path) as im:
                 width, height, fmt = im.width, im.height, (im.format or "").upper()
                 im.verify()
         except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds
             raise InputFileError(f"{path}: not a readable image ({type(exc).__name__}: {exc})", hint=f"Fix or remove it ({where}).") from None
-        rel = path.relative_to(self.source_dir).as_posix()
-        url = f"{self.url_prefix}/{rel}" if self.url_prefix else rel
+        return width, height, fmt
+
+    def view_url(self, split: str, name: str) -> str:
+        rel = f"{split}/{name}"
+        return f"{self.url_prefix}/{rel}" if self.url_prefix else rel
+
+    def _create_view(self, item_id: str, path: Path, where: str) -> Image:
+        width, height, fmt = self.image_size(path, where)
         content = path.read_bytes() if self.embed else None
         return self.view_schema(
-            id=stable_id(item_id, self.view_name), item_ref=ItemRef(id=item_id), url=url, width=width, height=height,
-            format=fmt, content=content, created_at=self.build_time, updated_at=self.build_time,
+            id=stable_id(item_id, self.view_name), item_ref=ItemRef(id=item_id), url=self.view_url(path.parent.name, path.name),
+            width=width, height=height, format=fmt, content=content, created_at=self.build_time, updated_at=self.build_time,
         )
