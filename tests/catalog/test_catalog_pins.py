@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 import pinlake
-from pinlake.datasets.history import cleanup_dataset, restore_version, tag_version
+from pinlake.datasets.history import restore_version, tag_version
 from pinlake.errors import InvalidQueryError, NotFoundError, PinlakeError, ValidationError
 
 

@@ -69,7 +69,7 @@ def test_create_refuses_existing(build_health):
 
 
 def test_overwrite_and_add_make_new_versions(build_health):
-    ds = build_health()
+    assert build_health().version == 1
     ds2 = build_health(mode="overwrite")
     assert ds2.version == 2 and ds2.num_items == 9
     assert ds2.checkout(1).num_items == 9

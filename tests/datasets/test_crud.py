@@ -1,5 +1,4 @@
 import lance
-import numpy as np
 import pytest
 
 from pinlake.datasets import Dataset, DatasetInfo, DatasetItem
@@ -131,7 +130,6 @@ class EmbItem(DatasetItem):
 
 class EmbBuilder(DatasetBuilder):
     def generate_data(self):
-        rng = np.random.default_rng(0)
         for i in range(20):
             item = self.item_schema(id=f"i{i}", split="train")
             view = Image(id=f"v{i}", item_ref={"id": item.id}, url=f"{i}.png")

@@ -1,11 +1,10 @@
-import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from pinlake.errors import InputFileError, InvalidQueryError, NoDataError, NotFoundError, ValidationError
-from pinlake.lake import Data, ErrorManager, Lake, MultiData, Tag
+from pinlake.errors import InputFileError, NoDataError, NotFoundError, ValidationError
+from pinlake.lake import Data, ErrorManager, MultiData, Tag
 
 
 def test_upload_single_and_many(lake, files):

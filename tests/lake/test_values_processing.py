@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pinlake.errors import NotFoundError, ValidationError
-from pinlake.lake import ErrorManager, register_processing
+from pinlake.lake import register_processing
 from pinlake.lake.processing import ProcessingOutput
 
 
