@@ -17,7 +17,6 @@ import json
 import os
 import socket
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,8 +28,8 @@ from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.tables import TableWriter
-from pinlake.errors import PinlakeError, ValidationError
-from pinlake.features.arrow import arrow_schema, rows_to_table
+from pinlake.errors import PinlakeError
+from pinlake.features.arrow import arrow_schema
 from pinlake.recipes.lock import Lock, resource_file
 from pinlake.storage import location
 
@@ -184,49 +183,21 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
     }
     seen: dict[str, set[str]] = {t: set() for t in schemas}
     buffers: dict[str, list[Any]] = {t: [] for t in schemas}
-    samples = 0
 
     def none_before(table: str, ids: list[str]) -> set[str]:
         return set()  # full builds only: nothing exists before this build
 
-    def flush(ready: dict[str, pa.Table] | None = None) -> None:
-        at = shard.first_sample + samples
+    def flush(ready: dict[str, pa.Table] | None, at: int) -> None:
+        at += shard.first_sample
         buffers["source"].extend(s for s in builder._sources if s.id not in seen["source"])
-        arrows = {t: rows_to_table(schemas[t], rows, table=t) for t, rows in buffers.items() if rows}
-        for t in buffers:
-            buffers[t] = []
-        for t, a in (ready or {}).items():
-            if t not in schemas:
-                raise ValidationError(f"sample {at}: unknown table {t!r}", hint=f"Tables of {cls.__name__}: {', '.join(schemas)}.")
-            arrows[t] = pa.concat_tables([arrows[t], a]) if t in arrows else a
-        arrows = {t: arrows[t] for t in schemas if t in arrows}  # referenced tables first
-        for t, a in arrows.items():
-            ids = a.column("id").to_pylist()
-            dup = seen[t].intersection(ids) or {i for i, c in Counter(ids).items() if c > 1}
-            if dup:
-                raise ValidationError(
-                    f"sample {at}: table {t!r} already has a row with id {sorted(dup)[0]!r}",
-                    hint="Ids must be unique; mode='add' only adds new rows (use mode='overwrite' to rebuild).",
-                )
-            seen[t].update(ids)
+        arrows = builder.flush_tables(buffers, ready, seen, f"sample {at}", none_before)
         for t, a in arrows.items():
             check_refs(t, a, schemas, seen, none_before, where=f"sample {at}: ")
         for t, a in arrows.items():
             if t in writers:
                 writers[t].write(a)
 
-    chunks = builder.generate_tables(job.flush_every)  # the columnar path, when the builder has one
-    if chunks is not None:
-        for n, ready in chunks:
-            flush(ready)
-            samples += n
-    else:
-        for sample in builder.generate_data():
-            builder._buffer_sample(sample, buffers, shard.first_sample + samples)
-            samples += 1
-            if samples % job.flush_every == 0:
-                flush()
-    flush()
+    samples = builder.run_samples(buffers, flush, job.flush_every, first_sample=shard.first_sample)
     return {
         "index": shard.index,
         "samples": samples,

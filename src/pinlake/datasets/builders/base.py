@@ -152,54 +152,20 @@ class DatasetBuilder:
 
         flushed_sources = 0
 
-        def flush(ready: dict[str, pa.Table] | None = None) -> None:
-            nonlocal flushed_sources
+        def flush(ready: dict[str, pa.Table] | None, at: int) -> None:
+            nonlocal flushed_sources, samples
+            samples = at
             buffers["source"].extend(self._sources[flushed_sources:])
             flushed_sources = len(self._sources)
-            arrows = {}
-            for t, rows in buffers.items():
-                if rows:
-                    arrows[t] = rows_to_table(schemas[t], rows, table=t)
-                    buffers[t] = []
-            for t, a in (ready or {}).items():
-                if t not in schemas:
-                    raise ValidationError(f"sample {samples}: unknown table {t!r}", hint=f"Tables of {self.dataset_item.__name__}: {', '.join(schemas)}.")
-                arrows[t] = pa.concat_tables([arrows[t], a]) if t in arrows else a
-            arrows = {t: arrows[t] for t in schemas if t in arrows}  # referenced tables first
-            for t, a in arrows.items():
-                ids = a.column("id").to_pylist()
-                dup = seen[t].intersection(ids) or {i for i, c in Counter(ids).items() if c > 1} or exists_in_previous(t, ids)
-                if dup:
-                    raise ValidationError(
-                        f"sample {samples}: table {t!r} already has a row with id {sorted(dup)[0]!r}",
-                        hint="Ids must be unique; mode='add' only adds new rows (use mode='overwrite' to rebuild).",
-                    )
-                seen[t].update(ids)
+            arrows = self.flush_tables(buffers, ready, seen, f"sample {at}", exists_in_previous)
             if check:
                 for t, a in arrows.items():
-                    check_refs(t, a, schemas, seen, exists_in_previous, where=f"sample {samples}: ")
+                    check_refs(t, a, schemas, seen, exists_in_previous, where=f"sample {at}: ")
             for t, a in arrows.items():
                 writers[t].write(a)
 
         try:
-            chunks = self.generate_tables(flush_every)
-            if chunks is not None:
-                for n, ready in chunks:
-                    flush(ready)
-                    samples += n
-                    if self.progress:
-                        self.progress(samples)
-            else:
-                for sample in self.generate_data():
-                    self._buffer_sample(sample, buffers, samples)
-                    samples += 1
-                    if samples % flush_every == 0:
-                        flush()
-                        if self.progress:
-                            self.progress(samples)
-            flush()
-            if self.progress:
-                self.progress(samples)
+            samples = self.run_samples(buffers, flush, flush_every, progress=self.progress)
         except PinlakeError:
             raise
         except Exception as exc:
@@ -217,6 +183,59 @@ class DatasetBuilder:
             rows[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
         log.append(f"build:{mode}", tables, rows, props, message=f"{samples} samples")
         return Dataset(target, dataset_item=self.dataset_item)
+
+    def run_samples(self, buffers: dict[str, list[Any]], flush: Callable[[dict[str, pa.Table] | None, int], None],
+                    flush_every: int, first_sample: int = 0, progress: Callable[[int], None] | None = None) -> int:
+        """Feed every sample to ``flush(ready, at)``: the columnar path's ready tables chunk by chunk
+        (``at`` = samples before the chunk), else rows buffered by :meth:`_buffer_sample` and flushed
+        every ``flush_every`` samples (``at`` = samples so far); a last ``flush(None, total)``. Returns
+        the number of samples."""
+        chunks = self.generate_tables(flush_every)
+        done = 0
+        if chunks is not None:
+            for n, ready in chunks:
+                flush(ready, done)
+                done += n
+                if progress:
+                    progress(done)
+        else:
+            for sample in self.generate_data():
+                self._buffer_sample(sample, buffers, first_sample + done)
+                done += 1
+                if done % flush_every == 0:
+                    flush(None, done)
+                    if progress:
+                        progress(done)
+        flush(None, done)
+        if progress:
+            progress(done)
+        return done
+
+    def flush_tables(self, buffers: dict[str, list[Any]], ready: dict[str, pa.Table] | None, seen: dict[str, set[str]],
+                     where: str, exists_before: Callable[[str, list[str]], set[str]]) -> dict[str, pa.Table]:
+        """One flush's tables: buffered rows (buffers emptied) plus ready tables, referenced tables first,
+        ids checked unique within the build and against ``exists_before``; ``seen`` gains the ids."""
+        schemas = self.schema.schemas
+        arrows = {}
+        for t, rows in buffers.items():
+            if rows:
+                arrows[t] = rows_to_table(schemas[t], rows, table=t)
+                buffers[t] = []
+        for t, a in (ready or {}).items():
+            if t not in schemas:
+                raise ValidationError(f"{where}: unknown table {t!r}", hint=f"Tables of {self.dataset_item.__name__}: {', '.join(schemas)}.")
+            arrows[t] = pa.concat_tables([arrows[t], a]) if t in arrows else a
+        arrows = {t: arrows[t] for t in schemas if t in arrows}  # referenced tables first
+        for t, a in arrows.items():
+            ids = a.column("id").to_pylist()
+            dup = seen[t].intersection(ids) or {i for i, c in Counter(ids).items() if c > 1} or exists_before(t, ids)
+            if dup:
+                raise ValidationError(
+                    f"{where}: table {t!r} already has a row with id {sorted(dup)[0]!r}",
+                    hint="Ids must be unique; mode='add' only adds new rows (use mode='overwrite' to rebuild).",
+                )
+            seen[t].update(ids)
+        return arrows
 
     def _buffer_sample(self, sample: dict[str, Any], buffers: dict[str, list[Any]], n: int) -> None:
         if not isinstance(sample, dict):
