@@ -27,6 +27,7 @@ from typing import Any, Callable
 from lance.fragment import FragmentMetadata
 
 from pinlake import errors
+from pinlake.datasets.builders.base import build_section, check_target
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
@@ -41,12 +42,12 @@ from pinlake.datasets.shards import (
 )
 from pinlake.datasets.tables import TableWriter, table_uri
 from pinlake.datasets.versions import VersionLog
-from pinlake.errors import BuildError, DatasetExistsError, PinlakeError, RunnerError
+from pinlake.errors import BuildError, PinlakeError, RunnerError
 from pinlake.features.arrow import arrow_schema, rows_to_table
 from pinlake.features.base import utcnow
 from pinlake.lineage import lineage_properties
 from pinlake.recipes.lock import Lock
-from pinlake.storage import AnyPath, lance_dataset, location, rmtree
+from pinlake.storage import AnyPath, lance_dataset, location
 
 RUNNERS = ("local", "dask")
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -166,13 +167,7 @@ def build_lock_on_dask(
     t0 = time.perf_counter()
     target = location(target)
     log = VersionLog(target)
-    created_dir = False
-    if mode == "create":
-        if target.exists() and any(target.iterdir()):
-            raise DatasetExistsError(f"{target} already exists", hint="Use mode='overwrite' (new version replacing the rows).")
-        created_dir = not target.exists()
-    elif not log.exists():
-        mode = "create"
+    mode, created_dir = check_target(target, log, mode, "Use mode='overwrite' (new version replacing the rows).")
     own = client is None
     if own:
         check_runner("dask", address)
@@ -181,20 +176,9 @@ def build_lock_on_dask(
         workers = sorted(client.scheduler_info().get("workers", {}))
         total = sum(int(n) for n in lock.manifest["splits"].values())
         plan = plan_shards(lock, shards or default_shards(total, len(workers)))
-        target.mkdir(parents=True, exist_ok=True)
-        try:
-            with log.locked():
-                ds, results, commit_s = _build_locked(client, lock, target, log, dataset_item, info, lake, mode, embed, plan,
-                                                      retries, flush_every_n_samples or 1024, item, progress)
-        except BaseException:
-            if mode == "create" and not log.exists():  # nothing committed: leave no half dataset behind
-                if created_dir:
-                    rmtree(target)
-                else:
-                    rmtree(target / "db")
-                    for name in ("info.json", "schema.json", ".lock"):
-                        (target / name).unlink(missing_ok=True)
-            raise
+        with build_section(target, log, mode, created_dir):
+            ds, results, commit_s = _build_locked(client, lock, target, log, dataset_item, info, lake, mode, embed, plan,
+                                                  retries, flush_every_n_samples or 1024, item, progress)
     finally:
         if own:
             client.close()

@@ -9,6 +9,7 @@ appended to the version log. A failure before that commit leaves the previous ve
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from collections import Counter
 import os
 from typing import Any, Callable, Iterator, Literal
@@ -36,6 +37,35 @@ def stable_id(*parts: object) -> str:
     """A short id derived from ``parts`` (same inputs ⇒ same id, so rebuilds are reproducible)."""
     digest = hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()
     return digest[:22]
+
+
+def check_target(target: Any, log: VersionLog, mode: str, hint: str) -> tuple[str, bool]:
+    """(mode to build with, whether the build creates ``target``): "create" needs an empty target; any
+    other mode on a dataset without versions is a create."""
+    if mode == "create":
+        if target.exists() and any(target.iterdir()):
+            raise DatasetExistsError(f"{target} already exists", hint=hint)
+        return mode, not target.exists()
+    return (mode if log.exists() else "create"), False
+
+
+@contextmanager
+def build_section(target: Any, log: VersionLog, mode: str, created_dir: bool) -> Iterator[None]:
+    """Hold the dataset's write lock for a build; a create that fails before its first commit removes
+    what it wrote, so no half dataset is left behind."""
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        with log.locked():
+            yield
+    except BaseException:
+        if mode == "create" and not log.exists():
+            if created_dir:
+                rmtree(target)
+            else:
+                rmtree(target / "db")
+                for name in ("info.json", "schema.json", ".lock"):
+                    (target / name).unlink(missing_ok=True)
+        raise
 
 
 class DatasetBuilder:
@@ -94,29 +124,9 @@ class DatasetBuilder:
             raise ValidationError(f"unknown build mode {mode!r}", hint="Use mode='create', 'overwrite' or 'add'.")
         target = self.target_dir
         log = VersionLog(target)
-        created_dir = False
-        if mode == "create":
-            if target.exists() and any(target.iterdir()):
-                raise DatasetExistsError(
-                    f"{target} already exists", hint="Use mode='overwrite' (new version replacing the rows) or mode='add'."
-                )
-            created_dir = not target.exists()
-        elif not log.exists():
-            mode = "create"
-        target.mkdir(parents=True, exist_ok=True)
-        try:
-            with log.locked():
-                dataset = self._build_locked(log, mode, flush_every_n_samples or self.DEFAULT_FLUSH, check_refs)
-        except BaseException:
-            if mode == "create" and not log.exists():
-                # nothing was committed: remove what this build wrote, leave no half dataset behind
-                if created_dir:
-                    rmtree(target)
-                else:
-                    rmtree(target / "db")
-                    for name in ("info.json", "schema.json", ".lock"):
-                        (target / name).unlink(missing_ok=True)
-            raise
+        mode, created_dir = check_target(target, log, mode, "Use mode='overwrite' (new version replacing the rows) or mode='add'.")
+        with build_section(target, log, mode, created_dir):
+            dataset = self._build_locked(log, mode, flush_every_n_samples or self.DEFAULT_FLUSH, check_refs)
         if compute_stats:
             from pinlake.datasets.finalize import finalize
 
