@@ -1,5 +1,6 @@
-"""Fixtures shared by every test folder: a demo lake + registry (``project``) and one real Prefect server
-per session (``prefect_server``, started on first use)."""
+"""Fixtures shared by every test folder: a demo lake + registry (``project``), one real Prefect server
+per session (``prefect_server``, started on first use), one real Dask cluster per module
+(``dask_cluster``: a scheduler and two worker processes on 127.0.0.1) and ``concurrent_refreshes``."""
 
 from __future__ import annotations
 
@@ -70,3 +71,40 @@ def prefect_server(tmp_path_factory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """LocalCluster(2 worker processes); a task whose worker dies twice fails (allowed-failures=1)."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                               dashboard_address=None, silence_logs=50)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def concurrent_refreshes():
+    """run(dataset, registry, library, env) -> the JSON results of two `pinlake refresh --server`
+    processes started at once (as two machines would), both required to succeed."""
+    import json
+    import subprocess
+    import sys
+
+    def run(dataset: str, registry, library, env: dict[str, str]) -> list[dict]:
+        args = [sys.executable, "-m", "pinlake", "refresh", dataset, "--registry", str(registry),
+                "--library", str(library), "--server", "--json"]
+        procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+            results.append(json.loads(out)[0])
+        return results
+
+    return run

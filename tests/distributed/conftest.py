@@ -1,6 +1,5 @@
-"""Fixtures of the distributed-build tests: one real Dask cluster per module (a scheduler and two
-worker processes on 127.0.0.1, with nannies that restart a worker that dies), and one demo lake
-with a lock."""
+"""Fixtures of the distributed-build tests: one demo lake with a lock (the Dask cluster fixture is in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,21 +8,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def dask_cluster():
-    """LocalCluster(2 worker processes); a task whose worker dies twice fails (allowed-failures=1)."""
-    import dask
-    from distributed import LocalCluster
-
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=50)
-    try:
-        yield cluster
-    finally:
-        cluster.close()
 
 
 @pytest.fixture(scope="module")

@@ -187,18 +187,11 @@ def test_ingest_flow_collects_errors_and_runs_lists_it(prefect_server, tmp_path)
     assert runs and runs[0]["state"] == "Completed" and runs[0]["flow"] == "ingest"
 
 
-def test_two_concurrent_refreshes_are_serialised(prefect_server, project):
+def test_two_concurrent_refreshes_are_serialised(prefect_server, project, concurrent_refreshes):
     """Two processes (as two machines would) refresh one dataset at once: the global concurrency limit
     queues the second, which then finds the lock unchanged; nothing is built twice or lost."""
     library, registry, _ = project()
-    args = [sys.executable, "-m", "pinlake", "refresh", "health_by_tag", "--registry", str(registry),
-            "--library", str(library), "--server", "--json"]
-    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)) for _ in range(2)]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        results.append(json.loads(out)[0])
+    results = concurrent_refreshes("health_by_tag", registry, library, dict(os.environ))
     assert sorted(r["unchanged"] for r in results) == [False, True]
     assert versions(library, "health_by_tag") == [1]
     from prefect.client.orchestration import get_client

@@ -7,21 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def dask_cluster():
-    from distributed import LocalCluster
-
-    cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=50)
-    try:
-        yield cluster
-    finally:
-        cluster.close()
 
 
 def _set_env(env: dict[str, str]) -> None:

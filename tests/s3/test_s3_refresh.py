@@ -4,28 +4,17 @@ conditional commit; exactly one builds, the other finds the lock unchanged."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 pytestmark = pytest.mark.e2e
 
 
-def test_two_refreshes_of_an_s3_dataset_are_serialised(prefect_server, project, bucket, s3_env):
+def test_two_refreshes_of_an_s3_dataset_are_serialised(prefect_server, project, bucket, s3_env, concurrent_refreshes):
     library = f"s3://{bucket}/lib"
     _, registry, _ = project(library=library)
-    args = [sys.executable, "-m", "pinlake", "refresh", "health_by_tag", "--registry", str(registry),
-            "--library", library, "--server", "--json"]
-    env = {**os.environ, **s3_env}
-    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        results.append(json.loads(out)[0])
+    results = concurrent_refreshes("health_by_tag", registry, library, {**os.environ, **s3_env})
     assert sorted(r["unchanged"] for r in results) == [False, True]
 
     from pinlake.library import Library
