@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from table_checks import assert_same_tables
 
 from pinlake.datasets.builders.columnar import columnar_plan
 from pinlake.datasets.builders.folder import ImageFolderBuilder
@@ -30,14 +31,7 @@ def _assert_same(src: Path, tmp_path: Path, embed: bool, flush: int = 4) -> dict
     when = utcnow()
     _, rows = _build(src, tmp_path / f"rows{embed}" / "f", columnar=False, embed=embed, when=when, flush=flush)
     _, cols = _build(src, tmp_path / f"cols{embed}" / "f", columnar=True, embed=embed, when=when, flush=flush)
-    a = {t: rows.to_arrow(t).sort_by("id") for t in rows.tables}
-    b = {t: cols.to_arrow(t).sort_by("id") for t in cols.tables}
-    assert set(a) == set(b) == {"item", "image", "objects", "bbox", "keypoints", "source"}
-    for t in a:
-        assert a[t].schema == b[t].schema, t
-        assert a[t].num_rows > 0 and a[t].equals(b[t]), t
-    assert rows.state.rows == cols.state.rows
-    return b
+    return assert_same_tables(rows, cols)
 
 
 @pytest.mark.parametrize("embed", [False, True])

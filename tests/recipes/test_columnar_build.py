@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from table_checks import assert_same_tables
 
 from pinlake.datasets.builders.columnar import columnar_plan
 from pinlake.datasets.builders.lockfile import LockfileBuilder
@@ -37,13 +38,7 @@ def _assert_same(lock, lake, tmp_path: Path, embed: bool) -> dict[str, pa.Table]
     rb, rows = _build(lock, lake, tmp_path / f"rows{embed}" / "c", columnar=False, embed=embed)
     cb, cols = _build(lock, lake, tmp_path / f"cols{embed}" / "c", columnar=True, embed=embed)
     assert columnar_plan(cb) is not None and rb._plan() is None
-    a, b = _sorted_tables(rows), _sorted_tables(cols)
-    assert set(a) == set(b) == {"item", "image", "objects", "bbox", "keypoints", "source"}
-    for t in a:
-        assert a[t].schema == b[t].schema, t
-        assert a[t].num_rows > 0 and a[t].equals(b[t]), t
-    assert rows.state.rows == cols.state.rows
-    return b
+    return assert_same_tables(rows, cols)
 
 
 @pytest.mark.parametrize("embed", [False, True])
