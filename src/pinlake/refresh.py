@@ -194,7 +194,8 @@ def _needs_finalize(ds: Any) -> bool:
 def unchanged_step(library: str | os.PathLike[str], name: str, lock: LockStep) -> BuildStep | None:
     """The latest version when it was built from this lock and its stats and preview are current, else None."""
     lib = Library(library)
-    if _latest_entry(lib, name) is None:
+    entry = _latest_entry(lib, name)
+    if entry is None or entry.lock_hash != lock.lock_hash:  # decided from the log alone, without opening the dataset
         return None
     ds = lib.get_dataset(name)
     if ds.state.lock_hash != lock.lock_hash or _needs_finalize(ds):
