@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flows.runtime import configure
+from flows.runtime import configure, mark_lineage
 
 configure()
 
@@ -24,15 +24,21 @@ def lake_resource_id(library: str) -> str:
 
 
 @task(name="upload", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def upload_task(library: str, paths: list[str], tags: list[str] | None, source: str | None, object_prefix: str | None) -> dict[str, Any]:
-    return engine.ingest_step(library, paths, tags, source, object_prefix)
+def upload_task(library: str, paths: list[str], tags: list[str] | None, source: str | None, object_prefix: str | None,
+                runner: str = "local", dask_address: str | None = None) -> dict[str, Any]:
+    return engine.ingest_step(library, paths, tags, source, object_prefix, runner, dask_address)
 
 
 @flow(name="ingest")
 def ingest(paths_or_prefix: list[str], tags: list[str] | None = None, source: str | None = None,
-           library: str = "library", object_prefix: str | None = None) -> dict[str, Any]:
-    """Upload files / import a bucket prefix; per-file errors in an artifact; emits pinlake.lake.updated."""
-    result = upload_task(str(library), list(paths_or_prefix), tags, source, object_prefix)
+           library: str = "library", object_prefix: str | None = None, runner: str = "local",
+           dask_address: str | None = None) -> dict[str, Any]:
+    """Upload files / import a bucket prefix; per-file errors in an artifact; emits pinlake.lake.updated.
+
+    ``runner="dask"`` hashes and writes the files on the Dask scheduler at ``dask_address``
+    (one commit in this task); the default hashes them on threads here."""
+    mark_lineage()
+    result = upload_task(str(library), list(paths_or_prefix), tags, source, object_prefix, runner, dask_address)
     if result["errors"]:
         create_table_artifact(result["errors"], key="ingest-errors", description="files that failed to ingest")
     create_markdown_artifact(
@@ -55,6 +61,7 @@ def processing_task(library: str, processing: str, q: str | None, tags: list[str
 def process(processing: str, q: str | None = None, tags: list[str] | None = None, parameters: dict[str, Any] | None = None,
             library: str = "library") -> dict[str, Any]:
     """Run a lake processing (e.g. image-stats, auto-tag) over a selection (q / tags)."""
+    mark_lineage()
     result = processing_task(str(library), processing, q, tags, parameters)
     create_markdown_artifact(f"# Processing {processing}\n\n" + "\n".join(f"- {k}: {v}" for k, v in result.items() if k != "errors"),
                              key="processing-summary")

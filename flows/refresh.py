@@ -12,14 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from flows.runtime import configure
+from flows.runtime import configure, mark_lineage
 
 configure()
 
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.context import get_run_context  # noqa: E402
 from prefect.futures import wait  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
@@ -136,8 +135,7 @@ def refresh(dataset: str, library: str = "library", registry: str = "recipes/dat
     address then from ``$PINLAKE_DASK_ADDRESS``. The other steps are light and stay in the flow run.
     """
     logger = get_run_logger()
-    ctx = get_run_context()
-    os.environ["PINLAKE_FLOW_RUN_ID"] = str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else ""
+    mark_lineage()
     library, registry = str(library), str(registry)
     # the unchanged check first, outside the concurrency slot: a no-op refresh only reads
     # (a concurrent refresh of the same lock finds it built and stays a no-op in build_from_lock)

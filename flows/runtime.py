@@ -30,6 +30,15 @@ def configure(home: str | os.PathLike[str] | None = None) -> None:
         os.environ.setdefault("PREFECT_HOME", str(home))
 
 
+def mark_lineage() -> None:
+    """Name the current flow run in the lineage of every engine write it makes (``PINLAKE_FLOW_RUN_ID``,
+    read by :func:`pinlake.lineage.lineage_properties`: the engine does not import Prefect)."""
+    from prefect.context import get_run_context
+
+    ctx = get_run_context()
+    os.environ["PINLAKE_FLOW_RUN_ID"] = str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else ""
+
+
 def no_heartbeat():
     """A settings context that removes the ~1 s heartbeat-thread stop at the end of each flow run."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings

@@ -274,8 +274,10 @@ def dataset_refresh_lock(library: str | os.PathLike[str], name: str, timeout: fl
 
 
 def ingest_step(library: str | os.PathLike[str], paths_or_prefix: list[str], tags: list[str] | None, source: str | None,
-                object_prefix: str | None = None) -> dict[str, Any]:
-    """Upload files (or import a bucket/dir prefix by reference) into the library's lake."""
+                object_prefix: str | None = None, runner: str = "local", dask_address: str | None = None) -> dict[str, Any]:
+    """Upload files (or import a bucket/dir prefix by reference) into the library's lake.
+
+    ``runner="dask"``: the files are hashed and written on the Dask cluster at ``dask_address``."""
     from pinlake.lake import ErrorManager
 
     lib = Library(library).ensure()
@@ -297,7 +299,8 @@ def ingest_step(library: str | os.PathLike[str], paths_or_prefix: list[str], tag
         names = None
         if object_prefix is not None:
             names = [f"{object_prefix.strip('/')}/{Path(f).name}" for f in files]
-        out = lake.upload_data(files, tags=tags, source=source, error_manager=errors, object_names=names)
+        out = lake.upload_data(files, tags=tags, source=source, error_manager=errors, object_names=names,
+                               runner=runner, dask_address=dask_address)
         count += len(out) if hasattr(out, "__len__") else 1
     if remote:
         count += len(lake.import_bucket_objects(remote, tags=tags, source=source, error_manager=errors))

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+from dask_faults import gone
 from pinlake.datasets import distributed
 from pinlake.datasets.lock_build import build_from_lock
 from pinlake.datasets.versions import VersionLog
@@ -73,21 +74,6 @@ def crashing_item(path: Path, marker: Path, mode: str) -> str:
     )
     return f"{path}:CrashingItem"
 
-
-
-def gone(pid: int, timeout: float = 10) -> bool:
-    """True once ``pid`` has exited (no such process, or a zombie its nanny has not reaped yet)."""
-    import psutil
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def assert_same_tables(dataset, reference) -> None:

@@ -18,12 +18,16 @@ def ingest(
     source: Optional[str] = typer.Option(None, "--source", "-s"),
     object_prefix: Optional[str] = typer.Option(None, "--object-prefix", help="Logical folder for the object names."),
     local: Optional[bool] = typer.Option(None, "--local/--server"),
+    runner: str = typer.Option("local", "--runner", help="local (threads) or dask (hash and write files on a Dask cluster)."),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask."),
     as_json: bool = typer.Option(False, "--json"),
     library: Optional[Path] = LibraryOption,
 ) -> None:
     """Ingest files into the lake as a Prefect flow run; emits pinlake.lake.updated on success.
 
     Example: pinlake ingest ./scans --tag mri --source camera-one
+
+    Example: pinlake ingest /shared/scans --tag mri --runner dask --dask-address tcp://127.0.0.1:8786
     """
     from pinlake.flows_bridge import quiet_flows, use_server
 
@@ -31,7 +35,8 @@ def ingest(
     with quiet_flows():
         from flows.ingest import ingest as ingest_flow
 
-        result = ingest_flow(list(paths), list(tag) or None, source, str(library_path(library).resolve()), object_prefix)
+        result = ingest_flow(list(paths), list(tag) or None, source, str(library_path(library).resolve()), object_prefix,
+                             runner, dask_address)
     if as_json:
         echo_json(result)
         return

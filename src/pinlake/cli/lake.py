@@ -57,11 +57,17 @@ def upload(
     metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="JSON object applied to every file, or {object_name: {...}}."),
     fill_metadata: bool = typer.Option(False, "--fill-metadata", help="Read EXIF / TIFF / DICOM tags into metadata."),
     object_prefix: Optional[str] = typer.Option(None, "--object-prefix", help="Logical folder for the object names, e.g. trial/basel."),
+    runner: str = typer.Option("local", "--runner", help="local (threads in this process) or dask (hash and write on a Dask cluster, one commit here)."),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask, e.g. tcp://127.0.0.1:8786."),
+    tasks: Optional[int] = typer.Option(None, "--tasks", min=1, help="Hash tasks of a dask upload (default: 4 per worker)."),
     library: Optional[Path] = LibraryOption,
 ) -> None:
     """Upload files into the lake (re-uploads of identical bytes are no-ops; new bytes make a new version).
 
     Example: pinlake lake upload scans/ --tag mri --source basel --object-prefix trial/basel
+
+    Example (on a Dask cluster whose workers see the same paths: `dask scheduler &` then `dask worker tcp://127.0.0.1:8786 &`):
+    pinlake lake upload /shared/scans --tag mri --runner dask --dask-address tcp://127.0.0.1:8786
     """
     from pinlake.lake import ErrorManager
 
@@ -94,10 +100,10 @@ def upload(
         md = lake.upload_data(
             [str(f) for f in files], tags=tag or None, source=source, error_manager=em, metadata=metas,
             fill_metadata=fill_metadata, object_names=names, object_prefix=object_prefix,
-            progress=lambda n: bar.advance(task, n),
+            progress=lambda n: bar.advance(task, n), runner=runner, dask_address=dask_address, tasks=tasks,
         )
     _report(
-        f"uploaded {len(md)} file(s); lake version {lake.version}", em.errors,
+        f"uploaded {len(md)} file(s); lake version {lake.version}" + (" (hashed and written on dask)" if runner == "dask" else ""), em.errors,
         "Fix or remove the failing files and run the same command again (landed files are deduplicated).",
     )
 

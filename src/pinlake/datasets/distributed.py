@@ -13,20 +13,27 @@ as a local build. So:
 - nothing is visible before the commit: a build (or coordinator) that dies before it leaves the
   previous version the latest (the orphan data files are removed by ``pinlake cleanup``).
 
-Dask is imported lazily: pinlake works without it; asking for it says ``pip install "pinlake[dask]"``.
-Lock, lake and library must be on storage every worker sees under the same path or URI.
+Dask is imported lazily (:mod:`pinlake.dask_client`). Lock, lake and library must be on storage every worker sees under the same path or URI.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from lance.fragment import FragmentMetadata
 
 from pinlake import errors
+from pinlake.dask_client import (  # noqa: F401 - re-exported (the build's runner API)
+    DEFAULT_CONNECT_TIMEOUT,
+    RUNNERS,
+    check_runner,
+    connect,
+    import_distributed,
+    run_tasks,
+    worker_names,
+)
 from pinlake.datasets.builders.base import build_section, check_target
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.dataset_item import DatasetItem
@@ -42,85 +49,12 @@ from pinlake.datasets.shards import (
 )
 from pinlake.datasets.tables import TableWriter, table_uri
 from pinlake.datasets.versions import VersionLog
-from pinlake.errors import BuildError, PinlakeError, RunnerError
+from pinlake.errors import BuildError
 from pinlake.features.arrow import arrow_schema, rows_to_table
 from pinlake.features.base import utcnow
 from pinlake.lineage import lineage_properties
 from pinlake.recipes.lock import Lock
 from pinlake.storage import AnyPath, lance_dataset, location
-
-RUNNERS = ("local", "dask")
-DEFAULT_CONNECT_TIMEOUT = 5.0
-START_HINT = "Start one with `dask scheduler` (and `dask worker tcp://HOST:8786` per machine), or check --dask-address."
-
-
-def import_distributed() -> Any:
-    """``dask.distributed``, or a RunnerError telling how to install it."""
-    try:
-        import distributed
-    except ImportError:
-        raise RunnerError("the dask runner needs dask.distributed, which is not installed", hint='pip install "pinlake[dask]"') from None
-    return distributed
-
-
-def check_runner(runner: str, address: str | None, client: Any = None) -> None:
-    if runner not in RUNNERS:
-        raise RunnerError(f"unknown runner {runner!r}", hint="Use --runner local (one process) or --runner dask --dask-address tcp://HOST:8786.")
-    if runner == "dask" and not address and client is None:
-        raise RunnerError("--runner dask needs --dask-address (the scheduler's tcp://HOST:PORT)", hint=START_HINT)
-
-
-def connect(address: str, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Any:
-    """A ``distributed.Client`` for the scheduler at ``address`` with at least one worker."""
-    distributed = import_distributed()
-    _probe(address, timeout)
-    try:
-        client = distributed.Client(address, timeout=timeout, set_as_default=False)
-    except Exception as exc:  # noqa: BLE001 - whatever the comm layer raises, name the address
-        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunnerError(f"cannot reach the Dask scheduler at {address} within {timeout:g}s: {why}", hint=START_HINT) from None
-    try:
-        client.wait_for_workers(1, timeout=timeout)
-    except (OSError, TimeoutError) as exc:
-        client.close()
-        raise RunnerError(f"the Dask scheduler at {address} has no workers ({type(exc).__name__})",
-                          hint=f"Start one with `dask worker {address}`.") from None
-    return client
-
-
-def _probe(address: str, timeout: float) -> None:
-    """Fail fast on a malformed address or a refused TCP port (Dask itself retries until its timeout)."""
-    import socket
-    from urllib.parse import urlsplit
-
-    scheme, _, rest = address.rpartition("://")
-    scheme = scheme or "tcp"
-    if scheme not in ("tcp", "tls", "ws", "wss", "inproc", "ucx"):
-        raise RunnerError(f"--dask-address {address!r}: unknown scheme {scheme!r}", hint="Give the scheduler as tcp://HOST:PORT (dask scheduler prints it).")
-    if scheme not in ("tcp", "tls"):
-        return
-    try:
-        parts = urlsplit(f"tcp://{rest}")
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host, port = None, None
-    if not host or not port:
-        raise RunnerError(f"--dask-address {address!r}: expected {scheme}://HOST:PORT", hint="e.g. tcp://127.0.0.1:8786 (dask scheduler prints it).")
-    try:
-        sock = socket.create_connection((host, port), timeout=min(timeout, 5.0))
-    except OSError as exc:
-        raise RunnerError(f"cannot reach the Dask scheduler at {address}: {exc.strerror or exc}", hint=START_HINT) from None
-    if scheme == "tcp":  # a Dask server greets first: 8 bytes, the (small) length of its handshake
-        with sock:
-            try:
-                sock.settimeout(min(timeout, 3.0))
-                head = sock.recv(8, socket.MSG_WAITALL)
-            except OSError:
-                head = b""
-        if len(head) != 8 or int.from_bytes(head, "little") > 1 << 20:
-            raise RunnerError(f"{address} accepts connections but does not answer like a Dask scheduler", hint=START_HINT)
-    else:
-        sock.close()
 
 
 @dataclass
@@ -173,7 +107,7 @@ def build_lock_on_dask(
         check_runner("dask", address)
         client = connect(str(address), connect_timeout)
     try:
-        workers = sorted(client.scheduler_info().get("workers", {}))
+        workers = worker_names(client)
         total = sum(int(n) for n in lock.manifest["splits"].values())
         plan = plan_shards(lock, shards or default_shards(total, len(workers)))
         with build_section(target, log, mode, created_dir):
@@ -213,41 +147,17 @@ def run_shards(client: Any, job: ShardJob, plan: list[Shard], retries: int,
                progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """Run every shard on the cluster; their results in shard order, or a BuildError naming the
     first shard that failed (the others are cancelled)."""
-    distributed = import_distributed()
-    token = uuid.uuid4().hex[:12]
-    keys = [f"pinlake-shard-{location(job.dataset_path).name}-{token}-{s.index}" for s in plan]
-    futures = client.map(run_shard, [job] * len(plan), plan, key=keys, retries=retries, pure=False)
-    shard_of = {f.key: s for f, s in zip(futures, plan)}
     total = sum(s.count for s in plan)
-    done = 0
-    results: dict[int, dict[str, Any]] = {}
-    try:
-        for fut in distributed.as_completed(futures, loop=client.loop):
-            shard = shard_of[fut.key]
-            if fut.status != "finished":
-                raise _shard_failure(shard, fut.exception(), retries, distributed)
-            res = fut.result()
-            if "error" in res:
-                err = res["error"]
-                cls = getattr(errors, err["type"], None)
-                cls = cls if isinstance(cls, type) and issubclass(cls, PinlakeError) else BuildError
-                raise cls(err["message"], hint=err.get("hint"))
-            results[shard.index] = res
-            done += res["samples"]
-            if progress:
-                progress(done, total)
-    except BaseException:
-        client.cancel(futures)
-        raise
-    return [results[s.index] for s in plan]
+    done = [0]
 
+    def on_result(i: int, res: dict[str, Any]) -> None:
+        done[0] += res["samples"]
+        if progress:
+            progress(done[0], total)
 
-def _shard_failure(shard: Shard, exc: BaseException | None, retries: int, distributed: Any) -> BuildError:
-    hint = "The previous dataset version stays the latest; fix the cause and build again."
-    if isinstance(exc, distributed.KilledWorker):
-        return BuildError(f"{shard.describe()} failed: the workers running it died ({exc})", hint=hint)
-    why = f"{type(exc).__name__}: {exc}" if exc is not None else "cancelled"
-    return BuildError(f"{shard.describe()} failed after {retries + 1} attempt(s): {why}", hint=hint)
+    return run_tasks(client, run_shard, [(job, s) for s in plan], name=f"shard-{location(job.dataset_path).name}",
+                     describe=lambda i: plan[i].describe(), retries=retries, failure=BuildError,
+                     hint="The previous dataset version stays the latest; fix the cause and build again.", on_result=on_result)
 
 
 def commit_build(target: AnyPath, log: VersionLog, schema: DatasetSchema, results: list[dict[str, Any]], mode: str,

@@ -163,8 +163,9 @@ def run_shard(job: ShardJob, shard: Shard) -> dict[str, Any]:
     try:
         return _run(job, shard, t0)
     except PinlakeError as exc:
-        message = f"{shard.describe()}: {exc.message}"
-        return {"index": shard.index, "error": {"type": type(exc).__name__, "message": message, "hint": exc.hint}}
+        from pinlake.dask_client import error_result
+
+        return error_result(shard.describe(), exc)
 
 
 def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]:

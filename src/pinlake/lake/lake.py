@@ -9,7 +9,8 @@ from typing import Any, Callable, Iterable
 import pyarrow as pa
 
 from pinlake.errors import NotFoundError, ValidationError
-from pinlake.lake import query, tags as tagmod
+from pinlake.lake import query
+from pinlake.lake import tags as tagmod
 from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Tag
 from pinlake.lake.store import DATA, OBJECTS, SOURCES, TAGS, Store, sql_in
 
@@ -63,11 +64,19 @@ class Lake:
         object_prefix: str | None = None,
         progress: Callable[[int], None] | None = None,
         use_state: bool = True,
+        runner: str = "local",
+        dask_address: str | None = None,
+        dask_client: Any = None,
+        tasks: int | None = None,
     ) -> Data | MultiData:
         """Upload one file (returns Data) or a list (returns MultiData) into the lake.
 
         Files already hashed whose path, inode, size and mtime are unchanged are not read again
         (the state cache, :mod:`pinlake.lake.state`); ``use_state=False`` reads every file.
+
+        ``runner="dask"``: hash and write on the Dask cluster at ``dask_address`` (or through
+        ``dask_client``), in about ``tasks`` hash tasks, then commit here once (see
+        :mod:`pinlake.lake.distributed`). The files must be readable by every worker at the same path.
         """
         from pinlake.lake.upload import ingest, local_items
 
@@ -95,6 +104,17 @@ class Lake:
                 raise ValidationError(f"metadata entries must be dicts, got {type(m).__name__}", hint="Example: metadata=[{'site': 'basel'}, {}].")
         items = local_items(paths, metas, object_names, object_prefix)
         names, src = self._labels(tags, source)
+        if runner != "local" or dask_client is not None:
+            from pinlake.dask_client import check_runner
+            from pinlake.lake.distributed import ingest_on_dask
+
+            check_runner(runner, dask_address, dask_client)
+            rows, _ = ingest_on_dask(
+                self._store, items, tags=names, source=src, error_manager=error_manager, fill_metadata=fill_metadata,
+                operation="lake.upload", address=dask_address, client=dask_client, tasks=tasks, progress=progress,
+                use_state=use_state,
+            )
+            return self._wrap(rows, single)
         rows = ingest(
             self._store, items, tags=names, source=src, max_workers=max_workers, error_manager=error_manager,
             fill_metadata=fill_metadata, operation="lake.upload", progress=progress, use_state=use_state,

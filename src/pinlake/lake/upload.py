@@ -22,7 +22,15 @@ import pyarrow as pa
 from pinlake.errors import InputFileError, ValidationError
 from pinlake.lake.metadata import CorruptFileError, probe
 from pinlake.lake.models import ErrorManager, UploadError
-from pinlake.lake.store import DATA, OBJECTS, OBJECTS_SCHEMA, Store, now, rows_to_table, sql_in
+from pinlake.lake.store import (
+    DATA,
+    OBJECTS,
+    OBJECTS_SCHEMA,
+    Store,
+    now,
+    rows_to_table,
+    sql_in,
+)
 
 BATCH_ROWS = 1000
 BATCH_BYTES = 64 * 1024 * 1024
@@ -204,18 +212,22 @@ def ingest(
                 pending = submitted
             if pending is not None:
                 _process(store, pending, state, objects_ds, obj_fragments, results, tags, source, error_manager, progress, hashed)
-        extra = {"files": len(items), **(lineage or {})}
-        if obj_fragments:
-            store.commit_fragments(OBJECTS, obj_fragments, OBJECTS_SCHEMA, operation, **extra)
-        if state.changed:
-            store.upsert_data(rows_to_table(state.new_rows + list(state.changed.values())))
-        elif state.new_rows:
-            from pinlake.lake.store import DATA_SCHEMA
-
-            store.append(DATA, rows_to_table(state.new_rows), DATA_SCHEMA, operation, **extra)
+        commit(store, state, obj_fragments, operation, {"files": len(items), **(lineage or {})})
     if cache is not None:
         cache.record(hashed)
     return results
+
+
+def commit(store: Store, state: "_State", obj_fragments: list[Any], operation: str, extra: dict[str, Any]) -> None:
+    """The commit point of an ingest: the new objects (one commit), then the data rows (one commit)."""
+    if obj_fragments:
+        store.commit_fragments(OBJECTS, obj_fragments, OBJECTS_SCHEMA, operation, **extra)
+    if state.changed:
+        store.upsert_data(rows_to_table(state.new_rows + list(state.changed.values())))
+    elif state.new_rows:
+        from pinlake.lake.store import DATA_SCHEMA
+
+        store.append(DATA, rows_to_table(state.new_rows), DATA_SCHEMA, operation, **extra)
 
 
 class _State:
@@ -328,50 +340,61 @@ def _process(
             progress(len(chunk))
     if not ok:
         return
-    read_at = time.time_ns() - RACY_NS
-    for _, it, r in ok:
-        if it.path and it.stat and it.stat[2] < read_at and it.stat[1] == r["size"]:
-            hashed.append((it.path, it.stat[0], it.stat[1], it.stat[2], r["sha256"]))
-    # objects: one columnar dedup query per batch (or one scan of the sha256 column for the call)
-    state.load_all_shas(objects_ds, len(ok))
-    by_ref = [r for _, it, r in ok if it.uri is None]
-    shas = sorted({r["sha256"] for r in by_ref} - state.blob_shas)
-    if shas and objects_ds is not None and not state.all_shas_loaded:
-        found = objects_ds.to_table(columns=["sha256"], filter=f"uri IS NULL AND {sql_in('sha256', shas)}")
-        state.blob_shas.update(found["sha256"].to_pylist())
-    ref_items = [(it, r) for _, it, r in ok if it.uri is not None]
-    ref_shas = sorted({r["sha256"] for _, r in ref_items} - state.any_shas)
-    if ref_shas and objects_ds is not None and not state.all_shas_loaded:
-        found = objects_ds.to_table(columns=["sha256"], filter=sql_in("sha256", ref_shas))
-        state.any_shas.update(found["sha256"].to_pylist())
-    new_objs: list[tuple[str, int, str | None, bytes | None]] = []
+    record_hashed(ok, hashed)
+    new_objs = dedupe(state, objects_ds, ok)
     ts = now()
-    for _, it, r in ok:
-        sha = r["sha256"]
-        if it.uri is None and sha not in state.blob_shas:
-            new_objs.append((sha, r["size"], None, r["content"]))
-            state.blob_shas.add(sha)
-        elif it.uri is not None and sha not in state.any_shas and sha not in state.blob_shas:
-            new_objs.append((sha, r["size"], it.uri, None))
-        state.any_shas.add(sha)
-        r["content"] = None  # free memory early
     if new_objs:
-        sha_col, size_col, uri_col, blob_col = zip(*new_objs)
         table = pa.table(
             [
-                pa.array(sha_col, pa.string()),
-                pa.array(size_col, pa.int64()),
-                pa.array(uri_col, pa.string()),
-                lance.blob_array(list(blob_col)),
+                pa.array([r["sha256"] for _, r in new_objs], pa.string()),
+                pa.array([r["size"] for _, r in new_objs], pa.int64()),
+                pa.array([it.uri for it, _ in new_objs], pa.string()),
+                lance.blob_array([r["content"] if it.uri is None else None for it, r in new_objs]),
                 pa.array([ts] * len(new_objs), OBJECTS_SCHEMA.field("created_at").type),
             ],
             schema=OBJECTS_SCHEMA,
         )
-        del sha_col, size_col, uri_col, blob_col, new_objs
+        del new_objs
+        for _, _, r in ok:
+            r["content"] = None  # free memory early
         obj_fragments.extend(store.write_fragments(OBJECTS, table, OBJECTS_SCHEMA))
         del table
     for i, it, r in ok:
         results[i] = _decide(state, it, r, tags, source, ts)
+
+
+def record_hashed(ok: list[tuple[int, Item, dict[str, Any]]], hashed: list[tuple[str, int, int, int, str]]) -> None:
+    """State-cache entries of the files just hashed (not the racy ones: see RACY_NS)."""
+    read_at = time.time_ns() - RACY_NS
+    for _, it, r in ok:
+        if it.path and it.stat and it.stat[2] < read_at and it.stat[1] == r["size"]:
+            hashed.append((it.path, it.stat[0], it.stat[1], it.stat[2], r["sha256"]))
+
+
+def dedupe(state: "_State", objects_ds: lance.LanceDataset | None,
+           ok: list[tuple[int, Item, dict[str, Any]]]) -> list[tuple[Item, dict[str, Any]]]:
+    """The (item, loaded) pairs that need a new object row: the first of each sha256 the lake lacks
+    (with bytes for uploads, by reference for imports). One columnar query per batch, or one scan
+    of the sha256 column for a large call."""
+    state.load_all_shas(objects_ds, len(ok))
+    shas = sorted({r["sha256"] for _, it, r in ok if it.uri is None} - state.blob_shas)
+    if shas and objects_ds is not None and not state.all_shas_loaded:
+        found = objects_ds.to_table(columns=["sha256"], filter=f"uri IS NULL AND {sql_in('sha256', shas)}")
+        state.blob_shas.update(found["sha256"].to_pylist())
+    ref_shas = sorted({r["sha256"] for _, it, r in ok if it.uri is not None} - state.any_shas)
+    if ref_shas and objects_ds is not None and not state.all_shas_loaded:
+        found = objects_ds.to_table(columns=["sha256"], filter=sql_in("sha256", ref_shas))
+        state.any_shas.update(found["sha256"].to_pylist())
+    new: list[tuple[Item, dict[str, Any]]] = []
+    for _, it, r in ok:
+        sha = r["sha256"]
+        if it.uri is None and sha not in state.blob_shas:
+            new.append((it, r))
+            state.blob_shas.add(sha)
+        elif it.uri is not None and sha not in state.any_shas and sha not in state.blob_shas:
+            new.append((it, r))
+        state.any_shas.add(sha)
+    return new
 
 
 def _decide(state: _State, it: Item, r: dict[str, Any], tags: list[str], source: str | None, ts: Any) -> dict[str, Any]:
