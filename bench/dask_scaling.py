@@ -1,6 +1,9 @@
-"""Build throughput of a lock: local (one process) vs Dask with 1 and 2 worker processes (and threads).
+"""Build (or ingest) throughput: local (one process) vs Dask with 1 and 2 worker processes (and threads).
 
-``python -m bench.dask_scaling --n 2000 10000 --reps 3 [--embed] [--work DIR]``
+``python -m bench.dask_scaling --n 2000 10000 --reps 3 [--embed | --ingest] [--work DIR]``
+
+``--ingest``: the N files of v1 are uploaded into a fresh lake per run (state cache off, so every
+file is read and hashed): threads in this process (local) vs the two-phase Dask ingest.
 
 Per N: the synthetic data of :mod:`bench.data` (v1) is ingested once into a library, locked once with
 ``bench/recipe_bench.py``, then built repeatedly (``compute_stats=False``: the build itself, i.e.
@@ -98,16 +101,73 @@ def run(n: int, reps: int, embed: bool, work: Path, runners: list[str]) -> dict:
             "parts": {r: {k: statistics.median(p[k] for p in v) for k in v[0]} for r, v in parts.items() if v}, **info}
 
 
+def run_ingest(n: int, reps: int, work: Path, runners: list[str]) -> dict:
+    from distributed import Client, LocalCluster
+
+    from pinlake.lake import Lake
+    from pinlake.lake.distributed import ingest_on_dask
+    from pinlake.lake.upload import local_items
+
+    root = data.generate(work / f"data-{n}", n)
+    files = data.files_of(root / "v1")
+    paths, names, metas = [p for p, _, _ in files], [o for _, o, _ in files], [m for _, _, m in files]
+    info: dict = {}
+    clusters: dict[str, tuple[object, object]] = {}
+    for name in runners:
+        if name in CLUSTERS:
+            workers, threads = CLUSTERS[name]
+            t0 = time.perf_counter()
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
+                                   dashboard_address=None, silence_logs=40)
+            client = Client(cluster, set_as_default=False)
+            client.run(_warm)
+            info[f"{name}_start_s"] = round(time.perf_counter() - t0, 3)
+            clusters[name] = (cluster, client)
+    samples: dict[str, list[float]] = {r: [] for r in runners}
+    parts: dict[str, list[dict]] = {r: [] for r in runners}
+    try:
+        for rep in range(reps):
+            for name in runners:
+                target = work / f"ingest-{n}-{name}-{rep}"
+                shutil.rmtree(target, ignore_errors=True)
+                lake = Lake(target)
+                t0 = time.perf_counter()
+                if name == "local":
+                    lake.upload_data(paths, metadata=metas, object_names=names, source="bench", use_state=False)
+                else:
+                    items = local_items(paths, metas, names)
+                    _, rep_ = ingest_on_dask(lake._store, items, tags=[], source="bench", error_manager=None, fill_metadata=False,
+                                             operation="lake.upload", client=clusters[name][1], use_state=False)
+                    parts[name].append({"hash_s": rep_.hash_seconds, "write_s": rep_.write_seconds, "commit_s": rep_.commit_seconds,
+                                        "hash_tasks": rep_.hash_tasks, "write_tasks": rep_.write_tasks})
+                dt = time.perf_counter() - t0
+                assert lake.count() == n
+                samples[name].append(dt)
+                print(json.dumps({"n": n, "runner": name, "rep": rep, "ingest": True, "s": round(dt, 3), "files_per_s": round(n / dt, 1),
+                                  **(parts[name][-1] if parts[name] else {})}), flush=True)
+                shutil.rmtree(target, ignore_errors=True)
+    finally:
+        for cluster, client in clusters.values():
+            client.close()
+            cluster.close()
+    med = {r: statistics.median(v) for r, v in samples.items()}
+    return {"n": n, "ingest": True, "reps": reps, "median_s": {r: round(v, 3) for r, v in med.items()},
+            "files_per_s": {r: round(n / v, 1) for r, v in med.items()}, "all_s": {r: [round(x, 3) for x in v] for r, v in samples.items()},
+            "parts": {r: {k: statistics.median(p[k] for p in v) for k in v[0]} for r, v in parts.items() if v}, **info}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, nargs="+", default=[2000, 10000])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--embed", action="store_true")
+    ap.add_argument("--ingest", action="store_true", help="measure lake ingest instead of the build")
     ap.add_argument("--runners", nargs="+", default=["local", *CLUSTERS])
     ap.add_argument("--work", type=Path, default=Path("/tmp/pinlake-dask-bench"))
     a = ap.parse_args()
     for n in a.n:
-        print("SUMMARY " + json.dumps(run(n, a.reps, a.embed, a.work, a.runners)), flush=True)
+        result = run_ingest(n, a.reps, a.work, a.runners) if a.ingest else run(n, a.reps, a.embed, a.work, a.runners)
+        print("SUMMARY " + json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
