@@ -15,7 +15,8 @@ Two phases, one commit:
 
 A task that raises is retried; a task whose worker dies is recomputed by Dask; a task that keeps
 failing fails the ingest with an :class:`~pinlake.errors.InputFileError` naming its files, and the
-lake is unchanged (its fragments were never committed; ``pinlake cleanup`` removes them). Files and
+lake is unchanged (its fragments were never committed: unreferenced files under ``objects.lance/data``,
+as a failed local upload leaves them; nothing reads them). Files and
 lake must be on storage every worker reads under the same path (a shared filesystem), or the lake on
 ``s3://``.
 """
