@@ -10,7 +10,9 @@ import hashlib
 import json
 import os
 import posixpath
+import queue
 import stat
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -202,20 +204,86 @@ def ingest(
         state = _State()
         _load_latest(state, data_ds, [it.object_name for it in items])
         todo = _skip_known(state, items, results, cache, fill_metadata, tags, source, progress)
-        obj_fragments: list[Any] = []
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pinlake-upload") as pool:
-            pending: list[tuple[list[tuple[int, Item]], Future]] | None = None
-            for batch in _batches(todo):
-                submitted = _submit(pool, batch, fill_metadata)
+        writer = ObjectWriter(store)
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pinlake-upload") as pool:
+                pending: list[tuple[list[tuple[int, Item]], Future]] | None = None
+                for batch in _batches(todo):
+                    submitted = _submit(pool, batch, fill_metadata)
+                    if pending is not None:
+                        _process(pending, state, objects_ds, writer, results, tags, source, error_manager, progress, hashed)
+                    pending = submitted
                 if pending is not None:
-                    _process(store, pending, state, objects_ds, obj_fragments, results, tags, source, error_manager, progress, hashed)
-                pending = submitted
-            if pending is not None:
-                _process(store, pending, state, objects_ds, obj_fragments, results, tags, source, error_manager, progress, hashed)
+                    _process(pending, state, objects_ds, writer, results, tags, source, error_manager, progress, hashed)
+            obj_fragments = writer.finish()
+        finally:
+            writer.abort()
         commit(store, state, obj_fragments, operation, {"files": len(items), **(lineage or {})})
     if cache is not None:
         cache.record(hashed)
     return results
+
+
+class ObjectWriter:
+    """New object rows streamed into ONE ``write_fragments`` call on a background thread, so the
+    blob writes overlap the reading and hashing of the next batches and land in few, large
+    fragments. Nothing it writes is visible before :func:`commit`. The queue holds at most two
+    batches (memory stays flat); an error in the writer is raised in the caller's next put/finish."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2)
+        self._thread: threading.Thread | None = None
+        self._fragments: list[Any] = []
+        self._error: BaseException | None = None
+        self._closed = False
+
+    def put(self, table: pa.Table) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="pinlake-objects-writer", daemon=True)
+            self._thread.start()
+        self._send(table)
+
+    def finish(self) -> list[Any]:
+        """Wait for the writer; its uncommitted fragments (or its error)."""
+        if self._thread is None:
+            return []
+        self._send(None)
+        self._thread.join()
+        self._closed = True
+        if self._error is not None:
+            raise self._error
+        return self._fragments
+
+    def abort(self) -> None:
+        """Stop the writer after an error elsewhere (what it wrote stays invisible)."""
+        if self._thread is None or self._closed:
+            return
+        self._closed = True
+        if self._error is None and self._thread.is_alive():
+            self._send(None)
+        self._thread.join()
+
+    def _send(self, item: pa.Table | None) -> None:
+        while True:
+            if self._error is not None or not self._thread.is_alive():
+                raise self._error or RuntimeError("the object writer stopped")
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        def batches() -> Iterator[pa.RecordBatch]:
+            while (table := self._queue.get()) is not None:
+                yield from table.to_batches()
+
+        try:
+            reader = pa.RecordBatchReader.from_batches(OBJECTS_SCHEMA, batches())
+            self._fragments = self._store.write_fragments(OBJECTS, reader, OBJECTS_SCHEMA)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by put/finish
+            self._error = exc
 
 
 def commit(store: Store, state: "_State", obj_fragments: list[Any], operation: str, extra: dict[str, Any]) -> None:
@@ -309,11 +377,10 @@ def _skip_known(state: _State, items: list[Item], results: list[dict[str, Any] |
 
 
 def _process(
-    store: Store,
     pending: list[tuple[list[tuple[int, Item]], Future]],
     state: _State,
     objects_ds: lance.LanceDataset | None,
-    obj_fragments: list[Any],
+    writer: "ObjectWriter",
     results: list[dict[str, Any] | None],
     tags: list[str],
     source: str | None,
@@ -357,7 +424,7 @@ def _process(
         del new_objs
         for _, _, r in ok:
             r["content"] = None  # free memory early
-        obj_fragments.extend(store.write_fragments(OBJECTS, table, OBJECTS_SCHEMA))
+        writer.put(table)
         del table
     for i, it, r in ok:
         results[i] = _decide(state, it, r, tags, source, ts)
