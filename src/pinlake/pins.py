@@ -144,7 +144,7 @@ def _consumer(pinned: PinnedDataset, run: str | None) -> None:
     if lib is None:
         return
     from pinlake.catalog.store import Catalog, dumps
-    from pinlake.features.base import utcnow
+    from pinlake.clock import utcnow
     from pinlake.lineage import lineage_properties
 
     props = lineage_properties("read")
@@ -234,7 +234,7 @@ def write_pin(pin: str, to: str | os.PathLike[str] = "pins.yaml", library: str |
     lib = library_of(pinned.path)
     if lib is not None:
         from pinlake.catalog.store import Catalog, dumps
-        from pinlake.features.base import utcnow
+        from pinlake.clock import utcnow
 
         Catalog(lib).append("pins", [{
             "dataset": pinned.name, "dataset_version": pinned.version, "tables": dumps(pinned.table_versions),

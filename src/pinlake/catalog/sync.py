@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from typing import Any
 
 from pinlake.catalog.store import LINEAGE_COLUMNS, Catalog, dumps, is_library
-from pinlake.features.base import utcnow
+from pinlake.clock import utcnow
 from pinlake.storage import AnyPath, lance_dataset, location
 
 LAKE = "_lake"

@@ -51,7 +51,7 @@ from pinlake.datasets.tables import TableWriter, table_uri
 from pinlake.datasets.versions import VersionLog
 from pinlake.errors import BuildError
 from pinlake.features.arrow import arrow_schema, rows_to_table
-from pinlake.features.base import utcnow
+from pinlake.clock import utcnow
 from pinlake.lineage import lineage_properties
 from pinlake.recipes.lock import Lock
 from pinlake.storage import AnyPath, lance_dataset, location

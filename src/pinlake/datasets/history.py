@@ -17,7 +17,7 @@ import pyarrow as pa
 from pinlake.datasets.tables import table_uri
 from pinlake.datasets.versions import DatasetVersion, VersionLog
 from pinlake.errors import NotFoundError, ValidationError
-from pinlake.features.base import utcnow
+from pinlake.clock import utcnow
 from pinlake.storage import AnyPath, lance_dataset, location
 
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")

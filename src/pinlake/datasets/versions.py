@@ -26,7 +26,7 @@ import lance
 import pyarrow as pa
 
 from pinlake.errors import BuildError, NotFoundError
-from pinlake.features.base import utcnow
+from pinlake.clock import utcnow
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location
 from pinlake.storage import lock as storage_lock
 

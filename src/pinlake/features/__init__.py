@@ -1,29 +1,38 @@
-"""Schemas of the six groups (item, view, entity, annotation, embedding, source) and their Arrow types."""
+"""Schemas of the six groups (item, view, entity, annotation, embedding, source) and their Arrow types.
 
-from pinlake.features.arrow import arrow_schema, arrow_type, rows_to_table, table_to_rows
-from pinlake.features.base import BaseSchema, EntityRef, ItemRef, SchemaRef, SourceRef, ViewRef
-from pinlake.features.groups import (
-    BUILTIN_SCHEMAS,
-    GROUP_BASES,
-    Annotation,
-    BBox,
-    Classification,
-    CompressedRLE,
-    Embedding,
-    Entity,
-    Image,
-    Item,
-    KeyPoints,
-    SchemaGroup,
-    SequenceFrame,
-    Source,
-    SourceKind,
-    Track,
-    Video,
-    View,
-    base_schema_of,
-    group_of,
-)
+The names below load on first use (``from pinlake.features import BBox`` works as usual), so a
+module that needs one helper of a submodule does not import pydantic and every schema.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_MODULES = {
+    "pinlake.features.arrow": ("arrow_schema", "arrow_type", "rows_to_table", "table_to_rows"),
+    "pinlake.features.base": ("BaseSchema", "EntityRef", "ItemRef", "SchemaRef", "SourceRef", "ViewRef"),
+    "pinlake.features.groups": (
+        "BUILTIN_SCHEMAS", "GROUP_BASES", "Annotation", "BBox", "Classification", "CompressedRLE", "Embedding", "Entity",
+        "Image", "Item", "KeyPoints", "SchemaGroup", "SequenceFrame", "Source", "SourceKind", "Track", "Video", "View",
+        "base_schema_of", "group_of",
+    ),
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pinlake.features' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))
+
 
 __all__ = [
     "BaseSchema", "SchemaRef", "ItemRef", "ViewRef", "EntityRef", "SourceRef",
