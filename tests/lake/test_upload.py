@@ -94,16 +94,14 @@ def test_error_manager_collects_and_rest_lands(lake, files, tmp_path, monkeypatc
     unreadable.write_bytes(b"x")
     import pinlake.lake.upload as up
 
-    real = up._file_reader
+    real = up.read_local
 
-    def reader(path, st=None):
+    def reader(path, mode=None):  # as root, chmod would not deny the read
         if str(path).endswith("secret.png"):
-            def fail():
-                raise PermissionError("denied")
-            return fail
-        return real(path, st)
+            raise PermissionError("denied")
+        return real(path, mode)
 
-    monkeypatch.setattr(up, "_file_reader", reader)
+    monkeypatch.setattr(up, "read_local", reader)
     em = ErrorManager()
     md = lake.upload_data(
         [files / "small.png", tmp_path / "missing.png", files, unreadable, corrupt], error_manager=em, fill_metadata=True

@@ -25,7 +25,6 @@ from pinlake.lake.upload import (
     BATCH_BYTES,
     BATCH_ROWS,
     Item,
-    _file_reader,
     _load_chunk,
     _reason,
 )
@@ -38,7 +37,7 @@ def _where() -> str:
 def hash_files(paths: list[str], filenames: list[str], fill_metadata: bool) -> dict[str, Any]:
     """Phase 1: ``{"files": [loaded or {"reason": why}], ...}``, one entry per path, in order."""
     t0 = time.perf_counter()
-    items = [Item(p, f, f, _file_reader(p, None)) for p, f in zip(paths, filenames)]
+    items = [Item(p, f, f, None, path=p) for p, f in zip(paths, filenames)]
     out: list[dict[str, Any]] = []
     for r in _load_chunk(items, fill_metadata):
         if isinstance(r, BaseException):

@@ -45,13 +45,16 @@ class Item:
     label: str
     object_name: str
     filename: str
-    read: Callable[[], bytes]
+    #: how to get the bytes; None: read the local file ``path`` (see :func:`read_local`)
+    read: Callable[[], bytes] | None
     size_hint: int = 0
     uri: str | None = None
     metadata: dict[str, Any] | None = None
     #: local files: absolute path and (inode, size, mtime_ns) when it was listed (the state cache key)
     path: str | None = None
     stat: tuple[int, int, int] | None = None
+    #: local files: st_mode when listed (None: missing then)
+    mode: int | None = None
 
 
 def check_object_name(name: str) -> str:
@@ -92,30 +95,29 @@ def local_items(
         except OSError:
             st = None
         key = (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None and stat.S_ISREG(st.st_mode) else None
-        items.append(Item(label, name, posixpath.basename(name), _file_reader(path, st), st.st_size if st else 0,
-                          None, metadata[i], path, key))
+        items.append(Item(label, name, posixpath.basename(name), None, st.st_size if st else 0,
+                          None, metadata[i], path, key, st.st_mode if st else None))
     return items
 
 
-def _file_reader(path: str, st: os.stat_result | None) -> Callable[[], bytes]:
-    def read() -> bytes:
-        if st is not None and stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError("is a directory, not a file")
-        if st is not None and not stat.S_ISREG(st.st_mode):
-            raise OSError("not a regular file")
-        try:
-            with open(path, "rb") as fh:
-                return fh.read()
-        except FileNotFoundError:
-            raise FileNotFoundError("file not found") from None
-        except IsADirectoryError:
-            raise IsADirectoryError("is a directory, not a file") from None
-
-    return read
+def read_local(path: str, mode: int | None = None) -> bytes:
+    """The bytes of a local file, or an error whose text is the reason shown per file
+    (``mode``: its st_mode when listed, if known)."""
+    if mode is not None and stat.S_ISDIR(mode):
+        raise IsADirectoryError("is a directory, not a file")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise OSError("not a regular file")
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise FileNotFoundError("file not found") from None
+    except IsADirectoryError:
+        raise IsADirectoryError("is a directory, not a file") from None
 
 
 def _load(item: Item, fill_metadata: bool) -> dict[str, Any]:
-    content = item.read()
+    content = item.read() if item.read is not None else read_local(str(item.path), item.mode)
     media_type, width, height, filled = probe(item.filename, content, fill_metadata)
     return {
         "content": content,
