@@ -95,6 +95,11 @@ def artifacts_task(library: str, dataset: str, build: engine.BuildStep, lock: en
         create_image_artifact(engine.preview_data_url(preview), key=f"{key}-preview", description=f"preview.png of {dataset}")
 
 
+#: the refresh slot is a lease the holder renews while it runs; a holder that dies (machine lost,
+#: SIGKILL) frees the dataset once its lease runs out (60 s is the server's minimum)
+REFRESH_LEASE_SECONDS = 60
+
+
 @contextmanager
 def one_refresh_at_a_time(library: str, dataset: str) -> Iterator[None]:
     """A Prefect global concurrency limit when a server is configured, a file lock otherwise."""
@@ -103,7 +108,8 @@ def one_refresh_at_a_time(library: str, dataset: str) -> Iterator[None]:
 
         name = f"pinlake-refresh-{dataset}"
         _ensure_limit(name)
-        with concurrency(name, occupy=1, strict=False):
+        lease = float(os.environ.get("PINLAKE_REFRESH_LEASE_SECONDS", REFRESH_LEASE_SECONDS))
+        with concurrency(name, occupy=1, strict=False, lease_duration=lease):
             yield
     else:
         with engine.dataset_refresh_lock(library, dataset):

@@ -52,11 +52,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path, port: int | None = None, host: str = "127.0.0.1", log: Path | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(home: Path, port: int | None = None, host: str = "127.0.0.1", log: Path | None = None,
+                 env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """Start `prefect server start` in a new session; returns (process, api url) once healthy."""
     port = port or free_port()
     env = {**os.environ, **QUIET, "PREFECT_HOME": str(home), "PREFECT_SERVER_API_HOST": host,
-           "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_API_URL": f"http://{host}:{port}/api"}
+           "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_API_URL": f"http://{host}:{port}/api", **(env_extra or {})}
     env.pop("PREFECT_API_URL", None)
     Path(home).mkdir(parents=True, exist_ok=True)
     out = open(log or Path(home) / "server.log", "ab")

@@ -49,7 +49,8 @@ def prefect_server(tmp_path_factory):
     from flows.runtime import start_server, stop_server
 
     home = tmp_path_factory.mktemp("prefect-home")
-    proc, url = start_server(home)
+    # expired concurrency leases are revoked every 2 s instead of 15 (test_dead_refresh_frees_the_dataset)
+    proc, url = start_server(home, env_extra={"PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "2"})
     old = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME", *QUIET)}
     os.environ.update(QUIET)
     os.environ["PREFECT_API_URL"] = url

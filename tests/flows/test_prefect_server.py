@@ -13,6 +13,8 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "pinlake", *args], capture_output=True, text=True,
@@ -201,3 +203,25 @@ def test_two_concurrent_refreshes_are_serialised(prefect_server, project, concur
     assert limit.limit == 1
     runs = [r for r in flow_runs("refresh") if r.parameters.get("library") == str(library.resolve())]
     assert len(runs) == 2 and {r.state_name for r in runs} == {"Completed"}
+
+
+def test_dead_refresh_frees_the_dataset_when_its_lease_runs_out(prefect_server, tmp_path):
+    """A refresh holding a dataset's slot is killed (SIGKILL: a lost machine): the next refresh of that
+    dataset waits, then gets the slot once the dead holder's lease (60 s) runs out; never stuck."""
+    import signal
+
+    from flows.refresh import one_refresh_at_a_time
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom flows.refresh import one_refresh_at_a_time\n"
+         f"with one_refresh_at_a_time({str(tmp_path)!r}, 'doomed'):\n    print('held', flush=True)\n    time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ), cwd=str(REPO))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    t0 = time.monotonic()
+    with one_refresh_at_a_time(str(tmp_path), "doomed"):
+        waited = time.monotonic() - t0
+    assert 40 < waited < 120  # held until the lease expired (not freed at once, not stuck)
