@@ -168,21 +168,25 @@ def commit_build(target: AnyPath, log: VersionLog, schema: DatasetSchema, result
         raise BuildError(f"build of {target.name!r}: the lock has no resources", hint="Check the recipe's selection.")
     schemas = schema.schemas
     writers = {t: TableWriter(target, t, arrow_schema(s), mode="overwrite") for t, s in schemas.items()}
-    for t, w in writers.items():
-        for r in results:
-            w.fragments.extend(FragmentMetadata.from_json(j) for j in r["fragments"].get(t, []))
-            w.rows += r["rows"].get(t, 0)
-    if "source" in writers:  # the one table the coordinator writes (see COORDINATOR_TABLES)
-        sources = list({s.id: s for r in results for s in r["sources"]}.values())
-        if sources:
-            writers["source"].write(rows_to_table(schemas["source"], sources, table="source"))
-    props = lineage_properties(f"build:{mode}", **lineage)
-    tables: dict[str, int] = {}
-    counts: dict[str, int] = {}
-    for t, w in writers.items():
-        tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
-        counts[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
-    log.append(f"build:{mode}", tables, counts, props, message=f"{samples} samples ({len(results)} shards on dask)")
+    try:
+        for t, w in writers.items():
+            for r in results:
+                w.fragments.extend(FragmentMetadata.from_json(j) for j in r["fragments"].get(t, []))
+                w.rows += r["rows"].get(t, 0)
+        if "source" in writers:  # the one table the coordinator writes (see COORDINATOR_TABLES)
+            sources = list({s.id: s for r in results for s in r["sources"]}.values())
+            if sources:
+                writers["source"].write(rows_to_table(schemas["source"], sources, table="source"))
+        props = lineage_properties(f"build:{mode}", **lineage)
+        tables: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        for t, w in writers.items():
+            tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
+            counts[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
+        log.append(f"build:{mode}", tables, counts, props, message=f"{samples} samples ({len(results)} shards on dask)")
+    finally:
+        for w in writers.values():
+            w.abort()
 
 
 __all__ = ["RUNNERS", "DaskBuild", "build_lock_on_dask", "check_runner", "connect", "import_distributed", "run_shards", "commit_build"]

@@ -182,33 +182,37 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
         t: TableWriter(job.dataset_path, t, arrow_schema(s), mode="overwrite")  # type: ignore[arg-type]
         for t, s in schemas.items() if t not in COORDINATOR_TABLES
     }
-    seen: dict[str, set[str]] = {t: set() for t in schemas}
-    buffers: dict[str, list[Any]] = {t: [] for t in schemas}
+    try:
+        seen: dict[str, set[str]] = {t: set() for t in schemas}
+        buffers: dict[str, list[Any]] = {t: [] for t in schemas}
 
-    def none_before(table: str, ids: list[str]) -> set[str]:
-        return set()  # full builds only: nothing exists before this build
+        def none_before(table: str, ids: list[str]) -> set[str]:
+            return set()  # full builds only: nothing exists before this build
 
-    def flush(ready: dict[str, pa.Table] | None, at: int) -> None:
-        at += shard.first_sample
-        buffers["source"].extend(s for s in builder._sources if s.id not in seen["source"])
-        arrows = builder.flush_tables(buffers, ready, seen, f"sample {at}", none_before)
-        for t, a in arrows.items():
-            check_refs(t, a, schemas, seen, none_before, where=f"sample {at}: ")
-        for t, a in arrows.items():
-            if t in writers:
-                writers[t].write(a)
+        def flush(ready: dict[str, pa.Table] | None, at: int) -> None:
+            at += shard.first_sample
+            buffers["source"].extend(s for s in builder._sources if s.id not in seen["source"])
+            arrows = builder.flush_tables(buffers, ready, seen, f"sample {at}", none_before)
+            for t, a in arrows.items():
+                check_refs(t, a, schemas, seen, none_before, where=f"sample {at}: ")
+            for t, a in arrows.items():
+                if t in writers:
+                    writers[t].write(a)
 
-    samples = builder.run_samples(buffers, flush, job.flush_every, first_sample=shard.first_sample)
-    return {
-        "index": shard.index,
-        "samples": samples,
-        "fragments": {t: [json.dumps(f.to_json()) for f in w.fragments] for t, w in writers.items()},
-        "rows": {t: w.rows for t, w in writers.items()},
-        "sources": list(builder._sources),
-        "worker": f"{socket.gethostname()}:{os.getpid()}",
-        "seconds": round(time.perf_counter() - t0[0], 3),
-        "cpu_seconds": round(time.thread_time() - t0[1], 3),  # this thread's CPU (Lance's own threads aside)
-    }
+        samples = builder.run_samples(buffers, flush, job.flush_every, first_sample=shard.first_sample)
+        return {
+            "index": shard.index,
+            "samples": samples,
+            "fragments": {t: [json.dumps(f.to_json()) for f in w.finish()] for t, w in writers.items()},
+            "rows": {t: w.rows for t, w in writers.items()},
+            "sources": list(builder._sources),
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
+            "seconds": round(time.perf_counter() - t0[0], 3),
+            "cpu_seconds": round(time.thread_time() - t0[1], 3),  # this thread's CPU (Lance's own threads aside)
+        }
+    finally:
+        for w in writers.values():
+            w.abort()
 
 
 __all__ = ["Shard", "ShardJob", "ShardLock", "plan_shards", "default_shards", "item_spec", "resolve_item", "run_shard"]

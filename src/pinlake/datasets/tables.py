@@ -13,6 +13,7 @@ import pyarrow as pa
 from lance.fragment import FragmentMetadata
 
 from pinlake.errors import NotFoundError
+from pinlake.fragment_stream import FragmentStream
 from pinlake.sqltext import sql_in
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location
 
@@ -46,8 +47,11 @@ class TableWriter:
     """Stream Arrow batches into a Lance table as uncommitted fragments, then commit once.
 
     ``mode``: "create" (the table must not exist), "overwrite" (new version replacing the rows),
-    "append". Nothing is visible until :meth:`commit`; a writer that is dropped leaves only
-    unreferenced data files, which Lance's cleanup removes.
+    "append". The batches go to one ``write_fragments`` call on a background thread
+    (:class:`~pinlake.fragment_stream.FragmentStream`): encoding overlaps the caller's next rows.
+    Nothing is visible until :meth:`commit`; :meth:`finish` returns the fragments without committing
+    (a shard hands them to its coordinator); after an error call :meth:`abort`. A writer that is
+    dropped leaves only unreferenced data files, which Lance's cleanup removes.
     """
 
     def __init__(self, dataset_path: AnyPath | str, table: str, schema: pa.Schema, mode: str = "append", base_version: int | None = None):
@@ -60,18 +64,32 @@ class TableWriter:
             mode = "create"
         self.mode = mode
         self.base_version = base_version
+        #: fragments to commit: those written by this writer (after :meth:`finish`) and any added
         self.fragments: list[FragmentMetadata] = []
         self.rows = 0
+        self._stream = FragmentStream(self._write_fragments, schema, name=f"pinlake-write-{table}")
+
+    def _write_fragments(self, reader: pa.RecordBatchReader) -> list[FragmentMetadata]:
+        return lance_write_fragments(reader, self.uri, schema=self.schema, max_rows_per_file=1 << 20)
 
     def write(self, batch: pa.Table) -> None:
         if batch.num_rows == 0:
             return
         batch = batch.select(self.schema.names).cast(self.schema) if batch.schema != self.schema else batch
-        self.fragments.extend(lance_write_fragments(batch, self.uri, schema=self.schema, max_rows_per_file=1 << 20))
+        self._stream.put(batch)
         self.rows += batch.num_rows
+
+    def finish(self) -> list[FragmentMetadata]:
+        """Wait for the rows written so far to be on storage; every fragment to commit."""
+        self.fragments.extend(self._stream.finish())
+        return self.fragments
+
+    def abort(self) -> None:
+        self._stream.abort()
 
     def commit(self, properties: dict[str, str], message: str) -> int:
         """Commit every fragment written so far as one new table version; returns it."""
+        self.finish()
         props = {**properties, "lance.commit.message": message}
         if self.mode in ("create", "overwrite") or not self.exists:
             read_version = 0
@@ -88,5 +106,8 @@ class TableWriter:
 
 def write_table(dataset_path: AnyPath | str, table: str, data: pa.Table, mode: str, properties: dict[str, str], message: str) -> int:
     writer = TableWriter(dataset_path, table, data.schema, mode=mode)
-    writer.write(data)
-    return writer.commit(properties, message)
+    try:
+        writer.write(data)
+        return writer.commit(properties, message)
+    finally:
+        writer.abort()

@@ -10,9 +10,7 @@ import hashlib
 import json
 import os
 import posixpath
-import queue
 import stat
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ import lance
 import pyarrow as pa
 
 from pinlake.errors import InputFileError, ValidationError
+from pinlake.fragment_stream import FragmentStream
 from pinlake.lake.metadata import CorruptFileError, probe
 from pinlake.lake.models import ErrorManager, UploadError
 from pinlake.lake.store import (
@@ -226,66 +225,13 @@ def ingest(
     return results
 
 
-class ObjectWriter:
-    """New object rows streamed into ONE ``write_fragments`` call on a background thread, so the
-    blob writes overlap the reading and hashing of the next batches and land in few, large
-    fragments. Nothing it writes is visible before :func:`commit`. The queue holds at most two
-    batches (memory stays flat); an error in the writer is raised in the caller's next put/finish."""
+class ObjectWriter(FragmentStream):
+    """New object rows streamed into one ``write_fragments`` call of the ``objects`` table on a
+    background thread: the blob writes overlap the reading and hashing of the next batches."""
 
     def __init__(self, store: Store) -> None:
-        self._store = store
-        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2)
-        self._thread: threading.Thread | None = None
-        self._fragments: list[Any] = []
-        self._error: BaseException | None = None
-        self._closed = False
-
-    def put(self, table: pa.Table) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="pinlake-objects-writer", daemon=True)
-            self._thread.start()
-        self._send(table)
-
-    def finish(self) -> list[Any]:
-        """Wait for the writer; its uncommitted fragments (or its error)."""
-        if self._thread is None:
-            return []
-        self._send(None)
-        self._thread.join()
-        self._closed = True
-        if self._error is not None:
-            raise self._error
-        return self._fragments
-
-    def abort(self) -> None:
-        """Stop the writer after an error elsewhere (what it wrote stays invisible)."""
-        if self._thread is None or self._closed:
-            return
-        self._closed = True
-        if self._error is None and self._thread.is_alive():
-            self._send(None)
-        self._thread.join()
-
-    def _send(self, item: pa.Table | None) -> None:
-        while True:
-            if self._error is not None or not self._thread.is_alive():
-                raise self._error or RuntimeError("the object writer stopped")
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def _run(self) -> None:
-        def batches() -> Iterator[pa.RecordBatch]:
-            while (table := self._queue.get()) is not None:
-                yield from table.to_batches()
-
-        try:
-            reader = pa.RecordBatchReader.from_batches(OBJECTS_SCHEMA, batches())
-            self._fragments = self._store.write_fragments(OBJECTS, reader, OBJECTS_SCHEMA)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller by put/finish
-            self._error = exc
+        super().__init__(lambda reader: store.write_fragments(OBJECTS, reader, OBJECTS_SCHEMA), OBJECTS_SCHEMA,
+                         name="pinlake-objects-writer")
 
 
 def commit(store: Store, state: "_State", obj_fragments: list[Any], operation: str, extra: dict[str, Any]) -> None:

@@ -144,55 +144,59 @@ class DatasetBuilder:
                            base_version=(previous.tables.get(t) if previous else None))
             for t in schemas
         }
-        # files written before the first commit so a reader can open the dataset after it
-        self.info.id = self.info.id or target.name
-        self.schema.to_json(target / "schema.json")
-        if not (target / "info.json").exists() or mode != "add":
-            self.info.to_json(target / "info.json")
-
-        seen: dict[str, set[str]] = {t: set() for t in schemas}
-        buffers: dict[str, list[Any]] = {t: [] for t in schemas}
-        samples = 0
-
-        def exists_in_previous(table: str, ids: list[str]) -> set[str]:
-            if mode != "add" or previous is None or table not in previous.tables:
-                return set()
-            ds = lance_dataset(table_uri(target, table), version=previous.tables[table])
-            return set(ds.to_table(columns=["id"], filter=id_filter(ids)).column("id").to_pylist())
-
-        flushed_sources = 0
-
-        def flush(ready: dict[str, pa.Table] | None, at: int) -> None:
-            nonlocal flushed_sources, samples
-            samples = at
-            buffers["source"].extend(self._sources[flushed_sources:])
-            flushed_sources = len(self._sources)
-            arrows = self.flush_tables(buffers, ready, seen, f"sample {at}", exists_in_previous)
-            if check:
-                for t, a in arrows.items():
-                    check_refs(t, a, schemas, seen, exists_in_previous, where=f"sample {at}: ")
-            for t, a in arrows.items():
-                writers[t].write(a)
-
         try:
-            samples = self.run_samples(buffers, flush, flush_every, progress=self.progress)
-        except PinlakeError:
-            raise
-        except Exception as exc:
-            raise BuildError(f"build of {target.name!r} failed at sample {samples}: {type(exc).__name__}: {exc}") from exc
-        if samples == 0 and mode == "create":
-            raise BuildError(f"build of {target.name!r}: generate_data() yielded no samples", hint="Check the source folder.")
+            # files written before the first commit so a reader can open the dataset after it
+            self.info.id = self.info.id or target.name
+            self.schema.to_json(target / "schema.json")
+            if not (target / "info.json").exists() or mode != "add":
+                self.info.to_json(target / "info.json")
 
-        props = lineage_properties(f"build:{mode}", **self.lineage)
-        tables: dict[str, int] = dict(previous.tables) if previous and mode == "add" else {}
-        rows: dict[str, int] = dict(previous.rows) if previous and mode == "add" else {}
-        for t, w in writers.items():
-            if w.rows == 0 and mode == "add" and t in tables:
-                continue  # nothing new for this table: keep its version
-            tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
-            rows[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
-        log.append(f"build:{mode}", tables, rows, props, message=f"{samples} samples")
-        return Dataset(target, dataset_item=self.dataset_item)
+            seen: dict[str, set[str]] = {t: set() for t in schemas}
+            buffers: dict[str, list[Any]] = {t: [] for t in schemas}
+            samples = 0
+
+            def exists_in_previous(table: str, ids: list[str]) -> set[str]:
+                if mode != "add" or previous is None or table not in previous.tables:
+                    return set()
+                ds = lance_dataset(table_uri(target, table), version=previous.tables[table])
+                return set(ds.to_table(columns=["id"], filter=id_filter(ids)).column("id").to_pylist())
+
+            flushed_sources = 0
+
+            def flush(ready: dict[str, pa.Table] | None, at: int) -> None:
+                nonlocal flushed_sources, samples
+                samples = at
+                buffers["source"].extend(self._sources[flushed_sources:])
+                flushed_sources = len(self._sources)
+                arrows = self.flush_tables(buffers, ready, seen, f"sample {at}", exists_in_previous)
+                if check:
+                    for t, a in arrows.items():
+                        check_refs(t, a, schemas, seen, exists_in_previous, where=f"sample {at}: ")
+                for t, a in arrows.items():
+                    writers[t].write(a)
+
+            try:
+                samples = self.run_samples(buffers, flush, flush_every, progress=self.progress)
+            except PinlakeError:
+                raise
+            except Exception as exc:
+                raise BuildError(f"build of {target.name!r} failed at sample {samples}: {type(exc).__name__}: {exc}") from exc
+            if samples == 0 and mode == "create":
+                raise BuildError(f"build of {target.name!r}: generate_data() yielded no samples", hint="Check the source folder.")
+
+            props = lineage_properties(f"build:{mode}", **self.lineage)
+            tables: dict[str, int] = dict(previous.tables) if previous and mode == "add" else {}
+            rows: dict[str, int] = dict(previous.rows) if previous and mode == "add" else {}
+            for t, w in writers.items():
+                if w.rows == 0 and mode == "add" and t in tables:
+                    continue  # nothing new for this table: keep its version
+                tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
+                rows[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
+            log.append(f"build:{mode}", tables, rows, props, message=f"{samples} samples")
+            return Dataset(target, dataset_item=self.dataset_item)
+        finally:
+            for w in writers.values():
+                w.abort()
 
     def run_samples(self, buffers: dict[str, list[Any]], flush: Callable[[dict[str, pa.Table] | None, int], None],
                     flush_every: int, first_sample: int = 0, progress: Callable[[int], None] | None = None) -> int:
