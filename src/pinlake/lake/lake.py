@@ -237,7 +237,7 @@ class Lake:
     def _fetch_objects(self, sha256s: Iterable[str]) -> dict[str, bytes]:
         """{sha256: bytes} of those objects the lake holds (absent ones are left out).
 
-        One filtered scan of the objects table and one blob take for the stored ones; objects held only
+        One filtered scan of the objects table and one batched blob read for the stored ones; objects held only
         by reference are read from their uri (and checked against their sha256).
         """
         wanted = sorted(set(sha256s))
@@ -251,8 +251,9 @@ class Lake:
                 stored.setdefault(h["sha256"], h["_rowid"])
         out: dict[str, bytes] = {}
         if stored:
-            blobs = ds.take_blobs("blob", ids=list(stored.values()))
-            out = {sha: blob.read() for sha, blob in zip(stored, blobs)}
+            # one planned, batched read in Rust (not one file handle and read call per blob)
+            blobs = ds.read_blobs("blob", ids=list(stored.values()), preserve_order=True)
+            out = {sha: content for sha, (_, content) in zip(stored, blobs)}
         for h in hits:
             if h["uri"] and h["sha256"] not in out:
                 from pinlake.lake.bucket import read_uri
