@@ -182,3 +182,32 @@ def test_wrong_credentials_are_one_clear_error(s3_env, moto_factory, monkeypatch
 def test_missing_bucket_is_named(s3_env):
     res = runner.invoke(app, ["ls", "--library", "s3://no-such-bucket-here/lib"])
     assert res.exit_code == 1 and "bucket 'no-such-bucket-here'" in res.output and "Traceback" not in res.output
+
+
+def test_materialize_a_lock_stored_on_s3(bucket, s3_env, tmp_path):
+    """`pinlake materialize -f s3://…/resources.train.jsonl`: the lockfile and the lake are in the
+    bucket; files come out locally with their locked sha256, and a parquet of the rows."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    lib = f"s3://{bucket}/mat"
+    images = jpegs(tmp_path / "imgs", 6)
+    recipe = tmp_path / "small.py"
+    recipe.write_text(RECIPE)
+    cli("lake", "upload", str(images), "--library", lib)
+    cli("datasets", "lock", "--file", str(recipe), "--library", lib)
+    (lock_hash,) = {k.split("/")[0] for k in keys(s3_env, bucket, "mat/_locks/")}
+    lockfile = f"{lib}/_locks/{lock_hash}/resources.train.jsonl"
+    out = cli("materialize", "-f", lockfile, "-m", "folder", "-m", "parquet", "--out", str(tmp_path / "export"))
+    assert "folder: 4 file(s)" in out
+    files = sorted((tmp_path / "export" / "train").iterdir())
+    assert len(files) == 4
+    for f in files:
+        assert hashlib.sha256(f.read_bytes()).digest() == hashlib.sha256((images / f.name).read_bytes()).digest()
+    (parquet,) = list((tmp_path / "export").glob("*.parquet"))
+    assert pq.read_table(parquet).num_rows == 4
+    # a missing lockfile on S3 is named
+    res = runner.invoke(app, ["materialize", "-f", f"{lib}/_locks/{lock_hash}/resources.val.jsonl", "-m", "folder",
+                              "--out", str(tmp_path / "x")])
+    assert res.exit_code == 1 and "resources.val.jsonl" in res.output and "does not exist" in res.output
