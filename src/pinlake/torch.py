@@ -49,17 +49,32 @@ class _Items:
         return len(self.ids)
 
     def load(self, index: int) -> tuple[Any, dict[str, Any]]:
+        return self.load_many([index])[0]
+
+    def load_many(self, indices: list[int]) -> list[tuple[Any, dict[str, Any]]]:
+        """Several samples at once (a DataLoader batch): one item query for all of them, and the
+        bytes of all their ``lake://`` views in one batched lake read."""
         from PIL import Image as PILImage
 
-        item = self.pinned.dataset.get_dataset_items(self.ids[index])
-        view = getattr(item, self.view, None)
-        if isinstance(view, list):
-            view = view[0] if view else None
-        image = PILImage.open(io.BytesIO(self.pinned.read_media(view))).convert("RGB") if view is not None else None
-        if self.transform is not None:
-            image = self.transform(image)
-        target = item.model_dump(exclude={self.view})
-        return image, target
+        wanted = [self.ids[i] for i in indices]
+        by_id = {it.id: it for it in self.pinned.dataset.get_dataset_items(sorted(set(wanted)))}
+        views = {}
+        for item_id in wanted:
+            view = getattr(by_id[item_id], self.view, None)
+            views[item_id] = (view[0] if view else None) if isinstance(view, list) else view
+        lake_shas = sorted({v.sha256 for v in views.values() if v is not None and not v.content and v.url.startswith("lake://")})
+        fetched = self.pinned.dataset._lake.read_objects(lake_shas) if lake_shas else {}
+        out = []
+        for item_id in wanted:
+            view = views[item_id]
+            image = None
+            if view is not None:
+                data = fetched.get(view.sha256) if view.sha256 in fetched else self.pinned.read_media(view)
+                image = PILImage.open(io.BytesIO(data)).convert("RGB")
+            if self.transform is not None:
+                image = self.transform(image)
+            out.append((image, by_id[item_id].model_dump(exclude={self.view})))
+        return out
 
 
 def PinnedDataset(pin: str, transform: Callable[[Any], Any] | None = None, **kwargs: Any) -> Any:
@@ -75,5 +90,8 @@ def PinnedDataset(pin: str, transform: Callable[[Any], Any] | None = None, **kwa
 
         def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
             return self.items.load(index)
+
+        def __getitems__(self, indices: list[int]) -> list[tuple[Any, dict[str, Any]]]:
+            return self.items.load_many(list(indices))  # DataLoader fetches a whole batch in one call
 
     return _TorchPinnedDataset()

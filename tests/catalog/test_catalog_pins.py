@@ -164,3 +164,30 @@ def test_torch_adapter_without_torch(lib):
     assert len(items) == 32
     size, target = items.load(0)
     assert isinstance(size, tuple) and target["id"] == items.ids[0] and "objects" in target
+    batch = items.load_many([5, 0, 5, 31])  # a DataLoader batch: order kept, repeats allowed
+    assert [t["id"] for _, t in batch] == [items.ids[i] for i in (5, 0, 5, 31)]
+    assert batch == [items.load(i) for i in (5, 0, 5, 31)]
+
+
+def test_torch_adapter_batches_lake_media(project):
+    """A dataset built from a lock (views are lake:// urls): a batch decodes the same images as one
+    fetch per index, with the bytes of the whole batch read from the lake at once."""
+    pytest.importorskip("PIL")
+    from pinlake import refresh as engine
+    from pinlake.torch import _Items
+
+    library, registry, _ = project()
+    lock = engine.lock_step(library, registry, "health_by_tag")
+    engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
+    items = _Items("health_by_tag@1", library=library, transform=lambda im: (im.size, im.tobytes()[:64]))
+    assert len(items) >= 4
+    assert items.pinned.dataset.get_dataset_items(items.ids[0]).image.url.startswith("lake://")
+    reads = []
+    lake = items.pinned.dataset._lake
+    real = lake.read_objects
+    lake.read_objects = lambda shas: reads.append(len(shas)) or real(shas)
+    batch = items.load_many([3, 1, 0])
+    assert reads == [3]  # one lake read for the batch
+    assert [t["id"] for _, t in batch] == [items.ids[i] for i in (3, 1, 0)]
+    singles = [items.load(i) for i in (3, 1, 0)]
+    assert [b[0] for b in batch] == [s[0] for s in singles] and all(b[0][0][0] > 0 for b in batch)
