@@ -78,15 +78,35 @@ def catalog_task(library: str) -> dict[str, Any]:
     return engine.catalog_step(library)
 
 
+def artifact_key(dataset: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes."""
+    return dataset.lower().replace("_", "-")
+
+
 @task(name="tag", cache_policy=NO_CACHE)
 def tag_task(library: str, dataset: str, version: int, lock_hash: str) -> str:
     return engine.tag_step(library, dataset, version, lock_hash)
 
 
+@task(name="retention", cache_policy=NO_CACHE)
+def retention_task(library: str, registry: str, dataset: str) -> dict[str, Any] | None:
+    """The registry entry's ``retention:`` applied after the new version (an explicit, recorded cleanup)."""
+    result = engine.retention_step(library, registry, dataset)
+    if result is not None and result["removed"]:
+        get_run_logger().info("%s retention %s: removed %s", dataset, result["older_than"], result["removed"])
+        lines = "\n".join(f"| {t} | {', '.join(map(str, v))} |" for t, v in sorted(result["removed"].items()))
+        create_markdown_artifact(
+            f"# Retention of {dataset}: older than {result['older_than']}\n\n| table | versions removed |\n|---|---|\n{lines}\n\n"
+            f"Kept dataset versions: {', '.join(map(str, result['kept_dataset_versions']))}; "
+            f"{result['bytes_removed']} bytes freed; untagged: {', '.join(result['untagged']) or 'none'}.\n",
+            key=f"{artifact_key(dataset)}-retention", description=f"cleanup applied by the registry retention of {dataset}")
+    return result
+
+
 @task(name="artifacts", cache_policy=NO_CACHE)
 def artifacts_task(library: str, dataset: str, build: engine.BuildStep, lock: engine.LockStep,
                    stats: dict[str, Any] | None, preview: str | None) -> None:
-    key = dataset.lower().replace("_", "-")
+    key = artifact_key(dataset)
     create_markdown_artifact(engine.summary_markdown(library, dataset, build, lock), key=f"{key}-summary",
                              description=f"Refresh of {dataset}")
     if stats is not None:
@@ -161,10 +181,11 @@ def refresh(dataset: str, library: str = "library", registry: str = "recipes/dat
         tag = tag_task(library, dataset, build.version, lock.lock_hash)
         catalog_task(library)
         artifacts_task(library, dataset, build, lock, stats, preview)
+        retention = retention_task(library, registry, dataset)  # last: the summary diffs against the previous version
         write_stamp(library, registry, dataset, lock)
     logger.info("%s version %s built from lock %s (tag %s, runner %s)", dataset, build.version, lock.lock_hash[:12], tag, build.runner)
     return {"dataset": dataset, "unchanged": build.unchanged, "version": build.version, "lock_hash": lock.lock_hash,
-            "tag": tag, "previous_version": build.previous_version}
+            "tag": tag, "previous_version": build.previous_version, "retention": retention}
 
 
 @flow(name="refresh-all", task_runner=ThreadPoolTaskRunner(max_workers=2))

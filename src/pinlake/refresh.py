@@ -222,6 +222,21 @@ def tag_step(library: str | os.PathLike[str], name: str, version: int, lock_hash
     return tag
 
 
+def retention_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str) -> dict[str, Any] | None:
+    """Apply the registry entry's ``retention:`` (None when it has none): versions older than it are
+    removed like ``pinlake cleanup --drop-lock-tags`` (latest, user-tagged and pinned ones kept),
+    recorded in ``catalog.cleanups``."""
+    from pinlake.datasets.history import cleanup_dataset
+
+    entry = registry_entry(registry, name)
+    if not entry.retention:
+        return None
+    report = cleanup_dataset(Library(library).dataset_path(name), entry.retention, keep_lock_tags=False)
+    return {"older_than": entry.retention, "removed": {t: r["removed"] for t, r in report["tables"].items() if r["removed"]},
+            "bytes_removed": sum(r["bytes_removed"] for r in report["tables"].values()), "untagged": report["untagged"],
+            "kept_dataset_versions": sorted(report["kept_dataset_versions"])}
+
+
 def summary_markdown(library: str | os.PathLike[str], name: str, build: BuildStep, lock: LockStep) -> str:
     """A markdown summary of a refresh: versions, rows per table, lock hash and the diff."""
     lines = [f"# Refresh of `{name}`", ""]

@@ -225,3 +225,37 @@ def test_dead_refresh_frees_the_dataset_when_its_lease_runs_out(prefect_server, 
     with one_refresh_at_a_time(str(tmp_path), "doomed"):
         waited = time.monotonic() - t0
     assert 40 < waited < 120  # held until the lease expired (not freed at once, not stuck)
+
+
+def test_registry_retention_is_applied_after_each_built_version(prefect_server, project, tmp_path):
+    """`retention: 0s` in the registry: the refresh that builds version 2 removes version 1 (only
+    its automatic lock tag protected it), records the cleanup, and version 2 stays readable."""
+    import pinlake
+    from pinlake.library import Library
+
+    library, registry, assets = project()
+    registry.write_text(registry.read_text() + "  retention: 0s\n")
+    args = ["refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server", "--json"]
+    first = json.loads(cli(*args).stdout)[0]
+    assert first["version"] == 1 and first["retention"]["removed"] == {}  # nothing older than the latest yet
+    new = tmp_path / "extra.jpg"
+    new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
+    Library(library).get_datalake().upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
+                                                 metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
+    second = json.loads(cli(*args).stdout)[0]
+    assert second["version"] == 2 and second["retention"]["removed"]
+    assert f"lock-{first['lock_hash'][:8]}" in second["retention"]["untagged"]
+    listed = {v["dataset_version"]: v["available"] for v in json.loads(cli("versions", "health_by_tag", "--json", "--library", str(library)).stdout)}
+    assert listed == {1: False, 2: True}
+    with pytest.raises(Exception, match="cleaned up"):
+        pinlake.open("health_by_tag@1", library=library).to_arrow("item")
+    assert len(pinlake.open(f"health_by_tag@lock-{second['lock_hash'][:8]}", library=library)) == 13
+    rows = json.loads(cli("sql", "SELECT count(*) AS n FROM catalog.cleanups WHERE dataset = 'health_by_tag'", "--json",
+                          "--library", str(library)).stdout)
+    assert rows[0]["n"] > 0
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["health-by-tag-retention"])))
+    assert arts and "older than 0s" in arts[0].data and "| item |" in arts[0].data

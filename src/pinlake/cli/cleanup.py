@@ -15,16 +15,19 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_error
 def cleanup(
     dataset: str = typer.Argument(..., help="Dataset name (or path)."),
     older_than: str = typer.Option("30d", "--older-than", help="Age cutoff: 30d, 12h, 2w, 45m, 10s."),
+    drop_lock_tags: bool = typer.Option(False, "--drop-lock-tags", help="Refreshes' automatic lock-* tags do not keep a version (what a registry retention does)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     library: Optional[Path] = LibraryOption,
 ) -> None:
     """Remove versions older than the cutoff; keeps tagged, pinned (pins.yaml) and the latest; recorded.
 
     Example: pinlake cleanup health_images --older-than 30d
+
+    Example: pinlake cleanup basel_trial --older-than 90d --drop-lock-tags
     """
     from pinlake.datasets.history import cleanup_dataset, dataset_path
 
-    report = cleanup_dataset(dataset_path(dataset, library_path(library)), older_than)
+    report = cleanup_dataset(dataset_path(dataset, library_path(library)), older_than, keep_lock_tags=not drop_lock_tags)
     if as_json:
         echo_json(report)
         return

@@ -19,7 +19,7 @@ from pinlake.errors import InputFileError, NotFoundError, ValidationError
 from pinlake.library import DATASET_NAME_RE
 
 CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
-RETENTION = re.compile(r"^\d+[hdw]$")
+RETENTION = re.compile(r"^\d+[smhdw]$")
 BUILDERS = ("lock",)
 RUNNERS = ("local", "dask")
 DEFAULT_ITEM = "pinlake.demo:HealthDatasetItem"
@@ -86,7 +86,7 @@ class RegistryEntry(BaseModel):
     @classmethod
     def _retention(cls, v: str | None) -> str | None:
         if v is not None and not RETENTION.match(v):
-            raise ValueError(f"{v!r}: expected a duration like '30d', '12h' or '4w'")
+            raise ValueError(f"{v!r}: expected a duration like '30d', '12h' or '4w' (units s, m, h, d, w)")
         return v
 
     def script_path(self, registry_dir: Path) -> Path:
