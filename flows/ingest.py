@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from flows.runtime import configure, mark_lineage
+from flows.runtime import configure, library_id, mark_lineage
 
 configure()
 
@@ -20,7 +19,7 @@ LAKE_UPDATED = "pinlake.lake.updated"
 
 
 def lake_resource_id(library: str) -> str:
-    return f"pinlake.lake.{Path(library).resolve()}"
+    return f"pinlake.lake.{library_id(library)}"
 
 
 @task(name="upload", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
@@ -46,7 +45,7 @@ def ingest(paths_or_prefix: list[str], tags: list[str] | None = None, source: st
         f"- tags: {', '.join(result['tags']) or 'none'}\n- errors: {len(result['errors'])}\n", key="ingest-summary")
     if result["lake_version"] != result["previous_lake_version"]:
         emit_event(event=LAKE_UPDATED, resource={"prefect.resource.id": lake_resource_id(str(library)),
-                                                  "pinlake.library": str(Path(library).resolve())},
+                                                  "pinlake.library": library_id(library)},
                    payload={"lake_version": result["lake_version"], "tags": result["tags"], "library": str(library)})
         get_run_logger().info("emitted %s (lake version %s)", LAKE_UPDATED, result["lake_version"])
     return result

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator
 
-from flows.runtime import configure, mark_lineage
+from flows.runtime import configure, library_id, mark_lineage
 
 configure()
 
@@ -46,7 +45,7 @@ def _key(*parts: Any) -> str:
 def _lib_key(library: str) -> str:
     import hashlib
 
-    return hashlib.sha1(str(Path(library).resolve()).encode()).hexdigest()[:10]
+    return hashlib.sha1(library_id(library).encode()).hexdigest()[:10]
 
 
 @task(name="lock", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, cache_policy=NO_CACHE)

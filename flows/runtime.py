@@ -30,6 +30,13 @@ def configure(home: str | os.PathLike[str] | None = None) -> None:
         os.environ.setdefault("PREFECT_HOME", str(home))
 
 
+def library_id(library: str | os.PathLike[str]) -> str:
+    """A library's identity across processes and machines: its ``s3://`` uri as given, or the
+    absolute local path (used in event resources and cache keys)."""
+    text = str(library)
+    return text.rstrip("/") if "://" in text else str(Path(text).resolve())
+
+
 def mark_lineage() -> None:
     """Name the current flow run in the lineage of every engine write it makes (``PINLAKE_FLOW_RUN_ID``,
     read by :func:`pinlake.lineage.lineage_properties`: the engine does not import Prefect)."""
