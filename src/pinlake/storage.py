@@ -42,6 +42,7 @@ import fnmatch
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -143,6 +144,30 @@ def client() -> Any:
 def _code(exc: Exception) -> str:
     resp = getattr(exc, "response", None) or {}
     return str(resp.get("Error", {}).get("Code", ""))
+
+
+_LANCE_IO = re.compile(r"LanceError\(IO\)|Generic S3 error|Generic N/A error|error sending request|dispatch failure")
+_REQUEST = re.compile(r"\b(GET|PUT|POST|HEAD|DELETE|PATCH) (\S+?)(?: in [0-9.]+m?s)?(?:,|$| )")
+_HTTP_REASON = re.compile(r"HTTP error: ([^,/]+)")
+
+
+def lance_storage_error(exc: BaseException) -> StorageError | None:
+    """A clear StorageError for an object-store failure that surfaced through Lance or Arrow in the
+    middle of an operation (the endpoint died, a request kept failing); None for anything else.
+
+    Lance reports these as ``LanceError(IO): Generic S3 error: Error performing GET <url> … HTTP
+    error: error sending request, <rust source paths>``: the request and the reason are kept, the rest
+    is dropped."""
+    text = str(exc)
+    if not isinstance(exc, (OSError, ValueError, RuntimeError)) or not _LANCE_IO.search(text):
+        return None
+    req = _REQUEST.search(text)
+    reason = _HTTP_REASON.search(text)
+    what = f"{req.group(1)} {req.group(2)}" if req else "a request"
+    why = reason.group(1).strip() if reason else text.split(",")[0].split(": ")[-1].strip()
+    return StorageError(f"object storage failed during the operation: {what}: {why}",
+                        hint="The store stopped answering mid-command (see PINLAKE_S3_ENDPOINT). Nothing uncommitted "
+                             "is visible; run the same command again once it is back.")
 
 
 def storage_error(uri: str, exc: Exception) -> Exception:

@@ -85,14 +85,17 @@ def bucket(s3_env: dict[str, str]) -> str:
 
 @pytest.fixture
 def moto_factory() -> Iterator:
-    """Start extra moto servers (e.g. one that checks credentials); all stopped at the end."""
-    procs: list[subprocess.Popen] = []
+    """Start extra moto servers (e.g. one that checks credentials); all stopped at the end.
+    ``start.kill(endpoint)`` stops one early (a store that dies mid-command)."""
+    procs: dict[str, subprocess.Popen] = {}
 
     def start(extra_env: dict[str, str] | None = None) -> str:
         proc, endpoint = start_moto(extra_env)
-        procs.append(proc)
+        procs[endpoint] = proc
         return endpoint
 
+    start.kill = lambda endpoint: stop(procs[endpoint])  # type: ignore[attr-defined]
     yield start
-    for proc in procs:
-        stop(proc)
+    for proc in procs.values():
+        if proc.poll() is None:
+            stop(proc)

@@ -211,3 +211,44 @@ def test_materialize_a_lock_stored_on_s3(bucket, s3_env, tmp_path):
     res = runner.invoke(app, ["materialize", "-f", f"{lib}/_locks/{lock_hash}/resources.val.jsonl", "-m", "folder",
                               "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and "resources.val.jsonl" in res.output and "does not exist" in res.output
+
+
+def test_store_dying_mid_command_is_one_clear_error(s3_env, moto_factory, monkeypatch, tmp_path):
+    """The endpoint dies in the middle of an upload (after the lake was opened and the files hashed):
+    one error naming the failed request and the endpoint, no traceback."""
+    import boto3
+
+    import pinlake.lake.upload as up
+
+    endpoint = moto_factory()
+    monkeypatch.setenv("PINLAKE_S3_ENDPOINT", endpoint)
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="fragile")
+    images = jpegs(tmp_path / "imgs", 4)
+    cli("lake", "upload", str(images / "img00.jpg"), "--library", "s3://fragile/lib")
+    real = up._process
+
+    def dying(*args, **kwargs):
+        moto_factory.kill(endpoint)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(up, "_process", dying)
+    res = runner.invoke(app, ["lake", "upload", str(images), "--library", "s3://fragile/lib"])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output and "rust" not in out
+    assert f"Error: object storage failed during the operation: GET {endpoint}/fragile/lib/_lake/objects.lance/" in out
+    assert "error sending request" in out and "run the same command again" in out
+
+
+def test_lance_storage_errors_are_recognised_and_others_left_alone():
+    from pinlake.storage import lance_storage_error
+
+    raw = ("External error: LanceError(IO): Generic N/A error: LanceError(IO): Generic S3 error: Error performing GET "
+           "http://127.0.0.1:44665/b/lib/_lake/objects.lance/data/00.lance in 226.9ms, after 2 retries, max_retries: 2, "
+           "retry_timeout: 10s  - HTTP error: error sending request, /home/runner/work/lance/rust/lance-io/src/object_reader.rs:335:56")
+    err = lance_storage_error(OSError(raw))
+    assert err is not None
+    assert err.message == ("object storage failed during the operation: GET "
+                           "http://127.0.0.1:44665/b/lib/_lake/objects.lance/data/00.lance: error sending request")
+    assert lance_storage_error(ValueError("invalid literal for int()")) is None
+    assert lance_storage_error(KeyError("LanceError(IO)")) is None

@@ -46,21 +46,34 @@ def library_path(value: Path | str | None) -> Any:
 
 
 def handle_errors(fn: F) -> F:
-    """Turn a PinlakeError into a red one-line message plus its hint, exit code 1."""
+    """Turn a PinlakeError into a red one-line message plus its hint, exit code 1. An object-store
+    failure that surfaces raw from Lance mid-command is reported the same way (see
+    :func:`pinlake.storage.lance_storage_error`); any other exception keeps its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except PinlakeError as exc:
-            err_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
-            if exc.partial is not None:
-                err_console.print(f"[yellow]Partial result:[/] {exc.partial}", highlight=False)
-            if exc.hint:
-                err_console.print(f"[dim]{exc.hint}[/]", highlight=False)
-            raise typer.Exit(1) from None
+            _report(exc)
+        except (OSError, ValueError, RuntimeError) as exc:
+            from pinlake.storage import lance_storage_error
+
+            mapped = lance_storage_error(exc)
+            if mapped is None:
+                raise
+            _report(mapped)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _report(exc: PinlakeError) -> None:
+    err_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+    if exc.partial is not None:
+        err_console.print(f"[yellow]Partial result:[/] {exc.partial}", highlight=False)
+    if exc.hint:
+        err_console.print(f"[dim]{exc.hint}[/]", highlight=False)
+    raise typer.Exit(1) from None
 
 
 def fail(message: str, hint: str | None = None) -> None:
