@@ -416,6 +416,20 @@ class S3Path:
                     raise FileNotFoundError(self.uri) from None
                 raise
 
+    def read_range(self, start: int, stop: int) -> bytes:
+        """Bytes ``start:stop`` of the object (one ranged GET, not the whole object)."""
+        from botocore.exceptions import ClientError
+
+        if stop <= start:
+            return b""
+        with _s3_errors(self.uri):
+            try:
+                return client().get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{stop - 1}")["Body"].read()
+            except ClientError as exc:
+                if _missing(exc):
+                    raise FileNotFoundError(self.uri) from None
+                raise
+
     def read_text(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         return self.read_bytes().decode(encoding, errors)
 

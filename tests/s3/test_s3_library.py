@@ -252,3 +252,15 @@ def test_lance_storage_errors_are_recognised_and_others_left_alone():
                            "http://127.0.0.1:44665/b/lib/_lake/objects.lance/data/00.lance: error sending request")
     assert lance_storage_error(ValueError("invalid literal for int()")) is None
     assert lance_storage_error(KeyError("LanceError(IO)")) is None
+
+
+def test_ranged_read_of_an_object(bucket, s3_env):
+    from pinlake.storage import location
+
+    obj = location(f"s3://{bucket}/ranges/data.bin")
+    obj.write_bytes(bytes(range(256)) * 4)
+    assert obj.read_range(10, 20) == bytes(range(10, 20))
+    assert obj.read_range(250, 262) == bytes(range(250, 256)) + bytes(range(6))
+    assert obj.read_range(5, 5) == b""
+    with pytest.raises(FileNotFoundError):
+        location(f"s3://{bucket}/ranges/missing.bin").read_range(0, 4)

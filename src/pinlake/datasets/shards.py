@@ -31,7 +31,7 @@ from pinlake.datasets.tables import TableWriter
 from pinlake.errors import PinlakeError
 from pinlake.features.arrow import arrow_schema
 from pinlake.recipes.lock import Lock, resource_file
-from pinlake.storage import location
+from pinlake.storage import S3Path, location
 
 #: tables the coordinator writes (rows every shard would repeat)
 COORDINATOR_TABLES = ("source",)
@@ -137,10 +137,14 @@ class ShardLock(Lock):
     def lines(self) -> Iterator[tuple[str, int, str]]:
         """(split, line number, line without the newline) of the shard's records only."""
         s = self.shard
+        path = self.file(s.split)
         try:
-            with self.file(s.split).open("rb") as fh:
-                fh.seek(s.start)
-                data = fh.read(s.stop - s.start)
+            if isinstance(path, S3Path):
+                data = path.read_range(s.start, s.stop)  # a ranged GET: a shard never downloads the whole split
+            else:
+                with path.open("rb") as fh:
+                    fh.seek(s.start)
+                    data = fh.read(s.stop - s.start)
         except OSError as exc:
             raise PinlakeError(
                 f"{self.file(s.split)}: this worker ({socket.gethostname()}) cannot read the lock: {exc}",
