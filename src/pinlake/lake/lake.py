@@ -164,7 +164,7 @@ class Lake:
     ) -> MultiData:
         """Latest version of each resource (all versions with ``all_versions=True``), filtered."""
         table = self._select(limit, offset, order_by, tags, intersect_tags, filenames, object_names, q, ids, all_versions)
-        return MultiData(self, [Data(self, r) for r in table.to_pylist()])
+        return MultiData.from_arrow(self, table)
 
     def _select(self, limit=None, offset=None, order_by=None, tags=None, intersect_tags=False, filenames=None,
                 object_names=None, q=None, ids=None, all_versions=False) -> pa.Table:  # noqa: ANN001
