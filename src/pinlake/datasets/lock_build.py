@@ -133,10 +133,10 @@ def build_from_lock(
             )
             timings = {"shard_seconds": out.shard_seconds, "shard_cpu_seconds": out.shard_cpu_seconds,
                        "commit_seconds": out.commit_seconds, "workers": out.workers}
-            return LockBuildResult(out.dataset, lock.hash, real_mode, added=sorted(lock.index()), runner="dask",
+            return LockBuildResult(out.dataset, lock.hash, real_mode, added=lock.object_names(), runner="dask",
                                    shards=out.shards, timings=timings)
         ds = builder().build(mode=real_mode, flush_every_n_samples=flush_every_n_samples, compute_stats=compute_stats)  # type: ignore[arg-type]
-        return LockBuildResult(ds, lock.hash, real_mode, added=sorted(lock.index()))
+        return LockBuildResult(ds, lock.hash, real_mode, added=lock.object_names())
 
     if not exists or mode in ("create", "overwrite"):
         return full(mode if mode != "auto" else "create")

@@ -25,6 +25,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.idset import IdSet
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.tables import TableWriter
@@ -181,7 +182,7 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
         t: TableWriter(job.dataset_path, t, arrow_schema(s), mode="overwrite")  # type: ignore[arg-type]
         for t, s in schemas.items() if t not in COORDINATOR_TABLES
     }
-    seen: dict[str, set[str]] = {t: set() for t in schemas}
+    seen: dict[str, IdSet] = {t: IdSet() for t in schemas}
     buffers: dict[str, list[Any]] = {t: [] for t in schemas}
 
     def none_before(table: str, ids: list[str]) -> set[str]:

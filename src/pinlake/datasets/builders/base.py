@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from contextlib import contextmanager
-from collections import Counter
 import os
 from typing import Any, Callable, Iterator, Literal
 
@@ -18,6 +17,7 @@ import pyarrow as pa
 
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.idset import IdSet, as_string_array, duplicates
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.schema import DatasetSchema
@@ -150,7 +150,7 @@ class DatasetBuilder:
         if not (target / "info.json").exists() or mode != "add":
             self.info.to_json(target / "info.json")
 
-        seen: dict[str, set[str]] = {t: set() for t in schemas}
+        seen: dict[str, IdSet] = {t: IdSet() for t in schemas}
         buffers: dict[str, list[Any]] = {t: [] for t in schemas}
         samples = 0
 
@@ -221,7 +221,7 @@ class DatasetBuilder:
             progress(done)
         return done
 
-    def flush_tables(self, buffers: dict[str, list[Any]], ready: dict[str, pa.Table] | None, seen: dict[str, set[str]],
+    def flush_tables(self, buffers: dict[str, list[Any]], ready: dict[str, pa.Table] | None, seen: dict[str, IdSet],
                      where: str, exists_before: Callable[[str, list[str]], set[str]]) -> dict[str, pa.Table]:
         """One flush's tables: buffered rows (buffers emptied) plus ready tables, referenced tables first,
         ids checked unique within the build and against ``exists_before``; ``seen`` gains the ids."""
@@ -237,8 +237,8 @@ class DatasetBuilder:
             arrows[t] = pa.concat_tables([arrows[t], a]) if t in arrows else a
         arrows = {t: arrows[t] for t in schemas if t in arrows}  # referenced tables first
         for t, a in arrows.items():
-            ids = a.column("id").to_pylist()
-            dup = seen[t].intersection(ids) or {i for i, c in Counter(ids).items() if c > 1} or exists_before(t, ids)
+            ids = as_string_array(a.column("id"))
+            dup = seen[t].intersection(ids) or duplicates(ids) or exists_before(t, ids.to_pylist())
             if dup:
                 raise ValidationError(
                     f"{where}: table {t!r} already has a row with id {sorted(dup)[0]!r}",
