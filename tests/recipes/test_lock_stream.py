@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pinlake
 from pinlake.lake.models import Data
@@ -130,3 +132,33 @@ def test_rows_at_across_record_batches():
     picked = [8, 0, 3, 4, 2, 3]
     assert rows.rows_at(picked, ["v"]) == [{"v": f"v{i}"} for i in picked]
     assert rows.value("k", 5) == 5 and rows.row(7) == {"k": 7, "v": "v7"}
+
+
+def _lock_of(folder: Path, splits: dict[str, list[tuple[str, int, str]]]) -> lockmod.Lock:
+    """A lock directory (not hashed) with one line per (object name, version, sha256 prefix)."""
+    folder.mkdir(parents=True)
+    for split, rows in splits.items():
+        recs = [record_of({"id": f"{n}@{v}", "object_name": n, "version": v, "sha256": sha * 8, "metadata": {"k": sha}}) for n, v, sha in rows]
+        (folder / resource_file(split)).write_text("".join(dump_line(r) + "\n" for r in sorted(recs, key=lambda r: r["object_name"])))
+    return lockmod.Lock(folder, {"hash": folder.name, "splits": {s: len(r) for s, r in splits.items()}}, list(splits))
+
+
+def _diff_by_index(old: lockmod.Lock, new: lockmod.Lock) -> tuple[list[str], list[str], list[str]]:
+    a, b = old.index(), new.index()
+    return sorted(set(b) - set(a)), sorted(n for n in set(a) & set(b) if a[n] != b[n]), sorted(set(a) - set(b))
+
+
+_names = st.sampled_from(["a/1", "a/2", "b/1", "b/é", "c", "d/x/y"])
+_rows = st.lists(st.tuples(_names, st.integers(1, 2), st.sampled_from(["ab", "cd"])), unique_by=lambda r: r[0], max_size=6)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(old=st.dictionaries(st.sampled_from(["test", "train"]), _rows, max_size=2),
+       new=st.dictionaries(st.sampled_from(["test", "train", "val"]), _rows, max_size=3))
+def test_diff_locks_equals_the_index_diff(tmp_path_factory, old, new):
+    """Names moved between splits, changed lines, names in two splits of one lock (the last line counts)."""
+    from pinlake.datasets.lock_build import diff_locks
+
+    base = tmp_path_factory.mktemp("d")
+    a, b = _lock_of(base / "a", old), _lock_of(base / "b", new)
+    assert diff_locks(a, b) == _diff_by_index(a, b)

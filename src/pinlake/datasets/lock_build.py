@@ -14,10 +14,15 @@ and stay on the calling process.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pinlake.datasets.builders.lockfile import LockfileBuilder, item_id_for
 from pinlake.datasets.dataset import Dataset
@@ -25,7 +30,7 @@ from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
 from pinlake.errors import ValidationError
 from pinlake.library import Library, check_dataset_name
-from pinlake.recipes.lock import Lock, read_lock
+from pinlake.recipes.lock import LINES_CHUNK, Lock, object_name_of, read_lock
 from pinlake.storage import location
 
 LockBuildMode = Literal["auto", "create", "overwrite"]
@@ -51,12 +56,45 @@ class LockBuildResult:
         return self.dataset.version
 
 
+def _line_keys(lock: Lock) -> pa.Table:
+    """(name, key) of every object name of a lock: key = sha256 of its split and canonical line; a
+    name in several splits (disjoint=False) keeps its last line, as :meth:`Lock.index` does."""
+    names: list[pa.Array] = []
+    keys: list[pa.Array] = []
+    chunk_names: list[str] = []
+    chunk_keys: list[bytes] = []
+
+    def flush() -> None:
+        names.append(pa.array(chunk_names, pa.string()))
+        keys.append(pa.array(chunk_keys, pa.binary(32)))
+        chunk_names.clear()
+        chunk_keys.clear()
+
+    for split, _, line in lock.lines():
+        chunk_names.append(object_name_of(line))
+        chunk_keys.append(hashlib.sha256(f"{split}\n{line}".encode()).digest())
+        if len(chunk_names) >= LINES_CHUNK:
+            flush()
+    flush()
+    t = pa.table({"name": pa.chunked_array(names, pa.string()), "key": pa.chunked_array(keys, pa.binary(32))})
+    if len(pc.unique(t.column("name"))) < t.num_rows:
+        t = t.append_column("at", pa.array(np.arange(t.num_rows)))
+        last = t.group_by("name").aggregate([("at", "max")]).column("at_max")
+        t = t.take(last).drop_columns(["at"])
+    return t
+
+
 def diff_locks(old: Lock, new: Lock) -> tuple[list[str], list[str], list[str]]:
-    """(added, updated, deleted) object names between two locks."""
-    a, b = old.index(), new.index()
-    added = sorted(set(b) - set(a))
-    deleted = sorted(set(a) - set(b))
-    updated = sorted(n for n in set(a) & set(b) if a[n] != b[n])
+    """(added, updated, deleted) object names between two locks (a name whose split or locked line
+    changed is updated). The locks are streamed: each name is kept with a digest of its line."""
+    a, b = _line_keys(old), _line_keys(new)
+    in_a = pc.is_in(b.column("name"), value_set=a.column("name"))
+    in_b = pc.is_in(a.column("name"), value_set=b.column("name"))
+    added = sorted(b.column("name").filter(pc.invert(in_a)).to_pylist())
+    deleted = sorted(a.column("name").filter(pc.invert(in_b)).to_pylist())
+    both = b.join(a, keys="name", join_type="inner", left_suffix="_new", right_suffix="_old")
+    changed = pc.not_equal(both.column("key_new"), both.column("key_old"))
+    updated = sorted(both.column("name").filter(changed).to_pylist())
     return added, updated, deleted
 
 
@@ -150,8 +188,12 @@ def build_from_lock(
     added, updated, deleted = diff_locks(previous, lock)
     b = builder(object_names=set(added) | set(updated))
     items: dict[str, Any] = {}
-    located = lock.located()
-    changed = {name: (located[name][0], located[name][1], json.loads(located[name][2])) for name in sorted(b.object_names)}  # type: ignore[arg-type]
+    wanted = b.object_names or set()
+    found: dict[str, tuple[str, int, str]] = {}  # the last line of each changed name, as Lock.located()
+    for split, lineno, line in lock.lines():
+        if (name := object_name_of(line)) in wanted:
+            found[name] = (split, lineno, line)
+    changed = {name: (found[name][0], found[name][1], json.loads(found[name][2])) for name in sorted(wanted)}
     if embed and changed:  # the changed resources' bytes in one read
         b._prefetched = lake.read_objects([rec["sha256"] for _, _, rec in changed.values()])
     for name, (split, lineno, rec) in changed.items():
