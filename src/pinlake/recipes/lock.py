@@ -96,7 +96,7 @@ class LockResult:
 
 
 #: lock lines made (and written) at a time
-LINES_CHUNK = 4096
+LINES_CHUNK = 1024
 
 
 def _split_entries(split: str, items: list[Any], lake: Any, owner: dict[str, str], disjoint: bool) -> tuple[list[str], list[Any]]:

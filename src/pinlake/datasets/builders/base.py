@@ -127,6 +127,7 @@ class DatasetBuilder:
         mode, created_dir = check_target(target, log, mode, "Use mode='overwrite' (new version replacing the rows) or mode='add'.")
         with build_section(target, log, mode, created_dir):
             dataset = self._build_locked(log, mode, flush_every_n_samples or self.DEFAULT_FLUSH, check_refs)
+        pa.default_memory_pool().release_unused()
         if compute_stats:
             from pinlake.datasets.finalize import finalize
 
