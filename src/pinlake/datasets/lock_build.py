@@ -20,7 +20,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -56,8 +55,8 @@ class LockBuildResult:
         return self.dataset.version
 
 
-def _line_keys(lock: Lock) -> pa.Table:
-    """(name, key) of every object name of a lock: key = sha256 of its split and canonical line; a
+def _line_keys(lock: Lock) -> tuple[pa.Array, pa.Array]:
+    """(names, keys) of every object name of a lock: key = sha256 of its split and canonical line; a
     name in several splits (disjoint=False) keeps its last line, as :meth:`Lock.index` does."""
     names: list[pa.Array] = []
     keys: list[pa.Array] = []
@@ -76,25 +75,27 @@ def _line_keys(lock: Lock) -> pa.Table:
         if len(chunk_names) >= LINES_CHUNK:
             flush()
     flush()
-    t = pa.table({"name": pa.chunked_array(names, pa.string()), "key": pa.chunked_array(keys, pa.binary(32))})
-    if len(pc.unique(t.column("name"))) < t.num_rows:
-        t = t.append_column("at", pa.array(np.arange(t.num_rows)))
-        last = t.group_by("name").aggregate([("at", "max")]).column("at_max")
-        t = t.take(last).drop_columns(["at"])
-    return t
+    name = pa.chunked_array(names, pa.string()).combine_chunks()
+    key = pa.chunked_array(keys, pa.binary(32)).combine_chunks()
+    uniq = pc.unique(name)
+    if len(uniq) < len(name):  # the last line of each name: its first position in the reversed names
+        first_from_end = pc.index_in(uniq, value_set=name[::-1]).to_numpy()
+        last = pa.array(len(name) - 1 - first_from_end)
+        name, key = name.take(last), key.take(last)
+    return name, key
 
 
 def diff_locks(old: Lock, new: Lock) -> tuple[list[str], list[str], list[str]]:
     """(added, updated, deleted) object names between two locks (a name whose split or locked line
     changed is updated). The locks are streamed: each name is kept with a digest of its line."""
-    a, b = _line_keys(old), _line_keys(new)
-    in_a = pc.is_in(b.column("name"), value_set=a.column("name"))
-    in_b = pc.is_in(a.column("name"), value_set=b.column("name"))
-    added = sorted(b.column("name").filter(pc.invert(in_a)).to_pylist())
-    deleted = sorted(a.column("name").filter(pc.invert(in_b)).to_pylist())
-    both = b.join(a, keys="name", join_type="inner", left_suffix="_new", right_suffix="_old")
-    changed = pc.not_equal(both.column("key_new"), both.column("key_old"))
-    updated = sorted(both.column("name").filter(changed).to_pylist())
+    a_name, a_key = _line_keys(old)
+    b_name, b_key = _line_keys(new)
+    at_old = pc.index_in(b_name, value_set=a_name)  # each new name's position in the old lock
+    kept = at_old.is_valid()
+    added = sorted(b_name.filter(pc.invert(kept)).to_pylist())
+    deleted = sorted(a_name.filter(pc.invert(pc.is_in(a_name, value_set=b_name))).to_pylist())
+    changed = pc.not_equal(b_key.filter(kept), a_key.take(at_old.filter(kept)))
+    updated = sorted(b_name.filter(kept).filter(changed).to_pylist())
     return added, updated, deleted
 
 
