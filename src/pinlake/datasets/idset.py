@@ -52,7 +52,10 @@ def hash_strings(arr: pa.Array) -> np.ndarray:
     width = (int(lens.max()) + 1 + 7) // 8 * 8
     mat = np.zeros((n, width), np.uint8)
     total = int(lens.sum())
-    if total:
+    if total and not arr.null_count and lens.min() == lens.max():  # one length (ids of one scheme): a reshape
+        length = int(lens[0])
+        mat[:, :length] = np.frombuffer(data_buf, np.uint8)[offsets[0]: offsets[0] + n * length].reshape(n, length)
+    elif total:
         data = np.frombuffer(data_buf, np.uint8)
         rows = np.repeat(np.arange(n), lens)
         starts = np.repeat(offsets[:-1], lens)
@@ -72,7 +75,7 @@ def hash_strings(arr: pa.Array) -> np.ndarray:
             x ^= x >> np.uint64(27)
             x *= _MUL2
             x ^= x >> np.uint64(31)
-            h = np.where(used > j, x, h) if j else x
+            h = x if j == 0 or used.min() > j else np.where(used > j, x, h)
     return h
 
 
@@ -100,6 +103,8 @@ class IdSet:
     def __init__(self, ids: Any = ()) -> None:
         self._runs: list[_Run] = []
         self._len = 0
+        #: (array, hashes, found) of the last lookup: update() of that same array reuses them
+        self._last: tuple[pa.Array, np.ndarray, np.ndarray] | None = None
         self.update(ids)
 
     def __len__(self) -> int:
@@ -118,7 +123,10 @@ class IdSet:
     def contains(self, ids: Any) -> np.ndarray:
         """A boolean mask: which of ``ids`` are in the set."""
         arr = as_string_array(ids)
-        return self._contains(arr, hash_strings(arr))
+        h = hash_strings(arr)
+        found = self._contains(arr, h)
+        self._last = (arr, h, found)
+        return found.copy()
 
     def _contains(self, arr: pa.Array, h: np.ndarray) -> np.ndarray:
         found = np.zeros(len(arr), bool)
@@ -155,11 +163,16 @@ class IdSet:
     def update(self, ids: Any) -> None:
         """Add ``ids`` (those already in the set, and repeats, are added once)."""
         arr = as_string_array(ids)
+        last, self._last = self._last, None
         if not len(arr):
             return
-        arr = pc.unique(arr)
-        h = hash_strings(arr)
-        new = ~self._contains(arr, h)
+        if last is not None and last[0] is arr and len(pc.unique(arr)) == len(arr):
+            _, h, found = last  # looked up just before (and the set has not changed since)
+            new = ~found
+        else:
+            arr = pc.unique(arr)
+            h = hash_strings(arr)
+            new = ~self._contains(arr, h)
         if not new.all():
             keep = np.flatnonzero(new)
             arr, h = arr.take(pa.array(keep)), h[keep]

@@ -30,8 +30,13 @@ def check_refs(
     exists: ExistsFn,
     *,
     where: str = "",
+    fresh: Mapping[str, pa.Array | pa.ChunkedArray] | None = None,
 ) -> None:
-    """Raise :class:`ReferenceError_` naming the table, row, field and id of the first dangling ref."""
+    """Raise :class:`ReferenceError_` naming the table, row, field and id of the first dangling ref.
+
+    ``fresh``: the ids of the rows written in the same flush, by table (also in ``pending``): refs to
+    them are settled with one ``is_in`` before ``pending`` is asked about the others.
+    """
     for col in ref_columns(data.schema):
         refs = data.column(col)
         names = pc.struct_field(refs, "name")
@@ -48,7 +53,9 @@ def check_refs(
                     f"{where}table {table_name!r}, row {row}, field {col!r}: refers to unknown table {target!r}",
                     hint=f"Tables: {', '.join(known_tables)}.",
                 )
-            missing = absent_from(pending.get(target, set()), target_ids)
+            if fresh is not None and target in fresh:
+                target_ids = target_ids.filter(pc.invert(pc.is_in(target_ids, value_set=fresh[target])))
+            missing = absent_from(pending.get(target, set()), target_ids) if len(target_ids) else []
             if missing:
                 found = exists(target, missing)
                 missing = [i for i in missing if i not in found]

@@ -192,8 +192,9 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
         at += shard.first_sample
         buffers["source"].extend(s for s in builder._sources if s.id not in seen["source"])
         arrows = builder.flush_tables(buffers, ready, seen, f"sample {at}", none_before)
+        fresh = {t: a.column("id") for t, a in arrows.items()}
         for t, a in arrows.items():
-            check_refs(t, a, schemas, seen, none_before, where=f"sample {at}: ")
+            check_refs(t, a, schemas, seen, none_before, where=f"sample {at}: ", fresh=fresh)
         for t, a in arrows.items():
             if t in writers:
                 writers[t].write(a)

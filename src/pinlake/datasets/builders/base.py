@@ -170,8 +170,9 @@ class DatasetBuilder:
             flushed_sources = len(self._sources)
             arrows = self.flush_tables(buffers, ready, seen, f"sample {at}", exists_in_previous)
             if check:
+                fresh = {t: a.column("id") for t, a in arrows.items()}
                 for t, a in arrows.items():
-                    check_refs(t, a, schemas, seen, exists_in_previous, where=f"sample {at}: ")
+                    check_refs(t, a, schemas, seen, exists_in_previous, where=f"sample {at}: ", fresh=fresh)
             for t, a in arrows.items():
                 writers[t].write(a)
 
