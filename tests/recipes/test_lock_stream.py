@@ -162,3 +162,21 @@ def test_diff_locks_equals_the_index_diff(tmp_path_factory, old, new):
     base = tmp_path_factory.mktemp("d")
     a, b = _lock_of(base / "a", old), _lock_of(base / "b", new)
     assert diff_locks(a, b) == _diff_by_index(a, b)
+
+
+def test_listing_reads_left_out_columns_at_its_own_version(library, demo_images):
+    """The metadata a listing leaves out is read by row id from the version it listed, also after
+    the lake moved on (a newer version of the same object, the old row updated in place)."""
+    lake = library.get_datalake()
+    listed = lake.list_data()
+    assert "metadata" not in listed[0]._rows.table.column_names
+    want = {d.object_name: json.loads(r["metadata"] or "{}") for d, r in zip(listed, lake._select().to_pylist())}
+    first = listed[0].object_name
+    src = next(demo_images.glob("test/*.jpg"))
+    lake.upload_data(src, object_names=[first], metadata={"changed": True})
+    assert lake.find_data(object_name=first).metadata == {"changed": True}
+    assert {d.object_name: d.metadata for d in listed} == want
+    picked = [3, 0, 3]
+    got = listed[0]._rows.rows_at(picked, ["metadata", "id"])
+    assert [json.loads(r["metadata"] or "{}") for r in got] == [want[listed[i].object_name] for i in picked]
+    assert [r["id"] for r in got] == [listed[i].id for i in picked]

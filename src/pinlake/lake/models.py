@@ -72,13 +72,26 @@ class Rows:
 
     A column becomes a Python list the first time a field of it is read, and only that column: a
     recipe reading ``object_name`` over 100k resources holds one list of names next to the Arrow
-    table, not 100k row dicts with their datetimes.
+    table, not 100k row dicts with their datetimes. A listing leaves out the :attr:`LAZY` columns
+    and keeps its rows' ``_rowid`` and the data table (at the listed version): those columns are
+    read by row id when asked, for the rows asked.
     """
 
-    __slots__ = ("_batches", "_bounds", "_columns", "table")
+    #: columns a listing reads only when asked (the metadata JSON is most of a data row)
+    LAZY = ("metadata",)
+    #: row ids read from the data table at a time
+    TAKE_CHUNK = 8192
 
-    def __init__(self, table: pa.Table) -> None:
+    __slots__ = ("_batches", "_bounds", "_columns", "_dataset", "names", "table")
+
+    def __init__(self, table: pa.Table, dataset: Any = None) -> None:
         self.table = table
+        self._dataset = dataset
+        have = set(table.column_names)
+        if dataset is not None:
+            self.names = [f.name for f in dataset.schema if f.name in have or f.name in self.LAZY]
+        else:
+            self.names = [c for c in table.column_names if c != "_rowid"]
         self._columns: dict[str, list[Any]] = {}
         self._batches: list[Any] = []
         self._bounds: Any = None
@@ -86,27 +99,44 @@ class Rows:
     def __len__(self) -> int:
         return self.table.num_rows
 
+    def _lazy(self, key: str) -> bool:
+        return self._dataset is not None and key not in self.table.schema.names and key in self.names
+
+    def _take(self, row_ids: list[int], columns: list[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for k in range(0, len(row_ids), self.TAKE_CHUNK):
+            out.extend(self._dataset._take_rows(row_ids[k:k + self.TAKE_CHUNK], columns=columns).to_pylist())
+        return out
+
     def column(self, key: str) -> list[Any]:
         col = self._columns.get(key)
         if col is None:
-            col = self._columns[key] = self.table.column(key).to_pylist()
+            if self._lazy(key):
+                col = [r[key] for r in self._take(self.table.column("_rowid").to_pylist(), [key])]
+            else:
+                col = self.table.column(key).to_pylist()
+            self._columns[key] = col
         return col
 
     def value(self, key: str, i: int) -> Any:
         return self.column(key)[i]
 
     def row(self, i: int) -> dict[str, Any]:
-        return {k: self.column(k)[i] for k in self.table.column_names}
+        return {k: self.column(k)[i] for k in self.names}
 
     def rows_at(self, positions: list[int], columns: list[str]) -> list[dict[str, Any]]:
         """The rows at ``positions`` (in that order) as dicts of ``columns``.
 
         Taken record batch by record batch: a take over the whole chunked table concatenates each
-        column first, a copy of the table per call.
+        column first, a copy of the table per call. Lazy columns are taken from the data table by
+        row id.
         """
         import numpy as np
         import pyarrow as pa
 
+        lazy = [c for c in columns if self._lazy(c)]
+        here = [c for c in columns if c not in lazy]
+        scan = here + ["_rowid"] if lazy and "_rowid" not in here else here
         if self._bounds is None:
             self._batches = self.table.to_batches()
             self._bounds = np.cumsum([0] + [b.num_rows for b in self._batches])
@@ -115,9 +145,15 @@ class Rows:
         out: list[Any] = [None] * len(pos)
         for b in np.unique(which).tolist():
             sel = np.flatnonzero(which == b)
-            part = self._batches[b].select(columns).take(pa.array(pos[sel] - self._bounds[b])).to_pylist()
+            part = self._batches[b].select(scan).take(pa.array(pos[sel] - self._bounds[b])).to_pylist()
             for j, row in zip(sel.tolist(), part):
                 out[j] = row
+        if lazy:
+            for row, got in zip(out, self._take([row["_rowid"] for row in out], lazy)):
+                row.update(got)
+        if scan is not here:
+            for row in out:
+                del row["_rowid"]
         return out
 
 
@@ -228,9 +264,10 @@ class MultiData(Sequence[Data]):
         self._items = list(items)
 
     @classmethod
-    def from_arrow(cls, lake: Lake, table: pa.Table) -> MultiData:
-        """One Data per row of ``table`` (data-table columns), all sharing it (see :class:`Rows`)."""
-        rows = Rows(table)
+    def from_arrow(cls, lake: Lake, table: pa.Table, dataset: Any = None) -> MultiData:
+        """One Data per row of ``table`` (data-table columns), all sharing it (see :class:`Rows`;
+        ``dataset``: the data table the rows were listed from, for the columns left out)."""
+        rows = Rows(table, dataset)
         return cls(lake, [Data(lake, None, rows, i) for i in range(table.num_rows)])
 
     @overload
