@@ -180,3 +180,9 @@ def test_listing_reads_left_out_columns_at_its_own_version(library, demo_images)
     got = listed[0]._rows.rows_at(picked, ["metadata", "id"])
     assert [json.loads(r["metadata"] or "{}") for r in got] == [want[listed[i].object_name] for i in picked]
     assert [r["id"] for r in got] == [listed[i].id for i in picked]
+
+
+def test_object_names_sorted_as_python_sorts(tmp_path):
+    names = ["b/é", "b/z", "a/\U0001f600", "a/\uffff", "B", "a/1", "a/10", "a/2"]
+    lock = _lock_of(tmp_path / "l", {"test": [(n, 1, "ab") for n in names[:5]], "train": [(n, 2, "cd") for n in names[3:]]})
+    assert lock.object_names() == sorted(set(names))

@@ -317,8 +317,21 @@ class Lock:
         return {object_name_of(line): (split, lineno, line) for split, lineno, line in self.lines()}
 
     def object_names(self) -> list[str]:
-        """The distinct object names of the lock, sorted (each line read for its name only)."""
-        return sorted({object_name_of(line) for _, _, line in self.lines()})
+        """The distinct object names of the lock, sorted (each line read for its name only; gathered
+        and sorted as Arrow strings, whose byte order is the code point order of ``sorted``)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        parts: list[pa.Array] = []
+        names: list[str] = []
+        for _, _, line in self.lines():
+            names.append(object_name_of(line))
+            if len(names) >= LINES_CHUNK:
+                parts.append(pa.array(names, pa.string()))
+                names = []
+        parts.append(pa.array(names, pa.string()))
+        uniq = pc.unique(pa.chunked_array(parts, pa.string()).combine_chunks())
+        return uniq.take(pc.sort_indices(uniq)).to_pylist()
 
     def ids(self) -> list[tuple[str, str]]:
         """(resource id, object name) of every record, read without parsing whole lines."""
