@@ -175,6 +175,8 @@ class DatasetBuilder:
                     check_refs(t, a, schemas, seen, exists_in_previous, where=f"sample {at}: ", fresh=fresh)
             for t, a in arrows.items():
                 writers[t].write(a)
+            del arrows
+            pa.default_memory_pool().release_unused()  # the chunk's tables (image bytes when embedding)
 
         try:
             samples = self.run_samples(buffers, flush, flush_every, progress=self.progress)
