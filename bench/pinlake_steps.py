@@ -42,6 +42,23 @@ def build(a):
     return {"mode": res.mode, "version": res.version, "added": len(res.added), "updated": len(res.updated)}
 
 
+def lock(a):
+    """The lock step of ``build`` alone: prints the lock directory (``build_lock`` builds from it)."""
+    from pinlake.recipes.lock import lock_recipe
+
+    lib = _lib(a)
+    res = lock_recipe(RECIPE, lib.get_datalake(), locks_dir=lib.locks_path)
+    return {"lock": str(res.path), "hash": res.hash}
+
+
+def build_lock(a):
+    """The build step of ``build`` alone, from an existing lock directory (a["lock"])."""
+    from pinlake.datasets.lock_build import build_from_lock
+
+    res = build_from_lock(_lib(a), a["lock"], a["name"], embed=a.get("embed", False))
+    return {"mode": res.mode, "version": res.version, "added": len(res.added)}
+
+
 def refresh(a):
     """Re-upload the changed folder (unchanged files dedupe), re-lock, incremental build."""
     out = ingest({"library": a["library"], "folder": a["folder"]})
@@ -115,7 +132,7 @@ def profile(a):
     return res
 
 
-STEPS = {f.__name__: f for f in (ingest, build, refresh, folder, checkout, take, export_parquet, parquet_take, profile)}
+STEPS = {f.__name__: f for f in (ingest, build, lock, build_lock, refresh, folder, checkout, take, export_parquet, parquet_take, profile)}
 
 
 def main() -> None:

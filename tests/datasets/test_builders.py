@@ -156,13 +156,14 @@ class TinyItem(DatasetItem):
 
 
 class TinyBuilder(DatasetBuilder):
-    def __init__(self, target, n, dangling=False, bad_table=False):
+    def __init__(self, target, n, dangling=False, bad_table=False, repeat=None):
         super().__init__(target, TinyItem, DatasetInfo(id="tiny", name="Tiny"))
-        self.n, self.dangling, self.bad_table = n, dangling, bad_table
+        self.n, self.dangling, self.bad_table, self.repeat = n, dangling, bad_table, repeat
 
     def generate_data(self):
         for i in range(self.n):
-            item = self.item_schema(id=f"i{i}", split="train" if i % 3 else "val", label=f"l{i % 2}")
+            item_id = "i0" if i == self.repeat else f"i{i}"
+            item = self.item_schema(id=item_id, split="train" if i % 3 else "val", label=f"l{i % 2}")
             view = Image(id=f"v{i}", item_ref={"id": item.id}, url=f"img/{i}.png", width=10, height=10, format="PNG")
             ent = EntityWithCategory(id=f"e{i}", item_ref={"id": item.id}, view_ref={"name": "image", "id": view.id}, category="cat")
             target = "missing" if (self.dangling and i == self.n - 1) else ent.id
@@ -181,6 +182,14 @@ def test_custom_builder_streams(tmp_path):
     assert lance.dataset(table_uri(ds.path, "bbox")).version == 1
     # the 8 flushes of 7 samples stream into one fragment write (one data file), not one per flush
     assert len(lance.dataset(table_uri(ds.path, "bbox")).get_fragments()) == 1
+
+
+@pytest.mark.parametrize("repeat, where", [(2, "sample 4"), (9, "sample 10")])
+def test_an_id_written_twice_is_refused(tmp_path, repeat, where):
+    """Twice in one flush, or again in a later flush of the same build."""
+    with pytest.raises(ValidationError, match=f"{where}: table 'item' already has a row with id 'i0'"):
+        TinyBuilder(tmp_path / "lib" / "tiny", 10, repeat=repeat).build(flush_every_n_samples=4)
+    assert not (tmp_path / "lib" / "tiny").exists()
 
 
 def test_dangling_entity_ref_refused(tmp_path):

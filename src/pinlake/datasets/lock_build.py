@@ -14,10 +14,14 @@ and stay on the calling process.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pinlake.datasets.builders.lockfile import LockfileBuilder, item_id_for
 from pinlake.datasets.dataset import Dataset
@@ -25,7 +29,7 @@ from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
 from pinlake.errors import ValidationError
 from pinlake.library import Library, check_dataset_name
-from pinlake.recipes.lock import Lock, read_lock
+from pinlake.recipes.lock import LINES_CHUNK, Lock, object_name_of, read_lock
 from pinlake.storage import location
 
 LockBuildMode = Literal["auto", "create", "overwrite"]
@@ -51,12 +55,47 @@ class LockBuildResult:
         return self.dataset.version
 
 
+def _line_keys(lock: Lock) -> tuple[pa.Array, pa.Array]:
+    """(names, keys) of every object name of a lock: key = sha256 of its split and canonical line; a
+    name in several splits (disjoint=False) keeps its last line, as :meth:`Lock.index` does."""
+    names: list[pa.Array] = []
+    keys: list[pa.Array] = []
+    chunk_names: list[str] = []
+    chunk_keys: list[bytes] = []
+
+    def flush() -> None:
+        names.append(pa.array(chunk_names, pa.string()))
+        keys.append(pa.array(chunk_keys, pa.binary(32)))
+        chunk_names.clear()
+        chunk_keys.clear()
+
+    for split, _, line in lock.lines():
+        chunk_names.append(object_name_of(line))
+        chunk_keys.append(hashlib.sha256(f"{split}\n{line}".encode()).digest())
+        if len(chunk_names) >= LINES_CHUNK:
+            flush()
+    flush()
+    name = pa.chunked_array(names, pa.string()).combine_chunks()
+    key = pa.chunked_array(keys, pa.binary(32)).combine_chunks()
+    uniq = pc.unique(name)
+    if len(uniq) < len(name):  # the last line of each name: its first position in the reversed names
+        first_from_end = pc.index_in(uniq, value_set=name[::-1]).to_numpy()
+        last = pa.array(len(name) - 1 - first_from_end)
+        name, key = name.take(last), key.take(last)
+    return name, key
+
+
 def diff_locks(old: Lock, new: Lock) -> tuple[list[str], list[str], list[str]]:
-    """(added, updated, deleted) object names between two locks."""
-    a, b = old.index(), new.index()
-    added = sorted(set(b) - set(a))
-    deleted = sorted(set(a) - set(b))
-    updated = sorted(n for n in set(a) & set(b) if a[n] != b[n])
+    """(added, updated, deleted) object names between two locks (a name whose split or locked line
+    changed is updated). The locks are streamed: each name is kept with a digest of its line."""
+    a_name, a_key = _line_keys(old)
+    b_name, b_key = _line_keys(new)
+    at_old = pc.index_in(b_name, value_set=a_name)  # each new name's position in the old lock
+    kept = at_old.is_valid()
+    added = sorted(b_name.filter(pc.invert(kept)).to_pylist())
+    deleted = sorted(a_name.filter(pc.invert(pc.is_in(a_name, value_set=b_name))).to_pylist())
+    changed = pc.not_equal(b_key.filter(kept), a_key.take(at_old.filter(kept)))
+    updated = sorted(b_name.filter(kept).filter(changed).to_pylist())
     return added, updated, deleted
 
 
@@ -133,10 +172,10 @@ def build_from_lock(
             )
             timings = {"shard_seconds": out.shard_seconds, "shard_cpu_seconds": out.shard_cpu_seconds,
                        "commit_seconds": out.commit_seconds, "workers": out.workers}
-            return LockBuildResult(out.dataset, lock.hash, real_mode, added=sorted(lock.index()), runner="dask",
+            return LockBuildResult(out.dataset, lock.hash, real_mode, added=lock.object_names(), runner="dask",
                                    shards=out.shards, timings=timings)
         ds = builder().build(mode=real_mode, flush_every_n_samples=flush_every_n_samples, compute_stats=compute_stats)  # type: ignore[arg-type]
-        return LockBuildResult(ds, lock.hash, real_mode, added=sorted(lock.index()))
+        return LockBuildResult(ds, lock.hash, real_mode, added=lock.object_names())
 
     if not exists or mode in ("create", "overwrite"):
         return full(mode if mode != "auto" else "create")
@@ -150,8 +189,12 @@ def build_from_lock(
     added, updated, deleted = diff_locks(previous, lock)
     b = builder(object_names=set(added) | set(updated))
     items: dict[str, Any] = {}
-    located = lock.located()
-    changed = {name: (located[name][0], located[name][1], json.loads(located[name][2])) for name in sorted(b.object_names)}  # type: ignore[arg-type]
+    wanted = b.object_names or set()
+    found: dict[str, tuple[str, int, str]] = {}  # the last line of each changed name, as Lock.located()
+    for split, lineno, line in lock.lines():
+        if (name := object_name_of(line)) in wanted:
+            found[name] = (split, lineno, line)
+    changed = {name: (found[name][0], found[name][1], json.loads(found[name][2])) for name in sorted(wanted)}
     if embed and changed:  # the changed resources' bytes in one read
         b._prefetched = lake.read_objects([rec["sha256"] for _, _, rec in changed.values()])
     for name, (split, lineno, rec) in changed.items():

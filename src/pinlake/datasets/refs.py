@@ -8,11 +8,14 @@ from typing import Callable, Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pinlake.datasets.idset import IdSet, absent_from
 from pinlake.errors import ReferenceError_
 from pinlake.features.arrow import REF_TYPE
 
 #: looks up which of ``ids`` exist in ``table``; returns the subset that exists
 ExistsFn = Callable[[str, list[str]], set[str]]
+#: ids written earlier in the same batch or build, by table (an IdSet or any set of str)
+Pending = Mapping[str, "IdSet | set[str]"]
 
 
 def ref_columns(schema: pa.Schema) -> list[str]:
@@ -23,12 +26,17 @@ def check_refs(
     table_name: str,
     data: pa.Table,
     known_tables: Mapping[str, object],
-    pending: Mapping[str, set[str]],
+    pending: Pending,
     exists: ExistsFn,
     *,
     where: str = "",
+    fresh: Mapping[str, pa.Array | pa.ChunkedArray] | None = None,
 ) -> None:
-    """Raise :class:`ReferenceError_` naming the table, row, field and id of the first dangling ref."""
+    """Raise :class:`ReferenceError_` naming the table, row, field and id of the first dangling ref.
+
+    ``fresh``: the ids of the rows written in the same flush, by table (also in ``pending``): refs to
+    them are settled with one ``is_in`` before ``pending`` is asked about the others.
+    """
     for col in ref_columns(data.schema):
         refs = data.column(col)
         names = pc.struct_field(refs, "name")
@@ -38,15 +46,16 @@ def check_refs(
             continue
         pairs = pa.table({"name": names, "id": ids}).filter(mask)
         for target in pc.unique(pairs.column("name")).to_pylist():
-            target_ids = pc.unique(pairs.filter(pc.equal(pairs.column("name"), target)).column("id")).to_pylist()
+            target_ids = pc.unique(pairs.filter(pc.equal(pairs.column("name"), target)).column("id"))
             if target not in known_tables:
                 row = _first_row(data, col, "name", target)
                 raise ReferenceError_(
                     f"{where}table {table_name!r}, row {row}, field {col!r}: refers to unknown table {target!r}",
                     hint=f"Tables: {', '.join(known_tables)}.",
                 )
-            seen = pending.get(target, set())
-            missing = [i for i in target_ids if i not in seen]
+            if fresh is not None and target in fresh:
+                target_ids = target_ids.filter(pc.invert(pc.is_in(target_ids, value_set=fresh[target])))
+            missing = absent_from(pending.get(target, set()), target_ids) if len(target_ids) else []
             if missing:
                 found = exists(target, missing)
                 missing = [i for i in missing if i not in found]

@@ -25,6 +25,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.idset import IdSet
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.tables import TableWriter
@@ -187,7 +188,7 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
         for t, s in schemas.items() if t not in COORDINATOR_TABLES
     }
     try:
-        seen: dict[str, set[str]] = {t: set() for t in schemas}
+        seen: dict[str, IdSet] = {t: IdSet() for t in schemas}
         buffers: dict[str, list[Any]] = {t: [] for t in schemas}
 
         def none_before(table: str, ids: list[str]) -> set[str]:
@@ -197,8 +198,9 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
             at += shard.first_sample
             buffers["source"].extend(s for s in builder._sources if s.id not in seen["source"])
             arrows = builder.flush_tables(buffers, ready, seen, f"sample {at}", none_before)
+            fresh = {t: a.column("id") for t, a in arrows.items()}
             for t, a in arrows.items():
-                check_refs(t, a, schemas, seen, none_before, where=f"sample {at}: ")
+                check_refs(t, a, schemas, seen, none_before, where=f"sample {at}: ", fresh=fresh)
             for t, a in arrows.items():
                 if t in writers:
                     writers[t].write(a)

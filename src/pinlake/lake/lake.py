@@ -11,8 +11,8 @@ import pyarrow as pa
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.lake import query
 from pinlake.lake import tags as tagmod
-from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Tag
-from pinlake.lake.store import DATA, OBJECTS, SOURCES, TAGS, Store, sql_in
+from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Rows, Tag
+from pinlake.lake.store import DATA, DATA_COLUMNS, OBJECTS, SOURCES, TAGS, Store, sql_in
 
 PathLike = str | os.PathLike[str]
 
@@ -183,16 +183,18 @@ class Lake:
         all_versions: bool = False,
     ) -> MultiData:
         """Latest version of each resource (all versions with ``all_versions=True``), filtered."""
-        table = self._select(limit, offset, order_by, tags, intersect_tags, filenames, object_names, q, ids, all_versions)
-        return MultiData(self, [Data(self, r) for r in table.to_pylist()])
+        ds = self._store.open_or_none(DATA)  # one version for the listing and the columns its Data read later
+        table = self._select(limit, offset, order_by, tags, intersect_tags, filenames, object_names, q, ids, all_versions,
+                             columns=[c for c in DATA_COLUMNS if c not in Rows.LAZY], dataset=ds, with_row_id=True)
+        return MultiData.from_arrow(self, table, dataset=ds)
 
     def _select(self, limit=None, offset=None, order_by=None, tags=None, intersect_tags=False, filenames=None,
-                object_names=None, q=None, ids=None, all_versions=False) -> pa.Table:  # noqa: ANN001
+                object_names=None, q=None, ids=None, all_versions=False, **scan: Any) -> pa.Table:  # noqa: ANN001
         flt = query.build_filter(
             tags=tagmod.tag_names(tags), intersect_tags=intersect_tags, filenames=filenames,
             object_names=object_names, ids=ids, q=q, all_versions=all_versions,
         )
-        return query.select(self._store, flt, limit=limit, offset=offset, order_by=order_by)
+        return query.select(self._store, flt, limit=limit, offset=offset, order_by=order_by, **scan)
 
     def count(self, q: str | None = None, all_versions: bool = False) -> int:
         ds = self._store.open_or_none(DATA)

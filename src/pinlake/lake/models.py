@@ -67,41 +67,148 @@ class ErrorManager:
         return f"ErrorManager({len(self.errors)} errors)"
 
 
+class Rows:
+    """The rows of one Arrow table, shared by the :class:`Data` of one listing (``Lake.list_data``).
+
+    A column becomes a Python list the first time a field of it is read, and only that column: a
+    recipe reading ``object_name`` over 100k resources holds one list of names next to the Arrow
+    table, not 100k row dicts with their datetimes. A listing leaves out the :attr:`LAZY` columns
+    and keeps its rows' ``_rowid`` and the data table (at the listed version): those columns are
+    read by row id when asked, for the rows asked.
+    """
+
+    #: columns a listing reads only when asked (the metadata JSON is most of a data row)
+    LAZY = ("metadata",)
+    #: row ids read from the data table at a time
+    TAKE_CHUNK = 8192
+
+    __slots__ = ("_batches", "_bounds", "_columns", "_dataset", "names", "table")
+
+    def __init__(self, table: pa.Table, dataset: Any = None) -> None:
+        self.table = table
+        self._dataset = dataset
+        have = set(table.column_names)
+        if dataset is not None:
+            self.names = [f.name for f in dataset.schema if f.name in have or f.name in self.LAZY]
+        else:
+            self.names = [c for c in table.column_names if c != "_rowid"]
+        self._columns: dict[str, list[Any]] = {}
+        self._batches: list[Any] = []
+        self._bounds: Any = None
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def _lazy(self, key: str) -> bool:
+        return self._dataset is not None and key not in self.table.schema.names and key in self.names
+
+    def _take(self, row_ids: list[int], columns: list[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for k in range(0, len(row_ids), self.TAKE_CHUNK):
+            out.extend(self._dataset._take_rows(row_ids[k:k + self.TAKE_CHUNK], columns=columns).to_pylist())
+        return out
+
+    def column(self, key: str) -> list[Any]:
+        col = self._columns.get(key)
+        if col is None:
+            if self._lazy(key):
+                col = [r[key] for r in self._take(self.table.column("_rowid").to_pylist(), [key])]
+            else:
+                col = self.table.column(key).to_pylist()
+            self._columns[key] = col
+        return col
+
+    def value(self, key: str, i: int) -> Any:
+        return self.column(key)[i]
+
+    def row(self, i: int) -> dict[str, Any]:
+        return {k: self.column(k)[i] for k in self.names}
+
+    def rows_at(self, positions: list[int], columns: list[str]) -> list[dict[str, Any]]:
+        """The rows at ``positions`` (in that order) as dicts of ``columns``.
+
+        Taken record batch by record batch: a take over the whole chunked table concatenates each
+        column first, a copy of the table per call. Lazy columns are taken from the data table by
+        row id.
+        """
+        import numpy as np
+        import pyarrow as pa
+
+        lazy = [c for c in columns if self._lazy(c)]
+        here = [c for c in columns if c not in lazy]
+        scan = here + ["_rowid"] if lazy and "_rowid" not in here else here
+        if self._bounds is None:
+            self._batches = self.table.to_batches()
+            self._bounds = np.cumsum([0] + [b.num_rows for b in self._batches])
+        pos = np.asarray(positions, dtype=np.int64)
+        which = np.searchsorted(self._bounds, pos, side="right") - 1
+        out: list[Any] = [None] * len(pos)
+        for b in np.unique(which).tolist():
+            sel = np.flatnonzero(which == b)
+            part = self._batches[b].select(scan).take(pa.array(pos[sel] - self._bounds[b])).to_pylist()
+            for j, row in zip(sel.tolist(), part):
+                out[j] = row
+        if lazy:
+            for row, got in zip(out, self._take([row["_rowid"] for row in out], lazy)):
+                row.update(got)
+        if scan is not here:
+            for row in out:
+                del row["_rowid"]
+        return out
+
+
+def _field(key: str) -> property:
+    return property(lambda self: self._get(key))
+
+
 class Data:
-    """One resource version in the lake (one row of the data table)."""
+    """One resource version in the lake (one row of the data table).
 
-    __slots__ = ("_lake", "_row")
+    Holds its row as a dict, or a position in the :class:`Rows` of the listing it came from.
+    """
 
-    def __init__(self, lake: "Lake", row: dict[str, Any]) -> None:
+    __slots__ = ("_i", "_lake", "_row", "_rows")
+
+    def __init__(self, lake: Lake, row: dict[str, Any] | None, rows: Rows | None = None, i: int = 0) -> None:
         self._lake = lake
         self._row = row
+        self._rows = rows
+        self._i = i
 
     # --- fields ---------------------------------------------------------------
-    id = property(lambda self: self._row["id"])
-    object_name = property(lambda self: self._row["object_name"])
-    filename = property(lambda self: self._row["filename"])
-    version = property(lambda self: self._row["version"])
-    sha256 = property(lambda self: self._row["sha256"])
-    size = property(lambda self: self._row["size"])
-    media_type = property(lambda self: self._row["media_type"])
-    width = property(lambda self: self._row["width"])
-    height = property(lambda self: self._row["height"])
-    source = property(lambda self: self._row["source"])
-    uri = property(lambda self: self._row["uri"])
-    created_at = property(lambda self: self._row["created_at"])
-    is_latest = property(lambda self: self._row["is_latest"])
+    id = _field("id")
+    object_name = _field("object_name")
+    filename = _field("filename")
+    version = _field("version")
+    sha256 = _field("sha256")
+    size = _field("size")
+    media_type = _field("media_type")
+    width = _field("width")
+    height = _field("height")
+    source = _field("source")
+    uri = _field("uri")
+    created_at = _field("created_at")
+    is_latest = _field("is_latest")
+
+    def _get(self, key: str) -> Any:
+        row = self._row
+        return row[key] if row is not None else self._rows.value(key, self._i)  # type: ignore[union-attr]
+
+    def _dict(self) -> dict[str, Any]:
+        """The row as a dict (a fresh one for a Data of a listing)."""
+        return self._row if self._row is not None else self._rows.row(self._i)  # type: ignore[union-attr]
 
     @property
     def tags(self) -> list[str]:
-        return list(self._row["tags"] or [])
+        return list(self._get("tags") or [])
 
     @property
     def metadata(self) -> dict[str, Any]:
-        raw = self._row["metadata"]
+        raw = self._get("metadata")
         return json.loads(raw) if raw else {}
 
     def to_dict(self) -> dict[str, Any]:
-        out = dict(self._row)
+        out = dict(self._dict())
         out["metadata"] = self.metadata
         out["tags"] = self.tags
         return out
@@ -109,7 +216,7 @@ class Data:
     # --- content --------------------------------------------------------------
     def get_bytes(self) -> bytes:
         """The stored bytes (from the lake's blob column, or read from ``uri`` and checked by sha256)."""
-        return self._lake._read_bytes(self._row)
+        return self._lake._read_bytes(self._dict())
 
     def open(self) -> io.BytesIO:
         return io.BytesIO(self.get_bytes())
@@ -137,6 +244,7 @@ class Data:
 
     def _refresh(self) -> None:
         self._row = self._lake._row_by_id(self.id)
+        self._rows = None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Data) and other.id == self.id
@@ -154,6 +262,13 @@ class MultiData(Sequence[Data]):
     def __init__(self, lake: "Lake", items: Iterable[Data]) -> None:
         self._lake = lake
         self._items = list(items)
+
+    @classmethod
+    def from_arrow(cls, lake: Lake, table: pa.Table, dataset: Any = None) -> MultiData:
+        """One Data per row of ``table`` (data-table columns), all sharing it (see :class:`Rows`;
+        ``dataset``: the data table the rows were listed from, for the columns left out)."""
+        rows = Rows(table, dataset)
+        return cls(lake, [Data(lake, None, rows, i) for i in range(table.num_rows)])
 
     @overload
     def __getitem__(self, i: int) -> Data: ...

@@ -91,8 +91,11 @@ def select(
     offset: int | None = None,
     order_by: list[str] | str | None = None,
     columns: list[str] | None = None,
+    dataset: Any = None,
+    with_row_id: bool = False,
 ) -> pa.Table:
-    ds = store.open_or_none(DATA)
+    """The data rows matching ``filter`` (of ``dataset``, an open data table, when given)."""
+    ds = dataset if dataset is not None else store.open_or_none(DATA)
     if ds is None:
         raise NoDataError("the lake holds no data", hint="Upload some with `pinlake lake upload FILES…`.")
     if limit is not None and limit < 0 or offset is not None and offset < 0:
@@ -104,6 +107,7 @@ def select(
             limit=limit,
             offset=offset,
             order_by=orderings(order_by),
+            with_row_id=with_row_id,
         )
     except InvalidQueryError:
         raise

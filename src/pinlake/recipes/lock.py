@@ -15,10 +15,11 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from pinlake.errors import NotFoundError
 from pinlake.lake.lake import Lake
+from pinlake.lake.models import Data
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import LockfileError, RecipeError
 from pinlake.recipes.loader import load_recipe, resolve, run_recipe
@@ -49,9 +50,38 @@ def content_hash(files: dict[str, bytes]) -> str:
     h = hashlib.sha256()
     for name in sorted(files):
         data = files[name]
-        h.update(name.encode() + b"\0" + str(len(data)).encode() + b"\0")
+        h.update(_hash_header(name, len(data)))
         h.update(data)
     return h.hexdigest()
+
+
+def _hash_header(name: str, size: int) -> bytes:
+    return name.encode() + b"\0" + str(size).encode() + b"\0"
+
+
+#: bytes read at a time when hashing lock files
+READ_CHUNK = 1 << 20
+
+
+def hash_lock_files(folder: AnyPath, names: Iterable[str]) -> tuple[dict[str, str], str]:
+    """({name: sha256}, :func:`content_hash`) of the files ``names`` in ``folder``, read in chunks."""
+    total = hashlib.sha256()
+    each: dict[str, str] = {}
+    for name in sorted(names):
+        path = folder / name
+        size = path.stat().st_size
+        h = hashlib.sha256()
+        total.update(_hash_header(name, size))
+        read = 0
+        with path.open("rb") as fh:
+            while chunk := fh.read(READ_CHUNK):
+                h.update(chunk)
+                total.update(chunk)
+                read += len(chunk)
+        if read != size:
+            raise LockfileError(f"{path}: changed while it was read ({size} bytes, then {read})", hint="Lock the recipe again.")
+        each[name] = h.hexdigest()
+    return each, total.hexdigest()
 
 
 @dataclass
@@ -65,29 +95,77 @@ class LockResult:
         return self.manifest["splits"]
 
 
-def build_lock_files(selection: dict[str, list[Any]], lake: Any, disjoint: bool) -> dict[str, bytes]:
-    """{file name: bytes} of a selection, with duplicate and overlap checks."""
+#: lock lines made (and written) at a time
+LINES_CHUNK = 1024
+
+
+def _split_entries(split: str, items: list[Any], lake: Any, owner: dict[str, str], disjoint: bool) -> tuple[list[str], list[Any]]:
+    """(object names, entries) of one split in the recipe's order, with the duplicate and overlap
+    checks. An entry is a Data of a listing (its row stays in the listing's Arrow table) or the
+    resolved row dict of any other resource."""
+    names: list[str] = []
+    entries: list[Any] = []
+    for i, r in enumerate(items):
+        if isinstance(r, Data) and r._row is None:
+            entry: Any = r
+            name = r.object_name
+        else:
+            entry = resolve(lake, split, i, r)
+            name = entry["object_name"]
+        prev = owner.get(name)
+        if prev == split:
+            raise RecipeError(
+                f"resource {name!r} appears twice in split {split!r}", hint="Return each resource once per split (deduplicate by object_name)."
+            )
+        if disjoint and prev is not None:
+            raise RecipeError(
+                f"resource {name!r} is in split {prev!r} and in split {split!r}",
+                hint="Splits are disjoint by default; fix the selection or use @pinlake.recipe(disjoint=False).",
+            )
+        owner[name] = split
+        names.append(name)
+        entries.append(entry)
+    return names, entries
+
+
+def _chunk_lines(entries: list[Any]) -> list[str]:
+    """The canonical lines of these entries, in order: listing rows are read from their Arrow table
+    (only the lock's columns, one take per listing), resolved rows are used as they are."""
+    recs: list[Any] = list(entries)
+    by_rows: dict[int, tuple[Any, list[int], list[int]]] = {}
+    for pos, e in enumerate(entries):
+        if isinstance(e, Data):
+            by_rows.setdefault(id(e._rows), (e._rows, [], []))
+            _, at, idx = by_rows[id(e._rows)]
+            at.append(pos)
+            idx.append(e._i)
+    for rows, at, idx in by_rows.values():
+        for pos, row in zip(at, rows.rows_at(idx, list(LOCK_KEYS))):
+            raw = row["metadata"]
+            row["metadata"] = json.loads(raw) if raw else {}
+            recs[pos] = row
+    return [dump_line(record_of(rec)) for rec in recs]
+
+
+def write_lock_files(selection: dict[str, list[Any]], lake: Any, disjoint: bool, folder: Path) -> dict[str, int]:
+    """Write ``resources.<split>.jsonl`` of a selection into ``folder``; returns {split: lines}.
+
+    Rows are sorted by (object_name, version): object names are unique in a split (checked), so
+    by object name. Lines are made and written :data:`LINES_CHUNK` at a time; a listing's rows stay
+    in its Arrow table until their chunk.
+    """
     owner: dict[str, str] = {}
-    files: dict[str, bytes] = {}
+    counts: dict[str, int] = {}
     for split in sorted(selection):
-        recs: dict[str, dict[str, Any]] = {}
-        for i, r in enumerate(selection[split]):
-            rec = record_of(resolve(lake, split, i, r))
-            name = rec["object_name"]
-            if name in recs:
-                raise RecipeError(
-                    f"resource {name!r} appears twice in split {split!r}", hint="Return each resource once per split (deduplicate by object_name)."
-                )
-            if disjoint and name in owner:
-                raise RecipeError(
-                    f"resource {name!r} is in split {owner[name]!r} and in split {split!r}",
-                    hint="Splits are disjoint by default; fix the selection or use @pinlake.recipe(disjoint=False).",
-                )
-            owner[name] = split
-            recs[name] = rec
-        lines = [dump_line(rec) for rec in sorted(recs.values(), key=lambda x: (x["object_name"], x["version"]))]
-        files[resource_file(split)] = "".join(line + "\n" for line in lines).encode()
-    return files
+        names, entries = _split_entries(split, selection[split], lake, owner, disjoint)
+        order = sorted(range(len(names)), key=names.__getitem__)
+        del names
+        with open(folder / resource_file(split), "wb") as fh:
+            for k in range(0, len(order), LINES_CHUNK):
+                lines = _chunk_lines([entries[j] for j in order[k:k + LINES_CHUNK]])
+                fh.write("".join(line + "\n" for line in lines).encode())
+        counts[split] = len(order)
+    return counts
 
 
 def lock_recipe(
@@ -100,62 +178,89 @@ def lock_recipe(
 ) -> LockResult:
     """Evaluate a recipe over ``lake`` at its current version and write the lock.
 
-    Written to ``out`` when given, else to ``<locks_dir>/<hash>/`` (``<library>/_locks``).
+    Written to ``out`` when given, else to ``<locks_dir>/<hash>/`` (``<library>/_locks``). The
+    jsonl files are written into a temporary directory first (next to the target when it is
+    local), hashed from there, then moved in with ``lock.json``.
     """
     loaded = load_recipe(recipe_file, name)
     client = ReadOnlyLakeClient(lake)
     selection = run_recipe(loaded, client)
-    files = build_lock_files(selection, client._lake, loaded.spec.disjoint)
-    digest = content_hash(files)
-    manifest = {
-        "format": FORMAT,
-        "recipe": loaded.name,
-        "recipe_file": str(loaded.path),
-        "recipe_sha256": loaded.source_sha256,
-        "lake": str(Path(str(lake.root)).resolve()) if "://" not in str(lake.root) else str(lake.root),
-        "lake_version": client.version,
-        "disjoint": loaded.spec.disjoint,
-        "splits": {s: files[resource_file(s)].count(b"\n") for s in sorted(selection)},
-        "files": {n: hashlib.sha256(b).hexdigest() for n, b in sorted(files.items())},
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "hash": digest,
-    }
-    if out is not None:
-        target = location(out)
-    elif locks_dir is not None:
-        target = location(locks_dir) / digest
-    else:
-        raise RecipeError("lock_recipe needs out= or locks_dir=", hint="Pass --out DIR or --library PATH.")
-    write_lock_dir(target, files, manifest)
+    staging = _staging_dir(out, locks_dir)
+    try:
+        counts = write_lock_files(selection, client._lake, loaded.spec.disjoint, staging)
+        del selection
+        names = [resource_file(s) for s in counts]
+        file_hashes, digest = hash_lock_files(staging, names)
+        manifest = {
+            "format": FORMAT,
+            "recipe": loaded.name,
+            "recipe_file": str(loaded.path),
+            "recipe_sha256": loaded.source_sha256,
+            "lake": str(Path(str(lake.root)).resolve()) if "://" not in str(lake.root) else str(lake.root),
+            "lake_version": client.version,
+            "disjoint": loaded.spec.disjoint,
+            "splits": dict(sorted(counts.items())),
+            "files": dict(sorted(file_hashes.items())),
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "hash": digest,
+        }
+        if out is not None:
+            target = location(out)
+        elif locks_dir is not None:
+            target = location(locks_dir) / digest
+        else:
+            raise RecipeError("lock_recipe needs out= or locks_dir=", hint="Pass --out DIR or --library PATH.")
+        install_lock_dir(target, staging, names, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return LockResult(target, digest, manifest)
 
 
-def write_lock_dir(target: AnyPath, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
-    """Write files into a temp dir next to ``target``, then swap them in (stale jsonl removed).
+def _staging_dir(out: Any, locks_dir: Any) -> Path:
+    """A new temporary directory on the target's file system when the target is local."""
+    parent = None
+    for where in (out, locks_dir):
+        if where is not None:
+            loc = location(where)
+            if isinstance(loc, Path):
+                loc.mkdir(parents=True, exist_ok=True)
+                parent = loc
+            break
+    return Path(tempfile.mkdtemp(prefix=".lock-", dir=parent))
+
+
+def install_lock_dir(target: AnyPath, staging: Path, names: list[str], manifest: dict[str, Any]) -> None:
+    """Move the jsonl files ``names`` from ``staging`` into ``target`` with ``lock.json`` (stale jsonl removed).
 
     On S3 each file is one atomic PUT, ``lock.json`` last: a reader checks every file against it.
     """
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     if isinstance(target, S3Path):
         for old in target.glob("resources.*.jsonl"):
-            if old.name not in files:
+            if old.name not in names:
                 old.unlink(missing_ok=True)
-        for n, b in files.items():
-            (target / n).write_bytes(b)
-        (target / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        for n in names:
+            (target / n).write_bytes((staging / n).read_bytes())
+        (target / MANIFEST).write_text(text)
         return
     target.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".lock-", dir=target))
+    (staging / MANIFEST).write_text(text)
+    for old in target.glob("resources.*.jsonl"):
+        if old.name not in names:
+            old.unlink()
+    for n in [*names, MANIFEST]:
+        os.replace(staging / n, target / n)
+
+
+def write_lock_dir(target: AnyPath, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
+    """Write ``files`` ({name: bytes}) and ``lock.json`` into ``target`` (see :func:`install_lock_dir`)."""
+    staging = _staging_dir(target if isinstance(target, Path) else None, None)
     try:
         for n, b in files.items():
-            (tmp / n).write_bytes(b)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        for old in target.glob("resources.*.jsonl"):
-            if old.name not in files:
-                old.unlink()
-        for n in [*files, MANIFEST]:
-            os.replace(tmp / n, target / n)
+            (staging / n).write_bytes(b)
+        install_lock_dir(target, staging, list(files), manifest)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 @dataclass
@@ -210,6 +315,23 @@ class Lock:
     def located(self) -> dict[str, tuple[str, int, str]]:
         """object_name → (split, line number, canonical line)."""
         return {object_name_of(line): (split, lineno, line) for split, lineno, line in self.lines()}
+
+    def object_names(self) -> list[str]:
+        """The distinct object names of the lock, sorted (each line read for its name only; gathered
+        and sorted as Arrow strings, whose byte order is the code point order of ``sorted``)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        parts: list[pa.Array] = []
+        names: list[str] = []
+        for _, _, line in self.lines():
+            names.append(object_name_of(line))
+            if len(names) >= LINES_CHUNK:
+                parts.append(pa.array(names, pa.string()))
+                names = []
+        parts.append(pa.array(names, pa.string()))
+        uniq = pc.unique(pa.chunked_array(parts, pa.string()).combine_chunks())
+        return uniq.take(pc.sort_indices(uniq)).to_pylist()
 
     def ids(self) -> list[tuple[str, str]]:
         """(resource id, object name) of every record, read without parsing whole lines."""
@@ -291,41 +413,56 @@ def read_lock(path: str | os.PathLike[str], lake: Lake | None = None, *, verify:
         if not fp.is_file():
             raise LockfileError(f"{fp}: missing from the lock", hint="Lock the recipe again.")
     if verify:
-        files = {name: (lock_dir / name).read_bytes() for name in files_meta}
-        for name, data in files.items():
-            if hashlib.sha256(data).hexdigest() != files_meta[name]:
+        each, digest = hash_lock_files(lock_dir, files_meta)
+        for name, sha in files_meta.items():
+            if each[name] != sha:
                 raise LockfileError(_first_bad_line(lock_dir / name, lake), hint="Lockfiles must not be edited: lock the recipe again instead.")
-        if content_hash(files) != manifest["hash"]:
+        if digest != manifest["hash"]:
             raise LockfileError(f"{mpath}: hash does not match the lockfiles", hint="Lock the recipe again.")
     return Lock(lock_dir, manifest, splits)
 
 
 def check_in_lake(lock: Lock, lake: Lake, chunk: int = 1000) -> None:
-    """Every locked resource version must still be in the lake (by id): one columnar check."""
+    """Every locked resource version must still be in the lake (by id): one columnar check.
+
+    The locked ids are gathered as Arrow strings (the lines are streamed); the lines are read again
+    to name the missing resources only when some are missing.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    pairs = lock.ids()
-    if not pairs:
+    parts: list[pa.Array] = []
+    ids: list[str] = []
+    for _, _, line in lock.lines():
+        ids.append(id_of(line))
+        if len(ids) >= LINES_CHUNK:
+            parts.append(pa.array(ids, pa.string()))
+            ids = []
+    parts.append(pa.array(ids, pa.string()))
+    wanted = pa.chunked_array(parts, pa.string()).combine_chunks()
+    del parts, ids
+    if not len(wanted):
         return
-    wanted = pa.array([i for i, _ in pairs], pa.string())
     ds = lake._store.open_or_none("data")
     if ds is None:
         present = pa.array([], pa.string())
-    elif len(pairs) <= chunk:
+    elif len(wanted) <= chunk:
         from pinlake.sqltext import sql_in
 
         present = ds.to_table(columns=["id"], filter=sql_in("id", sorted(set(wanted.to_pylist()))))["id"].combine_chunks()
     else:  # large lock: one scan of the id column
         present = ds.to_table(columns=["id"])["id"].combine_chunks()
     gone = pc.invert(pc.is_in(wanted, value_set=present))
-    missing = [f"{n} (id {i})" for (i, n), g in zip(pairs, gone.to_pylist()) if g]
-    if missing:
-        shown = ", ".join(missing[:20]) + (f" … and {len(missing) - 20} more" if len(missing) > 20 else "")
-        raise LockfileError(
-            f"lock {lock.path} names {len(missing)} resource(s) no longer in the lake at {lake.root}: {shown}",
-            hint="Lock the recipe again against the current lake, or point at the lake it was locked from.",
-        )
+    if not pc.any(gone).as_py():
+        return
+    at = set(pc.indices_nonzero(gone).to_pylist())
+    missing = [f"{object_name_of(line)} (id {id_of(line)})" for k, (_, _, line) in enumerate(lock.lines()) if k in at]
+    shown = ", ".join(missing[:20]) + (f" … and {len(missing) - 20} more" if len(missing) > 20 else "")
+    raise LockfileError(
+        f"lock {lock.path} names {len(missing)} resource(s) no longer in the lake at {lake.root}: {shown}",
+        hint="Lock the recipe again against the current lake, or point at the lake it was locked from.",
+    )
 
 
-__all__ = ["LOCK_KEYS", "Lock", "LockResult", "lock_recipe", "read_lock", "check_in_lake", "content_hash", "resource_file", "dump_line", "object_name_of", "id_of"]
+__all__ = ["LOCK_KEYS", "Lock", "LockResult", "lock_recipe", "read_lock", "check_in_lake", "content_hash", "hash_lock_files",
+           "write_lock_files", "resource_file", "dump_line", "object_name_of", "id_of"]

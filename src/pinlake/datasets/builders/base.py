@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from contextlib import contextmanager
-from collections import Counter
 import os
 from typing import Any, Callable, Iterator, Literal
 
@@ -18,6 +17,7 @@ import pyarrow as pa
 
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.idset import IdSet, as_string_array, duplicates
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.schema import DatasetSchema
@@ -127,6 +127,7 @@ class DatasetBuilder:
         mode, created_dir = check_target(target, log, mode, "Use mode='overwrite' (new version replacing the rows) or mode='add'.")
         with build_section(target, log, mode, created_dir):
             dataset = self._build_locked(log, mode, flush_every_n_samples or self.DEFAULT_FLUSH, check_refs)
+        pa.default_memory_pool().release_unused()
         if compute_stats:
             from pinlake.datasets.finalize import finalize
 
@@ -151,7 +152,7 @@ class DatasetBuilder:
             if not (target / "info.json").exists() or mode != "add":
                 self.info.to_json(target / "info.json")
 
-            seen: dict[str, set[str]] = {t: set() for t in schemas}
+            seen: dict[str, IdSet] = {t: IdSet() for t in schemas}
             buffers: dict[str, list[Any]] = {t: [] for t in schemas}
             samples = 0
 
@@ -170,10 +171,13 @@ class DatasetBuilder:
                 flushed_sources = len(self._sources)
                 arrows = self.flush_tables(buffers, ready, seen, f"sample {at}", exists_in_previous)
                 if check:
+                    fresh = {t: a.column("id") for t, a in arrows.items()}
                     for t, a in arrows.items():
-                        check_refs(t, a, schemas, seen, exists_in_previous, where=f"sample {at}: ")
+                        check_refs(t, a, schemas, seen, exists_in_previous, where=f"sample {at}: ", fresh=fresh)
                 for t, a in arrows.items():
                     writers[t].write(a)
+                del arrows
+                pa.default_memory_pool().release_unused()  # the chunk's tables (image bytes when embedding)
 
             try:
                 samples = self.run_samples(buffers, flush, flush_every, progress=self.progress)
@@ -225,7 +229,7 @@ class DatasetBuilder:
             progress(done)
         return done
 
-    def flush_tables(self, buffers: dict[str, list[Any]], ready: dict[str, pa.Table] | None, seen: dict[str, set[str]],
+    def flush_tables(self, buffers: dict[str, list[Any]], ready: dict[str, pa.Table] | None, seen: dict[str, IdSet],
                      where: str, exists_before: Callable[[str, list[str]], set[str]]) -> dict[str, pa.Table]:
         """One flush's tables: buffered rows (buffers emptied) plus ready tables, referenced tables first,
         ids checked unique within the build and against ``exists_before``; ``seen`` gains the ids."""
@@ -241,8 +245,8 @@ class DatasetBuilder:
             arrows[t] = pa.concat_tables([arrows[t], a]) if t in arrows else a
         arrows = {t: arrows[t] for t in schemas if t in arrows}  # referenced tables first
         for t, a in arrows.items():
-            ids = a.column("id").to_pylist()
-            dup = seen[t].intersection(ids) or {i for i, c in Counter(ids).items() if c > 1} or exists_before(t, ids)
+            ids = as_string_array(a.column("id"))
+            dup = seen[t].intersection(ids) or duplicates(ids) or exists_before(t, ids.to_pylist())
             if dup:
                 raise ValidationError(
                     f"{where}: table {t!r} already has a row with id {sorted(dup)[0]!r}",

@@ -1,0 +1,70 @@
+"""IdSet answers exactly as a Python set of str (hash collisions included)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pinlake.datasets import idset
+from pinlake.datasets.idset import IdSet, absent_from, duplicates, hash_strings
+
+ids_st = st.one_of(st.none(), st.text(alphabet=st.sampled_from(["a", "b", "\x00", "\x01", "é", "日"]), max_size=12))
+
+
+def _check_against_set(batches: list[list[str | None]], queries: list[list[str | None]]) -> None:
+    s, ref = IdSet(), set()
+    for batch, query in zip(batches, queries):
+        arr = pa.array(query, pa.string())
+        assert s.contains(arr).tolist() == [q in ref for q in query]
+        assert s.absent(arr) == [q for q in query if q not in ref]
+        assert absent_from(s, arr) == absent_from(ref, arr) == [q for q in query if q not in ref]
+        assert s.intersection(arr) == {q for q in query if q in ref}
+        assert all((q in s) == (q in ref) for q in query)
+        s.update(pa.array(batch, pa.string()))
+        ref.update(batch)
+        assert len(s) == len(ref) and sorted(s, key=repr) == sorted(ref, key=repr)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.lists(ids_st, max_size=15), st.lists(ids_st, max_size=15)), max_size=12))
+def test_same_answers_as_a_set(steps):
+    _check_against_set([b for b, _ in steps], [q for _, q in steps])
+
+
+def test_same_answers_when_every_hash_collides(monkeypatch):
+    real = idset.hash_strings
+    monkeypatch.setattr(idset, "hash_strings", lambda arr: real(arr) & np.uint64(3))  # 4 hash values for all ids
+    rnd = random.Random(7)
+    pool = ["".join(rnd.choice("abc\x00") for _ in range(rnd.randint(0, 5))) for _ in range(60)] + [None, ""]
+    for _ in range(30):
+        steps = [([rnd.choice(pool) for _ in range(rnd.randint(0, 20))], [rnd.choice(pool) for _ in range(20)]) for _ in range(10)]
+        _check_against_set([b for b, _ in steps], [q for _, q in steps])
+
+
+def test_hash_depends_on_the_string_only():
+    """Not on the longest string of the array (the padding), nor on the array's offset."""
+    words = ["", "a", "a\x00", "é" * 9, "x" * 17, None]
+    alone = [int(hash_strings(pa.array([w], pa.string()))[0]) for w in words]
+    together = hash_strings(pa.array(["z" * 40] + words, pa.string()))[1:].tolist()
+    sliced = hash_strings(pa.array(["q"] + words, pa.string()).slice(1)).tolist()
+    assert alone == together == sliced
+    assert len(set(alone)) == len(words)
+
+
+def test_runs_stay_few_and_sorted():
+    s = IdSet()
+    for k in range(64):
+        s.update([f"id-{k}-{j}" for j in range(100)])
+    assert len(s) == 6400 and len(s._runs) <= 7
+    assert all((np.diff(r.hashes.astype(np.float64)) >= 0).all() for r in s._runs)
+    assert s.contains(["id-0-0", "id-63-99", "id-64-0"]).tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("ids, dup", [(["a", "b", "a", None, None], {"a", None}), (["a"], set()), ([], set())])
+def test_duplicates(ids, dup):
+    assert duplicates(pa.array(ids, pa.string())) == dup
