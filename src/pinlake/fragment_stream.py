@@ -85,4 +85,34 @@ class FragmentStream:
             self._error = exc
 
 
-__all__ = ["FragmentStream"]
+class WriteBehind:
+    """Fragment writes of several tables run on ONE background thread, in the order submitted, while
+    the caller builds the next rows. At most ``backlog`` writes wait; the next submit then waits for
+    the oldest (memory stays flat, and an earlier write's error reaches the caller there). Each
+    write is a separate ``write_fragments`` call, so data files stay as small as the flushes (one
+    long streamed file per table buffers more inside Lance as the table grows). :meth:`close` in a
+    ``finally``; pending writes are cancelled when closing after an error.
+    """
+
+    def __init__(self, backlog: int = 6, name: str = "pinlake-write") -> None:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._pending: deque[Any] = deque()
+        self._backlog = backlog
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        while self._pending and (len(self._pending) >= self._backlog or self._pending[0].done()):
+            self._pending.popleft().result()
+        fut = self._pool.submit(fn, *args, **kwargs)
+        self._pending.append(fut)
+        return fut
+
+    def close(self, cancel: bool = False) -> None:
+        """Stop the thread: after the pending writes (or, with ``cancel``, without those not started)."""
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
+        self._pending.clear()
+
+
+__all__ = ["FragmentStream", "WriteBehind"]

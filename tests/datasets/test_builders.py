@@ -180,8 +180,8 @@ def test_custom_builder_streams(tmp_path):
     assert ds.num_items == 50 and ds.num_rows("bbox") == 50
     assert ds.splits() == {"train": 33, "val": 17}
     assert lance.dataset(table_uri(ds.path, "bbox")).version == 1
-    # the 8 flushes of 7 samples stream into one fragment write (one data file), not one per flush
-    assert len(lance.dataset(table_uri(ds.path, "bbox")).get_fragments()) == 1
+    # one fragment write per flush of 7 samples (on the build's background write thread)
+    assert len(lance.dataset(table_uri(ds.path, "bbox")).get_fragments()) >= 7
 
 
 @pytest.mark.parametrize("repeat, where", [(2, "sample 4"), (9, "sample 10")])

@@ -29,6 +29,7 @@ from pinlake.datasets.idset import IdSet
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.tables import TableWriter
+from pinlake.fragment_stream import WriteBehind
 from pinlake.errors import PinlakeError
 from pinlake.features.arrow import arrow_schema
 from pinlake.recipes.lock import Lock, resource_file
@@ -183,8 +184,9 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
     builder = LockfileBuilder(lock, job.dataset_path, cls, DatasetInfo(**job.info), lake, embed=job.embed)
     builder.build_time = job.build_time  # one build time for every shard: rows match the local build
     schemas = builder.schema.schemas
+    writes = WriteBehind()
     writers = {
-        t: TableWriter(job.dataset_path, t, arrow_schema(s), mode="overwrite")  # type: ignore[arg-type]
+        t: TableWriter(job.dataset_path, t, arrow_schema(s), mode="overwrite", writes=writes)  # type: ignore[arg-type]
         for t, s in schemas.items() if t not in COORDINATOR_TABLES
     }
     try:
@@ -219,6 +221,7 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
     finally:
         for w in writers.values():
             w.abort()
+        writes.close(cancel=True)
 
 
 __all__ = ["Shard", "ShardJob", "ShardLock", "plan_shards", "default_shards", "item_spec", "resolve_item", "run_shard"]

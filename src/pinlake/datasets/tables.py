@@ -6,6 +6,7 @@ under ``lance.commit.message``), so a table read on its own still tells where it
 
 from __future__ import annotations
 
+from concurrent.futures import Future, wait
 from typing import Sequence
 
 import lance
@@ -13,7 +14,7 @@ import pyarrow as pa
 from lance.fragment import FragmentMetadata
 
 from pinlake.errors import NotFoundError
-from pinlake.fragment_stream import FragmentStream
+from pinlake.fragment_stream import WriteBehind
 from pinlake.sqltext import sql_in
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location
 
@@ -44,17 +45,19 @@ def id_filter(ids: Sequence[str], column: str = "id") -> str:
 
 
 class TableWriter:
-    """Stream Arrow batches into a Lance table as uncommitted fragments, then commit once.
+    """Write Arrow batches into a Lance table as uncommitted fragments, then commit once.
 
     ``mode``: "create" (the table must not exist), "overwrite" (new version replacing the rows),
-    "append". The batches go to one ``write_fragments`` call on a background thread
-    (:class:`~pinlake.fragment_stream.FragmentStream`): encoding overlaps the caller's next rows.
-    Nothing is visible until :meth:`commit`; :meth:`finish` returns the fragments without committing
-    (a shard hands them to its coordinator); after an error call :meth:`abort`. A writer that is
-    dropped leaves only unreferenced data files, which Lance's cleanup removes.
+    "append". With ``writes`` (a :class:`~pinlake.fragment_stream.WriteBehind` shared by a build's
+    writers) each batch is written on that background thread while the caller builds the next one;
+    without, in the caller's thread. Nothing is visible until :meth:`commit`; :meth:`finish` returns
+    the fragments without committing (a shard hands them to its coordinator); after an error call
+    :meth:`abort`. A writer that is dropped leaves only unreferenced data files, which Lance's
+    cleanup removes.
     """
 
-    def __init__(self, dataset_path: AnyPath | str, table: str, schema: pa.Schema, mode: str = "append", base_version: int | None = None):
+    def __init__(self, dataset_path: AnyPath | str, table: str, schema: pa.Schema, mode: str = "append",
+                 base_version: int | None = None, writes: WriteBehind | None = None):
         self.dataset_path = location(dataset_path)
         self.table = table
         self.uri = table_uri(dataset_path, table)
@@ -67,25 +70,35 @@ class TableWriter:
         #: fragments to commit: those written by this writer (after :meth:`finish`) and any added
         self.fragments: list[FragmentMetadata] = []
         self.rows = 0
-        self._stream = FragmentStream(self._write_fragments, schema, name=f"pinlake-write-{table}")
+        self._writes = writes
+        self._futures: list[Future] = []
 
-    def _write_fragments(self, reader: pa.RecordBatchReader) -> list[FragmentMetadata]:
-        return lance_write_fragments(reader, self.uri, schema=self.schema, max_rows_per_file=1 << 20)
+    def _write_fragments(self, batch: pa.Table) -> list[FragmentMetadata]:
+        return lance_write_fragments(batch, self.uri, schema=self.schema, max_rows_per_file=1 << 20)
 
     def write(self, batch: pa.Table) -> None:
         if batch.num_rows == 0:
             return
         batch = batch.select(self.schema.names).cast(self.schema) if batch.schema != self.schema else batch
-        self._stream.put(batch)
+        if self._writes is None:
+            self.fragments.extend(self._write_fragments(batch))
+        else:
+            self._futures.append(self._writes.submit(self._write_fragments, batch))
         self.rows += batch.num_rows
 
     def finish(self) -> list[FragmentMetadata]:
-        """Wait for the rows written so far to be on storage; every fragment to commit."""
-        self.fragments.extend(self._stream.finish())
+        """Wait for the rows written so far to be on storage; every fragment to commit, in order."""
+        futures, self._futures = self._futures, []
+        for fut in futures:
+            self.fragments.extend(fut.result())
         return self.fragments
 
     def abort(self) -> None:
-        self._stream.abort()
+        """After an error elsewhere: drop the writes not started, wait for the running one."""
+        futures, self._futures = self._futures, []
+        for fut in futures:
+            fut.cancel()
+        wait(futures)
 
     def commit(self, properties: dict[str, str], message: str) -> int:
         """Commit every fragment written so far as one new table version; returns it."""

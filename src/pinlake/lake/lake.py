@@ -16,6 +16,9 @@ from pinlake.lake.store import DATA, DATA_COLUMNS, OBJECTS, SOURCES, TAGS, Store
 
 PathLike = str | os.PathLike[str]
 
+#: objects per batched blob read (Lance's planned reader): fast, and its memory does not grow with N
+READ_BLOBS_STEP = 128
+
 
 class Lake:
     """A lake rooted at a directory (or ``s3://`` uri). ``Lake(root, version=N)`` is read-only at N."""
@@ -254,8 +257,11 @@ class Lake:
         out: dict[str, bytes] = {}
         if stored:
             # one planned, batched read in Rust (not one file handle and read call per blob)
-            blobs = ds.read_blobs("blob", ids=list(stored.values()), preserve_order=True)
-            out = {sha: content for sha, (_, content) in zip(stored, blobs)}
+            shas, ids = list(stored), list(stored.values())
+            step = READ_BLOBS_STEP  # small planned reads: the reader's buffers stay small as the lake grows
+            for k in range(0, len(ids), step):
+                blobs = ds.read_blobs("blob", ids=ids[k : k + step], preserve_order=True)
+                out.update((sha, content) for sha, (_, content) in zip(shas[k : k + step], blobs))
         for h in hits:
             if h["uri"] and h["sha256"] not in out:
                 from pinlake.lake.bucket import read_uri

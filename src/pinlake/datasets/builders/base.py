@@ -21,6 +21,7 @@ from pinlake.datasets.idset import IdSet, as_string_array, duplicates
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.schema import DatasetSchema
+from pinlake.fragment_stream import WriteBehind
 from pinlake.datasets.tables import TableWriter, id_filter, table_uri
 from pinlake.datasets.versions import VersionLog
 from pinlake.errors import BuildError, DatasetExistsError, PinlakeError, ValidationError
@@ -140,9 +141,10 @@ class DatasetBuilder:
         schemas = self.schema.schemas
         arrow_schemas = {t: arrow_schema(s) for t, s in schemas.items()}
         write_mode = {"create": "overwrite", "overwrite": "overwrite", "add": "append"}[mode]
+        writes = WriteBehind()  # fragment writes overlap building the next chunk
         writers = {
             t: TableWriter(target, t, arrow_schemas[t], mode=write_mode,
-                           base_version=(previous.tables.get(t) if previous else None))
+                           base_version=(previous.tables.get(t) if previous else None), writes=writes)
             for t in schemas
         }
         try:
@@ -201,6 +203,7 @@ class DatasetBuilder:
         finally:
             for w in writers.values():
                 w.abort()
+            writes.close(cancel=True)
 
     def run_samples(self, buffers: dict[str, list[Any]], flush: Callable[[dict[str, pa.Table] | None, int], None],
                     flush_every: int, first_sample: int = 0, progress: Callable[[int], None] | None = None) -> int:
