@@ -5,12 +5,12 @@ Importing ``pinlake`` is cheap and never imports Prefect: heavy modules load on 
 
 from __future__ import annotations
 
-import importlib
 import os
-from typing import Any
 
 # Lance logs a WARN line for every fragment written to a new table; keep the terminal for real news.
 os.environ.setdefault("LANCE_LOG", "error")
+
+from pinlake.lazy import lazy_names  # noqa: E402 - after the environment default above
 
 __version__ = "0.1.0"
 
@@ -32,20 +32,7 @@ _LAZY = {
     "PinnedDataset": "pinlake.pins:PinnedDataset",
 }
 
-
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'pinlake' has no attribute {name!r}")
-    module_name, attr = target.split(":")
-    value = getattr(importlib.import_module(module_name), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_LAZY))
-
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 # `open` stays out of __all__ so `from pinlake import *` never shadows the builtin
 __all__ = ["__version__", *(name for name in _LAZY if name != "open")]

@@ -6,8 +6,7 @@ for a pinned read) does not import the pydantic item models and the CRUD layer.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pinlake.lazy import lazy_names
 
 _LAZY = {
     "Dataset": "pinlake.datasets.dataset",
@@ -17,18 +16,6 @@ _LAZY = {
     "DatasetVersion": "pinlake.datasets.versions",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pinlake.datasets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_LAZY))
-
-
 __all__ = ["Dataset", "DatasetItem", "DatasetInfo", "DatasetSchema", "DatasetVersion"]
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -6,8 +6,7 @@ module that needs one helper of a submodule does not import pydantic and every s
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pinlake.lazy import lazy_names
 
 _MODULES = {
     "pinlake.features.arrow": ("arrow_schema", "arrow_type", "rows_to_table", "table_to_rows"),
@@ -20,20 +19,6 @@ _MODULES = {
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pinlake.features' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_LAZY))
-
-
 __all__ = [
     "BaseSchema", "SchemaRef", "ItemRef", "ViewRef", "EntityRef", "SourceRef",
     "SchemaGroup", "Item", "View", "Image", "SequenceFrame", "Video", "Entity", "Track",
@@ -41,3 +26,5 @@ __all__ = [
     "Source", "SourceKind", "GROUP_BASES", "BUILTIN_SCHEMAS", "group_of", "base_schema_of",
     "arrow_schema", "arrow_type", "rows_to_table", "table_to_rows",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

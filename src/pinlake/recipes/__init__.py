@@ -6,8 +6,7 @@ The engine never imports Prefect. Every module loads on use, so that reading the
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pinlake.lazy import lazy_names
 
 _LAZY = {
     "recipe": "pinlake.recipes.decorator",
@@ -20,11 +19,4 @@ _LAZY = {
 
 __all__ = ["recipe", "dataset_compilation_entrypoint", "RecipeSpec", "ReadOnlyLakeClient", "RecipeError", "LockfileError"]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pinlake.recipes' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
