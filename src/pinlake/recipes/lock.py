@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from pinlake.errors import NotFoundError
 from pinlake.lake.lake import Lake
@@ -319,18 +319,9 @@ class Lock:
     def object_names(self) -> list[str]:
         """The distinct object names of the lock, sorted (each line read for its name only; gathered
         and sorted as Arrow strings, whose byte order is the code point order of ``sorted``)."""
-        import pyarrow as pa
         import pyarrow.compute as pc
 
-        parts: list[pa.Array] = []
-        names: list[str] = []
-        for _, _, line in self.lines():
-            names.append(object_name_of(line))
-            if len(names) >= LINES_CHUNK:
-                parts.append(pa.array(names, pa.string()))
-                names = []
-        parts.append(pa.array(names, pa.string()))
-        uniq = pc.unique(pa.chunked_array(parts, pa.string()).combine_chunks())
+        uniq = pc.unique(line_column(self, object_name_of))
         return uniq.take(pc.sort_indices(uniq)).to_pylist()
 
     def ids(self) -> list[tuple[str, str]]:
@@ -422,6 +413,22 @@ def read_lock(path: str | os.PathLike[str], lake: Lake | None = None, *, verify:
     return Lock(lock_dir, manifest, splits)
 
 
+def line_column(lock: Lock, field: Callable[[str], str]) -> Any:
+    """One string field of every lock line (``object_name_of``, ``id_of``) as an Arrow array, the
+    lines streamed and gathered :data:`LINES_CHUNK` at a time (no Python list of them all)."""
+    import pyarrow as pa
+
+    parts: list[pa.Array] = []
+    values: list[str] = []
+    for _, _, line in lock.lines():
+        values.append(field(line))
+        if len(values) >= LINES_CHUNK:
+            parts.append(pa.array(values, pa.string()))
+            values = []
+    parts.append(pa.array(values, pa.string()))
+    return pa.chunked_array(parts, pa.string()).combine_chunks()
+
+
 def check_in_lake(lock: Lock, lake: Lake, chunk: int = 1000) -> None:
     """Every locked resource version must still be in the lake (by id): one columnar check.
 
@@ -431,16 +438,7 @@ def check_in_lake(lock: Lock, lake: Lake, chunk: int = 1000) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parts: list[pa.Array] = []
-    ids: list[str] = []
-    for _, _, line in lock.lines():
-        ids.append(id_of(line))
-        if len(ids) >= LINES_CHUNK:
-            parts.append(pa.array(ids, pa.string()))
-            ids = []
-    parts.append(pa.array(ids, pa.string()))
-    wanted = pa.chunked_array(parts, pa.string()).combine_chunks()
-    del parts, ids
+    wanted = line_column(lock, id_of)
     if not len(wanted):
         return
     ds = lake._store.open_or_none("data")
