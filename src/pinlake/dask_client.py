@@ -7,8 +7,9 @@ says ``pip install "pinlake[dask]"``.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from pinlake import errors
 from pinlake.errors import PinlakeError, RunnerError
@@ -87,6 +88,20 @@ def _probe(address: str, timeout: float) -> None:
         sock.close()
 
 
+@contextlib.contextmanager
+def client_for(address: str | None, client: Any = None, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Iterator[Any]:
+    """``client`` when one is given (left open), else a client connected to ``address`` for the block."""
+    if client is not None:
+        yield client
+        return
+    check_runner("dask", address)
+    own = connect(str(address), timeout)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
 def run_tasks(client: Any, fn: Callable[..., dict[str, Any]], jobs: Sequence[tuple[Any, ...]], *, name: str,
               describe: Callable[[int], str], retries: int, failure: type[PinlakeError], hint: str,
               on_result: Callable[[int, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
@@ -141,5 +156,5 @@ def worker_names(client: Any) -> list[str]:
     return sorted(client.scheduler_info().get("workers", {}))
 
 
-__all__ = ["RUNNERS", "DEFAULT_CONNECT_TIMEOUT", "START_HINT", "import_distributed", "check_runner", "connect", "run_tasks",
+__all__ = ["RUNNERS", "DEFAULT_CONNECT_TIMEOUT", "START_HINT", "import_distributed", "check_runner", "client_for", "connect", "run_tasks",
            "error_result", "worker_names"]

@@ -29,6 +29,7 @@ from pinlake.dask_client import (  # noqa: F401 - re-exported (the build's runne
     DEFAULT_CONNECT_TIMEOUT,
     RUNNERS,
     check_runner,
+    client_for,
     connect,
     import_distributed,
     run_tasks,
@@ -102,20 +103,13 @@ def build_lock_on_dask(
     target = location(target)
     log = VersionLog(target)
     mode, created_dir = check_target(target, log, mode, "Use mode='overwrite' (new version replacing the rows).")
-    own = client is None
-    if own:
-        check_runner("dask", address)
-        client = connect(str(address), connect_timeout)
-    try:
+    with client_for(address, client, connect_timeout) as client:
         workers = worker_names(client)
         total = sum(int(n) for n in lock.manifest["splits"].values())
         plan = plan_shards(lock, shards or default_shards(total, len(workers)))
         with build_section(target, log, mode, created_dir):
             ds, results, commit_s = _build_locked(client, lock, target, log, dataset_item, info, lake, mode, embed, plan,
                                                   retries, flush_every_n_samples or 1024, item, progress)
-    finally:
-        if own:
-            client.close()
     if compute_stats:
         from pinlake.datasets.finalize import finalize
 

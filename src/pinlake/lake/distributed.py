@@ -32,8 +32,7 @@ from lance.fragment import FragmentMetadata
 
 from pinlake.dask_client import (
     DEFAULT_CONNECT_TIMEOUT,
-    check_runner,
-    connect,
+    client_for,
     run_tasks,
     worker_names,
 )
@@ -112,37 +111,29 @@ def ingest_on_dask(
     results: list[dict[str, Any] | None] = [None] * len(items)
     cache = StateCache(state_path(store.root, store.remote)) if use_state else None
     hashed: list[tuple[str, int, int, int, str]] = []
-    own = client is None
-    if own:
-        check_runner("dask", address)
-        client = connect(str(address), connect_timeout)
-    try:
-        workers = worker_names(client)
-        with store.write_lock():
-            objects_ds = store.open_or_none(OBJECTS)
-            state = _State()
-            _load_latest(state, store.open_or_none(DATA), [it.object_name for it in items])
-            todo = _skip_known(state, items, results, cache, fill_metadata, tags, source, progress)
-            report.hashed = len(todo)
-            t1 = time.perf_counter()
-            ok = _hash_phase(client, todo, fill_metadata, tasks, len(workers), retries, error_manager, progress, report)
-            report.hash_seconds = round(time.perf_counter() - t1, 3)
-            record_hashed(ok, hashed)
-            new_objs = dedupe(state, objects_ds, ok)
-            ts = now()
-            t1 = time.perf_counter()
-            fragments = _write_phase(client, store, new_objs, ts, len(workers), retries, report)
-            report.write_seconds = round(time.perf_counter() - t1, 3)
-            for i, it, r in ok:
-                results[i] = _decide(state, it, r, tags, source, ts)
-            t1 = time.perf_counter()
-            extra = {"files": len(items), "runner": "dask", "hash_tasks": report.hash_tasks, "write_tasks": report.write_tasks,
-                     **(lineage or {})}
-            commit(store, state, fragments, operation, extra)
-            report.commit_seconds = round(time.perf_counter() - t1, 3)
-    finally:
-        if own:
-            client.close()
+    with client_for(address, client, connect_timeout) as client, store.write_lock():
+        n_workers = len(worker_names(client))
+        objects_ds = store.open_or_none(OBJECTS)
+        state = _State()
+        _load_latest(state, store.open_or_none(DATA), [it.object_name for it in items])
+        todo = _skip_known(state, items, results, cache, fill_metadata, tags, source, progress)
+        report.hashed = len(todo)
+        t1 = time.perf_counter()
+        ok = _hash_phase(client, todo, fill_metadata, tasks, n_workers, retries, error_manager, progress, report)
+        report.hash_seconds = round(time.perf_counter() - t1, 3)
+        record_hashed(ok, hashed)
+        new_objs = dedupe(state, objects_ds, ok)
+        ts = now()
+        t1 = time.perf_counter()
+        fragments = _write_phase(client, store, new_objs, ts, n_workers, retries, report)
+        report.write_seconds = round(time.perf_counter() - t1, 3)
+        for i, it, r in ok:
+            results[i] = _decide(state, it, r, tags, source, ts)
+        t1 = time.perf_counter()
+        extra = {"files": len(items), "runner": "dask", "hash_tasks": report.hash_tasks, "write_tasks": report.write_tasks,
+                 **(lineage or {})}
+        commit(store, state, fragments, operation, extra)
+        report.commit_seconds = round(time.perf_counter() - t1, 3)
     if cache is not None:
         cache.record(hashed)
     report.seconds = round(time.perf_counter() - t0, 3)
