@@ -29,7 +29,7 @@ from pinlake.datasets.idset import IdSet
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.tables import TableWriter
-from pinlake.fragment_stream import WriteBehind
+from pinlake.write_behind import WriteBehind
 from pinlake.errors import PinlakeError
 from pinlake.features.arrow import arrow_schema
 from pinlake.recipes.lock import Lock, resource_file

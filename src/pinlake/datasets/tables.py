@@ -6,7 +6,6 @@ under ``lance.commit.message``), so a table read on its own still tells where it
 
 from __future__ import annotations
 
-from concurrent.futures import Future, wait
 from typing import Sequence
 
 import lance
@@ -14,7 +13,7 @@ import pyarrow as pa
 from lance.fragment import FragmentMetadata
 
 from pinlake.errors import NotFoundError
-from pinlake.fragment_stream import WriteBehind
+from pinlake.write_behind import PendingWrites, WriteBehind
 from pinlake.sqltext import sql_in
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location
 
@@ -48,7 +47,7 @@ class TableWriter:
     """Write Arrow batches into a Lance table as uncommitted fragments, then commit once.
 
     ``mode``: "create" (the table must not exist), "overwrite" (new version replacing the rows),
-    "append". With ``writes`` (a :class:`~pinlake.fragment_stream.WriteBehind` shared by a build's
+    "append". With ``writes`` (a :class:`~pinlake.write_behind.WriteBehind` shared by a build's
     writers) each batch is written on that background thread while the caller builds the next one;
     without, in the caller's thread. Nothing is visible until :meth:`commit`; :meth:`finish` returns
     the fragments without committing (a shard hands them to its coordinator); after an error call
@@ -70,8 +69,7 @@ class TableWriter:
         #: fragments to commit: those written by this writer (after :meth:`finish`) and any added
         self.fragments: list[FragmentMetadata] = []
         self.rows = 0
-        self._writes = writes
-        self._futures: list[Future] = []
+        self._pending = PendingWrites(writes) if writes is not None else None
 
     def _write_fragments(self, batch: pa.Table) -> list[FragmentMetadata]:
         return lance_write_fragments(batch, self.uri, schema=self.schema, max_rows_per_file=1 << 20)
@@ -80,25 +78,22 @@ class TableWriter:
         if batch.num_rows == 0:
             return
         batch = batch.select(self.schema.names).cast(self.schema) if batch.schema != self.schema else batch
-        if self._writes is None:
+        if self._pending is None:
             self.fragments.extend(self._write_fragments(batch))
         else:
-            self._futures.append(self._writes.submit(self._write_fragments, batch))
+            self._pending.add(self._write_fragments, batch)
         self.rows += batch.num_rows
 
     def finish(self) -> list[FragmentMetadata]:
         """Wait for the rows written so far to be on storage; every fragment to commit, in order."""
-        futures, self._futures = self._futures, []
-        for fut in futures:
-            self.fragments.extend(fut.result())
+        if self._pending is not None:
+            self.fragments.extend(self._pending.results())
         return self.fragments
 
     def abort(self) -> None:
         """After an error elsewhere: drop the writes not started, wait for the running one."""
-        futures, self._futures = self._futures, []
-        for fut in futures:
-            fut.cancel()
-        wait(futures)
+        if self._pending is not None:
+            self._pending.cancel()
 
     def commit(self, properties: dict[str, str], message: str) -> int:
         """Commit every fragment written so far as one new table version; returns it."""

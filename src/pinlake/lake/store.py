@@ -136,7 +136,7 @@ class Store:
                     self._lease_depth = 0
 
     # --- writes ----------------------------------------------------------------
-    def write_fragments(self, table: str, data: pa.Table | pa.RecordBatchReader, schema: pa.Schema) -> list[Any]:
+    def write_fragments(self, table: str, data: pa.Table, schema: pa.Schema) -> list[Any]:
         """Write rows as fragments, invisible until :meth:`commit_fragments`."""
         return list(
             lance.fragment.write_fragments(

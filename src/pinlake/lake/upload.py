@@ -20,7 +20,7 @@ import lance
 import pyarrow as pa
 
 from pinlake.errors import InputFileError, ValidationError
-from pinlake.fragment_stream import FragmentStream
+from pinlake.write_behind import PendingWrites, WriteBehind
 from pinlake.lake.metadata import CorruptFileError, probe
 from pinlake.lake.models import ErrorManager, UploadError
 from pinlake.lake.store import (
@@ -205,33 +205,26 @@ def ingest(
         state = _State()
         _load_latest(state, data_ds, [it.object_name for it in items])
         todo = _skip_known(state, items, results, cache, fill_metadata, tags, source, progress)
-        writer = ObjectWriter(store)
+        writes = WriteBehind(backlog=2, name="pinlake-objects")  # blob writes overlap hashing the next batch; ≤ 2 batches wait
+        writer = PendingWrites(writes)
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pinlake-upload") as pool:
                 pending: list[tuple[list[tuple[int, Item]], Future]] | None = None
                 for batch in _batches(todo):
                     submitted = _submit(pool, batch, fill_metadata)
                     if pending is not None:
-                        _process(pending, state, objects_ds, writer, results, tags, source, error_manager, progress, hashed)
+                        _process(store, pending, state, objects_ds, writer, results, tags, source, error_manager, progress, hashed)
                     pending = submitted
                 if pending is not None:
-                    _process(pending, state, objects_ds, writer, results, tags, source, error_manager, progress, hashed)
-            obj_fragments = writer.finish()
+                    _process(store, pending, state, objects_ds, writer, results, tags, source, error_manager, progress, hashed)
+            obj_fragments = writer.results()
         finally:
-            writer.abort()
+            writer.cancel()
+            writes.close(cancel=True)
         commit(store, state, obj_fragments, operation, {"files": len(items), **(lineage or {})})
     if cache is not None:
         cache.record(hashed)
     return results
-
-
-class ObjectWriter(FragmentStream):
-    """New object rows streamed into one ``write_fragments`` call of the ``objects`` table on a
-    background thread: the blob writes overlap the reading and hashing of the next batches."""
-
-    def __init__(self, store: Store) -> None:
-        super().__init__(lambda reader: store.write_fragments(OBJECTS, reader, OBJECTS_SCHEMA), OBJECTS_SCHEMA,
-                         name="pinlake-objects-writer")
 
 
 def commit(store: Store, state: "_State", obj_fragments: list[Any], operation: str, extra: dict[str, Any]) -> None:
@@ -325,10 +318,11 @@ def _skip_known(state: _State, items: list[Item], results: list[dict[str, Any] |
 
 
 def _process(
+    store: Store,
     pending: list[tuple[list[tuple[int, Item]], Future]],
     state: _State,
     objects_ds: lance.LanceDataset | None,
-    writer: "ObjectWriter",
+    writer: PendingWrites,
     results: list[dict[str, Any] | None],
     tags: list[str],
     source: str | None,
@@ -372,7 +366,7 @@ def _process(
         del new_objs
         for _, _, r in ok:
             r["content"] = None  # free memory early
-        writer.put(table)
+        writer.add(store.write_fragments, OBJECTS, table, OBJECTS_SCHEMA)
         del table
     for i, it, r in ok:
         results[i] = _decide(state, it, r, tags, source, ts)

@@ -21,7 +21,7 @@ from pinlake.datasets.idset import IdSet, as_string_array, duplicates
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.schema import DatasetSchema
-from pinlake.fragment_stream import WriteBehind
+from pinlake.write_behind import WriteBehind
 from pinlake.datasets.tables import TableWriter, id_filter, table_uri
 from pinlake.datasets.versions import VersionLog
 from pinlake.errors import BuildError, DatasetExistsError, PinlakeError, ValidationError
