@@ -15,11 +15,13 @@ before the first run (a long-lived cluster). Prints one JSON line per run and a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import statistics
 import time
 from pathlib import Path
+from typing import Iterator
 
 from bench import data
 
@@ -53,31 +55,51 @@ def setup(work: Path, n: int) -> tuple[object, Path, dict]:
     return lib, lock.path, info
 
 
-def run(n: int, reps: int, embed: bool, work: Path, runners: list[str]) -> dict:
+@contextlib.contextmanager
+def started_clusters(runners: list[str], info: dict) -> Iterator[dict[str, object]]:
+    """{runner: warmed-up client} for the Dask runners named (start-up time into ``info``); all closed after."""
     from distributed import Client, LocalCluster
 
+    clusters: dict[str, tuple[object, object]] = {}
+    try:
+        for name in runners:
+            if name in CLUSTERS:
+                workers, threads = CLUSTERS[name]
+                t0 = time.perf_counter()
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=40)
+                client = Client(cluster, set_as_default=False)
+                clusters[name] = (cluster, client)
+                client.run(_warm)
+                info[f"{name}_start_s"] = round(time.perf_counter() - t0, 3)
+        yield {name: client for name, (_, client) in clusters.items()}
+    finally:
+        for cluster, client in clusters.values():
+            client.close()
+            cluster.close()
+
+
+def summary(n: int, reps: int, samples: dict[str, list[float]], parts: dict[str, list[dict]], info: dict, rate: str,
+            **extra: object) -> dict:
+    """Medians, rates and per-part medians of one N's runs."""
+    med = {r: statistics.median(v) for r, v in samples.items()}
+    return {"n": n, **extra, "reps": reps, "median_s": {r: round(v, 3) for r, v in med.items()},
+            rate: {r: round(n / v, 1) for r, v in med.items()}, "all_s": {r: [round(x, 3) for x in v] for r, v in samples.items()},
+            "parts": {r: {k: statistics.median(p[k] for p in v) for k in v[0]} for r, v in parts.items() if v}, **info}
+
+
+def run(n: int, reps: int, embed: bool, work: Path, runners: list[str]) -> dict:
     from pinlake.datasets.lock_build import build_from_lock
 
     lib, lock, info = setup(work, n)
-    clusters: dict[str, tuple[object, object]] = {}
-    for name in runners:
-        if name in CLUSTERS:
-            workers, threads = CLUSTERS[name]
-            t0 = time.perf_counter()
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
-                                   dashboard_address=None, silence_logs=40)
-            client = Client(cluster, set_as_default=False)
-            client.run(_warm)
-            info[f"{name}_start_s"] = round(time.perf_counter() - t0, 3)
-            clusters[name] = (cluster, client)
     samples: dict[str, list[float]] = {r: [] for r in runners}
     parts: dict[str, list[dict]] = {r: [] for r in runners}
-    try:
+    with started_clusters(runners, info) as clusters:
         for rep in range(reps):
             for name in runners:
                 ds_name = f"b_{name.replace('-', '_')}_{rep}"
                 shutil.rmtree(lib.dataset_path(ds_name), ignore_errors=True)
-                kw = {} if name == "local" else {"runner": "dask", "dask_client": clusters[name][1]}
+                kw = {} if name == "local" else {"runner": "dask", "dask_client": clusters[name]}
                 t0 = time.perf_counter()
                 res = build_from_lock(lib, lock, ds_name, embed=embed, compute_stats=False, **kw)
                 dt = time.perf_counter() - t0
@@ -91,19 +113,10 @@ def run(n: int, reps: int, embed: bool, work: Path, runners: list[str]) -> dict:
                 print(json.dumps({"n": n, "runner": name, "rep": rep, "embed": embed, "s": round(dt, 3),
                                   "items_per_s": round(n / dt, 1), "shards": res.shards, **(parts[name][-1] if shard_s else {})}), flush=True)
                 shutil.rmtree(lib.dataset_path(ds_name), ignore_errors=True)
-    finally:
-        for cluster, client in clusters.values():
-            client.close()
-            cluster.close()
-    med = {r: statistics.median(v) for r, v in samples.items()}
-    return {"n": n, "embed": embed, "reps": reps, "median_s": {r: round(v, 3) for r, v in med.items()},
-            "items_per_s": {r: round(n / v, 1) for r, v in med.items()}, "all_s": {r: [round(x, 3) for x in v] for r, v in samples.items()},
-            "parts": {r: {k: statistics.median(p[k] for p in v) for k in v[0]} for r, v in parts.items() if v}, **info}
+    return summary(n, reps, samples, parts, info, "items_per_s", embed=embed)
 
 
 def run_ingest(n: int, reps: int, work: Path, runners: list[str]) -> dict:
-    from distributed import Client, LocalCluster
-
     from pinlake.lake import Lake
     from pinlake.lake.distributed import ingest_on_dask
     from pinlake.lake.upload import local_items
@@ -112,20 +125,9 @@ def run_ingest(n: int, reps: int, work: Path, runners: list[str]) -> dict:
     files = data.files_of(root / "v1")
     paths, names, metas = [p for p, _, _ in files], [o for _, o, _ in files], [m for _, _, m in files]
     info: dict = {}
-    clusters: dict[str, tuple[object, object]] = {}
-    for name in runners:
-        if name in CLUSTERS:
-            workers, threads = CLUSTERS[name]
-            t0 = time.perf_counter()
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
-                                   dashboard_address=None, silence_logs=40)
-            client = Client(cluster, set_as_default=False)
-            client.run(_warm)
-            info[f"{name}_start_s"] = round(time.perf_counter() - t0, 3)
-            clusters[name] = (cluster, client)
     samples: dict[str, list[float]] = {r: [] for r in runners}
     parts: dict[str, list[dict]] = {r: [] for r in runners}
-    try:
+    with started_clusters(runners, info) as clusters:
         for rep in range(reps):
             for name in runners:
                 target = work / f"ingest-{n}-{name}-{rep}"
@@ -137,7 +139,7 @@ def run_ingest(n: int, reps: int, work: Path, runners: list[str]) -> dict:
                 else:
                     items = local_items(paths, metas, names)
                     _, rep_ = ingest_on_dask(lake._store, items, tags=[], source="bench", error_manager=None, fill_metadata=False,
-                                             operation="lake.upload", client=clusters[name][1], use_state=False)
+                                             operation="lake.upload", client=clusters[name], use_state=False)
                     parts[name].append({"hash_s": rep_.hash_seconds, "write_s": rep_.write_seconds, "commit_s": rep_.commit_seconds,
                                         "hash_tasks": rep_.hash_tasks, "write_tasks": rep_.write_tasks})
                 dt = time.perf_counter() - t0
@@ -146,14 +148,7 @@ def run_ingest(n: int, reps: int, work: Path, runners: list[str]) -> dict:
                 print(json.dumps({"n": n, "runner": name, "rep": rep, "ingest": True, "s": round(dt, 3), "files_per_s": round(n / dt, 1),
                                   **(parts[name][-1] if parts[name] else {})}), flush=True)
                 shutil.rmtree(target, ignore_errors=True)
-    finally:
-        for cluster, client in clusters.values():
-            client.close()
-            cluster.close()
-    med = {r: statistics.median(v) for r, v in samples.items()}
-    return {"n": n, "ingest": True, "reps": reps, "median_s": {r: round(v, 3) for r, v in med.items()},
-            "files_per_s": {r: round(n / v, 1) for r, v in med.items()}, "all_s": {r: [round(x, 3) for x in v] for r, v in samples.items()},
-            "parts": {r: {k: statistics.median(p[k] for p in v) for k in v[0]} for r, v in parts.items() if v}, **info}
+    return summary(n, reps, samples, parts, info, "files_per_s", ingest=True)
 
 
 def main() -> None:
