@@ -62,15 +62,11 @@ class _Items:
         for item_id in wanted:
             view = getattr(by_id[item_id], self.view, None)
             views[item_id] = (view[0] if view else None) if isinstance(view, list) else view
-        lake_shas = sorted({v.sha256 for v in views.values() if v is not None and not v.content and v.url.startswith("lake://")})
-        fetched = self.pinned.dataset._lake.read_objects(lake_shas) if lake_shas else {}
+        with_view = [k for k, v in views.items() if v is not None]
+        media = dict(zip(with_view, self.pinned.dataset.read_medias([views[k] for k in with_view])))
         out = []
         for item_id in wanted:
-            view = views[item_id]
-            image = None
-            if view is not None:
-                data = fetched.get(view.sha256) if view.sha256 in fetched else self.pinned.read_media(view)
-                image = PILImage.open(io.BytesIO(data)).convert("RGB")
+            image = PILImage.open(io.BytesIO(media[item_id])).convert("RGB") if item_id in media else None
             if self.transform is not None:
                 image = self.transform(image)
             out.append((image, by_id[item_id].model_dump(exclude={self.view})))
