@@ -406,25 +406,18 @@ class S3Path:
 
     # bytes
     def read_bytes(self) -> bytes:
-        from botocore.exceptions import ClientError
-
-        with _s3_errors(self.uri):
-            try:
-                return client().get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
-            except ClientError as exc:
-                if _missing(exc):
-                    raise FileNotFoundError(self.uri) from None
-                raise
+        return self._get()
 
     def read_range(self, start: int, stop: int) -> bytes:
         """Bytes ``start:stop`` of the object (one ranged GET, not the whole object)."""
+        return self._get(Range=f"bytes={start}-{stop - 1}") if stop > start else b""
+
+    def _get(self, **extra: str) -> bytes:
         from botocore.exceptions import ClientError
 
-        if stop <= start:
-            return b""
         with _s3_errors(self.uri):
             try:
-                return client().get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{stop - 1}")["Body"].read()
+                return client().get_object(Bucket=self.bucket, Key=self.key, **extra)["Body"].read()
             except ClientError as exc:
                 if _missing(exc):
                     raise FileNotFoundError(self.uri) from None
