@@ -53,7 +53,7 @@ from pinlake.lake.upload import (
 
 #: files per hash task at most (and at least, unless there are fewer)
 HASH_TASK_MAX, HASH_TASK_MIN = 2000, 64
-#: bytes per write task at least (fewer, larger fragments), unless there are fewer
+#: bytes per write task at least (fewer task round trips), unless there are fewer; a task writes batch by batch
 WRITE_TASK_MIN_BYTES = 64 * 1024 * 1024
 HINT = "The lake is unchanged; fix the cause and run the upload again (landed files are deduplicated)."
 

@@ -5,7 +5,7 @@
   them like a local upload does.
 - :func:`write_objects`: read the files whose bytes the lake lacks, check each still has the sha256
   of phase 1, and write them as *uncommitted* Lance fragments of the lake's ``objects`` table
-  (phase 2). Nothing is visible until the coordinator commits (see :mod:`pinlake.lake.distributed`).
+  (phase 2), one fragment write per batch. Nothing is visible until the coordinator commits (see :mod:`pinlake.lake.distributed`).
 """
 
 from __future__ import annotations
@@ -15,19 +15,11 @@ import json
 import os
 import socket
 import time
-from typing import Any, Iterator
-
-import pyarrow as pa
+from typing import Any
 
 from pinlake.errors import InputFileError
 from pinlake.lake.store import OBJECTS_SCHEMA, storage_options_for
-from pinlake.lake.upload import (
-    BATCH_BYTES,
-    BATCH_ROWS,
-    Item,
-    _load_chunk,
-    _reason,
-)
+from pinlake.lake.upload import BATCH_BYTES, BATCH_ROWS, Item, _load_chunk, _reason, objects_table, read_local
 
 
 def _where() -> str:
@@ -49,65 +41,49 @@ def hash_files(paths: list[str], filenames: list[str], fill_metadata: bool) -> d
 
 
 def write_objects(uri: str, entries: list[tuple[str, str, int]], created_at: Any, index: int = 0) -> dict[str, Any]:
-    """Phase 2: write ``(path, sha256, size)`` as object rows with their bytes, uncommitted.
+    """Phase 2: write ``(path, sha256, size)`` as object rows with their bytes, uncommitted, one
+    fragment write per batch (as a local upload does).
 
-    A file whose bytes changed since phase 1 fails the task with an InputFileError naming it (not
-    retried: the coordinator must hash it again); its fragments stay invisible.
+    A file that cannot be read, or whose bytes changed since phase 1, fails the task with an
+    InputFileError naming it (not retried: the coordinator must hash it again); what the task wrote
+    stays invisible.
     """
     import lance
 
+    from pinlake.dask_client import error_result
+
     t0 = time.perf_counter()
-    changed: list[InputFileError] = []
-    written = [0, 0]
+    fragments: list[Any] = []
+    rows: list[tuple[str, int, str | None, bytes | None]] = []
+    size = written = nbytes = 0
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        rows: list[tuple[str, int, bytes]] = []
-        size = 0
-        for path, sha, expected in entries:
-            try:
-                with open(path, "rb") as fh:
-                    content = fh.read()
-            except OSError as exc:
-                changed.append(InputFileError(f"cannot read {path} on {_where()}: {_reason(exc)}",
-                                              hint="The lake and the files must be on storage every Dask worker sees (same path)."))
-                return
-            now_sha = hashlib.sha256(content).hexdigest()
-            if now_sha != sha or len(content) != expected:
-                changed.append(InputFileError(f"{path} changed while it was being ingested (sha256 {sha[:12]}… when hashed, {now_sha[:12]}… now)",
-                                              hint="Nothing was written; run the upload again once the file is stable."))
-                return
-            rows.append((sha, len(content), content))
-            size += len(content)
-            if len(rows) >= BATCH_ROWS or size >= BATCH_BYTES:
-                yield _batch(rows, created_at)
-                written[0] += len(rows)
-                written[1] += size
-                rows, size = [], 0
-        if rows:
-            yield _batch(rows, created_at)
-            written[0] += len(rows)
-            written[1] += size
+    def flush() -> None:
+        fragments.extend(lance.fragment.write_fragments(objects_table(rows, created_at), uri, schema=OBJECTS_SCHEMA,
+                                                        storage_options=storage_options_for(uri)))
 
-    reader = pa.RecordBatchReader.from_batches(OBJECTS_SCHEMA, batches())
-    fragments = lance.fragment.write_fragments(reader, uri, schema=OBJECTS_SCHEMA, storage_options=storage_options_for(uri))
-    if changed:
-        from pinlake.dask_client import error_result
-
-        return error_result(f"write task {index}", changed[0])
-    return {"fragments": [json.dumps(f.to_json()) for f in fragments], "rows": written[0], "bytes": written[1],
+    for path, sha, expected in entries:
+        try:
+            content = read_local(path)
+        except OSError as exc:
+            return error_result(f"write task {index}", InputFileError(
+                f"cannot read {path} on {_where()}: {_reason(exc)}",
+                hint="The lake and the files must be on storage every Dask worker sees (same path)."))
+        now_sha = hashlib.sha256(content).hexdigest()
+        if now_sha != sha or len(content) != expected:
+            return error_result(f"write task {index}", InputFileError(
+                f"{path} changed while it was being ingested (sha256 {sha[:12]}… when hashed, {now_sha[:12]}… now)",
+                hint="Nothing was written; run the upload again once the file is stable."))
+        rows.append((sha, len(content), None, content))
+        size += len(content)
+        written += 1
+        nbytes += len(content)
+        if len(rows) >= BATCH_ROWS or size >= BATCH_BYTES:
+            flush()
+            rows, size = [], 0
+    if rows:
+        flush()
+    return {"fragments": [json.dumps(f.to_json()) for f in fragments], "rows": written, "bytes": nbytes,
             "worker": _where(), "seconds": round(time.perf_counter() - t0, 3)}
-
-
-def _batch(rows: list[tuple[str, int, bytes]], created_at: Any) -> pa.RecordBatch:
-    import lance
-
-    sha, size, blob = zip(*rows)
-    table = pa.table(
-        [pa.array(sha, pa.string()), pa.array(size, pa.int64()), pa.array([None] * len(rows), pa.string()),
-         lance.blob_array(list(blob)), pa.array([created_at] * len(rows), OBJECTS_SCHEMA.field("created_at").type)],
-        schema=OBJECTS_SCHEMA,
-    )
-    return table.combine_chunks().to_batches()[0]
 
 
 __all__ = ["hash_files", "write_objects"]

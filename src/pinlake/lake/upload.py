@@ -353,16 +353,7 @@ def _process(
     new_objs = dedupe(state, objects_ds, ok)
     ts = now()
     if new_objs:
-        table = pa.table(
-            [
-                pa.array([r["sha256"] for _, r in new_objs], pa.string()),
-                pa.array([r["size"] for _, r in new_objs], pa.int64()),
-                pa.array([it.uri for it, _ in new_objs], pa.string()),
-                lance.blob_array([r["content"] if it.uri is None else None for it, r in new_objs]),
-                pa.array([ts] * len(new_objs), OBJECTS_SCHEMA.field("created_at").type),
-            ],
-            schema=OBJECTS_SCHEMA,
-        )
+        table = objects_table([(r["sha256"], r["size"], it.uri, r["content"] if it.uri is None else None) for it, r in new_objs], ts)
         del new_objs
         for _, _, r in ok:
             r["content"] = None  # free memory early
@@ -370,6 +361,17 @@ def _process(
         del table
     for i, it, r in ok:
         results[i] = _decide(state, it, r, tags, source, ts)
+
+
+def objects_table(rows: list[tuple[str, int, str | None, bytes | None]], created_at: Any) -> pa.Table:
+    """Rows of the ``objects`` table from ``(sha256, size, uri, bytes)``: bytes for uploads, a uri
+    (and no bytes) for objects imported by reference."""
+    sha, size, uri, blob = zip(*rows) if rows else ((), (), (), ())
+    return pa.table(
+        [pa.array(sha, pa.string()), pa.array(size, pa.int64()), pa.array(uri, pa.string()), lance.blob_array(list(blob)),
+         pa.array([created_at] * len(rows), OBJECTS_SCHEMA.field("created_at").type)],
+        schema=OBJECTS_SCHEMA,
+    )
 
 
 def record_hashed(ok: list[tuple[int, Item, dict[str, Any]]], hashed: list[tuple[str, int, int, int, str]]) -> None:
