@@ -93,12 +93,8 @@ def retention_task(library: str, registry: str, dataset: str) -> dict[str, Any] 
     result = engine.retention_step(library, registry, dataset)
     if result is not None and result["removed"]:
         get_run_logger().info("%s retention %s: removed %s", dataset, result["older_than"], result["removed"])
-        lines = "\n".join(f"| {t} | {', '.join(map(str, v))} |" for t, v in sorted(result["removed"].items()))
-        create_markdown_artifact(
-            f"# Retention of {dataset}: older than {result['older_than']}\n\n| table | versions removed |\n|---|---|\n{lines}\n\n"
-            f"Kept dataset versions: {', '.join(map(str, result['kept_dataset_versions']))}; "
-            f"{result['bytes_removed']} bytes freed; untagged: {', '.join(result['untagged']) or 'none'}.\n",
-            key=f"{artifact_key(dataset)}-retention", description=f"cleanup applied by the registry retention of {dataset}")
+        create_markdown_artifact(engine.retention_markdown(dataset, result), key=f"{artifact_key(dataset)}-retention",
+                                 description=f"cleanup applied by the registry retention of {dataset}")
     return result
 
 

@@ -237,6 +237,14 @@ def retention_step(library: str | os.PathLike[str], registry: str | os.PathLike[
             "kept_dataset_versions": sorted(report["kept_dataset_versions"])}
 
 
+def retention_markdown(name: str, result: dict[str, Any]) -> str:
+    """What :func:`retention_step` removed, as the markdown of a flow artifact."""
+    lines = "\n".join(f"| {t} | {', '.join(map(str, v))} |" for t, v in sorted(result["removed"].items()))
+    return (f"# Retention of {name}: older than {result['older_than']}\n\n| table | versions removed |\n|---|---|\n{lines}\n\n"
+            f"Kept dataset versions: {', '.join(map(str, result['kept_dataset_versions']))}; "
+            f"{result['bytes_removed']} bytes freed; untagged: {', '.join(result['untagged']) or 'none'}.\n")
+
+
 def summary_markdown(library: str | os.PathLike[str], name: str, build: BuildStep, lock: LockStep) -> str:
     """A markdown summary of a refresh: versions, rows per table, lock hash and the diff."""
     lines = [f"# Refresh of `{name}`", ""]
