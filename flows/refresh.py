@@ -61,13 +61,13 @@ def build_task(library: str, registry: str, dataset: str, lock: engine.LockStep,
 
 
 @task(name="stats", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, persist_result=True,
-      cache_key_fn=lambda ctx, p: _key("stats", _lib_key(p["library"]), p["dataset"], p["version"]))
+      cache_key_fn=lambda ctx, p: _key("stats", _lib_key(p["library"]), p["dataset"], engine.version_token(p["library"], p["dataset"], p["version"])))
 def stats_task(library: str, dataset: str, version: int) -> dict[str, Any]:
     return engine.stats_step(library, dataset)
 
 
 @task(name="preview", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, persist_result=True,
-      cache_key_fn=lambda ctx, p: _key("preview", _lib_key(p["library"]), p["dataset"], p["version"]))
+      cache_key_fn=lambda ctx, p: _key("preview", _lib_key(p["library"]), p["dataset"], engine.version_token(p["library"], p["dataset"], p["version"])))
 def preview_task(library: str, dataset: str, version: int) -> str:
     return engine.preview_step(library, dataset)
 

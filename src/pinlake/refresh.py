@@ -169,6 +169,15 @@ def stats_step(library: str | os.PathLike[str], name: str) -> dict[str, Any]:
     return recompute_stats(Library(library).get_dataset(name))
 
 
+def version_token(library: str | os.PathLike[str], name: str, version: int) -> str:
+    """One dataset version's identity for result caching: its number and the run that wrote it (a
+    library deleted and built again reuses the numbers, never the runs)."""
+    from pinlake.datasets.history import resolve
+
+    entry = resolve(Library(library).dataset_path(name), version)
+    return f"{version}-{entry.run_id or entry.created_at.isoformat()}"
+
+
 def preview_step(library: str | os.PathLike[str], name: str) -> str:
     from pinlake.datasets.finalize import human_size
     from pinlake.datasets.ops import recompute_preview

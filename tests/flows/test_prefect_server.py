@@ -259,3 +259,19 @@ def test_registry_retention_is_applied_after_each_built_version(prefect_server, 
     with get_client(sync_client=True) as client:
         arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["health-by-tag-retention"])))
     assert arts and "older than 0s" in arts[0].data and "| item |" in arts[0].data
+
+
+def test_library_deleted_and_built_again_gets_its_stats_and_preview(prefect_server, project, tmp_path):
+    """The stats and preview results are cached per dataset version; a library deleted and refreshed
+    again reuses the version numbers, not the runs, so its new version gets its own stats and preview."""
+    import shutil
+
+    library, registry, _ = project()
+    args = ["refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server", "--json"]
+    assert json.loads(cli(*args).stdout)[0]["version"] == 1
+    for part in ("library", "recipes", "assets"):
+        shutil.rmtree(tmp_path / part)
+    library, registry, _ = project()
+    again = json.loads(cli(*args).stdout)[0]
+    assert again["version"] == 1 and again["unchanged"] is False
+    assert (library / "health_by_tag" / "preview.png").is_file() and (library / "health_by_tag" / "stats.json").is_file()
