@@ -127,3 +127,73 @@ def test_objects_from_lake(demo: Path):
     assert c.get(f"/objects/{sha}", headers={"Range": "bytes=0-3"}).content == data[:4]
     assert c.get(f"/objects/{sha}", headers={"If-None-Match": f'"{sha}"'}).status_code == 304
     assert c.get(f"/objects/{sha}", headers={"Range": f"bytes={len(data)}-"}).status_code == 416
+
+
+# --- view urls that leave the media directory (GET /views/{ds}/{table}/{id}/media, Dataset.read_media) ----------
+ESCAPES = ["/../secret.txt", "/health_images/../../secret.txt", "/../../../../etc/passwd", "/health_images/train/link.jpg"]
+
+
+def _plant_urls(root: Path, urls: list[str]) -> list[str]:
+    """Point the first views of health_images at ``urls`` behind pinlake's back (straight into Lance, then a
+    log entry), as a dataset written by hand or by an older pinlake could; returns the view ids."""
+    import lance
+
+    from pinlake.datasets.versions import VersionLog
+    from pinlake.sqltext import sql_str
+
+    path = root / "library" / "health_images"
+    log = VersionLog(path)
+    state = log.latest()
+    table = lance.dataset(str(path / "db" / "image.lance"), version=state.tables["image"])
+    ids = table.to_table(columns=["id"], limit=len(urls)).column("id").to_pylist()
+    for view_id, url in zip(ids, urls):
+        table.update({"url": sql_str(url)}, where=f"id = {sql_str(view_id)}")
+    with log.locked():
+        log.append("plant", {**state.tables, "image": table.version}, state.rows, {})
+    return ids
+
+
+def test_view_media_refuses_urls_that_leave_the_media_dir(demo: Path):
+    (demo / "secret.txt").write_text("SECRET")
+    (demo / "assets/health_images/train/link.jpg").symlink_to(demo / "secret.txt")
+    ids = _plant_urls(demo, ESCAPES)
+    client = make_client(demo)  # no token: a read
+    for view_id, url in zip(ids, ESCAPES):
+        r = client.get(f"/views/health_images/image/{view_id}/media")
+        assert r.status_code == 404, (url, r.status_code)
+        assert b"SECRET" not in r.content and b"root:" not in r.content
+    from pinlake.datasets import Dataset
+    from pinlake.errors import NotFoundError
+
+    ds = Dataset(demo / "library/health_images", media_dir=demo / "assets")
+    for view in ds.get_data("image", ids=ids):
+        with pytest.raises(NotFoundError):
+            ds.read_media(view)
+    # the dataset's own media root (no media_dir given) refuses them too
+    own = Dataset(demo / "library/health_images")
+    for view in own.get_data("image", ids=ids):
+        with pytest.raises(NotFoundError):
+            own.read_media(view)
+
+
+@pytest.mark.parametrize("url", ["/../secret.txt", "/ds/../../secret.txt", "a/./b.jpg", "a\\..\\b.jpg", "x\n.jpg"])
+def test_urls_that_leave_the_media_dir_are_refused_at_write_time(demo: Path, url: str):
+    from pinlake.datasets import Dataset
+    from pinlake.errors import ValidationError
+
+    ds = Dataset(demo / "library/health_images")
+    before = ds.version
+    view = ds.get_data("image", limit=1)[0]
+    with pytest.raises(ValidationError, match="url"):
+        ds.update_data("image", [{**view.model_dump(), "url": url}])
+    with pytest.raises(ValueError, match="url"):
+        view.url = url  # assignment is validated
+    built = type(view).model_construct(**{**view.__dict__, "url": url})  # a model that skipped validation
+    with pytest.raises(ValidationError, match="row 0: field 'url'"):
+        ds.update_data("image", [built])
+    assert Dataset(demo / "library/health_images").version == before
+    writer = make_client(demo, token="t")
+    row = {k: v for k, v in view.model_dump(mode="json").items() if k not in ("content",)}
+    r = writer.put("/views/health_images/image/", json=[{**row, "url": url}], headers={"Authorization": "Bearer t"})
+    assert r.status_code == 422, r.text
+    assert Dataset(demo / "library/health_images").version == before

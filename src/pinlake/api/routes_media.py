@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, Response
 
 from pinlake.api.deps import ApiError, ApiState, get_state, lake_object
+from pinlake.mediapath import inside
 
 router = APIRouter(tags=["media"])
 
@@ -69,17 +70,9 @@ def media_roots(state: ApiState) -> list[tuple[str, FsPath]]:
 
 def safe_file(root: FsPath, rel: str) -> FsPath | None:
     """``root/rel`` if it is a regular file inside ``root`` (after symlinks), else None."""
-    parts = rel.split("/")
-    if not rel or rel.startswith("/") or "\\" in rel or "\x00" in rel or any(p in ("..", ".") for p in parts):
+    if not rel or rel.startswith("/"):
         return None
-    try:
-        base = root.resolve(strict=True)
-        target = (base / rel).resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    if not target.is_relative_to(base) or not target.is_file():
-        return None
-    return target
+    return inside(root, rel)
 
 
 def _not_found(path: str) -> ApiError:

@@ -25,6 +25,7 @@ from pinlake.datasets.tables import id_filter, open_table, table_exists
 from pinlake.datasets.versions import DatasetVersion, VersionLog
 from pinlake.errors import InputFileError, NotFoundError
 from pinlake.features.arrow import table_to_rows
+from pinlake.mediapath import inside, url_problem
 from pinlake.features.base import BaseSchema
 from pinlake.sqltext import sql_str
 from pinlake.storage import AnyPath, location
@@ -196,20 +197,20 @@ class Dataset(CrudMixin):
         return {c["values"].as_py(): c["counts"].as_py() for c in counts}
 
     # --- media -----------------------------------------------------------------
-    def media_path(self, url: str) -> Path | None:
-        """The local file a view url points at, or None (embedded bytes, lake object, remote)."""
+    def media_root(self, url: str) -> tuple[Path, str] | None:
+        """(media root, path relative to it) of a view url, or None (embedded bytes, lake object, remote)."""
         if not url or "://" in url:
             return None
         rel = url.lstrip("/")
         if self.media_dir is not None:
-            return self.media_dir / rel
+            return self.media_dir, rel
         media = self.info.media
         prefix = (media.get("url_prefix") or "").strip("/")
         root = media.get("root")
         if root:
             if prefix and rel.startswith(prefix + "/"):
                 rel = rel[len(prefix) + 1 :]
-            return Path(root) / rel
+            return Path(root), rel
         return None
 
     @cached_property
@@ -229,13 +230,20 @@ class Dataset(CrudMixin):
             return bytes(content)
         if url.startswith("lake://"):
             return self._lake.get_object_bytes(url[len("lake://") :] or sha)
-        path = self.media_path(url)
-        if path is None:
+        where = self.media_root(url)
+        if where is None:
             raise NotFoundError(f"cannot resolve media url {url!r}", hint="Pass media_dir= to Dataset().")
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise NotFoundError(f"media file {path} (url {url!r}) does not exist", hint="Pass the right media_dir.") from None
+        root, rel = where
+        problem = url_problem(url)
+        if problem is not None:
+            raise NotFoundError(f"media url {url!r} {problem}", hint="Fix the view's url: it must stay inside the media directory.")
+        path = inside(root, rel)
+        if path is None:
+            raise NotFoundError(
+                f"no media file for url {url!r} inside {root} (missing, not a file, or a symlink that leaves it)",
+                hint="Pass the right media_dir.",
+            )
+        return path.read_bytes()
 
     def read_medias(self, views: Sequence[Image | dict[str, Any]]) -> list[bytes]:
         """The bytes of several views, in order: the ``lake://`` ones fetched in one batched lake read

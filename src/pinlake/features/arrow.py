@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 import pyarrow as pa
 from pydantic import BaseModel
 
+from pinlake.mediapath import first_bad_url, url_error
 from pinlake.errors import ValidationError
 from pinlake.features.base import BaseSchema, SchemaRef
 from pinlake.features.groups import Embedding
@@ -105,7 +106,12 @@ def rows_to_table(schema: type[BaseSchema], rows: Iterable[BaseSchema | dict[str
                 columns[n].append({"name": v.name, "id": v.id})
             else:
                 columns[n].append(_plain(v))
-    return pa.Table.from_pydict(columns, schema=arrow_schema(schema))
+    out = pa.Table.from_pydict(columns, schema=arrow_schema(schema))
+    if "url" in names and getattr(schema, "group", "") == "views":  # rows given as models skip validation
+        bad = first_bad_url(out.column("url"))
+        if bad is not None:
+            raise ValidationError(f"table {table or schema.__name__!r}, row {bad}: field 'url': {url_error(out.column('url')[bad].as_py())}")
+    return out
 
 
 def table_to_rows(schema: type[BaseSchema], table: pa.Table) -> list[BaseSchema]:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from pinlake.mediapath import check_url
 from pinlake.features.base import BaseSchema, EntityRef, ItemRef, SourceRef, ViewRef
 
 
@@ -45,6 +46,11 @@ class Image(View):
     content: bytes | None = None
     sha256: str = ""
 
+    @field_validator("url")
+    @classmethod
+    def _url_inside_media(cls, v: str) -> str:
+        return check_url(v)
+
 
 class SequenceFrame(Image):
     timestamp: float = 0.0
@@ -59,6 +65,11 @@ class Video(View):
     height: int = 0
     format: str = ""
     duration: float = 0.0
+
+    @field_validator("url")
+    @classmethod
+    def _url_inside_media(cls, v: str) -> str:
+        return check_url(v)
 
 
 # --- entities ----------------------------------------------------------------
