@@ -3,7 +3,8 @@
 Schemas exposed: one per dataset (a view per table at its latest *logged* version, or pinned with
 ``at={"dataset": version_or_tag}``), ``catalog`` (``versions``, ``lineage``, ``pins``, ``tags``,
 ``consumers``, ``cleanups``, ``members``) and ``lake`` (the lake's tables, e.g. ``lake.data``).
-Only SELECT/EXPLAIN statements run; anything that writes is refused before execution.
+Only one SELECT/EXPLAIN statement runs per query; anything that writes, and several statements
+separated by ';', are refused before execution (DuckDB's own parser splits the statements).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _first_keywords(query: str) -> list[str]:
 
 
 def check_read_only(query: str) -> list[Any]:
-    """Parse ``query``; raise InvalidQueryError for syntax errors or statements that write."""
+    """Parse ``query``; raise InvalidQueryError for syntax errors, statements that write and more than one statement."""
     import duckdb
 
     try:
@@ -57,6 +58,11 @@ def check_read_only(query: str) -> list[Any]:
         if word in WRITE_KEYWORDS:
             raise InvalidQueryError(f"pinlake sql is read-only: {word} statements are not allowed",
                                     hint="Only SELECT (and EXPLAIN) run here.")
+    if len(statements) > 1:
+        raise InvalidQueryError(
+            f"the query has {len(statements)} statements; only one statement runs per query",
+            hint="Send each SELECT on its own (a ';' inside a quoted string is fine), or combine them with UNION ALL.",
+        )
     return statements
 
 

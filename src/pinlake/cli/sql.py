@@ -15,7 +15,7 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_error
 @app.command("sql")
 @handle_errors
 def sql(
-    query: str = typer.Argument(..., help="A SELECT statement."),
+    query: str = typer.Argument(..., help="One SELECT statement (several statements separated by ';' are refused)."),
     at: Optional[List[str]] = typer.Option(None, "--at", help="Pin a dataset: DATASET=VERSION (or =TAG); repeatable."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
