@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pinlake.api.deps import MAX_BODY_BYTES, ApiError, ApiState
+from pinlake.api.deps import MAX_BODY_BYTES, MAX_SQL_BYTES, ApiError, ApiState
 from pinlake.errors import NotFoundError, PinlakeError, ValidationError
 
 STATIC = Path(__file__).parent / "static"
@@ -33,32 +33,48 @@ def _error(status: int, message: str, hint: str | None = None, **extra: Any) -> 
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413 (declared or streamed)."""
+    """Refuse request bodies over ``max_bytes`` with 413, declared (``Content-Length``) or streamed
+    (``Transfer-Encoding: chunked``: read here, up to the limit, before the app sees it)."""
 
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+
+    def _too_large(self) -> JSONResponse:
+        return _error(413, f"request body over the {self.max_bytes}-byte limit",
+                      "Send fewer rows per request (split the batch over several requests).")
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _error(413, f"request body over {self.max_bytes} bytes")(scope, receive, send)
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                await self._too_large()(scope, receive, send)
+                return
+            await self.app(scope, receive, send)  # the server reads exactly Content-Length bytes
             return
+        # No declared length: the body arrives in chunks. Buffer it up to the limit (the routes read
+        # whole JSON bodies anyway) so that going over is answered here with 413, not by the app.
+        buffered: list[Any] = []
         seen = 0
-
-        async def limited() -> Any:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise ApiError(413, f"request body over {self.max_bytes} bytes")
-            return message
+            buffered.append(message)
+            if message["type"] != "http.request":  # the client went away
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                await self._too_large()(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
 
-        await self.app(scope, limited, send)
+        async def replay() -> Any:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
 
 
 def create_app(
@@ -66,9 +82,15 @@ def create_app(
     media_dir: str | os.PathLike[str] | None = None,
     token: str | None = None,
     *,
-    max_body_bytes: int = MAX_BODY_BYTES,
+    max_body_bytes: int | None = None,
+    max_sql_bytes: int | None = None,
 ) -> FastAPI:
-    """The pinlake API over ``library``; view urls resolve under ``media_dir``."""
+    """The pinlake API over ``library``; view urls resolve under ``media_dir``.
+
+    Limits: request bodies over ``max_body_bytes`` get 413 (default ``PINLAKE_API_MAX_BODY_BYTES`` or
+    16 MiB); a ``POST /sql`` answer whose JSON is over ``max_sql_bytes`` gets 422 (default
+    ``PINLAKE_API_MAX_SQL_BYTES`` or 8 MiB).
+    """
     from pinlake.api import routes_datasets, routes_items, routes_media, routes_tables
     from pinlake.storage import location
 
@@ -81,7 +103,9 @@ def create_app(
         library=location(library),
         media_dir=Path(media_dir) if media_dir is not None else None,
         token=token if token is not None else (os.environ.get("PINLAKE_API_TOKEN") or None),
+        max_sql_bytes=_limit(max_sql_bytes, "PINLAKE_API_MAX_SQL_BYTES", MAX_SQL_BYTES),
     )
+    max_body_bytes = _limit(max_body_bytes, "PINLAKE_API_MAX_BODY_BYTES", MAX_BODY_BYTES)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -131,6 +155,21 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
+
+
+def _limit(value: int | None, env: str, default: int) -> int:
+    """A byte limit: the argument, else the environment variable ``env``, else ``default``."""
+    if value is None:
+        text = os.environ.get(env, "").strip()
+        if not text:
+            return default
+        if not text.isdigit():
+            raise ValidationError(f"{env}={text!r} is not a number of bytes", hint=f"Set {env} to a positive integer, e.g. {default}.")
+        value = int(text)
+    if value < 1:
+        raise ValidationError(f"{env} (or the matching create_app argument) must be at least 1 byte, got {value}",
+                              hint=f"The default is {default}.")
+    return value
 
 
 def _version() -> str:

@@ -18,7 +18,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pinlake.errors import NotFoundError, ValidationError
 
 MAX_PAGE = 1000
-MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BODY_BYTES = 16 * 1024 * 1024  # request bodies (PINLAKE_API_MAX_BODY_BYTES / create_app(max_body_bytes=))
+MAX_SQL_BYTES = 8 * 1024 * 1024  # JSON body of a POST /sql answer (PINLAKE_API_MAX_SQL_BYTES / create_app(max_sql_bytes=))
 
 
 class ApiError(Exception):
@@ -36,6 +37,7 @@ class ApiState:
     library: Any  # a Path, or an S3Path (pinlake.storage)
     media_dir: Path | None = None
     token: str | None = None
+    max_sql_bytes: int = MAX_SQL_BYTES
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -134,13 +136,52 @@ def lineage(state: ApiState, ds: Any, version: int | None) -> Any:
     return _jsonable(lineage_of(f"{ds.name}@{version or ds.version}", library=state.library))
 
 
-def sql(state: ApiState, query: str, limit: int) -> dict[str, Any]:
-    """A read-only query over the library (the catalog refuses anything but SELECT/EXPLAIN: HTTP 400)."""
+def sql(state: ApiState, query: str, limit: int) -> bytes:
+    """The JSON body answering one read-only query over the library (the catalog refuses anything but
+    one SELECT/EXPLAIN: HTTP 400). A body over ``state.max_sql_bytes`` is refused with 422."""
     from pinlake.catalog.sql import sql as run_sql
 
     if not query.strip().rstrip(";").strip():
         raise ApiError(400, "empty SQL query", hint='Try {"query": "SELECT * FROM catalog.versions LIMIT 5"}.')
-    return rows_of(run_sql(query, library=state.library), limit)
+    result = run_sql(query, library=state.library)
+    budget = state.max_sql_bytes
+    least = _json_lower_bound(result.slice(0, limit))
+    if least > budget:  # clearly too big: never turned into Python objects
+        raise _too_large(f"at least {least}", budget)
+    body = _to_json(rows_of(result, limit))
+    if len(body) > budget:
+        raise _too_large(str(len(body)), budget)
+    return body
+
+
+def _too_large(size: str, budget: int) -> ApiError:
+    return ApiError(422, f"SQL result too large: {size} bytes of JSON, over the {budget}-byte response limit",
+                    hint="Add a LIMIT, select fewer or shorter columns (e.g. length(col) instead of col), or aggregate "
+                         "(the server sets the limit with PINLAKE_API_MAX_SQL_BYTES).")
+
+
+def _json_lower_bound(table: Any) -> int:
+    """A cheap lower bound of the JSON size of ``table``'s rows from its Arrow buffers: string and nested
+    columns take at least a quarter of their Arrow bytes as JSON (a number at least '0,' for its 8 bytes);
+    bytes are sent as their length only, so binary columns do not count."""
+    import pyarrow as pa
+
+    def has_binary(t: Any) -> bool:
+        if pa.types.is_dictionary(t):
+            return has_binary(t.value_type)
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) \
+                or getattr(pa.types, "is_binary_view", lambda _: False)(t):
+            return True
+        return any(has_binary(t.field(i).type) for i in range(t.num_fields)) if t.num_fields else False
+
+    return sum(col.nbytes for col in table.columns if not has_binary(col.type)) // 4
+
+
+def _to_json(obj: Any) -> bytes:
+    """JSON as FastAPI renders a returned dict (NaN and infinities as null)."""
+    import pydantic_core
+
+    return pydantic_core.to_json(obj, inf_nan_mode="null")
 
 
 def rows_of(result: Any, limit: int) -> dict[str, Any]:

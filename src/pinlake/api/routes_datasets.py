@@ -140,6 +140,9 @@ class SqlQuery(BaseModel):
     limit: int = Field(1000, ge=1, le=10_000, description="Rows returned at most")
 
 
-@router.post("/sql", tags=["catalog"], summary="Read-only SQL (DuckDB) over the library")
+@router.post("/sql", tags=["catalog"], summary="Read-only SQL (DuckDB) over the library",
+             description="One read-only statement; the JSON answer is bounded (422 over the response limit, "
+                         "8 MiB by default).")
 def sql(request: Request, body: SqlQuery = Body(...)) -> dict[str, Any]:
-    return deps.sql(get_state(request), body.query, min(body.limit, MAX_PAGE * 10))
+    content = deps.sql(get_state(request), body.query, min(body.limit, MAX_PAGE * 10))
+    return Response(content, media_type="application/json")  # type: ignore[return-value]
