@@ -71,13 +71,27 @@ class Library:
 
     # --- datasets ------------------------------------------------------------
     def dataset_names(self) -> list[str]:
+        """Names of the datasets with a committed version (see :meth:`incomplete_names` for the others)."""
         if not self.path.is_dir():
             return []
-        return sorted(
-            p.name
-            for p in self.path.iterdir()
-            if p.is_dir() and not p.name.startswith(("_", ".")) and (p / "info.json").is_file()
-        )
+        return sorted(p.name for p in self._candidates() if (p / "_versions.lance" / "_versions").is_dir())
+
+    def incomplete_names(self) -> list[str]:
+        """Directories a create wrote but never committed (killed or failed before its first version):
+        listings skip them; a new create of the name takes one over."""
+        from pinlake.datasets.dataset import is_incomplete
+
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self._candidates() if is_incomplete(p))
+
+    def incomplete_warnings(self) -> list[str]:
+        """One line per incomplete dataset, naming it and the fix."""
+        return [f"skipped incomplete dataset {n!r} (no committed version; a create never finished): run the create "
+                f"again to take it over, or delete {self.path / n}" for n in self.incomplete_names()]
+
+    def _candidates(self) -> list[AnyPath]:
+        return [p for p in self.path.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))]
 
     def iter_datasets(self) -> Iterator["Dataset"]:
         from pinlake.datasets.dataset import Dataset
@@ -89,7 +103,11 @@ class Library:
         from pinlake.datasets.dataset import Dataset
 
         path = self.dataset_path(name)
-        if not (path / "info.json").is_file():
+        if not (path / "_versions.lance" / "_versions").is_dir():
+            from pinlake.datasets.dataset import incomplete_error, is_incomplete
+
+            if is_incomplete(path):
+                raise incomplete_error(path)
             known = ", ".join(self.dataset_names()) or "none"
             raise NotFoundError(
                 f"no dataset {name!r} in library {self.path}",

@@ -116,30 +116,22 @@ def same_inputs_lock(lib: Library, name: str, script: Path, lake_version: int) -
 
 def _latest_entry(lib: Library, name: str) -> Any:
     """The dataset's latest version entry, or None when it has none yet (absent, or its first build
-    is still running in another process: info.json is written before the first version commits)."""
+    is still running in another process)."""
     from pinlake.datasets.versions import VersionLog
 
-    path = lib.dataset_path(name)
-    if not (path / "info.json").is_file():
-        return None
-    return VersionLog(path).latest()
+    log = VersionLog(lib.dataset_path(name))
+    return log.latest() if log.exists() else None
 
 
 def latest_version(library: str | os.PathLike[str], name: str) -> tuple[int | None, str]:
     """(latest dataset version, its lock hash), or (None, "") when the dataset does not exist yet."""
-    lib = Library(library)
-    path = lib.dataset_path(name)
-    if not (path / "info.json").is_file():
-        return None, ""
-    from pinlake.datasets.versions import VersionLog
-
-    entry = VersionLog(path).latest()
+    entry = _latest_entry(Library(library), name)
     return (entry.dataset_version, entry.lock_hash) if entry else (None, "")
 
 
 def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, lock_dir: str, *,
                runner: str | None = None, dask_address: str | None = None, shards: int | None = None) -> BuildStep:
-    """Build (or incrementally update) the dataset from the lock; stats and preview are separate steps.
+    """Build (or incrementally update) the dataset from the lock; the new version commits with its stats and preview.
 
     ``runner="dask"``: a full build runs in shards on the Dask cluster at ``dask_address``; see
     :mod:`pinlake.datasets.distributed`. Unset, both come from the registry entry (``runner``,
@@ -154,7 +146,7 @@ def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str]
     item = resolve_item(entry.dataset_item, reg.root)
     result = build_from_lock(
         Library(library).ensure(), lock_dir, name, dataset_item=item, mode="auto",
-        description=entry.description, compute_stats=False,
+        description=entry.description, compute_stats=True,
         runner=runner or entry.runner, shards=shards,
         dask_address=dask_address or entry.dask_address or os.environ.get("PINLAKE_DASK_ADDRESS"),
     )
@@ -164,9 +156,14 @@ def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str]
 
 
 def stats_step(library: str | os.PathLike[str], name: str) -> dict[str, Any]:
+    """The latest version's stats: those made with it, computed now only for a version that has none."""
     from pinlake.datasets.ops import recompute_stats
 
-    return recompute_stats(Library(library).get_dataset(name))
+    ds = Library(library).get_dataset(name)
+    stats = ds.stats
+    if isinstance(stats, dict) and stats.get("dataset_version") == ds.version and ds.features_values is not None:
+        return stats
+    return recompute_stats(ds)
 
 
 def version_token(library: str | os.PathLike[str], name: str, version: int) -> str:
@@ -179,15 +176,13 @@ def version_token(library: str | os.PathLike[str], name: str, version: int) -> s
 
 
 def preview_step(library: str | os.PathLike[str], name: str) -> str:
-    from pinlake.datasets.finalize import human_size
+    """The latest version's preview: the one made with it, drawn now only for a version that has none."""
     from pinlake.datasets.ops import recompute_preview
 
     ds = Library(library).get_dataset(name)
-    path = recompute_preview(ds)
-    ds.info.num_items = ds.num_items
-    ds.info.size = human_size(ds.size_bytes())
-    ds.info.to_json(ds.path / "info.json")
-    return str(path)
+    if ds.preview_path.is_file():
+        return str(ds.preview_path)
+    return str(recompute_preview(ds))
 
 
 def needs_finalize(library: str | os.PathLike[str], name: str) -> bool:

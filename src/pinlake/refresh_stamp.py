@@ -59,14 +59,14 @@ def _local(library: str | os.PathLike[str]) -> Path | None:
 
 
 def _current_finalize(dataset: Path, version: int) -> bool:
-    """stats.json is of ``version`` and the preview exists (as pinlake.refresh._needs_finalize)."""
+    """Version ``version`` has its own stats.json and preview.png (as pinlake.refresh._needs_finalize;
+    a version's files live in ``_meta/<version>/``, see pinlake.datasets.versions)."""
+    meta = dataset / "_meta" / str(version)
     try:
-        stats = json.loads((dataset / "stats.json").read_text())
-        info = json.loads((dataset / "info.json").read_text())
+        stats = json.loads((meta / "stats.json").read_text())
     except (OSError, ValueError):
         return False
-    preview = info.get("preview") or "preview.png"
-    return isinstance(stats, dict) and stats.get("dataset_version") == version and (dataset / preview).is_file()
+    return isinstance(stats, dict) and stats.get("dataset_version") == version and (meta / "preview.png").is_file()
 
 
 def quick_unchanged(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str) -> dict[str, Any] | None:

@@ -13,8 +13,7 @@ def test_steps_lock_build_unchanged_tag(project):
     build = engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
     assert build.version == 1 and not build.unchanged and build.rows["item"] == 12
     assert engine.latest_version(library, "health_by_tag") == (1, lock.lock_hash)
-    assert engine.needs_finalize(library, "health_by_tag")  # stats/preview are separate steps
-    assert engine.unchanged_step(library, "health_by_tag", lock) is None  # so a rerun would finish them
+    assert not engine.needs_finalize(library, "health_by_tag")  # the version committed with its stats and preview
     stats = engine.stats_step(library, "health_by_tag")
     engine.preview_step(library, "health_by_tag")
     assert stats["num_items"] == 12 and not engine.needs_finalize(library, "health_by_tag")
@@ -121,9 +120,6 @@ def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(proje
     library, registry, assets = project()
     lock = engine.lock_step(library, registry, "health_by_tag")
     engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
-    assert not stamps.write_stamp(library, registry, "health_by_tag", lock)  # stats/preview not done yet
-    engine.stats_step(library, "health_by_tag")
-    engine.preview_step(library, "health_by_tag")
     stale = engine.LockStep(lock.dataset, lock.lock_hash, lock.lock_dir, lock.lake_version + 1, lock.counts)
     assert not stamps.write_stamp(library, registry, "health_by_tag", stale)  # lock of another lake version
     assert stamps.write_stamp(library, registry, "health_by_tag", lock)
@@ -138,8 +134,8 @@ def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(proje
     assert stamps.quick_unchanged(library, registry, "health_by_tag") is None
     script.write_text(text)
     assert stamps.quick_unchanged(library, registry, "health_by_tag") is not None
-    # stats.json of another version → unsure
-    stats_path = library / "health_by_tag" / "stats.json"
+    # the version's stats.json naming another version → unsure
+    stats_path = library / "health_by_tag" / "_meta" / "1" / "stats.json"
     stats = json.loads(stats_path.read_text())
     stats_path.write_text(json.dumps({**stats, "dataset_version": 0}))
     assert stamps.quick_unchanged(library, registry, "health_by_tag") is None
@@ -159,9 +155,9 @@ def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(proje
     engine.build_step(library, registry, "health_by_tag", lock2.lock_dir)
     assert len(VersionLog(library / "health_by_tag").entries()) == 2
     assert stamps.manifests(library / "health_by_tag" / "_versions.lance") != log_before
-    assert not stamps.write_stamp(library, registry, "health_by_tag", lock2)  # stats of version 1 still
-    engine.stats_step(library, "health_by_tag")
-    engine.preview_step(library, "health_by_tag")
+    (library / "health_by_tag" / "_meta" / "2" / "preview.png").unlink()
+    assert not stamps.write_stamp(library, registry, "health_by_tag", lock2)  # version 2 has no preview
+    engine.preview_step(library, "health_by_tag")  # drawn again for that version
     assert stamps.write_stamp(library, registry, "health_by_tag", lock2)
     assert stamps.quick_unchanged(library, registry, "health_by_tag")["version"] == 2
     assert stamps.latest_version(["3.manifest", "12.manifest"]) == 12  # Lance's V1 naming

@@ -137,12 +137,16 @@ def test_preview_redrawn_only_when_its_items_change(library, tmp_path):
     lock = lock_recipe(RECIPES / "health_by_tag.py", lake, locks_dir=library.locks_path)
     ds = build_from_lock(library, lock.path, "prev").dataset
     path = ds.preview_path
+    assert path == library.path / "prev" / "_meta" / "1" / "preview.png"  # the version's own preview
     key = path.with_name(f".{path.name}.key")
     os.utime(path, ns=(1, 1))
     render_preview(ds)
     assert path.stat().st_mtime_ns == 1  # same sampled views, boxes and points: not drawn again
     first = ds.to_arrow("image", columns=["id", "item_ref"]).sort_by("id").column("item_ref")[0]["id"].as_py()
     before = key.read_text()
-    ds.delete_dataset_items([first])
+    ds.delete_dataset_items([first])  # a CRUD version: no preview until one is drawn
+    assert ds.version == 2 and not ds.preview_path.is_file()
     render_preview(ds)
-    assert path.stat().st_mtime_ns != 1 and key.read_text() != before
+    new_key = ds.preview_path.with_name(key.name)
+    assert ds.preview_path.is_file() and new_key.read_text() != before
+    assert path.stat().st_mtime_ns == 1  # version 1's preview is untouched

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from typing import Any
 from urllib.parse import quote
 
@@ -57,7 +59,10 @@ def list_datasets(request: Request) -> list[dict[str, Any]]:
     from pinlake.library import Library
 
     out = []
-    for name in Library(get_state(request).library).dataset_names():
+    lib = Library(get_state(request).library)
+    for warning in lib.incomplete_warnings():
+        logging.getLogger("pinlake.api").warning(warning)
+    for name in lib.dataset_names():
         try:
             out.append(dataset_summary(open_dataset(get_state(request), name)))
         except Exception as exc:  # noqa: BLE001 - one broken dataset must not hide the others

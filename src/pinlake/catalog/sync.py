@@ -110,12 +110,12 @@ def _table_rows(catalog: Catalog, dataset: str, tables: dict[str, str]) -> list[
     return rows
 
 
-def _log_rows(catalog: Catalog, dataset: str, dataset_path: AnyPath) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _log_rows(catalog: Catalog, dataset: str, dataset_path: AnyPath, logged: list[Any] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     from pinlake.datasets.versions import VersionLog
 
     known = {k[1] for k in catalog.keys("dataset_versions", dataset)}
     entries, members = [], []
-    for e in VersionLog(dataset_path).entries():
+    for e in (logged if logged is not None else VersionLog(dataset_path).entries()):
         if e.dataset_version in known:
             continue
         row = {
@@ -133,8 +133,10 @@ def _log_rows(catalog: Catalog, dataset: str, dataset_path: AnyPath) -> tuple[li
     return entries, members
 
 
-def sync_dataset(library_path: AnyPath | str, dataset_path: AnyPath | str, *, lock: bool = True) -> dict[str, int]:
-    """Catalogue every missing version of one dataset's tables and log; returns rows appended."""
+def sync_dataset(library_path: AnyPath | str, dataset_path: AnyPath | str, *, lock: bool = True,
+                 entries: list[Any] | None = None) -> dict[str, int]:
+    """Catalogue every missing version of one dataset's tables and log; returns rows appended.
+    ``entries``: the log's entries when the caller just wrote them (no second read of the log)."""
     catalog = Catalog(library_path)
     dataset_path = location(dataset_path)
     name = dataset_path.name
@@ -144,7 +146,7 @@ def sync_dataset(library_path: AnyPath | str, dataset_path: AnyPath | str, *, lo
     with catalog.locked() if lock else nullcontext():
         out = {"versions": catalog.append("versions", _table_rows(catalog, name, dataset_tables(dataset_path)),
                                           dedupe=False, lock=False)}
-        entries, members = _log_rows(catalog, name, dataset_path)
+        entries, members = _log_rows(catalog, name, dataset_path, entries)
         # members first: a dataset_versions row is the marker that its members are in.
         out["members"] = catalog.append("members", members, lock=False)
         out["dataset_versions"] = catalog.append("dataset_versions", entries, dedupe=False, lock=False)
@@ -176,12 +178,13 @@ def sync_library(library_path: AnyPath | str) -> dict[str, dict[str, int]]:
     return report
 
 
-def on_version_logged(dataset_path: AnyPath | str) -> None:
-    """The hook :meth:`VersionLog.append` calls: catalogue this dataset if it lives in a library.
+def on_version_logged(dataset_path: AnyPath | str, entries: list[Any] | None = None) -> None:
+    """The hook :meth:`VersionLog.append` calls with the log it just committed: catalogue this
+    dataset (every entry and table version not yet in the catalog) if it lives in a library.
 
     Errors propagate (the log entry is committed either way; the next sync or write catches up).
     """
     parent = location(dataset_path).parent
     if is_library(parent):
-        sync_dataset(parent, location(dataset_path))
+        sync_dataset(parent, location(dataset_path), entries=entries)
 

@@ -23,6 +23,8 @@ def ls(as_json: bool = typer.Option(False, "--json", help="Print JSON."), librar
 
     lib = Library(library_path(library))
     rows = list_datasets(lib)
+    for warning in lib.incomplete_warnings():
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         echo_json(rows)
         return

@@ -28,6 +28,10 @@ def sql(
     """
     from pinlake.catalog.sql import sql as run_sql
 
+    from pinlake.library import Library
+
+    for warning in Library(library_path(library)).incomplete_warnings():
+        typer.echo(f"warning: {warning}", err=True)
     result = run_sql(query, library_path(library), at)
     if as_json:
         echo_json(result.to_pylist())

@@ -39,6 +39,8 @@ class _Batch:
         self.changed: dict[str, int] = {}
         self.ops: list[str] = []
         self.lineage: dict[str, str] = {}
+        #: per table, the table version this batch's first write is based on (see VersionLog.write_bases)
+        self.bases: dict[str, int] = {}
 
 
 class CrudMixin:
@@ -46,7 +48,8 @@ class CrudMixin:
 
     # --- version plumbing --------------------------------------------------------
     @contextmanager
-    def batch(self: "Dataset", operation: str = "crud", *, record_empty: bool = False, **lineage: Any) -> Iterator["Dataset"]:
+    def batch(self: "Dataset", operation: str = "crud", *, record_empty: bool = False, derived: bool = False,
+              **lineage: Any) -> Iterator["Dataset"]:
         """Group several writes into one dataset version::
 
             with ds.batch("fix labels"):
@@ -54,7 +57,12 @@ class CrudMixin:
                 ds.delete_data("bbox", ids)
 
         ``record_empty=True`` records a version even when no table changed (e.g. a new lock that
-        selects the same resources), so the version carries the new lineage.
+        selects the same resources), so the version carries the new lineage. ``derived=True``
+        computes the new version's stats and preview before its commit (a build does); otherwise
+        the version has none until ``pinlake stats`` / ``pinlake preview`` make them.
+
+        If a write raises, nothing is committed, the table versions it made are rolled back, and
+        the dataset stays writable at the version it had.
         """
         if self._batch is not None:
             yield self
@@ -64,17 +72,38 @@ class CrudMixin:
             self._reconcile()
             self._batch = _Batch(operation)
             self._batch.lineage = lineage_properties(operation, **lineage)
+            self._batch.bases = self._log.write_bases(self._state)
             try:
                 yield self
                 if self._batch.changed or record_empty:
-                    tables = {**self._state.tables, **self._batch.changed}
-                    rows = dict(self._state.rows)
-                    for t, v in self._batch.changed.items():
-                        rows[t] = lance_dataset(table_uri(self.path, t), version=v).count_rows()
-                    message = "; ".join(self._batch.ops) or "no table changed"
-                    self._state = self._log.append(operation, tables, rows, self._batch.lineage, message)
+                    self._commit_batch(operation, derived)
+            except BaseException:
+                failed = self._batch
+                self._batch = None
+                if failed.changed:  # roll back now (a kill leaves them to the next writer's write_bases)
+                    self._log.write_bases(self._state)
+                raise
             finally:
                 self._batch = None
+
+    def _commit_batch(self: "Dataset", operation: str, derived: bool) -> None:
+        from pinlake.datasets.finalize import derive_files, json_bytes
+
+        assert self._batch is not None
+        tables = {**self._state.tables, **self._batch.changed}
+        rows = dict(self._state.rows)
+        for t, v in self._batch.changed.items():
+            rows[t] = lance_dataset(table_uri(self.path, t), version=v).count_rows()
+        message = "; ".join(self._batch.ops) or "no table changed"
+        info = self.info.model_copy(deep=True)
+        info.num_items = rows.get("item", 0)
+        if derived:
+            derive = derive_files(self.path, info, self.schema, derived=True, media_dir=self.media_dir, previous=self)
+            state = self._log.append(operation, tables, rows, self._batch.lineage, message, derive=derive)
+        else:
+            state = self._log.append(operation, tables, rows, self._batch.lineage, message,
+                                     files={"info.json": json_bytes(info.model_dump(mode="json"))})
+        self._use(state, info=None, schema=self.schema)
 
     def _check_writable(self: "Dataset") -> None:
         if self._pinned:
@@ -84,15 +113,15 @@ class CrudMixin:
             )
 
     def _reconcile(self: "Dataset") -> None:
-        """Move to the latest logged version; roll back table versions no log entry names."""
-        self._state = self._log.latest() or self._state
-        for table, version in self._state.tables.items():
-            ds = lance_dataset(table_uri(self.path, table))
-            if ds.version != version:
-                lance_dataset(table_uri(self.path, table), version=version).restore()
+        """Move to the latest logged version (its own info and schema)."""
+        latest = self._log.latest()
+        if latest is not None and latest.dataset_version != self._state.dataset_version:
+            self._use(latest, info=None, schema=self.schema)
 
     def _current(self: "Dataset", table: str) -> lance.LanceDataset:
-        version = (self._batch.changed.get(table) if self._batch else None) or self._state.tables.get(table)
+        """The table as this batch sees it: its last write in the batch, else the base of the batch."""
+        b = self._batch
+        version = (b.changed.get(table) or b.bases.get(table) if b else None) or self._state.tables.get(table)
         return lance_dataset(table_uri(self.path, table), version=version)
 
     def _note(self: "Dataset", table: str, version: int, op: str) -> None:
@@ -154,11 +183,6 @@ class CrudMixin:
             mode = "append"
         else:  # a table left by a crashed first write is replaced, never appended to
             mode = "overwrite" if table_exists(self.path, table) else "create"
-        if mode == "append":
-            # append on top of the version this batch sees
-            ds = self._current(table)
-            if ds.version != lance_dataset(ds.uri).version:
-                ds.restore()
         version = write_table(self.path, table, arrow, mode, self._batch.lineage, f"{self._batch.operation}: add {arrow.num_rows} rows")
         self._note(table, version, f"add {arrow.num_rows} to {table}")
 

@@ -22,7 +22,7 @@ from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.schema import DatasetSchema
 from pinlake.datasets.tables import id_filter, open_table, table_exists
-from pinlake.datasets.versions import DatasetVersion, VersionLog
+from pinlake.datasets.versions import META_DIR, DatasetVersion, VersionLog
 from pinlake.errors import InputFileError, NotFoundError
 from pinlake.features.arrow import table_to_rows
 from pinlake.mediapath import inside, url_problem
@@ -30,6 +30,19 @@ from pinlake.features.base import BaseSchema
 from pinlake.sqltext import sql_str
 from pinlake.storage import AnyPath, location
 from pinlake.features.groups import Image
+
+
+def is_incomplete(path: AnyPath) -> bool:
+    """A dataset directory with files of a build but no committed version (a create that never finished)."""
+    return not VersionLog(path).exists() and any(
+        (path / n).exists() for n in ("info.json", "schema.json", "db", META_DIR, "_versions.lance"))
+
+
+def incomplete_error(path: AnyPath) -> InputFileError:
+    return InputFileError(
+        f"{path}: dataset {path.name!r} is incomplete: it has no committed version (a create never finished)",
+        hint=f"Run the create again (`pinlake build ... --name {path.name} --mode create` takes it over) or delete {path}.",
+    )
 
 
 class Dataset(CrudMixin):
@@ -44,22 +57,50 @@ class Dataset(CrudMixin):
         dataset_item: type[DatasetItem] | None = None,
     ) -> None:
         self.path = location(path)
-        if not (self.path / "info.json").is_file():
-            raise NotFoundError(
-                f"{self.path}: not a pinlake dataset (no info.json)",
+        self.media_dir = Path(media_dir) if media_dir is not None else None
+        self._log = VersionLog(self.path)
+        if not self._log.exists():
+            raise incomplete_error(self.path) if is_incomplete(self.path) else NotFoundError(
+                f"{self.path}: not a pinlake dataset (no version log)",
                 hint="Build one first, e.g. `pinlake demo` or `pinlake build SOURCE_DIR --name NAME`.",
             )
-        self.media_dir = Path(media_dir) if media_dir is not None else None
-        self.info = DatasetInfo.from_json(self.path / "info.json")
-        schema = DatasetSchema.from_json(self.path / "schema.json")
+        self._pinned = version is not None
+        state = self._log.get(version) if version is not None else self._log.latest()
+        if state is None:
+            raise incomplete_error(self.path)
+        self._use(state, dataset_item)
+
+    def _use(self, state: DatasetVersion, dataset_item: type[DatasetItem] | None = None,
+             info: DatasetInfo | None = None, schema: DatasetSchema | None = None) -> None:
+        """Read ``state`` with its own info.json and schema.json (those of that version)."""
+        self._state = state
+        if info is None:
+            info_path = self._log.version_file(state.dataset_version, "info.json")
+            if info_path is None:
+                raise InputFileError(f"{self.path}: version {state.dataset_version} has no info.json")
+            info = DatasetInfo.from_json(info_path)
+        self.info = info
         if dataset_item is not None:
             schema = DatasetSchema.from_dataset_item(dataset_item)
+        if schema is None:
+            schema_path = self._log.version_file(state.dataset_version, "schema.json")
+            if schema_path is None:
+                raise InputFileError(f"{self.path}: version {state.dataset_version} has no schema.json")
+            schema = DatasetSchema.from_json(schema_path)
         self.schema = schema
-        self._log = VersionLog(self.path)
-        self._pinned = version is not None
-        self._state = self._log.get(version) if version is not None else self._log.latest()
-        if self._state is None:
-            raise InputFileError(f"{self.path}: dataset has no committed version (a build never finished)")
+
+    @classmethod
+    def candidate(cls, path: str | os.PathLike[str] | AnyPath, state: DatasetVersion, info: DatasetInfo,
+                  schema: DatasetSchema, media_dir: str | os.PathLike[str] | None = None) -> "Dataset":
+        """A read-only handle on a state about to be committed (its stats and preview are computed
+        before the commit, so a version never exists without them)."""
+        ds = cls.__new__(cls)
+        ds.path = location(path)
+        ds.media_dir = Path(media_dir) if media_dir is not None else None
+        ds._log = VersionLog(ds.path)
+        ds._pinned = True
+        ds._use(state, info=info, schema=schema)
+        return ds
 
     # --- identity and versions ------------------------------------------------
     @property
@@ -101,7 +142,9 @@ class Dataset(CrudMixin):
     def refresh(self) -> "Dataset":
         """Move this (unpinned) handle to the latest committed version."""
         if not self._pinned:
-            self._state = self._log.latest() or self._state
+            latest = self._log.latest()
+            if latest is not None and latest.dataset_version != self._state.dataset_version:
+                self._use(latest, info=None, schema=self.schema)
         return self
 
     def table_version(self, table: str) -> int:
@@ -258,10 +301,15 @@ class Dataset(CrudMixin):
         fetched = self._lake.read_objects(wanted) if wanted else {}
         return [fetched[s] if s else self.read_media(v) for v, s in zip(views, shas)]
 
-    # --- files next to the tables -----------------------------------------------
+    # --- files that describe this version (see pinlake.datasets.versions) -------------------
+    def version_file(self, name: str) -> AnyPath | None:
+        """This version's ``name`` (info.json, schema.json, features_values.json, stats.json,
+        preview.png), or None when it has none (e.g. stats not computed after a CRUD write)."""
+        return self._log.version_file(self.version, name)
+
     def read_json(self, name: str) -> Any:
-        p = self.path / name
-        return json.loads(p.read_text()) if p.is_file() else None
+        p = self.version_file(name)
+        return json.loads(p.read_text()) if p is not None else None
 
     @property
     def stats(self) -> Any:
@@ -271,9 +319,14 @@ class Dataset(CrudMixin):
     def features_values(self) -> Any:
         return self.read_json("features_values.json")
 
+    def write_version_file(self, name: str, data: bytes) -> None:
+        """Add a file computed after the commit (stats, preview) to this version (see VersionLog)."""
+        self._log.write_version_file(self.version, name, data)
+
     @property
     def preview_path(self) -> AnyPath:
-        return self.path / (self.info.preview or "preview.png")
+        """This version's preview.png (a path that does not exist when it has none)."""
+        return self.version_file("preview.png") or self._log.meta_dir(self.version) / "preview.png"
 
     def size_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())

@@ -35,7 +35,8 @@ from pinlake.dask_client import (  # noqa: F401 - re-exported (the build's runne
     run_tasks,
     worker_names,
 )
-from pinlake.datasets.builders.base import build_section, check_target
+from pinlake.datasets.builders.base import build_section
+from pinlake.datasets.finalize import derive_files
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
@@ -102,30 +103,23 @@ def build_lock_on_dask(
     t0 = time.perf_counter()
     target = location(target)
     log = VersionLog(target)
-    mode, created_dir = check_target(target, log, mode, "Use mode='overwrite' (new version replacing the rows).")
     with client_for(address, client, connect_timeout) as client:
         workers = worker_names(client)
         total = sum(int(n) for n in lock.manifest["splits"].values())
         plan = plan_shards(lock, shards or default_shards(total, len(workers)))
-        with build_section(target, log, mode, created_dir):
+        with build_section(target, log, mode, "Use mode='overwrite' (new version replacing the rows).") as mode:
             ds, results, commit_s = _build_locked(client, lock, target, log, dataset_item, info, lake, mode, embed, plan,
-                                                  retries, flush_every_n_samples or 1024, item, progress)
-    if compute_stats:
-        from pinlake.datasets.finalize import finalize
-
-        finalize(ds)
+                                                  retries, flush_every_n_samples or 1024, item, progress, compute_stats)
     return DaskBuild(ds, len(plan), sorted({r["worker"] for r in results}), round(time.perf_counter() - t0, 3),
                      [r["seconds"] for r in results], [r["cpu_seconds"] for r in results], commit_s)
 
 
 def _build_locked(client: Any, lock: Lock, target: AnyPath, log: VersionLog, dataset_item: type[DatasetItem], info: DatasetInfo,
                   lake: Any, mode: str, embed: bool, plan: list[Shard], retries: int, flush_every: int, item: Any,
-                  progress: Callable[[int, int], None] | None) -> tuple[Dataset, list[dict[str, Any]], float]:
+                  progress: Callable[[int, int], None] | None, derived: bool = True) -> tuple[Dataset, list[dict[str, Any]], float]:
     schema = DatasetSchema.from_dataset_item(dataset_item)
     info.id = info.id or target.name
     info.media = {"lake": str(lake.root), "lock": str(lock.path)}
-    schema.to_json(target / "schema.json")
-    info.to_json(target / "info.json")
     job = ShardJob(
         dataset_path=str(target), lock_dir=str(lock.path), manifest=lock.manifest, lake_root=str(lake.root),
         item=item if item is not None else item_spec(dataset_item), info=info.model_dump(mode="json"), embed=embed,
@@ -133,7 +127,7 @@ def _build_locked(client: Any, lock: Lock, target: AnyPath, log: VersionLog, dat
     )
     results = run_shards(client, job, plan, retries, progress)
     t0 = time.perf_counter()
-    commit_build(target, log, schema, results, mode, lock.lineage())
+    commit_build(target, log, schema, results, mode, lock.lineage(), info=info, derived=derived)
     return Dataset(target, dataset_item=dataset_item), results, round(time.perf_counter() - t0, 3)
 
 
@@ -155,8 +149,9 @@ def run_shards(client: Any, job: ShardJob, plan: list[Shard], retries: int,
 
 
 def commit_build(target: AnyPath, log: VersionLog, schema: DatasetSchema, results: list[dict[str, Any]], mode: str,
-                 lineage: dict[str, Any]) -> None:
-    """The commit point: the coordinator's source rows, one commit per table, one version entry."""
+                 lineage: dict[str, Any], *, info: DatasetInfo | None = None, derived: bool = True) -> None:
+    """The commit point: the coordinator's source rows, one commit per table, one version entry
+    (with the version's info, schema, stats and preview made before it)."""
     samples = sum(r["samples"] for r in results)
     if samples == 0 and mode == "create":
         raise BuildError(f"build of {target.name!r}: the lock has no resources", hint="Check the recipe's selection.")
@@ -177,7 +172,10 @@ def commit_build(target: AnyPath, log: VersionLog, schema: DatasetSchema, result
         for t, w in writers.items():
             tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
             counts[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
-        log.append(f"build:{mode}", tables, counts, props, message=f"{samples} samples ({len(results)} shards on dask)")
+        before = Dataset(target) if log.exists() else None
+        log.append(f"build:{mode}", tables, counts, props, message=f"{samples} samples ({len(results)} shards on dask)",
+                   derive=derive_files(target, info or DatasetInfo(id=target.name, name=target.name), schema,
+                                       derived=derived, previous=before))
     finally:
         for w in writers.values():
             w.abort()

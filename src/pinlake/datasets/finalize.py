@@ -1,13 +1,21 @@
-"""After a build: stats.json, features_values.json, preview.png and info.json (size, item count)."""
+"""The files that describe a dataset version: info.json (item count, size), schema.json, stats.json,
+features_values.json and preview.png.
+
+A build computes them on its state before committing it (:func:`derive_files`, handed to
+:meth:`VersionLog.append`), so a version never exists without them. :func:`write_stats` and
+:func:`write_preview` recompute them for a committed version (``pinlake stats``, the flows' steps).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from pinlake.datasets.info import write_json_atomic
+import json
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
+    from pinlake.datasets.info import DatasetInfo
+    from pinlake.datasets.schema import DatasetSchema
+    from pinlake.datasets.versions import DatasetVersion
 
 
 def human_size(n: int) -> str:
@@ -19,26 +27,63 @@ def human_size(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode()
+
+
+def version_files(ds: "Dataset", *, derived: bool = True, previous: "Dataset | None" = None) -> dict[str, bytes]:
+    """The files of ``ds``'s version: info.json and schema.json, with ``derived`` also stats.json,
+    features_values.json and preview.png (the previous version's preview reused when it draws the
+    same items)."""
+    from pinlake.datasets.preview import PREVIEW_KEY, preview_png
+    from pinlake.datasets.stats import compute_features_values, compute_stats
+
+    info = ds.info.model_copy(deep=True)
+    info.num_items = ds.num_items if "item" in ds.state.tables else 0
+    info.size = human_size(ds.size_bytes())
+    files = {"info.json": json_bytes(info.model_dump(mode="json")), "schema.json": json_bytes(ds.schema.to_dict())}
+    if derived:
+        files["stats.json"] = json_bytes(compute_stats(ds))
+        files["features_values.json"] = json_bytes(compute_features_values(ds))
+        old = None
+        if previous is not None and previous.preview_path.is_file():
+            key_file = previous.version_file(PREVIEW_KEY)
+            if key_file is not None:
+                old = (key_file.read_text(), previous.preview_path.read_bytes())
+        key, png = preview_png(ds, old)
+        files["preview.png"] = png
+        files[PREVIEW_KEY] = key.encode()
+    return files
+
+
+def derive_files(path: Any, info: "DatasetInfo", schema: "DatasetSchema", *, derived: bool = True,
+                 media_dir: Any = None, previous: "Dataset | None" = None) -> Callable[["DatasetVersion"], Mapping[str, bytes]]:
+    """For :meth:`VersionLog.append`: the files of the state about to be committed."""
+    from pinlake.datasets.dataset import Dataset
+
+    def derive(entry: "DatasetVersion") -> Mapping[str, bytes]:
+        return version_files(Dataset.candidate(path, entry, info, schema, media_dir), derived=derived, previous=previous)
+
+    return derive
+
+
 def write_stats(ds: "Dataset") -> dict:
-    from pinlake.datasets.stats import compute_stats
+    from pinlake.datasets.stats import compute_features_values, compute_stats
 
     stats = compute_stats(ds)
-    write_json_atomic(ds.path / "stats.json", stats)
+    ds.write_version_file("stats.json", json_bytes(stats))
+    ds.write_version_file("features_values.json", json_bytes(compute_features_values(ds)))
     return stats
 
 
-def write_preview(ds: "Dataset"):
+def write_preview(ds: "Dataset") -> Any:
     from pinlake.datasets.preview import render_preview
 
     return render_preview(ds)
 
 
 def finalize(ds: "Dataset") -> None:
-    from pinlake.datasets.stats import compute_features_values
-
+    """Stats, features values and preview of a committed version that has none (a version written
+    before they were computed at commit, or after a CRUD write)."""
     write_stats(ds)
-    write_json_atomic(ds.path / "features_values.json", compute_features_values(ds))
     write_preview(ds)
-    ds.info.num_items = ds.num_items
-    ds.info.size = human_size(ds.size_bytes())
-    ds.info.to_json(ds.path / "info.json")

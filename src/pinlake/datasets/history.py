@@ -29,7 +29,7 @@ def dataset_path(name_or_path: str | AnyPath, library: str | AnyPath | None = No
     from pinlake.library import Library
 
     p = location(name_or_path)
-    if (p / "_versions.lance").is_dir() and (p / "info.json").is_file():
+    if (p / "_versions.lance" / "_versions").is_dir():
         return p
     lib = Library(library)
     names = lib.dataset_names()

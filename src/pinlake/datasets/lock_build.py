@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from pinlake.datasets.builders.lockfile import LockfileBuilder, item_id_for
 from pinlake.datasets.dataset import Dataset
+from pinlake.datasets.versions import VersionLog
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
 from pinlake.errors import ValidationError
@@ -153,7 +154,7 @@ def build_from_lock(
     elif isinstance(dataset_item, str):
         dataset_item = load_dataset_item(dataset_item)
     target = library.dataset_path(name)
-    exists = (target / "info.json").is_file()
+    exists = VersionLog(target).exists()
 
     def info() -> DatasetInfo:
         return DatasetInfo(id=name, name=name.replace("_", " ").title(), description=description or f"Built from lock {lock.hash[:12]} of recipe {lock.recipe}")
@@ -200,7 +201,7 @@ def build_from_lock(
     for name, (split, lineno, rec) in changed.items():
         items[name] = _as_item(ds, b.sample(split, rec, f"{lock.file(split)}:{lineno}"))
     b._prefetched = {}
-    with ds.batch("build:lock-incremental", record_empty=True, **lock.lineage()):
+    with ds.batch("build:lock-incremental", record_empty=True, derived=compute_stats, **lock.lineage()):
         if b._sources and "source" in ds.schema.tables:
             have = {s.id for s in ds.get_data("source")} if "source" in ds.tables else set()
             new = [s for s in b._sources if s.id not in have]
@@ -213,10 +214,6 @@ def build_from_lock(
         if added:
             ds.add_dataset_items([items[n] for n in added])
     ds = Dataset(target, dataset_item=dataset_item)
-    if compute_stats:
-        from pinlake.datasets.finalize import finalize
-
-        finalize(ds)
     return LockBuildResult(ds, lock.hash, "incremental", added=added, updated=updated, deleted=deleted)
 
 

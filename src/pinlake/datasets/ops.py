@@ -135,19 +135,16 @@ def list_datasets(library: Library) -> list[dict[str, Any]]:
 
 def open_dataset(library: Library, name_or_path: str, media_dir: Path | None = None) -> Dataset:
     p = location(name_or_path)
-    if (p / "info.json").is_file():
+    if (p / "_versions.lance").is_dir() or (p / "info.json").is_file():
         return Dataset(p, media_dir=media_dir)
     return library.get_dataset(name_or_path, media_dir=media_dir)
 
 
 def recompute_stats(ds: Dataset) -> dict[str, Any]:
+    """Compute stats.json and features_values.json of ``ds``'s version again (stored with that version)."""
     from pinlake.datasets.finalize import write_stats
-    from pinlake.datasets.info import write_json_atomic
-    from pinlake.datasets.stats import compute_features_values
 
-    stats = write_stats(ds)
-    write_json_atomic(ds.path / "features_values.json", compute_features_values(ds))
-    return stats
+    return write_stats(ds)
 
 
 def recompute_preview(ds: Dataset) -> Path:

@@ -23,8 +23,30 @@ PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#4
 
 
 def render_preview(ds: "Dataset", out: AnyPath | str | None = None, *, n: int = 12, tile: int = 192, cols: int = 4) -> AnyPath:
-    """Draw up to ``n`` items (first by id, so previews are stable) into a grid and save it."""
-    out = location(out) if out else ds.preview_path
+    """Draw up to ``n`` items (first by id, so previews are stable) into a grid and save it: to
+    ``out``, or as the preview of ``ds``'s version (not drawn again when its items are unchanged)."""
+    if out is not None:
+        out = location(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(out, preview_png(ds, n=n, tile=tile, cols=cols)[1])
+        return out
+    key_path = ds.preview_path.parent / PREVIEW_KEY
+    old = (key_path.read_text(), b"") if ds.preview_path.is_file() and key_path.is_file() else None
+    key, data = preview_png(ds, old, n=n, tile=tile, cols=cols)
+    if old is None or key != old[0] or not key:
+        ds.write_version_file("preview.png", data)
+        ds.write_version_file(PREVIEW_KEY, key.encode())
+    return ds.preview_path
+
+
+#: beside a version's preview.png: the digest of what it draws (see :func:`preview_png`)
+PREVIEW_KEY = ".preview.png.key"
+
+
+def preview_png(ds: "Dataset", previous: tuple[str, bytes] | None = None, *, n: int = 12, tile: int = 192,
+                cols: int = 4) -> tuple[str, bytes]:
+    """(key, PNG bytes) of the preview of ``ds``: up to ``n`` items, first by id. The key is a digest
+    of what is drawn; when it equals ``previous``'s key, ``previous`` is returned without drawing."""
     view_tables = [t for t in ds.tables if issubclass(ds.schema.schemas[t], Image)]
     cols = max(1, cols)
     canvas_items = []
@@ -48,9 +70,8 @@ def render_preview(ds: "Dataset", out: AnyPath | str | None = None, *, n: int = 
             canvas_items.append((v, boxes.get(v["id"], []) + boxes.get(v["item_ref"]["id"], []),
                                  points.get(v["id"], []) + points.get(v["item_ref"]["id"], [])))
     key = _preview_key(canvas_items, tile, cols, n)
-    key_path = out.parent / f".{out.name}.key"
-    if key and out.is_file() and key_path.is_file() and key_path.read_text() == key:
-        return out  # same sampled items, boxes and points: the drawn preview is still right
+    if key and previous is not None and previous[0] == key:
+        return previous  # same sampled items, boxes and points: the drawn preview is still right
     count = max(1, len(canvas_items))
     cols = min(cols, count)
     rows = math.ceil(count / cols)
@@ -75,12 +96,9 @@ def render_preview(ds: "Dataset", out: AnyPath | str | None = None, *, n: int = 
         ox = (k % cols) * tile + (tile - thumb.width) // 2
         oy = (k // cols) * tile + (tile - thumb.height) // 2
         canvas.paste(thumb, (ox, oy))
-    out.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     canvas.save(buf, format="PNG")
-    write_bytes_atomic(out, buf.getvalue())
-    key_path.write_text(key)
-    return out
+    return key, buf.getvalue()
 
 
 def _preview_key(canvas_items: list, tile: int, cols: int, n: int) -> str:

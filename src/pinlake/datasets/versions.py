@@ -5,8 +5,17 @@ Each build or batch of CRUD writes ends by appending one entry to ``<dataset>/_v
 lineage: {...}}``. Readers open a dataset version through this log, so table versions that no
 entry names (leftovers of a crashed write) are never seen.
 
+A version is self-contained: the files that describe it (``info.json`` with its media root,
+``schema.json``, ``features_values.json``, ``stats.json``, ``preview.png``) are written to
+``<dataset>/_meta/<N>/`` BEFORE its entry is committed, and read from there for version N. The
+files at the dataset's top level are a cache of the latest version's, rewritten (one atomic file at
+a time) only after the commit: a failed or killed write changes nothing a reader of any committed
+version sees. ``_meta/<N>/`` of a number that never committed is a leftover; the next writer, which
+takes the same number, clears it first. Versions logged before ``_meta/`` existed read the top level.
+
 The log itself is a Lance table. Writers of a dataset are serialised by :func:`pinlake.storage.lock`
-on ``<dataset>/.lock`` (a file lock locally, a lease object on S3). Each entry is committed as ONE
+on ``<parent>/.<dataset>.lock`` beside the dataset's directory, so removing a failed create's
+directory never removes a lock another writer waits on (a file lock locally, a lease object on S3). Each entry is committed as ONE
 Lance ``Overwrite`` transaction (the log's rows plus the new one) whose read version is the log
 version the writer read its last entry number from: Lance refuses it if any other entry was
 committed since (on S3 through a conditional PUT of the manifest), so even a writer whose lease
@@ -20,17 +29,22 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import lance
 import pyarrow as pa
 
 from pinlake.errors import BuildError, NotFoundError
 from pinlake.clock import utcnow
-from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location
+from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location, rmtree, write_bytes_atomic
 from pinlake.storage import lock as storage_lock
 
 LOG_NAME = "_versions.lance"
+META_DIR = "_meta"
+#: the files that describe one dataset version (see the module doc)
+VERSION_FILES = ("info.json", "schema.json", "features_values.json", "stats.json", "preview.png", ".preview.png.key")
+#: the files a new version takes from the previous one unless it is given its own
+INHERITED_FILES = ("info.json", "schema.json")
 LOG_SCHEMA = pa.schema(
     [
         pa.field("dataset_version", pa.int64()),
@@ -84,14 +98,93 @@ class VersionLog:
         self.uri = str(self.dataset_path / LOG_NAME)
 
     def exists(self) -> bool:
-        return (self.dataset_path / LOG_NAME).exists()
+        """The log has a committed version (a dataset directory without one is incomplete)."""
+        return (self.dataset_path / LOG_NAME / "_versions").is_dir()
+
+    @property
+    def lock_path(self) -> AnyPath:
+        return self.dataset_path.parent / f".{self.dataset_path.name}.lock"
 
     @contextmanager
     def locked(self, timeout: float = 600) -> Iterator[None]:
         """Serialise writers of this dataset (a file lock locally, a lease object on S3)."""
-        self.dataset_path.mkdir(parents=True, exist_ok=True)
-        with storage_lock(self.dataset_path / ".lock", timeout=timeout):
+        with storage_lock(self.lock_path, timeout=timeout):
             yield
+
+    # --- per-version files ----------------------------------------------------------
+    def meta_dir(self, version: int) -> AnyPath:
+        return self.dataset_path / META_DIR / str(version)
+
+    def version_file(self, version: int, name: str) -> AnyPath | None:
+        """Where ``name`` (one of VERSION_FILES) of ``version`` is, or None when that version has none.
+        A version logged before per-version files existed reads the top-level file."""
+        own = self.meta_dir(version) / name
+        if own.is_file():
+            return own
+        if (self.meta_dir(version) / "info.json").is_file():
+            return None
+        top = self.dataset_path / name
+        return top if top.is_file() else None
+
+    def _stage(self, number: int, previous: int | None, files: Mapping[str, bytes]) -> None:
+        """Write version ``number``'s files before its commit (inherited ones from ``previous``)."""
+        meta = self.meta_dir(number)
+        rmtree(meta)  # a leftover of an attempt at this number that never committed
+        meta.mkdir(parents=True, exist_ok=True)
+        for name in INHERITED_FILES:
+            if name not in files and previous is not None:
+                src = self.version_file(previous, name)
+                if src is not None:
+                    write_bytes_atomic(meta / name, src.read_bytes())
+        for name, data in files.items():
+            if name not in VERSION_FILES:
+                raise ValueError(f"{name!r} is not a version file ({', '.join(VERSION_FILES)})")
+            write_bytes_atomic(meta / name, data)
+
+    def publish_cache(self, version: int) -> None:
+        """Make the top-level files a copy of ``version``'s (call after its commit, with the lock held)."""
+        for name in VERSION_FILES:
+            src = self.version_file(version, name)
+            top = self.dataset_path / name
+            if src is None:
+                top.unlink(missing_ok=True)
+            elif src != top:
+                write_bytes_atomic(top, src.read_bytes())
+
+    def write_version_file(self, version: int, name: str, data: bytes) -> None:
+        """Add a file computed later (stats, preview) to an already committed version; the top-level
+        copy follows when ``version`` is the latest."""
+        if name not in VERSION_FILES:
+            raise ValueError(f"{name!r} is not a version file ({', '.join(VERSION_FILES)})")
+        meta = self.meta_dir(version)
+        if (meta / "info.json").is_file():
+            write_bytes_atomic(meta / name, data)
+        latest = self.latest()
+        if latest is None or latest.dataset_version == version:
+            write_bytes_atomic(self.dataset_path / name, data)
+
+    # --- writers' base ------------------------------------------------------------------
+    def write_bases(self, state: "DatasetVersion | None") -> dict[str, int]:
+        """For each table of ``state``: the table version a write must be based on to see exactly that
+        state. Table versions no log entry names (a crashed or failed write) are rolled back with a
+        Lance restore (a new version); the head is then the base, so later updates and deletes are
+        never refused as concurrent with the restore. A head that already is such a restore is reused
+        (no new version)."""
+        from pinlake.datasets.tables import table_uri
+
+        bases: dict[str, int] = {}
+        for table, version in (state.tables.items() if state is not None else ()):
+            uri = table_uri(self.dataset_path, table)
+            head = lance_dataset(uri)
+            if head.version != version:
+                op = head.read_transaction(head.version)
+                restored = op is not None and isinstance(op.operation, lance.LanceOperation.Restore) \
+                    and op.operation.version == version
+                if not restored:
+                    lance_dataset(uri, version=version).restore()
+                    head = lance_dataset(uri)
+            bases[table] = head.version
+        return bases
 
     def _open(self) -> lance.LanceDataset | None:
         return lance_dataset(self.uri) if self.exists() else None
@@ -138,15 +231,26 @@ class VersionLog:
         rows: dict[str, int],
         lineage: dict[str, str],
         message: str = "",
+        *,
+        files: Mapping[str, bytes] | None = None,
+        derive: Callable[[DatasetVersion], Mapping[str, bytes]] | None = None,
     ) -> DatasetVersion:
-        """Append one entry (call with :meth:`locked` held). This is the commit point."""
-        ds = self._open()
+        """Append one entry (call with :meth:`locked` held). This is the commit point.
+
+        Before the commit the version's files are staged in ``_meta/<N>/``: ``files``, then what
+        ``derive(entry)`` returns (stats, preview: computed on the uncommitted state), and
+        info.json/schema.json of the previous version when not given. After it, the top-level cache."""
+        ds = self._open() if self.exists() else None
         current = ds.to_table() if ds is not None else LOG_SCHEMA.empty_table()
         read_version = ds.version if ds is not None else 0
         numbers = current.column("dataset_version").to_pylist()
         number = (max(numbers) + 1) if numbers else 1
         lineage = {**lineage, "pinlake.dataset_version": str(number)}
         entry = DatasetVersion(number, utcnow(), operation, dict(tables), dict(rows), lineage, message)
+        staged = dict(files or {})
+        if derive is not None:
+            staged.update(derive(entry))
+        self._stage(number, max(numbers) if numbers else None, staged)
         row = pa.Table.from_pylist(
             [
                 {
@@ -176,7 +280,8 @@ class VersionLog:
                     hint="Its lock was taken over (the writer stalled longer than the lease); run the write again.",
                 ) from None
             raise
+        self.publish_cache(number)
         from pinlake.catalog.sync import on_version_logged  # catalogue the new versions (library only)
 
-        on_version_logged(self.dataset_path)
+        on_version_logged(self.dataset_path, self._entries(data))
         return entry

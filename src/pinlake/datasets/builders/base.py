@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterator, Literal
 
 import pyarrow as pa
 
-from pinlake.datasets.dataset import Dataset
+from pinlake.datasets.dataset import Dataset, is_incomplete
+from pinlake.datasets.finalize import derive_files
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.idset import IdSet, as_string_array, duplicates
 from pinlake.datasets.info import DatasetInfo
@@ -40,33 +41,52 @@ def stable_id(*parts: object) -> str:
     return digest[:22]
 
 
-def check_target(target: Any, log: VersionLog, mode: str, hint: str) -> tuple[str, bool]:
-    """(mode to build with, whether the build creates ``target``): "create" needs an empty target; any
-    other mode on a dataset without versions is a create."""
+INCOMPLETE_PARTS = ("info.json", "schema.json", "db", "_meta", "_versions.lance")
+
+
+def check_target(target: Any, log: VersionLog, mode: str, hint: str) -> str:
+    """The mode to build with (call with the dataset's write lock held): "create" needs a target with
+    no committed version and takes over an incomplete one (a create that never finished); any other
+    mode on a dataset without versions is a create."""
     if mode == "create":
-        if target.exists() and any(target.iterdir()):
+        if log.exists():
             raise DatasetExistsError(f"{target} already exists", hint=hint)
-        return mode, not target.exists()
-    return (mode if log.exists() else "create"), False
+        if target.exists() and any(target.iterdir()):
+            if not is_incomplete(target):
+                raise DatasetExistsError(f"{target} exists and is not a pinlake dataset", hint="Choose another name or empty the directory.")
+            clear_incomplete(target)
+        return mode
+    return mode if log.exists() else "create"
+
+
+def clear_incomplete(target: Any) -> None:
+    """Remove what a create that never committed wrote (nothing else in the directory)."""
+    for name in INCOMPLETE_PARTS:
+        part = target / name
+        if part.is_dir():
+            rmtree(part)
+        else:
+            part.unlink(missing_ok=True)
 
 
 @contextmanager
-def build_section(target: Any, log: VersionLog, mode: str, created_dir: bool) -> Iterator[None]:
-    """Hold the dataset's write lock for a build; a create that fails before its first commit removes
-    what it wrote, so no half dataset is left behind."""
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        with log.locked():
-            yield
-    except BaseException:
-        if mode == "create" and not log.exists():
-            if created_dir:
-                rmtree(target)
-            else:
-                rmtree(target / "db")
-                for name in ("info.json", "schema.json", ".lock"):
-                    (target / name).unlink(missing_ok=True)
-        raise
+def build_section(target: Any, log: VersionLog, mode: str, hint: str) -> Iterator[str]:
+    """Hold the dataset's write lock for a whole build and yield the mode to build with (see
+    :func:`check_target`: checked under the lock, so of two creates of one name exactly one wins).
+    A create that fails before its commit removes what it wrote, so no half dataset is left behind."""
+    created_dir = not target.exists()
+    with log.locked():
+        mode = check_target(target, log, mode, hint)
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            yield mode
+        except BaseException:
+            if mode == "create" and not log.exists():
+                if created_dir:
+                    rmtree(target)
+                else:
+                    clear_incomplete(target)
+            raise
 
 
 class DatasetBuilder:
@@ -125,34 +145,29 @@ class DatasetBuilder:
             raise ValidationError(f"unknown build mode {mode!r}", hint="Use mode='create', 'overwrite' or 'add'.")
         target = self.target_dir
         log = VersionLog(target)
-        mode, created_dir = check_target(target, log, mode, "Use mode='overwrite' (new version replacing the rows) or mode='add'.")
-        with build_section(target, log, mode, created_dir):
-            dataset = self._build_locked(log, mode, flush_every_n_samples or self.DEFAULT_FLUSH, check_refs)
+        with build_section(target, log, mode, "Use --mode overwrite (a new version replacing the rows) or --mode add.") as mode:
+            dataset = self._build_locked(log, mode, flush_every_n_samples or self.DEFAULT_FLUSH, check_refs, compute_stats)
         pa.default_memory_pool().release_unused()
-        if compute_stats:
-            from pinlake.datasets.finalize import finalize
-
-            finalize(dataset)
         return dataset
 
-    def _build_locked(self, log: VersionLog, mode: str, flush_every: int, check: bool) -> Dataset:
+    def _build_locked(self, log: VersionLog, mode: str, flush_every: int, check: bool, derived: bool = True) -> Dataset:
         target = self.target_dir
         previous = log.latest()
+        bases = log.write_bases(previous) if mode == "add" else {}  # leftovers rolled back, writes on the head
         schemas = self.schema.schemas
         arrow_schemas = {t: arrow_schema(s) for t, s in schemas.items()}
         write_mode = {"create": "overwrite", "overwrite": "overwrite", "add": "append"}[mode]
         writes = WriteBehind()  # fragment writes overlap building the next chunk
         writers = {
-            t: TableWriter(target, t, arrow_schemas[t], mode=write_mode,
-                           base_version=(previous.tables.get(t) if previous else None), writes=writes)
+            # a table the previous version does not have is written anew (a crashed write's leftover is replaced)
+            t: TableWriter(target, t, arrow_schemas[t], mode=write_mode if t in bases or mode != "add" else "overwrite",
+                           base_version=bases.get(t), writes=writes)
             for t in schemas
         }
         try:
-            # files written before the first commit so a reader can open the dataset after it
             self.info.id = self.info.id or target.name
-            self.schema.to_json(target / "schema.json")
-            if not (target / "info.json").exists() or mode != "add":
-                self.info.to_json(target / "info.json")
+            before = Dataset(target) if previous is not None else None
+            info = before.info if before is not None and mode == "add" else self.info
 
             seen: dict[str, IdSet] = {t: IdSet() for t in schemas}
             buffers: dict[str, list[Any]] = {t: [] for t in schemas}
@@ -198,7 +213,9 @@ class DatasetBuilder:
                     continue  # nothing new for this table: keep its version
                 tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
                 rows[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
-            log.append(f"build:{mode}", tables, rows, props, message=f"{samples} samples")
+            # the version's files (info, schema, stats, preview) are made on the state before it commits
+            log.append(f"build:{mode}", tables, rows, props, message=f"{samples} samples",
+                       derive=derive_files(target, info, self.schema, derived=derived, previous=before))
             return Dataset(target, dataset_item=self.dataset_item)
         finally:
             for w in writers.values():
