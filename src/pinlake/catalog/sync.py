@@ -188,3 +188,11 @@ def on_version_logged(dataset_path: AnyPath | str, entries: list[Any] | None = N
     if is_library(parent):
         sync_dataset(parent, location(dataset_path), entries=entries)
 
+
+
+def on_lake_committed(lake_root: AnyPath | str) -> None:
+    """The hook an ingest calls after its commits: catalogue the new lake table versions when the lake
+    is a library's ``_lake`` (errors propagate; the next sync or write catches up)."""
+    root = location(lake_root)
+    if root.name == "_lake" and is_library(root.parent):
+        sync_lake(root.parent)

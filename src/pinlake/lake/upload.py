@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 import stat
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator
 import lance
 import pyarrow as pa
 
-from pinlake.errors import InputFileError, ValidationError
+from pinlake.errors import InputFileError, ValidationError, field_size_error, oversized_string
 from pinlake.write_behind import PendingWrites, WriteBehind
 from pinlake.lake.metadata import CorruptFileError, probe
 from pinlake.lake.models import ErrorManager, UploadError
@@ -56,8 +57,18 @@ class Item:
     mode: int | None = None
 
 
+#: the longest part of an object name, in UTF-8 bytes (a file name on common file systems and in S3 tools)
+MAX_NAME_PART_BYTES = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _shown(name: str) -> str:
+    return repr(name) if len(name) <= 120 else repr(name[:60]) + f"… ({len(name)} characters)"
+
+
 def check_object_name(name: str) -> str:
-    """A safe logical path: relative, '/'-separated, no '..', no empty parts."""
+    """A safe logical path: relative, '/'-separated, no '..', no empty parts, no control characters
+    (newlines included), each part at most 255 bytes."""
     if not isinstance(name, str) or not name.strip():
         raise ValidationError(f"invalid object name {name!r}: empty", hint="Use a relative path like 'trial/basel/patient-001/t2.dcm'.")
     bad = None
@@ -65,13 +76,50 @@ def check_object_name(name: str) -> str:
         bad = "backslashes and NUL are not allowed"
     elif name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         bad = "absolute paths are not allowed"
+    elif (ctl := _CONTROL.search(name)) is not None:
+        bad = "a newline is not allowed" if ctl.group() == "\n" else f"control character {ctl.group()!r} is not allowed"
     else:
         parts = name.split("/")
         if any(p in ("", ".", "..") for p in parts):
             bad = "'..', '.' and empty parts are not allowed"
+        else:
+            longest = max(parts, key=lambda p: len(p.encode()))
+            if len(longest.encode()) > MAX_NAME_PART_BYTES:
+                bad = f"part {_shown(longest)} is {len(longest.encode())} bytes, over {MAX_NAME_PART_BYTES} bytes"
     if bad:
-        raise ValidationError(f"invalid object name {name!r}: {bad}", hint="Use a relative path like 'trial/basel/patient-001/t2.dcm'.")
+        raise ValidationError(f"invalid object name {_shown(name)}: {bad}", hint="Use a relative path like 'trial/basel/patient-001/t2.dcm' (each part at most 255 bytes, no control characters).")
     return name
+
+
+def check_metadata_sizes(items: list[Item]) -> None:
+    """Before any file is read: no file's metadata may be over PINLAKE_MAX_FIELD_BYTES as the JSON
+    text of the data table's ``metadata`` field (one text per distinct dict, checked columnar)."""
+    first: dict[int, int] = {}  # id of a metadata dict -> the first item carrying it
+    for i, it in enumerate(items):
+        if it.metadata and id(it.metadata) not in first:
+            first[id(it.metadata)] = i
+    if not first:
+        return
+    owners = list(first.values())
+    texts = pa.array([json.dumps(items[i].metadata, sort_keys=True, default=str) for i in owners], pa.string())
+    over = oversized_string(pa.table({"metadata": texts}))
+    if over is None:
+        return
+    it = items[owners[over[1]]]
+    meta = it.metadata or {}
+    key = max(meta, key=lambda k: len(json.dumps(meta[k], default=str)))
+    raise field_size_error(f"cannot upload {it.label} (object {_shown(it.object_name)})", f"metadata.{key}", over[2])
+
+
+def check_new_rows(state: "_State") -> None:
+    """Before the commit: no new data row's ``metadata`` (the caller's merged with the filled one)
+    over PINLAKE_MAX_FIELD_BYTES. Nothing is committed when one is."""
+    if not state.new_rows:
+        return
+    over = oversized_string(pa.table({"metadata": pa.array([r["metadata"] for r in state.new_rows], pa.string())}))
+    if over is not None:
+        row = state.new_rows[over[1]]
+        raise field_size_error(f"cannot upload object {_shown(row['object_name'])}", "metadata", over[2])
 
 
 def local_items(
@@ -221,6 +269,7 @@ def ingest(
         finally:
             writer.cancel()
             writes.close(cancel=True)
+        check_new_rows(state)
         commit(store, state, obj_fragments, operation, {"files": len(items), **(lineage or {})})
     if cache is not None:
         cache.record(hashed)
@@ -237,6 +286,10 @@ def commit(store: Store, state: "_State", obj_fragments: list[Any], operation: s
         from pinlake.lake.store import DATA_SCHEMA
 
         store.append(DATA, rows_to_table(state.new_rows), DATA_SCHEMA, operation, **extra)
+    if obj_fragments or state.changed or state.new_rows:
+        from pinlake.catalog.sync import on_lake_committed  # every lake version catalogued at its commit
+
+        on_lake_committed(store.root)
 
 
 class _State:
