@@ -77,3 +77,70 @@ __all__ = [
     "StorageError",
     "RunnerError",
 ]
+
+
+# --- the size limit of a string field ---------------------------------------------------------------
+#: environment variable: the largest string one field of one row may hold, in bytes
+MAX_FIELD_BYTES_ENV = "PINLAKE_MAX_FIELD_BYTES"
+#: its default: 1 MiB
+DEFAULT_MAX_FIELD_BYTES = 1 << 20
+
+
+def max_field_bytes() -> int:
+    """The size limit of one string value (``PINLAKE_MAX_FIELD_BYTES``, default 1 MiB)."""
+    import os
+
+    raw = os.environ.get(MAX_FIELD_BYTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_FIELD_BYTES
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ValidationError(f"{MAX_FIELD_BYTES_ENV}={raw!r} is not a positive number of bytes",
+                              hint=f"Unset it (default {DEFAULT_MAX_FIELD_BYTES} bytes) or give e.g. {MAX_FIELD_BYTES_ENV}=4194304.")
+    return limit
+
+
+def oversized_string(table: Any) -> tuple[str, int, int] | None:
+    """(field, row, bytes) of the first string value of an Arrow table over :func:`max_field_bytes`,
+    or None. Columnar: one ``binary_length`` and one ``max`` per string column (struct fields are
+    flattened to ``a.b``; a list of strings counts each element, its row is the list's row)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    limit = max_field_bytes()
+    for _ in range(4):  # structs in structs
+        if not any(pa.types.is_struct(f.type) for f in table.schema):
+            break
+        table = table.flatten()
+    for f in table.schema:
+        col = table.column(f.name)
+        typ, parents = f.type, None
+        if (pa.types.is_list(typ) or pa.types.is_large_list(typ)) and (pa.types.is_string(typ.value_type) or pa.types.is_large_string(typ.value_type)):
+            col = col.combine_chunks()
+            parents, col = pc.list_parent_indices(col), pc.list_flatten(col)
+        elif not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+            continue
+        if len(col) == 0:
+            continue
+        lengths = pc.binary_length(col)
+        top = pc.max(lengths).as_py()
+        if top is None or top <= limit:
+            continue
+        at = pc.index(pc.greater(lengths, limit), True).as_py()
+        row = parents[at].as_py() if parents is not None else at
+        return f.name, row, lengths[at].as_py()
+    return None
+
+
+def field_size_error(where: str, field: str, size: int) -> ValidationError:
+    """The error for a string of ``size`` bytes in ``field`` (``where``: the table and row, or the file and line)."""
+    return ValidationError(
+        f"{where}: field {field!r} holds {size:,} bytes, over the limit of {max_field_bytes():,} bytes per string field ({MAX_FIELD_BYTES_ENV})",
+        hint=f"Keep large text in a file (next to the data, or in the lake) and store its name; or raise {MAX_FIELD_BYTES_ENV}.",
+    )
+
+
+__all__ += ["MAX_FIELD_BYTES_ENV", "DEFAULT_MAX_FIELD_BYTES", "max_field_bytes", "oversized_string", "field_size_error"]

@@ -48,6 +48,25 @@ def _table(rows: list[Any]) -> Table:
     return t
 
 
+def _metadata_by_name(path: Path, raw: dict[str, dict[str, Any]], names: list[str], prefix: Optional[str]) -> list[Any]:
+    """One metadata per file from an ``{object_name: {...}}`` file; a key that names none of the
+    uploaded objects (with or without ``--object-prefix``) is refused before anything is written."""
+    pre = prefix.strip("/") + "/" if prefix and prefix.strip("/") else ""
+    metas = []
+    used = set()
+    for n in names:
+        key = n if n in raw else (pre + n if pre and pre + n in raw else None)
+        metas.append(raw[key] if key is not None else None)
+        used.add(key)
+    unmatched = [k for k in raw if k not in used]
+    if unmatched:
+        shown = ", ".join(repr(k) for k in unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
+        fail(f"metadata file {path}: {len(unmatched)} key(s) match no uploaded object: {shown}; nothing was uploaded",
+             hint="Keys of an {object_name: {...}} file are the uploaded files' object names (e.g. 'scan-001.png', or with "
+                  "--object-prefix 'trial/basel/scan-001.png'); to give every file the same metadata use a flat object, e.g. {\"site\": \"basel\"}.")
+    return metas
+
+
 @lake_app.command("upload")
 @handle_errors
 def upload(
@@ -90,7 +109,7 @@ def upload(
         except (OSError, ValueError) as exc:
             fail(f"cannot read metadata file {metadata_file}: {exc}", hint='Give a JSON object, e.g. {"site": "basel"}.')
         if isinstance(raw, dict) and raw and all(isinstance(v, dict) for v in raw.values()):
-            metas = [raw.get(n) for n in names]
+            metas = _metadata_by_name(metadata_file, raw, names, object_prefix)
         else:
             metas = raw
     lake = _lake(library)

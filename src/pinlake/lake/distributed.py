@@ -46,6 +46,7 @@ from pinlake.lake.upload import (
     _load_latest,
     _skip_known,
     _State,
+    check_new_rows,
     commit,
     dedupe,
     record_hashed,
@@ -132,6 +133,7 @@ def ingest_on_dask(
         t1 = time.perf_counter()
         extra = {"files": len(items), "runner": "dask", "hash_tasks": report.hash_tasks, "write_tasks": report.write_tasks,
                  **(lineage or {})}
+        check_new_rows(state)
         commit(store, state, fragments, operation, extra)
         report.commit_seconds = round(time.perf_counter() - t1, 3)
     if cache is not None:

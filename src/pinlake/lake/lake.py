@@ -27,6 +27,8 @@ class Lake:
         self.root = str(root) if "://" in str(root) else Path(root)
         self._store = Store(root, version=version)
         self.read_only = version is not None
+        if self.read_only:
+            self._store.read_only = (f"this lake is pinned at version {version} and is read-only", "Write through a Lake opened without version=.")
 
     # --- versions ----------------------------------------------------------
     @property
@@ -45,7 +47,17 @@ class Lake:
         ds = self._store.open_or_none(DATA)
         return [] if ds is None else ds.versions()
 
+    def read_only_view(self, reason: str, hint: str) -> "Lake":
+        """A Lake that reads this one at its current version and refuses every write, its own and
+        its store's, with ``reason`` (e.g. the lake a recipe gets while it is locked)."""
+        version = self.version
+        view = Lake(self.root, version=version or None)  # an empty lake (version 0) has no version to pin
+        view.read_only = True
+        view._store.read_only = (reason, hint)
+        return view
+
     def _writable(self) -> None:
+        self._store.check_writable()
         if self.read_only:
             raise ValidationError(
                 f"this lake is pinned at version {self._store.pinned_version} and is read-only",
@@ -81,7 +93,7 @@ class Lake:
         ``dask_client``), in about ``tasks`` hash tasks, then commit here once (see
         :mod:`pinlake.lake.distributed`). The files must be readable by every worker at the same path.
         """
-        from pinlake.lake.upload import ingest, local_items
+        from pinlake.lake.upload import check_metadata_sizes, ingest, local_items
 
         self._writable()
         single = isinstance(filepaths, (str, os.PathLike))
@@ -106,6 +118,7 @@ class Lake:
             if m is not None and not isinstance(m, dict):
                 raise ValidationError(f"metadata entries must be dicts, got {type(m).__name__}", hint="Example: metadata=[{'site': 'basel'}, {}].")
         items = local_items(paths, metas, object_names, object_prefix)
+        check_metadata_sizes(items)
         names, src = self._labels(tags, source)
         if runner != "local" or dask_client is not None:
             from pinlake.dask_client import check_runner

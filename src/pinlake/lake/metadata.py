@@ -8,6 +8,8 @@ import struct
 from fractions import Fraction
 from typing import Any
 
+from pinlake.mediatype import HEAD_BYTES, SIGNED, end_bytes, incomplete, signature_prefix, sniff
+
 EXTRA_TYPES = {
     ".npy": "application/x-npy",
     ".dcm": "application/dicom",
@@ -22,38 +24,50 @@ EXTRA_TYPES = {
     ".jsonl": "application/jsonl",
 }
 
-MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-    (b"GIF8", "image/gif"),
-    (b"BM", "image/bmp"),
-    (b"\x93NUMPY", "application/x-npy"),
-)
-
 
 class CorruptFileError(ValueError):
     """The file's content does not match its type (e.g. a truncated image)."""
 
 
-def media_type_of(name: str, head: bytes) -> str:
+def name_type(name: str) -> str:
+    """The media type a file name claims (its extension), ``application/octet-stream`` when none."""
     lower = name.lower()
     if lower.endswith(".gz"):
-        base = media_type_of(lower[:-3], b"")
+        base = name_type(lower[:-3])
         return base + "+gzip" if base != "application/octet-stream" else "application/gzip"
     for ext, mt in EXTRA_TYPES.items():
         if lower.endswith(ext):
             return mt
     guessed, _ = mimetypes.guess_type(name)
-    if guessed:
-        return guessed
-    for magic, mt in MAGIC:
-        if head.startswith(magic):
-            return mt
-    if len(head) > 132 and head[128:132] == b"DICM":
-        return "application/dicom"
-    return "application/octet-stream"
+    return guessed or "application/octet-stream"
+
+
+def media_type_of(name: str, head: bytes) -> str:
+    """The media type of a file from its first bytes (:func:`pinlake.mediatype.sniff`), else from its name.
+
+    The bytes win: a PNG named ``.jpg`` is ``image/png``. A name claiming a type whose files always
+    start with a signature (:data:`pinlake.mediatype.SIGNED`, e.g. ``x.png``) for bytes without one
+    is not believed: ``application/octet-stream``. Compressed names (``.csv.gz``) and types with no
+    signature (CSV, JSON, SVG, …) keep the type of their name.
+    """
+    sniffed = sniff(head)
+    if sniffed is not None:
+        return sniffed
+    claimed = name_type(name)
+    return "application/octet-stream" if claimed in SIGNED else claimed
+
+
+def check_complete(name: str, content: bytes, media_type: str) -> None:
+    """CorruptFileError when the file is empty or cut short although its name or bytes say it is
+    a PNG, JPEG, … (cheap: the first and last bytes only)."""
+    claimed = name_type(name)
+    if not content and claimed in SIGNED:
+        raise CorruptFileError(f"empty file (0 bytes), but its name says {claimed}")
+    if media_type == "application/octet-stream" and signature_prefix(content[:HEAD_BYTES], claimed):
+        raise CorruptFileError(f"truncated file: {len(content)} byte(s), only the start of the {claimed} signature")
+    problem = incomplete(media_type, end_bytes(content))
+    if problem is not None:
+        raise CorruptFileError(problem)
 
 
 def _json_safe(value: Any, depth: int = 0) -> Any:
@@ -78,9 +92,12 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
 
 
 def probe(name: str, content: bytes, fill_metadata: bool) -> tuple[str, int | None, int | None, dict[str, Any]]:
-    """(media type, width, height, filled metadata). Raises CorruptFileError when
-    ``fill_metadata`` is asked for and an image or DICOM file cannot be parsed."""
-    media_type = media_type_of(name, content[:256])
+    """(media type, width, height, filled metadata). The media type comes from the bytes (see
+    :func:`media_type_of`). Raises CorruptFileError for an empty or truncated image (see
+    :func:`check_complete`), and when ``fill_metadata`` is asked for and an image or DICOM file
+    cannot be parsed."""
+    media_type = media_type_of(name, content[:HEAD_BYTES])
+    check_complete(name, content, media_type)
     width = height = None
     meta: dict[str, Any] = {}
     if media_type.startswith("image/"):

@@ -21,6 +21,7 @@ import lance
 import pyarrow as pa
 from lance import LanceOperation, Transaction
 
+from pinlake.errors import ValidationError, field_size_error, oversized_string
 from pinlake.lineage import lineage_properties
 from pinlake.storage import location, storage_options
 from pinlake.storage import lock as storage_lock
@@ -87,6 +88,8 @@ class Store:
         self.remote = is_remote(self.root)
         self.pinned_version = version
         self.storage_options = storage_options_for(self.root)
+        #: (message, hint) when every write through this store is refused (see :meth:`check_writable`)
+        self.read_only: tuple[str, str] | None = None
         self._lock: Any = None
         if self.remote:
             self._thread_lock = threading.RLock()  # one lease per Store, taken once however deep
@@ -112,9 +115,15 @@ class Store:
             return None
         return self.open(table, version)
 
+    def check_writable(self) -> None:
+        """Raise a ValidationError (why, and a hint) when this store is read-only."""
+        if self.read_only is not None:
+            raise ValidationError(self.read_only[0], hint=self.read_only[1])
+
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
         """Serialise check-then-write across processes: a file lock, or a lease object on S3 (re-entrant)."""
+        self.check_writable()
         if self._lock is not None:
             Path(self.root).mkdir(parents=True, exist_ok=True)
             with self._lock:
@@ -138,6 +147,7 @@ class Store:
     # --- writes ----------------------------------------------------------------
     def write_fragments(self, table: str, data: pa.Table, schema: pa.Schema) -> list[Any]:
         """Write rows as fragments, invisible until :meth:`commit_fragments`."""
+        self.check_writable()
         return list(
             lance.fragment.write_fragments(
                 data, self.uri(table), schema=schema, storage_options=self.storage_options
@@ -148,6 +158,7 @@ class Store:
         self, table: str, fragments: list[Any], schema: pa.Schema, operation: str, **lineage: Any
     ) -> lance.LanceDataset:
         """One commit appending ``fragments`` (creating the table if needed), with lineage."""
+        self.check_writable()
         props = lineage_properties(operation, **lineage)
         props[COMMIT_MESSAGE_KEY] = f"pinlake {operation}"
         if self.exists(table):
@@ -158,6 +169,7 @@ class Store:
         return lance.LanceDataset.commit(self.uri(table), txn, storage_options=self.storage_options)
 
     def append(self, table: str, rows: pa.Table, schema: pa.Schema, operation: str, **lineage: Any) -> lance.LanceDataset:
+        self.check_writable()
         props = lineage_properties(operation, **lineage)
         mode = "append" if self.exists(table) else "create"
         return lance.write_dataset(
@@ -175,6 +187,7 @@ class Store:
 
         Only called under the write lock (concurrent merge_insert can duplicate keys).
         """
+        self.check_writable()
         rows = rows.select(DATA_COLUMNS).cast(DATA_SCHEMA)
         if not self.exists(DATA):
             return self.append(DATA, rows, DATA_SCHEMA, "lake.upsert")
@@ -190,6 +203,12 @@ class Store:
 
 
 def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema = DATA_SCHEMA) -> pa.Table:
-    return pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
+    """Rows as an Arrow table; a string over PINLAKE_MAX_FIELD_BYTES (e.g. a processing's metadata) is refused."""
+    table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
+    over = oversized_string(table)
+    if over is not None:
+        name = rows[over[1]].get("object_name") or rows[over[1]].get("name")
+        raise field_size_error(f"lake row {over[1]} ({name!r})", over[0], over[2])
+    return table
 
 
