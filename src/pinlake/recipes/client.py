@@ -13,15 +13,22 @@ from pinlake.sqltext import sql_str
 class ReadOnlyLakeClient:
     """Reads of a lake pinned at one version (``lake.checkout(lake.version)``); no write methods.
 
+    The lake behind it is read-only: a write reached through it (``client._lake.create_data_tag``,
+    ``data.add_tags``, its store) raises a ValidationError naming ``recipe``.
+
     ``get_resource("trial/basel")`` returns the resource of that object name and every resource
     below it (object names starting with ``trial/basel/``), sorted by object name.
     """
 
     __slots__ = ("_lake", "_version")
 
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, recipe: str | None = None) -> None:
         version = lake.version
-        pinned = lake if lake.read_only else (lake.checkout(version) if version else lake)
+        who = f"recipe {recipe}" if recipe else "a recipe"
+        pinned = lake.read_only_view(  # its writes, and its store's, raise naming the recipe
+            f"the lake is read-only for {who} while it is being locked",
+            hint="A recipe only reads the lake and returns resources; tag, upload or process outside it (e.g. `pinlake lake tag`).",
+        )
         object.__setattr__(self, "_lake", pinned)
         object.__setattr__(self, "_version", version)
 

@@ -183,7 +183,7 @@ def lock_recipe(
     local), hashed from there, then moved in with ``lock.json``.
     """
     loaded = load_recipe(recipe_file, name)
-    client = ReadOnlyLakeClient(lake)
+    client = ReadOnlyLakeClient(lake, recipe=f"{loaded.name!r} ({loaded.path})")
     selection = run_recipe(loaded, client)
     staging = _staging_dir(out, locks_dir)
     try:
