@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pinlake.cli import _register, app
+from pinlake.cli import app, register_commands
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +35,7 @@ def ds(lib):
 
 @pytest.fixture
 def cli():
-    _register()
+    register_commands()
     runner = CliRunner()
 
     def invoke(*args):

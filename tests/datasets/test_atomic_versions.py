@@ -136,10 +136,10 @@ def test_incomplete_create_is_skipped_and_taken_over(tmp_path, health_folder):
         lib.get_dataset("half")
     from typer.testing import CliRunner
 
-    import pinlake.cli.ls  # noqa: F401 - registers the commands
-    import pinlake.cli.sql  # noqa: F401
     from pinlake.catalog.sql import sql
-    from pinlake.cli.app import app
+    from pinlake.cli import app, register_commands
+
+    register_commands()
 
     assert sql("SELECT 1 AS one", lib.path).column("one").to_pylist() == [1]
     for args in (["ls"], ["sql", "SELECT 1"]):
@@ -187,3 +187,28 @@ def test_two_creates_at_once_exactly_one_wins(tmp_path, health_folder):
 def test_missing_version_is_one_error(health_ds):
     with pytest.raises(NotFoundError, match="no version 7"):
         health_ds.checkout(7)
+
+
+def test_diff_of_a_cleaned_up_version_is_one_error(health_ds, health_folder, tmp_path):
+    """diff NAME 1 2 after version 1's tables were cleaned up: one line naming the version (CLI, Python, API)."""
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from pinlake.api.app import create_app
+    from pinlake.cli import app, register_commands
+
+    register_commands()
+    from pinlake.datasets.history import diff_versions
+
+    ds = health_ds
+    ds.delete_dataset_items([ds.get_dataset_items(limit=1)[0].id])
+    for table in ds.tables:
+        lance.dataset(table_uri(ds.path, table)).cleanup_old_versions(older_than=timedelta(0))
+    with pytest.raises(NotFoundError, match="cleanup"):
+        diff_versions(ds.path, 1, 2)
+    res = CliRunner().invoke(app, ["diff", "health_images", "1", "2", "--library", str(ds.path.parent)])
+    assert res.exit_code != 0 and "Traceback" not in res.output and "has no version 1" in res.output, res.output
+    r = TestClient(create_app(ds.path.parent), raise_server_exceptions=False).get("/datasets/health_images/diff?a=1&b=2")
+    assert r.status_code == 404 and "cleanup" in r.text

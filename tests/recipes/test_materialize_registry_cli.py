@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from pinlake.cli import _register, app
+from pinlake.cli import app, register_commands
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
 from pinlake.recipes.errors import LockfileError, RecipeError
 from pinlake.recipes.lock import lock_recipe
@@ -17,7 +17,7 @@ from pinlake.recipes.registry import Registry, register
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 runner = CliRunner()
-_register()
+register_commands()
 
 
 @pytest.fixture

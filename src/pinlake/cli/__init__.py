@@ -38,7 +38,8 @@ _COMMAND_MODULES = (
 )
 
 
-def _register() -> None:
+def register_commands() -> None:
+    """Import every command module so `app` knows all commands (`main` does this; tests may too)."""
     for name in _COMMAND_MODULES:
         try:
             importlib.import_module(name)
@@ -48,9 +49,12 @@ def _register() -> None:
                 raise
 
 
+_register = register_commands  # the earlier name, kept for callers that still use it
+
+
 def main() -> None:
-    _register()
+    register_commands()
     app()
 
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "register_commands"]

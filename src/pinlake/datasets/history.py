@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pinlake.datasets.tables import table_uri
+from pinlake.datasets.tables import open_table, table_uri
 from pinlake.datasets.versions import DatasetVersion, VersionLog
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.clock import utcnow
@@ -240,8 +240,9 @@ def diff_versions(path: AnyPath, a: int | str, b: int | str) -> dict[str, Any]:
         if va == vb:
             summary[table] = {"added": 0, "removed": 0, "changed": 0}
             continue
-        da = lance_dataset(table_uri(path, table), version=va) if va is not None else None
-        db = lance_dataset(table_uri(path, table), version=vb) if vb is not None else None
+        # a version removed by cleanup is a NotFoundError naming it (not Lance's missing-manifest error)
+        da = open_table(path, table, va) if va is not None else None
+        db = open_table(path, table, vb) if vb is not None else None
         schema = (db or da).schema  # type: ignore[union-attr]
         con.register("a_t", da if da is not None else schema.empty_table())
         con.register("b_t", db if db is not None else schema.empty_table())

@@ -33,9 +33,11 @@ def open_table(dataset_path: AnyPath | str, table: str, version: int | None = No
     try:
         return lance_dataset(uri, version=version)
     except (ValueError, OSError) as exc:
+        gone = "not found" in str(exc).lower()
+        detail = "it was removed by cleanup" if gone else str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise NotFoundError(
-            f"table {table!r} of dataset {location(dataset_path).name!r} has no version {version}: {exc}".replace("\n", " "),
-            hint="The version may have been removed by `pinlake cleanup`; try `pinlake versions`.",
+            f"table {table!r} of dataset {location(dataset_path).name!r} has no version {version} ({detail})",
+            hint="Versions removed by `pinlake cleanup` cannot be read; try `pinlake versions` for those that remain.",
         ) from None
 
 
