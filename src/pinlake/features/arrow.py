@@ -111,6 +111,11 @@ def rows_to_table(schema: type[BaseSchema], rows: Iterable[BaseSchema | dict[str
         bad = first_bad_url(out.column("url"))
         if bad is not None:
             raise ValidationError(f"table {table or schema.__name__!r}, row {bad}: field 'url': {url_error(out.column('url')[bad].as_py())}")
+    from pinlake.errors import field_size_error, oversized_string
+
+    over = oversized_string(out)  # a string over PINLAKE_MAX_FIELD_BYTES (columnar)
+    if over is not None:
+        raise field_size_error(f"table {table or schema.__name__!r}, row {over[1]}", over[0], over[2])
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from enum import Enum
 from typing import Any, ClassVar, Literal
 
@@ -108,6 +109,15 @@ class BBox(Annotation):
     def _four_coords(cls, v: list[float]) -> list[float]:
         if len(v) != 4:
             raise ValueError(f"a bbox needs 4 coordinates, got {len(v)}")
+        if not all(math.isfinite(c) for c in v):
+            raise ValueError(f"bbox coordinates must be finite numbers (no NaN or infinity), got {v}")
+        return v
+
+    @field_validator("confidence")
+    @classmethod
+    def _finite_confidence(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError(f"bbox confidence must be a finite number (no NaN or infinity), got {v}")
         return v
 
     @model_validator(mode="after")
@@ -142,6 +152,8 @@ class KeyPoints(Annotation):
     def _check(self) -> "KeyPoints":
         if len(self.coords) % 2:
             raise ValueError(f"keypoint coords must be pairs of x, y; got {len(self.coords)} numbers")
+        if not all(math.isfinite(c) for c in self.coords):
+            raise ValueError(f"keypoint coords must be finite numbers (no NaN or infinity), got {self.coords}")
         n = len(self.coords) // 2
         if not self.states:
             object.__setattr__(self, "states", ["visible"] * n)

@@ -248,6 +248,8 @@ class ColumnarPlan:
             acols.update({"id": ids, "created_at": tsm, "updated_at": tsm})
             lens = pc.list_value_length(values).to_numpy(zero_copy_only=False) if m else np.zeros(0, np.int64)
             flat = pc.list_flatten(values).to_numpy(zero_copy_only=False) if m else np.zeros(0)
+            if not np.isfinite(flat).all():
+                return None  # NaN or infinite coords: the row path names the line (the models refuse them)
             if issubclass(spec.schema, BBox):
                 norm = np.asarray(norm_ent.take(idx)) if m else np.zeros(0, bool)
                 if m and (lens != 4).any():

@@ -25,10 +25,17 @@ from pinlake.errors import InputFileError, ValidationError
 from pinlake.features.arrow import pydantic_message
 from pinlake.features.base import BaseSchema, EntityRef, ItemRef, SourceRef, ViewRef
 from pinlake.features.groups import BBox, CompressedRLE, Entity, Image, KeyPoints, SourceKind, View
+from pinlake.mediatype import file_problem
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 #: metadata keys that hold annotations, and the base schema each maps to
 ANNOTATION_KEYS = {"bbox": BBox, "keypoints": KeyPoints, "mask": CompressedRLE}
+
+
+def raise_truncated(path: Path | str, problem: str, where: str) -> None:
+    """The error for an image file cut short (``problem``: why, from :func:`pinlake.mediatype.incomplete`)."""
+    raise InputFileError(f"{path}: not a readable image ({problem})",
+                         hint=f"The file is cut short (an interrupted copy or download?): copy it again or remove it ({where}).")
 
 
 def read_metadata(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -241,13 +248,18 @@ class ImageFolderBuilder(EntityTablesMixin, DatasetBuilder):
         return sample
 
     def image_size(self, path: Path, where: str) -> tuple[int, int, str]:
-        """(width, height, format) of an image file by Pillow (which also checks it)."""
+        """(width, height, format) of an image file by Pillow (which also checks it); a JPEG or PNG
+        cut short is refused from its last bytes (:func:`pinlake.mediatype.file_problem`)."""
         try:
-            with PILImage.open(path) as im:
-                width, height, fmt = im.width, im.height, (im.format or "").upper()
-                im.verify()
+            problem = file_problem(path)  # the first and last bytes: before Pillow, so both paths say the same
+            if problem is None:
+                with PILImage.open(path) as im:
+                    width, height, fmt = im.width, im.height, (im.format or "").upper()
+                    im.verify()
         except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds
             raise InputFileError(f"{path}: not a readable image ({type(exc).__name__}: {exc})", hint=f"Fix or remove it ({where}).") from None
+        if problem is not None:
+            raise_truncated(path, problem, where)
         return width, height, fmt
 
     def view_url(self, split: str, name: str) -> str:

@@ -23,7 +23,10 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 from pinlake.datasets.builders.columnar import ColumnarPlan, columnar_plan, stable_ids
+from pinlake.datasets.builders.folder import raise_truncated
+from pinlake.errors import field_size_error, oversized_string
 from pinlake.lake.metadata import header_size
+from pinlake.mediatype import end_bytes, incomplete, read_end, sniff
 
 #: bytes read for the header when the content is not embedded (JPEG frame headers follow EXIF)
 HEAD_BYTES = 1 << 16
@@ -94,21 +97,33 @@ def parse_split(b: Any, plan: ColumnarPlan, split_dir: Path) -> tuple[list[tuple
     return lines, t
 
 
-def _image_header(path: str, embed: bool) -> tuple[bytes | None, tuple[int, int, str] | None]:
-    """(content when embedding, (width, height, format) from the header or None when unsure)."""
+def _image_header(path: str, embed: bool) -> tuple[bytes | None, tuple[int, int, str] | None, str | None]:
+    """(content when embedding, (width, height, format) from the header or None when unsure, why
+    the file is truncated or None). A JPEG or PNG is checked from its last bytes only
+    (:func:`pinlake.mediatype.incomplete`): no image is decoded."""
     with open(path, "rb") as fh:
         content = fh.read() if embed else None
         head = content if embed else fh.read(HEAD_BYTES)
+        media_type = sniff(head)
+        problem = None
+        if media_type in ("image/jpeg", "image/png"):
+            tail = end_bytes(head) if embed or len(head) < HEAD_BYTES else read_end(fh)
+            problem = incomplete(media_type, tail)
+    if problem is not None:
+        return content, None, problem
     size = header_size(head)
     if size is None:
-        return content, None
+        return content, None, None
     fmt = next((f for magic, f in MAGIC_FORMAT if head.startswith(magic)), None)
-    return content, None if fmt is None else (size[0], size[1], fmt)
+    return content, None if fmt is None else (size[0], size[1], fmt), None
 
 
 def chunk_tables(b: Any, plan: ColumnarPlan, split_dir: Path, part: pa.Table, lines: list[tuple[int, bytes]]) -> dict[str, pa.Table] | None:
     """Every table's rows of these parsed lines of one split, or None when the row path must build them."""
     split = split_dir.name
+    over = oversized_string(part)  # a string over PINLAKE_MAX_FIELD_BYTES, before any image is read
+    if over is not None:
+        raise field_size_error(f"{split_dir / 'metadata.jsonl'}:{lines[over[1]][0]}", over[0], over[2])
     names = part.column(b.view_name).to_pylist()
     root = b.info.id or b.target_dir.name
     item_ids = stable_ids([f"{root}\x1f{split}\x1f{name}" for name in names])  # = b.item_id(split, name)
@@ -116,7 +131,9 @@ def chunk_tables(b: Any, plan: ColumnarPlan, split_dir: Path, part: pa.Table, li
     meta_path = split_dir / "metadata.jsonl"
     base = os.path.join(str(split_dir), "")
     for name, (lineno, _) in zip(names, lines):
-        content, size = _image_header(base + name, b.embed)
+        content, size, problem = _image_header(base + name, b.embed)
+        if problem is not None:
+            raise_truncated(split_dir / name, problem, f"{meta_path}:{lineno}")
         if size is None:
             size = b.image_size(split_dir / name, f"{meta_path}:{lineno}")
         widths.append(size[0])
