@@ -9,9 +9,9 @@ be switched over, the API's ``guess_type``). The rules:
 - :data:`SIGNED` are the types whose files always start with their signature. A name that claims
   one of them (``x.png``) for bytes without it is not believed (see :func:`pinlake.lake.metadata.media_type_of`).
 - :func:`incomplete` says why a JPEG or PNG is truncated from its last :data:`TAIL_BYTES` bytes
-  alone: a JPEG ends with the end-of-image marker ``FF D9``, a PNG with its ``IEND`` chunk (zero
-  bytes after either are allowed: some writers pad files to a block size). Nothing is decoded.
-"""
+  alone: a JPEG ends with the end-of-image marker ``FF D9``, a PNG with its ``IEND`` chunk. Zero
+  padding after the end is skipped (some writers pad files to a block size), and a short trailer
+  after the marker is allowed. Nothing is decoded."""
 
 from __future__ import annotations
 
@@ -32,11 +32,12 @@ SIGNATURES: tuple[tuple[bytes, str], ...] = (
 SIGNED = frozenset(mt for _, mt in SIGNATURES) | {"image/webp", "image/bmp"}
 #: bytes :func:`sniff` looks at (the DICOM marker sits at offset 128)
 HEAD_BYTES = 132
-#: bytes from a file's end that :func:`incomplete` needs
-TAIL_BYTES = 64
+#: bytes from a file's end that :func:`incomplete` looks at (one page: a trailer after the end marker may be this long)
+TAIL_BYTES = 4096
 
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
 JPEG_END = b"\xff\xd9"  # EOI
+JPEG_SOS = b"\xff\xda"  # start of scan
 
 
 def sniff(head: bytes) -> str | None:
@@ -59,11 +60,18 @@ def signature_prefix(head: bytes, media_type: str) -> bool:
 
 
 def incomplete(media_type: str, tail: bytes) -> str | None:
-    """Why a file of this type is truncated, or None (checked: JPEG, PNG). ``tail``: its last bytes
-    before any zero padding (:func:`end_bytes`, :func:`read_end`)."""
-    if media_type == "image/jpeg" and not tail.endswith(JPEG_END):
-        return "truncated image: a JPEG must end with the end-of-image marker FF D9"
-    if media_type == "image/png" and not tail.endswith(PNG_END):
+    """Why a file of this type is truncated, or None (checked: JPEG, PNG). ``tail``: its last
+    :data:`TAIL_BYTES` bytes before any zero padding (:func:`end_bytes`, :func:`read_end`).
+
+    A JPEG's last end-of-image marker in the tail must come after its last start-of-scan marker
+    (scan data cannot hold either: ``FF`` is stuffed there), a PNG's tail must hold its IEND chunk.
+    Data after the marker (a vendor trailer, an appended record) is allowed within the tail.
+    """
+    if media_type == "image/jpeg":
+        eoi = tail.rfind(JPEG_END)
+        if eoi < 0 or tail.find(JPEG_SOS, eoi) >= 0:
+            return "truncated image: a JPEG must end with the end-of-image marker FF D9 after its last scan"
+    elif media_type == "image/png" and PNG_END[4:] not in tail:
         return "truncated image: a PNG must end with its IEND chunk"
     return None
 

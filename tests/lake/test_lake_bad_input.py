@@ -111,6 +111,31 @@ def test_complete_jpeg_with_zero_padding_is_accepted(lake, tmp_path):
     assert (d.media_type, d.width, d.height) == ("image/jpeg", 64, 48)
 
 
+def test_complete_images_with_a_trailer_are_accepted(lake, tmp_path):
+    """Data after the end marker (vendor trailers, appended records) does not make an image truncated."""
+    p = tmp_path / "trailer.jpg"
+    p.write_bytes(_jpeg() + b"\0SEFT trailer")
+    q = tmp_path / "trailer.png"
+    q.write_bytes(_png() + b"appended")
+    d1, d2 = lake.upload_data([p, q])
+    assert (d1.media_type, d2.media_type) == ("image/jpeg", "image/png")
+
+
+def test_end_marker_inside_the_header_does_not_hide_a_cut(seeded, tmp_path):
+    """A small JPEG whose header holds FF D9 (a comment, or an EXIF thumbnail) and whose scan is cut."""
+    data = _jpeg(16, 16)
+    comment = b"thumbnail ends \xff\xd9 here"
+    with_marker = data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
+    with Image.open(io.BytesIO(with_marker)) as im:
+        im.load()  # a valid JPEG
+    p = tmp_path / "cut-small.jpg"
+    p.write_bytes(with_marker[:-40])
+    before = _snapshot(seeded)
+    with pytest.raises(InputFileError, match="cut-small.jpg.*truncated"):
+        seeded.upload_data(p)
+    assert _snapshot(seeded) == before
+
+
 def test_media_type_comes_from_the_bytes(lake, tmp_path):
     p = tmp_path / "really-a-png.jpg"
     p.write_bytes(_png())
