@@ -1,4 +1,4 @@
-"""``python -m bench run --n 10000 [--reps 3] [--only pinlake,dvc] [--out DIR]``."""
+"""``python -m bench run --n 10000 [--reps 3] [--only pinlake,dvc] [--out DIR]``; ``python -m bench faults`` (bench/faults.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from bench.runner import BENCH, DEFAULT_TOOLS, TOOLS, Runner
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["faults"]:  # the fault matrix (bench/faults.py has its own options)
+        from bench.faults import main as faults_main
+
+        return faults_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m bench")
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run the benchmark and write RESULTS.md")

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from pinlake.storage import AnyPath, S3Path, lance_dataset, lance_write, location
 from pinlake.storage import lock as storage_lock
+from pinlake.faults import commit_point
 
 _TS = pa.timestamp("us")
 LINEAGE_COLUMNS = ("run_id", "flow_run_id", "lock_hash", "lake_version", "recipe_hash", "code_version", "user")
@@ -179,5 +180,6 @@ class Catalog:
         self.init()
         lance_write(data, self.uri(table), mode="append" if self.exists(table) else "create",
                             commit_message=f"catalog: {len(rows)} rows")
+        commit_point(f"catalog {table}")
         return len(rows)
 

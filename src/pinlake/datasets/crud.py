@@ -23,6 +23,7 @@ from pinlake.features.arrow import rows_to_table
 from pinlake.features.base import BaseSchema, utcnow
 from pinlake.lineage import lineage_properties
 from pinlake.storage import lance_dataset
+from pinlake.faults import commit_point
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
@@ -214,6 +215,7 @@ class CrudMixin:
             arrow = arrow.set_column(arrow.schema.get_field_index("created_at"), "created_at", created)
         ds = self._current(table)
         ds.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(arrow)
+        commit_point(f"table {table}")
         self._note(table, lance_dataset(ds.uri).version, op)
 
     def delete_data(self: "Dataset", table: str, ids: Sequence[str]) -> list[str]:
@@ -228,6 +230,7 @@ class CrudMixin:
             return
         ds = self._current(table)
         ds.delete(predicate)
+        commit_point(f"table {table}")
         self._note(table, lance_dataset(ds.uri).version, f"delete {n} from {table}")
 
     # --- dataset item level -------------------------------------------------------------

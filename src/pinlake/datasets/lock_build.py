@@ -28,7 +28,7 @@ from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.versions import VersionLog
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
-from pinlake.errors import ValidationError
+from pinlake.errors import DatasetExistsError, ValidationError
 from pinlake.library import Library, check_dataset_name
 from pinlake.recipes.lock import LINES_CHUNK, Lock, object_name_of, read_lock
 from pinlake.storage import location
@@ -179,7 +179,16 @@ def build_from_lock(
         return LockBuildResult(ds, lock.hash, real_mode, added=lock.object_names())
 
     if not exists or mode in ("create", "overwrite"):
-        return full(mode if mode != "auto" else "create")
+        try:
+            return full(mode if mode != "auto" else "create")
+        except DatasetExistsError:
+            if mode != "auto" or not VersionLog(target).exists():
+                raise
+            # another writer created it since the check above: decide again against its version
+            return build_from_lock(library, lock_dir, name, dataset_item=dataset_item, mode="auto", embed=embed,
+                                   description=description, lake=lake, flush_every_n_samples=flush_every_n_samples,
+                                   compute_stats=compute_stats, runner=runner, dask_address=dask_address,
+                                   dask_client=dask_client, shards=shards)
 
     ds = Dataset(target, dataset_item=dataset_item)
     if ds.state.lock_hash == lock.hash:

@@ -16,6 +16,7 @@ from pinlake.errors import NotFoundError
 from pinlake.write_behind import PendingWrites, WriteBehind
 from pinlake.sqltext import sql_in
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location
+from pinlake.faults import commit_point
 
 DB_DIR = "db"
 
@@ -111,6 +112,7 @@ class TableWriter:
             op = lance.LanceOperation.Append(self.fragments)
         tx = lance.Transaction(read_version=read_version, operation=op, transaction_properties=props)
         ds = lance_commit(self.uri, tx)
+        commit_point(f"table {self.table}")
         return ds.version
 
 

@@ -38,6 +38,7 @@ from pinlake.errors import BuildError, NotFoundError
 from pinlake.clock import utcnow
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location, rmtree, write_bytes_atomic
 from pinlake.storage import lock as storage_lock
+from pinlake.faults import commit_point
 
 LOG_NAME = "_versions.lance"
 META_DIR = "_meta"
@@ -140,6 +141,7 @@ class VersionLog:
             if name not in VERSION_FILES:
                 raise ValueError(f"{name!r} is not a version file ({', '.join(VERSION_FILES)})")
             write_bytes_atomic(meta / name, data)
+        commit_point("staged version files")
 
     def publish_cache(self, version: int) -> None:
         """Make the top-level files a copy of ``version``'s (call after its commit, with the lock held)."""
@@ -150,6 +152,7 @@ class VersionLog:
                 top.unlink(missing_ok=True)
             elif src != top:
                 write_bytes_atomic(top, src.read_bytes())
+            commit_point(f"cache {name}")
 
     def write_version_file(self, version: int, name: str, data: bytes) -> None:
         """Add a file computed later (stats, preview) to an already committed version; the top-level
@@ -159,6 +162,7 @@ class VersionLog:
         meta = self.meta_dir(version)
         if (meta / "info.json").is_file():
             write_bytes_atomic(meta / name, data)
+            commit_point(f"version file {name}")
         latest = self.latest()
         if latest is None or latest.dataset_version == version:
             write_bytes_atomic(self.dataset_path / name, data)
@@ -182,6 +186,7 @@ class VersionLog:
                     and op.operation.version == version
                 if not restored:
                     lance_dataset(uri, version=version).restore()
+                    commit_point(f"restore {table}")
                     head = lance_dataset(uri)
             bases[table] = head.version
         return bases
@@ -272,6 +277,7 @@ class VersionLog:
                                transaction_properties=props)
         try:
             lance_commit(self.uri, tx)
+            commit_point("version log")
         except (OSError, ValueError):  # lance.commit.CommitConflictError is an OSError
             if self.exists() and lance_dataset(self.uri).version != read_version:
                 raise BuildError(

@@ -278,18 +278,22 @@ def ingest(
 
 def commit(store: Store, state: "_State", obj_fragments: list[Any], operation: str, extra: dict[str, Any]) -> None:
     """The commit point of an ingest: the new objects (one commit), then the data rows (one commit)."""
+    from pinlake.faults import commit_point
+
     if obj_fragments:
         store.commit_fragments(OBJECTS, obj_fragments, OBJECTS_SCHEMA, operation, **extra)
+        commit_point("lake objects")
     if state.changed:
         store.upsert_data(rows_to_table(state.new_rows + list(state.changed.values())))
+        commit_point("lake data")
     elif state.new_rows:
         from pinlake.lake.store import DATA_SCHEMA
 
         store.append(DATA, rows_to_table(state.new_rows), DATA_SCHEMA, operation, **extra)
-    if obj_fragments or state.changed or state.new_rows:
-        from pinlake.catalog.sync import on_lake_committed  # every lake version catalogued at its commit
+        commit_point("lake data")
+    from pinlake.catalog.sync import on_lake_committed  # every lake version catalogued at its commit
 
-        on_lake_committed(store.root)
+    on_lake_committed(store.root)  # also after a no-op: a rerun after a kill before the catalog write catches up
 
 
 class _State:

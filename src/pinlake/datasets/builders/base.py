@@ -50,6 +50,9 @@ def check_target(target: Any, log: VersionLog, mode: str, hint: str) -> str:
     mode on a dataset without versions is a create."""
     if mode == "create":
         if log.exists():
+            from pinlake.catalog.sync import on_version_logged  # a create killed before its catalog write converges
+
+            on_version_logged(target, log.entries())
             raise DatasetExistsError(f"{target} already exists", hint=hint)
         if target.exists() and any(target.iterdir()):
             if not is_incomplete(target):

@@ -1,0 +1,397 @@
+"""The fault matrix: kill real processes at the commit points of every write path, then check what a
+reader sees and that running the command again converges.
+
+``python -m bench faults [--scenarios a,b] [--every | --sample K] [--random R] [--out FILE]``
+
+For each scenario a template workspace is made once; a clean run (with ``PINLAKE_FAULT_TRACE``)
+counts the command's commit points and records the content it converges to. Then for each chosen
+kill point k a fresh copy of the template runs the command with ``PINLAKE_FAULT_KILL_AT=k`` (the
+process SIGKILLs itself right after its kth commit point, see :mod:`pinlake.faults`); ``--random R``
+adds R kills at random times instead (a watcher sends SIGKILL after a random delay). After each kill:
+
+- **unreadable**: the last logged version of any dataset does not read completely (its tables with
+  the logged row counts and unique ids, its own info, schema, stats and preview, a view's media), or
+  ``ls``, ``sql`` or the API fail for the library, or a pin made before the run no longer verifies;
+- **stuck**: running the same command again fails;
+- **lost rows**: after that rerun the content (sorted ids and a hash of the rows without timestamps,
+  the lake's rows too) differs from the clean run's, or an id is duplicated, or the catalog misses a
+  logged version.
+
+The tests in ``tests/faults`` run a bounded sample of this; the full matrix goes in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+CLI = [sys.executable, "-m", "pinlake"]
+TIMESTAMPS = ("created_at", "updated_at")
+
+
+# --- scenarios ----------------------------------------------------------------------------------
+@dataclass
+class Scenario:
+    name: str
+    #: makes the template workspace (a library and its inputs) in the given empty directory
+    prepare: Callable[[Path], None]
+    #: the command to kill, given the workspace
+    argv: Callable[[Path], list[str]]
+    #: exit codes a rerun may end with besides 0 (e.g. a create whose first run committed)
+    rerun_ok: tuple[int, ...] = ()
+
+
+def _assets(work: Path, name: str = "health_images", n_train: int = 6, n_test: int = 2) -> Path:
+    from pinlake.demo import generate_health_images
+
+    root = work / "assets" / name
+    generate_health_images(root, n_train=n_train, n_test=n_test)
+    return root
+
+
+def _pin(work: Path, pin: str) -> None:
+    from pinlake.pins import write_pin
+
+    write_pin(pin, work / "pins.yaml", work / "library")
+
+
+def _prepare_base(work: Path) -> None:
+    """A library with a lake (the demo ingested) and health_images built from a folder, pinned at 1."""
+    from pinlake.datasets.ops import build_folder
+    from pinlake.demo_lake import ingest_demo
+    from pinlake.library import Library
+
+    assets = _assets(work)
+    lib = Library(work / "library").ensure()
+    ingest_demo(lib.get_datalake(), assets)
+    build_folder(lib, assets, "health_images", mode="create")
+    _pin(work, "health_images@1")
+    _assets(work, "other_images", n_train=4, n_test=2)
+
+
+def _prepare_create(work: Path) -> None:
+    _prepare_base(work)
+
+
+def _prepare_refresh(work: Path) -> None:
+    _prepare_base(work)
+    repo = Path(__file__).resolve().parents[1]
+    reg = work / "recipes"
+    reg.mkdir()
+    shutil.copy(repo / "recipes" / "health_by_tag.py", reg / "health_by_tag.py")
+    (reg / "datasets.yaml").write_text(
+        "- name: health_by_tag\n  version: 1\n  description: faults\n  script_location: ./health_by_tag.py\n"
+        "  dataset_item: pinlake.demo:HealthDatasetItem\n")
+
+
+CRUD_SCRIPT = textwrap.dedent("""
+    import sys
+    from pinlake.datasets import Dataset
+    ds = Dataset(sys.argv[1])
+    items = ds.get_dataset_items(limit=3)
+    bboxes = ds.get_data("bbox", item_ids=[items[0].id])
+    with ds.batch("fault suite"):
+        ds.update_data("item", [{**ds.get_data("item", ids=[items[1].id])[0].model_dump(), "image_type": "edited"}])
+        ds.delete_data("bbox", [b.id for b in bboxes])
+        ds.add_data("bbox", [{**bboxes[0].model_dump(), "id": "fault-added", "confidence": 0.5}])
+""")
+
+REFRESH_SCRIPT = textwrap.dedent("""
+    import sys
+    from pinlake import refresh as engine
+    library, registry = sys.argv[1], sys.argv[2]
+    lock = engine.lock_step(library, registry, "health_by_tag")
+    build = engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
+    engine.stats_step(library, "health_by_tag")
+    engine.preview_step(library, "health_by_tag")
+    engine.tag_step(library, "health_by_tag", build.version, lock.lock_hash)
+    engine.catalog_step(library)
+""")
+
+SCENARIOS = {
+    "lake upload": Scenario(
+        "lake upload", _prepare_base,
+        lambda w: [*CLI, "lake", "upload", str(w / "assets" / "other_images"), "--tag", "other", "--object-prefix", "other",
+                   "--library", str(w / "library")]),
+    "build create": Scenario(
+        "build create", _prepare_create,
+        lambda w: [*CLI, "build", str(w / "assets" / "other_images"), "--name", "other", "--mode", "create",
+                   "--library", str(w / "library")],
+        rerun_ok=(1,)),
+    "build overwrite": Scenario(
+        "build overwrite", _prepare_base,
+        lambda w: [*CLI, "build", str(w / "assets" / "other_images"), "--name", "health_images", "--mode", "overwrite",
+                   "--url-prefix", "/health_images", "--library", str(w / "library")]),
+    "crud batch": Scenario(
+        "crud batch", _prepare_base,
+        lambda w: [sys.executable, "-c", CRUD_SCRIPT, str(w / "library" / "health_images")]),
+    "refresh": Scenario(
+        "refresh", _prepare_refresh,
+        lambda w: [sys.executable, "-c", REFRESH_SCRIPT, str(w / "library"), str(w / "recipes" / "datasets.yaml")]),
+}
+
+
+# --- what a reader sees --------------------------------------------------------------------------
+def _rows_digest(table) -> tuple[str, list[str]]:  # noqa: ANN001 - a pyarrow Table
+    keep = [c for c in table.column_names if c not in TIMESTAMPS and c != "content"]
+    t = table.select(keep)
+    ids = t.column("id").to_pylist() if "id" in keep else []
+    rows = sorted(json.dumps(r, sort_keys=True, default=str) for r in t.to_pylist())
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest(), sorted(ids)
+
+
+def content(library: Path) -> dict[str, str]:
+    """Per dataset table (latest version) and lake table: a digest of sorted rows without timestamps."""
+    import lance
+
+    from pinlake.datasets.dataset import Dataset
+    from pinlake.library import Library
+
+    lib = Library(library)
+    out: dict[str, str] = {}
+    for name in lib.dataset_names():
+        ds = Dataset(lib.path / name)
+        for t in ds.tables:
+            digest, ids = _rows_digest(ds.to_arrow(t))
+            out[f"{name}.{t}"] = digest
+            if len(ids) != len(set(ids)):
+                out[f"{name}.{t}.duplicate_ids"] = str(len(ids) - len(set(ids)))
+    data = lib.lake_path / "data.lance"
+    if (data / "_versions").is_dir():
+        t = lance.dataset(str(data)).to_table(columns=["object_name", "sha256", "version", "tags", "source", "metadata"])
+        out["_lake.data"] = _rows_digest(t)[0]
+    return out
+
+
+def problems_after_kill(work: Path) -> list[str]:
+    """What a reader of the library finds wrong (empty: everything reads)."""
+    from fastapi.testclient import TestClient
+
+    from pinlake.api.app import create_app
+    from pinlake.catalog.sql import sql
+    from pinlake.datasets.dataset import Dataset
+    from pinlake.datasets.ops import list_datasets
+    from pinlake.library import Library
+    from pinlake.pins import verify_pins
+
+    out: list[str] = []
+    lib = Library(work / "library")
+
+    def check(what: str, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - every failure is a finding of the matrix
+            out.append(f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+    for name in lib.dataset_names():
+        def read(name: str = name) -> None:
+            ds = Dataset(lib.path / name)
+            for t in ds.tables:
+                ids = ds.to_arrow(t, columns=["id"]).column("id")
+                if len(ids) != ds.state.rows.get(t, len(ids)) or len(set(ids.to_pylist())) != len(ids):
+                    raise AssertionError(f"table {t}: {len(ids)} rows, log says {ds.state.rows.get(t)}")
+            for f in ("info.json", "schema.json"):
+                if ds.version_file(f) is None:
+                    raise AssertionError(f"version {ds.version} has no {f}")
+            if ds.state.operation.startswith("build"):
+                stats = ds.stats or {}
+                if stats.get("dataset_version") != ds.version or not ds.preview_path.is_file():
+                    raise AssertionError(f"version {ds.version} (a build) has no stats or preview of its own")
+            if "image" in ds.tables:
+                view = ds.get_data("image", limit=1)[0]
+                ds.read_media(view)
+        check(f"read {name}", read)
+    check("ls", lambda: list_datasets(lib))
+    check("sql", lambda: sql("SELECT count(*) FROM catalog.versions", lib.path))
+    for name in lib.dataset_names():
+        check(f"sql {name}", lambda name=name: sql(f'SELECT count(*) FROM "{name}".item', lib.path))
+    client = TestClient(create_app(lib.path), raise_server_exceptions=False)
+    check("api /datasets", lambda: _ok(client.get("/datasets")))
+    for name in lib.dataset_names():
+        check(f"api /datasets/{name}", lambda name=name: _ok(client.get(f"/datasets/{name}")))
+    if (work / "pins.yaml").is_file():
+        check("verify pins", lambda: verify_pins(work / "pins.yaml", lib.path))
+    check("lake", lambda: lib.get_datalake().list_data(limit=5))
+    return out
+
+
+def _ok(resp) -> None:  # noqa: ANN001 - an httpx response
+    if resp.status_code != 200:
+        raise AssertionError(f"HTTP {resp.status_code}: {resp.text[:200]}")
+
+
+def catalog_gaps(library: Path) -> list[str]:
+    """Logged dataset versions the catalog does not have."""
+    from pinlake.catalog.store import Catalog
+    from pinlake.datasets.versions import VersionLog
+    from pinlake.library import Library
+
+    lib = Library(library)
+    out = []
+    for name in lib.dataset_names():
+        have = {k[1] for k in Catalog(lib.path).keys("dataset_versions", name)}
+        missing = [e.dataset_version for e in VersionLog(lib.path / name).entries() if e.dataset_version not in have]
+        if missing:
+            out.append(f"catalog misses {name} versions {missing}")
+    return out
+
+
+# --- running ---------------------------------------------------------------------------------------
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINLAKE_", "PREFECT_"))}
+    env.update(extra)
+    return env
+
+
+def _run(argv: list[str], env: dict[str, str], timeout: float = 300, kill_after: float | None = None) -> subprocess.CompletedProcess:
+    if kill_after is None:
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=kill_after)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate()
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    point: str
+    killed: bool
+    unreadable: list[str] = field(default_factory=list)
+    stuck: str = ""
+    lost: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.unreadable or self.stuck or self.lost)
+
+
+@dataclass
+class Baseline:
+    template: Path
+    points: list[str]
+    content: dict[str, str]
+    seconds: float
+
+
+def baseline(scenario: Scenario, root: Path) -> Baseline:
+    """Make the template and run the command once cleanly, counting its commit points."""
+    template = root / "template"
+    template.mkdir(parents=True)
+    scenario.prepare(template)
+    clean = root / "clean"
+    shutil.copytree(template, clean, symlinks=True)
+    trace = root / "trace.txt"
+    t0 = time.perf_counter()
+    proc = _run(scenario.argv(clean), _env(PINLAKE_FAULT_TRACE=str(trace)))
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{scenario.name}: the clean run failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    points = trace.read_text().splitlines() if trace.is_file() else []
+    converged = content(clean / "library")
+    shutil.rmtree(clean)
+    return Baseline(template, points, converged, seconds)
+
+
+def kill_once(scenario: Scenario, base: Baseline, root: Path, *, at: int | None = None, after_s: float | None = None) -> Outcome:
+    """Copy the template, kill the command at commit point ``at`` (or after ``after_s`` seconds),
+    check what a reader sees, rerun, compare with the clean run."""
+    work = root / (f"kill-{at}" if at is not None else f"random-{after_s:.3f}")
+    shutil.copytree(base.template, work, symlinks=True)
+    label = f"#{at} {base.points[at - 1]}" if at is not None else f"after {after_s:.2f}s"
+    try:
+        env = _env(**({"PINLAKE_FAULT_KILL_AT": str(at)} if at is not None else {}))
+        proc = _run(scenario.argv(work), env, kill_after=after_s)
+        killed = proc.returncode == -signal.SIGKILL
+        outcome = Outcome(scenario.name, label, killed)
+        outcome.unreadable = problems_after_kill(work)
+        again = _run(scenario.argv(work), _env())
+        said = " ".join((again.stdout + again.stderr).split())  # the CLI's console may wrap long lines
+        if again.returncode != 0 and not (again.returncode in scenario.rerun_ok and "already exists" in said):
+            lines = (again.stdout + again.stderr).strip().splitlines()
+            outcome.stuck = lines[-1] if lines else f"exit {again.returncode}"
+            return outcome
+        now = content(work / "library")
+        outcome.lost = [k for k in sorted(set(now) | set(base.content)) if now.get(k) != base.content.get(k)]
+        outcome.lost += catalog_gaps(work / "library")
+        outcome.unreadable += [f"after rerun: {p}" for p in problems_after_kill(work)]
+        return outcome
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_matrix(names: list[str], *, every: bool = True, sample: int = 0, random_kills: int = 0, seed: int = 0,
+               log: Callable[[str], None] = print, root: Path | None = None) -> list[Outcome]:
+    rng = random.Random(seed)
+    outcomes: list[Outcome] = []
+    own = root is None
+    root = Path(tempfile.mkdtemp(prefix="pinlake-faults-")) if root is None else root
+    try:
+        for name in names:
+            scenario = SCENARIOS[name]
+            sroot = root / name.replace(" ", "-")
+            base = baseline(scenario, sroot)
+            n = len(base.points)
+            ks = list(range(1, n + 1)) if every else sorted(rng.sample(range(1, n + 1), min(sample, n)))
+            log(f"{name}: {n} commit points, clean run {base.seconds:.1f}s; killing at {ks}")
+            for k in ks:
+                o = kill_once(scenario, base, sroot, at=k)
+                outcomes.append(o)
+                log(f"  {o.point}: {'ok' if o.ok else 'FAIL'} {o.unreadable or ''} {o.stuck or ''} {o.lost or ''}")
+            for _ in range(random_kills):
+                o = kill_once(scenario, base, sroot, after_s=rng.uniform(0.3, max(0.4, base.seconds)))
+                outcomes.append(o)
+                log(f"  {o.point}: {'ok' if o.ok else 'FAIL'} killed={o.killed} {o.unreadable or ''} {o.stuck or ''} {o.lost or ''}")
+    finally:
+        if own:
+            shutil.rmtree(root, ignore_errors=True)
+    return outcomes
+
+
+def table(outcomes: list[Outcome]) -> str:
+    lines = ["| write path | kills | recovered | stuck | unreadable | lost or duplicated rows |", "|---|---|---|---|---|---|"]
+    for name in SCENARIOS:
+        os_ = [o for o in outcomes if o.scenario == name]
+        if not os_:
+            continue
+        lines.append(f"| {name} | {sum(o.killed for o in os_)} | {sum(o.ok for o in os_)} | {sum(bool(o.stuck) for o in os_)} "
+                     f"| {sum(bool(o.unreadable) for o in os_)} | {sum(bool(o.lost) for o in os_)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bench faults")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma list of {', '.join(SCENARIOS)}")
+    ap.add_argument("--sample", type=int, default=0, help="kill at K random commit points per scenario instead of every one")
+    ap.add_argument("--random", type=int, default=0, help="also kill R times per scenario at a random moment")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    names = [n.strip() for n in a.scenarios.split(",") if n.strip()]
+    bad = set(names) - set(SCENARIOS)
+    if bad:
+        ap.error(f"unknown scenarios: {', '.join(sorted(bad))}")
+    outcomes = run_matrix(names, every=a.sample == 0, sample=a.sample, random_kills=a.random, seed=a.seed,
+                          log=lambda m: print(m, flush=True))
+    print()
+    print(table(outcomes))
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+__all__ = ["SCENARIOS", "run_matrix", "kill_once", "baseline", "table", "content", "problems_after_kill", "main"]
