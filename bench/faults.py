@@ -97,15 +97,18 @@ def _prepare_refresh(work: Path) -> None:
 
 
 CRUD_SCRIPT = textwrap.dedent("""
+    # one batch: relabel an item, delete an item's boxes, add a box; written to be idempotent, as a
+    # retried job would be (the same ids every run), so a rerun after a kill converges
     import sys
     from pinlake.datasets import Dataset
     ds = Dataset(sys.argv[1])
-    items = ds.get_dataset_items(limit=3)
-    bboxes = ds.get_data("bbox", item_ids=[items[0].id])
+    ids = sorted(ds.to_arrow("item", columns=["id"]).column("id").to_pylist())
+    template = ds.get_data("bbox", item_ids=[ids[2]])[0]
     with ds.batch("fault suite"):
-        ds.update_data("item", [{**ds.get_data("item", ids=[items[1].id])[0].model_dump(), "image_type": "edited"}])
-        ds.delete_data("bbox", [b.id for b in bboxes])
-        ds.add_data("bbox", [{**bboxes[0].model_dump(), "id": "fault-added", "confidence": 0.5}])
+        ds.update_data("item", [{**ds.get_data("item", ids=[ids[1]])[0].model_dump(), "image_type": "edited"}])
+        ds.delete_data("bbox", [b.id for b in ds.get_data("bbox", item_ids=[ids[0]])])
+        if not ds.get_data("bbox", ids=["fault-added"]):
+            ds.add_data("bbox", [{**template.model_dump(), "id": "fault-added", "confidence": 0.5}])
 """)
 
 REFRESH_SCRIPT = textwrap.dedent("""
