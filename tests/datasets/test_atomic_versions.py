@@ -212,3 +212,27 @@ def test_diff_of_a_cleaned_up_version_is_one_error(health_ds, health_folder, tmp
     assert res.exit_code != 0 and "Traceback" not in res.output and "has no version 1" in res.output, res.output
     r = TestClient(create_app(ds.path.parent), raise_server_exceptions=False).get("/datasets/health_images/diff?a=1&b=2")
     assert r.status_code == 404 and "cleanup" in r.text
+
+
+def test_api_reads_the_files_of_the_version_asked(health_ds, health_folder, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from pinlake.api.app import create_app
+
+    other = tmp_path / "other" / "health_images"
+    generate_health_images(other, n_train=2, n_test=1)
+    ImageFolderBuilder(other, health_ds.path, HealthDatasetItem, DatasetInfo(id="health_images", name="Other"),
+                       url_prefix="/health_images").build(mode="overwrite")
+    client = TestClient(create_app(health_ds.path.parent))
+    v1 = client.get("/datasets/health_images?version=1").json()
+    latest = client.get("/datasets/health_images").json()
+    assert (v1["num_items"], latest["num_items"]) == (9, 3)
+    assert v1["stats"]["dataset_version"] == 1 and latest["stats"]["dataset_version"] == 2
+    assert v1["preview_url"].endswith("?version=1")
+    png1, png2 = client.get(v1["preview_url"]), client.get(latest["preview_url"])
+    assert png1.status_code == png2.status_code == 200 and png1.content != png2.content
+    assert png1.content == Dataset(health_ds.path).checkout(1).preview_path.read_bytes()
+    view = client.get("/views/health_images/image/?limit=1&version=1").json()[0]
+    media = client.get(f"/views/health_images/image/{view['id']}/media?version=1")
+    url = view["data"]["url"]
+    assert media.status_code == 200 and media.content == (health_folder / url.split("/", 2)[2]).read_bytes()

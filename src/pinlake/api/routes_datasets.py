@@ -50,7 +50,8 @@ def dataset_summary(ds: Any, versions: list[Any] | None = None) -> dict[str, Any
         "version": ds.version,
         "latest_version": latest.dataset_version,
         "updated_at": jsonable(latest.created_at),
-        "preview_url": f"/datasets/{quote(ds.name)}/preview.png" if ds.preview_path.is_file() else None,
+        "preview_url": (f"/datasets/{quote(ds.name)}/preview.png" + (f"?version={ds.version}" if ds.read_only else ""))
+        if ds.preview_path.is_file() else None,
     }
 
 
@@ -119,14 +120,15 @@ def diff(
     return deps.diff(ds, a, b)
 
 
-@router.get("/datasets/{dataset}/preview.png", summary="Preview image of a dataset", response_class=FileResponse)
-def preview(request: Request, dataset: str = NAME) -> Response:
-    ds = open_dataset(get_state(request), dataset)
-    path = ds.preview_path
+@router.get("/datasets/{dataset}/preview.png", summary="Preview image of a dataset version (default: the latest)",
+            response_class=FileResponse)
+def preview(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> Response:
+    ds = pinned(request, dataset, pin)
+    path = ds.preview_path  # the preview of that version (_meta/<N>/preview.png)
     from pinlake.storage import S3Path
 
-    if isinstance(path, S3Path):  # a library on S3: the object's bytes (info.json names a file next to it)
-        if path.parent != ds.path or not path.is_file():
+    if isinstance(path, S3Path):  # a library on S3: the object's bytes
+        if not path.uri.startswith(ds.path.uri.rstrip("/") + "/") or not path.is_file():
             raise ApiError(404, f"dataset {ds.name!r} has no preview", hint=f"Run `pinlake preview {ds.name}`.")
         return Response(path.read_bytes(), media_type="image/png")
     if not path.is_file() or not path.resolve().is_relative_to(ds.path.resolve()):
