@@ -1,7 +1,7 @@
 """Media types from the bytes (magic numbers), and a cheap check that an image file is complete.
 
-One table for every place that tells a file's type: the lake's probe, the folder builder (and, to
-be switched over, the API's ``guess_type``). The rules:
+One table for every place that tells a file's type: the lake's probe, the folder builder and the
+API's ``guess_type``. The rules:
 
 - :func:`sniff` names the type of bytes that start with a known signature (PNG, JPEG, GIF, TIFF,
   BMP, WebP, NumPy, PDF, DICOM), else None. A file's name never overrides its signature: a PNG

@@ -14,33 +14,20 @@ from fastapi.responses import FileResponse, Response
 
 from pinlake.api.deps import ApiError, ApiState, get_state, lake_object
 from pinlake.mediapath import inside
+from pinlake.mediatype import HEAD_BYTES, sniff
 
 router = APIRouter(tags=["media"])
 
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF8", "image/gif"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-    (b"BM", "image/bmp"),
-    (b"%PDF", "application/pdf"),
-    (b"\x93NUMPY", "application/x-npy"),
-)
 mimetypes.add_type("image/tiff", ".tif")
 mimetypes.add_type("image/webp", ".webp")
 mimetypes.add_type("application/dicom", ".dcm")
 
 
 def guess_type(data: bytes | None, name: str = "") -> str:
-    if data:
-        for magic, mt in _MAGIC:
-            if data.startswith(magic):
-                return mt
-        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            return "image/webp"
-        if len(data) > 132 and data[128:132] == b"DICM":
-            return "application/dicom"
+    """The media type of ``data`` from its bytes (pinlake.mediatype), else from ``name``'s extension."""
+    found = sniff(data[:HEAD_BYTES]) if data else None
+    if found:
+        return found
     mt, _ = mimetypes.guess_type(name) if name else (None, None)
     return mt or "application/octet-stream"
 
