@@ -367,13 +367,16 @@ def run_matrix(names: list[str], *, every: bool = True, sample: int = 0, random_
 
 
 def table(outcomes: list[Outcome]) -> str:
-    lines = ["| write path | kills | recovered | stuck | unreadable | lost or duplicated rows |", "|---|---|---|---|---|---|"]
+    """The matrix as markdown: per write path, runs (one per kill point or random kill), how many were
+    really killed (a random kill may come after the command ended), and the findings."""
+    lines = ["| write path | runs | killed | recovered | stuck | unreadable | lost or duplicated rows |",
+             "|---|---|---|---|---|---|---|"]
     for name in SCENARIOS:
         os_ = [o for o in outcomes if o.scenario == name]
         if not os_:
             continue
-        lines.append(f"| {name} | {sum(o.killed for o in os_)} | {sum(o.ok for o in os_)} | {sum(bool(o.stuck) for o in os_)} "
-                     f"| {sum(bool(o.unreadable) for o in os_)} | {sum(bool(o.lost) for o in os_)} |")
+        lines.append(f"| {name} | {len(os_)} | {sum(o.killed for o in os_)} | {sum(o.ok for o in os_)} "
+                     f"| {sum(bool(o.stuck) for o in os_)} | {sum(bool(o.unreadable) for o in os_)} | {sum(bool(o.lost) for o in os_)} |")
     return "\n".join(lines)
 
 
