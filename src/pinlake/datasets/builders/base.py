@@ -217,6 +217,7 @@ class DatasetBuilder:
                 tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
                 rows[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
             # the version's files (info, schema, stats, preview) are made on the state before it commits
+            pa.default_memory_pool().release_unused()  # the last chunk's tables, before stats and preview read
             log.append(f"build:{mode}", tables, rows, props, message=f"{samples} samples",
                        derive=derive_files(target, info, self.schema, derived=derived, previous=before))
             return Dataset(target, dataset_item=self.dataset_item)
