@@ -91,13 +91,22 @@ class S3Settings:
     def where(self) -> str:
         return self.endpoint or "AWS S3"
 
+    @property
+    def connect_timeout(self) -> float:
+        return max(1.0, self.timeout / 3)
+
     def lance_options(self) -> dict[str, str]:
-        """Lance / object_store ``storage_options``, with short timeouts and few retries."""
+        """Lance / object_store ``storage_options``: each request (body included) gets ``timeout``
+        seconds; a request that failed fast is tried once more, one that timed out is not
+        (``client_retry_timeout``: no new attempt after that many seconds), and a download cut short
+        is retried once. Lance itself lists a prefix up to 6 times (not configurable)."""
+        ms = max(1, round(self.timeout * 1000))
         opts: dict[str, str] = {
-            "connect_timeout": f"{max(1, int(self.timeout // 3))}s",
-            "timeout": f"{int(self.timeout * 6)}s",  # whole request incl. body (data files can be large)
-            "client_max_retries": "2",
-            "client_retry_timeout": str(int(self.timeout)),
+            "connect_timeout": f"{round(self.connect_timeout * 1000)}ms",
+            "timeout": f"{ms}ms",
+            "client_max_retries": "1",
+            "client_retry_timeout": str(max(1, int(self.timeout))),
+            "download_retry_count": "1",
         }
         if self.endpoint:
             opts["aws_endpoint"] = self.endpoint
@@ -124,20 +133,64 @@ def _client(s: S3Settings) -> Any:
     except ImportError:  # pragma: no cover - boto3 is in the s3 extra
         raise StorageError("a library on s3:// needs boto3", hint="Install the s3 extra: pip install 'pinlake[s3]'.") from None
     config = Config(
-        connect_timeout=max(1.0, s.timeout / 3),
+        connect_timeout=s.connect_timeout,
         read_timeout=s.timeout,
-        retries={"max_attempts": 2, "mode": "standard"},
+        retries={"total_max_attempts": 2, "mode": "standard"},  # two attempts in all ("max_attempts" counts retries)
         s3={"addressing_style": "path"} if s.endpoint else None,
     )
-    return boto3.client(
+    c = boto3.client(
         "s3", endpoint_url=s.endpoint, region_name=s.region or "us-east-1",
         aws_access_key_id=s.access_key, aws_secret_access_key=s.secret_key, config=config,
     )
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    def refuse_while_unresponsive(**_: Any) -> None:
+        if unresponsive(s):
+            raise _unresponsive_error()(endpoint_url=s.where)
+
+    def note_timeout(exception: BaseException | None = None, **_: Any) -> None:
+        if isinstance(exception, (ConnectTimeoutError, ReadTimeoutError)):
+            mark_unresponsive(s)
+
+    c.meta.events.register("before-call.s3", refuse_while_unresponsive)
+    c.meta.events.register("after-call-error.s3", note_timeout)  # after the last attempt
+    return c
 
 
 def client() -> Any:
     """A boto3 S3 client configured from the environment (one per settings)."""
     return _client(settings())
+
+
+# --- a store that stopped answering ---------------------------------------------------------
+# Once a request got no answer (both attempts timed out, or a Lance request ran out its timeout),
+# every further call to that endpoint from this process fails at once for a short while, so the
+# rest of a failing command (releasing its lease, cleaning up) does not wait out the timeouts again.
+_UNRESPONSIVE: dict[str, float] = {}  # endpoint -> time.monotonic() until which calls fail at once
+
+
+def unresponsive_window(s: S3Settings | None = None) -> float:
+    return 3 * (s or settings()).timeout
+
+
+def mark_unresponsive(s: S3Settings | None = None) -> None:
+    s = s or settings()
+    _UNRESPONSIVE[s.where] = time.monotonic() + unresponsive_window(s)
+
+
+def unresponsive(s: S3Settings | None = None) -> bool:
+    until = _UNRESPONSIVE.get((s or settings()).where)
+    return until is not None and time.monotonic() < until
+
+
+@lru_cache(maxsize=1)
+def _unresponsive_error() -> type:
+    from botocore.exceptions import ConnectTimeoutError
+
+    class StoreUnresponsiveError(ConnectTimeoutError):
+        fmt = "the store at {endpoint_url} did not answer a request moments ago"
+
+    return StoreUnresponsiveError
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -147,8 +200,19 @@ def _code(exc: Exception) -> str:
 
 
 _LANCE_IO = re.compile(r"LanceError\(IO\)|Generic S3 error|Generic N/A error|error sending request|dispatch failure")
-_REQUEST = re.compile(r"\b(GET|PUT|POST|HEAD|DELETE|PATCH) (\S+?)(?: in [0-9.]+m?s)?(?:,|$| )")
+_REQUEST = re.compile(r"\b(GET|PUT|POST|HEAD|DELETE|PATCH) (https?://\S+?)(?: in [0-9.]+m?s)?(?:,|$| )")
+_ELAPSED = re.compile(r" in ([0-9.]+)(ms|s)\b")
 _HTTP_REASON = re.compile(r"HTTP error: ([^,/]+)")
+
+
+def _lance_no_answer(exc: BaseException) -> bool:
+    """True for a Lance object-store error whose request ran out its timeout (the store did not answer)."""
+    text = str(exc)
+    if not isinstance(exc, (OSError, ValueError, RuntimeError)) or not _LANCE_IO.search(text):
+        return False
+    elapsed = _ELAPSED.search(text)
+    seconds = float(elapsed.group(1)) / (1000 if elapsed.group(2) == "ms" else 1) if elapsed else 0.0
+    return seconds >= 0.9 * settings().timeout
 
 
 def lance_storage_error(exc: BaseException) -> StorageError | None:
@@ -165,9 +229,16 @@ def lance_storage_error(exc: BaseException) -> StorageError | None:
     reason = _HTTP_REASON.search(text)
     what = f"{req.group(1)} {req.group(2)}" if req else "a request"
     why = reason.group(1).strip() if reason else text.split(",")[0].split(": ")[-1].strip()
-    return StorageError(f"object storage failed during the operation: {what}: {why}",
-                        hint="The store stopped answering mid-command (see PINLAKE_S3_ENDPOINT). Nothing uncommitted "
-                             "is visible; run the same command again once it is back.")
+    s = settings()
+    host = _endpoint_host(s)
+    hint = ("The store stopped answering mid-command (see PINLAKE_S3_ENDPOINT). Nothing uncommitted is visible; "
+            "run the same command again once it is back.")
+    if _lance_no_answer(exc):
+        why = f"no answer within {s.timeout:g}s (PINLAKE_S3_TIMEOUT)"
+    elif "error sending request" in why and host and not _resolves(host):
+        why = f"the host name {host!r} does not resolve"
+        hint = "Check the host name in PINLAKE_S3_ENDPOINT (or AWS_ENDPOINT_URL) and your DNS."
+    return StorageError(f"object storage failed during the operation: {what}: {why}", hint=hint)
 
 
 def storage_error(uri: str, exc: Exception) -> Exception:
@@ -176,7 +247,18 @@ def storage_error(uri: str, exc: Exception) -> Exception:
 
     s = settings()
     if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError, bx.ConnectionClosedError)):
-        reason = "timed out" if isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)) else "connection refused"
+        host = _endpoint_host(s)
+        if _name_not_resolved(exc) or (isinstance(exc, bx.EndpointConnectionError) and host and not _resolves(host)):
+            return StorageError(f"cannot reach {uri} at {s.where}: the host name {host!r} does not resolve",
+                                hint="Check the host name in PINLAKE_S3_ENDPOINT (or AWS_ENDPOINT_URL) and your DNS.")
+        if isinstance(exc, _unresponsive_error()):
+            reason = f"not answering (a request got no answer within {s.timeout:g}s moments ago; PINLAKE_S3_TIMEOUT)"
+        elif isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
+            reason = f"timed out (no answer within {s.timeout:g}s, twice; PINLAKE_S3_TIMEOUT)"
+        elif isinstance(exc, bx.ConnectionClosedError):
+            reason = "the connection was closed"
+        else:
+            reason = "connection refused"
         return StorageError(f"cannot reach {uri} at {s.where}: {reason}",
                             hint="Check PINLAKE_S3_ENDPOINT (and that the server is up) and your network.")
     if isinstance(exc, bx.NoCredentialsError):
@@ -194,6 +276,36 @@ def storage_error(uri: str, exc: Exception) -> Exception:
         return StorageError(f"S3 request on {uri} at {s.where} failed: {code or type(exc).__name__}: {exc}".replace("\n", " "),
                             hint="Check PINLAKE_S3_ENDPOINT and AWS_* settings.")
     return exc
+
+
+def _endpoint_host(s: S3Settings) -> str | None:
+    return urlparse(s.endpoint).hostname if s.endpoint else None
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    """True when a failed connection was a DNS failure (socket.gaierror, urllib3's NameResolutionError)."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, socket.gaierror) or type(e).__name__ == "NameResolutionError":
+            return True
+        todo += [getattr(e, "kwargs", {}).get("error") if isinstance(getattr(e, "kwargs", None), dict) else None,
+                 e.__cause__, e.__context__]
+    return False
+
+
+def _resolves(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return False
+    except OSError:
+        return True  # not a name-resolution failure
+    return True
 
 
 @contextmanager
@@ -487,32 +599,57 @@ def storage_options(path: Any) -> dict[str, str] | None:
     return settings().lance_options() if is_remote(path if isinstance(path, S3Path) else str(path)) else None
 
 
+@contextmanager
+def _lance_call(uri: Any) -> Iterator[dict[str, str] | None]:
+    """Storage options for a Lance call on ``uri``; on S3, refuse at once while the store is known
+    not to answer, and note a request that ran out its timeout (see :func:`mark_unresponsive`)."""
+    opts = storage_options(uri)
+    if opts is None:
+        yield None
+        return
+    s = settings()
+    if unresponsive(s):
+        raise StorageError(f"cannot reach {uri} at {s.where}: not answering (a request got no answer within "
+                           f"{s.timeout:g}s moments ago; PINLAKE_S3_TIMEOUT)",
+                           hint="Check PINLAKE_S3_ENDPOINT (and that the server is up) and your network.")
+    try:
+        yield opts
+    except BaseException as exc:
+        if _lance_no_answer(exc):
+            mark_unresponsive(s)
+        raise
+
+
 def lance_dataset(uri: Any, **kwargs: Any) -> Any:
     """``lance.dataset`` with the storage options of ``uri``."""
     import lance
 
-    return lance.dataset(str(uri), storage_options=storage_options(uri), **kwargs)
+    with _lance_call(uri) as opts:
+        return lance.dataset(str(uri), storage_options=opts, **kwargs)
 
 
 def lance_write(data: Any, uri: Any, **kwargs: Any) -> Any:
     """``lance.write_dataset`` with the storage options of ``uri``."""
     import lance
 
-    return lance.write_dataset(data, str(uri), storage_options=storage_options(uri), **kwargs)
+    with _lance_call(uri) as opts:
+        return lance.write_dataset(data, str(uri), storage_options=opts, **kwargs)
 
 
 def lance_commit(uri: Any, transaction: Any, **kwargs: Any) -> Any:
     """``LanceDataset.commit`` with the storage options of ``uri``."""
     import lance
 
-    return lance.LanceDataset.commit(str(uri), transaction, storage_options=storage_options(uri), **kwargs)
+    with _lance_call(uri) as opts:
+        return lance.LanceDataset.commit(str(uri), transaction, storage_options=opts, **kwargs)
 
 
 def lance_write_fragments(data: Any, uri: Any, **kwargs: Any) -> Any:
     """``lance.fragment.write_fragments`` with the storage options of ``uri``."""
     from lance.fragment import write_fragments
 
-    return write_fragments(data, str(uri), storage_options=storage_options(uri), **kwargs)
+    with _lance_call(uri) as opts:
+        return write_fragments(data, str(uri), storage_options=opts, **kwargs)
 
 
 def write_bytes_atomic(path: AnyPath, data: bytes) -> None:
@@ -542,8 +679,12 @@ def lock(path: AnyPath, timeout: float = 600) -> Iterator[None]:
         lease.acquire()
         try:
             yield
-        finally:
+        except BaseException as exc:
+            if _lance_no_answer(exc):  # the store stopped answering: releasing would only wait again
+                mark_unresponsive()
             lease.release()
+            raise
+        lease.release()
         return
     from filelock import FileLock
 
