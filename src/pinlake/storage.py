@@ -11,9 +11,14 @@ uri Lance opens; Lance calls take :func:`storage_options` (``None`` for local pa
 Settings come from the environment: ``PINLAKE_S3_ENDPOINT`` (or ``AWS_ENDPOINT_URL``; e.g.
 ``http://127.0.0.1:9000`` for MinIO or moto), ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, ``PINLAKE_S3_ALLOW_HTTP`` (default: true when the
-endpoint is ``http://``). Timeouts and retries are short (``PINLAKE_S3_TIMEOUT`` seconds per request,
-default 10; two attempts), so an unreachable endpoint or wrong credentials fail within seconds with
-one :class:`~pinlake.errors.StorageError` naming the uri and the endpoint.
+endpoint is ``http://``). An unreachable endpoint, a host name that does not resolve or wrong
+credentials fail within seconds with one :class:`~pinlake.errors.StorageError` naming the uri and
+the endpoint. A store that accepts connections but stops answering is bounded by
+``PINLAKE_S3_TIMEOUT`` (``T``, default 10): a boto3 call waits ``T`` per attempt, two attempts in all;
+a Lance request gets ``T`` (body included) and is not retried after timing out, but Lance lists a
+prefix up to 6 times, so one Lance call can take about ``6 × T``. Once a request got no answer,
+further calls to that endpoint through this module fail at once for ``3 × T``
+(:func:`mark_unresponsive`), so a failing command does not wait again while it cleans up.
 
 Concurrency
 -----------
