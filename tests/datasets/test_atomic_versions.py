@@ -236,3 +236,17 @@ def test_api_reads_the_files_of_the_version_asked(health_ds, health_folder, tmp_
     media = client.get(f"/views/health_images/image/{view['id']}/media?version=1")
     url = view["data"]["url"]
     assert media.status_code == 200 and media.content == (health_folder / url.split("/", 2)[2]).read_bytes()
+
+
+def test_restore_carries_the_files_of_the_version_it_restores(health_ds, health_folder, tmp_path):
+    from pinlake.datasets.history import restore_version
+
+    other = tmp_path / "other" / "health_images"
+    generate_health_images(other, n_train=2, n_test=1)
+    ImageFolderBuilder(other, health_ds.path, HealthDatasetItem, DatasetInfo(id="health_images", name="Other"),
+                       url_prefix="/health_images").build(mode="overwrite")
+    assert restore_version(health_ds.path, 1).dataset_version == 3
+    v1, v3 = Dataset(health_ds.path).checkout(1), Dataset(health_ds.path)
+    assert v3.info.media["root"] == str(health_folder.resolve()) and v3.info.num_items == v3.num_items == 9
+    assert v3.stats["dataset_version"] == 3 and v3.stats["num_items"] == 9
+    assert v3.preview_path.read_bytes() == v1.preview_path.read_bytes()

@@ -8,6 +8,8 @@ records what it removed in the catalog.
 
 from __future__ import annotations
 
+import json
+
 import re
 from datetime import timedelta
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from pinlake.datasets.tables import open_table, table_uri
-from pinlake.datasets.versions import DatasetVersion, VersionLog
+from pinlake.datasets.versions import VERSION_FILES, DatasetVersion, VersionLog
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.clock import utcnow
 from pinlake.storage import AnyPath, lance_dataset, location
@@ -219,7 +221,24 @@ def restore_version(path: AnyPath, version: int | str) -> DatasetVersion:
         for key in ("pinlake.lock_hash", "pinlake.lake_version", "pinlake.recipe_hash"):
             if target.lineage.get(key):
                 props[key] = target.lineage[key]
-        return log.append("restore", tables, rows, props, f"restore of version {target.dataset_version}")
+        return log.append("restore", tables, rows, props, f"restore of version {target.dataset_version}",
+                          derive=lambda entry: restored_files(log, target.dataset_version, entry.dataset_version))
+
+
+def restored_files(log: VersionLog, source: int, number: int) -> dict[str, bytes]:
+    """The files of a version that restores ``source``: that version's own (its stats renumbered)."""
+    out: dict[str, bytes] = {}
+    for name in VERSION_FILES:
+        src = log.version_file(source, name)
+        if src is None:
+            continue
+        data = src.read_bytes()
+        if name == "stats.json":
+            stats = json.loads(data)
+            if isinstance(stats, dict) and stats.get("dataset_version") == source:
+                data = (json.dumps({**stats, "dataset_version": number}, indent=2) + "\n").encode()
+        out[name] = data
+    return out
 
 
 # --- diff -------------------------------------------------------------------------------------
