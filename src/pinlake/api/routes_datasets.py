@@ -110,6 +110,7 @@ def diff(
     dataset: str = NAME,
     a: int = Query(..., ge=1, le=2**62, description="Older version"),
     b: int | None = Query(None, ge=1, le=2**62, description="Newer version (default: latest)"),
+    include_meta: bool = Query(False, description="Also compare the bookkeeping columns (created_at, updated_at)"),
 ) -> Any:
     ds = open_dataset(get_state(request), dataset)
     b = b or ds.version
@@ -117,7 +118,12 @@ def diff(
     for v in (a, b):
         if v not in known:
             raise ApiError(404, f"dataset {ds.name!r} has no version {v}")
-    return deps.diff(ds, a, b)
+    from pinlake.datasets.history import diff_versions
+
+    out = dict(diff_versions(ds.path, a, b, include_meta=include_meta))  # first MAX_DIFF_IDS ids, as deps.diff
+    ids = out["ids"]
+    out.update(num_ids=ids.num_rows, ids=ids.slice(0, deps.MAX_DIFF_IDS).to_pylist(), ids_truncated=ids.num_rows > deps.MAX_DIFF_IDS)
+    return jsonable(out)
 
 
 @router.get("/datasets/{dataset}/preview.png", summary="Preview image of a dataset version (default: the latest)",

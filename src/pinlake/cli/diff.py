@@ -17,17 +17,23 @@ def diff(
     dataset: str = typer.Argument(..., help="Dataset name (or path)."),
     a: str = typer.Argument(..., help="Old version (number, tag or lock:HASH)."),
     b: str = typer.Argument(..., help="New version (number, tag or lock:HASH)."),
+    include_meta: bool = typer.Option(False, "--include-meta", help="Also compare the bookkeeping columns (created_at, updated_at)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (counts and changed ids)."),
     ids_out: Optional[Path] = typer.Option(None, "--ids-out", help="Write (table, change, id) as an Arrow IPC file."),
     library: Optional[Path] = LibraryOption,
 ) -> None:
-    """Compare two versions per table by id (changed = same id, other content; updated_at ignored).
+    """Compare two versions per table by id: added, removed, changed (same id, other content).
 
-    Example: pinlake diff health_images 1 3 --ids-out changes.arrow
+    Content is every column but the bookkeeping ones (created_at, updated_at): an identical rebuild
+    diffs to 0 changed rows. --include-meta compares them too.
+
+    Example: pinlake diff health_images 1 2
+
+    Example: pinlake diff health_images 1 2 --json --ids-out changes.arrow
     """
     from pinlake.datasets.history import dataset_path, diff_versions
 
-    out = diff_versions(dataset_path(dataset, library_path(library)), a, b)
+    out = diff_versions(dataset_path(dataset, library_path(library)), a, b, include_meta=include_meta)
     ids = out.pop("ids")
     if ids_out is not None:
         import pyarrow as pa
@@ -42,5 +48,7 @@ def diff(
     for name, c in out["tables"].items():
         table.add_row(name, str(c["added"]), str(c["removed"]), str(c["changed"]))
     console.print(table)
+    if out["ignored_columns"]:
+        console.print(f"[dim]not compared: {', '.join(out['ignored_columns'])} (--include-meta compares them)[/]", highlight=False)
     if ids_out is not None:
-        console.print(f"{ids.num_rows} ids written to {ids_out}")
+        console.print(f"{ids.num_rows} ids written to {ids_out}", highlight=False, soft_wrap=True)

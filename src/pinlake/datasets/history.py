@@ -242,14 +242,24 @@ def restored_files(log: VersionLog, source: int, number: int) -> dict[str, bytes
 
 
 # --- diff -------------------------------------------------------------------------------------
-def diff_versions(path: AnyPath, a: int | str, b: int | str) -> dict[str, Any]:
-    """Rows added, removed and changed (same id, other content; ``updated_at`` ignored) per table.
+#: bookkeeping columns every table has (:class:`pinlake.features.base.BaseSchema`): when a row was
+#: written, not what it holds. A rebuild of the same inputs writes new values in them.
+META_COLUMNS = ("created_at", "updated_at")
 
-    Returns ``{"dataset", "a", "b", "tables": {table: {added, removed, changed}}, "ids": Arrow table
-    (table, change, id)}``. Runs as DuckDB anti/inner joins over the two Lance versions.
+
+def diff_versions(path: AnyPath, a: int | str, b: int | str, *, include_meta: bool = False) -> dict[str, Any]:
+    """Rows added, removed and changed (same id, other content) per table.
+
+    Content is every column but the bookkeeping ones (:data:`META_COLUMNS`: ``created_at``,
+    ``updated_at``), so an identical rebuild of the same inputs has 0 changed rows;
+    ``include_meta=True`` compares them too.
+
+    Returns ``{"dataset", "a", "b", "tables": {table: {added, removed, changed}}, "ignored_columns",
+    "ids": Arrow table (table, change, id)}``. Runs as DuckDB anti/inner joins over the two Lance versions.
     """
     import duckdb
 
+    ignored = () if include_meta else META_COLUMNS
     ea, eb = resolve(path, a), resolve(path, b)
     con = duckdb.connect()
     summary: dict[str, dict[str, int]] = {}
@@ -265,7 +275,7 @@ def diff_versions(path: AnyPath, a: int | str, b: int | str) -> dict[str, Any]:
         schema = (db or da).schema  # type: ignore[union-attr]
         con.register("a_t", da if da is not None else schema.empty_table())
         con.register("b_t", db if db is not None else schema.empty_table())
-        common = [c for c in schema.names if c != "updated_at" and (da is None or c in da.schema.names)
+        common = [c for c in schema.names if c not in ignored and (da is None or c in da.schema.names)
                   and (db is None or c in db.schema.names)]
         cols_a = ", ".join(f'a."{c}"' for c in common)
         cols_b = ", ".join(f'b."{c}"' for c in common)
@@ -284,7 +294,8 @@ def diff_versions(path: AnyPath, a: int | str, b: int | str) -> dict[str, Any]:
                                "change": ids.column("change").cast(pa.string()), "id": ids.column("id").cast(pa.string())}))
     empty = pa.table({"table": pa.array([], pa.string()), "change": pa.array([], pa.string()), "id": pa.array([], pa.string())})
     all_ids = pa.concat_tables([empty, *parts]).sort_by([("table", "ascending"), ("change", "ascending"), ("id", "ascending")])
-    return {"dataset": path.name, "a": ea.dataset_version, "b": eb.dataset_version, "tables": summary, "ids": all_ids}
+    return {"dataset": path.name, "a": ea.dataset_version, "b": eb.dataset_version, "tables": summary,
+            "ignored_columns": list(ignored), "ids": all_ids}
 
 
 # --- cleanup -------------------------------------------------------------------------------------
