@@ -1,16 +1,88 @@
 """Fixtures shared by every test folder: a demo lake + registry (``project``), one real Prefect server
 per session (``prefect_server``, started on first use), one real Dask cluster per module
-(``dask_cluster``: a scheduler and two worker processes on 127.0.0.1) and ``concurrent_refreshes``."""
+(``dask_cluster``: a scheduler and two worker processes on 127.0.0.1) and ``concurrent_refreshes``.
+
+The suite owns its environment, whatever the user's shell holds:
+
+- at start-up (``pytest_configure``, before any test module imports Prefect) every ``PREFECT_*``,
+  ``PINLAKE_*`` and ``AWS_*`` variable is removed; ``PREFECT_HOME`` and the profiles file go to a
+  temporary directory of the session, with quiet Prefect settings and no ``PREFECT_API_URL`` (no
+  server unless a test asks for ``prefect_server``); the user's values come back at the end;
+- each test runs in its own ``tmp_path`` (so the default ``./library`` is the test's own), and any
+  ``PINLAKE_*`` / ``PREFECT_*`` variable a test or an in-process flow set is undone after it;
+- ``prefect_server`` sets ``PREFECT_API_URL`` for the tests that request it only, and refreshes
+  Prefect's settings (read once when Prefect is imported) when it sets and unsets it.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from flows.runtime import QUIET
+
+#: variables of the user's environment the suite never inherits (read by pinlake, Prefect and boto3)
+OWNED_PREFIXES = ("PREFECT_", "PINLAKE_", "AWS_")
+_saved_env: dict[str, str] = {}
+_session_dir: Path | None = None
+
+
+def refresh_prefect_settings() -> None:
+    """Make an already imported Prefect read its settings from ``os.environ`` again."""
+    if "prefect.context" in sys.modules:
+        sys.modules["prefect.context"].refresh_global_settings_context()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _session_dir
+    _saved_env.update({k: v for k, v in os.environ.items() if k.startswith(OWNED_PREFIXES)})
+    for key in _saved_env:
+        del os.environ[key]
+    _session_dir = Path(tempfile.mkdtemp(prefix="pinlake-tests-"))
+    home = _session_dir / "prefect-home"
+    home.mkdir()
+    os.environ.update(QUIET)
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ["PREFECT_PROFILES_PATH"] = str(home / "profiles.toml")
+    os.environ["PINLAKE_STATE_DIR"] = str(_session_dir / "state")  # remote lakes' state cache, not ~/.cache
+    refresh_prefect_settings()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for key in [k for k in os.environ if k.startswith(OWNED_PREFIXES)]:
+        del os.environ[key]
+    os.environ.update(_saved_env)
+    if _session_dir is not None:
+        shutil.rmtree(_session_dir, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every e2e test is slow: the fast lane (``-m "not slow"``) leaves out both."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def own_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The test runs in its tmp_path; PINLAKE_* / PREFECT_* changes it leaves behind are undone
+    (e.g. PINLAKE_FLOW_RUN_ID, set by an in-process flow run)."""
+    before = {k: v for k, v in os.environ.items() if k.startswith(OWNED_PREFIXES)}
+    monkeypatch.chdir(tmp_path)
+    yield
+    after = {k: v for k, v in os.environ.items() if k.startswith(OWNED_PREFIXES)}
+    if after != before:
+        for key in after.keys() - before.keys():
+            del os.environ[key]
+        os.environ.update(before)
+        if any(k.startswith("PREFECT_") for k, _ in after.items() ^ before.items()):
+            refresh_prefect_settings()
+
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,17 +116,28 @@ def project(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory):
-    """A real `prefect server start` on a free loopback port; yields its API url; stopped by pid."""
+def prefect_server_session(tmp_path_factory):
+    """A real `prefect server start` on a free loopback port (started once); yields (api url, its home)."""
     from flows.runtime import start_server, stop_server
 
     home = tmp_path_factory.mktemp("prefect-home")
     # expired concurrency leases are revoked every 2 s instead of 15 (test_dead_refresh_frees_the_dataset)
     proc, url = start_server(home, env_extra={"PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "2"})
-    old = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME", *QUIET)}
-    os.environ.update(QUIET)
-    os.environ["PREFECT_API_URL"] = url
-    os.environ["PREFECT_HOME"] = str(home)
+    try:
+        yield url, home
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture
+def prefect_server(prefect_server_session):
+    """The session's Prefect server for this test: PREFECT_API_URL (and its PREFECT_HOME) set in
+    ``os.environ`` and in Prefect's settings, then unset after the test (which other tests never see)."""
+    url, home = prefect_server_session
+    keys = ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_PROFILES_PATH")
+    old = {k: os.environ.get(k) for k in keys}
+    os.environ.update({"PREFECT_API_URL": url, "PREFECT_HOME": str(home), "PREFECT_PROFILES_PATH": str(home / "profiles.toml")})
+    refresh_prefect_settings()
     try:
         yield url
     finally:
@@ -64,14 +147,14 @@ def prefect_server(tmp_path_factory):
 
             APILogWorker.drain_all(timeout=5)
             EventsWorker.drain_all(timeout=5)
-        except Exception:  # noqa: BLE001 - draining is best effort at teardown; the server stops anyway
+        except Exception:  # noqa: BLE001 - draining is best effort; what is left is dropped with the workers
             pass
-        stop_server(proc)
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        refresh_prefect_settings()
 
 
 @pytest.fixture(scope="module")
