@@ -113,6 +113,7 @@ def upload(
         else:
             metas = raw
     lake = _lake(library)
+    before = _latest_by_name(lake, names, object_prefix)
     em = ErrorManager()
     with _progress(len(files), "uploading") as bar:
         task = bar.add_task("upload", total=len(files))
@@ -122,9 +123,40 @@ def upload(
             progress=lambda n: bar.advance(task, n), runner=runner, dask_address=dask_address, tasks=tasks,
         )
     _report(
-        f"uploaded {len(md)} file(s); lake version {lake.version}" + (" (hashed and written on dask)" if runner == "dask" else ""), em.errors,
+        f"uploaded {len(md)} file(s); lake version {lake.version}: {_upload_counts(before, md)}"
+        + (" (hashed and written on dask)" if runner == "dask" else ""), em.errors,
         "Fix or remove the failing files and run the same command again (landed files are deduplicated).",
     )
+
+
+def _latest_by_name(lake: Any, names: list[str], prefix: Optional[str]) -> dict[str, tuple[str, tuple[str, ...], Any]]:
+    """``{object_name: (id, tags, source)}`` of the latest version of each object about to be uploaded."""
+    import posixpath
+
+    pre = prefix.strip("/") if prefix else ""
+    full = sorted({posixpath.join(pre, n) if pre else n for n in names})
+    if not full or not lake.version:
+        return {}
+    return {d.object_name: (d.id, tuple(sorted(d.tags)), d.source) for d in lake.list_data(object_names=full)}
+
+
+def _upload_counts(before: dict[str, tuple[str, tuple[str, ...], Any]], uploaded: Any) -> str:
+    """What an upload stored: new objects, new versions of existing ones, and files already stored
+    (identical bytes and metadata: nothing new; some may have been given new tags or a source)."""
+    new = versions = same = relabelled = 0
+    for d in uploaded:
+        prev = before.get(d.object_name)
+        if prev is None:
+            new += 1
+        elif prev[0] != d.id:
+            versions += 1
+        else:
+            same += 1
+            relabelled += (tuple(sorted(d.tags)), d.source) != prev[1:]
+    out = f"{new} new, {versions} new version(s), {same} already stored"
+    if relabelled:
+        out += f" ({relabelled} given new tags or a source)"
+    return out + (" (nothing new stored)" if not new and not versions and not relabelled and same else "")
 
 
 @lake_app.command("ls")
@@ -141,13 +173,28 @@ def ls(
 
     Example: pinlake lake ls --tag car --q "width > 100 AND media_type = 'image/png'" --limit 20
     """
-    md = _lake(library).list_data(limit=limit, tags=tag or None, q=q, all_versions=all_versions)
+    lake = _lake(library)
+    _check_tags(lake, tag)
+    md = lake.list_data(limit=limit, tags=tag or None, q=q, all_versions=all_versions)
     if as_json:
         from pinlake.cli.app import echo_json
 
         echo_json([d.to_dict() for d in md])
     else:
         console.print(_table(list(md)))
+        if not len(md) and (tag or q):
+            err_console.print("[dim]No data matches; `pinlake lake ls` lists everything, `pinlake lake tags` the tags.[/]")
+
+
+def _check_tags(lake: Any, tags: list[str]) -> None:
+    """A tag the lake does not have is a typo or a missing `lake tag`: an error naming the tags it has."""
+    if not tags:
+        return
+    known = [t.name for t in lake.list_data_tags()]
+    unknown = [t for t in tags if t not in known]
+    if unknown:
+        fail(f"the lake has no tag {', '.join(repr(t) for t in unknown)}",
+             hint=f"Tags: {', '.join(known) or 'none yet'}. Tag data with: pinlake lake tag TAG --q \"filename LIKE '%.png'\"")
 
 
 @lake_app.command("find")
@@ -252,6 +299,7 @@ def process(
     except ValueError as exc:
         fail(f"--params is not JSON: {exc}", hint='Example: --params \'{"tag": "big", "where": "width > 100"}\'')
     lake = _lake(library)
+    _check_tags(lake, tag)
     r = lake.launch_processing(name, lake.list_data(q=q, tags=tag or None), parameters)
     console.print(f"{r.processing}: {r.status}; processed {r.processed}, updated {r.updated}, failed {r.failed}; lake version {r.lake_version}")
     for obj, reason in r.errors[:20]:
