@@ -8,24 +8,79 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from pinlake.errors import PinlakeError
 
+HELP = """Dataset versioning: a lake, recipes, locks, versioned Lance datasets, lineage and pinned reads.
+
+Examples:
+
+pinlake demo       # a demo library in ./library: lake, datasets, refreshes, catalog
+pinlake build ./assets/health_images --name health_images --mode overwrite
+pinlake sql "SELECT dataset, count(*) AS versions FROM catalog.versions GROUP BY dataset"
+"""
+
+
+def _plain_flags(params: list[Any]) -> None:
+    """Render boolean flags as typer renders them (``--embed``, ``--x/--no-x``), without a ``<bool>``
+    value placeholder: a flag takes no value."""
+    for p in params:
+        if p is not None and getattr(p, "is_flag", False) and getattr(p, "metavar", "") is None:
+            p.metavar = ""
+
+
+def _plain_flags_tree(command: Any, ctx: Any) -> None:
+    _plain_flags([*getattr(command, "params", []), command.get_help_option(ctx)])
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags_tree(sub, ctx)
+
+
+class PinlakeGroup(TyperGroup):
+    """The command group of ``pinlake``: its commands' help shows flags without a value type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        _plain_flags(params)
+        return params
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_flags_tree(command, ctx)
+        return command
+
+
 app = typer.Typer(
     name="pinlake",
-    help="Dataset versioning: a lake, recipes, locks, versioned Lance datasets, lineage and pinned reads.",
+    help=HELP,
+    cls=PinlakeGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+
+
+class CliConsole(Console):
+    """A rich console that does not wrap lines when its output is not a terminal (a pipe, a file, a
+    captured subprocess): a long error, a path or a lock hash stays on one line there, whatever
+    COLUMNS says. On a terminal, text wraps at the terminal width as usual."""
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:  # type: ignore[override]
+        if soft_wrap is None:
+            soft_wrap = self.soft_wrap or not self.is_terminal
+        super().print(*objects, soft_wrap=soft_wrap, **kwargs)
+
+
+console = CliConsole()
+err_console = CliConsole(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,8 +122,33 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: the Rust source locations Lance appends to its errors (``, /home/runner/work/lance/…/sql.rs:109:22``)
+_RUST_LOCATION = re.compile(r",?\s*/\S+?\.rs:\d+:\d+")
+
+
+def one_line(text: str) -> str:
+    """An engine's error message on one line: DuckDB's ``LINE 1: …`` and its ``^^^`` marker joined,
+    Lance's Rust source locations dropped. (Not for pinlake's own messages: a recipe error carries
+    the recipe's traceback on purpose.)"""
+    text = _RUST_LOCATION.sub("", str(text))
+    lines = [ln.strip() for ln in text.splitlines()]
+    return " ".join(ln for ln in lines if ln and not set(ln) <= {"^", " "})
+
+
+def engine_message(exc: BaseException) -> str:
+    """What Lance or DuckDB said, without its prefixes and source locations: ``Invalid user input:
+    Error parsing statement: SELECT 1 FROM t WHERE x >>> 1 (sql parser error: Expected: …)`` →
+    ``sql parser error: Expected: …``."""
+    text = one_line(str(exc))
+    parser = re.search(r"\((sql parser error: .*)\)\s*$", text)
+    if parser:
+        return parser.group(1)
+    text = re.sub(r"\. Valid fields are .*$", ".", text)  # the hint names the columns (Lance lists its own _row* too)
+    return re.sub(r"^(Invalid user input:\s*)+", "", text)
+
+
 def _report(exc: PinlakeError) -> None:
-    err_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+    err_console.print(f"[bold red]Error:[/] {_RUST_LOCATION.sub('', exc.message)}", highlight=False)
     if exc.partial is not None:
         err_console.print(f"[yellow]Partial result:[/] {exc.partial}", highlight=False)
     if exc.hint:

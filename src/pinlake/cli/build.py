@@ -9,6 +9,22 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pinlake.cli.app import LibraryOption, app, console, fail, handle_errors, library_path
+from pinlake.errors import DatasetExistsError
+
+FOLDER_MODES = ("create", "overwrite", "add")
+LOCK_MODES = ("auto", "create", "overwrite")
+#: the create-mode refusal's hint in command-line words (the Python API's says mode="overwrite")
+EXISTS_HINT = {
+    "folder": "Use --mode overwrite (a new version replacing the rows) or --mode add (append new items).",
+    "lock": "Use --mode overwrite (a new version replacing the rows) or --mode auto (incremental; the default).",
+}
+
+
+def _cli_hint(exc: DatasetExistsError, kind: str) -> DatasetExistsError:
+    """The same refusal with a hint naming the --mode option (when the hint named a Python mode=)."""
+    if exc.hint and "mode=" in exc.hint:
+        return DatasetExistsError(exc.message, hint=EXISTS_HINT[kind], partial=exc.partial)
+    return exc
 
 
 @app.command("build")
@@ -39,6 +55,10 @@ def build(
     """
     from pinlake.library import Library
 
+    kind = "lock" if lock is not None else "folder"
+    modes = LOCK_MODES if lock is not None else FOLDER_MODES
+    if mode is not None and mode not in modes:
+        fail(f"unknown --mode {mode!r}" + (" with --lock" if lock is not None else ""), hint=f"Use --mode {', '.join(modes)}.")
     if runner != "local" and lock is None:
         fail(f"--runner {runner} builds from a lock only", hint="pinlake build --lock DIR --name NAME --runner dask --dask-address tcp://HOST:8786")
     if lock is not None:
@@ -46,11 +66,14 @@ def build(
             fail("give either SOURCE or --lock, not both", hint="pinlake build --lock DIR --name NAME")
         from pinlake.datasets.lock_build import build_from_lock
 
-        res = build_from_lock(
-            Library(library_path(library)), lock, name, dataset_item=item, mode=mode or "auto",  # type: ignore[arg-type]
-            embed=embed, description=description, flush_every_n_samples=flush_every,
-            runner=runner, dask_address=dask_address, shards=shards,
-        )
+        try:
+            res = build_from_lock(
+                Library(library_path(library)), lock, name, dataset_item=item, mode=mode or "auto",  # type: ignore[arg-type]
+                embed=embed, description=description, flush_every_n_samples=flush_every,
+                runner=runner, dask_address=dask_address, shards=shards,
+            )
+        except DatasetExistsError as exc:
+            raise _cli_hint(exc, kind) from None
         ds = res.dataset
         if res.unchanged:
             console.print(f"[yellow]Unchanged[/] {ds.name} version {ds.version}: lock {res.lock_hash[:12]} is already built")
@@ -74,10 +97,13 @@ def build(
         def progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = build_folder(
-            Library(library_path(library)), source, name, item=item, mode=mode or "create", description=description,  # type: ignore[arg-type]
-            url_prefix=url_prefix, embed=embed, flush_every_n_samples=flush_every, progress=progress,
-        )
+        try:
+            result = build_folder(
+                Library(library_path(library)), source, name, item=item, mode=mode or "create", description=description,  # type: ignore[arg-type]
+                url_prefix=url_prefix, embed=embed, flush_every_n_samples=flush_every, progress=progress,
+            )
+        except DatasetExistsError as exc:
+            raise _cli_hint(exc, kind) from None
     ds = result.dataset
     console.print(f"[green]Built[/] {ds.name} version {ds.version}: {ds.num_items} items, tables {ds.state.rows}")
     console.print(f"  dataset: {ds.path}\n  stats:   {ds.path / 'stats.json'}\n  preview: {ds.preview_path}")

@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
+from pinlake.cli.app import LibraryOption, app, console, echo_json, engine_message, handle_errors, library_path
+from pinlake.errors import InvalidQueryError
 
 
 @app.command("show")
@@ -26,6 +27,8 @@ def show(
     """Show rows of a dataset table.
 
     Example: pinlake show health_images bbox --limit 5
+
+    Example: pinlake show health_images bbox --where "confidence > 0.5" --json
     """
     from pinlake.datasets.ops import open_dataset
     from pinlake.library import Library
@@ -33,8 +36,18 @@ def show(
     ds = open_dataset(Library(library_path(library)), dataset)
     if version is not None:
         ds = ds.checkout(version)
-    ds.schema.schema(table)
-    data = ds.to_arrow(table, filter=where, limit=limit, offset=skip or None)
+    schema = ds.schema.schema(table)
+    try:
+        data = ds.to_arrow(table, filter=where, limit=limit, offset=skip or None)
+    except (ValueError, OSError) as exc:
+        if not where or "Invalid user input" not in str(exc):
+            raise
+        columns = list(schema.model_fields)
+        example = "split = 'train'" if "split" in columns else "confidence > 0.5" if "confidence" in columns else "id IS NOT NULL"
+        raise InvalidQueryError(
+            f"invalid --where filter {where!r}: {engine_message(exc)}",
+            hint=f"Give a SQL filter over the columns of {table} ({', '.join(columns)}), e.g. --where \"{example}\".",
+        ) from None
     rows = data.to_pylist()
     for r in rows:
         if r.get("content") is not None:

@@ -148,7 +148,7 @@ class DatasetBuilder:
             raise ValidationError(f"unknown build mode {mode!r}", hint="Use mode='create', 'overwrite' or 'add'.")
         target = self.target_dir
         log = VersionLog(target)
-        with build_section(target, log, mode, "Use --mode overwrite (a new version replacing the rows) or --mode add.") as mode:
+        with build_section(target, log, mode, "Use mode=\"overwrite\" (a new version replacing the rows) or mode=\"add\".") as mode:
             dataset = self._build_locked(log, mode, flush_every_n_samples or self.DEFAULT_FLUSH, check_refs, compute_stats)
         pa.default_memory_pool().release_unused()
         return dataset
