@@ -10,7 +10,8 @@ from rich.table import Table
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
 
-datasets_app = typer.Typer(name="datasets", help="Recipes: lock them into lockfiles, list and register them.", no_args_is_help=True)
+datasets_app = typer.Typer(name="datasets", help="Recipes: lock them into lockfiles, list and register them.\n\n"
+                                   "Example: pinlake datasets ls --registry recipes/datasets.yaml", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 RegistryOption = typer.Option(Path("recipes/datasets.yaml"), "--registry", "-r", help="The registry yaml.")
 

@@ -27,7 +27,8 @@ def diff(
     Content is every column but the bookkeeping ones (created_at, updated_at): an identical rebuild
     diffs to 0 changed rows. --include-meta compares them too.
 
-    Example: pinlake diff health_images 1 2
+    Example (after a rebuild, e.g. pinlake build ./assets/health_images --name health_images --mode overwrite):
+    pinlake diff health_images 1 2
 
     Example: pinlake diff health_images 1 2 --json --ids-out changes.arrow
     """

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from pinlake.cli.app import LibraryOption, console, err_console, fail, handle_errors, library_path
 
-lake_app = typer.Typer(help="The lake: upload files, list and find them, tag them, import a bucket, run processings.", no_args_is_help=True)
+lake_app = typer.Typer(help="The lake: upload files, list and find them, tag them, import a bucket, run processings.\n\n"
+                                 "Example: pinlake lake ls --tag mri --limit 5", no_args_is_help=True)
 
 
 def _lake(library: Optional[Path]):  # noqa: ANN202
@@ -171,7 +172,7 @@ def ls(
 ) -> None:
     """List the latest version of each resource.
 
-    Example: pinlake lake ls --tag car --q "width > 100 AND media_type = 'image/png'" --limit 20
+    Example: pinlake lake ls --tag microscope --q "width > 100 AND media_type = 'image/png'" --limit 20
     """
     lake = _lake(library)
     _check_tags(lake, tag)
@@ -208,7 +209,7 @@ def find(
 ) -> None:
     """Show one data as JSON.
 
-    Example: pinlake lake find trial/basel/t2.dcm --version 1
+    Example: pinlake lake find health/test/microscope-test-001.png --version 1
     """
     d = _lake(library).find_data(filename=filename, object_name=object_name, id=id, version=version)
     from pinlake.cli.app import echo_json

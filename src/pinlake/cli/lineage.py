@@ -20,7 +20,7 @@ def lineage(
 ) -> None:
     """Print the chain: lake version → lock → dataset version → stats/preview → consumers.
 
-    Example: pinlake lineage health_images@3 --openlineage lineage.jsonl
+    Example: pinlake lineage health_by_tag@1 --openlineage lineage.jsonl
     """
     from pinlake.catalog.lineage import lineage_of
 

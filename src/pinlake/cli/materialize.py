@@ -20,7 +20,8 @@ def materialize(
 ) -> None:
     """Run materializers over locked resources (each lockfile is checked against its lock.json).
 
-    Example: pinlake materialize -f library/_locks/<hash>/resources.train.jsonl -m folder -m csv -m parquet --out ./export
+    Example (<hash>: the lock directory `pinlake datasets lock` printed):
+    pinlake materialize -f library/_locks/<hash>/resources.train.jsonl -m folder -m csv -m parquet --out ./export
     """
     from pinlake.recipes.materialize import materialize as run
 

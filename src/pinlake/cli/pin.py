@@ -20,7 +20,7 @@ def pin(
 ) -> None:
     """Write the version, table versions and content hashes to a pins.yaml (kept by cleanup).
 
-    Example: pinlake pin health_images@3 --to pins.yaml
+    Example: pinlake pin health_images@1 --to pins.yaml
     """
     from pinlake.pins import write_pin
 

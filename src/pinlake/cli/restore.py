@@ -19,7 +19,7 @@ def restore(
 ) -> None:
     """Make a new version equal to an old one (recorded; nothing is deleted).
 
-    Example: pinlake restore health_images 2
+    Example: pinlake restore health_images 1
     """
     from pinlake.datasets.history import dataset_path, restore_version
 

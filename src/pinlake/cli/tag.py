@@ -20,7 +20,7 @@ def tag(
 ) -> None:
     """Tag a dataset version (a Lance tag on each table plus a catalog record).
 
-    Example: pinlake tag health_images 3 v1.0
+    Example: pinlake tag health_images 1 v1.0
     """
     from pinlake.datasets.history import dataset_path, tag_version
 
