@@ -106,3 +106,31 @@ def test_hash_and_path_are_never_wrapped(lake_project):
     assert digest and len(digest.group(1)) == 64, out
     resources = [ln for ln in out.splitlines() if "resources." in ln]
     assert resources and all(ln.strip().startswith(str(library)) and ln.rstrip().endswith("resources)") for ln in resources), out
+
+
+def test_paths_are_not_broken_on_a_terminal(lake_project):
+    """On a terminal too, a path is printed whole (the terminal may fold it; no newline is added)."""
+    import pty
+
+    library, registry, _ = lake_project
+    recipe = Path(registry).parent / "health_by_tag.py"
+    env = {**os.environ, "COLUMNS": "80", "LINES": "24", "TERM": "xterm"}
+    env.pop("PINLAKE_LIBRARY", None)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pinlake", "datasets", "lock", "--file", str(recipe), "--library", str(library)],
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=120) == 0
+    out = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode()).replace("\r", "")
+    resources = [ln for ln in out.splitlines() if "resources." in ln]
+    assert resources and all(ln.strip().startswith(str(library)) and ln.rstrip().endswith("resources)") for ln in resources), out

@@ -83,7 +83,7 @@ def build(
             f"+{len(res.added)} ~{len(res.updated)} -{len(res.deleted)}; {ds.num_items} items"
             + (f"; {res.shards} shards on dask" if res.runner == "dask" else "")
         )
-        console.print(f"  dataset: {ds.path}")
+        console.print(f"  dataset: {ds.path}", soft_wrap=True)
         return
     if source is None:
         fail("missing SOURCE folder (or --lock DIR)", hint="Example: pinlake build ./assets/health_images --name health_images")
@@ -106,4 +106,4 @@ def build(
             raise _cli_hint(exc, kind) from None
     ds = result.dataset
     console.print(f"[green]Built[/] {ds.name} version {ds.version}: {ds.num_items} items, tables {ds.state.rows}")
-    console.print(f"  dataset: {ds.path}\n  stats:   {ds.path / 'stats.json'}\n  preview: {ds.preview_path}")
+    console.print(f"  dataset: {ds.path}\n  stats:   {ds.path / 'stats.json'}\n  preview: {ds.preview_path}", soft_wrap=True)

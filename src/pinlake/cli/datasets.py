@@ -33,9 +33,9 @@ def lock(
 
     lib = Library(library_path(library))
     result = lock_recipe(file, lib.get_datalake(), out=out, locks_dir=lib.locks_path, name=name)
-    console.print(f"[green]Locked[/] {result.manifest['recipe']} at lake version {result.manifest['lake_version']}: hash {result.hash}")
+    console.print(f"[green]Locked[/] {result.manifest['recipe']} at lake version {result.manifest['lake_version']}: hash {result.hash}", soft_wrap=True)
     for split, n in result.counts.items():
-        console.print(f"  {result.path / f'resources.{split}.jsonl'}  ({n} resources)")
+        console.print(f"  {result.path / f'resources.{split}.jsonl'}  ({n} resources)", soft_wrap=True)
 
 
 @datasets_app.command("ls")

@@ -32,7 +32,7 @@ def demo(
     result = run_demo(lib, assets)
     ds = result.dataset
     console.print(f"[green]Folder dataset[/] {ds.name} version {ds.version}: {ds.num_items} items, splits {ds.splits()}")
-    console.print(f"  dataset: {ds.path}\n  stats:   {ds.path / 'stats.json'}\n  preview: {ds.preview_path}\n  images:  {result.assets}")
+    console.print(f"  dataset: {ds.path}\n  stats:   {ds.path / 'stats.json'}\n  preview: {ds.preview_path}\n  images:  {result.assets}", soft_wrap=True)
     if not flows:
         return
     from pinlake.demo_run import describe_flow_demo

@@ -36,4 +36,4 @@ def deploy(
         typer.echo(yaml.safe_dump(prefect_yaml(reg, lib, work_pool), sort_keys=False))
         return
     write_prefect_yaml(out, reg, lib, work_pool)
-    console.print(f"[green]Wrote[/] {out}")
+    console.print(f"[green]Wrote[/] {out}", soft_wrap=True)

@@ -35,4 +35,4 @@ def info(
     for name, t in summary["tables"].items():
         table.add_row(name, t["group"], t["schema"], str(summary["rows"].get(name, "")), str(t["lance_version"]))
     console.print(table)
-    console.print(f"stats: {summary['stats']}\npreview: {summary['preview']}")
+    console.print(f"stats: {summary['stats']}\npreview: {summary['preview']}", soft_wrap=True)

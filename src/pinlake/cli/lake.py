@@ -34,7 +34,7 @@ def _report(message: str, errors: list[Any], advice: str) -> None:
         return
     err_console.print(f"[yellow]{len(errors)} file(s) failed:[/]")
     for e in errors[:20]:
-        err_console.print(f"  {e.path}: {e.reason}", highlight=False)
+        err_console.print(f"  {e.path}: {e.reason}", highlight=False, soft_wrap=True)
     if len(errors) > 20:
         err_console.print(f"  … and {len(errors) - 20} more")
     err_console.print(f"[dim]{advice}[/]")

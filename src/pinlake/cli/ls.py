@@ -29,7 +29,7 @@ def ls(as_json: bool = typer.Option(False, "--json", help="Print JSON."), librar
         echo_json(rows)
         return
     if not rows:
-        console.print(f"No datasets in {lib.path}. Try `pinlake demo`.")
+        console.print(f"No datasets in {lib.path}. Try `pinlake demo`.", soft_wrap=True)
         return
     table = Table("dataset", "items", "version", "versions", "size", "description", title=str(lib.path))
     for r in rows:

@@ -32,4 +32,4 @@ def materialize(
         lake = Library(library).get_datalake()
     result = run(file, materializer, out, lake)
     for name, paths in result.items():
-        console.print(f"[green]{name}[/]: {len(paths)} file(s) under {out}")
+        console.print(f"[green]{name}[/]: {len(paths)} file(s) under {out}", soft_wrap=True)

@@ -28,4 +28,4 @@ def pin(
     if as_json:
         echo_json(out)
         return
-    console.print(f"pinned {out['pin']} ({len(out['tables'])} tables) in {to}")
+    console.print(f"pinned {out['pin']} ({len(out['tables'])} tables) in {to}", soft_wrap=True)

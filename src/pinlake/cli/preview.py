@@ -25,4 +25,4 @@ def preview(
     from pinlake.library import Library
 
     ds = open_dataset(Library(library_path(library)), dataset, media_dir=media_dir)
-    console.print(f"[green]Wrote[/] {recompute_preview(ds)}")
+    console.print(f"[green]Wrote[/] {recompute_preview(ds)}", soft_wrap=True)

@@ -29,7 +29,7 @@ def stats(
     if as_json:
         echo_json(result)
         return
-    console.print(f"[green]Wrote[/] {ds.path / 'stats.json'}")
+    console.print(f"[green]Wrote[/] {ds.path / 'stats.json'}", soft_wrap=True)
     console.print(f"items per split: {result['items_per_split']}")
     for table, cats in result["entities_per_category"].items():
         console.print(f"{table} per category: {cats}")

@@ -34,7 +34,7 @@ def up(
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     proc, url = start_server(home, port)
     os.environ["PREFECT_API_URL"] = url
-    console.print(f"[green]Prefect server[/] {url.removesuffix('/api')} (UI); export PREFECT_API_URL={url}")
+    console.print(f"[green]Prefect server[/] {url.removesuffix('/api')} (UI); export PREFECT_API_URL={url}", soft_wrap=True)
     try:
         from flows.serve import main as serve_main
 

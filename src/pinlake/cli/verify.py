@@ -27,4 +27,4 @@ def verify(
     if as_json:
         echo_json(checks)
         return
-    console.print(f"{pins_file}: {len(checks)} table version(s) verified, all match")
+    console.print(f"{pins_file}: {len(checks)} table version(s) verified, all match", soft_wrap=True)
