@@ -300,6 +300,42 @@ def dataset_refresh_lock(library: str | os.PathLike[str], name: str, timeout: fl
         yield
 
 
+def refresh_dataset(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, *,
+                    runner: str | None = None, dask_address: str | None = None, shards: int | None = None) -> dict[str, Any]:
+    """One refresh in this process, without Prefect: what `pinlake refresh` runs when no server is configured.
+
+    The same chain and the same engine calls as the `refresh` flow (``flows/refresh.py``), so the same
+    versions, stats, preview, tag, catalog rows and stamp: the no-op fast check
+    (:func:`pinlake.refresh_stamp.quick_unchanged`), else lock → (unchanged: catalog, stamp, stop) →
+    under the dataset's file lock: build → stats → preview → tag → catalog → retention → stamp. The
+    flow's Prefect-only parts are left out: artifacts, the run record and task retries. Returns the
+    flow's result (dataset, unchanged, version, lock_hash; after a build also tag, previous_version,
+    retention).
+    """
+    from pinlake.refresh_stamp import quick_unchanged, write_stamp
+
+    library, registry = str(library), str(registry)
+    stamp = quick_unchanged(library, registry, name)
+    if stamp is not None:
+        return {"dataset": name, "unchanged": True, "version": stamp["version"], "lock_hash": stamp["lock_hash"]}
+    lock = lock_step(library, registry, name)
+    current = unchanged_step(library, name, lock)
+    if current is not None:
+        catalog_step(library)
+        write_stamp(library, registry, name, lock)
+        return {"dataset": name, "unchanged": True, "version": current.version, "lock_hash": lock.lock_hash}
+    with dataset_refresh_lock(library, name):
+        build = build_step(library, registry, name, lock.lock_dir, runner=runner, dask_address=dask_address, shards=shards)
+        stats_step(library, name)
+        preview_step(library, name)
+        tag = tag_step(library, name, build.version, lock.lock_hash)
+        catalog_step(library)
+        retention = retention_step(library, registry, name)
+        write_stamp(library, registry, name, lock)
+    return {"dataset": name, "unchanged": build.unchanged, "version": build.version, "lock_hash": lock.lock_hash,
+            "tag": tag, "previous_version": build.previous_version, "retention": retention}
+
+
 def ingest_step(library: str | os.PathLike[str], paths_or_prefix: list[str], tags: list[str] | None, source: str | None,
                 object_prefix: str | None = None, runner: str = "local", dask_address: str | None = None) -> dict[str, Any]:
     """Upload files (or import a bucket/dir prefix by reference) into the library's lake.
