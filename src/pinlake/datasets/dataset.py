@@ -74,20 +74,17 @@ class Dataset(CrudMixin):
              info: DatasetInfo | None = None, schema: DatasetSchema | None = None) -> None:
         """Read ``state`` with its own info.json and schema.json (those of that version)."""
         self._state = state
-        if info is None:
-            info_path = self._log.version_file(state.dataset_version, "info.json")
-            if info_path is None:
-                raise InputFileError(f"{self.path}: version {state.dataset_version} has no info.json")
-            info = DatasetInfo.from_json(info_path)
-        self.info = info
+        self.info = info if info is not None else DatasetInfo.from_json(self._own_file(state, "info.json"))
         if dataset_item is not None:
             schema = DatasetSchema.from_dataset_item(dataset_item)
-        if schema is None:
-            schema_path = self._log.version_file(state.dataset_version, "schema.json")
-            if schema_path is None:
-                raise InputFileError(f"{self.path}: version {state.dataset_version} has no schema.json")
-            schema = DatasetSchema.from_json(schema_path)
-        self.schema = schema
+        self.schema = schema if schema is not None else DatasetSchema.from_json(self._own_file(state, "schema.json"))
+
+    def _own_file(self, state: DatasetVersion, name: str) -> AnyPath:
+        path = self._log.version_file(state.dataset_version, name)
+        if path is None:
+            raise InputFileError(f"{self.path}: version {state.dataset_version} has no {name}",
+                                 hint="Its files were removed by hand; restore them or `pinlake restore` another version.")
+        return path
 
     @classmethod
     def candidate(cls, path: str | os.PathLike[str] | AnyPath, state: DatasetVersion, info: DatasetInfo,
