@@ -61,10 +61,26 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_session_dir, ignore_errors=True)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Print pytest-randomly's seed under -q too (its header line is hidden then): a failing order
+    can be replayed with ``-p randomly --randomly-seed=N``."""
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and config.pluginmanager.hasplugin("randomly") and config.get_verbosity() < 0:
+        reporter.write_line(f"Using --randomly-seed={config.getoption('randomly_seed')}")
+
+
+#: a test that uses one of these (a Prefect server, a Dask cluster, a moto S3 server) is slow
+SLOW_FIXTURES = {"prefect_server", "dask_cluster", "moto_endpoint", "moto_s3", "moto_factory"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every e2e test is slow: the fast lane (``-m "not slow"``) leaves out both."""
+    """Every e2e test, and every test using a server or cluster fixture, is slow: the fast lane
+    (``-m "not slow"``) leaves them out."""
     for item in items:
-        if item.get_closest_marker("e2e") is not None and item.get_closest_marker("slow") is None:
+        if item.get_closest_marker("slow") is None and (
+            item.get_closest_marker("e2e") is not None or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        ):
             item.add_marker(pytest.mark.slow)
 
 

@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from api_client import make_client  # noqa: E402
 
+pytestmark = pytest.mark.slow  # hypothesis-driven requests over the whole API
+
 
 @pytest.fixture(scope="module")
 def fuzz_schema(demo_root):
