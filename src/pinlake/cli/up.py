@@ -33,9 +33,9 @@ def up(
     # SIGTERM (systemd, docker stop, kill) stops like Ctrl-C, so the server below is stopped too
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     proc, url = start_server(home, port)
-    os.environ["PREFECT_API_URL"] = url
-    console.print(f"[green]Prefect server[/] {url.removesuffix('/api')} (UI); export PREFECT_API_URL={url}", soft_wrap=True)
-    try:
+    try:  # from here on a SIGTERM (KeyboardInterrupt) stops the server: nothing may run between the start and the try
+        os.environ["PREFECT_API_URL"] = url
+        console.print(f"[green]Prefect server[/] {url.removesuffix('/api')} (UI); export PREFECT_API_URL={url}", soft_wrap=True)
         from flows.serve import main as serve_main
 
         serve_main(["--library", str(library_path(library)), "--registry", reg])
