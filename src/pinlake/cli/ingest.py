@@ -1,4 +1,5 @@
-"""`pinlake ingest`: the ingest flow (lake upload / bucket import, then a pinlake.lake.updated event)."""
+"""`pinlake ingest`: the ingest flow on the configured server (lake upload / bucket import, then a
+pinlake.lake.updated event), else the same upload step in this process without Prefect."""
 
 from __future__ import annotations
 
@@ -17,26 +18,31 @@ def ingest(
     tag: List[str] = typer.Option([], "--tag", "-t"),
     source: Optional[str] = typer.Option(None, "--source", "-s"),
     object_prefix: Optional[str] = typer.Option(None, "--object-prefix", help="Logical folder for the object names."),
-    local: Optional[bool] = typer.Option(None, "--local/--server"),
+    local: Optional[bool] = typer.Option(None, "--local/--server", help="Upload here without Prefect (default when no server is configured) or as a flow run on the configured server (PREFECT_API_URL), which emits the event."),
     runner: str = typer.Option("local", "--runner", help="local (threads) or dask (hash and write files on a Dask cluster)."),
     dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask."),
     as_json: bool = typer.Option(False, "--json"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="On failure show the traceback (Prefect's logs too) and where the run is."),
     library: Optional[Path] = LibraryOption,
 ) -> None:
-    """Ingest files into the lake as a Prefect flow run; emits pinlake.lake.updated on success.
+    """Ingest files into the lake; on a Prefect server as a flow run that emits pinlake.lake.updated on success.
 
     Example: pinlake ingest ./scans --tag mri --source camera-one
 
     Example: pinlake ingest /shared/scans --tag mri --runner dask --dask-address tcp://127.0.0.1:8786
     """
-    from pinlake.flows_bridge import quiet_flows, use_server
+    from pinlake.flows_bridge import run_flow, run_here, use_server
 
-    use_server(None if local is None else ("local" if local else "server"))
-    with quiet_flows():
-        from flows.ingest import ingest as ingest_flow
+    lib = str(library_path(library).resolve())
+    files, tags = list(paths), list(tag) or None
+    if use_server(None if local is None else ("local" if local else "server")):
+        from flows.ingest import ingest as ingest_flow  # quiet Prefect settings are set before Prefect loads
 
-        result = ingest_flow(list(paths), list(tag) or None, source, str(library_path(library).resolve()), object_prefix,
-                             runner, dask_address)
+        result = run_flow(ingest_flow, files, tags, source, lib, object_prefix, runner, dask_address, verbose=verbose)
+    else:
+        from pinlake.refresh import ingest_step  # the flow's one task, without the artifacts and the event
+
+        result = run_here(ingest_step, lib, files, tags, source, object_prefix, runner, dask_address, verbose=verbose)
     if as_json:
         echo_json(result)
         return

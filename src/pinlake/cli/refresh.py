@@ -1,4 +1,5 @@
-"""`pinlake refresh`: run the refresh flow of one dataset (or all) through Prefect."""
+"""`pinlake refresh`: refresh one dataset (or all): the Prefect flow on the configured server, else the
+same engine steps in this process without Prefect."""
 
 from __future__ import annotations
 
@@ -16,36 +17,27 @@ def refresh(
     dataset: Optional[str] = typer.Argument(None, help="Registry entry to refresh."),
     all_: bool = typer.Option(False, "--all", help="Refresh every entry of the registry."),
     registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="recipes/datasets.yaml to read."),
-    local: Optional[bool] = typer.Option(None, "--local/--server", help="Temporary local Prefect (default when PREFECT_API_URL is unset) or the configured server."),
+    local: Optional[bool] = typer.Option(None, "--local/--server", help="Run the steps here without Prefect (default when no server is configured) or as a flow run on the configured server (PREFECT_API_URL)."),
     as_json: bool = typer.Option(False, "--json"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="On failure show the traceback (Prefect's logs too) and where the run is."),
     library: Optional[Path] = LibraryOption,
 ) -> None:
     """Refresh a dataset: recipe → lock → build → stats → preview → catalog → tag (no-op if the lock is unchanged).
 
     Example: pinlake refresh health_by_tag --registry recipes/datasets.yaml
     """
-    from pinlake.flows_bridge import quiet_flows, resolve_registry, unchanged_on_server, use_server
+    from pinlake.flows_bridge import resolve_registry, use_server
 
     if not dataset and not all_:
         fail("name a dataset or pass --all", "Try `pinlake datasets ls` to see the registry.")
     reg = str(resolve_registry(registry))
     lib = str(library_path(library).resolve())
-    use_server(None if local is None else ("local" if local else "server"))
-    fast = None
+    server = use_server(None if local is None else ("local" if local else "server"))
     if dataset:
         from pinlake.refresh import registry_entry
 
-        registry_entry(reg, dataset)  # unknown names fail here, before Prefect starts
-        if not all_:
-            fast = unchanged_on_server(lib, reg, dataset)  # no-op: no Prefect import, run recorded over REST
-    if fast is not None:
-        results = [fast]
-    else:
-        with quiet_flows():
-            from flows.refresh import refresh as refresh_flow
-            from flows.refresh import refresh_all
-
-            results = refresh_all(lib, reg) if all_ else [refresh_flow(dataset, lib, reg)]
+        registry_entry(reg, dataset)  # unknown names fail here, before any run starts
+    results = _on_server(lib, reg, dataset, all_, verbose) if server else _here(lib, reg, dataset, all_, verbose)
     if as_json:
         echo_json(results)
         return
@@ -54,3 +46,28 @@ def refresh(
             console.print(f"[yellow]unchanged[/] {r['dataset']}: lock {r['lock_hash'][:12]} is already version {r['version']}")
         else:
             console.print(f"[green]refreshed[/] {r['dataset']}: version {r['version']} (lock {r['lock_hash'][:12]}, tag {r.get('tag')})")
+
+
+def _on_server(lib: str, reg: str, dataset: str | None, all_: bool, verbose: bool) -> list[dict]:
+    """The `refresh` / `refresh-all` flow on the server; a no-op of one dataset is recorded over REST."""
+    from pinlake.flows_bridge import run_flow, unchanged_on_server
+
+    if dataset and not all_:
+        fast = unchanged_on_server(lib, reg, dataset)  # no-op: no Prefect import, run recorded over REST
+        if fast is not None:
+            return [fast]
+    from flows.refresh import refresh as refresh_flow  # quiet Prefect settings are set before Prefect loads
+    from flows.refresh import refresh_all
+
+    if all_:
+        return run_flow(refresh_all, lib, reg, verbose=verbose)
+    return [run_flow(refresh_flow, dataset, lib, reg, verbose=verbose)]
+
+
+def _here(lib: str, reg: str, dataset: str | None, all_: bool, verbose: bool) -> list[dict]:
+    """The refresh chain in this process (no Prefect import, no server): one dataset, or each in turn."""
+    from pinlake.flows_bridge import run_here
+    from pinlake.refresh import refresh_dataset, registry_names
+
+    names = registry_names(reg) if all_ else [dataset]
+    return [run_here(refresh_dataset, lib, reg, name, verbose=verbose) for name in names]
