@@ -1,0 +1,175 @@
+"""A refresh or an ingest that fails (unreachable object store, missing bucket, dead Dask scheduler),
+through the CLI, on a real Prefect server and with none configured: the engine's own error in one
+``Error:`` line and its hint, exit code 1, no Prefect traceback; ``--verbose`` shows the traceback
+and where the run is (its flow run's page, or that no flow run exists)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+DEAD_DASK = "tcp://127.0.0.1:9"
+HINTS = {  # the first words of each failure's hint, as the engine words it
+    "endpoint": "Check PINLAKE_S3_ENDPOINT",
+    "bucket": "Create the bucket first",
+    "dask": "Start one with `dask scheduler`",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    """A real moto_server on a free loopback port (stopped by its pid): an S3 endpoint with no buckets."""
+    port = free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "moto_server did not start"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def s3_env(endpoint: str) -> dict[str, str]:
+    return {"PINLAKE_S3_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def closed_endpoint() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there: connection refused
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    from PIL import Image as PILImage
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    for i in range(2):
+        PILImage.new("RGB", (8, 8), (i * 60, 0, 0)).save(folder / f"img{i}.png")
+    return folder
+
+
+def dask_registry(registry: Path) -> Path:
+    """The project's registry with its entry built on the dead Dask scheduler."""
+    registry.write_text(registry.read_text() + f"  runner: dask\n  dask_address: {DEAD_DASK}\n")
+    return registry
+
+
+def run(args: list[str], server: str | None, tmp_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PREFECT_API_URL", "PREFECT_PROFILE", "PINLAKE_S3_ENDPOINT", "PINLAKE_LIBRARY", "PINLAKE_DASK_ADDRESS")}
+    if server:
+        env["PREFECT_API_URL"] = server
+    else:
+        env["PREFECT_HOME"] = str(tmp_path / "prefect-home-unused")
+    env.update(extra_env or {})
+    env["COLUMNS"] = "400"  # a long path in a message stays on its line whatever the console's wrapping
+    return subprocess.run([sys.executable, "-m", "pinlake", *args], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=tmp_path)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, failure: str, message: str) -> None:
+    out = proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    assert [line for line in lines if line.startswith("Error:")] == [lines[0]], out[-3000:]
+    assert message in " ".join(out.split()), out[-3000:]
+    assert len(lines) == 2 and lines[1].startswith(HINTS[failure]), out[-3000:]  # the error, then its hint
+
+
+def failing_case(failure: str, command: str, moto: str, project, images: Path, tmp_path: Path) -> tuple[list[str], dict[str, str], str]:
+    """(CLI args, environment, expected message) of ``command`` (refresh / ingest) failing with ``failure``."""
+    if failure == "dask":
+        library, registry, _ = project()
+        if command == "refresh":
+            return (["refresh", "health_by_tag", "--registry", str(dask_registry(registry)), "--library", str(library)], {},
+                    f"cannot reach the Dask scheduler at {DEAD_DASK}")
+        return (["ingest", str(images), "--library", str(library), "--runner", "dask", "--dask-address", DEAD_DASK], {},
+                f"cannot reach the Dask scheduler at {DEAD_DASK}")
+    endpoint = closed_endpoint() if failure == "endpoint" else moto
+    library = "s3://no-such-bucket/lib"
+    message = (f"cannot reach {library} at {endpoint}" if failure == "endpoint"
+               else f"bucket 'no-such-bucket' of {library} does not exist")
+    if command == "refresh":
+        reg_dir = tmp_path / "recipes"
+        reg_dir.mkdir()
+        shutil.copy(REPO / "recipes" / "health_by_tag.py", reg_dir / "health_by_tag.py")
+        (reg_dir / "datasets.yaml").write_text(
+            "- name: health_by_tag\n  version: 1\n  description: test\n  script_location: ./health_by_tag.py\n"
+            "  dataset_item: pinlake.demo:HealthDatasetItem\n")
+        return ["refresh", "health_by_tag", "--registry", str(reg_dir / "datasets.yaml"), "--library", library], s3_env(endpoint), message
+    return ["ingest", str(images), "--tag", "drop", "--library", library], s3_env(endpoint), message
+
+
+CASES = [(f, c) for f in ("endpoint", "bucket", "dask") for c in ("refresh", "ingest")]
+
+
+@pytest.mark.parametrize("failure,command", CASES)
+def test_failure_without_a_server_is_one_line(failure, command, moto, project, images, tmp_path):
+    args, env, message = failing_case(failure, command, moto, project, images, tmp_path)
+    proc = run(args, None, tmp_path, env)
+    assert_one_line_error(proc, failure, message)
+    assert not (tmp_path / "prefect-home-unused").exists()  # no temporary Prefect server was started
+
+
+@pytest.mark.parametrize("failure,command", CASES)
+def test_failed_flow_run_on_a_server_is_one_line(failure, command, prefect_server, moto, project, images, tmp_path):
+    args, env, message = failing_case(failure, command, moto, project, images, tmp_path)
+    proc = run([*args, "--server"], prefect_server, tmp_path, env)
+    assert_one_line_error(proc, failure, message)
+
+
+def test_verbose_shows_the_traceback_and_the_flow_run(prefect_server, moto, project, images, tmp_path):
+    args, env, message = failing_case("dask", "refresh", moto, project, images, tmp_path)
+    proc = run([*args, "--server", "--verbose"], prefect_server, tmp_path, env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" in out and message in out
+    ui = prefect_server.removesuffix("/api")
+    located = [line for line in proc.stderr.splitlines() if f"{ui}/runs/flow-run/" in line]
+    assert located and located[0].startswith("Failed: flow run "), out[-3000:]
+    from prefect.client.orchestration import get_client
+
+    run_id = located[0].split("/runs/flow-run/")[1].strip()
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(run_id).state_name == "Failed"
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0]
+
+
+def test_verbose_without_a_server_shows_the_traceback(moto, project, images, tmp_path):
+    args, env, message = failing_case("endpoint", "ingest", moto, project, images, tmp_path)
+    proc = run([*args, "--verbose"], None, tmp_path, env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" in out and message in out
+    assert "Failed: ran in this process without Prefect" in out and "no flow run" in out
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0]
