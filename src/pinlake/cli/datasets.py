@@ -22,17 +22,24 @@ def lock(
     file: Path = typer.Option(..., "--file", "-f", help="Recipe .py file (one @pinlake.recipe() function)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here (default: <library>/_locks/<hash>/)."),
     name: Optional[str] = typer.Option(None, "--name", help="Recipe to use when the file holds several."),
+    as_json: bool = typer.Option(False, "--json", help="Print the hash, directory and counts as JSON (for scripts)."),
     library: Optional[Path] = LibraryOption,
 ) -> None:
     """Evaluate a recipe over the lake and write resources.<split>.jsonl + lock.json.
 
     Example: pinlake datasets lock --file recipes/basel_trial.py
+
+    Example (the lock's directory for the next command): pinlake datasets lock --file recipes/basel_trial.py --json
     """
     from pinlake.library import Library
     from pinlake.recipes.lock import lock_recipe
 
     lib = Library(library_path(library))
     result = lock_recipe(file, lib.get_datalake(), out=out, locks_dir=lib.locks_path, name=name)
+    if as_json:
+        echo_json({"recipe": result.manifest["recipe"], "hash": result.hash, "path": str(result.path),
+                   "lake_version": result.manifest["lake_version"], "counts": dict(result.counts)})
+        return
     console.print(f"[green]Locked[/] {result.manifest['recipe']} at lake version {result.manifest['lake_version']}: hash {result.hash}", soft_wrap=True)
     for split, n in result.counts.items():
         console.print(f"  {result.path / f'resources.{split}.jsonl'}  ({n} resources)", soft_wrap=True)
