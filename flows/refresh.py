@@ -171,6 +171,11 @@ def refresh(dataset: str, library: str = "library", registry: str = "recipes/dat
     with one_refresh_at_a_time(library, dataset):
         base_version, _ = engine.latest_version(library, dataset)
         build = build_task(library, registry, dataset, lock, base_version, runner, dask_address, shards)
+        if not engine.has_version(library, dataset, build.version, lock.lock_hash):
+            # a cached result from a run on this path before the library was restored or made again
+            logger.info("%s: cached build result names version %s, which this library lacks: building", dataset, build.version)
+            build = build_task.with_options(refresh_cache=True)(library, registry, dataset, lock, base_version, runner,
+                                                                 dask_address, shards)
         stats = stats_task(library, dataset, build.version)
         preview = preview_task(library, dataset, build.version)
         tag = tag_task(library, dataset, build.version, lock.lock_hash)

@@ -129,6 +129,17 @@ def latest_version(library: str | os.PathLike[str], name: str) -> tuple[int | No
     return (entry.dataset_version, entry.lock_hash) if entry else (None, "")
 
 
+def has_version(library: str | os.PathLike[str], name: str, version: int, lock_hash: str) -> bool:
+    """The dataset has version ``version``, built from ``lock_hash``: whether a cached build result
+    still describes this library (one restored from a copy, or deleted and built again at the same
+    path, may not have the version an earlier run built there)."""
+    from pinlake.datasets.versions import VersionLog
+
+    log = VersionLog(Library(library).dataset_path(name))
+    entry = next((e for e in log.entries() if e.dataset_version == version), None) if log.exists() else None
+    return entry is not None and entry.lock_hash == lock_hash
+
+
 def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, lock_dir: str, *,
                runner: str | None = None, dask_address: str | None = None, shards: int | None = None) -> BuildStep:
     """Build (or incrementally update) the dataset from the lock; the new version commits with its stats and preview.
