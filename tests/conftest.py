@@ -28,6 +28,7 @@ from flows.runtime import QUIET
 
 #: variables of the user's environment the suite never inherits (read by pinlake, Prefect and boto3)
 OWNED_PREFIXES = ("PREFECT_", "PINLAKE_", "AWS_")
+REPO = Path(__file__).resolve().parents[1]
 _saved_env: dict[str, str] = {}
 _session_dir: Path | None = None
 
@@ -74,12 +75,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 SLOW_FIXTURES = {"prefect_server", "dask_cluster", "moto_endpoint", "moto_s3", "moto_factory"}
 
 
+#: folders whose tests are all end-to-end (CLI processes, servers, killed processes)
+E2E_DIRS = (REPO / "tests" / "e2e", REPO / "tests" / "faults")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every e2e test, and every test using a server or cluster fixture, is slow: the fast lane
-    (``-m "not slow"``) leaves them out."""
+    """Every e2e test (marked, or in tests/e2e or tests/faults), and every test using a server or
+    cluster fixture, is slow: the fast lane (``-m "not slow"``) leaves them out."""
     for item in items:
         if item.get_closest_marker("slow") is None and (
-            item.get_closest_marker("e2e") is not None or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+            item.get_closest_marker("e2e") is not None
+            or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or any(d in Path(item.fspath).parents for d in E2E_DIRS)
         ):
             item.add_marker(pytest.mark.slow)
 
@@ -99,8 +106,6 @@ def own_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         if any(k.startswith("PREFECT_") for k, _ in after.items() ^ before.items()):
             refresh_prefect_settings()
 
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def make_project(root: Path, n_train: int = 8, n_test: int = 4, recipe: str | None = None, library=None) -> tuple[Path, Path, Path]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,19 @@ def demo_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def library_template(tmp_path_factory: pytest.TempPathFactory, demo_images: Path) -> Path:
+    """The demo lake ingested once; each test gets a copy (an ingest per test cost ~0.5 s)."""
+    root = tmp_path_factory.mktemp("recipes-library") / "library"
+    ingest_demo(pinlake.connect(root).get_datalake(), demo_images)
+    return root
+
+
 @pytest.fixture
-def library(tmp_path: Path, demo_images: Path):
-    lib = pinlake.connect(tmp_path / "library")
-    ingest_demo(lib.get_datalake(), demo_images)
-    return lib
+def library(tmp_path: Path, library_template: Path):
+    """A library of this test's own holding the demo lake."""
+    shutil.copytree(library_template, tmp_path / "library")
+    return pinlake.connect(tmp_path / "library")
 
 
 @pytest.fixture
