@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from pinlake.errors import NotFoundError
+from pinlake.errors import NotFoundError, PinlakeError
 
 
 def resolve_registry(registry: str | os.PathLike[str] | None = None) -> Path:
@@ -122,13 +122,42 @@ def flow_run_location(flow_run_id: Any) -> str:
     return f"flow run {flow_run_id}" + (f": {url}" if url else "")
 
 
+def _unreachable(api: str | None) -> PinlakeError | None:
+    """The error to report when the Prefect server at ``api`` does not answer its health check, else None."""
+    import urllib.error
+    import urllib.request
+
+    if not api:
+        return None
+    try:
+        with urllib.request.urlopen(f"{api.rstrip('/')}/health", timeout=5):
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answers: the failure is something else
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return PinlakeError(f"cannot reach the Prefect server at {api}: {reason}",
+                            hint="Start it (`pinlake up`), fix PREFECT_API_URL (or the Prefect profile's), "
+                                 "or run here without Prefect with --local.")
+
+
 def run_flow(flow: Callable[..., Any], *args: Any, verbose: bool = False, **kwargs: Any) -> Any:
     """Call a Prefect flow (of the `flows` package) and return its result; a failed run raises the
     engine's own exception (the CLI prints it as one ``Error:`` line with its hint) with Prefect's error
     logs kept off the console. ``verbose``: Prefect's logs and tracebacks are shown and the flow run's
     id and UI address printed on stderr (also after a run that completed)."""
     with quiet_flows(verbose):
-        state = flow(*args, return_state=True, **kwargs)
+        try:
+            state = flow(*args, return_state=True, **kwargs)
+        except Exception as exc:  # the run could not even start: is the server there?
+            down = _unreachable(os.environ.get("PREFECT_API_URL"))
+            if down is None:
+                raise
+            if verbose:
+                import traceback
+
+                traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+            raise down from exc
         run_id = getattr(state.state_details, "flow_run_id", None)
         if verbose and run_id is not None:
             sys.stderr.write(f"{'Failed' if state.is_failed() or state.is_crashed() else state.name}: {flow_run_location(run_id)}\n")

@@ -77,6 +77,17 @@ def images(tmp_path: Path) -> Path:
     return folder
 
 
+def simple_registry(tmp_path: Path) -> Path:
+    """A registry with the demo's health_by_tag entry (its recipe copied beside it)."""
+    reg_dir = tmp_path / "recipes"
+    reg_dir.mkdir()
+    shutil.copy(REPO / "recipes" / "health_by_tag.py", reg_dir / "health_by_tag.py")
+    (reg_dir / "datasets.yaml").write_text(
+        "- name: health_by_tag\n  version: 1\n  description: test\n  script_location: ./health_by_tag.py\n"
+        "  dataset_item: pinlake.demo:HealthDatasetItem\n")
+    return reg_dir / "datasets.yaml"
+
+
 def dask_registry(registry: Path) -> Path:
     """The project's registry with its entry built on the dead Dask scheduler."""
     registry.write_text(registry.read_text() + f"  runner: dask\n  dask_address: {DEAD_DASK}\n")
@@ -120,13 +131,7 @@ def failing_case(failure: str, command: str, moto: str, project, images: Path, t
     message = (f"cannot reach {library} at {endpoint}" if failure == "endpoint"
                else f"bucket 'no-such-bucket' of {library} does not exist")
     if command == "refresh":
-        reg_dir = tmp_path / "recipes"
-        reg_dir.mkdir()
-        shutil.copy(REPO / "recipes" / "health_by_tag.py", reg_dir / "health_by_tag.py")
-        (reg_dir / "datasets.yaml").write_text(
-            "- name: health_by_tag\n  version: 1\n  description: test\n  script_location: ./health_by_tag.py\n"
-            "  dataset_item: pinlake.demo:HealthDatasetItem\n")
-        return ["refresh", "health_by_tag", "--registry", str(reg_dir / "datasets.yaml"), "--library", library], s3_env(endpoint), message
+        return ["refresh", "health_by_tag", "--registry", str(simple_registry(tmp_path)), "--library", library], s3_env(endpoint), message
     return ["ingest", str(images), "--tag", "drop", "--library", library], s3_env(endpoint), message
 
 
@@ -173,3 +178,19 @@ def test_verbose_without_a_server_shows_the_traceback(moto, project, images, tmp
     assert "Failed: ran in this process without Prefect" in out and "no flow run" in out
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and message in errors[0]
+
+
+@pytest.mark.parametrize("command", ["refresh", "ingest"])
+def test_configured_server_that_does_not_answer_is_one_line(command, images, tmp_path):
+    """PREFECT_API_URL names a port where nothing listens: the flow cannot start; one line says so."""
+    api = f"http://127.0.0.1:{free_port()}/api"
+    if command == "refresh":
+        args = ["refresh", "health_by_tag", "--registry", str(simple_registry(tmp_path)), "--library", str(tmp_path / "library")]
+    else:
+        args = ["ingest", str(images), "--library", str(tmp_path / "library")]
+    proc = run(args, api, tmp_path, {"PREFECT_HOME": str(tmp_path / "prefect-home")})
+    out = proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and "Traceback" not in out, out[-3000:]
+    assert len(lines) == 2 and lines[0].startswith(f"Error: cannot reach the Prefect server at {api}"), out[-3000:]
+    assert "--local" in lines[1]
