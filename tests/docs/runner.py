@@ -3,7 +3,8 @@
 Rules:
 - ``bash`` fences run with ``bash -euo pipefail`` in the directory, with this environment's
   ``bin`` first on PATH (``pinlake``, ``python``), and a private Prefect home.
-- ``python`` fences run in one namespace per page, in the directory (as a Python session there).
+- ``python`` fences run in one namespace per page, in the directory (as a Python session there); a
+  warning they emit fails them (the project's own examples emit none).
 - A fence right after a ``<!-- docs-test: skip (reason) -->`` line does not run (the reason is
   required: installing the project, a server that runs until stopped, a machine you do not have).
 - Other languages (``text``, ``json``, ``yaml``, ``console``…) are shown, not run.
@@ -22,6 +23,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +110,8 @@ def _run_blocks(page: Path, workdir: Path, env: dict[str, str], namespace: dict[
             saved = {k: os.environ.get(k) for k in env}
             os.environ.update(env)
             try:
-                with contextlib.redirect_stdout(out):
+                with contextlib.redirect_stdout(out), warnings.catch_warnings():
+                    warnings.simplefilter("error")  # the project's own examples emit no warning
                     # dont_inherit: the page runs without this module's `from __future__ import annotations`
                     exec(compile(b.code, where, "exec", dont_inherit=True), namespace)  # noqa: S102 - running the docs is the point
             except Exception as exc:

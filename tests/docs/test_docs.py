@@ -27,6 +27,12 @@ def test_tutorial_pages_run_in_order(tmp_path):
     for name in TUTORIAL:
         ran = run_page(DOCS / name, work, env)
         assert ran > 0 or name in ("concepts.md", "reliability.md"), f"{name} has no runnable example"
+        if name == "quickstart.md":  # the README's tour runs on the demo library the quickstart made
+            assert run_page(REPO / "README.md", work, env) > 0
+
+
+def test_readme_is_short():
+    assert len((REPO / "README.md").read_text().splitlines()) < 200
 
 
 def test_tutorial_is_the_sites_order():
