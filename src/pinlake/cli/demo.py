@@ -16,6 +16,7 @@ def demo(
     assets: Path = typer.Option(Path("./assets"), "--assets", help="Where the demo images are generated."),
     registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="recipes/datasets.yaml (default: the repository's)."),
     flows: bool = typer.Option(True, "--flows/--no-flows", help="Run the Prefect flows (default) or only the folder build."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="On failure: Prefect's traceback and where the flow run is."),
     library: Optional[Path] = LibraryOption,
 ) -> None:
     """Generate demo images (no download), build them, and run the refresh flows end to end.
@@ -36,13 +37,13 @@ def demo(
     if not flows:
         return
     from pinlake.demo_run import describe_flow_demo
-    from pinlake.flows_bridge import quiet_flows, resolve_registry
+    from pinlake.flows_bridge import quiet_flows, resolve_registry, run_flow
 
     reg = str(resolve_registry(registry))
-    with quiet_flows():
+    with quiet_flows(verbose):
         from flows.demo import demo as demo_flow
-
-        out = demo_flow(str(lib.resolve()), str(Path(assets).resolve()), reg)
+    # a failed run is one Error line with its hint; --verbose shows Prefect's traceback and the run's address
+    out = run_flow(demo_flow, str(lib.resolve()), str(Path(assets).resolve()), reg, verbose=verbose)
     console.print(f"[green]Lake[/] version {out['ingest']['lake_version']} ({out['ingest']['uploaded']} resources)")
     for r in out["first"]:
         state = "unchanged" if r["unchanged"] else f"version {r['version']}"
