@@ -86,14 +86,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker("slow") is None and (
             item.get_closest_marker("e2e") is not None
             or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
-            or any(d in Path(item.fspath).parents for d in E2E_DIRS)
+            or any(d in item.path.parents for d in E2E_DIRS)
         ):
             item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
 def own_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The test runs in its tmp_path; PINLAKE_* / PREFECT_* changes it leaves behind are undone
+    """The test runs in its tmp_path; PINLAKE_* / PREFECT_* / AWS_* changes it leaves behind are undone
     (e.g. PINLAKE_FLOW_RUN_ID, set by an in-process flow run)."""
     before = {k: v for k, v in os.environ.items() if k.startswith(OWNED_PREFIXES)}
     monkeypatch.chdir(tmp_path)
