@@ -149,7 +149,7 @@ def test_lance_request_that_gets_no_answer_is_bounded_and_remembered(stalled: St
         storage.lance_dataset("s3://bkt/lib/t.lance", version=3)
     with pytest.raises(StorageError, match="not answering"):
         storage.check_reachable(storage.location("s3://bkt/other"))
-    assert time.monotonic() - t0 < 0.5 and len(stalled.requests) == seen
+    assert time.monotonic() - t0 < T and len(stalled.requests) == seen  # refused without a request
 
 
 def test_host_that_does_not_resolve_is_named(s3_env, monkeypatch: pytest.MonkeyPatch):
@@ -196,7 +196,7 @@ def test_lance_write_to_a_paused_moto_fails_within_the_bound(s3_env, monkeypatch
             storage.location("s3://paused/lib").is_dir()
         with pytest.raises(StorageError, match="not answering"):
             storage.lance_dataset(uri)
-        assert time.monotonic() - t0 < 0.5
+        assert time.monotonic() - t0 < T  # refused without a request (one would wait T)
     finally:
         os.kill(proc.pid, signal.SIGCONT)
         proc.terminate()
