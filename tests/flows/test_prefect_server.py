@@ -28,13 +28,17 @@ def py(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=timeout)
 
 
-def flow_runs(flow_name: str):
+def flow_runs(flow_name: str, library: Path | None = None):
+    """Runs of ``flow_name``, newest first; with ``library``, only those of that library (the session's
+    server also holds other tests' runs, deployments' scheduled runs among them)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
     from prefect.client.schemas.sorting import FlowRunSort
 
     with get_client(sync_client=True) as client:
-        return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])), sort=FlowRunSort.START_TIME_DESC)
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])), sort=FlowRunSort.START_TIME_DESC)
+    wanted = {str(library), str(library.resolve())} if library is not None else None
+    return [r for r in runs if wanted is None or str(r.parameters.get("library")) in wanted]
 
 
 def versions(library: Path, name: str) -> list[int]:
@@ -107,7 +111,7 @@ def test_crash_before_commit_keeps_previous_version_and_rerun_completes(prefect_
     from pinlake.datasets.dataset import Dataset
 
     assert Dataset(library / "health_by_tag").num_items == 12
-    assert flow_runs("refresh")[0].state_name == "Failed"
+    assert flow_runs("refresh", library)[0].state_name == "Failed"
     again = json.loads(cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server", "--json").stdout)[0]
     assert again["version"] == 2 and versions(library, "health_by_tag") == [1, 2]
     assert Dataset(library / "health_by_tag").num_items == 13
@@ -119,7 +123,7 @@ def test_failing_recipe_fails_the_run_and_builds_nothing(prefect_server, project
     proc = cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server", check=False)
     assert proc.returncode == 1 and "the trial database is offline" in proc.stderr and "Traceback" not in proc.stderr.splitlines()[0]
     assert not (library / "health_by_tag").exists()
-    assert flow_runs("refresh")[0].state_name == "Failed"
+    assert flow_runs("refresh", library)[0].state_name == "Failed"
     unknown = cli("refresh", "nope", "--registry", str(registry), "--library", str(library), "--server", check=False)
     assert unknown.returncode == 1 and "nope" in unknown.stderr
 
