@@ -122,6 +122,23 @@ def flow_run_location(flow_run_id: Any) -> str:
     return f"flow run {flow_run_id}" + (f": {url}" if url else "")
 
 
+def configured_server_down() -> PinlakeError | None:
+    """The error for a configured Prefect server that does not answer; None when it answers or none is configured."""
+    return _unreachable(configured_server())
+
+
+def forget_server() -> None:
+    """Run this process's flows on a temporary local server, whatever server the environment or the
+    Prefect profile names (call before Prefect is imported)."""
+    os.environ.pop("PREFECT_API_URL", None)
+    if _profile_api_url():
+        import tempfile
+
+        empty = Path(tempfile.mkdtemp(prefix="pinlake-profiles-")) / "profiles.toml"
+        empty.write_text("")
+        os.environ["PREFECT_PROFILES_PATH"] = str(empty)
+
+
 def _unreachable(api: str | None) -> PinlakeError | None:
     """The error to report when the Prefect server at ``api`` does not answer its health check, else None."""
     import urllib.error

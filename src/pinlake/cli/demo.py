@@ -37,9 +37,13 @@ def demo(
     if not flows:
         return
     from pinlake.demo_run import describe_flow_demo
-    from pinlake.flows_bridge import quiet_flows, resolve_registry, run_flow
+    from pinlake.flows_bridge import configured_server_down, forget_server, quiet_flows, resolve_registry, run_flow
 
     reg = str(resolve_registry(registry))
+    down = configured_server_down()
+    if down is not None:  # the demo runs on embedded defaults: a dead server set for another project must not stop it
+        typer.echo(f"warning: {down.message}; the demo's flows run on a temporary local Prefect server instead", err=True)
+        forget_server()
     with quiet_flows(verbose):
         from flows.demo import demo as demo_flow
     # a failed run is one Error line with its hint; --verbose shows Prefect's traceback and the run's address
