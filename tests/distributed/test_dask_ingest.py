@@ -123,7 +123,7 @@ def test_transient_task_error_is_retried(dask_cluster, images, tmp_path):
     paths, names = tree(images)
     marker = tmp_path / "calls"
     lake = Lake(tmp_path / "lake")
-    with faulty_workers(dask_cluster, "pinlake.lake.ingest_tasks", "_load_chunk", str(marker), "raise-once"):
+    with faulty_workers(dask_cluster, "pinlake.lake.ingest_tasks", "load_chunk", str(marker), "raise-once"):
         lake.upload_data(paths, object_names=names, runner="dask", dask_address=dask_cluster.scheduler_address, tasks=3)
     assert len(marker.read_text().split()) == 4  # 3 hash tasks + the retried one
     assert lake.count() == len(paths)
@@ -135,7 +135,7 @@ def test_worker_killed_mid_ingest_task_recomputed(dask_cluster, images, tmp_path
     local = Lake(tmp_path / "local")
     local.upload_data(paths, object_names=names)
     lake = Lake(tmp_path / "lake")
-    with faulty_workers(dask_cluster, "pinlake.lake.ingest_tasks", "_load_chunk", str(marker), "exit-once"):
+    with faulty_workers(dask_cluster, "pinlake.lake.ingest_tasks", "load_chunk", str(marker), "exit-once"):
         lake.upload_data(paths, object_names=names, runner="dask", dask_address=dask_cluster.scheduler_address, tasks=4)
     died = Path(f"{marker}.died").read_text().split()
     assert len(died) == 1 and gone(int(died[0]))

@@ -17,7 +17,7 @@ from pydantic import create_model
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import write_json_atomic
 from pinlake.errors import InputFileError, NotFoundError
-from pinlake.features.arrow import _strip_optional
+from pinlake.features.arrow import strip_optional
 from pinlake.features.base import BaseSchema, SchemaRef
 from pinlake.features.groups import BUILTIN_SCHEMAS, Embedding, SchemaGroup, base_schema_of
 from pinlake.storage import AnyPath, location
@@ -30,7 +30,7 @@ _NAME_TYPES: dict[str, Any] = {v: k for k, v in _TYPE_NAMES.items()}
 
 
 def type_name(tp: Any) -> str:
-    tp, optional = _strip_optional(tp)
+    tp, optional = strip_optional(tp)
     origin = typing.get_origin(tp)
     if origin is list:
         (inner,) = typing.get_args(tp) or (str,)

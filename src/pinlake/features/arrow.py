@@ -27,7 +27,7 @@ from pinlake.features.groups import Embedding
 REF_TYPE = pa.struct([pa.field("name", pa.string()), pa.field("id", pa.string())])
 
 
-def _strip_optional(tp: Any) -> tuple[Any, bool]:
+def strip_optional(tp: Any) -> tuple[Any, bool]:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -38,7 +38,7 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
 
 def arrow_type(tp: Any, *, field_name: str = "", owner: str = "") -> pa.DataType:
     """The Arrow type of one Python/pydantic annotation."""
-    tp, _ = _strip_optional(tp)
+    tp, _ = strip_optional(tp)
     origin = typing.get_origin(tp)
     if tp is str:
         return pa.string()
@@ -77,12 +77,12 @@ def arrow_schema(schema: type[BaseSchema]) -> pa.Schema:
             typ = pa.list_(pa.float32(), dim) if dim else pa.list_(pa.float32())
         else:
             typ = arrow_type(info.annotation, field_name=name, owner=schema.__name__)
-        _, optional = _strip_optional(info.annotation)
+        _, optional = strip_optional(info.annotation)
         fields.append(pa.field(name, typ, nullable=True))
     return pa.schema(fields, metadata={b"pinlake.schema": schema.__name__.encode()})
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dict):
@@ -105,7 +105,7 @@ def rows_to_table(schema: type[BaseSchema], rows: Iterable[BaseSchema | dict[str
             if isinstance(v, SchemaRef):
                 columns[n].append({"name": v.name, "id": v.id})
             else:
-                columns[n].append(_plain(v))
+                columns[n].append(plain_value(v))
     out = pa.Table.from_pydict(columns, schema=arrow_schema(schema))
     if "url" in names and getattr(schema, "group", "") == "views":  # rows given as models skip validation
         bad = first_bad_url(out.column("url"))
@@ -129,7 +129,7 @@ def table_to_rows(schema: type[BaseSchema], table: pa.Table) -> list[BaseSchema]
             if name not in rec:
                 continue
             v = rec[name]
-            ann, _ = _strip_optional(info.annotation)
+            ann, _ = strip_optional(info.annotation)
             if isinstance(ann, type) and issubclass(ann, SchemaRef) and isinstance(v, dict):
                 v = ann(**v)
             values[name] = v

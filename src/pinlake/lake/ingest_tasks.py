@@ -19,7 +19,7 @@ from typing import Any
 
 from pinlake.errors import InputFileError
 from pinlake.lake.store import OBJECTS_SCHEMA, storage_options_for
-from pinlake.lake.upload import BATCH_BYTES, BATCH_ROWS, Item, _load_chunk, _reason, objects_table, read_local
+from pinlake.lake.upload import BATCH_BYTES, BATCH_ROWS, Item, load_chunk, failure_reason, objects_table, read_local
 
 
 def _where() -> str:
@@ -31,9 +31,9 @@ def hash_files(paths: list[str], filenames: list[str], fill_metadata: bool) -> d
     t0 = time.perf_counter()
     items = [Item(p, f, f, None, path=p) for p, f in zip(paths, filenames)]
     out: list[dict[str, Any]] = []
-    for r in _load_chunk(items, fill_metadata):
+    for r in load_chunk(items, fill_metadata):
         if isinstance(r, BaseException):
-            out.append({"reason": _reason(r)})
+            out.append({"reason": failure_reason(r)})
         else:
             r.pop("content")
             out.append(r)
@@ -66,7 +66,7 @@ def write_objects(uri: str, entries: list[tuple[str, str, int]], created_at: Any
             content = read_local(path)
         except OSError as exc:
             return error_result(f"write task {index}", InputFileError(
-                f"cannot read {path} on {_where()}: {_reason(exc)}",
+                f"cannot read {path} on {_where()}: {failure_reason(exc)}",
                 hint="The lake and the files must be on storage every Dask worker sees (same path)."))
         now_sha = hashlib.sha256(content).hexdigest()
         if now_sha != sha or len(content) != expected:

@@ -177,7 +177,7 @@ def _load(item: Item, fill_metadata: bool) -> dict[str, Any]:
     }
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, PermissionError):
         return "permission denied (not allowed to read)"
     if isinstance(exc, (FileNotFoundError, IsADirectoryError, CorruptFileError)):
@@ -207,7 +207,7 @@ def _batches(items: list[tuple[int, Item]]) -> Iterator[list[tuple[int, Item]]]:
         yield batch
 
 
-def _load_chunk(chunk: list[Item], fill_metadata: bool) -> list[dict[str, Any] | BaseException]:
+def load_chunk(chunk: list[Item], fill_metadata: bool) -> list[dict[str, Any] | BaseException]:
     out: list[dict[str, Any] | BaseException] = []
     for item in chunk:
         try:
@@ -218,7 +218,7 @@ def _load_chunk(chunk: list[Item], fill_metadata: bool) -> list[dict[str, Any] |
 
 
 def _submit(pool: ThreadPoolExecutor, batch: list[tuple[int, Item]], fill_metadata: bool) -> list[tuple[list[tuple[int, Item]], Future]]:
-    return [(batch[s : s + CHUNK_FILES], pool.submit(_load_chunk, [it for _, it in batch[s : s + CHUNK_FILES]], fill_metadata))
+    return [(batch[s : s + CHUNK_FILES], pool.submit(load_chunk, [it for _, it in batch[s : s + CHUNK_FILES]], fill_metadata))
             for s in range(0, len(batch), CHUNK_FILES)]
 
 
@@ -396,10 +396,10 @@ def _process(
                     for _, f in pending:
                         f.cancel()
                     raise InputFileError(
-                        f"cannot upload {item.label}: {_reason(r)}",
+                        f"cannot upload {item.label}: {failure_reason(r)}",
                         hint="Nothing was written. Pass error_manager=ErrorManager() to skip failing files.",
                     ) from r
-                error_manager.append(UploadError(item.label, _reason(r)))
+                error_manager.append(UploadError(item.label, failure_reason(r)))
             else:
                 ok.append((i, item, r))
         if progress:

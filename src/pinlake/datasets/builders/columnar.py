@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from pinlake.features.arrow import REF_TYPE, _plain, _strip_optional, arrow_schema
+from pinlake.features.arrow import REF_TYPE, plain_value, strip_optional, arrow_schema
 from pinlake.features.base import BaseSchema, SchemaRef
 from pinlake.features.groups import BBox, KeyPoints
 
@@ -40,13 +40,13 @@ COORDS = pa.list_(pa.list_(pa.float64()))
 
 
 def _scalar_type(annotation: Any) -> pa.DataType | None:
-    tp, _ = _strip_optional(annotation)
+    tp, _ = strip_optional(annotation)
     return SCALARS.get(tp) if isinstance(tp, type) else None
 
 
 def _nullable_ok(info: Any) -> bool:
     """A JSON null (or a missing key) gives None in the row path only for optional fields defaulting to None."""
-    return not info.is_required() and info.default is None and _strip_optional(info.annotation)[1]
+    return not info.is_required() and info.default is None and strip_optional(info.annotation)[1]
 
 
 def _default_array(info: Any, typ: pa.DataType, n: int) -> pa.Array:
@@ -54,7 +54,7 @@ def _default_array(info: Any, typ: pa.DataType, n: int) -> pa.Array:
     if isinstance(value, SchemaRef):
         value = {"name": value.name, "id": value.id}
     else:
-        value = _plain(value)
+        value = plain_value(value)
     if value is None:
         return pa.nulls(n, typ)
     return pa.array([value] * n, typ) if n else pa.array([], typ)
