@@ -81,6 +81,15 @@ def _prepare_base(work: Path) -> None:
     _assets(work, "other_images", n_train=4, n_test=2)
 
 
+def _prepare_crud_version(work: Path) -> None:
+    """The base library with a CRUD version on top (a version with no stats or preview yet)."""
+    from pinlake.datasets.dataset import Dataset
+
+    _prepare_base(work)
+    ds = Dataset(work / "library" / "health_images")
+    ds.delete_dataset_items([sorted(ds.to_arrow("item", columns=["id"]).column("id").to_pylist())[0]])
+
+
 def _prepare_create(work: Path) -> None:
     _prepare_base(work)
 
@@ -123,6 +132,16 @@ REFRESH_SCRIPT = textwrap.dedent("""
     engine.catalog_step(library)
 """)
 
+STATS_SCRIPT = textwrap.dedent("""
+    # what `pinlake stats` and `pinlake preview` do, in one process: the latest version's files made after its commit
+    import sys
+    from pinlake.datasets.ops import recompute_preview, recompute_stats
+    from pinlake.library import Library
+    ds = Library(sys.argv[1]).get_dataset("health_images")
+    recompute_stats(ds)
+    recompute_preview(ds)
+""")
+
 SCENARIOS = {
     "lake upload": Scenario(
         "lake upload", _prepare_base,
@@ -140,6 +159,9 @@ SCENARIOS = {
     "crud batch": Scenario(
         "crud batch", _prepare_base,
         lambda w: [sys.executable, "-c", CRUD_SCRIPT, str(w / "library" / "health_images")]),
+    "stats and preview": Scenario(
+        "stats and preview", _prepare_crud_version,
+        lambda w: [sys.executable, "-c", STATS_SCRIPT, str(w / "library")]),
     "refresh": Scenario(
         "refresh", _prepare_refresh,
         lambda w: [sys.executable, "-c", REFRESH_SCRIPT, str(w / "library"), str(w / "recipes" / "datasets.yaml")]),

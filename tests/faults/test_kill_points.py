@@ -29,7 +29,7 @@ def test_kill_at_commit_points_then_rerun_converges(name, tmp_path):
     scenario = SCENARIOS[name]
     base = baseline(scenario, tmp_path / "s")
     assert base.points, f"{name}: the clean run passed no commit point"
-    if name != "lake upload":
+    if name not in ("lake upload", "stats and preview"):  # these commit no dataset version
         assert "version log" in base.points
     for k in _sample(base.points):
         outcome = kill_once(scenario, base, tmp_path / "s", at=k)
