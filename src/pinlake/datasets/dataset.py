@@ -316,9 +316,9 @@ class Dataset(CrudMixin):
     def features_values(self) -> Any:
         return self.read_json("features_values.json")
 
-    def write_version_file(self, name: str, data: bytes) -> None:
-        """Add a file computed after the commit (stats, preview) to this version (see VersionLog)."""
-        self._log.write_version_file(self.version, name, data)
+    def write_version_files(self, files: dict[str, bytes]) -> None:
+        """Add files computed after the commit (stats, preview) to this version (see VersionLog)."""
+        self._log.write_version_files(self.version, files)
 
     @property
     def preview_path(self) -> AnyPath:

@@ -71,8 +71,7 @@ def write_stats(ds: "Dataset") -> dict:
     from pinlake.datasets.stats import compute_features_values, compute_stats
 
     stats = compute_stats(ds)
-    ds.write_version_file("stats.json", json_bytes(stats))
-    ds.write_version_file("features_values.json", json_bytes(compute_features_values(ds)))
+    ds.write_version_files({"stats.json": json_bytes(stats), "features_values.json": json_bytes(compute_features_values(ds))})
     return stats
 
 

@@ -34,8 +34,7 @@ def render_preview(ds: "Dataset", out: AnyPath | str | None = None, *, n: int = 
     old = (key_path.read_text(), b"") if ds.preview_path.is_file() and key_path.is_file() else None
     key, data = preview_png(ds, old, n=n, tile=tile, cols=cols)
     if old is None or key != old[0] or not key:
-        ds.write_version_file("preview.png", data)
-        ds.write_version_file(PREVIEW_KEY, key.encode())
+        ds.write_version_files({"preview.png": data, PREVIEW_KEY: key.encode()})
     return ds.preview_path
 
 

@@ -154,18 +154,21 @@ class VersionLog:
                 write_bytes_atomic(top, src.read_bytes())
             commit_point(f"cache {name}")
 
-    def write_version_file(self, version: int, name: str, data: bytes) -> None:
-        """Add a file computed later (stats, preview) to an already committed version; the top-level
-        copy follows when ``version`` is the latest."""
-        if name not in VERSION_FILES:
-            raise ValueError(f"{name!r} is not a version file ({', '.join(VERSION_FILES)})")
+    def write_version_files(self, version: int, files: Mapping[str, bytes]) -> None:
+        """Add files computed later (stats, preview) to an already committed version; the top-level
+        copies follow when ``version`` is the latest (one read of the log for all of them)."""
+        bad = [n for n in files if n not in VERSION_FILES]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a version file ({', '.join(VERSION_FILES)})")
         meta = self.meta_dir(version)
-        if (meta / "info.json").is_file():
-            write_bytes_atomic(meta / name, data)
-            commit_point(f"version file {name}")
+        own = (meta / "info.json").is_file()
         latest = self.latest()
-        if latest is None or latest.dataset_version == version:
-            write_bytes_atomic(self.dataset_path / name, data)
+        for name, data in files.items():
+            if own:
+                write_bytes_atomic(meta / name, data)
+                commit_point(f"version file {name}")
+            if latest is None or latest.dataset_version == version:
+                write_bytes_atomic(self.dataset_path / name, data)
 
     # --- writers' base ------------------------------------------------------------------
     def write_bases(self, state: "DatasetVersion | None") -> dict[str, int]:
