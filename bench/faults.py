@@ -121,16 +121,13 @@ CRUD_SCRIPT = textwrap.dedent("""
 """)
 
 REFRESH_SCRIPT = textwrap.dedent("""
+    # what `pinlake refresh health_by_tag` runs with no Prefect server: the refresh flow's chain in this
+    # process, under the dataset's refresh lock
     import sys
-    from pinlake import refresh as engine
-    library, registry = sys.argv[1], sys.argv[2]
-    lock = engine.lock_step(library, registry, "health_by_tag")
-    build = engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
-    engine.stats_step(library, "health_by_tag")
-    engine.preview_step(library, "health_by_tag")
-    engine.tag_step(library, "health_by_tag", build.version, lock.lock_hash)
-    engine.catalog_step(library)
+    from pinlake.refresh import refresh_dataset
+    refresh_dataset(sys.argv[1], sys.argv[2], "health_by_tag")
 """)
+
 
 STATS_SCRIPT = textwrap.dedent("""
     # what `pinlake stats` and `pinlake preview` do, in one process: the latest version's files made after its commit
