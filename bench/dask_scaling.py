@@ -33,14 +33,14 @@ def _warm() -> bool:
     """Import what a shard needs (run once on every worker before the first measured build)."""
     import importlib
 
-    for name in ("pinlake.datasets.builders.lockfile", "pinlake.datasets.shards", "pinlake.lake"):
+    for name in ("pinlake.datasets.build.from_lock", "pinlake.datasets.build.dask_shards", "pinlake.lake"):
         importlib.import_module(name)
     return True
 
 
 def setup(work: Path, n: int) -> tuple[object, Path, dict]:
     import pinlake
-    from pinlake.recipes.lock import lock_recipe
+    from pinlake.recipes.lockfile import lock_recipe
 
     root = data.generate(work / f"data-{n}", n)
     lib = pinlake.connect(work / f"lib-{n}")
@@ -89,7 +89,7 @@ def summary(n: int, reps: int, samples: dict[str, list[float]], parts: dict[str,
 
 
 def run(n: int, reps: int, embed: bool, work: Path, runners: list[str]) -> dict:
-    from pinlake.datasets.lock_build import build_from_lock
+    from pinlake.library.build import build_from_lock
 
     lib, lock, info = setup(work, n)
     samples: dict[str, list[float]] = {r: [] for r in runners}
@@ -118,7 +118,7 @@ def run(n: int, reps: int, embed: bool, work: Path, runners: list[str]) -> dict:
 
 def run_ingest(n: int, reps: int, work: Path, runners: list[str]) -> dict:
     from pinlake.lake import Lake
-    from pinlake.lake.distributed import ingest_on_dask
+    from pinlake.lake.dask_ingest import ingest_on_dask
     from pinlake.lake.upload import local_items
 
     root = data.generate(work / f"data-{n}", n)

@@ -6,7 +6,7 @@ reader sees and that running the command again converges.
 For each scenario a template workspace is made once; a clean run (with ``PINLAKE_FAULT_TRACE``)
 counts the command's commit points and records the content it converges to. Then for each chosen
 kill point k a fresh copy of the template runs the command with ``PINLAKE_FAULT_KILL_AT=k`` (the
-process SIGKILLs itself right after its kth commit point, see :mod:`pinlake.faults`); ``--random R``
+process SIGKILLs itself right after its kth commit point, see :mod:`pinlake.util.faults`); ``--random R``
 adds R kills at random times instead (a watcher sends SIGKILL after a random delay). After each kill:
 
 - **unreadable**: the last logged version of any dataset does not read completely (its tables with
@@ -54,7 +54,7 @@ class Scenario:
 
 
 def _assets(work: Path, name: str = "health_images", n_train: int = 6, n_test: int = 2) -> Path:
-    from pinlake.demo import generate_health_images
+    from pinlake.demo.data import generate_health_images
 
     root = work / "assets" / name
     generate_health_images(root, n_train=n_train, n_test=n_test)
@@ -62,15 +62,15 @@ def _assets(work: Path, name: str = "health_images", n_train: int = 6, n_test: i
 
 
 def _pin(work: Path, pin: str) -> None:
-    from pinlake.pins import write_pin
+    from pinlake.library.pin import write_pin
 
     write_pin(pin, work / "pins.yaml", work / "library")
 
 
 def _prepare_base(work: Path) -> None:
     """A library with a lake (the demo ingested) and health_images built from a folder, pinned at 1."""
-    from pinlake.datasets.ops import build_folder
-    from pinlake.demo_lake import ingest_demo
+    from pinlake.library.build import build_folder
+    from pinlake.demo.lake import ingest_demo
     from pinlake.library import Library
 
     assets = _assets(work)
@@ -102,7 +102,7 @@ def _prepare_refresh(work: Path) -> None:
     shutil.copy(repo / "recipes" / "health_by_tag.py", reg / "health_by_tag.py")
     (reg / "datasets.yaml").write_text(
         "- name: health_by_tag\n  version: 1\n  description: faults\n  script_location: ./health_by_tag.py\n"
-        "  dataset_item: pinlake.demo:HealthDatasetItem\n")
+        "  dataset_item: pinlake.demo.data:HealthDatasetItem\n")
 
 
 CRUD_SCRIPT = textwrap.dedent("""
@@ -124,7 +124,7 @@ REFRESH_SCRIPT = textwrap.dedent("""
     # what `pinlake refresh health_by_tag` runs with no Prefect server: the refresh flow's chain in this
     # process, under the dataset's refresh lock
     import sys
-    from pinlake.refresh import refresh_dataset
+    from pinlake.library.refresh import refresh_dataset
     refresh_dataset(sys.argv[1], sys.argv[2], "health_by_tag")
 """)
 
@@ -132,7 +132,8 @@ REFRESH_SCRIPT = textwrap.dedent("""
 STATS_SCRIPT = textwrap.dedent("""
     # what `pinlake stats` and `pinlake preview` do, in one process: the latest version's files made after its commit
     import sys
-    from pinlake.datasets.ops import recompute_preview, recompute_stats
+    from pinlake.library.preview import recompute_preview
+    from pinlake.library.stats import recompute_stats
     from pinlake.library import Library
     ds = Library(sys.argv[1]).get_dataset("health_images")
     recompute_stats(ds)
@@ -202,11 +203,11 @@ def problems_after_kill(work: Path) -> list[str]:
     from fastapi.testclient import TestClient
 
     from pinlake.api.app import create_app
-    from pinlake.catalog.sql import sql
+    from pinlake.library.sql import sql
     from pinlake.datasets.dataset import Dataset
-    from pinlake.datasets.ops import list_datasets
+    from pinlake.library.info import list_datasets
     from pinlake.library import Library
-    from pinlake.pins import verify_pins
+    from pinlake.library.pin import verify_pins
 
     out: list[str] = []
     lib = Library(work / "library")

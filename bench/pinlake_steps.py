@@ -32,8 +32,8 @@ def ingest(a):
 
 
 def build(a):
-    from pinlake.datasets.lock_build import build_from_lock
-    from pinlake.recipes.lock import lock_recipe
+    from pinlake.library.build import build_from_lock
+    from pinlake.recipes.lockfile import lock_recipe
 
     lib = _lib(a)
     lake = lib.get_datalake()
@@ -44,7 +44,7 @@ def build(a):
 
 def lock(a):
     """The lock step of ``build`` alone: prints the lock directory (``build_lock`` builds from it)."""
-    from pinlake.recipes.lock import lock_recipe
+    from pinlake.recipes.lockfile import lock_recipe
 
     lib = _lib(a)
     res = lock_recipe(RECIPE, lib.get_datalake(), locks_dir=lib.locks_path)
@@ -53,7 +53,7 @@ def lock(a):
 
 def build_lock(a):
     """The build step of ``build`` alone, from an existing lock directory (a["lock"])."""
-    from pinlake.datasets.lock_build import build_from_lock
+    from pinlake.library.build import build_from_lock
 
     res = build_from_lock(_lib(a), a["lock"], a["name"], embed=a.get("embed", False))
     return {"mode": res.mode, "version": res.version, "added": len(res.added)}
@@ -67,9 +67,9 @@ def refresh(a):
 
 
 def folder(a):
-    from pinlake.datasets.builders.folder import ImageFolderBuilder
+    from pinlake.datasets.build.folder import ImageFolderBuilder
     from pinlake.datasets.info import DatasetInfo
-    from pinlake.demo import HealthDatasetItem
+    from pinlake.demo.data import HealthDatasetItem
 
     lib = _lib(a)
     b = ImageFolderBuilder(a["folder"], lib.dataset_path(a["name"]), HealthDatasetItem,
@@ -93,7 +93,7 @@ def checkout(a):
 
 
 def take(a):
-    from pinlake.pins import open as open_pin  # imports excluded, as for the Parquet peer
+    from pinlake.library.pin import open as open_pin  # imports excluded, as for the Parquet peer
 
     t0 = time.perf_counter()  # the measure is the open + take
     p = open_pin(f"{a['name']}@{a['version']}", library=a["library"])

@@ -124,7 +124,7 @@ class Runner:
         if not reg.is_file():
             reg.parent.mkdir(parents=True, exist_ok=True)
             reg.write_text(f"- name: bench\n  version: 1\n  description: benchmark dataset\n"
-                           f"  script_location: {BENCH / 'recipe_bench.py'}\n  dataset_item: pinlake.demo:HealthDatasetItem\n")
+                           f"  script_location: {BENCH / 'recipe_bench.py'}\n  dataset_item: pinlake.demo.data:HealthDatasetItem\n")
         env = {**self.env, "PREFECT_API_URL": url, "PREFECT_HOME": str(self.work / "prefect-home")}
         cmd = [sys.executable, "-m", "pinlake", "refresh", "bench", "--registry", str(reg), "--library", lib, "--server", "--json"]
         subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)  # warm-up: registers the flow

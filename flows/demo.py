@@ -19,14 +19,14 @@ from flows.refresh import refresh_all  # noqa: E402
 
 @task(name="generate-demo-files", cache_policy=NO_CACHE)
 def generate_task(assets: str) -> str:
-    from pinlake.demo import DEMO_NAME, generate_health_images
+    from pinlake.demo.data import DEMO_NAME, generate_health_images
 
     return str(generate_health_images(Path(assets) / DEMO_NAME).root)
 
 
 @task(name="ingest-demo", cache_policy=NO_CACHE)
 def ingest_task(library: str, folder: str) -> dict[str, Any]:
-    from pinlake.demo_lake import ingest_demo
+    from pinlake.demo.lake import ingest_demo
     from pinlake.library import Library
 
     lake = Library(library).ensure().get_datalake()

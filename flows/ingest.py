@@ -13,7 +13,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact  #
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.events import emit_event  # noqa: E402
 
-from pinlake import refresh as engine  # noqa: E402
+from pinlake.library import refresh as engine  # noqa: E402
+from pinlake.library.ingest import ingest_step, process_step  # noqa: E402
 
 LAKE_UPDATED = "pinlake.lake.updated"
 
@@ -25,7 +26,7 @@ def lake_resource_id(library: str) -> str:
 @task(name="upload", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def upload_task(library: str, paths: list[str], tags: list[str] | None, source: str | None, object_prefix: str | None,
                 runner: str = "local", dask_address: str | None = None) -> dict[str, Any]:
-    return engine.ingest_step(library, paths, tags, source, object_prefix, runner, dask_address)
+    return ingest_step(library, paths, tags, source, object_prefix, runner, dask_address)
 
 
 @flow(name="ingest")
@@ -53,7 +54,7 @@ def ingest(paths_or_prefix: list[str], tags: list[str] | None = None, source: st
 
 @task(name="processing", cache_policy=NO_CACHE)
 def processing_task(library: str, processing: str, q: str | None, tags: list[str] | None, parameters: dict[str, Any] | None) -> dict[str, Any]:
-    return engine.process_step(library, processing, q, tags, parameters)
+    return process_step(library, processing, q, tags, parameters)
 
 
 @flow(name="process")

@@ -1,7 +1,7 @@
 """Record a no-op refresh on the Prefect server as a completed `refresh` flow run, without importing Prefect.
 
 ``import prefect`` alone costs 1–2 s here, more than the whole no-op refresh is allowed to take. When
-the engine's fast check (:func:`pinlake.refresh_stamp.quick_unchanged`) finds the dataset current,
+the engine's fast check (:func:`pinlake.library.refresh_stamp.quick_unchanged`) finds the dataset current,
 the CLI records the run through the server's REST API (standard library only): the `refresh` flow
 (created if missing, as Prefect does), a flow run with the same parameters as a real one, taken
 Running → Completed so it has a start and an end, and the same summary artifact the flow's no-op path

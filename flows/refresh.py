@@ -1,6 +1,6 @@
 """refresh(dataset) and refresh_all(): the dataset refresh chain as Prefect flows.
 
-Every task is one engine call from :mod:`pinlake.refresh`; caching keys are content hashes so a
+Every task is one engine call from :mod:`pinlake.library.refresh`; caching keys are content hashes so a
 rerun after a crash resumes: the build is keyed by (dataset, lock hash, base version), stats and
 preview by (dataset, version).
 """
@@ -21,8 +21,9 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.futures import wait  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
-from pinlake import refresh as engine  # noqa: E402
-from pinlake.refresh_stamp import write_stamp  # noqa: E402
+from pinlake.library import refresh as engine  # noqa: E402
+from pinlake.library.lock import LockStep, lock_step  # noqa: E402
+from pinlake.library.refresh_stamp import write_stamp  # noqa: E402
 
 TRANSIENT = (OSError, TimeoutError)
 
@@ -49,13 +50,13 @@ def _lib_key(library: str) -> str:
 
 
 @task(name="lock", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, cache_policy=NO_CACHE)
-def lock_task(library: str, registry: str, dataset: str) -> engine.LockStep:
-    return engine.lock_step(library, registry, dataset)
+def lock_task(library: str, registry: str, dataset: str) -> LockStep:
+    return lock_step(library, registry, dataset)
 
 
 @task(name="build", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, persist_result=True,
       cache_key_fn=lambda ctx, p: _key("build", _lib_key(p["library"]), p["dataset"], p["lock"].lock_hash, p["base_version"]))
-def build_task(library: str, registry: str, dataset: str, lock: engine.LockStep, base_version: int | None,
+def build_task(library: str, registry: str, dataset: str, lock: LockStep, base_version: int | None,
                runner: str | None = None, dask_address: str | None = None, shards: int | None = None) -> engine.BuildStep:
     return engine.build_step(library, registry, dataset, lock.lock_dir, runner=runner, dask_address=dask_address, shards=shards)
 
@@ -99,7 +100,7 @@ def retention_task(library: str, registry: str, dataset: str) -> dict[str, Any] 
 
 
 @task(name="artifacts", cache_policy=NO_CACHE)
-def artifacts_task(library: str, dataset: str, build: engine.BuildStep, lock: engine.LockStep,
+def artifacts_task(library: str, dataset: str, build: engine.BuildStep, lock: LockStep,
                    stats: dict[str, Any] | None, preview: str | None) -> None:
     key = artifact_key(dataset)
     create_markdown_artifact(engine.summary_markdown(library, dataset, build, lock), key=f"{key}-summary",

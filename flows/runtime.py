@@ -39,7 +39,7 @@ def library_id(library: str | os.PathLike[str]) -> str:
 
 def mark_lineage() -> None:
     """Name the current flow run in the lineage of every engine write it makes (``PINLAKE_FLOW_RUN_ID``,
-    read by :func:`pinlake.lineage.lineage_properties`: the engine does not import Prefect)."""
+    read by :func:`pinlake.provenance.lineage_properties`: the engine does not import Prefect)."""
     from prefect.context import get_run_context
 
     ctx = get_run_context()

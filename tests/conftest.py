@@ -110,8 +110,8 @@ def own_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def make_project(root: Path, n_train: int = 8, n_test: int = 4, recipe: str | None = None, library=None) -> tuple[Path, Path, Path]:
     """A library (default ``root/library``) with the demo lake ingested, plus a registry with one entry (health_by_tag)."""
-    from pinlake.demo import generate_health_images
-    from pinlake.demo_lake import ingest_demo
+    from pinlake.demo.data import generate_health_images
+    from pinlake.demo.lake import ingest_demo
     from pinlake.library import Library
 
     assets = root / "assets" / "health_images"
@@ -125,7 +125,7 @@ def make_project(root: Path, n_train: int = 8, n_test: int = 4, recipe: str | No
         (reg_dir / "health_by_tag.py").write_text(recipe)
     (reg_dir / "datasets.yaml").write_text(
         "- name: health_by_tag\n  version: 1\n  description: test\n  script_location: ./health_by_tag.py\n"
-        "  schedule: \"0 3 * * *\"\n  dataset_item: pinlake.demo:HealthDatasetItem\n"
+        "  schedule: \"0 3 * * *\"\n  dataset_item: pinlake.demo.data:HealthDatasetItem\n"
     )
     return library, reg_dir / "datasets.yaml", assets
 

@@ -10,7 +10,7 @@ import os
 # Lance logs a WARN line for every fragment written to a new table; keep the terminal for real news.
 os.environ.setdefault("LANCE_LOG", "error")
 
-from pinlake.lazy import lazy_names  # noqa: E402 - after the environment default above
+from pinlake.util.lazy import lazy_names  # noqa: E402 - after the environment default above
 
 __version__ = "0.1.0"
 
@@ -23,13 +23,13 @@ _LAZY = {
     "Dataset": "pinlake.datasets.dataset:Dataset",
     "DatasetInfo": "pinlake.datasets.info:DatasetInfo",
     "DatasetItem": "pinlake.datasets.dataset_item:DatasetItem",
-    "DatasetBuilder": "pinlake.datasets.builders.base:DatasetBuilder",
-    "ImageFolderBuilder": "pinlake.datasets.builders.folder:ImageFolderBuilder",
+    "DatasetBuilder": "pinlake.datasets.build.base:DatasetBuilder",
+    "ImageFolderBuilder": "pinlake.datasets.build.folder:ImageFolderBuilder",
     "recipe": "pinlake.recipes.decorator:recipe",
     "dataset_compilation_entrypoint": "pinlake.recipes.decorator:dataset_compilation_entrypoint",
-    "open": "pinlake.pins:open",
-    "sql": "pinlake.catalog.sql:sql",
-    "PinnedDataset": "pinlake.pins:PinnedDataset",
+    "open": "pinlake.library.pin:open",
+    "sql": "pinlake.library.sql:sql",
+    "PinnedDataset": "pinlake.library.pin:PinnedDataset",
 }
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY)

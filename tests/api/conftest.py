@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pinlake.demo_run import run_demo
+from pinlake.demo.run import run_demo
 
 from api_client import TOKEN, make_client  # noqa: F401 - shared with the test modules
 

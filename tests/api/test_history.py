@@ -31,10 +31,11 @@ def test_diff(demo: Path):
 
 
 def test_read_by_tag(demo: Path):
-    from pinlake.datasets import history
+    from pinlake.library import versions as history
+    from pinlake.library.tag import tag_version
 
     c, _ = _two_versions(demo)
-    history.tag_version(demo / "library" / DS, 1, "first")
+    tag_version(demo / "library" / DS, 1, "first")
     assert c.get(f"/items/{DS}/?tag=first").json()["total"] == 32
     assert c.get(f"/items/{DS}/").json()["total"] == 29
     assert len(c.get(f"/views/{DS}/image/?tag=first&limit=1000").json()) == 32

@@ -139,7 +139,7 @@ def _plant_urls(root: Path, urls: list[str]) -> list[str]:
     import lance
 
     from pinlake.datasets.versions import VersionLog
-    from pinlake.sqltext import sql_str
+    from pinlake.util.sqltext import sql_str
 
     path = root / "library" / "health_images"
     log = VersionLog(path)

@@ -10,7 +10,7 @@ from pinlake.cli import app, register_commands
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory):
     """The demo dataset built once into a library (with a catalog); tests get a copy."""
-    from pinlake.demo_run import run_demo
+    from pinlake.demo.run import run_demo
 
     root = tmp_path_factory.mktemp("catalog_template")
     (root / "library" / "_catalog").mkdir(parents=True)

@@ -8,7 +8,8 @@ import pyarrow as pa
 
 from pinlake.catalog import Catalog, sync_library
 from pinlake.catalog.sync import dataset_tables, lake_tables
-from pinlake.datasets.history import restore_version, tag_version
+from pinlake.library.restore import restore_version
+from pinlake.library.tag import tag_version
 
 
 def table_versions(lib):
@@ -71,8 +72,8 @@ def test_concurrent_syncs_do_not_duplicate(lib, ds, make_versions):
 
 
 def test_dataset_outside_a_library_has_no_catalog(tmp_path):
-    from pinlake.demo import HealthDatasetItem, generate_health_images
-    from pinlake.datasets.builders.folder import ImageFolderBuilder
+    from pinlake.demo.data import HealthDatasetItem, generate_health_images
+    from pinlake.datasets.build.folder import ImageFolderBuilder
     from pinlake.datasets.info import DatasetInfo
 
     src = generate_health_images(tmp_path / "assets", n_train=2, n_test=1).root

@@ -8,7 +8,8 @@ import pyarrow as pa
 import pytest
 
 import pinlake
-from pinlake.datasets.history import restore_version, tag_version
+from pinlake.library.restore import restore_version
+from pinlake.library.tag import tag_version
 from pinlake.errors import InvalidQueryError, NotFoundError, PinlakeError, ValidationError
 
 
@@ -82,7 +83,7 @@ def test_cleanup_keeps_tagged_pinned_latest(lib, ds, cli, make_versions, tmp_pat
     make_versions(ds)  # versions 2, 3
     restore_version(ds.path, 2)  # version 4
     tag_version(ds.path, 1, "v1.0")
-    pinlake.pins.write_pin("health_images@2", tmp_path / "pins.yaml", lib)
+    pinlake.library.pin.write_pin("health_images@2", tmp_path / "pins.yaml", lib)
     res = cli("cleanup", "health_images", "--older-than", "0s", "--json", "--library", lib)
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)
@@ -156,7 +157,7 @@ def test_torch_adapter_without_torch(lib):
         pytest.skip("torch installed")
     except ImportError:
         pass
-    from pinlake.torch import PinnedDataset, _Items
+    from pinlake.integrations.torch import PinnedDataset, _Items
 
     with pytest.raises(PinlakeError, match="needs PyTorch"):
         PinnedDataset("health_images@1", library=lib)
@@ -173,11 +174,12 @@ def test_torch_adapter_batches_lake_media(project):
     """A dataset built from a lock (views are lake:// urls): a batch decodes the same images as one
     fetch per index, with the bytes of the whole batch read from the lake at once."""
     pytest.importorskip("PIL")
-    from pinlake import refresh as engine
-    from pinlake.torch import _Items
+    from pinlake.library import refresh as engine
+    from pinlake.library.lock import lock_step
+    from pinlake.integrations.torch import _Items
 
     library, registry, _ = project()
-    lock = engine.lock_step(library, registry, "health_by_tag")
+    lock = lock_step(library, registry, "health_by_tag")
     engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
     items = _Items("health_by_tag@1", library=library, transform=lambda im: (im.size, im.tobytes()[:64]))
     assert len(items) >= 4

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from pinlake.datasets.builders.folder import ImageFolderBuilder
+from pinlake.datasets.build.folder import ImageFolderBuilder
 from pinlake.datasets.info import DatasetInfo
-from pinlake.demo import HealthDatasetItem, generate_health_images
+from pinlake.demo.data import HealthDatasetItem, generate_health_images
 
 
 @pytest.fixture

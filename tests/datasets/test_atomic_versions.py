@@ -11,10 +11,10 @@ import lance
 import pytest
 
 from pinlake.datasets import Dataset
-from pinlake.datasets.builders.folder import ImageFolderBuilder
+from pinlake.datasets.build.folder import ImageFolderBuilder
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.tables import table_uri
-from pinlake.demo import HealthDatasetItem, generate_health_images
+from pinlake.demo.data import HealthDatasetItem, generate_health_images
 from pinlake.errors import DatasetExistsError, InputFileError, NotFoundError, ValidationError
 from pinlake.features import BBox
 from pinlake.library import Library
@@ -136,7 +136,7 @@ def test_incomplete_create_is_skipped_and_taken_over(tmp_path, health_folder):
         lib.get_dataset("half")
     from typer.testing import CliRunner
 
-    from pinlake.catalog.sql import sql
+    from pinlake.library.sql import sql
     from pinlake.cli import app, register_commands
 
     register_commands()
@@ -200,7 +200,7 @@ def test_diff_of_a_cleaned_up_version_is_one_error(health_ds, health_folder, tmp
     from pinlake.cli import app, register_commands
 
     register_commands()
-    from pinlake.datasets.history import diff_versions
+    from pinlake.library.diff import diff_versions
 
     ds = health_ds
     ds.delete_dataset_items([ds.get_dataset_items(limit=1)[0].id])
@@ -239,7 +239,7 @@ def test_api_reads_the_files_of_the_version_asked(health_ds, health_folder, tmp_
 
 
 def test_restore_carries_the_files_of_the_version_it_restores(health_ds, health_folder, tmp_path):
-    from pinlake.datasets.history import restore_version
+    from pinlake.library.restore import restore_version
 
     other = tmp_path / "other" / "health_images"
     generate_health_images(other, n_train=2, n_test=1)

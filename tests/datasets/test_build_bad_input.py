@@ -18,8 +18,8 @@ import pytest
 from PIL import Image as PILImage
 
 from pinlake.datasets import Dataset, DatasetInfo
-from pinlake.datasets.builders import ImageFolderBuilder
-from pinlake.demo import HealthDatasetItem
+from pinlake.datasets.build import ImageFolderBuilder
+from pinlake.demo.data import HealthDatasetItem
 from pinlake.errors import InputFileError, ValidationError
 from pinlake.features import BBox, KeyPoints
 

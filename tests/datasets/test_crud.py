@@ -2,9 +2,9 @@ import lance
 import pytest
 
 from pinlake.datasets import Dataset, DatasetInfo, DatasetItem
-from pinlake.datasets.builders import DatasetBuilder
+from pinlake.datasets.build import DatasetBuilder
 from pinlake.datasets.tables import table_uri
-from pinlake.demo import EntityWithCategory
+from pinlake.demo.data import EntityWithCategory
 from pinlake.errors import NotFoundError, ReferenceError_, ValidationError
 from pinlake.features import BBox, Embedding, Image
 

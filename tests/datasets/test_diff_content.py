@@ -43,8 +43,9 @@ def test_identical_rebuild_diffs_to_no_change(rebuilt: Path):
     res = CliRunner().invoke(app, ["diff", "scans", "1", "2", "--library", str(rebuilt)], catch_exceptions=False)
     assert res.exit_code == 0 and "created_at, updated_at" in res.output and "--include-meta" in res.output
     # a content change is still one changed row
-    from pinlake.datasets.history import dataset_path, diff_versions
-    from pinlake.datasets.ops import open_dataset
+    from pinlake.library.versions import dataset_path
+    from pinlake.library.diff import diff_versions
+    from pinlake.library.info import open_dataset
     from pinlake.library import Library
 
     ds = open_dataset(Library(rebuilt), "scans")
@@ -56,8 +57,9 @@ def test_identical_rebuild_diffs_to_no_change(rebuilt: Path):
 
 
 def test_include_meta_compares_the_timestamps(rebuilt: Path):
-    from pinlake.datasets.history import dataset_path, diff_versions
-    from pinlake.datasets.ops import open_dataset
+    from pinlake.library.versions import dataset_path
+    from pinlake.library.diff import diff_versions
+    from pinlake.library.info import open_dataset
     from pinlake.library import Library
 
     out = _cli_diff(rebuilt, "--include-meta")

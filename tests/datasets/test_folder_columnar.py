@@ -11,11 +11,12 @@ import pyarrow as pa
 import pytest
 from table_checks import assert_same_tables
 
-from pinlake.datasets.builders.columnar import columnar_plan
-from pinlake.datasets.builders.folder import ImageFolderBuilder
-from pinlake.datasets.builders.folder_columnar import chunk_tables, parse_split
+from pinlake.datasets.build.columnar import columnar_plan
+from pinlake.datasets.build.folder import ImageFolderBuilder
+from pinlake.datasets.build.folder_columnar import chunk_tables
+from pinlake.datasets.build.folder_columnar import parse_split
 from pinlake.datasets.info import DatasetInfo
-from pinlake.demo import HealthDatasetItem
+from pinlake.demo.data import HealthDatasetItem
 from pinlake.errors import InputFileError
 from pinlake.features.base import utcnow
 

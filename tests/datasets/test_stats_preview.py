@@ -2,7 +2,8 @@ import json
 
 from PIL import Image as PILImage
 
-from pinlake.datasets.ops import recompute_preview, recompute_stats
+from pinlake.library.preview import recompute_preview
+from pinlake.library.stats import recompute_stats
 
 
 def test_stats_contents(health_ds):

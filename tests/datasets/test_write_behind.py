@@ -9,7 +9,7 @@ import lance
 import pyarrow as pa
 import pytest
 
-from pinlake.write_behind import PendingWrites, WriteBehind
+from pinlake.util.write_behind import PendingWrites, WriteBehind
 
 SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("x", pa.int64())])
 

@@ -13,10 +13,10 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def lake_project(tmp_path_factory):
     """(library, lock dir): the demo lake (40 images, entities and annotations) and its lock."""
-    from pinlake.demo import generate_health_images
-    from pinlake.demo_lake import ingest_demo
+    from pinlake.demo.data import generate_health_images
+    from pinlake.demo.lake import ingest_demo
     from pinlake.library import Library
-    from pinlake.recipes.lock import lock_recipe
+    from pinlake.recipes.lockfile import lock_recipe
 
     root = tmp_path_factory.mktemp("dask-project")
     generate_health_images(root / "assets", n_train=30, n_test=10)
@@ -29,7 +29,7 @@ def lake_project(tmp_path_factory):
 @pytest.fixture(scope="module")
 def local_build(lake_project):
     """The reference: today's single-process build of the lock (embedded bytes)."""
-    from pinlake.datasets.lock_build import build_from_lock
+    from pinlake.library.build import build_from_lock
 
     lib, lock = lake_project
     return build_from_lock(lib, lock, "reference", embed=True, compute_stats=False).dataset

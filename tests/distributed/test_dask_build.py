@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dask_faults import gone
-from pinlake.datasets import distributed
-from pinlake.datasets.lock_build import build_from_lock
+from pinlake.datasets.build import dask_build as distributed
+from pinlake.library.build import build_from_lock
 from pinlake.datasets.versions import VersionLog
 from pinlake.errors import BuildError, InputFileError, RunnerError
 
@@ -46,7 +46,7 @@ def crashing_item(path: Path, marker: Path, mode: str) -> str:
     marker file (created atomically) records each import in a worker. Returns its FILE.py:Class."""
     path.write_text(
         "import os\n"
-        "from pinlake.demo import HealthDatasetItem\n\n"
+        "from pinlake.demo.data import HealthDatasetItem\n\n"
         f"MARKER, MODE = {str(marker)!r}, {mode!r}\n\n"
         "def _in_worker():\n"
         "    try:\n"
@@ -241,8 +241,8 @@ def test_cli_build_on_dask(dask_cluster, lake_project, local_build):
 @pytest.fixture
 def flow_project(tmp_path, dask_cluster):
     """A small demo lake plus a registry whose one entry builds on the test's Dask cluster."""
-    from pinlake.demo import generate_health_images
-    from pinlake.demo_lake import ingest_demo
+    from pinlake.demo.data import generate_health_images
+    from pinlake.demo.lake import ingest_demo
     from pinlake.library import Library
 
     repo = Path(__file__).resolve().parents[2]
@@ -255,7 +255,7 @@ def flow_project(tmp_path, dask_cluster):
     (reg / "health_by_tag.py").write_text((repo / "recipes" / "health_by_tag.py").read_text())
     (reg / "datasets.yaml").write_text(
         "- name: health_by_tag\n  version: 1\n  description: test\n  script_location: ./health_by_tag.py\n"
-        f"  dataset_item: pinlake.demo:HealthDatasetItem\n  runner: dask\n  dask_address: {dask_cluster.scheduler_address}\n"
+        f"  dataset_item: pinlake.demo.data:HealthDatasetItem\n  runner: dask\n  dask_address: {dask_cluster.scheduler_address}\n"
     )
     return library, reg / "datasets.yaml", assets
 
@@ -267,7 +267,8 @@ def test_refresh_flow_build_task_on_dask(dask_cluster, flow_project, tmp_path):
 
     from flows.deployments import prefect_yaml
     from flows.refresh import build_task, refresh, refresh_all
-    from pinlake import refresh as engine
+    from pinlake.library import refresh as engine
+    from pinlake.library.lock import lock_step
     from pinlake.library import Library
 
     assert {"runner", "dask_address", "shards"} <= set(inspect.signature(refresh.fn).parameters)
@@ -276,7 +277,7 @@ def test_refresh_flow_build_task_on_dask(dask_cluster, flow_project, tmp_path):
     addr = dask_cluster.scheduler_address
     params = prefect_yaml(str(registry), str(library))["deployments"][0]["parameters"]
     assert (params["runner"], params["dask_address"]) == ("dask", addr)  # scheduled runs build on the cluster
-    lock = engine.lock_step(library, registry, "health_by_tag")
+    lock = lock_step(library, registry, "health_by_tag")
     build = build_task.fn(str(library), str(registry), "health_by_tag", lock, None)  # runner from the registry
     assert (build.version, build.runner, build.rows["item"]) == (1, "dask", 8) and build.shards >= 2
     assert f"{build.shards} shards on dask" in engine.summary_markdown(library, "health_by_tag", build, lock)
@@ -284,7 +285,7 @@ def test_refresh_flow_build_task_on_dask(dask_cluster, flow_project, tmp_path):
     new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
     Library(library).get_datalake().upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
                                                  metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
-    lock2 = engine.lock_step(library, registry, "health_by_tag")
+    lock2 = lock_step(library, registry, "health_by_tag")
     build2 = build_task.fn(str(library), str(registry), "health_by_tag", lock2, 1, "dask", addr)
     assert (build2.version, build2.mode, build2.added, build2.runner) == (2, "incremental", 1, "local")
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from pinlake.errors import InputFileError, RunnerError
 from pinlake.lake import ErrorManager, Lake
-from pinlake.lake.distributed import ingest_on_dask
+from pinlake.lake.dask_ingest import ingest_on_dask
 from pinlake.lake.upload import local_items
 
 #: data columns that differ between two uploads of the same files (fresh ids, commit times)
@@ -26,7 +26,7 @@ VOLATILE = ["id", "created_at"]
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
     """40 demo images (JPEG) in train/ and test/ folders, plus one duplicate of the first."""
-    from pinlake.demo import generate_health_images
+    from pinlake.demo.data import generate_health_images
 
     root = tmp_path_factory.mktemp("dask-ingest")
     generate_health_images(root / "assets", n_train=30, n_test=10)

@@ -20,8 +20,8 @@ DS = "scans"
 def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A library whose path is long (an error naming it is over 80 columns) with one folder dataset,
     and a lake with one tag."""
-    from pinlake.datasets.ops import build_folder
-    from pinlake.demo import generate_health_images
+    from pinlake.library.build import build_folder
+    from pinlake.demo.data import generate_health_images
     from pinlake.library import Library
 
     root = tmp_path_factory.mktemp("cli_errors") / ("a-library-under-a-rather-long-directory-name-" * 2).rstrip("-")
@@ -84,9 +84,9 @@ def test_bad_input_is_one_error_line_and_a_hint(library: Path, args: list[str], 
 
 def test_python_api_hint_names_the_python_mode(library: Path):
     """The same refusal from the Python API speaks Python: mode="overwrite", not --mode."""
-    from pinlake.datasets.builders.folder import ImageFolderBuilder
+    from pinlake.datasets.build.folder import ImageFolderBuilder
     from pinlake.datasets.info import DatasetInfo
-    from pinlake.demo import HealthDatasetItem
+    from pinlake.demo.data import HealthDatasetItem
     from pinlake.errors import DatasetExistsError
 
     builder = ImageFolderBuilder(library.parent / "src" / DS, library / DS, HealthDatasetItem,

@@ -49,7 +49,7 @@ def test_demo_then_cli(tmp_path: Path):
 
 
 def test_build_cli_and_errors(tmp_path: Path):
-    from pinlake.demo import generate_health_images
+    from pinlake.demo.data import generate_health_images
 
     generate_health_images(tmp_path / "src" / "scans", n_train=4, n_test=2)
     out = run(["build", "src/scans", "--name", "scans", "--library", "lib"], tmp_path).stdout

@@ -3,7 +3,7 @@ warns and runs its flows on a temporary local server instead of failing."""
 
 from __future__ import annotations
 
-from pinlake import flows_bridge
+from pinlake.integrations import prefect as flows_bridge
 
 
 def test_dead_server_from_env_or_profile_is_forgotten(tmp_path, monkeypatch):

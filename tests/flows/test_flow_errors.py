@@ -84,7 +84,7 @@ def simple_registry(tmp_path: Path) -> Path:
     shutil.copy(REPO / "recipes" / "health_by_tag.py", reg_dir / "health_by_tag.py")
     (reg_dir / "datasets.yaml").write_text(
         "- name: health_by_tag\n  version: 1\n  description: test\n  script_location: ./health_by_tag.py\n"
-        "  dataset_item: pinlake.demo:HealthDatasetItem\n")
+        "  dataset_item: pinlake.demo.data:HealthDatasetItem\n")
     return reg_dir / "datasets.yaml"
 
 

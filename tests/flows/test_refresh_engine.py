@@ -2,13 +2,15 @@
 
 import pytest
 
-from pinlake import refresh as engine
+from pinlake.library import refresh as engine
+from pinlake.library.ingest import ingest_step, process_step
+from pinlake.library.lock import LockStep, lock_step
 from pinlake.errors import NotFoundError
 
 
 def test_steps_lock_build_unchanged_tag(project):
     library, registry, assets = project()
-    lock = engine.lock_step(library, registry, "health_by_tag")
+    lock = lock_step(library, registry, "health_by_tag")
     assert len(lock.lock_hash) == 64 and sum(lock.counts.values()) == 12
     build = engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
     assert build.version == 1 and not build.unchanged and build.rows["item"] == 12
@@ -19,7 +21,7 @@ def test_steps_lock_build_unchanged_tag(project):
     assert stats["num_items"] == 12 and not engine.needs_finalize(library, "health_by_tag")
     assert engine.tag_step(library, "health_by_tag", 1, lock.lock_hash) == f"lock-{lock.lock_hash[:8]}"
     assert engine.tag_step(library, "health_by_tag", 1, lock.lock_hash) == f"lock-{lock.lock_hash[:8]}"  # idempotent
-    again = engine.lock_step(library, registry, "health_by_tag")
+    again = lock_step(library, registry, "health_by_tag")
     assert again.lock_hash == lock.lock_hash
     current = engine.unchanged_step(library, "health_by_tag", again)
     assert current is not None and current.unchanged and current.version == 1 and current.rows["item"] == 12
@@ -35,13 +37,13 @@ def test_changed_lake_makes_incremental_version_with_diff(project, tmp_path):
     from pinlake.library import Library
 
     library, registry, assets = project()
-    lock = engine.lock_step(library, registry, "health_by_tag")
+    lock = lock_step(library, registry, "health_by_tag")
     engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
     new = tmp_path / "extra.jpg"
     new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
     Library(library).get_datalake().upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
                                                  metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
-    lock2 = engine.lock_step(library, registry, "health_by_tag")
+    lock2 = lock_step(library, registry, "health_by_tag")
     assert lock2.lock_hash != lock.lock_hash
     build = engine.build_step(library, registry, "health_by_tag", lock2.lock_dir)
     assert build.version == 2 and build.added == 1 and build.previous_version == 1
@@ -52,7 +54,7 @@ def test_changed_lake_makes_incremental_version_with_diff(project, tmp_path):
 def test_unknown_dataset_and_prefect_free_engine(project):
     library, registry, _ = project(n_train=2, n_test=1)
     with pytest.raises(NotFoundError):
-        engine.lock_step(library, registry, "nope")
+        lock_step(library, registry, "nope")
     # the engine module imports neither Prefect nor the flows
     import ast
     import inspect
@@ -81,11 +83,11 @@ def test_deploy_yaml_and_bad_cron(project):
 
 def test_process_and_ingest_steps(project, tmp_path):
     library, _, assets = project(n_train=2, n_test=1)
-    out = engine.process_step(library, "image-stats", q="object_name LIKE 'health/%'")
+    out = process_step(library, "image-stats", q="object_name LIKE 'health/%'")
     assert out["status"] == "success" and out["processed"] == 3
-    tagged = engine.process_step(library, "auto-tag", parameters={"tag": "wide", "where": "width > 250"})
+    tagged = process_step(library, "auto-tag", parameters={"tag": "wide", "where": "width > 250"})
     assert tagged["status"] in ("success", "partial")
-    res = engine.ingest_step(library, [str(assets / "train"), str(tmp_path / "nope.png")], ["again"], "cam", object_prefix="drop")
+    res = ingest_step(library, [str(assets / "train"), str(tmp_path / "nope.png")], ["again"], "cam", object_prefix="drop")
     assert res["data"] >= 2 and len(res["errors"]) == 1 and res["errors"][0]["path"].endswith("nope.png")
 
 
@@ -95,17 +97,17 @@ def test_lock_step_reuses_the_lock_of_same_recipe_and_lake_version(project):
     from pathlib import Path
 
     library, registry, _ = project()
-    lock = engine.lock_step(library, registry, "health_by_tag")
+    lock = lock_step(library, registry, "health_by_tag")
     engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
     files = sorted(Path(lock.lock_dir).glob("resources.*.jsonl"))
     inodes = [os.stat(f).st_ino for f in files]
-    again = engine.lock_step(library, registry, "health_by_tag")
+    again = lock_step(library, registry, "health_by_tag")
     assert (again.lock_hash, again.lock_dir, again.counts) == (lock.lock_hash, lock.lock_dir, lock.counts)
     assert [os.stat(f).st_ino for f in files] == inodes  # not rewritten: the recipe did not run
     # an edited recipe file runs again (and here writes the same selection: same hash, files rewritten)
     script = registry.parent / "health_by_tag.py"
     script.write_text(script.read_text() + "\n# edited\n")
-    edited = engine.lock_step(library, registry, "health_by_tag")
+    edited = lock_step(library, registry, "health_by_tag")
     assert edited.lock_hash == lock.lock_hash and [os.stat(f).st_ino for f in files] != inodes
 
 
@@ -113,14 +115,14 @@ def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(proje
     """The no-op fast check answers from files only, and any commit since the stamp voids it."""
     import json
 
-    from pinlake import refresh_stamp as stamps
+    from pinlake.library import refresh_stamp as stamps
     from pinlake.datasets.versions import VersionLog
     from pinlake.library import Library
 
     library, registry, assets = project()
-    lock = engine.lock_step(library, registry, "health_by_tag")
+    lock = lock_step(library, registry, "health_by_tag")
     engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
-    stale = engine.LockStep(lock.dataset, lock.lock_hash, lock.lock_dir, lock.lake_version + 1, lock.counts)
+    stale = LockStep(lock.dataset, lock.lock_hash, lock.lock_dir, lock.lake_version + 1, lock.counts)
     assert not stamps.write_stamp(library, registry, "health_by_tag", stale)  # lock of another lake version
     assert stamps.write_stamp(library, registry, "health_by_tag", lock)
     stamp = stamps.quick_unchanged(library, registry, "health_by_tag")
@@ -151,7 +153,7 @@ def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(proje
                      metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
     assert stamps.quick_unchanged(library, registry, "health_by_tag") is None
     assert stamps.latest_version(stamps.manifests(library / "_lake" / "data.lance")) == Library(library).get_datalake().version
-    lock2 = engine.lock_step(library, registry, "health_by_tag")
+    lock2 = lock_step(library, registry, "health_by_tag")
     engine.build_step(library, registry, "health_by_tag", lock2.lock_dir)
     assert len(VersionLog(library / "health_by_tag").entries()) == 2
     assert stamps.manifests(library / "health_by_tag" / "_versions.lance") != log_before

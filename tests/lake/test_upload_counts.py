@@ -12,7 +12,7 @@ from pinlake.cli import app, register_commands
 
 
 def _files(root: Path) -> Path:
-    from pinlake.demo import generate_health_images
+    from pinlake.demo.data import generate_health_images
 
     generate_health_images(root / "assets", n_train=2, n_test=0)
     folder = root / "assets" / "train"

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 import pinlake
-from pinlake.demo import generate_health_images
-from pinlake.demo_lake import ingest_demo
+from pinlake.demo.data import generate_health_images
+from pinlake.demo.lake import ingest_demo
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 

@@ -5,13 +5,14 @@ from pathlib import Path
 import pytest
 
 import pinlake
-from pinlake.datasets.builders.lockfile import LockfileBuilder, item_id_for
+from pinlake.datasets.build.from_lock import LockfileBuilder
+from pinlake.datasets.build.from_lock import item_id_for
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.info import DatasetInfo
-from pinlake.datasets.lock_build import build_from_lock
-from pinlake.demo import HealthDatasetItem
+from pinlake.library.build import build_from_lock
+from pinlake.demo.data import HealthDatasetItem
 from pinlake.recipes.errors import LockfileError
-from pinlake.recipes.lock import lock_recipe
+from pinlake.recipes.lockfile import lock_recipe
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 TS = ("created_at", "updated_at")

@@ -9,12 +9,12 @@ import pyarrow as pa
 import pytest
 from table_checks import assert_same_tables
 
-from pinlake.datasets.builders.columnar import columnar_plan
-from pinlake.datasets.builders.lockfile import LockfileBuilder
+from pinlake.datasets.build.columnar import columnar_plan
+from pinlake.datasets.build.from_lock import LockfileBuilder
 from pinlake.datasets.info import DatasetInfo
-from pinlake.demo import HealthDatasetItem
+from pinlake.demo.data import HealthDatasetItem
 from pinlake.errors import InputFileError
-from pinlake.recipes.lock import lock_recipe
+from pinlake.recipes.lockfile import lock_recipe
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 BENCH_RECIPE = Path(__file__).resolve().parents[2] / "bench" / "recipe_bench.py"
@@ -130,7 +130,7 @@ def test_invalid_lines_raise_the_row_path_error(library, tmp_path, demo_images, 
 def test_preview_redrawn_only_when_its_items_change(library, tmp_path):
     import os
 
-    from pinlake.datasets.lock_build import build_from_lock
+    from pinlake.library.build import build_from_lock
     from pinlake.datasets.preview import render_preview
 
     lake = library.get_datalake()

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import pinlake
 from pinlake.recipes.errors import LockfileError, RecipeError
-from pinlake.recipes.lock import LOCK_KEYS, lock_recipe, read_lock
+from pinlake.recipes.lockfile import LOCK_KEYS, lock_recipe, read_lock
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -123,7 +123,7 @@ def r(client):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     files=st.lists(
-        st.tuples(st.sampled_from(["p/a", "p/b", "q/c", "q/d/e", "r"]), st.binary(min_size=1, max_size=8), st.sampled_from([[], ["x"], ["x", "y"]])),
+        st.tuples(st.sampled_from(["p/a", "p/b", "q/c", "q/d/e", "r"]), st.binary(min_size=1, max_size=8).map(lambda b: b"d" + b), st.sampled_from([[], ["x"], ["x", "y"]])),
         min_size=1, max_size=6,
     ),
     mod=st.integers(min_value=2, max_value=5),

@@ -2,7 +2,7 @@
 
 import json
 
-from pinlake.recipes.lock import dump_line, id_of, object_name_of, record_of
+from pinlake.recipes.lockfile import dump_line, id_of, object_name_of, record_of
 
 
 def test_object_name_and_id_of_canonical_lines():

@@ -12,18 +12,11 @@ from hypothesis import strategies as st
 
 import pinlake
 from pinlake.lake.models import Data
-from pinlake.recipes import lock as lockmod
+from pinlake.recipes import lockfile as lockmod
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import RecipeError
 from pinlake.recipes.loader import load_recipe, resolve, run_recipe
-from pinlake.recipes.lock import (
-    content_hash,
-    dump_line,
-    lock_recipe,
-    read_lock,
-    record_of,
-    resource_file,
-)
+from pinlake.recipes.lockfile import content_hash, dump_line, lock_recipe, read_lock, record_of, resource_file
 
 BENCH_RECIPE = Path(__file__).resolve().parents[2] / "bench" / "recipe_bench.py"
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -157,7 +150,7 @@ _rows = st.lists(st.tuples(_names, st.integers(1, 2), st.sampled_from(["ab", "cd
        new=st.dictionaries(st.sampled_from(["test", "train", "val"]), _rows, max_size=3))
 def test_diff_locks_equals_the_index_diff(tmp_path_factory, old, new):
     """Names moved between splits, changed lines, names in two splits of one lock (the last line counts)."""
-    from pinlake.datasets.lock_build import diff_locks
+    from pinlake.library.build import diff_locks
 
     base = tmp_path_factory.mktemp("d")
     a, b = _lock_of(base / "a", old), _lock_of(base / "b", new)

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from pinlake.cli import app, register_commands
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
 from pinlake.recipes.errors import LockfileError, RecipeError
-from pinlake.recipes.lock import lock_recipe
-from pinlake.recipes.materialize import MaterializeContext, list_materializers, materialize, register_materializer
+from pinlake.recipes.lockfile import lock_recipe
+from pinlake.recipes.materializers import MaterializeContext, list_materializers, materialize, register_materializer
 from pinlake.recipes.registry import Registry, register
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -114,7 +114,7 @@ def test_register_validates_and_appends(tmp_path):
     with pytest.raises(RecipeError, match="no function decorated"):
         register(reg, {"name": "c", "script_location": "./plain.py"})
     with pytest.raises(ValidationError, match="key 'dataset_item'"):
-        register(reg, {"name": "c", "script_location": "./r.py", "dataset_item": "pinlake.demo:Nope"})
+        register(reg, {"name": "c", "script_location": "./r.py", "dataset_item": "pinlake.demo.data:Nope"})
     assert len(Registry(reg)) == 1
     with pytest.raises(NotFoundError):
         Registry(tmp_path / "none.yaml")

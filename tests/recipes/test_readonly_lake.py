@@ -7,7 +7,7 @@ import pytest
 
 from pinlake.lake import Lake
 from pinlake.recipes.errors import RecipeError
-from pinlake.recipes.lock import lock_recipe
+from pinlake.recipes.lockfile import lock_recipe
 
 WRITES = {
     "create_tag": "client._lake.create_data_tag('evil')",

@@ -35,8 +35,8 @@ WRITER = textwrap.dedent('''
 
 @pytest.fixture
 def s3_dataset(bucket, tmp_path):
-    from pinlake.demo import generate_health_images
-    from pinlake.datasets.ops import build_folder
+    from pinlake.demo.data import generate_health_images
+    from pinlake.library.build import build_folder
 
     src = tmp_path / "health_images"
     generate_health_images(src, n_train=2, n_test=1)

@@ -16,12 +16,12 @@ def _set_env(env: dict[str, str]) -> None:
 
 
 def test_dask_build_of_an_s3_library_equals_the_local_build(dask_cluster, bucket, s3_env, tmp_path):
-    from pinlake.datasets.lock_build import build_from_lock
+    from pinlake.library.build import build_from_lock
     from pinlake.datasets.tables import table_uri
-    from pinlake.demo import generate_health_images
-    from pinlake.demo_lake import ingest_demo
+    from pinlake.demo.data import generate_health_images
+    from pinlake.demo.lake import ingest_demo
     from pinlake.library import Library
-    from pinlake.recipes.lock import lock_recipe
+    from pinlake.recipes.lockfile import lock_recipe
     from pinlake.storage import lance_dataset
 
     with dask_cluster.get_client() as client:  # the workers need the same storage settings as this process
@@ -46,7 +46,7 @@ def test_dask_build_of_an_s3_library_equals_the_local_build(dask_cluster, bucket
 def test_dask_ingest_into_an_s3_lake(dask_cluster, bucket, s3_env, tmp_path):
     """Files on a filesystem every worker sees; the lake in the bucket: workers write the object
     fragments into S3, the coordinator commits once. Same rows and bytes as a local upload."""
-    from pinlake.demo import generate_health_images
+    from pinlake.demo.data import generate_health_images
     from pinlake.lake import Lake
 
     with dask_cluster.get_client() as client:

@@ -127,7 +127,7 @@ def test_cli_end_to_end_on_s3(bucket, s3_env, tmp_path, monkeypatch):
 
 
 def test_folder_build_on_s3(bucket, s3_env, tmp_path):
-    from pinlake.demo import generate_health_images
+    from pinlake.demo.data import generate_health_images
 
     src = tmp_path / "health_images"
     generate_health_images(src, n_train=3, n_test=2)

@@ -97,14 +97,14 @@ def pinned(request: Request, name: str, pin: Pin) -> Any:
 # --- history: tags and diff ---------------------------------------------------------
 def resolve_tag(ds: Any, tag: str) -> int:
     """The dataset version a tag (or a lock hash prefix) names."""
-    from pinlake.datasets.history import resolve
+    from pinlake.library.versions import resolve
 
     return int(resolve(ds.path, tag=tag).dataset_version)
 
 
 def list_tags(ds: Any) -> dict[int, list[str]]:
     """{dataset_version: [tag, ...]}."""
-    from pinlake.datasets.history import tags_of
+    from pinlake.library.versions import tags_of
 
     out: dict[int, list[str]] = {}
     for name, version in sorted(tags_of(ds.path).items()):
@@ -117,7 +117,7 @@ MAX_DIFF_IDS = 1000
 
 def diff(ds: Any, a: int, b: int) -> dict[str, Any]:
     """``{dataset, a, b, tables: {table: {added, removed, changed}}, ids: [{table, change, id}] (first 1000)}``."""
-    from pinlake.datasets.history import diff_versions
+    from pinlake.library.diff import diff_versions
 
     out = dict(diff_versions(ds.path, a, b))
     ids = out.get("ids")
@@ -131,7 +131,7 @@ def diff(ds: Any, a: int, b: int) -> dict[str, Any]:
 # --- catalog: lineage and SQL -------------------------------------------------------------
 def lineage(state: ApiState, ds: Any, version: int | None) -> Any:
     """Lineage of one dataset version from the catalog (runs, locks, lake versions, inputs)."""
-    from pinlake.catalog.lineage import lineage_of
+    from pinlake.library.lineage import lineage_of
 
     return _jsonable(lineage_of(f"{ds.name}@{version or ds.version}", library=state.library))
 
@@ -139,7 +139,7 @@ def lineage(state: ApiState, ds: Any, version: int | None) -> Any:
 def sql(state: ApiState, query: str, limit: int) -> bytes:
     """The JSON body answering one read-only query over the library (the catalog refuses anything but
     one SELECT/EXPLAIN: HTTP 400). A body over ``state.max_sql_bytes`` is refused with 422."""
-    from pinlake.catalog.sql import sql as run_sql
+    from pinlake.library.sql import sql as run_sql
 
     if not query.strip().rstrip(";").strip():
         raise ApiError(400, "empty SQL query", hint='Try {"query": "SELECT * FROM catalog.versions LIMIT 5"}.')

@@ -118,7 +118,7 @@ def diff(
     for v in (a, b):
         if v not in known:
             raise ApiError(404, f"dataset {ds.name!r} has no version {v}")
-    from pinlake.datasets.history import diff_versions
+    from pinlake.library.diff import diff_versions
 
     out = dict(diff_versions(ds.path, a, b, include_meta=include_meta))  # first MAX_DIFF_IDS ids, as deps.diff
     ids = out["ids"]

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, Response
 
 from pinlake.api.deps import ApiError, ApiState, get_state, lake_object
-from pinlake.mediapath import inside
-from pinlake.mediatype import HEAD_BYTES, sniff
+from pinlake.util.mediapath import inside
+from pinlake.util.mediatype import HEAD_BYTES, sniff
 
 router = APIRouter(tags=["media"])
 
@@ -24,7 +24,7 @@ mimetypes.add_type("application/dicom", ".dcm")
 
 
 def guess_type(data: bytes | None, name: str = "") -> str:
-    """The media type of ``data`` from its bytes (pinlake.mediatype), else from ``name``'s extension."""
+    """The media type of ``data`` from its bytes (pinlake.util.mediatype), else from ``name``'s extension."""
     found = sniff(data[:HEAD_BYTES]) if data else None
     if found:
         return found

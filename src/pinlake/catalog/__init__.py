@@ -1,6 +1,6 @@
-"""The lineage catalog: version records of every Lance table in a library, lineage, DuckDB SQL."""
+"""The lineage catalog: version records of every Lance table in a library, kept by sync as tables change."""
 
-from pinlake.catalog.store import Catalog, is_library
+from pinlake.catalog.store import Catalog
 from pinlake.catalog.sync import sync_dataset, sync_library
 
-__all__ = ["Catalog", "is_library", "sync_dataset", "sync_library"]
+__all__ = ["Catalog", "sync_dataset", "sync_library"]

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pinlake.lineage import code_version
+from pinlake.provenance import code_version
 
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent"
 PRODUCER = "https://github.com/pinlake/pinlake"
@@ -45,7 +45,7 @@ def _event(time: str, run_id: str, job: str, inputs: list, outputs: list, run_fa
 
 
 def openlineage_events(chain: dict[str, Any]) -> list[dict[str, Any]]:
-    """RunEvents for a lineage chain from :func:`pinlake.catalog.lineage.lineage_of`."""
+    """RunEvents for a lineage chain from :func:`pinlake.library.lineage.lineage_of`."""
     ns = f"file://{chain['library'] or ''}"
     name, v = chain["dataset"], chain["dataset_version"]
     version = chain["version"]

@@ -26,7 +26,8 @@ import pyarrow as pa
 
 from pinlake.storage import AnyPath, S3Path, lance_dataset, lance_write, location
 from pinlake.storage import lock as storage_lock
-from pinlake.faults import commit_point
+from pinlake.util.faults import commit_point
+from pinlake.layout import CATALOG_DIR
 
 _TS = pa.timestamp("us")
 LINEAGE_COLUMNS = ("run_id", "flow_run_id", "lock_hash", "lake_version", "recipe_hash", "code_version", "user")
@@ -72,28 +73,6 @@ KEYS: dict[str, tuple[str, ...]] = {
     "tags": ("dataset", "name"),
 }
 
-RESERVED_DIRS = ("_catalog", "_lake", "_locks", "_media")
-
-
-def is_library(path: AnyPath | str) -> bool:
-    """Whether ``path`` is a pinlake library: it holds a reserved directory (``_catalog``, ``_lake``,
-    ``_locks``, ``_media``) or it is the default library (``$PINLAKE_LIBRARY`` or ``./library``)."""
-    path = location(path)
-    if not path.is_dir():
-        return False
-    if any((path / d).is_dir() for d in RESERVED_DIRS):
-        return True
-    from pinlake.library import default_library_path
-
-    default = default_library_path()
-    if isinstance(path, S3Path) or isinstance(default, S3Path):
-        return path == default
-    try:
-        return path.resolve() == default.resolve()
-    except OSError:  # pragma: no cover
-        return False
-
-
 def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
@@ -103,7 +82,7 @@ class Catalog:
 
     def __init__(self, library_path: AnyPath | str) -> None:
         self.library_path = location(library_path)
-        self.path = self.library_path / "_catalog"
+        self.path = self.library_path / CATALOG_DIR
 
     def uri(self, table: str) -> str:
         return str(self.path / f"{table}.lance")
@@ -138,7 +117,7 @@ class Catalog:
         return lance_dataset(self.uri(table))
 
     def keys(self, table: str, dataset: str | None = None) -> set[tuple[Any, ...]]:
-        from pinlake.sqltext import sql_str
+        from pinlake.util.sqltext import sql_str
 
         key = KEYS[table]
         filt = f"dataset = {sql_str(dataset)}" if dataset is not None else None

@@ -11,8 +11,9 @@ import hashlib
 from contextlib import nullcontext
 from typing import Any
 
-from pinlake.catalog.store import LINEAGE_COLUMNS, Catalog, dumps, is_library
-from pinlake.clock import utcnow
+from pinlake.catalog.store import LINEAGE_COLUMNS, Catalog, dumps
+from pinlake.layout import is_library
+from pinlake.util.clock import utcnow
 from pinlake.storage import AnyPath, lance_dataset, location
 
 LAKE = "_lake"

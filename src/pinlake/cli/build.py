@@ -33,7 +33,7 @@ def build(
     source: Optional[Path] = typer.Argument(None, help="Folder ROOT with ROOT/<split>/*.jpg and ROOT/<split>/metadata.jsonl."),
     lock: Optional[Path] = typer.Option(None, "--lock", help="Build from this lock directory (resources.<split>.jsonl + lock.json) instead."),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Dataset name in the library (with --lock: default the recipe name)."),
-    item: Optional[str] = typer.Option(None, "--item", help="DatasetItem class as FILE.py:Class or module:Class (default: inferred; with --lock: pinlake.demo:HealthDatasetItem)."),
+    item: Optional[str] = typer.Option(None, "--item", help="DatasetItem class as FILE.py:Class or module:Class (default: inferred; with --lock: pinlake.demo.data:HealthDatasetItem)."),
     mode: Optional[str] = typer.Option(None, "--mode", "-m", help="create | overwrite | add (folder, default create); auto | create | overwrite (--lock, default auto)."),
     description: str = typer.Option("", "--description", "-d"),
     url_prefix: Optional[str] = typer.Option(None, "--url-prefix", help="Prefix of view urls (default: /<folder name>)."),
@@ -64,7 +64,7 @@ def build(
     if lock is not None:
         if source is not None:
             fail("give either SOURCE or --lock, not both", hint="pinlake build --lock DIR --name NAME")
-        from pinlake.datasets.lock_build import build_from_lock
+        from pinlake.library.build import build_from_lock
 
         try:
             res = build_from_lock(
@@ -89,7 +89,7 @@ def build(
         fail("missing SOURCE folder (or --lock DIR)", hint="Example: pinlake build ./assets/health_images --name health_images")
     if not name:
         fail("missing --name", hint="Example: pinlake build ./assets/health_images --name health_images")
-    from pinlake.datasets.ops import build_folder
+    from pinlake.library.build import build_folder
 
     with Progress(TextColumn("[bold]building[/] {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(name, total=None)

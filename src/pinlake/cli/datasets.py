@@ -32,7 +32,7 @@ def lock(
     Example (the lock's directory for the next command): pinlake datasets lock --file recipes/basel_trial.py --json
     """
     from pinlake.library import Library
-    from pinlake.recipes.lock import lock_recipe
+    from pinlake.recipes.lockfile import lock_recipe
 
     lib = Library(library_path(library))
     result = lock_recipe(file, lib.get_datalake(), out=out, locks_dir=lib.locks_path, name=name)
@@ -73,7 +73,7 @@ def register(
     description: str = typer.Option("", "--description", "-d"),
     schedule: Optional[str] = typer.Option(None, "--schedule", help="5-field cron, e.g. '0 3 * * *'."),
     builder: str = typer.Option("lock", "--builder"),
-    item: str = typer.Option("pinlake.demo:HealthDatasetItem", "--item", help="DatasetItem as module:Class or file.py:Class."),
+    item: str = typer.Option("pinlake.demo.data:HealthDatasetItem", "--item", help="DatasetItem as module:Class or file.py:Class."),
     split: Optional[List[str]] = typer.Option(None, "--split", help="Expected split (repeatable)."),
     retention: Optional[str] = typer.Option(None, "--retention", help="Keep versions this long, e.g. 30d."),
     registry: Path = RegistryOption,

@@ -27,7 +27,7 @@ def demo(
 
     Example: pinlake demo --library ./library --assets ./assets
     """
-    from pinlake.demo_run import run_demo
+    from pinlake.demo.run import run_demo
 
     lib = library_path(library)
     result = run_demo(lib, assets)
@@ -36,8 +36,8 @@ def demo(
     console.print(f"  dataset: {ds.path}\n  stats:   {ds.path / 'stats.json'}\n  preview: {ds.preview_path}\n  images:  {result.assets}", soft_wrap=True)
     if not flows:
         return
-    from pinlake.demo_run import describe_flow_demo
-    from pinlake.flows_bridge import configured_server_down, forget_server, quiet_flows, resolve_registry, run_flow
+    from pinlake.demo.run import describe_flow_demo
+    from pinlake.integrations.prefect import configured_server_down, forget_server, quiet_flows, resolve_registry, run_flow
 
     reg = str(resolve_registry(registry))
     down = configured_server_down()

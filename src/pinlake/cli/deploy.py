@@ -24,7 +24,7 @@ def deploy(
     Example: pinlake deploy --print
     Then: prefect work-pool create pinlake-process --type process && prefect deploy --all --prefect-file infra/prefect.yaml
     """
-    from pinlake.flows_bridge import resolve_registry
+    from pinlake.integrations.prefect import resolve_registry
 
     from flows.deployments import prefect_yaml, write_prefect_yaml  # flows.deployments imports no Prefect at module level
 

@@ -22,7 +22,7 @@ def info(
 
     Example: pinlake info health_images
     """
-    from pinlake.datasets.ops import dataset_summary, open_dataset
+    from pinlake.library.info import dataset_summary, open_dataset
     from pinlake.library import Library
 
     summary = dataset_summary(open_dataset(Library(library_path(library)), dataset))

@@ -31,7 +31,7 @@ def ingest(
 
     Example: pinlake ingest /shared/scans --tag mri --runner dask --dask-address tcp://127.0.0.1:8786
     """
-    from pinlake.flows_bridge import run_flow, run_here, use_server
+    from pinlake.integrations.prefect import run_flow, run_here, use_server
 
     lib = str(library_path(library).resolve())
     files, tags = list(paths), list(tag) or None
@@ -40,7 +40,7 @@ def ingest(
 
         result = run_flow(ingest_flow, files, tags, source, lib, object_prefix, runner, dask_address, verbose=verbose)
     else:
-        from pinlake.refresh import ingest_step  # the flow's one task, without the artifacts and the event
+        from pinlake.library.ingest import ingest_step  # the flow's one task, without the artifacts and the event
 
         result = run_here(ingest_step, lib, files, tags, source, object_prefix, runner, dask_address, verbose=verbose)
     if as_json:

@@ -22,7 +22,7 @@ def lineage(
 
     Example: pinlake lineage health_by_tag@1 --openlineage lineage.jsonl
     """
-    from pinlake.catalog.lineage import lineage_of
+    from pinlake.library.lineage import lineage_of
 
     chain = lineage_of(pin, library_path(library))
     if openlineage is not None:

@@ -18,7 +18,7 @@ def ls(as_json: bool = typer.Option(False, "--json", help="Print JSON."), librar
 
     Example: pinlake ls --library ./library
     """
-    from pinlake.datasets.ops import list_datasets
+    from pinlake.library.info import list_datasets
     from pinlake.library import Library
 
     lib = Library(library_path(library))

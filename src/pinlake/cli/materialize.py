@@ -23,7 +23,7 @@ def materialize(
     Example (<hash>: the lock directory `pinlake datasets lock` printed):
     pinlake materialize -f library/_locks/<hash>/resources.train.jsonl -m folder -m csv -m parquet --out ./export
     """
-    from pinlake.recipes.materialize import materialize as run
+    from pinlake.recipes.materializers import materialize as run
 
     lake = None
     if library is not None:

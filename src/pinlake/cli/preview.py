@@ -21,7 +21,8 @@ def preview(
 
     Example: pinlake preview health_images
     """
-    from pinlake.datasets.ops import open_dataset, recompute_preview
+    from pinlake.library.info import open_dataset
+    from pinlake.library.preview import recompute_preview
     from pinlake.library import Library
 
     ds = open_dataset(Library(library_path(library)), dataset, media_dir=media_dir)

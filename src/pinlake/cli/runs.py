@@ -18,7 +18,7 @@ def runs(limit: int = typer.Option(20, "--limit", "-n"), flow: Optional[str] = t
 
     Example: PREFECT_API_URL=http://127.0.0.1:4200/api pinlake runs --limit 5
     """
-    from pinlake.flows_bridge import quiet_flows, use_server
+    from pinlake.integrations.prefect import quiet_flows, use_server
 
     use_server("server")
     with quiet_flows():

@@ -17,7 +17,7 @@ def serve_flows(registry: Optional[Path] = typer.Option(None, "--registry", "-r"
 
     Example: PREFECT_API_URL=http://127.0.0.1:4200/api pinlake serve-flows --registry recipes/datasets.yaml
     """
-    from pinlake.flows_bridge import resolve_registry, use_server
+    from pinlake.integrations.prefect import resolve_registry, use_server
 
     use_server("server")
     from flows.serve import main

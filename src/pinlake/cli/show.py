@@ -30,7 +30,7 @@ def show(
 
     Example: pinlake show health_images bbox --where "confidence > 0.5" --json
     """
-    from pinlake.datasets.ops import open_dataset
+    from pinlake.library.info import open_dataset
     from pinlake.library import Library
 
     ds = open_dataset(Library(library_path(library)), dataset)

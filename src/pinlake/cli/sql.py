@@ -40,7 +40,7 @@ def sql(
 
     Example: pinlake sql "SELECT * FROM catalog.versions LIMIT 2" --vertical
     """
-    from pinlake.catalog.sql import sql as run_sql
+    from pinlake.library.sql import sql as run_sql
 
     from pinlake.library import Library
 

@@ -21,7 +21,8 @@ def stats(
 
     Example: pinlake stats health_images --json
     """
-    from pinlake.datasets.ops import open_dataset, recompute_stats
+    from pinlake.library.info import open_dataset
+    from pinlake.library.stats import recompute_stats
     from pinlake.library import Library
 
     ds = open_dataset(Library(library_path(library)), dataset)

@@ -24,7 +24,7 @@ def up(
 
     Example: pinlake up --port 4200
     """
-    from pinlake.flows_bridge import resolve_registry
+    from pinlake.integrations.prefect import resolve_registry
 
     from flows.runtime import configure, start_server, stop_server
 

@@ -6,7 +6,7 @@ for a pinned read) does not import the pydantic item models and the CRUD layer.
 
 from __future__ import annotations
 
-from pinlake.lazy import lazy_names
+from pinlake.util.lazy import lazy_names
 
 _LAZY = {
     "Dataset": "pinlake.datasets.dataset",

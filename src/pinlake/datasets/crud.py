@@ -21,9 +21,9 @@ from pinlake.datasets.tables import id_filter, table_exists, table_uri, write_ta
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.features.arrow import rows_to_table
 from pinlake.features.base import BaseSchema, utcnow
-from pinlake.lineage import lineage_properties
+from pinlake.provenance import lineage_properties
 from pinlake.storage import lance_dataset
-from pinlake.faults import commit_point
+from pinlake.util.faults import commit_point
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset

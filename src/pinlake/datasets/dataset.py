@@ -25,9 +25,9 @@ from pinlake.datasets.tables import id_filter, open_table, table_exists
 from pinlake.datasets.versions import META_DIR, DatasetVersion, VersionLog
 from pinlake.errors import InputFileError, NotFoundError
 from pinlake.features.arrow import table_to_rows
-from pinlake.mediapath import inside, url_problem
+from pinlake.util.mediapath import inside, url_problem
 from pinlake.features.base import BaseSchema
-from pinlake.sqltext import sql_str
+from pinlake.util.sqltext import sql_str
 from pinlake.storage import AnyPath, location
 from pinlake.features.groups import Image
 

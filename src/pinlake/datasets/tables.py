@@ -13,10 +13,10 @@ import pyarrow as pa
 from lance.fragment import FragmentMetadata
 
 from pinlake.errors import NotFoundError
-from pinlake.write_behind import PendingWrites, WriteBehind
-from pinlake.sqltext import sql_in
+from pinlake.util.write_behind import PendingWrites, WriteBehind
+from pinlake.util.sqltext import sql_in
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location
-from pinlake.faults import commit_point
+from pinlake.util.faults import commit_point
 
 DB_DIR = "db"
 
@@ -50,7 +50,7 @@ class TableWriter:
     """Write Arrow batches into a Lance table as uncommitted fragments, then commit once.
 
     ``mode``: "create" (the table must not exist), "overwrite" (new version replacing the rows),
-    "append". With ``writes`` (a :class:`~pinlake.write_behind.WriteBehind` shared by a build's
+    "append". With ``writes`` (a :class:`~pinlake.util.write_behind.WriteBehind` shared by a build's
     writers) each batch is written on that background thread while the caller builds the next one;
     without, in the caller's thread. Nothing is visible until :meth:`commit`; :meth:`finish` returns
     the fragments without committing (a shard hands them to its coordinator); after an error call

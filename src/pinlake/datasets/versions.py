@@ -35,10 +35,10 @@ import lance
 import pyarrow as pa
 
 from pinlake.errors import BuildError, NotFoundError
-from pinlake.clock import utcnow
+from pinlake.util.clock import utcnow
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location, rmtree, write_bytes_atomic
 from pinlake.storage import lock as storage_lock
-from pinlake.faults import commit_point
+from pinlake.util.faults import commit_point
 
 LOG_NAME = "_versions.lance"
 META_DIR = "_meta"

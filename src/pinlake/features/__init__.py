@@ -6,7 +6,7 @@ module that needs one helper of a submodule does not import pydantic and every s
 
 from __future__ import annotations
 
-from pinlake.lazy import lazy_names
+from pinlake.util.lazy import lazy_names
 
 _MODULES = {
     "pinlake.features.arrow": ("arrow_schema", "arrow_type", "rows_to_table", "table_to_rows"),

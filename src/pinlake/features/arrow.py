@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 import pyarrow as pa
 from pydantic import BaseModel
 
-from pinlake.mediapath import first_bad_url, url_error
+from pinlake.util.mediapath import first_bad_url, url_error
 from pinlake.errors import ValidationError
 from pinlake.features.base import BaseSchema, SchemaRef
 from pinlake.features.groups import Embedding

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pinlake.clock import utcnow  # noqa: F401 - re-exported (item schemas default to it)
+from pinlake.util.clock import utcnow  # noqa: F401 - re-exported (item schemas default to it)
 
 
 class SchemaRef(BaseModel):

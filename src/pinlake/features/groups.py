@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pinlake.mediapath import check_url
+from pinlake.util.mediapath import check_url
 from pinlake.features.base import BaseSchema, EntityRef, ItemRef, SourceRef, ViewRef
 
 

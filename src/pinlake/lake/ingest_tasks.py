@@ -5,7 +5,7 @@
   them like a local upload does.
 - :func:`write_objects`: read the files whose bytes the lake lacks, check each still has the sha256
   of phase 1, and write them as *uncommitted* Lance fragments of the lake's ``objects`` table
-  (phase 2), one fragment write per batch. Nothing is visible until the coordinator commits (see :mod:`pinlake.lake.distributed`).
+  (phase 2), one fragment write per batch. Nothing is visible until the coordinator commits (see :mod:`pinlake.lake.dask_ingest`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from pinlake.errors import InputFileError
-from pinlake.lake.store import OBJECTS_SCHEMA, storage_options_for
+from pinlake.lake.lance_tables import OBJECTS_SCHEMA, storage_options_for
 from pinlake.lake.upload import BATCH_BYTES, BATCH_ROWS, Item, load_chunk, failure_reason, objects_table, read_local
 
 
@@ -50,7 +50,7 @@ def write_objects(uri: str, entries: list[tuple[str, str, int]], created_at: Any
     """
     import lance
 
-    from pinlake.dask_client import error_result
+    from pinlake.runners.dask import error_result
 
     t0 = time.perf_counter()
     fragments: list[Any] = []

@@ -12,7 +12,7 @@ from pinlake.errors import NotFoundError, ValidationError
 from pinlake.lake import query
 from pinlake.lake import tags as tagmod
 from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Rows, Tag
-from pinlake.lake.store import DATA, DATA_COLUMNS, OBJECTS, SOURCES, TAGS, Store, sql_in
+from pinlake.lake.lance_tables import DATA, DATA_COLUMNS, OBJECTS, SOURCES, TAGS, Store, sql_in
 
 PathLike = str | os.PathLike[str]
 
@@ -91,7 +91,7 @@ class Lake:
 
         ``runner="dask"``: hash and write on the Dask cluster at ``dask_address`` (or through
         ``dask_client``), in about ``tasks`` hash tasks, then commit here once (see
-        :mod:`pinlake.lake.distributed`). The files must be readable by every worker at the same path.
+        :mod:`pinlake.lake.dask_ingest`). The files must be readable by every worker at the same path.
         """
         from pinlake.lake.upload import check_metadata_sizes, ingest, local_items
 
@@ -121,8 +121,8 @@ class Lake:
         check_metadata_sizes(items)
         names, src = self._labels(tags, source)
         if runner != "local" or dask_client is not None:
-            from pinlake.dask_client import check_runner
-            from pinlake.lake.distributed import ingest_on_dask
+            from pinlake.runners.dask import check_runner
+            from pinlake.lake.dask_ingest import ingest_on_dask
 
             check_runner(runner, dask_address, dask_client)
             rows, _ = ingest_on_dask(

@@ -8,7 +8,7 @@ import struct
 from fractions import Fraction
 from typing import Any
 
-from pinlake.mediatype import HEAD_BYTES, SIGNED, end_bytes, incomplete, signature_prefix, sniff
+from pinlake.util.mediatype import HEAD_BYTES, SIGNED, end_bytes, incomplete, signature_prefix, sniff
 
 EXTRA_TYPES = {
     ".npy": "application/x-npy",
@@ -43,10 +43,10 @@ def name_type(name: str) -> str:
 
 
 def media_type_of(name: str, head: bytes) -> str:
-    """The media type of a file from its first bytes (:func:`pinlake.mediatype.sniff`), else from its name.
+    """The media type of a file from its first bytes (:func:`pinlake.util.mediatype.sniff`), else from its name.
 
     The bytes win: a PNG named ``.jpg`` is ``image/png``. A name claiming a type whose files always
-    start with a signature (:data:`pinlake.mediatype.SIGNED`, e.g. ``x.png``) for bytes without one
+    start with a signature (:data:`pinlake.util.mediatype.SIGNED`, e.g. ``x.png``) for bytes without one
     is not believed: ``application/octet-stream``. Compressed names (``.csv.gz``) and types with no
     signature (CSV, JSON, SVG, …) keep the type of their name.
     """

@@ -15,7 +15,7 @@ from importlib import metadata as importlib_metadata
 from typing import TYPE_CHECKING, Any, Callable
 
 from pinlake.errors import NotFoundError, ValidationError
-from pinlake.lake.store import DATA, rows_to_table, sql_in
+from pinlake.lake.lance_tables import DATA, rows_to_table, sql_in
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.lake.lake import Lake

@@ -9,7 +9,7 @@ import pyarrow as pa
 from lance.dataset import ColumnOrdering
 
 from pinlake.errors import InvalidQueryError, NoDataError, NotFoundError
-from pinlake.lake.store import DATA, DATA_COLUMNS, Store, sql_in, sql_str
+from pinlake.lake.lance_tables import DATA, DATA_COLUMNS, Store, sql_in, sql_str
 
 FORBIDDEN = re.compile(
     r"\b(drop|delete|insert|update|create|alter|truncate|attach|detach|copy|grant|revoke|merge|"

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.lake.models import DataSource, Tag
-from pinlake.lake.store import DATA, NAMES_SCHEMA, rows_to_table, SOURCES, TAGS, Store, now, sql_in, sql_str
+from pinlake.lake.lance_tables import DATA, NAMES_SCHEMA, rows_to_table, SOURCES, TAGS, Store, now, sql_in, sql_str
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,127}$")
 KIND = {TAGS: "tag", SOURCES: "data source"}

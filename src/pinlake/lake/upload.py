@@ -21,18 +21,10 @@ import lance
 import pyarrow as pa
 
 from pinlake.errors import InputFileError, ValidationError, field_size_error, oversized_string
-from pinlake.write_behind import PendingWrites, WriteBehind
+from pinlake.util.write_behind import PendingWrites, WriteBehind
 from pinlake.lake.metadata import CorruptFileError, probe
 from pinlake.lake.models import ErrorManager, UploadError
-from pinlake.lake.store import (
-    DATA,
-    OBJECTS,
-    OBJECTS_SCHEMA,
-    Store,
-    now,
-    rows_to_table,
-    sql_in,
-)
+from pinlake.lake.lance_tables import DATA, OBJECTS, OBJECTS_SCHEMA, Store, now, rows_to_table, sql_in
 
 BATCH_ROWS = 1000
 BATCH_BYTES = 64 * 1024 * 1024
@@ -278,7 +270,7 @@ def ingest(
 
 def commit(store: Store, state: "_State", obj_fragments: list[Any], operation: str, extra: dict[str, Any]) -> None:
     """The commit point of an ingest: the new objects (one commit), then the data rows (one commit)."""
-    from pinlake.faults import commit_point
+    from pinlake.util.faults import commit_point
 
     if obj_fragments:
         store.commit_fragments(OBJECTS, obj_fragments, OBJECTS_SCHEMA, operation, **extra)
@@ -287,7 +279,7 @@ def commit(store: Store, state: "_State", obj_fragments: list[Any], operation: s
         store.upsert_data(rows_to_table(state.new_rows + list(state.changed.values())))
         commit_point("lake data")
     elif state.new_rows:
-        from pinlake.lake.store import DATA_SCHEMA
+        from pinlake.lake.lance_tables import DATA_SCHEMA
 
         store.append(DATA, rows_to_table(state.new_rows), DATA_SCHEMA, operation, **extra)
         commit_point("lake data")

@@ -6,7 +6,7 @@ The engine never imports Prefect. Every module loads on use, so that reading the
 
 from __future__ import annotations
 
-from pinlake.lazy import lazy_names
+from pinlake.util.lazy import lazy_names
 
 _LAZY = {
     "recipe": "pinlake.recipes.decorator",

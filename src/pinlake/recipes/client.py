@@ -7,7 +7,7 @@ from typing import Any
 from pinlake.errors import NoDataError, NotFoundError
 from pinlake.lake.lake import Lake
 from pinlake.lake.models import Data, MultiData
-from pinlake.sqltext import sql_str
+from pinlake.util.sqltext import sql_str
 
 
 class ReadOnlyLakeClient:

@@ -16,13 +16,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, field_validator
 
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
-from pinlake.library import DATASET_NAME_RE
+from pinlake.layout import DATASET_NAME_RE
 
 CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
 RETENTION = re.compile(r"^\d+[smhdw]$")
 BUILDERS = ("lock",)
 RUNNERS = ("local", "dask")
-DEFAULT_ITEM = "pinlake.demo:HealthDatasetItem"
+DEFAULT_ITEM = "pinlake.demo.data:HealthDatasetItem"
 
 
 class RegistryEntry(BaseModel):
@@ -157,7 +157,7 @@ class Registry:
 
 def resolve_item(spec: str, base: Path) -> type:
     """``module:Class`` or ``file.py:Class`` (relative to ``base``) → the DatasetItem class."""
-    from pinlake.datasets.ops import load_dataset_item
+    from pinlake.library.build import load_dataset_item
 
     target, name = spec.rsplit(":", 1)
     if target.endswith(".py") and not Path(target).is_absolute():

@@ -1,0 +1,233 @@
+"""How the CLI reaches the Prefect flows (the `flows` package) without the engine importing Prefect.
+
+Only CLI commands that run flows call this; everything else in pinlake stays Prefect-free, and so does
+this module at import time: Prefect is imported only inside :func:`run_flow` / :func:`quiet_flows`.
+
+Which path a command takes (:func:`use_server`): with a Prefect server configured (``PREFECT_API_URL``
+in the environment or in the active Prefect profile) or ``--server``, the Prefect flow runs against
+that server; with none (or ``--local``) the engine's steps run in this process without Prefect.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from pinlake.errors import NotFoundError, PinlakeError
+
+
+def resolve_registry(registry: str | os.PathLike[str] | None = None) -> Path:
+    """--registry, else $PINLAKE_REGISTRY, else ./recipes/datasets.yaml, else the source checkout's."""
+    candidates = [registry, os.environ.get("PINLAKE_REGISTRY"), "recipes/datasets.yaml",
+                  Path(__file__).resolve().parents[2] / "recipes" / "datasets.yaml"]
+    for cand in candidates:
+        if cand and Path(cand).is_file():
+            return Path(cand).resolve()
+    if registry:
+        raise NotFoundError(f"registry {registry} does not exist", hint="Point --registry at a recipes/datasets.yaml.")
+    raise NotFoundError("no recipes/datasets.yaml found", hint="Run from the repository root or pass --registry PATH.")
+
+
+def _profile_api_url() -> str | None:
+    """PREFECT_API_URL of the active Prefect profile (``prefect config set PREFECT_API_URL=…`` writes it
+    there), read from profiles.toml without importing Prefect; None when there is none."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: no TOML reader in the standard library
+        return None
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    name = os.environ.get("PREFECT_PROFILE") or data.get("active")
+    url = data.get("profiles", {}).get(name, {}).get("PREFECT_API_URL") if name else None
+    return str(url) if url else None
+
+
+def configured_server() -> str | None:
+    """The Prefect API of the configured server: $PREFECT_API_URL, else the active profile's; None: no server."""
+    return os.environ.get("PREFECT_API_URL") or _profile_api_url()
+
+
+def use_server(mode: str | None) -> bool:
+    """True: run the Prefect flow against the configured server; False: run the engine here, without Prefect.
+
+    ``mode`` is the CLI's ``--local`` ("local") / ``--server`` ("server") / neither (None: the server
+    when one is configured). 'server' with no server configured is refused. When the server comes from
+    the Prefect profile it is also put in ``PREFECT_API_URL`` (the no-op REST record reads it there).
+    """
+    if mode == "local":
+        return False
+    url = configured_server()
+    if mode == "server" and not url:
+        raise NotFoundError("--server needs PREFECT_API_URL", hint="Start one with `pinlake up`, then export PREFECT_API_URL=http://127.0.0.1:4200/api.")
+    if url:
+        os.environ["PREFECT_API_URL"] = url
+    return bool(url)
+
+
+class _NoFlowErrors(logging.Filter):
+    """Drops Prefect's error records (the failed task/flow run messages and their tracebacks) from the
+    console: the CLI reports the engine's own error in one line; ``--verbose`` keeps them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("prefect") and record.levelno >= logging.ERROR)
+
+
+_FILTER = _NoFlowErrors()
+
+
+@contextmanager
+def quiet_flows(verbose: bool = False) -> Iterator[None]:
+    """Quiet Prefect settings, the heartbeat wait removed and, unless ``verbose``, no Prefect error logs
+    or tracebacks on the console (they still reach the server's run logs). Import the flows inside it."""
+    from flows.runtime import configure, no_heartbeat
+
+    configure()
+    with no_heartbeat():
+        handlers = [] if verbose else _console_handlers()
+        for h in handlers:
+            h.addFilter(_FILTER)
+        try:
+            yield
+        finally:
+            for h in handlers:
+                h.removeFilter(_FILTER)
+
+
+def _console_handlers() -> list[logging.Handler]:
+    from prefect import flow  # noqa: F401 - sets up Prefect's logging (its console handler) if not done yet
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    seen: list[logging.Handler] = []
+    for logger in [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]:
+        seen += [h for h in getattr(logger, "handlers", []) if isinstance(h, PrefectConsoleHandler) and h not in seen]
+    return seen
+
+
+def flow_run_location(flow_run_id: Any) -> str:
+    """``flow run <id>`` and its page in the Prefect UI (when the UI's address is known)."""
+    try:
+        from prefect.utilities.urls import url_for
+
+        url = url_for("flow-run", obj_id=str(flow_run_id))
+    except Exception:  # noqa: BLE001 - the id alone still locates the run
+        url = None
+    return f"flow run {flow_run_id}" + (f": {url}" if url else "")
+
+
+def configured_server_down() -> PinlakeError | None:
+    """The error for a configured Prefect server that does not answer; None when it answers or none is configured."""
+    return _unreachable(configured_server())
+
+
+def forget_server() -> None:
+    """Run this process's flows on a temporary local server, whatever server the environment or the
+    Prefect profile names (call before Prefect is imported)."""
+    os.environ.pop("PREFECT_API_URL", None)
+    if _profile_api_url():
+        import tempfile
+
+        empty = Path(tempfile.mkdtemp(prefix="pinlake-profiles-")) / "profiles.toml"
+        empty.write_text("")
+        os.environ["PREFECT_PROFILES_PATH"] = str(empty)
+
+
+def _unreachable(api: str | None) -> PinlakeError | None:
+    """The error to report when the Prefect server at ``api`` does not answer its health check, else None."""
+    import urllib.error
+    import urllib.request
+
+    if not api:
+        return None
+    try:
+        with urllib.request.urlopen(f"{api.rstrip('/')}/health", timeout=5):
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answers: the failure is something else
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return PinlakeError(f"cannot reach the Prefect server at {api}: {reason}",
+                            hint="Start it (`pinlake up`), fix PREFECT_API_URL (or the Prefect profile's), "
+                                 "or run here without Prefect with --local.")
+
+
+def run_flow(flow: Callable[..., Any], *args: Any, verbose: bool = False, **kwargs: Any) -> Any:
+    """Call a Prefect flow (of the `flows` package) and return its result; a failed run raises the
+    engine's own exception (the CLI prints it as one ``Error:`` line with its hint) with Prefect's error
+    logs kept off the console. ``verbose``: Prefect's logs and tracebacks are shown and the flow run's
+    id and UI address printed on stderr (also after a run that completed)."""
+    with quiet_flows(verbose):
+        try:
+            state = flow(*args, return_state=True, **kwargs)
+        except Exception as exc:  # the run could not even start: is the server there?
+            down = _unreachable(os.environ.get("PREFECT_API_URL"))
+            if down is None:
+                raise
+            if verbose:
+                import traceback
+
+                traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+            raise down from exc
+        run_id = getattr(state.state_details, "flow_run_id", None)
+        if verbose and run_id is not None:
+            sys.stderr.write(f"{'Failed' if state.is_failed() or state.is_crashed() else state.name}: {flow_run_location(run_id)}\n")
+        if state.is_completed():
+            return state.result()
+        state.result()  # raises the exception the run failed with
+        raise RuntimeError(f"{flow_run_location(run_id)} ended {state.name}: {state.message}")
+
+
+LOCAL_RUN = "ran in this process without Prefect (no server configured): no flow run"
+
+
+def run_here(step: Callable[..., Any], *args: Any, verbose: bool = False, **kwargs: Any) -> Any:
+    """Call an engine step in this process (the no-server path); a failure propagates as is (the CLI
+    prints a PinlakeError as one ``Error:`` line); ``verbose`` first prints its Python traceback and
+    that no flow run exists."""
+    try:
+        return step(*args, **kwargs)
+    except Exception as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+            sys.stderr.write(f"Failed: {LOCAL_RUN}\n")
+        raise
+
+
+def unchanged_on_server(library: str, registry: str, dataset: str) -> dict | None:
+    """The no-op refresh without the Prefect engine: the engine's fast check, then the run recorded.
+
+    When :func:`pinlake.library.refresh_stamp.quick_unchanged` finds ``dataset`` current and a server is
+    configured, a Completed `refresh` flow run (with the no-op summary artifact) is recorded through
+    the REST API (:mod:`flows.record`) and the flow's result is returned; None means "run the flow".
+    """
+    api = os.environ.get("PREFECT_API_URL")
+    if not api:
+        return None
+    from pinlake.library.refresh_stamp import quick_unchanged
+
+    stamp = quick_unchanged(library, registry, dataset)
+    if stamp is None:
+        return None
+    from flows.record import record_unchanged_run
+    from pinlake.library.refresh import BuildStep, summary_markdown
+    from pinlake.library.lock import LockStep
+
+    lock = LockStep(dataset, stamp["lock_hash"], stamp["lock_dir"], stamp["lake_version"], stamp.get("counts", {}))
+    build = BuildStep(dataset, stamp["version"], stamp["version"], "unchanged", True, stamp.get("rows", {}))
+    try:
+        run_id = record_unchanged_run(api, {"dataset": dataset, "library": library, "registry": registry},
+                                      summary_markdown(library, dataset, build, lock),
+                                      f"{dataset.lower().replace('_', '-')}-summary")
+    except OSError:  # server unreachable or refusing: the flow reports it properly
+        return None
+    return {"dataset": dataset, "unchanged": True, "version": stamp["version"], "lock_hash": stamp["lock_hash"],
+            "flow_run_id": run_id}

@@ -1,0 +1,214 @@
+"""The lake's Lance tables: schemas, opening, locking and committing.
+
+Tables under the lake root:
+
+- ``objects.lance``: content-addressed objects (sha256, size, uri, blob). Bytes live in a
+  Lance blob column; objects imported by reference have ``uri`` set and no blob.
+- ``data.lance``: one row per resource version (the "lake version" is this table's version).
+- ``tags.lance`` / ``sources.lance``: tag and data source names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import lance
+import pyarrow as pa
+from lance import LanceOperation, Transaction
+
+from pinlake.errors import ValidationError, field_size_error, oversized_string
+from pinlake.provenance import lineage_properties
+from pinlake.storage import location, storage_options
+from pinlake.storage import lock as storage_lock
+from pinlake.util.sqltext import sql_in, sql_str  # noqa: F401 - re-exported for the lake modules
+
+OBJECTS, DATA, TAGS, SOURCES = "objects", "data", "tags", "sources"
+
+TS = pa.timestamp("us", tz="UTC")
+
+OBJECTS_SCHEMA = pa.schema(
+    [
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("size", pa.int64()),
+        pa.field("uri", pa.string()),
+        lance.blob_field("blob"),
+        pa.field("created_at", TS),
+    ]
+)
+
+DATA_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("object_name", pa.string(), nullable=False),
+        pa.field("filename", pa.string()),
+        pa.field("version", pa.int32()),
+        pa.field("sha256", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("media_type", pa.string()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("source", pa.string()),
+        pa.field("tags", pa.list_(pa.string())),
+        pa.field("metadata", pa.string()),
+        pa.field("uri", pa.string()),
+        pa.field("created_at", TS),
+        pa.field("is_latest", pa.bool_()),
+    ]
+)
+DATA_COLUMNS = DATA_SCHEMA.names
+
+NAMES_SCHEMA = pa.schema([pa.field("name", pa.string(), nullable=False), pa.field("created_at", TS)])
+
+COMMIT_MESSAGE_KEY = "__lance_commit_message"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def is_remote(root: str) -> bool:
+    return "://" in root and not root.startswith("file://")
+
+
+def storage_options_for(root: str) -> dict[str, str] | None:
+    """Object-store options for an ``s3://`` lake, from the environment (see :mod:`pinlake.storage`)."""
+    return storage_options(root) if root.startswith("s3://") else None
+
+
+class Store:
+    """Opens and commits the lake tables. ``version`` pins the data table (read-only lake)."""
+
+    def __init__(self, root: str | os.PathLike[str], version: int | None = None) -> None:
+        self.root = str(root).rstrip("/")
+        self.remote = is_remote(self.root)
+        self.pinned_version = version
+        self.storage_options = storage_options_for(self.root)
+        #: (message, hint) when every write through this store is refused (see :meth:`check_writable`)
+        self.read_only: tuple[str, str] | None = None
+        self._lock: Any = None
+        if self.remote:
+            self._thread_lock = threading.RLock()  # one lease per Store, taken once however deep
+            self._lease_depth = 0
+        else:
+            from filelock import FileLock
+
+            self._lock = FileLock(str(Path(self.root) / ".lock"))
+
+    def uri(self, table: str) -> str:
+        return f"{self.root}/{table}.lance"
+
+    def exists(self, table: str) -> bool:
+        return (location(self.root) / f"{table}.lance" / "_versions").is_dir()
+
+    def open(self, table: str, version: int | None = None) -> lance.LanceDataset:
+        if table == DATA and version is None:
+            version = self.pinned_version
+        return lance.dataset(self.uri(table), version=version, storage_options=self.storage_options)
+
+    def open_or_none(self, table: str, version: int | None = None) -> lance.LanceDataset | None:
+        if not self.exists(table):
+            return None
+        return self.open(table, version)
+
+    def check_writable(self) -> None:
+        """Raise a ValidationError (why, and a hint) when this store is read-only."""
+        if self.read_only is not None:
+            raise ValidationError(self.read_only[0], hint=self.read_only[1])
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Serialise check-then-write across processes: a file lock, or a lease object on S3 (re-entrant)."""
+        self.check_writable()
+        if self._lock is not None:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                yield
+            return
+        with self._thread_lock:
+            if self._lease_depth:
+                self._lease_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lease_depth -= 1
+                return
+            with storage_lock(location(self.root) / ".lock", timeout=600):
+                self._lease_depth = 1
+                try:
+                    yield
+                finally:
+                    self._lease_depth = 0
+
+    # --- writes ----------------------------------------------------------------
+    def write_fragments(self, table: str, data: pa.Table, schema: pa.Schema) -> list[Any]:
+        """Write rows as fragments, invisible until :meth:`commit_fragments`."""
+        self.check_writable()
+        return list(
+            lance.fragment.write_fragments(
+                data, self.uri(table), schema=schema, storage_options=self.storage_options
+            )
+        )
+
+    def commit_fragments(
+        self, table: str, fragments: list[Any], schema: pa.Schema, operation: str, **lineage: Any
+    ) -> lance.LanceDataset:
+        """One commit appending ``fragments`` (creating the table if needed), with lineage."""
+        self.check_writable()
+        props = lineage_properties(operation, **lineage)
+        props[COMMIT_MESSAGE_KEY] = f"pinlake {operation}"
+        if self.exists(table):
+            ds = lance.dataset(self.uri(table), storage_options=self.storage_options)
+            txn = Transaction(ds.version, LanceOperation.Append(fragments), transaction_properties=props)
+        else:
+            txn = Transaction(0, LanceOperation.Overwrite(schema, fragments), transaction_properties=props)
+        return lance.LanceDataset.commit(self.uri(table), txn, storage_options=self.storage_options)
+
+    def append(self, table: str, rows: pa.Table, schema: pa.Schema, operation: str, **lineage: Any) -> lance.LanceDataset:
+        self.check_writable()
+        props = lineage_properties(operation, **lineage)
+        mode = "append" if self.exists(table) else "create"
+        return lance.write_dataset(
+            rows.cast(schema) if rows.schema != schema else rows,
+            self.uri(table),
+            schema=schema,
+            mode=mode,
+            commit_message=f"pinlake {operation}",
+            transaction_properties=props,
+            storage_options=self.storage_options,
+        )
+
+    def upsert_data(self, rows: pa.Table) -> lance.LanceDataset:
+        """Insert new data rows and replace changed ones by ``id`` in ONE commit (merge_insert).
+
+        Only called under the write lock (concurrent merge_insert can duplicate keys).
+        """
+        self.check_writable()
+        rows = rows.select(DATA_COLUMNS).cast(DATA_SCHEMA)
+        if not self.exists(DATA):
+            return self.append(DATA, rows, DATA_SCHEMA, "lake.upsert")
+        ds = lance.dataset(self.uri(DATA), storage_options=self.storage_options)
+        ds.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+        return lance.dataset(self.uri(DATA), storage_options=self.storage_options)
+
+    def data_version(self) -> int:
+        if self.pinned_version is not None:
+            return self.pinned_version
+        ds = self.open_or_none(DATA)
+        return 0 if ds is None else ds.version
+
+
+def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema = DATA_SCHEMA) -> pa.Table:
+    """Rows as an Arrow table; a string over PINLAKE_MAX_FIELD_BYTES (e.g. a processing's metadata) is refused."""
+    table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
+    over = oversized_string(table)
+    if over is not None:
+        name = rows[over[1]].get("object_name") or rows[over[1]].get("name")
+        raise field_size_error(f"lake row {over[1]} ({name!r})", over[0], over[2])
+    return table
+
+

@@ -1,0 +1,343 @@
+"""Build a dataset: from a folder (``build_folder``) or from a lock (``build_from_lock``).
+
+``build_from_lock(library, lock_dir, name)`` creates the dataset on first use. When the dataset
+already exists (``mode="auto"``): a lock whose hash equals the latest version's lock hash changes
+nothing (``unchanged=True``); otherwise the earlier lock is diffed with the new one by object name
+(a resource whose locked line or split changed is an update) and only the adds, updates and deletes
+go through one CRUD batch (one new dataset version). Without the earlier lock on disk, the dataset
+is rebuilt (``mode="overwrite"``: a new version replacing the rows).
+
+``runner="dask"`` runs full builds (create/overwrite) on a Dask cluster (``dask_address`` or
+``dask_client``): see :mod:`pinlake.datasets.build.dask_build`. Incremental refreshes write only the diff
+and stay on the calling process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pinlake.datasets.build.folder import ImageFolderBuilder, read_metadata
+from pinlake.datasets.build.from_lock import LockfileBuilder, item_id_for
+from pinlake.datasets.dataset import Dataset
+from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.info import DatasetInfo
+from pinlake.datasets.versions import VersionLog
+from pinlake.errors import DatasetExistsError, InputFileError, ValidationError
+from pinlake.layout import check_dataset_name
+from pinlake.library import Library
+from pinlake.recipes.lockfile import LINES_CHUNK, Lock, object_name_of, read_lock
+from pinlake.storage import location
+
+
+def load_dataset_item(spec: str) -> type[DatasetItem]:
+    """``path/to/file.py:ClassName`` or ``package.module:ClassName`` → the DatasetItem subclass."""
+    if ":" not in spec:
+        raise ValidationError(f"--item {spec!r}: expected FILE.py:ClassName or module:ClassName")
+    target, name = spec.rsplit(":", 1)
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise InputFileError(f"--item: {path} does not exist")
+        mod_spec = importlib.util.spec_from_file_location(f"_pinlake_item_{path.stem}", path)
+        assert mod_spec and mod_spec.loader
+        module = importlib.util.module_from_spec(mod_spec)
+        sys.modules[mod_spec.name] = module
+        mod_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    cls = getattr(module, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, DatasetItem)):
+        raise ValidationError(f"--item {spec!r}: {name} is not a DatasetItem subclass in {target}")
+    return cls
+
+
+def infer_dataset_item(source_dir: Path) -> type[DatasetItem]:
+    """A DatasetItem for a folder: ``image: Image``, entities with category + bbox + keypoints when
+    the metadata has ``objects``, and every other top-level key as item metadata (type from its values)."""
+    from pydantic import create_model
+
+    from pinlake.demo.data import EntityWithCategory
+    from pinlake.features import BBox, Image, KeyPoints
+
+    meta_types: dict[str, type] = {}
+    has_objects = False
+    for split in sorted(p for p in Path(source_dir).iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        for n, (_, line) in enumerate(read_metadata(split / "metadata.jsonl")):
+            for key, value in line.items():
+                if key in ("image", "normalized"):
+                    continue
+                if key == "objects":
+                    has_objects = True
+                    continue
+                tp = bool if isinstance(value, bool) else int if isinstance(value, int) else float if isinstance(value, float) else str
+                prev = meta_types.get(key)
+                meta_types[key] = float if {prev, tp} == {int, float} else (prev or tp)
+            if n >= 200:
+                break
+    fields: dict[str, Any] = {"image": (Image, ...)}
+    if has_objects:
+        fields.update(objects=(list[EntityWithCategory], []), bbox=(list[BBox], []), keypoints=(list[KeyPoints], []))
+    for key, tp in meta_types.items():
+        fields[key] = (tp | None, None)
+    return create_model("FolderDatasetItem", __base__=DatasetItem, **fields)  # type: ignore[call-overload]
+
+
+@dataclass
+class BuildResult:
+    dataset: Dataset
+    samples: int
+
+
+def build_folder(
+    library: Library,
+    source_dir: Path,
+    name: str,
+    *,
+    item: str | type[DatasetItem] | None = None,
+    mode: str = "create",
+    description: str = "",
+    url_prefix: str | None = None,
+    embed: bool = False,
+    flush_every_n_samples: int | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> BuildResult:
+    check_dataset_name(name)
+    library.ensure()
+    source_dir = Path(source_dir)
+    if not source_dir.is_dir():
+        raise InputFileError(f"{source_dir}: source folder does not exist", hint="Point at ROOT with ROOT/<split>/metadata.jsonl.")
+    item_cls = load_dataset_item(item) if isinstance(item, str) else (item or infer_dataset_item(source_dir))
+    builder = ImageFolderBuilder(
+        source_dir, library.dataset_path(name), item_cls,
+        DatasetInfo(id=name, name=name.replace("_", " ").title(), description=description),
+        url_prefix=url_prefix if url_prefix is not None else f"/{source_dir.name}", embed=embed,
+    )
+    total = builder.count_samples()
+    if progress:
+        builder.progress = lambda n: progress(n, total)
+    ds = builder.build(mode=mode, flush_every_n_samples=flush_every_n_samples)  # type: ignore[arg-type]
+    return BuildResult(ds, ds.num_items)
+
+
+
+
+
+LockBuildMode = Literal["auto", "create", "overwrite"]
+
+
+@dataclass
+class LockBuildResult:
+    dataset: Dataset
+    lock_hash: str
+    mode: str
+    unchanged: bool = False
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    #: "local" or "dask" (what wrote the rows), and the number of shards of a dask build
+    runner: str = "local"
+    shards: int = 0
+    #: a dask build's timings: {"shard_seconds": [...], "commit_seconds": s, "workers": [...]}
+    timings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        return self.dataset.version
+
+
+def _line_keys(lock: Lock) -> tuple[pa.Array, pa.Array]:
+    """(names, keys) of every object name of a lock: key = sha256 of its split and canonical line; a
+    name in several splits (disjoint=False) keeps its last line, as :meth:`Lock.index` does."""
+    names: list[pa.Array] = []
+    keys: list[pa.Array] = []
+    chunk_names: list[str] = []
+    chunk_keys: list[bytes] = []
+
+    def flush() -> None:
+        names.append(pa.array(chunk_names, pa.string()))
+        keys.append(pa.array(chunk_keys, pa.binary(32)))
+        chunk_names.clear()
+        chunk_keys.clear()
+
+    for split, _, line in lock.lines():
+        chunk_names.append(object_name_of(line))
+        chunk_keys.append(hashlib.sha256(f"{split}\n{line}".encode()).digest())
+        if len(chunk_names) >= LINES_CHUNK:
+            flush()
+    flush()
+    name = pa.chunked_array(names, pa.string()).combine_chunks()
+    key = pa.chunked_array(keys, pa.binary(32)).combine_chunks()
+    uniq = pc.unique(name)
+    if len(uniq) < len(name):  # the last line of each name: its first position in the reversed names
+        first_from_end = pc.index_in(uniq, value_set=name[::-1]).to_numpy()
+        last = pa.array(len(name) - 1 - first_from_end)
+        name, key = name.take(last), key.take(last)
+    return name, key
+
+
+def diff_locks(old: Lock, new: Lock) -> tuple[list[str], list[str], list[str]]:
+    """(added, updated, deleted) object names between two locks (a name whose split or locked line
+    changed is updated). The locks are streamed: each name is kept with a digest of its line."""
+    a_name, a_key = _line_keys(old)
+    b_name, b_key = _line_keys(new)
+    at_old = pc.index_in(b_name, value_set=a_name)  # each new name's position in the old lock
+    kept = at_old.is_valid()
+    added = sorted(b_name.filter(pc.invert(kept)).to_pylist())
+    deleted = sorted(a_name.filter(pc.invert(pc.is_in(a_name, value_set=b_name))).to_pylist())
+    changed = pc.not_equal(b_key.filter(kept), a_key.take(at_old.filter(kept)))
+    updated = sorted(b_name.filter(kept).filter(changed).to_pylist())
+    return added, updated, deleted
+
+
+def _previous_lock(ds: Dataset, library: Library) -> Lock | None:
+    lineage = ds.state.lineage
+    h = lineage.get("pinlake.lock_hash")
+    if not h:
+        return None
+    for cand in (lineage.get("pinlake.lock_dir"), library.locks_path / h):
+        if cand and (location(cand) / "lock.json").is_file():
+            lock = read_lock(cand, verify=False)
+            if lock.hash == h:
+                return read_lock(cand)
+    return None
+
+
+def build_from_lock(
+    library: Library | str | os.PathLike[str],
+    lock_dir: str | os.PathLike[str],
+    name: str | None = None,
+    *,
+    dataset_item: type[DatasetItem] | str | None = None,
+    mode: LockBuildMode = "auto",
+    embed: bool = False,
+    description: str = "",
+    lake: Any = None,
+    flush_every_n_samples: int | None = None,
+    compute_stats: bool = True,
+    runner: str = "local",
+    dask_address: str | None = None,
+    dask_client: Any = None,
+    shards: int | None = None,
+) -> LockBuildResult:
+    """Build dataset ``name`` (default: the recipe name) from the lock in ``lock_dir``.
+
+    ``runner``: "local" (this process) or "dask" (shards on the cluster at ``dask_address``, or
+    through an open ``dask_client``; ``shards`` default 2 per worker or one per ~5000 resources).
+    """
+    from pinlake.library.build import load_dataset_item
+
+    library = library if isinstance(library, Library) else Library(library)
+    if mode not in ("auto", "create", "overwrite"):
+        raise ValidationError(f"unknown mode {mode!r}", hint="Use mode='auto', 'create' or 'overwrite'.")
+    if runner != "local":
+        from pinlake.runners.dask import check_runner
+
+        check_runner(runner, dask_address, dask_client)
+    lake = lake if lake is not None else library.get_datalake()
+    lock = read_lock(lock_dir, lake)
+    name = check_dataset_name(name or lock.recipe)
+    if dataset_item is None:
+        from pinlake.demo.data import HealthDatasetItem
+
+        dataset_item = HealthDatasetItem
+    elif isinstance(dataset_item, str):
+        dataset_item = load_dataset_item(dataset_item)
+    target = library.dataset_path(name)
+    exists = VersionLog(target).exists()
+
+    def info() -> DatasetInfo:
+        return DatasetInfo(id=name, name=name.replace("_", " ").title(), description=description or f"Built from lock {lock.hash[:12]} of recipe {lock.recipe}")
+
+    def builder(**kw: Any) -> LockfileBuilder:
+        return LockfileBuilder(lock, target, dataset_item, info(), lake, embed=embed, **kw)  # type: ignore[arg-type]
+
+    def full(real_mode: str) -> LockBuildResult:
+        if runner == "dask":
+            from pinlake.datasets.build.dask_build import build_lock_on_dask
+
+            out = build_lock_on_dask(
+                lock, target, dataset_item, info(), lake, mode=real_mode, embed=embed, address=dask_address,  # type: ignore[arg-type]
+                client=dask_client, shards=shards, flush_every_n_samples=flush_every_n_samples,
+                compute_stats=compute_stats,
+            )
+            timings = {"shard_seconds": out.shard_seconds, "shard_cpu_seconds": out.shard_cpu_seconds,
+                       "commit_seconds": out.commit_seconds, "workers": out.workers}
+            return LockBuildResult(out.dataset, lock.hash, real_mode, added=lock.object_names(), runner="dask",
+                                   shards=out.shards, timings=timings)
+        ds = builder().build(mode=real_mode, flush_every_n_samples=flush_every_n_samples, compute_stats=compute_stats)  # type: ignore[arg-type]
+        return LockBuildResult(ds, lock.hash, real_mode, added=lock.object_names())
+
+    if not exists or mode in ("create", "overwrite"):
+        try:
+            return full(mode if mode != "auto" else "create")
+        except DatasetExistsError:
+            if mode != "auto" or not VersionLog(target).exists():
+                raise
+            # another writer created it since the check above: decide again against its version
+            return build_from_lock(library, lock_dir, name, dataset_item=dataset_item, mode="auto", embed=embed,
+                                   description=description, lake=lake, flush_every_n_samples=flush_every_n_samples,
+                                   compute_stats=compute_stats, runner=runner, dask_address=dask_address,
+                                   dask_client=dask_client, shards=shards)
+
+    ds = Dataset(target, dataset_item=dataset_item)
+    if ds.state.lock_hash == lock.hash:
+        return LockBuildResult(ds, lock.hash, "auto", unchanged=True)
+    previous = _previous_lock(ds, library)
+    if previous is None:
+        return full("overwrite")
+    added, updated, deleted = diff_locks(previous, lock)
+    b = builder(object_names=set(added) | set(updated))
+    items: dict[str, Any] = {}
+    wanted = b.object_names or set()
+    found: dict[str, tuple[str, int, str]] = {}  # the last line of each changed name, as Lock.located()
+    for split, lineno, line in lock.lines():
+        if (name := object_name_of(line)) in wanted:
+            found[name] = (split, lineno, line)
+    changed = {name: (found[name][0], found[name][1], json.loads(found[name][2])) for name in sorted(wanted)}
+    if embed and changed:  # the changed resources' bytes in one read
+        b._prefetched = lake.read_objects([rec["sha256"] for _, _, rec in changed.values()])
+    for name, (split, lineno, rec) in changed.items():
+        items[name] = _as_item(ds, b.sample(split, rec, f"{lock.file(split)}:{lineno}"))
+    b._prefetched = {}
+    with ds.batch("build:lock-incremental", record_empty=True, derived=compute_stats, **lock.lineage()):
+        if b._sources and "source" in ds.schema.tables:
+            have = {s.id for s in ds.get_data("source")} if "source" in ds.tables else set()
+            new = [s for s in b._sources if s.id not in have]
+            if new:
+                ds.add_data("source", new)
+        if deleted:
+            ds.delete_dataset_items([item_id_for(n) for n in deleted])
+        if updated:
+            ds.update_dataset_items([items[n] for n in updated])
+        if added:
+            ds.add_dataset_items([items[n] for n in added])
+    ds = Dataset(target, dataset_item=dataset_item)
+    return LockBuildResult(ds, lock.hash, "incremental", added=added, updated=updated, deleted=deleted)
+
+
+def _as_item(ds: Dataset, sample: dict[str, Any]) -> DatasetItem:
+    """A builder sample (rows per table) as one DatasetItem for the CRUD item methods."""
+    cls = ds.dataset_item
+    item = sample["item"]
+    values: dict[str, Any] = {"id": item.id, "split": item.split}
+    for meta in cls.metadata_fields():
+        values[meta] = getattr(item, meta, None)
+    for table, (_, is_list) in cls.table_fields().items():
+        rows = sample.get(table)
+        rows = rows if isinstance(rows, list) else ([rows] if rows is not None else [])
+        values[table] = rows if is_list else (rows[0] if rows else None)
+    return cls.model_construct(**values)
+
+
+__all__ = ["build_from_lock", "diff_locks", "LockBuildResult"]

@@ -1,0 +1,179 @@
+"""Read-only DuckDB SQL over a whole library.
+
+Schemas exposed: one per dataset (a view per table at its latest *logged* version, or pinned with
+``at={"dataset": version_or_tag}``), ``catalog`` (``versions``, ``lineage``, ``pins``, ``tags``,
+``consumers``, ``cleanups``, ``members``) and ``lake`` (the lake's tables, e.g. ``lake.data``).
+Only one SELECT/EXPLAIN statement runs per query; anything that writes, and several statements
+separated by ';', are refused before execution (DuckDB's own parser splits the statements).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Iterable, Mapping
+
+import pyarrow as pa
+
+from pinlake.errors import InvalidQueryError, NotFoundError
+
+WRITE_KEYWORDS = (
+    "CREATE", "INSERT", "UPDATE", "DELETE", "DROP", "ALTER", "COPY", "ATTACH", "DETACH", "INSTALL", "LOAD",
+    "PRAGMA", "SET", "RESET", "EXPORT", "IMPORT", "CALL", "CHECKPOINT", "VACUUM", "MERGE", "TRUNCATE", "USE",
+    "BEGIN", "COMMIT", "ROLLBACK", "PREPARE", "EXECUTE", "DEALLOCATE", "ANALYZE", "UPSERT", "REPLACE",
+)
+_STRIP = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
+
+
+def _first_keywords(query: str) -> list[str]:
+    """The first word of each statement, with strings, quoted names and comments removed."""
+    text = _STRIP.sub(" ", query)
+    out = []
+    for part in text.split(";"):
+        m = re.match(r"[\s(]*([A-Za-z_]+)", part)
+        if m:
+            out.append(m.group(1).upper())
+    return out
+
+
+def check_read_only(query: str) -> list[Any]:
+    """Parse ``query``; raise InvalidQueryError for syntax errors, statements that write and more than one statement."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise InvalidQueryError(str(exc).strip()) from None
+    if not statements:
+        raise InvalidQueryError("empty query", hint='Try: pinlake sql "SELECT * FROM catalog.versions LIMIT 5"')
+    allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+    for st in statements:
+        if st.type not in allowed:
+            kind = str(st.type).split(".")[-1]
+            raise InvalidQueryError(
+                f"pinlake sql is read-only: {kind} statements are not allowed",
+                hint="Only SELECT (and EXPLAIN) run here; change data through pinlake commands or the Python API.",
+            )
+    for word in _first_keywords(query):
+        if word in WRITE_KEYWORDS:
+            raise InvalidQueryError(f"pinlake sql is read-only: {word} statements are not allowed",
+                                    hint="Only SELECT (and EXPLAIN) run here.")
+    if len(statements) > 1:
+        raise InvalidQueryError(
+            f"the query has {len(statements)} statements; only one statement runs per query",
+            hint="Send each SELECT on its own (a ';' inside a quoted string is fine), or combine them with UNION ALL.",
+        )
+    return statements
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def parse_at(at: Mapping[str, Any] | Iterable[str] | None) -> dict[str, str]:
+    """``{"ds": 3}`` or ``["ds=3", "other=v1.0"]`` → ``{"ds": "3", "other": "v1.0"}``."""
+    if not at:
+        return {}
+    if isinstance(at, Mapping):
+        return {str(k): str(v) for k, v in at.items()}
+    out = {}
+    for item in at:
+        name, sep, ver = str(item).partition("=")
+        if not sep or not name or not ver:
+            raise InvalidQueryError(f"--at {item!r}: expected DATASET=VERSION (or DATASET=TAG)")
+        out[name] = ver
+    return out
+
+
+CATALOG_VIEWS = {
+    "versions": """
+        SELECT v.dataset, v."table", v.version, v.timestamp, v.operation, v.rows, v.schema_hash, v.message,
+               v.run_id, v.flow_run_id, v.lock_hash, v.lake_version, v.recipe_hash, v.code_version, v.user,
+               v.lineage, v.catalogued_at,
+               (v.dataset <> '_lake' AND v."table" <> '_versions' AND NOT EXISTS (
+                   SELECT 1 FROM {members} m WHERE m.dataset = v.dataset AND m."table" = v."table" AND m.version = v.version
+               )) AS orphan,
+               EXISTS (SELECT 1 FROM (SELECT dataset, "table", unnest(from_json(removed, '["BIGINT"]')) AS version
+                                      FROM {cleanups}) r
+                       WHERE r.dataset = v.dataset AND r."table" = v."table" AND r.version = v.version) AS removed
+        FROM {versions} v""",
+    "lineage": "SELECT * FROM {dataset_versions}",
+    "pins": """
+        SELECT dataset, name AS pin, 'tag' AS kind, dataset_version, tables, created_at FROM {tags}
+        UNION ALL SELECT dataset, pin_file, 'pins.yaml', dataset_version, tables, created_at FROM {pins}""",
+    "tags": "SELECT * FROM {tags}",
+    "consumers": "SELECT * FROM {consumers}",
+    "cleanups": "SELECT * FROM {cleanups}",
+    "members": "SELECT * FROM {members}",
+}
+
+
+def connect(library: str | os.PathLike[str] | None = None, at: Mapping[str, Any] | Iterable[str] | None = None) -> Any:
+    """A DuckDB connection with the whole library exposed as views (snapshots taken now)."""
+    import duckdb
+
+    from pinlake.catalog.store import SCHEMAS, Catalog
+    from pinlake.catalog.sync import lake_tables
+    from pinlake.library.versions import resolve
+    from pinlake.datasets.tables import table_uri
+    from pinlake.library import Library
+    from pinlake.storage import lance_dataset
+
+    lib = Library(library)
+    if not lib.path.is_dir():
+        raise NotFoundError(f"library {lib.path} does not exist", hint="Pass --library PATH or set PINLAKE_LIBRARY.")
+    pinned = parse_at(at)
+    names = lib.dataset_names()
+    unknown = sorted(set(pinned) - set(names))
+    if unknown:
+        raise NotFoundError(f"--at names unknown dataset(s) {', '.join(unknown)}", hint=f"Datasets: {', '.join(names) or 'none'}.")
+    con = duckdb.connect()
+    n = 0
+
+    def register(obj: Any) -> str:
+        nonlocal n
+        n += 1
+        name = f"__pinlake_{n}"
+        con.register(name, obj)
+        return name
+
+    for name in names:
+        path = lib.path / name
+        entry = resolve(path, pinned.get(name))
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(name)}")
+        for table, v in sorted(entry.tables.items()):
+            try:
+                ds = lance_dataset(table_uri(path, table), version=v)
+            except (ValueError, OSError):
+                raise NotFoundError(f"dataset {name!r} version {entry.dataset_version}: table {table!r}@{v} was cleaned up",
+                                    hint=f"Pin another version with --at {name}=VERSION.") from None
+            con.execute(f"CREATE VIEW {_q(name)}.{_q(table)} AS SELECT * FROM {register(ds)}")
+    catalog = Catalog(lib.path)
+    refs = {t: register(catalog.dataset_ref(t)) for t in SCHEMAS}
+    con.execute("CREATE SCHEMA IF NOT EXISTS catalog")
+    for view, body in CATALOG_VIEWS.items():
+        con.execute(f"CREATE VIEW catalog.{_q(view)} AS " + body.format(**refs))
+    con.execute("CREATE SCHEMA IF NOT EXISTS lake")
+    for table, uri in lake_tables(lib.path).items():
+        con.execute(f"CREATE VIEW lake.{_q(table)} AS SELECT * FROM {register(lance_dataset(uri))}")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def sql(query: str, library: str | os.PathLike[str] | None = None,
+        at: Mapping[str, Any] | Iterable[str] | None = None) -> pa.Table:
+    """Run a read-only DuckDB query over the library; returns an Arrow table (``.to_pandas()`` for pandas)."""
+    import duckdb
+
+    check_read_only(query)
+    con = connect(library, at)
+    try:
+        result = con.sql(query).to_arrow_table()
+    except duckdb.Error as exc:
+        raise InvalidQueryError(str(exc).strip(), hint="Schemas: one per dataset, catalog.*, lake.*; "
+                                "try `pinlake sql \"SHOW ALL TABLES\"`.") from None
+    finally:
+        con.close()
+    return result
+

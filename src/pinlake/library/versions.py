@@ -1,0 +1,161 @@
+"""Dataset versions: find a dataset, list its versions, resolve a number, tag or lock hash.
+
+Every function reads the dataset's version log; nothing here rewrites history.
+"""
+
+from __future__ import annotations
+
+
+
+import re
+from typing import Any
+
+
+from pinlake.datasets.tables import table_uri
+from pinlake.datasets.versions import DatasetVersion, VersionLog
+from pinlake.errors import NotFoundError
+from pinlake.storage import AnyPath, lance_dataset, location
+
+
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+# --- locating -----------------------------------------------------------------------
+def dataset_path(name_or_path: str | AnyPath, library: str | AnyPath | None = None) -> AnyPath:
+    """The directory of a dataset given its name in ``library`` (or a path to it)."""
+    from pinlake.library import Library
+
+    p = location(name_or_path)
+    if (p / "_versions.lance" / "_versions").is_dir():
+        return p
+    lib = Library(library)
+    names = lib.dataset_names()
+    if str(name_or_path) not in names:
+        raise NotFoundError(
+            f"no dataset {str(name_or_path)!r} in library {lib.path}",
+            hint=f"Datasets here: {', '.join(names) or 'none'}. Try `pinlake ls --library {lib.path}`.",
+        )
+    return lib.path / str(name_or_path)
+
+
+def library_of(path: AnyPath) -> AnyPath | None:
+    """The library holding the dataset at ``path`` (None if it lives outside a library)."""
+    from pinlake.layout import is_library
+
+    return path.parent if is_library(path.parent) else None
+
+
+# --- resolving --------------------------------------------------------------------------
+def tags_of(path: AnyPath, entries: list[DatasetVersion] | None = None) -> dict[str, int]:
+    """``{tag: dataset_version}``: from the catalog, else from the Lance tags on the tables.
+
+    ``entries``: the version log when the caller has already read it.
+    """
+    lib = library_of(path)
+    out: dict[str, int] = {}
+    if lib is not None:
+        from pinlake.catalog.store import Catalog
+        from pinlake.util.sqltext import sql_str
+
+        data = Catalog(lib).read("tags", filter=f"dataset = {sql_str(path.name)}", columns=["name", "dataset_version"])
+        out.update(zip(data.column("name").to_pylist(), data.column("dataset_version").to_pylist()))
+    if entries is None:
+        entries = VersionLog(path).entries()
+    lance_tags: dict[str, dict[str, int]] = {}
+    db = path / "db"
+    for table_dir in sorted(db.iterdir()) if db.is_dir() else []:
+        if table_dir.name.endswith(".lance"):
+            for name, t in lance_dataset(str(table_dir)).tags.list().items():
+                if not name.startswith("pinlake-keep-"):
+                    lance_tags.setdefault(name, {})[table_dir.name[:-6]] = t["version"]
+    for name, tables in lance_tags.items():
+        if name in out:
+            continue
+        for e in reversed(entries):
+            if all(e.tables.get(t) == v for t, v in tables.items()):
+                out[name] = e.dataset_version
+                break
+    return out
+
+
+def resolve(path: AnyPath, version: int | str | None = None, *, tag: str | None = None, lock: str | None = None) -> DatasetVersion:
+    """The dataset version named by a number, a tag or a lock hash (default: the latest)."""
+    log = VersionLog(path)
+    entries = log.entries()
+    if not entries:
+        raise NotFoundError(f"dataset {path.name!r} has no committed version", hint="Build it first.")
+    by_number = {e.dataset_version: e for e in entries}
+
+    def get(number: int) -> DatasetVersion:
+        return by_number[number] if number in by_number else log.get(number)  # log.get raises NotFoundError
+    if isinstance(version, str):
+        if version.isdigit():
+            version = int(version)
+        elif version.startswith("lock:"):
+            lock, version = version[5:], None
+        else:
+            tag, version = version, None
+    if version is not None:
+        return get(int(version))
+    tags: dict[str, int] | None = None
+    if tag is not None:
+        tags = tags_of(path, entries)
+        if tag in tags:
+            return get(tags[tag])
+        if re.fullmatch(r"[0-9a-f]{6,64}", tag) and lock is None:
+            lock = tag
+        else:
+            raise NotFoundError(
+                f"dataset {path.name!r} has no tag {tag!r}",
+                hint=f"Tags: {', '.join(sorted(tags)) or 'none'}; versions 1..{entries[-1].dataset_version}.",
+            )
+    if lock is not None:
+        for e in reversed(entries):
+            if e.lock_hash and e.lock_hash.startswith(lock):
+                return e
+        locks = sorted({e.lock_hash[:12] for e in entries if e.lock_hash})
+        tags = tags if tags is not None else tags_of(path, entries)
+        raise NotFoundError(
+            f"dataset {path.name!r} has no version built from lock {lock!r}",
+            hint=f"Locks built: {', '.join(locks) or 'none'}; tags: {', '.join(sorted(tags)) or 'none'}.",
+        )
+    return entries[-1]
+
+
+def missing_tables(entry: DatasetVersion, path: AnyPath) -> list[str]:
+    """Tables of ``entry`` whose Lance version no longer exists (removed by cleanup)."""
+    out = []
+    for table, v in entry.tables.items():
+        try:
+            lance_dataset(table_uri(path, table), version=v)
+        except (ValueError, OSError):
+            out.append(f"{table}@{v}")
+    return out
+
+
+def list_versions(path: AnyPath) -> list[dict[str, Any]]:
+    """Every dataset version with its tags and whether it still reads (not cleaned up)."""
+    entries = VersionLog(path).entries()
+    tags = tags_of(path, entries)
+    by_version: dict[int, list[str]] = {}
+    for name, v in tags.items():
+        by_version.setdefault(v, []).append(name)
+    existing = {}
+    for table_dir in (path / "db").iterdir():
+        if table_dir.name.endswith(".lance"):
+            existing[table_dir.name[:-6]] = {int(v["version"]) for v in lance_dataset(str(table_dir)).versions()}
+    out = []
+    for e in entries:
+        d = e.to_dict()
+        d["lock_hash"], d["run_id"] = e.lock_hash, e.run_id
+        d["tags"] = sorted(by_version.get(e.dataset_version, []))
+        d["available"] = all(v in existing.get(t, set()) for t, v in e.tables.items())
+        out.append(d)
+    return out
+
+
+def latest_entry(lib: "Library", name: str) -> Any:
+    """The dataset's latest version entry, or None when it has none yet (absent, or its first build
+    is still running in another process)."""
+    log = VersionLog(lib.dataset_path(name))
+    return log.latest() if log.exists() else None

@@ -1,0 +1,466 @@
+"""Locks: evaluate a recipe at one lake version and write ``resources.<split>.jsonl`` + ``lock.json``.
+
+Each jsonl line is one resource version (keys sorted, compact separators), rows sorted by
+(object_name, version). The lock hash is the sha256 over the jsonl files' names and bytes, so the
+same recipe over the same lake version gives byte-identical files and the same hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from pinlake.errors import NotFoundError
+from pinlake.lake.lake import Lake
+from pinlake.lake.models import Data
+from pinlake.recipes.client import ReadOnlyLakeClient
+from pinlake.recipes.errors import LockfileError, RecipeError
+from pinlake.recipes.loader import load_recipe, resolve, run_recipe
+from pinlake.storage import AnyPath, S3Path, location
+
+LOCK_KEYS = ("id", "object_name", "version", "sha256", "size", "media_type", "width", "height", "tags", "metadata", "uri")
+MANIFEST = "lock.json"
+FORMAT = 1
+
+
+def resource_file(split: str) -> str:
+    return f"resources.{split}.jsonl"
+
+
+def record_of(row: dict[str, Any]) -> dict[str, Any]:
+    rec = {k: row.get(k) for k in LOCK_KEYS}
+    rec["tags"] = sorted(rec["tags"] or [])
+    rec["metadata"] = rec["metadata"] or {}
+    return rec
+
+
+def dump_line(rec: dict[str, Any]) -> str:
+    return json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash(files: dict[str, bytes]) -> str:
+    """sha256 over (name, length, bytes) of each file, by name."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        data = files[name]
+        h.update(_hash_header(name, len(data)))
+        h.update(data)
+    return h.hexdigest()
+
+
+def _hash_header(name: str, size: int) -> bytes:
+    return name.encode() + b"\0" + str(size).encode() + b"\0"
+
+
+#: bytes read at a time when hashing lock files
+READ_CHUNK = 1 << 20
+
+
+def hash_lock_files(folder: AnyPath, names: Iterable[str]) -> tuple[dict[str, str], str]:
+    """({name: sha256}, :func:`content_hash`) of the files ``names`` in ``folder``, read in chunks."""
+    total = hashlib.sha256()
+    each: dict[str, str] = {}
+    for name in sorted(names):
+        path = folder / name
+        size = path.stat().st_size
+        h = hashlib.sha256()
+        total.update(_hash_header(name, size))
+        read = 0
+        with path.open("rb") as fh:
+            while chunk := fh.read(READ_CHUNK):
+                h.update(chunk)
+                total.update(chunk)
+                read += len(chunk)
+        if read != size:
+            raise LockfileError(f"{path}: changed while it was read ({size} bytes, then {read})", hint="Lock the recipe again.")
+        each[name] = h.hexdigest()
+    return each, total.hexdigest()
+
+
+@dataclass
+class LockResult:
+    path: AnyPath
+    hash: str
+    manifest: dict[str, Any]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.manifest["splits"]
+
+
+#: lock lines made (and written) at a time
+LINES_CHUNK = 1024
+
+
+def _split_entries(split: str, items: list[Any], lake: Any, owner: dict[str, str], disjoint: bool) -> tuple[list[str], list[Any]]:
+    """(object names, entries) of one split in the recipe's order, with the duplicate and overlap
+    checks. An entry is a Data of a listing (its row stays in the listing's Arrow table) or the
+    resolved row dict of any other resource."""
+    names: list[str] = []
+    entries: list[Any] = []
+    for i, r in enumerate(items):
+        if isinstance(r, Data) and r._row is None:
+            entry: Any = r
+            name = r.object_name
+        else:
+            entry = resolve(lake, split, i, r)
+            name = entry["object_name"]
+        prev = owner.get(name)
+        if prev == split:
+            raise RecipeError(
+                f"resource {name!r} appears twice in split {split!r}", hint="Return each resource once per split (deduplicate by object_name)."
+            )
+        if disjoint and prev is not None:
+            raise RecipeError(
+                f"resource {name!r} is in split {prev!r} and in split {split!r}",
+                hint="Splits are disjoint by default; fix the selection or use @pinlake.recipe(disjoint=False).",
+            )
+        owner[name] = split
+        names.append(name)
+        entries.append(entry)
+    return names, entries
+
+
+def _chunk_lines(entries: list[Any]) -> list[str]:
+    """The canonical lines of these entries, in order: listing rows are read from their Arrow table
+    (only the lock's columns, one take per listing), resolved rows are used as they are."""
+    recs: list[Any] = list(entries)
+    by_rows: dict[int, tuple[Any, list[int], list[int]]] = {}
+    for pos, e in enumerate(entries):
+        if isinstance(e, Data):
+            by_rows.setdefault(id(e._rows), (e._rows, [], []))
+            _, at, idx = by_rows[id(e._rows)]
+            at.append(pos)
+            idx.append(e._i)
+    for rows, at, idx in by_rows.values():
+        for pos, row in zip(at, rows.rows_at(idx, list(LOCK_KEYS))):
+            raw = row["metadata"]
+            row["metadata"] = json.loads(raw) if raw else {}
+            recs[pos] = row
+    return [dump_line(record_of(rec)) for rec in recs]
+
+
+def write_lock_files(selection: dict[str, list[Any]], lake: Any, disjoint: bool, folder: Path) -> dict[str, int]:
+    """Write ``resources.<split>.jsonl`` of a selection into ``folder``; returns {split: lines}.
+
+    Rows are sorted by (object_name, version): object names are unique in a split (checked), so
+    by object name. Lines are made and written :data:`LINES_CHUNK` at a time; a listing's rows stay
+    in its Arrow table until their chunk.
+    """
+    owner: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for split in sorted(selection):
+        names, entries = _split_entries(split, selection[split], lake, owner, disjoint)
+        order = sorted(range(len(names)), key=names.__getitem__)
+        del names
+        with open(folder / resource_file(split), "wb") as fh:
+            for k in range(0, len(order), LINES_CHUNK):
+                lines = _chunk_lines([entries[j] for j in order[k:k + LINES_CHUNK]])
+                fh.write("".join(line + "\n" for line in lines).encode())
+        counts[split] = len(order)
+    return counts
+
+
+def lock_recipe(
+    recipe_file: str | os.PathLike[str],
+    lake: Lake,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    locks_dir: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+) -> LockResult:
+    """Evaluate a recipe over ``lake`` at its current version and write the lock.
+
+    Written to ``out`` when given, else to ``<locks_dir>/<hash>/`` (``<library>/_locks``). The
+    jsonl files are written into a temporary directory first (next to the target when it is
+    local), hashed from there, then moved in with ``lock.json``.
+    """
+    loaded = load_recipe(recipe_file, name)
+    client = ReadOnlyLakeClient(lake, recipe=f"{loaded.name!r} ({loaded.path})")
+    selection = run_recipe(loaded, client)
+    staging = _staging_dir(out, locks_dir)
+    try:
+        counts = write_lock_files(selection, client._lake, loaded.spec.disjoint, staging)
+        del selection
+        names = [resource_file(s) for s in counts]
+        file_hashes, digest = hash_lock_files(staging, names)
+        manifest = {
+            "format": FORMAT,
+            "recipe": loaded.name,
+            "recipe_file": str(loaded.path),
+            "recipe_sha256": loaded.source_sha256,
+            "lake": str(Path(str(lake.root)).resolve()) if "://" not in str(lake.root) else str(lake.root),
+            "lake_version": client.version,
+            "disjoint": loaded.spec.disjoint,
+            "splits": dict(sorted(counts.items())),
+            "files": dict(sorted(file_hashes.items())),
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "hash": digest,
+        }
+        if out is not None:
+            target = location(out)
+        elif locks_dir is not None:
+            target = location(locks_dir) / digest
+        else:
+            raise RecipeError("lock_recipe needs out= or locks_dir=", hint="Pass --out DIR or --library PATH.")
+        install_lock_dir(target, staging, names, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return LockResult(target, digest, manifest)
+
+
+def _staging_dir(out: Any, locks_dir: Any) -> Path:
+    """A new temporary directory on the target's file system when the target is local."""
+    parent = None
+    for where in (out, locks_dir):
+        if where is not None:
+            loc = location(where)
+            if isinstance(loc, Path):
+                loc.mkdir(parents=True, exist_ok=True)
+                parent = loc
+            break
+    return Path(tempfile.mkdtemp(prefix=".lock-", dir=parent))
+
+
+def install_lock_dir(target: AnyPath, staging: Path, names: list[str], manifest: dict[str, Any]) -> None:
+    """Move the jsonl files ``names`` from ``staging`` into ``target`` with ``lock.json`` (stale jsonl removed).
+
+    On S3 each file is one atomic PUT, ``lock.json`` last: a reader checks every file against it.
+    """
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    if isinstance(target, S3Path):
+        for old in target.glob("resources.*.jsonl"):
+            if old.name not in names:
+                old.unlink(missing_ok=True)
+        for n in names:
+            (target / n).write_bytes((staging / n).read_bytes())
+        (target / MANIFEST).write_text(text)
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    (staging / MANIFEST).write_text(text)
+    for old in target.glob("resources.*.jsonl"):
+        if old.name not in names:
+            old.unlink()
+    for n in [*names, MANIFEST]:
+        os.replace(staging / n, target / n)
+
+
+def write_lock_dir(target: AnyPath, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
+    """Write ``files`` ({name: bytes}) and ``lock.json`` into ``target`` (see :func:`install_lock_dir`)."""
+    staging = _staging_dir(target if isinstance(target, Path) else None, None)
+    try:
+        for n, b in files.items():
+            (staging / n).write_bytes(b)
+        install_lock_dir(target, staging, list(files), manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@dataclass
+class Lock:
+    """A lock directory read back and verified (see :func:`read_lock`)."""
+
+    path: AnyPath
+    manifest: dict[str, Any]
+    splits: list[str] = field(default_factory=list)
+
+    @property
+    def hash(self) -> str:
+        return self.manifest["hash"]
+
+    @property
+    def lake_version(self) -> int:
+        return int(self.manifest.get("lake_version", 0))
+
+    @property
+    def recipe(self) -> str:
+        return self.manifest.get("recipe", "")
+
+    @property
+    def recipe_hash(self) -> str:
+        return self.manifest.get("recipe_sha256", "")
+
+    def file(self, split: str) -> AnyPath:
+        return self.path / resource_file(split)
+
+    def records(self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(line number, record) of one split, streamed."""
+        with self.file(split).open("r", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                yield lineno, json.loads(line)
+
+    def all_records(self) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        for split in self.splits:
+            for lineno, rec in self.records(split):
+                yield split, lineno, rec
+
+    def lines(self) -> Iterator[tuple[str, int, str]]:
+        """(split, line number, canonical line without the newline) of every record, not parsed."""
+        for split in self.splits:
+            with self.file(split).open("r", encoding="utf-8") as fh:
+                for lineno, line in enumerate(fh, start=1):
+                    yield split, lineno, line.rstrip("\n")
+
+    def index(self) -> dict[str, tuple[str, str]]:
+        """object_name → (split, canonical line): what an incremental build diffs."""
+        return {object_name_of(line): (split, line) for split, _, line in self.lines()}
+
+    def located(self) -> dict[str, tuple[str, int, str]]:
+        """object_name → (split, line number, canonical line)."""
+        return {object_name_of(line): (split, lineno, line) for split, lineno, line in self.lines()}
+
+    def object_names(self) -> list[str]:
+        """The distinct object names of the lock, sorted (each line read for its name only; gathered
+        and sorted as Arrow strings, whose byte order is the code point order of ``sorted``)."""
+        import pyarrow.compute as pc
+
+        uniq = pc.unique(line_column(self, object_name_of))
+        return uniq.take(pc.sort_indices(uniq)).to_pylist()
+
+    def ids(self) -> list[tuple[str, str]]:
+        """(resource id, object name) of every record, read without parsing whole lines."""
+        return [(id_of(line), object_name_of(line)) for _, _, line in self.lines()]
+
+    def lineage(self) -> dict[str, Any]:
+        return {"lock_hash": self.hash, "lake_version": self.lake_version, "recipe_hash": self.recipe_hash, "recipe": self.recipe, "lock_dir": str(self.path)}
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _string_after(line: str, key: str, from_right: bool) -> str:
+    i = line.rfind(key) if from_right else line.find(key)
+    if i < 0:
+        return json.loads(line)[key.strip(',":')]  # not canonical: parse it all
+    value, _ = _DECODER.raw_decode(line, i + len(key) - 1)
+    return value
+
+
+def object_name_of(line: str) -> str:
+    """The object name of a canonical lock line without parsing the whole line.
+
+    Keys are sorted, so the top-level ``object_name`` follows ``metadata`` (any nested key of that
+    name is inside it) and only sha256, size, tags, uri, version and width come after it.
+    """
+    return _string_after(line, ',"object_name":"', from_right=True)
+
+
+def id_of(line: str) -> str:
+    """The resource id of a canonical lock line (``id`` follows ``height``, the first key)."""
+    return _string_after(line, ',"id":"', from_right=False)
+
+
+def _first_bad_line(path: AnyPath, lake: Lake | None) -> str:
+    """Why a jsonl file no longer matches its lock: the first offending line, when it can be told."""
+    prev = None
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            where = f"{path}:{lineno}"
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return f"{where}: invalid JSON ({exc.msg})"
+            if not isinstance(rec, dict) or sorted(rec) != sorted(LOCK_KEYS):
+                return f"{where}: not a lock record (keys must be {', '.join(LOCK_KEYS)})"
+            if dump_line(rec) + "\n" != line:
+                return f"{where}: line is not in canonical form (edited by hand?)"
+            key = (rec["object_name"], rec["version"])
+            if prev is not None and key < prev:
+                return f"{where}: rows are out of order"
+            prev = key
+            if lake is not None:
+                try:
+                    row = lake.find_data(id=rec["id"]).to_dict()
+                except NotFoundError:
+                    continue
+                if dump_line(record_of(row)) != dump_line(rec):
+                    return f"{where}: {rec['object_name']!r} differs from the lake's resource version {rec['version']}"
+    return f"{path}: content changed since it was locked"
+
+
+def read_lock(path: str | os.PathLike[str], lake: Lake | None = None, *, verify: bool = True) -> Lock:
+    """Open a lock directory (or one of its jsonl files / its lock.json) and check its hash."""
+    p = location(path)
+    lock_dir = p.parent if p.is_file() else p
+    mpath = lock_dir / MANIFEST
+    if not mpath.is_file():
+        raise LockfileError(f"{lock_dir}: no {MANIFEST} (not a lock directory)", hint="Make one with `pinlake datasets lock --file RECIPE.py`.")
+    try:
+        manifest = json.loads(mpath.read_text())
+        files_meta: dict[str, str] = manifest["files"]
+        splits = list(manifest["splits"])
+        manifest["hash"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise LockfileError(f"{mpath}: not a valid lock manifest ({exc})", hint="Lock the recipe again.") from None
+    for name in files_meta:
+        fp = lock_dir / name
+        if not fp.is_file():
+            raise LockfileError(f"{fp}: missing from the lock", hint="Lock the recipe again.")
+    if verify:
+        each, digest = hash_lock_files(lock_dir, files_meta)
+        for name, sha in files_meta.items():
+            if each[name] != sha:
+                raise LockfileError(_first_bad_line(lock_dir / name, lake), hint="Lockfiles must not be edited: lock the recipe again instead.")
+        if digest != manifest["hash"]:
+            raise LockfileError(f"{mpath}: hash does not match the lockfiles", hint="Lock the recipe again.")
+    return Lock(lock_dir, manifest, splits)
+
+
+def line_column(lock: Lock, field: Callable[[str], str]) -> Any:
+    """One string field of every lock line (``object_name_of``, ``id_of``) as an Arrow array, the
+    lines streamed and gathered :data:`LINES_CHUNK` at a time (no Python list of them all)."""
+    import pyarrow as pa
+
+    parts: list[pa.Array] = []
+    values: list[str] = []
+    for _, _, line in lock.lines():
+        values.append(field(line))
+        if len(values) >= LINES_CHUNK:
+            parts.append(pa.array(values, pa.string()))
+            values = []
+    parts.append(pa.array(values, pa.string()))
+    return pa.chunked_array(parts, pa.string()).combine_chunks()
+
+
+def check_in_lake(lock: Lock, lake: Lake, chunk: int = 1000) -> None:
+    """Every locked resource version must still be in the lake (by id): one columnar check.
+
+    The locked ids are gathered as Arrow strings (the lines are streamed); the lines are read again
+    to name the missing resources only when some are missing.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    wanted = line_column(lock, id_of)
+    if not len(wanted):
+        return
+    ds = lake._store.open_or_none("data")
+    if ds is None:
+        present = pa.array([], pa.string())
+    elif len(wanted) <= chunk:
+        from pinlake.util.sqltext import sql_in
+
+        present = ds.to_table(columns=["id"], filter=sql_in("id", sorted(set(wanted.to_pylist()))))["id"].combine_chunks()
+    else:  # large lock: one scan of the id column
+        present = ds.to_table(columns=["id"])["id"].combine_chunks()
+    gone = pc.invert(pc.is_in(wanted, value_set=present))
+    if not pc.any(gone).as_py():
+        return
+    at = set(pc.indices_nonzero(gone).to_pylist())
+    missing = [f"{object_name_of(line)} (id {id_of(line)})" for k, (_, _, line) in enumerate(lock.lines()) if k in at]
+    shown = ", ".join(missing[:20]) + (f" … and {len(missing) - 20} more" if len(missing) > 20 else "")
+    raise LockfileError(
+        f"lock {lock.path} names {len(missing)} resource(s) no longer in the lake at {lake.root}: {shown}",
+        hint="Lock the recipe again against the current lake, or point at the lake it was locked from.",
+    )
+
+
+__all__ = ["LOCK_KEYS", "Lock", "LockResult", "lock_recipe", "read_lock", "check_in_lake", "content_hash", "hash_lock_files",
+           "write_lock_files", "resource_file", "dump_line", "object_name_of", "id_of"]
