@@ -144,3 +144,9 @@ def field_size_error(where: str, field: str, size: int) -> ValidationError:
 
 
 __all__ += ["MAX_FIELD_BYTES_ENV", "DEFAULT_MAX_FIELD_BYTES", "max_field_bytes", "oversized_string", "field_size_error"]
+
+
+def truncated_image_error(path: Any, problem: str, where: str) -> InputFileError:
+    """The error for an image file cut short (``problem``: why, from :func:`pinlake.util.mediatype.incomplete`)."""
+    return InputFileError(f"{path}: not a readable image ({problem})",
+                          hint=f"The file is cut short (an interrupted copy or download?): copy it again or remove it ({where}).")

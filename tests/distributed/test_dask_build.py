@@ -292,7 +292,7 @@ def test_refresh_flow_build_task_on_dask(dask_cluster, flow_project, tmp_path):
 
 def test_registry_refuses_an_unknown_runner(tmp_path):
     from pinlake.errors import InputFileError as RegistryError
-    from pinlake.recipes.registry import Registry
+    from pinlake.library.registry import Registry
 
     (tmp_path / "datasets.yaml").write_text("- name: x\n  script_location: ./x.py\n  runner: spark\n")
     with pytest.raises(RegistryError) as exc:

@@ -8,16 +8,18 @@ Versions made outside pinlake carry no ``pinlake.*`` properties, so their lineag
 from __future__ import annotations
 
 import hashlib
+import json
 from contextlib import nullcontext
 from typing import Any
 
 from pinlake.catalog.store import LINEAGE_COLUMNS, Catalog, dumps
-from pinlake.layout import is_library
+from pinlake.errors import NotFoundError
+from pinlake.layout import LAKE_DIR, LOG_NAME, is_library
 from pinlake.util.clock import utcnow
 from pinlake.storage import AnyPath, lance_dataset, location
 
-LAKE = "_lake"
-LOG_TABLE = "_versions"
+LAKE = LAKE_DIR
+LOG_TABLE = LOG_NAME.removesuffix(".lance")
 
 
 def dataset_tables(dataset_path: AnyPath | str) -> dict[str, str]:
@@ -29,7 +31,7 @@ def dataset_tables(dataset_path: AnyPath | str) -> dict[str, str]:
         for p in sorted(db.iterdir()):
             if p.name.endswith(".lance") and (p / "_versions").is_dir():
                 out[p.name[: -len(".lance")]] = str(p)
-    log = dataset_path / f"{LOG_TABLE}.lance"
+    log = dataset_path / LOG_NAME
     if (log / "_versions").is_dir():
         out[LOG_TABLE] = str(log)
     return out
@@ -61,7 +63,7 @@ def library_datasets(library_path: AnyPath | str) -> list[AnyPath]:
         return []
     return sorted(
         p for p in root.iterdir()
-        if p.is_dir() and not p.name.startswith(("_", ".")) and ((p / "db").is_dir() or (p / f"{LOG_TABLE}.lance").is_dir())
+        if p.is_dir() and not p.name.startswith(("_", ".")) and ((p / "db").is_dir() or (p / LOG_NAME).is_dir())
     )
 
 
@@ -111,25 +113,45 @@ def _table_rows(catalog: Catalog, dataset: str, tables: dict[str, str]) -> list[
     return rows
 
 
-def _log_rows(catalog: Catalog, dataset: str, dataset_path: AnyPath, logged: list[Any] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from pinlake.datasets.versions import VersionLog
+LOG_FIELDS = ("dataset_version", "created_at", "operation", "tables", "rows", "lineage", "message")
 
+
+def log_entries(dataset_path: AnyPath) -> list[dict[str, Any]]:
+    """The entries of a dataset's version log (a Lance table, ``LOG_NAME`` in :mod:`pinlake.layout`) as
+    dicts, read without the datasets layer: the catalog sits below it."""
+    log = dataset_path / LOG_NAME
+    if not (log / "_versions").is_dir():
+        return []
+    return [
+        {**r, "tables": json.loads(r["tables"]), "rows": json.loads(r["rows"] or "{}"),
+         "lineage": json.loads(r["lineage"] or "{}"), "message": r["message"] or ""}
+        for r in lance_dataset(str(log)).to_table(columns=list(LOG_FIELDS)).to_pylist()
+    ]
+
+
+def _as_dict(entry: Any) -> dict[str, Any]:
+    return entry if isinstance(entry, dict) else {k: getattr(entry, k) for k in LOG_FIELDS}
+
+
+def _log_rows(catalog: Catalog, dataset: str, dataset_path: AnyPath, logged: list[Any] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Catalog rows of the log entries not yet catalogued: ``logged`` (the entries a writer just
+    committed, as objects with the log's fields or dicts) or, when None, every entry of the log."""
     known = {k[1] for k in catalog.keys("dataset_versions", dataset)}
     entries, members = [], []
-    for e in (logged if logged is not None else VersionLog(dataset_path).entries()):
-        if e.dataset_version in known:
+    for e in map(_as_dict, logged if logged is not None else log_entries(dataset_path)):
+        if e["dataset_version"] in known:
             continue
         row = {
-            "dataset": dataset, "dataset_version": e.dataset_version, "created_at": e.created_at,
-            "operation": e.operation, "tables": dumps(e.tables), "rows": dumps(e.rows), "message": e.message,
-            "lineage": dumps(e.lineage),
+            "dataset": dataset, "dataset_version": e["dataset_version"], "created_at": e["created_at"],
+            "operation": e["operation"], "tables": dumps(e["tables"]), "rows": dumps(e["rows"]), "message": e["message"],
+            "lineage": dumps(e["lineage"]),
         }
         for col in LINEAGE_COLUMNS:
-            row[col] = e.lineage.get(f"pinlake.{col}", "")
+            row[col] = e["lineage"].get(f"pinlake.{col}", "")
         entries.append(row)
         members.extend(
-            {"dataset": dataset, "dataset_version": e.dataset_version, "table": t, "version": int(v)}
-            for t, v in sorted(e.tables.items())
+            {"dataset": dataset, "dataset_version": e["dataset_version"], "table": t, "version": int(v)}
+            for t, v in sorted(e["tables"].items())
         )
     return entries, members
 
@@ -166,8 +188,6 @@ def sync_lake(library_path: AnyPath | str, *, lock: bool = True) -> dict[str, in
 def sync_library(library_path: AnyPath | str) -> dict[str, dict[str, int]]:
     """Walk every table of the library (datasets, logs, lake) and append what is missing."""
     library_path = location(library_path)
-    from pinlake.errors import NotFoundError
-
     if not library_path.is_dir():
         raise NotFoundError(f"library {library_path} does not exist", hint="Pass --library PATH or set PINLAKE_LIBRARY.")
     catalog = Catalog(library_path)
@@ -195,5 +215,5 @@ def on_lake_committed(lake_root: AnyPath | str) -> None:
     """The hook an ingest calls after its commits: catalogue the new lake table versions when the lake
     is a library's ``_lake`` (errors propagate; the next sync or write catches up)."""
     root = location(lake_root)
-    if root.name == "_lake" and is_library(root.parent):
+    if root.name == LAKE_DIR and is_library(root.parent):
         sync_lake(root.parent)

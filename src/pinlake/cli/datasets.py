@@ -52,7 +52,7 @@ def ls(registry: Path = RegistryOption, as_json: bool = typer.Option(False, "--j
 
     Example: pinlake datasets ls --registry recipes/datasets.yaml
     """
-    from pinlake.recipes.registry import Registry
+    from pinlake.library.registry import Registry
 
     reg = Registry(registry)
     if as_json:
@@ -82,7 +82,7 @@ def register(
 
     Example: pinlake datasets register --file recipes/basel_trial.py --name basel_trial --schedule "0 3 * * *"
     """
-    from pinlake.recipes.registry import register as do_register, relative_script
+    from pinlake.library.registry import register as do_register, relative_script
 
     entry = do_register(registry, {
         "name": name, "version": int(version) if version.isdigit() else version, "description": description,

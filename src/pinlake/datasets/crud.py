@@ -99,7 +99,7 @@ class CrudMixin:
         info = self.info.model_copy(deep=True)
         info.num_items = rows.get("item", 0)
         if derived:
-            derive = derive_files(self.path, info, self.schema, derived=True, media_dir=self.media_dir, previous=self)
+            derive = derive_files(lambda e: type(self).candidate(self.path, e, info, self.schema, self.media_dir), previous=self)
             state = self._log.append(operation, tables, rows, self._batch.lineage, message, derive=derive)
         else:
             state = self._log.append(operation, tables, rows, self._batch.lineage, message,

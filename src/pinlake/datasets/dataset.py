@@ -23,6 +23,8 @@ from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.schema import DatasetSchema
 from pinlake.datasets.tables import id_filter, open_table, table_exists
 from pinlake.datasets.versions import META_DIR, DatasetVersion, VersionLog
+from pinlake.lake import Lake
+from pinlake.layout import LAKE_DIR
 from pinlake.errors import InputFileError, NotFoundError
 from pinlake.features.arrow import table_to_rows
 from pinlake.util.mediapath import inside, url_problem
@@ -256,9 +258,7 @@ class Dataset(CrudMixin):
     @cached_property
     def _lake(self) -> Any:
         """The lake of the library holding this dataset (opened once per handle)."""
-        from pinlake.library import Library
-
-        return Library(self.path.parent).get_datalake()
+        return Lake(self.path.parent / LAKE_DIR)
 
     def read_media(self, view: Image | dict[str, Any]) -> bytes:
         """The bytes of an image view: embedded content, a lake object, or the file under the media dir."""

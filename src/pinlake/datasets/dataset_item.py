@@ -7,11 +7,17 @@ Fields typed with a view/entity/annotation/embedding schema name tables (``image
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
 import typing
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, create_model
 
+from pinlake.errors import InputFileError, ValidationError
 from pinlake.features.base import BaseSchema
 from pinlake.features.groups import Item, SchemaGroup
 
@@ -86,3 +92,25 @@ class DatasetItem(BaseModel):
             out[name] = schema
         out.setdefault("source", Source)
         return out
+
+
+def load_dataset_item(spec: str) -> type[DatasetItem]:
+    """``path/to/file.py:ClassName`` or ``package.module:ClassName`` → the DatasetItem subclass."""
+    if ":" not in spec:
+        raise ValidationError(f"--item {spec!r}: expected FILE.py:ClassName or module:ClassName")
+    target, name = spec.rsplit(":", 1)
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise InputFileError(f"--item: {path} does not exist")
+        mod_spec = importlib.util.spec_from_file_location(f"_pinlake_item_{path.stem}", path)
+        assert mod_spec and mod_spec.loader
+        module = importlib.util.module_from_spec(mod_spec)
+        sys.modules[mod_spec.name] = module
+        mod_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    cls = getattr(module, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, DatasetItem)):
+        raise ValidationError(f"--item {spec!r}: {name} is not a DatasetItem subclass in {target}")
+    return cls

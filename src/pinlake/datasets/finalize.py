@@ -56,13 +56,13 @@ def version_files(ds: "Dataset", *, derived: bool = True, previous: "Dataset | N
     return files
 
 
-def derive_files(path: Any, info: "DatasetInfo", schema: "DatasetSchema", *, derived: bool = True,
-                 media_dir: Any = None, previous: "Dataset | None" = None) -> Callable[["DatasetVersion"], Mapping[str, bytes]]:
-    """For :meth:`VersionLog.append`: the files of the state about to be committed."""
-    from pinlake.datasets.dataset import Dataset
+def derive_files(candidate: Callable[["DatasetVersion"], "Dataset"], *, derived: bool = True,
+                 previous: "Dataset | None" = None) -> Callable[["DatasetVersion"], Mapping[str, bytes]]:
+    """For :meth:`VersionLog.append`: the files of the state about to be committed, read through
+    ``candidate(entry)`` (:meth:`Dataset.candidate` with the write's info, schema and media dir)."""
 
     def derive(entry: "DatasetVersion") -> Mapping[str, bytes]:
-        return version_files(Dataset.candidate(path, entry, info, schema, media_dir), derived=derived, previous=previous)
+        return version_files(candidate(entry), derived=derived, previous=previous)
 
     return derive
 

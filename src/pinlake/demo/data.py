@@ -15,7 +15,7 @@ from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFilter
 
 from pinlake.datasets.dataset_item import DatasetItem
-from pinlake.features import BBox, Entity, Image, KeyPoints
+from pinlake.features import BBox, EntityWithCategory, Image, KeyPoints
 
 DEMO_NAME = "health_images"
 IMAGE_TYPES = {
@@ -24,10 +24,6 @@ IMAGE_TYPES = {
     "xray": ((10, 10, 10), ["bone", "joint"], "JPEG", ".jpg"),
     "dermatology": ((200, 160, 140), ["lesion", "mole"], "TIFF", ".tif"),
 }
-
-
-class EntityWithCategory(Entity):
-    category: str
 
 
 class HealthDatasetItem(DatasetItem):

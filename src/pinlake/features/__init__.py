@@ -13,6 +13,7 @@ _MODULES = {
     "pinlake.features.base": ("BaseSchema", "EntityRef", "ItemRef", "SchemaRef", "SourceRef", "ViewRef"),
     "pinlake.features.groups": (
         "BUILTIN_SCHEMAS", "GROUP_BASES", "Annotation", "BBox", "Classification", "CompressedRLE", "Embedding", "Entity",
+        "EntityWithCategory",
         "Image", "Item", "KeyPoints", "SchemaGroup", "SequenceFrame", "Source", "SourceKind", "Track", "Video", "View",
         "base_schema_of", "group_of",
     ),
@@ -21,7 +22,7 @@ _LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     "BaseSchema", "SchemaRef", "ItemRef", "ViewRef", "EntityRef", "SourceRef",
-    "SchemaGroup", "Item", "View", "Image", "SequenceFrame", "Video", "Entity", "Track",
+    "SchemaGroup", "Item", "View", "Image", "SequenceFrame", "Video", "Entity", "EntityWithCategory", "Track",
     "Annotation", "BBox", "KeyPoints", "CompressedRLE", "Classification", "Embedding",
     "Source", "SourceKind", "GROUP_BASES", "BUILTIN_SCHEMAS", "group_of", "base_schema_of",
     "arrow_schema", "arrow_type", "rows_to_table", "table_to_rows",

@@ -83,6 +83,12 @@ class Entity(BaseSchema):
     parent_ref: EntityRef = Field(default_factory=EntityRef)
 
 
+class EntityWithCategory(Entity):
+    """An entity with a category label (what folder metadata's ``objects`` and the demo carry)."""
+
+    category: str
+
+
 class Track(Entity):
     name: str = ""
 

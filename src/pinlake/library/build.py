@@ -27,70 +27,18 @@ from typing import Any, Callable, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pinlake.datasets.build.folder import ImageFolderBuilder, read_metadata
+from pinlake.datasets.build.folder import ImageFolderBuilder, infer_dataset_item
 from pinlake.datasets.build.from_lock import LockfileBuilder, item_id_for
 from pinlake.datasets.dataset import Dataset
-from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.dataset_item import DatasetItem, load_dataset_item
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.versions import VersionLog
 from pinlake.errors import DatasetExistsError, InputFileError, ValidationError
 from pinlake.layout import check_dataset_name
 from pinlake.library import Library
+from pinlake.library.registry import DEFAULT_ITEM
 from pinlake.recipes.lockfile import LINES_CHUNK, Lock, object_name_of, read_lock
 from pinlake.storage import location
-
-
-def load_dataset_item(spec: str) -> type[DatasetItem]:
-    """``path/to/file.py:ClassName`` or ``package.module:ClassName`` → the DatasetItem subclass."""
-    if ":" not in spec:
-        raise ValidationError(f"--item {spec!r}: expected FILE.py:ClassName or module:ClassName")
-    target, name = spec.rsplit(":", 1)
-    if target.endswith(".py"):
-        path = Path(target)
-        if not path.is_file():
-            raise InputFileError(f"--item: {path} does not exist")
-        mod_spec = importlib.util.spec_from_file_location(f"_pinlake_item_{path.stem}", path)
-        assert mod_spec and mod_spec.loader
-        module = importlib.util.module_from_spec(mod_spec)
-        sys.modules[mod_spec.name] = module
-        mod_spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(target)
-    cls = getattr(module, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, DatasetItem)):
-        raise ValidationError(f"--item {spec!r}: {name} is not a DatasetItem subclass in {target}")
-    return cls
-
-
-def infer_dataset_item(source_dir: Path) -> type[DatasetItem]:
-    """A DatasetItem for a folder: ``image: Image``, entities with category + bbox + keypoints when
-    the metadata has ``objects``, and every other top-level key as item metadata (type from its values)."""
-    from pydantic import create_model
-
-    from pinlake.demo.data import EntityWithCategory
-    from pinlake.features import BBox, Image, KeyPoints
-
-    meta_types: dict[str, type] = {}
-    has_objects = False
-    for split in sorted(p for p in Path(source_dir).iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-        for n, (_, line) in enumerate(read_metadata(split / "metadata.jsonl")):
-            for key, value in line.items():
-                if key in ("image", "normalized"):
-                    continue
-                if key == "objects":
-                    has_objects = True
-                    continue
-                tp = bool if isinstance(value, bool) else int if isinstance(value, int) else float if isinstance(value, float) else str
-                prev = meta_types.get(key)
-                meta_types[key] = float if {prev, tp} == {int, float} else (prev or tp)
-            if n >= 200:
-                break
-    fields: dict[str, Any] = {"image": (Image, ...)}
-    if has_objects:
-        fields.update(objects=(list[EntityWithCategory], []), bbox=(list[BBox], []), keypoints=(list[KeyPoints], []))
-    for key, tp in meta_types.items():
-        fields[key] = (tp | None, None)
-    return create_model("FolderDatasetItem", __base__=DatasetItem, **fields)  # type: ignore[call-overload]
 
 
 @dataclass
@@ -248,9 +196,7 @@ def build_from_lock(
     lock = read_lock(lock_dir, lake)
     name = check_dataset_name(name or lock.recipe)
     if dataset_item is None:
-        from pinlake.demo.data import HealthDatasetItem
-
-        dataset_item = HealthDatasetItem
+        dataset_item = load_dataset_item(DEFAULT_ITEM)
     elif isinstance(dataset_item, str):
         dataset_item = load_dataset_item(dataset_item)
     target = library.dataset_path(name)

@@ -28,7 +28,7 @@ class LockStep:
 def lock_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str) -> LockStep:
     """Evaluate the registered recipe against the lake and write its lock under ``_locks/<hash>``."""
     from pinlake.recipes.lockfile import lock_recipe
-    from pinlake.recipes.registry import Registry
+    from pinlake.library.registry import Registry
 
     reg = Registry(registry)
     entry = reg.get(name)

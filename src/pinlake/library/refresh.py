@@ -47,13 +47,13 @@ class BuildStep:
 
 
 def registry_entry(registry: str | os.PathLike[str], name: str):
-    from pinlake.recipes.registry import Registry
+    from pinlake.library.registry import Registry
 
     return Registry(registry).get(name)
 
 
 def registry_names(registry: str | os.PathLike[str]) -> list[str]:
-    from pinlake.recipes.registry import Registry
+    from pinlake.library.registry import Registry
 
     return [e.name for e in Registry(registry)]
 
@@ -84,7 +84,7 @@ def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str]
     ``dask_address``; default local), the address then from ``$PINLAKE_DASK_ADDRESS``.
     """
     from pinlake.library.build import build_from_lock
-    from pinlake.recipes.registry import Registry, resolve_item
+    from pinlake.library.registry import Registry, resolve_item
 
     reg = Registry(registry)
     entry = reg.get(name)

@@ -83,7 +83,7 @@ def quick_unchanged(library: str | os.PathLike[str], registry: str | os.PathLike
         stamp = json.loads((dataset / STAMP).read_text())
     except (OSError, ValueError):
         return None
-    from pinlake.recipes.registry import Registry  # yaml + pydantic only
+    from pinlake.library.registry import Registry  # yaml + pydantic only
 
     reg = Registry(registry)
     script = reg.script(reg.get(name))
@@ -107,7 +107,7 @@ def write_stamp(library: str | os.PathLike[str], registry: str | os.PathLike[str
     if lib is None:
         return False
     from pinlake.datasets.versions import VersionLog
-    from pinlake.recipes.registry import Registry
+    from pinlake.library.registry import Registry
 
     dataset = lib / name
     reg = Registry(registry)

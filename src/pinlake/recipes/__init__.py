@@ -1,7 +1,7 @@
 """Recipes: a decorated function picks lake resources into splits; locks pin them; materializers export them.
 
 The engine never imports Prefect. Every module loads on use, so that reading the registry
-(``pinlake.recipes.registry``) does not import the lake (Lance, pyarrow, pandas).
+(``pinlake.library.registry``) does not import the lake (Lance, pyarrow, pandas).
 """
 
 from __future__ import annotations

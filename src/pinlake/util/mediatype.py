@@ -40,6 +40,15 @@ JPEG_END = b"\xff\xd9"  # EOI
 JPEG_SOS = b"\xff\xda"  # start of scan
 
 
+#: Pillow's format name of each image media type
+IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF", "image/bmp": "BMP", "image/gif": "GIF", "image/webp": "WEBP"}
+
+
+def image_format(media_type: str) -> str:
+    """Pillow's format name of an image media type ("" for a media type that is not an image)."""
+    return IMAGE_FORMATS.get(media_type, media_type.split("/")[-1].upper() if media_type.startswith("image/") else "")
+
+
 def sniff(head: bytes) -> str | None:
     """The media type the first bytes of a file announce, or None when they announce none."""
     for magic, media_type in SIGNATURES:

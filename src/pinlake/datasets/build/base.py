@@ -219,7 +219,8 @@ class DatasetBuilder:
             # the version's files (info, schema, stats, preview) are made on the state before it commits
             pa.default_memory_pool().release_unused()  # the last chunk's tables, before stats and preview read
             log.append(f"build:{mode}", tables, rows, props, message=f"{samples} samples",
-                       derive=derive_files(target, info, self.schema, derived=derived, previous=before))
+                       derive=derive_files(lambda e: Dataset.candidate(target, e, info, self.schema), derived=derived,
+                                          previous=before))
             return Dataset(target, dataset_item=self.dataset_item)
         finally:
             for w in writers.values():

@@ -30,6 +30,7 @@ import pyarrow.json as pj
 from pinlake.features.arrow import REF_TYPE, plain_value, strip_optional, arrow_schema
 from pinlake.features.base import BaseSchema, SchemaRef
 from pinlake.features.groups import BBox, KeyPoints
+from pinlake.util.mediatype import image_format
 
 SCALARS = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 #: fields every row gets from the builder, never from the data
@@ -147,9 +148,7 @@ class ColumnarPlan:
         item_ids = stable_ids([f"lake\x1f{x}" for x in names])  # = stable_id("lake", object_name)
         media = pc.fill_null(t.column("media_type").combine_chunks(), "")
         uniq = pc.unique(media)
-        from pinlake.datasets.build.from_lock import FORMATS
-
-        fmts = pa.array([FORMATS.get(m, m.split("/")[-1].upper() if m.startswith("image/") else "") for m in uniq.to_pylist()], pa.string())
+        fmts = pa.array([image_format(m) for m in uniq.to_pylist()], pa.string())
         sha = t.column("sha256").combine_chunks()
         vcols = {
             "url": pc.binary_join_element_wise("lake://", sha, ""), "sha256": sha,

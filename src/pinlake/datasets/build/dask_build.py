@@ -166,9 +166,9 @@ def commit_build(target: AnyPath, log: VersionLog, schema: DatasetSchema, result
             tables[t] = w.commit(props, f"build {target.name} ({mode}): {w.rows} rows")
             counts[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
         before = Dataset(target) if log.exists() else None
+        info = info or DatasetInfo(id=target.name, name=target.name)
         log.append(f"build:{mode}", tables, counts, props, message=f"{samples} samples ({len(results)} shards on dask)",
-                   derive=derive_files(target, info or DatasetInfo(id=target.name, name=target.name), schema,
-                                       derived=derived, previous=before))
+                   derive=derive_files(lambda e: Dataset.candidate(target, e, info, schema), derived=derived, previous=before))
     finally:
         for w in writers.values():
             w.abort()

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.dataset_item import DatasetItem, load_dataset_item
 from pinlake.datasets.idset import IdSet
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
@@ -122,8 +122,6 @@ def item_spec(cls: type[DatasetItem]) -> Any:
 
 def resolve_item(spec: Any) -> type[DatasetItem]:
     if isinstance(spec, str):
-        from pinlake.library.build import load_dataset_item
-
         return load_dataset_item(spec)
     return spec
 

@@ -11,6 +11,8 @@ Boxes are in pixels unless the line (or its objects) says ``"normalized": true``
 
 from __future__ import annotations
 
+from pydantic import create_model
+
 import json
 import os
 from pathlib import Path
@@ -20,23 +22,18 @@ from PIL import Image as PILImage
 
 from pinlake.datasets.build.base import DatasetBuilder
 from pinlake.datasets.build.base import stable_id
+from pinlake.datasets.build.folder_columnar import table_chunks
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
-from pinlake.errors import InputFileError, ValidationError
+from pinlake.errors import InputFileError, ValidationError, truncated_image_error
 from pinlake.features.arrow import pydantic_message
 from pinlake.features.base import BaseSchema, EntityRef, ItemRef, SourceRef, ViewRef
-from pinlake.features.groups import BBox, CompressedRLE, Entity, Image, KeyPoints, SourceKind, View
+from pinlake.features.groups import BBox, CompressedRLE, Entity, EntityWithCategory, Image, KeyPoints, SourceKind, View
 from pinlake.util.mediatype import file_problem
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 #: metadata keys that hold annotations, and the base schema each maps to
 ANNOTATION_KEYS = {"bbox": BBox, "keypoints": KeyPoints, "mask": CompressedRLE}
-
-
-def raise_truncated(path: Path | str, problem: str, where: str) -> None:
-    """The error for an image file cut short (``problem``: why, from :func:`pinlake.util.mediatype.incomplete`)."""
-    raise InputFileError(f"{path}: not a readable image ({problem})",
-                         hint=f"The file is cut short (an interrupted copy or download?): copy it again or remove it ({where}).")
 
 
 def read_metadata(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -196,8 +193,6 @@ class ImageFolderBuilder(EntityTablesMixin, DatasetBuilder):
     def generate_tables(self, chunk_size: int) -> Iterator[tuple[int, dict[str, Any]]] | None:
         if not self.columnar:
             return None
-        from pinlake.datasets.build.folder_columnar import table_chunks
-
         return table_chunks(self, chunk_size)
 
     def generate_data(self) -> Iterator[dict[str, BaseSchema | list[BaseSchema]]]:
@@ -260,7 +255,7 @@ class ImageFolderBuilder(EntityTablesMixin, DatasetBuilder):
         except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds
             raise InputFileError(f"{path}: not a readable image ({type(exc).__name__}: {exc})", hint=f"Fix or remove it ({where}).") from None
         if problem is not None:
-            raise_truncated(path, problem, where)
+            raise truncated_image_error(path, problem, where)
         return width, height, fmt
 
     def view_url(self, split: str, name: str) -> str:
@@ -274,3 +269,29 @@ class ImageFolderBuilder(EntityTablesMixin, DatasetBuilder):
             id=stable_id(item_id, self.view_name), item_ref=ItemRef(id=item_id), url=self.view_url(path.parent.name, path.name),
             width=width, height=height, format=fmt, content=content, created_at=self.build_time, updated_at=self.build_time,
         )
+
+
+def infer_dataset_item(source_dir: Path) -> type[DatasetItem]:
+    """A DatasetItem for a folder: ``image: Image``, entities with category + bbox + keypoints when
+    the metadata has ``objects``, and every other top-level key as item metadata (type from its values)."""
+    meta_types: dict[str, type] = {}
+    has_objects = False
+    for split in sorted(p for p in Path(source_dir).iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        for n, (_, line) in enumerate(read_metadata(split / "metadata.jsonl")):
+            for key, value in line.items():
+                if key in ("image", "normalized"):
+                    continue
+                if key == "objects":
+                    has_objects = True
+                    continue
+                tp = bool if isinstance(value, bool) else int if isinstance(value, int) else float if isinstance(value, float) else str
+                prev = meta_types.get(key)
+                meta_types[key] = float if {prev, tp} == {int, float} else (prev or tp)
+            if n >= 200:
+                break
+    fields: dict[str, Any] = {"image": (Image, ...)}
+    if has_objects:
+        fields.update(objects=(list[EntityWithCategory], []), bbox=(list[BBox], []), keypoints=(list[KeyPoints], []))
+    for key, tp in meta_types.items():
+        fields[key] = (tp | None, None)
+    return create_model("FolderDatasetItem", __base__=DatasetItem, **fields)  # type: ignore[call-overload]

@@ -25,8 +25,7 @@ import pyarrow.json as pj
 from pinlake.datasets.build.columnar import ColumnarPlan
 from pinlake.datasets.build.columnar import columnar_plan
 from pinlake.datasets.build.columnar import stable_ids
-from pinlake.datasets.build.folder import raise_truncated
-from pinlake.errors import field_size_error, oversized_string
+from pinlake.errors import field_size_error, oversized_string, truncated_image_error
 from pinlake.lake.metadata import header_size
 from pinlake.util.mediatype import end_bytes, incomplete, read_end, sniff
 
@@ -135,7 +134,7 @@ def chunk_tables(b: Any, plan: ColumnarPlan, split_dir: Path, part: pa.Table, li
     for name, (lineno, _) in zip(names, lines):
         content, size, problem = _image_header(base + name, b.embed)
         if problem is not None:
-            raise_truncated(split_dir / name, problem, f"{meta_path}:{lineno}")
+            raise truncated_image_error(split_dir / name, problem, f"{meta_path}:{lineno}")
         if size is None:
             size = b.image_size(split_dir / name, f"{meta_path}:{lineno}")
         widths.append(size[0])

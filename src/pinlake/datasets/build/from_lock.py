@@ -29,9 +29,9 @@ from pinlake.errors import InputFileError, ValidationError
 from pinlake.features.base import BaseSchema, ItemRef
 from pinlake.features.groups import SourceKind
 from pinlake.recipes.errors import LockfileError
+from pinlake.util.mediatype import image_format
 from pinlake.recipes.lockfile import Lock, check_in_lake, object_name_of, read_lock
 
-FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF", "image/bmp": "BMP", "image/gif": "GIF", "image/webp": "WEBP"}
 
 
 class _BytesMismatch(Exception):
@@ -183,7 +183,7 @@ class LockfileBuilder(EntityTablesMixin, DatasetBuilder):
             if hashlib.sha256(content).hexdigest() != rec["sha256"]:
                 raise LockfileError(f"{where}: bytes of {rec['object_name']!r} in the lake do not match the locked sha256")
         media = rec.get("media_type") or ""
-        fmt = FORMATS.get(media, media.split("/")[-1].upper() if media.startswith("image/") else "")
+        fmt = image_format(media)
         return self.view_schema(
             id=stable_id(item_id, self.view_name), item_ref=ItemRef(id=item_id), url=f"lake://{rec['sha256']}",
             sha256=rec["sha256"], width=rec.get("width") or 0, height=rec.get("height") or 0, format=fmt,

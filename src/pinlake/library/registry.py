@@ -16,12 +16,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, field_validator
 
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
+from pinlake.datasets.dataset_item import load_dataset_item
 from pinlake.layout import DATASET_NAME_RE
 
 CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
 RETENTION = re.compile(r"^\d+[smhdw]$")
 BUILDERS = ("lock",)
 RUNNERS = ("local", "dask")
+#: the item class of an entry (and of a lock build) that names none: a spec, loaded on use
 DEFAULT_ITEM = "pinlake.demo.data:HealthDatasetItem"
 
 
@@ -157,8 +159,6 @@ class Registry:
 
 def resolve_item(spec: str, base: Path) -> type:
     """``module:Class`` or ``file.py:Class`` (relative to ``base``) → the DatasetItem class."""
-    from pinlake.library.build import load_dataset_item
-
     target, name = spec.rsplit(":", 1)
     if target.endswith(".py") and not Path(target).is_absolute():
         spec = f"{base / target}:{name}"
