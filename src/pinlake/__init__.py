@@ -16,8 +16,8 @@ __version__ = "0.1.0"
 
 # name -> "module:attribute", resolved lazily on first access
 _LAZY = {
-    "connect": "pinlake.library:connect",
-    "Library": "pinlake.library:Library",
+    "connect": "pinlake.library.connection:connect",
+    "Library": "pinlake.library.connection:Library",
     "Lake": "pinlake.lake:Lake",
     "ErrorManager": "pinlake.lake:ErrorManager",
     "Dataset": "pinlake.datasets.dataset:Dataset",

@@ -6,7 +6,7 @@ from typing import Any
 
 
 def create_app(*args: Any, **kwargs: Any) -> Any:
-    from pinlake.api.app import create_app as _create_app
+    from pinlake.api.app import create_app as _create_app  # lazy: FastAPI loads with the app
 
     return _create_app(*args, **kwargs)
 

@@ -19,6 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pinlake.api.deps import MAX_BODY_BYTES, MAX_SQL_BYTES, ApiError, ApiState
 from pinlake.errors import NotFoundError, PinlakeError, ValidationError
+from pinlake.api import routes_datasets, routes_items, routes_media, routes_tables
+from pinlake.storage import location
+from pinlake import __version__
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("pinlake.api")
@@ -91,9 +94,6 @@ def create_app(
     16 MiB); a ``POST /sql`` answer whose JSON is over ``max_sql_bytes`` gets 422 (default
     ``PINLAKE_API_MAX_SQL_BYTES`` or 8 MiB).
     """
-    from pinlake.api import routes_datasets, routes_items, routes_media, routes_tables
-    from pinlake.storage import location
-
     app = FastAPI(
         title="pinlake",
         description="Versioned datasets: read any version or tag, write with a token (each write is a new version).",
@@ -173,6 +173,4 @@ def _limit(value: int | None, env: str, default: int) -> int:
 
 
 def _version() -> str:
-    from pinlake import __version__
-
     return __version__

@@ -16,6 +16,12 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pinlake.errors import NotFoundError, ValidationError
+from pinlake.library.connection import Library
+from pinlake.library.versions import resolve
+from pinlake.library.versions import tags_of
+from pinlake.library.diff import diff_versions
+from pinlake.library.lineage import lineage_of
+from pinlake.library.sql import sql as run_sql
 
 MAX_PAGE = 1000
 MAX_BODY_BYTES = 16 * 1024 * 1024  # request bodies (PINLAKE_API_MAX_BODY_BYTES / create_app(max_body_bytes=))
@@ -62,8 +68,6 @@ def require_token(
 # --- datasets ------------------------------------------------------------------
 def open_dataset(state: ApiState, name: str, version: int | None = None, tag: str | None = None) -> Any:
     """The dataset ``name`` of the library, at its latest version, ``version`` or ``tag``."""
-    from pinlake.library import Library
-
     lib = Library(state.library)
     try:
         ds = lib.get_dataset(name, media_dir=state.media_dir)
@@ -97,15 +101,11 @@ def pinned(request: Request, name: str, pin: Pin) -> Any:
 # --- history: tags and diff ---------------------------------------------------------
 def resolve_tag(ds: Any, tag: str) -> int:
     """The dataset version a tag (or a lock hash prefix) names."""
-    from pinlake.library.versions import resolve
-
     return int(resolve(ds.path, tag=tag).dataset_version)
 
 
 def list_tags(ds: Any) -> dict[int, list[str]]:
     """{dataset_version: [tag, ...]}."""
-    from pinlake.library.versions import tags_of
-
     out: dict[int, list[str]] = {}
     for name, version in sorted(tags_of(ds.path).items()):
         out.setdefault(int(version), []).append(str(name))
@@ -117,8 +117,6 @@ MAX_DIFF_IDS = 1000
 
 def diff(ds: Any, a: int, b: int) -> dict[str, Any]:
     """``{dataset, a, b, tables: {table: {added, removed, changed}}, ids: [{table, change, id}] (first 1000)}``."""
-    from pinlake.library.diff import diff_versions
-
     out = dict(diff_versions(ds.path, a, b))
     ids = out.get("ids")
     if ids is not None and hasattr(ids, "slice"):
@@ -131,16 +129,12 @@ def diff(ds: Any, a: int, b: int) -> dict[str, Any]:
 # --- catalog: lineage and SQL -------------------------------------------------------------
 def lineage(state: ApiState, ds: Any, version: int | None) -> Any:
     """Lineage of one dataset version from the catalog (runs, locks, lake versions, inputs)."""
-    from pinlake.library.lineage import lineage_of
-
     return _jsonable(lineage_of(f"{ds.name}@{version or ds.version}", library=state.library))
 
 
 def sql(state: ApiState, query: str, limit: int) -> bytes:
     """The JSON body answering one read-only query over the library (the catalog refuses anything but
     one SELECT/EXPLAIN: HTTP 400). A body over ``state.max_sql_bytes`` is refused with 422."""
-    from pinlake.library.sql import sql as run_sql
-
     if not query.strip().rstrip(";").strip():
         raise ApiError(400, "empty SQL query", hint='Try {"query": "SELECT * FROM catalog.versions LIMIT 5"}.')
     result = run_sql(query, library=state.library)
@@ -193,8 +187,6 @@ def rows_of(result: Any, limit: int) -> dict[str, Any]:
 # --- lake objects ------------------------------------------------------------------
 def lake_object(state: ApiState, sha256: str) -> bytes:
     """The bytes of the lake object ``sha256``."""
-    from pinlake.library import Library
-
     lib = Library(state.library)
     if not lib.lake_path.exists():
         raise NotFoundError(f"no lake object {sha256} (the library has no lake)")

@@ -13,6 +13,9 @@ from pydantic import BaseModel, Field
 
 from pinlake.api import deps
 from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_dataset, pinned
+from pinlake.library.connection import Library
+from pinlake.library.diff import diff_versions
+from pinlake.storage import S3Path
 
 router = APIRouter(tags=["datasets"])
 
@@ -57,8 +60,6 @@ def dataset_summary(ds: Any, versions: list[Any] | None = None) -> dict[str, Any
 
 @router.get("/datasets/", summary="Datasets of the library")
 def list_datasets(request: Request) -> list[dict[str, Any]]:
-    from pinlake.library import Library
-
     out = []
     lib = Library(get_state(request).library)
     for warning in lib.incomplete_warnings():
@@ -118,7 +119,6 @@ def diff(
     for v in (a, b):
         if v not in known:
             raise ApiError(404, f"dataset {ds.name!r} has no version {v}")
-    from pinlake.library.diff import diff_versions
 
     out = dict(diff_versions(ds.path, a, b, include_meta=include_meta))  # first MAX_DIFF_IDS ids, as deps.diff
     ids = out["ids"]
@@ -131,7 +131,6 @@ def diff(
 def preview(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> Response:
     ds = pinned(request, dataset, pin)
     path = ds.preview_path  # the preview of that version (_meta/<N>/preview.png)
-    from pinlake.storage import S3Path
 
     if isinstance(path, S3Path):  # a library on S3: the object's bytes
         if not path.uri.startswith(ds.path.uri.rstrip("/") + "/") or not path.is_file():

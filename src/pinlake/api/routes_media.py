@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, Response
 from pinlake.api.deps import ApiError, ApiState, get_state, lake_object
 from pinlake.util.mediapath import inside
 from pinlake.util.mediatype import HEAD_BYTES, sniff
+from pinlake.library.connection import Library
 
 router = APIRouter(tags=["media"])
 
@@ -36,7 +37,6 @@ def media_roots(state: ApiState) -> list[tuple[str, FsPath]]:
     """(url prefix, directory) pairs /media serves from: MEDIA_DIR, else each dataset's media root."""
     if state.media_dir is not None:
         return [("", FsPath(state.media_dir))]
-    from pinlake.library import Library
 
     cache: dict[str, tuple[float, tuple[str, FsPath] | None]] = state.extra.setdefault("media_roots", {})
     roots = []

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, open_dataset, pinned, require_token
 from pinlake.api.rows import GROUP_SEGMENTS, WRITABLE_SEGMENTS, row_json, validate_rows
+from pinlake.api.routes_media import bytes_response, guess_type
 
 NAME = Path(..., min_length=1, max_length=128, description="Dataset name")
 TABLE = Path(..., min_length=1, max_length=128, description="Table name")
@@ -64,8 +65,6 @@ def _make_router(segment: str) -> APIRouter:
 
         @router.get("/{dataset}/{table}/{id}/media", summary="The bytes of one view (embedded, lake object or file)")
         def view_media(request: Request, dataset: str = NAME, table: str = TABLE, id: str = Path(..., max_length=256), pin: Pin = Depends()) -> Response:
-            from pinlake.api.routes_media import bytes_response, guess_type
-
             ds = pinned(request, dataset, pin)
             _table_of(ds, segment, table)
             rows = _rows(ds, table, ids=[id])

@@ -24,10 +24,11 @@ from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
 
-from pinlake.storage import AnyPath, S3Path, lance_dataset, lance_write, location
+from pinlake.storage import AnyPath, lance_dataset, lance_write, location
 from pinlake.storage import lock as storage_lock
 from pinlake.util.faults import commit_point
 from pinlake.layout import CATALOG_DIR
+from pinlake.util.sqltext import sql_str
 
 _TS = pa.timestamp("us")
 LINEAGE_COLUMNS = ("run_id", "flow_run_id", "lock_hash", "lake_version", "recipe_hash", "code_version", "user")
@@ -117,8 +118,6 @@ class Catalog:
         return lance_dataset(self.uri(table))
 
     def keys(self, table: str, dataset: str | None = None) -> set[tuple[Any, ...]]:
-        from pinlake.util.sqltext import sql_str
-
         key = KEYS[table]
         filt = f"dataset = {sql_str(dataset)}" if dataset is not None else None
         data = self.read(table, filter=filt, columns=list(key))

@@ -95,7 +95,7 @@ LibraryOption = typer.Option(
 
 def library_path(value: Path | str | None) -> Any:
     """The library root: a local Path, or an S3Path for ``s3://bucket/prefix`` (see pinlake.storage)."""
-    from pinlake.storage import location
+    from pinlake.storage import location  # lazy: CLI startup
 
     return location(value) if value else location(os.environ.get("PINLAKE_LIBRARY", "./library"))
 
@@ -112,7 +112,7 @@ def handle_errors(fn: F) -> F:
         except PinlakeError as exc:
             _report(exc)
         except (OSError, ValueError, RuntimeError) as exc:
-            from pinlake.storage import lance_storage_error
+            from pinlake.storage import lance_storage_error  # lazy: CLI startup
 
             mapped = lance_storage_error(exc)
             if mapped is None:

@@ -53,7 +53,7 @@ def build(
     Example (on a Dask cluster: `dask scheduler &` then `dask worker tcp://127.0.0.1:8786 &`):
     pinlake build --lock library/_locks/<hash> --name basel_trial --runner dask --dask-address tcp://127.0.0.1:8786
     """
-    from pinlake.library import Library
+    from pinlake.library import Library  # lazy: CLI startup
 
     kind = "lock" if lock is not None else "folder"
     modes = LOCK_MODES if lock is not None else FOLDER_MODES
@@ -64,7 +64,7 @@ def build(
     if lock is not None:
         if source is not None:
             fail("give either SOURCE or --lock, not both", hint="pinlake build --lock DIR --name NAME")
-        from pinlake.library.build import build_from_lock
+        from pinlake.library.build import build_from_lock  # lazy: CLI startup
 
         try:
             res = build_from_lock(
@@ -89,7 +89,7 @@ def build(
         fail("missing SOURCE folder (or --lock DIR)", hint="Example: pinlake build ./assets/health_images --name health_images")
     if not name:
         fail("missing --name", hint="Example: pinlake build ./assets/health_images --name health_images")
-    from pinlake.library.build import build_folder
+    from pinlake.library.build import build_folder  # lazy: CLI startup
 
     with Progress(TextColumn("[bold]building[/] {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(name, total=None)

@@ -24,7 +24,7 @@ def sync(
 
     Example: pinlake catalog sync --library ./library
     """
-    from pinlake.catalog.sync import sync_library
+    from pinlake.catalog.sync import sync_library  # lazy: CLI startup
 
     report = sync_library(library_path(library))
     if as_json:

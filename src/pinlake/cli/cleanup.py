@@ -25,8 +25,8 @@ def cleanup(
 
     Example: pinlake cleanup basel_trial --older-than 90d --drop-lock-tags
     """
-    from pinlake.library.cleanup import cleanup_dataset
-    from pinlake.library.versions import dataset_path
+    from pinlake.library.cleanup import cleanup_dataset  # lazy: CLI startup
+    from pinlake.library.versions import dataset_path  # lazy: CLI startup
 
     report = cleanup_dataset(dataset_path(dataset, library_path(library)), older_than, keep_lock_tags=not drop_lock_tags)
     if as_json:

@@ -31,8 +31,8 @@ def lock(
 
     Example (the lock's directory for the next command): pinlake datasets lock --file recipes/basel_trial.py --json
     """
-    from pinlake.library import Library
-    from pinlake.recipes.lockfile import lock_recipe
+    from pinlake.library import Library  # lazy: CLI startup
+    from pinlake.recipes.lockfile import lock_recipe  # lazy: CLI startup
 
     lib = Library(library_path(library))
     result = lock_recipe(file, lib.get_datalake(), out=out, locks_dir=lib.locks_path, name=name)
@@ -52,7 +52,7 @@ def ls(registry: Path = RegistryOption, as_json: bool = typer.Option(False, "--j
 
     Example: pinlake datasets ls --registry recipes/datasets.yaml
     """
-    from pinlake.library.registry import Registry
+    from pinlake.library.registry import Registry  # lazy: CLI startup
 
     reg = Registry(registry)
     if as_json:
@@ -82,7 +82,7 @@ def register(
 
     Example: pinlake datasets register --file recipes/basel_trial.py --name basel_trial --schedule "0 3 * * *"
     """
-    from pinlake.library.registry import register as do_register, relative_script
+    from pinlake.library.registry import register as do_register, relative_script  # lazy: CLI startup
 
     entry = do_register(registry, {
         "name": name, "version": int(version) if version.isdigit() else version, "description": description,

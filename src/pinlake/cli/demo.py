@@ -27,7 +27,7 @@ def demo(
 
     Example: pinlake demo --library ./library --assets ./assets
     """
-    from pinlake.demo.run import run_demo
+    from pinlake.demo.run import run_demo  # lazy: CLI startup
 
     lib = library_path(library)
     result = run_demo(lib, assets)
@@ -36,8 +36,8 @@ def demo(
     console.print(f"  dataset: {ds.path}\n  stats:   {ds.path / 'stats.json'}\n  preview: {ds.preview_path}\n  images:  {result.assets}", soft_wrap=True)
     if not flows:
         return
-    from pinlake.demo.run import describe_flow_demo
-    from pinlake.integrations.prefect import configured_server_down, forget_server, quiet_flows, resolve_registry, run_flow
+    from pinlake.demo.run import describe_flow_demo  # lazy: CLI startup
+    from pinlake.integrations.prefect import configured_server_down, forget_server, quiet_flows, resolve_registry, run_flow  # lazy: CLI startup
 
     reg = str(resolve_registry(registry))
     down = configured_server_down()
@@ -45,7 +45,7 @@ def demo(
         typer.echo(f"warning: {down.message}; the demo's flows run on a temporary local Prefect server instead", err=True)
         forget_server()
     with quiet_flows(verbose):
-        from flows.demo import demo as demo_flow
+        from flows.demo import demo as demo_flow  # lazy: CLI startup
     # a failed run is one Error line with its hint; --verbose shows Prefect's traceback and the run's address
     out = run_flow(demo_flow, str(lib.resolve()), str(Path(assets).resolve()), reg, verbose=verbose)
     console.print(f"[green]Lake[/] version {out['ingest']['lake_version']} ({out['ingest']['uploaded']} resources)")

@@ -24,9 +24,9 @@ def deploy(
     Example: pinlake deploy --print
     Then: prefect work-pool create pinlake-process --type process && prefect deploy --all --prefect-file infra/prefect.yaml
     """
-    from pinlake.integrations.prefect import resolve_registry
+    from pinlake.integrations.prefect import resolve_registry  # lazy: CLI startup
 
-    from flows.deployments import prefect_yaml, write_prefect_yaml  # flows.deployments imports no Prefect at module level
+    from flows.deployments import prefect_yaml, write_prefect_yaml  # lazy: CLI startup; flows.deployments imports no Prefect at module level
 
     reg = str(resolve_registry(registry))
     lib = str(library_path(library).resolve())

@@ -32,8 +32,8 @@ def diff(
 
     Example: pinlake diff health_images 1 2 --json --ids-out changes.arrow
     """
-    from pinlake.library.versions import dataset_path
-    from pinlake.library.diff import diff_versions
+    from pinlake.library.versions import dataset_path  # lazy: CLI startup
+    from pinlake.library.diff import diff_versions  # lazy: CLI startup
 
     out = diff_versions(dataset_path(dataset, library_path(library)), a, b, include_meta=include_meta)
     ids = out.pop("ids")

@@ -22,8 +22,8 @@ def info(
 
     Example: pinlake info health_images
     """
-    from pinlake.library.info import dataset_summary, open_dataset
-    from pinlake.library import Library
+    from pinlake.library.info import dataset_summary, open_dataset  # lazy: CLI startup
+    from pinlake.library import Library  # lazy: CLI startup
 
     summary = dataset_summary(open_dataset(Library(library_path(library)), dataset))
     if as_json:

@@ -31,16 +31,16 @@ def ingest(
 
     Example: pinlake ingest /shared/scans --tag mri --runner dask --dask-address tcp://127.0.0.1:8786
     """
-    from pinlake.integrations.prefect import run_flow, run_here, use_server
+    from pinlake.integrations.prefect import run_flow, run_here, use_server  # lazy: CLI startup
 
     lib = str(library_path(library).resolve())
     files, tags = list(paths), list(tag) or None
     if use_server(None if local is None else ("local" if local else "server")):
-        from flows.ingest import ingest as ingest_flow  # quiet Prefect settings are set before Prefect loads
+        from flows.ingest import ingest as ingest_flow  # lazy: CLI startup; quiet Prefect settings are set before Prefect loads
 
         result = run_flow(ingest_flow, files, tags, source, lib, object_prefix, runner, dask_address, verbose=verbose)
     else:
-        from pinlake.library.ingest import ingest_step  # the flow's one task, without the artifacts and the event
+        from pinlake.library.ingest import ingest_step  # lazy: CLI startup; the flow's one task, without the artifacts and the event
 
         result = run_here(ingest_step, lib, files, tags, source, object_prefix, runner, dask_address, verbose=verbose)
     if as_json:

@@ -17,7 +17,7 @@ lake_app = typer.Typer(help="The lake: upload files, list and find them, tag the
 
 
 def _lake(library: Optional[Path]):  # noqa: ANN202
-    from pinlake.lake import Lake
+    from pinlake.lake import Lake  # lazy: CLI startup
 
     return Lake(library_path(library) / "_lake")
 
@@ -89,7 +89,7 @@ def upload(
     Example (on a Dask cluster whose workers see the same paths: `dask scheduler &` then `dask worker tcp://127.0.0.1:8786 &`):
     pinlake lake upload /shared/scans --tag mri --runner dask --dask-address tcp://127.0.0.1:8786
     """
-    from pinlake.lake import ErrorManager
+    from pinlake.lake import ErrorManager  # lazy: CLI startup
 
     files: list[Path] = []
     names: list[str] = []
@@ -178,7 +178,7 @@ def ls(
     _check_tags(lake, tag)
     md = lake.list_data(limit=limit, tags=tag or None, q=q, all_versions=all_versions)
     if as_json:
-        from pinlake.cli.app import echo_json
+        from pinlake.cli.app import echo_json  # lazy: CLI startup
 
         echo_json([d.to_dict() for d in md])
     else:
@@ -212,7 +212,7 @@ def find(
     Example: pinlake lake find health/test/microscope-test-001.png --version 1
     """
     d = _lake(library).find_data(filename=filename, object_name=object_name, id=id, version=version)
-    from pinlake.cli.app import echo_json
+    from pinlake.cli.app import echo_json  # lazy: CLI startup
 
     echo_json(d.to_dict())
 
@@ -250,7 +250,7 @@ def import_cmd(
 
     Example: PINLAKE_S3_ENDPOINT=http://localhost:9000 pinlake lake import s3://scans/basel/ --source basel
     """
-    from pinlake.lake import ErrorManager
+    from pinlake.lake import ErrorManager  # lazy: CLI startup
 
     lake = _lake(library)
     em = ErrorManager()

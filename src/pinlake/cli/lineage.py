@@ -22,11 +22,11 @@ def lineage(
 
     Example: pinlake lineage health_by_tag@1 --openlineage lineage.jsonl
     """
-    from pinlake.library.lineage import lineage_of
+    from pinlake.library.lineage import lineage_of  # lazy: CLI startup
 
     chain = lineage_of(pin, library_path(library))
     if openlineage is not None:
-        from pinlake.catalog.openlineage import write_openlineage
+        from pinlake.catalog.openlineage import write_openlineage  # lazy: CLI startup
 
         n = write_openlineage(chain, openlineage)
         console.print(f"{n} OpenLineage event(s) written to {openlineage}", soft_wrap=True)

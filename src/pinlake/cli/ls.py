@@ -18,8 +18,8 @@ def ls(as_json: bool = typer.Option(False, "--json", help="Print JSON."), librar
 
     Example: pinlake ls --library ./library
     """
-    from pinlake.library.info import list_datasets
-    from pinlake.library import Library
+    from pinlake.library.info import list_datasets  # lazy: CLI startup
+    from pinlake.library import Library  # lazy: CLI startup
 
     lib = Library(library_path(library))
     rows = list_datasets(lib)

@@ -23,11 +23,11 @@ def materialize(
     Example (<hash>: the lock directory `pinlake datasets lock` printed):
     pinlake materialize -f library/_locks/<hash>/resources.train.jsonl -m folder -m csv -m parquet --out ./export
     """
-    from pinlake.recipes.materializers import materialize as run
+    from pinlake.recipes.materializers import materialize as run  # lazy: CLI startup
 
     lake = None
     if library is not None:
-        from pinlake.library import Library
+        from pinlake.library import Library  # lazy: CLI startup
 
         lake = Library(library).get_datalake()
     result = run(file, materializer, out, lake)

@@ -22,7 +22,7 @@ def pin(
 
     Example: pinlake pin health_images@1 --to pins.yaml
     """
-    from pinlake.library.pin import write_pin
+    from pinlake.library.pin import write_pin  # lazy: CLI startup
 
     out = write_pin(pin, to, library_path(library))
     if as_json:

@@ -21,9 +21,9 @@ def preview(
 
     Example: pinlake preview health_images
     """
-    from pinlake.library.info import open_dataset
-    from pinlake.library.preview import recompute_preview
-    from pinlake.library import Library
+    from pinlake.library.info import open_dataset  # lazy: CLI startup
+    from pinlake.library.preview import recompute_preview  # lazy: CLI startup
+    from pinlake.library import Library  # lazy: CLI startup
 
     ds = open_dataset(Library(library_path(library)), dataset, media_dir=media_dir)
     console.print(f"[green]Wrote[/] {recompute_preview(ds)}", soft_wrap=True)

@@ -26,7 +26,7 @@ def refresh(
 
     Example: pinlake refresh health_by_tag --registry recipes/datasets.yaml
     """
-    from pinlake.integrations.prefect import resolve_registry, use_server
+    from pinlake.integrations.prefect import resolve_registry, use_server  # lazy: CLI startup
 
     if not dataset and not all_:
         fail("name a dataset or pass --all", "Try `pinlake datasets ls` to see the registry.")
@@ -34,7 +34,7 @@ def refresh(
     lib = str(library_path(library).resolve())
     server = use_server(None if local is None else ("local" if local else "server"))
     if dataset:
-        from pinlake.library.refresh import registry_entry
+        from pinlake.library.refresh import registry_entry  # lazy: CLI startup
 
         registry_entry(reg, dataset)  # unknown names fail here, before any run starts
     results = _on_server(lib, reg, dataset, all_, verbose) if server else _here(lib, reg, dataset, all_, verbose)
@@ -50,14 +50,14 @@ def refresh(
 
 def _on_server(lib: str, reg: str, dataset: str | None, all_: bool, verbose: bool) -> list[dict]:
     """The `refresh` / `refresh-all` flow on the server; a no-op of one dataset is recorded over REST."""
-    from pinlake.integrations.prefect import run_flow, unchanged_on_server
+    from pinlake.integrations.prefect import run_flow, unchanged_on_server  # lazy: CLI startup
 
     if dataset and not all_:
         fast = unchanged_on_server(lib, reg, dataset)  # no-op: no Prefect import, run recorded over REST
         if fast is not None:
             return [fast]
-    from flows.refresh import refresh as refresh_flow  # quiet Prefect settings are set before Prefect loads
-    from flows.refresh import refresh_all
+    from flows.refresh import refresh as refresh_flow  # lazy: CLI startup; quiet Prefect settings are set before Prefect loads
+    from flows.refresh import refresh_all  # lazy: CLI startup
 
     if all_:
         return run_flow(refresh_all, lib, reg, verbose=verbose)
@@ -66,8 +66,8 @@ def _on_server(lib: str, reg: str, dataset: str | None, all_: bool, verbose: boo
 
 def _here(lib: str, reg: str, dataset: str | None, all_: bool, verbose: bool) -> list[dict]:
     """The refresh chain in this process (no Prefect import, no server): one dataset, or each in turn."""
-    from pinlake.integrations.prefect import run_here
-    from pinlake.library.refresh import refresh_dataset, registry_names
+    from pinlake.integrations.prefect import run_here  # lazy: CLI startup
+    from pinlake.library.refresh import refresh_dataset, registry_names  # lazy: CLI startup
 
     names = registry_names(reg) if all_ else [dataset]
     return [run_here(refresh_dataset, lib, reg, name, verbose=verbose) for name in names]

@@ -21,8 +21,8 @@ def restore(
 
     Example: pinlake restore health_images 1
     """
-    from pinlake.library.versions import dataset_path
-    from pinlake.library.restore import restore_version
+    from pinlake.library.versions import dataset_path  # lazy: CLI startup
+    from pinlake.library.restore import restore_version  # lazy: CLI startup
 
     entry = restore_version(dataset_path(dataset, library_path(library)), version)
     console.print(f"restored {dataset} to version {version}: new version [bold]{entry.dataset_version}[/]")

@@ -18,11 +18,11 @@ def runs(limit: int = typer.Option(20, "--limit", "-n"), flow: Optional[str] = t
 
     Example: PREFECT_API_URL=http://127.0.0.1:4200/api pinlake runs --limit 5
     """
-    from pinlake.integrations.prefect import quiet_flows, use_server
+    from pinlake.integrations.prefect import quiet_flows, use_server  # lazy: CLI startup
 
     use_server("server")
     with quiet_flows():
-        from flows.runs import recent_runs
+        from flows.runs import recent_runs  # lazy: CLI startup
 
         rows = recent_runs(limit, flow)
     if as_json:

@@ -33,7 +33,7 @@ def serve(
         fail(f"media dir {media_dir} does not exist")
     import uvicorn
 
-    from pinlake.api.app import create_app
+    from pinlake.api.app import create_app  # lazy: CLI startup
 
     token = os.environ.get("PINLAKE_API_TOKEN") or None
     api = create_app(root, media_dir, token=token)

@@ -17,9 +17,9 @@ def serve_flows(registry: Optional[Path] = typer.Option(None, "--registry", "-r"
 
     Example: PREFECT_API_URL=http://127.0.0.1:4200/api pinlake serve-flows --registry recipes/datasets.yaml
     """
-    from pinlake.integrations.prefect import resolve_registry, use_server
+    from pinlake.integrations.prefect import resolve_registry, use_server  # lazy: CLI startup
 
     use_server("server")
-    from flows.serve import main
+    from flows.serve import main  # lazy: CLI startup
 
     main(["--library", str(library_path(library)), "--registry", str(resolve_registry(registry))])

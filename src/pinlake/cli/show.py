@@ -30,8 +30,8 @@ def show(
 
     Example: pinlake show health_images bbox --where "confidence > 0.5" --json
     """
-    from pinlake.library.info import open_dataset
-    from pinlake.library import Library
+    from pinlake.library.info import open_dataset  # lazy: CLI startup
+    from pinlake.library import Library  # lazy: CLI startup
 
     ds = open_dataset(Library(library_path(library)), dataset)
     if version is not None:

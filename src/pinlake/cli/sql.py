@@ -40,9 +40,9 @@ def sql(
 
     Example: pinlake sql "SELECT * FROM catalog.versions LIMIT 2" --vertical
     """
-    from pinlake.library.sql import sql as run_sql
+    from pinlake.library.sql import sql as run_sql  # lazy: CLI startup
 
-    from pinlake.library import Library
+    from pinlake.library import Library  # lazy: CLI startup
 
     for warning in Library(library_path(library)).incomplete_warnings():
         typer.echo(f"warning: {warning}", err=True)

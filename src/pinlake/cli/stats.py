@@ -21,9 +21,9 @@ def stats(
 
     Example: pinlake stats health_images --json
     """
-    from pinlake.library.info import open_dataset
-    from pinlake.library.stats import recompute_stats
-    from pinlake.library import Library
+    from pinlake.library.info import open_dataset  # lazy: CLI startup
+    from pinlake.library.stats import recompute_stats  # lazy: CLI startup
+    from pinlake.library import Library  # lazy: CLI startup
 
     ds = open_dataset(Library(library_path(library)), dataset)
     result = recompute_stats(ds)

@@ -22,8 +22,8 @@ def tag(
 
     Example: pinlake tag health_images 1 v1.0
     """
-    from pinlake.library.versions import dataset_path
-    from pinlake.library.tag import tag_version
+    from pinlake.library.versions import dataset_path  # lazy: CLI startup
+    from pinlake.library.tag import tag_version  # lazy: CLI startup
 
     out = tag_version(dataset_path(dataset, library_path(library)), version, name)
     console.print(f"tagged {out['dataset']}@{out['dataset_version']} as [bold]{out['tag']}[/]")

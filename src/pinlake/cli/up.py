@@ -24,9 +24,9 @@ def up(
 
     Example: pinlake up --port 4200
     """
-    from pinlake.integrations.prefect import resolve_registry
+    from pinlake.integrations.prefect import resolve_registry  # lazy: CLI startup
 
-    from flows.runtime import configure, start_server, stop_server
+    from flows.runtime import configure, start_server, stop_server  # lazy: CLI startup
 
     configure(home)
     reg = str(resolve_registry(registry))
@@ -36,7 +36,7 @@ def up(
     try:  # from here on a SIGTERM (KeyboardInterrupt) stops the server: nothing may run between the start and the try
         os.environ["PREFECT_API_URL"] = url
         console.print(f"[green]Prefect server[/] {url.removesuffix('/api')} (UI); export PREFECT_API_URL={url}", soft_wrap=True)
-        from flows.serve import main as serve_main
+        from flows.serve import main as serve_main  # lazy: CLI startup
 
         serve_main(["--library", str(library_path(library)), "--registry", reg])
     finally:

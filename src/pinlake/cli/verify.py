@@ -21,7 +21,7 @@ def verify(
 
     Example: pinlake verify pins.yaml
     """
-    from pinlake.library.pin import verify_pins
+    from pinlake.library.pin import verify_pins  # lazy: CLI startup
 
     checks = verify_pins(pins_file, library_path(library))
     if as_json:

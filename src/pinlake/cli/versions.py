@@ -22,7 +22,7 @@ def versions(
 
     Example: pinlake versions health_images
     """
-    from pinlake.library.versions import dataset_path, list_versions
+    from pinlake.library.versions import dataset_path, list_versions  # lazy: CLI startup
 
     rows = list_versions(dataset_path(dataset, library_path(library)))
     if as_json:

@@ -24,6 +24,8 @@ from pinlake.features.base import BaseSchema, utcnow
 from pinlake.provenance import lineage_properties
 from pinlake.storage import lance_dataset
 from pinlake.util.faults import commit_point
+from pinlake.datasets.finalize import derive_files, json_bytes
+from pinlake.datasets.search import semantic_search
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
@@ -88,8 +90,6 @@ class CrudMixin:
                 self._batch = None
 
     def _commit_batch(self: "Dataset", operation: str, derived: bool) -> None:
-        from pinlake.datasets.finalize import derive_files, json_bytes
-
         assert self._batch is not None
         tables = {**self._state.tables, **self._batch.changed}
         rows = dict(self._state.rows)
@@ -306,6 +306,4 @@ class CrudMixin:
 
     # --- search -----------------------------------------------------------------------
     def semantic_search(self: "Dataset", query: Any, table: str, limit: int = 50, embedding_fn: Any = None) -> tuple[list[Any], list[float], list[str]]:
-        from pinlake.datasets.search import semantic_search
-
         return semantic_search(self, query, table, limit=limit, embedding_fn=embedding_fn)

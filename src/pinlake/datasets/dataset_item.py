@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from pinlake.errors import InputFileError, ValidationError
 from pinlake.features.base import BaseSchema
 from pinlake.features.groups import Item, SchemaGroup
+from pinlake.features.groups import Source
 
 
 def _table_schema(annotation: Any) -> tuple[type[BaseSchema] | None, bool]:
@@ -85,8 +86,6 @@ class DatasetItem(BaseModel):
     @classmethod
     def schemas(cls) -> dict[str, type[BaseSchema]]:
         """Every table of the dataset and its schema, the ``item`` table first and ``source`` last."""
-        from pinlake.features.groups import Source
-
         out: dict[str, type[BaseSchema]] = {cls.ITEM_TABLE: cls.item_schema()}
         for name, (schema, _) in cls.table_fields().items():
             out[name] = schema

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any, Callable, Mapping
+from pinlake.datasets.preview import PREVIEW_KEY, preview_png
+from pinlake.datasets.stats import compute_features_values, compute_stats
+from pinlake.datasets.preview import render_preview
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
-    from pinlake.datasets.info import DatasetInfo
-    from pinlake.datasets.schema import DatasetSchema
     from pinlake.datasets.versions import DatasetVersion
 
 
@@ -35,9 +36,6 @@ def version_files(ds: "Dataset", *, derived: bool = True, previous: "Dataset | N
     """The files of ``ds``'s version: info.json and schema.json, with ``derived`` also stats.json,
     features_values.json and preview.png (the previous version's preview reused when it draws the
     same items)."""
-    from pinlake.datasets.preview import PREVIEW_KEY, preview_png
-    from pinlake.datasets.stats import compute_features_values, compute_stats
-
     info = ds.info.model_copy(deep=True)
     info.num_items = ds.num_items if "item" in ds.state.tables else 0
     info.size = human_size(ds.size_bytes())
@@ -68,16 +66,12 @@ def derive_files(candidate: Callable[["DatasetVersion"], "Dataset"], *, derived:
 
 
 def write_stats(ds: "Dataset") -> dict:
-    from pinlake.datasets.stats import compute_features_values, compute_stats
-
     stats = compute_stats(ds)
     ds.write_version_files({"stats.json": json_bytes(stats), "features_values.json": json_bytes(compute_features_values(ds))})
     return stats
 
 
 def write_preview(ds: "Dataset") -> Any:
-    from pinlake.datasets.preview import render_preview
-
     return render_preview(ds)
 
 

@@ -39,6 +39,8 @@ from pinlake.util.clock import utcnow
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location, rmtree, write_bytes_atomic
 from pinlake.storage import lock as storage_lock
 from pinlake.util.faults import commit_point
+from pinlake.datasets.tables import table_uri
+from pinlake.catalog.sync import on_version_logged
 
 LOG_NAME = "_versions.lance"
 META_DIR = "_meta"
@@ -177,8 +179,6 @@ class VersionLog:
         Lance restore (a new version); the head is then the base, so later updates and deletes are
         never refused as concurrent with the restore. A head that already is such a restore is reused
         (no new version)."""
-        from pinlake.datasets.tables import table_uri
-
         bases: dict[str, int] = {}
         for table, version in (state.tables.items() if state is not None else ()):
             uri = table_uri(self.dataset_path, table)
@@ -290,7 +290,6 @@ class VersionLog:
                 ) from None
             raise
         self.publish_cache(number)
-        from pinlake.catalog.sync import on_version_logged  # catalogue the new versions (library only)
 
         on_version_logged(self.dataset_path, self._entries(data))
         return entry

@@ -9,7 +9,10 @@ from pinlake.datasets.build.folder import ImageFolderBuilder
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.info import DatasetInfo
 from pinlake.demo.data import DEMO_NAME, HealthDatasetItem, generate_health_images
-from pinlake.library import Library
+from pinlake.library.connection import Library
+from pinlake.library.lineage import lineage_of
+from pinlake.library.sql import sql
+from pinlake.library.versions import list_versions
 
 
 @dataclass
@@ -33,10 +36,6 @@ def run_demo(library: Path, assets: Path) -> DemoResult:
 
 def describe_flow_demo(library: Path, datasets: list[str], console) -> None:  # noqa: ANN001 - a rich Console
     """Print the versions, the lineage of the newest version and one SQL result."""
-    from pinlake.library.lineage import lineage_of
-    from pinlake.library.sql import sql
-    from pinlake.library.versions import list_versions
-
     lib = Library(library)
     for name in datasets:
         versions = list_versions(lib.dataset_path(name))

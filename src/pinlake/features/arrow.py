@@ -23,6 +23,7 @@ from pinlake.util.mediapath import first_bad_url, url_error
 from pinlake.errors import ValidationError
 from pinlake.features.base import BaseSchema, SchemaRef
 from pinlake.features.groups import Embedding
+from pinlake.errors import field_size_error, oversized_string
 
 REF_TYPE = pa.struct([pa.field("name", pa.string()), pa.field("id", pa.string())])
 
@@ -111,7 +112,6 @@ def rows_to_table(schema: type[BaseSchema], rows: Iterable[BaseSchema | dict[str
         bad = first_bad_url(out.column("url"))
         if bad is not None:
             raise ValidationError(f"table {table or schema.__name__!r}, row {bad}: field 'url': {url_error(out.column('url')[bad].as_py())}")
-    from pinlake.errors import field_size_error, oversized_string
 
     over = oversized_string(out)  # a string over PINLAKE_MAX_FIELD_BYTES (columnar)
     if over is not None:

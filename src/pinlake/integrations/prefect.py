@@ -87,7 +87,7 @@ _FILTER = _NoFlowErrors()
 def quiet_flows(verbose: bool = False) -> Iterator[None]:
     """Quiet Prefect settings, the heartbeat wait removed and, unless ``verbose``, no Prefect error logs
     or tracebacks on the console (they still reach the server's run logs). Import the flows inside it."""
-    from flows.runtime import configure, no_heartbeat
+    from flows.runtime import configure, no_heartbeat  # lazy: Prefect loads for flow runs only
 
     configure()
     with no_heartbeat():
@@ -212,14 +212,14 @@ def unchanged_on_server(library: str, registry: str, dataset: str) -> dict | Non
     api = os.environ.get("PREFECT_API_URL")
     if not api:
         return None
-    from pinlake.library.refresh_stamp import quick_unchanged
+    from pinlake.library.refresh_stamp import quick_unchanged  # lazy: CLI startup (the no-op refresh loads no Lance)
 
     stamp = quick_unchanged(library, registry, dataset)
     if stamp is None:
         return None
-    from flows.record import record_unchanged_run
-    from pinlake.library.refresh import BuildStep, summary_markdown
-    from pinlake.library.lock import LockStep
+    from flows.record import record_unchanged_run  # lazy: Prefect loads for flow runs only
+    from pinlake.library.refresh import BuildStep, summary_markdown  # lazy: CLI startup (the no-op refresh loads no Lance)
+    from pinlake.library.lock import LockStep  # lazy: CLI startup (the no-op refresh loads no Lance)
 
     lock = LockStep(dataset, stamp["lock_hash"], stamp["lock_dir"], stamp["lake_version"], stamp.get("counts", {}))
     build = BuildStep(dataset, stamp["version"], stamp["version"], "unchanged", True, stamp.get("rows", {}))

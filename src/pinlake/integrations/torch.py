@@ -16,6 +16,8 @@ import os
 from typing import Any, Callable
 
 from pinlake.errors import PinlakeError
+import pinlake
+from pinlake.util.sqltext import sql_str
 
 
 def _require_torch() -> Any:
@@ -36,9 +38,6 @@ class _Items:
     def __init__(self, pin: str, transform: Callable[[Any], Any] | None = None, *,
                  library: str | os.PathLike[str] | None = None, view: str = "image", split: str | None = None,
                  record_use: bool = False, run: str | None = None) -> None:
-        import pinlake
-        from pinlake.util.sqltext import sql_str
-
         self.pinned = pinlake.open(pin, library=library, record_use=record_use, run=run)
         self.transform = transform
         self.view = view

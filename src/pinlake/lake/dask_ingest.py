@@ -46,6 +46,7 @@ from pinlake.lake.upload import (
     dedupe,
     record_hashed,
 )
+from pinlake.lake.state import StateCache, state_path
 
 #: files per hash task at most (and at least, unless there are fewer)
 HASH_TASK_MAX, HASH_TASK_MIN = 2000, 64
@@ -96,8 +97,6 @@ def ingest_on_dask(
     Returns one data row per item (None where it failed, with ``error_manager``) and the phase report.
     ``tasks``: hash tasks to cut the files into (default: 4 per worker, of 64–2000 files each).
     """
-    from pinlake.lake.state import StateCache, state_path
-
     t0 = time.perf_counter()
     remote = [it.label for it in items if not it.path or it.uri is not None]
     if remote:

@@ -20,6 +20,7 @@ from typing import Any
 from pinlake.errors import InputFileError
 from pinlake.lake.lance_tables import OBJECTS_SCHEMA, storage_options_for
 from pinlake.lake.upload import BATCH_BYTES, BATCH_ROWS, Item, load_chunk, failure_reason, objects_table, read_local
+from pinlake.runners.dask import error_result
 
 
 def _where() -> str:
@@ -50,7 +51,6 @@ def write_objects(uri: str, entries: list[tuple[str, str, int]], created_at: Any
     """
     import lance
 
-    from pinlake.runners.dask import error_result
 
     t0 = time.perf_counter()
     fragments: list[Any] = []

@@ -13,6 +13,13 @@ from pinlake.lake import query
 from pinlake.lake import tags as tagmod
 from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Rows, Tag
 from pinlake.lake.lance_tables import DATA, DATA_COLUMNS, OBJECTS, SOURCES, TAGS, Store, sql_in
+from pinlake.lake.upload import check_metadata_sizes, ingest, local_items
+from pinlake.lake.bucket import bucket_items
+from pinlake.lake.processing import run
+from pinlake.lake.values import write_parquet
+from pinlake.runners.dask import check_runner
+from pinlake.lake.dask_ingest import ingest_on_dask
+from pinlake.lake.bucket import read_uri
 
 PathLike = str | os.PathLike[str]
 
@@ -93,8 +100,6 @@ class Lake:
         ``dask_client``), in about ``tasks`` hash tasks, then commit here once (see
         :mod:`pinlake.lake.dask_ingest`). The files must be readable by every worker at the same path.
         """
-        from pinlake.lake.upload import check_metadata_sizes, ingest, local_items
-
         self._writable()
         single = isinstance(filepaths, (str, os.PathLike))
         paths = [filepaths] if single else list(filepaths)
@@ -121,9 +126,6 @@ class Lake:
         check_metadata_sizes(items)
         names, src = self._labels(tags, source)
         if runner != "local" or dask_client is not None:
-            from pinlake.runners.dask import check_runner
-            from pinlake.lake.dask_ingest import ingest_on_dask
-
             check_runner(runner, dask_address, dask_client)
             rows, _ = ingest_on_dask(
                 self._store, items, tags=names, source=src, error_manager=error_manager, fill_metadata=fill_metadata,
@@ -148,9 +150,6 @@ class Lake:
         progress: Callable[[int], None] | None = None,
     ) -> MultiData:
         """Import by reference every object under local directories or ``s3://bucket/prefix`` prefixes."""
-        from pinlake.lake.bucket import bucket_items
-        from pinlake.lake.upload import ingest
-
         self._writable()
         prefixes = [prefixes] if isinstance(prefixes, str) else list(prefixes)
         items = bucket_items(prefixes)
@@ -244,8 +243,6 @@ class Lake:
 
     def _read_bytes(self, row: dict[str, Any]) -> bytes:
         if row.get("uri"):
-            from pinlake.lake.bucket import read_uri
-
             return read_uri(row["uri"], row["sha256"])
         found = self._fetch_objects([row["sha256"]])
         if row["sha256"] not in found:
@@ -277,8 +274,6 @@ class Lake:
                 out.update((sha, content) for sha, (_, content) in zip(shas[k : k + step], blobs))
         for h in hits:
             if h["uri"] and h["sha256"] not in out:
-                from pinlake.lake.bucket import read_uri
-
                 out[h["sha256"]] = read_uri(h["uri"], h["sha256"])
         return out
 
@@ -322,8 +317,6 @@ class Lake:
     # --- processing ------------------------------------------------------------
     def launch_processing(self, processing: Any, data: Data | MultiData | Iterable[Data], parameters: dict[str, Any] | None = None):  # noqa: ANN201
         """Run a registered processing over ``data``; outputs land as metadata/tags in one lake version."""
-        from pinlake.lake.processing import run
-
         self._writable()
         if isinstance(data, Data):
             data = MultiData(self, [data])
@@ -347,8 +340,6 @@ class Lake:
         return self.to_arrow(selection, **list_kwargs).to_pandas()
 
     def to_parquet(self, path: PathLike, selection: Any = None, **list_kwargs: Any) -> Path:
-        from pinlake.lake.values import write_parquet
-
         return write_parquet(self.to_arrow(selection, **list_kwargs), path)
 
     def __repr__(self) -> str:

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, overload
+from pinlake.lake.values import data_to_numpy
+from pinlake.lake.values import data_to_arrow
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -222,13 +224,9 @@ class Data:
         return io.BytesIO(self.get_bytes())
 
     def to_numpy(self) -> "np.ndarray":
-        from pinlake.lake.values import data_to_numpy
-
         return data_to_numpy(self)
 
     def to_arrow(self) -> "pa.Table":
-        from pinlake.lake.values import data_to_arrow
-
         return data_to_arrow(self)
 
     # --- tags -----------------------------------------------------------------

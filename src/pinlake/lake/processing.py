@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.lake.lance_tables import DATA, rows_to_table, sql_in
+from pinlake.lake import tags as tagmod
+from pinlake.lake.query import check_q, select
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.lake.lake import Lake
@@ -88,7 +90,6 @@ def apply_updates(lake: "Lake", updates: dict[str, dict[str, Any]], name: str) -
     """Write all updates in one commit (one lake version per run)."""
     if not updates:
         return 0
-    from pinlake.lake import tags as tagmod
 
     store = lake._store
     with store.write_lock():
@@ -143,7 +144,6 @@ def auto_tag(lake: "Lake", data: "MultiData", parameters: dict[str, Any]) -> Pro
     tag, where = parameters.get("tag"), parameters.get("where")
     if not tag or not where:
         raise ValidationError("auto-tag needs parameters 'tag' and 'where'", hint='Example: {"tag": "big", "where": "width > 100"}.')
-    from pinlake.lake.query import check_q, select
 
     ids = data.ids
     matched = select(lake._store, f"{sql_in('id', ids)} AND ({check_q(where)})", columns=["id"]) if ids else None

@@ -10,6 +10,7 @@ import pyarrow as pa
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.lake.models import DataSource, Tag
 from pinlake.lake.lance_tables import DATA, NAMES_SCHEMA, rows_to_table, SOURCES, TAGS, Store, now, sql_in, sql_str
+from pinlake.errors import InvalidQueryError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,127}$")
 KIND = {TAGS: "tag", SOURCES: "data source"}
@@ -107,8 +108,6 @@ def list_sorted(store: Store, table: str, limit: int | None, offset: int | None,
         desc = key.startswith("-")
         col = key.lstrip("-")
         if col not in ("name", "created_at"):
-            from pinlake.errors import InvalidQueryError
-
             raise InvalidQueryError(f"cannot order {KIND[table]}s by {col!r}", hint="Order by 'name' or 'created_at' ('-name' for descending).")
         rows.sort(key=lambda r: (r[col] is None, r[col]), reverse=desc)
     start = offset or 0

@@ -25,6 +25,10 @@ from pinlake.util.write_behind import PendingWrites, WriteBehind
 from pinlake.lake.metadata import CorruptFileError, probe
 from pinlake.lake.models import ErrorManager, UploadError
 from pinlake.lake.lance_tables import DATA, OBJECTS, OBJECTS_SCHEMA, Store, now, rows_to_table, sql_in
+from pinlake.lake.state import StateCache, state_path
+from pinlake.util.faults import commit_point
+from pinlake.catalog.sync import on_lake_committed
+from pinlake.lake.lance_tables import DATA_SCHEMA
 
 BATCH_ROWS = 1000
 BATCH_BYTES = 64 * 1024 * 1024
@@ -233,8 +237,6 @@ def ingest(
     Local files whose path, inode, size and mtime match the state cache, and whose object name's
     latest version already has the cached sha256, are not read again (see :mod:`pinlake.lake.state`).
     """
-    from pinlake.lake.state import StateCache, state_path
-
     workers = max_workers or min(8, (os.cpu_count() or 1) + 2)
     results: list[dict[str, Any] | None] = [None] * len(items)
     cache = StateCache(state_path(store.root, store.remote)) if use_state else None
@@ -270,8 +272,6 @@ def ingest(
 
 def commit(store: Store, state: "_State", obj_fragments: list[Any], operation: str, extra: dict[str, Any]) -> None:
     """The commit point of an ingest: the new objects (one commit), then the data rows (one commit)."""
-    from pinlake.util.faults import commit_point
-
     if obj_fragments:
         store.commit_fragments(OBJECTS, obj_fragments, OBJECTS_SCHEMA, operation, **extra)
         commit_point("lake objects")
@@ -279,11 +279,8 @@ def commit(store: Store, state: "_State", obj_fragments: list[Any], operation: s
         store.upsert_data(rows_to_table(state.new_rows + list(state.changed.values())))
         commit_point("lake data")
     elif state.new_rows:
-        from pinlake.lake.lance_tables import DATA_SCHEMA
-
         store.append(DATA, rows_to_table(state.new_rows), DATA_SCHEMA, operation, **extra)
         commit_point("lake data")
-    from pinlake.catalog.sync import on_lake_committed  # every lake version catalogued at its commit
 
     on_lake_committed(store.root)  # also after a no-op: a rerun after a kill before the catalog write catches up
 

@@ -15,11 +15,8 @@ and stay on the calling process.
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -35,10 +32,12 @@ from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.versions import VersionLog
 from pinlake.errors import DatasetExistsError, InputFileError, ValidationError
 from pinlake.layout import check_dataset_name
-from pinlake.library import Library
+from pinlake.library.connection import Library
 from pinlake.library.registry import DEFAULT_ITEM
 from pinlake.recipes.lockfile import LINES_CHUNK, Lock, object_name_of, read_lock
 from pinlake.storage import location
+from pinlake.runners.dask import check_runner
+from pinlake.datasets.build.dask_build import build_lock_on_dask
 
 
 @dataclass
@@ -183,14 +182,10 @@ def build_from_lock(
     ``runner``: "local" (this process) or "dask" (shards on the cluster at ``dask_address``, or
     through an open ``dask_client``; ``shards`` default 2 per worker or one per ~5000 resources).
     """
-    from pinlake.library.build import load_dataset_item
-
     library = library if isinstance(library, Library) else Library(library)
     if mode not in ("auto", "create", "overwrite"):
         raise ValidationError(f"unknown mode {mode!r}", hint="Use mode='auto', 'create' or 'overwrite'.")
     if runner != "local":
-        from pinlake.runners.dask import check_runner
-
         check_runner(runner, dask_address, dask_client)
     lake = lake if lake is not None else library.get_datalake()
     lock = read_lock(lock_dir, lake)
@@ -210,8 +205,6 @@ def build_from_lock(
 
     def full(real_mode: str) -> LockBuildResult:
         if runner == "dask":
-            from pinlake.datasets.build.dask_build import build_lock_on_dask
-
             out = build_lock_on_dask(
                 lock, target, dataset_item, info(), lake, mode=real_mode, embed=embed, address=dask_address,  # type: ignore[arg-type]
                 client=dask_client, shards=shards, flush_every_n_samples=flush_every_n_samples,

@@ -16,6 +16,9 @@ from pinlake.errors import ValidationError
 from pinlake.util.clock import utcnow
 from pinlake.storage import AnyPath, lance_dataset
 from pinlake.library.versions import library_of, tags_of
+from pinlake.catalog.sync import dataset_tables
+from pinlake.catalog.store import Catalog
+from pinlake.util.sqltext import sql_str
 
 
 # --- cleanup -------------------------------------------------------------------------------------
@@ -50,9 +53,6 @@ def protected_versions(path: AnyPath, entries: list[DatasetVersion] | None = Non
             keep.setdefault(v, []).append(f"tag {name}")
     lib = library_of(path)
     if lib is not None:
-        from pinlake.catalog.store import Catalog
-        from pinlake.util.sqltext import sql_str
-
         pins = Catalog(lib).read("pins", filter=f"dataset = {sql_str(path.name)}", columns=["dataset_version", "pin_file"])
         for v, f in zip(pins.column("dataset_version").to_pylist(), pins.column("pin_file").to_pylist()):
             keep.setdefault(v, []).append(f"pin {f}")
@@ -66,8 +66,6 @@ def cleanup_dataset(path: AnyPath, older_than: str | timedelta = "30d", *, keep_
     refresh's automatic ``lock-*`` tag are removed too; those Lance tags are deleted first (the
     catalog keeps their history) and listed in the report under ``untagged``.
     """
-    from pinlake.catalog.sync import dataset_tables
-
     age = parse_age(older_than)
     cutoff = utcnow() - age
     log = VersionLog(path)
@@ -108,7 +106,5 @@ def cleanup_dataset(path: AnyPath, older_than: str | timedelta = "30d", *, keep_
             })
     lib = library_of(path)
     if lib is not None:
-        from pinlake.catalog.store import Catalog
-
         Catalog(lib).append("cleanups", rows, dedupe=False)
     return report

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pinlake.datasets.dataset import Dataset
-from pinlake.library import Library
+from pinlake.library.connection import Library
 from pinlake.storage import location
 
 

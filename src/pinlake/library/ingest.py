@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from pinlake.errors import NotFoundError
-from pinlake.library import Library
+from pinlake.library.connection import Library
+from pinlake.lake import ErrorManager
 
 
 def ingest_step(library: str | os.PathLike[str], paths_or_prefix: list[str], tags: list[str] | None, source: str | None,
@@ -17,8 +18,6 @@ def ingest_step(library: str | os.PathLike[str], paths_or_prefix: list[str], tag
     """Upload files (or import a bucket/dir prefix by reference) into the library's lake.
 
     ``runner="dask"``: the files are hashed and written on the Dask cluster at ``dask_address``."""
-    from pinlake.lake import ErrorManager
-
     lib = Library(library).ensure()
     lake = lib.get_datalake()
     errors = ErrorManager()

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from pinlake.library.versions import dataset_path, library_of, resolve
+from pinlake.library.pin import parse_pin
+from pinlake.catalog.store import Catalog
+from pinlake.util.sqltext import sql_str
 
 
 def _lock_info(library: Path | None, lock_hash: str) -> dict[str, Any]:
@@ -36,8 +39,6 @@ def _lock_info(library: Path | None, lock_hash: str) -> dict[str, Any]:
 
 def lineage_of(pin: str, library: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The chain behind ``DATASET@VERSION`` (any pin form) as a dict."""
-    from pinlake.library.pin import parse_pin
-
     name, spec = parse_pin(pin)
     path = dataset_path(name, library)
     entry = resolve(path, spec)
@@ -45,9 +46,6 @@ def lineage_of(pin: str, library: str | os.PathLike[str] | None = None) -> dict[
     lin = entry.lineage
     consumers: list[dict[str, Any]] = []
     if lib is not None:
-        from pinlake.catalog.store import Catalog
-        from pinlake.util.sqltext import sql_str
-
         data = Catalog(lib).read("consumers", filter=f"dataset = {sql_str(path.name)} AND dataset_version = {entry.dataset_version}")
         consumers = sorted(data.to_pylist(), key=lambda r: r["used_at"])
     stats_file = path / "stats.json"

@@ -8,9 +8,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pinlake.library import Library
+from pinlake.library.connection import Library
 from pinlake.storage import location
 from pinlake.library.versions import latest_entry
+from pinlake.recipes.lockfile import lock_recipe
+from pinlake.library.registry import Registry
 
 
 @dataclass
@@ -27,9 +29,6 @@ class LockStep:
 
 def lock_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str) -> LockStep:
     """Evaluate the registered recipe against the lake and write its lock under ``_locks/<hash>``."""
-    from pinlake.recipes.lockfile import lock_recipe
-    from pinlake.library.registry import Registry
-
     reg = Registry(registry)
     entry = reg.get(name)
     lib = Library(library).ensure()

@@ -24,6 +24,10 @@ from pinlake.datasets.tables import table_uri
 from pinlake.datasets.versions import DatasetVersion
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
 from pinlake.storage import AnyPath, lance_dataset, location
+from pinlake.catalog.store import Catalog, dumps
+from pinlake.util.clock import utcnow
+from pinlake.provenance import lineage_properties
+from pinlake.datasets.dataset import Dataset
 
 PINS_FORMAT = 1
 
@@ -73,8 +77,6 @@ class PinnedDataset:
     def dataset(self) -> Any:
         """The full :class:`~pinlake.datasets.dataset.Dataset` handle, read-only at this version."""
         if self._dataset is None:
-            from pinlake.datasets.dataset import Dataset
-
             self._dataset = Dataset(self.path, version=self.version)
         return self._dataset
 
@@ -143,9 +145,6 @@ def _consumer(pinned: PinnedDataset, run: str | None) -> None:
     lib = library_of(pinned.path)
     if lib is None:
         return
-    from pinlake.catalog.store import Catalog, dumps
-    from pinlake.util.clock import utcnow
-    from pinlake.provenance import lineage_properties
 
     props = lineage_properties("read")
     Catalog(lib).append("consumers", [{
@@ -233,9 +232,6 @@ def write_pin(pin: str, to: str | os.PathLike[str] = "pins.yaml", library: str |
     tmp.replace(file)
     lib = library_of(pinned.path)
     if lib is not None:
-        from pinlake.catalog.store import Catalog, dumps
-        from pinlake.util.clock import utcnow
-
         Catalog(lib).append("pins", [{
             "dataset": pinned.name, "dataset_version": pinned.version, "tables": dumps(pinned.table_versions),
             "pin_file": str(file.resolve()), "hashes": dumps(hashes), "created_at": utcnow(),

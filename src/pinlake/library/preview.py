@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pinlake.datasets.dataset import Dataset
+from pinlake.datasets.finalize import write_preview
 
 
 def recompute_preview(ds: Dataset) -> Path:
-    from pinlake.datasets.finalize import write_preview
-
     return write_preview(ds)

@@ -2,6 +2,10 @@
 
 recipe → lock → (unchanged? stop) → build → stats → preview → catalog → tag. Each step is
 idempotent and keyed by content hashes, so rerunning a refresh finishes what a crash left.
+
+Imports marked ``# lazy`` load the engine inside the step that needs it: ``pinlake refresh`` on a
+current dataset returns from the stamp check (:mod:`pinlake.library.refresh_stamp`) without loading
+Lance, pyarrow, pandas or DuckDB (``tests/flows/test_local_refresh.py`` checks the imported modules).
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from pinlake.library import Library
+from pinlake.library.connection import Library
 from pinlake.storage import location
-from pinlake.library.lock import LockStep, lock_step
-from pinlake.library.versions import latest_entry
+from pinlake.storage import lock as storage_lock
+from pinlake.library.refresh_stamp import quick_unchanged, write_stamp
+from pinlake.library.registry import Registry, resolve_item
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pinlake.library.lock import LockStep
 
 
 DEFAULT_REGISTRY = Path("recipes/datasets.yaml")
@@ -47,19 +55,17 @@ class BuildStep:
 
 
 def registry_entry(registry: str | os.PathLike[str], name: str):
-    from pinlake.library.registry import Registry
-
     return Registry(registry).get(name)
 
 
 def registry_names(registry: str | os.PathLike[str]) -> list[str]:
-    from pinlake.library.registry import Registry
-
     return [e.name for e in Registry(registry)]
 
 
 def latest_version(library: str | os.PathLike[str], name: str) -> tuple[int | None, str]:
     """(latest dataset version, its lock hash), or (None, "") when the dataset does not exist yet."""
+    from pinlake.library.versions import latest_entry  # lazy: see the module doc
+
     entry = latest_entry(Library(library), name)
     return (entry.dataset_version, entry.lock_hash) if entry else (None, "")
 
@@ -68,7 +74,7 @@ def has_version(library: str | os.PathLike[str], name: str, version: int, lock_h
     """The dataset has version ``version``, built from ``lock_hash``: whether a cached build result
     still describes this library (one restored from a copy, or deleted and built again at the same
     path, may not have the version an earlier run built there)."""
-    from pinlake.datasets.versions import VersionLog
+    from pinlake.datasets.versions import VersionLog  # lazy: see the module doc
 
     log = VersionLog(Library(library).dataset_path(name))
     entry = next((e for e in log.entries() if e.dataset_version == version), None) if log.exists() else None
@@ -83,8 +89,7 @@ def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str]
     :mod:`pinlake.datasets.build.dask_build`. Unset, both come from the registry entry (``runner``,
     ``dask_address``; default local), the address then from ``$PINLAKE_DASK_ADDRESS``.
     """
-    from pinlake.library.build import build_from_lock
-    from pinlake.library.registry import Registry, resolve_item
+    from pinlake.library.build import build_from_lock  # lazy: see the module doc
 
     reg = Registry(registry)
     entry = reg.get(name)
@@ -103,7 +108,7 @@ def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str]
 
 def stats_step(library: str | os.PathLike[str], name: str) -> dict[str, Any]:
     """The latest version's stats: those made with it, computed now only for a version that has none."""
-    from pinlake.library.stats import recompute_stats
+    from pinlake.library.stats import recompute_stats  # lazy: see the module doc
 
     ds = Library(library).get_dataset(name)
     stats = ds.stats
@@ -115,7 +120,7 @@ def stats_step(library: str | os.PathLike[str], name: str) -> dict[str, Any]:
 def version_token(library: str | os.PathLike[str], name: str, version: int) -> str:
     """One dataset version's identity for result caching: its number and the run that wrote it (a
     library deleted and built again reuses the numbers, never the runs)."""
-    from pinlake.library.versions import resolve
+    from pinlake.library.versions import resolve  # lazy: see the module doc
 
     entry = resolve(Library(library).dataset_path(name), version)
     return f"{version}-{entry.run_id or entry.created_at.isoformat()}"
@@ -123,7 +128,7 @@ def version_token(library: str | os.PathLike[str], name: str, version: int) -> s
 
 def preview_step(library: str | os.PathLike[str], name: str) -> str:
     """The latest version's preview: the one made with it, drawn now only for a version that has none."""
-    from pinlake.library.preview import recompute_preview
+    from pinlake.library.preview import recompute_preview  # lazy: see the module doc
 
     ds = Library(library).get_dataset(name)
     if ds.preview_path.is_file():
@@ -144,6 +149,8 @@ def _needs_finalize(ds: Any) -> bool:
 def unchanged_step(library: str | os.PathLike[str], name: str, lock: LockStep) -> BuildStep | None:
     """The latest version when it was built from this lock and its stats and preview are current, else None."""
     lib = Library(library)
+    from pinlake.library.versions import latest_entry  # lazy: see the module doc
+
     entry = latest_entry(lib, name)
     if entry is None or entry.lock_hash != lock.lock_hash:  # decided from the log alone, without opening the dataset
         return None
@@ -154,15 +161,15 @@ def unchanged_step(library: str | os.PathLike[str], name: str, lock: LockStep) -
 
 
 def catalog_step(library: str | os.PathLike[str]) -> dict[str, Any]:
-    from pinlake.catalog.sync import sync_library
+    from pinlake.catalog.sync import sync_library  # lazy: see the module doc
 
     return sync_library(location(library))
 
 
 def tag_step(library: str | os.PathLike[str], name: str, version: int, lock_hash: str) -> str:
     """Tag the version ``lock-<hash[:8]>`` (kept if it already exists for this version)."""
-    from pinlake.library.tag import tag_version
-    from pinlake.library.versions import tags_of
+    from pinlake.library.tag import tag_version  # lazy: see the module doc
+    from pinlake.library.versions import tags_of  # lazy: see the module doc
 
     path = Library(library).dataset_path(name)
     tag = f"lock-{lock_hash[:8]}"
@@ -177,7 +184,7 @@ def retention_step(library: str | os.PathLike[str], registry: str | os.PathLike[
     """Apply the registry entry's ``retention:`` (None when it has none): versions older than it are
     removed like ``pinlake cleanup --drop-lock-tags`` (latest, user-tagged and pinned ones kept),
     recorded in ``catalog.cleanups``."""
-    from pinlake.library.cleanup import cleanup_dataset
+    from pinlake.library.cleanup import cleanup_dataset  # lazy: see the module doc
 
     entry = registry_entry(registry, name)
     if not entry.retention:
@@ -208,7 +215,7 @@ def summary_markdown(library: str | os.PathLike[str], name: str, build: BuildSte
               f"- resources per split: {lock.counts}", "", "| table | rows |", "| --- | --- |"]
     lines += [f"| {t} | {n} |" for t, n in sorted(build.rows.items())]
     if not build.unchanged and build.previous_version:
-        from pinlake.library.diff import diff_versions
+        from pinlake.library.diff import diff_versions  # lazy: see the module doc
 
         diff = diff_versions(Library(library).dataset_path(name), build.previous_version, build.version)
         lines += ["", f"Diff {build.previous_version} → {build.version}:", "", "| table | added | removed | changed |", "| --- | --- | --- | --- |"]
@@ -228,7 +235,7 @@ def stats_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
 
 def preview_data_url(path: str | os.PathLike[str], width: int = 480) -> str:
     """A small PNG of the preview as a data URL (for an image artifact)."""
-    from PIL import Image as PILImage
+    from PIL import Image as PILImage  # lazy: see the module doc
 
     with PILImage.open(io.BytesIO(location(path).read_bytes())) as im:
         im.thumbnail((width, width))
@@ -240,10 +247,8 @@ def preview_data_url(path: str | os.PathLike[str], width: int = 480) -> str:
 @contextmanager
 def dataset_refresh_lock(library: str | os.PathLike[str], name: str, timeout: float = 3600) -> Iterator[None]:
     """One refresh per dataset at a time (a file lock; a lease object on S3)."""
-    from pinlake.storage import lock
-
     lib = Library(library).ensure()
-    with lock(lib.catalog_path / f".refresh-{name}.lock", timeout=timeout):
+    with storage_lock(lib.catalog_path / f".refresh-{name}.lock", timeout=timeout):
         yield
 
 
@@ -259,12 +264,13 @@ def refresh_dataset(library: str | os.PathLike[str], registry: str | os.PathLike
     flow's result (dataset, unchanged, version, lock_hash; after a build also tag, previous_version,
     retention).
     """
-    from pinlake.library.refresh_stamp import quick_unchanged, write_stamp
 
     library, registry = str(library), str(registry)
     stamp = quick_unchanged(library, registry, name)
     if stamp is not None:
         return {"dataset": name, "unchanged": True, "version": stamp["version"], "lock_hash": stamp["lock_hash"]}
+    from pinlake.library.lock import lock_step  # lazy: see the module doc
+
     lock = lock_step(library, registry, name)
     current = unchanged_step(library, name, lock)
     if current is not None:

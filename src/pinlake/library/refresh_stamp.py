@@ -25,6 +25,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pinlake.library.registry import Registry
+
 STAMP = ".refresh-stamp.json"
 LAKE_DATA = "data.lance"  # the lake's data table (pinlake.lake.lance_tables DATA)
 LOG = "_versions.lance"  # the dataset version log (pinlake.datasets.versions LOG_NAME)
@@ -83,8 +85,6 @@ def quick_unchanged(library: str | os.PathLike[str], registry: str | os.PathLike
         stamp = json.loads((dataset / STAMP).read_text())
     except (OSError, ValueError):
         return None
-    from pinlake.library.registry import Registry  # yaml + pydantic only
-
     reg = Registry(registry)
     script = reg.script(reg.get(name))
     try:
@@ -106,8 +106,8 @@ def write_stamp(library: str | os.PathLike[str], registry: str | os.PathLike[str
     lib = _local(library)
     if lib is None:
         return False
+    # lazy: the no-op check above must not load Lance or pyarrow (tests/flows/test_local_refresh.py)
     from pinlake.datasets.versions import VersionLog
-    from pinlake.library.registry import Registry
 
     dataset = lib / name
     reg = Registry(registry)

@@ -170,6 +170,7 @@ def resolve_item(spec: str, base: Path) -> type:
 
 def check_entry(entry: RegistryEntry, root: Path, label: str) -> None:
     """Script exists, holds one decorated recipe, and the dataset_item schema resolves."""
+    # lazy: the loader imports the lake (Lance, pyarrow); the no-op refresh reads the registry without them
     from pinlake.recipes.loader import load_recipe
 
     script = entry.script_path(root)

@@ -12,13 +12,12 @@ from pinlake.datasets.versions import VERSION_FILES, DatasetVersion, VersionLog
 from pinlake.errors import NotFoundError
 from pinlake.storage import AnyPath, lance_dataset
 from pinlake.library.versions import missing_tables, resolve
+from pinlake.provenance import lineage_properties
 
 
 # --- restore --------------------------------------------------------------------------------
 def restore_version(path: AnyPath, version: int | str) -> DatasetVersion:
     """Append a new dataset version equal to an old one (each table restored to its old version)."""
-    from pinlake.provenance import lineage_properties
-
     log = VersionLog(path)
     with log.locked():
         target = resolve(path, version)

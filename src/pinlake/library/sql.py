@@ -16,6 +16,12 @@ from typing import Any, Iterable, Mapping
 import pyarrow as pa
 
 from pinlake.errors import InvalidQueryError, NotFoundError
+from pinlake.catalog.store import SCHEMAS, Catalog
+from pinlake.catalog.sync import lake_tables
+from pinlake.library.versions import resolve
+from pinlake.datasets.tables import table_uri
+from pinlake.library.connection import Library
+from pinlake.storage import lance_dataset
 
 WRITE_KEYWORDS = (
     "CREATE", "INSERT", "UPDATE", "DELETE", "DROP", "ALTER", "COPY", "ATTACH", "DETACH", "INSTALL", "LOAD",
@@ -112,12 +118,6 @@ def connect(library: str | os.PathLike[str] | None = None, at: Mapping[str, Any]
     """A DuckDB connection with the whole library exposed as views (snapshots taken now)."""
     import duckdb
 
-    from pinlake.catalog.store import SCHEMAS, Catalog
-    from pinlake.catalog.sync import lake_tables
-    from pinlake.library.versions import resolve
-    from pinlake.datasets.tables import table_uri
-    from pinlake.library import Library
-    from pinlake.storage import lance_dataset
 
     lib = Library(library)
     if not lib.path.is_dir():

@@ -12,6 +12,8 @@ from pinlake.errors import NotFoundError, ValidationError
 from pinlake.util.clock import utcnow
 from pinlake.storage import AnyPath, lance_dataset
 from pinlake.library.versions import TAG_RE, library_of, missing_tables, resolve, tags_of
+from pinlake.catalog.store import Catalog, dumps
+from pinlake.provenance import lineage_properties
 
 
 # --- tag ----------------------------------------------------------------------------------
@@ -38,9 +40,6 @@ def tag_version(path: AnyPath, version: int | str, name: str) -> dict[str, Any]:
             ds.tags.create(name, v)
     lib = library_of(path)
     if lib is not None:
-        from pinlake.catalog.store import Catalog, dumps
-        from pinlake.provenance import lineage_properties
-
         Catalog(lib).append("tags", [{
             "dataset": path.name, "name": name, "dataset_version": entry.dataset_version,
             "tables": dumps(entry.tables), "created_at": utcnow(), "user": lineage_properties("tag")["pinlake.user"],

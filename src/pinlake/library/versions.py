@@ -15,6 +15,10 @@ from pinlake.datasets.tables import table_uri
 from pinlake.datasets.versions import DatasetVersion, VersionLog
 from pinlake.errors import NotFoundError
 from pinlake.storage import AnyPath, lance_dataset, location
+from pinlake.library.connection import Library
+from pinlake.layout import is_library
+from pinlake.catalog.store import Catalog
+from pinlake.util.sqltext import sql_str
 
 
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -23,8 +27,6 @@ TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 # --- locating -----------------------------------------------------------------------
 def dataset_path(name_or_path: str | AnyPath, library: str | AnyPath | None = None) -> AnyPath:
     """The directory of a dataset given its name in ``library`` (or a path to it)."""
-    from pinlake.library import Library
-
     p = location(name_or_path)
     if (p / "_versions.lance" / "_versions").is_dir():
         return p
@@ -40,8 +42,6 @@ def dataset_path(name_or_path: str | AnyPath, library: str | AnyPath | None = No
 
 def library_of(path: AnyPath) -> AnyPath | None:
     """The library holding the dataset at ``path`` (None if it lives outside a library)."""
-    from pinlake.layout import is_library
-
     return path.parent if is_library(path.parent) else None
 
 
@@ -54,9 +54,6 @@ def tags_of(path: AnyPath, entries: list[DatasetVersion] | None = None) -> dict[
     lib = library_of(path)
     out: dict[str, int] = {}
     if lib is not None:
-        from pinlake.catalog.store import Catalog
-        from pinlake.util.sqltext import sql_str
-
         data = Catalog(lib).read("tags", filter=f"dataset = {sql_str(path.name)}", columns=["name", "dataset_version"])
         out.update(zip(data.column("name").to_pylist(), data.column("dataset_version").to_pylist()))
     if entries is None:

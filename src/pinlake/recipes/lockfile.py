@@ -24,6 +24,7 @@ from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import LockfileError, RecipeError
 from pinlake.recipes.loader import load_recipe, resolve, run_recipe
 from pinlake.storage import AnyPath, S3Path, location
+from pinlake.util.sqltext import sql_in
 
 LOCK_KEYS = ("id", "object_name", "version", "sha256", "size", "media_type", "width", "height", "tags", "metadata", "uri")
 MANIFEST = "lock.json"
@@ -445,8 +446,6 @@ def check_in_lake(lock: Lock, lake: Lake, chunk: int = 1000) -> None:
     if ds is None:
         present = pa.array([], pa.string())
     elif len(wanted) <= chunk:
-        from pinlake.util.sqltext import sql_in
-
         present = ds.to_table(columns=["id"], filter=sql_in("id", sorted(set(wanted.to_pylist()))))["id"].combine_chunks()
     else:  # large lock: one scan of the id column
         present = ds.to_table(columns=["id"])["id"].combine_chunks()

@@ -31,6 +31,7 @@ from pinlake.features.base import BaseSchema, utcnow
 from pinlake.features.groups import Source, SourceKind
 from pinlake.provenance import lineage_properties
 from pinlake.storage import lance_dataset, location, rmtree
+from pinlake.catalog.sync import on_version_logged
 
 BuildMode = Literal["create", "overwrite", "add"]
 
@@ -50,8 +51,6 @@ def check_target(target: Any, log: VersionLog, mode: str, hint: str) -> str:
     mode on a dataset without versions is a create."""
     if mode == "create":
         if log.exists():
-            from pinlake.catalog.sync import on_version_logged  # a create killed before its catalog write converges
-
             on_version_logged(target, log.entries())
             raise DatasetExistsError(f"{target} already exists", hint=hint)
         if target.exists() and any(target.iterdir()):

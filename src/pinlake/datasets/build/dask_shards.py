@@ -34,6 +34,9 @@ from pinlake.errors import PinlakeError
 from pinlake.features.arrow import arrow_schema
 from pinlake.recipes.lockfile import Lock, resource_file
 from pinlake.storage import S3Path, location
+from pinlake.datasets.build.from_lock import LockfileBuilder
+from pinlake.lake import Lake
+from pinlake.runners.dask import error_result
 
 #: tables the coordinator writes (rows every shard would repeat)
 COORDINATOR_TABLES = ("source",)
@@ -167,15 +170,10 @@ def run_shard(job: ShardJob, shard: Shard) -> dict[str, Any]:
     try:
         return _run(job, shard, t0)
     except PinlakeError as exc:
-        from pinlake.runners.dask import error_result
-
         return error_result(shard.describe(), exc)
 
 
 def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]:
-    from pinlake.datasets.build.from_lock import LockfileBuilder
-    from pinlake.lake import Lake
-
     lake = Lake(job.lake_root)
     cls = resolve_item(job.item)
     lock = ShardLock(job.lock_dir, job.manifest, shard)

@@ -1,0 +1,113 @@
+"""The library: one root directory holding the lake, the catalog, locks and datasets.
+
+``pinlake.connect(path)`` returns a :class:`Library`. Names starting with ``_`` are
+reserved (``_lake``, ``_catalog``, ``_locks``, ``_media``). The root is a local directory or an
+``s3://bucket/prefix`` (see :mod:`pinlake.storage`).
+
+Datasets and the lake load on first use (imports marked ``# lazy``): the no-op refresh opens a
+Library and must not load Lance or pyarrow.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Iterator
+
+from pinlake.errors import NotFoundError
+from pinlake.layout import CATALOG_DIR, LAKE_DIR, LOCKS_DIR, MEDIA_DIR, check_dataset_name, default_library_path, has_log
+from pinlake.storage import AnyPath, S3Path, check_reachable, location
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pinlake.datasets.dataset import Dataset
+    from pinlake.lake import Lake
+
+class Library:
+    """A directory of datasets plus the lake (``_lake``), catalog (``_catalog``) and locks (``_locks``)."""
+
+    def __init__(self, path: str | os.PathLike[str] | S3Path | None = None) -> None:
+        self.path = location(path) if path is not None else default_library_path()
+        check_reachable(self.path)
+
+    # --- well-known places -------------------------------------------------
+    @property
+    def lake_path(self) -> AnyPath:
+        return self.path / LAKE_DIR
+
+    @property
+    def catalog_path(self) -> AnyPath:
+        return self.path / CATALOG_DIR
+
+    @property
+    def locks_path(self) -> AnyPath:
+        return self.path / LOCKS_DIR
+
+    @property
+    def media_path(self) -> AnyPath:
+        return self.path / MEDIA_DIR
+
+    def ensure(self) -> "Library":
+        """Create the library's reserved directories (a library is catalogued from its first write)."""
+        self.catalog_path.mkdir(parents=True, exist_ok=True)
+        if isinstance(self.catalog_path, S3Path) and not self.catalog_path.is_dir():
+            (self.catalog_path / ".library").write_bytes(b"")  # S3 has no empty directories: mark it
+        return self
+
+    def dataset_path(self, name: str) -> AnyPath:
+        return self.path / check_dataset_name(name)
+
+    # --- datasets ------------------------------------------------------------
+    def dataset_names(self) -> list[str]:
+        """Names of the datasets with a committed version (see :meth:`incomplete_names` for the others)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self._candidates() if has_log(p))
+
+    def incomplete_names(self) -> list[str]:
+        """Directories a create wrote but never committed (killed or failed before its first version):
+        listings skip them; a new create of the name takes one over."""
+        from pinlake.datasets.dataset import is_incomplete  # lazy: see the module doc
+
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self._candidates() if is_incomplete(p))
+
+    def incomplete_warnings(self) -> list[str]:
+        """One line per incomplete dataset, naming it and the fix."""
+        return [f"skipped incomplete dataset {n!r} (no committed version; a create never finished): run the create "
+                f"again to take it over, or delete {self.path / n}" for n in self.incomplete_names()]
+
+    def _candidates(self) -> list[AnyPath]:
+        return [p for p in self.path.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))]
+
+    def iter_datasets(self) -> Iterator["Dataset"]:
+        from pinlake.datasets.dataset import Dataset  # lazy: see the module doc
+
+        for name in self.dataset_names():
+            yield Dataset(self.path / name)
+
+    def get_dataset(self, name: str, media_dir: str | os.PathLike[str] | None = None) -> "Dataset":
+        from pinlake.datasets.dataset import Dataset, incomplete_error, is_incomplete  # lazy: see the module doc
+
+        path = self.dataset_path(name)
+        if not has_log(path):
+            if is_incomplete(path):
+                raise incomplete_error(path)
+            known = ", ".join(self.dataset_names()) or "none"
+            raise NotFoundError(
+                f"no dataset {name!r} in library {self.path}",
+                hint=f"Datasets here: {known}. Try `pinlake ls --library {self.path}`.",
+            )
+        return Dataset(path, media_dir=media_dir)
+
+    def get_datalake(self) -> "Lake":
+        from pinlake.lake import Lake  # lazy: see the module doc
+
+        return Lake(self.lake_path)
+
+    def __repr__(self) -> str:
+        return f"Library({str(self.path)!r})"
+
+
+def connect(path: str | os.PathLike[str] | S3Path | None = None) -> Library:
+    """Open (or designate) the library at ``path`` (default ``$PINLAKE_LIBRARY`` or ``./library``)."""
+    return Library(path)
