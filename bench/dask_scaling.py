@@ -138,7 +138,7 @@ def run_ingest(n: int, reps: int, work: Path, runners: list[str]) -> dict:
                     lake.upload_data(paths, metadata=metas, object_names=names, source="bench", use_state=False)
                 else:
                     items = local_items(paths, metas, names)
-                    _, rep_ = ingest_on_dask(lake._store, items, tags=[], source="bench", error_manager=None, fill_metadata=False,
+                    _, rep_ = ingest_on_dask(lake.store, items, tags=[], source="bench", error_manager=None, fill_metadata=False,
                                              operation="lake.upload", client=clusters[name], use_state=False)
                     parts[name].append({"hash_s": rep_.hash_seconds, "write_s": rep_.write_seconds, "commit_s": rep_.commit_seconds,
                                         "hash_tasks": rep_.hash_tasks, "write_tasks": rep_.write_tasks})

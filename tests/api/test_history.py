@@ -60,23 +60,23 @@ def test_sql(client):
 
 
 @pytest.mark.parametrize(
-    "query",
+    "query, status",
     [
-        "DROP TABLE x",
-        "INSERT INTO t VALUES (1)",
-        "select 1; delete from t",
-        "COPY (select 1) TO '/tmp/x.csv'",
-        "ATTACH '/tmp/x.db'",
-        "select * from read_csv('/etc/passwd')",
-        "WITH x AS (select 1) UPDATE t SET a = 1",
-        "",
-        "   ;  ",
-        "not sql at all",
+        ("DROP TABLE x", 400),
+        ("INSERT INTO t VALUES (1)", 400),
+        ("select 1; delete from t", 400),
+        ("COPY (select 1) TO '/tmp/x.csv'", 400),
+        ("ATTACH '/tmp/x.db'", 400),
+        ("select * from read_csv('/etc/passwd')", 400),
+        ("WITH x AS (select 1) UPDATE t SET a = 1", 400),
+        ("", 422),  # refused by the request model (an empty query field)
+        ("   ;  ", 400),
+        ("not sql at all", 400),
     ],
 )
-def test_sql_that_writes_is_400(client, query):
+def test_sql_that_writes_is_400(client, query, status):
     r = client.post("/sql", json={"query": query})
-    assert r.status_code in (400, 422), r.text
+    assert r.status_code == status, r.text
     assert r.json()["error"]
 
 

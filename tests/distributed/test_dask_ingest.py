@@ -42,12 +42,12 @@ def tree(folder: Path) -> tuple[list[str], list[str]]:
 
 
 def data_table(lake: Lake) -> pa.Table:
-    return lake._store.open("data").to_table().drop_columns(VOLATILE).sort_by([("object_name", "ascending"), ("version", "ascending")])
+    return lake.store.open("data").to_table().drop_columns(VOLATILE).sort_by([("object_name", "ascending"), ("version", "ascending")])
 
 
 def objects_table(lake: Lake) -> pa.Table:
     """Every object with its bytes, by sha256."""
-    ds = lake._store.open("objects")
+    ds = lake.store.open("objects")
     t = ds.to_table(columns=["sha256", "size", "uri"], with_row_id=True).sort_by("sha256")
     blobs = ds.take_blobs("blob", ids=t["_rowid"].to_pylist())
     content = [b.readall() for b in blobs]
@@ -55,7 +55,7 @@ def objects_table(lake: Lake) -> pa.Table:
 
 
 def commit_props(lake: Lake, table: str) -> dict:
-    ds = lake._store.open(table)
+    ds = lake.store.open(table)
     return ds.read_transaction(ds.version).transaction_properties or {}
 
 
@@ -75,7 +75,7 @@ def test_dask_ingest_equals_local_upload(dask_cluster, images, tmp_path):
     props = commit_props(lake, "objects")
     assert props["pinlake.operation"] == "lake.upload" and props["pinlake.runner"] == "dask"
     assert int(props["pinlake.hash_tasks"]) == 5 and int(props["pinlake.write_tasks"]) >= 1
-    assert len(lake._store.open("objects").versions()) == 1  # one commit for every object of the call
+    assert len(lake.store.open("objects").versions()) == 1  # one commit for every object of the call
 
 
 def test_reingest_writes_only_new_bytes_and_versions_changed_files(dask_cluster, images, tmp_path):
@@ -85,13 +85,13 @@ def test_reingest_writes_only_new_bytes_and_versions_changed_files(dask_cluster,
     lake = Lake(tmp_path / "lake")
     addr = dask_cluster.scheduler_address
     lake.upload_data(paths, object_names=names, runner="dask", dask_address=addr, use_state=False)
-    v1, objects_before = lake.version, lake._store.open("objects").count_rows()
+    v1, objects_before = lake.version, lake.store.open("objects").count_rows()
     Path(paths[3]).write_bytes(Path(paths[3]).read_bytes() + b"\0changed")
-    rows, report = ingest_on_dask(lake._store, local_items(paths, [None] * len(paths), names), tags=[], source=None,
+    rows, report = ingest_on_dask(lake.store, local_items(paths, [None] * len(paths), names), tags=[], source=None,
                                   error_manager=None, fill_metadata=False, operation="lake.upload", address=addr, use_state=False)
     assert (report.hashed, report.objects) == (len(paths), 1)  # every file hashed, one new object written
     assert lake.version == v1 + 1
-    assert lake._store.open("objects").count_rows() == objects_before + 1
+    assert lake.store.open("objects").count_rows() == objects_before + 1
     changed = lake.find_data(object_name=names[3])
     assert changed.version == 2 and changed.get_bytes().endswith(b"\0changed")
     assert lake.find_data(object_name=names[4]).version == 1
@@ -105,12 +105,12 @@ def test_bad_files_are_reported_or_refused_and_nothing_is_lost(dask_cluster, ima
     lake = Lake(tmp_path / "lake")
     addr = dask_cluster.scheduler_address
     lake.upload_data(paths[:5], object_names=names[:5], runner="dask", dask_address=addr)
-    before = (lake.version, lake._store.open("objects").count_rows())
+    before = (lake.version, lake.store.open("objects").count_rows())
     bad = [str(tmp_path / "missing.jpg"), str(tmp_path)]
     with pytest.raises(InputFileError, match="missing.jpg") as exc:
         lake.upload_data(paths[5:10] + bad, object_names=names[5:10] + ["a.jpg", "b.jpg"], runner="dask", dask_address=addr)
     assert "file not found" in exc.value.message
-    assert (lake.version, lake._store.open("objects").count_rows()) == before  # nothing written
+    assert (lake.version, lake.store.open("objects").count_rows()) == before  # nothing written
     em = ErrorManager()
     out = lake.upload_data(paths[5:10] + bad, object_names=names[5:10] + ["a.jpg", "b.jpg"], runner="dask", dask_address=addr,
                            error_manager=em)
@@ -147,13 +147,13 @@ def test_worker_dying_every_time_fails_cleanly_lake_unchanged(dask_cluster, imag
     lake = Lake(tmp_path / "lake")
     addr = dask_cluster.scheduler_address
     lake.upload_data(paths[:3], object_names=names[:3], runner="dask", dask_address=addr)
-    before = (lake.version, lake._store.open("objects").version)
+    before = (lake.version, lake.store.open("objects").version)
     with faulty_workers(dask_cluster, "pinlake.lake.ingest_tasks", "write_objects", str(tmp_path / "calls"), "exit-always"):
         with pytest.raises(InputFileError) as exc:
             lake.upload_data(paths, object_names=names, runner="dask", dask_address=addr, tasks=2)
     assert exc.value.message.startswith("write task") and "died" in exc.value.message
     assert "unchanged" in exc.value.hint
-    assert (lake.version, lake._store.open("objects").version) == before
+    assert (lake.version, lake.store.open("objects").version) == before
     assert lake.count() == 3
 
 
@@ -171,7 +171,7 @@ def test_file_changed_between_hash_and_write_is_refused(dask_cluster, images, tm
         lake.upload_data(paths, object_names=names, runner="dask", dask_address=dask_cluster.scheduler_address, tasks=1,
                          progress=change_after_hashing)
     assert str(victim) in exc.value.message
-    assert lake._store.open_or_none("data") is None and lake._store.open_or_none("objects") is None
+    assert lake.store.open_or_none("data") is None and lake.store.open_or_none("objects") is None
 
 
 def test_bad_address_and_bad_runner_fail_fast(tmp_path, images):
@@ -183,7 +183,7 @@ def test_bad_address_and_bad_runner_fail_fast(tmp_path, images):
         lake.upload_data(paths[:2], object_names=names[:2], runner="dask")
     with pytest.raises(RunnerError, match="unknown runner"):
         lake.upload_data(paths[:2], object_names=names[:2], runner="spark")
-    assert lake._store.open_or_none("data") is None
+    assert lake.store.open_or_none("data") is None
 
 
 def test_cli_upload_on_dask(dask_cluster, images, tmp_path):

@@ -51,18 +51,32 @@ def test_changed_lake_makes_incremental_version_with_diff(project, tmp_path):
     assert "| item | 1 | 0 | 0 |" in md
 
 
-def test_unknown_dataset_and_prefect_free_engine(project):
-    library, registry, _ = project(n_train=2, n_test=1)
+def test_unknown_dataset_and_prefect_free_engine(project, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    library, registry, _ = project()
     with pytest.raises(NotFoundError):
         lock_step(library, registry, "nope")
-    # the engine module imports neither Prefect nor the flows
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(engine))
-    imported = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
-    imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert "prefect" not in imported and "flows" not in imported
+    # a whole refresh, a pin read and a pins file in a fresh process load neither Prefect nor the flows,
+    # whatever the engine modules import at call time (the environment is the suite's: conftest.py
+    # removed the user's PREFECT_* / PINLAKE_* variables)
+    code = (
+        "import json, sys\n"
+        "import pinlake, pinlake.library.build, pinlake.library.lock, pinlake.library.pin, pinlake.library.refresh\n"
+        f"result = pinlake.library.refresh.refresh_dataset({str(library)!r}, {str(registry)!r}, 'health_by_tag')\n"
+        f"pinned = pinlake.library.pin.open('health_by_tag@1', library={str(library)!r})\n"
+        f"pinlake.library.pin.write_pin('health_by_tag@1', {str(tmp_path / 'pins.yaml')!r}, {str(library)!r})\n"
+        "print(json.dumps({'version': result['version'], 'items': pinned.to_arrow('item').num_rows,\n"
+        "                  'loaded': sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'flows'})}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert (out["version"], out["items"]) == (1, 12)  # the refresh ran: the 8 + 4 demo files
+    assert out["loaded"] == []
 
 
 def test_deploy_yaml_and_bad_cron(project):
@@ -82,13 +96,21 @@ def test_deploy_yaml_and_bad_cron(project):
 
 
 def test_process_and_ingest_steps(project, tmp_path):
+    from pinlake.library import Library
+
     library, _, assets = project(n_train=2, n_test=1)
     out = process_step(library, "image-stats", q="object_name LIKE 'health/%'")
     assert out["status"] == "success" and out["processed"] == 3
+    lake = Library(library).get_datalake()
+    listed = lake.list_data()
+    wide = sorted(d.id for d in listed if (d.width or 0) > 250)
+    assert 0 < len(wide) < len(listed)  # the predicate splits the demo files
     tagged = process_step(library, "auto-tag", parameters={"tag": "wide", "where": "width > 250"})
-    assert tagged["status"] in ("success", "partial")
+    assert (tagged["status"], tagged["processed"], tagged["updated"], tagged["failed"]) == ("success", len(listed), len(wide), 0)
+    assert sorted(d.id for d in lake.list_data(tags=["wide"])) == wide
+    files = sorted((assets / "train").iterdir())  # the images and their metadata.jsonl
     res = ingest_step(library, [str(assets / "train"), str(tmp_path / "nope.png")], ["again"], "cam", object_prefix="drop")
-    assert res["data"] >= 2 and len(res["errors"]) == 1 and res["errors"][0]["path"].endswith("nope.png")
+    assert res["data"] == len(files) and len(res["errors"]) == 1 and res["errors"][0]["path"].endswith("nope.png")
 
 
 def test_lock_step_reuses_the_lock_of_same_recipe_and_lake_version(project):

@@ -13,7 +13,7 @@ def test_import_local_directory(lake, files):
     assert d.uri.startswith("file://") and d.tags == ["ref"] and d.source == "nas"
     assert d.get_bytes() == (files / "small.png").read_bytes()
     # bytes were not copied into the lake
-    assert lake._store.open("objects").to_table(filter="uri IS NULL").num_rows == 0
+    assert lake.store.open("objects").to_table(filter="uri IS NULL").num_rows == 0
     # re-import is a no-op
     v = lake.version
     lake.import_bucket_objects([str(files)])

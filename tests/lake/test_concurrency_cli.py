@@ -37,7 +37,7 @@ def test_two_processes_upload_overlapping_files(tmp_path):
     names = rows["object_name"].to_pylist()
     assert len(names) == len(set(names)) == 60  # nothing lost, nothing duplicated, no spurious versions
     assert set(rows["version"].to_pylist()) == {1}
-    shas = lake._store.open("objects").to_table(columns=["sha256"])["sha256"].to_pylist()
+    shas = lake.store.open("objects").to_table(columns=["sha256"])["sha256"].to_pylist()
     assert len(shas) == len(set(shas)) == 60
     assert lake.find_data(object_name="f042.bin").get_bytes() == (src / "f042.bin").read_bytes()
 

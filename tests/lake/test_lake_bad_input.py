@@ -31,7 +31,7 @@ def _jpeg(w: int = 64, h: int = 48) -> bytes:
 
 
 def _snapshot(lake: Lake) -> tuple:
-    store = lake._store
+    store = lake.store
     data = store.open_or_none("data")
     objects = store.open_or_none("objects")
     tags = store.open_or_none("tags")

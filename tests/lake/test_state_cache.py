@@ -44,7 +44,7 @@ def _upload(lake, d):
 
 def test_unchanged_stat_is_not_reread(lake: Lake, folder):
     first = {x.object_name: x.sha256 for x in _upload(lake, folder)}
-    assert (lake._store.root + "/.state.db").endswith(".state.db") and os.path.isfile(lake._store.root + "/.state.db")
+    assert (lake.store.root + "/.state.db").endswith(".state.db") and os.path.isfile(lake.store.root + "/.state.db")
     v = lake.version
     # bytes change but size and mtime are restored: the cache vouches for the old hash (like DVC)
     _rewrite_same_size(folder / "a.bin", b"X" * 500)
@@ -57,13 +57,13 @@ def test_unchanged_stat_is_not_reread(lake: Lake, folder):
 
 def test_touched_file_is_rehashed(lake: Lake, folder):
     first = {x.object_name: x.sha256 for x in _upload(lake, folder)}
-    objects_before = lake._store.open("objects").count_rows()
+    objects_before = lake.store.open("objects").count_rows()
     (folder / "b.bin").write_bytes(b"Y" * 500)  # new mtime (now)
     after = {x.object_name: x for x in _upload(lake, folder)}
     assert after["b.bin"].sha256 != first["b.bin"] and after["b.bin"].version == 2
     assert after["a.bin"].sha256 == first["a.bin"] and after["a.bin"].version == 1
     # only the changed file became a new object; the data table got one new version
-    assert lake._store.open("objects").count_rows() == objects_before + 1
+    assert lake.store.open("objects").count_rows() == objects_before + 1
     assert len(lake.list_data(all_versions=True)) == 4
 
 

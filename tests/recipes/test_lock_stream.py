@@ -104,7 +104,7 @@ def test_duplicate_and_overlap_errors_leave_nothing(library, write_recipe, tmp_p
 def test_listing_data_reads_like_row_data(library):
     lake = library.get_datalake()
     listed = lake.list_data()
-    rows = lake._select().to_pylist()
+    rows = lake.select_rows().to_pylist()
     assert [d.to_dict() for d in listed] == [Data(lake, dict(r)).to_dict() for r in rows]
     d = listed[1]
     assert (d.id, d.object_name, d.version, d.sha256, d.created_at, d.tags, d.metadata) == (
@@ -163,7 +163,7 @@ def test_listing_reads_left_out_columns_at_its_own_version(library, demo_images)
     lake = library.get_datalake()
     listed = lake.list_data()
     assert "metadata" not in listed[0]._rows.table.column_names
-    want = {d.object_name: json.loads(r["metadata"] or "{}") for d, r in zip(listed, lake._select().to_pylist())}
+    want = {d.object_name: json.loads(r["metadata"] or "{}") for d, r in zip(listed, lake.select_rows().to_pylist())}
     first = listed[0].object_name
     src = next(demo_images.glob("test/*.jpg"))
     lake.upload_data(src, object_names=[first], metadata={"changed": True})

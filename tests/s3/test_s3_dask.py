@@ -61,10 +61,10 @@ def test_dask_ingest_into_an_s3_lake(dask_cluster, bucket, s3_env, tmp_path):
                      dask_address=dask_cluster.scheduler_address, tasks=3)
 
     def rows(lk):
-        return lk._store.open("data").to_table().drop_columns(["id", "created_at"]).sort_by("object_name")
+        return lk.store.open("data").to_table().drop_columns(["id", "created_at"]).sort_by("object_name")
 
     assert rows(lake).equals(rows(local))
-    ds = lake._store.open("objects")
+    ds = lake.store.open("objects")
     assert ds.count_rows() == len(files) and len(ds.versions()) == 1
     assert ds.read_transaction(ds.version).transaction_properties["pinlake.runner"] == "dask"
     for name, path in zip(names[:3], files[:3]):

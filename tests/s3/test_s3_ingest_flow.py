@@ -27,7 +27,7 @@ def test_ingest_flow_into_an_s3_library(prefect_server, bucket, s3_env, tmp_path
     assert out["data"] == 3 and not out["errors"] and out["lake_version"] == 1
     lake = Lake(f"{lib}/_lake")
     assert sorted(d.filename for d in lake.list_data()) == ["img0.png", "img1.png", "img2.png"]
-    props = lake._store.open("data").read_transaction(lake.version).transaction_properties
+    props = lake.store.open("data").read_transaction(lake.version).transaction_properties
     assert props["pinlake.flow_run_id"]
 
     import httpx

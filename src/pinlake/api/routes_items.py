@@ -98,7 +98,7 @@ def list_items(
         "total": total,
         "limit": limit,
         "skip": skip,
-        "items": [item_json(ds, it) for it in ds._assemble(items)],
+        "items": [item_json(ds, it) for it in ds.assemble(items)],
     }
 
 

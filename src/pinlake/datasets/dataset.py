@@ -208,10 +208,11 @@ class Dataset(CrudMixin):
         items = self.get_data("item", ids=ids, where=where, limit=limit, skip=skip)
         if single and not items:
             raise NotFoundError(f"dataset {self.name!r} has no item {ids!r}")
-        out = self._assemble(items)
+        out = self.assemble(items)
         return out[0] if single else out
 
-    def _assemble(self, items: list[BaseSchema]) -> list[DatasetItem]:
+    def assemble(self, items: list[BaseSchema]) -> list[DatasetItem]:
+        """Full DatasetItems (views, entities, annotations attached) for these item rows, in their order."""
         cls = self.dataset_item
         item_ids = [i.id for i in items]
         per_table: dict[str, dict[str, list[BaseSchema]]] = {}

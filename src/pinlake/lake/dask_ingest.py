@@ -37,10 +37,10 @@ from pinlake.lake.models import ErrorManager, UploadError
 from pinlake.lake.lance_tables import DATA, OBJECTS, Store, now
 from pinlake.lake.upload import (
     Item,
-    _decide,
-    _load_latest,
-    _skip_known,
-    _State,
+    decide,
+    load_latest,
+    skip_known,
+    IngestState,
     check_new_rows,
     commit,
     dedupe,
@@ -109,9 +109,9 @@ def ingest_on_dask(
     with client_for(address, client, connect_timeout) as client, store.write_lock():
         n_workers = len(worker_names(client))
         objects_ds = store.open_or_none(OBJECTS)
-        state = _State()
-        _load_latest(state, store.open_or_none(DATA), [it.object_name for it in items])
-        todo = _skip_known(state, items, results, cache, fill_metadata, tags, source, progress)
+        state = IngestState()
+        load_latest(state, store.open_or_none(DATA), [it.object_name for it in items])
+        todo = skip_known(state, items, results, cache, fill_metadata, tags, source, progress)
         report.hashed = len(todo)
         t1 = time.perf_counter()
         ok = _hash_phase(client, todo, fill_metadata, tasks, n_workers, retries, error_manager, progress, report)
@@ -123,7 +123,7 @@ def ingest_on_dask(
         fragments = _write_phase(client, store, new_objs, ts, n_workers, retries, report)
         report.write_seconds = round(time.perf_counter() - t1, 3)
         for i, it, r in ok:
-            results[i] = _decide(state, it, r, tags, source, ts)
+            results[i] = decide(state, it, r, tags, source, ts)
         t1 = time.perf_counter()
         extra = {"files": len(items), "runner": "dask", "hash_tasks": report.hash_tasks, "write_tasks": report.write_tasks,
                  **(lineage or {})}

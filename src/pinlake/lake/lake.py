@@ -37,6 +37,12 @@ class Lake:
         if self.read_only:
             self._store.read_only = (f"this lake is pinned at version {version} and is read-only", "Write through a Lake opened without version=.")
 
+    @property
+    def store(self) -> Store:
+        """The lake's Lance tables (:class:`pinlake.lake.lance_tables.Store`): what the engine's ingest,
+        processing and lock checks read and write below this public face."""
+        return self._store
+
     # --- versions ----------------------------------------------------------
     @property
     def version(self) -> int:
@@ -199,12 +205,13 @@ class Lake:
     ) -> MultiData:
         """Latest version of each resource (all versions with ``all_versions=True``), filtered."""
         ds = self._store.open_or_none(DATA)  # one version for the listing and the columns its Data read later
-        table = self._select(limit, offset, order_by, tags, intersect_tags, filenames, object_names, q, ids, all_versions,
+        table = self.select_rows(limit, offset, order_by, tags, intersect_tags, filenames, object_names, q, ids, all_versions,
                              columns=[c for c in DATA_COLUMNS if c not in Rows.LAZY], dataset=ds, with_row_id=True)
         return MultiData.from_arrow(self, table, dataset=ds)
 
-    def _select(self, limit=None, offset=None, order_by=None, tags=None, intersect_tags=False, filenames=None,
+    def select_rows(self, limit=None, offset=None, order_by=None, tags=None, intersect_tags=False, filenames=None,
                 object_names=None, q=None, ids=None, all_versions=False, **scan: Any) -> pa.Table:  # noqa: ANN001
+        """The rows :meth:`list_data` would wrap, as one Arrow table (same arguments)."""
         flt = query.build_filter(
             tags=tagmod.tag_names(tags), intersect_tags=intersect_tags, filenames=filenames,
             object_names=object_names, ids=ids, q=q, all_versions=all_versions,
@@ -215,10 +222,10 @@ class Lake:
         ds = self._store.open_or_none(DATA)
         return 0 if ds is None else ds.count_rows(filter=query.build_filter(q=q, all_versions=all_versions))
 
-    def _row_by_id(self, id: str) -> dict[str, Any]:
+    def row_by_id(self, id: str) -> dict[str, Any]:
         return query.find_rows(self._store, filename=None, object_name=None, id=id, version=None)
 
-    def _rows_by_ids(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+    def rows_by_ids(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         if not ids:
             return {}
         rows = query.select(self._store, query.build_filter(ids=ids, all_versions=True)).to_pylist()
@@ -241,7 +248,7 @@ class Lake:
             raise NotFoundError(f"{len(missing)} object(s) missing from the lake at {self.root}, e.g. sha256 {missing[0][:12]}…")
         return out
 
-    def _read_bytes(self, row: dict[str, Any]) -> bytes:
+    def read_row_bytes(self, row: dict[str, Any]) -> bytes:
         if row.get("uri"):
             return read_uri(row["uri"], row["sha256"])
         found = self._fetch_objects([row["sha256"]])
@@ -306,11 +313,11 @@ class Lake:
     def list_datasources(self, limit: int | None = None, offset: int | None = None, order_by: list[str] | None = None) -> list[DataSource]:
         return tagmod.list_sorted(self._store, SOURCES, limit, offset, order_by)
 
-    def _add_tags(self, ids: list[str], tags: Any) -> int:
+    def tag_ids(self, ids: list[str], tags: Any) -> int:
         self._writable()
         return tagmod.change_tags(self._store, ids, tagmod.tag_names(tags), [])
 
-    def _remove_tags(self, ids: list[str], tags: Any) -> int:
+    def untag_ids(self, ids: list[str], tags: Any) -> int:
         self._writable()
         return tagmod.change_tags(self._store, ids, [], tagmod.tag_names(tags))
 
@@ -328,7 +335,7 @@ class Lake:
     def to_arrow(self, selection: Data | MultiData | Iterable[Data] | None = None, **list_kwargs: Any) -> pa.Table:
         """The data rows of a selection (default: latest of every resource) as an Arrow table."""
         if selection is None:
-            return self._select(**list_kwargs)
+            return self.select_rows(**list_kwargs)
         ids = [selection.id] if isinstance(selection, Data) else [d.id for d in selection]
         table = query.select(self._store, query.build_filter(ids=ids, all_versions=True))
         order = {i: n for n, i in enumerate(ids)}

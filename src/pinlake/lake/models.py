@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, overload
 from pinlake.lake.values import data_to_numpy
 from pinlake.lake.values import data_to_arrow
+from pinlake.storage import take_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -107,7 +108,7 @@ class Rows:
     def _take(self, row_ids: list[int], columns: list[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for k in range(0, len(row_ids), self.TAKE_CHUNK):
-            out.extend(self._dataset._take_rows(row_ids[k:k + self.TAKE_CHUNK], columns=columns).to_pylist())
+            out.extend(take_rows(self._dataset, row_ids[k:k + self.TAKE_CHUNK], columns=columns).to_pylist())
         return out
 
     def column(self, key: str) -> list[Any]:
@@ -196,6 +197,11 @@ class Data:
         row = self._row
         return row[key] if row is not None else self._rows.value(key, self._i)  # type: ignore[union-attr]
 
+    def listing_position(self) -> "tuple[Rows, int] | None":
+        """``(rows, i)`` when this Data is row ``i`` of a listing's :class:`Rows` (its row not read into a
+        dict yet), else None: columnar readers take the listing's Arrow rows directly."""
+        return (self._rows, self._i) if self._row is None and self._rows is not None else None
+
     def _dict(self) -> dict[str, Any]:
         """The row as a dict (a fresh one for a Data of a listing)."""
         return self._row if self._row is not None else self._rows.row(self._i)  # type: ignore[union-attr]
@@ -218,7 +224,7 @@ class Data:
     # --- content --------------------------------------------------------------
     def get_bytes(self) -> bytes:
         """The stored bytes (from the lake's blob column, or read from ``uri`` and checked by sha256)."""
-        return self._lake._read_bytes(self._dict())
+        return self._lake.read_row_bytes(self._dict())
 
     def open(self) -> io.BytesIO:
         return io.BytesIO(self.get_bytes())
@@ -231,17 +237,17 @@ class Data:
 
     # --- tags -----------------------------------------------------------------
     def add_tags(self, tags: "str | Tag | Iterable[str | Tag]") -> "Data":
-        self._lake._add_tags([self.id], tags)
+        self._lake.tag_ids([self.id], tags)
         self._refresh()
         return self
 
     def remove_tags(self, tags: "str | Tag | Iterable[str | Tag]") -> "Data":
-        self._lake._remove_tags([self.id], tags)
+        self._lake.untag_ids([self.id], tags)
         self._refresh()
         return self
 
     def _refresh(self) -> None:
-        self._row = self._lake._row_by_id(self.id)
+        self._row = self._lake.row_by_id(self.id)
         self._rows = None
 
     def __eq__(self, other: object) -> bool:
@@ -288,12 +294,12 @@ class MultiData(Sequence[Data]):
         return [d.id for d in self._items]
 
     def add_tags(self, tags: "str | Tag | Iterable[str | Tag]") -> "MultiData":
-        self._lake._add_tags(self.ids, tags)
+        self._lake.tag_ids(self.ids, tags)
         self._refresh()
         return self
 
     def remove_tags(self, tags: "str | Tag | Iterable[str | Tag]") -> "MultiData":
-        self._lake._remove_tags(self.ids, tags)
+        self._lake.untag_ids(self.ids, tags)
         self._refresh()
         return self
 
@@ -301,7 +307,7 @@ class MultiData(Sequence[Data]):
         return self._lake.to_arrow(self)
 
     def _refresh(self) -> None:
-        rows = self._lake._rows_by_ids(self.ids)
+        rows = self._lake.rows_by_ids(self.ids)
         self._items = [Data(self._lake, rows[i]) for i in self.ids if i in rows]
 
     def __repr__(self) -> str:

@@ -91,7 +91,7 @@ def apply_updates(lake: "Lake", updates: dict[str, dict[str, Any]], name: str) -
     if not updates:
         return 0
 
-    store = lake._store
+    store = lake.store
     with store.write_lock():
         new_tags = sorted({t for u in updates.values() for t in u.get("tags", [])})
         if new_tags:
@@ -146,5 +146,5 @@ def auto_tag(lake: "Lake", data: "MultiData", parameters: dict[str, Any]) -> Pro
         raise ValidationError("auto-tag needs parameters 'tag' and 'where'", hint='Example: {"tag": "big", "where": "width > 100"}.')
 
     ids = data.ids
-    matched = select(lake._store, f"{sql_in('id', ids)} AND ({check_q(where)})", columns=["id"]) if ids else None
+    matched = select(lake.store, f"{sql_in('id', ids)} AND ({check_q(where)})", columns=["id"]) if ids else None
     return ProcessingOutput(updates={i: {"tags": [tag]} for i in (matched["id"].to_pylist() if matched is not None else [])})

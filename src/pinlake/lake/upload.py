@@ -28,6 +28,7 @@ from pinlake.lake.lance_tables import DATA, OBJECTS, OBJECTS_SCHEMA, Store, now,
 from pinlake.lake.state import StateCache, state_path
 from pinlake.util.faults import commit_point
 from pinlake.catalog.sync import on_lake_committed
+from pinlake.storage import take_rows
 from pinlake.lake.lance_tables import DATA_SCHEMA
 
 BATCH_ROWS = 1000
@@ -107,7 +108,7 @@ def check_metadata_sizes(items: list[Item]) -> None:
     raise field_size_error(f"cannot upload {it.label} (object {_shown(it.object_name)})", f"metadata.{key}", over[2])
 
 
-def check_new_rows(state: "_State") -> None:
+def check_new_rows(state: "IngestState") -> None:
     """Before the commit: no new data row's ``metadata`` (the caller's merged with the filled one)
     over PINLAKE_MAX_FIELD_BYTES. Nothing is committed when one is."""
     if not state.new_rows:
@@ -244,9 +245,9 @@ def ingest(
     with store.write_lock():
         objects_ds = store.open_or_none(OBJECTS)
         data_ds = store.open_or_none(DATA)
-        state = _State()
-        _load_latest(state, data_ds, [it.object_name for it in items])
-        todo = _skip_known(state, items, results, cache, fill_metadata, tags, source, progress)
+        state = IngestState()
+        load_latest(state, data_ds, [it.object_name for it in items])
+        todo = skip_known(state, items, results, cache, fill_metadata, tags, source, progress)
         writes = WriteBehind(backlog=2, name="pinlake-objects")  # blob writes overlap hashing the next batch; ≤ 2 batches wait
         writer = PendingWrites(writes)
         try:
@@ -270,7 +271,7 @@ def ingest(
     return results
 
 
-def commit(store: Store, state: "_State", obj_fragments: list[Any], operation: str, extra: dict[str, Any]) -> None:
+def commit(store: Store, state: "IngestState", obj_fragments: list[Any], operation: str, extra: dict[str, Any]) -> None:
     """The commit point of an ingest: the new objects (one commit), then the data rows (one commit)."""
     if obj_fragments:
         store.commit_fragments(OBJECTS, obj_fragments, OBJECTS_SCHEMA, operation, **extra)
@@ -285,7 +286,7 @@ def commit(store: Store, state: "_State", obj_fragments: list[Any], operation: s
     on_lake_committed(store.root)  # also after a no-op: a rerun after a kill before the catalog write catches up
 
 
-class _State:
+class IngestState:
     def __init__(self) -> None:
         self.blob_shas: set[str] = set()  # objects with bytes (committed or written in this call)
         self.any_shas: set[str] = set()
@@ -317,7 +318,7 @@ class _State:
         return self._ids.pop()
 
 
-def _load_latest(state: _State, data_ds: lance.LanceDataset | None, names: list[str]) -> None:
+def load_latest(state: IngestState, data_ds: lance.LanceDataset | None, names: list[str]) -> None:
     """The latest row of each of ``names`` already in the lake, in one columnar lookup."""
     if data_ds is None or not names:
         return
@@ -329,13 +330,13 @@ def _load_latest(state: _State, data_ds: lance.LanceDataset | None, names: list[
 
         keys = data_ds.to_table(columns=["object_name"], filter="is_latest = true", with_row_id=True)
         hit = keys.filter(pc.is_in(keys["object_name"], value_set=pa.array(uniq, pa.string())))
-        table = data_ds._take_rows(hit["_rowid"].to_pylist()) if hit.num_rows else None
+        table = take_rows(data_ds, hit["_rowid"].to_pylist()) if hit.num_rows else None
     for row in table.to_pylist() if table is not None else []:
         state.latest[row["object_name"]] = row
         state.committed.add(row["id"])
 
 
-def _skip_known(state: _State, items: list[Item], results: list[dict[str, Any] | None], cache: Any, fill_metadata: bool,
+def skip_known(state: IngestState, items: list[Item], results: list[dict[str, Any] | None], cache: Any, fill_metadata: bool,
                 tags: list[str], source: str | None, progress: Callable[[int], None] | None) -> list[tuple[int, Item]]:
     """Settle the files the state cache knows (no read); return the (index, item) pairs still to read."""
     keys = {it.path: it.stat for it in items if it.path and it.stat} if cache is not None and not fill_metadata else {}
@@ -356,7 +357,7 @@ def _skip_known(state: _State, items: list[Item], results: list[dict[str, Any] |
             continue
         same = {"sha256": sha, "size": prev["size"], "media_type": prev["media_type"], "width": prev["width"],
                 "height": prev["height"], "filled": {}}
-        results[i] = _decide(state, it, same, tags, source, ts)
+        results[i] = decide(state, it, same, tags, source, ts)
         skipped += 1
     if progress and skipped:
         progress(skipped)
@@ -366,7 +367,7 @@ def _skip_known(state: _State, items: list[Item], results: list[dict[str, Any] |
 def _process(
     store: Store,
     pending: list[tuple[list[tuple[int, Item]], Future]],
-    state: _State,
+    state: IngestState,
     objects_ds: lance.LanceDataset | None,
     writer: PendingWrites,
     results: list[dict[str, Any] | None],
@@ -406,7 +407,7 @@ def _process(
         writer.add(store.write_fragments, OBJECTS, table, OBJECTS_SCHEMA)
         del table
     for i, it, r in ok:
-        results[i] = _decide(state, it, r, tags, source, ts)
+        results[i] = decide(state, it, r, tags, source, ts)
 
 
 def objects_table(rows: list[tuple[str, int, str | None, bytes | None]], created_at: Any) -> pa.Table:
@@ -428,7 +429,7 @@ def record_hashed(ok: list[tuple[int, Item, dict[str, Any]]], hashed: list[tuple
             hashed.append((it.path, it.stat[0], it.stat[1], it.stat[2], r["sha256"]))
 
 
-def dedupe(state: "_State", objects_ds: lance.LanceDataset | None,
+def dedupe(state: "IngestState", objects_ds: lance.LanceDataset | None,
            ok: list[tuple[int, Item, dict[str, Any]]]) -> list[tuple[Item, dict[str, Any]]]:
     """The (item, loaded) pairs that need a new object row: the first of each sha256 the lake lacks
     (with bytes for uploads, by reference for imports). One columnar query per batch, or one scan
@@ -454,7 +455,7 @@ def dedupe(state: "_State", objects_ds: lance.LanceDataset | None,
     return new
 
 
-def _decide(state: _State, it: Item, r: dict[str, Any], tags: list[str], source: str | None, ts: Any) -> dict[str, Any]:
+def decide(state: IngestState, it: Item, r: dict[str, Any], tags: list[str], source: str | None, ts: Any) -> dict[str, Any]:
     meta = {**(it.metadata or {}), **r["filled"]}
     meta_json = json.dumps(meta, sort_keys=True, default=str) if meta else None
     prev = state.latest.get(it.object_name)

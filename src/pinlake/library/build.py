@@ -245,14 +245,14 @@ def build_from_lock(
             found[name] = (split, lineno, line)
     changed = {name: (found[name][0], found[name][1], json.loads(found[name][2])) for name in sorted(wanted)}
     if embed and changed:  # the changed resources' bytes in one read
-        b._prefetched = lake.read_objects([rec["sha256"] for _, _, rec in changed.values()])
+        b.prefetched = lake.read_objects([rec["sha256"] for _, _, rec in changed.values()])
     for name, (split, lineno, rec) in changed.items():
         items[name] = _as_item(ds, b.sample(split, rec, f"{lock.file(split)}:{lineno}"))
-    b._prefetched = {}
+    b.prefetched = {}
     with ds.batch("build:lock-incremental", record_empty=True, derived=compute_stats, **lock.lineage()):
-        if b._sources and "source" in ds.schema.tables:
+        if b.sources and "source" in ds.schema.tables:
             have = {s.id for s in ds.get_data("source")} if "source" in ds.tables else set()
-            new = [s for s in b._sources if s.id not in have]
+            new = [s for s in b.sources if s.id not in have]
             if new:
                 ds.add_data("source", new)
         if deleted:

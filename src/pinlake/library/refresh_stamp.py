@@ -61,7 +61,7 @@ def _local(library: str | os.PathLike[str]) -> Path | None:
 
 
 def _current_finalize(dataset: Path, version: int) -> bool:
-    """Version ``version`` has its own stats.json and preview.png (as pinlake.library.refresh._needs_finalize;
+    """Version ``version`` has its own stats.json and preview.png (as pinlake.library.refresh.needs_finalize;
     a version's files live in ``_meta/<version>/``, see pinlake.datasets.versions)."""
     meta = dataset / "_meta" / str(version)
     try:

@@ -36,6 +36,11 @@ class ReadOnlyLakeClient:
         raise AttributeError("ReadOnlyLakeClient is read-only")
 
     @property
+    def pinned_lake(self) -> Lake:
+        """The read-only lake view every read of this client goes through (its writes raise)."""
+        return self._lake
+
+    @property
     def version(self) -> int:
         """The lake (data table) version every read of this client sees."""
         return self._version

@@ -107,7 +107,7 @@ def _split_entries(split: str, items: list[Any], lake: Any, owner: dict[str, str
     names: list[str] = []
     entries: list[Any] = []
     for i, r in enumerate(items):
-        if isinstance(r, Data) and r._row is None:
+        if isinstance(r, Data) and r.listing_position() is not None:
             entry: Any = r
             name = r.object_name
         else:
@@ -135,11 +135,12 @@ def _chunk_lines(entries: list[Any]) -> list[str]:
     recs: list[Any] = list(entries)
     by_rows: dict[int, tuple[Any, list[int], list[int]]] = {}
     for pos, e in enumerate(entries):
-        if isinstance(e, Data):
-            by_rows.setdefault(id(e._rows), (e._rows, [], []))
-            _, at, idx = by_rows[id(e._rows)]
+        if isinstance(e, Data) and (where := e.listing_position()) is not None:
+            rows, i = where
+            by_rows.setdefault(id(rows), (rows, [], []))
+            _, at, idx = by_rows[id(rows)]
             at.append(pos)
-            idx.append(e._i)
+            idx.append(i)
     for rows, at, idx in by_rows.values():
         for pos, row in zip(at, rows.rows_at(idx, list(LOCK_KEYS))):
             raw = row["metadata"]
@@ -188,7 +189,7 @@ def lock_recipe(
     selection = run_recipe(loaded, client)
     staging = _staging_dir(out, locks_dir)
     try:
-        counts = write_lock_files(selection, client._lake, loaded.spec.disjoint, staging)
+        counts = write_lock_files(selection, client.pinned_lake, loaded.spec.disjoint, staging)
         del selection
         names = [resource_file(s) for s in counts]
         file_hashes, digest = hash_lock_files(staging, names)
@@ -442,7 +443,7 @@ def check_in_lake(lock: Lock, lake: Lake, chunk: int = 1000) -> None:
     wanted = line_column(lock, id_of)
     if not len(wanted):
         return
-    ds = lake._store.open_or_none("data")
+    ds = lake.store.open_or_none("data")
     if ds is None:
         present = pa.array([], pa.string())
     elif len(wanted) <= chunk:

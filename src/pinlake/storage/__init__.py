@@ -47,7 +47,7 @@ The names below are re-exported so callers write ``from pinlake.storage import l
 
 from __future__ import annotations
 
-from pinlake.storage.lance_io import lance_commit, lance_dataset, lance_write, lance_write_fragments
+from pinlake.storage.lance_io import lance_commit, lance_dataset, lance_write, lance_write_fragments, take_rows
 from pinlake.storage.locks import S3Lease, lease_ttl, lock
 from pinlake.storage.paths import (
     AnyPath,
@@ -73,6 +73,6 @@ from pinlake.storage.s3 import (
 __all__ = [
     "AnyPath", "S3Lease", "S3Path", "S3Settings", "check_reachable", "client", "is_remote", "lance_commit",
     "lance_dataset", "lance_storage_error", "lance_write", "lance_write_fragments", "lease_ttl", "location",
-    "lock", "mark_unresponsive", "rmtree", "settings", "storage_error", "storage_options", "unresponsive",
+    "lock", "mark_unresponsive", "rmtree", "settings", "storage_error", "storage_options", "take_rows", "unresponsive",
     "unresponsive_window", "write_bytes_atomic",
 ]

@@ -103,7 +103,7 @@ class DatasetBuilder:
         self.schema = DatasetSchema.from_dataset_item(dataset_item)
         self.item_schema_name = "item"
         self.item_schema = self.schema.schemas["item"]
-        self._sources: list[Source] = []
+        self.sources: list[Source] = []
         self.build_time = utcnow()
         #: extra lineage (lock hash, lake version, recipe hash) merged into every commit
         self.lineage: dict[str, Any] = {}
@@ -133,8 +133,8 @@ class DatasetBuilder:
     # --- helpers for subclasses --------------------------------------------------------
     def add_source(self, name: str, kind: SourceKind | str = SourceKind.OTHER, **metadata: Any) -> str:
         source_id = stable_id("source", name, str(SourceKind(kind).value))
-        if all(s.id != source_id for s in self._sources):
-            self._sources.append(
+        if all(s.id != source_id for s in self.sources):
+            self.sources.append(
                 Source(id=source_id, name=name, kind=SourceKind(kind), metadata=metadata,
                        created_at=self.build_time, updated_at=self.build_time)
             )
@@ -186,8 +186,8 @@ class DatasetBuilder:
             def flush(ready: dict[str, pa.Table] | None, at: int) -> None:
                 nonlocal flushed_sources, samples
                 samples = at
-                buffers["source"].extend(self._sources[flushed_sources:])
-                flushed_sources = len(self._sources)
+                buffers["source"].extend(self.sources[flushed_sources:])
+                flushed_sources = len(self.sources)
                 arrows = self.flush_tables(buffers, ready, seen, f"sample {at}", exists_in_previous)
                 if check:
                     fresh = {t: a.column("id") for t, a in arrows.items()}

@@ -194,7 +194,7 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
 
         def flush(ready: dict[str, pa.Table] | None, at: int) -> None:
             at += shard.first_sample
-            buffers["source"].extend(s for s in builder._sources if s.id not in seen["source"])
+            buffers["source"].extend(s for s in builder.sources if s.id not in seen["source"])
             arrows = builder.flush_tables(buffers, ready, seen, f"sample {at}", none_before)
             fresh = {t: a.column("id") for t, a in arrows.items()}
             for t, a in arrows.items():
@@ -209,7 +209,7 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
             "samples": samples,
             "fragments": {t: [json.dumps(f.to_json()) for f in w.finish()] for t, w in writers.items()},
             "rows": {t: w.rows for t, w in writers.items()},
-            "sources": list(builder._sources),
+            "sources": list(builder.sources),
             "worker": f"{socket.gethostname()}:{os.getpid()}",
             "seconds": round(time.perf_counter() - t0[0], 3),
             "cpu_seconds": round(time.thread_time() - t0[1], 3),  # this thread's CPU (Lance's own threads aside)

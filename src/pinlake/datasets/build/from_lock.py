@@ -150,10 +150,10 @@ class LockfileBuilder(EntityTablesMixin, DatasetBuilder):
         yield from self._samples(chunk)
 
     def _samples(self, chunk: list[tuple[str, int, dict[str, Any]]]) -> Iterator[dict[str, Any]]:
-        self._prefetched = self.lake.read_objects([rec["sha256"] for _, _, rec in chunk]) if self.embed and chunk else {}
+        self.prefetched = self.lake.read_objects([rec["sha256"] for _, _, rec in chunk]) if self.embed and chunk else {}
         for split, lineno, rec in chunk:
             yield self.sample(split, rec, f"{self.lock.file(split)}:{lineno}")
-        self._prefetched = {}
+        self.prefetched = {}
 
     def sample(self, split: str, rec: dict[str, Any], where: str) -> dict[str, Any]:
         """The rows of one locked resource: item, view, entities, annotations."""
@@ -178,7 +178,7 @@ class LockfileBuilder(EntityTablesMixin, DatasetBuilder):
     def _view(self, item_id: str, rec: dict[str, Any], where: str) -> Any:
         content = None
         if self.embed:
-            prefetched = getattr(self, "_prefetched", {})
+            prefetched = getattr(self, "prefetched", {})
             content = prefetched.get(rec["sha256"]) or self.lake.find_data(id=rec["id"]).get_bytes()
             if hashlib.sha256(content).hexdigest() != rec["sha256"]:
                 raise LockfileError(f"{where}: bytes of {rec['object_name']!r} in the lake do not match the locked sha256")
