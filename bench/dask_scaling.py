@@ -20,8 +20,8 @@ import json
 import shutil
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from bench import data
 

@@ -33,9 +33,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 CLI = [sys.executable, "-m", "pinlake"]
 TIMESTAMPS = ("created_at", "updated_at")
@@ -69,9 +69,9 @@ def _pin(work: Path, pin: str) -> None:
 
 def _prepare_base(work: Path) -> None:
     """A library with a lake (the demo ingested) and health_images built from a folder, pinned at 1."""
-    from pinlake.library.build import build_folder
     from pinlake.demo.lake import ingest_demo
     from pinlake.library import Library
+    from pinlake.library.build import build_folder
 
     assets = _assets(work)
     lib = Library(work / "library").ensure()
@@ -203,11 +203,11 @@ def problems_after_kill(work: Path) -> list[str]:
     from fastapi.testclient import TestClient
 
     from pinlake.api.app import create_app
-    from pinlake.library.sql import sql
     from pinlake.datasets.dataset import Dataset
-    from pinlake.library.info import list_datasets
     from pinlake.library import Library
+    from pinlake.library.info import list_datasets
     from pinlake.library.pin import verify_pins
+    from pinlake.library.sql import sql
 
     out: list[str] = []
     lib = Library(work / "library")

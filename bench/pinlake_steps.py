@@ -103,8 +103,9 @@ def take(a):
 
 def export_parquet(a):
     """Setup for the Parquet peer: write the pinned table as one Parquet file (not measured)."""
-    import pinlake
     import pyarrow.parquet as pq
+
+    import pinlake
 
     p = pinlake.open(f"{a['name']}@{a['version']}", library=a["library"])
     tab = p.to_arrow(a["table"])

@@ -16,7 +16,6 @@ t0 = time.perf_counter()
 warnings.simplefilter("ignore", DeprecationWarning)
 import shortuuid  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
-
 from pixano.datasets import DatasetInfo  # noqa: E402
 from pixano.datasets.builders import DatasetBuilder  # noqa: E402
 from pixano.datasets.workspaces import WorkspaceType  # noqa: E402

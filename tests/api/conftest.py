@@ -6,10 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from api_client import TOKEN, make_client  # noqa: F401 - shared with the test modules
 
 from pinlake.demo.run import run_demo
-
-from api_client import TOKEN, make_client  # noqa: F401 - shared with the test modules
 
 
 @pytest.fixture(scope="session")

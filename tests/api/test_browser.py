@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from api_client import AUTH, TOKEN, make_client
 from test_serve import free_port, start_server, stop_server
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-
 from api_client import make_client  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 pytestmark = pytest.mark.slow  # hypothesis-driven requests over the whole API
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from api_client import AUTH, TOKEN, make_client
 
 DS = "health_images"
@@ -31,7 +30,6 @@ def test_diff(demo: Path):
 
 
 def test_read_by_tag(demo: Path):
-    from pinlake.library import versions as history
     from pinlake.library.tag import tag_version
 
     c, _ = _two_versions(demo)

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from api_client import make_client
 
 IMG = "/media/health_images/train/mri-train-000.jpg"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from api_client import AUTH, TOKEN, make_client
 
 DS = "health_images"

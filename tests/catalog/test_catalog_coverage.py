@@ -72,9 +72,9 @@ def test_concurrent_syncs_do_not_duplicate(lib, ds, make_versions):
 
 
 def test_dataset_outside_a_library_has_no_catalog(tmp_path):
-    from pinlake.demo.data import HealthDatasetItem, generate_health_images
     from pinlake.datasets.build.folder import ImageFolderBuilder
     from pinlake.datasets.info import DatasetInfo
+    from pinlake.demo.data import HealthDatasetItem, generate_health_images
 
     src = generate_health_images(tmp_path / "assets", n_train=2, n_test=1).root
     ImageFolderBuilder(src, tmp_path / "somewhere" / "ds", HealthDatasetItem, DatasetInfo(id="ds", name="ds")).build()

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pytest
 
 import pinlake
+from pinlake.errors import InvalidQueryError, NotFoundError, PinlakeError, ValidationError
 from pinlake.library.restore import restore_version
 from pinlake.library.tag import tag_version
-from pinlake.errors import InvalidQueryError, NotFoundError, PinlakeError, ValidationError
 
 
 def test_open_pins_and_errors(lib, ds, make_versions):
@@ -154,8 +154,8 @@ def test_sql_queries_and_refusals(lib, ds, cli, make_versions):
 
 
 def test_reading_a_pin_does_not_import_prefect(lib):
-    code = ("import pinlake, sys; p = pinlake.open('health_images@1', library=%r); p.to_arrow('item'); "
-            "assert 'prefect' not in sys.modules, 'prefect imported'" % str(lib))
+    code = (f"import pinlake, sys; p = pinlake.open('health_images@1', library={str(lib)!r}); p.to_arrow('item'); "
+            "assert 'prefect' not in sys.modules, 'prefect imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -183,9 +183,9 @@ def test_torch_adapter_batches_lake_media(project):
     """A dataset built from a lock (views are lake:// urls): a batch decodes the same images as one
     fetch per index, with the bytes of the whole batch read from the lake at once."""
     pytest.importorskip("PIL")
+    from pinlake.integrations.torch import _Items
     from pinlake.library import refresh as engine
     from pinlake.library.lock import lock_step
-    from pinlake.integrations.torch import _Items
 
     library, registry, _ = project()
     lock = lock_step(library, registry, "health_by_tag")

@@ -30,10 +30,9 @@ def test_failed_batch_leaves_the_dataset_writable(health_ds):
     ds = health_ds
     item = ds.get_dataset_items(limit=1)[0]
     before = ds.version
-    with pytest.raises(ValidationError):
-        with ds.batch("two writes"):
-            ds.add_data("bbox", [_bbox(item)])
-            ds.add_data("bbox", [{"coords": [1, 2, 3]}])  # refused: 3 coordinates
+    with pytest.raises(ValidationError), ds.batch("two writes"):
+        ds.add_data("bbox", [_bbox(item)])
+        ds.add_data("bbox", [{"coords": [1, 2, 3]}])  # refused: 3 coordinates
     assert Dataset(ds.path).version == before and ds.version == before
     bbox = ds.get_data("bbox", limit=1)[0]
     for _ in range(3):
@@ -136,8 +135,8 @@ def test_incomplete_create_is_skipped_and_taken_over(tmp_path, health_folder):
         lib.get_dataset("half")
     from typer.testing import CliRunner
 
-    from pinlake.library.sql import sql
     from pinlake.cli import app, register_commands
+    from pinlake.library.sql import sql
 
     register_commands()
 

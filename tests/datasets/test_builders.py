@@ -5,8 +5,7 @@ import lance
 import pytest
 
 from pinlake.datasets import Dataset, DatasetInfo, DatasetItem
-from pinlake.datasets.build import DatasetBuilder
-from pinlake.datasets.build import ImageFolderBuilder
+from pinlake.datasets.build import DatasetBuilder, ImageFolderBuilder
 from pinlake.datasets.tables import table_uri
 from pinlake.demo.data import EntityWithCategory, HealthDatasetItem
 from pinlake.errors import DatasetExistsError, InputFileError, ReferenceError_, ValidationError

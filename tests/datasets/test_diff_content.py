@@ -43,10 +43,10 @@ def test_identical_rebuild_diffs_to_no_change(rebuilt: Path):
     res = CliRunner().invoke(app, ["diff", "scans", "1", "2", "--library", str(rebuilt)], catch_exceptions=False)
     assert res.exit_code == 0 and "created_at, updated_at" in res.output and "--include-meta" in res.output
     # a content change is still one changed row
-    from pinlake.library.versions import dataset_path
+    from pinlake.library import Library
     from pinlake.library.diff import diff_versions
     from pinlake.library.info import open_dataset
-    from pinlake.library import Library
+    from pinlake.library.versions import dataset_path
 
     ds = open_dataset(Library(rebuilt), "scans")
     first = ds.get_data("item", limit=1)[0]
@@ -57,10 +57,10 @@ def test_identical_rebuild_diffs_to_no_change(rebuilt: Path):
 
 
 def test_include_meta_compares_the_timestamps(rebuilt: Path):
-    from pinlake.library.versions import dataset_path
+    from pinlake.library import Library
     from pinlake.library.diff import diff_versions
     from pinlake.library.info import open_dataset
-    from pinlake.library import Library
+    from pinlake.library.versions import dataset_path
 
     out = _cli_diff(rebuilt, "--include-meta")
     rows = open_dataset(Library(rebuilt), "scans").state.rows

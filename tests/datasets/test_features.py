@@ -1,12 +1,24 @@
 import datetime as dt
 
 import pyarrow as pa
+import pydantic
 import pytest
 
 from pinlake.errors import ValidationError
 from pinlake.features import (
-    BBox, Classification, CompressedRLE, Embedding, Entity, Image, Item, KeyPoints, Source, SourceKind,
-    arrow_schema, rows_to_table, table_to_rows,
+    BBox,
+    Classification,
+    CompressedRLE,
+    Embedding,
+    Entity,
+    Image,
+    Item,
+    KeyPoints,
+    Source,
+    SourceKind,
+    arrow_schema,
+    rows_to_table,
+    table_to_rows,
 )
 from pinlake.features.arrow import REF_TYPE
 
@@ -49,7 +61,7 @@ def test_source_kind_and_metadata():
     assert s.kind == SourceKind.MODEL and s.metadata_dict() == {"version": 3}
     t = rows_to_table(Source, [s])
     assert t.column("kind").to_pylist() == ["model"]
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         Source(name="x", kind="robot")
 
 
@@ -73,16 +85,16 @@ def test_bad_bbox_names_table_row_field(row, field):
 def test_keypoints_states_default_and_checks():
     kp = KeyPoints(coords=[1, 2, 3, 4])
     assert kp.states == ["visible", "visible"] and kp.points() == [(1, 2), (3, 4)]
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         KeyPoints(coords=[1, 2, 3])
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         KeyPoints(coords=[1, 2], states=["flying"])
 
 
 def test_embedding_dim_checked():
     E = Embedding.with_dim(3)
     E(vector=[1, 2, 3])
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         E(vector=[1, 2])
 
 

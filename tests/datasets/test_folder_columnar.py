@@ -13,8 +13,7 @@ from table_checks import assert_same_tables
 
 from pinlake.datasets.build.columnar import columnar_plan
 from pinlake.datasets.build.folder import ImageFolderBuilder
-from pinlake.datasets.build.folder_columnar import chunk_tables
-from pinlake.datasets.build.folder_columnar import parse_split
+from pinlake.datasets.build.folder_columnar import chunk_tables, parse_split
 from pinlake.datasets.info import DatasetInfo
 from pinlake.demo.data import HealthDatasetItem
 from pinlake.errors import InputFileError

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 #: installed in every worker (by exec in a fresh namespace): wraps ``module.attr`` so that each call
 #: records the worker's pid in MARKER and then, by MODE, kills the worker the first time

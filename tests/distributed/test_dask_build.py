@@ -10,13 +10,13 @@ from pathlib import Path
 import lance
 import pyarrow as pa
 import pytest
+from dask_faults import gone
 from typer.testing import CliRunner
 
-from dask_faults import gone
 from pinlake.datasets.build import dask_build as distributed
-from pinlake.library.build import build_from_lock
 from pinlake.datasets.versions import VersionLog
 from pinlake.errors import BuildError, InputFileError, RunnerError
+from pinlake.library.build import build_from_lock
 
 TIMESTAMPS = ("created_at", "updated_at")
 
@@ -267,9 +267,9 @@ def test_refresh_flow_build_task_on_dask(dask_cluster, flow_project, tmp_path):
 
     from flows.deployments import prefect_yaml
     from flows.refresh import build_task, refresh, refresh_all
+    from pinlake.library import Library
     from pinlake.library import refresh as engine
     from pinlake.library.lock import lock_step
-    from pinlake.library import Library
 
     assert {"runner", "dask_address", "shards"} <= set(inspect.signature(refresh.fn).parameters)
     assert {"runner", "dask_address"} <= set(inspect.signature(refresh_all.fn).parameters)

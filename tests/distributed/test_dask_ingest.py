@@ -148,9 +148,9 @@ def test_worker_dying_every_time_fails_cleanly_lake_unchanged(dask_cluster, imag
     addr = dask_cluster.scheduler_address
     lake.upload_data(paths[:3], object_names=names[:3], runner="dask", dask_address=addr)
     before = (lake.version, lake.store.open("objects").version)
-    with faulty_workers(dask_cluster, "pinlake.lake.ingest_tasks", "write_objects", str(tmp_path / "calls"), "exit-always"):
-        with pytest.raises(InputFileError) as exc:
-            lake.upload_data(paths, object_names=names, runner="dask", dask_address=addr, tasks=2)
+    with faulty_workers(dask_cluster, "pinlake.lake.ingest_tasks", "write_objects", str(tmp_path / "calls"), "exit-always"), \
+            pytest.raises(InputFileError) as exc:
+        lake.upload_data(paths, object_names=names, runner="dask", dask_address=addr, tasks=2)
     assert exc.value.message.startswith("write task") and "died" in exc.value.message
     assert "unchanged" in exc.value.hint
     assert (lake.version, lake.store.open("objects").version) == before

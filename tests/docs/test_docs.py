@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from runner import blocks, docs_env, run_page
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,9 +20,9 @@ DS = "scans"
 def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A library whose path is long (an error naming it is over 80 columns) with one folder dataset,
     and a lake with one tag."""
-    from pinlake.library.build import build_folder
     from pinlake.demo.data import generate_health_images
     from pinlake.library import Library
+    from pinlake.library.build import build_folder
 
     root = tmp_path_factory.mktemp("cli_errors") / ("a-library-under-a-rather-long-directory-name-" * 2).rstrip("-")
     generate_health_images(root / "src" / DS, n_train=3, n_test=1)

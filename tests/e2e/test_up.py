@@ -31,7 +31,7 @@ def test_up_sigterm_stops_its_server(tmp_path):
     port = free_port()
     env = {**os.environ, **QUIET}
     env.pop("PREFECT_API_URL", None)
-    log = open(tmp_path / "up.log", "w")
+    log = open(tmp_path / "up.log", "w")  # noqa: SIM115 - the server writes it until the test stops it
     proc = subprocess.Popen(
         [sys.executable, "-m", "pinlake", "up", "--port", str(port), "--prefect-home", str(tmp_path / "home"),
          "--library", str(tmp_path / "library"), "--registry", str(REPO / "recipes" / "datasets.yaml")],

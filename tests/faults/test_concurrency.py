@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -40,7 +39,7 @@ def test_eight_uploads_of_overlapping_files(tmp_path):
         shutil.copy(p, files / p.name)
     names = sorted(p.name for p in files.iterdir())
     together, alone = tmp_path / "together", tmp_path / "alone"
-    subsets = [names[i:i + 4] for i in range(0, 8)]
+    subsets = [names[i:i + 4] for i in range(8)]
     argv = lambda lib, sub: [*CLI, "lake", "upload", *[str(files / n) for n in sub], "--tag", "t", "--library", str(lib)]  # noqa: E731
     results = _wait([_start(argv(together, sub)) for sub in subsets])
     assert all(code == 0 for code, _ in results), results
@@ -48,7 +47,7 @@ def test_eight_uploads_of_overlapping_files(tmp_path):
         assert subprocess.run(argv(alone, sub), env=_env(), capture_output=True).returncode == 0
     assert content(together) == content(alone)
     rows = Library(together).get_datalake().list_data(limit=100)
-    assert sorted(r.filename for r in rows) == sorted(set(n for sub in subsets for n in sub))
+    assert sorted(r.filename for r in rows) == sorted({n for sub in subsets for n in sub})
 
 
 WRITER = textwrap.dedent("""

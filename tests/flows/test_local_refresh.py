@@ -70,8 +70,8 @@ def test_noop_local_refresh_imports_no_prefect_and_starts_no_server(project, tmp
 def _content(library: Path, name: str) -> dict:
     """What a refresh leaves in a library, without the run ids and timestamps that differ between runs."""
     from pinlake.catalog.store import Catalog
-    from pinlake.library.versions import tags_of
     from pinlake.datasets.versions import VersionLog
+    from pinlake.library.versions import tags_of
 
     log = VersionLog(library / name).entries()
     ds = library / name

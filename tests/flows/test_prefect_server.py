@@ -132,7 +132,8 @@ def test_lake_updated_event_triggers_the_deployment(prefect_server, project, tmp
     library, registry, assets = project()
     cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server")
     server = subprocess.Popen([sys.executable, "-m", "flows.serve", "--library", str(library), "--registry", str(registry)],
-                              env=dict(os.environ), stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT,
+                              env=dict(os.environ), stdout=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - open while it serves
+                              stderr=subprocess.STDOUT,
                               start_new_session=True)
     try:
         from prefect.client.orchestration import get_client

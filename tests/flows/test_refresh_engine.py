@@ -2,10 +2,10 @@
 
 import pytest
 
+from pinlake.errors import NotFoundError
 from pinlake.library import refresh as engine
 from pinlake.library.ingest import ingest_step, process_step
 from pinlake.library.lock import LockStep, lock_step
-from pinlake.errors import NotFoundError
 
 
 def test_steps_lock_build_unchanged_tag(project):
@@ -137,9 +137,9 @@ def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(proje
     """The no-op fast check answers from files only, and any commit since the stamp voids it."""
     import json
 
-    from pinlake.library import refresh_stamp as stamps
     from pinlake.datasets.versions import VersionLog
     from pinlake.library import Library
+    from pinlake.library import refresh_stamp as stamps
 
     library, registry, assets = project()
     lock = lock_step(library, registry, "health_by_tag")

@@ -1,7 +1,7 @@
 import pytest
 
 from pinlake.errors import InvalidQueryError, NoDataError, NotFoundError, ValidationError
-from pinlake.lake import Tag, DataSource
+from pinlake.lake import DataSource, Tag
 
 
 @pytest.fixture

@@ -66,3 +66,14 @@ def test_the_check_above_finds_a_reach_in(tmp_path):
     own = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store)}
     hits = [m.group(0) for m in RECEIVER.finditer(sample) if "_" + m.group(2) not in own]
     assert hits == ["lake._store"]
+
+
+def test_paths_relative_to_the_source_still_point_at_the_repository(tmp_path, monkeypatch):
+    """A module's ``__file__``-relative path survives moves: the demo registry of this checkout is found
+    from any directory (what ``pinlake demo`` and ``pinlake refresh`` fall back to)."""
+    from pinlake.integrations.prefect import SOURCE_REGISTRY, resolve_registry
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PINLAKE_REGISTRY", raising=False)
+    assert SOURCE_REGISTRY == REPO / "recipes" / "datasets.yaml"
+    assert resolve_registry() == SOURCE_REGISTRY

@@ -5,12 +5,11 @@ from pathlib import Path
 import pytest
 
 import pinlake
-from pinlake.datasets.build.from_lock import LockfileBuilder
-from pinlake.datasets.build.from_lock import item_id_for
+from pinlake.datasets.build.from_lock import LockfileBuilder, item_id_for
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.info import DatasetInfo
-from pinlake.library.build import build_from_lock
 from pinlake.demo.data import HealthDatasetItem
+from pinlake.library.build import build_from_lock
 from pinlake.recipes.errors import LockfileError
 from pinlake.recipes.lockfile import lock_recipe
 

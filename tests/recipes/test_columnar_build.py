@@ -48,7 +48,7 @@ def test_columnar_equals_rows_on_demo_lake(library, tmp_path, embed):
     b = LockfileBuilder(lock.path, tmp_path / "x" / "c", HealthDatasetItem, DatasetInfo(id="c", name="C"), lake, embed=embed)
     lines = list(b.lock_lines())
     # the plan covers every demo line (no silent fallback to the row path)
-    assert columnar_plan(b).tables([l for _, _, l in lines], [s for s, _, _ in lines], b._content_column) is not None
+    assert columnar_plan(b).tables([line for _, _, line in lines], [s for s, _, _ in lines], b._content_column) is not None
     tables = _assert_same(lock, lake, tmp_path, embed)
     if embed:
         assert tables["image"].column("content").null_count == 0
@@ -130,8 +130,8 @@ def test_invalid_lines_raise_the_row_path_error(library, tmp_path, demo_images, 
 def test_preview_redrawn_only_when_its_items_change(library, tmp_path):
     import os
 
-    from pinlake.library.build import build_from_lock
     from pinlake.datasets.preview import render_preview
+    from pinlake.library.build import build_from_lock
 
     lake = library.get_datalake()
     lock = lock_recipe(RECIPES / "health_by_tag.py", lake, locks_dir=library.locks_path)

@@ -5,7 +5,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pinlake
 from pinlake.recipes.errors import LockfileError, RecipeError
@@ -131,7 +132,7 @@ def r(client):
 def test_lock_is_deterministic(tmp_path_factory, files, mod):
     base = tmp_path_factory.mktemp("h")
     lake = _make_lake(base / "lake", files)
-    (base / "r.py").write_text("import pinlake\nMOD = %d\n" % mod + RECIPE)
+    (base / "r.py").write_text(f"import pinlake\nMOD = {mod}\n" + RECIPE)
     a = lock_recipe(base / "r.py", lake, out=base / "a")
     copy = base / "r2.py"
     shutil.copy(base / "r.py", copy)

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from pinlake.cli import app, register_commands
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
+from pinlake.library.registry import Registry, register
 from pinlake.recipes.errors import LockfileError, RecipeError
 from pinlake.recipes.lockfile import lock_recipe
 from pinlake.recipes.materializers import MaterializeContext, list_materializers, materialize, register_materializer
-from pinlake.library.registry import Registry, register
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 runner = CliRunner()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -16,11 +15,11 @@ def _set_env(env: dict[str, str]) -> None:
 
 
 def test_dask_build_of_an_s3_library_equals_the_local_build(dask_cluster, bucket, s3_env, tmp_path):
-    from pinlake.library.build import build_from_lock
     from pinlake.datasets.tables import table_uri
     from pinlake.demo.data import generate_health_images
     from pinlake.demo.lake import ingest_demo
     from pinlake.library import Library
+    from pinlake.library.build import build_from_lock
     from pinlake.recipes.lockfile import lock_recipe
     from pinlake.storage import lance_dataset
 

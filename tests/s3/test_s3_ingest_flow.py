@@ -30,9 +30,9 @@ def test_ingest_flow_into_an_s3_library(prefect_server, bucket, s3_env, tmp_path
     props = lake.store.open("data").read_transaction(lake.version).transaction_properties
     assert props["pinlake.flow_run_id"]
 
-    import httpx
-
     import time
+
+    import httpx
 
     deadline = time.monotonic() + 20
     while True:  # events reach the server's store asynchronously

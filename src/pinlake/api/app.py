@@ -17,11 +17,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pinlake import __version__
+from pinlake.api import routes_datasets, routes_items, routes_media, routes_tables
 from pinlake.api.deps import MAX_BODY_BYTES, MAX_SQL_BYTES, ApiError, ApiState
 from pinlake.errors import NotFoundError, PinlakeError, ValidationError
-from pinlake.api import routes_datasets, routes_items, routes_media, routes_tables
 from pinlake.storage import location
-from pinlake import __version__
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("pinlake.api")

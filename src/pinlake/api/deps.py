@@ -17,11 +17,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.library.connection import Library
-from pinlake.library.versions import resolve
-from pinlake.library.versions import tags_of
 from pinlake.library.diff import diff_versions
 from pinlake.library.lineage import lineage_of
 from pinlake.library.sql import sql as run_sql
+from pinlake.library.versions import resolve, tags_of
 
 MAX_PAGE = 1000
 MAX_BODY_BYTES = 16 * 1024 * 1024  # request bodies (PINLAKE_API_MAX_BODY_BYTES / create_app(max_body_bytes=))

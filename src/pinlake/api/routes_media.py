@@ -13,9 +13,9 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, Response
 
 from pinlake.api.deps import ApiError, ApiState, get_state, lake_object
+from pinlake.library.connection import Library
 from pinlake.util.mediapath import inside
 from pinlake.util.mediatype import HEAD_BYTES, sniff
-from pinlake.library.connection import Library
 
 router = APIRouter(tags=["media"])
 

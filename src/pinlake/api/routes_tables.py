@@ -8,8 +8,8 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, open_dataset, pinned, require_token
-from pinlake.api.rows import GROUP_SEGMENTS, WRITABLE_SEGMENTS, row_json, validate_rows
 from pinlake.api.routes_media import bytes_response, guess_type
+from pinlake.api.rows import GROUP_SEGMENTS, WRITABLE_SEGMENTS, row_json, validate_rows
 
 NAME = Path(..., min_length=1, max_length=128, description="Dataset name")
 TABLE = Path(..., min_length=1, max_length=128, description="Table name")

@@ -19,15 +19,16 @@ several writers at once never duplicate or lose rows. Rows are never updated: de
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 
+from pinlake.layout import CATALOG_DIR
 from pinlake.storage import AnyPath, lance_dataset, lance_write, location
 from pinlake.storage import lock as storage_lock
 from pinlake.util.faults import commit_point
-from pinlake.layout import CATALOG_DIR
 from pinlake.util.sqltext import sql_str
 
 _TS = pa.timestamp("us")
@@ -91,7 +92,7 @@ class Catalog:
     def exists(self, table: str) -> bool:
         return (self.path / f"{table}.lance" / "_versions").is_dir()
 
-    def init(self) -> "Catalog":
+    def init(self) -> Catalog:
         self.path.mkdir(parents=True, exist_ok=True)
         return self
 

@@ -15,8 +15,8 @@ from typing import Any
 from pinlake.catalog.store import LINEAGE_COLUMNS, Catalog, dumps
 from pinlake.errors import NotFoundError
 from pinlake.layout import LAKE_DIR, LOG_NAME, is_library
-from pinlake.util.clock import utcnow
 from pinlake.storage import AnyPath, lance_dataset, location
+from pinlake.util.clock import utcnow
 
 LAKE = LAKE_DIR
 LOG_TABLE = LOG_NAME.removesuffix(".lance")

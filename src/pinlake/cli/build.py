@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -30,19 +29,19 @@ def _cli_hint(exc: DatasetExistsError, kind: str) -> DatasetExistsError:
 @app.command("build")
 @handle_errors
 def build(
-    source: Optional[Path] = typer.Argument(None, help="Folder ROOT with ROOT/<split>/*.jpg and ROOT/<split>/metadata.jsonl."),
-    lock: Optional[Path] = typer.Option(None, "--lock", help="Build from this lock directory (resources.<split>.jsonl + lock.json) instead."),
-    name: Optional[str] = typer.Option(None, "--name", "-n", help="Dataset name in the library (with --lock: default the recipe name)."),
-    item: Optional[str] = typer.Option(None, "--item", help="DatasetItem class as FILE.py:Class or module:Class (default: inferred; with --lock: pinlake.demo.data:HealthDatasetItem)."),
-    mode: Optional[str] = typer.Option(None, "--mode", "-m", help="create | overwrite | add (folder, default create); auto | create | overwrite (--lock, default auto)."),
+    source: Path | None = typer.Argument(None, help="Folder ROOT with ROOT/<split>/*.jpg and ROOT/<split>/metadata.jsonl."),
+    lock: Path | None = typer.Option(None, "--lock", help="Build from this lock directory (resources.<split>.jsonl + lock.json) instead."),
+    name: str | None = typer.Option(None, "--name", "-n", help="Dataset name in the library (with --lock: default the recipe name)."),
+    item: str | None = typer.Option(None, "--item", help="DatasetItem class as FILE.py:Class or module:Class (default: inferred; with --lock: pinlake.demo.data:HealthDatasetItem)."),
+    mode: str | None = typer.Option(None, "--mode", "-m", help="create | overwrite | add (folder, default create); auto | create | overwrite (--lock, default auto)."),
     description: str = typer.Option("", "--description", "-d"),
-    url_prefix: Optional[str] = typer.Option(None, "--url-prefix", help="Prefix of view urls (default: /<folder name>)."),
+    url_prefix: str | None = typer.Option(None, "--url-prefix", help="Prefix of view urls (default: /<folder name>)."),
     embed: bool = typer.Option(False, "--embed", help="Copy image bytes into the dataset."),
-    flush_every: Optional[int] = typer.Option(None, "--flush-every", help="Samples per flush (memory vs speed)."),
+    flush_every: int | None = typer.Option(None, "--flush-every", help="Samples per flush (memory vs speed)."),
     runner: str = typer.Option("local", "--runner", help="With --lock: local (this process) or dask (shards on a Dask cluster)."),
-    dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask, e.g. tcp://127.0.0.1:8786."),
-    shards: Optional[int] = typer.Option(None, "--shards", min=1, help="Shards of a dask build (default: 2 per worker, or one per ~5000 resources)."),
-    library: Optional[Path] = LibraryOption,
+    dask_address: str | None = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask, e.g. tcp://127.0.0.1:8786."),
+    shards: int | None = typer.Option(None, "--shards", min=1, help="Shards of a dask build (default: 2 per worker, or one per ~5000 resources)."),
+    library: Path | None = LibraryOption,
 ) -> None:
     """Build a dataset from an image folder or a lock (a new dataset version).
 

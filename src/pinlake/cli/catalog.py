@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,7 +17,7 @@ app.add_typer(catalog_app, name="catalog")
 @handle_errors
 def sync(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Walk every table's version history (datasets, logs, lake) and catalogue what is missing.
 

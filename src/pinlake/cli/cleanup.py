@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,7 +16,7 @@ def cleanup(
     older_than: str = typer.Option("30d", "--older-than", help="Age cutoff: 30d, 12h, 2w, 45m, 10s."),
     drop_lock_tags: bool = typer.Option(False, "--drop-lock-tags", help="Refreshes' automatic lock-* tags do not keep a version (what a registry retention does)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Remove versions older than the cutoff; keeps tagged, pinned (pins.yaml) and the latest; recorded.
 

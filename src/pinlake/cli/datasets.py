@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -20,10 +19,10 @@ RegistryOption = typer.Option(Path("recipes/datasets.yaml"), "--registry", "-r",
 @handle_errors
 def lock(
     file: Path = typer.Option(..., "--file", "-f", help="Recipe .py file (one @pinlake.recipe() function)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here (default: <library>/_locks/<hash>/)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Recipe to use when the file holds several."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write here (default: <library>/_locks/<hash>/)."),
+    name: str | None = typer.Option(None, "--name", help="Recipe to use when the file holds several."),
     as_json: bool = typer.Option(False, "--json", help="Print the hash, directory and counts as JSON (for scripts)."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Evaluate a recipe over the lake and write resources.<split>.jsonl + lock.json.
 
@@ -71,18 +70,19 @@ def register(
     name: str = typer.Option(..., "--name", "-n", help="Dataset name."),
     version: str = typer.Option("1", "--version"),
     description: str = typer.Option("", "--description", "-d"),
-    schedule: Optional[str] = typer.Option(None, "--schedule", help="5-field cron, e.g. '0 3 * * *'."),
+    schedule: str | None = typer.Option(None, "--schedule", help="5-field cron, e.g. '0 3 * * *'."),
     builder: str = typer.Option("lock", "--builder"),
     item: str = typer.Option("pinlake.demo.data:HealthDatasetItem", "--item", help="DatasetItem as module:Class or file.py:Class."),
-    split: Optional[List[str]] = typer.Option(None, "--split", help="Expected split (repeatable)."),
-    retention: Optional[str] = typer.Option(None, "--retention", help="Keep versions this long, e.g. 30d."),
+    split: list[str] | None = typer.Option(None, "--split", help="Expected split (repeatable)."),
+    retention: str | None = typer.Option(None, "--retention", help="Keep versions this long, e.g. 30d."),
     registry: Path = RegistryOption,
 ) -> None:
     """Validate a recipe and append it to the registry.
 
     Example: pinlake datasets register --file recipes/basel_trial.py --name basel_trial --schedule "0 3 * * *"
     """
-    from pinlake.library.registry import register as do_register, relative_script  # lazy: CLI startup
+    from pinlake.library.registry import register as do_register  # lazy: CLI startup
+    from pinlake.library.registry import relative_script
 
     entry = do_register(registry, {
         "name": name, "version": int(version) if version.isdigit() else version, "description": description,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,10 +13,10 @@ from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_
 @handle_errors
 def demo(
     assets: Path = typer.Option(Path("./assets"), "--assets", help="Where the demo images are generated."),
-    registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="recipes/datasets.yaml (default: the repository's)."),
+    registry: Path | None = typer.Option(None, "--registry", "-r", help="recipes/datasets.yaml (default: the repository's)."),
     flows: bool = typer.Option(True, "--flows/--no-flows", help="Run the Prefect flows (default) or only the folder build."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="On failure: Prefect's traceback and where the flow run is."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Generate demo images (no download), build them, and run the refresh flows end to end.
 
@@ -37,7 +36,13 @@ def demo(
     if not flows:
         return
     from pinlake.demo.run import describe_flow_demo  # lazy: CLI startup
-    from pinlake.integrations.prefect import configured_server_down, forget_server, quiet_flows, resolve_registry, run_flow  # lazy: CLI startup
+    from pinlake.integrations.prefect import (  # lazy: CLI startup
+        configured_server_down,
+        forget_server,
+        quiet_flows,
+        resolve_registry,
+        run_flow,
+    )
 
     reg = str(resolve_registry(registry))
     down = configured_server_down()

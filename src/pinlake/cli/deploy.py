@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -13,20 +12,22 @@ from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_
 @app.command("deploy")
 @handle_errors
 def deploy(
-    registry: Optional[Path] = typer.Option(None, "--registry", "-r"),
+    registry: Path | None = typer.Option(None, "--registry", "-r"),
     out: Path = typer.Option(Path("infra/prefect.yaml"), "--out", "-o", help="prefect.yaml to write."),
     print_only: bool = typer.Option(False, "--print", help="Print the YAML instead of writing it."),
     work_pool: str = typer.Option("pinlake-process", "--work-pool"),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Generate the deployments (one refresh per registry entry: its cron + the lake-updated trigger).
 
     Example: pinlake deploy --print
     Then: prefect work-pool create pinlake-process --type process && prefect deploy --all --prefect-file infra/prefect.yaml
     """
+    from flows.deployments import (  # lazy: CLI startup; flows.deployments imports no Prefect at module level
+        prefect_yaml,
+        write_prefect_yaml,
+    )
     from pinlake.integrations.prefect import resolve_registry  # lazy: CLI startup
-
-    from flows.deployments import prefect_yaml, write_prefect_yaml  # lazy: CLI startup; flows.deployments imports no Prefect at module level
 
     reg = str(resolve_registry(registry))
     lib = str(library_path(library).resolve())

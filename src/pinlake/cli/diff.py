@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -19,8 +18,8 @@ def diff(
     b: str = typer.Argument(..., help="New version (number, tag or lock:HASH)."),
     include_meta: bool = typer.Option(False, "--include-meta", help="Also compare the bookkeeping columns (created_at, updated_at)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (counts and changed ids)."),
-    ids_out: Optional[Path] = typer.Option(None, "--ids-out", help="Write (table, change, id) as an Arrow IPC file."),
-    library: Optional[Path] = LibraryOption,
+    ids_out: Path | None = typer.Option(None, "--ids-out", help="Write (table, change, id) as an Arrow IPC file."),
+    library: Path | None = LibraryOption,
 ) -> None:
     """Compare two versions per table by id: added, removed, changed (same id, other content).
 
@@ -32,8 +31,8 @@ def diff(
 
     Example: pinlake diff health_images 1 2 --json --ids-out changes.arrow
     """
-    from pinlake.library.versions import dataset_path  # lazy: CLI startup
     from pinlake.library.diff import diff_versions  # lazy: CLI startup
+    from pinlake.library.versions import dataset_path  # lazy: CLI startup
 
     out = diff_versions(dataset_path(dataset, library_path(library)), a, b, include_meta=include_meta)
     ids = out.pop("ids")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -16,14 +15,14 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_error
 def info(
     dataset: str = typer.Argument(..., help="Dataset name (or path)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Show a dataset's description, version, tables and splits.
 
     Example: pinlake info health_images
     """
-    from pinlake.library.info import dataset_summary, open_dataset  # lazy: CLI startup
     from pinlake.library import Library  # lazy: CLI startup
+    from pinlake.library.info import dataset_summary, open_dataset  # lazy: CLI startup
 
     summary = dataset_summary(open_dataset(Library(library_path(library)), dataset))
     if as_json:

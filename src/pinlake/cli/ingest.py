@@ -4,7 +4,6 @@ pinlake.lake.updated event), else the same upload step in this process without P
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -14,16 +13,16 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_error
 @app.command("ingest")
 @handle_errors
 def ingest(
-    paths: List[str] = typer.Argument(..., help="Files, folders, or s3://bucket/prefix to import by reference."),
-    tag: List[str] = typer.Option([], "--tag", "-t"),
-    source: Optional[str] = typer.Option(None, "--source", "-s"),
-    object_prefix: Optional[str] = typer.Option(None, "--object-prefix", help="Logical folder for the object names."),
-    local: Optional[bool] = typer.Option(None, "--local/--server", help="Upload here without Prefect (default when no server is configured) or as a flow run on the configured server (PREFECT_API_URL), which emits the event."),
+    paths: list[str] = typer.Argument(..., help="Files, folders, or s3://bucket/prefix to import by reference."),
+    tag: list[str] = typer.Option([], "--tag", "-t"),
+    source: str | None = typer.Option(None, "--source", "-s"),
+    object_prefix: str | None = typer.Option(None, "--object-prefix", help="Logical folder for the object names."),
+    local: bool | None = typer.Option(None, "--local/--server", help="Upload here without Prefect (default when no server is configured) or as a flow run on the configured server (PREFECT_API_URL), which emits the event."),
     runner: str = typer.Option("local", "--runner", help="local (threads) or dask (hash and write files on a Dask cluster)."),
-    dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask."),
+    dask_address: str | None = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask."),
     as_json: bool = typer.Option(False, "--json"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="On failure show the traceback (Prefect's logs too) and where the run is."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Ingest files into the lake; on a Prefect server as a flow run that emits pinlake.lake.updated on success.
 

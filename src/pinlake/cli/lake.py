@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,7 +16,7 @@ lake_app = typer.Typer(help="The lake: upload files, list and find them, tag the
                                  "Example: pinlake lake ls --tag mri --limit 5", no_args_is_help=True)
 
 
-def _lake(library: Optional[Path]):  # noqa: ANN202
+def _lake(library: Path | None):  # noqa: ANN202
     from pinlake.lake import Lake  # lazy: CLI startup
 
     return Lake(library_path(library) / "_lake")
@@ -49,7 +49,7 @@ def _table(rows: list[Any]) -> Table:
     return t
 
 
-def _metadata_by_name(path: Path, raw: dict[str, dict[str, Any]], names: list[str], prefix: Optional[str]) -> list[Any]:
+def _metadata_by_name(path: Path, raw: dict[str, dict[str, Any]], names: list[str], prefix: str | None) -> list[Any]:
     """One metadata per file from an ``{object_name: {...}}`` file; a key that names none of the
     uploaded objects (with or without ``--object-prefix``) is refused before anything is written."""
     pre = prefix.strip("/") + "/" if prefix and prefix.strip("/") else ""
@@ -73,14 +73,14 @@ def _metadata_by_name(path: Path, raw: dict[str, dict[str, Any]], names: list[st
 def upload(
     paths: list[Path] = typer.Argument(..., help="Files or directories (directories are walked)."),
     tag: list[str] = typer.Option([], "--tag", "-t", help="Tag to give the data (repeatable)."),
-    source: Optional[str] = typer.Option(None, "--source", "-s", help="Data source name."),
-    metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="JSON object applied to every file, or {object_name: {...}}."),
+    source: str | None = typer.Option(None, "--source", "-s", help="Data source name."),
+    metadata_file: Path | None = typer.Option(None, "--metadata-file", help="JSON object applied to every file, or {object_name: {...}}."),
     fill_metadata: bool = typer.Option(False, "--fill-metadata", help="Read EXIF / TIFF / DICOM tags into metadata."),
-    object_prefix: Optional[str] = typer.Option(None, "--object-prefix", help="Logical folder for the object names, e.g. trial/basel."),
+    object_prefix: str | None = typer.Option(None, "--object-prefix", help="Logical folder for the object names, e.g. trial/basel."),
     runner: str = typer.Option("local", "--runner", help="local (threads in this process) or dask (hash and write on a Dask cluster, one commit here)."),
-    dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask, e.g. tcp://127.0.0.1:8786."),
-    tasks: Optional[int] = typer.Option(None, "--tasks", min=1, help="Hash tasks of a dask upload (default: 4 per worker)."),
-    library: Optional[Path] = LibraryOption,
+    dask_address: str | None = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask, e.g. tcp://127.0.0.1:8786."),
+    tasks: int | None = typer.Option(None, "--tasks", min=1, help="Hash tasks of a dask upload (default: 4 per worker)."),
+    library: Path | None = LibraryOption,
 ) -> None:
     """Upload files into the lake (re-uploads of identical bytes are no-ops; new bytes make a new version).
 
@@ -130,7 +130,7 @@ def upload(
     )
 
 
-def _latest_by_name(lake: Any, names: list[str], prefix: Optional[str]) -> dict[str, tuple[str, tuple[str, ...], Any]]:
+def _latest_by_name(lake: Any, names: list[str], prefix: str | None) -> dict[str, tuple[str, tuple[str, ...], Any]]:
     """``{object_name: (id, tags, source)}`` of the latest version of each object about to be uploaded."""
     import posixpath
 
@@ -164,11 +164,11 @@ def _upload_counts(before: dict[str, tuple[str, tuple[str, ...], Any]], uploaded
 @handle_errors
 def ls(
     tag: list[str] = typer.Option([], "--tag", "-t", help="Only data with one of these tags."),
-    q: Optional[str] = typer.Option(None, "--q", "-q", help="SQL predicate over the columns."),
-    limit: Optional[int] = typer.Option(50, "--limit", "-n", help="At most this many rows."),
+    q: str | None = typer.Option(None, "--q", "-q", help="SQL predicate over the columns."),
+    limit: int | None = typer.Option(50, "--limit", "-n", help="At most this many rows."),
     all_versions: bool = typer.Option(False, "--all-versions", help="Every version, not only the latest."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """List the latest version of each resource.
 
@@ -201,11 +201,11 @@ def _check_tags(lake: Any, tags: list[str]) -> None:
 @lake_app.command("find")
 @handle_errors
 def find(
-    object_name: Optional[str] = typer.Argument(None, help="Object name, e.g. trial/basel/t2.dcm."),
-    filename: Optional[str] = typer.Option(None, "--filename", help="Find by file name instead."),
-    id: Optional[str] = typer.Option(None, "--id", help="Find by id instead."),
-    version: Optional[int] = typer.Option(None, "--version", "-v", help="A given resource version."),
-    library: Optional[Path] = LibraryOption,
+    object_name: str | None = typer.Argument(None, help="Object name, e.g. trial/basel/t2.dcm."),
+    filename: str | None = typer.Option(None, "--filename", help="Find by file name instead."),
+    id: str | None = typer.Option(None, "--id", help="Find by id instead."),
+    version: int | None = typer.Option(None, "--version", "-v", help="A given resource version."),
+    library: Path | None = LibraryOption,
 ) -> None:
     """Show one data as JSON.
 
@@ -221,10 +221,10 @@ def find(
 @handle_errors
 def tag_cmd(
     tags: list[str] = typer.Argument(..., help="Tags to add (or remove with --remove)."),
-    q: Optional[str] = typer.Option(None, "--q", "-q", help="Tag the data matching this predicate."),
+    q: str | None = typer.Option(None, "--q", "-q", help="Tag the data matching this predicate."),
     object_name: list[str] = typer.Option([], "--object-name", "-o", help="Tag these object names."),
     remove: bool = typer.Option(False, "--remove", help="Remove the tags instead."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Add (or remove) tags on selected data; one new lake version.
 
@@ -243,8 +243,8 @@ def tag_cmd(
 def import_cmd(
     prefixes: list[str] = typer.Argument(..., help="s3://bucket/prefix or local directories."),
     tag: list[str] = typer.Option([], "--tag", "-t", help="Tag to give the data (repeatable)."),
-    source: Optional[str] = typer.Option(None, "--source", "-s", help="Data source name."),
-    library: Optional[Path] = LibraryOption,
+    source: str | None = typer.Option(None, "--source", "-s", help="Data source name."),
+    library: Path | None = LibraryOption,
 ) -> None:
     """Import objects by reference (hashed, not copied). S3 settings: PINLAKE_S3_ENDPOINT, AWS_*.
 
@@ -262,7 +262,7 @@ def import_cmd(
 
 @lake_app.command("tags")
 @handle_errors
-def tags_cmd(library: Optional[Path] = LibraryOption) -> None:
+def tags_cmd(library: Path | None = LibraryOption) -> None:
     """List the lake's data tags.
 
     Example: pinlake lake tags --library ./library
@@ -273,7 +273,7 @@ def tags_cmd(library: Optional[Path] = LibraryOption) -> None:
 
 @lake_app.command("sources")
 @handle_errors
-def sources_cmd(library: Optional[Path] = LibraryOption) -> None:
+def sources_cmd(library: Path | None = LibraryOption) -> None:
     """List the lake's data sources.
 
     Example: pinlake lake sources
@@ -286,10 +286,10 @@ def sources_cmd(library: Optional[Path] = LibraryOption) -> None:
 @handle_errors
 def process(
     name: str = typer.Argument(..., help="Processing name: image-stats, auto-tag, or a registered one."),
-    q: Optional[str] = typer.Option(None, "--q", "-q", help="Run on the data matching this predicate."),
+    q: str | None = typer.Option(None, "--q", "-q", help="Run on the data matching this predicate."),
     tag: list[str] = typer.Option([], "--tag", "-t", help="Run on the data with one of these tags."),
-    params: Optional[str] = typer.Option(None, "--params", "-p", help="Parameters as JSON."),
-    library: Optional[Path] = LibraryOption,
+    params: str | None = typer.Option(None, "--params", "-p", help="Parameters as JSON."),
+    library: Path | None = LibraryOption,
 ) -> None:
     """Run a processing over selected data; outputs become metadata and tags (one lake version).
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,8 +14,8 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_error
 def lineage(
     pin: str = typer.Argument(..., help="DATASET@VERSION (or @TAG, @lock:HASH)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    openlineage: Optional[Path] = typer.Option(None, "--openlineage", help="Write OpenLineage RunEvents as JSON lines."),
-    library: Optional[Path] = LibraryOption,
+    openlineage: Path | None = typer.Option(None, "--openlineage", help="Write OpenLineage RunEvents as JSON lines."),
+    library: Path | None = LibraryOption,
 ) -> None:
     """Print the chain: lake version → lock → dataset version → stats/preview → consumers.
 

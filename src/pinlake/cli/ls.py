@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -13,13 +12,13 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_error
 
 @app.command("ls")
 @handle_errors
-def ls(as_json: bool = typer.Option(False, "--json", help="Print JSON."), library: Optional[Path] = LibraryOption) -> None:
+def ls(as_json: bool = typer.Option(False, "--json", help="Print JSON."), library: Path | None = LibraryOption) -> None:
     """List the datasets of a library with items, sizes and versions.
 
     Example: pinlake ls --library ./library
     """
-    from pinlake.library.info import list_datasets  # lazy: CLI startup
     from pinlake.library import Library  # lazy: CLI startup
+    from pinlake.library.info import list_datasets  # lazy: CLI startup
 
     lib = Library(library_path(library))
     rows = list_datasets(lib)

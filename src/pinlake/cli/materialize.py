@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -13,10 +12,10 @@ from pinlake.cli.app import app, console, handle_errors
 @app.command("materialize")
 @handle_errors
 def materialize(
-    file: List[Path] = typer.Option(..., "--file", "-f", help="A resources.<split>.jsonl (repeatable)."),
-    materializer: List[str] = typer.Option(..., "--materializer", "-m", help="Materializer to run, in order (repeatable)."),
+    file: list[Path] = typer.Option(..., "--file", "-f", help="A resources.<split>.jsonl (repeatable)."),
+    materializer: list[str] = typer.Option(..., "--materializer", "-m", help="Materializer to run, in order (repeatable)."),
     out: Path = typer.Option(Path("materialized"), "--out", "-o", help="Output folder."),
-    library: Optional[Path] = typer.Option(None, "--library", "-L", help="Library whose lake holds the bytes (default: the lake recorded in lock.json)."),
+    library: Path | None = typer.Option(None, "--library", "-L", help="Library whose lake holds the bytes (default: the lake recorded in lock.json)."),
 ) -> None:
     """Run materializers over locked resources (each lockfile is checked against its lock.json).
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,7 +15,7 @@ def pin(
     pin: str = typer.Argument(..., help="DATASET@VERSION (or @TAG, @lock:HASH)."),
     to: Path = typer.Option(Path("pins.yaml"), "--to", help="pins.yaml to write or update."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Write the version, table versions and content hashes to a pins.yaml (kept by cleanup).
 

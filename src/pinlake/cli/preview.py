@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,16 +13,16 @@ from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_
 @handle_errors
 def preview(
     dataset: str = typer.Argument(..., help="Dataset name (or path)."),
-    media_dir: Optional[Path] = typer.Option(None, "--media-dir", help="Where view urls resolve."),
-    library: Optional[Path] = LibraryOption,
+    media_dir: Path | None = typer.Option(None, "--media-dir", help="Where view urls resolve."),
+    library: Path | None = LibraryOption,
 ) -> None:
     """Redraw preview.png: a mosaic of sample images with their boxes and keypoints.
 
     Example: pinlake preview health_images
     """
+    from pinlake.library import Library  # lazy: CLI startup
     from pinlake.library.info import open_dataset  # lazy: CLI startup
     from pinlake.library.preview import recompute_preview  # lazy: CLI startup
-    from pinlake.library import Library  # lazy: CLI startup
 
     ds = open_dataset(Library(library_path(library)), dataset, media_dir=media_dir)
     console.print(f"[green]Wrote[/] {recompute_preview(ds)}", soft_wrap=True)

@@ -4,7 +4,6 @@ same engine steps in this process without Prefect."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,13 +13,13 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, fail, handle
 @app.command("refresh")
 @handle_errors
 def refresh(
-    dataset: Optional[str] = typer.Argument(None, help="Registry entry to refresh."),
+    dataset: str | None = typer.Argument(None, help="Registry entry to refresh."),
     all_: bool = typer.Option(False, "--all", help="Refresh every entry of the registry."),
-    registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="recipes/datasets.yaml to read."),
-    local: Optional[bool] = typer.Option(None, "--local/--server", help="Run the steps here without Prefect (default when no server is configured) or as a flow run on the configured server (PREFECT_API_URL)."),
+    registry: Path | None = typer.Option(None, "--registry", "-r", help="recipes/datasets.yaml to read."),
+    local: bool | None = typer.Option(None, "--local/--server", help="Run the steps here without Prefect (default when no server is configured) or as a flow run on the configured server (PREFECT_API_URL)."),
     as_json: bool = typer.Option(False, "--json"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="On failure show the traceback (Prefect's logs too) and where the run is."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Refresh a dataset: recipe → lock → build → stats → preview → catalog → tag (no-op if the lock is unchanged).
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,14 +14,14 @@ from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_
 def restore(
     dataset: str = typer.Argument(..., help="Dataset name (or path)."),
     version: str = typer.Argument(..., help="Dataset version to restore (number, tag or lock:HASH)."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Make a new version equal to an old one (recorded; nothing is deleted).
 
     Example: pinlake restore health_images 1
     """
-    from pinlake.library.versions import dataset_path  # lazy: CLI startup
     from pinlake.library.restore import restore_version  # lazy: CLI startup
+    from pinlake.library.versions import dataset_path  # lazy: CLI startup
 
     entry = restore_version(dataset_path(dataset, library_path(library)), version)
     console.print(f"restored {dataset} to version {version}: new version [bold]{entry.dataset_version}[/]")

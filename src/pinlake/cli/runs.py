@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.table import Table
 
@@ -12,7 +10,7 @@ from pinlake.cli.app import app, console, echo_json, handle_errors
 
 @app.command("runs")
 @handle_errors
-def runs(limit: int = typer.Option(20, "--limit", "-n"), flow: Optional[str] = typer.Option(None, "--flow"),
+def runs(limit: int = typer.Option(20, "--limit", "-n"), flow: str | None = typer.Option(None, "--flow"),
          as_json: bool = typer.Option(False, "--json")) -> None:
     """List recent flow runs of the configured Prefect server (PREFECT_API_URL).
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,8 +13,8 @@ from pinlake.cli.app import app, console, fail, handle_errors, library_path
 @app.command("serve")
 @handle_errors
 def serve(
-    library: Optional[Path] = typer.Argument(None, help="Library root (default: $PINLAKE_LIBRARY or ./library).", envvar="PINLAKE_LIBRARY"),
-    media_dir: Optional[Path] = typer.Argument(None, help="Directory view urls resolve under (default: each dataset's media root)."),
+    library: Path | None = typer.Argument(None, help="Library root (default: $PINLAKE_LIBRARY or ./library).", envvar="PINLAKE_LIBRARY"),
+    media_dir: Path | None = typer.Argument(None, help="Directory view urls resolve under (default: each dataset's media root)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (127.0.0.1: this machine only)."),
     port: int = typer.Option(8000, "--port", "-p", min=0, max=65535),
     log_level: str = typer.Option("info", "--log-level"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,7 +11,7 @@ from pinlake.cli.app import LibraryOption, app, handle_errors, library_path
 
 @app.command("serve-flows")
 @handle_errors
-def serve_flows(registry: Optional[Path] = typer.Option(None, "--registry", "-r"), library: Optional[Path] = LibraryOption) -> None:
+def serve_flows(registry: Path | None = typer.Option(None, "--registry", "-r"), library: Path | None = LibraryOption) -> None:
     """Serve one refresh deployment per registry entry (cron + lake-updated trigger) until Ctrl-C.
 
     Example: PREFECT_API_URL=http://127.0.0.1:4200/api pinlake serve-flows --registry recipes/datasets.yaml

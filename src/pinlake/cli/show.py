@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -19,10 +18,10 @@ def show(
     table: str = typer.Argument("item", help="Table name."),
     limit: int = typer.Option(10, "--limit", "-n"),
     skip: int = typer.Option(0, "--skip"),
-    where: Optional[str] = typer.Option(None, "--where", help="SQL filter, e.g. \"split = 'train'\"."),
-    version: Optional[int] = typer.Option(None, "--version", "-v", help="Dataset version to read."),
+    where: str | None = typer.Option(None, "--where", help="SQL filter, e.g. \"split = 'train'\"."),
+    version: int | None = typer.Option(None, "--version", "-v", help="Dataset version to read."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Show rows of a dataset table.
 
@@ -30,8 +29,8 @@ def show(
 
     Example: pinlake show health_images bbox --where "confidence > 0.5" --json
     """
-    from pinlake.library.info import open_dataset  # lazy: CLI startup
     from pinlake.library import Library  # lazy: CLI startup
+    from pinlake.library.info import open_dataset  # lazy: CLI startup
 
     ds = open_dataset(Library(library_path(library)), dataset)
     if version is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
@@ -21,13 +21,13 @@ MAX_COLUMN_WIDTH = 32
 @handle_errors
 def sql(
     query: str = typer.Argument(..., help="One SELECT statement (several statements separated by ';' are refused)."),
-    at: Optional[List[str]] = typer.Option(None, "--at", help="Pin a dataset: DATASET=VERSION (or =TAG); repeatable."),
-    columns: Optional[str] = typer.Option(None, "--columns", "-c", help="Only these result columns, comma-separated, e.g. dataset,table,version."),
+    at: list[str] | None = typer.Option(None, "--at", help="Pin a dataset: DATASET=VERSION (or =TAG); repeatable."),
+    columns: str | None = typer.Option(None, "--columns", "-c", help="Only these result columns, comma-separated, e.g. dataset,table,version."),
     vertical: bool = typer.Option(False, "--vertical", "-x", help="One field per line for each row (for wide rows)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
     limit: int = typer.Option(1000, "--max-rows", help="Rows shown in the table and vertical views."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Query datasets (schema per dataset), catalog.versions/lineage/pins/consumers and lake.data.
 
@@ -40,9 +40,8 @@ def sql(
 
     Example: pinlake sql "SELECT * FROM catalog.versions LIMIT 2" --vertical
     """
-    from pinlake.library.sql import sql as run_sql  # lazy: CLI startup
-
     from pinlake.library import Library  # lazy: CLI startup
+    from pinlake.library.sql import sql as run_sql  # lazy: CLI startup
 
     for warning in Library(library_path(library)).incomplete_warnings():
         typer.echo(f"warning: {warning}", err=True)

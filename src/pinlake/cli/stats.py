@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,15 +14,15 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_error
 def stats(
     dataset: str = typer.Argument(..., help="Dataset name (or path)."),
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Recompute stats.json (and features_values.json) with DuckDB over the dataset's tables.
 
     Example: pinlake stats health_images --json
     """
+    from pinlake.library import Library  # lazy: CLI startup
     from pinlake.library.info import open_dataset  # lazy: CLI startup
     from pinlake.library.stats import recompute_stats  # lazy: CLI startup
-    from pinlake.library import Library  # lazy: CLI startup
 
     ds = open_dataset(Library(library_path(library)), dataset)
     result = recompute_stats(ds)

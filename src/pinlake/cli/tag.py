@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,14 +15,14 @@ def tag(
     dataset: str = typer.Argument(..., help="Dataset name (or path)."),
     version: str = typer.Argument(..., help="Dataset version (number, tag or lock:HASH)."),
     name: str = typer.Argument(..., help="Tag name, e.g. v1.0."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Tag a dataset version (a Lance tag on each table plus a catalog record).
 
     Example: pinlake tag health_images 1 v1.0
     """
-    from pinlake.library.versions import dataset_path  # lazy: CLI startup
     from pinlake.library.tag import tag_version  # lazy: CLI startup
+    from pinlake.library.versions import dataset_path  # lazy: CLI startup
 
     out = tag_version(dataset_path(dataset, library_path(library)), version, name)
     console.print(f"tagged {out['dataset']}@{out['dataset_version']} as [bold]{out['tag']}[/]")

@@ -5,28 +5,28 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+
+DEFAULT_PREFECT_HOME = Path.home() / ".prefect"
 
 
 @app.command("up")
 @handle_errors
 def up(
     port: int = typer.Option(4200, "--port"),
-    registry: Optional[Path] = typer.Option(None, "--registry", "-r"),
-    home: Path = typer.Option(Path.home() / ".prefect", "--prefect-home"),
-    library: Optional[Path] = LibraryOption,
+    registry: Path | None = typer.Option(None, "--registry", "-r"),
+    home: Path = typer.Option(DEFAULT_PREFECT_HOME, "--prefect-home"),
+    library: Path | None = LibraryOption,
 ) -> None:
     """Start a Prefect server (UI at http://127.0.0.1:PORT) and serve the refresh deployments until Ctrl-C or SIGTERM.
 
     Example: pinlake up --port 4200
     """
-    from pinlake.integrations.prefect import resolve_registry  # lazy: CLI startup
-
     from flows.runtime import configure, start_server, stop_server  # lazy: CLI startup
+    from pinlake.integrations.prefect import resolve_registry  # lazy: CLI startup
 
     configure(home)
     reg = str(resolve_registry(registry))

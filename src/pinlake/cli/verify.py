@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,7 +14,7 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_error
 def verify(
     pins_file: Path = typer.Argument(Path("pins.yaml"), help="The pins.yaml to check."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """Check every pinned table version still exists and its content hash matches.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -16,7 +15,7 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_error
 def versions(
     dataset: str = typer.Argument(..., help="Dataset name (or path)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    library: Optional[Path] = LibraryOption,
+    library: Path | None = LibraryOption,
 ) -> None:
     """List a dataset's versions: number, time, operation, rows per table, tags, lock hash, run id.
 

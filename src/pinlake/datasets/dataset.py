@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import lance
 import pyarrow as pa
@@ -23,15 +24,15 @@ from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.schema import DatasetSchema
 from pinlake.datasets.tables import id_filter, open_table, table_exists
 from pinlake.datasets.versions import META_DIR, DatasetVersion, VersionLog
-from pinlake.lake import Lake
-from pinlake.layout import LAKE_DIR
 from pinlake.errors import InputFileError, NotFoundError
 from pinlake.features.arrow import table_to_rows
-from pinlake.util.mediapath import inside, url_problem
 from pinlake.features.base import BaseSchema
-from pinlake.util.sqltext import sql_str
-from pinlake.storage import AnyPath, location
 from pinlake.features.groups import Image
+from pinlake.lake import Lake
+from pinlake.layout import LAKE_DIR
+from pinlake.storage import AnyPath, location
+from pinlake.util.mediapath import inside, url_problem
+from pinlake.util.sqltext import sql_str
 
 
 def is_incomplete(path: AnyPath) -> bool:
@@ -90,7 +91,7 @@ class Dataset(CrudMixin):
 
     @classmethod
     def candidate(cls, path: str | os.PathLike[str] | AnyPath, state: DatasetVersion, info: DatasetInfo,
-                  schema: DatasetSchema, media_dir: str | os.PathLike[str] | None = None) -> "Dataset":
+                  schema: DatasetSchema, media_dir: str | os.PathLike[str] | None = None) -> Dataset:
         """A read-only handle on a state about to be committed (its stats and preview are computed
         before the commit, so a version never exists without them)."""
         ds = cls.__new__(cls)
@@ -134,11 +135,11 @@ class Dataset(CrudMixin):
     def versions(self) -> list[DatasetVersion]:
         return self._log.entries()
 
-    def checkout(self, version: int) -> "Dataset":
+    def checkout(self, version: int) -> Dataset:
         """A read-only handle on an older (or the same) dataset version."""
         return Dataset(self.path, self.media_dir, version=version, dataset_item=None)
 
-    def refresh(self) -> "Dataset":
+    def refresh(self) -> Dataset:
         """Move this (unpinned) handle to the latest committed version."""
         if not self._pinned:
             latest = self._log.latest()
@@ -216,7 +217,7 @@ class Dataset(CrudMixin):
         cls = self.dataset_item
         item_ids = [i.id for i in items]
         per_table: dict[str, dict[str, list[BaseSchema]]] = {}
-        for table, (schema, is_list) in cls.table_fields().items():
+        for table, (_schema, _is_list) in cls.table_fields().items():
             grouped: dict[str, list[BaseSchema]] = defaultdict(list)
             if table in self._state.tables and item_ids:
                 for row in self.get_data(table, item_ids=item_ids):
@@ -228,7 +229,7 @@ class Dataset(CrudMixin):
             values: dict[str, Any] = {"id": item.id, "split": getattr(item, "split", "default")}
             for name in meta_names:
                 values[name] = getattr(item, name, None)
-            for table, (schema, is_list) in cls.table_fields().items():
+            for table, (_schema, is_list) in cls.table_fields().items():
                 rows = per_table[table].get(item.id, [])
                 values[table] = rows if is_list else (rows[0] if rows else None)
             out.append(cls.model_construct(**values))

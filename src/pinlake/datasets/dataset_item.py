@@ -10,17 +10,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from pathlib import Path
-
 import typing
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, create_model
 
 from pinlake.errors import InputFileError, ValidationError
 from pinlake.features.base import BaseSchema
-from pinlake.features.groups import Item, SchemaGroup
-from pinlake.features.groups import Source
+from pinlake.features.groups import Item, SchemaGroup, Source
 
 
 def _table_schema(annotation: Any) -> tuple[type[BaseSchema] | None, bool]:
@@ -80,7 +78,7 @@ class DatasetItem(BaseModel):
             return cached
         fields = {name: (info.annotation, info) for name, info in cls.metadata_fields().items()}
         model = create_model(f"{cls.__name__}Item", __base__=Item, **fields)  # type: ignore[call-overload]
-        setattr(cls, "_pinlake_item_schema", model)
+        cls._pinlake_item_schema = model
         return model
 
     @classmethod

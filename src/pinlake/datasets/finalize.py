@@ -9,10 +9,11 @@ A build computes them on its state before committing it (:func:`derive_files`, h
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable, Mapping
-from pinlake.datasets.preview import PREVIEW_KEY, preview_png
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pinlake.datasets.preview import PREVIEW_KEY, preview_png, render_preview
 from pinlake.datasets.stats import compute_features_values, compute_stats
-from pinlake.datasets.preview import render_preview
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
@@ -32,7 +33,7 @@ def json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode()
 
 
-def version_files(ds: "Dataset", *, derived: bool = True, previous: "Dataset | None" = None) -> dict[str, bytes]:
+def version_files(ds: Dataset, *, derived: bool = True, previous: Dataset | None = None) -> dict[str, bytes]:
     """The files of ``ds``'s version: info.json and schema.json, with ``derived`` also stats.json,
     features_values.json and preview.png (the previous version's preview reused when it draws the
     same items)."""
@@ -54,28 +55,28 @@ def version_files(ds: "Dataset", *, derived: bool = True, previous: "Dataset | N
     return files
 
 
-def derive_files(candidate: Callable[["DatasetVersion"], "Dataset"], *, derived: bool = True,
-                 previous: "Dataset | None" = None) -> Callable[["DatasetVersion"], Mapping[str, bytes]]:
+def derive_files(candidate: Callable[[DatasetVersion], Dataset], *, derived: bool = True,
+                 previous: Dataset | None = None) -> Callable[[DatasetVersion], Mapping[str, bytes]]:
     """For :meth:`VersionLog.append`: the files of the state about to be committed, read through
     ``candidate(entry)`` (:meth:`Dataset.candidate` with the write's info, schema and media dir)."""
 
-    def derive(entry: "DatasetVersion") -> Mapping[str, bytes]:
+    def derive(entry: DatasetVersion) -> Mapping[str, bytes]:
         return version_files(candidate(entry), derived=derived, previous=previous)
 
     return derive
 
 
-def write_stats(ds: "Dataset") -> dict:
+def write_stats(ds: Dataset) -> dict:
     stats = compute_stats(ds)
     ds.write_version_files({"stats.json": json_bytes(stats), "features_values.json": json_bytes(compute_features_values(ds))})
     return stats
 
 
-def write_preview(ds: "Dataset") -> Any:
+def write_preview(ds: Dataset) -> Any:
     return render_preview(ds)
 
 
-def finalize(ds: "Dataset") -> None:
+def finalize(ds: Dataset) -> None:
     """Stats, features values and preview of a committed version that has none (a version written
     before they were computed at commit, or after a CRUD write)."""
     write_stats(ds)

@@ -27,7 +27,7 @@ class DatasetInfo(BaseModel):
     media: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, path: AnyPath | str) -> "DatasetInfo":
+    def from_json(cls, path: AnyPath | str) -> DatasetInfo:
         try:
             return cls.model_validate(json.loads(location(path).read_text()))
         except FileNotFoundError:

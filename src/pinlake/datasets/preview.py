@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c", "#fabebe"]
 
 
-def render_preview(ds: "Dataset", out: AnyPath | str | None = None, *, n: int = 12, tile: int = 192, cols: int = 4) -> AnyPath:
+def render_preview(ds: Dataset, out: AnyPath | str | None = None, *, n: int = 12, tile: int = 192, cols: int = 4) -> AnyPath:
     """Draw up to ``n`` items (first by id, so previews are stable) into a grid and save it: to
     ``out``, or as the preview of ``ds``'s version (not drawn again when its items are unchanged)."""
     if out is not None:
@@ -42,7 +42,7 @@ def render_preview(ds: "Dataset", out: AnyPath | str | None = None, *, n: int = 
 PREVIEW_KEY = ".preview.png.key"
 
 
-def preview_png(ds: "Dataset", previous: tuple[str, bytes] | None = None, *, n: int = 12, tile: int = 192,
+def preview_png(ds: Dataset, previous: tuple[str, bytes] | None = None, *, n: int = 12, tile: int = 192,
                 cols: int = 4) -> tuple[str, bytes]:
     """(key, PNG bytes) of the preview of ``ds``: up to ``n`` items, first by id. The key is a digest
     of what is drawn; when it equals ``previous``'s key, ``previous`` is returned without drawing."""

@@ -3,7 +3,7 @@ at an existing row of the named table (or a row written in the same batch)."""
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc

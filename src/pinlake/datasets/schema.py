@@ -70,7 +70,7 @@ class DatasetSchema:
         self.dataset_item = dataset_item
 
     @classmethod
-    def from_dataset_item(cls, dataset_item: type[DatasetItem]) -> "DatasetSchema":
+    def from_dataset_item(cls, dataset_item: type[DatasetItem]) -> DatasetSchema:
         fields = dataset_item.table_fields()
         is_list = {name: lst for name, (_, lst) in fields.items()}
         return cls(dataset_item.schemas(), is_list, dataset_item)
@@ -131,7 +131,7 @@ class DatasetSchema:
         write_json_atomic(path, self.to_dict())
 
     @classmethod
-    def from_json(cls, path: AnyPath | str) -> "DatasetSchema":
+    def from_json(cls, path: AnyPath | str) -> DatasetSchema:
         try:
             data = json.loads(location(path).read_text())
         except FileNotFoundError:
@@ -141,7 +141,7 @@ class DatasetSchema:
         return cls.from_dict(data, source=str(path))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "schema.json") -> "DatasetSchema":
+    def from_dict(cls, data: dict[str, Any], source: str = "schema.json") -> DatasetSchema:
         schemas: dict[str, type[BaseSchema]] = {}
         is_list: dict[str, bool] = {}
         for table, entry in data.get("schemas", {}).items():

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ def register_embedding_function(table: str, fn: Callable[[str], Sequence[float]]
 
 
 def semantic_search(
-    ds: "Dataset", query: Any, table: str, limit: int = 50, embedding_fn: Callable[[str], Sequence[float]] | None = None
+    ds: Dataset, query: Any, table: str, limit: int = 50, embedding_fn: Callable[[str], Sequence[float]] | None = None
 ) -> tuple[list[Any], list[float], list[str]]:
     """Items nearest to ``query`` (a vector, or a text with an embedding function), their distances and ids."""
     schema = ds.schema.schema(table)

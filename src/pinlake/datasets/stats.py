@@ -41,7 +41,7 @@ def _value_counts(con: duckdb.DuckDBPyConnection, relation: str, column: str) ->
     return {str(v): int(c) for v, c in rows}
 
 
-def compute_stats(ds: "Dataset") -> dict[str, Any]:
+def compute_stats(ds: Dataset) -> dict[str, Any]:
     con = duckdb.connect()
     try:
         for table in ds.tables:
@@ -90,7 +90,7 @@ def compute_stats(ds: "Dataset") -> dict[str, Any]:
         con.close()
 
 
-def compute_features_values(ds: "Dataset", max_values: int = 100) -> dict[str, Any]:
+def compute_features_values(ds: Dataset, max_values: int = 100) -> dict[str, Any]:
     """features_values.json: the distinct values of low-cardinality string fields of items and entities."""
     con = duckdb.connect()
     out: dict[str, dict[str, Any]] = {"item": {}, "entities": {}}

@@ -6,17 +6,17 @@ under ``lance.commit.message``), so a table read on its own still tells where it
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import lance
 import pyarrow as pa
 from lance.fragment import FragmentMetadata
 
 from pinlake.errors import NotFoundError
-from pinlake.util.write_behind import PendingWrites, WriteBehind
-from pinlake.util.sqltext import sql_in
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location
 from pinlake.util.faults import commit_point
+from pinlake.util.sqltext import sql_in
+from pinlake.util.write_behind import PendingWrites, WriteBehind
 
 DB_DIR = "db"
 

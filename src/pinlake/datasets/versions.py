@@ -26,24 +26,24 @@ increasing; earlier log versions remain in the Lance history.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import lance
 import pyarrow as pa
 
+from pinlake.catalog.sync import on_version_logged
+from pinlake.datasets.tables import table_uri
 from pinlake.errors import BuildError, NotFoundError
-from pinlake.util.clock import utcnow
+from pinlake.layout import LOG_NAME, META_DIR
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location, rmtree, write_bytes_atomic
 from pinlake.storage import lock as storage_lock
+from pinlake.util.clock import utcnow
 from pinlake.util.faults import commit_point
-from pinlake.datasets.tables import table_uri
-from pinlake.catalog.sync import on_version_logged
 
-LOG_NAME = "_versions.lance"
-META_DIR = "_meta"
 #: the files that describe one dataset version (see the module doc)
 VERSION_FILES = ("info.json", "schema.json", "features_values.json", "stats.json", "preview.png", ".preview.png.key")
 #: the files a new version takes from the previous one unless it is given its own
@@ -173,7 +173,7 @@ class VersionLog:
                 write_bytes_atomic(self.dataset_path / name, data)
 
     # --- writers' base ------------------------------------------------------------------
-    def write_bases(self, state: "DatasetVersion | None") -> dict[str, int]:
+    def write_bases(self, state: DatasetVersion | None) -> dict[str, int]:
         """For each table of ``state``: the table version a write must be based on to see exactly that
         state. Table versions no log entry names (a crashed or failed write) are rolled back with a
         Lance restore (a new version); the head is then the base, so later updates and deletes are

@@ -13,17 +13,17 @@ import enum
 import json
 import types
 import typing
-from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
 
 import pyarrow as pa
 from pydantic import BaseModel
 
-from pinlake.util.mediapath import first_bad_url, url_error
-from pinlake.errors import ValidationError
+from pinlake.errors import ValidationError, field_size_error, oversized_string
 from pinlake.features.base import BaseSchema, SchemaRef
 from pinlake.features.groups import Embedding
-from pinlake.errors import field_size_error, oversized_string
+from pinlake.util.mediapath import first_bad_url, url_error
 
 REF_TYPE = pa.struct([pa.field("name", pa.string()), pa.field("id", pa.string())])
 
@@ -68,7 +68,7 @@ def arrow_type(tp: Any, *, field_name: str = "", owner: str = "") -> pa.DataType
     raise TypeError(f"{owner}.{field_name}: no Arrow mapping for type {tp!r}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def arrow_schema(schema: type[BaseSchema]) -> pa.Schema:
     """The Arrow schema of a table whose rows are ``schema``."""
     fields = []

@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pinlake.util.mediapath import check_url
 from pinlake.features.base import BaseSchema, EntityRef, ItemRef, SourceRef, ViewRef
+from pinlake.util.mediapath import check_url
 
 
 class SchemaGroup(str, Enum):
@@ -127,7 +127,7 @@ class BBox(Annotation):
         return v
 
     @model_validator(mode="after")
-    def _check_values(self) -> "BBox":
+    def _check_values(self) -> BBox:
         if self.format == "xywh" and (self.coords[2] < 0 or self.coords[3] < 0):
             raise ValueError(f"bbox width and height must be >= 0, got {self.coords}")
         if self.is_normalized and any(c < -1e-6 or c > 1 + 1e-6 for c in self.coords):
@@ -155,7 +155,7 @@ class KeyPoints(Annotation):
     states: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _check(self) -> "KeyPoints":
+    def _check(self) -> KeyPoints:
         if len(self.coords) % 2:
             raise ValueError(f"keypoint coords must be pairs of x, y; got {len(self.coords)} numbers")
         if not all(math.isfinite(c) for c in self.coords):
@@ -205,14 +205,14 @@ class Embedding(BaseSchema):
     vector: list[float] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _dim(self) -> "Embedding":
+    def _dim(self) -> Embedding:
         dim = type(self).vector_dim
         if dim is not None and len(self.vector) != dim:
             raise ValueError(f"vector must have {dim} values, got {len(self.vector)}")
         return self
 
     @classmethod
-    def with_dim(cls, dim: int, name: str | None = None) -> type["Embedding"]:
+    def with_dim(cls, dim: int, name: str | None = None) -> type[Embedding]:
         """A subclass whose vectors have exactly ``dim`` values: ``ImageEmbedding = Embedding.with_dim(512)``."""
         return type(name or f"{cls.__name__}{dim}", (cls,), {"vector_dim": dim, "__module__": cls.__module__})
 

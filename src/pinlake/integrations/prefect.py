@@ -13,17 +13,21 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from pinlake.errors import NotFoundError, PinlakeError
+
+#: the demo registry of a source checkout (src/pinlake/integrations/prefect.py -> the repository root)
+SOURCE_REGISTRY = Path(__file__).resolve().parents[3] / "recipes" / "datasets.yaml"
 
 
 def resolve_registry(registry: str | os.PathLike[str] | None = None) -> Path:
     """--registry, else $PINLAKE_REGISTRY, else ./recipes/datasets.yaml, else the source checkout's."""
     candidates = [registry, os.environ.get("PINLAKE_REGISTRY"), "recipes/datasets.yaml",
-                  Path(__file__).resolve().parents[2] / "recipes" / "datasets.yaml"]
+                  SOURCE_REGISTRY]
     for cand in candidates:
         if cand and Path(cand).is_file():
             return Path(cand).resolve()
@@ -218,8 +222,8 @@ def unchanged_on_server(library: str, registry: str, dataset: str) -> dict | Non
     if stamp is None:
         return None
     from flows.record import record_unchanged_run  # lazy: Prefect loads for flow runs only
-    from pinlake.library.refresh import BuildStep, summary_markdown  # lazy: CLI startup (the no-op refresh loads no Lance)
     from pinlake.library.lock import LockStep  # lazy: CLI startup (the no-op refresh loads no Lance)
+    from pinlake.library.refresh import BuildStep, summary_markdown  # lazy: CLI startup (the no-op refresh loads no Lance)
 
     lock = LockStep(dataset, stamp["lock_hash"], stamp["lock_dir"], stamp["lake_version"], stamp.get("counts", {}))
     build = BuildStep(dataset, stamp["version"], stamp["version"], "unchanged", True, stamp.get("rows", {}))

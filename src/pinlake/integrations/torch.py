@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from pinlake.errors import PinlakeError
 import pinlake
+from pinlake.errors import PinlakeError
 from pinlake.util.sqltext import sql_str
 
 

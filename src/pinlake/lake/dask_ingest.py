@@ -25,28 +25,29 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from lance.fragment import FragmentMetadata
 
-from pinlake.runners.dask import DEFAULT_CONNECT_TIMEOUT, client_for, run_tasks, worker_names
 from pinlake.errors import InputFileError, ValidationError
 from pinlake.lake.ingest_tasks import hash_files, write_objects
-from pinlake.lake.models import ErrorManager, UploadError
 from pinlake.lake.lance_tables import DATA, OBJECTS, Store, now
+from pinlake.lake.models import ErrorManager, UploadError
+from pinlake.lake.state import StateCache, state_path
 from pinlake.lake.upload import (
-    Item,
-    decide,
-    load_latest,
-    skip_known,
     IngestState,
+    Item,
     check_new_rows,
     commit,
+    decide,
     dedupe,
+    load_latest,
     record_hashed,
+    skip_known,
 )
-from pinlake.lake.state import StateCache, state_path
+from pinlake.runners.dask import DEFAULT_CONNECT_TIMEOUT, client_for, run_tasks, worker_names
 
 #: files per hash task at most (and at least, unless there are fewer)
 HASH_TASK_MAX, HASH_TASK_MIN = 2000, 64

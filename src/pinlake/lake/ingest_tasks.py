@@ -19,7 +19,7 @@ from typing import Any
 
 from pinlake.errors import InputFileError
 from pinlake.lake.lance_tables import OBJECTS_SCHEMA, storage_options_for
-from pinlake.lake.upload import BATCH_BYTES, BATCH_ROWS, Item, load_chunk, failure_reason, objects_table, read_local
+from pinlake.lake.upload import BATCH_BYTES, BATCH_ROWS, Item, failure_reason, load_chunk, objects_table, read_local
 from pinlake.runners.dask import error_result
 
 

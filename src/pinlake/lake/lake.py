@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pyarrow as pa
 
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.lake import query
 from pinlake.lake import tags as tagmod
-from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Rows, Tag
+from pinlake.lake.bucket import bucket_items, read_uri
+from pinlake.lake.dask_ingest import ingest_on_dask
 from pinlake.lake.lance_tables import DATA, DATA_COLUMNS, OBJECTS, SOURCES, TAGS, Store, sql_in
-from pinlake.lake.upload import check_metadata_sizes, ingest, local_items
-from pinlake.lake.bucket import bucket_items
+from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Rows, Tag
 from pinlake.lake.processing import run
+from pinlake.lake.upload import check_metadata_sizes, ingest, local_items
 from pinlake.lake.values import write_parquet
 from pinlake.runners.dask import check_runner
-from pinlake.lake.dask_ingest import ingest_on_dask
-from pinlake.lake.bucket import read_uri
 
 PathLike = str | os.PathLike[str]
 
@@ -49,7 +49,7 @@ class Lake:
         """The data table's Lance version (0 before the first upload)."""
         return self._store.data_version()
 
-    def checkout(self, version: int) -> "Lake":
+    def checkout(self, version: int) -> Lake:
         """A read-only Lake pinned at ``version`` of the data table."""
         ds = self._store.open_or_none(DATA)
         if ds is None or not any(v["version"] == version for v in ds.versions()):
@@ -60,7 +60,7 @@ class Lake:
         ds = self._store.open_or_none(DATA)
         return [] if ds is None else ds.versions()
 
-    def read_only_view(self, reason: str, hint: str) -> "Lake":
+    def read_only_view(self, reason: str, hint: str) -> Lake:
         """A Lake that reads this one at its current version and refuses every write, its own and
         its store's, with ``reason`` (e.g. the lake a recipe gets while it is locked)."""
         version = self.version

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, overload
-from pinlake.lake.values import data_to_numpy
-from pinlake.lake.values import data_to_arrow
+from typing import TYPE_CHECKING, Any, overload
+
+from pinlake.lake.values import data_to_arrow, data_to_numpy
 from pinlake.storage import take_rows
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -197,7 +198,7 @@ class Data:
         row = self._row
         return row[key] if row is not None else self._rows.value(key, self._i)  # type: ignore[union-attr]
 
-    def listing_position(self) -> "tuple[Rows, int] | None":
+    def listing_position(self) -> tuple[Rows, int] | None:
         """``(rows, i)`` when this Data is row ``i`` of a listing's :class:`Rows` (its row not read into a
         dict yet), else None: columnar readers take the listing's Arrow rows directly."""
         return (self._rows, self._i) if self._row is None and self._rows is not None else None
@@ -229,19 +230,19 @@ class Data:
     def open(self) -> io.BytesIO:
         return io.BytesIO(self.get_bytes())
 
-    def to_numpy(self) -> "np.ndarray":
+    def to_numpy(self) -> np.ndarray:
         return data_to_numpy(self)
 
-    def to_arrow(self) -> "pa.Table":
+    def to_arrow(self) -> pa.Table:
         return data_to_arrow(self)
 
     # --- tags -----------------------------------------------------------------
-    def add_tags(self, tags: "str | Tag | Iterable[str | Tag]") -> "Data":
+    def add_tags(self, tags: str | Tag | Iterable[str | Tag]) -> Data:
         self._lake.tag_ids([self.id], tags)
         self._refresh()
         return self
 
-    def remove_tags(self, tags: "str | Tag | Iterable[str | Tag]") -> "Data":
+    def remove_tags(self, tags: str | Tag | Iterable[str | Tag]) -> Data:
         self._lake.untag_ids([self.id], tags)
         self._refresh()
         return self
@@ -263,7 +264,7 @@ class Data:
 class MultiData(Sequence[Data]):
     """A list of Data with bulk operations."""
 
-    def __init__(self, lake: "Lake", items: Iterable[Data]) -> None:
+    def __init__(self, lake: Lake, items: Iterable[Data]) -> None:
         self._lake = lake
         self._items = list(items)
 
@@ -277,8 +278,8 @@ class MultiData(Sequence[Data]):
     @overload
     def __getitem__(self, i: int) -> Data: ...
     @overload
-    def __getitem__(self, i: slice) -> "MultiData": ...
-    def __getitem__(self, i: int | slice) -> "Data | MultiData":
+    def __getitem__(self, i: slice) -> MultiData: ...
+    def __getitem__(self, i: int | slice) -> Data | MultiData:
         if isinstance(i, slice):
             return MultiData(self._lake, self._items[i])
         return self._items[i]
@@ -293,17 +294,17 @@ class MultiData(Sequence[Data]):
     def ids(self) -> list[str]:
         return [d.id for d in self._items]
 
-    def add_tags(self, tags: "str | Tag | Iterable[str | Tag]") -> "MultiData":
+    def add_tags(self, tags: str | Tag | Iterable[str | Tag]) -> MultiData:
         self._lake.tag_ids(self.ids, tags)
         self._refresh()
         return self
 
-    def remove_tags(self, tags: "str | Tag | Iterable[str | Tag]") -> "MultiData":
+    def remove_tags(self, tags: str | Tag | Iterable[str | Tag]) -> MultiData:
         self._lake.untag_ids(self.ids, tags)
         self._refresh()
         return self
 
-    def to_arrow(self) -> "pa.Table":
+    def to_arrow(self) -> pa.Table:
         return self._lake.to_arrow(self)
 
     def _refresh(self) -> None:

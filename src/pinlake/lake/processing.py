@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from pinlake.errors import NotFoundError, ValidationError
-from pinlake.lake.lance_tables import DATA, rows_to_table, sql_in
 from pinlake.lake import tags as tagmod
+from pinlake.lake.lance_tables import DATA, rows_to_table, sql_in
 from pinlake.lake.query import check_q, select
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,7 +75,7 @@ def list_processings() -> list[str]:
     return sorted(names)
 
 
-def run(lake: "Lake", processing: Any, data: "MultiData", parameters: dict[str, Any] | None) -> ProcessingResult:
+def run(lake: Lake, processing: Any, data: MultiData, parameters: dict[str, Any] | None) -> ProcessingResult:
     name = processing if isinstance(processing, str) else getattr(processing, "name", None) or getattr(processing, "__name__", str(processing))
     fn = processing if callable(processing) else get_processing(name)
     out = fn(lake, data, dict(parameters or {}))
@@ -86,7 +87,7 @@ def run(lake: "Lake", processing: Any, data: "MultiData", parameters: dict[str, 
     return ProcessingResult(name, status, len(data), updated, failed, list(out.errors), lake.version)
 
 
-def apply_updates(lake: "Lake", updates: dict[str, dict[str, Any]], name: str) -> int:
+def apply_updates(lake: Lake, updates: dict[str, dict[str, Any]], name: str) -> int:
     """Write all updates in one commit (one lake version per run)."""
     if not updates:
         return 0
@@ -119,7 +120,7 @@ def apply_updates(lake: "Lake", updates: dict[str, dict[str, Any]], name: str) -
 
 
 @register_processing("image-stats")
-def image_stats(lake: "Lake", data: "MultiData", parameters: dict[str, Any]) -> ProcessingOutput:
+def image_stats(lake: Lake, data: MultiData, parameters: dict[str, Any]) -> ProcessingOutput:
     """Width, height and mean intensity of each image, into metadata (``mean_intensity``)."""
     import numpy as np
     from PIL import Image
@@ -139,7 +140,7 @@ def image_stats(lake: "Lake", data: "MultiData", parameters: dict[str, Any]) -> 
 
 
 @register_processing("auto-tag")
-def auto_tag(lake: "Lake", data: "MultiData", parameters: dict[str, Any]) -> ProcessingOutput:
+def auto_tag(lake: Lake, data: MultiData, parameters: dict[str, Any]) -> ProcessingOutput:
     """Tag the data matching a SQL predicate: ``{"tag": "big", "where": "width > 100"}``."""
     tag, where = parameters.get("tag"), parameters.get("where")
     if not tag or not where:

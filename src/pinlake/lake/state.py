@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 CHUNK = 500  # paths per lookup query (SQLite's variable limit is 32766; keep statements small)
 

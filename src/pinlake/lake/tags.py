@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pyarrow as pa
 
-from pinlake.errors import NotFoundError, ValidationError
+from pinlake.errors import InvalidQueryError, NotFoundError, ValidationError
+from pinlake.lake.lance_tables import DATA, NAMES_SCHEMA, SOURCES, TAGS, Store, now, rows_to_table, sql_in, sql_str
 from pinlake.lake.models import DataSource, Tag
-from pinlake.lake.lance_tables import DATA, NAMES_SCHEMA, rows_to_table, SOURCES, TAGS, Store, now, sql_in, sql_str
-from pinlake.errors import InvalidQueryError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,127}$")
 KIND = {TAGS: "tag", SOURCES: "data source"}
@@ -25,7 +25,7 @@ def check_name(name: str, table: str) -> str:
     return name
 
 
-def tag_names(tags: "str | Tag | Iterable[str | Tag] | None") -> list[str]:
+def tag_names(tags: str | Tag | Iterable[str | Tag] | None) -> list[str]:
     if tags is None:
         return []
     if isinstance(tags, (str, Tag)):
@@ -39,7 +39,7 @@ def tag_names(tags: "str | Tag | Iterable[str | Tag] | None") -> list[str]:
     return out
 
 
-def source_name(source: "str | DataSource | None") -> str | None:
+def source_name(source: str | DataSource | None) -> str | None:
     if source is None:
         return None
     name = source.name if isinstance(source, DataSource) else source

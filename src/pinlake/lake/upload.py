@@ -13,23 +13,23 @@ import posixpath
 import re
 import stat
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import lance
 import pyarrow as pa
 
+from pinlake.catalog.sync import on_lake_committed
 from pinlake.errors import InputFileError, ValidationError, field_size_error, oversized_string
-from pinlake.util.write_behind import PendingWrites, WriteBehind
+from pinlake.lake.lance_tables import DATA, DATA_SCHEMA, OBJECTS, OBJECTS_SCHEMA, Store, now, rows_to_table, sql_in
 from pinlake.lake.metadata import CorruptFileError, probe
 from pinlake.lake.models import ErrorManager, UploadError
-from pinlake.lake.lance_tables import DATA, OBJECTS, OBJECTS_SCHEMA, Store, now, rows_to_table, sql_in
 from pinlake.lake.state import StateCache, state_path
-from pinlake.util.faults import commit_point
-from pinlake.catalog.sync import on_lake_committed
 from pinlake.storage import take_rows
-from pinlake.lake.lance_tables import DATA_SCHEMA
+from pinlake.util.faults import commit_point
+from pinlake.util.write_behind import PendingWrites, WriteBehind
 
 BATCH_ROWS = 1000
 BATCH_BYTES = 64 * 1024 * 1024
@@ -108,7 +108,7 @@ def check_metadata_sizes(items: list[Item]) -> None:
     raise field_size_error(f"cannot upload {it.label} (object {_shown(it.object_name)})", f"metadata.{key}", over[2])
 
 
-def check_new_rows(state: "IngestState") -> None:
+def check_new_rows(state: IngestState) -> None:
     """Before the commit: no new data row's ``metadata`` (the caller's merged with the filled one)
     over PINLAKE_MAX_FIELD_BYTES. Nothing is committed when one is."""
     if not state.new_rows:
@@ -271,7 +271,7 @@ def ingest(
     return results
 
 
-def commit(store: Store, state: "IngestState", obj_fragments: list[Any], operation: str, extra: dict[str, Any]) -> None:
+def commit(store: Store, state: IngestState, obj_fragments: list[Any], operation: str, extra: dict[str, Any]) -> None:
     """The commit point of an ingest: the new objects (one commit), then the data rows (one commit)."""
     if obj_fragments:
         store.commit_fragments(OBJECTS, obj_fragments, OBJECTS_SCHEMA, operation, **extra)
@@ -429,7 +429,7 @@ def record_hashed(ok: list[tuple[int, Item, dict[str, Any]]], hashed: list[tuple
             hashed.append((it.path, it.stat[0], it.stat[1], it.stat[2], r["sha256"]))
 
 
-def dedupe(state: "IngestState", objects_ds: lance.LanceDataset | None,
+def dedupe(state: IngestState, objects_ds: lance.LanceDataset | None,
            ok: list[tuple[int, Item, dict[str, Any]]]) -> list[tuple[Item, dict[str, Any]]]:
     """The (item, loaded) pairs that need a new object row: the first of each sha256 the lake lacks
     (with bytes for uploads, by reference for imports). One columnar query per batch, or one scan

@@ -18,14 +18,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from pinlake.lake.models import Data
 
 
-def _content(data: "Data") -> bytes:
+def _content(data: Data) -> bytes:
     content = data.get_bytes()
     if data.filename.lower().endswith(".gz"):
         content = gzip.decompress(content)
     return content
 
 
-def data_to_numpy(data: "Data") -> "np.ndarray":
+def data_to_numpy(data: Data) -> np.ndarray:
     import numpy as np
 
     mt = data.media_type or ""
@@ -51,7 +51,7 @@ def data_to_numpy(data: "Data") -> "np.ndarray":
     )
 
 
-def data_to_arrow(data: "Data") -> pa.Table:
+def data_to_arrow(data: Data) -> pa.Table:
     import pyarrow.csv as pacsv
 
     mt = (data.media_type or "").split("+")[0]

@@ -17,13 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pinlake.datasets.build.dask_build import build_lock_on_dask
 from pinlake.datasets.build.folder import ImageFolderBuilder, infer_dataset_item
 from pinlake.datasets.build.from_lock import LockfileBuilder, item_id_for
 from pinlake.datasets.dataset import Dataset
@@ -35,9 +37,8 @@ from pinlake.layout import check_dataset_name
 from pinlake.library.connection import Library
 from pinlake.library.registry import DEFAULT_ITEM
 from pinlake.recipes.lockfile import LINES_CHUNK, Lock, object_name_of, read_lock
-from pinlake.storage import location
 from pinlake.runners.dask import check_runner
-from pinlake.datasets.build.dask_build import build_lock_on_dask
+from pinlake.storage import location
 
 
 @dataclass

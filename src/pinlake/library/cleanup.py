@@ -4,20 +4,17 @@ and what was removed is recorded in the catalog.
 
 from __future__ import annotations
 
-
-
 import re
 from datetime import timedelta
 from typing import Any
 
-
+from pinlake.catalog.store import Catalog
+from pinlake.catalog.sync import dataset_tables
 from pinlake.datasets.versions import DatasetVersion, VersionLog
 from pinlake.errors import ValidationError
-from pinlake.util.clock import utcnow
-from pinlake.storage import AnyPath, lance_dataset
 from pinlake.library.versions import library_of, tags_of
-from pinlake.catalog.sync import dataset_tables
-from pinlake.catalog.store import Catalog
+from pinlake.storage import AnyPath, lance_dataset
+from pinlake.util.clock import utcnow
 from pinlake.util.sqltext import sql_str
 
 
@@ -75,7 +72,7 @@ def cleanup_dataset(path: AnyPath, older_than: str | timedelta = "30d", *, keep_
         log_entries = log.entries()
         entries = {e.dataset_version: e for e in log_entries}
         keep_dv = protected_versions(path, log_entries, keep_lock_tags=keep_lock_tags)
-        report["kept_dataset_versions"] = {v: why for v, why in sorted(keep_dv.items())}
+        report["kept_dataset_versions"] = dict(sorted(keep_dv.items()))
         for table, uri in dataset_tables(path).items():
             keep = sorted({entries[v].tables[table] for v in keep_dv if v in entries and table in entries[v].tables})
             ds = lance_dataset(uri)

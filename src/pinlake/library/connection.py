@@ -11,7 +11,8 @@ Library and must not load Lance or pyarrow.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from pinlake.errors import NotFoundError
 from pinlake.layout import CATALOG_DIR, LAKE_DIR, LOCKS_DIR, MEDIA_DIR, check_dataset_name, default_library_path, has_log
@@ -45,7 +46,7 @@ class Library:
     def media_path(self) -> AnyPath:
         return self.path / MEDIA_DIR
 
-    def ensure(self) -> "Library":
+    def ensure(self) -> Library:
         """Create the library's reserved directories (a library is catalogued from its first write)."""
         self.catalog_path.mkdir(parents=True, exist_ok=True)
         if isinstance(self.catalog_path, S3Path) and not self.catalog_path.is_dir():
@@ -79,13 +80,13 @@ class Library:
     def _candidates(self) -> list[AnyPath]:
         return [p for p in self.path.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))]
 
-    def iter_datasets(self) -> Iterator["Dataset"]:
+    def iter_datasets(self) -> Iterator[Dataset]:
         from pinlake.datasets.dataset import Dataset  # lazy: see the module doc
 
         for name in self.dataset_names():
             yield Dataset(self.path / name)
 
-    def get_dataset(self, name: str, media_dir: str | os.PathLike[str] | None = None) -> "Dataset":
+    def get_dataset(self, name: str, media_dir: str | os.PathLike[str] | None = None) -> Dataset:
         from pinlake.datasets.dataset import Dataset, incomplete_error, is_incomplete  # lazy: see the module doc
 
         path = self.dataset_path(name)
@@ -99,7 +100,7 @@ class Library:
             )
         return Dataset(path, media_dir=media_dir)
 
-    def get_datalake(self) -> "Lake":
+    def get_datalake(self) -> Lake:
         from pinlake.lake import Lake  # lazy: see the module doc
 
         return Lake(self.lake_path)

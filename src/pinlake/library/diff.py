@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-
-
 from typing import Any
 
 import pyarrow as pa
 
 from pinlake.datasets.tables import open_table
-from pinlake.storage import AnyPath
 from pinlake.library.versions import resolve
-
+from pinlake.storage import AnyPath
 
 # --- diff -------------------------------------------------------------------------------------
 #: bookkeeping columns every table has (:class:`pinlake.features.base.BaseSchema`): when a row was

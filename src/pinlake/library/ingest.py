@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from pinlake.errors import NotFoundError
-from pinlake.library.connection import Library
 from pinlake.lake import ErrorManager
+from pinlake.library.connection import Library
 
 
 def ingest_step(library: str | os.PathLike[str], paths_or_prefix: list[str], tags: list[str] | None, source: str | None,

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pinlake.library.versions import dataset_path, library_of, resolve
-from pinlake.library.pin import parse_pin
 from pinlake.catalog.store import Catalog
+from pinlake.library.pin import parse_pin
+from pinlake.library.versions import dataset_path, library_of, resolve
 from pinlake.util.sqltext import sql_str
 
 

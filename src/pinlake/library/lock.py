@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from pinlake.library.connection import Library
-from pinlake.storage import location
+from pinlake.library.registry import Registry
 from pinlake.library.versions import latest_entry
 from pinlake.recipes.lockfile import lock_recipe
-from pinlake.library.registry import Registry
+from pinlake.storage import location
 
 
 @dataclass

@@ -13,21 +13,22 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import lance
 import pyarrow as pa
 
-from pinlake.library.versions import dataset_path, library_of, missing_tables, resolve
+from pinlake.catalog.store import Catalog, dumps
+from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.tables import table_uri
 from pinlake.datasets.versions import DatasetVersion
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
-from pinlake.storage import AnyPath, lance_dataset, location
-from pinlake.catalog.store import Catalog, dumps
-from pinlake.util.clock import utcnow
+from pinlake.library.versions import dataset_path, library_of, missing_tables, resolve
 from pinlake.provenance import lineage_properties
-from pinlake.datasets.dataset import Dataset
+from pinlake.storage import AnyPath, lance_dataset, location
+from pinlake.util.clock import utcnow
 
 PINS_FORMAT = 1
 

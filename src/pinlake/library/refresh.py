@@ -10,20 +10,20 @@ Lance, pyarrow, pandas or DuckDB (``tests/flows/test_local_refresh.py`` checks t
 
 from __future__ import annotations
 
-
 import base64
 import io
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from pinlake.library.connection import Library
-from pinlake.storage import location
-from pinlake.storage import lock as storage_lock
 from pinlake.library.refresh_stamp import quick_unchanged, write_stamp
 from pinlake.library.registry import Registry, resolve_item
+from pinlake.storage import location
+from pinlake.storage import lock as storage_lock
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.library.lock import LockStep

@@ -25,11 +25,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pinlake.layout import LOG_NAME, META_DIR
 from pinlake.library.registry import Registry
 
 STAMP = ".refresh-stamp.json"
 LAKE_DATA = "data.lance"  # the lake's data table (pinlake.lake.lance_tables DATA)
-LOG = "_versions.lance"  # the dataset version log (pinlake.datasets.versions LOG_NAME)
+LOG = LOG_NAME  # the dataset version log
 _V2_FLOOR = 1 << 63  # Lance's V2 manifest naming stores u64::MAX - version
 
 
@@ -63,7 +64,7 @@ def _local(library: str | os.PathLike[str]) -> Path | None:
 def _current_finalize(dataset: Path, version: int) -> bool:
     """Version ``version`` has its own stats.json and preview.png (as pinlake.library.refresh.needs_finalize;
     a version's files live in ``_meta/<version>/``, see pinlake.datasets.versions)."""
-    meta = dataset / "_meta" / str(version)
+    meta = dataset / META_DIR / str(version)
     try:
         stats = json.loads((meta / "stats.json").read_text())
     except (OSError, ValueError):

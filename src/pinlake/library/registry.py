@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
 
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
-from pinlake.datasets.dataset_item import load_dataset_item
 from pinlake.layout import DATASET_NAME_RE
 
 CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
@@ -159,6 +159,9 @@ class Registry:
 
 def resolve_item(spec: str, base: Path) -> type:
     """``module:Class`` or ``file.py:Class`` (relative to ``base``) → the DatasetItem class."""
+    # lazy: the item models (pydantic, every schema group) are not needed by the no-op refresh
+    from pinlake.datasets.dataset_item import load_dataset_item
+
     target, name = spec.rsplit(":", 1)
     if target.endswith(".py") and not Path(target).is_absolute():
         spec = f"{base / target}:{name}"

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-
 import json
-
-
 
 from pinlake.datasets.tables import table_uri
 from pinlake.datasets.versions import VERSION_FILES, DatasetVersion, VersionLog
 from pinlake.errors import NotFoundError
-from pinlake.storage import AnyPath, lance_dataset
 from pinlake.library.versions import missing_tables, resolve
 from pinlake.provenance import lineage_properties
+from pinlake.storage import AnyPath, lance_dataset
 
 
 # --- restore --------------------------------------------------------------------------------

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pyarrow as pa
 
-from pinlake.errors import InvalidQueryError, NotFoundError
 from pinlake.catalog.store import SCHEMAS, Catalog
 from pinlake.catalog.sync import lake_tables
-from pinlake.library.versions import resolve
 from pinlake.datasets.tables import table_uri
+from pinlake.errors import InvalidQueryError, NotFoundError
 from pinlake.library.connection import Library
+from pinlake.library.versions import resolve
 from pinlake.storage import lance_dataset
 
 WRITE_KEYWORDS = (

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-
-
 from typing import Any
 
-
+from pinlake.catalog.store import Catalog, dumps
 from pinlake.datasets.tables import table_uri
 from pinlake.errors import NotFoundError, ValidationError
-from pinlake.util.clock import utcnow
-from pinlake.storage import AnyPath, lance_dataset
 from pinlake.library.versions import TAG_RE, library_of, missing_tables, resolve, tags_of
-from pinlake.catalog.store import Catalog, dumps
 from pinlake.provenance import lineage_properties
+from pinlake.storage import AnyPath, lance_dataset
+from pinlake.util.clock import utcnow
 
 
 # --- tag ----------------------------------------------------------------------------------
 def tag_version(path: AnyPath, version: int | str, name: str) -> dict[str, Any]:
     """Name a dataset version: a Lance tag on each of its tables, plus a catalog record."""
-    if not TAG_RE.match(name) or name.isdigit() or name.startswith("lock:") or name.startswith("pinlake-keep-"):
+    if not TAG_RE.match(name) or name.isdigit() or name.startswith(("lock:", "pinlake-keep-")):
         raise ValidationError(
             f"invalid tag name {name!r}: use letters, digits, '_', '-', '.', not only digits",
             hint="Try a name like 'v1.0' or 'baseline'.",

@@ -5,21 +5,17 @@ Every function reads the dataset's version log; nothing here rewrites history.
 
 from __future__ import annotations
 
-
-
 import re
 from typing import Any
 
-
+from pinlake.catalog.store import Catalog
 from pinlake.datasets.tables import table_uri
 from pinlake.datasets.versions import DatasetVersion, VersionLog
 from pinlake.errors import NotFoundError
-from pinlake.storage import AnyPath, lance_dataset, location
-from pinlake.library.connection import Library
 from pinlake.layout import is_library
-from pinlake.catalog.store import Catalog
+from pinlake.library.connection import Library
+from pinlake.storage import AnyPath, lance_dataset, location
 from pinlake.util.sqltext import sql_str
-
 
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -151,7 +147,7 @@ def list_versions(path: AnyPath) -> list[dict[str, Any]]:
     return out
 
 
-def latest_entry(lib: "Library", name: str) -> Any:
+def latest_entry(lib: Library, name: str) -> Any:
     """The dataset's latest version entry, or None when it has none yet (absent, or its first build
     is still running in another process)."""
     log = VersionLog(lib.dataset_path(name))

@@ -7,8 +7,9 @@ one lake version (:class:`pinlake.recipes.client.ReadOnlyLakeClient`) and resour
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 F = TypeVar("F", bound=Callable[..., Any])
 ATTR = "__pinlake_recipe__"

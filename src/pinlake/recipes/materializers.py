@@ -11,10 +11,11 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from pinlake.errors import ValidationError
 from pinlake.lake.lake import Lake

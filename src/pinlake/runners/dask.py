@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from pinlake import errors
 from pinlake.errors import PinlakeError, RunnerError

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from pinlake.errors import StorageError
 from pinlake.storage.paths import storage_options

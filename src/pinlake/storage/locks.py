@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-
 import json
 import os
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from pinlake.errors import StorageError
 from pinlake.storage.paths import AnyPath, S3Path
-from pinlake.storage.s3 import error_code, lance_no_answer, missing_key, s3_errors, client, mark_unresponsive
+from pinlake.storage.s3 import client, error_code, lance_no_answer, mark_unresponsive, missing_key, s3_errors
 
 
 # --- locks ------------------------------------------------------------------------------------

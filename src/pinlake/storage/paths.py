@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-
 import fnmatch
 import io
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Union
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from pinlake.errors import NotFoundError, StorageError
-from pinlake.storage.s3 import S3Settings, SCHEME, missing_key, s3_errors, client, settings
-
+from pinlake.storage.s3 import SCHEME, S3Settings, client, missing_key, s3_errors, settings
 
 _checked: set[tuple[S3Settings, str]] = set()
 
 
-def check_reachable(path: "AnyPath") -> None:
+def check_reachable(path: AnyPath) -> None:
     """Fail fast (one clear error) when the bucket of an ``s3://`` location cannot be used."""
     if not isinstance(path, S3Path):
         return
@@ -67,17 +66,17 @@ class S3Path:
     def __hash__(self) -> int:
         return hash(self.uri)
 
-    def __lt__(self, other: "S3Path") -> bool:
+    def __lt__(self, other: S3Path) -> bool:
         return self.uri < other.uri
 
     def as_posix(self) -> str:
         return self.uri
 
     # navigation
-    def __truediv__(self, other: str | os.PathLike[str]) -> "S3Path":
+    def __truediv__(self, other: str | os.PathLike[str]) -> S3Path:
         return S3Path(f"{self.uri}/{os.fspath(other)}")
 
-    def joinpath(self, *parts: str) -> "S3Path":
+    def joinpath(self, *parts: str) -> S3Path:
         out = self
         for p in parts:
             out = out / p
@@ -98,24 +97,24 @@ class S3Path:
         return self.name[: len(self.name) - len(self.suffix)] if self.suffix else self.name
 
     @property
-    def parent(self) -> "S3Path":
+    def parent(self) -> S3Path:
         return S3Path(f"{SCHEME}{self.bucket}/{self.key.rsplit('/', 1)[0] if '/' in self.key else ''}")
 
-    def with_name(self, name: str) -> "S3Path":
+    def with_name(self, name: str) -> S3Path:
         return self.parent / name
 
-    def relative_to(self, other: "S3Path") -> str:
+    def relative_to(self, other: S3Path) -> str:
         prefix = other.key + "/" if other.key else ""
         if other.bucket != self.bucket or not self.key.startswith(prefix):
             raise ValueError(f"{self} is not under {other}")
         return self.key[len(prefix):]
 
-    def resolve(self) -> "S3Path":
+    def resolve(self) -> S3Path:
         return self
 
     absolute = resolve
 
-    def expanduser(self) -> "S3Path":
+    def expanduser(self) -> S3Path:
         return self
 
     def storage_options(self) -> dict[str, str]:
@@ -162,10 +161,9 @@ class S3Path:
         if delimiter:
             kwargs["Delimiter"] = "/"
         with s3_errors(self.uri):
-            for page in client().get_paginator("list_objects_v2").paginate(**kwargs):
-                yield page
+            yield from client().get_paginator("list_objects_v2").paginate(**kwargs)
 
-    def iterdir(self) -> Iterator["S3Path"]:
+    def iterdir(self) -> Iterator[S3Path]:
         """Direct children: "directories" (common prefixes) and objects."""
         try:
             pages = list(self._list(delimiter=True))
@@ -180,10 +178,10 @@ class S3Path:
                     out.append(S3Path(f"{SCHEME}{self.bucket}/{obj['Key']}", _size=int(obj["Size"])))
         return iter(sorted(out))
 
-    def glob(self, pattern: str) -> Iterator["S3Path"]:
+    def glob(self, pattern: str) -> Iterator[S3Path]:
         return (p for p in self.iterdir() if fnmatch.fnmatchcase(p.name, pattern))
 
-    def rglob(self, pattern: str) -> Iterator["S3Path"]:
+    def rglob(self, pattern: str) -> Iterator[S3Path]:
         """Every object under this prefix whose name matches (objects only: S3 has no directories)."""
         try:
             pages = list(self._list(delimiter=False))
@@ -265,11 +263,11 @@ class S3Path:
                 client().delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
 
 
-AnyPath = Union[Path, S3Path]
+AnyPath = Path | S3Path
 
 
 # --- helpers the engine uses ----------------------------------------------------------------
-def location(path: "str | os.PathLike[str] | S3Path") -> AnyPath:
+def location(path: str | os.PathLike[str] | S3Path) -> AnyPath:
     """A ``Path`` for a local path, an :class:`S3Path` for ``s3://`` (also when pathlib mangled it to ``s3:/``)."""
     if isinstance(path, S3Path):
         return path

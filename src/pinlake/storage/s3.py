@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-
 import os
 import re
 import socket
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 from pinlake.errors import NotFoundError, StorageError
-
 
 SCHEME = "s3://"
 
@@ -30,7 +29,7 @@ class S3Settings:
     timeout: float
 
     @classmethod
-    def from_env(cls) -> "S3Settings":
+    def from_env(cls) -> S3Settings:
         env = os.environ
         endpoint = env.get("PINLAKE_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL") or None
         if endpoint and "://" not in endpoint:

@@ -45,7 +45,7 @@ def check_url(url: str) -> str:
     return url
 
 
-def first_bad_url(urls: "pa.Array | pa.ChunkedArray") -> int | None:
+def first_bad_url(urls: pa.Array | pa.ChunkedArray) -> int | None:
     """Index of the first url of an Arrow string column that ``check_url`` refuses, or None (columnar)."""
     import pyarrow.compute as pc
 

@@ -13,8 +13,9 @@ the fragments. Call :meth:`PendingWrites.cancel` and :meth:`WriteBehind.close` i
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any, Callable
+from typing import Any
 
 
 class WriteBehind:

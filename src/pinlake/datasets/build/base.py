@@ -9,20 +9,21 @@ appended to the version log. A failure before that commit leaves the previous ve
 from __future__ import annotations
 
 import hashlib
-from contextlib import contextmanager
 import os
-from typing import Any, Callable, Iterator, Literal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
 
 import pyarrow as pa
 
+from pinlake.catalog.sync import on_version_logged
 from pinlake.datasets.dataset import Dataset, is_incomplete
-from pinlake.datasets.finalize import derive_files
 from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.finalize import derive_files
 from pinlake.datasets.idset import IdSet, as_string_array, duplicates
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.schema import DatasetSchema
-from pinlake.util.write_behind import WriteBehind
 from pinlake.datasets.tables import TableWriter, id_filter, table_uri
 from pinlake.datasets.versions import VersionLog
 from pinlake.errors import BuildError, DatasetExistsError, PinlakeError, ValidationError
@@ -31,7 +32,7 @@ from pinlake.features.base import BaseSchema, utcnow
 from pinlake.features.groups import Source, SourceKind
 from pinlake.provenance import lineage_properties
 from pinlake.storage import lance_dataset, location, rmtree
-from pinlake.catalog.sync import on_version_logged
+from pinlake.util.write_behind import WriteBehind
 
 BuildMode = Literal["create", "overwrite", "add"]
 

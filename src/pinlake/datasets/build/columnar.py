@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from pinlake.features.arrow import REF_TYPE, plain_value, strip_optional, arrow_schema
+from pinlake.features.arrow import REF_TYPE, arrow_schema, plain_value, strip_optional
 from pinlake.features.base import BaseSchema, SchemaRef
 from pinlake.features.groups import BBox, KeyPoints
 from pinlake.util.mediatype import image_format
@@ -83,7 +84,7 @@ class TableSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, name: str, schema: type[BaseSchema], provided: set[str]) -> "TableSpec | None":
+    def of(cls, name: str, schema: type[BaseSchema], provided: set[str]) -> TableSpec | None:
         defaults = {}
         for f, info in schema.model_fields.items():
             if f in provided:

@@ -19,12 +19,26 @@ Dask is imported lazily (:mod:`pinlake.runners.dask`). Lock, lake and library mu
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from lance.fragment import FragmentMetadata
 
 from pinlake import errors
+from pinlake.datasets.build.base import build_section
+from pinlake.datasets.build.dask_shards import Shard, ShardJob, default_shards, item_spec, plan_shards, run_shard
+from pinlake.datasets.dataset import Dataset
+from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.finalize import derive_files
+from pinlake.datasets.info import DatasetInfo
+from pinlake.datasets.schema import DatasetSchema
+from pinlake.datasets.tables import TableWriter, table_uri
+from pinlake.datasets.versions import VersionLog
+from pinlake.errors import BuildError
+from pinlake.features.arrow import arrow_schema, rows_to_table
+from pinlake.provenance import lineage_properties
+from pinlake.recipes.lockfile import Lock
 from pinlake.runners.dask import (
     DEFAULT_CONNECT_TIMEOUT,
     RUNNERS,
@@ -35,21 +49,8 @@ from pinlake.runners.dask import (
     run_tasks,
     worker_names,
 )
-from pinlake.datasets.build.base import build_section
-from pinlake.datasets.finalize import derive_files
-from pinlake.datasets.dataset import Dataset
-from pinlake.datasets.dataset_item import DatasetItem
-from pinlake.datasets.info import DatasetInfo
-from pinlake.datasets.schema import DatasetSchema
-from pinlake.datasets.build.dask_shards import Shard, ShardJob, default_shards, item_spec, plan_shards, run_shard
-from pinlake.datasets.tables import TableWriter, table_uri
-from pinlake.datasets.versions import VersionLog
-from pinlake.errors import BuildError
-from pinlake.features.arrow import arrow_schema, rows_to_table
-from pinlake.util.clock import utcnow
-from pinlake.provenance import lineage_properties
-from pinlake.recipes.lockfile import Lock
 from pinlake.storage import AnyPath, lance_dataset, location
+from pinlake.util.clock import utcnow
 
 
 @dataclass

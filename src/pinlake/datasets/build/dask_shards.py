@@ -17,26 +17,27 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 
+from pinlake.datasets.build.from_lock import LockfileBuilder
 from pinlake.datasets.dataset_item import DatasetItem, load_dataset_item
 from pinlake.datasets.idset import IdSet
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.tables import TableWriter
-from pinlake.util.write_behind import WriteBehind
 from pinlake.errors import PinlakeError
 from pinlake.features.arrow import arrow_schema
-from pinlake.recipes.lockfile import Lock, resource_file
-from pinlake.storage import S3Path, location
-from pinlake.datasets.build.from_lock import LockfileBuilder
 from pinlake.lake import Lake
+from pinlake.recipes.lockfile import Lock, resource_file
 from pinlake.runners.dask import error_result
+from pinlake.storage import S3Path, location
+from pinlake.util.write_behind import WriteBehind
 
 #: tables the coordinator writes (rows every shard would repeat)
 COORDINATOR_TABLES = ("source",)

@@ -11,17 +11,16 @@ Boxes are in pixels unless the line (or its objects) says ``"normalized": true``
 
 from __future__ import annotations
 
-from pydantic import create_model
-
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from PIL import Image as PILImage
+from pydantic import create_model
 
-from pinlake.datasets.build.base import DatasetBuilder
-from pinlake.datasets.build.base import stable_id
+from pinlake.datasets.build.base import DatasetBuilder, stable_id
 from pinlake.datasets.build.folder_columnar import table_chunks
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
@@ -122,11 +121,11 @@ class EntityTablesMixin:
             except Exception as exc:  # noqa: BLE001
                 raise InputFileError(f"{where}: {self.entity_name}[{i}]: {pydantic_message(exc)}") from None
             entities.append(entity)
-            refs = dict(
-                item_ref=ItemRef(id=item_id), view_ref=ViewRef(name=self.view_name, id=view.id),
-                entity_ref=EntityRef(name=self.entity_name, id=entity_id), source_ref=SourceRef(id=source_id),
-                created_at=t, updated_at=t,
-            )
+            refs = {
+                "item_ref": ItemRef(id=item_id), "view_ref": ViewRef(name=self.view_name, id=view.id),
+                "entity_ref": EntityRef(name=self.entity_name, id=entity_id), "source_ref": SourceRef(id=source_id),
+                "created_at": t, "updated_at": t,
+            }
             for key, value in ann_values.items():
                 if value is None:
                     continue

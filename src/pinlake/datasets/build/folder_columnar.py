@@ -16,15 +16,14 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pj
 
-from pinlake.datasets.build.columnar import ColumnarPlan
-from pinlake.datasets.build.columnar import columnar_plan
-from pinlake.datasets.build.columnar import stable_ids
+from pinlake.datasets.build.columnar import ColumnarPlan, columnar_plan, stable_ids
 from pinlake.errors import field_size_error, oversized_string, truncated_image_error
 from pinlake.lake.metadata import header_size
 from pinlake.util.mediatype import end_bytes, incomplete, read_end, sniff

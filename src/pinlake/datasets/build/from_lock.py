@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 
-from pinlake.datasets.build.base import DatasetBuilder
-from pinlake.datasets.build.base import stable_id
+from pinlake.datasets.build.base import DatasetBuilder, stable_id
 from pinlake.datasets.build.columnar import columnar_plan
 from pinlake.datasets.build.folder import EntityTablesMixin
 from pinlake.datasets.dataset_item import DatasetItem
@@ -29,9 +29,8 @@ from pinlake.errors import InputFileError, ValidationError
 from pinlake.features.base import BaseSchema, ItemRef
 from pinlake.features.groups import SourceKind
 from pinlake.recipes.errors import LockfileError
-from pinlake.util.mediatype import image_format
 from pinlake.recipes.lockfile import Lock, check_in_lake, object_name_of, read_lock
-
+from pinlake.util.mediatype import image_format
 
 
 class _BytesMismatch(Exception):
