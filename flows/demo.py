@@ -5,16 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flows.runtime import configure
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
 
-configure()
-
-from prefect import flow, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.events import emit_event  # noqa: E402
-
-from flows.ingest import LAKE_UPDATED, lake_resource_id  # noqa: E402
-from flows.refresh import refresh_all  # noqa: E402
+from flows.ingest import LAKE_UPDATED, lake_resource_id
+from flows.refresh import refresh_all
 
 
 @task(name="generate-demo-files", cache_policy=NO_CACHE)

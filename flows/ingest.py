@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.runtime import configure, library_id, mark_lineage
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
 
-configure()
-
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.events import emit_event  # noqa: E402
-
-from pinlake.library import refresh as engine  # noqa: E402
-from pinlake.library.ingest import ingest_step, process_step  # noqa: E402
+from flows.policy import RETRY
+from flows.runtime import library_id, mark_lineage
+from pinlake.library.ingest import ingest_step, process_step
 
 LAKE_UPDATED = "pinlake.lake.updated"
 
@@ -23,7 +20,7 @@ def lake_resource_id(library: str) -> str:
     return f"pinlake.lake.{library_id(library)}"
 
 
-@task(name="upload", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(name="upload", **RETRY, cache_policy=NO_CACHE)
 def upload_task(library: str, paths: list[str], tags: list[str] | None, source: str | None, object_prefix: str | None,
                 runner: str = "local", dask_address: str | None = None) -> dict[str, Any]:
     return ingest_step(library, paths, tags, source, object_prefix, runner, dask_address)

@@ -8,35 +8,21 @@ preview by (dataset, version).
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
-from typing import Any, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
 
-from flows.runtime import configure, library_id, mark_lineage
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import wait
+from prefect.task_runners import ThreadPoolTaskRunner
 
-configure()
-
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.futures import wait  # noqa: E402
-from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
-
-from pinlake.library import refresh as engine  # noqa: E402
-from pinlake.library.lock import LockStep, lock_step  # noqa: E402
-from pinlake.library.refresh_stamp import write_stamp  # noqa: E402
-
-TRANSIENT = (OSError, TimeoutError)
-
-
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only on I/O errors; a recipe or validation error fails at once."""
-    try:
-        state.result()
-    except TRANSIENT:
-        return True
-    except Exception:  # noqa: BLE001 - anything else is not worth a retry
-        return False
-    return False
+from flows.policy import RETRY_TRANSIENT
+from flows.runtime import library_id, mark_lineage
+from pinlake.library import refresh as engine
+from pinlake.library.lock import LockStep, lock_step
+from pinlake.library.refresh_stamp import write_stamp
 
 
 def _key(*parts: Any) -> str:
@@ -49,31 +35,31 @@ def _lib_key(library: str) -> str:
     return hashlib.sha1(library_id(library).encode()).hexdigest()[:10]
 
 
-@task(name="lock", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, cache_policy=NO_CACHE)
+@task(name="lock", **RETRY_TRANSIENT, cache_policy=NO_CACHE)
 def lock_task(library: str, registry: str, dataset: str) -> LockStep:
     return lock_step(library, registry, dataset)
 
 
-@task(name="build", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, persist_result=True,
+@task(name="build", **RETRY_TRANSIENT, persist_result=True,
       cache_key_fn=lambda ctx, p: _key("build", _lib_key(p["library"]), p["dataset"], p["lock"].lock_hash, p["base_version"]))
 def build_task(library: str, registry: str, dataset: str, lock: LockStep, base_version: int | None,
                runner: str | None = None, dask_address: str | None = None, shards: int | None = None) -> engine.BuildStep:
     return engine.build_step(library, registry, dataset, lock.lock_dir, runner=runner, dask_address=dask_address, shards=shards)
 
 
-@task(name="stats", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, persist_result=True,
+@task(name="stats", **RETRY_TRANSIENT, persist_result=True,
       cache_key_fn=lambda ctx, p: _key("stats", _lib_key(p["library"]), p["dataset"], engine.version_token(p["library"], p["dataset"], p["version"])))
 def stats_task(library: str, dataset: str, version: int) -> dict[str, Any]:
     return engine.stats_step(library, dataset)
 
 
-@task(name="preview", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, persist_result=True,
+@task(name="preview", **RETRY_TRANSIENT, persist_result=True,
       cache_key_fn=lambda ctx, p: _key("preview", _lib_key(p["library"]), p["dataset"], engine.version_token(p["library"], p["dataset"], p["version"])))
 def preview_task(library: str, dataset: str, version: int) -> str:
     return engine.preview_step(library, dataset)
 
 
-@task(name="catalog", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, cache_policy=NO_CACHE)
+@task(name="catalog", **RETRY_TRANSIENT, cache_policy=NO_CACHE)
 def catalog_task(library: str) -> dict[str, Any]:
     return engine.catalog_step(library)
 
@@ -141,10 +127,8 @@ def _ensure_limit(name: str) -> None:
         try:
             client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
-            try:
+            with suppress(ObjectAlreadyExists):
                 client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-            except ObjectAlreadyExists:
-                pass
 
 
 @flow(name="refresh", log_prints=True)

@@ -1,10 +1,13 @@
 """Prefect runtime settings for pinlake's flows: quiet, no analytics, no per-run heartbeat wait.
 
-Call :func:`configure` before importing prefect (the CLI and ``python -m flows.*`` do).
+:func:`configure` must run before Prefect is imported (Prefect reads its settings once, when it
+loads): ``flows/__init__.py`` calls it, so importing any ``flows.*`` module (the CLI, ``python -m
+flows.*``, a deployment's entrypoint) sets them first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -67,11 +70,11 @@ def start_server(home: Path, port: int | None = None, host: str = "127.0.0.1", l
            "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_API_URL": f"http://{host}:{port}/api", **(env_extra or {})}
     env.pop("PREFECT_API_URL", None)
     Path(home).mkdir(parents=True, exist_ok=True)
-    out = open(log or Path(home) / "server.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-        env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    with open(log or Path(home) / "server.log", "ab") as out:  # the server keeps its own copy of the file
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     url = f"http://{host}:{port}/api"
     try:
         wait_healthy(url, proc)
@@ -103,7 +106,5 @@ def stop_server(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

@@ -8,10 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 
-from flows.runtime import configure
-
-configure()
-
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m flows.serve", description=__doc__)
