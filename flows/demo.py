@@ -11,20 +11,18 @@ from prefect.events import emit_event
 
 from flows.ingest import LAKE_UPDATED, lake_resource_id
 from flows.refresh import refresh_all
+from pinlake.demo.data import DEMO_NAME, generate_health_images
+from pinlake.demo.lake import ingest_demo
+from pinlake.library import Library
 
 
 @task(name="generate-demo-files", cache_policy=NO_CACHE)
 def generate_task(assets: str) -> str:
-    from pinlake.demo.data import DEMO_NAME, generate_health_images
-
     return str(generate_health_images(Path(assets) / DEMO_NAME).root)
 
 
 @task(name="ingest-demo", cache_policy=NO_CACHE)
 def ingest_task(library: str, folder: str) -> dict[str, Any]:
-    from pinlake.demo.lake import ingest_demo
-    from pinlake.library import Library
-
     lake = Library(library).ensure().get_datalake()
     before = lake.version if lake.count() else None
     result = ingest_demo(lake, folder)

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from pinlake.errors import ValidationError
+from pinlake.library.registry import Registry
 
 LAKE_UPDATED = "pinlake.lake.updated"
 
@@ -26,8 +27,6 @@ def check_cron(name: str, schedule: str) -> str:
 
 
 def entries(registry: str) -> list[Any]:
-    from pinlake.recipes.registry import Registry
-
     reg = Registry(registry)
     out = []
     for entry in reg:
@@ -98,8 +97,9 @@ def runner_deployments(registry: str, library: str) -> list[Any]:
     """RunnerDeployments for `serve(...)`: per entry its cron plus the lake-updated trigger."""
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
-    from flows.ingest import ingest
-    from flows.refresh import refresh
+    from flows.ingest import ingest  # lazy: `pinlake deploy` writes prefect.yaml without loading the flows
+    from flows.refresh import refresh  # lazy: as above
+
 
     out = []
     for entry in entries(registry):

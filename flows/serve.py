@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from prefect import serve
 
-    from flows.deployments import runner_deployments
+    from flows.deployments import runner_deployments  # lazy: `--help` answers before Prefect loads
 
     library = os.path.abspath(args.library)
     registry = os.path.abspath(args.registry)

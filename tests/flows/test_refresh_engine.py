@@ -150,7 +150,7 @@ def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(proje
     stamp = stamps.quick_unchanged(library, registry, "health_by_tag")
     assert stamp is not None and (stamp["version"], stamp["lock_hash"], stamp["counts"]) == (1, lock.lock_hash, lock.counts)
     lake = Library(library).get_datalake()
-    assert stamps.latest_version(stamps.manifests(library / "_lake" / "data.lance")) == lake.version == lock.lake_version
+    assert stamps.latest_manifest_version(stamps.manifests(library / "_lake" / "data.lance")) == lake.version == lock.lake_version
     # the recipe file edited (even back and forth) → unsure while it differs
     script = registry.parent / "health_by_tag.py"
     text = script.read_text()
@@ -174,7 +174,7 @@ def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(proje
     lake.upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
                      metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
     assert stamps.quick_unchanged(library, registry, "health_by_tag") is None
-    assert stamps.latest_version(stamps.manifests(library / "_lake" / "data.lance")) == Library(library).get_datalake().version
+    assert stamps.latest_manifest_version(stamps.manifests(library / "_lake" / "data.lance")) == Library(library).get_datalake().version
     lock2 = lock_step(library, registry, "health_by_tag")
     engine.build_step(library, registry, "health_by_tag", lock2.lock_dir)
     assert len(VersionLog(library / "health_by_tag").entries()) == 2
@@ -184,5 +184,5 @@ def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(proje
     engine.preview_step(library, "health_by_tag")  # drawn again for that version
     assert stamps.write_stamp(library, registry, "health_by_tag", lock2)
     assert stamps.quick_unchanged(library, registry, "health_by_tag")["version"] == 2
-    assert stamps.latest_version(["3.manifest", "12.manifest"]) == 12  # Lance's V1 naming
+    assert stamps.latest_manifest_version(["3.manifest", "12.manifest"]) == 12  # Lance's V1 naming
     assert stamps.quick_unchanged("s3://bucket/lib", registry, "health_by_tag") is None

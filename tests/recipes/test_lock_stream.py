@@ -15,7 +15,7 @@ from pinlake.lake.models import Data
 from pinlake.recipes import lockfile as lockmod
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import RecipeError
-from pinlake.recipes.loader import load_recipe, resolve, run_recipe
+from pinlake.recipes.loader import load_recipe, resolve_resource, run_recipe
 from pinlake.recipes.lockfile import content_hash, dump_line, lock_recipe, read_lock, record_of, resource_file
 
 BENCH_RECIPE = Path(__file__).resolve().parents[2] / "bench" / "recipe_bench.py"
@@ -31,7 +31,7 @@ def whole_selection_files(recipe: Path, lake) -> dict[str, bytes]:
     for split in sorted(selection):
         recs = {}
         for i, r in enumerate(selection[split]):
-            rec = record_of(resolve(client._lake, split, i, r))
+            rec = record_of(resolve_resource(client.pinned_lake, split, i, r))
             recs[rec["object_name"]] = rec
         lines = [dump_line(rec) for rec in sorted(recs.values(), key=lambda x: (x["object_name"], x["version"]))]
         files[resource_file(split)] = "".join(line + "\n" for line in lines).encode()

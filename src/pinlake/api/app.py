@@ -109,7 +109,8 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        extra = {"detail": exc.detail} if getattr(exc, "detail", None) else {}
+        detail = getattr(exc, "detail", None)
+        extra = {"detail": detail} if detail else {}
         resp = _error(exc.status, exc.message, exc.hint, **extra)
         if exc.status == 401:
             resp.headers["WWW-Authenticate"] = "Bearer"

@@ -39,7 +39,7 @@ def media_roots(state: ApiState) -> list[tuple[str, FsPath]]:
         return [("", FsPath(state.media_dir))]
 
     cache: dict[str, tuple[float, tuple[str, FsPath] | None]] = state.extra.setdefault("media_roots", {})
-    roots = []
+    roots: list[tuple[str, FsPath]] = []
     for name in Library(state.library).dataset_names():
         info = state.library / name / "info.json"
         try:
@@ -50,8 +50,9 @@ def media_roots(state: ApiState) -> list[tuple[str, FsPath]]:
                 cache[name] = (stamp, root)
         except (OSError, ValueError):
             continue
-        if cache[name][1] is not None:
-            roots.append(cache[name][1])
+        cached = cache[name][1]
+        if cached is not None:
+            roots.append(cached)
     return roots
 
 
@@ -111,7 +112,9 @@ def _as_png(request: Request, target: FsPath) -> Response:
 def _not_modified(request: Request, etag: str) -> bool:
     """The request's If-None-Match names ``etag`` (or is ``*``)."""
     inm = request.headers.get("if-none-match")
-    return bool(inm) and (inm.strip() == "*" or etag in [t.strip() for t in inm.split(",")])
+    if not inm:
+        return False
+    return inm.strip() == "*" or etag in [t.strip() for t in inm.split(",")]
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

@@ -15,7 +15,7 @@ from typing import Any
 from pinlake.catalog.store import LINEAGE_COLUMNS, Catalog, dumps
 from pinlake.errors import NotFoundError
 from pinlake.layout import LAKE_DIR, LOG_NAME, is_library
-from pinlake.storage import AnyPath, lance_dataset, location
+from pinlake.storage import AnyPath, S3Path, lance_dataset, location
 from pinlake.util.clock import utcnow
 
 LAKE = LAKE_DIR
@@ -28,7 +28,8 @@ def dataset_tables(dataset_path: AnyPath | str) -> dict[str, str]:
     out: dict[str, str] = {}
     db = dataset_path / "db"
     if db.is_dir():
-        for p in sorted(db.iterdir()):
+        tables: list[AnyPath] = sorted(db.iterdir())
+        for p in tables:
             if p.name.endswith(".lance") and (p / "_versions").is_dir():
                 out[p.name[: -len(".lance")]] = str(p)
     log = dataset_path / LOG_NAME
@@ -46,15 +47,25 @@ def lake_tables(library_path: AnyPath | str) -> dict[str, str]:
     stack = [root]
     while stack:
         d = stack.pop()
-        for p in sorted(d.iterdir()):
+        children: list[AnyPath] = sorted(d.iterdir())
+        for p in children:
             if not p.is_dir():
                 continue
             if p.name.endswith(".lance"):
                 if (p / "_versions").is_dir():
-                    out[str(p.relative_to(root))[: -len(".lance")]] = str(p)
+                    out[_relative(p, root)[: -len(".lance")]] = str(p)
             else:
                 stack.append(p)
     return out
+
+
+def _relative(path: AnyPath, root: AnyPath) -> str:
+    """``path`` relative to ``root``, a directory above it on the same store (local or S3)."""
+    if isinstance(path, S3Path):
+        assert isinstance(root, S3Path)
+        return path.relative_to(root)
+    assert not isinstance(root, S3Path)
+    return str(path.relative_to(root))
 
 
 def library_datasets(library_path: AnyPath | str) -> list[AnyPath]:
@@ -137,7 +148,8 @@ def _log_rows(catalog: Catalog, dataset: str, dataset_path: AnyPath, logged: lis
     """Catalog rows of the log entries not yet catalogued: ``logged`` (the entries a writer just
     committed, as objects with the log's fields or dicts) or, when None, every entry of the log."""
     known = {k[1] for k in catalog.keys("dataset_versions", dataset)}
-    entries, members = [], []
+    entries: list[dict[str, Any]] = []
+    members: list[dict[str, Any]] = []
     for e in map(_as_dict, logged if logged is not None else log_entries(dataset_path)):
         if e["dataset_version"] in known:
             continue

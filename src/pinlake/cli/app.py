@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -74,7 +74,7 @@ class CliConsole(Console):
     captured subprocess): a long error, a path or a lock hash stays on one line there, whatever
     COLUMNS says. On a terminal, text wraps at the terminal width as usual."""
 
-    def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:  # type: ignore[override]
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
         if soft_wrap is None:
             soft_wrap = self.soft_wrap or not self.is_terminal
         super().print(*objects, soft_wrap=soft_wrap, **kwargs)
@@ -120,7 +120,7 @@ def handle_errors(fn: F) -> F:
                 raise
             _report(mapped)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature at run time
 
 
 #: the Rust source locations Lance appends to its errors (``, /home/runner/work/lance/…/sql.rs:109:22``)
@@ -157,7 +157,7 @@ def _report(exc: PinlakeError) -> None:
     raise typer.Exit(1) from None
 
 
-def fail(message: str, hint: str | None = None) -> None:
+def fail(message: str, hint: str | None = None) -> NoReturn:
     err_console.print(f"[bold red]Error:[/] {message}", highlight=False)
     if hint:
         err_console.print(f"[dim]{hint}[/]", highlight=False)

@@ -67,7 +67,7 @@ def build(
 
         try:
             res = build_from_lock(
-                Library(library_path(library)), lock, name, dataset_item=item, mode=mode or "auto",  # type: ignore[arg-type]
+                Library(library_path(library)), lock, name, dataset_item=item, mode=mode or "auto",  # type: ignore[arg-type]  # build_from_lock checks the mode
                 embed=embed, description=description, flush_every_n_samples=flush_every,
                 runner=runner, dask_address=dask_address, shards=shards,
             )
@@ -98,7 +98,7 @@ def build(
 
         try:
             result = build_folder(
-                Library(library_path(library)), source, name, item=item, mode=mode or "create", description=description,  # type: ignore[arg-type]
+                Library(library_path(library)), source, name, item=item, mode=mode or "create", description=description,
                 url_prefix=url_prefix, embed=embed, flush_every_n_samples=flush_every, progress=progress,
             )
         except DatasetExistsError as exc:

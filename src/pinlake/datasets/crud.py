@@ -11,7 +11,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import lance
 import pyarrow as pa
@@ -29,8 +30,14 @@ from pinlake.storage import lance_dataset
 from pinlake.util.faults import commit_point
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Self
+
     from pinlake.datasets.dataset import Dataset
     from pinlake.datasets.dataset_item import DatasetItem
+    from pinlake.datasets.info import DatasetInfo
+    from pinlake.datasets.schema import DatasetSchema
+    from pinlake.datasets.versions import DatasetVersion, VersionLog
+    from pinlake.storage import AnyPath
 
 
 def new_id() -> str:
@@ -50,10 +57,40 @@ class _Batch:
 class CrudMixin:
     _batch: _Batch | None = None
 
+    if TYPE_CHECKING:
+        # What the mixin uses of Dataset (datasets/dataset.py), the one class that mixes it in.
+        path: AnyPath
+        media_dir: Path | None
+        info: DatasetInfo
+        schema: DatasetSchema
+        _log: VersionLog
+        _state: DatasetVersion
+        _pinned: bool
+
+        @property
+        def name(self) -> str: ...
+
+        @property
+        def version(self) -> int: ...
+
+        @property
+        def dataset_item(self) -> type[DatasetItem]: ...
+
+        def _use(self, state: DatasetVersion, dataset_item: type[DatasetItem] | None = None,
+                 info: DatasetInfo | None = None, schema: DatasetSchema | None = None) -> None: ...
+
+        @classmethod
+        def candidate(cls, path: AnyPath, state: DatasetVersion, info: DatasetInfo,
+                      schema: DatasetSchema, media_dir: Path | None = None) -> Dataset: ...
+
+    def _as_dataset(self) -> Dataset:
+        """This handle as the Dataset it is (only Dataset mixes this class in)."""
+        return cast("Dataset", self)
+
     # --- version plumbing --------------------------------------------------------
     @contextmanager
-    def batch(self: Dataset, operation: str = "crud", *, record_empty: bool = False, derived: bool = False,
-              **lineage: Any) -> Iterator[Dataset]:
+    def batch(self, operation: str = "crud", *, record_empty: bool = False, derived: bool = False,
+              **lineage: Any) -> Iterator[Self]:
         """Group several writes into one dataset version::
 
             with ds.batch("fix labels"):
@@ -90,7 +127,7 @@ class CrudMixin:
             finally:
                 self._batch = None
 
-    def _commit_batch(self: Dataset, operation: str, derived: bool) -> None:
+    def _commit_batch(self, operation: str, derived: bool) -> None:
         assert self._batch is not None
         tables = {**self._state.tables, **self._batch.changed}
         rows = dict(self._state.rows)
@@ -100,38 +137,38 @@ class CrudMixin:
         info = self.info.model_copy(deep=True)
         info.num_items = rows.get("item", 0)
         if derived:
-            derive = derive_files(lambda e: type(self).candidate(self.path, e, info, self.schema, self.media_dir), previous=self)
+            derive = derive_files(lambda e: type(self).candidate(self.path, e, info, self.schema, self.media_dir), previous=self._as_dataset())
             state = self._log.append(operation, tables, rows, self._batch.lineage, message, derive=derive)
         else:
             state = self._log.append(operation, tables, rows, self._batch.lineage, message,
                                      files={"info.json": json_bytes(info.model_dump(mode="json"))})
         self._use(state, info=None, schema=self.schema)
 
-    def _check_writable(self: Dataset) -> None:
+    def _check_writable(self) -> None:
         if self._pinned:
             raise ValidationError(
                 f"dataset {self.name!r} is open read-only at version {self.version}",
                 hint="Open it without version= to write.",
             )
 
-    def _reconcile(self: Dataset) -> None:
+    def _reconcile(self) -> None:
         """Move to the latest logged version (its own info and schema)."""
         latest = self._log.latest()
         if latest is not None and latest.dataset_version != self._state.dataset_version:
             self._use(latest, info=None, schema=self.schema)
 
-    def _current(self: Dataset, table: str) -> lance.LanceDataset:
+    def _current(self, table: str) -> lance.LanceDataset:
         """The table as this batch sees it: its last write in the batch, else the base of the batch."""
         b = self._batch
         version = (b.changed.get(table) or b.bases.get(table) if b else None) or self._state.tables.get(table)
         return lance_dataset(table_uri(self.path, table), version=version)
 
-    def _note(self: Dataset, table: str, version: int, op: str) -> None:
+    def _note(self, table: str, version: int, op: str) -> None:
         assert self._batch is not None
         self._batch.changed[table] = version
         self._batch.ops.append(op)
 
-    def _to_arrow(self: Dataset, table: str, rows: Sequence[BaseSchema | dict[str, Any]]) -> pa.Table:
+    def _to_arrow(self, table: str, rows: Sequence[BaseSchema | dict[str, Any]]) -> pa.Table:
         schema = self.schema.schema(table)
         now = utcnow()
         fixed = []
@@ -144,24 +181,24 @@ class CrudMixin:
             fixed.append(r)
         return rows_to_table(schema, fixed, table=table)
 
-    def _has_table(self: Dataset, table: str) -> bool:
+    def _has_table(self, table: str) -> bool:
         """The table has rows in the version this write builds on (or earlier in this batch)."""
         return table in self._state.tables or bool(self._batch and table in self._batch.changed)
 
-    def _existing_rows(self: Dataset, table: str, ids: list[str]) -> pa.Table:
+    def _existing_rows(self, table: str, ids: list[str]) -> pa.Table:
         """(id, created_at) of the rows of ``table`` among ``ids``."""
         if not ids or not self._has_table(table):
             return pa.table({"id": pa.array([], pa.string()), "created_at": pa.array([], pa.timestamp("us"))})
         return self._current(table).to_table(columns=["id", "created_at"], filter=id_filter(ids))
 
-    def _existing_ids(self: Dataset, table: str, ids: list[str]) -> set[str]:
+    def _existing_ids(self, table: str, ids: list[str]) -> set[str]:
         return set(self._existing_rows(table, ids).column("id").to_pylist())
 
-    def _check_refs(self: Dataset, table: str, data: pa.Table, pending: dict[str, set[str]] | None = None) -> None:
+    def _check_refs(self, table: str, data: pa.Table, pending: dict[str, set[str]] | None = None) -> None:
         check_refs(table, data, self.schema.schemas, pending or {}, self._existing_ids)
 
     # --- table level -----------------------------------------------------------------
-    def add_data(self: Dataset, table: str, data: Sequence[BaseSchema | dict[str, Any]]) -> list[str]:
+    def add_data(self, table: str, data: Sequence[BaseSchema | dict[str, Any]]) -> list[str]:
         """Append rows to ``table`` (ids must be new); returns their ids."""
         with self.batch(f"add_data {table}"):
             arrow = self._to_arrow(table, data)
@@ -177,7 +214,7 @@ class CrudMixin:
             self._append(table, arrow)
         return ids
 
-    def _append(self: Dataset, table: str, arrow: pa.Table) -> None:
+    def _append(self, table: str, arrow: pa.Table) -> None:
         assert self._batch is not None
         if arrow.num_rows == 0:
             return
@@ -188,7 +225,7 @@ class CrudMixin:
         version = write_table(self.path, table, arrow, mode, self._batch.lineage, f"{self._batch.operation}: add {arrow.num_rows} rows")
         self._note(table, version, f"add {arrow.num_rows} to {table}")
 
-    def update_data(self: Dataset, table: str, data: Sequence[BaseSchema | dict[str, Any]]) -> list[str]:
+    def update_data(self, table: str, data: Sequence[BaseSchema | dict[str, Any]]) -> list[str]:
         """Replace rows of ``table`` by id (every id must exist); returns their ids."""
         with self.batch(f"update_data {table}"):
             arrow = self._to_arrow(table, data)
@@ -201,7 +238,7 @@ class CrudMixin:
             self._upsert(table, arrow, f"update {arrow.num_rows} in {table}", old)
         return ids
 
-    def _upsert(self: Dataset, table: str, arrow: pa.Table, op: str, old: pa.Table | None = None) -> None:
+    def _upsert(self, table: str, arrow: pa.Table, op: str, old: pa.Table | None = None) -> None:
         """Insert or replace rows by id; replaced rows keep their original created_at."""
         if arrow.num_rows == 0:
             return
@@ -219,14 +256,14 @@ class CrudMixin:
         commit_point(f"table {table}")
         self._note(table, lance_dataset(ds.uri).version, op)
 
-    def delete_data(self: Dataset, table: str, ids: Sequence[str]) -> list[str]:
+    def delete_data(self, table: str, ids: Sequence[str]) -> list[str]:
         """Delete rows of ``table`` by id; returns the ids that existed."""
         with self.batch(f"delete_data {table}"):
             found = sorted(self._existing_ids(table, list(ids)))
             self._delete(table, id_filter(found), len(found))
         return found
 
-    def _delete(self: Dataset, table: str, predicate: str, n: int) -> None:
+    def _delete(self, table: str, predicate: str, n: int) -> None:
         if n == 0:
             return
         ds = self._current(table)
@@ -235,7 +272,7 @@ class CrudMixin:
         self._note(table, lance_dataset(ds.uri).version, f"delete {n} from {table}")
 
     # --- dataset item level -------------------------------------------------------------
-    def _split_items(self: Dataset, items: Sequence[DatasetItem | dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    def _split_items(self, items: Sequence[DatasetItem | dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         cls = self.dataset_item
         per_table: dict[str, list[dict[str, Any]]] = {t: [] for t in self.schema.tables}
         for _n, raw in enumerate(items):
@@ -254,7 +291,7 @@ class CrudMixin:
                     per_table[table].append(r)
         return per_table
 
-    def add_dataset_items(self: Dataset, items: Sequence[DatasetItem | dict[str, Any]]) -> list[str]:
+    def add_dataset_items(self, items: Sequence[DatasetItem | dict[str, Any]]) -> list[str]:
         """Add whole items (item row plus their views, entities, annotations) as one version."""
         per_table = self._split_items(items)
         with self.batch("add_dataset_items"):
@@ -270,7 +307,7 @@ class CrudMixin:
                 self._append(t, a)
         return [r["id"] for r in per_table["item"]]
 
-    def update_dataset_items(self: Dataset, items: Sequence[DatasetItem | dict[str, Any]]) -> list[str]:
+    def update_dataset_items(self, items: Sequence[DatasetItem | dict[str, Any]]) -> list[str]:
         """Replace whole items: rows present are upserted, rows of the item no longer present are deleted."""
         per_table = self._split_items(items)
         item_ids = [r["id"] for r in per_table["item"]]
@@ -292,7 +329,7 @@ class CrudMixin:
                 self._upsert(t, a, f"update {a.num_rows} in {t}")
         return item_ids
 
-    def delete_dataset_items(self: Dataset, ids: Sequence[str]) -> list[str]:
+    def delete_dataset_items(self, ids: Sequence[str]) -> list[str]:
         """Delete items and, cascading, every row that refers to them."""
         with self.batch("delete_dataset_items"):
             found = sorted(self._existing_ids("item", list(ids)))
@@ -306,5 +343,5 @@ class CrudMixin:
         return found
 
     # --- search -----------------------------------------------------------------------
-    def semantic_search(self: Dataset, query: Any, table: str, limit: int = 50, embedding_fn: Any = None) -> tuple[list[Any], list[float], list[str]]:
-        return semantic_search(self, query, table, limit=limit, embedding_fn=embedding_fn)
+    def semantic_search(self, query: Any, table: str, limit: int = 50, embedding_fn: Any = None) -> tuple[list[Any], list[float], list[str]]:
+        return semantic_search(self._as_dataset(), query, table, limit=limit, embedding_fn=embedding_fn)

@@ -139,7 +139,7 @@ class Dataset(CrudMixin):
         """A read-only handle on an older (or the same) dataset version."""
         return Dataset(self.path, self.media_dir, version=version, dataset_item=None)
 
-    def refresh(self) -> Dataset:
+    def reload(self) -> Dataset:
         """Move this (unpinned) handle to the latest committed version."""
         if not self._pinned:
             latest = self._log.latest()
@@ -159,7 +159,7 @@ class Dataset(CrudMixin):
         return open_table(self.path, table, self.table_version(table))
 
     def num_rows(self, table: str = "item") -> int:
-        return self._state.rows.get(table) if table in self._state.rows else self.open_lance(table).count_rows()
+        return self._state.rows[table] if table in self._state.rows else self.open_lance(table).count_rows()
 
     @property
     def num_items(self) -> int:
@@ -221,7 +221,7 @@ class Dataset(CrudMixin):
             grouped: dict[str, list[BaseSchema]] = defaultdict(list)
             if table in self._state.tables and item_ids:
                 for row in self.get_data(table, item_ids=item_ids):
-                    grouped[row.item_ref.id].append(row)  # type: ignore[attr-defined]
+                    grouped[row.item_ref.id].append(row)  # type: ignore[attr-defined]  # every table field's schema has item_ref
             per_table[table] = grouped
         out = []
         meta_names = list(cls.metadata_fields())

@@ -43,6 +43,10 @@ class DatasetItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
+    if typing.TYPE_CHECKING:
+        #: item_schema()'s cache, set on each subclass (not a pydantic field)
+        _pinlake_item_schema: ClassVar[type[Item]]
+
     ITEM_TABLE: ClassVar[str] = "item"
 
     id: str = ""
@@ -77,7 +81,7 @@ class DatasetItem(BaseModel):
         if cached is not None:
             return cached
         fields = {name: (info.annotation, info) for name, info in cls.metadata_fields().items()}
-        model = create_model(f"{cls.__name__}Item", __base__=Item, **fields)  # type: ignore[call-overload]
+        model = create_model(f"{cls.__name__}Item", __base__=Item, **fields)  # type: ignore[call-overload]  # fields from a dict: pydantic's overloads cannot check them
         cls._pinlake_item_schema = model
         return model
 

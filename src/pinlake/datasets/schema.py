@@ -51,7 +51,7 @@ def type_from_name(name: str) -> Any:
     if optional:
         name = name[: -len("|None")]
     if name.startswith("list[") and name.endswith("]"):
-        tp: Any = list[type_from_name(name[5:-1])]  # type: ignore[misc]
+        tp: Any = list[type_from_name(name[5:-1])]  # type: ignore[misc]  # a type built at run time
     else:
         tp = _NAME_TYPES.get(name, str)
     return tp | None if optional else tp
@@ -161,7 +161,7 @@ class DatasetSchema:
             if not extra and name == base.__name__ and not entry.get("vector_dim"):
                 schemas[table] = base
             else:
-                model = create_model(name, __base__=base, **extra)  # type: ignore[call-overload]
+                model = create_model(name, __base__=base, **extra)  # type: ignore[call-overload]  # fields from a dict: pydantic's overloads cannot check them
                 if entry.get("vector_dim"):
                     model.vector_dim = int(entry["vector_dim"])
                 schemas[table] = model
@@ -171,7 +171,7 @@ class DatasetSchema:
         for table, schema in schemas.items():
             if table in ("item", "source"):
                 continue
-            annotations[table] = (list[schema] if is_list.get(table) else schema | None, [] if is_list.get(table) else None)  # type: ignore[valid-type]
-        item_cls = create_model(data.get("dataset_item") or "DatasetItem", __base__=DatasetItem, **item_fields, **annotations)  # type: ignore[call-overload]
+            annotations[table] = (list[schema] if is_list.get(table) else schema | None, [] if is_list.get(table) else None)  # type: ignore[valid-type]  # annotations built at run time
+        item_cls = create_model(data.get("dataset_item") or "DatasetItem", __base__=DatasetItem, **item_fields, **annotations)  # type: ignore[call-overload]  # fields from a dict: pydantic's overloads cannot check them
         schemas["item"] = item_cls.item_schema()
         return cls(schemas, is_list, item_cls)

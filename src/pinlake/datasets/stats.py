@@ -19,7 +19,9 @@ BINS = 10
 
 
 def _histogram(con: duckdb.DuckDBPyConnection, relation: str, expr: str, bins: int = BINS) -> dict[str, Any]:
-    lo, hi, n = con.execute(f"SELECT min({expr}), max({expr}), count({expr}) FROM {relation}").fetchone()
+    row = con.execute(f"SELECT min({expr}), max({expr}), count({expr}) FROM {relation}").fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns one row
+    lo, hi, n = row
     if not n:
         return {"min": None, "max": None, "count": 0, "edges": [], "counts": []}
     lo, hi = float(lo), float(hi)
@@ -76,8 +78,10 @@ def compute_stats(ds: Dataset) -> dict[str, Any]:
                 w = "(CASE WHEN format = 'xyxy' THEN coords[3] - coords[1] ELSE coords[3] END)"
                 h = "(CASE WHEN format = 'xyxy' THEN coords[4] - coords[2] ELSE coords[4] END)"
                 sub = f"(SELECT {w} AS w, {h} AS h, is_normalized FROM {rel})"
+                normalized = con.execute(f"SELECT count(*) FROM {rel} WHERE is_normalized").fetchone()
+                assert normalized is not None  # count(*) returns one row
                 out["bbox"][table] = {
-                    "normalized": con.execute(f"SELECT count(*) FROM {rel} WHERE is_normalized").fetchone()[0],
+                    "normalized": normalized[0],
                     "area": _histogram(con, sub, "w * h"),
                     "aspect": _histogram(con, f"(SELECT * FROM {sub} WHERE h > 0)", "w / h"),
                 }

@@ -106,7 +106,7 @@ class TableWriter:
             read_version = 0
             if self.exists:
                 read_version = lance_dataset(self.uri).version
-            op = lance.LanceOperation.Overwrite(self.schema, self.fragments)
+            op: lance.LanceOperation.BaseOperation = lance.LanceOperation.Overwrite(self.schema, self.fragments)
         else:
             read_version = self.base_version if self.base_version is not None else lance_dataset(self.uri).version
             op = lance.LanceOperation.Append(self.fragments)

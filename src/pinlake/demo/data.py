@@ -10,6 +10,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFilter
@@ -55,7 +56,7 @@ def generate_health_images(root: Path, n_train: int = 24, n_test: int = 8, seed:
             w, h = rng.choice([(256, 256), (320, 240), (240, 320)])
             img = PILImage.new("RGB", (w, h), bg)
             draw = ImageDraw.Draw(img)
-            objects = {"category": [], "bbox": [], "keypoints": []}
+            objects: dict[str, list[Any]] = {"category": [], "bbox": [], "keypoints": []}
             for _ in range(rng.randint(1, 4)):
                 bw, bh = rng.randint(24, w // 3), rng.randint(24, h // 3)
                 x, y = rng.randint(0, w - bw - 1), rng.randint(0, h - bh - 1)

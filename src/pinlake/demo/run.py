@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pinlake.datasets.build.base import BuildMode
 from pinlake.datasets.build.folder import ImageFolderBuilder
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.info import DatasetInfo
@@ -30,7 +31,7 @@ def run_demo(library: Path, assets: Path) -> DemoResult:
         DatasetInfo(id=DEMO_NAME, name="Health Images", description="Demo: generated health images with boxes and keypoints"),
         url_prefix=f"/{DEMO_NAME}",
     )
-    mode = "overwrite" if (lib.dataset_path(DEMO_NAME) / "info.json").exists() else "create"
+    mode: BuildMode = "overwrite" if (lib.dataset_path(DEMO_NAME) / "info.json").exists() else "create"
     return DemoResult(builder.build(mode=mode), source)
 
 

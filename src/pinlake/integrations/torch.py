@@ -77,7 +77,7 @@ def PinnedDataset(pin: str, transform: Callable[[Any], Any] | None = None, **kwa
     """A ``torch.utils.data.Dataset`` (map-style) over the items of ``pin``: ``(image, target)``."""
     tud = _require_torch()
 
-    class _TorchPinnedDataset(tud.Dataset):  # type: ignore[misc, name-defined]
+    class _TorchPinnedDataset(tud.Dataset):  # type: ignore[name-defined]  # torch is imported at call time (optional)
         def __init__(self) -> None:
             self.items = _Items(pin, transform, **kwargs)
 

@@ -35,7 +35,7 @@ def s3_filesystem() -> pafs.S3FileSystem:
     return pafs.S3FileSystem(**kwargs)
 
 
-def resolve(location: str) -> tuple[pafs.FileSystem, str, str]:
+def resolve_location(location: str) -> tuple[pafs.FileSystem, str, str]:
     """(filesystem, path inside it, uri prefix) for a local path, ``file://`` or ``s3://`` uri."""
     if location.startswith("s3://"):
         return s3_filesystem(), location[len("s3://") :], "s3://"
@@ -56,7 +56,7 @@ def bucket_items(prefixes: list[str]) -> list[Item]:
     """One Item per object under each prefix (recursive), named by its key / relative path."""
     items: list[Item] = []
     for prefix in prefixes:
-        fs, path, scheme = resolve(prefix)
+        fs, path, scheme = resolve_location(prefix)
         try:
             info = fs.get_file_info(path)
             if info.type == pafs.FileType.File:
@@ -93,7 +93,7 @@ def bucket_items(prefixes: list[str]) -> list[Item]:
 
 def read_uri(uri: str, sha256: str) -> bytes:
     """Read a referenced object and check its sha256."""
-    fs, path, _ = resolve(uri)
+    fs, path, _ = resolve_location(uri)
     try:
         with fs.open_input_stream(path) as f:
             content = f.read()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -20,6 +20,10 @@ from pinlake.lake.processing import run
 from pinlake.lake.upload import check_metadata_sizes, ingest, local_items
 from pinlake.lake.values import write_parquet
 from pinlake.runners.dask import check_runner
+from pinlake.storage import S3Path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lance.dataset import Version
 
 PathLike = str | os.PathLike[str]
 
@@ -30,8 +34,8 @@ READ_BLOBS_STEP = 128
 class Lake:
     """A lake rooted at a directory (or ``s3://`` uri). ``Lake(root, version=N)`` is read-only at N."""
 
-    def __init__(self, root: PathLike, version: int | None = None) -> None:
-        self.root = str(root) if "://" in str(root) else Path(root)
+    def __init__(self, root: PathLike | S3Path, version: int | None = None) -> None:
+        self.root = str(root) if isinstance(root, S3Path) or "://" in str(root) else Path(root)
         self._store = Store(root, version=version)
         self.read_only = version is not None
         if self.read_only:
@@ -56,7 +60,7 @@ class Lake:
             raise NotFoundError(f"the lake has no version {version}", hint=f"Current version: {self.version}.")
         return Lake(self.root, version=version)
 
-    def versions(self) -> list[dict[str, Any]]:
+    def versions(self) -> list[Version]:
         ds = self._store.open_or_none(DATA)
         return [] if ds is None else ds.versions()
 
@@ -80,8 +84,8 @@ class Lake:
     # --- upload --------------------------------------------------------------
     def upload_data(
         self,
-        filepaths: PathLike | list[PathLike],
-        tags: list[str | Tag] | str | Tag | None = None,
+        filepaths: PathLike | Iterable[PathLike],
+        tags: Sequence[str | Tag] | str | Tag | None = None,
         source: str | DataSource | None = None,
         max_workers: int | None = None,
         error_manager: ErrorManager | None = None,
@@ -108,7 +112,7 @@ class Lake:
         """
         self._writable()
         single = isinstance(filepaths, (str, os.PathLike))
-        paths = [filepaths] if single else list(filepaths)
+        paths: list[PathLike] = [filepaths] if isinstance(filepaths, (str, os.PathLike)) else list(filepaths)
         if isinstance(object_names, str):
             object_names = [object_names]
         if object_names is not None and len(object_names) != len(paths):
@@ -148,7 +152,7 @@ class Lake:
     def import_bucket_objects(
         self,
         prefixes: list[str] | str,
-        tags: list[str | Tag] | str | Tag | None = None,
+        tags: Sequence[str | Tag] | str | Tag | None = None,
         source: str | DataSource | None = None,
         *,
         max_workers: int | None = None,
@@ -164,7 +168,7 @@ class Lake:
             self._store, items, tags=names, source=src, max_workers=max_workers, error_manager=error_manager,
             fill_metadata=False, operation="lake.import", progress=progress, lineage={"prefixes": ",".join(prefixes)},
         )
-        return self._wrap(rows, False)  # type: ignore[return-value]
+        return self._wrap(rows, False)  # type: ignore[return-value]  # single=False: always MultiData
 
     def _labels(self, tags: Any, source: Any) -> tuple[list[str], str | None]:
         names = tagmod.tag_names(tags)
@@ -195,7 +199,7 @@ class Lake:
         limit: int | None = None,
         offset: int | None = None,
         order_by: list[str] | str | None = None,
-        tags: str | Tag | list[str | Tag] | None = None,
+        tags: str | Tag | Sequence[str | Tag] | None = None,
         intersect_tags: bool = False,
         filenames: list[str] | None = None,
         object_names: list[str] | None = None,
@@ -278,7 +282,8 @@ class Lake:
             step = READ_BLOBS_STEP  # small planned reads: the reader's buffers stay small as the lake grows
             for k in range(0, len(ids), step):
                 blobs = ds.read_blobs("blob", ids=ids[k : k + step], preserve_order=True)
-                out.update((sha, content) for sha, (_, content) in zip(shas[k : k + step], blobs))
+                # a null blob is not held: left out like an absent object
+                out.update((sha, content) for sha, (_, content) in zip(shas[k : k + step], blobs) if content is not None)
         for h in hits:
             if h["uri"] and h["sha256"] not in out:
                 out[h["sha256"]] = read_uri(h["uri"], h["sha256"])
@@ -287,28 +292,28 @@ class Lake:
     # --- tags and sources ----------------------------------------------------
     def create_data_tag(self, name: str) -> Tag:
         self._writable()
-        return tagmod.create(self._store, TAGS, name)  # type: ignore[return-value]
+        return tagmod.create(self._store, TAGS, name)  # type: ignore[return-value]  # the TAGS table gives Tags
 
     def get_data_tag(self, name: str) -> Tag:
-        return tagmod.get(self._store, TAGS, name)  # type: ignore[return-value]
+        return tagmod.get(self._store, TAGS, name)  # type: ignore[return-value]  # the TAGS table gives Tags
 
     def get_or_create_data_tag(self, name: str) -> Tag:
         self._writable()
-        return tagmod.get_or_create(self._store, TAGS, [name])[0]  # type: ignore[return-value]
+        return tagmod.get_or_create(self._store, TAGS, [name])[0]  # type: ignore[return-value]  # the TAGS table gives Tags
 
     def list_data_tags(self, limit: int | None = None, offset: int | None = None, order_by: list[str] | None = None) -> list[Tag]:
         return tagmod.list_sorted(self._store, TAGS, limit, offset, order_by)
 
     def create_datasource(self, name: str) -> DataSource:
         self._writable()
-        return tagmod.create(self._store, SOURCES, name)  # type: ignore[return-value]
+        return tagmod.create(self._store, SOURCES, name)  # type: ignore[return-value]  # SOURCES gives DataSources
 
     def get_datasource(self, name: str) -> DataSource:
-        return tagmod.get(self._store, SOURCES, name)  # type: ignore[return-value]
+        return tagmod.get(self._store, SOURCES, name)  # type: ignore[return-value]  # SOURCES gives DataSources
 
     def get_or_create_datasource(self, name: str) -> DataSource:
         self._writable()
-        return tagmod.get_or_create(self._store, SOURCES, [name])[0]  # type: ignore[return-value]
+        return tagmod.get_or_create(self._store, SOURCES, [name])[0]  # type: ignore[return-value]  # SOURCES gives DataSources
 
     def list_datasources(self, limit: int | None = None, offset: int | None = None, order_by: list[str] | None = None) -> list[DataSource]:
         return tagmod.list_sorted(self._store, SOURCES, limit, offset, order_by)

@@ -24,7 +24,7 @@ from lance import LanceOperation, Transaction
 
 from pinlake.errors import ValidationError, field_size_error, oversized_string
 from pinlake.provenance import lineage_properties
-from pinlake.storage import location, storage_options
+from pinlake.storage import S3Path, location, storage_options
 from pinlake.storage import lock as storage_lock
 from pinlake.util.sqltext import sql_in, sql_str  # noqa: F401 - re-exported for the lake modules
 
@@ -84,7 +84,7 @@ def storage_options_for(root: str) -> dict[str, str] | None:
 class Store:
     """Opens and commits the lake tables. ``version`` pins the data table (read-only lake)."""
 
-    def __init__(self, root: str | os.PathLike[str], version: int | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] | S3Path, version: int | None = None) -> None:
         self.root = str(root).rstrip("/")
         self.remote = is_remote(self.root)
         self.pinned_version = version

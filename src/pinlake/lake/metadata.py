@@ -166,8 +166,9 @@ def _probe_image(content: bytes, fill: bool) -> tuple[int | None, int | None, di
         return width, height, {}
     meta: dict[str, Any] = {}
     try:
-        if getattr(img, "tag_v2", None) is not None:  # TIFF
-            for key, value in img.tag_v2.items():
+        tags = getattr(img, "tag_v2", None)
+        if tags is not None:  # TIFF
+            for key, value in tags.items():
                 if key in (273, 279, 324, 325):  # strip/tile offsets and counts: noise
                     continue
                 meta[TiffTags.lookup(key).name] = _json_safe(value)

@@ -196,7 +196,7 @@ class Data:
 
     def _get(self, key: str) -> Any:
         row = self._row
-        return row[key] if row is not None else self._rows.value(key, self._i)  # type: ignore[union-attr]
+        return row[key] if row is not None else self._rows.value(key, self._i)  # type: ignore[union-attr]  # _rows is set when _row is not
 
     def listing_position(self) -> tuple[Rows, int] | None:
         """``(rows, i)`` when this Data is row ``i`` of a listing's :class:`Rows` (its row not read into a
@@ -205,7 +205,7 @@ class Data:
 
     def _dict(self) -> dict[str, Any]:
         """The row as a dict (a fresh one for a Data of a listing)."""
-        return self._row if self._row is not None else self._rows.row(self._i)  # type: ignore[union-attr]
+        return self._row if self._row is not None else self._rows.row(self._i)  # type: ignore[union-attr]  # _rows is set when _row is not
 
     @property
     def tags(self) -> list[str]:

@@ -76,7 +76,8 @@ def list_processings() -> list[str]:
 
 
 def run(lake: Lake, processing: Any, data: MultiData, parameters: dict[str, Any] | None) -> ProcessingResult:
-    name = processing if isinstance(processing, str) else getattr(processing, "name", None) or getattr(processing, "__name__", str(processing))
+    label: Any = getattr(processing, "name", None)
+    name: str = processing if isinstance(processing, str) else label or getattr(processing, "__name__", str(processing))
     fn = processing if callable(processing) else get_processing(name)
     out = fn(lake, data, dict(parameters or {}))
     if isinstance(out, dict):

@@ -126,11 +126,8 @@ def find_rows(
             "find_data needs exactly one of filename=, object_name=, id=", hint="Example: lake.find_data(object_name='trial/basel/t2.dcm')."
         )
     (key, value), = given.items()
-    flt = build_filter(
-        all_versions=(key == "id"),
-        version=version,
-        **{ {"filename": "filenames", "object_name": "object_names", "id": "ids"}[key]: [str(value)]},
-    )
+    by: dict[str, Any] = {{"filename": "filenames", "object_name": "object_names", "id": "ids"}[key]: [str(value)]}
+    flt = build_filter(all_versions=(key == "id"), version=version, **by)
     try:
         rows = select(store, flt, limit=2).to_pylist()
     except NoDataError:

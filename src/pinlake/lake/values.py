@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,7 @@ def data_to_arrow(data: Data) -> pa.Table:
     raise ValidationError(f"{data.object_name} ({mt}) is not a table type", hint="to_arrow() reads CSV, TSV and Parquet; use to_numpy() for arrays.")
 
 
-def write_parquet(table: pa.Table, path: str | Path) -> Path:
+def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> Path:
     import pyarrow.parquet as pq
 
     path = Path(path)

@@ -74,7 +74,7 @@ def build_folder(
     total = builder.count_samples()
     if progress:
         builder.progress = lambda n: progress(n, total)
-    ds = builder.build(mode=mode, flush_every_n_samples=flush_every_n_samples)  # type: ignore[arg-type]
+    ds = builder.build(mode=mode, flush_every_n_samples=flush_every_n_samples)  # type: ignore[arg-type]  # build() checks the mode
     return BuildResult(ds, ds.num_items)
 
 
@@ -198,16 +198,18 @@ def build_from_lock(
     target = library.dataset_path(name)
     exists = VersionLog(target).exists()
 
+    checked_name: str = name  # the closures see the checked name (not the Optional parameter)
+
     def info() -> DatasetInfo:
-        return DatasetInfo(id=name, name=name.replace("_", " ").title(), description=description or f"Built from lock {lock.hash[:12]} of recipe {lock.recipe}")
+        return DatasetInfo(id=checked_name, name=checked_name.replace("_", " ").title(), description=description or f"Built from lock {lock.hash[:12]} of recipe {lock.recipe}")
 
     def builder(**kw: Any) -> LockfileBuilder:
-        return LockfileBuilder(lock, target, dataset_item, info(), lake, embed=embed, **kw)  # type: ignore[arg-type]
+        return LockfileBuilder(lock, target, dataset_item, info(), lake, embed=embed, **kw)
 
     def full(real_mode: str) -> LockBuildResult:
         if runner == "dask":
             out = build_lock_on_dask(
-                lock, target, dataset_item, info(), lake, mode=real_mode, embed=embed, address=dask_address,  # type: ignore[arg-type]
+                lock, target, dataset_item, info(), lake, mode=real_mode, embed=embed, address=dask_address,
                 client=dask_client, shards=shards, flush_every_n_samples=flush_every_n_samples,
                 compute_stats=compute_stats,
             )
@@ -215,7 +217,7 @@ def build_from_lock(
                        "commit_seconds": out.commit_seconds, "workers": out.workers}
             return LockBuildResult(out.dataset, lock.hash, real_mode, added=lock.object_names(), runner="dask",
                                    shards=out.shards, timings=timings)
-        ds = builder().build(mode=real_mode, flush_every_n_samples=flush_every_n_samples, compute_stats=compute_stats)  # type: ignore[arg-type]
+        ds = builder().build(mode=real_mode, flush_every_n_samples=flush_every_n_samples, compute_stats=compute_stats)  # type: ignore[arg-type]  # build() checks the mode
         return LockBuildResult(ds, lock.hash, real_mode, added=lock.object_names())
 
     if not exists or mode in ("create", "overwrite"):

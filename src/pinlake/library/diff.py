@@ -41,7 +41,7 @@ def diff_versions(path: AnyPath, a: int | str, b: int | str, *, include_meta: bo
         # a version removed by cleanup is a NotFoundError naming it (not Lance's missing-manifest error)
         da = open_table(path, table, va) if va is not None else None
         db = open_table(path, table, vb) if vb is not None else None
-        schema = (db or da).schema  # type: ignore[union-attr]
+        schema = (db or da).schema  # type: ignore[union-attr]  # one side at least has the table (see above)
         con.register("a_t", da if da is not None else schema.empty_table())
         con.register("b_t", db if db is not None else schema.empty_table())
         common = [c for c in schema.names if c not in ignored and (da is None or c in da.schema.names)

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from pinlake.catalog.store import Catalog
 from pinlake.library.pin import parse_pin
 from pinlake.library.versions import dataset_path, library_of, resolve
+from pinlake.storage import AnyPath
 from pinlake.util.sqltext import sql_str
 
 
-def _lock_info(library: Path | None, lock_hash: str) -> dict[str, Any]:
+def _lock_info(library: AnyPath | None, lock_hash: str) -> dict[str, Any]:
     """What ``_locks/<hash>/lock.json`` says about a lock (empty when it is not stored here)."""
     info: dict[str, Any] = {"hash": lock_hash}
     if not lock_hash or library is None:

@@ -1,4 +1,8 @@
-"""Lock a registered recipe at the lake's latest version (reusing a lock of the same inputs)."""
+"""Lock a registered recipe at the lake's latest version (reusing a lock of the same inputs).
+
+The recipe runner and the version log load inside the calls (``# lazy``): the no-op refresh on a
+server records its run with :class:`LockStep` and must not load Lance or pyarrow.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,6 @@ from typing import Any
 
 from pinlake.library.connection import Library
 from pinlake.library.registry import Registry
-from pinlake.library.versions import latest_entry
-from pinlake.recipes.lockfile import lock_recipe
 from pinlake.storage import location
 
 
@@ -28,6 +30,8 @@ class LockStep:
 
 def lock_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str) -> LockStep:
     """Evaluate the registered recipe against the lake and write its lock under ``_locks/<hash>``."""
+    from pinlake.recipes.lockfile import lock_recipe  # lazy: see the module doc
+
     reg = Registry(registry)
     entry = reg.get(name)
     lib = Library(library).ensure()
@@ -48,6 +52,8 @@ def same_inputs_lock(lib: Library, name: str, script: Path, lake_version: int) -
     """
     import hashlib
     import json
+
+    from pinlake.library.versions import latest_entry  # lazy: see the module doc
 
     entry = latest_entry(lib, name)
     if entry is None or not entry.lock_hash:

@@ -117,7 +117,7 @@ class PinnedDataset:
         return self.open_lance(table).take(list(indices), columns=list(columns) if columns else None)
 
     def num_rows(self, table: str = "item") -> int:
-        return self.entry.rows.get(table) if table in self.entry.rows else self.open_lance(table).count_rows()
+        return self.entry.rows[table] if table in self.entry.rows else self.open_lance(table).count_rows()
 
     def __len__(self) -> int:
         return self.num_rows("item")
@@ -261,7 +261,8 @@ def verify_pins(file: str | os.PathLike[str], library: str | os.PathLike[str] | 
             problems.append(f"{name}: {exc.message}")
             continue
         for table, t in sorted(rec["tables"].items()):
-            want_v, want_h = (t or {}).get("version"), (t or {}).get("sha256")
+            pinned: Any = t or {}  # as read from the pins file
+            want_v, want_h = pinned.get("version"), pinned.get("sha256")
             where = f"dataset {name!r} table {table!r} version {want_v}"
             if entry.tables.get(table) != want_v:
                 problems.append(f"{where}: dataset version {entry.dataset_version} names Lance version {entry.tables.get(table)}")

@@ -43,7 +43,7 @@ def manifests(table: Path) -> list[str] | None:
     return names or None
 
 
-def latest_version(names: list[str]) -> int | None:
+def latest_manifest_version(names: list[str]) -> int | None:
     """The table's latest version from its manifest names (both Lance naming schemes)."""
     try:
         nums = [int(n.split(".", 1)[0]) for n in names]
@@ -94,7 +94,7 @@ def quick_unchanged(library: str | os.PathLike[str], registry: str | os.PathLike
         return None
     lake = manifests(lib / "_lake" / LAKE_DATA)
     if (recipe_hash != stamp.get("recipe_hash") or lake is None or lake != stamp.get("lake_manifests")
-            or latest_version(lake) != stamp.get("lake_version")
+            or latest_manifest_version(lake) != stamp.get("lake_version")
             or manifests(dataset / LOG) != stamp.get("log_manifests")
             or not Path(stamp.get("lock_dir", ""), "lock.json").is_file()
             or not _current_finalize(dataset, stamp.get("version"))):
@@ -115,7 +115,7 @@ def write_stamp(library: str | os.PathLike[str], registry: str | os.PathLike[str
     recipe_hash = hashlib.sha256(reg.script(reg.get(name)).read_bytes()).hexdigest()
     lake, log = manifests(lib / "_lake" / LAKE_DATA), manifests(dataset / LOG)
     entry = VersionLog(dataset).latest()
-    if (lake is None or log is None or entry is None or latest_version(lake) != lock.lake_version
+    if (lake is None or log is None or entry is None or latest_manifest_version(lake) != lock.lake_version
             or entry.lock_hash != lock.lock_hash or entry.lineage.get("pinlake.recipe_hash") != recipe_hash
             or (lake, log) != (manifests(lib / "_lake" / LAKE_DATA), manifests(dataset / LOG))
             or not _current_finalize(dataset, entry.dataset_version)):

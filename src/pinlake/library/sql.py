@@ -115,7 +115,7 @@ CATALOG_VIEWS = {
 }
 
 
-def connect(library: str | os.PathLike[str] | None = None, at: Mapping[str, Any] | Iterable[str] | None = None) -> Any:
+def duckdb_connection(library: str | os.PathLike[str] | None = None, at: Mapping[str, Any] | Iterable[str] | None = None) -> Any:
     """A DuckDB connection with the whole library exposed as views (snapshots taken now)."""
     import duckdb
 
@@ -168,7 +168,7 @@ def sql(query: str, library: str | os.PathLike[str] | None = None,
     import duckdb
 
     check_read_only(query)
-    con = connect(library, at)
+    con = duckdb_connection(library, at)
     try:
         result = con.sql(query).to_arrow_table()
     except duckdb.Error as exc:

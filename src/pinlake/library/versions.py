@@ -5,6 +5,7 @@ Every function reads the dataset's version log; nothing here rewrites history.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -21,7 +22,7 @@ TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 
 # --- locating -----------------------------------------------------------------------
-def dataset_path(name_or_path: str | AnyPath, library: str | AnyPath | None = None) -> AnyPath:
+def dataset_path(name_or_path: str | AnyPath, library: str | os.PathLike[str] | AnyPath | None = None) -> AnyPath:
     """The directory of a dataset given its name in ``library`` (or a path to it)."""
     p = location(name_or_path)
     if (p / "_versions.lance" / "_versions").is_dir():
@@ -56,7 +57,8 @@ def tags_of(path: AnyPath, entries: list[DatasetVersion] | None = None) -> dict[
         entries = VersionLog(path).entries()
     lance_tags: dict[str, dict[str, int]] = {}
     db = path / "db"
-    for table_dir in sorted(db.iterdir()) if db.is_dir() else []:
+    table_dirs: list[AnyPath] = sorted(db.iterdir()) if db.is_dir() else []
+    for table_dir in table_dirs:
         if table_dir.name.endswith(".lance"):
             for name, t in lance_dataset(str(table_dir)).tags.list().items():
                 if not name.startswith("pinlake-keep-"):

@@ -21,6 +21,8 @@ class ReadOnlyLakeClient:
     """
 
     __slots__ = ("_lake", "_version")
+    _lake: Lake
+    _version: int
 
     def __init__(self, lake: Lake, recipe: str | None = None) -> None:
         version = lake.version

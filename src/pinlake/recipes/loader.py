@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
 import sys
 import traceback
@@ -40,7 +41,7 @@ def _recipe_traceback(exc: BaseException, path: Path) -> str:
     return "".join(lines).rstrip()
 
 
-def load_recipe(path: str | Path, name: str | None = None) -> LoadedRecipe:
+def load_recipe(path: str | os.PathLike[str], name: str | None = None) -> LoadedRecipe:
     """Import ``path`` and return its decorated recipe (``name`` picks one when there are several)."""
     path = Path(path)
     if not path.is_file():
@@ -110,7 +111,7 @@ def check_shape(loaded: LoadedRecipe, result: Any) -> dict[str, list[Any]]:
     return out
 
 
-def resolve(lake: Any, split: str, index: int, r: Any) -> dict[str, Any]:
+def resolve_resource(lake: Any, split: str, index: int, r: Any) -> dict[str, Any]:
     """A resource (Data or dict) → its full data row at the pinned lake version."""
     if isinstance(r, Data):
         return r.to_dict()
@@ -122,4 +123,4 @@ def resolve(lake: Any, split: str, index: int, r: Any) -> dict[str, Any]:
         raise RecipeError(f"split {split!r}[{index}]: {exc.message}", hint="Recipes may only return resources of the lake.") from None
 
 
-__all__ = ["LoadedRecipe", "load_recipe", "run_recipe", "check_shape", "resolve"]
+__all__ = ["LoadedRecipe", "load_recipe", "run_recipe", "check_shape", "resolve_resource"]

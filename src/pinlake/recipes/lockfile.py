@@ -23,7 +23,7 @@ from pinlake.lake.lake import Lake
 from pinlake.lake.models import Data
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import LockfileError, RecipeError
-from pinlake.recipes.loader import load_recipe, resolve, run_recipe
+from pinlake.recipes.loader import load_recipe, resolve_resource, run_recipe
 from pinlake.storage import AnyPath, S3Path, location
 from pinlake.util.sqltext import sql_in
 
@@ -112,7 +112,7 @@ def _split_entries(split: str, items: list[Any], lake: Any, owner: dict[str, str
             entry: Any = r
             name = r.object_name
         else:
-            entry = resolve(lake, split, i, r)
+            entry = resolve_resource(lake, split, i, r)
             name = entry["object_name"]
         prev = owner.get(name)
         if prev == split:
@@ -175,8 +175,8 @@ def lock_recipe(
     recipe_file: str | os.PathLike[str],
     lake: Lake,
     *,
-    out: str | os.PathLike[str] | None = None,
-    locks_dir: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | S3Path | None = None,
+    locks_dir: str | os.PathLike[str] | S3Path | None = None,
     name: str | None = None,
 ) -> LockResult:
     """Evaluate a recipe over ``lake`` at its current version and write the lock.
@@ -248,9 +248,9 @@ def install_lock_dir(target: AnyPath, staging: Path, names: list[str], manifest:
         return
     target.mkdir(parents=True, exist_ok=True)
     (staging / MANIFEST).write_text(text)
-    for old in target.glob("resources.*.jsonl"):
-        if old.name not in names:
-            old.unlink()
+    for stale in target.glob("resources.*.jsonl"):
+        if stale.name not in names:
+            stale.unlink()
     for n in [*names, MANIFEST]:
         os.replace(staging / n, target / n)
 
@@ -388,7 +388,7 @@ def _first_bad_line(path: AnyPath, lake: Lake | None) -> str:
     return f"{path}: content changed since it was locked"
 
 
-def read_lock(path: str | os.PathLike[str], lake: Lake | None = None, *, verify: bool = True) -> Lock:
+def read_lock(path: str | os.PathLike[str] | S3Path, lake: Lake | None = None, *, verify: bool = True) -> Lock:
     """Open a lock directory (or one of its jsonl files / its lock.json) and check its hash."""
     p = location(path)
     lock_dir = p.parent if p.is_file() else p

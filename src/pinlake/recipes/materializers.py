@@ -21,7 +21,7 @@ from pinlake.errors import ValidationError
 from pinlake.lake.lake import Lake
 from pinlake.recipes.errors import LockfileError
 from pinlake.recipes.lockfile import Lock, check_in_lake, read_lock
-from pinlake.storage import location
+from pinlake.storage import AnyPath, location
 
 ENTRY_POINT_GROUP = "pinlake.materializers"
 
@@ -172,7 +172,7 @@ def parquet_materializer(ctx: MaterializeContext) -> list[Path]:
 
 
 # --- running ------------------------------------------------------------------------
-def split_of(file: Path) -> str:
+def split_of(file: AnyPath) -> str:
     name = file.name
     if not (name.startswith("resources.") and name.endswith(".jsonl")):
         raise LockfileError(f"{file}: not a lockfile (expected resources.<split>.jsonl)", hint="Pass a file written by `pinlake datasets lock`.")
@@ -191,7 +191,7 @@ def materialize(
         raise ValidationError("no materializer given", hint=f"Pass -m NAME (available: {', '.join(list_materializers())}).")
     fns = [(n, get_materializer(n)) for n in names]
     jobs: list[tuple[Lock, str]] = []
-    locks: dict[Path, Lock] = {}  # each lock directory is read, verified and checked against the lake once
+    locks: dict[AnyPath, Lock] = {}  # each lock directory is read, verified and checked against the lake once
     for f in files:
         path = location(f)
         if not path.is_file():

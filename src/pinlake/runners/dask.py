@@ -36,7 +36,7 @@ def check_runner(runner: str, address: str | None, client: Any = None) -> None:
         raise RunnerError("--runner dask needs --dask-address (the scheduler's tcp://HOST:PORT)", hint=START_HINT)
 
 
-def connect(address: str, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Any:
+def connect_scheduler(address: str, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Any:
     """A ``distributed.Client`` for the scheduler at ``address`` with at least one worker."""
     distributed = import_distributed()
     _probe(address, timeout)
@@ -96,7 +96,7 @@ def client_for(address: str | None, client: Any = None, timeout: float = DEFAULT
         yield client
         return
     check_runner("dask", address)
-    own = connect(str(address), timeout)
+    own = connect_scheduler(str(address), timeout)
     try:
         yield own
     finally:
@@ -157,5 +157,5 @@ def worker_names(client: Any) -> list[str]:
     return sorted(client.scheduler_info().get("workers", {}))
 
 
-__all__ = ["RUNNERS", "DEFAULT_CONNECT_TIMEOUT", "START_HINT", "import_distributed", "check_runner", "client_for", "connect", "run_tasks",
+__all__ = ["RUNNERS", "DEFAULT_CONNECT_TIMEOUT", "START_HINT", "import_distributed", "check_runner", "client_for", "connect_scheduler", "run_tasks",
            "error_result", "worker_names"]

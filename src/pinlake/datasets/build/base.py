@@ -29,9 +29,9 @@ from pinlake.datasets.versions import VersionLog
 from pinlake.errors import BuildError, DatasetExistsError, PinlakeError, ValidationError
 from pinlake.features.arrow import arrow_schema, pydantic_message, rows_to_table
 from pinlake.features.base import BaseSchema, utcnow
-from pinlake.features.groups import Source, SourceKind
+from pinlake.features.groups import Item, Source, SourceKind
 from pinlake.provenance import lineage_properties
-from pinlake.storage import lance_dataset, location, rmtree
+from pinlake.storage import S3Path, lance_dataset, location, rmtree
 from pinlake.util.write_behind import WriteBehind
 
 BuildMode = Literal["create", "overwrite", "add"]
@@ -97,13 +97,13 @@ class DatasetBuilder:
 
     DEFAULT_FLUSH = 1024
 
-    def __init__(self, target_dir: str | os.PathLike[str], dataset_item: type[DatasetItem], info: DatasetInfo) -> None:
+    def __init__(self, target_dir: str | os.PathLike[str] | S3Path, dataset_item: type[DatasetItem], info: DatasetInfo) -> None:
         self.target_dir = location(target_dir)
         self.dataset_item = dataset_item
         self.info = info
         self.schema = DatasetSchema.from_dataset_item(dataset_item)
         self.item_schema_name = "item"
-        self.item_schema = self.schema.schemas["item"]
+        self.item_schema: type[Item] = dataset_item.item_schema()  # schemas["item"] (cached on the class)
         self.sources: list[Source] = []
         self.build_time = utcnow()
         #: extra lineage (lock hash, lake version, recipe hash) merged into every commit
@@ -136,8 +136,8 @@ class DatasetBuilder:
         source_id = stable_id("source", name, str(SourceKind(kind).value))
         if all(s.id != source_id for s in self.sources):
             self.sources.append(
-                Source(id=source_id, name=name, kind=SourceKind(kind), metadata=metadata,
-                       created_at=self.build_time, updated_at=self.build_time)
+                Source.model_validate({"id": source_id, "name": name, "kind": SourceKind(kind), "metadata": metadata,
+                                       "created_at": self.build_time, "updated_at": self.build_time})
             )
         return source_id
 
@@ -148,12 +148,12 @@ class DatasetBuilder:
             raise ValidationError(f"unknown build mode {mode!r}", hint="Use mode='create', 'overwrite' or 'add'.")
         target = self.target_dir
         log = VersionLog(target)
-        with build_section(target, log, mode, "Use mode=\"overwrite\" (a new version replacing the rows) or mode=\"add\".") as mode:
-            dataset = self._build_locked(log, mode, flush_every_n_samples or self.DEFAULT_FLUSH, check_refs, compute_stats)
+        with build_section(target, log, mode, "Use mode=\"overwrite\" (a new version replacing the rows) or mode=\"add\".") as checked:
+            dataset = self._build_under_write_lock(log, checked, flush_every_n_samples or self.DEFAULT_FLUSH, check_refs, compute_stats)
         pa.default_memory_pool().release_unused()
         return dataset
 
-    def _build_locked(self, log: VersionLog, mode: str, flush_every: int, check: bool, derived: bool = True) -> Dataset:
+    def _build_under_write_lock(self, log: VersionLog, mode: str, flush_every: int, check: bool, derived: bool = True) -> Dataset:
         target = self.target_dir
         previous = log.latest()
         bases = log.write_bases(previous) if mode == "add" else {}  # leftovers rolled back, writes on the head

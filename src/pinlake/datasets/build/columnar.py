@@ -192,6 +192,7 @@ class ColumnarPlan:
         return pa.types.is_struct(obj_type) and {f.name for f in obj_type} == self.obj_names
 
     def _entities(self, meta: pa.StructArray, item_ids: list[str], view_ids: pa.Array, out: dict[str, pa.Table]) -> bool | None:
+        assert self.entity is not None  # called only for a plan with an entity table
         b = self.b
         ename = b.entity_name
         objs = pc.struct_field(meta, ename)

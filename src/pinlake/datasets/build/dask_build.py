@@ -41,11 +41,7 @@ from pinlake.provenance import lineage_properties
 from pinlake.recipes.lockfile import Lock
 from pinlake.runners.dask import (
     DEFAULT_CONNECT_TIMEOUT,
-    RUNNERS,
-    check_runner,
     client_for,
-    connect,
-    import_distributed,
     run_tasks,
     worker_names,
 )
@@ -102,26 +98,26 @@ def build_lock_on_dask(
         total = sum(int(n) for n in lock.manifest["splits"].values())
         plan = plan_shards(lock, shards or default_shards(total, len(workers)))
         with build_section(target, log, mode, "Use mode='overwrite' (new version replacing the rows).") as mode:
-            ds, results, commit_s = _build_locked(client, lock, target, log, dataset_item, info, lake, mode, embed, plan,
+            ds, results, commit_s = _build_under_write_lock(client, lock, target, log, dataset_item, info, lake, mode, embed, plan,
                                                   retries, flush_every_n_samples or 1024, item, progress, compute_stats)
     return DaskBuild(ds, len(plan), sorted({r["worker"] for r in results}), round(time.perf_counter() - t0, 3),
                      [r["seconds"] for r in results], [r["cpu_seconds"] for r in results], commit_s)
 
 
-def _build_locked(client: Any, lock: Lock, target: AnyPath, log: VersionLog, dataset_item: type[DatasetItem], info: DatasetInfo,
+def _build_under_write_lock(client: Any, lockfile: Lock, target: AnyPath, log: VersionLog, dataset_item: type[DatasetItem], info: DatasetInfo,
                   lake: Any, mode: str, embed: bool, plan: list[Shard], retries: int, flush_every: int, item: Any,
                   progress: Callable[[int, int], None] | None, derived: bool = True) -> tuple[Dataset, list[dict[str, Any]], float]:
     schema = DatasetSchema.from_dataset_item(dataset_item)
     info.id = info.id or target.name
-    info.media = {"lake": str(lake.root), "lock": str(lock.path)}
+    info.media = {"lake": str(lake.root), "lock": str(lockfile.path)}
     job = ShardJob(
-        dataset_path=str(target), lock_dir=str(lock.path), manifest=lock.manifest, lake_root=str(lake.root),
+        dataset_path=str(target), lock_dir=str(lockfile.path), manifest=lockfile.manifest, lake_root=str(lake.root),
         item=item if item is not None else item_spec(dataset_item), info=info.model_dump(mode="json"), embed=embed,
         build_time=utcnow(), flush_every=flush_every,
     )
     results = run_shards(client, job, plan, retries, progress)
     t0 = time.perf_counter()
-    commit_build(target, log, schema, results, mode, lock.lineage(), info=info, derived=derived)
+    commit_build(target, log, schema, results, mode, lockfile.lineage(), info=info, derived=derived)
     return Dataset(target, dataset_item=dataset_item), results, round(time.perf_counter() - t0, 3)
 
 
@@ -175,4 +171,4 @@ def commit_build(target: AnyPath, log: VersionLog, schema: DatasetSchema, result
             w.abort()
 
 
-__all__ = ["RUNNERS", "DaskBuild", "build_lock_on_dask", "check_runner", "connect", "import_distributed", "run_shards", "commit_build"]
+__all__ = ["DaskBuild", "build_lock_on_dask", "commit_build", "run_shards"]

@@ -183,7 +183,7 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
     schemas = builder.schema.schemas
     writes = WriteBehind()
     writers = {
-        t: TableWriter(job.dataset_path, t, arrow_schema(s), mode="overwrite", writes=writes)  # type: ignore[arg-type]
+        t: TableWriter(job.dataset_path, t, arrow_schema(s), mode="overwrite", writes=writes)
         for t, s in schemas.items() if t not in COORDINATOR_TABLES
     }
     try:

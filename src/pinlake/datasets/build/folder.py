@@ -28,6 +28,7 @@ from pinlake.errors import InputFileError, ValidationError, truncated_image_erro
 from pinlake.features.arrow import pydantic_message
 from pinlake.features.base import BaseSchema, EntityRef, ItemRef, SourceRef, ViewRef
 from pinlake.features.groups import BBox, CompressedRLE, Entity, EntityWithCategory, Image, KeyPoints, SourceKind, View
+from pinlake.storage import S3Path
 from pinlake.util.mediatype import file_problem
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -63,19 +64,19 @@ class EntityTablesMixin:
     view_name: str
     view_schema: type[Image]
     entity_name: str | None
-    entity_schema: type[BaseSchema] | None
+    entity_schema: type[Entity] | None
     annotation_tables: dict[str, tuple[str, type[BaseSchema]]]
 
     def _init_tables(self, dataset_item: type[DatasetItem]) -> None:
         fields = dataset_item.table_fields()
-        views = [n for n, (s, _) in fields.items() if issubclass(s, Image)]
+        views = {n: s for n, (s, _) in fields.items() if issubclass(s, Image)}
         if not views:
             raise ValidationError(f"{dataset_item.__name__} has no Image view field", hint="Add e.g. `image: Image`.")
-        self.view_name = views[0]
-        self.view_schema = fields[self.view_name][0]
-        entities = [n for n, (s, _) in fields.items() if issubclass(s, Entity)]
-        self.entity_name = entities[0] if entities else None
-        self.entity_schema = fields[self.entity_name][0] if self.entity_name else None
+        self.view_name = next(iter(views))
+        self.view_schema = views[self.view_name]
+        entities = {n: s for n, (s, _) in fields.items() if issubclass(s, Entity)}
+        self.entity_name = next(iter(entities), None)
+        self.entity_schema = entities[self.entity_name] if self.entity_name else None
         self.annotation_tables = {}
         for key, base in ANNOTATION_KEYS.items():
             named = [n for n, (s, _) in fields.items() if n == key and issubclass(s, base)]
@@ -130,6 +131,7 @@ class EntityTablesMixin:
                 if value is None:
                     continue
                 table, schema = self.annotation_tables[key]
+                ann: BaseSchema
                 try:
                     if issubclass(schema, BBox):
                         ann = schema(id=stable_id(entity_id, table), coords=value, format="xywh", is_normalized=row_norm, confidence=1.0, **refs)
@@ -150,7 +152,7 @@ class ImageFolderBuilder(EntityTablesMixin, DatasetBuilder):
     def __init__(
         self,
         source_dir: str | os.PathLike[str],
-        target_dir: str | os.PathLike[str],
+        target_dir: str | os.PathLike[str] | S3Path,
         dataset_item: type[DatasetItem],
         info: DatasetInfo,
         url_prefix: str = "",
@@ -291,6 +293,6 @@ def infer_dataset_item(source_dir: Path) -> type[DatasetItem]:
     fields: dict[str, Any] = {"image": (Image, ...)}
     if has_objects:
         fields.update(objects=(list[EntityWithCategory], []), bbox=(list[BBox], []), keypoints=(list[KeyPoints], []))
-    for key, tp in meta_types.items():
-        fields[key] = (tp | None, None)
-    return create_model("FolderDatasetItem", __base__=DatasetItem, **fields)  # type: ignore[call-overload]
+    for key, meta_type in meta_types.items():
+        fields[key] = (meta_type | None, None)
+    return create_model("FolderDatasetItem", __base__=DatasetItem, **fields)

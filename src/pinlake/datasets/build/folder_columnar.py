@@ -38,7 +38,7 @@ def table_chunks(b: Any, chunk_size: int) -> Iterator[tuple[int, dict[str, pa.Ta
     plan = columnar_plan(b)
     for split_dir in b.split_dirs():
         parsed = None if plan is None else parse_split(b, plan, split_dir)
-        if parsed is None:
+        if plan is None or parsed is None:
             yield from _row_chunks(b, b.split_samples(split_dir), chunk_size)
             continue
         lines, table = parsed
@@ -102,8 +102,8 @@ def _image_header(path: str, embed: bool) -> tuple[bytes | None, tuple[int, int,
     the file is truncated or None). A JPEG or PNG is checked from its last bytes only
     (:func:`pinlake.util.mediatype.incomplete`): no image is decoded."""
     with open(path, "rb") as fh:
-        content = fh.read() if embed else None
-        head = content if embed else fh.read(HEAD_BYTES)
+        head = fh.read() if embed else fh.read(HEAD_BYTES)
+        content = head if embed else None
         media_type = sniff(head)
         problem = None
         if media_type in ("image/jpeg", "image/png"):

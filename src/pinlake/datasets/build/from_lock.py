@@ -30,6 +30,7 @@ from pinlake.features.base import BaseSchema, ItemRef
 from pinlake.features.groups import SourceKind
 from pinlake.recipes.errors import LockfileError
 from pinlake.recipes.lockfile import Lock, check_in_lake, object_name_of, read_lock
+from pinlake.storage import S3Path
 from pinlake.util.mediatype import image_format
 
 
@@ -48,7 +49,7 @@ class LockfileBuilder(EntityTablesMixin, DatasetBuilder):
     def __init__(
         self,
         lock_dir: str | os.PathLike[str] | Lock,
-        target_dir: str | os.PathLike[str],
+        target_dir: str | os.PathLike[str] | S3Path,
         dataset_item: type[DatasetItem],
         info: DatasetInfo,
         lake: Any,
