@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -12,11 +12,14 @@ from rich.table import Table
 
 from pinlake.cli.app import LibraryOption, console, err_console, fail, handle_errors, library_path
 
+if TYPE_CHECKING:  # pragma: no cover
+    from pinlake.lake import Lake
+
 lake_app = typer.Typer(help="The lake: upload files, list and find them, tag them, import a bucket, run processings.\n\n"
                                  "Example: pinlake lake ls --tag mri --limit 5", no_args_is_help=True)
 
 
-def _lake(library: Path | None):  # noqa: ANN202
+def _lake(library: Path | None) -> Lake:
     from pinlake.lake import Lake  # lazy: CLI startup
 
     return Lake(library_path(library) / "_lake")
@@ -89,7 +92,7 @@ def upload(
     Example (on a Dask cluster whose workers see the same paths: `dask scheduler &` then `dask worker tcp://127.0.0.1:8786 &`):
     pinlake lake upload /shared/scans --tag mri --runner dask --dask-address tcp://127.0.0.1:8786
     """
-    from pinlake.lake import ErrorManager  # lazy: CLI startup
+    from pinlake.lake import ErrorManager, MultiData  # lazy: CLI startup
 
     files: list[Path] = []
     names: list[str] = []
@@ -123,6 +126,7 @@ def upload(
             fill_metadata=fill_metadata, object_names=names, object_prefix=object_prefix,
             progress=lambda n: bar.advance(task, n), runner=runner, dask_address=dask_address, tasks=tasks,
         )
+    assert isinstance(md, MultiData)  # a list of files gives a MultiData
     _report(
         f"uploaded {len(md)} file(s); lake version {lake.version}: {_upload_counts(before, md)}"
         + (" (hashed and written on dask)" if runner == "dask" else ""), em.errors,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pinlake.datasets.build.base import BuildMode
 from pinlake.datasets.build.folder import ImageFolderBuilder
@@ -14,6 +15,9 @@ from pinlake.library.connection import Library
 from pinlake.library.lineage import lineage_of
 from pinlake.library.sql import sql
 from pinlake.library.versions import list_versions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
 
 
 @dataclass
@@ -35,7 +39,7 @@ def run_demo(library: Path, assets: Path) -> DemoResult:
     return DemoResult(builder.build(mode=mode), source)
 
 
-def describe_flow_demo(library: Path, datasets: list[str], console) -> None:  # noqa: ANN001 - a rich Console
+def describe_flow_demo(library: Path, datasets: list[str], console: Console) -> None:
     """Print the versions, the lineage of the newest version and one SQL result."""
     lib = Library(library)
     for name in datasets:

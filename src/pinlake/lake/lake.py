@@ -16,7 +16,7 @@ from pinlake.lake.bucket import bucket_items, read_uri
 from pinlake.lake.dask_ingest import ingest_on_dask
 from pinlake.lake.lance_tables import DATA, DATA_COLUMNS, OBJECTS, SOURCES, TAGS, Store, sql_in
 from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Rows, Tag
-from pinlake.lake.processing import run
+from pinlake.lake.processing import ProcessingResult, run
 from pinlake.lake.upload import check_metadata_sizes, ingest, local_items
 from pinlake.lake.values import write_parquet
 from pinlake.runners.dask import check_runner
@@ -213,8 +213,20 @@ class Lake:
                              columns=[c for c in DATA_COLUMNS if c not in Rows.LAZY], dataset=ds, with_row_id=True)
         return MultiData.from_arrow(self, table, dataset=ds)
 
-    def select_rows(self, limit=None, offset=None, order_by=None, tags=None, intersect_tags=False, filenames=None,
-                object_names=None, q=None, ids=None, all_versions=False, **scan: Any) -> pa.Table:  # noqa: ANN001
+    def select_rows(
+        self,
+        limit: int | None = None,
+        offset: int | None = None,
+        order_by: list[str] | str | None = None,
+        tags: str | Tag | Sequence[str | Tag] | None = None,
+        intersect_tags: bool = False,
+        filenames: list[str] | None = None,
+        object_names: list[str] | None = None,
+        q: str | None = None,
+        ids: list[Any] | None = None,
+        all_versions: bool = False,
+        **scan: Any,
+    ) -> pa.Table:
         """The rows :meth:`list_data` would wrap, as one Arrow table (same arguments)."""
         flt = query.build_filter(
             tags=tagmod.tag_names(tags), intersect_tags=intersect_tags, filenames=filenames,
@@ -327,7 +339,7 @@ class Lake:
         return tagmod.change_tags(self._store, ids, [], tagmod.tag_names(tags))
 
     # --- processing ------------------------------------------------------------
-    def launch_processing(self, processing: Any, data: Data | MultiData | Iterable[Data], parameters: dict[str, Any] | None = None):  # noqa: ANN201
+    def launch_processing(self, processing: Any, data: Data | MultiData | Iterable[Data], parameters: dict[str, Any] | None = None) -> ProcessingResult:
         """Run a registered processing over ``data``; outputs land as metadata/tags in one lake version."""
         self._writable()
         if isinstance(data, Data):
@@ -348,7 +360,7 @@ class Lake:
         idx = sorted(range(table.num_rows), key=lambda k: order[got[k]])
         return table.take(idx)
 
-    def to_pandas(self, selection: Any = None, **list_kwargs: Any):  # noqa: ANN201
+    def to_pandas(self, selection: Any = None, **list_kwargs: Any) -> Any:  # a pandas.DataFrame (pandas is optional)
         return self.to_arrow(selection, **list_kwargs).to_pandas()
 
     def to_parquet(self, path: PathLike, selection: Any = None, **list_kwargs: Any) -> Path:

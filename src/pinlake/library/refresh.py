@@ -27,6 +27,7 @@ from pinlake.storage import lock as storage_lock
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.library.lock import LockStep
+    from pinlake.library.registry import RegistryEntry
 
 
 DEFAULT_REGISTRY = Path("recipes/datasets.yaml")
@@ -54,7 +55,7 @@ class BuildStep:
         return asdict(self)
 
 
-def registry_entry(registry: str | os.PathLike[str], name: str):
+def registry_entry(registry: str | os.PathLike[str], name: str) -> RegistryEntry:
     return Registry(registry).get(name)
 
 

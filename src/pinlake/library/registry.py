@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,7 @@ class Registry:
     def check(self, entry: RegistryEntry) -> None:
         check_entry(entry, self.root, f"{self.path} entry {entry.name!r}")
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self) -> Iterator[RegistryEntry]:
         return iter(self.entries)
 
     def __len__(self) -> int:

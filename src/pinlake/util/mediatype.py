@@ -16,6 +16,7 @@ API's ``guess_type``. The rules:
 from __future__ import annotations
 
 import os
+from typing import BinaryIO
 
 #: (signature at offset 0, media type), most specific first
 SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -102,7 +103,7 @@ def end_bytes(data: bytes, n: int = TAIL_BYTES) -> bytes:
     return data[max(0, end - n):end]
 
 
-def read_end(fh, size: int | None = None, n: int = TAIL_BYTES) -> bytes:  # noqa: ANN001
+def read_end(fh: BinaryIO, size: int | None = None, n: int = TAIL_BYTES) -> bytes:
     """:func:`end_bytes` of an open binary file: one read of its last ``n`` bytes, more only
     while they are zero padding (``size``: the file's size, if known)."""
     end = os.fstat(fh.fileno()).st_size if size is None else size
