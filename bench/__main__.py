@@ -20,8 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="run the benchmark and write RESULTS.md")
     r.add_argument("--n", type=int, default=10_000, help="number of images (1000, 10000, 100000, …)")
     r.add_argument("--reps", type=int, default=3, help="repetitions per measure (median reported)")
-    r.add_argument("--only", default=",".join(DEFAULT_TOOLS),
-                   help=f"comma list of tools, from {','.join(TOOLS)} (default: all but memory)")
+    r.add_argument("--only", default=",".join(DEFAULT_TOOLS), help=f"comma list of tools, from {','.join(TOOLS)} (default: all but memory)")
     r.add_argument("--memory-n", type=int, default=100_000, help="N of the memory tool's build (default 100000)")
     r.add_argument("--out", type=Path, default=BENCH, help="where RESULTS.md goes (default bench/)")
     r.add_argument("--work", type=Path, default=None, help="scratch dir (default: a new temp dir)")
@@ -32,8 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     bad = set(only) - set(TOOLS)
     if bad:
         ap.error(f"unknown tools: {', '.join(sorted(bad))}")
-    runner = Runner(a.n, a.reps, only, a.out.resolve(), a.work, a.seed, install=not a.no_install,
-                    log=lambda m: print(m, flush=True), memory_n=a.memory_n)
+    runner = Runner(
+        a.n,
+        a.reps,
+        only,
+        a.out.resolve(),
+        a.work,
+        a.seed,
+        install=not a.no_install,
+        log=lambda m: print(m, flush=True),
+        memory_n=a.memory_n,
+    )
     runner.run()
     print(f"wrote {a.out / 'RESULTS.md'}")
     return 0

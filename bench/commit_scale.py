@@ -44,9 +44,16 @@ def run(k: int, work: Path) -> dict:
     t0 = time.perf_counter()
     lance.dataset(uri).to_table(columns=["x"])
     scan_s = time.perf_counter() - t0
-    return {"fragments": k, "rows": rows, "write_s": round(write_s, 3), "json_bytes": sum(map(len, shipped)),
-            "commit_s": round(commit_s, 4), "manifest_bytes": manifest.stat().st_size, "count_rows_s": round(count_s, 4),
-            "scan_s": round(scan_s, 4)}
+    return {
+        "fragments": k,
+        "rows": rows,
+        "write_s": round(write_s, 3),
+        "json_bytes": sum(map(len, shipped)),
+        "commit_s": round(commit_s, 4),
+        "manifest_bytes": manifest.stat().st_size,
+        "count_rows_s": round(count_s, 4),
+        "scan_s": round(scan_s, 4),
+    }
 
 
 def main() -> None:

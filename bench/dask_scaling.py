@@ -66,8 +66,9 @@ def started_clusters(runners: list[str], info: dict) -> Iterator[dict[str, objec
             if name in CLUSTERS:
                 workers, threads = CLUSTERS[name]
                 t0 = time.perf_counter()
-                cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=40)
+                cluster = LocalCluster(
+                    n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40
+                )
                 client = Client(cluster, set_as_default=False)
                 clusters[name] = (cluster, client)
                 client.run(_warm)
@@ -79,13 +80,21 @@ def started_clusters(runners: list[str], info: dict) -> Iterator[dict[str, objec
             cluster.close()
 
 
-def summary(n: int, reps: int, samples: dict[str, list[float]], parts: dict[str, list[dict]], info: dict, rate: str,
-            **extra: object) -> dict:
+def summary(
+    n: int, reps: int, samples: dict[str, list[float]], parts: dict[str, list[dict]], info: dict, rate: str, **extra: object
+) -> dict:
     """Medians, rates and per-part medians of one N's runs."""
     med = {r: statistics.median(v) for r, v in samples.items()}
-    return {"n": n, **extra, "reps": reps, "median_s": {r: round(v, 3) for r, v in med.items()},
-            rate: {r: round(n / v, 1) for r, v in med.items()}, "all_s": {r: [round(x, 3) for x in v] for r, v in samples.items()},
-            "parts": {r: {k: statistics.median(p[k] for p in v) for k in v[0]} for r, v in parts.items() if v}, **info}
+    return {
+        "n": n,
+        **extra,
+        "reps": reps,
+        "median_s": {r: round(v, 3) for r, v in med.items()},
+        rate: {r: round(n / v, 1) for r, v in med.items()},
+        "all_s": {r: [round(x, 3) for x in v] for r, v in samples.items()},
+        "parts": {r: {k: statistics.median(p[k] for p in v) for k in v[0]} for r, v in parts.items() if v},
+        **info,
+    }
 
 
 def run(n: int, reps: int, embed: bool, work: Path, runners: list[str]) -> dict:
@@ -108,10 +117,29 @@ def run(n: int, reps: int, embed: bool, work: Path, runners: list[str]) -> dict:
                 t = res.timings
                 shard_s = t.get("shard_seconds") or []
                 if shard_s:
-                    parts[name].append({"shard_sum_s": round(sum(shard_s), 3), "shard_max_s": max(shard_s),
-                                        "shard_cpu_sum_s": round(sum(t["shard_cpu_seconds"]), 3), "commit_s": t["commit_seconds"]})
-                print(json.dumps({"n": n, "runner": name, "rep": rep, "embed": embed, "s": round(dt, 3),
-                                  "items_per_s": round(n / dt, 1), "shards": res.shards, **(parts[name][-1] if shard_s else {})}), flush=True)
+                    parts[name].append(
+                        {
+                            "shard_sum_s": round(sum(shard_s), 3),
+                            "shard_max_s": max(shard_s),
+                            "shard_cpu_sum_s": round(sum(t["shard_cpu_seconds"]), 3),
+                            "commit_s": t["commit_seconds"],
+                        }
+                    )
+                print(
+                    json.dumps(
+                        {
+                            "n": n,
+                            "runner": name,
+                            "rep": rep,
+                            "embed": embed,
+                            "s": round(dt, 3),
+                            "items_per_s": round(n / dt, 1),
+                            "shards": res.shards,
+                            **(parts[name][-1] if shard_s else {}),
+                        }
+                    ),
+                    flush=True,
+                )
                 shutil.rmtree(lib.dataset_path(ds_name), ignore_errors=True)
     return summary(n, reps, samples, parts, info, "items_per_s", embed=embed)
 
@@ -138,15 +166,43 @@ def run_ingest(n: int, reps: int, work: Path, runners: list[str]) -> dict:
                     lake.upload_data(paths, metadata=metas, object_names=names, source="bench", use_state=False)
                 else:
                     items = local_items(paths, metas, names)
-                    _, rep_ = ingest_on_dask(lake.store, items, tags=[], source="bench", error_manager=None, fill_metadata=False,
-                                             operation="lake.upload", client=clusters[name], use_state=False)
-                    parts[name].append({"hash_s": rep_.hash_seconds, "write_s": rep_.write_seconds, "commit_s": rep_.commit_seconds,
-                                        "hash_tasks": rep_.hash_tasks, "write_tasks": rep_.write_tasks})
+                    _, rep_ = ingest_on_dask(
+                        lake.store,
+                        items,
+                        tags=[],
+                        source="bench",
+                        error_manager=None,
+                        fill_metadata=False,
+                        operation="lake.upload",
+                        client=clusters[name],
+                        use_state=False,
+                    )
+                    parts[name].append(
+                        {
+                            "hash_s": rep_.hash_seconds,
+                            "write_s": rep_.write_seconds,
+                            "commit_s": rep_.commit_seconds,
+                            "hash_tasks": rep_.hash_tasks,
+                            "write_tasks": rep_.write_tasks,
+                        }
+                    )
                 dt = time.perf_counter() - t0
                 assert lake.count() == n
                 samples[name].append(dt)
-                print(json.dumps({"n": n, "runner": name, "rep": rep, "ingest": True, "s": round(dt, 3), "files_per_s": round(n / dt, 1),
-                                  **(parts[name][-1] if parts[name] else {})}), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "n": n,
+                            "runner": name,
+                            "rep": rep,
+                            "ingest": True,
+                            "s": round(dt, 3),
+                            "files_per_s": round(n / dt, 1),
+                            **(parts[name][-1] if parts[name] else {}),
+                        }
+                    ),
+                    flush=True,
+                )
                 shutil.rmtree(target, ignore_errors=True)
     return summary(n, reps, samples, parts, info, "files_per_s", ingest=True)
 

@@ -27,14 +27,25 @@ import pyarrow as pa
 def tables(n: int) -> tuple[pa.Table, pa.Table]:
     rng = np.random.default_rng(0)
     ids = pa.array([f"{i:022x}" for i in range(n)])
-    item = pa.table({"id": ids, "split": pa.array(np.where(np.arange(n) % 5 == 0, "test", "train")),
-                     "image_type": pa.array(np.where(np.arange(n) % 2 == 0, "mri", "xray")),
-                     "width": pa.array(rng.integers(64, 1024, n))})
+    item = pa.table(
+        {
+            "id": ids,
+            "split": pa.array(np.where(np.arange(n) % 5 == 0, "test", "train")),
+            "image_type": pa.array(np.where(np.arange(n) % 2 == 0, "mri", "xray")),
+            "width": pa.array(rng.integers(64, 1024, n)),
+        }
+    )
     m = 3 * n
     cats = np.array(["heart", "lung", "liver", "bone", "joint"])
     coords = pa.FixedSizeListArray.from_arrays(pa.array(rng.random(4 * m, dtype=np.float32)), 4)
-    bbox = pa.table({"id": pa.array([f"b{i:021x}" for i in range(m)]), "item_id": pa.array(np.repeat(ids.to_numpy(zero_copy_only=False), 3)),
-                     "category": pa.array(cats[rng.integers(0, 5, m)]), "coords": coords})
+    bbox = pa.table(
+        {
+            "id": pa.array([f"b{i:021x}" for i in range(m)]),
+            "item_id": pa.array(np.repeat(ids.to_numpy(zero_copy_only=False), 3)),
+            "category": pa.array(cats[rng.integers(0, 5, m)]),
+            "coords": coords,
+        }
+    )
     return item, bbox
 
 
@@ -61,14 +72,17 @@ def run(n: int, work: Path) -> dict:
     con.register("bbox", bb)
     probe = f"{n // 2:022x}"
     res = {
-        "rows_item": n, "rows_bbox": 3 * n, "write_s": write_s,
+        "rows_item": n,
+        "rows_bbox": 3 * n,
+        "write_s": write_s,
         "lance_count_rows_s": timed(lambda: it.count_rows()),
         "duckdb_count_s": timed(lambda: con.execute("SELECT count(*) FROM item").fetchall()),
         "duckdb_group_by_split_s": timed(lambda: con.execute("SELECT split, count(*) FROM item GROUP BY split").fetchall()),
         "duckdb_point_lookup_s": timed(lambda: con.execute("SELECT * FROM item WHERE id = ?", [probe]).fetchall()),
         "lance_point_lookup_s": timed(lambda: it.to_table(filter=f"id = '{probe}'")),
-        "duckdb_join_group_s": timed(lambda: con.execute(
-            "SELECT i.split, b.category, count(*) FROM bbox b JOIN item i ON b.item_id = i.id GROUP BY ALL").fetchall()),
+        "duckdb_join_group_s": timed(
+            lambda: con.execute("SELECT i.split, b.category, count(*) FROM bbox b JOIN item i ON b.item_id = i.id GROUP BY ALL").fetchall()
+        ),
         "lance_read_one_column_s": timed(lambda: it.to_table(columns=["width"])),
     }
     it.create_scalar_index("id", "BTREE")

@@ -102,7 +102,8 @@ def _prepare_refresh(work: Path) -> None:
     shutil.copy(repo / "recipes" / "health_by_tag.py", reg / "health_by_tag.py")
     (reg / "datasets.yaml").write_text(
         "- name: health_by_tag\n  version: 1\n  description: faults\n  script_location: ./health_by_tag.py\n"
-        "  dataset_item: pinlake.demo.data:HealthDatasetItem\n")
+        "  dataset_item: pinlake.demo.data:HealthDatasetItem\n"
+    )
 
 
 CRUD_SCRIPT = textwrap.dedent("""
@@ -142,27 +143,65 @@ STATS_SCRIPT = textwrap.dedent("""
 
 SCENARIOS = {
     "lake upload": Scenario(
-        "lake upload", _prepare_base,
-        lambda w: [*CLI, "lake", "upload", str(w / "assets" / "other_images"), "--tag", "other", "--object-prefix", "other",
-                   "--library", str(w / "library")]),
+        "lake upload",
+        _prepare_base,
+        lambda w: [
+            *CLI,
+            "lake",
+            "upload",
+            str(w / "assets" / "other_images"),
+            "--tag",
+            "other",
+            "--object-prefix",
+            "other",
+            "--library",
+            str(w / "library"),
+        ],
+    ),
     "build create": Scenario(
-        "build create", _prepare_create,
-        lambda w: [*CLI, "build", str(w / "assets" / "other_images"), "--name", "other", "--mode", "create",
-                   "--library", str(w / "library")],
-        rerun_ok=(1,)),
+        "build create",
+        _prepare_create,
+        lambda w: [
+            *CLI,
+            "build",
+            str(w / "assets" / "other_images"),
+            "--name",
+            "other",
+            "--mode",
+            "create",
+            "--library",
+            str(w / "library"),
+        ],
+        rerun_ok=(1,),
+    ),
     "build overwrite": Scenario(
-        "build overwrite", _prepare_base,
-        lambda w: [*CLI, "build", str(w / "assets" / "other_images"), "--name", "health_images", "--mode", "overwrite",
-                   "--url-prefix", "/health_images", "--library", str(w / "library")]),
+        "build overwrite",
+        _prepare_base,
+        lambda w: [
+            *CLI,
+            "build",
+            str(w / "assets" / "other_images"),
+            "--name",
+            "health_images",
+            "--mode",
+            "overwrite",
+            "--url-prefix",
+            "/health_images",
+            "--library",
+            str(w / "library"),
+        ],
+    ),
     "crud batch": Scenario(
-        "crud batch", _prepare_base,
-        lambda w: [sys.executable, "-c", CRUD_SCRIPT, str(w / "library" / "health_images")]),
+        "crud batch", _prepare_base, lambda w: [sys.executable, "-c", CRUD_SCRIPT, str(w / "library" / "health_images")]
+    ),
     "stats and preview": Scenario(
-        "stats and preview", _prepare_crud_version,
-        lambda w: [sys.executable, "-c", STATS_SCRIPT, str(w / "library")]),
+        "stats and preview", _prepare_crud_version, lambda w: [sys.executable, "-c", STATS_SCRIPT, str(w / "library")]
+    ),
     "refresh": Scenario(
-        "refresh", _prepare_refresh,
-        lambda w: [sys.executable, "-c", REFRESH_SCRIPT, str(w / "library"), str(w / "recipes" / "datasets.yaml")]),
+        "refresh",
+        _prepare_refresh,
+        lambda w: [sys.executable, "-c", REFRESH_SCRIPT, str(w / "library"), str(w / "recipes" / "datasets.yaml")],
+    ),
 }
 
 
@@ -219,6 +258,7 @@ def problems_after_kill(work: Path) -> list[str]:
             out.append(f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
     for name in lib.dataset_names():
+
         def read(name: str = name) -> None:
             ds = Dataset(lib.path / name)
             for t in ds.tables:
@@ -235,6 +275,7 @@ def problems_after_kill(work: Path) -> list[str]:
             if "image" in ds.tables:
                 view = ds.get_data("image", limit=1)[0]
                 ds.read_media(view)
+
         check(f"read {name}", read)
     check("ls", lambda: list_datasets(lib))
     check("sql", lambda: sql("SELECT count(*) FROM catalog.versions", lib.path))
@@ -358,8 +399,16 @@ def kill_once(scenario: Scenario, base: Baseline, root: Path, *, at: int | None 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_matrix(names: list[str], *, every: bool = True, sample: int = 0, random_kills: int = 0, seed: int = 0,
-               log: Callable[[str], None] = print, root: Path | None = None) -> list[Outcome]:
+def run_matrix(
+    names: list[str],
+    *,
+    every: bool = True,
+    sample: int = 0,
+    random_kills: int = 0,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+    root: Path | None = None,
+) -> list[Outcome]:
     rng = random.Random(seed)
     outcomes: list[Outcome] = []
     own = root is None
@@ -389,14 +438,15 @@ def run_matrix(names: list[str], *, every: bool = True, sample: int = 0, random_
 def table(outcomes: list[Outcome]) -> str:
     """The matrix as markdown: per write path, runs (one per kill point or random kill), how many were
     really killed (a random kill may come after the command ended), and the findings."""
-    lines = ["| write path | runs | killed | recovered | stuck | unreadable | lost or duplicated rows |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| write path | runs | killed | recovered | stuck | unreadable | lost or duplicated rows |", "|---|---|---|---|---|---|---|"]
     for name in SCENARIOS:
         os_ = [o for o in outcomes if o.scenario == name]
         if not os_:
             continue
-        lines.append(f"| {name} | {len(os_)} | {sum(o.killed for o in os_)} | {sum(o.ok for o in os_)} "
-                     f"| {sum(bool(o.stuck) for o in os_)} | {sum(bool(o.unreadable) for o in os_)} | {sum(bool(o.lost) for o in os_)} |")
+        lines.append(
+            f"| {name} | {len(os_)} | {sum(o.killed for o in os_)} | {sum(o.ok for o in os_)} "
+            f"| {sum(bool(o.stuck) for o in os_)} | {sum(bool(o.unreadable) for o in os_)} | {sum(bool(o.lost) for o in os_)} |"
+        )
     return "\n".join(lines)
 
 
@@ -413,8 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     bad = set(names) - set(SCENARIOS)
     if bad:
         ap.error(f"unknown scenarios: {', '.join(sorted(bad))}")
-    outcomes = run_matrix(names, every=a.sample == 0, sample=a.sample, random_kills=a.random, seed=a.seed,
-                          log=lambda m: print(m, flush=True))
+    outcomes = run_matrix(
+        names, every=a.sample == 0, sample=a.sample, random_kills=a.random, seed=a.seed, log=lambda m: print(m, flush=True)
+    )
     print()
     print(table(outcomes))
     return 0 if all(o.ok for o in outcomes) else 1

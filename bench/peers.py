@@ -40,8 +40,7 @@ def ensure(name: str, install: bool = True) -> tuple[Path | None, str | None]:
         try:
             subprocess.run([BASE_PYTHON, "-m", "venv", str(venv)], check=True, stdout=fh, stderr=fh)
             for pkgs in SPECS[name]:
-                subprocess.run([str(venv_python(name)), "-m", "pip", "install", *pkgs], check=True,
-                               stdout=fh, stderr=fh, timeout=TIMEOUT_S)
+                subprocess.run([str(venv_python(name)), "-m", "pip", "install", *pkgs], check=True, stdout=fh, stderr=fh, timeout=TIMEOUT_S)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             fh.write(f"\nFAILED: {exc}\n")
             return None, f"install failed ({type(exc).__name__}; see bench/.peers/{name}.log)"

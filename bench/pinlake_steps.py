@@ -26,8 +26,7 @@ def ingest(a):
     lib = _lib(a)
     lake = lib.get_datalake()
     files = files_of(Path(a["folder"]))
-    lake.upload_data([p for p, _, _ in files], metadata=[m for _, _, m in files],
-                     object_names=[n for _, n, _ in files], source="bench")
+    lake.upload_data([p for p, _, _ in files], metadata=[m for _, _, m in files], object_names=[n for _, n, _ in files], source="bench")
     return {"lake_version": lake.version, "files": len(files)}
 
 
@@ -72,8 +71,9 @@ def folder(a):
     from pinlake.demo.data import HealthDatasetItem
 
     lib = _lib(a)
-    b = ImageFolderBuilder(a["folder"], lib.dataset_path(a["name"]), HealthDatasetItem,
-                           DatasetInfo(id=a["name"], name=a["name"]), embed=a.get("embed", True))
+    b = ImageFolderBuilder(
+        a["folder"], lib.dataset_path(a["name"]), HealthDatasetItem, DatasetInfo(id=a["name"], name=a["name"]), embed=a.get("embed", True)
+    )
     ds = b.build(mode="create")
     return {"version": ds.version}
 

@@ -40,8 +40,10 @@ def write_report(path: Path, raw_dir: Path, r: dict) -> str:
     missing = [t for t in DEFAULT_TOOLS if t not in r["only"]]
     if missing:
         lines += [f"**Partial run**: tools run = {', '.join(r['only'])} (not run: {', '.join(missing)}).", ""]
-    lines += ["| measure | pinlake wall | pinlake op | pinlake RSS | peer | peer wall | peer RSS | ratio | target | met |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| measure | pinlake wall | pinlake op | pinlake RSS | peer | peer wall | peer RSS | ratio | target | met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for key, what, peer, pstep, target, use_op in MEASURES:
         mine = s.get(f"pinlake.{key}")
         theirs = s.get(f"{peer}.{pstep}")
@@ -62,16 +64,21 @@ def write_report(path: Path, raw_dir: Path, r: dict) -> str:
         tgt = f"≤ {target}×" if target else "(floor)"
         lines.append(
             f"| {what} | {f(med(mine, 'wall_s'), ' s')} | {f(med(mine, 'op_s'), ' s')} | {f(med(mine, 'rss_mb'), ' MB')} | {peer_cell} | "
-            f"{f(b, ' s') if not use_op else f(b, ' s') + ' (op)'} | {f(med(theirs, 'rss_mb'), ' MB')} | {f(ratio, '×')} | {tgt} | {met} |")
+            f"{f(b, ' s') if not use_op else f(b, ' s') + ' (op)'} | {f(med(theirs, 'rss_mb'), ' MB')} | {f(ratio, '×')} | {tgt} | {met} |"
+        )
     # refresh vs full build
     rf, bd = med(s.get("pinlake.refresh"), "wall_s"), med(s.get("pinlake.build"), "wall_s")
     if rf and bd:
-        lines.append(f"| refresh vs pinlake's own full lock + build | {f(rf, ' s')} | | | pinlake build | {f(bd, ' s')} | | "
-                     f"{f(rf / bd, '×')} | ≤ 0.1× | {'yes' if rf / bd <= 0.1 else '**no**'} |")
+        lines.append(
+            f"| refresh vs pinlake's own full lock + build | {f(rf, ' s')} | | | pinlake build | {f(bd, ' s')} | | "
+            f"{f(rf / bd, '×')} | ≤ 0.1× | {'yes' if rf / bd <= 0.1 else '**no**'} |"
+        )
     noop = s.get("prefect.noop_refresh")
     if noop and _ok(noop):
         w = med(noop, "wall_s")
-        lines.append(f"| no-op refresh, Prefect flow, running server | {f(w, ' s')} | | {f(med(noop, 'rss_mb'), ' MB')} | — | | | | ≤ 2 s | {'yes' if w and w <= 2 else '**no**'} |")
+        lines.append(
+            f"| no-op refresh, Prefect flow, running server | {f(w, ' s')} | | {f(med(noop, 'rss_mb'), ' MB')} | — | | | | ≤ 2 s | {'yes' if w and w <= 2 else '**no**'} |"
+        )
     else:
         why = r["skipped"].get("noop_refresh", "failed" if noop else "not run (add prefect to --only)")
         lines.append(f"| no-op refresh, Prefect flow, running server | not measured: {why} | | | — | | | | ≤ 2 s | not measured |")
@@ -85,8 +92,14 @@ def write_report(path: Path, raw_dir: Path, r: dict) -> str:
         if target is not None and len(ratios) > 1:
             spread.append(f"| {what} | {', '.join(f'{x:.2f}×' for x in ratios)} | ≤ {target}× |")
     if spread:
-        lines += ["", "Ratio in each repetition (the peers' own times vary from one repetition to the next):", "",
-                  "| measure | ratio per repetition | target |", "|---|---|---|", *spread]
+        lines += [
+            "",
+            "Ratio in each repetition (the peers' own times vary from one repetition to the next):",
+            "",
+            "| measure | ratio per repetition | target |",
+            "|---|---|---|",
+            *spread,
+        ]
     # flat memory across stored runs
     by_n = {}
     for p in sorted(raw_dir.glob("n*.json")):
@@ -100,8 +113,13 @@ def write_report(path: Path, raw_dir: Path, r: dict) -> str:
     by_n[n] = (med(s.get("pinlake.build"), "rss_mb"), med(s.get("pinlake.build_embed"), "rss_mb"), r["when"])
     if s.get("memory.build"):  # the opt-in memory tool: N = memory_n built in this same run
         by_n[r.get("memory_n", 100_000)] = (med(s.get("memory.build"), "rss_mb"), med(s.get("memory.build_embed"), "rss_mb"), r["when"])
-    lines += ["", "## Peak RSS of pinlake's lock + build by N (flat-memory target: N=100k ≤ 1.3× N=10k)", "",
-              "| N | build RSS | build (embedded) RSS | run |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Peak RSS of pinlake's lock + build by N (flat-memory target: N=100k ≤ 1.3× N=10k)",
+        "",
+        "| N | build RSS | build (embedded) RSS | run |",
+        "|---|---|---|---|",
+    ]
     for k in sorted(by_n):
         lines.append(f"| {k:,} | {f(by_n[k][0], ' MB')} | {f(by_n[k][1], ' MB')} | {by_n[k][2]} |")
     if 100_000 in by_n and 10_000 in by_n and by_n[10_000][0]:

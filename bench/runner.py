@@ -25,8 +25,15 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 TOOLS = ("pinlake", "floor", "dvc", "parquet", "prefect", "hf", "pixano", "memory")
 DEFAULT_TOOLS = ("pinlake", "floor", "dvc", "parquet", "prefect", "hf", "pixano")  # "memory" (N = 100k) is opt-in
-QUIET = {"DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
-         "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING", "TQDM_DISABLE": "1"}
+QUIET = {
+    "DO_NOT_TRACK": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_OFFLINE": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "TQDM_DISABLE": "1",
+}
 
 # (pinlake step, what, peer tool, peer step, target ratio, compare op time instead of process)
 MEASURES = [
@@ -42,8 +49,18 @@ MEASURES = [
 
 
 class Runner:
-    def __init__(self, n: int, reps: int, only: list[str], out: Path, work: Path | None, seed: int = 0,
-                 install: bool = True, log=print, memory_n: int = 100_000) -> None:
+    def __init__(
+        self,
+        n: int,
+        reps: int,
+        only: list[str],
+        out: Path,
+        work: Path | None,
+        seed: int = 0,
+        install: bool = True,
+        log=print,
+        memory_n: int = 100_000,
+    ) -> None:
         self.n, self.reps, self.only, self.out, self.seed, self.install, self.log = n, reps, only, out, seed, install, log
         self.memory_n = memory_n
         self.work = work or Path(tempfile.mkdtemp(prefix="pinlake-bench-"))
@@ -69,7 +86,7 @@ class Runner:
         res = {"wall_s": wall, "rss_mb": ru.ru_maxrss / 1024, "rc": p.returncode}
         for line in out.splitlines():
             if line.startswith("BENCH_RESULT "):
-                res.update(json.loads(line[len("BENCH_RESULT "):]))
+                res.update(json.loads(line[len("BENCH_RESULT ") :]))
         if p.returncode != 0:
             self.log(f"  FAILED {tool}.{step} (rc {p.returncode}, log {logf})")
             self.samples.setdefault((tool, step), []).append({**res, "failed": True})
@@ -97,12 +114,24 @@ class Runner:
         data.apply_change(self.root, ws, self.n)
         self.py_step("pinlake", "refresh", {"library": lib, "name": "bench", "folder": str(ws)})
         self.py_step("pinlake", "checkout", {"library": lib, "name": "bench", "version": 1})
-        self.py_step("pinlake", "take", {"library": lib, "name": "bench_embed", "version": 1, "table": "image", "indices": self.indices(rep)})
+        self.py_step(
+            "pinlake", "take", {"library": lib, "name": "bench_embed", "version": 1, "table": "image", "indices": self.indices(rep)}
+        )
         if "parquet" in self.only:
             pq = self.work / f"rep{rep}" / "image.parquet"
-            subprocess.run([sys.executable, "-m", "bench.pinlake_steps", "export_parquet", json.dumps(
-                {"library": lib, "name": "bench_embed", "version": 1, "table": "image", "out": str(pq)})],
-                cwd=REPO, env=self.env, check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.pinlake_steps",
+                    "export_parquet",
+                    json.dumps({"library": lib, "name": "bench_embed", "version": 1, "table": "image", "out": str(pq)}),
+                ],
+                cwd=REPO,
+                env=self.env,
+                check=True,
+                capture_output=True,
+            )
             self.py_step("parquet", "parquet_take", {"path": str(pq), "indices": self.indices(rep)}, key="take")
         if "prefect" in self.only:
             self.noop_refresh(rep, lib)
@@ -123,8 +152,10 @@ class Runner:
         reg = self.work / "registry" / "datasets.yaml"
         if not reg.is_file():
             reg.parent.mkdir(parents=True, exist_ok=True)
-            reg.write_text(f"- name: bench\n  version: 1\n  description: benchmark dataset\n"
-                           f"  script_location: {BENCH / 'recipe_bench.py'}\n  dataset_item: pinlake.demo.data:HealthDatasetItem\n")
+            reg.write_text(
+                f"- name: bench\n  version: 1\n  description: benchmark dataset\n"
+                f"  script_location: {BENCH / 'recipe_bench.py'}\n  dataset_item: pinlake.demo.data:HealthDatasetItem\n"
+            )
         env = {**self.env, "PREFECT_API_URL": url, "PREFECT_HOME": str(self.work / "prefect-home")}
         cmd = [sys.executable, "-m", "pinlake", "refresh", "bench", "--registry", str(reg), "--library", lib, "--server", "--json"]
         subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)  # warm-up: registers the flow
@@ -199,25 +230,35 @@ class Runner:
         py = self.pythons["pixano"]
         src = self.work / "pixano-data"
         if not (src / "dataset.yaml").is_file():
-            subprocess.run([sys.executable, str(BENCH / "peer_scripts" / "pixano_convert.py"), str(self.root / "v1"), str(src)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, str(BENCH / "peer_scripts" / "pixano_convert.py"), str(self.root / "v1"), str(src)],
+                check=True,
+                capture_output=True,
+            )
         base = self.work / f"rep{rep}" / "pixano"
         shutil.rmtree(base, ignore_errors=True)
         base.mkdir(parents=True)
         built = base / "built"
-        res = self.measure("pixano", "build", [str(py), str(BENCH / "peer_scripts" / "pixano_builder.py"), str(self.root / "v1"), str(built)], cwd=base)
+        res = self.measure(
+            "pixano", "build", [str(py), str(BENCH / "peer_scripts" / "pixano_builder.py"), str(self.root / "v1"), str(built)], cwd=base
+        )
         if res is not None:
             self.check_pixano(py, built, "build")
         lib = base / "imported"
         lib.mkdir()
-        res = self.measure("pixano", "import_embed", [str(py.parent / "pixano"), "data", "import", str(lib), str(src),
-                                                       "--media", "embed", "--yes"], cwd=base)
+        res = self.measure(
+            "pixano",
+            "import_embed",
+            [str(py.parent / "pixano"), "data", "import", str(lib), str(src), "--media", "embed", "--yes"],
+            cwd=base,
+        )
         if res is not None:
             self.check_pixano(py, lib / "library" / "bench", "import_embed")
 
     def check_pixano(self, py: Path, dataset: Path, step: str) -> None:
-        out = subprocess.run([str(py), str(BENCH / "peer_scripts" / "pixano_rows.py"), str(dataset)],
-                             env=self.env, capture_output=True, text=True)
+        out = subprocess.run(
+            [str(py), str(BENCH / "peer_scripts" / "pixano_rows.py"), str(dataset)], env=self.env, capture_output=True, text=True
+        )
         lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
         counts = json.loads(lines[-1]) if lines else {}
         expected = self.expected_rows()
@@ -265,7 +306,11 @@ class Runner:
         finally:
             self.stop_prefect()
         result = {
-            "n": self.n, "reps": self.reps, "seed": self.seed, "only": self.only, "skipped": self.skipped,
+            "n": self.n,
+            "reps": self.reps,
+            "seed": self.seed,
+            "only": self.only,
+            "skipped": self.skipped,
             "memory_n": self.memory_n,
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

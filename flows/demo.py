@@ -34,8 +34,11 @@ def demo(library: str, assets: str, registry: str) -> dict[str, Any]:
     folder = generate_task(assets)
     ingested = ingest_task(library, folder)
     if ingested["lake_version"] != ingested["previous_lake_version"]:
-        emit_event(event=LAKE_UPDATED, resource={"prefect.resource.id": lake_resource_id(library)},
-                   payload={"lake_version": ingested["lake_version"], "tags": [], "library": library})
+        emit_event(
+            event=LAKE_UPDATED,
+            resource={"prefect.resource.id": lake_resource_id(library)},
+            payload={"lake_version": ingested["lake_version"], "tags": [], "library": library},
+        )
     first = refresh_all(library, registry)
     second = refresh_all(library, registry)
     return {"ingest": ingested, "first": first, "second": second}

@@ -21,8 +21,10 @@ def check_cron(name: str, schedule: str) -> str:
     try:
         CronSchedule(cron=schedule)
     except ValueError:
-        raise ValidationError(f"registry entry {name!r}: schedule {schedule!r} is not a cron expression",
-                              hint="Use five fields, e.g. '0 3 * * *' for 03:00 every day.") from None
+        raise ValidationError(
+            f"registry entry {name!r}: schedule {schedule!r} is not a cron expression",
+            hint="Use five fields, e.g. '0 3 * * *' for 03:00 every day.",
+        ) from None
     return schedule
 
 
@@ -72,11 +74,15 @@ def prefect_yaml(registry: str, library: str, work_pool: str = "pinlake-process"
         if entry.schedule:
             dep["schedules"] = [{"cron": entry.schedule, "timezone": "UTC", "active": True}]
         deployments.append(dep)
-    deployments.append({
-        "name": "ingest", "entrypoint": "flows/ingest.py:ingest", "work_pool": {"name": work_pool},
-        "parameters": {"paths_or_prefix": [], "library": library},
-        "description": "Upload files or import a bucket prefix into the lake; emits pinlake.lake.updated",
-    })
+    deployments.append(
+        {
+            "name": "ingest",
+            "entrypoint": "flows/ingest.py:ingest",
+            "work_pool": {"name": work_pool},
+            "parameters": {"paths_or_prefix": [], "library": library},
+            "description": "Upload files or import a bucket prefix into the lake; emits pinlake.lake.updated",
+        }
+    )
     return {
         "name": "pinlake",
         "prefect-version": "3.8.8",
@@ -100,15 +106,18 @@ def runner_deployments(registry: str, library: str) -> list[Any]:
     from flows.ingest import ingest  # lazy: `pinlake deploy` writes prefect.yaml without loading the flows
     from flows.refresh import refresh  # lazy: as above
 
-
     out = []
     for entry in entries(registry):
         params = {"dataset": entry.name, "library": library, "registry": registry, **runner_params(entry)}
         trigger = DeploymentEventTrigger(
-            expect={LAKE_UPDATED}, match={"prefect.resource.id": "pinlake.lake.*"},
+            expect={LAKE_UPDATED},
+            match={"prefect.resource.id": "pinlake.lake.*"},
             parameters={**params, "library": "{{ event.payload.library }}"},
         )
-        out.append(refresh.to_deployment(name=f"refresh-{entry.name}", cron=entry.schedule, parameters=params,
-                                         triggers=[trigger], concurrency_limit=1))
+        out.append(
+            refresh.to_deployment(
+                name=f"refresh-{entry.name}", cron=entry.schedule, parameters=params, triggers=[trigger], concurrency_limit=1
+            )
+        )
     out.append(ingest.to_deployment(name="ingest", parameters={"paths_or_prefix": [], "library": library}))
     return out

@@ -36,13 +36,31 @@ def record_unchanged_run(api: str, parameters: dict[str, Any], summary: str, art
     """Create a Completed `refresh` flow run with ``parameters`` and its summary artifact; returns its id."""
     flow = _call(api, "POST", "/flows/", {"name": FLOW_NAME})
     dataset = parameters.get("dataset", "")
-    run = _call(api, "POST", "/flow_runs/", {
-        "flow_id": flow["id"], "name": f"{dataset}-unchanged", "parameters": parameters, "tags": ["unchanged"],
-        "state": {"type": "RUNNING", "name": "Running"},
-    })
-    _call(api, "POST", f"/flow_runs/{run['id']}/set_state", {
-        "state": {"type": "COMPLETED", "name": "Completed", "message": f"{dataset} unchanged"}, "force": False,
-    })
-    _call(api, "POST", "/artifacts/", {"key": artifact_key, "type": "markdown", "data": summary,
-                                        "description": f"Refresh of {dataset}", "flow_run_id": run["id"]})
+    run = _call(
+        api,
+        "POST",
+        "/flow_runs/",
+        {
+            "flow_id": flow["id"],
+            "name": f"{dataset}-unchanged",
+            "parameters": parameters,
+            "tags": ["unchanged"],
+            "state": {"type": "RUNNING", "name": "Running"},
+        },
+    )
+    _call(
+        api,
+        "POST",
+        f"/flow_runs/{run['id']}/set_state",
+        {
+            "state": {"type": "COMPLETED", "name": "Completed", "message": f"{dataset} unchanged"},
+            "force": False,
+        },
+    )
+    _call(
+        api,
+        "POST",
+        "/artifacts/",
+        {"key": artifact_key, "type": "markdown", "data": summary, "description": f"Refresh of {dataset}", "flow_run_id": run["id"]},
+    )
     return str(run["id"])

@@ -40,21 +40,45 @@ def lock_task(library: str, registry: str, dataset: str) -> LockStep:
     return lock_step(library, registry, dataset)
 
 
-@task(name="build", **RETRY_TRANSIENT, persist_result=True,
-      cache_key_fn=lambda ctx, p: _key("build", _lib_key(p["library"]), p["dataset"], p["lock"].lock_hash, p["base_version"]))
-def build_task(library: str, registry: str, dataset: str, lock: LockStep, base_version: int | None,
-               runner: str | None = None, dask_address: str | None = None, shards: int | None = None) -> engine.BuildStep:
+@task(
+    name="build",
+    **RETRY_TRANSIENT,
+    persist_result=True,
+    cache_key_fn=lambda ctx, p: _key("build", _lib_key(p["library"]), p["dataset"], p["lock"].lock_hash, p["base_version"]),
+)
+def build_task(
+    library: str,
+    registry: str,
+    dataset: str,
+    lock: LockStep,
+    base_version: int | None,
+    runner: str | None = None,
+    dask_address: str | None = None,
+    shards: int | None = None,
+) -> engine.BuildStep:
     return engine.build_step(library, registry, dataset, lock.lock_dir, runner=runner, dask_address=dask_address, shards=shards)
 
 
-@task(name="stats", **RETRY_TRANSIENT, persist_result=True,
-      cache_key_fn=lambda ctx, p: _key("stats", _lib_key(p["library"]), p["dataset"], engine.version_token(p["library"], p["dataset"], p["version"])))
+@task(
+    name="stats",
+    **RETRY_TRANSIENT,
+    persist_result=True,
+    cache_key_fn=lambda ctx, p: _key(
+        "stats", _lib_key(p["library"]), p["dataset"], engine.version_token(p["library"], p["dataset"], p["version"])
+    ),
+)
 def stats_task(library: str, dataset: str, version: int) -> dict[str, Any]:
     return engine.stats_step(library, dataset)
 
 
-@task(name="preview", **RETRY_TRANSIENT, persist_result=True,
-      cache_key_fn=lambda ctx, p: _key("preview", _lib_key(p["library"]), p["dataset"], engine.version_token(p["library"], p["dataset"], p["version"])))
+@task(
+    name="preview",
+    **RETRY_TRANSIENT,
+    persist_result=True,
+    cache_key_fn=lambda ctx, p: _key(
+        "preview", _lib_key(p["library"]), p["dataset"], engine.version_token(p["library"], p["dataset"], p["version"])
+    ),
+)
 def preview_task(library: str, dataset: str, version: int) -> str:
     return engine.preview_step(library, dataset)
 
@@ -80,17 +104,22 @@ def retention_task(library: str, registry: str, dataset: str) -> dict[str, Any] 
     result = engine.retention_step(library, registry, dataset)
     if result is not None and result["removed"]:
         get_run_logger().info("%s retention %s: removed %s", dataset, result["older_than"], result["removed"])
-        create_markdown_artifact(engine.retention_markdown(dataset, result), key=f"{artifact_key(dataset)}-retention",
-                                 description=f"cleanup applied by the registry retention of {dataset}")
+        create_markdown_artifact(
+            engine.retention_markdown(dataset, result),
+            key=f"{artifact_key(dataset)}-retention",
+            description=f"cleanup applied by the registry retention of {dataset}",
+        )
     return result
 
 
 @task(name="artifacts", cache_policy=NO_CACHE)
-def artifacts_task(library: str, dataset: str, build: engine.BuildStep, lock: LockStep,
-                   stats: dict[str, Any] | None, preview: str | None) -> None:
+def artifacts_task(
+    library: str, dataset: str, build: engine.BuildStep, lock: LockStep, stats: dict[str, Any] | None, preview: str | None
+) -> None:
     key = artifact_key(dataset)
-    create_markdown_artifact(engine.summary_markdown(library, dataset, build, lock), key=f"{key}-summary",
-                             description=f"Refresh of {dataset}")
+    create_markdown_artifact(
+        engine.summary_markdown(library, dataset, build, lock), key=f"{key}-summary", description=f"Refresh of {dataset}"
+    )
     if stats is not None:
         create_table_artifact(engine.stats_rows(stats), key=f"{key}-stats", description=f"stats.json of {dataset}")
     if preview:
@@ -132,8 +161,14 @@ def _ensure_limit(name: str) -> None:
 
 
 @flow(name="refresh", log_prints=True)
-def refresh(dataset: str, library: str = "library", registry: str = "recipes/datasets.yaml", runner: str | None = None,
-            dask_address: str | None = None, shards: int | None = None) -> dict[str, Any]:
+def refresh(
+    dataset: str,
+    library: str = "library",
+    registry: str = "recipes/datasets.yaml",
+    runner: str | None = None,
+    dask_address: str | None = None,
+    shards: int | None = None,
+) -> dict[str, Any]:
     """recipe → lock → (unchanged: stop) → build → stats → preview → catalog → tag → artifacts.
 
     ``runner``: "local" or "dask" (the build runs in shards on the Dask scheduler at
@@ -159,8 +194,9 @@ def refresh(dataset: str, library: str = "library", registry: str = "recipes/dat
         if not engine.has_version(library, dataset, build.version, lock.lock_hash):
             # a cached result from a run on this path before the library was restored or made again
             logger.info("%s: cached build result names version %s, which this library lacks: building", dataset, build.version)
-            build = build_task.with_options(refresh_cache=True)(library, registry, dataset, lock, base_version, runner,
-                                                                 dask_address, shards)
+            build = build_task.with_options(refresh_cache=True)(
+                library, registry, dataset, lock, base_version, runner, dask_address, shards
+            )
         stats = stats_task(library, dataset, build.version)
         preview = preview_task(library, dataset, build.version)
         tag = tag_task(library, dataset, build.version, lock.lock_hash)
@@ -169,13 +205,25 @@ def refresh(dataset: str, library: str = "library", registry: str = "recipes/dat
         retention = retention_task(library, registry, dataset)  # last: the summary diffs against the previous version
         write_stamp(library, registry, dataset, lock)
     logger.info("%s version %s built from lock %s (tag %s, runner %s)", dataset, build.version, lock.lock_hash[:12], tag, build.runner)
-    return {"dataset": dataset, "unchanged": build.unchanged, "version": build.version, "lock_hash": lock.lock_hash,
-            "tag": tag, "previous_version": build.previous_version, "retention": retention}
+    return {
+        "dataset": dataset,
+        "unchanged": build.unchanged,
+        "version": build.version,
+        "lock_hash": lock.lock_hash,
+        "tag": tag,
+        "previous_version": build.previous_version,
+        "retention": retention,
+    }
 
 
 @flow(name="refresh-all", task_runner=ThreadPoolTaskRunner(max_workers=2))
-def refresh_all(library: str = "library", registry: str = "recipes/datasets.yaml", max_workers: int = 2,
-                runner: str | None = None, dask_address: str | None = None) -> list[dict[str, Any]]:
+def refresh_all(
+    library: str = "library",
+    registry: str = "recipes/datasets.yaml",
+    max_workers: int = 2,
+    runner: str | None = None,
+    dask_address: str | None = None,
+) -> list[dict[str, Any]]:
     """Refresh every dataset of the registry, as subflows, at most ``max_workers`` at a time."""
     names = engine.registry_names(registry)
 

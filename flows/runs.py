@@ -14,6 +14,15 @@ def recent_runs(limit: int = 20, flow_name: str | None = None) -> list[dict[str,
         flow_filter = FlowFilter(name=FlowFilterName(any_=[flow_name])) if flow_name else None
         runs = client.read_flow_runs(flow_filter=flow_filter, sort=FlowRunSort.START_TIME_DESC, limit=limit)
         names = {f.id: f.name for f in client.read_flows()}
-    return [{"flow": names.get(r.flow_id, ""), "name": r.name, "id": str(r.id), "state": r.state_name,
-             "start": r.start_time, "duration": r.total_run_time.total_seconds() if r.total_run_time else None,
-             "parameters": r.parameters} for r in runs]
+    return [
+        {
+            "flow": names.get(r.flow_id, ""),
+            "name": r.name,
+            "id": str(r.id),
+            "state": r.state_name,
+            "start": r.start_time,
+            "duration": r.total_run_time.total_seconds() if r.total_run_time else None,
+            "parameters": r.parameters,
+        }
+        for r in runs
+    ]

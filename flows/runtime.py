@@ -62,18 +62,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path, port: int | None = None, host: str = "127.0.0.1", log: Path | None = None,
-                 env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(
+    home: Path, port: int | None = None, host: str = "127.0.0.1", log: Path | None = None, env_extra: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
     """Start `prefect server start` in a new session; returns (process, api url) once healthy."""
     port = port or free_port()
-    env = {**os.environ, **QUIET, "PREFECT_HOME": str(home), "PREFECT_SERVER_API_HOST": host,
-           "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_API_URL": f"http://{host}:{port}/api", **(env_extra or {})}
+    env = {
+        **os.environ,
+        **QUIET,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_API_HOST": host,
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
+        **(env_extra or {}),
+    }
     env.pop("PREFECT_API_URL", None)
     Path(home).mkdir(parents=True, exist_ok=True)
     with open(log or Path(home) / "server.log", "ab") as out:  # the server keeps its own copy of the file
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     url = f"http://{host}:{port}/api"
     try:

@@ -107,7 +107,6 @@ def own_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             refresh_prefect_settings()
 
 
-
 def make_project(root: Path, n_train: int = 8, n_test: int = 4, recipe: str | None = None, library=None) -> tuple[Path, Path, Path]:
     """A library (default ``root/library``) with the demo lake ingested, plus a registry with one entry (health_by_tag)."""
     from pinlake.demo.data import generate_health_images
@@ -125,7 +124,7 @@ def make_project(root: Path, n_train: int = 8, n_test: int = 4, recipe: str | No
         (reg_dir / "health_by_tag.py").write_text(recipe)
     (reg_dir / "datasets.yaml").write_text(
         "- name: health_by_tag\n  version: 1\n  description: test\n  script_location: ./health_by_tag.py\n"
-        "  schedule: \"0 3 * * *\"\n  dataset_item: pinlake.demo.data:HealthDatasetItem\n"
+        '  schedule: "0 3 * * *"\n  dataset_item: pinlake.demo.data:HealthDatasetItem\n'
     )
     return library, reg_dir / "datasets.yaml", assets
 
@@ -185,8 +184,7 @@ def dask_cluster():
     from distributed import LocalCluster
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=50)
+        cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, silence_logs=50)
     try:
         yield cluster
     finally:
@@ -202,8 +200,19 @@ def concurrent_refreshes():
     import sys
 
     def run(dataset: str, registry, library, env: dict[str, str]) -> list[dict]:
-        args = [sys.executable, "-m", "pinlake", "refresh", dataset, "--registry", str(registry),
-                "--library", str(library), "--server", "--json"]
+        args = [
+            sys.executable,
+            "-m",
+            "pinlake",
+            "refresh",
+            dataset,
+            "--registry",
+            str(registry),
+            "--library",
+            str(library),
+            "--server",
+            "--json",
+        ]
         procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
         results = []
         for proc in procs:

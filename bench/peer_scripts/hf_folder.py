@@ -1,4 +1,5 @@
 """HF datasets peer: imagefolder → save_to_disk. argv: DATA_DIR OUT_DIR (runs in the datasets venv)."""
+
 import json
 import sys
 import time

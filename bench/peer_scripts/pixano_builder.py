@@ -5,6 +5,7 @@ The same content as pinlake's build: one record per image (split, ``image_type``
 (uri, width, height, format from the file header via Pillow, as Pixano's folder builders do), one
 entity per object (``category``) with its bbox (xywh, pixels) and its 3 keypoints.
 """
+
 import json
 import os
 import sys
@@ -32,9 +33,16 @@ class BenchEntity(Entity):
 
 class BenchBuilder(DatasetBuilder):
     def __init__(self, source_dir: Path, target_dir: Path) -> None:
-        info = DatasetInfo(name="bench", description="pinlake benchmark data", workspace=WorkspaceType.IMAGE,
-                           record=BenchRecord, entity=BenchEntity, bbox=BBox, keypoint=KeyPoints,
-                           views={"image": Image})
+        info = DatasetInfo(
+            name="bench",
+            description="pinlake benchmark data",
+            workspace=WorkspaceType.IMAGE,
+            record=BenchRecord,
+            entity=BenchEntity,
+            bbox=BBox,
+            keypoint=KeyPoints,
+            views={"image": Image},
+        )
         super().__init__(target_dir=target_dir, info=info)
         self.source_dir = source_dir
         by_schema = {cls: name for name, cls in self.schemas.items()}
@@ -50,21 +58,42 @@ class BenchBuilder(DatasetBuilder):
                     width, height, fmt = im.width, im.height, im.format
                 rid = shortuuid.uuid()
                 record = BenchRecord(id=rid, split=split_dir.name, image_type=meta["image_type"])
-                view = Image(id=shortuuid.uuid(), record_id=rid, logical_name="image", uri=path.as_uri(),
-                             width=width, height=height, format=fmt)
+                view = Image(
+                    id=shortuuid.uuid(), record_id=rid, logical_name="image", uri=path.as_uri(), width=width, height=height, format=fmt
+                )
                 entities, boxes, kps = [], [], []
                 objs = meta["objects"]
                 for cat, box, kp in zip(objs["category"], objs["bbox"], objs["keypoints"]):
                     eid = shortuuid.uuid()
                     entities.append(BenchEntity(id=eid, record_id=rid, category=cat))
-                    boxes.append(BBox(id=shortuuid.uuid(), record_id=rid, entity_id=eid, view_id=view.id,
-                                      coords=box, format="xywh", is_normalized=False, confidence=1.0,
-                                      source_type="ground_truth", source_name="bench"))
-                    kps.append(KeyPoints(id=shortuuid.uuid(), record_id=rid, entity_id=eid, view_id=view.id,
-                                         template_id="bench-3pt", coords=kp, states=["visible"] * (len(kp) // 2),
-                                         source_type="ground_truth", source_name="bench"))
-                yield {self.t_record: record, self.t_image: view, self.t_entity: entities,
-                       self.t_bbox: boxes, self.t_kp: kps}
+                    boxes.append(
+                        BBox(
+                            id=shortuuid.uuid(),
+                            record_id=rid,
+                            entity_id=eid,
+                            view_id=view.id,
+                            coords=box,
+                            format="xywh",
+                            is_normalized=False,
+                            confidence=1.0,
+                            source_type="ground_truth",
+                            source_name="bench",
+                        )
+                    )
+                    kps.append(
+                        KeyPoints(
+                            id=shortuuid.uuid(),
+                            record_id=rid,
+                            entity_id=eid,
+                            view_id=view.id,
+                            template_id="bench-3pt",
+                            coords=kp,
+                            states=["visible"] * (len(kp) // 2),
+                            source_type="ground_truth",
+                            source_name="bench",
+                        )
+                    )
+                yield {self.t_record: record, self.t_image: view, self.t_entity: entities, self.t_bbox: boxes, self.t_kp: kps}
 
 
 ds = BenchBuilder(Path(sys.argv[1]), Path(sys.argv[2])).build(mode="create")

@@ -29,20 +29,26 @@ schema:
       category: str
   annotations: [bbox, keypoint]
 """
-HEADER = {"$pixano": "jsonl/2", "defaults": {"bbox": {"format": "xywh", "is_normalized": False},
-                                             "source": {"type": "ground_truth", "name": "bench"}}}
+HEADER = {
+    "$pixano": "jsonl/2",
+    "defaults": {"bbox": {"format": "xywh", "is_normalized": False}, "source": {"type": "ground_truth", "name": "bench"}},
+}
 
 
 def record(split: str, meta: dict) -> dict:
     objs = meta["objects"]
     entities = []
     for cat, box, kp in zip(objs["category"], objs["bbox"], objs["keypoints"]):
-        entities.append({"attrs": {"category": cat}, "annotations": [
-            {"kind": "bbox", "coords": box},
-            {"kind": "keypoints", "template_id": "bench-3pt", "coords": kp, "states": ["visible"] * (len(kp) // 2)},
-        ]})
-    return {"split": split, "attrs": {"image_type": meta["image_type"]}, "views": {"image": meta["image"]},
-            "entities": entities}
+        entities.append(
+            {
+                "attrs": {"category": cat},
+                "annotations": [
+                    {"kind": "bbox", "coords": box},
+                    {"kind": "keypoints", "template_id": "bench-3pt", "coords": kp, "states": ["visible"] * (len(kp) // 2)},
+                ],
+            }
+        )
+    return {"split": split, "attrs": {"image_type": meta["image_type"]}, "views": {"image": meta["image"]}, "entities": entities}
 
 
 def convert(src: Path, out: Path) -> int:

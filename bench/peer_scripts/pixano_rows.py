@@ -1,4 +1,5 @@
 """Row counts of a Pixano dataset's tables, as one JSON line. argv: DATASET_DIR (runs in the pixano venv)."""
+
 import json
 import os
 import sys

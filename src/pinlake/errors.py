@@ -98,8 +98,10 @@ def max_field_bytes() -> int:
     except ValueError:
         limit = 0
     if limit < 1:
-        raise ValidationError(f"{MAX_FIELD_BYTES_ENV}={raw!r} is not a positive number of bytes",
-                              hint=f"Unset it (default {DEFAULT_MAX_FIELD_BYTES} bytes) or give e.g. {MAX_FIELD_BYTES_ENV}=4194304.")
+        raise ValidationError(
+            f"{MAX_FIELD_BYTES_ENV}={raw!r} is not a positive number of bytes",
+            hint=f"Unset it (default {DEFAULT_MAX_FIELD_BYTES} bytes) or give e.g. {MAX_FIELD_BYTES_ENV}=4194304.",
+        )
     return limit
 
 
@@ -118,7 +120,9 @@ def oversized_string(table: Any) -> tuple[str, int, int] | None:
     for f in table.schema:
         col = table.column(f.name)
         typ, parents = f.type, None
-        if (pa.types.is_list(typ) or pa.types.is_large_list(typ)) and (pa.types.is_string(typ.value_type) or pa.types.is_large_string(typ.value_type)):
+        if (pa.types.is_list(typ) or pa.types.is_large_list(typ)) and (
+            pa.types.is_string(typ.value_type) or pa.types.is_large_string(typ.value_type)
+        ):
             col = col.combine_chunks()
             parents, col = pc.list_parent_indices(col), pc.list_flatten(col)
         elif not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
@@ -148,5 +152,7 @@ __all__ += ["MAX_FIELD_BYTES_ENV", "DEFAULT_MAX_FIELD_BYTES", "max_field_bytes",
 
 def truncated_image_error(path: Any, problem: str, where: str) -> InputFileError:
     """The error for an image file cut short (``problem``: why, from :func:`pinlake.util.mediatype.incomplete`)."""
-    return InputFileError(f"{path}: not a readable image ({problem})",
-                          hint=f"The file is cut short (an interrupted copy or download?): copy it again or remove it ({where}).")
+    return InputFileError(
+        f"{path}: not a readable image ({problem})",
+        hint=f"The file is cut short (an interrupted copy or download?): copy it again or remove it ({where}).",
+    )

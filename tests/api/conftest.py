@@ -26,7 +26,6 @@ def demo(demo_root: Path, tmp_path: Path) -> Path:
     return tmp_path
 
 
-
 @pytest.fixture()
 def client(demo_root: Path, monkeypatch: pytest.MonkeyPatch):
     """Read-only client on the shared demo (no token: writes are refused)."""

@@ -28,9 +28,19 @@ def browser(tmp_path: Path):
     opts = Options()
     opts.binary_location = str(CHROMIUM)
     profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp_path)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,1000"):
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,1000",
+    ):
         opts.add_argument(arg)
     driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
@@ -71,8 +81,10 @@ def test_page_datasets_grid_and_versions(demo: Path, browser, tmp_path: Path):
         # boxes and keypoints are drawn over the images
         assert browser.find_elements(By.CSS_SELECTOR, "#grid .thumb svg rect.box")
         assert browser.find_elements(By.CSS_SELECTOR, "#grid .thumb svg circle.kp")
-        _wait(browser, lambda d: d.execute_script(
-            "return [...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)"))
+        _wait(
+            browser,
+            lambda d: d.execute_script("return [...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)"),
+        )
         assert len(browser.find_elements(By.CSS_SELECTOR, "#timeline li")) == 2
         # older version
         Select(browser.find_element(By.ID, "version-select")).select_by_value("1")

@@ -29,6 +29,7 @@ def test_fuzz_no_server_errors(fuzz_schema):
     failures: list[str] = []
     calls: list[int] = []
     for op in ops:
+
         @settings(max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(case=op.as_strategy())
         def run(case):

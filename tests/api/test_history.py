@@ -76,5 +76,3 @@ def test_sql_that_writes_is_400(client, query, status):
     r = client.post("/sql", json={"query": query})
     assert r.status_code == status, r.text
     assert r.json()["error"]
-
-

@@ -62,8 +62,12 @@ def test_sql_limit_is_configurable_and_counts_the_whole_answer(library: Path):
     # the answer keeps the JSON shape FastAPI gave it (NaN as null, nested values as JSON)
     resp = small.post("/sql", json={"query": "SELECT 'nan'::DOUBLE AS x, [1, 2] AS l, {'a': 'b'} AS s"})
     assert resp.status_code == 200 and resp.headers["content-type"] == "application/json"
-    assert resp.json() == {"columns": ["x", "l", "s"], "rows": [{"x": None, "l": [1, 2], "s": {"a": "b"}}],
-                           "num_rows": 1, "truncated": False}
+    assert resp.json() == {
+        "columns": ["x", "l", "s"],
+        "rows": [{"x": None, "l": [1, 2], "s": {"a": "b"}}],
+        "num_rows": 1,
+        "truncated": False,
+    }
 
 
 def test_sql_limit_from_the_environment(library: Path, monkeypatch: pytest.MonkeyPatch):
@@ -125,8 +129,7 @@ def server(library: Path):
     """A real uvicorn server (in a thread of this process) on a free loopback port."""
     import uvicorn
 
-    config = uvicorn.Config(create_app(library, None, max_body_bytes=4000), host="127.0.0.1", port=0,
-                            log_level="warning", lifespan="off")
+    config = uvicorn.Config(create_app(library, None, max_body_bytes=4000), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(srv.serve()), daemon=True)
     thread.start()
@@ -144,8 +147,9 @@ def server(library: Path):
 
 def raw_chunked(port: int, parts: list[bytes]) -> tuple[int, bytes]:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"POST /sql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        s.sendall(
+            b"POST /sql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        )
         try:
             for part in parts:
                 s.sendall(b"%x\r\n%s\r\n" % (len(part), part))

@@ -63,10 +63,20 @@ def test_raw_dotdot_over_real_socket_is_refused(client):
     sent: list[dict] = []
 
     async def run() -> None:
-        scope = {"type": "http", "method": "GET", "path": "/media/health_images/../../library/health_images/info.json",
-                 "raw_path": b"/media/health_images/../../library/health_images/info.json", "query_string": b"",
-                 "headers": [], "http_version": "1.1", "scheme": "http", "server": ("t", 80), "client": ("c", 1),
-                 "root_path": "", "app": app}
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/media/health_images/../../library/health_images/info.json",
+            "raw_path": b"/media/health_images/../../library/health_images/info.json",
+            "query_string": b"",
+            "headers": [],
+            "http_version": "1.1",
+            "scheme": "http",
+            "server": ("t", 80),
+            "client": ("c", 1),
+            "root_path": "",
+            "app": app,
+        }
 
         async def receive():
             return {"type": "http.request", "body": b"", "more_body": False}

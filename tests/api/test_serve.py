@@ -28,7 +28,10 @@ def start_server(root: Path, port: int, token: str | None = None) -> subprocess.
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from pinlake.cli import main; main()"]
     proc = subprocess.Popen(
         [*cmd, "serve", str(root / "library"), str(root / "assets"), "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.time() + 60
     while time.time() < deadline:

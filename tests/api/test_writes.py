@@ -73,7 +73,9 @@ def test_bad_bodies_are_422_naming_the_field(writer):
     assert writer.post(f"/entities/{DS}/objects/", json=[], headers=AUTH).status_code == 422
     assert writer.post(f"/entities/{DS}/objects/", json=[1], headers=AUTH).status_code == 422
     # a reference to a missing item is refused by the engine
-    r = writer.post(f"/entities/{DS}/objects/", json=[{"data": {"item_ref": {"name": "item", "id": "ghost"}, "category": "x"}}], headers=AUTH)
+    r = writer.post(
+        f"/entities/{DS}/objects/", json=[{"data": {"item_ref": {"name": "item", "id": "ghost"}, "category": "x"}}], headers=AUTH
+    )
     assert r.status_code == 422 and "ghost" in r.json()["error"]  # a ValidationError: the item_ref is invalid
     assert writer.post(f"/sources/{DS}/source/", json=[{}], headers=AUTH).status_code == 405
     assert [v["dataset_version"] for v in writer.get(f"/datasets/{DS}/versions").json()] == [1]
@@ -95,9 +97,14 @@ def test_item_crud_and_old_version_still_readable(writer):
     assert writer.get(f"/items/{DS}/{ids[0]}").status_code == 404
     assert writer.get(f"/items/{DS}/{ids[0]}?version=1").status_code == 200
     # add an item back (flat DatasetItem shape) with its view
-    new = {"split": "train", "image_type": "xray",
-           "image": {"url": "/health_images/train/xray-train-002.jpg", "width": 256, "height": 256, "format": "JPEG"},
-           "objects": [], "bbox": [], "keypoints": []}
+    new = {
+        "split": "train",
+        "image_type": "xray",
+        "image": {"url": "/health_images/train/xray-train-002.jpg", "width": 256, "height": 256, "format": "JPEG"},
+        "objects": [],
+        "bbox": [],
+        "keypoints": [],
+    }
     r = writer.post(f"/items/{DS}/", json=[new], headers=AUTH)
     assert r.status_code == 201, r.text
     (item_id,) = r.json()["ids"]

@@ -17,9 +17,26 @@ REPO = Path(__file__).resolve().parents[2]
 def test_bench_smoke(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "run", "--n", "200", "--only", "pinlake", "--reps", "1",
-         "--out", str(out), "--work", str(tmp_path / "work")],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "--n",
+            "200",
+            "--only",
+            "pinlake",
+            "--reps",
+            "1",
+            "--out",
+            str(out),
+            "--work",
+            str(tmp_path / "work"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "FAILED" not in proc.stdout, proc.stdout

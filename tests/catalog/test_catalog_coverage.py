@@ -58,7 +58,9 @@ def test_hook_and_sync_cover_every_version_exactly(lib, ds, make_versions):
 
     orphans = pinlake.sql("SELECT \"table\", version FROM catalog.versions WHERE orphan AND dataset = 'health_images'", library=lib)
     assert ("item", lance.dataset(item_uri).version) in set(zip(*(orphans.column(c).to_pylist() for c in ("table", "version"))))
-    named = pinlake.sql("SELECT count(*) AS n FROM catalog.versions v JOIN catalog.members m USING (dataset, \"table\", version)", library=lib)
+    named = pinlake.sql(
+        'SELECT count(*) AS n FROM catalog.versions v JOIN catalog.members m USING (dataset, "table", version)', library=lib
+    )
     assert named.column("n")[0].as_py() > 0
 
 

@@ -20,7 +20,10 @@ def test_open_pins_and_errors(lib, ds, make_versions):
     assert p.version == 1 and len(p) == 32
     assert pinlake.open("health_images@v1.0", library=lib).version == 1
     assert pinlake.open("health_images", library=lib).version == 3
-    assert pinlake.open("health_images", version=2, library=lib).to_arrow("item", filter=f"id = '{changed}'").column("image_type")[0].as_py() == "changed"
+    assert (
+        pinlake.open("health_images", version=2, library=lib).to_arrow("item", filter=f"id = '{changed}'").column("image_type")[0].as_py()
+        == "changed"
+    )
     assert p.to_arrow("item", columns=["id"], filter=f"id = '{deleted}'").num_rows == 1
     assert p.take("image", [0, 2]).num_rows == 2
     assert sum(b.num_rows for b in p.to_batches("bbox", batch_size=10)) == p.num_rows("bbox")
@@ -138,13 +141,24 @@ def test_sql_queries_and_refusals(lib, ds, cli, make_versions):
     shas = pinlake.sql("SELECT sha256 FROM health_images.image", library=lib).column("sha256").to_pylist()
     q = f"SELECT '{ds.name}' AS dataset FROM health_images.image WHERE sha256 = '{shas[0]}'"
     assert pinlake.sql(q, library=lib).column("dataset").to_pylist() == [ds.name] * shas.count(shas[0])
-    cats = pinlake.sql("""
+    cats = pinlake.sql(
+        """
         WITH a AS (SELECT category, count(*) n FROM health_images.objects GROUP BY ALL)
-        SELECT * FROM a ORDER BY category""", library=lib, at={"health_images": 1})
+        SELECT * FROM a ORDER BY category""",
+        library=lib,
+        at={"health_images": 1},
+    )
     assert sum(cats.column("n").to_pylist()) == 89
     assert cli("sql", "SELECT * FROM catalog.pins", "--library", lib).exit_code == 0
-    for bad in ["INSERT INTO catalog.versions VALUES (1)", "COPY (SELECT 1) TO 'x.csv'", "ATTACH 'x.db'",
-                "SELECT 1; DROP TABLE x", "INSTALL httpfs", "PRAGMA version", "SET threads = 1"]:
+    for bad in [
+        "INSERT INTO catalog.versions VALUES (1)",
+        "COPY (SELECT 1) TO 'x.csv'",
+        "ATTACH 'x.db'",
+        "SELECT 1; DROP TABLE x",
+        "INSTALL httpfs",
+        "PRAGMA version",
+        "SET threads = 1",
+    ]:
         with pytest.raises(InvalidQueryError, match="read-only"):
             pinlake.sql(bad, library=lib)
     res = cli("sql", "SELEC 1", "--library", lib)
@@ -154,8 +168,10 @@ def test_sql_queries_and_refusals(lib, ds, cli, make_versions):
 
 
 def test_reading_a_pin_does_not_import_prefect(lib):
-    code = (f"import pinlake, sys; p = pinlake.open('health_images@1', library={str(lib)!r}); p.to_arrow('item'); "
-            "assert 'prefect' not in sys.modules, 'prefect imported'")
+    code = (
+        f"import pinlake, sys; p = pinlake.open('health_images@1', library={str(lib)!r}); p.to_arrow('item'); "
+        "assert 'prefect' not in sys.modules, 'prefect imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -163,6 +179,7 @@ def test_torch_adapter_without_torch(lib):
     pytest.importorskip("PIL")
     try:
         import torch  # noqa: F401
+
         pytest.skip("torch installed")
     except ImportError:
         pass

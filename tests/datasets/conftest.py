@@ -20,8 +20,12 @@ def health_folder(tmp_path: Path) -> Path:
 def build_health(tmp_path: Path, health_folder: Path):
     def _build(mode: str = "create", name: str = "health_images", **kw):
         builder = ImageFolderBuilder(
-            health_folder, tmp_path / "library" / name, HealthDatasetItem,
-            DatasetInfo(id=name, name="Health", description="test"), url_prefix="/health_images", **kw,
+            health_folder,
+            tmp_path / "library" / name,
+            HealthDatasetItem,
+            DatasetInfo(id=name, name="Health", description="test"),
+            url_prefix="/health_images",
+            **kw,
         )
         return builder.build(mode=mode, flush_every_n_samples=4)
 

@@ -55,8 +55,11 @@ def test_leftover_table_versions_are_rolled_back_once(health_ds):
     ds.update_data("bbox", [bbox.model_copy(update={"confidence": 0.25})])
     after = Dataset(ds.path)
     assert after.num_rows("bbox") == ds.checkout(ds.version - 1).num_rows("bbox") > 0
-    restores = [v for v in range(head + 1, lance.dataset(uri).version + 1)
-                if type(lance.dataset(uri).read_transaction(v).operation).__name__ == "Restore"]
+    restores = [
+        v
+        for v in range(head + 1, lance.dataset(uri).version + 1)
+        if type(lance.dataset(uri).read_transaction(v).operation).__name__ == "Restore"
+    ]
     assert len(restores) == 1 and logged < head
     ds.delete_data("bbox", [bbox.id])  # no new restore for the second write
     assert lance.dataset(uri).version == after.state.tables["bbox"] + 1
@@ -67,8 +70,9 @@ def _overwrite_that_fails(health_folder: Path, target: Path, other_root: Path) -
     generate_health_images(other_root, n_train=3, n_test=1)
     meta = other_root / "test" / "metadata.jsonl"
     meta.write_text(meta.read_text() + "{not json\n")
-    builder = ImageFolderBuilder(other_root, target, HealthDatasetItem, DatasetInfo(id="health_images", name="Other"),
-                                 url_prefix="/health_images")
+    builder = ImageFolderBuilder(
+        other_root, target, HealthDatasetItem, DatasetInfo(id="health_images", name="Other"), url_prefix="/health_images"
+    )
     with pytest.raises(InputFileError):
         builder.build(mode="overwrite", flush_every_n_samples=2)
 
@@ -91,8 +95,9 @@ def test_each_version_reads_its_own_files(health_ds, health_folder, tmp_path):
     ds = health_ds
     other = tmp_path / "other" / "health_images"
     generate_health_images(other, n_train=2, n_test=1)
-    ImageFolderBuilder(other, ds.path, HealthDatasetItem, DatasetInfo(id="health_images", name="Other"),
-                       url_prefix="/health_images").build(mode="overwrite")
+    ImageFolderBuilder(other, ds.path, HealthDatasetItem, DatasetInfo(id="health_images", name="Other"), url_prefix="/health_images").build(
+        mode="overwrite"
+    )
     v1, v2 = Dataset(ds.path).checkout(1), Dataset(ds.path)
     assert (v1.info.media["root"], v2.info.media["root"]) == (str(health_folder.resolve()), str(other.resolve()))
     assert (v1.info.num_items, v2.info.num_items) == (9, 3)
@@ -109,7 +114,8 @@ def test_stats_and_info_are_made_before_the_commit(health_ds):
     ds = health_ds
     meta = ds.path / "_meta" / "1"
     assert sorted(p.name for p in meta.iterdir()) == sorted(
-        [".preview.png.key", "features_values.json", "info.json", "preview.png", "schema.json", "stats.json"])
+        [".preview.png.key", "features_values.json", "info.json", "preview.png", "schema.json", "stats.json"]
+    )
     assert json.loads((meta / "info.json").read_text())["num_items"] == 9 == ds.stats["num_items"]
 
 
@@ -151,15 +157,17 @@ def test_incomplete_create_is_skipped_and_taken_over(tmp_path, health_folder):
 
     client = TestClient(create_app(lib.path))
     assert client.get("/datasets").json() == [] and client.post("/sql", json={"query": "SELECT 1 AS one"}).status_code == 200
-    ds = ImageFolderBuilder(health_folder, half, HealthDatasetItem, DatasetInfo(id="half", name="Half"),
-                            url_prefix="/health_images").build(mode="create")
+    ds = ImageFolderBuilder(health_folder, half, HealthDatasetItem, DatasetInfo(id="half", name="Half"), url_prefix="/health_images").build(
+        mode="create"
+    )
     assert ds.version == 1 and lib.dataset_names() == ["half"] and lib.incomplete_names() == []
 
 
 def test_create_of_an_existing_dataset_is_refused_under_the_lock(health_ds, health_folder):
     with pytest.raises(DatasetExistsError):
-        ImageFolderBuilder(health_folder, health_ds.path, HealthDatasetItem, DatasetInfo(id="health_images", name="H"),
-                           url_prefix="/health_images").build(mode="create")
+        ImageFolderBuilder(
+            health_folder, health_ds.path, HealthDatasetItem, DatasetInfo(id="health_images", name="H"), url_prefix="/health_images"
+        ).build(mode="create")
     assert Dataset(health_ds.path).version == 1
 
 
@@ -169,8 +177,11 @@ def test_two_creates_at_once_exactly_one_wins(tmp_path, health_folder):
 
     def create() -> None:
         try:
-            results.append(ImageFolderBuilder(health_folder, target, HealthDatasetItem, DatasetInfo(id="race", name="R"),
-                                              url_prefix="/health_images").build(mode="create").version)
+            results.append(
+                ImageFolderBuilder(health_folder, target, HealthDatasetItem, DatasetInfo(id="race", name="R"), url_prefix="/health_images")
+                .build(mode="create")
+                .version
+            )
         except DatasetExistsError as exc:
             results.append(exc)
 
@@ -220,8 +231,9 @@ def test_api_reads_the_files_of_the_version_asked(health_ds, health_folder, tmp_
 
     other = tmp_path / "other" / "health_images"
     generate_health_images(other, n_train=2, n_test=1)
-    ImageFolderBuilder(other, health_ds.path, HealthDatasetItem, DatasetInfo(id="health_images", name="Other"),
-                       url_prefix="/health_images").build(mode="overwrite")
+    ImageFolderBuilder(
+        other, health_ds.path, HealthDatasetItem, DatasetInfo(id="health_images", name="Other"), url_prefix="/health_images"
+    ).build(mode="overwrite")
     client = TestClient(create_app(health_ds.path.parent))
     v1 = client.get("/datasets/health_images?version=1").json()
     latest = client.get("/datasets/health_images").json()
@@ -242,8 +254,9 @@ def test_restore_carries_the_files_of_the_version_it_restores(health_ds, health_
 
     other = tmp_path / "other" / "health_images"
     generate_health_images(other, n_train=2, n_test=1)
-    ImageFolderBuilder(other, health_ds.path, HealthDatasetItem, DatasetInfo(id="health_images", name="Other"),
-                       url_prefix="/health_images").build(mode="overwrite")
+    ImageFolderBuilder(
+        other, health_ds.path, HealthDatasetItem, DatasetInfo(id="health_images", name="Other"), url_prefix="/health_images"
+    ).build(mode="overwrite")
     assert restore_version(health_ds.path, 1).dataset_version == 3
     v1, v3 = Dataset(health_ds.path).checkout(1), Dataset(health_ds.path)
     assert v3.info.media["root"] == str(health_folder.resolve()) and v3.info.num_items == v3.num_items == 9

@@ -17,7 +17,9 @@ def test_folder_build_layout(health_ds):
     assert ds.version == 1
     for name in ("info.json", "schema.json", "features_values.json", "stats.json", "preview.png"):
         assert (ds.path / name).is_file(), name
-    assert sorted(p.name for p in (ds.path / "db").iterdir()) == sorted(f"{t}.lance" for t in ["item", "image", "objects", "bbox", "keypoints", "source"])
+    assert sorted(p.name for p in (ds.path / "db").iterdir()) == sorted(
+        f"{t}.lance" for t in ["item", "image", "objects", "bbox", "keypoints", "source"]
+    )
     assert ds.num_items == 9 and ds.splits() == {"train": 6, "test": 3}
     info = json.loads((ds.path / "info.json").read_text())
     assert info["id"] == "health_images" and info["num_items"] == 9 and info["size"] != "Unknown"
@@ -27,7 +29,17 @@ def test_folder_build_layout(health_ds):
     assert schema["schemas"]["objects"]["fields"]["category"]["type"] == "str"
     assert schema["relations"]["item"]["bbox"] == "one_to_many"
     fv = json.loads((ds.path / "features_values.json").read_text())
-    assert set(fv["entities"]["objects"]["category"]["values"]) <= {"heart", "lung", "liver", "red_blood_cell", "white_blood_cell", "bone", "joint", "lesion", "mole"}
+    assert set(fv["entities"]["objects"]["category"]["values"]) <= {
+        "heart",
+        "lung",
+        "liver",
+        "red_blood_cell",
+        "white_blood_cell",
+        "bone",
+        "joint",
+        "lesion",
+        "mole",
+    }
 
 
 def test_one_commit_per_table_per_build(health_ds):
@@ -99,14 +111,28 @@ def _jpeg() -> bytes:
 @pytest.mark.parametrize(
     "lines, images, needle",
     [
-        (['{"image": "a.jpg", "image_type": "mri"', ], {"a.jpg": _jpeg()}, "metadata.jsonl:1: invalid JSON"),
+        (
+            [
+                '{"image": "a.jpg", "image_type": "mri"',
+            ],
+            {"a.jpg": _jpeg()},
+            "metadata.jsonl:1: invalid JSON",
+        ),
         (['{"image": "b.jpg", "image_type": "mri"}'], {"a.jpg": _jpeg()}, "names 'b.jpg'"),
         (['{"image_type": "mri"}'], {"a.jpg": _jpeg()}, "field 'image'"),
         (['{"image": "a.jpg", "image_type": 5}'], {"a.jpg": _jpeg()}, "image_type"),
         (['{"image": "a.jpg", "image_type": "mri"}'], {"a.jpg": b"not an image"}, "a.jpg: not a readable image"),
         (['{"image": "a.jpg", "image_type": "mri"}'], {"a.jpg": _jpeg(), "z.jpg": _jpeg()}, "no metadata line"),
-        (['{"image": "a.jpg", "image_type": "mri", "objects": {"category": ["x"], "bbox": [[1, 2, 3]]}}'], {"a.jpg": _jpeg()}, "objects[0].bbox"),
-        (['{"image": "a.jpg", "image_type": "mri", "objects": {"category": ["x", "y"], "bbox": [[1, 2, 3, 4]]}}'], {"a.jpg": _jpeg()}, "different lengths"),
+        (
+            ['{"image": "a.jpg", "image_type": "mri", "objects": {"category": ["x"], "bbox": [[1, 2, 3]]}}'],
+            {"a.jpg": _jpeg()},
+            "objects[0].bbox",
+        ),
+        (
+            ['{"image": "a.jpg", "image_type": "mri", "objects": {"category": ["x", "y"], "bbox": [[1, 2, 3, 4]]}}'],
+            {"a.jpg": _jpeg()},
+            "different lengths",
+        ),
     ],
 )
 def test_bad_folder_input(tmp_path, lines, images, needle):
@@ -138,8 +164,12 @@ def test_missing_metadata_file(tmp_path):
 
 
 def test_objects_as_list_of_dicts_and_normalized(tmp_path):
-    line = {"image": "a.jpg", "image_type": "mri", "normalized": True,
-            "objects": [{"category": "heart", "bbox": [0.1, 0.1, 0.5, 0.5], "keypoints": [[0.2, 0.2], [0.3, 0.3]]}]}
+    line = {
+        "image": "a.jpg",
+        "image_type": "mri",
+        "normalized": True,
+        "objects": [{"category": "heart", "bbox": [0.1, 0.1, 0.5, 0.5], "keypoints": [[0.2, 0.2], [0.3, 0.3]]}],
+    }
     src = _write_folder(tmp_path / "src", [json.dumps(line)], {"a.jpg": _jpeg()})
     ds = ImageFolderBuilder(src, tmp_path / "lib" / "n", HealthDatasetItem, DatasetInfo(id="n")).build()
     bbox = ds.get_data("bbox")[0]
@@ -167,8 +197,13 @@ class TinyBuilder(DatasetBuilder):
             view = Image(id=f"v{i}", item_ref={"id": item.id}, url=f"img/{i}.png", width=10, height=10, format="PNG")
             ent = EntityWithCategory(id=f"e{i}", item_ref={"id": item.id}, view_ref={"name": "image", "id": view.id}, category="cat")
             target = "missing" if (self.dangling and i == self.n - 1) else ent.id
-            box = BBox(id=f"b{i}", item_ref={"id": item.id}, view_ref={"name": "image", "id": view.id},
-                       entity_ref={"name": "objects", "id": target}, coords=[1, 1, 2, 2])
+            box = BBox(
+                id=f"b{i}",
+                item_ref={"id": item.id},
+                view_ref={"name": "image", "id": view.id},
+                entity_ref={"name": "objects", "id": target},
+                coords=[1, 1, 2, 2],
+            )
             sample = {"item": item, "image": view, "objects": [ent], "bbox": [box]}
             if self.bad_table:
                 sample["boxes"] = []

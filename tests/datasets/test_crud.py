@@ -27,8 +27,12 @@ def test_add_update_delete_make_versions(health_ds):
     item = ds.get_dataset_items(limit=1)[0]
     n_bbox = ds.num_rows("bbox")
     # add
-    new = BBox(item_ref={"id": item.id}, view_ref={"name": "image", "id": item.image.id},
-               entity_ref={"name": "objects", "id": item.objects[0].id}, coords=[1, 1, 5, 5])
+    new = BBox(
+        item_ref={"id": item.id},
+        view_ref={"name": "image", "id": item.image.id},
+        entity_ref={"name": "objects", "id": item.objects[0].id},
+        coords=[1, 1, 5, 5],
+    )
     (new_id,) = ds.add_data("bbox", [new])
     assert ds.version == 2 and ds.num_rows("bbox") == n_bbox + 1
     # update
@@ -81,10 +85,15 @@ def test_dataset_items_crud_and_cascade(health_ds):
     again = ds.get_dataset_items(item.id)
     assert again.image_type == "changed" and len(again.bbox) == len(item.bbox) - 1
     # add a whole new item
-    new_item = cls(id="new1", split="train", image_type="mri",
-                   image=Image(url="x.png", width=4, height=4, format="PNG"),
-                   objects=[EntityWithCategory(id="newent", category="heart")],
-                   bbox=[BBox(entity_ref={"name": "objects", "id": "newent"}, coords=[0, 0, 1, 1])], keypoints=[])
+    new_item = cls(
+        id="new1",
+        split="train",
+        image_type="mri",
+        image=Image(url="x.png", width=4, height=4, format="PNG"),
+        objects=[EntityWithCategory(id="newent", category="heart")],
+        bbox=[BBox(entity_ref={"name": "objects", "id": "newent"}, coords=[0, 0, 1, 1])],
+        keypoints=[],
+    )
     ds.add_dataset_items([new_item])
     got = ds.get_dataset_items("new1")
     assert got.image.url == "x.png" and got.bbox[0].entity_ref.id == "newent" and got.objects[0].item_ref.id == "new1"
@@ -134,7 +143,13 @@ class EmbBuilder(DatasetBuilder):
             item = self.item_schema(id=f"i{i}", split="train")
             view = Image(id=f"v{i}", item_ref={"id": item.id}, url=f"{i}.png")
             vec = [float(i), 0.0, 0.0, 0.0]
-            yield {"item": item, "image": view, "emb": self.schema.schemas["emb"](id=f"e{i}", item_ref={"id": item.id}, view_ref={"name": "image", "id": view.id}, vector=vec)}
+            yield {
+                "item": item,
+                "image": view,
+                "emb": self.schema.schemas["emb"](
+                    id=f"e{i}", item_ref={"id": item.id}, view_ref={"name": "image", "id": view.id}, vector=vec
+                ),
+            }
 
 
 def test_semantic_search_vector_and_text(tmp_path):

@@ -21,8 +21,9 @@ def rebuilt(health_folder: Path, tmp_path: Path) -> Path:
     register_commands()
     library = tmp_path / "library"
     for mode in ("create", "overwrite"):
-        res = CliRunner().invoke(app, ["build", str(health_folder), "--name", "scans", "--mode", mode, "--library", str(library)],
-                                 catch_exceptions=False)
+        res = CliRunner().invoke(
+            app, ["build", str(health_folder), "--name", "scans", "--mode", mode, "--library", str(library)], catch_exceptions=False
+        )
         assert res.exit_code == 0, res.output
     return library
 

@@ -49,7 +49,10 @@ def test_arrow_types_in_one_place():
 
 
 def test_roundtrip_rows():
-    rows = [BBox(id="a", coords=[1, 2, 3, 4], entity_ref={"name": "objects", "id": "e1"}), {"id": "b", "coords": [0, 0, 0.5, 0.5], "is_normalized": True}]
+    rows = [
+        BBox(id="a", coords=[1, 2, 3, 4], entity_ref={"name": "objects", "id": "e1"}),
+        {"id": "b", "coords": [0, 0, 0.5, 0.5], "is_normalized": True},
+    ]
     table = rows_to_table(BBox, rows, table="bbox")
     back = table_to_rows(BBox, table)
     assert [b.id for b in back] == ["a", "b"]

@@ -62,7 +62,9 @@ def test_folder_lines_outside_the_plan_take_the_row_path(health_folder, tmp_path
     lines = [json.loads(x) for x in meta.read_text().splitlines()]
     first = lines[0]
     objs = first["objects"]
-    first["objects"] = [{"category": c, "bbox": bb, "keypoints": kp} for c, bb, kp in zip(objs["category"], objs["bbox"], objs["keypoints"])]
+    first["objects"] = [
+        {"category": c, "bbox": bb, "keypoints": kp} for c, bb, kp in zip(objs["category"], objs["bbox"], objs["keypoints"])
+    ]
     meta.write_text(json.dumps(first) + "\n\n" + "".join(json.dumps(x) + "\n" for x in lines[1:]))
     b = ImageFolderBuilder(health_folder, tmp_path / "x" / "f", HealthDatasetItem, DatasetInfo(id="f"))
     assert parse_split(b, columnar_plan(b), health_folder / "train") is None
@@ -70,13 +72,16 @@ def test_folder_lines_outside_the_plan_take_the_row_path(health_folder, tmp_path
     _assert_same(health_folder, tmp_path, embed=False)
 
 
-@pytest.mark.parametrize("change, message", [
-    ("missing", "is not an image file"),
-    ("twice", "is described twice"),
-    ("undescribed", "no metadata line"),
-    ("bad_box", "bbox"),
-    ("corrupt", "not a readable image"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("missing", "is not an image file"),
+        ("twice", "is described twice"),
+        ("undescribed", "no metadata line"),
+        ("bad_box", "bbox"),
+        ("corrupt", "not a readable image"),
+    ],
+)
 def test_folder_errors_are_those_of_the_row_path(health_folder, tmp_path, change, message):
     split = health_folder / "train"
     meta = split / "metadata.jsonl"

@@ -75,7 +75,6 @@ def crashing_item(path: Path, marker: Path, mode: str) -> str:
     return f"{path}:CrashingItem"
 
 
-
 def assert_same_tables(dataset, reference) -> None:
     got, want = table_contents(dataset), table_contents(reference)
     assert sorted(got) == sorted(want)
@@ -118,8 +117,17 @@ def test_transient_shard_error_is_retried(dask_cluster, lake_project, local_buil
     lib, lock = lake_project
     marker = tmp_path / "imports"
     item = crashing_item(tmp_path / "raise_once.py", marker, "raise-once")
-    res = build_from_lock(lib, lock, "retried", dataset_item=item, embed=True, runner="dask",
-                          dask_address=dask_cluster.scheduler_address, shards=4, compute_stats=False)
+    res = build_from_lock(
+        lib,
+        lock,
+        "retried",
+        dataset_item=item,
+        embed=True,
+        runner="dask",
+        dask_address=dask_cluster.scheduler_address,
+        shards=4,
+        compute_stats=False,
+    )
     assert res.version == 1
     assert len(marker.read_text().split()) >= 5  # 4 shards + the retried one
     assert_same_tables(res.dataset, local_build)
@@ -129,8 +137,17 @@ def test_worker_killed_mid_build_shard_recomputed(dask_cluster, lake_project, lo
     lib, lock = lake_project
     marker = tmp_path / "imports"
     item = crashing_item(tmp_path / "exit_once.py", marker, "exit-once")
-    res = build_from_lock(lib, lock, "survivor", dataset_item=item, embed=True, runner="dask",
-                          dask_address=dask_cluster.scheduler_address, shards=4, compute_stats=False)
+    res = build_from_lock(
+        lib,
+        lock,
+        "survivor",
+        dataset_item=item,
+        embed=True,
+        runner="dask",
+        dask_address=dask_cluster.scheduler_address,
+        shards=4,
+        compute_stats=False,
+    )
     pids = marker.read_text().split()
     assert len(pids) >= 5 and len(set(pids)) >= 2  # the first worker died; its shard ran again elsewhere
     died = Path(f"{marker}.died").read_text().split()
@@ -164,8 +181,15 @@ def test_data_error_names_shard_file_and_line_without_retries(dask_cluster, lake
     src = (tmp_path / "bad_item.py").read_text() + "\n\nclass BadItem(HealthDatasetItem):\n    image_type: int\n"
     (tmp_path / "bad_item.py").write_text(src)
     with pytest.raises(InputFileError) as exc:
-        build_from_lock(lib, lock, "bad", dataset_item=f"{tmp_path / 'bad_item.py'}:BadItem", runner="dask",
-                        dask_address=dask_cluster.scheduler_address, shards=2)
+        build_from_lock(
+            lib,
+            lock,
+            "bad",
+            dataset_item=f"{tmp_path / 'bad_item.py'}:BadItem",
+            runner="dask",
+            dask_address=dask_cluster.scheduler_address,
+            shards=2,
+        )
     msg = exc.value.message
     assert msg.startswith("shard ") and ".jsonl:" in msg and "image_type" in msg
     assert len(marker.read_text().split()) <= 3  # shards ran once each (no retries of a data error)
@@ -189,7 +213,9 @@ def test_coordinator_dying_before_commit_changes_nothing(dask_cluster, lake_proj
     assert {t: lance.dataset(str(path / "db" / f"{t}.lance")).version for t in before} == before
     assert len(list((path / "db" / "item.lance" / "data").iterdir())) > 1  # the shards did write, uncommitted
     monkeypatch.undo()
-    res = build_from_lock(lib, lock, "steady", mode="overwrite", runner="dask", dask_address=addr, shards=3, embed=True, compute_stats=False)
+    res = build_from_lock(
+        lib, lock, "steady", mode="overwrite", runner="dask", dask_address=addr, shards=3, embed=True, compute_stats=False
+    )
     assert res.version == 2
     assert_same_tables(res.dataset, local_build)
 
@@ -226,13 +252,32 @@ def test_cli_build_on_dask(dask_cluster, lake_project, local_build):
     _register()
     lib, lock = lake_project
     cli = CliRunner()
-    r = cli.invoke(app, ["build", "--lock", str(lock), "--name", "from_cli", "--embed", "--runner", "dask",
-                         "--dask-address", dask_cluster.scheduler_address, "--shards", "3", "-L", str(lib.path)])
+    r = cli.invoke(
+        app,
+        [
+            "build",
+            "--lock",
+            str(lock),
+            "--name",
+            "from_cli",
+            "--embed",
+            "--runner",
+            "dask",
+            "--dask-address",
+            dask_cluster.scheduler_address,
+            "--shards",
+            "3",
+            "-L",
+            str(lib.path),
+        ],
+    )
     out = " ".join(r.output.split())
     assert r.exit_code == 0, r.output
     assert "from_cli version 1" in out and "3 shards on dask" in out
     assert_same_tables(lib.get_dataset("from_cli"), local_build)
-    r = cli.invoke(app, ["build", "--lock", str(lock), "--name", "x", "--runner", "dask", "--dask-address", "tcp://127.0.0.1:9", "-L", str(lib.path)])
+    r = cli.invoke(
+        app, ["build", "--lock", str(lock), "--name", "x", "--runner", "dask", "--dask-address", "tcp://127.0.0.1:9", "-L", str(lib.path)]
+    )
     assert r.exit_code == 1 and "tcp://127.0.0.1:9" in " ".join(r.output.split()) and "Traceback" not in r.output
     r = cli.invoke(app, ["build", "--help"])
     assert "--runner dask --dask-address tcp://127.0.0.1:8786" in " ".join(r.output.split())
@@ -283,8 +328,12 @@ def test_refresh_flow_build_task_on_dask(dask_cluster, flow_project, tmp_path):
     assert f"{build.shards} shards on dask" in engine.summary_markdown(library, "health_by_tag", build, lock)
     new = tmp_path / "extra.jpg"
     new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    Library(library).get_datalake().upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
-                                                 metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
+    Library(library).get_datalake().upload_data(
+        [str(new)],
+        tags=["mri"],
+        object_names=["health/train/extra.jpg"],
+        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
+    )
     lock2 = lock_step(library, registry, "health_by_tag")
     build2 = build_task.fn(str(library), str(registry), "health_by_tag", lock2, 1, "dask", addr)
     assert (build2.version, build2.mode, build2.added, build2.runner) == (2, "incremental", 1, "local")

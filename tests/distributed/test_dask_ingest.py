@@ -64,8 +64,16 @@ def test_dask_ingest_equals_local_upload(dask_cluster, images, tmp_path):
     local = Lake(tmp_path / "local")
     local.upload_data(paths, tags=["scan"], source="camera", object_names=names, metadata={"site": "basel"})
     lake = Lake(tmp_path / "dask")
-    out = lake.upload_data(paths, tags=["scan"], source="camera", object_names=names, metadata={"site": "basel"},
-                           runner="dask", dask_address=dask_cluster.scheduler_address, tasks=5)
+    out = lake.upload_data(
+        paths,
+        tags=["scan"],
+        source="camera",
+        object_names=names,
+        metadata={"site": "basel"},
+        runner="dask",
+        dask_address=dask_cluster.scheduler_address,
+        tasks=5,
+    )
     assert len(out) == len(paths)
     assert data_table(lake).equals(data_table(local))
     objs = objects_table(lake)
@@ -87,8 +95,17 @@ def test_reingest_writes_only_new_bytes_and_versions_changed_files(dask_cluster,
     lake.upload_data(paths, object_names=names, runner="dask", dask_address=addr, use_state=False)
     v1, objects_before = lake.version, lake.store.open("objects").count_rows()
     Path(paths[3]).write_bytes(Path(paths[3]).read_bytes() + b"\0changed")
-    rows, report = ingest_on_dask(lake.store, local_items(paths, [None] * len(paths), names), tags=[], source=None,
-                                  error_manager=None, fill_metadata=False, operation="lake.upload", address=addr, use_state=False)
+    rows, report = ingest_on_dask(
+        lake.store,
+        local_items(paths, [None] * len(paths), names),
+        tags=[],
+        source=None,
+        error_manager=None,
+        fill_metadata=False,
+        operation="lake.upload",
+        address=addr,
+        use_state=False,
+    )
     assert (report.hashed, report.objects) == (len(paths), 1)  # every file hashed, one new object written
     assert lake.version == v1 + 1
     assert lake.store.open("objects").count_rows() == objects_before + 1
@@ -112,8 +129,9 @@ def test_bad_files_are_reported_or_refused_and_nothing_is_lost(dask_cluster, ima
     assert "file not found" in exc.value.message
     assert (lake.version, lake.store.open("objects").count_rows()) == before  # nothing written
     em = ErrorManager()
-    out = lake.upload_data(paths[5:10] + bad, object_names=names[5:10] + ["a.jpg", "b.jpg"], runner="dask", dask_address=addr,
-                           error_manager=em)
+    out = lake.upload_data(
+        paths[5:10] + bad, object_names=names[5:10] + ["a.jpg", "b.jpg"], runner="dask", dask_address=addr, error_manager=em
+    )
     assert sorted(e.path for e in em.errors) == sorted(bad)
     assert {e.reason for e in em.errors} == {"file not found", "is a directory, not a file"}
     assert len(out) == 5 and lake.count() == 10
@@ -148,8 +166,10 @@ def test_worker_dying_every_time_fails_cleanly_lake_unchanged(dask_cluster, imag
     addr = dask_cluster.scheduler_address
     lake.upload_data(paths[:3], object_names=names[:3], runner="dask", dask_address=addr)
     before = (lake.version, lake.store.open("objects").version)
-    with faulty_workers(dask_cluster, "pinlake.lake.ingest_tasks", "write_objects", str(tmp_path / "calls"), "exit-always"), \
-            pytest.raises(InputFileError) as exc:
+    with (
+        faulty_workers(dask_cluster, "pinlake.lake.ingest_tasks", "write_objects", str(tmp_path / "calls"), "exit-always"),
+        pytest.raises(InputFileError) as exc,
+    ):
         lake.upload_data(paths, object_names=names, runner="dask", dask_address=addr, tasks=2)
     assert exc.value.message.startswith("write task") and "died" in exc.value.message
     assert "unchanged" in exc.value.hint
@@ -168,8 +188,9 @@ def test_file_changed_between_hash_and_write_is_refused(dask_cluster, images, tm
         victim.write_bytes(victim.read_bytes() + b"edited")
 
     with pytest.raises(InputFileError, match="changed while it was being ingested") as exc:
-        lake.upload_data(paths, object_names=names, runner="dask", dask_address=dask_cluster.scheduler_address, tasks=1,
-                         progress=change_after_hashing)
+        lake.upload_data(
+            paths, object_names=names, runner="dask", dask_address=dask_cluster.scheduler_address, tasks=1, progress=change_after_hashing
+        )
     assert str(victim) in exc.value.message
     assert lake.store.open_or_none("data") is None and lake.store.open_or_none("objects") is None
 
@@ -191,15 +212,32 @@ def test_cli_upload_on_dask(dask_cluster, images, tmp_path):
 
     _register()
     lib = tmp_path / "library"
-    res = CliRunner().invoke(app, ["lake", "upload", str(images), "--tag", "scan", "--runner", "dask",
-                                   "--dask-address", dask_cluster.scheduler_address, "--tasks", "3", "-L", str(lib)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "lake",
+            "upload",
+            str(images),
+            "--tag",
+            "scan",
+            "--runner",
+            "dask",
+            "--dask-address",
+            dask_cluster.scheduler_address,
+            "--tasks",
+            "3",
+            "-L",
+            str(lib),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "hashed and written on dask" in " ".join(res.output.split())
     lake = Lake(lib / "_lake")
     assert lake.count() == len([p for p in images.rglob("*") if p.is_file()])  # every file, metadata.jsonl too
     assert lake.list_data(limit=1)[0].tags == ["scan"]
-    bad = CliRunner().invoke(app, ["lake", "upload", str(images), "--runner", "dask", "--dask-address", "tcp://127.0.0.1:9",
-                                   "-L", str(lib)])
+    bad = CliRunner().invoke(
+        app, ["lake", "upload", str(images), "--runner", "dask", "--dask-address", "tcp://127.0.0.1:9", "-L", str(lib)]
+    )
     assert bad.exit_code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in " ".join(bad.output.split())
     assert "Traceback" not in bad.output
 
@@ -216,9 +254,29 @@ def test_ingest_flow_on_dask_through_a_prefect_server(prefect_server, dask_clust
 
     assert {"runner", "dask_address"} <= set(inspect.signature(ingest.fn).parameters)
     lib = tmp_path / "library"
-    proc = subprocess.run([sys.executable, "-m", "pinlake", "ingest", str(images), "--tag", "scan", "--library", str(lib),
-                           "--server", "--runner", "dask", "--dask-address", dask_cluster.scheduler_address, "--json"],
-                          capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pinlake",
+            "ingest",
+            str(images),
+            "--tag",
+            "scan",
+            "--library",
+            str(lib),
+            "--server",
+            "--runner",
+            "dask",
+            "--dask-address",
+            dask_cluster.scheduler_address,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["data"] == len([p for p in images.rglob("*") if p.is_file()]) and not result["errors"]

@@ -77,8 +77,7 @@ def run_page(page: Path, workdir: Path, env: dict[str, str], timeout: float = 60
     return ran
 
 
-def _run_blocks(page: Path, workdir: Path, env: dict[str, str], namespace: dict[str, object], sessions: list[int],
-                timeout: float) -> int:
+def _run_blocks(page: Path, workdir: Path, env: dict[str, str], namespace: dict[str, object], sessions: list[int], timeout: float) -> int:
     ran = 0
     for b in blocks(page):
         if b.skip is not None or b.lang not in ("bash", "python"):
@@ -90,8 +89,15 @@ def _run_blocks(page: Path, workdir: Path, env: dict[str, str], namespace: dict[
             script = f"{b.code}\nenv -0 > {shlex.quote(str(env_file))}\n"
             log = workdir / ".docs-output"
             with open(log, "w") as fh:  # a file, not a pipe: a server left in the background must not hold it open
-                proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=workdir, env=env, stdout=fh,
-                                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                proc = subprocess.Popen(
+                    ["bash", "-euo", "pipefail", "-c", script],
+                    cwd=workdir,
+                    env=env,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    start_new_session=True,
+                )
                 sessions.append(proc.pid)
                 try:
                     code = proc.wait(timeout=timeout)
@@ -143,10 +149,17 @@ def docs_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PINLAKE_", "PREFECT_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PREFECT_HOME"] = str(home / "prefect")
-    env.update({"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
-                "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL", "COLUMNS": "120",
-                # the temporary server starts in 5-20 s, longer on a loaded 2-core machine (Prefect waits 20 s by default)
-                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"})
+    env.update(
+        {
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+            "COLUMNS": "120",
+            # the temporary server starts in 5-20 s, longer on a loaded 2-core machine (Prefect waits 20 s by default)
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        }
+    )
     return env
 
 

@@ -13,8 +13,19 @@ from runner import blocks, docs_env, run_page
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 #: the tutorial, in the order a reader follows it (mkdocs.yml's nav); each page builds on the last
-TUTORIAL = ["quickstart.md", "concepts.md", "lake.md", "recipes.md", "datasets.md", "versions.md", "catalog.md", "flows.md",
-            "api.md", "storage.md", "reliability.md"]
+TUTORIAL = [
+    "quickstart.md",
+    "concepts.md",
+    "lake.md",
+    "recipes.md",
+    "datasets.md",
+    "versions.md",
+    "catalog.md",
+    "flows.md",
+    "api.md",
+    "storage.md",
+    "reliability.md",
+]
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +60,12 @@ def test_every_skipped_example_says_why():
 
 
 def test_site_builds_strictly(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert (tmp_path / "site" / "cli" / "index.html").is_file()

@@ -35,23 +35,37 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "COLUMNS": "80", **env}
     full_env.pop("PINLAKE_LIBRARY", None)
-    return subprocess.run([sys.executable, "-m", "pinlake", *args], cwd=cwd, capture_output=True, text=True,
-                          env=full_env, timeout=120)
+    return subprocess.run([sys.executable, "-m", "pinlake", *args], cwd=cwd, capture_output=True, text=True, env=full_env, timeout=120)
 
 
 #: (id, arguments (LIB: the library), text the Error line holds, text the hint holds)
 CASES = [
-    ("where-filter", ["show", DS, "bbox", "--where", "confidence >>> 1", "--library", "LIB"],
-     "invalid --where filter 'confidence >>> 1': sql parser error", "columns of bbox"),
-    ("where-unknown-column", ["show", DS, "bbox", "--where", "nope > 1", "--library", "LIB"],
-     "invalid --where filter 'nope > 1'", "confidence"),
+    (
+        "where-filter",
+        ["show", DS, "bbox", "--where", "confidence >>> 1", "--library", "LIB"],
+        "invalid --where filter 'confidence >>> 1': sql parser error",
+        "columns of bbox",
+    ),
+    (
+        "where-unknown-column",
+        ["show", DS, "bbox", "--where", "nope > 1", "--library", "LIB"],
+        "invalid --where filter 'nope > 1'",
+        "confidence",
+    ),
     ("unknown-table", ["show", DS, "nosuch", "--library", "LIB"], "unknown table 'nosuch'", "item"),
-    ("create-existing", ["build", "SRC", "--name", DS, "--library", "LIB"],
-     "LIB/scans already exists", "--mode overwrite"),
-    ("unknown-mode", ["build", "SRC", "--name", DS, "--mode", "replace", "--library", "LIB"],
-     "unknown --mode 'replace'", "--mode create, overwrite, add"),
-    ("two-statements", ["sql", "SELECT 1; SELECT 2", "--library", "LIB"],
-     "the query has 2 statements; only one statement runs per query", "UNION ALL"),
+    ("create-existing", ["build", "SRC", "--name", DS, "--library", "LIB"], "LIB/scans already exists", "--mode overwrite"),
+    (
+        "unknown-mode",
+        ["build", "SRC", "--name", DS, "--mode", "replace", "--library", "LIB"],
+        "unknown --mode 'replace'",
+        "--mode create, overwrite, add",
+    ),
+    (
+        "two-statements",
+        ["sql", "SELECT 1; SELECT 2", "--library", "LIB"],
+        "the query has 2 statements; only one statement runs per query",
+        "UNION ALL",
+    ),
     ("sql-syntax", ["sql", "SELEC 1", "--library", "LIB"], 'syntax error at or near "SELEC"', "pinlake sql"),
     ("sql-write", ["sql", "DROP TABLE catalog.versions", "--library", "LIB"], "read-only", "SELECT"),
     ("sql-columns", ["sql", "SELECT 1 AS a", "--columns", "b", "--library", "LIB"], "unknown column(s) in --columns: b", "a"),
@@ -59,8 +73,12 @@ CASES = [
     ("unknown-version", ["diff", DS, "1", "9", "--library", "LIB"], "no version 9", "1"),
     ("unknown-dataset", ["versions", "nope", "--library", "LIB"], "no dataset 'nope'", DS),
     ("bad-lake-query", ["lake", "ls", "--q", "width >>> 1", "--library", "LIB"], "invalid query", "SQL predicate"),
-    ("unreachable-s3", ["ls", "--library", "s3://datasets/pinlake"],
-     "cannot reach s3://datasets/pinlake at http://127.0.0.1:1: connection refused", "PINLAKE_S3_ENDPOINT"),
+    (
+        "unreachable-s3",
+        ["ls", "--library", "s3://datasets/pinlake"],
+        "cannot reach s3://datasets/pinlake at http://127.0.0.1:1: connection refused",
+        "PINLAKE_S3_ENDPOINT",
+    ),
 ]
 
 
@@ -89,8 +107,7 @@ def test_python_api_hint_names_the_python_mode(library: Path):
     from pinlake.demo.data import HealthDatasetItem
     from pinlake.errors import DatasetExistsError
 
-    builder = ImageFolderBuilder(library.parent / "src" / DS, library / DS, HealthDatasetItem,
-                                 DatasetInfo(id=DS, name=DS, description=""))
+    builder = ImageFolderBuilder(library.parent / "src" / DS, library / DS, HealthDatasetItem, DatasetInfo(id=DS, name=DS, description=""))
     with pytest.raises(DatasetExistsError, match="already exists") as e:
         builder.build(mode="create")
     assert 'mode="overwrite"' in e.value.hint and "--mode" not in e.value.hint

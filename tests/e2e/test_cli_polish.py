@@ -117,8 +117,13 @@ def test_paths_are_not_broken_on_a_terminal(lake_project):
     env = {**os.environ, "COLUMNS": "80", "LINES": "24", "TERM": "xterm"}
     env.pop("PINLAKE_LIBRARY", None)
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "pinlake", "datasets", "lock", "--file", str(recipe), "--library", str(library)],
-                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pinlake", "datasets", "lock", "--file", str(recipe), "--library", str(library)],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+    )
     os.close(slave)
     chunks = []
     while True:

@@ -16,14 +16,30 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def test_demo_with_a_failing_recipe_verbose(tmp_path):
     reg = tmp_path / "recipes"
     reg.mkdir()
-    (reg / "broken.py").write_text(
-        "import pinlake\n\n\n@pinlake.recipe()\ndef broken(client):\n    raise ValueError('the recipe broke')\n")
+    (reg / "broken.py").write_text("import pinlake\n\n\n@pinlake.recipe()\ndef broken(client):\n    raise ValueError('the recipe broke')\n")
     (reg / "datasets.yaml").write_text("- name: broken\n  version: 1\n  description: x\n  script_location: ./broken.py\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PINLAKE_"))}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), COLUMNS="80", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
-    proc = subprocess.run([sys.executable, "-m", "pinlake", "demo", "--registry", str(reg / "datasets.yaml"),
-                           "--library", str(tmp_path / "library"), "--assets", str(tmp_path / "assets"), "--verbose"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pinlake",
+            "demo",
+            "--registry",
+            str(reg / "datasets.yaml"),
+            "--library",
+            str(tmp_path / "library"),
+            "--assets",
+            str(tmp_path / "assets"),
+            "--verbose",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "Traceback" in out and "Failed: flow run" in out, out

@@ -33,9 +33,23 @@ def test_up_sigterm_stops_its_server(tmp_path):
     env.pop("PREFECT_API_URL", None)
     log = open(tmp_path / "up.log", "w")  # noqa: SIM115 - the server writes it until the test stops it
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pinlake", "up", "--port", str(port), "--prefect-home", str(tmp_path / "home"),
-         "--library", str(tmp_path / "library"), "--registry", str(REPO / "recipes" / "datasets.yaml")],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "pinlake",
+            "up",
+            "--port",
+            str(port),
+            "--prefect-home",
+            str(tmp_path / "home"),
+            "--library",
+            str(tmp_path / "library"),
+            "--registry",
+            str(REPO / "recipes" / "datasets.yaml"),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 120

@@ -39,7 +39,7 @@ def test_eight_uploads_of_overlapping_files(tmp_path):
         shutil.copy(p, files / p.name)
     names = sorted(p.name for p in files.iterdir())
     together, alone = tmp_path / "together", tmp_path / "alone"
-    subsets = [names[i:i + 4] for i in range(8)]
+    subsets = [names[i : i + 4] for i in range(8)]
     argv = lambda lib, sub: [*CLI, "lake", "upload", *[str(files / n) for n in sub], "--tag", "t", "--library", str(lib)]  # noqa: E731
     results = _wait([_start(argv(together, sub)) for sub in subsets])
     assert all(code == 0 for code, _ in results), results
@@ -83,8 +83,22 @@ def test_two_overwrites_at_once(tmp_path):
 
     _prepare_base(tmp_path)
     third = _assets(tmp_path, "third_images", n_train=2, n_test=1)
-    argv = lambda folder: [*CLI, "build", str(folder), "--name", "health_images", "--mode", "overwrite",  # noqa: E731
-                           "--url-prefix", "/health_images", "--library", str(tmp_path / "library")]
+
+    def argv(folder):
+        return [
+            *CLI,
+            "build",
+            str(folder),
+            "--name",
+            "health_images",
+            "--mode",
+            "overwrite",  # noqa: E731
+            "--url-prefix",
+            "/health_images",
+            "--library",
+            str(tmp_path / "library"),
+        ]
+
     results = _wait([_start(argv(tmp_path / "assets" / "other_images")), _start(argv(third))])
     assert all(code == 0 for code, _ in results), results
     ds = Dataset(tmp_path / "library" / "health_images")
@@ -102,8 +116,17 @@ def test_two_creates_at_once(tmp_path):
     from pinlake.datasets import Dataset
 
     _prepare_base(tmp_path)
-    argv = [*CLI, "build", str(tmp_path / "assets" / "other_images"), "--name", "other", "--mode", "create",
-            "--library", str(tmp_path / "library")]
+    argv = [
+        *CLI,
+        "build",
+        str(tmp_path / "assets" / "other_images"),
+        "--name",
+        "other",
+        "--mode",
+        "create",
+        "--library",
+        str(tmp_path / "library"),
+    ]
     results = _wait([_start(argv), _start(argv)])
     assert sorted(code for code, _ in results) == [0, 1], results
     assert any("already exists" in said for _, said in results)

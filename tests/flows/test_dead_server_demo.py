@@ -16,8 +16,7 @@ def test_dead_server_from_env_or_profile_is_forgotten(tmp_path, monkeypatch):
     assert flows_bridge.configured_server() is None and flows_bridge.configured_server_down() is None
     # the same server named by the active Prefect profile instead of the environment
     (tmp_path / "home").mkdir()
-    (tmp_path / "home" / "profiles.toml").write_text(
-        'active = "other"\n[profiles.other]\nPREFECT_API_URL = "http://127.0.0.1:9/api"\n')
+    (tmp_path / "home" / "profiles.toml").write_text('active = "other"\n[profiles.other]\nPREFECT_API_URL = "http://127.0.0.1:9/api"\n')
     monkeypatch.setenv("PREFECT_PROFILES_PATH", str(tmp_path / "home" / "profiles.toml"))  # restored after the test
     assert flows_bridge.configured_server() == "http://127.0.0.1:9/api"
     flows_bridge.forget_server()

@@ -16,9 +16,25 @@ pytestmark = pytest.mark.e2e
 
 
 def refresh(library, registry) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "pinlake", "refresh", "health_by_tag", "--registry", str(registry),
-                           "--library", str(library), "--server", "--json"], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pinlake",
+            "refresh",
+            "health_by_tag",
+            "--registry",
+            str(registry),
+            "--library",
+            str(library),
+            "--server",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)[0]
 
@@ -31,8 +47,12 @@ def test_library_restored_from_a_copy_is_built_again(prefect_server, project, tm
     assert refresh(library, registry)["version"] == 1
     new = tmp_path / "extra.jpg"
     new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    Library(library).get_datalake().upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
-                                                 metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
+    Library(library).get_datalake().upload_data(
+        [str(new)],
+        tags=["mri"],
+        object_names=["health/train/extra.jpg"],
+        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
+    )
     backup = tmp_path / "backup"
     shutil.copytree(library, backup)  # version 1 and the lake with the new file, before it is built
     built = refresh(library, registry)

@@ -37,8 +37,11 @@ def free_port() -> int:
 def moto() -> Iterator[str]:
     """A real moto_server on a free loopback port (stopped by its pid): an S3 endpoint with no buckets."""
     port = free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -58,8 +61,12 @@ def moto() -> Iterator[str]:
 
 
 def s3_env(endpoint: str) -> dict[str, str]:
-    return {"PINLAKE_S3_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1"}
+    return {
+        "PINLAKE_S3_ENDPOINT": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
 
 
 def closed_endpoint() -> str:
@@ -84,7 +91,8 @@ def simple_registry(tmp_path: Path) -> Path:
     shutil.copy(REPO / "recipes" / "health_by_tag.py", reg_dir / "health_by_tag.py")
     (reg_dir / "datasets.yaml").write_text(
         "- name: health_by_tag\n  version: 1\n  description: test\n  script_location: ./health_by_tag.py\n"
-        "  dataset_item: pinlake.demo.data:HealthDatasetItem\n")
+        "  dataset_item: pinlake.demo.data:HealthDatasetItem\n"
+    )
     return reg_dir / "datasets.yaml"
 
 
@@ -95,16 +103,18 @@ def dask_registry(registry: Path) -> Path:
 
 
 def run(args: list[str], server: str | None, tmp_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PREFECT_API_URL", "PREFECT_PROFILE", "PINLAKE_S3_ENDPOINT", "PINLAKE_LIBRARY", "PINLAKE_DASK_ADDRESS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PREFECT_API_URL", "PREFECT_PROFILE", "PINLAKE_S3_ENDPOINT", "PINLAKE_LIBRARY", "PINLAKE_DASK_ADDRESS")
+    }
     if server:
         env["PREFECT_API_URL"] = server
     else:
         env["PREFECT_HOME"] = str(tmp_path / "prefect-home-unused")
     env.update(extra_env or {})
     env["COLUMNS"] = "400"  # a long path in a message stays on its line whatever the console's wrapping
-    return subprocess.run([sys.executable, "-m", "pinlake", *args], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=tmp_path)
+    return subprocess.run([sys.executable, "-m", "pinlake", *args], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, failure: str, message: str) -> None:
@@ -122,14 +132,19 @@ def failing_case(failure: str, command: str, moto: str, project, images: Path, t
     if failure == "dask":
         library, registry, _ = project()
         if command == "refresh":
-            return (["refresh", "health_by_tag", "--registry", str(dask_registry(registry)), "--library", str(library)], {},
-                    f"cannot reach the Dask scheduler at {DEAD_DASK}")
-        return (["ingest", str(images), "--library", str(library), "--runner", "dask", "--dask-address", DEAD_DASK], {},
-                f"cannot reach the Dask scheduler at {DEAD_DASK}")
+            return (
+                ["refresh", "health_by_tag", "--registry", str(dask_registry(registry)), "--library", str(library)],
+                {},
+                f"cannot reach the Dask scheduler at {DEAD_DASK}",
+            )
+        return (
+            ["ingest", str(images), "--library", str(library), "--runner", "dask", "--dask-address", DEAD_DASK],
+            {},
+            f"cannot reach the Dask scheduler at {DEAD_DASK}",
+        )
     endpoint = closed_endpoint() if failure == "endpoint" else moto
     library = "s3://no-such-bucket/lib"
-    message = (f"cannot reach {library} at {endpoint}" if failure == "endpoint"
-               else f"bucket 'no-such-bucket' of {library} does not exist")
+    message = f"cannot reach {library} at {endpoint}" if failure == "endpoint" else f"bucket 'no-such-bucket' of {library} does not exist"
     if command == "refresh":
         return ["refresh", "health_by_tag", "--registry", str(simple_registry(tmp_path)), "--library", library], s3_env(endpoint), message
     return ["ingest", str(images), "--tag", "drop", "--library", library], s3_env(endpoint), message

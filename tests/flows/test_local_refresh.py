@@ -41,8 +41,12 @@ def add_lake_file(library: Path, assets: Path, tmp_path: Path) -> None:
 
     new = tmp_path / "extra.jpg"
     new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    Library(library).get_datalake().upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
-                                                 metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
+    Library(library).get_datalake().upload_data(
+        [str(new)],
+        tags=["mri"],
+        object_names=["health/train/extra.jpg"],
+        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
+    )
 
 
 def test_noop_local_refresh_imports_no_prefect_and_starts_no_server(project, tmp_path):

@@ -17,8 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "pinlake", *args], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=timeout)
+    proc = subprocess.run([sys.executable, "-m", "pinlake", *args], capture_output=True, text=True, env=dict(os.environ), timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"pinlake {' '.join(args)} → {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -73,8 +72,9 @@ def test_refresh_completes_with_artifacts_then_noop(prefect_server, project):
     assert second["unchanged"] is True and versions(library, "health_by_tag") == [1]
     # from now on the no-op is decided by the stamp the flow left, without Prefect, Lance or pyarrow in
     # the process, and still recorded on the server: a Completed `refresh` run with its summary artifact
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "pinlake", *args], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pinlake", *args], capture_output=True, text=True, env=dict(os.environ), timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     third = json.loads(proc.stdout)[0]
     assert third["unchanged"] is True and third["version"] == 1 and third["lock_hash"] == first["lock_hash"]
@@ -97,8 +97,12 @@ def test_crash_before_commit_keeps_previous_version_and_rerun_completes(prefect_
 
     extra = tmp_path / "new.jpg"
     extra.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    Library(library).get_datalake().upload_data([str(extra)], tags=["mri"], object_names=["health/train/new.jpg"],
-                                                 metadata={"image_type": "mri", "objects": {"category": ["heart"], "bbox": [[1, 1, 5, 5]], "keypoints": [[2, 2]]}})
+    Library(library).get_datalake().upload_data(
+        [str(extra)],
+        tags=["mri"],
+        object_names=["health/train/new.jpg"],
+        metadata={"image_type": "mri", "objects": {"category": ["heart"], "bbox": [[1, 1, 5, 5]], "keypoints": [[2, 2]]}},
+    )
     crash = py(
         "import pinlake.datasets.tables as t\n"
         "def boom(self, *a, **k):\n    raise RuntimeError('simulated crash after the fragment write, before the commit')\n"
@@ -112,14 +116,19 @@ def test_crash_before_commit_keeps_previous_version_and_rerun_completes(prefect_
 
     assert Dataset(library / "health_by_tag").num_items == 12
     assert flow_runs("refresh", library)[0].state_name == "Failed"
-    again = json.loads(cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server", "--json").stdout)[0]
+    again = json.loads(
+        cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server", "--json").stdout
+    )[0]
     assert again["version"] == 2 and versions(library, "health_by_tag") == [1, 2]
     assert Dataset(library / "health_by_tag").num_items == 13
 
 
 def test_failing_recipe_fails_the_run_and_builds_nothing(prefect_server, project):
-    library, registry, _ = project(n_train=2, n_test=1, recipe=(
-        "import pinlake\n\n@pinlake.recipe()\ndef health_by_tag(client):\n    raise ValueError('the trial database is offline')\n"))
+    library, registry, _ = project(
+        n_train=2,
+        n_test=1,
+        recipe=("import pinlake\n\n@pinlake.recipe()\ndef health_by_tag(client):\n    raise ValueError('the trial database is offline')\n"),
+    )
     proc = cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server", check=False)
     assert proc.returncode == 1 and "the trial database is offline" in proc.stderr and "Traceback" not in proc.stderr.splitlines()[0]
     assert not (library / "health_by_tag").exists()
@@ -131,10 +140,13 @@ def test_failing_recipe_fails_the_run_and_builds_nothing(prefect_server, project
 def test_lake_updated_event_triggers_the_deployment(prefect_server, project, tmp_path):
     library, registry, assets = project()
     cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server")
-    server = subprocess.Popen([sys.executable, "-m", "flows.serve", "--library", str(library), "--registry", str(registry)],
-                              env=dict(os.environ), stdout=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - open while it serves
-                              stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flows.serve", "--library", str(library), "--registry", str(registry)],
+        env=dict(os.environ),
+        stdout=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - open while it serves
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         from prefect.client.orchestration import get_client
 
@@ -154,8 +166,12 @@ def test_lake_updated_event_triggers_the_deployment(prefect_server, project, tmp
         extra = tmp_path / "new.jpg"
         extra.write_bytes(next((assets / "test").glob("*.jpg")).read_bytes() + b"\1")
         lake = Library(library).get_datalake()
-        lake.upload_data([str(extra)], tags=["xray"], object_names=["health/test/new.jpg"],
-                         metadata={"image_type": "xray", "objects": {"category": [], "bbox": [], "keypoints": []}})
+        lake.upload_data(
+            [str(extra)],
+            tags=["xray"],
+            object_names=["health/test/new.jpg"],
+            metadata={"image_type": "xray", "objects": {"category": [], "bbox": [], "keypoints": []}},
+        )
         emitted = py(
             "from prefect.events import emit_event\n"
             f"emit_event(event='pinlake.lake.updated', resource={{'prefect.resource.id': 'pinlake.lake.test'}}, "
@@ -168,8 +184,11 @@ def test_lake_updated_event_triggers_the_deployment(prefect_server, project, tmp
             time.sleep(2)
         # let the triggered run finish (stats, preview, tag…) before stopping the server that runs it:
         # killed inside its concurrency slot, it would hold the slot of later refreshes of this dataset
-        while any(r.state.is_running() or r.state.is_pending() for r in flow_runs("refresh")
-                  if r.parameters.get("library") == str(library.resolve())):
+        while any(
+            r.state.is_running() or r.state.is_pending()
+            for r in flow_runs("refresh")
+            if r.parameters.get("library") == str(library.resolve())
+        ):
             assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
             time.sleep(1)
     finally:
@@ -186,8 +205,9 @@ def test_ingest_flow_collects_errors_and_runs_lists_it(prefect_server, tmp_path)
     for i in range(3):
         PILImage.new("RGB", (8, 8), (i * 40, 0, 0)).save(folder / f"img{i}.png")
     library = tmp_path / "library"
-    out = json.loads(cli("ingest", str(folder), str(tmp_path / "missing.png"), "--tag", "drop", "--library", str(library),
-                         "--server", "--json").stdout)
+    out = json.loads(
+        cli("ingest", str(folder), str(tmp_path / "missing.png"), "--tag", "drop", "--library", str(library), "--server", "--json").stdout
+    )
     assert out["data"] == 3 and len(out["errors"]) == 1 and "missing.png" in out["errors"][0]["path"]
     assert out["lake_version"] != out["previous_lake_version"]
     runs = json.loads(cli("runs", "--flow", "ingest", "--json").stdout)
@@ -218,9 +238,17 @@ def test_dead_refresh_frees_the_dataset_when_its_lease_runs_out(prefect_server, 
     from flows.refresh import one_refresh_at_a_time
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time\nfrom flows.refresh import one_refresh_at_a_time\n"
-         f"with one_refresh_at_a_time({str(tmp_path)!r}, 'doomed'):\n    print('held', flush=True)\n    time.sleep(600)\n"],
-        stdout=subprocess.PIPE, text=True, env=dict(os.environ), cwd=str(REPO))
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom flows.refresh import one_refresh_at_a_time\n"
+            f"with one_refresh_at_a_time({str(tmp_path)!r}, 'doomed'):\n    print('held', flush=True)\n    time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+        cwd=str(REPO),
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
     finally:
@@ -245,18 +273,26 @@ def test_registry_retention_is_applied_after_each_built_version(prefect_server, 
     assert first["version"] == 1 and first["retention"]["removed"] == {}  # nothing older than the latest yet
     new = tmp_path / "extra.jpg"
     new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    Library(library).get_datalake().upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
-                                                 metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
+    Library(library).get_datalake().upload_data(
+        [str(new)],
+        tags=["mri"],
+        object_names=["health/train/extra.jpg"],
+        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
+    )
     second = json.loads(cli(*args).stdout)[0]
     assert second["version"] == 2 and second["retention"]["removed"]
     assert f"lock-{first['lock_hash'][:8]}" in second["retention"]["untagged"]
-    listed = {v["dataset_version"]: v["available"] for v in json.loads(cli("versions", "health_by_tag", "--json", "--library", str(library)).stdout)}
+    listed = {
+        v["dataset_version"]: v["available"]
+        for v in json.loads(cli("versions", "health_by_tag", "--json", "--library", str(library)).stdout)
+    }
     assert listed == {1: False, 2: True}
     with pytest.raises(Exception, match="cleaned up"):
         pinlake.open("health_by_tag@1", library=library).to_arrow("item")
     assert len(pinlake.open(f"health_by_tag@lock-{second['lock_hash'][:8]}", library=library)) == 13
-    rows = json.loads(cli("sql", "SELECT count(*) AS n FROM catalog.cleanups WHERE dataset = 'health_by_tag'", "--json",
-                          "--library", str(library)).stdout)
+    rows = json.loads(
+        cli("sql", "SELECT count(*) AS n FROM catalog.cleanups WHERE dataset = 'health_by_tag'", "--json", "--library", str(library)).stdout
+    )
     assert rows[0]["n"] > 0
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey

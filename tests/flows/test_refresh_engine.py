@@ -41,8 +41,12 @@ def test_changed_lake_makes_incremental_version_with_diff(project, tmp_path):
     engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
     new = tmp_path / "extra.jpg"
     new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    Library(library).get_datalake().upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
-                                                 metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
+    Library(library).get_datalake().upload_data(
+        [str(new)],
+        tags=["mri"],
+        object_names=["health/train/extra.jpg"],
+        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
+    )
     lock2 = lock_step(library, registry, "health_by_tag")
     assert lock2.lock_hash != lock.lock_hash
     build = engine.build_step(library, registry, "health_by_tag", lock2.lock_dir)
@@ -171,8 +175,12 @@ def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(proje
     # the lake changed → unsure, and the lake version read from the manifests follows Lance's
     new = tmp_path / "extra.jpg"
     new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    lake.upload_data([str(new)], tags=["mri"], object_names=["health/train/extra.jpg"],
-                     metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}})
+    lake.upload_data(
+        [str(new)],
+        tags=["mri"],
+        object_names=["health/train/extra.jpg"],
+        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
+    )
     assert stamps.quick_unchanged(library, registry, "health_by_tag") is None
     assert stamps.latest_manifest_version(stamps.manifests(library / "_lake" / "data.lance")) == Library(library).get_datalake().version
     lock2 = lock_step(library, registry, "health_by_tag")

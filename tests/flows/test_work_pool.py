@@ -37,8 +37,23 @@ def test_deploy_to_process_work_pool_and_run_on_a_worker(prefect_server, project
     env = {**os.environ, "PINLAKE_REPO": str(REPO), "PREFECT_API_URL": prefect_server}
     prefect_file = tmp_path / "prefect.yaml"
 
-    run([sys.executable, "-m", "pinlake", "deploy", "--registry", str(registry), "--library", str(library),
-         "--out", str(prefect_file), "--work-pool", pool], env)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pinlake",
+            "deploy",
+            "--registry",
+            str(registry),
+            "--library",
+            str(library),
+            "--out",
+            str(prefect_file),
+            "--work-pool",
+            pool,
+        ],
+        env,
+    )
     assert f"name: {pool}" in prefect_file.read_text()
     run([*PREFECT, "work-pool", "create", pool, "--type", "process"], env)
     out = run([*PREFECT, "--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file)], env)

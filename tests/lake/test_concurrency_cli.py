@@ -50,8 +50,24 @@ def test_cli_lake(tmp_path, files):
     lib = str(tmp_path / "lib")
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps({"site": "basel"}))
-    r = runner.invoke(app, ["lake", "upload", str(files), "--tag", "car", "--source", "cam", "--metadata-file", str(meta),
-                            "--object-prefix", "trial/basel", "-L", lib])
+    r = runner.invoke(
+        app,
+        [
+            "lake",
+            "upload",
+            str(files),
+            "--tag",
+            "car",
+            "--source",
+            "cam",
+            "--metadata-file",
+            str(meta),
+            "--object-prefix",
+            "trial/basel",
+            "-L",
+            lib,
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "uploaded 6 file(s)" in r.output
     r = runner.invoke(app, ["lake", "ls", "--q", "width > 100", "--json", "-L", lib])

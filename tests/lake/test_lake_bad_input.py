@@ -36,8 +36,7 @@ def _snapshot(lake: Lake) -> tuple:
     objects = store.open_or_none("objects")
     tags = store.open_or_none("tags")
     rows = sorted(data.to_table(columns=["id", "object_name", "version", "sha256"]).to_pylist(), key=lambda r: r["id"]) if data else []
-    return (lake.version, objects.version if objects else 0, tags.version if tags else 0, rows,
-            objects.count_rows() if objects else 0)
+    return (lake.version, objects.version if objects else 0, tags.version if tags else 0, rows, objects.count_rows() if objects else 0)
 
 
 @pytest.fixture
@@ -155,12 +154,15 @@ def test_media_type_comes_from_the_bytes(lake, tmp_path):
     assert lake.upload_data(c).media_type == "text/csv"
 
 
-@pytest.mark.parametrize("name, needle", [
-    ("a\nb.png", "newline"),
-    ("folder/with\rreturn/x.png", "control character"),
-    ("trial/" + "x" * 252 + ".png", "255 bytes"),  # 256 bytes in one part
-    ("trial/" + "é" * 128 + "/x.png", "255 bytes"),  # 128 characters, 256 bytes
-])
+@pytest.mark.parametrize(
+    "name, needle",
+    [
+        ("a\nb.png", "newline"),
+        ("folder/with\rreturn/x.png", "control character"),
+        ("trial/" + "x" * 252 + ".png", "255 bytes"),  # 256 bytes in one part
+        ("trial/" + "é" * 128 + "/x.png", "255 bytes"),  # 128 characters, 256 bytes
+    ],
+)
 def test_bad_object_names_are_refused(seeded, files, name, needle):
     before = _snapshot(seeded)
     with pytest.raises(ValidationError) as exc:
@@ -211,6 +213,7 @@ def test_processing_output_over_the_limit_is_refused(seeded):
 
 
 # --- the CLI -------------------------------------------------------------------------------------
+
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "4000"}  # no wrapping: one message is one line

@@ -84,8 +84,9 @@ def test_metadata_change_on_cached_file_is_a_new_version(lake: Lake, folder):
     assert lake.upload_data(folder / "a.bin", metadata={"k": 2}).id == d.id
 
 
-@pytest.mark.parametrize("fmt,kw", [("JPEG", {}), ("JPEG", {"progressive": True}), ("PNG", {}), ("GIF", {}),
-                                    ("JPEG", {"exif": Image.Exif()})])
+@pytest.mark.parametrize(
+    "fmt,kw", [("JPEG", {}), ("JPEG", {"progressive": True}), ("PNG", {}), ("GIF", {}), ("JPEG", {"exif": Image.Exif()})]
+)
 def test_header_size_matches_pillow(fmt, kw):
     buf = io.BytesIO()
     Image.fromarray(np.zeros((45, 123, 3), np.uint8)).save(buf, format=fmt, **kw)

@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -104,9 +103,7 @@ def test_error_manager_collects_and_rest_lands(lake, files, tmp_path, monkeypatc
 
     monkeypatch.setattr(up, "read_local", reader)
     em = ErrorManager()
-    md = lake.upload_data(
-        [files / "small.png", tmp_path / "missing.png", files, unreadable, corrupt], error_manager=em, fill_metadata=True
-    )
+    md = lake.upload_data([files / "small.png", tmp_path / "missing.png", files, unreadable, corrupt], error_manager=em, fill_metadata=True)
     assert [d.filename for d in md] == ["small.png"]
     reasons = {e.path.rsplit("/", 1)[-1]: e.reason for e in em.errors}
     assert set(reasons) == {"missing.png", "files", "secret.png", "corrupt.png"}

@@ -22,8 +22,9 @@ def _files(root: Path) -> Path:
 
 def _upload(folder: Path, library: Path, *extra: str) -> str:
     register_commands()
-    res = CliRunner().invoke(app, ["lake", "upload", str(folder), "--object-prefix", "trial/basel", *extra, "--library", str(library)],
-                             catch_exceptions=False)
+    res = CliRunner().invoke(
+        app, ["lake", "upload", str(folder), "--object-prefix", "trial/basel", *extra, "--library", str(library)], catch_exceptions=False
+    )
     assert res.exit_code == 0, res.output
     return res.output
 

@@ -32,8 +32,11 @@ def test_no_module_imports_another_modules_private_names():
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("pinlake", "flows"):
-                found += [f"{path.relative_to(REPO)}:{node.lineno} {node.module}.{a.name}"
-                          for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                found += [
+                    f"{path.relative_to(REPO)}:{node.lineno} {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
     assert not found, found
 
 
@@ -46,9 +49,13 @@ def test_private_attributes_are_used_only_in_the_module_that_defines_them():
         tree = ast.parse(text)
         own = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store)}
         own |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-        own |= {c.value for n in ast.walk(tree) if isinstance(n, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "__slots__" for t in n.targets) for c in ast.walk(n.value)
-            if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+        own |= {
+            c.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__slots__" for t in n.targets)
+            for c in ast.walk(n.value)
+            if isinstance(c, ast.Constant) and isinstance(c.value, str)
+        }
         for m in RECEIVER.finditer(code):
             receiver, attr = m.group(1), "_" + m.group(2)
             if receiver in ("self", "cls") or attr in own or attr in ("_replace", "_asdict", "_fields", "_make"):

@@ -77,7 +77,11 @@ def test_incremental_rebuild(library, demo_images, write_recipe):
     p = demo_images / "train" / "mri-train-000.jpg"
     lake.upload_data(p, object_names=[changed], metadata=meta)
     lake.upload_data(p, object_names=["health/train/extra.jpg"], metadata={"image_type": "mri"})
-    recipe.write_text(recipe.read_text().replace("'microscope' not in d.object_name", "'microscope' not in d.object_name and 'xray-test' not in d.object_name"))
+    recipe.write_text(
+        recipe.read_text().replace(
+            "'microscope' not in d.object_name", "'microscope' not in d.object_name and 'xray-test' not in d.object_name"
+        )
+    )
     before = _tables(Dataset(library.dataset_path("inc")))
     l2 = lock_recipe(recipe, lake, locks_dir=library.locks_path)
     r2 = build_from_lock(library, l2.path, "inc", compute_stats=False)

@@ -74,8 +74,10 @@ def _lake_with(library, metadata: list[dict], tmp_path: Path, demo_images: Path)
     for i, meta in enumerate(metadata):
         lake.upload_data(src, object_names=[f"odd/{i:02d}.jpg"], metadata=meta)
     recipe = tmp_path / "odd.py"
-    recipe.write_text("import pinlake\n\n@pinlake.recipe()\ndef odd(client):\n"
-                      "    return {'train': list(client.list_data(q=\"object_name LIKE 'odd/%'\"))}\n")
+    recipe.write_text(
+        "import pinlake\n\n@pinlake.recipe()\ndef odd(client):\n"
+        "    return {'train': list(client.list_data(q=\"object_name LIKE 'odd/%'\"))}\n"
+    )
     return lake, lock_recipe(recipe, lake, out=tmp_path / "lock")
 
 

@@ -50,7 +50,9 @@ def test_client_is_read_only_and_pinned(library, demo_images):
     assert len(client.list_data()) == n and len(ReadOnlyLakeClient(lake).list_data()) == n + 1
     basel = client.get_resource("trial/basel")
     assert basel and all(d.object_name.startswith("trial/basel/") for d in basel)
-    assert [d.object_name for d in client.get_resource("trial/basel/patient-001")] == [d.object_name for d in basel if "patient-001" in d.object_name]
+    assert [d.object_name for d in client.get_resource("trial/basel/patient-001")] == [
+        d.object_name for d in basel if "patient-001" in d.object_name
+    ]
 
 
 @pytest.mark.parametrize(
@@ -62,8 +64,14 @@ def test_client_is_read_only_and_pinned(library, demo_images):
         ("@pinlake.recipe()\ndef r(client):\n    return {'train': [42]}\n", r"split 'train'\[0\] is int"),
         ("@pinlake.recipe()\ndef r(client):\n    x = 1 / 0\n", "ZeroDivisionError"),
         ("raise ImportError('boom')\n", "failed to import"),
-        ("@pinlake.recipe()\ndef r(client):\n    d = client.get_resource('health/train')[0]\n    return {'train': [d, d]}\n", "appears twice in split 'train'"),
-        ("@pinlake.recipe()\ndef r(client):\n    d = client.get_resource('health/train')[0]\n    return {'train': [d], 'test': [d]}\n", "in split 'test' and in split 'train'|in split 'train' and in split 'test'"),
+        (
+            "@pinlake.recipe()\ndef r(client):\n    d = client.get_resource('health/train')[0]\n    return {'train': [d, d]}\n",
+            "appears twice in split 'train'",
+        ),
+        (
+            "@pinlake.recipe()\ndef r(client):\n    d = client.get_resource('health/train')[0]\n    return {'train': [d], 'test': [d]}\n",
+            "in split 'test' and in split 'train'|in split 'train' and in split 'test'",
+        ),
         ("@pinlake.recipe()\ndef r(client):\n    return {'train': [{'object_name': 'no/such'}]}\n", "no such|no data"),
     ],
 )
@@ -124,8 +132,13 @@ def r(client):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     files=st.lists(
-        st.tuples(st.sampled_from(["p/a", "p/b", "q/c", "q/d/e", "r"]), st.binary(min_size=1, max_size=8).map(lambda b: b"d" + b), st.sampled_from([[], ["x"], ["x", "y"]])),
-        min_size=1, max_size=6,
+        st.tuples(
+            st.sampled_from(["p/a", "p/b", "q/c", "q/d/e", "r"]),
+            st.binary(min_size=1, max_size=8).map(lambda b: b"d" + b),
+            st.sampled_from([[], ["x"], ["x", "y"]]),
+        ),
+        min_size=1,
+        max_size=6,
     ),
     mod=st.integers(min_value=2, max_value=5),
 )

@@ -45,7 +45,7 @@ def assert_same_lock(recipe: Path, lake, out: Path) -> None:
     assert got == want
     assert res.hash == content_hash(want)
     assert res.manifest["files"] == {n: hashlib.sha256(b).hexdigest() for n, b in sorted(want.items())}
-    assert res.manifest["splits"] == {n[len("resources."):-len(".jsonl")]: b.count(b"\n") for n, b in sorted(want.items())}
+    assert res.manifest["splits"] == {n[len("resources.") : -len(".jsonl")]: b.count(b"\n") for n, b in sorted(want.items())}
     assert not list(out.glob(".lock-*"))  # the staging directory is gone
     read_lock(out, lake)
 
@@ -108,11 +108,19 @@ def test_listing_data_reads_like_row_data(library):
     assert [d.to_dict() for d in listed] == [Data(lake, dict(r)).to_dict() for r in rows]
     d = listed[1]
     assert (d.id, d.object_name, d.version, d.sha256, d.created_at, d.tags, d.metadata) == (
-        rows[1]["id"], rows[1]["object_name"], rows[1]["version"], rows[1]["sha256"], rows[1]["created_at"],
-        list(rows[1]["tags"] or []), json.loads(rows[1]["metadata"]) if rows[1]["metadata"] else {})
+        rows[1]["id"],
+        rows[1]["object_name"],
+        rows[1]["version"],
+        rows[1]["sha256"],
+        rows[1]["created_at"],
+        list(rows[1]["tags"] or []),
+        json.loads(rows[1]["metadata"]) if rows[1]["metadata"] else {},
+    )
     assert d.get_bytes() == lake.find_data(id=d.id).get_bytes()
     picked = [4, 0, 2, 2]
-    assert listed[0]._rows.rows_at(picked, ["id", "object_name"]) == [{"id": rows[i]["id"], "object_name": rows[i]["object_name"]} for i in picked]
+    assert listed[0]._rows.rows_at(picked, ["id", "object_name"]) == [
+        {"id": rows[i]["id"], "object_name": rows[i]["object_name"]} for i in picked
+    ]
 
 
 def test_rows_at_across_record_batches():
@@ -131,7 +139,9 @@ def _lock_of(folder: Path, splits: dict[str, list[tuple[str, int, str]]]) -> loc
     """A lock directory (not hashed) with one line per (object name, version, sha256 prefix)."""
     folder.mkdir(parents=True)
     for split, rows in splits.items():
-        recs = [record_of({"id": f"{n}@{v}", "object_name": n, "version": v, "sha256": sha * 8, "metadata": {"k": sha}}) for n, v, sha in rows]
+        recs = [
+            record_of({"id": f"{n}@{v}", "object_name": n, "version": v, "sha256": sha * 8, "metadata": {"k": sha}}) for n, v, sha in rows
+        ]
         (folder / resource_file(split)).write_text("".join(dump_line(r) + "\n" for r in sorted(recs, key=lambda r: r["object_name"])))
     return lockmod.Lock(folder, {"hash": folder.name, "splits": {s: len(r) for s, r in splits.items()}}, list(splits))
 
@@ -146,8 +156,10 @@ _rows = st.lists(st.tuples(_names, st.integers(1, 2), st.sampled_from(["ab", "cd
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(old=st.dictionaries(st.sampled_from(["test", "train"]), _rows, max_size=2),
-       new=st.dictionaries(st.sampled_from(["test", "train", "val"]), _rows, max_size=3))
+@given(
+    old=st.dictionaries(st.sampled_from(["test", "train"]), _rows, max_size=2),
+    new=st.dictionaries(st.sampled_from(["test", "train", "val"]), _rows, max_size=3),
+)
 def test_diff_locks_equals_the_index_diff(tmp_path_factory, old, new):
     """Names moved between splits, changed lines, names in two splits of one lock (the last line counts)."""
     from pinlake.library.build import diff_locks

@@ -46,7 +46,9 @@ def test_materialize_hardlinks_local_objects(tmp_path, demo_images):
     lake = lib.get_datalake()
     lake.import_bucket_objects([str(demo_images / "test")], tags=["t"])
     rec = tmp_path / "r.py"
-    rec.write_text("import pinlake\n@pinlake.recipe()\ndef r(client):\n    return {'all': list(client.list_data(q=\"media_type LIKE 'image/%'\"))}\n")
+    rec.write_text(
+        "import pinlake\n@pinlake.recipe()\ndef r(client):\n    return {'all': list(client.list_data(q=\"media_type LIKE 'image/%'\"))}\n"
+    )
     lock = lock_recipe(rec, lake, out=tmp_path / "lock")
     materialize([lock.path / "resources.all.jsonl"], ["folder"], tmp_path / "out", lake)
     first = next((tmp_path / "out" / "all").rglob("*.jpg"))
@@ -124,7 +126,20 @@ def test_cli_lock_materialize_build_ls_register(library, tmp_path):
     lib = str(library.path)
     r = runner.invoke(app, ["datasets", "lock", "--file", str(RECIPES / "basel_trial.py"), "-L", lib, "--out", str(tmp_path / "lk")])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["materialize", "-f", str(tmp_path / "lk" / "resources.train.jsonl"), "-m", "folder", "-m", "parquet", "--out", str(tmp_path / "m")])
+    r = runner.invoke(
+        app,
+        [
+            "materialize",
+            "-f",
+            str(tmp_path / "lk" / "resources.train.jsonl"),
+            "-m",
+            "folder",
+            "-m",
+            "parquet",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "m" / "train.parquet").is_file()
     r = runner.invoke(app, ["build", "--lock", str(tmp_path / "lk"), "--name", "basel", "-L", lib])
@@ -134,7 +149,21 @@ def test_cli_lock_materialize_build_ls_register(library, tmp_path):
     r = runner.invoke(app, ["datasets", "ls", "--registry", str(RECIPES / "datasets.yaml"), "--json"])
     assert r.exit_code == 0 and "basel_trial" in r.output
     reg = tmp_path / "reg" / "datasets.yaml"
-    r = runner.invoke(app, ["datasets", "register", "--file", str(RECIPES / "basel_trial.py"), "--name", "x", "--registry", str(reg), "--schedule", "0 3 * * *"])
+    r = runner.invoke(
+        app,
+        [
+            "datasets",
+            "register",
+            "--file",
+            str(RECIPES / "basel_trial.py"),
+            "--name",
+            "x",
+            "--registry",
+            str(reg),
+            "--schedule",
+            "0 3 * * *",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert Registry(reg).get("x").script_path(reg.parent) == (RECIPES / "basel_trial.py").resolve()
     r = runner.invoke(app, ["datasets", "lock", "--file", str(tmp_path / "missing.py"), "-L", lib])

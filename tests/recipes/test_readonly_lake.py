@@ -44,7 +44,9 @@ def test_recipe_cannot_write_to_the_lake(library, write_recipe, tmp_path, what):
 
 def test_recipe_cannot_write_to_an_empty_lake(tmp_path, write_recipe):
     lake = Lake(tmp_path / "lake")
-    recipe = write_recipe("@pinlake.recipe(allow_empty=True)\ndef sneaky(client):\n    client._lake.create_data_tag('evil')\n    return {}\n")
+    recipe = write_recipe(
+        "@pinlake.recipe(allow_empty=True)\ndef sneaky(client):\n    client._lake.create_data_tag('evil')\n    return {}\n"
+    )
     with pytest.raises(RecipeError, match="read-only for recipe 'sneaky'"):
         lock_recipe(recipe, lake, out=tmp_path / "lock")
     assert not (tmp_path / "lake" / "tags.lance").exists()
@@ -53,8 +55,10 @@ def test_recipe_cannot_write_to_an_empty_lake(tmp_path, write_recipe):
 
 def test_reading_recipe_still_locks(library, write_recipe, tmp_path):
     lake = library.get_datalake()
-    recipe = write_recipe("@pinlake.recipe()\ndef reader(client):\n    client.list_data_tags(); client.count()\n"
-                          "    return {'all': list(client.list_data())}\n")
+    recipe = write_recipe(
+        "@pinlake.recipe()\ndef reader(client):\n    client.list_data_tags(); client.count()\n"
+        "    return {'all': list(client.list_data())}\n"
+    )
     res = lock_recipe(recipe, lake, out=tmp_path / "lock")
     assert res.counts["all"] == len(lake.list_data())
     lake.create_data_tag("after")  # the caller's own lake stays writable

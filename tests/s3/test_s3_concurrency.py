@@ -21,7 +21,7 @@ from pinlake.datasets.versions import VersionLog
 from pinlake.errors import BuildError
 from pinlake.storage import S3Lease, location
 
-WRITER = textwrap.dedent('''
+WRITER = textwrap.dedent("""
     import sys
     import pinlake
 
@@ -30,7 +30,7 @@ WRITER = textwrap.dedent('''
     for i in range(n):
         ds.add_data("source", [{"id": f"{who}-{i}", "name": f"{who} {i}", "kind": "other"}])
     print("done", who)
-''')
+""")
 
 
 @pytest.fixture
@@ -50,8 +50,12 @@ def test_two_processes_write_one_dataset(s3_dataset, s3_env, tmp_path):
     script.write_text(WRITER)
     n = 4
     env = {**os.environ, **s3_env, "PYTHONPATH": os.pathsep.join(sys.path)}
-    procs = [subprocess.Popen([sys.executable, str(script), s3_dataset, who, str(n)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for who in ("a", "b")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), s3_dataset, who, str(n)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for who in ("a", "b")
+    ]
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-2000:]

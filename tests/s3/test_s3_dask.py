@@ -32,8 +32,16 @@ def test_dask_build_of_an_s3_library_equals_the_local_build(dask_cluster, bucket
     assert str(lock.path).startswith("s3://")
 
     local = build_from_lock(lib, str(lock.path), "local", embed=True, compute_stats=False).dataset
-    res = build_from_lock(lib, str(lock.path), "on_dask", embed=True, runner="dask",
-                          dask_address=dask_cluster.scheduler_address, shards=3, compute_stats=False)
+    res = build_from_lock(
+        lib,
+        str(lock.path),
+        "on_dask",
+        embed=True,
+        runner="dask",
+        dask_address=dask_cluster.scheduler_address,
+        shards=3,
+        compute_stats=False,
+    )
     assert (res.runner, res.version) == ("dask", 1) and len(res.timings["workers"]) >= 1
     for t, v in local.state.tables.items():
         want = lance_dataset(table_uri(local.path, t), version=v).to_table().drop_columns(["created_at", "updated_at"]).sort_by("id")
@@ -56,8 +64,9 @@ def test_dask_ingest_into_an_s3_lake(dask_cluster, bucket, s3_env, tmp_path):
     local = Lake(tmp_path / "local")
     local.upload_data([str(p) for p in files], tags=["mri"], object_names=names)
     lake = Lake(f"s3://{bucket}/lib/_lake")
-    lake.upload_data([str(p) for p in files], tags=["mri"], object_names=names, runner="dask",
-                     dask_address=dask_cluster.scheduler_address, tasks=3)
+    lake.upload_data(
+        [str(p) for p in files], tags=["mri"], object_names=names, runner="dask", dask_address=dask_cluster.scheduler_address, tasks=3
+    )
 
     def rows(lk):
         return lk.store.open("data").to_table().drop_columns(["id", "created_at"]).sort_by("object_name")

@@ -20,8 +20,13 @@ def test_ingest_flow_into_an_s3_library(prefect_server, bucket, s3_env, tmp_path
     for i in range(3):
         Image.fromarray(np.full((8 + i, 8, 3), 40 * i, np.uint8)).save(folder / f"img{i}.png")
     lib = f"s3://{bucket}/lib"
-    proc = subprocess.run([sys.executable, "-m", "pinlake", "ingest", str(folder), "--tag", "drop", "--library", lib,
-                           "--server", "--json"], capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pinlake", "ingest", str(folder), "--tag", "drop", "--library", lib, "--server", "--json"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
     assert out["data"] == 3 and not out["errors"] and out["lake_version"] == 1

@@ -18,7 +18,7 @@ from pinlake.cli import _register, app
 _register()
 runner = CliRunner()
 
-RECIPE = '''
+RECIPE = """
 import pinlake
 
 
@@ -28,7 +28,7 @@ def small(client):
     for i, d in enumerate(sorted(client.list_data(), key=lambda d: d.object_name)):
         out["test" if i % 3 == 0 else "train"].append(d)
     return out
-'''
+"""
 
 
 def cli(*args: str) -> str:
@@ -47,7 +47,7 @@ def jpegs(folder: Path, n: int, start: int = 0) -> Path:
 def keys(s3_env: dict[str, str], bucket: str, prefix: str) -> set[str]:
     s3 = boto3.client("s3", endpoint_url=s3_env["PINLAKE_S3_ENDPOINT"], region_name="us-east-1")
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return {o["Key"][len(prefix):] for p in pages for o in p.get("Contents", [])}
+    return {o["Key"][len(prefix) :] for p in pages for o in p.get("Contents", [])}
 
 
 def test_cli_end_to_end_on_s3(bucket, s3_env, tmp_path, monkeypatch):
@@ -61,8 +61,7 @@ def test_cli_end_to_end_on_s3(bucket, s3_env, tmp_path, monkeypatch):
     assert "uploaded 6 file(s); lake version 1" in out
     cli("datasets", "lock", "--file", str(recipe), "--library", lib)
     (lock_hash,) = {k.split("/")[0] for k in keys(s3_env, bucket, "lib/_locks/")}
-    assert {"lock.json", "resources.train.jsonl", "resources.test.jsonl"} <= {
-        k.split("/")[1] for k in keys(s3_env, bucket, "lib/_locks/")}
+    assert {"lock.json", "resources.train.jsonl", "resources.test.jsonl"} <= {k.split("/")[1] for k in keys(s3_env, bucket, "lib/_locks/")}
 
     out = cli("build", "--lock", f"{lib}/_locks/{lock_hash}", "--name", "small", "--library", lib)
     assert "Built small version 1" in out
@@ -99,8 +98,15 @@ def test_cli_end_to_end_on_s3(bucket, s3_env, tmp_path, monkeypatch):
     assert rows == [{"split": "test", "n": 2}, {"split": "train", "n": 4}]  # version 3 = restore of 1
     rows = json.loads(cli("sql", "SELECT count(*) AS n FROM small.item", "--at", "small=2", "--json", "--library", lib))
     assert rows == [{"n": 7}]
-    lineage = json.loads(cli("sql", "SELECT dataset_version, lock_hash FROM catalog.lineage WHERE dataset = 'small' "
-                                    "ORDER BY dataset_version", "--json", "--library", lib))
+    lineage = json.loads(
+        cli(
+            "sql",
+            "SELECT dataset_version, lock_hash FROM catalog.lineage WHERE dataset = 'small' ORDER BY dataset_version",
+            "--json",
+            "--library",
+            lib,
+        )
+    )
     assert [r["dataset_version"] for r in lineage] == [1, 2, 3] and lineage[0]["lock_hash"] == lock_hash
     assert json.loads(cli("sql", "SELECT count(*) AS n FROM lake.data", "--json", "--library", lib)) == [{"n": 7}]
 
@@ -208,8 +214,9 @@ def test_materialize_a_lock_stored_on_s3(bucket, s3_env, tmp_path):
     (parquet,) = list((tmp_path / "export").glob("*.parquet"))
     assert pq.read_table(parquet).num_rows == 4
     # a missing lockfile on S3 is named
-    res = runner.invoke(app, ["materialize", "-f", f"{lib}/_locks/{lock_hash}/resources.val.jsonl", "-m", "folder",
-                              "--out", str(tmp_path / "x")])
+    res = runner.invoke(
+        app, ["materialize", "-f", f"{lib}/_locks/{lock_hash}/resources.val.jsonl", "-m", "folder", "--out", str(tmp_path / "x")]
+    )
     assert res.exit_code == 1 and "resources.val.jsonl" in res.output and "does not exist" in res.output
 
 
@@ -243,13 +250,17 @@ def test_store_dying_mid_command_is_one_clear_error(s3_env, moto_factory, monkey
 def test_lance_storage_errors_are_recognised_and_others_left_alone():
     from pinlake.storage import lance_storage_error
 
-    raw = ("External error: LanceError(IO): Generic N/A error: LanceError(IO): Generic S3 error: Error performing GET "
-           "http://127.0.0.1:44665/b/lib/_lake/objects.lance/data/00.lance in 226.9ms, after 2 retries, max_retries: 2, "
-           "retry_timeout: 10s  - HTTP error: error sending request, /home/runner/work/lance/rust/lance-io/src/object_reader.rs:335:56")
+    raw = (
+        "External error: LanceError(IO): Generic N/A error: LanceError(IO): Generic S3 error: Error performing GET "
+        "http://127.0.0.1:44665/b/lib/_lake/objects.lance/data/00.lance in 226.9ms, after 2 retries, max_retries: 2, "
+        "retry_timeout: 10s  - HTTP error: error sending request, /home/runner/work/lance/rust/lance-io/src/object_reader.rs:335:56"
+    )
     err = lance_storage_error(OSError(raw))
     assert err is not None
-    assert err.message == ("object storage failed during the operation: GET "
-                           "http://127.0.0.1:44665/b/lib/_lake/objects.lance/data/00.lance: error sending request")
+    assert err.message == (
+        "object storage failed during the operation: GET "
+        "http://127.0.0.1:44665/b/lib/_lake/objects.lance/data/00.lance: error sending request"
+    )
     assert lance_storage_error(ValueError("invalid literal for int()")) is None
     assert lance_storage_error(KeyError("LanceError(IO)")) is None
 

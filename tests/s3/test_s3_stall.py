@@ -43,8 +43,11 @@ def start_moto() -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -118,8 +121,7 @@ def test_endpoint_that_never_answers_fails_after_two_attempts(stalled: Stalled):
     assert res.exit_code == 1, res.output
     assert len(stalled.requests) == 2, stalled.requests  # "two attempts", not three
     assert ended - stalled.times[0] < 2 * T + 1, ended - stalled.times[0]
-    assert (f"Error: cannot reach s3://bkt/lib at {stalled.endpoint}: timed out (no answer within 1s, twice; "
-            "PINLAKE_S3_TIMEOUT)") in out
+    assert (f"Error: cannot reach s3://bkt/lib at {stalled.endpoint}: timed out (no answer within 1s, twice; PINLAKE_S3_TIMEOUT)") in out
     assert "Traceback" not in res.output
 
 
@@ -159,8 +161,9 @@ def test_host_that_does_not_resolve_is_named(s3_env, monkeypatch: pytest.MonkeyP
     ended, res = invoke("ls", "--library", "s3://bkt/lib")
     out = flat(res.output)
     assert res.exit_code == 1, res.output
-    assert ("Error: cannot reach s3://bkt/lib at http://no-such-host.invalid:9000: the host name "
-            "'no-such-host.invalid' does not resolve") in out
+    assert (
+        "Error: cannot reach s3://bkt/lib at http://no-such-host.invalid:9000: the host name 'no-such-host.invalid' does not resolve"
+    ) in out
     assert "connection refused" not in out and "Traceback" not in res.output
     assert "PINLAKE_S3_ENDPOINT" in out
     assert ended - started < 10

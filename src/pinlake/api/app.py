@@ -44,8 +44,11 @@ class BodyLimit:
         self.max_bytes = max_bytes
 
     def _too_large(self) -> JSONResponse:
-        return _error(413, f"request body over the {self.max_bytes}-byte limit",
-                      "Send fewer rows per request (split the batch over several requests).")
+        return _error(
+            413,
+            f"request body over the {self.max_bytes}-byte limit",
+            "Send fewer rows per request (split the batch over several requests).",
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -123,9 +126,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
-        ]
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
         first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(x) for x in first["loc"])
         return _error(422, f"invalid request: field {where!r}: {first['msg']}", detail=detail)
@@ -168,8 +169,9 @@ def _limit(value: int | None, env: str, default: int) -> int:
             raise ValidationError(f"{env}={text!r} is not a number of bytes", hint=f"Set {env} to a positive integer, e.g. {default}.")
         value = int(text)
     if value < 1:
-        raise ValidationError(f"{env} (or the matching create_app argument) must be at least 1 byte, got {value}",
-                              hint=f"The default is {default}.")
+        raise ValidationError(
+            f"{env} (or the matching create_app argument) must be at least 1 byte, got {value}", hint=f"The default is {default}."
+        )
     return value
 
 

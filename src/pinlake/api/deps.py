@@ -54,9 +54,7 @@ def get_state(request: Request) -> ApiState:
 _bearer = HTTPBearer(auto_error=False, description="PINLAKE_API_TOKEN, needed for writes")
 
 
-def require_token(
-    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
-) -> None:
+def require_token(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
     token = get_state(request).token
     if not token:
         raise ApiError(401, "writes are disabled: the server has no API token", hint="Start the server with PINLAKE_API_TOKEN set.")
@@ -148,9 +146,12 @@ def sql(state: ApiState, query: str, limit: int) -> bytes:
 
 
 def _too_large(size: str, budget: int) -> ApiError:
-    return ApiError(422, f"SQL result too large: {size} bytes of JSON, over the {budget}-byte response limit",
-                    hint="Add a LIMIT, select fewer or shorter columns (e.g. length(col) instead of col), or aggregate "
-                         "(the server sets the limit with PINLAKE_API_MAX_SQL_BYTES).")
+    return ApiError(
+        422,
+        f"SQL result too large: {size} bytes of JSON, over the {budget}-byte response limit",
+        hint="Add a LIMIT, select fewer or shorter columns (e.g. length(col) instead of col), or aggregate "
+        "(the server sets the limit with PINLAKE_API_MAX_SQL_BYTES).",
+    )
 
 
 def _json_lower_bound(table: Any) -> int:
@@ -162,8 +163,12 @@ def _json_lower_bound(table: Any) -> int:
     def has_binary(t: Any) -> bool:
         if pa.types.is_dictionary(t):
             return has_binary(t.value_type)
-        if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) \
-                or getattr(pa.types, "is_binary_view", lambda _: False)(t):
+        if (
+            pa.types.is_binary(t)
+            or pa.types.is_large_binary(t)
+            or pa.types.is_fixed_size_binary(t)
+            or getattr(pa.types, "is_binary_view", lambda _: False)(t)
+        ):
             return True
         return any(has_binary(t.field(i).type) for i in range(t.num_fields)) if t.num_fields else False
 
@@ -179,8 +184,12 @@ def _to_json(obj: Any) -> bytes:
 
 def rows_of(result: Any, limit: int) -> dict[str, Any]:
     """Rows of an Arrow table as JSON (first ``limit``)."""
-    return {"columns": list(result.column_names), "rows": _jsonable(result.slice(0, limit).to_pylist()),
-            "num_rows": result.num_rows, "truncated": result.num_rows > limit}
+    return {
+        "columns": list(result.column_names),
+        "rows": _jsonable(result.slice(0, limit).to_pylist()),
+        "num_rows": result.num_rows,
+        "truncated": result.num_rows > limit,
+    }
 
 
 # --- lake objects ------------------------------------------------------------------

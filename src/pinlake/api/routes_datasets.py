@@ -53,7 +53,8 @@ def dataset_summary(ds: Any, versions: list[Any] | None = None) -> dict[str, Any
         "latest_version": latest.dataset_version,
         "updated_at": jsonable(latest.created_at),
         "preview_url": (f"/datasets/{quote(ds.name)}/preview.png" + (f"?version={ds.version}" if ds.read_only else ""))
-        if ds.preview_path.is_file() else None,
+        if ds.preview_path.is_file()
+        else None,
     }
 
 
@@ -125,8 +126,9 @@ def diff(
     return jsonable(out)
 
 
-@router.get("/datasets/{dataset}/preview.png", summary="Preview image of a dataset version (default: the latest)",
-            response_class=FileResponse)
+@router.get(
+    "/datasets/{dataset}/preview.png", summary="Preview image of a dataset version (default: the latest)", response_class=FileResponse
+)
 def preview(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> Response:
     ds = pinned(request, dataset, pin)
     path = ds.preview_path  # the preview of that version (_meta/<N>/preview.png)
@@ -151,9 +153,12 @@ class SqlQuery(BaseModel):
     limit: int = Field(1000, ge=1, le=10_000, description="Rows returned at most")
 
 
-@router.post("/sql", tags=["catalog"], summary="Read-only SQL (DuckDB) over the library",
-             description="One read-only statement; the JSON answer is bounded (422 over the response limit, "
-                         "8 MiB by default).")
+@router.post(
+    "/sql",
+    tags=["catalog"],
+    summary="Read-only SQL (DuckDB) over the library",
+    description="One read-only statement; the JSON answer is bounded (422 over the response limit, 8 MiB by default).",
+)
 def sql(request: Request, body: SqlQuery = Body(...)) -> dict[str, Any]:
     content = deps.sql(get_state(request), body.query, min(body.limit, MAX_PAGE * 10))
     return Response(content, media_type="application/json")  # type: ignore[return-value]  # JSON already encoded; the annotation is for OpenAPI

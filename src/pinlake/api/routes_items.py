@@ -123,9 +123,7 @@ def update_items(request: Request, dataset: str = NAME, body: Any = Body(..., ex
 
 
 @router.delete("/{dataset}/", dependencies=[Depends(require_token)], summary="Delete items and their rows (new dataset version)")
-def delete_items(
-    request: Request, dataset: str = NAME, ids: list[str] = Query(..., min_length=1, max_length=MAX_PAGE)
-) -> dict[str, Any]:
+def delete_items(request: Request, dataset: str = NAME, ids: list[str] = Query(..., min_length=1, max_length=MAX_PAGE)) -> dict[str, Any]:
     ds = open_dataset(get_state(request), dataset)
     deleted = ds.delete_dataset_items(ids)
     if not deleted:

@@ -84,7 +84,10 @@ def media(request: Request, path: str = Path(..., max_length=2048)) -> Response:
             return _as_png(request, target)
         if target is not None:
             resp = FileResponse(
-                target, media_type=guess_type(None, target.name), stat_result=target.stat(), headers={"Cache-Control": "public, max-age=3600"}
+                target,
+                media_type=guess_type(None, target.name),
+                stat_result=target.stat(),
+                headers={"Cache-Control": "public, max-age=3600"},
             )
             etag = resp.headers.get("etag")
             if etag and _not_modified(request, etag):

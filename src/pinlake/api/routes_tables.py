@@ -53,7 +53,9 @@ def _make_router(segment: str) -> APIRouter:
         return [row_json(ds.name, table, r) for r in rows]
 
     @router.get("/{dataset}/{table}/{id}", summary=f"One row of a table of group {segment}")
-    def get_row(request: Request, dataset: str = NAME, table: str = TABLE, id: str = Path(..., max_length=256), pin: Pin = Depends()) -> dict[str, Any]:
+    def get_row(
+        request: Request, dataset: str = NAME, table: str = TABLE, id: str = Path(..., max_length=256), pin: Pin = Depends()
+    ) -> dict[str, Any]:
         ds = pinned(request, dataset, pin)
         _table_of(ds, segment, table)
         rows = _rows(ds, table, ids=[id])
@@ -64,7 +66,9 @@ def _make_router(segment: str) -> APIRouter:
     if segment == "views":
 
         @router.get("/{dataset}/{table}/{id}/media", summary="The bytes of one view (embedded, lake object or file)")
-        def view_media(request: Request, dataset: str = NAME, table: str = TABLE, id: str = Path(..., max_length=256), pin: Pin = Depends()) -> Response:
+        def view_media(
+            request: Request, dataset: str = NAME, table: str = TABLE, id: str = Path(..., max_length=256), pin: Pin = Depends()
+        ) -> Response:
             ds = pinned(request, dataset, pin)
             _table_of(ds, segment, table)
             rows = _rows(ds, table, ids=[id])
@@ -84,14 +88,18 @@ def _make_router(segment: str) -> APIRouter:
         return ds, _table_of(ds, segment, table)
 
     @router.post("/{dataset}/{table}/", status_code=201, dependencies=[Depends(require_token)], summary="Add rows (new dataset version)")
-    def add_rows(request: Request, dataset: str = NAME, table: str = TABLE, body: Any = Body(..., examples=[ROW_EXAMPLE])) -> dict[str, Any]:
+    def add_rows(
+        request: Request, dataset: str = NAME, table: str = TABLE, body: Any = Body(..., examples=[ROW_EXAMPLE])
+    ) -> dict[str, Any]:
         ds, schema = _writable(request, dataset, table)
         rows = validate_rows(schema, body, table)
         ids = ds.add_data(table, rows)
         return {"ids": ids, "dataset_version": ds.version}
 
     @router.put("/{dataset}/{table}/", dependencies=[Depends(require_token)], summary="Update rows by id (new dataset version)")
-    def update_rows(request: Request, dataset: str = NAME, table: str = TABLE, body: Any = Body(..., examples=[ROW_EXAMPLE])) -> dict[str, Any]:
+    def update_rows(
+        request: Request, dataset: str = NAME, table: str = TABLE, body: Any = Body(..., examples=[ROW_EXAMPLE])
+    ) -> dict[str, Any]:
         ds, schema = _writable(request, dataset, table)
         rows = validate_rows(schema, body, table, require_id=True)
         ids = ds.update_data(table, rows)

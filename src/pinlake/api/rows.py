@@ -61,11 +61,7 @@ def row_json(dataset: str, table: str, row: BaseSchema) -> dict[str, Any]:
         "table_info": {"name": table, "group": schema.group, "base_schema": base_schema_of(schema).__name__},
         "data": data,
     }
-    lengths = {
-        n: len(getattr(row, n))
-        for n in schema.model_fields
-        if isinstance(getattr(row, n, None), (bytes, bytearray, memoryview))
-    }
+    lengths = {n: len(getattr(row, n)) for n in schema.model_fields if isinstance(getattr(row, n, None), (bytes, bytearray, memoryview))}
     if lengths:
         out["bytes"] = lengths
     if schema.group == "views":

@@ -54,16 +54,29 @@ def openlineage_events(chain: dict[str, Any]) -> list[dict[str, Any]]:
         inputs.append(_ds(ns, f"_lake/data@{chain['lake']['version']}", {"version": {"datasetVersion": str(chain["lake"]["version"])}}))
     if chain["lock"]["hash"]:
         inputs.append(_ds(ns, f"_locks/{chain['lock']['hash']}"))
-    outputs = [
-        _ds(ns, f"{name}/{table}", {"version": {"datasetVersion": str(tv)}})
-        for table, tv in sorted(version["tables"].items())
+    outputs = [_ds(ns, f"{name}/{table}", {"version": {"datasetVersion": str(tv)}}) for table, tv in sorted(version["tables"].items())]
+    events = [
+        _event(
+            version["created_at"],
+            version["run_id"] or f"{name}@{v}",
+            f"{name}/{version['operation']}",
+            inputs,
+            outputs,
+            {"pinlake": {"dataset_version": v, "flow_run_id": version["flow_run_id"], "lock_hash": chain["lock"]["hash"]}},
+        )
     ]
-    events = [_event(version["created_at"], version["run_id"] or f"{name}@{v}", f"{name}/{version['operation']}", inputs, outputs,
-                     {"pinlake": {"dataset_version": v, "flow_run_id": version["flow_run_id"], "lock_hash": chain["lock"]["hash"]}})]
     pinned_inputs = [_ds(ns, f"{name}/{t}", {"version": {"datasetVersion": str(tv)}}) for t, tv in sorted(version["tables"].items())]
     for c in chain["consumers"]:
-        events.append(_event(c["used_at"], c["run"], f"consumer/{c['run']}", pinned_inputs, [],
-                             {"pinlake": {"pin": c["pin"], "user": c["user"], "host": c["host"]}}))
+        events.append(
+            _event(
+                c["used_at"],
+                c["run"],
+                f"consumer/{c['run']}",
+                pinned_inputs,
+                [],
+                {"pinlake": {"pin": c["pin"], "user": c["user"], "host": c["host"]}},
+            )
+        )
     return events
 
 

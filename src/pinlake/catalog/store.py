@@ -36,35 +36,78 @@ LINEAGE_COLUMNS = ("run_id", "flow_run_id", "lock_hash", "lake_version", "recipe
 
 SCHEMAS: dict[str, pa.Schema] = {
     "versions": pa.schema(
-        [("dataset", pa.string()), ("table", pa.string()), ("version", pa.int64()), ("timestamp", _TS),
-         ("operation", pa.string()), ("rows", pa.int64()), ("schema_hash", pa.string()),
-         ("message", pa.string()), *[(c, pa.string()) for c in LINEAGE_COLUMNS],
-         ("lineage", pa.string()), ("catalogued_at", _TS)]
+        [
+            ("dataset", pa.string()),
+            ("table", pa.string()),
+            ("version", pa.int64()),
+            ("timestamp", _TS),
+            ("operation", pa.string()),
+            ("rows", pa.int64()),
+            ("schema_hash", pa.string()),
+            ("message", pa.string()),
+            *[(c, pa.string()) for c in LINEAGE_COLUMNS],
+            ("lineage", pa.string()),
+            ("catalogued_at", _TS),
+        ]
     ),
     "dataset_versions": pa.schema(
-        [("dataset", pa.string()), ("dataset_version", pa.int64()), ("created_at", _TS), ("operation", pa.string()),
-         ("tables", pa.string()), ("rows", pa.string()), ("message", pa.string()),
-         *[(c, pa.string()) for c in LINEAGE_COLUMNS], ("lineage", pa.string())]
+        [
+            ("dataset", pa.string()),
+            ("dataset_version", pa.int64()),
+            ("created_at", _TS),
+            ("operation", pa.string()),
+            ("tables", pa.string()),
+            ("rows", pa.string()),
+            ("message", pa.string()),
+            *[(c, pa.string()) for c in LINEAGE_COLUMNS],
+            ("lineage", pa.string()),
+        ]
     ),
-    "members": pa.schema(
-        [("dataset", pa.string()), ("dataset_version", pa.int64()), ("table", pa.string()), ("version", pa.int64())]
-    ),
+    "members": pa.schema([("dataset", pa.string()), ("dataset_version", pa.int64()), ("table", pa.string()), ("version", pa.int64())]),
     "tags": pa.schema(
-        [("dataset", pa.string()), ("name", pa.string()), ("dataset_version", pa.int64()), ("tables", pa.string()),
-         ("created_at", _TS), ("user", pa.string())]
+        [
+            ("dataset", pa.string()),
+            ("name", pa.string()),
+            ("dataset_version", pa.int64()),
+            ("tables", pa.string()),
+            ("created_at", _TS),
+            ("user", pa.string()),
+        ]
     ),
     "pins": pa.schema(
-        [("dataset", pa.string()), ("dataset_version", pa.int64()), ("tables", pa.string()), ("pin_file", pa.string()),
-         ("hashes", pa.string()), ("created_at", _TS)]
+        [
+            ("dataset", pa.string()),
+            ("dataset_version", pa.int64()),
+            ("tables", pa.string()),
+            ("pin_file", pa.string()),
+            ("hashes", pa.string()),
+            ("created_at", _TS),
+        ]
     ),
     "consumers": pa.schema(
-        [("dataset", pa.string()), ("dataset_version", pa.int64()), ("pin", pa.string()), ("run", pa.string()),
-         ("tables", pa.string()), ("used_at", _TS), ("user", pa.string()), ("host", pa.string())]
+        [
+            ("dataset", pa.string()),
+            ("dataset_version", pa.int64()),
+            ("pin", pa.string()),
+            ("run", pa.string()),
+            ("tables", pa.string()),
+            ("used_at", _TS),
+            ("user", pa.string()),
+            ("host", pa.string()),
+        ]
     ),
     "cleanups": pa.schema(
-        [("dataset", pa.string()), ("table", pa.string()), ("cutoff", _TS), ("older_than", pa.string()),
-         ("removed", pa.string()), ("kept", pa.string()), ("bytes_removed", pa.int64()), ("cleaned_at", _TS),
-         ("user", pa.string())]
+        [
+            ("dataset", pa.string()),
+            ("table", pa.string()),
+            ("cutoff", _TS),
+            ("older_than", pa.string()),
+            ("removed", pa.string()),
+            ("kept", pa.string()),
+            ("bytes_removed", pa.int64()),
+            ("cleaned_at", _TS),
+            ("user", pa.string()),
+        ]
     ),
 }
 
@@ -74,6 +117,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "members": ("dataset", "dataset_version", "table"),
     "tags": ("dataset", "name"),
 }
+
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
@@ -157,8 +201,6 @@ class Catalog:
             return 0
         data = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
         self.init()
-        lance_write(data, self.uri(table), mode="append" if self.exists(table) else "create",
-                            commit_message=f"catalog: {len(rows)} rows")
+        lance_write(data, self.uri(table), mode="append" if self.exists(table) else "create", commit_message=f"catalog: {len(rows)} rows")
         commit_point(f"catalog {table}")
         return len(rows)
-

@@ -73,8 +73,7 @@ def library_datasets(library_path: AnyPath | str) -> list[AnyPath]:
     if not root.is_dir():
         return []
     return sorted(
-        p for p in root.iterdir()
-        if p.is_dir() and not p.name.startswith(("_", ".")) and ((p / "db").is_dir() or (p / LOG_NAME).is_dir())
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")) and ((p / "db").is_dir() or (p / LOG_NAME).is_dir())
     )
 
 
@@ -134,8 +133,13 @@ def log_entries(dataset_path: AnyPath) -> list[dict[str, Any]]:
     if not (log / "_versions").is_dir():
         return []
     return [
-        {**r, "tables": json.loads(r["tables"]), "rows": json.loads(r["rows"] or "{}"),
-         "lineage": json.loads(r["lineage"] or "{}"), "message": r["message"] or ""}
+        {
+            **r,
+            "tables": json.loads(r["tables"]),
+            "rows": json.loads(r["rows"] or "{}"),
+            "lineage": json.loads(r["lineage"] or "{}"),
+            "message": r["message"] or "",
+        }
         for r in lance_dataset(str(log)).to_table(columns=list(LOG_FIELDS)).to_pylist()
     ]
 
@@ -144,7 +148,9 @@ def _as_dict(entry: Any) -> dict[str, Any]:
     return entry if isinstance(entry, dict) else {k: getattr(entry, k) for k in LOG_FIELDS}
 
 
-def _log_rows(catalog: Catalog, dataset: str, dataset_path: AnyPath, logged: list[Any] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _log_rows(
+    catalog: Catalog, dataset: str, dataset_path: AnyPath, logged: list[Any] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Catalog rows of the log entries not yet catalogued: ``logged`` (the entries a writer just
     committed, as objects with the log's fields or dicts) or, when None, every entry of the log."""
     known = {k[1] for k in catalog.keys("dataset_versions", dataset)}
@@ -154,8 +160,13 @@ def _log_rows(catalog: Catalog, dataset: str, dataset_path: AnyPath, logged: lis
         if e["dataset_version"] in known:
             continue
         row = {
-            "dataset": dataset, "dataset_version": e["dataset_version"], "created_at": e["created_at"],
-            "operation": e["operation"], "tables": dumps(e["tables"]), "rows": dumps(e["rows"]), "message": e["message"],
+            "dataset": dataset,
+            "dataset_version": e["dataset_version"],
+            "created_at": e["created_at"],
+            "operation": e["operation"],
+            "tables": dumps(e["tables"]),
+            "rows": dumps(e["rows"]),
+            "message": e["message"],
             "lineage": dumps(e["lineage"]),
         }
         for col in LINEAGE_COLUMNS:
@@ -168,8 +179,9 @@ def _log_rows(catalog: Catalog, dataset: str, dataset_path: AnyPath, logged: lis
     return entries, members
 
 
-def sync_dataset(library_path: AnyPath | str, dataset_path: AnyPath | str, *, lock: bool = True,
-                 entries: list[Any] | None = None) -> dict[str, int]:
+def sync_dataset(
+    library_path: AnyPath | str, dataset_path: AnyPath | str, *, lock: bool = True, entries: list[Any] | None = None
+) -> dict[str, int]:
     """Catalogue every missing version of one dataset's tables and log; returns rows appended.
     ``entries``: the log's entries when the caller just wrote them (no second read of the log)."""
     catalog = Catalog(library_path)
@@ -179,8 +191,7 @@ def sync_dataset(library_path: AnyPath | str, dataset_path: AnyPath | str, *, lo
     # The rows below are already filtered against the catalog's keys, read under the same lock:
     # no second dedupe read. Members keep theirs (a crash may have left members without their marker).
     with catalog.locked() if lock else nullcontext():
-        out = {"versions": catalog.append("versions", _table_rows(catalog, name, dataset_tables(dataset_path)),
-                                          dedupe=False, lock=False)}
+        out = {"versions": catalog.append("versions", _table_rows(catalog, name, dataset_tables(dataset_path)), dedupe=False, lock=False)}
         entries, members = _log_rows(catalog, name, dataset_path, entries)
         # members first: a dataset_versions row is the marker that its members are in.
         out["members"] = catalog.append("members", members, lock=False)
@@ -220,7 +231,6 @@ def on_version_logged(dataset_path: AnyPath | str, entries: list[Any] | None = N
     parent = location(dataset_path).parent
     if is_library(parent):
         sync_dataset(parent, location(dataset_path), entries=entries)
-
 
 
 def on_lake_committed(lake_root: AnyPath | str) -> None:

@@ -32,15 +32,25 @@ def build(
     source: Path | None = typer.Argument(None, help="Folder ROOT with ROOT/<split>/*.jpg and ROOT/<split>/metadata.jsonl."),
     lock: Path | None = typer.Option(None, "--lock", help="Build from this lock directory (resources.<split>.jsonl + lock.json) instead."),
     name: str | None = typer.Option(None, "--name", "-n", help="Dataset name in the library (with --lock: default the recipe name)."),
-    item: str | None = typer.Option(None, "--item", help="DatasetItem class as FILE.py:Class or module:Class (default: inferred; with --lock: pinlake.demo.data:HealthDatasetItem)."),
-    mode: str | None = typer.Option(None, "--mode", "-m", help="create | overwrite | add (folder, default create); auto | create | overwrite (--lock, default auto)."),
+    item: str | None = typer.Option(
+        None,
+        "--item",
+        help="DatasetItem class as FILE.py:Class or module:Class (default: inferred; with --lock: pinlake.demo.data:HealthDatasetItem).",
+    ),
+    mode: str | None = typer.Option(
+        None, "--mode", "-m", help="create | overwrite | add (folder, default create); auto | create | overwrite (--lock, default auto)."
+    ),
     description: str = typer.Option("", "--description", "-d"),
     url_prefix: str | None = typer.Option(None, "--url-prefix", help="Prefix of view urls (default: /<folder name>)."),
     embed: bool = typer.Option(False, "--embed", help="Copy image bytes into the dataset."),
     flush_every: int | None = typer.Option(None, "--flush-every", help="Samples per flush (memory vs speed)."),
     runner: str = typer.Option("local", "--runner", help="With --lock: local (this process) or dask (shards on a Dask cluster)."),
-    dask_address: str | None = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask, e.g. tcp://127.0.0.1:8786."),
-    shards: int | None = typer.Option(None, "--shards", min=1, help="Shards of a dask build (default: 2 per worker, or one per ~5000 resources)."),
+    dask_address: str | None = typer.Option(
+        None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask, e.g. tcp://127.0.0.1:8786."
+    ),
+    shards: int | None = typer.Option(
+        None, "--shards", min=1, help="Shards of a dask build (default: 2 per worker, or one per ~5000 resources)."
+    ),
     library: Path | None = LibraryOption,
 ) -> None:
     """Build a dataset from an image folder or a lock (a new dataset version).
@@ -59,7 +69,10 @@ def build(
     if mode is not None and mode not in modes:
         fail(f"unknown --mode {mode!r}" + (" with --lock" if lock is not None else ""), hint=f"Use --mode {', '.join(modes)}.")
     if runner != "local" and lock is None:
-        fail(f"--runner {runner} builds from a lock only", hint="pinlake build --lock DIR --name NAME --runner dask --dask-address tcp://HOST:8786")
+        fail(
+            f"--runner {runner} builds from a lock only",
+            hint="pinlake build --lock DIR --name NAME --runner dask --dask-address tcp://HOST:8786",
+        )
     if lock is not None:
         if source is not None:
             fail("give either SOURCE or --lock, not both", hint="pinlake build --lock DIR --name NAME")
@@ -67,9 +80,17 @@ def build(
 
         try:
             res = build_from_lock(
-                Library(library_path(library)), lock, name, dataset_item=item, mode=mode or "auto",  # type: ignore[arg-type]  # build_from_lock checks the mode
-                embed=embed, description=description, flush_every_n_samples=flush_every,
-                runner=runner, dask_address=dask_address, shards=shards,
+                Library(library_path(library)),
+                lock,
+                name,
+                dataset_item=item,
+                mode=mode or "auto",  # type: ignore[arg-type]  # build_from_lock checks the mode
+                embed=embed,
+                description=description,
+                flush_every_n_samples=flush_every,
+                runner=runner,
+                dask_address=dask_address,
+                shards=shards,
             )
         except DatasetExistsError as exc:
             raise _cli_hint(exc, kind) from None
@@ -90,7 +111,14 @@ def build(
         fail("missing --name", hint="Example: pinlake build ./assets/health_images --name health_images")
     from pinlake.library.build import build_folder  # lazy: CLI startup
 
-    with Progress(TextColumn("[bold]building[/] {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("[bold]building[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(name, total=None)
 
         def progress(done: int, total: int | None) -> None:
@@ -98,8 +126,16 @@ def build(
 
         try:
             result = build_folder(
-                Library(library_path(library)), source, name, item=item, mode=mode or "create", description=description,
-                url_prefix=url_prefix, embed=embed, flush_every_n_samples=flush_every, progress=progress,
+                Library(library_path(library)),
+                source,
+                name,
+                item=item,
+                mode=mode or "create",
+                description=description,
+                url_prefix=url_prefix,
+                embed=embed,
+                flush_every_n_samples=flush_every,
+                progress=progress,
             )
         except DatasetExistsError as exc:
             raise _cli_hint(exc, kind) from None

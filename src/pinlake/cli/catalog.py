@@ -8,8 +8,10 @@ import typer
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
 
-catalog_app = typer.Typer(help="The lineage catalog: every version of every Lance table in the library.\n\n"
-                                    "Example: pinlake catalog sync --library ./library", no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="The lineage catalog: every version of every Lance table in the library.\n\nExample: pinlake catalog sync --library ./library",
+    no_args_is_help=True,
+)
 app.add_typer(catalog_app, name="catalog")
 
 

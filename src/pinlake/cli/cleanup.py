@@ -14,7 +14,9 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_error
 def cleanup(
     dataset: str = typer.Argument(..., help="Dataset name (or path)."),
     older_than: str = typer.Option("30d", "--older-than", help="Age cutoff: 30d, 12h, 2w, 45m, 10s."),
-    drop_lock_tags: bool = typer.Option(False, "--drop-lock-tags", help="Refreshes' automatic lock-* tags do not keep a version (what a registry retention does)."),
+    drop_lock_tags: bool = typer.Option(
+        False, "--drop-lock-tags", help="Refreshes' automatic lock-* tags do not keep a version (what a registry retention does)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     library: Path | None = LibraryOption,
 ) -> None:

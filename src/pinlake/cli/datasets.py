@@ -9,8 +9,11 @@ from rich.table import Table
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
 
-datasets_app = typer.Typer(name="datasets", help="Recipes: lock them into lockfiles, list and register them.\n\n"
-                                   "Example: pinlake datasets ls --registry recipes/datasets.yaml", no_args_is_help=True)
+datasets_app = typer.Typer(
+    name="datasets",
+    help="Recipes: lock them into lockfiles, list and register them.\n\nExample: pinlake datasets ls --registry recipes/datasets.yaml",
+    no_args_is_help=True,
+)
 app.add_typer(datasets_app, name="datasets")
 RegistryOption = typer.Option(Path("recipes/datasets.yaml"), "--registry", "-r", help="The registry yaml.")
 
@@ -36,10 +39,20 @@ def lock(
     lib = Library(library_path(library))
     result = lock_recipe(file, lib.get_datalake(), out=out, locks_dir=lib.locks_path, name=name)
     if as_json:
-        echo_json({"recipe": result.manifest["recipe"], "hash": result.hash, "path": str(result.path),
-                   "lake_version": result.manifest["lake_version"], "counts": dict(result.counts)})
+        echo_json(
+            {
+                "recipe": result.manifest["recipe"],
+                "hash": result.hash,
+                "path": str(result.path),
+                "lake_version": result.manifest["lake_version"],
+                "counts": dict(result.counts),
+            }
+        )
         return
-    console.print(f"[green]Locked[/] {result.manifest['recipe']} at lake version {result.manifest['lake_version']}: hash {result.hash}", soft_wrap=True)
+    console.print(
+        f"[green]Locked[/] {result.manifest['recipe']} at lake version {result.manifest['lake_version']}: hash {result.hash}",
+        soft_wrap=True,
+    )
     for split, n in result.counts.items():
         console.print(f"  {result.path / f'resources.{split}.jsonl'}  ({n} resources)", soft_wrap=True)
 
@@ -59,7 +72,9 @@ def ls(registry: Path = RegistryOption, as_json: bool = typer.Option(False, "--j
         return
     table = Table("name", "version", "schedule", "builder", "splits", "retention", "script")
     for e in reg:
-        table.add_row(e.name, str(e.version), e.schedule or "-", e.builder, ",".join(e.splits or []) or "-", e.retention or "-", e.script_location)
+        table.add_row(
+            e.name, str(e.version), e.schedule or "-", e.builder, ",".join(e.splits or []) or "-", e.retention or "-", e.script_location
+        )
     console.print(table)
 
 
@@ -84,9 +99,18 @@ def register(
     from pinlake.library.registry import register as do_register  # lazy: CLI startup
     from pinlake.library.registry import relative_script
 
-    entry = do_register(registry, {
-        "name": name, "version": int(version) if version.isdigit() else version, "description": description,
-        "script_location": relative_script(file, registry), "schedule": schedule, "builder": builder,
-        "dataset_item": item, "splits": split or None, "retention": retention,
-    })
+    entry = do_register(
+        registry,
+        {
+            "name": name,
+            "version": int(version) if version.isdigit() else version,
+            "description": description,
+            "script_location": relative_script(file, registry),
+            "schedule": schedule,
+            "builder": builder,
+            "dataset_item": item,
+            "splits": split or None,
+            "retention": retention,
+        },
+    )
     console.print(f"[green]Registered[/] {entry.name} (version {entry.version}) in {registry}")

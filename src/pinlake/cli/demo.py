@@ -32,7 +32,10 @@ def demo(
     result = run_demo(lib, assets)
     ds = result.dataset
     console.print(f"[green]Folder dataset[/] {ds.name} version {ds.version}: {ds.num_items} items, splits {ds.splits()}")
-    console.print(f"  dataset: {ds.path}\n  stats:   {ds.path / 'stats.json'}\n  preview: {ds.preview_path}\n  images:  {result.assets}", soft_wrap=True)
+    console.print(
+        f"  dataset: {ds.path}\n  stats:   {ds.path / 'stats.json'}\n  preview: {ds.preview_path}\n  images:  {result.assets}",
+        soft_wrap=True,
+    )
     if not flows:
         return
     from pinlake.demo.run import describe_flow_demo  # lazy: CLI startup
@@ -58,5 +61,7 @@ def demo(
         state = "unchanged" if r["unchanged"] else f"version {r['version']}"
         console.print(f"[green]refresh[/] {r['dataset']}: {state} (lock {r['lock_hash'][:12]})")
     for r in out["second"]:
-        console.print(f"[yellow]refresh again[/] {r['dataset']}: {'unchanged, no new version' if r['unchanged'] else 'version ' + str(r['version'])}")
+        console.print(
+            f"[yellow]refresh again[/] {r['dataset']}: {'unchanged, no new version' if r['unchanged'] else 'version ' + str(r['version'])}"
+        )
     describe_flow_demo(lib, [r["dataset"] for r in out["first"]], console)

@@ -29,7 +29,9 @@ def info(
         echo_json(summary)
         return
     console.print(f"[bold]{summary['name']}[/] — {summary['description'] or 'no description'}")
-    console.print(f"version {summary['version']} of {summary['versions']}, {summary['items']} items, {summary['size']}, splits {summary['splits']}")
+    console.print(
+        f"version {summary['version']} of {summary['versions']}, {summary['items']} items, {summary['size']}, splits {summary['splits']}"
+    )
     table = Table("table", "group", "schema", "rows", "lance version")
     for name, t in summary["tables"].items():
         table.add_row(name, t["group"], t["schema"], str(summary["rows"].get(name, "")), str(t["lance_version"]))

@@ -17,7 +17,11 @@ def ingest(
     tag: list[str] = typer.Option([], "--tag", "-t"),
     source: str | None = typer.Option(None, "--source", "-s"),
     object_prefix: str | None = typer.Option(None, "--object-prefix", help="Logical folder for the object names."),
-    local: bool | None = typer.Option(None, "--local/--server", help="Upload here without Prefect (default when no server is configured) or as a flow run on the configured server (PREFECT_API_URL), which emits the event."),
+    local: bool | None = typer.Option(
+        None,
+        "--local/--server",
+        help="Upload here without Prefect (default when no server is configured) or as a flow run on the configured server (PREFECT_API_URL), which emits the event.",
+    ),
     runner: str = typer.Option("local", "--runner", help="local (threads) or dask (hash and write files on a Dask cluster)."),
     dask_address: str | None = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask."),
     as_json: bool = typer.Option(False, "--json"),

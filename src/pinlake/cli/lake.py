@@ -15,8 +15,11 @@ from pinlake.cli.app import LibraryOption, console, err_console, fail, handle_er
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.lake import Lake
 
-lake_app = typer.Typer(help="The lake: upload files, list and find them, tag them, import a bucket, run processings.\n\n"
-                                 "Example: pinlake lake ls --tag mri --limit 5", no_args_is_help=True)
+lake_app = typer.Typer(
+    help="The lake: upload files, list and find them, tag them, import a bucket, run processings.\n\n"
+    "Example: pinlake lake ls --tag mri --limit 5",
+    no_args_is_help=True,
+)
 
 
 def _lake(library: Path | None) -> Lake:
@@ -26,8 +29,9 @@ def _lake(library: Path | None) -> Lake:
 
 
 def _progress(total: int, label: str) -> Progress:
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True,
-                    disable=total < 2)
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True, disable=total < 2
+    )
 
 
 def _report(message: str, errors: list[Any], advice: str) -> None:
@@ -65,9 +69,11 @@ def _metadata_by_name(path: Path, raw: dict[str, dict[str, Any]], names: list[st
     unmatched = [k for k in raw if k not in used]
     if unmatched:
         shown = ", ".join(repr(k) for k in unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
-        fail(f"metadata file {path}: {len(unmatched)} key(s) match no uploaded object: {shown}; nothing was uploaded",
-             hint="Keys of an {object_name: {...}} file are the uploaded files' object names (e.g. 'scan-001.png', or with "
-                  "--object-prefix 'trial/basel/scan-001.png'); to give every file the same metadata use a flat object, e.g. {\"site\": \"basel\"}.")
+        fail(
+            f"metadata file {path}: {len(unmatched)} key(s) match no uploaded object: {shown}; nothing was uploaded",
+            hint="Keys of an {object_name: {...}} file are the uploaded files' object names (e.g. 'scan-001.png', or with "
+            '--object-prefix \'trial/basel/scan-001.png\'); to give every file the same metadata use a flat object, e.g. {"site": "basel"}.',
+        )
     return metas
 
 
@@ -80,8 +86,12 @@ def upload(
     metadata_file: Path | None = typer.Option(None, "--metadata-file", help="JSON object applied to every file, or {object_name: {...}}."),
     fill_metadata: bool = typer.Option(False, "--fill-metadata", help="Read EXIF / TIFF / DICOM tags into metadata."),
     object_prefix: str | None = typer.Option(None, "--object-prefix", help="Logical folder for the object names, e.g. trial/basel."),
-    runner: str = typer.Option("local", "--runner", help="local (threads in this process) or dask (hash and write on a Dask cluster, one commit here)."),
-    dask_address: str | None = typer.Option(None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask, e.g. tcp://127.0.0.1:8786."),
+    runner: str = typer.Option(
+        "local", "--runner", help="local (threads in this process) or dask (hash and write on a Dask cluster, one commit here)."
+    ),
+    dask_address: str | None = typer.Option(
+        None, "--dask-address", envvar="PINLAKE_DASK_ADDRESS", help="Scheduler of --runner dask, e.g. tcp://127.0.0.1:8786."
+    ),
     tasks: int | None = typer.Option(None, "--tasks", min=1, help="Hash tasks of a dask upload (default: 4 per worker)."),
     library: Path | None = LibraryOption,
 ) -> None:
@@ -122,14 +132,24 @@ def upload(
     with _progress(len(files), "uploading") as bar:
         task = bar.add_task("upload", total=len(files))
         md = lake.upload_data(
-            [str(f) for f in files], tags=tag or None, source=source, error_manager=em, metadata=metas,
-            fill_metadata=fill_metadata, object_names=names, object_prefix=object_prefix,
-            progress=lambda n: bar.advance(task, n), runner=runner, dask_address=dask_address, tasks=tasks,
+            [str(f) for f in files],
+            tags=tag or None,
+            source=source,
+            error_manager=em,
+            metadata=metas,
+            fill_metadata=fill_metadata,
+            object_names=names,
+            object_prefix=object_prefix,
+            progress=lambda n: bar.advance(task, n),
+            runner=runner,
+            dask_address=dask_address,
+            tasks=tasks,
         )
     assert isinstance(md, MultiData)  # a list of files gives a MultiData
     _report(
         f"uploaded {len(md)} file(s); lake version {lake.version}: {_upload_counts(before, md)}"
-        + (" (hashed and written on dask)" if runner == "dask" else ""), em.errors,
+        + (" (hashed and written on dask)" if runner == "dask" else ""),
+        em.errors,
         "Fix or remove the failing files and run the same command again (landed files are deduplicated).",
     )
 
@@ -198,8 +218,10 @@ def _check_tags(lake: Any, tags: list[str]) -> None:
     known = [t.name for t in lake.list_data_tags()]
     unknown = [t for t in tags if t not in known]
     if unknown:
-        fail(f"the lake has no tag {', '.join(repr(t) for t in unknown)}",
-             hint=f"Tags: {', '.join(known) or 'none yet'}. Tag data with: pinlake lake tag TAG --q \"filename LIKE '%.png'\"")
+        fail(
+            f"the lake has no tag {', '.join(repr(t) for t in unknown)}",
+            hint=f"Tags: {', '.join(known) or 'none yet'}. Tag data with: pinlake lake tag TAG --q \"filename LIKE '%.png'\"",
+        )
 
 
 @lake_app.command("find")
@@ -235,7 +257,7 @@ def tag_cmd(
     Example: pinlake lake tag huge-car --q "width > 1000"
     """
     if q is None and not object_name:
-        fail("select data with --q or --object-name", hint='Example: pinlake lake tag car --q "filename LIKE \'%.png\'"')
+        fail("select data with --q or --object-name", hint="Example: pinlake lake tag car --q \"filename LIKE '%.png'\"")
     lake = _lake(library)
     md = lake.list_data(q=q, object_names=object_name or None)
     (md.remove_tags if remove else md.add_tags)(tags)
@@ -260,8 +282,12 @@ def import_cmd(
     em = ErrorManager()
     with _progress(2, "importing") as bar:
         task = bar.add_task("import", total=None)
-        md = lake.import_bucket_objects(prefixes, tags=tag or None, source=source, error_manager=em, progress=lambda n: bar.advance(task, n))
-    _report(f"imported {len(md)} object(s); lake version {lake.version}", em.errors, "Check the failing objects and run the same import again.")
+        md = lake.import_bucket_objects(
+            prefixes, tags=tag or None, source=source, error_manager=em, progress=lambda n: bar.advance(task, n)
+        )
+    _report(
+        f"imported {len(md)} object(s); lake version {lake.version}", em.errors, "Check the failing objects and run the same import again."
+    )
 
 
 @lake_app.command("tags")
@@ -306,7 +332,9 @@ def process(
     lake = _lake(library)
     _check_tags(lake, tag)
     r = lake.launch_processing(name, lake.list_data(q=q, tags=tag or None), parameters)
-    console.print(f"{r.processing}: {r.status}; processed {r.processed}, updated {r.updated}, failed {r.failed}; lake version {r.lake_version}")
+    console.print(
+        f"{r.processing}: {r.status}; processed {r.processed}, updated {r.updated}, failed {r.failed}; lake version {r.lake_version}"
+    )
     for obj, reason in r.errors[:20]:
         err_console.print(f"  {obj}: {reason}", highlight=False)
     if r.failed:

@@ -35,10 +35,14 @@ def lineage(
     v, lock = chain["version"], chain["lock"]
     console.print(f"[bold]lake[/]     version {chain['lake']['version'] or '-'}")
     recipe = lock.get("recipe") or lock.get("recipe_name") or lock.get("name") or "-"
-    console.print(f"[bold]lock[/]     {lock['hash'] or '-'}  recipe {recipe}  recipe source hash {lock.get('recipe_hash') or '-'}", soft_wrap=True)
+    console.print(
+        f"[bold]lock[/]     {lock['hash'] or '-'}  recipe {recipe}  recipe source hash {lock.get('recipe_hash') or '-'}", soft_wrap=True
+    )
     tables = ", ".join(f"{t}@{n}" for t, n in sorted(v["tables"].items()))
-    console.print(f"[bold]version[/]  {chain['dataset']}@{chain['dataset_version']}  {v['created_at'][:19]}  {v['operation']}  "
-                  f"run {v['run_id'] or '-'}  flow run {v['flow_run_id'] or '-'}")
+    console.print(
+        f"[bold]version[/]  {chain['dataset']}@{chain['dataset_version']}  {v['created_at'][:19]}  {v['operation']}  "
+        f"run {v['run_id'] or '-'}  flow run {v['flow_run_id'] or '-'}"
+    )
     console.print(f"          tables {tables}")
     console.print(f"[bold]stats[/]    {chain['stats'] or '-'}\n[bold]preview[/]  {chain['preview'] or '-'}", soft_wrap=True)
     if not chain["consumers"]:

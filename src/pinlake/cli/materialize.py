@@ -15,7 +15,9 @@ def materialize(
     file: list[Path] = typer.Option(..., "--file", "-f", help="A resources.<split>.jsonl (repeatable)."),
     materializer: list[str] = typer.Option(..., "--materializer", "-m", help="Materializer to run, in order (repeatable)."),
     out: Path = typer.Option(Path("materialized"), "--out", "-o", help="Output folder."),
-    library: Path | None = typer.Option(None, "--library", "-L", help="Library whose lake holds the bytes (default: the lake recorded in lock.json)."),
+    library: Path | None = typer.Option(
+        None, "--library", "-L", help="Library whose lake holds the bytes (default: the lake recorded in lock.json)."
+    ),
 ) -> None:
     """Run materializers over locked resources (each lockfile is checked against its lock.json).
 

@@ -16,7 +16,11 @@ def refresh(
     dataset: str | None = typer.Argument(None, help="Registry entry to refresh."),
     all_: bool = typer.Option(False, "--all", help="Refresh every entry of the registry."),
     registry: Path | None = typer.Option(None, "--registry", "-r", help="recipes/datasets.yaml to read."),
-    local: bool | None = typer.Option(None, "--local/--server", help="Run the steps here without Prefect (default when no server is configured) or as a flow run on the configured server (PREFECT_API_URL)."),
+    local: bool | None = typer.Option(
+        None,
+        "--local/--server",
+        help="Run the steps here without Prefect (default when no server is configured) or as a flow run on the configured server (PREFECT_API_URL).",
+    ),
     as_json: bool = typer.Option(False, "--json"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="On failure show the traceback (Prefect's logs too) and where the run is."),
     library: Path | None = LibraryOption,

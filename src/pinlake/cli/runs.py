@@ -10,8 +10,11 @@ from pinlake.cli.app import app, console, echo_json, handle_errors
 
 @app.command("runs")
 @handle_errors
-def runs(limit: int = typer.Option(20, "--limit", "-n"), flow: str | None = typer.Option(None, "--flow"),
-         as_json: bool = typer.Option(False, "--json")) -> None:
+def runs(
+    limit: int = typer.Option(20, "--limit", "-n"),
+    flow: str | None = typer.Option(None, "--flow"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """List recent flow runs of the configured Prefect server (PREFECT_API_URL).
 
     Example: PREFECT_API_URL=http://127.0.0.1:4200/api pinlake runs --limit 5

@@ -45,7 +45,7 @@ def show(
         example = "split = 'train'" if "split" in columns else "confidence > 0.5" if "confidence" in columns else "id IS NOT NULL"
         raise InvalidQueryError(
             f"invalid --where filter {where!r}: {engine_message(exc)}",
-            hint=f"Give a SQL filter over the columns of {table} ({', '.join(columns)}), e.g. --where \"{example}\".",
+            hint=f'Give a SQL filter over the columns of {table} ({", ".join(columns)}), e.g. --where "{example}".',
         ) from None
     rows = data.to_pylist()
     for r in rows:

@@ -22,7 +22,9 @@ MAX_COLUMN_WIDTH = 32
 def sql(
     query: str = typer.Argument(..., help="One SELECT statement (several statements separated by ';' are refused)."),
     at: list[str] | None = typer.Option(None, "--at", help="Pin a dataset: DATASET=VERSION (or =TAG); repeatable."),
-    columns: str | None = typer.Option(None, "--columns", "-c", help="Only these result columns, comma-separated, e.g. dataset,table,version."),
+    columns: str | None = typer.Option(
+        None, "--columns", "-c", help="Only these result columns, comma-separated, e.g. dataset,table,version."
+    ),
     vertical: bool = typer.Option(False, "--vertical", "-x", help="One field per line for each row (for wide rows)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
@@ -74,8 +76,10 @@ def _select(result: Any, spec: str) -> Any:
     wanted = [c.strip() for c in spec.split(",") if c.strip()]
     unknown = [c for c in wanted if c not in result.column_names]
     if not wanted or unknown:
-        fail(f"unknown column(s) in --columns: {', '.join(unknown)}" if unknown else "--columns names no column",
-             hint=f"Columns of this result: {', '.join(result.column_names)}.")
+        fail(
+            f"unknown column(s) in --columns: {', '.join(unknown)}" if unknown else "--columns names no column",
+            hint=f"Columns of this result: {', '.join(result.column_names)}.",
+        )
     return result.select(wanted)
 
 
@@ -115,7 +119,8 @@ def _print_table(result: Any, rows: list[dict[str, Any]]) -> None:
     for r in rows:
         table.add_row(*(_text(r[name]) for name, _ in shown))
     console.print(table)
-    hidden = names[len(shown):]
+    hidden = names[len(shown) :]
     if hidden:
-        console.print(f"[dim]{len(hidden)} more column(s) not shown: {', '.join(hidden)}; use --columns a,b or --vertical[/]",
-                      highlight=False)
+        console.print(
+            f"[dim]{len(hidden)} more column(s) not shown: {', '.join(hidden)}; use --columns a,b or --vertical[/]", highlight=False
+        )

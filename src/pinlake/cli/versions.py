@@ -29,7 +29,14 @@ def versions(
         return
     table = Table("version", "created (UTC)", "operation", "rows", "tags", "lock", "run id", "available")
     for r in rows:
-        table.add_row(str(r["dataset_version"]), r["created_at"][:19], r["operation"],
-                      ", ".join(f"{t}={n}" for t, n in sorted(r["rows"].items())), ", ".join(r["tags"]),
-                      r["lock_hash"][:12], r["run_id"][:12], "yes" if r["available"] else "cleaned up")
+        table.add_row(
+            str(r["dataset_version"]),
+            r["created_at"][:19],
+            r["operation"],
+            ", ".join(f"{t}={n}" for t, n in sorted(r["rows"].items())),
+            ", ".join(r["tags"]),
+            r["lock_hash"][:12],
+            r["run_id"][:12],
+            "yes" if r["available"] else "cleaned up",
+        )
     console.print(table)

@@ -76,12 +76,18 @@ class CrudMixin:
         @property
         def dataset_item(self) -> type[DatasetItem]: ...
 
-        def _use(self, state: DatasetVersion, dataset_item: type[DatasetItem] | None = None,
-                 info: DatasetInfo | None = None, schema: DatasetSchema | None = None) -> None: ...
+        def _use(
+            self,
+            state: DatasetVersion,
+            dataset_item: type[DatasetItem] | None = None,
+            info: DatasetInfo | None = None,
+            schema: DatasetSchema | None = None,
+        ) -> None: ...
 
         @classmethod
-        def candidate(cls, path: AnyPath, state: DatasetVersion, info: DatasetInfo,
-                      schema: DatasetSchema, media_dir: Path | None = None) -> Dataset: ...
+        def candidate(
+            cls, path: AnyPath, state: DatasetVersion, info: DatasetInfo, schema: DatasetSchema, media_dir: Path | None = None
+        ) -> Dataset: ...
 
     def _as_dataset(self) -> Dataset:
         """This handle as the Dataset it is (only Dataset mixes this class in)."""
@@ -89,8 +95,7 @@ class CrudMixin:
 
     # --- version plumbing --------------------------------------------------------
     @contextmanager
-    def batch(self, operation: str = "crud", *, record_empty: bool = False, derived: bool = False,
-              **lineage: Any) -> Iterator[Self]:
+    def batch(self, operation: str = "crud", *, record_empty: bool = False, derived: bool = False, **lineage: Any) -> Iterator[Self]:
         """Group several writes into one dataset version::
 
             with ds.batch("fix labels"):
@@ -137,11 +142,14 @@ class CrudMixin:
         info = self.info.model_copy(deep=True)
         info.num_items = rows.get("item", 0)
         if derived:
-            derive = derive_files(lambda e: type(self).candidate(self.path, e, info, self.schema, self.media_dir), previous=self._as_dataset())
+            derive = derive_files(
+                lambda e: type(self).candidate(self.path, e, info, self.schema, self.media_dir), previous=self._as_dataset()
+            )
             state = self._log.append(operation, tables, rows, self._batch.lineage, message, derive=derive)
         else:
-            state = self._log.append(operation, tables, rows, self._batch.lineage, message,
-                                     files={"info.json": json_bytes(info.model_dump(mode="json"))})
+            state = self._log.append(
+                operation, tables, rows, self._batch.lineage, message, files={"info.json": json_bytes(info.model_dump(mode="json"))}
+            )
         self._use(state, info=None, schema=self.schema)
 
     def _check_writable(self) -> None:
@@ -207,9 +215,7 @@ class CrudMixin:
                 raise ValidationError(f"table {table!r}: duplicate ids in the rows to add")
             clash = self._existing_ids(table, ids)
             if clash:
-                raise ValidationError(
-                    f"table {table!r}: ids already exist: {sorted(clash)[:5]}", hint="Use update_data to change them."
-                )
+                raise ValidationError(f"table {table!r}: ids already exist: {sorted(clash)[:5]}", hint="Use update_data to change them.")
             self._check_refs(table, arrow, {table: set(ids)})
             self._append(table, arrow)
         return ids
@@ -343,5 +349,7 @@ class CrudMixin:
         return found
 
     # --- search -----------------------------------------------------------------------
-    def semantic_search(self, query: Any, table: str, limit: int = 50, embedding_fn: Any = None) -> tuple[list[Any], list[float], list[str]]:
+    def semantic_search(
+        self, query: Any, table: str, limit: int = 50, embedding_fn: Any = None
+    ) -> tuple[list[Any], list[float], list[str]]:
         return semantic_search(self._as_dataset(), query, table, limit=limit, embedding_fn=embedding_fn)

@@ -38,7 +38,8 @@ from pinlake.util.sqltext import sql_str
 def is_incomplete(path: AnyPath) -> bool:
     """A dataset directory with files of a build but no committed version (a create that never finished)."""
     return not VersionLog(path).exists() and any(
-        (path / n).exists() for n in ("info.json", "schema.json", "db", META_DIR, "_versions.lance"))
+        (path / n).exists() for n in ("info.json", "schema.json", "db", META_DIR, "_versions.lance")
+    )
 
 
 def incomplete_error(path: AnyPath) -> InputFileError:
@@ -63,9 +64,13 @@ class Dataset(CrudMixin):
         self.media_dir = Path(media_dir) if media_dir is not None else None
         self._log = VersionLog(self.path)
         if not self._log.exists():
-            raise incomplete_error(self.path) if is_incomplete(self.path) else NotFoundError(
-                f"{self.path}: not a pinlake dataset (no version log)",
-                hint="Build one first, e.g. `pinlake demo` or `pinlake build SOURCE_DIR --name NAME`.",
+            raise (
+                incomplete_error(self.path)
+                if is_incomplete(self.path)
+                else NotFoundError(
+                    f"{self.path}: not a pinlake dataset (no version log)",
+                    hint="Build one first, e.g. `pinlake demo` or `pinlake build SOURCE_DIR --name NAME`.",
+                )
             )
         self._pinned = version is not None
         state = self._log.get(version) if version is not None else self._log.latest()
@@ -73,8 +78,13 @@ class Dataset(CrudMixin):
             raise incomplete_error(self.path)
         self._use(state, dataset_item)
 
-    def _use(self, state: DatasetVersion, dataset_item: type[DatasetItem] | None = None,
-             info: DatasetInfo | None = None, schema: DatasetSchema | None = None) -> None:
+    def _use(
+        self,
+        state: DatasetVersion,
+        dataset_item: type[DatasetItem] | None = None,
+        info: DatasetInfo | None = None,
+        schema: DatasetSchema | None = None,
+    ) -> None:
         """Read ``state`` with its own info.json and schema.json (those of that version)."""
         self._state = state
         self.info = info if info is not None else DatasetInfo.from_json(self._own_file(state, "info.json"))
@@ -85,13 +95,21 @@ class Dataset(CrudMixin):
     def _own_file(self, state: DatasetVersion, name: str) -> AnyPath:
         path = self._log.version_file(state.dataset_version, name)
         if path is None:
-            raise InputFileError(f"{self.path}: version {state.dataset_version} has no {name}",
-                                 hint="Its files were removed by hand; restore them or `pinlake restore` another version.")
+            raise InputFileError(
+                f"{self.path}: version {state.dataset_version} has no {name}",
+                hint="Its files were removed by hand; restore them or `pinlake restore` another version.",
+            )
         return path
 
     @classmethod
-    def candidate(cls, path: str | os.PathLike[str] | AnyPath, state: DatasetVersion, info: DatasetInfo,
-                  schema: DatasetSchema, media_dir: str | os.PathLike[str] | None = None) -> Dataset:
+    def candidate(
+        cls,
+        path: str | os.PathLike[str] | AnyPath,
+        state: DatasetVersion,
+        info: DatasetInfo,
+        schema: DatasetSchema,
+        media_dir: str | os.PathLike[str] | None = None,
+    ) -> Dataset:
         """A read-only handle on a state about to be committed (its stats and preview are computed
         before the commit, so a version never exists without them)."""
         ds = cls.__new__(cls)
@@ -166,7 +184,14 @@ class Dataset(CrudMixin):
         return self.num_rows("item")
 
     # --- reads -----------------------------------------------------------------
-    def to_arrow(self, table: str, columns: Sequence[str] | None = None, filter: str | None = None, limit: int | None = None, offset: int | None = None) -> pa.Table:
+    def to_arrow(
+        self,
+        table: str,
+        columns: Sequence[str] | None = None,
+        filter: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> pa.Table:
         ds = self.open_lance(table)
         return ds.to_table(columns=list(columns) if columns else None, filter=filter, limit=limit, offset=offset)
 
@@ -290,10 +315,14 @@ class Dataset(CrudMixin):
     def read_medias(self, views: Sequence[Image | dict[str, Any]]) -> list[bytes]:
         """The bytes of several views, in order: the ``lake://`` ones fetched in one batched lake read
         (:meth:`pinlake.lake.Lake.read_objects`), the others as :meth:`read_media` reads them."""
+
         def lake_sha(view: Image | dict[str, Any]) -> str | None:
-            content, url, sha = (view.get("content"), view.get("url", ""), view.get("sha256", "")) if isinstance(view, dict) \
+            content, url, sha = (
+                (view.get("content"), view.get("url", ""), view.get("sha256", ""))
+                if isinstance(view, dict)
                 else (view.content, view.url, view.sha256)
-            return (url[len("lake://"):] or sha) if not content and url.startswith("lake://") else None
+            )
+            return (url[len("lake://") :] or sha) if not content and url.startswith("lake://") else None
 
         shas = [lake_sha(v) for v in views]
         wanted = sorted({s for s in shas if s})

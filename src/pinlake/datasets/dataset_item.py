@@ -68,11 +68,7 @@ class DatasetItem(BaseModel):
     @classmethod
     def metadata_fields(cls) -> dict[str, Any]:
         tables = cls.table_fields()
-        return {
-            name: info
-            for name, info in cls.model_fields.items()
-            if name not in tables and name not in ("id", "split")
-        }
+        return {name: info for name, info in cls.model_fields.items() if name not in tables and name not in ("id", "split")}
 
     @classmethod
     def item_schema(cls) -> type[Item]:

@@ -55,8 +55,9 @@ def version_files(ds: Dataset, *, derived: bool = True, previous: Dataset | None
     return files
 
 
-def derive_files(candidate: Callable[[DatasetVersion], Dataset], *, derived: bool = True,
-                 previous: Dataset | None = None) -> Callable[[DatasetVersion], Mapping[str, bytes]]:
+def derive_files(
+    candidate: Callable[[DatasetVersion], Dataset], *, derived: bool = True, previous: Dataset | None = None
+) -> Callable[[DatasetVersion], Mapping[str, bytes]]:
     """For :meth:`VersionLog.append`: the files of the state about to be committed, read through
     ``candidate(entry)`` (:meth:`Dataset.candidate` with the write's info, schema and media dir)."""
 

@@ -45,7 +45,7 @@ def hash_strings(arr: pa.Array) -> np.ndarray:
     if n == 0:
         return np.zeros(0, np.uint64)
     _, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset: arr.offset + n + 1].astype(np.int64)
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset : arr.offset + n + 1].astype(np.int64)
     lens = np.diff(offsets)
     if arr.null_count:
         lens = np.where(np.asarray(arr.is_valid()), lens, 0)
@@ -54,7 +54,7 @@ def hash_strings(arr: pa.Array) -> np.ndarray:
     total = int(lens.sum())
     if total and not arr.null_count and lens.min() == lens.max():  # one length (ids of one scheme): a reshape
         length = int(lens[0])
-        mat[:, :length] = np.frombuffer(data_buf, np.uint8)[offsets[0]: offsets[0] + n * length].reshape(n, length)
+        mat[:, :length] = np.frombuffer(data_buf, np.uint8)[offsets[0] : offsets[0] + n * length].reshape(n, length)
     elif total:
         data = np.frombuffer(data_buf, np.uint8)
         rows = np.repeat(np.arange(n), lens)

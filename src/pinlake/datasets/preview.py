@@ -42,8 +42,9 @@ def render_preview(ds: Dataset, out: AnyPath | str | None = None, *, n: int = 12
 PREVIEW_KEY = ".preview.png.key"
 
 
-def preview_png(ds: Dataset, previous: tuple[str, bytes] | None = None, *, n: int = 12, tile: int = 192,
-                cols: int = 4) -> tuple[str, bytes]:
+def preview_png(
+    ds: Dataset, previous: tuple[str, bytes] | None = None, *, n: int = 12, tile: int = 192, cols: int = 4
+) -> tuple[str, bytes]:
     """(key, PNG bytes) of the preview of ``ds``: up to ``n`` items, first by id. The key is a digest
     of what is drawn; when it equals ``previous``'s key, ``previous`` is returned without drawing."""
     view_tables = [t for t in ds.tables if issubclass(ds.schema.schemas[t], Image)]
@@ -66,8 +67,13 @@ def preview_png(ds: Dataset, previous: tuple[str, bytes] | None = None, *, n: in
                 for r in ds.to_arrow(t, filter=id_filter(item_ids, "item_ref.id")).to_pylist():
                     points[r["view_ref"]["id"] or r["item_ref"]["id"]].append(r)
         for v in views:
-            canvas_items.append((v, boxes.get(v["id"], []) + boxes.get(v["item_ref"]["id"], []),
-                                 points.get(v["id"], []) + points.get(v["item_ref"]["id"], [])))
+            canvas_items.append(
+                (
+                    v,
+                    boxes.get(v["id"], []) + boxes.get(v["item_ref"]["id"], []),
+                    points.get(v["id"], []) + points.get(v["item_ref"]["id"], []),
+                )
+            )
     key = _preview_key(canvas_items, tile, cols, n)
     if key and previous is not None and previous[0] == key:
         return previous  # same sampled items, boxes and points: the drawn preview is still right

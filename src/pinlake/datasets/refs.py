@@ -63,8 +63,7 @@ def check_refs(
                 row = _first_row(data, col, "id", missing[0])
                 more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
                 raise ReferenceError_(
-                    f"{where}table {table_name!r}, row {row}, field {col!r}: "
-                    f"{target!r} has no row with id {missing[0]!r}{more}",
+                    f"{where}table {table_name!r}, row {row}, field {col!r}: {target!r} has no row with id {missing[0]!r}{more}",
                     hint=f"Add the {target!r} rows first, or fix the {col}.",
                 )
 

@@ -23,8 +23,14 @@ from pinlake.features.groups import BUILTIN_SCHEMAS, Embedding, SchemaGroup, bas
 from pinlake.storage import AnyPath, location
 
 _TYPE_NAMES: dict[Any, str] = {
-    str: "str", int: "int", float: "float", bool: "bool", bytes: "bytes",
-    dt.datetime: "datetime", dt.date: "date", dict: "dict",
+    str: "str",
+    int: "int",
+    float: "float",
+    bool: "bool",
+    bytes: "bytes",
+    dt.datetime: "datetime",
+    dt.date: "date",
+    dict: "dict",
 }
 _NAME_TYPES: dict[str, Any] = {v: k for k, v in _TYPE_NAMES.items()}
 
@@ -84,9 +90,7 @@ class DatasetSchema:
         try:
             return self.schemas[table]
         except KeyError:
-            raise NotFoundError(
-                f"unknown table {table!r}", hint=f"Tables of this dataset: {', '.join(self.schemas)}."
-            ) from None
+            raise NotFoundError(f"unknown table {table!r}", hint=f"Tables of this dataset: {', '.join(self.schemas)}.") from None
 
     def group(self, table: str) -> str:
         return self.schema(table).group

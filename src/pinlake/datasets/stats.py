@@ -112,7 +112,9 @@ def compute_features_values(ds: Dataset, max_values: int = 100) -> dict[str, Any
                     continue
                 ((n,),) = con.execute(f'SELECT count(DISTINCT "{name}") FROM t').fetchall()  # fully fetched: unregister below
                 if 0 < n <= max_values:
-                    values = [r[0] for r in con.execute(f'SELECT DISTINCT "{name}" FROM t WHERE "{name}" IS NOT NULL ORDER BY 1').fetchall()]
+                    values = [
+                        r[0] for r in con.execute(f'SELECT DISTINCT "{name}" FROM t WHERE "{name}" IS NOT NULL ORDER BY 1').fetchall()
+                    ]
                     fields[name] = {"restricted": False, "values": values}
             con.unregister("t")
             key = "item" if group == SchemaGroup.ITEM.value else "entities"

@@ -58,8 +58,15 @@ class TableWriter:
     cleanup removes.
     """
 
-    def __init__(self, dataset_path: AnyPath | str, table: str, schema: pa.Schema, mode: str = "append",
-                 base_version: int | None = None, writes: WriteBehind | None = None):
+    def __init__(
+        self,
+        dataset_path: AnyPath | str,
+        table: str,
+        schema: pa.Schema,
+        mode: str = "append",
+        base_version: int | None = None,
+        writes: WriteBehind | None = None,
+    ):
         self.dataset_path = location(dataset_path)
         self.table = table
         self.uri = table_uri(dataset_path, table)

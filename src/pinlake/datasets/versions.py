@@ -180,13 +180,12 @@ class VersionLog:
         never refused as concurrent with the restore. A head that already is such a restore is reused
         (no new version)."""
         bases: dict[str, int] = {}
-        for table, version in (state.tables.items() if state is not None else ()):
+        for table, version in state.tables.items() if state is not None else ():
             uri = table_uri(self.dataset_path, table)
             head = lance_dataset(uri)
             if head.version != version:
                 op = head.read_transaction(head.version)
-                restored = op is not None and isinstance(op.operation, lance.LanceOperation.Restore) \
-                    and op.operation.version == version
+                restored = op is not None and isinstance(op.operation, lance.LanceOperation.Restore) and op.operation.version == version
                 if not restored:
                     lance_dataset(uri, version=version).restore()
                     commit_point(f"restore {table}")
@@ -276,8 +275,9 @@ class VersionLog:
         data = pa.concat_tables([current.select(LOG_SCHEMA.names).cast(LOG_SCHEMA), row])
         fragments = lance_write_fragments(data, self.uri, schema=LOG_SCHEMA)
         props = {**lineage, "lance.commit.message": f"dataset version {number}: {operation}"}
-        tx = lance.Transaction(read_version=read_version, operation=lance.LanceOperation.Overwrite(LOG_SCHEMA, fragments),
-                               transaction_properties=props)
+        tx = lance.Transaction(
+            read_version=read_version, operation=lance.LanceOperation.Overwrite(LOG_SCHEMA, fragments), transaction_properties=props
+        )
         try:
             lance_commit(self.uri, tx)
             commit_point("version log")

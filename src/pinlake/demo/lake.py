@@ -51,8 +51,11 @@ def ingest_demo(lake: Any, folder: str | Path) -> DemoIngest:
     names: list[str] = []
     for tags, files in sorted(groups.items()):
         lake.upload_data(
-            [p for p, _, _ in files], tags=list(tags), source="demo",
-            metadata=[m for _, _, m in files], object_names=[n for _, n, _ in files],
+            [p for p, _, _ in files],
+            tags=list(tags),
+            source="demo",
+            metadata=[m for _, _, m in files],
+            object_names=[n for _, n, _ in files],
         )
         names.extend(n for _, n, _ in files)
     return DemoIngest(lake.version, len(names), sorted(names))

@@ -31,7 +31,9 @@ def run_demo(library: Path, assets: Path) -> DemoResult:
     source = Path(assets) / DEMO_NAME
     generate_health_images(source)
     builder = ImageFolderBuilder(
-        source, lib.dataset_path(DEMO_NAME), HealthDatasetItem,
+        source,
+        lib.dataset_path(DEMO_NAME),
+        HealthDatasetItem,
         DatasetInfo(id=DEMO_NAME, name="Health Images", description="Demo: generated health images with boxes and keypoints"),
         url_prefix=f"/{DEMO_NAME}",
     )
@@ -48,8 +50,10 @@ def describe_flow_demo(library: Path, datasets: list[str], console: Console) -> 
     if datasets:
         newest = max(list_versions(lib.dataset_path(datasets[0])), key=lambda v: v["dataset_version"])["dataset_version"]
         chain = lineage_of(f"{datasets[0]}@{newest}", library=library)
-        console.print(f"[bold]lineage[/] {datasets[0]}@{newest}: lake v{chain.get('lake', {}).get('version')} → lock "
-                      f"{str(chain.get('lock', {}).get('hash', ''))[:12]} → tables {chain['version']['tables']} (flow run {chain['version']['flow_run_id'][:8]})")
+        console.print(
+            f"[bold]lineage[/] {datasets[0]}@{newest}: lake v{chain.get('lake', {}).get('version')} → lock "
+            f"{str(chain.get('lock', {}).get('hash', ''))[:12]} → tables {chain['version']['tables']} (flow run {chain['version']['flow_run_id'][:8]})"
+        )
     query = "SELECT dataset, count(*) AS versions FROM catalog.versions GROUP BY dataset ORDER BY dataset"
     table = sql(query, library=library)
     console.print(f"[bold]SQL[/] {query}")

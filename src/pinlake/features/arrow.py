@@ -111,7 +111,9 @@ def rows_to_table(schema: type[BaseSchema], rows: Iterable[BaseSchema | dict[str
     if "url" in names and getattr(schema, "group", "") == "views":  # rows given as models skip validation
         bad = first_bad_url(out.column("url"))
         if bad is not None:
-            raise ValidationError(f"table {table or schema.__name__!r}, row {bad}: field 'url': {url_error(out.column('url')[bad].as_py())}")
+            raise ValidationError(
+                f"table {table or schema.__name__!r}, row {bad}: field 'url': {url_error(out.column('url')[bad].as_py())}"
+            )
 
     over = oversized_string(out)  # a string over PINLAKE_MAX_FIELD_BYTES (columnar)
     if over is not None:

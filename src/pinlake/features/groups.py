@@ -258,8 +258,20 @@ GROUP_BASES: dict[str, type[BaseSchema]] = {
 BUILTIN_SCHEMAS: dict[str, type[BaseSchema]] = {
     cls.__name__: cls
     for cls in (
-        Item, View, Image, SequenceFrame, Video, Entity, Track, Annotation, BBox, KeyPoints,
-        CompressedRLE, Classification, Embedding, Source,
+        Item,
+        View,
+        Image,
+        SequenceFrame,
+        Video,
+        Entity,
+        Track,
+        Annotation,
+        BBox,
+        KeyPoints,
+        CompressedRLE,
+        Classification,
+        Embedding,
+        Source,
     )
 }
 

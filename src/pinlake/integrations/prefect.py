@@ -26,8 +26,7 @@ SOURCE_REGISTRY = Path(__file__).resolve().parents[3] / "recipes" / "datasets.ya
 
 def resolve_registry(registry: str | os.PathLike[str] | None = None) -> Path:
     """--registry, else $PINLAKE_REGISTRY, else ./recipes/datasets.yaml, else the source checkout's."""
-    candidates = [registry, os.environ.get("PINLAKE_REGISTRY"), "recipes/datasets.yaml",
-                  SOURCE_REGISTRY]
+    candidates = [registry, os.environ.get("PINLAKE_REGISTRY"), "recipes/datasets.yaml", SOURCE_REGISTRY]
     for cand in candidates:
         if cand and Path(cand).is_file():
             return Path(cand).resolve()
@@ -70,7 +69,9 @@ def use_server(mode: str | None) -> bool:
         return False
     url = configured_server()
     if mode == "server" and not url:
-        raise NotFoundError("--server needs PREFECT_API_URL", hint="Start one with `pinlake up`, then export PREFECT_API_URL=http://127.0.0.1:4200/api.")
+        raise NotFoundError(
+            "--server needs PREFECT_API_URL", hint="Start one with `pinlake up`, then export PREFECT_API_URL=http://127.0.0.1:4200/api."
+        )
     if url:
         os.environ["PREFECT_API_URL"] = url
     return bool(url)
@@ -157,9 +158,10 @@ def _unreachable(api: str | None) -> PinlakeError | None:
         return None  # it answers: the failure is something else
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        return PinlakeError(f"cannot reach the Prefect server at {api}: {reason}",
-                            hint="Start it (`pinlake up`), fix PREFECT_API_URL (or the Prefect profile's), "
-                                 "or run here without Prefect with --local.")
+        return PinlakeError(
+            f"cannot reach the Prefect server at {api}: {reason}",
+            hint="Start it (`pinlake up`), fix PREFECT_API_URL (or the Prefect profile's), or run here without Prefect with --local.",
+        )
 
 
 def run_flow(flow: Callable[..., Any], *args: Any, verbose: bool = False, **kwargs: Any) -> Any:
@@ -228,10 +230,12 @@ def unchanged_on_server(library: str, registry: str, dataset: str) -> dict | Non
     lock = LockStep(dataset, stamp["lock_hash"], stamp["lock_dir"], stamp["lake_version"], stamp.get("counts", {}))
     build = BuildStep(dataset, stamp["version"], stamp["version"], "unchanged", True, stamp.get("rows", {}))
     try:
-        run_id = record_unchanged_run(api, {"dataset": dataset, "library": library, "registry": registry},
-                                      summary_markdown(library, dataset, build, lock),
-                                      f"{dataset.lower().replace('_', '-')}-summary")
+        run_id = record_unchanged_run(
+            api,
+            {"dataset": dataset, "library": library, "registry": registry},
+            summary_markdown(library, dataset, build, lock),
+            f"{dataset.lower().replace('_', '-')}-summary",
+        )
     except OSError:  # server unreachable or refusing: the flow reports it properly
         return None
-    return {"dataset": dataset, "unchanged": True, "version": stamp["version"], "lock_hash": stamp["lock_hash"],
-            "flow_run_id": run_id}
+    return {"dataset": dataset, "unchanged": True, "version": stamp["version"], "lock_hash": stamp["lock_hash"], "flow_run_id": run_id}

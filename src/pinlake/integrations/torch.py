@@ -36,9 +36,17 @@ def _require_torch() -> Any:
 class _Items:
     """The non-torch part: indexing items of a pin and decoding their first image view."""
 
-    def __init__(self, pin: str, transform: Callable[[Any], Any] | None = None, *,
-                 library: str | os.PathLike[str] | None = None, view: str = "image", split: str | None = None,
-                 record_use: bool = False, run: str | None = None) -> None:
+    def __init__(
+        self,
+        pin: str,
+        transform: Callable[[Any], Any] | None = None,
+        *,
+        library: str | os.PathLike[str] | None = None,
+        view: str = "image",
+        split: str | None = None,
+        record_use: bool = False,
+        run: str | None = None,
+    ) -> None:
         self.pinned = pinlake.open(pin, library=library, record_use=record_use, run=run)
         self.transform = transform
         self.view = view

@@ -77,7 +77,9 @@ def bucket_items(prefixes: list[str]) -> list[Item]:
                 infos = []
                 base = None
         except OSError as exc:
-            raise InputFileError(f"cannot list {prefix}: {exc}", hint="Check the path, the bucket name and PINLAKE_S3_ENDPOINT / AWS_* settings.") from None
+            raise InputFileError(
+                f"cannot list {prefix}: {exc}", hint="Check the path, the bucket name and PINLAKE_S3_ENDPOINT / AWS_* settings."
+            ) from None
         if not infos:
             raise NotFoundError(f"no objects under {prefix}", hint="Check the prefix; local directories and s3://bucket/prefix work.")
         for i in sorted(infos, key=lambda i: i.path):

@@ -101,8 +101,10 @@ def ingest_on_dask(
     t0 = time.perf_counter()
     remote = [it.label for it in items if not it.path or it.uri is not None]
     if remote:
-        raise ValidationError(f"the dask runner ingests files by path; {remote[0]!r} is not a local file",
-                              hint="Import bucket objects without --runner dask (they are imported by reference).")
+        raise ValidationError(
+            f"the dask runner ingests files by path; {remote[0]!r} is not a local file",
+            hint="Import bucket objects without --runner dask (they are imported by reference).",
+        )
     report = DaskIngest(files=len(items))
     results: list[dict[str, Any] | None] = [None] * len(items)
     cache = StateCache(state_path(store.root, store.remote)) if use_state else None
@@ -126,8 +128,13 @@ def ingest_on_dask(
         for i, it, r in ok:
             results[i] = decide(state, it, r, tags, source, ts)
         t1 = time.perf_counter()
-        extra = {"files": len(items), "runner": "dask", "hash_tasks": report.hash_tasks, "write_tasks": report.write_tasks,
-                 **(lineage or {})}
+        extra = {
+            "files": len(items),
+            "runner": "dask",
+            "hash_tasks": report.hash_tasks,
+            "write_tasks": report.write_tasks,
+            **(lineage or {}),
+        }
         check_new_rows(state)
         commit(store, state, fragments, operation, extra)
         report.commit_seconds = round(time.perf_counter() - t1, 3)
@@ -137,9 +144,17 @@ def ingest_on_dask(
     return results, report
 
 
-def _hash_phase(client: Any, todo: list[tuple[int, Item]], fill_metadata: bool, tasks: int | None, n_workers: int,
-                retries: int, error_manager: ErrorManager | None, progress: Callable[[int], None] | None,
-                report: DaskIngest) -> list[tuple[int, Item, dict[str, Any]]]:
+def _hash_phase(
+    client: Any,
+    todo: list[tuple[int, Item]],
+    fill_metadata: bool,
+    tasks: int | None,
+    n_workers: int,
+    retries: int,
+    error_manager: ErrorManager | None,
+    progress: Callable[[int], None] | None,
+    report: DaskIngest,
+) -> list[tuple[int, Item, dict[str, Any]]]:
     if not todo:
         return []
     if tasks:
@@ -159,23 +174,27 @@ def _hash_phase(client: Any, todo: list[tuple[int, Item]], fill_metadata: bool, 
         if progress:
             progress(len(runs[k]))
 
-    done = run_tasks(client, hash_files, jobs, name="hash", describe=describe, retries=retries, failure=InputFileError,
-                     hint=HINT, on_result=on_result)
+    done = run_tasks(
+        client, hash_files, jobs, name="hash", describe=describe, retries=retries, failure=InputFileError, hint=HINT, on_result=on_result
+    )
     ok: list[tuple[int, Item, dict[str, Any]]] = []
     for run, res in zip(runs, done):
         for (i, it), r in zip(run, res["files"]):
             if "reason" not in r:
                 ok.append((i, it, r))
             elif error_manager is None:
-                raise InputFileError(f"cannot upload {it.label}: {r['reason']}",
-                                     hint="Nothing was written. Pass error_manager=ErrorManager() to skip failing files.")
+                raise InputFileError(
+                    f"cannot upload {it.label}: {r['reason']}",
+                    hint="Nothing was written. Pass error_manager=ErrorManager() to skip failing files.",
+                )
             else:
                 error_manager.append(UploadError(it.label, r["reason"]))
     return ok
 
 
-def _write_phase(client: Any, store: Store, new_objs: list[tuple[Item, dict[str, Any]]], ts: Any, n_workers: int,
-                 retries: int, report: DaskIngest) -> list[FragmentMetadata]:
+def _write_phase(
+    client: Any, store: Store, new_objs: list[tuple[Item, dict[str, Any]]], ts: Any, n_workers: int, retries: int, report: DaskIngest
+) -> list[FragmentMetadata]:
     if not new_objs:
         return []
     total = sum(r["size"] for _, r in new_objs)
@@ -195,8 +214,7 @@ def _write_phase(client: Any, store: Store, new_objs: list[tuple[Item, dict[str,
     def describe(k: int) -> str:
         return f"write task {k} ({len(runs[k])} files, {runs[k][0][0]} … {runs[k][-1][0]})"
 
-    done = run_tasks(client, write_objects, jobs, name="write", describe=describe, retries=retries, failure=InputFileError,
-                     hint=HINT)
+    done = run_tasks(client, write_objects, jobs, name="write", describe=describe, retries=retries, failure=InputFileError, hint=HINT)
     return [FragmentMetadata.from_json(j) for res in done for j in res["fragments"]]
 
 

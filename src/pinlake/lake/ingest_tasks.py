@@ -51,28 +51,38 @@ def write_objects(uri: str, entries: list[tuple[str, str, int]], created_at: Any
     """
     import lance
 
-
     t0 = time.perf_counter()
     fragments: list[Any] = []
     rows: list[tuple[str, int, str | None, bytes | None]] = []
     size = written = nbytes = 0
 
     def flush() -> None:
-        fragments.extend(lance.fragment.write_fragments(objects_table(rows, created_at), uri, schema=OBJECTS_SCHEMA,
-                                                        storage_options=storage_options_for(uri)))
+        fragments.extend(
+            lance.fragment.write_fragments(
+                objects_table(rows, created_at), uri, schema=OBJECTS_SCHEMA, storage_options=storage_options_for(uri)
+            )
+        )
 
     for path, sha, expected in entries:
         try:
             content = read_local(path)
         except OSError as exc:
-            return error_result(f"write task {index}", InputFileError(
-                f"cannot read {path} on {_where()}: {failure_reason(exc)}",
-                hint="The lake and the files must be on storage every Dask worker sees (same path)."))
+            return error_result(
+                f"write task {index}",
+                InputFileError(
+                    f"cannot read {path} on {_where()}: {failure_reason(exc)}",
+                    hint="The lake and the files must be on storage every Dask worker sees (same path).",
+                ),
+            )
         now_sha = hashlib.sha256(content).hexdigest()
         if now_sha != sha or len(content) != expected:
-            return error_result(f"write task {index}", InputFileError(
-                f"{path} changed while it was being ingested (sha256 {sha[:12]}… when hashed, {now_sha[:12]}… now)",
-                hint="Nothing was written; run the upload again once the file is stable."))
+            return error_result(
+                f"write task {index}",
+                InputFileError(
+                    f"{path} changed while it was being ingested (sha256 {sha[:12]}… when hashed, {now_sha[:12]}… now)",
+                    hint="Nothing was written; run the upload again once the file is stable.",
+                ),
+            )
         rows.append((sha, len(content), None, content))
         size += len(content)
         written += 1
@@ -82,8 +92,13 @@ def write_objects(uri: str, entries: list[tuple[str, str, int]], created_at: Any
             rows, size = [], 0
     if rows:
         flush()
-    return {"fragments": [json.dumps(f.to_json()) for f in fragments], "rows": written, "bytes": nbytes,
-            "worker": _where(), "seconds": round(time.perf_counter() - t0, 3)}
+    return {
+        "fragments": [json.dumps(f.to_json()) for f in fragments],
+        "rows": written,
+        "bytes": nbytes,
+        "worker": _where(),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
 
 
 __all__ = ["hash_files", "write_objects"]

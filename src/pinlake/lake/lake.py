@@ -39,7 +39,10 @@ class Lake:
         self._store = Store(root, version=version)
         self.read_only = version is not None
         if self.read_only:
-            self._store.read_only = (f"this lake is pinned at version {version} and is read-only", "Write through a Lake opened without version=.")
+            self._store.read_only = (
+                f"this lake is pinned at version {version} and is read-only",
+                "Write through a Lake opened without version=.",
+            )
 
     @property
     def store(self) -> Store:
@@ -117,35 +120,58 @@ class Lake:
             object_names = [object_names]
         if object_names is not None and len(object_names) != len(paths):
             raise ValidationError(
-                f"object_names has {len(object_names)} entries for {len(paths)} files", hint="Give one object name per file, in the same order."
+                f"object_names has {len(object_names)} entries for {len(paths)} files",
+                hint="Give one object name per file, in the same order.",
             )
         if metadata is None or isinstance(metadata, dict):
             metas = [metadata] * len(paths)
         elif isinstance(metadata, list):
             if len(metadata) != len(paths):
                 raise ValidationError(
-                    f"metadata has {len(metadata)} entries for {len(paths)} files", hint="Pass one dict for all files, or a list with one dict per file."
+                    f"metadata has {len(metadata)} entries for {len(paths)} files",
+                    hint="Pass one dict for all files, or a list with one dict per file.",
                 )
             metas = metadata
         else:
-            raise ValidationError(f"metadata must be a dict or a list of dicts, not {type(metadata).__name__}", hint="Example: metadata={'site': 'basel'}.")
+            raise ValidationError(
+                f"metadata must be a dict or a list of dicts, not {type(metadata).__name__}", hint="Example: metadata={'site': 'basel'}."
+            )
         for m in metas:
             if m is not None and not isinstance(m, dict):
-                raise ValidationError(f"metadata entries must be dicts, got {type(m).__name__}", hint="Example: metadata=[{'site': 'basel'}, {}].")
+                raise ValidationError(
+                    f"metadata entries must be dicts, got {type(m).__name__}", hint="Example: metadata=[{'site': 'basel'}, {}]."
+                )
         items = local_items(paths, metas, object_names, object_prefix)
         check_metadata_sizes(items)
         names, src = self._labels(tags, source)
         if runner != "local" or dask_client is not None:
             check_runner(runner, dask_address, dask_client)
             rows, _ = ingest_on_dask(
-                self._store, items, tags=names, source=src, error_manager=error_manager, fill_metadata=fill_metadata,
-                operation="lake.upload", address=dask_address, client=dask_client, tasks=tasks, progress=progress,
+                self._store,
+                items,
+                tags=names,
+                source=src,
+                error_manager=error_manager,
+                fill_metadata=fill_metadata,
+                operation="lake.upload",
+                address=dask_address,
+                client=dask_client,
+                tasks=tasks,
+                progress=progress,
                 use_state=use_state,
             )
             return self._wrap(rows, single)
         rows = ingest(
-            self._store, items, tags=names, source=src, max_workers=max_workers, error_manager=error_manager,
-            fill_metadata=fill_metadata, operation="lake.upload", progress=progress, use_state=use_state,
+            self._store,
+            items,
+            tags=names,
+            source=src,
+            max_workers=max_workers,
+            error_manager=error_manager,
+            fill_metadata=fill_metadata,
+            operation="lake.upload",
+            progress=progress,
+            use_state=use_state,
         )
         return self._wrap(rows, single)
 
@@ -165,8 +191,16 @@ class Lake:
         items = bucket_items(prefixes)
         names, src = self._labels(tags, source)
         rows = ingest(
-            self._store, items, tags=names, source=src, max_workers=max_workers, error_manager=error_manager,
-            fill_metadata=False, operation="lake.import", progress=progress, lineage={"prefixes": ",".join(prefixes)},
+            self._store,
+            items,
+            tags=names,
+            source=src,
+            max_workers=max_workers,
+            error_manager=error_manager,
+            fill_metadata=False,
+            operation="lake.import",
+            progress=progress,
+            lineage={"prefixes": ",".join(prefixes)},
         )
         return self._wrap(rows, False)  # type: ignore[return-value]  # single=False: always MultiData
 
@@ -209,8 +243,21 @@ class Lake:
     ) -> MultiData:
         """Latest version of each resource (all versions with ``all_versions=True``), filtered."""
         ds = self._store.open_or_none(DATA)  # one version for the listing and the columns its Data read later
-        table = self.select_rows(limit, offset, order_by, tags, intersect_tags, filenames, object_names, q, ids, all_versions,
-                             columns=[c for c in DATA_COLUMNS if c not in Rows.LAZY], dataset=ds, with_row_id=True)
+        table = self.select_rows(
+            limit,
+            offset,
+            order_by,
+            tags,
+            intersect_tags,
+            filenames,
+            object_names,
+            q,
+            ids,
+            all_versions,
+            columns=[c for c in DATA_COLUMNS if c not in Rows.LAZY],
+            dataset=ds,
+            with_row_id=True,
+        )
         return MultiData.from_arrow(self, table, dataset=ds)
 
     def select_rows(
@@ -229,8 +276,13 @@ class Lake:
     ) -> pa.Table:
         """The rows :meth:`list_data` would wrap, as one Arrow table (same arguments)."""
         flt = query.build_filter(
-            tags=tagmod.tag_names(tags), intersect_tags=intersect_tags, filenames=filenames,
-            object_names=object_names, ids=ids, q=q, all_versions=all_versions,
+            tags=tagmod.tag_names(tags),
+            intersect_tags=intersect_tags,
+            filenames=filenames,
+            object_names=object_names,
+            ids=ids,
+            q=q,
+            all_versions=all_versions,
         )
         return query.select(self._store, flt, limit=limit, offset=offset, order_by=order_by, **scan)
 
@@ -269,7 +321,10 @@ class Lake:
             return read_uri(row["uri"], row["sha256"])
         found = self._fetch_objects([row["sha256"]])
         if row["sha256"] not in found:
-            raise NotFoundError(f"the bytes of {row['object_name']} (sha256 {row['sha256'][:12]}…) are missing from the lake", hint="The lake's objects table is damaged; re-upload the file.")
+            raise NotFoundError(
+                f"the bytes of {row['object_name']} (sha256 {row['sha256'][:12]}…) are missing from the lake",
+                hint="The lake's objects table is damaged; re-upload the file.",
+            )
         return found[row["sha256"]]
 
     def _fetch_objects(self, sha256s: Iterable[str]) -> dict[str, bytes]:
@@ -339,7 +394,9 @@ class Lake:
         return tagmod.change_tags(self._store, ids, [], tagmod.tag_names(tags))
 
     # --- processing ------------------------------------------------------------
-    def launch_processing(self, processing: Any, data: Data | MultiData | Iterable[Data], parameters: dict[str, Any] | None = None) -> ProcessingResult:
+    def launch_processing(
+        self, processing: Any, data: Data | MultiData | Iterable[Data], parameters: dict[str, Any] | None = None
+    ) -> ProcessingResult:
         """Run a registered processing over ``data``; outputs land as metadata/tags in one lake version."""
         self._writable()
         if isinstance(data, Data):

@@ -149,15 +149,9 @@ class Store:
     def write_fragments(self, table: str, data: pa.Table, schema: pa.Schema) -> list[Any]:
         """Write rows as fragments, invisible until :meth:`commit_fragments`."""
         self.check_writable()
-        return list(
-            lance.fragment.write_fragments(
-                data, self.uri(table), schema=schema, storage_options=self.storage_options
-            )
-        )
+        return list(lance.fragment.write_fragments(data, self.uri(table), schema=schema, storage_options=self.storage_options))
 
-    def commit_fragments(
-        self, table: str, fragments: list[Any], schema: pa.Schema, operation: str, **lineage: Any
-    ) -> lance.LanceDataset:
+    def commit_fragments(self, table: str, fragments: list[Any], schema: pa.Schema, operation: str, **lineage: Any) -> lance.LanceDataset:
         """One commit appending ``fragments`` (creating the table if needed), with lineage."""
         self.check_writable()
         props = lineage_properties(operation, **lineage)
@@ -211,5 +205,3 @@ def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema = DATA_SCHEMA) -
         name = rows[over[1]].get("object_name") or rows[over[1]].get("name")
         raise field_size_error(f"lake row {over[1]} ({name!r})", over[0], over[2])
     return table
-
-

@@ -109,7 +109,7 @@ class Rows:
     def _take(self, row_ids: list[int], columns: list[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for k in range(0, len(row_ids), self.TAKE_CHUNK):
-            out.extend(take_rows(self._dataset, row_ids[k:k + self.TAKE_CHUNK], columns=columns).to_pylist())
+            out.extend(take_rows(self._dataset, row_ids[k : k + self.TAKE_CHUNK], columns=columns).to_pylist())
         return out
 
     def column(self, key: str) -> list[Any]:

@@ -78,7 +78,8 @@ def orderings(order_by: list[str] | str | None) -> list[ColumnOrdering]:
         col = key.lstrip("-")
         if col not in DATA_COLUMNS or col in ("tags",):
             raise InvalidQueryError(
-                f"cannot order by {col!r}", hint=f"Order by one of: {', '.join(c for c in DATA_COLUMNS if c != 'tags')} ('-col' = descending)."
+                f"cannot order by {col!r}",
+                hint=f"Order by one of: {', '.join(c for c in DATA_COLUMNS if c != 'tags')} ('-col' = descending).",
             )
         out.append(ColumnOrdering(col, ascending=not key.startswith("-")))
     return out
@@ -117,15 +118,13 @@ def select(
         raise InvalidQueryError(f"invalid query {filter!r}: {first[:300]}", hint=Q_HINT) from None
 
 
-def find_rows(
-    store: Store, *, filename: str | None, object_name: str | None, id: Any, version: int | None
-) -> dict[str, Any]:
+def find_rows(store: Store, *, filename: str | None, object_name: str | None, id: Any, version: int | None) -> dict[str, Any]:
     given = {k: v for k, v in (("filename", filename), ("object_name", object_name), ("id", id)) if v is not None}
     if len(given) != 1:
         raise InvalidQueryError(
             "find_data needs exactly one of filename=, object_name=, id=", hint="Example: lake.find_data(object_name='trial/basel/t2.dcm')."
         )
-    (key, value), = given.items()
+    ((key, value),) = given.items()
     by: dict[str, Any] = {{"filename": "filenames", "object_name": "object_names", "id": "ids"}[key]: [str(value)]}
     flt = build_filter(all_versions=(key == "id"), version=version, **by)
     try:
@@ -133,7 +132,9 @@ def find_rows(
     except NoDataError:
         rows = []
     if not rows:
-        raise NotFoundError(f"no data with {key}={value!r}" + (f" at version {version}" if version else ""), hint="List data with `pinlake lake ls`.")
+        raise NotFoundError(
+            f"no data with {key}={value!r}" + (f" at version {version}" if version else ""), hint="List data with `pinlake lake ls`."
+        )
     if len(rows) > 1:
         raise InvalidQueryError(
             f"several data match {key}={value!r}", hint="Find by object_name= or id= instead; filenames can repeat across folders."

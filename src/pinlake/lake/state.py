@@ -34,10 +34,7 @@ class StateCache:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.path, timeout=60)
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS state (path TEXT PRIMARY KEY, inode INTEGER, size INTEGER,"
-            " mtime_ns INTEGER, sha256 TEXT)"
-        )
+        con.execute("CREATE TABLE IF NOT EXISTS state (path TEXT PRIMARY KEY, inode INTEGER, size INTEGER, mtime_ns INTEGER, sha256 TEXT)")
         return con
 
     def lookup(self, keys: dict[str, tuple[int, int, int]]) -> dict[str, str]:

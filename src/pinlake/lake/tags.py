@@ -97,7 +97,9 @@ def get_or_create(store: Store, table: str, names: list[str]) -> list[Tag | Data
         have = {} if ds is None else {r["name"]: r for r in ds.to_table(filter=sql_in("name", names)).to_pylist()}
         missing = [{"name": n, "created_at": now()} for n in names if n not in have]
         if missing:
-            store.append(table, pa.Table.from_pylist(missing, schema=NAMES_SCHEMA), NAMES_SCHEMA, f"lake.create_{KIND[table].replace(' ', '')}")
+            store.append(
+                table, pa.Table.from_pylist(missing, schema=NAMES_SCHEMA), NAMES_SCHEMA, f"lake.create_{KIND[table].replace(' ', '')}"
+            )
             have.update({r["name"]: r for r in missing})
     return [_make(table, have[n]) for n in names]
 
@@ -108,7 +110,9 @@ def list_sorted(store: Store, table: str, limit: int | None, offset: int | None,
         desc = key.startswith("-")
         col = key.lstrip("-")
         if col not in ("name", "created_at"):
-            raise InvalidQueryError(f"cannot order {KIND[table]}s by {col!r}", hint="Order by 'name' or 'created_at' ('-name' for descending).")
+            raise InvalidQueryError(
+                f"cannot order {KIND[table]}s by {col!r}", hint="Order by 'name' or 'created_at' ('-name' for descending)."
+            )
         rows.sort(key=lambda r: (r[col] is None, r[col]), reverse=desc)
     start = offset or 0
     rows = rows[start : start + limit if limit is not None else None]

@@ -84,7 +84,10 @@ def check_object_name(name: str) -> str:
             if len(longest.encode()) > MAX_NAME_PART_BYTES:
                 bad = f"part {_shown(longest)} is {len(longest.encode())} bytes, over {MAX_NAME_PART_BYTES} bytes"
     if bad:
-        raise ValidationError(f"invalid object name {_shown(name)}: {bad}", hint="Use a relative path like 'trial/basel/patient-001/t2.dcm' (each part at most 255 bytes, no control characters).")
+        raise ValidationError(
+            f"invalid object name {_shown(name)}: {bad}",
+            hint="Use a relative path like 'trial/basel/patient-001/t2.dcm' (each part at most 255 bytes, no control characters).",
+        )
     return name
 
 
@@ -139,8 +142,20 @@ def local_items(
         except OSError:
             st = None
         key = (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None and stat.S_ISREG(st.st_mode) else None
-        items.append(Item(label, name, posixpath.basename(name), None, st.st_size if st else 0,
-                          None, metadata[i], path, key, st.st_mode if st else None))
+        items.append(
+            Item(
+                label,
+                name,
+                posixpath.basename(name),
+                None,
+                st.st_size if st else 0,
+                None,
+                metadata[i],
+                path,
+                key,
+                st.st_mode if st else None,
+            )
+        )
     return items
 
 
@@ -215,8 +230,10 @@ def load_chunk(chunk: list[Item], fill_metadata: bool) -> list[dict[str, Any] | 
 
 
 def _submit(pool: ThreadPoolExecutor, batch: list[tuple[int, Item]], fill_metadata: bool) -> list[tuple[list[tuple[int, Item]], Future]]:
-    return [(batch[s : s + CHUNK_FILES], pool.submit(load_chunk, [it for _, it in batch[s : s + CHUNK_FILES]], fill_metadata))
-            for s in range(0, len(batch), CHUNK_FILES)]
+    return [
+        (batch[s : s + CHUNK_FILES], pool.submit(load_chunk, [it for _, it in batch[s : s + CHUNK_FILES]], fill_metadata))
+        for s in range(0, len(batch), CHUNK_FILES)
+    ]
 
 
 def ingest(
@@ -336,8 +353,16 @@ def load_latest(state: IngestState, data_ds: lance.LanceDataset | None, names: l
         state.committed.add(row["id"])
 
 
-def skip_known(state: IngestState, items: list[Item], results: list[dict[str, Any] | None], cache: Any, fill_metadata: bool,
-                tags: list[str], source: str | None, progress: Callable[[int], None] | None) -> list[tuple[int, Item]]:
+def skip_known(
+    state: IngestState,
+    items: list[Item],
+    results: list[dict[str, Any] | None],
+    cache: Any,
+    fill_metadata: bool,
+    tags: list[str],
+    source: str | None,
+    progress: Callable[[int], None] | None,
+) -> list[tuple[int, Item]]:
     """Settle the files the state cache knows (no read); return the (index, item) pairs still to read."""
     keys = {it.path: it.stat for it in items if it.path and it.stat} if cache is not None and not fill_metadata else {}
     known = cache.lookup(keys) if keys else {}
@@ -355,8 +380,14 @@ def skip_known(state: IngestState, items: list[Item], results: list[dict[str, An
         if prev is None or prev["sha256"] != sha or prev["uri"] is not None or counts[it.object_name] > 1:
             todo.append((i, it))
             continue
-        same = {"sha256": sha, "size": prev["size"], "media_type": prev["media_type"], "width": prev["width"],
-                "height": prev["height"], "filled": {}}
+        same = {
+            "sha256": sha,
+            "size": prev["size"],
+            "media_type": prev["media_type"],
+            "width": prev["width"],
+            "height": prev["height"],
+            "filled": {},
+        }
         results[i] = decide(state, it, same, tags, source, ts)
         skipped += 1
     if progress and skipped:
@@ -415,8 +446,13 @@ def objects_table(rows: list[tuple[str, int, str | None, bytes | None]], created
     (and no bytes) for objects imported by reference."""
     sha, size, uri, blob = zip(*rows) if rows else ((), (), (), ())
     return pa.table(
-        [pa.array(sha, pa.string()), pa.array(size, pa.int64()), pa.array(uri, pa.string()), lance.blob_array(list(blob)),
-         pa.array([created_at] * len(rows), OBJECTS_SCHEMA.field("created_at").type)],
+        [
+            pa.array(sha, pa.string()),
+            pa.array(size, pa.int64()),
+            pa.array(uri, pa.string()),
+            lance.blob_array(list(blob)),
+            pa.array([created_at] * len(rows), OBJECTS_SCHEMA.field("created_at").type),
+        ],
         schema=OBJECTS_SCHEMA,
     )
 
@@ -429,8 +465,9 @@ def record_hashed(ok: list[tuple[int, Item, dict[str, Any]]], hashed: list[tuple
             hashed.append((it.path, it.stat[0], it.stat[1], it.stat[2], r["sha256"]))
 
 
-def dedupe(state: IngestState, objects_ds: lance.LanceDataset | None,
-           ok: list[tuple[int, Item, dict[str, Any]]]) -> list[tuple[Item, dict[str, Any]]]:
+def dedupe(
+    state: IngestState, objects_ds: lance.LanceDataset | None, ok: list[tuple[int, Item, dict[str, Any]]]
+) -> list[tuple[Item, dict[str, Any]]]:
     """The (item, loaded) pairs that need a new object row: the first of each sha256 the lake lacks
     (with bytes for uploads, by reference for imports). One columnar query per batch, or one scan
     of the sha256 column for a large call."""

@@ -46,7 +46,9 @@ def data_to_numpy(data: Data) -> np.ndarray:
     except ImportError as exc:
         raise ValidationError(f"cannot read {data.object_name}: {exc}", hint="Install pinlake[dicom] for DICOM pixel data.") from None
     except Exception as exc:  # noqa: BLE001
-        raise InputFileError(f"cannot read {data.object_name} as an array: {exc}", hint="Check the file is a valid image, TIFF or .npy.") from None
+        raise InputFileError(
+            f"cannot read {data.object_name} as an array: {exc}", hint="Check the file is a valid image, TIFF or .npy."
+        ) from None
     raise ValidationError(
         f"{data.object_name} ({mt}) is not an array type", hint="to_numpy() reads images, TIFF, .npy and DICOM; use to_arrow() for tables."
     )
@@ -66,8 +68,12 @@ def data_to_arrow(data: Data) -> pa.Table:
         try:
             return pacsv.read_csv(io.BytesIO(_content(data)), parse_options=pacsv.ParseOptions(delimiter=delimiter))
         except pa.ArrowInvalid as exc:
-            raise InputFileError(f"cannot parse {data.object_name} as a table: {exc}", hint="Check the delimiter and the header row.") from None
-    raise ValidationError(f"{data.object_name} ({mt}) is not a table type", hint="to_arrow() reads CSV, TSV and Parquet; use to_numpy() for arrays.")
+            raise InputFileError(
+                f"cannot parse {data.object_name} as a table: {exc}", hint="Check the delimiter and the header row."
+            ) from None
+    raise ValidationError(
+        f"{data.object_name} ({mt}) is not a table type", hint="to_arrow() reads CSV, TSV and Parquet; use to_numpy() for arrays."
+    )
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> Path:

@@ -67,18 +67,18 @@ def build_folder(
         raise InputFileError(f"{source_dir}: source folder does not exist", hint="Point at ROOT with ROOT/<split>/metadata.jsonl.")
     item_cls = load_dataset_item(item) if isinstance(item, str) else (item or infer_dataset_item(source_dir))
     builder = ImageFolderBuilder(
-        source_dir, library.dataset_path(name), item_cls,
+        source_dir,
+        library.dataset_path(name),
+        item_cls,
         DatasetInfo(id=name, name=name.replace("_", " ").title(), description=description),
-        url_prefix=url_prefix if url_prefix is not None else f"/{source_dir.name}", embed=embed,
+        url_prefix=url_prefix if url_prefix is not None else f"/{source_dir.name}",
+        embed=embed,
     )
     total = builder.count_samples()
     if progress:
         builder.progress = lambda n: progress(n, total)
     ds = builder.build(mode=mode, flush_every_n_samples=flush_every_n_samples)  # type: ignore[arg-type]  # build() checks the mode
     return BuildResult(ds, ds.num_items)
-
-
-
 
 
 LockBuildMode = Literal["auto", "create", "overwrite"]
@@ -201,7 +201,11 @@ def build_from_lock(
     checked_name: str = name  # the closures see the checked name (not the Optional parameter)
 
     def info() -> DatasetInfo:
-        return DatasetInfo(id=checked_name, name=checked_name.replace("_", " ").title(), description=description or f"Built from lock {lock.hash[:12]} of recipe {lock.recipe}")
+        return DatasetInfo(
+            id=checked_name,
+            name=checked_name.replace("_", " ").title(),
+            description=description or f"Built from lock {lock.hash[:12]} of recipe {lock.recipe}",
+        )
 
     def builder(**kw: Any) -> LockfileBuilder:
         return LockfileBuilder(lock, target, dataset_item, info(), lake, embed=embed, **kw)
@@ -209,14 +213,28 @@ def build_from_lock(
     def full(real_mode: str) -> LockBuildResult:
         if runner == "dask":
             out = build_lock_on_dask(
-                lock, target, dataset_item, info(), lake, mode=real_mode, embed=embed, address=dask_address,
-                client=dask_client, shards=shards, flush_every_n_samples=flush_every_n_samples,
+                lock,
+                target,
+                dataset_item,
+                info(),
+                lake,
+                mode=real_mode,
+                embed=embed,
+                address=dask_address,
+                client=dask_client,
+                shards=shards,
+                flush_every_n_samples=flush_every_n_samples,
                 compute_stats=compute_stats,
             )
-            timings = {"shard_seconds": out.shard_seconds, "shard_cpu_seconds": out.shard_cpu_seconds,
-                       "commit_seconds": out.commit_seconds, "workers": out.workers}
-            return LockBuildResult(out.dataset, lock.hash, real_mode, added=lock.object_names(), runner="dask",
-                                   shards=out.shards, timings=timings)
+            timings = {
+                "shard_seconds": out.shard_seconds,
+                "shard_cpu_seconds": out.shard_cpu_seconds,
+                "commit_seconds": out.commit_seconds,
+                "workers": out.workers,
+            }
+            return LockBuildResult(
+                out.dataset, lock.hash, real_mode, added=lock.object_names(), runner="dask", shards=out.shards, timings=timings
+            )
         ds = builder().build(mode=real_mode, flush_every_n_samples=flush_every_n_samples, compute_stats=compute_stats)  # type: ignore[arg-type]  # build() checks the mode
         return LockBuildResult(ds, lock.hash, real_mode, added=lock.object_names())
 
@@ -227,10 +245,22 @@ def build_from_lock(
             if mode != "auto" or not VersionLog(target).exists():
                 raise
             # another writer created it since the check above: decide again against its version
-            return build_from_lock(library, lock_dir, name, dataset_item=dataset_item, mode="auto", embed=embed,
-                                   description=description, lake=lake, flush_every_n_samples=flush_every_n_samples,
-                                   compute_stats=compute_stats, runner=runner, dask_address=dask_address,
-                                   dask_client=dask_client, shards=shards)
+            return build_from_lock(
+                library,
+                lock_dir,
+                name,
+                dataset_item=dataset_item,
+                mode="auto",
+                embed=embed,
+                description=description,
+                lake=lake,
+                flush_every_n_samples=flush_every_n_samples,
+                compute_stats=compute_stats,
+                runner=runner,
+                dask_address=dask_address,
+                dask_client=dask_client,
+                shards=shards,
+            )
 
     ds = Dataset(target, dataset_item=dataset_item)
     if ds.state.lock_hash == lock.hash:

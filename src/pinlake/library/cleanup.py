@@ -34,8 +34,7 @@ def parse_age(text: str | timedelta) -> timedelta:
 LOCK_TAG_PREFIX = "lock-"
 
 
-def protected_versions(path: AnyPath, entries: list[DatasetVersion] | None = None, *,
-                       keep_lock_tags: bool = True) -> dict[int, list[str]]:
+def protected_versions(path: AnyPath, entries: list[DatasetVersion] | None = None, *, keep_lock_tags: bool = True) -> dict[int, list[str]]:
     """Dataset versions cleanup keeps, with why: the latest, tagged ones, pinned ones.
 
     ``keep_lock_tags=False``: the refreshes' automatic ``lock-*`` tags do not protect a version
@@ -96,11 +95,19 @@ def cleanup_dataset(path: AnyPath, older_than: str | timedelta = "30d", *, keep_
             after = {int(v["version"]) for v in lance_dataset(uri).versions()}
             removed = sorted(before - after)
             report["tables"][table] = {"removed": removed, "kept": sorted(after), "bytes_removed": stats.bytes_removed}
-            rows.append({
-                "dataset": path.name, "table": table, "cutoff": cutoff, "older_than": str(older_than),
-                "removed": str(removed), "kept": str(sorted(after)), "bytes_removed": int(stats.bytes_removed),
-                "cleaned_at": utcnow(), "user": "",
-            })
+            rows.append(
+                {
+                    "dataset": path.name,
+                    "table": table,
+                    "cutoff": cutoff,
+                    "older_than": str(older_than),
+                    "removed": str(removed),
+                    "kept": str(sorted(after)),
+                    "bytes_removed": int(stats.bytes_removed),
+                    "cleaned_at": utcnow(),
+                    "user": "",
+                }
+            )
     lib = library_of(path)
     if lib is not None:
         Catalog(lib).append("cleanups", rows, dedupe=False)

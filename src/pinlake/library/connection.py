@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
     from pinlake.lake import Lake
 
+
 class Library:
     """A directory of datasets plus the lake (``_lake``), catalog (``_catalog``) and locks (``_locks``)."""
 
@@ -74,8 +75,11 @@ class Library:
 
     def incomplete_warnings(self) -> list[str]:
         """One line per incomplete dataset, naming it and the fix."""
-        return [f"skipped incomplete dataset {n!r} (no committed version; a create never finished): run the create "
-                f"again to take it over, or delete {self.path / n}" for n in self.incomplete_names()]
+        return [
+            f"skipped incomplete dataset {n!r} (no committed version; a create never finished): run the create "
+            f"again to take it over, or delete {self.path / n}"
+            for n in self.incomplete_names()
+        ]
 
     def _candidates(self) -> list[AnyPath]:
         return [p for p in self.path.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))]

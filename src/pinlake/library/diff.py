@@ -44,8 +44,9 @@ def diff_versions(path: AnyPath, a: int | str, b: int | str, *, include_meta: bo
         schema = (db or da).schema  # type: ignore[union-attr]  # one side at least has the table (see above)
         con.register("a_t", da if da is not None else schema.empty_table())
         con.register("b_t", db if db is not None else schema.empty_table())
-        common = [c for c in schema.names if c not in ignored and (da is None or c in da.schema.names)
-                  and (db is None or c in db.schema.names)]
+        common = [
+            c for c in schema.names if c not in ignored and (da is None or c in da.schema.names) and (db is None or c in db.schema.names)
+        ]
         cols_a = ", ".join(f'a."{c}"' for c in common)
         cols_b = ", ".join(f'b."{c}"' for c in common)
         query = f"""
@@ -59,9 +60,22 @@ def diff_versions(path: AnyPath, a: int | str, b: int | str, *, include_meta: bo
         con.unregister("b_t")
         counts = con.sql("SELECT change, count(*) FROM ids GROUP BY change").fetchall()
         summary[table] = {"added": 0, "removed": 0, "changed": 0, **dict(counts)}
-        parts.append(pa.table({"table": pa.array([table] * ids.num_rows, pa.string()),
-                               "change": ids.column("change").cast(pa.string()), "id": ids.column("id").cast(pa.string())}))
+        parts.append(
+            pa.table(
+                {
+                    "table": pa.array([table] * ids.num_rows, pa.string()),
+                    "change": ids.column("change").cast(pa.string()),
+                    "id": ids.column("id").cast(pa.string()),
+                }
+            )
+        )
     empty = pa.table({"table": pa.array([], pa.string()), "change": pa.array([], pa.string()), "id": pa.array([], pa.string())})
     all_ids = pa.concat_tables([empty, *parts]).sort_by([("table", "ascending"), ("change", "ascending"), ("id", "ascending")])
-    return {"dataset": path.name, "a": ea.dataset_version, "b": eb.dataset_version, "tables": summary,
-            "ignored_columns": list(ignored), "ids": all_ids}
+    return {
+        "dataset": path.name,
+        "a": ea.dataset_version,
+        "b": eb.dataset_version,
+        "tables": summary,
+        "ignored_columns": list(ignored),
+        "ids": all_ids,
+    }

@@ -22,7 +22,10 @@ def dataset_summary(ds: Dataset) -> dict[str, Any]:
         "rows": ds.state.rows,
         "splits": ds.splits() if ds.num_items else {},
         "size": ds.info.size,
-        "tables": {t: {"group": ds.schema.group(t), "schema": ds.schema.schemas[t].__name__, "lance_version": ds.state.tables.get(t)} for t in ds.tables},
+        "tables": {
+            t: {"group": ds.schema.group(t), "schema": ds.schema.schemas[t].__name__, "lance_version": ds.state.tables.get(t)}
+            for t in ds.tables
+        },
         "stats": str(ds.path / "stats.json"),
         "preview": str(ds.preview_path),
     }
@@ -31,7 +34,16 @@ def dataset_summary(ds: Dataset) -> dict[str, Any]:
 def list_datasets(library: Library) -> list[dict[str, Any]]:
     out = []
     for ds in library.iter_datasets():
-        out.append({"name": ds.name, "items": ds.num_items, "version": ds.version, "versions": len(ds.versions()), "size": ds.info.size, "description": ds.info.description})
+        out.append(
+            {
+                "name": ds.name,
+                "items": ds.num_items,
+                "version": ds.version,
+                "versions": len(ds.versions()),
+                "size": ds.info.size,
+                "description": ds.info.description,
+            }
+        )
     return out
 
 

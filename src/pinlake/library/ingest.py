@@ -12,8 +12,15 @@ from pinlake.lake import ErrorManager
 from pinlake.library.connection import Library
 
 
-def ingest_step(library: str | os.PathLike[str], paths_or_prefix: list[str], tags: list[str] | None, source: str | None,
-                object_prefix: str | None = None, runner: str = "local", dask_address: str | None = None) -> dict[str, Any]:
+def ingest_step(
+    library: str | os.PathLike[str],
+    paths_or_prefix: list[str],
+    tags: list[str] | None,
+    source: str | None,
+    object_prefix: str | None = None,
+    runner: str = "local",
+    dask_address: str | None = None,
+) -> dict[str, Any]:
     """Upload files (or import a bucket/dir prefix by reference) into the library's lake.
 
     ``runner="dask"``: the files are hashed and written on the Dask cluster at ``dask_address``."""
@@ -36,19 +43,30 @@ def ingest_step(library: str | os.PathLike[str], paths_or_prefix: list[str], tag
         names = None
         if object_prefix is not None:
             names = [f"{object_prefix.strip('/')}/{Path(f).name}" for f in files]
-        out = lake.upload_data(files, tags=tags, source=source, error_manager=errors, object_names=names,
-                               runner=runner, dask_address=dask_address)
+        out = lake.upload_data(
+            files, tags=tags, source=source, error_manager=errors, object_names=names, runner=runner, dask_address=dask_address
+        )
         count += len(out) if hasattr(out, "__len__") else 1
     if remote:
         count += len(lake.import_bucket_objects(remote, tags=tags, source=source, error_manager=errors))
     if not files and not remote:
         raise NotFoundError("nothing to ingest: no files under the given paths")
-    return {"lake_version": lake.version, "previous_lake_version": before, "data": count,
-            "errors": [{"path": str(e.path), "reason": e.reason} for e in errors.errors], "tags": tags or []}
+    return {
+        "lake_version": lake.version,
+        "previous_lake_version": before,
+        "data": count,
+        "errors": [{"path": str(e.path), "reason": e.reason} for e in errors.errors],
+        "tags": tags or [],
+    }
 
 
-def process_step(library: str | os.PathLike[str], processing: str, q: str | None = None, tags: list[str] | None = None,
-                 parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+def process_step(
+    library: str | os.PathLike[str],
+    processing: str,
+    q: str | None = None,
+    tags: list[str] | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     lake = Library(library).get_datalake()
     data = lake.list_data(q=q, tags=tags)
     result = lake.launch_processing(processing, data, parameters or {})

@@ -54,13 +54,20 @@ def lineage_of(pin: str, library: str | os.PathLike[str] | None = None) -> dict[
         "dataset_version": entry.dataset_version,
         "library": str(lib) if lib is not None else None,
         "lake": {"version": lin.get("pinlake.lake_version", "")},
-        "lock": {**_lock_info(lib, entry.lock_hash), "recipe_hash": lin.get("pinlake.recipe_hash", "")} if entry.lock_hash
+        "lock": {**_lock_info(lib, entry.lock_hash), "recipe_hash": lin.get("pinlake.recipe_hash", "")}
+        if entry.lock_hash
         else {"hash": "", "recipe_hash": lin.get("pinlake.recipe_hash", "")},
         "version": {
-            "created_at": entry.created_at.isoformat(), "operation": entry.operation, "tables": entry.tables,
-            "rows": entry.rows, "run_id": entry.run_id, "flow_run_id": lin.get("pinlake.flow_run_id", ""),
-            "code_version": lin.get("pinlake.code_version", ""), "user": lin.get("pinlake.user", ""),
-            "message": entry.message, "lineage": lin,
+            "created_at": entry.created_at.isoformat(),
+            "operation": entry.operation,
+            "tables": entry.tables,
+            "rows": entry.rows,
+            "run_id": entry.run_id,
+            "flow_run_id": lin.get("pinlake.flow_run_id", ""),
+            "code_version": lin.get("pinlake.code_version", ""),
+            "user": lin.get("pinlake.user", ""),
+            "message": entry.message,
+            "lineage": lin,
         },
         "stats": str(stats_file) if stats_file.is_file() else None,
         "preview": str(path / "preview.png") if (path / "preview.png").is_file() else None,

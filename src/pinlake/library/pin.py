@@ -100,15 +100,22 @@ class PinnedDataset:
             ) from None
         return ds
 
-    def to_arrow(self, table: str, columns: Sequence[str] | None = None, filter: str | None = None,
-                 limit: int | None = None, offset: int | None = None) -> pa.Table:
+    def to_arrow(
+        self,
+        table: str,
+        columns: Sequence[str] | None = None,
+        filter: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> pa.Table:
         return self.open_lance(table).to_table(columns=list(columns) if columns else None, filter=filter, limit=limit, offset=offset)
 
     def to_pandas(self, table: str, columns: Sequence[str] | None = None, filter: str | None = None) -> Any:
         return self.to_arrow(table, columns=columns, filter=filter).to_pandas()
 
-    def to_batches(self, table: str, batch_size: int = 1024, columns: Sequence[str] | None = None,
-                   filter: str | None = None) -> Iterator[pa.RecordBatch]:
+    def to_batches(
+        self, table: str, batch_size: int = 1024, columns: Sequence[str] | None = None, filter: str | None = None
+    ) -> Iterator[pa.RecordBatch]:
         """Stream ``table`` in record batches of at most ``batch_size`` rows (flat memory)."""
         yield from self.open_lance(table).to_batches(batch_size=batch_size, columns=list(columns) if columns else None, filter=filter)
 
@@ -148,15 +155,34 @@ def _consumer(pinned: PinnedDataset, run: str | None) -> None:
         return
 
     props = lineage_properties("read")
-    Catalog(lib).append("consumers", [{
-        "dataset": pinned.name, "dataset_version": pinned.version, "pin": pinned.pin,
-        "run": run or props["pinlake.run_id"], "tables": dumps(pinned.table_versions), "used_at": utcnow(),
-        "user": props["pinlake.user"], "host": socket.gethostname(),
-    }], dedupe=False)
+    Catalog(lib).append(
+        "consumers",
+        [
+            {
+                "dataset": pinned.name,
+                "dataset_version": pinned.version,
+                "pin": pinned.pin,
+                "run": run or props["pinlake.run_id"],
+                "tables": dumps(pinned.table_versions),
+                "used_at": utcnow(),
+                "user": props["pinlake.user"],
+                "host": socket.gethostname(),
+            }
+        ],
+        dedupe=False,
+    )
 
 
-def open(pin: str, *, version: int | None = None, tag: str | None = None, lock: str | None = None,
-         library: str | os.PathLike[str] | None = None, record_use: bool = False, run: str | None = None) -> PinnedDataset:
+def open(
+    pin: str,
+    *,
+    version: int | None = None,
+    tag: str | None = None,
+    lock: str | None = None,
+    library: str | os.PathLike[str] | None = None,
+    record_use: bool = False,
+    run: str | None = None,
+) -> PinnedDataset:
     """Open a pinned dataset version read-only.
 
     ``pin`` is ``NAME``, ``NAME@VERSION``, ``NAME@TAG`` or ``NAME@lock:HASH`` (``NAME`` may be a
@@ -228,15 +254,24 @@ def write_pin(pin: str, to: str | os.PathLike[str] = "pins.yaml", library: str |
     data["format"] = PINS_FORMAT
     data["datasets"][pinned.name] = {k: v for k, v in record.items() if v is not None}
     tmp = file.with_name(file.name + ".tmp")
-    tmp.write_text("# pinlake pins: exact dataset versions (verify with `pinlake verify`)\n"
-                   + yaml.safe_dump(data, sort_keys=True))
+    tmp.write_text("# pinlake pins: exact dataset versions (verify with `pinlake verify`)\n" + yaml.safe_dump(data, sort_keys=True))
     tmp.replace(file)
     lib = library_of(pinned.path)
     if lib is not None:
-        Catalog(lib).append("pins", [{
-            "dataset": pinned.name, "dataset_version": pinned.version, "tables": dumps(pinned.table_versions),
-            "pin_file": str(file.resolve()), "hashes": dumps(hashes), "created_at": utcnow(),
-        }], dedupe=False)
+        Catalog(lib).append(
+            "pins",
+            [
+                {
+                    "dataset": pinned.name,
+                    "dataset_version": pinned.version,
+                    "tables": dumps(pinned.table_versions),
+                    "pin_file": str(file.resolve()),
+                    "hashes": dumps(hashes),
+                    "created_at": utcnow(),
+                }
+            ],
+            dedupe=False,
+        )
     return {"file": str(file), "dataset": pinned.name, **record}
 
 
@@ -278,8 +313,10 @@ def verify_pins(file: str | os.PathLike[str], library: str | os.PathLike[str] | 
             if not ok:
                 problems.append(f"{where}: content hash mismatch (pins.yaml {str(want_h)[:12]}…, table {got[:12]}…)")
     if problems:
-        raise ValidationError(f"{file}: {len(problems)} pin check(s) failed: " + "; ".join(problems),
-                              hint="Re-pin with `pinlake pin DATASET@VERSION --to pins.yaml` if the change is intended.")
+        raise ValidationError(
+            f"{file}: {len(problems)} pin check(s) failed: " + "; ".join(problems),
+            hint="Re-pin with `pinlake pin DATASET@VERSION --to pins.yaml` if the change is intended.",
+        )
     return checks
 
 

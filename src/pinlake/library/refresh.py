@@ -82,8 +82,16 @@ def has_version(library: str | os.PathLike[str], name: str, version: int, lock_h
     return entry is not None and entry.lock_hash == lock_hash
 
 
-def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, lock_dir: str, *,
-               runner: str | None = None, dask_address: str | None = None, shards: int | None = None) -> BuildStep:
+def build_step(
+    library: str | os.PathLike[str],
+    registry: str | os.PathLike[str],
+    name: str,
+    lock_dir: str,
+    *,
+    runner: str | None = None,
+    dask_address: str | None = None,
+    shards: int | None = None,
+) -> BuildStep:
     """Build (or incrementally update) the dataset from the lock; the new version commits with its stats and preview.
 
     ``runner="dask"``: a full build runs in shards on the Dask cluster at ``dask_address``; see
@@ -97,14 +105,31 @@ def build_step(library: str | os.PathLike[str], registry: str | os.PathLike[str]
     previous, _ = latest_version(library, name)
     item = resolve_item(entry.dataset_item, reg.root)
     result = build_from_lock(
-        Library(library).ensure(), lock_dir, name, dataset_item=item, mode="auto",
-        description=entry.description, compute_stats=True,
-        runner=runner or entry.runner, shards=shards,
+        Library(library).ensure(),
+        lock_dir,
+        name,
+        dataset_item=item,
+        mode="auto",
+        description=entry.description,
+        compute_stats=True,
+        runner=runner or entry.runner,
+        shards=shards,
         dask_address=dask_address or entry.dask_address or os.environ.get("PINLAKE_DASK_ADDRESS"),
     )
     ds = result.dataset
-    return BuildStep(name, ds.version, previous, result.mode, result.unchanged, dict(ds.state.rows),
-                     len(result.added), len(result.updated), len(result.deleted), result.runner, result.shards)
+    return BuildStep(
+        name,
+        ds.version,
+        previous,
+        result.mode,
+        result.unchanged,
+        dict(ds.state.rows),
+        len(result.added),
+        len(result.updated),
+        len(result.deleted),
+        result.runner,
+        result.shards,
+    )
 
 
 def stats_step(library: str | os.PathLike[str], name: str) -> dict[str, Any]:
@@ -191,17 +216,23 @@ def retention_step(library: str | os.PathLike[str], registry: str | os.PathLike[
     if not entry.retention:
         return None
     report = cleanup_dataset(Library(library).dataset_path(name), entry.retention, keep_lock_tags=False)
-    return {"older_than": entry.retention, "removed": {t: r["removed"] for t, r in report["tables"].items() if r["removed"]},
-            "bytes_removed": sum(r["bytes_removed"] for r in report["tables"].values()), "untagged": report["untagged"],
-            "kept_dataset_versions": sorted(report["kept_dataset_versions"])}
+    return {
+        "older_than": entry.retention,
+        "removed": {t: r["removed"] for t, r in report["tables"].items() if r["removed"]},
+        "bytes_removed": sum(r["bytes_removed"] for r in report["tables"].values()),
+        "untagged": report["untagged"],
+        "kept_dataset_versions": sorted(report["kept_dataset_versions"]),
+    }
 
 
 def retention_markdown(name: str, result: dict[str, Any]) -> str:
     """What :func:`retention_step` removed, as the markdown of a flow artifact."""
     lines = "\n".join(f"| {t} | {', '.join(map(str, v))} |" for t, v in sorted(result["removed"].items()))
-    return (f"# Retention of {name}: older than {result['older_than']}\n\n| table | versions removed |\n|---|---|\n{lines}\n\n"
-            f"Kept dataset versions: {', '.join(map(str, result['kept_dataset_versions']))}; "
-            f"{result['bytes_removed']} bytes freed; untagged: {', '.join(result['untagged']) or 'none'}.\n")
+    return (
+        f"# Retention of {name}: older than {result['older_than']}\n\n| table | versions removed |\n|---|---|\n{lines}\n\n"
+        f"Kept dataset versions: {', '.join(map(str, result['kept_dataset_versions']))}; "
+        f"{result['bytes_removed']} bytes freed; untagged: {', '.join(result['untagged']) or 'none'}.\n"
+    )
 
 
 def summary_markdown(library: str | os.PathLike[str], name: str, build: BuildStep, lock: LockStep) -> str:
@@ -212,14 +243,26 @@ def summary_markdown(library: str | os.PathLike[str], name: str, build: BuildSte
     else:
         on = f", {build.shards} shards on dask" if build.runner == "dask" else ""
         lines += [f"New dataset version **{build.version}** (previous: {build.previous_version or 'none'}, mode {build.mode}{on}).", ""]
-    lines += [f"- lock: `{lock.lock_hash}` ({lock.lock_dir})", f"- lake version: {lock.lake_version}",
-              f"- resources per split: {lock.counts}", "", "| table | rows |", "| --- | --- |"]
+    lines += [
+        f"- lock: `{lock.lock_hash}` ({lock.lock_dir})",
+        f"- lake version: {lock.lake_version}",
+        f"- resources per split: {lock.counts}",
+        "",
+        "| table | rows |",
+        "| --- | --- |",
+    ]
     lines += [f"| {t} | {n} |" for t, n in sorted(build.rows.items())]
     if not build.unchanged and build.previous_version:
         from pinlake.library.diff import diff_versions  # lazy: see the module doc
 
         diff = diff_versions(Library(library).dataset_path(name), build.previous_version, build.version)
-        lines += ["", f"Diff {build.previous_version} → {build.version}:", "", "| table | added | removed | changed |", "| --- | --- | --- | --- |"]
+        lines += [
+            "",
+            f"Diff {build.previous_version} → {build.version}:",
+            "",
+            "| table | added | removed | changed |",
+            "| --- | --- | --- | --- |",
+        ]
         lines += [f"| {t} | {d['added']} | {d['removed']} | {d['changed']} |" for t, d in sorted(diff["tables"].items())]
     return "\n".join(lines) + "\n"
 
@@ -253,8 +296,15 @@ def dataset_refresh_lock(library: str | os.PathLike[str], name: str, timeout: fl
         yield
 
 
-def refresh_dataset(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, *,
-                    runner: str | None = None, dask_address: str | None = None, shards: int | None = None) -> dict[str, Any]:
+def refresh_dataset(
+    library: str | os.PathLike[str],
+    registry: str | os.PathLike[str],
+    name: str,
+    *,
+    runner: str | None = None,
+    dask_address: str | None = None,
+    shards: int | None = None,
+) -> dict[str, Any]:
     """One refresh in this process, without Prefect: what `pinlake refresh` runs when no server is configured.
 
     The same chain and the same engine calls as the `refresh` flow (``flows/refresh.py``), so the same
@@ -286,5 +336,12 @@ def refresh_dataset(library: str | os.PathLike[str], registry: str | os.PathLike
         catalog_step(library)
         retention = retention_step(library, registry, name)
         write_stamp(library, registry, name, lock)
-    return {"dataset": name, "unchanged": build.unchanged, "version": build.version, "lock_hash": lock.lock_hash,
-            "tag": tag, "previous_version": build.previous_version, "retention": retention}
+    return {
+        "dataset": name,
+        "unchanged": build.unchanged,
+        "version": build.version,
+        "lock_hash": lock.lock_hash,
+        "tag": tag,
+        "previous_version": build.previous_version,
+        "retention": retention,
+    }

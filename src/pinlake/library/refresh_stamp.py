@@ -93,11 +93,15 @@ def quick_unchanged(library: str | os.PathLike[str], registry: str | os.PathLike
     except OSError:
         return None
     lake = manifests(lib / "_lake" / LAKE_DATA)
-    if (recipe_hash != stamp.get("recipe_hash") or lake is None or lake != stamp.get("lake_manifests")
-            or latest_manifest_version(lake) != stamp.get("lake_version")
-            or manifests(dataset / LOG) != stamp.get("log_manifests")
-            or not Path(stamp.get("lock_dir", ""), "lock.json").is_file()
-            or not _current_finalize(dataset, stamp.get("version"))):
+    if (
+        recipe_hash != stamp.get("recipe_hash")
+        or lake is None
+        or lake != stamp.get("lake_manifests")
+        or latest_manifest_version(lake) != stamp.get("lake_version")
+        or manifests(dataset / LOG) != stamp.get("log_manifests")
+        or not Path(stamp.get("lock_dir", ""), "lock.json").is_file()
+        or not _current_finalize(dataset, stamp.get("version"))
+    ):
         return None
     return stamp
 
@@ -115,15 +119,29 @@ def write_stamp(library: str | os.PathLike[str], registry: str | os.PathLike[str
     recipe_hash = hashlib.sha256(reg.script(reg.get(name)).read_bytes()).hexdigest()
     lake, log = manifests(lib / "_lake" / LAKE_DATA), manifests(dataset / LOG)
     entry = VersionLog(dataset).latest()
-    if (lake is None or log is None or entry is None or latest_manifest_version(lake) != lock.lake_version
-            or entry.lock_hash != lock.lock_hash or entry.lineage.get("pinlake.recipe_hash") != recipe_hash
-            or (lake, log) != (manifests(lib / "_lake" / LAKE_DATA), manifests(dataset / LOG))
-            or not _current_finalize(dataset, entry.dataset_version)):
+    if (
+        lake is None
+        or log is None
+        or entry is None
+        or latest_manifest_version(lake) != lock.lake_version
+        or entry.lock_hash != lock.lock_hash
+        or entry.lineage.get("pinlake.recipe_hash") != recipe_hash
+        or (lake, log) != (manifests(lib / "_lake" / LAKE_DATA), manifests(dataset / LOG))
+        or not _current_finalize(dataset, entry.dataset_version)
+    ):
         (dataset / STAMP).unlink(missing_ok=True)
         return False
-    stamp = {"recipe_hash": recipe_hash, "lake_version": lock.lake_version, "lake_manifests": lake,
-             "log_manifests": log, "lock_hash": lock.lock_hash, "lock_dir": str(lock.lock_dir),
-             "counts": dict(lock.counts), "version": entry.dataset_version, "rows": dict(entry.rows)}
+    stamp = {
+        "recipe_hash": recipe_hash,
+        "lake_version": lock.lake_version,
+        "lake_manifests": lake,
+        "log_manifests": log,
+        "lock_hash": lock.lock_hash,
+        "lock_dir": str(lock.lock_dir),
+        "counts": dict(lock.counts),
+        "version": entry.dataset_version,
+        "rows": dict(entry.rows),
+    }
     tmp = dataset / f"{STAMP}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(stamp))
     os.replace(tmp, dataset / STAMP)

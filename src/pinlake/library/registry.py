@@ -118,7 +118,9 @@ class Registry:
         self.path = Path(path)
         self.entries: list[RegistryEntry] = []
         if not self.path.is_file():
-            raise NotFoundError(f"registry {self.path} does not exist", hint="Create it with `pinlake datasets register --file RECIPE.py --name NAME`.")
+            raise NotFoundError(
+                f"registry {self.path} does not exist", hint="Create it with `pinlake datasets register --file RECIPE.py --name NAME`."
+            )
         try:
             raw = yaml.safe_load(self.path.read_text()) or []
         except yaml.YAMLError as exc:
@@ -179,7 +181,9 @@ def check_entry(entry: RegistryEntry, root: Path, label: str) -> None:
 
     script = entry.script_path(root)
     if not script.is_file():
-        raise InputFileError(f"{label}: key 'script_location': {script} does not exist", hint="script_location is relative to the registry yaml.")
+        raise InputFileError(
+            f"{label}: key 'script_location': {script} does not exist", hint="script_location is relative to the registry yaml."
+        )
     load_recipe(script)
     try:
         resolve_item(entry.dataset_item, root)
@@ -194,7 +198,9 @@ def register(registry_path: str | os.PathLike[str], entry: RegistryEntry | dict[
         entry = _entry(entry, f"new entry {entry.get('name')!r}")
     existing = Registry(path).entries if path.is_file() else []
     if any(e.name == entry.name for e in existing):
-        raise ValidationError(f"{path}: an entry named {entry.name!r} already exists", hint="Bump its version in the yaml instead, or pick another name.")
+        raise ValidationError(
+            f"{path}: an entry named {entry.name!r} already exists", hint="Bump its version in the yaml instead, or pick another name."
+        )
     check_entry(entry, path.parent, f"entry {entry.name!r}")
     data = entry.model_dump(exclude_defaults=False, exclude_none=True)
     if not data.get("tags"):

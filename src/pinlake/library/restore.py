@@ -38,8 +38,14 @@ def restore_version(path: AnyPath, version: int | str) -> DatasetVersion:
         for key in ("pinlake.lock_hash", "pinlake.lake_version", "pinlake.recipe_hash"):
             if target.lineage.get(key):
                 props[key] = target.lineage[key]
-        return log.append("restore", tables, rows, props, f"restore of version {target.dataset_version}",
-                          derive=lambda entry: restored_files(log, target.dataset_version, entry.dataset_version))
+        return log.append(
+            "restore",
+            tables,
+            rows,
+            props,
+            f"restore of version {target.dataset_version}",
+            derive=lambda entry: restored_files(log, target.dataset_version, entry.dataset_version),
+        )
 
 
 def restored_files(log: VersionLog, source: int, number: int) -> dict[str, bytes]:

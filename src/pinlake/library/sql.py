@@ -25,9 +25,37 @@ from pinlake.library.versions import resolve
 from pinlake.storage import lance_dataset
 
 WRITE_KEYWORDS = (
-    "CREATE", "INSERT", "UPDATE", "DELETE", "DROP", "ALTER", "COPY", "ATTACH", "DETACH", "INSTALL", "LOAD",
-    "PRAGMA", "SET", "RESET", "EXPORT", "IMPORT", "CALL", "CHECKPOINT", "VACUUM", "MERGE", "TRUNCATE", "USE",
-    "BEGIN", "COMMIT", "ROLLBACK", "PREPARE", "EXECUTE", "DEALLOCATE", "ANALYZE", "UPSERT", "REPLACE",
+    "CREATE",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "DROP",
+    "ALTER",
+    "COPY",
+    "ATTACH",
+    "DETACH",
+    "INSTALL",
+    "LOAD",
+    "PRAGMA",
+    "SET",
+    "RESET",
+    "EXPORT",
+    "IMPORT",
+    "CALL",
+    "CHECKPOINT",
+    "VACUUM",
+    "MERGE",
+    "TRUNCATE",
+    "USE",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "PREPARE",
+    "EXECUTE",
+    "DEALLOCATE",
+    "ANALYZE",
+    "UPSERT",
+    "REPLACE",
 )
 _STRIP = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
 
@@ -63,8 +91,9 @@ def check_read_only(query: str) -> list[Any]:
             )
     for word in _first_keywords(query):
         if word in WRITE_KEYWORDS:
-            raise InvalidQueryError(f"pinlake sql is read-only: {word} statements are not allowed",
-                                    hint="Only SELECT (and EXPLAIN) run here.")
+            raise InvalidQueryError(
+                f"pinlake sql is read-only: {word} statements are not allowed", hint="Only SELECT (and EXPLAIN) run here."
+            )
     if len(statements) > 1:
         raise InvalidQueryError(
             f"the query has {len(statements)} statements; only one statement runs per query",
@@ -119,7 +148,6 @@ def duckdb_connection(library: str | os.PathLike[str] | None = None, at: Mapping
     """A DuckDB connection with the whole library exposed as views (snapshots taken now)."""
     import duckdb
 
-
     lib = Library(library)
     if not lib.path.is_dir():
         raise NotFoundError(f"library {lib.path} does not exist", hint="Pass --library PATH or set PINLAKE_LIBRARY.")
@@ -146,8 +174,10 @@ def duckdb_connection(library: str | os.PathLike[str] | None = None, at: Mapping
             try:
                 ds = lance_dataset(table_uri(path, table), version=v)
             except (ValueError, OSError):
-                raise NotFoundError(f"dataset {name!r} version {entry.dataset_version}: table {table!r}@{v} was cleaned up",
-                                    hint=f"Pin another version with --at {name}=VERSION.") from None
+                raise NotFoundError(
+                    f"dataset {name!r} version {entry.dataset_version}: table {table!r}@{v} was cleaned up",
+                    hint=f"Pin another version with --at {name}=VERSION.",
+                ) from None
             con.execute(f"CREATE VIEW {_q(name)}.{_q(table)} AS SELECT * FROM {register(ds)}")
     catalog = Catalog(lib.path)
     refs = {t: register(catalog.dataset_ref(t)) for t in SCHEMAS}
@@ -162,8 +192,7 @@ def duckdb_connection(library: str | os.PathLike[str] | None = None, at: Mapping
     return con
 
 
-def sql(query: str, library: str | os.PathLike[str] | None = None,
-        at: Mapping[str, Any] | Iterable[str] | None = None) -> pa.Table:
+def sql(query: str, library: str | os.PathLike[str] | None = None, at: Mapping[str, Any] | Iterable[str] | None = None) -> pa.Table:
     """Run a read-only DuckDB query over the library; returns an Arrow table (``.to_pandas()`` for pandas)."""
     import duckdb
 
@@ -172,9 +201,9 @@ def sql(query: str, library: str | os.PathLike[str] | None = None,
     try:
         result = con.sql(query).to_arrow_table()
     except duckdb.Error as exc:
-        raise InvalidQueryError(str(exc).strip(), hint="Schemas: one per dataset, catalog.*, lake.*; "
-                                "try `pinlake sql \"SHOW ALL TABLES\"`.") from None
+        raise InvalidQueryError(
+            str(exc).strip(), hint='Schemas: one per dataset, catalog.*, lake.*; try `pinlake sql "SHOW ALL TABLES"`.'
+        ) from None
     finally:
         con.close()
     return result
-

@@ -37,8 +37,17 @@ def tag_version(path: AnyPath, version: int | str, name: str) -> dict[str, Any]:
             ds.tags.create(name, v)
     lib = library_of(path)
     if lib is not None:
-        Catalog(lib).append("tags", [{
-            "dataset": path.name, "name": name, "dataset_version": entry.dataset_version,
-            "tables": dumps(entry.tables), "created_at": utcnow(), "user": lineage_properties("tag")["pinlake.user"],
-        }])
+        Catalog(lib).append(
+            "tags",
+            [
+                {
+                    "dataset": path.name,
+                    "name": name,
+                    "dataset_version": entry.dataset_version,
+                    "tables": dumps(entry.tables),
+                    "created_at": utcnow(),
+                    "user": lineage_properties("tag")["pinlake.user"],
+                }
+            ],
+        )
     return {"dataset": path.name, "tag": name, "dataset_version": entry.dataset_version, "tables": entry.tables}

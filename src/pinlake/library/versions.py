@@ -83,6 +83,7 @@ def resolve(path: AnyPath, version: int | str | None = None, *, tag: str | None 
 
     def get(number: int) -> DatasetVersion:
         return by_number[number] if number in by_number else log.get(number)  # log.get raises NotFoundError
+
     if isinstance(version, str):
         if version.isdigit():
             version = int(version)

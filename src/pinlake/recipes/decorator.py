@@ -44,7 +44,10 @@ def recipe(fn: Any = None, *, name: str | None = None, disjoint: bool = True, al
         if not callable(f):
             raise TypeError("@pinlake.recipe() decorates a function fn(client) -> {split: [resources]}")
         spec = RecipeSpec(
-            name=name or f.__name__, fn=f, disjoint=bool(disjoint), allow_empty=bool(allow_empty),
+            name=name or f.__name__,
+            fn=f,
+            disjoint=bool(disjoint),
+            allow_empty=bool(allow_empty),
             description=(f.__doc__ or "").strip().splitlines()[0] if f.__doc__ else "",
         )
         setattr(f, ATTR, spec)

@@ -45,7 +45,9 @@ def load_recipe(path: str | os.PathLike[str], name: str | None = None) -> Loaded
     """Import ``path`` and return its decorated recipe (``name`` picks one when there are several)."""
     path = Path(path)
     if not path.is_file():
-        raise RecipeError(f"recipe file {path} does not exist", hint="Pass the path of a .py file: pinlake datasets lock --file recipes/x.py")
+        raise RecipeError(
+            f"recipe file {path} does not exist", hint="Pass the path of a .py file: pinlake datasets lock --file recipes/x.py"
+        )
     source = path.read_bytes()
     mod_name = f"_pinlake_recipe_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]}"
     spec = importlib.util.spec_from_file_location(mod_name, path)
@@ -65,7 +67,9 @@ def load_recipe(path: str | os.PathLike[str], name: str | None = None) -> Loaded
         found = [s for s in found if s.name == name or s.fn.__name__ == name]
     if not found:
         what = f"named {name!r} " if name else ""
-        raise RecipeError(f"{path}: no function {what}decorated with @pinlake.recipe() / @pinlake.dataset_compilation_entrypoint()", hint=TEMPLATE)
+        raise RecipeError(
+            f"{path}: no function {what}decorated with @pinlake.recipe() / @pinlake.dataset_compilation_entrypoint()", hint=TEMPLATE
+        )
     if len(found) > 1:
         raise RecipeError(
             f"{path}: several recipes ({', '.join(s.name for s in found)})", hint="Keep one decorated function per file, or pass name=."
@@ -82,7 +86,9 @@ def run_recipe(loaded: LoadedRecipe, client: ReadOnlyLakeClient) -> dict[str, li
             f"recipe {loaded.name!r} ({loaded.path}) raised:\n{_recipe_traceback(exc, loaded.path)}", hint=exc.hint or "Fix the recipe."
         ) from exc
     except Exception as exc:  # noqa: BLE001
-        raise RecipeError(f"recipe {loaded.name!r} ({loaded.path}) raised:\n{_recipe_traceback(exc, loaded.path)}", hint="Fix the recipe.") from exc
+        raise RecipeError(
+            f"recipe {loaded.name!r} ({loaded.path}) raised:\n{_recipe_traceback(exc, loaded.path)}", hint="Fix the recipe."
+        ) from exc
     return check_shape(loaded, result)
 
 
@@ -100,7 +106,9 @@ def check_shape(loaded: LoadedRecipe, result: Any) -> dict[str, list[Any]]:
             raise RecipeError(f"{where}: split {split!r} must be a list of resources, got {type(resources).__name__}")
         items = list(resources)
         if not items and not loaded.spec.allow_empty:
-            raise RecipeError(f"{where}: split {split!r} is empty", hint="Select resources for it, drop it, or use @pinlake.recipe(allow_empty=True).")
+            raise RecipeError(
+                f"{where}: split {split!r} is empty", hint="Select resources for it, drop it, or use @pinlake.recipe(allow_empty=True)."
+            )
         for i, r in enumerate(items):
             if not isinstance(r, Data) and not (isinstance(r, dict) and (r.get("id") or r.get("object_name"))):
                 raise RecipeError(

@@ -117,7 +117,8 @@ def _split_entries(split: str, items: list[Any], lake: Any, owner: dict[str, str
         prev = owner.get(name)
         if prev == split:
             raise RecipeError(
-                f"resource {name!r} appears twice in split {split!r}", hint="Return each resource once per split (deduplicate by object_name)."
+                f"resource {name!r} appears twice in split {split!r}",
+                hint="Return each resource once per split (deduplicate by object_name).",
             )
         if disjoint and prev is not None:
             raise RecipeError(
@@ -165,7 +166,7 @@ def write_lock_files(selection: dict[str, list[Any]], lake: Any, disjoint: bool,
         del names
         with open(folder / resource_file(split), "wb") as fh:
             for k in range(0, len(order), LINES_CHUNK):
-                lines = _chunk_lines([entries[j] for j in order[k:k + LINES_CHUNK]])
+                lines = _chunk_lines([entries[j] for j in order[k : k + LINES_CHUNK]])
                 fh.write("".join(line + "\n" for line in lines).encode())
         counts[split] = len(order)
     return counts
@@ -332,7 +333,13 @@ class Lock:
         return [(id_of(line), object_name_of(line)) for _, _, line in self.lines()]
 
     def lineage(self) -> dict[str, Any]:
-        return {"lock_hash": self.hash, "lake_version": self.lake_version, "recipe_hash": self.recipe_hash, "recipe": self.recipe, "lock_dir": str(self.path)}
+        return {
+            "lock_hash": self.hash,
+            "lake_version": self.lake_version,
+            "recipe_hash": self.recipe_hash,
+            "recipe": self.recipe,
+            "lock_dir": str(self.path),
+        }
 
 
 _DECODER = json.JSONDecoder()
@@ -394,7 +401,9 @@ def read_lock(path: str | os.PathLike[str] | S3Path, lake: Lake | None = None, *
     lock_dir = p.parent if p.is_file() else p
     mpath = lock_dir / MANIFEST
     if not mpath.is_file():
-        raise LockfileError(f"{lock_dir}: no {MANIFEST} (not a lock directory)", hint="Make one with `pinlake datasets lock --file RECIPE.py`.")
+        raise LockfileError(
+            f"{lock_dir}: no {MANIFEST} (not a lock directory)", hint="Make one with `pinlake datasets lock --file RECIPE.py`."
+        )
     try:
         manifest = json.loads(mpath.read_text())
         files_meta: dict[str, str] = manifest["files"]
@@ -410,7 +419,9 @@ def read_lock(path: str | os.PathLike[str] | S3Path, lake: Lake | None = None, *
         each, digest = hash_lock_files(lock_dir, files_meta)
         for name, sha in files_meta.items():
             if each[name] != sha:
-                raise LockfileError(_first_bad_line(lock_dir / name, lake), hint="Lockfiles must not be edited: lock the recipe again instead.")
+                raise LockfileError(
+                    _first_bad_line(lock_dir / name, lake), hint="Lockfiles must not be edited: lock the recipe again instead."
+                )
         if digest != manifest["hash"]:
             raise LockfileError(f"{mpath}: hash does not match the lockfiles", hint="Lock the recipe again.")
     return Lock(lock_dir, manifest, splits)
@@ -463,5 +474,18 @@ def check_in_lake(lock: Lock, lake: Lake, chunk: int = 1000) -> None:
     )
 
 
-__all__ = ["LOCK_KEYS", "Lock", "LockResult", "lock_recipe", "read_lock", "check_in_lake", "content_hash", "hash_lock_files",
-           "write_lock_files", "resource_file", "dump_line", "object_name_of", "id_of"]
+__all__ = [
+    "LOCK_KEYS",
+    "Lock",
+    "LockResult",
+    "lock_recipe",
+    "read_lock",
+    "check_in_lake",
+    "content_hash",
+    "hash_lock_files",
+    "write_lock_files",
+    "resource_file",
+    "dump_line",
+    "object_name_of",
+    "id_of",
+]

@@ -80,7 +80,7 @@ def _local_path(uri: str | None) -> Path | None:
     if not uri:
         return None
     if uri.startswith("file://"):
-        return Path(uri[len("file://"):])
+        return Path(uri[len("file://") :])
     return None if "://" in uri else Path(uri)
 
 
@@ -111,7 +111,9 @@ def folder_materializer(ctx: MaterializeContext) -> list[Path]:
                 shutil.copyfile(local, target)
         else:
             if ctx.lake is None:
-                raise LockfileError(f"{rec['object_name']}: no lake to read bytes from", hint="Pass --library (the lake the lock was made from).")
+                raise LockfileError(
+                    f"{rec['object_name']}: no lake to read bytes from", hint="Pass --library (the lake the lock was made from)."
+                )
             data = ctx.lake.find_data(id=rec["id"]).get_bytes()
             if hashlib.sha256(data).hexdigest() != rec["sha256"]:
                 raise LockfileError(f"{rec['object_name']}: bytes in the lake do not match the locked sha256 {rec['sha256'][:12]}…")
@@ -175,8 +177,10 @@ def parquet_materializer(ctx: MaterializeContext) -> list[Path]:
 def split_of(file: AnyPath) -> str:
     name = file.name
     if not (name.startswith("resources.") and name.endswith(".jsonl")):
-        raise LockfileError(f"{file}: not a lockfile (expected resources.<split>.jsonl)", hint="Pass a file written by `pinlake datasets lock`.")
-    return name[len("resources."):-len(".jsonl")]
+        raise LockfileError(
+            f"{file}: not a lockfile (expected resources.<split>.jsonl)", hint="Pass a file written by `pinlake datasets lock`."
+        )
+    return name[len("resources.") : -len(".jsonl")]
 
 
 def materialize(

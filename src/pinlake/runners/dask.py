@@ -31,7 +31,9 @@ def import_distributed() -> Any:
 
 def check_runner(runner: str, address: str | None, client: Any = None) -> None:
     if runner not in RUNNERS:
-        raise RunnerError(f"unknown runner {runner!r}", hint="Use --runner local (one process) or --runner dask --dask-address tcp://HOST:8786.")
+        raise RunnerError(
+            f"unknown runner {runner!r}", hint="Use --runner local (one process) or --runner dask --dask-address tcp://HOST:8786."
+        )
     if runner == "dask" and not address and client is None:
         raise RunnerError("--runner dask needs --dask-address (the scheduler's tcp://HOST:PORT)", hint=START_HINT)
 
@@ -49,8 +51,9 @@ def connect_scheduler(address: str, timeout: float = DEFAULT_CONNECT_TIMEOUT) ->
         client.wait_for_workers(1, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         client.close()
-        raise RunnerError(f"the Dask scheduler at {address} has no workers ({type(exc).__name__})",
-                          hint=f"Start one with `dask worker {address}`.") from None
+        raise RunnerError(
+            f"the Dask scheduler at {address} has no workers ({type(exc).__name__})", hint=f"Start one with `dask worker {address}`."
+        ) from None
     return client
 
 
@@ -62,7 +65,10 @@ def _probe(address: str, timeout: float) -> None:
     scheme, _, rest = address.rpartition("://")
     scheme = scheme or "tcp"
     if scheme not in ("tcp", "tls", "ws", "wss", "inproc", "ucx"):
-        raise RunnerError(f"--dask-address {address!r}: unknown scheme {scheme!r}", hint="Give the scheduler as tcp://HOST:PORT (dask scheduler prints it).")
+        raise RunnerError(
+            f"--dask-address {address!r}: unknown scheme {scheme!r}",
+            hint="Give the scheduler as tcp://HOST:PORT (dask scheduler prints it).",
+        )
     if scheme not in ("tcp", "tls"):
         return
     try:
@@ -71,7 +77,9 @@ def _probe(address: str, timeout: float) -> None:
     except ValueError:
         host, port = None, None
     if not host or not port:
-        raise RunnerError(f"--dask-address {address!r}: expected {scheme}://HOST:PORT", hint="e.g. tcp://127.0.0.1:8786 (dask scheduler prints it).")
+        raise RunnerError(
+            f"--dask-address {address!r}: expected {scheme}://HOST:PORT", hint="e.g. tcp://127.0.0.1:8786 (dask scheduler prints it)."
+        )
     try:
         sock = socket.create_connection((host, port), timeout=min(timeout, 5.0))
     except OSError as exc:
@@ -103,9 +111,18 @@ def client_for(address: str | None, client: Any = None, timeout: float = DEFAULT
         own.close()
 
 
-def run_tasks(client: Any, fn: Callable[..., dict[str, Any]], jobs: Sequence[tuple[Any, ...]], *, name: str,
-              describe: Callable[[int], str], retries: int, failure: type[PinlakeError], hint: str,
-              on_result: Callable[[int, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+def run_tasks(
+    client: Any,
+    fn: Callable[..., dict[str, Any]],
+    jobs: Sequence[tuple[Any, ...]],
+    *,
+    name: str,
+    describe: Callable[[int], str],
+    retries: int,
+    failure: type[PinlakeError],
+    hint: str,
+    on_result: Callable[[int, dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
     """Run ``fn(*job)`` for every job on the cluster; the results in job order.
 
     A task that raises is retried ``retries`` times (Dask also recomputes a task whose worker died).
@@ -145,8 +162,9 @@ def error_result(where: str, exc: PinlakeError) -> dict[str, Any]:
     return {"error": {"type": type(exc).__name__, "message": f"{where}: {exc.message}", "hint": exc.hint}}
 
 
-def _task_failure(what: str, exc: BaseException | None, retries: int, distributed: Any, failure: type[PinlakeError],
-                  hint: str) -> PinlakeError:
+def _task_failure(
+    what: str, exc: BaseException | None, retries: int, distributed: Any, failure: type[PinlakeError], hint: str
+) -> PinlakeError:
     if isinstance(exc, distributed.KilledWorker):
         return failure(f"{what} failed: the workers running it died ({exc})", hint=hint)
     why = f"{type(exc).__name__}: {exc}" if exc is not None else "cancelled"
@@ -157,5 +175,15 @@ def worker_names(client: Any) -> list[str]:
     return sorted(client.scheduler_info().get("workers", {}))
 
 
-__all__ = ["RUNNERS", "DEFAULT_CONNECT_TIMEOUT", "START_HINT", "import_distributed", "check_runner", "client_for", "connect_scheduler", "run_tasks",
-           "error_result", "worker_names"]
+__all__ = [
+    "RUNNERS",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "START_HINT",
+    "import_distributed",
+    "check_runner",
+    "client_for",
+    "connect_scheduler",
+    "run_tasks",
+    "error_result",
+    "worker_names",
+]

@@ -21,9 +21,11 @@ def _lance_call(uri: Any) -> Iterator[dict[str, str] | None]:
         return
     s = settings()
     if unresponsive(s):
-        raise StorageError(f"cannot reach {uri} at {s.where}: not answering (a request got no answer within "
-                           f"{s.timeout:g}s moments ago; PINLAKE_S3_TIMEOUT)",
-                           hint="Check PINLAKE_S3_ENDPOINT (and that the server is up) and your network.")
+        raise StorageError(
+            f"cannot reach {uri} at {s.where}: not answering (a request got no answer within "
+            f"{s.timeout:g}s moments ago; PINLAKE_S3_TIMEOUT)",
+            hint="Check PINLAKE_S3_ENDPOINT (and that the server is up) and your network.",
+        )
     try:
         yield opts
     except BaseException as exc:

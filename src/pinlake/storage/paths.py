@@ -41,7 +41,7 @@ class S3Path:
     __slots__ = ("bucket", "key", "_size")
 
     def __init__(self, uri: str, _size: int | None = None) -> None:
-        rest = uri[len(SCHEME):] if uri.startswith(SCHEME) else uri
+        rest = uri[len(SCHEME) :] if uri.startswith(SCHEME) else uri
         bucket, _, key = rest.partition("/")
         if not bucket:
             raise StorageError(f"invalid s3 uri {uri!r}: no bucket", hint="Use s3://bucket/prefix.")
@@ -107,7 +107,7 @@ class S3Path:
         prefix = other.key + "/" if other.key else ""
         if other.bucket != self.bucket or not self.key.startswith(prefix):
             raise ValueError(f"{self} is not under {other}")
-        return self.key[len(prefix):]
+        return self.key[len(prefix) :]
 
     def resolve(self) -> S3Path:
         return self
@@ -187,11 +187,14 @@ class S3Path:
             pages = list(self._list(delimiter=False))
         except NotFoundError:
             return iter(())
-        return iter(sorted(
-            S3Path(f"{SCHEME}{self.bucket}/{obj['Key']}", _size=int(obj["Size"]))
-            for page in pages for obj in page.get("Contents", [])
-            if fnmatch.fnmatchcase(obj["Key"].rsplit("/", 1)[-1], pattern)
-        ))
+        return iter(
+            sorted(
+                S3Path(f"{SCHEME}{self.bucket}/{obj['Key']}", _size=int(obj["Size"]))
+                for page in pages
+                for obj in page.get("Contents", [])
+                if fnmatch.fnmatchcase(obj["Key"].rsplit("/", 1)[-1], pattern)
+            )
+        )
 
     def stat(self) -> _Stat:
         if self._size is not None:
@@ -260,7 +263,7 @@ class S3Path:
         keys = [p.key for p in self.rglob("*")]
         with s3_errors(self.uri):
             for i in range(0, len(keys), 1000):
-                client().delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
+                client().delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True})
 
 
 AnyPath = Path | S3Path
@@ -275,7 +278,7 @@ def location(path: str | os.PathLike[str] | S3Path) -> AnyPath:
     if text.startswith(SCHEME):
         return S3Path(text)
     if text.startswith("s3:/"):  # Path("s3://b/k") collapses the double slash: restore it
-        return S3Path(SCHEME + text[len("s3:/"):])
+        return S3Path(SCHEME + text[len("s3:/") :])
     if text.startswith("file://"):
         return Path(urlparse(text).path)
     return Path(path)

@@ -97,8 +97,12 @@ def _client(s: S3Settings) -> Any:
         s3={"addressing_style": "path"} if s.endpoint else None,
     )
     c = boto3.client(
-        "s3", endpoint_url=s.endpoint, region_name=s.region or "us-east-1",
-        aws_access_key_id=s.access_key, aws_secret_access_key=s.secret_key, config=config,
+        "s3",
+        endpoint_url=s.endpoint,
+        region_name=s.region or "us-east-1",
+        aws_access_key_id=s.access_key,
+        aws_secret_access_key=s.secret_key,
+        config=config,
     )
     from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
@@ -195,8 +199,10 @@ def lance_storage_error(exc: BaseException) -> StorageError | None:
     why = reason.group(1).strip() if reason else text.split(",")[0].split(": ")[-1].strip()
     s = settings()
     host = _endpoint_host(s)
-    hint = ("The store stopped answering mid-command (see PINLAKE_S3_ENDPOINT). Nothing uncommitted is visible; "
-            "run the same command again once it is back.")
+    hint = (
+        "The store stopped answering mid-command (see PINLAKE_S3_ENDPOINT). Nothing uncommitted is visible; "
+        "run the same command again once it is back."
+    )
     if lance_no_answer(exc):
         why = f"no answer within {s.timeout:g}s (PINLAKE_S3_TIMEOUT)"
     elif "error sending request" in why and host and not _resolves(host):
@@ -213,8 +219,10 @@ def storage_error(uri: str, exc: Exception) -> Exception:
     if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError, bx.ConnectionClosedError)):
         host = _endpoint_host(s)
         if _name_not_resolved(exc) or (isinstance(exc, bx.EndpointConnectionError) and host and not _resolves(host)):
-            return StorageError(f"cannot reach {uri} at {s.where}: the host name {host!r} does not resolve",
-                                hint="Check the host name in PINLAKE_S3_ENDPOINT (or AWS_ENDPOINT_URL) and your DNS.")
+            return StorageError(
+                f"cannot reach {uri} at {s.where}: the host name {host!r} does not resolve",
+                hint="Check the host name in PINLAKE_S3_ENDPOINT (or AWS_ENDPOINT_URL) and your DNS.",
+            )
         if isinstance(exc, _unresponsive_error()):
             reason = f"not answering (a request got no answer within {s.timeout:g}s moments ago; PINLAKE_S3_TIMEOUT)"
         elif isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
@@ -223,22 +231,27 @@ def storage_error(uri: str, exc: Exception) -> Exception:
             reason = "the connection was closed"
         else:
             reason = "connection refused"
-        return StorageError(f"cannot reach {uri} at {s.where}: {reason}",
-                            hint="Check PINLAKE_S3_ENDPOINT (and that the server is up) and your network.")
+        return StorageError(
+            f"cannot reach {uri} at {s.where}: {reason}", hint="Check PINLAKE_S3_ENDPOINT (and that the server is up) and your network."
+        )
     if isinstance(exc, bx.NoCredentialsError):
-        return StorageError(f"no credentials to access {uri} at {s.where}",
-                            hint="Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
+        return StorageError(f"no credentials to access {uri} at {s.where}", hint="Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
     code = error_code(exc)
     if code in ("NoSuchBucket",):
-        bucket = uri[len(SCHEME):].split("/", 1)[0]
-        return NotFoundError(f"bucket {bucket!r} of {uri} does not exist at {s.where}",
-                             hint="Create the bucket first, or fix the uri / PINLAKE_S3_ENDPOINT.")
+        bucket = uri[len(SCHEME) :].split("/", 1)[0]
+        return NotFoundError(
+            f"bucket {bucket!r} of {uri} does not exist at {s.where}", hint="Create the bucket first, or fix the uri / PINLAKE_S3_ENDPOINT."
+        )
     if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "Forbidden"):
-        return StorageError(f"access to {uri} at {s.where} denied ({code})",
-                            hint="Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_REGION) for this endpoint.")
+        return StorageError(
+            f"access to {uri} at {s.where} denied ({code})",
+            hint="Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_REGION) for this endpoint.",
+        )
     if isinstance(exc, bx.BotoCoreError) or code:
-        return StorageError(f"S3 request on {uri} at {s.where} failed: {code or type(exc).__name__}: {exc}".replace("\n", " "),
-                            hint="Check PINLAKE_S3_ENDPOINT and AWS_* settings.")
+        return StorageError(
+            f"S3 request on {uri} at {s.where} failed: {code or type(exc).__name__}: {exc}".replace("\n", " "),
+            hint="Check PINLAKE_S3_ENDPOINT and AWS_* settings.",
+        )
     return exc
 
 
@@ -257,8 +270,11 @@ def _name_not_resolved(exc: BaseException) -> bool:
         seen.add(id(e))
         if isinstance(e, socket.gaierror) or type(e).__name__ == "NameResolutionError":
             return True
-        todo += [getattr(e, "kwargs", {}).get("error") if isinstance(getattr(e, "kwargs", None), dict) else None,
-                 e.__cause__, e.__context__]
+        todo += [
+            getattr(e, "kwargs", {}).get("error") if isinstance(getattr(e, "kwargs", None), dict) else None,
+            e.__cause__,
+            e.__context__,
+        ]
     return False
 
 

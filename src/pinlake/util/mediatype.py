@@ -42,7 +42,14 @@ JPEG_SOS = b"\xff\xda"  # start of scan
 
 
 #: Pillow's format name of each image media type
-IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF", "image/bmp": "BMP", "image/gif": "GIF", "image/webp": "WEBP"}
+IMAGE_FORMATS = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/tiff": "TIFF",
+    "image/bmp": "BMP",
+    "image/gif": "GIF",
+    "image/webp": "WEBP",
+}
 
 
 def image_format(media_type: str) -> str:
@@ -100,7 +107,7 @@ def end_bytes(data: bytes, n: int = TAIL_BYTES) -> bytes:
             end = start + kept
             break
         end = start
-    return data[max(0, end - n):end]
+    return data[max(0, end - n) : end]
 
 
 def read_end(fh: BinaryIO, size: int | None = None, n: int = TAIL_BYTES) -> bytes:
@@ -132,5 +139,15 @@ def file_problem(path: str | os.PathLike[str]) -> str | None:
         return incomplete(media_type, read_end(fh))
 
 
-__all__ = ["SIGNATURES", "SIGNED", "HEAD_BYTES", "TAIL_BYTES", "sniff", "signature_prefix", "incomplete", "end_bytes", "read_end",
-           "file_problem"]
+__all__ = [
+    "SIGNATURES",
+    "SIGNED",
+    "HEAD_BYTES",
+    "TAIL_BYTES",
+    "sniff",
+    "signature_prefix",
+    "incomplete",
+    "end_bytes",
+    "read_end",
+    "file_problem",
+]

@@ -56,7 +56,9 @@ def check_target(target: Any, log: VersionLog, mode: str, hint: str) -> str:
             raise DatasetExistsError(f"{target} already exists", hint=hint)
         if target.exists() and any(target.iterdir()):
             if not is_incomplete(target):
-                raise DatasetExistsError(f"{target} exists and is not a pinlake dataset", hint="Choose another name or empty the directory.")
+                raise DatasetExistsError(
+                    f"{target} exists and is not a pinlake dataset", hint="Choose another name or empty the directory."
+                )
             clear_incomplete(target)
         return mode
     return mode if log.exists() else "create"
@@ -136,19 +138,29 @@ class DatasetBuilder:
         source_id = stable_id("source", name, str(SourceKind(kind).value))
         if all(s.id != source_id for s in self.sources):
             self.sources.append(
-                Source.model_validate({"id": source_id, "name": name, "kind": SourceKind(kind), "metadata": metadata,
-                                       "created_at": self.build_time, "updated_at": self.build_time})
+                Source.model_validate(
+                    {
+                        "id": source_id,
+                        "name": name,
+                        "kind": SourceKind(kind),
+                        "metadata": metadata,
+                        "created_at": self.build_time,
+                        "updated_at": self.build_time,
+                    }
+                )
             )
         return source_id
 
     # --- build ---------------------------------------------------------------------------
-    def build(self, mode: BuildMode = "create", flush_every_n_samples: int | None = None, *, check_refs: bool = True, compute_stats: bool = True) -> Dataset:
+    def build(
+        self, mode: BuildMode = "create", flush_every_n_samples: int | None = None, *, check_refs: bool = True, compute_stats: bool = True
+    ) -> Dataset:
         """Build the dataset; returns it opened at its new version."""
         if mode not in ("create", "overwrite", "add"):
             raise ValidationError(f"unknown build mode {mode!r}", hint="Use mode='create', 'overwrite' or 'add'.")
         target = self.target_dir
         log = VersionLog(target)
-        with build_section(target, log, mode, "Use mode=\"overwrite\" (a new version replacing the rows) or mode=\"add\".") as checked:
+        with build_section(target, log, mode, 'Use mode="overwrite" (a new version replacing the rows) or mode="add".') as checked:
             dataset = self._build_under_write_lock(log, checked, flush_every_n_samples or self.DEFAULT_FLUSH, check_refs, compute_stats)
         pa.default_memory_pool().release_unused()
         return dataset
@@ -163,8 +175,14 @@ class DatasetBuilder:
         writes = WriteBehind()  # fragment writes overlap building the next chunk
         writers = {
             # a table the previous version does not have is written anew (a crashed write's leftover is replaced)
-            t: TableWriter(target, t, arrow_schemas[t], mode=write_mode if t in bases or mode != "add" else "overwrite",
-                           base_version=bases.get(t), writes=writes)
+            t: TableWriter(
+                target,
+                t,
+                arrow_schemas[t],
+                mode=write_mode if t in bases or mode != "add" else "overwrite",
+                base_version=bases.get(t),
+                writes=writes,
+            )
             for t in schemas
         }
         try:
@@ -218,17 +236,28 @@ class DatasetBuilder:
                 rows[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
             # the version's files (info, schema, stats, preview) are made on the state before it commits
             pa.default_memory_pool().release_unused()  # the last chunk's tables, before stats and preview read
-            log.append(f"build:{mode}", tables, rows, props, message=f"{samples} samples",
-                       derive=derive_files(lambda e: Dataset.candidate(target, e, info, self.schema), derived=derived,
-                                          previous=before))
+            log.append(
+                f"build:{mode}",
+                tables,
+                rows,
+                props,
+                message=f"{samples} samples",
+                derive=derive_files(lambda e: Dataset.candidate(target, e, info, self.schema), derived=derived, previous=before),
+            )
             return Dataset(target, dataset_item=self.dataset_item)
         finally:
             for w in writers.values():
                 w.abort()
             writes.close(cancel=True)
 
-    def run_samples(self, buffers: dict[str, list[Any]], flush: Callable[[dict[str, pa.Table] | None, int], None],
-                    flush_every: int, first_sample: int = 0, progress: Callable[[int], None] | None = None) -> int:
+    def run_samples(
+        self,
+        buffers: dict[str, list[Any]],
+        flush: Callable[[dict[str, pa.Table] | None, int], None],
+        flush_every: int,
+        first_sample: int = 0,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
         """Feed every sample to ``flush(ready, at)``: the columnar path's ready tables chunk by chunk
         (``at`` = samples before the chunk), else rows buffered by :meth:`_buffer_sample` and flushed
         every ``flush_every`` samples (``at`` = samples so far); a last ``flush(None, total)``. Returns
@@ -254,8 +283,14 @@ class DatasetBuilder:
             progress(done)
         return done
 
-    def flush_tables(self, buffers: dict[str, list[Any]], ready: dict[str, pa.Table] | None, seen: dict[str, IdSet],
-                     where: str, exists_before: Callable[[str, list[str]], set[str]]) -> dict[str, pa.Table]:
+    def flush_tables(
+        self,
+        buffers: dict[str, list[Any]],
+        ready: dict[str, pa.Table] | None,
+        seen: dict[str, IdSet],
+        where: str,
+        exists_before: Callable[[str, list[str]], set[str]],
+    ) -> dict[str, pa.Table]:
         """One flush's tables: buffered rows (buffers emptied) plus ready tables, referenced tables first,
         ids checked unique within the build and against ``exists_before``; ``seen`` gains the ids."""
         schemas = self.schema.schemas
@@ -266,7 +301,9 @@ class DatasetBuilder:
                 buffers[t] = []
         for t, a in (ready or {}).items():
             if t not in schemas:
-                raise ValidationError(f"{where}: unknown table {t!r}", hint=f"Tables of {self.dataset_item.__name__}: {', '.join(schemas)}.")
+                raise ValidationError(
+                    f"{where}: unknown table {t!r}", hint=f"Tables of {self.dataset_item.__name__}: {', '.join(schemas)}."
+                )
             arrows[t] = pa.concat_tables([arrows[t], a]) if t in arrows else a
         arrows = {t: arrows[t] for t in schemas if t in arrows}  # referenced tables first
         for t, a in arrows.items():

@@ -36,8 +36,14 @@ from pinlake.util.mediatype import image_format
 SCALARS = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 #: fields every row gets from the builder, never from the data
 BASE_FIELDS = {"id", "created_at", "updated_at", "item_ref", "view_ref", "entity_ref", "source_ref", "parent_ref"}
-LOCK_TOP = [("id", pa.string()), ("object_name", pa.string()), ("sha256", pa.string()),
-            ("media_type", pa.string()), ("width", pa.int64()), ("height", pa.int64())]
+LOCK_TOP = [
+    ("id", pa.string()),
+    ("object_name", pa.string()),
+    ("sha256", pa.string()),
+    ("media_type", pa.string()),
+    ("width", pa.int64()),
+    ("height", pa.int64()),
+]
 COORDS = pa.list_(pa.list_(pa.float64()))
 
 
@@ -109,9 +115,16 @@ class TableSpec:
 class ColumnarPlan:
     """What one builder's dataset item needs from a line, and how to build its tables (module doc)."""
 
-    def __init__(self, b: Any, item: TableSpec, view: TableSpec, entity: TableSpec | None,
-                 meta: dict[str, tuple[pa.DataType, bool]], ent_fields: dict[str, tuple[pa.DataType, bool]],
-                 annotations: dict[str, TableSpec]) -> None:
+    def __init__(
+        self,
+        b: Any,
+        item: TableSpec,
+        view: TableSpec,
+        entity: TableSpec | None,
+        meta: dict[str, tuple[pa.DataType, bool]],
+        ent_fields: dict[str, tuple[pa.DataType, bool]],
+        annotations: dict[str, TableSpec],
+    ) -> None:
         self.b, self.item, self.view, self.entity = b, item, view, entity
         self.meta, self.ent_fields, self.annotations = meta, ent_fields, annotations
         meta_fields = [pa.field(k, t) for k, (t, _) in meta.items()] + [pa.field("normalized", pa.bool_())]
@@ -128,8 +141,7 @@ class ColumnarPlan:
         """The lines as one Arrow table (None: a line does not fit the explicit schema)."""
         opts = pj.ParseOptions(explicit_schema=self.parse_schema, unexpected_field_behavior="infer", newlines_in_values=False)
         try:
-            t = pj.read_json(io.BytesIO("\n".join(lines).encode()), parse_options=opts,
-                             read_options=pj.ReadOptions(block_size=1 << 26))
+            t = pj.read_json(io.BytesIO("\n".join(lines).encode()), parse_options=opts, read_options=pj.ReadOptions(block_size=1 << 26))
         except pa.ArrowException:
             return None
         if t.num_rows != len(lines):
@@ -152,7 +164,8 @@ class ColumnarPlan:
         fmts = pa.array([image_format(m) for m in uniq.to_pylist()], pa.string())
         sha = t.column("sha256").combine_chunks()
         vcols = {
-            "url": pc.binary_join_element_wise("lake://", sha, ""), "sha256": sha,
+            "url": pc.binary_join_element_wise("lake://", sha, ""),
+            "sha256": sha,
             "width": pc.fill_null(t.column("width").combine_chunks(), 0),
             "height": pc.fill_null(t.column("height").combine_chunks(), 0),
             "format": fmts.take(pc.index_in(media, uniq)),
@@ -161,7 +174,9 @@ class ColumnarPlan:
         vcols["content"] = vcontent if vcontent is not None else pa.nulls(n, pa.large_binary())
         return self.assemble(t.column("metadata").combine_chunks(), item_ids, splits, vcols)
 
-    def assemble(self, meta: pa.StructArray, item_ids: list[str], splits: list[str], view_cols: dict[str, pa.Array]) -> dict[str, pa.Table] | None:
+    def assemble(
+        self, meta: pa.StructArray, item_ids: list[str], splits: list[str], view_cols: dict[str, pa.Array]
+    ) -> dict[str, pa.Table] | None:
         """The item, view, entity and annotation tables of parsed metadata (one struct per item),
         given the item ids and the view's own columns (url, sha256, width, height, format, content)."""
         b = self.b
@@ -228,8 +243,12 @@ class ColumnarPlan:
                 return None
             ecols[k] = col
         out[ename] = self.entity.table(total, ecols)
-        refs = {"item_ref": item_ref, "view_ref": view_ref, "entity_ref": ref_array(ename, ent_id_arr),
-                "source_ref": ref_array("source", [source_id] * total)}
+        refs = {
+            "item_ref": item_ref,
+            "view_ref": view_ref,
+            "entity_ref": ref_array(ename, ent_id_arr),
+            "source_ref": ref_array("source", [source_id] * total),
+        }
         norm_ent = pc.take(norm_item, pa.array(parent)) if total else pa.array([], pa.bool_())
         for key, spec in self.annotations.items():
             lists = pc.struct_field(objs, key)
@@ -260,8 +279,14 @@ class ColumnarPlan:
                     return None
                 if (norm[:, None] & ((c < -1e-6) | (c > 1 + 1e-6))).any():
                     return None
-                acols.update({"coords": values, "format": pa.array(["xywh"] * m, pa.string()),
-                              "is_normalized": pa.array(norm, pa.bool_()), "confidence": pa.array(np.ones(m), pa.float64())})
+                acols.update(
+                    {
+                        "coords": values,
+                        "format": pa.array(["xywh"] * m, pa.string()),
+                        "is_normalized": pa.array(norm, pa.bool_()),
+                        "confidence": pa.array(np.ones(m), pa.float64()),
+                    }
+                )
             elif issubclass(spec.schema, KeyPoints):
                 if m and (lens % 2).any():
                     return None
@@ -286,7 +311,9 @@ def columnar_plan(b: Any) -> ColumnarPlan | None:
             return None
         meta[k] = (typ, _nullable_ok(info))
     item = TableSpec.of("item", item_schema, {"id", "split", "created_at", "updated_at", *meta})
-    view = TableSpec.of(b.view_name, b.view_schema, {"id", "item_ref", "url", "sha256", "width", "height", "format", "content", "created_at", "updated_at"})
+    view = TableSpec.of(
+        b.view_name, b.view_schema, {"id", "item_ref", "url", "sha256", "width", "height", "format", "content", "created_at", "updated_at"}
+    )
     if item is None or view is None:
         return None
     entity = None

@@ -98,22 +98,64 @@ def build_lock_on_dask(
         total = sum(int(n) for n in lock.manifest["splits"].values())
         plan = plan_shards(lock, shards or default_shards(total, len(workers)))
         with build_section(target, log, mode, "Use mode='overwrite' (new version replacing the rows).") as mode:
-            ds, results, commit_s = _build_under_write_lock(client, lock, target, log, dataset_item, info, lake, mode, embed, plan,
-                                                  retries, flush_every_n_samples or 1024, item, progress, compute_stats)
-    return DaskBuild(ds, len(plan), sorted({r["worker"] for r in results}), round(time.perf_counter() - t0, 3),
-                     [r["seconds"] for r in results], [r["cpu_seconds"] for r in results], commit_s)
+            ds, results, commit_s = _build_under_write_lock(
+                client,
+                lock,
+                target,
+                log,
+                dataset_item,
+                info,
+                lake,
+                mode,
+                embed,
+                plan,
+                retries,
+                flush_every_n_samples or 1024,
+                item,
+                progress,
+                compute_stats,
+            )
+    return DaskBuild(
+        ds,
+        len(plan),
+        sorted({r["worker"] for r in results}),
+        round(time.perf_counter() - t0, 3),
+        [r["seconds"] for r in results],
+        [r["cpu_seconds"] for r in results],
+        commit_s,
+    )
 
 
-def _build_under_write_lock(client: Any, lockfile: Lock, target: AnyPath, log: VersionLog, dataset_item: type[DatasetItem], info: DatasetInfo,
-                  lake: Any, mode: str, embed: bool, plan: list[Shard], retries: int, flush_every: int, item: Any,
-                  progress: Callable[[int, int], None] | None, derived: bool = True) -> tuple[Dataset, list[dict[str, Any]], float]:
+def _build_under_write_lock(
+    client: Any,
+    lockfile: Lock,
+    target: AnyPath,
+    log: VersionLog,
+    dataset_item: type[DatasetItem],
+    info: DatasetInfo,
+    lake: Any,
+    mode: str,
+    embed: bool,
+    plan: list[Shard],
+    retries: int,
+    flush_every: int,
+    item: Any,
+    progress: Callable[[int, int], None] | None,
+    derived: bool = True,
+) -> tuple[Dataset, list[dict[str, Any]], float]:
     schema = DatasetSchema.from_dataset_item(dataset_item)
     info.id = info.id or target.name
     info.media = {"lake": str(lake.root), "lock": str(lockfile.path)}
     job = ShardJob(
-        dataset_path=str(target), lock_dir=str(lockfile.path), manifest=lockfile.manifest, lake_root=str(lake.root),
-        item=item if item is not None else item_spec(dataset_item), info=info.model_dump(mode="json"), embed=embed,
-        build_time=utcnow(), flush_every=flush_every,
+        dataset_path=str(target),
+        lock_dir=str(lockfile.path),
+        manifest=lockfile.manifest,
+        lake_root=str(lake.root),
+        item=item if item is not None else item_spec(dataset_item),
+        info=info.model_dump(mode="json"),
+        embed=embed,
+        build_time=utcnow(),
+        flush_every=flush_every,
     )
     results = run_shards(client, job, plan, retries, progress)
     t0 = time.perf_counter()
@@ -121,8 +163,9 @@ def _build_under_write_lock(client: Any, lockfile: Lock, target: AnyPath, log: V
     return Dataset(target, dataset_item=dataset_item), results, round(time.perf_counter() - t0, 3)
 
 
-def run_shards(client: Any, job: ShardJob, plan: list[Shard], retries: int,
-               progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+def run_shards(
+    client: Any, job: ShardJob, plan: list[Shard], retries: int, progress: Callable[[int, int], None] | None = None
+) -> list[dict[str, Any]]:
     """Run every shard on the cluster; their results in shard order, or a BuildError naming the
     first shard that failed (the others are cancelled)."""
     total = sum(s.count for s in plan)
@@ -133,13 +176,30 @@ def run_shards(client: Any, job: ShardJob, plan: list[Shard], retries: int,
         if progress:
             progress(done[0], total)
 
-    return run_tasks(client, run_shard, [(job, s) for s in plan], name=f"shard-{location(job.dataset_path).name}",
-                     describe=lambda i: plan[i].describe(), retries=retries, failure=BuildError,
-                     hint="The previous dataset version stays the latest; fix the cause and build again.", on_result=on_result)
+    return run_tasks(
+        client,
+        run_shard,
+        [(job, s) for s in plan],
+        name=f"shard-{location(job.dataset_path).name}",
+        describe=lambda i: plan[i].describe(),
+        retries=retries,
+        failure=BuildError,
+        hint="The previous dataset version stays the latest; fix the cause and build again.",
+        on_result=on_result,
+    )
 
 
-def commit_build(target: AnyPath, log: VersionLog, schema: DatasetSchema, results: list[dict[str, Any]], mode: str,
-                 lineage: dict[str, Any], *, info: DatasetInfo | None = None, derived: bool = True) -> None:
+def commit_build(
+    target: AnyPath,
+    log: VersionLog,
+    schema: DatasetSchema,
+    results: list[dict[str, Any]],
+    mode: str,
+    lineage: dict[str, Any],
+    *,
+    info: DatasetInfo | None = None,
+    derived: bool = True,
+) -> None:
     """The commit point: the coordinator's source rows, one commit per table, one version entry
     (with the version's info, schema, stats and preview made before it)."""
     samples = sum(r["samples"] for r in results)
@@ -164,8 +224,14 @@ def commit_build(target: AnyPath, log: VersionLog, schema: DatasetSchema, result
             counts[t] = lance_dataset(table_uri(target, t), version=tables[t]).count_rows()
         before = Dataset(target) if log.exists() else None
         info = info or DatasetInfo(id=target.name, name=target.name)
-        log.append(f"build:{mode}", tables, counts, props, message=f"{samples} samples ({len(results)} shards on dask)",
-                   derive=derive_files(lambda e: Dataset.candidate(target, e, info, schema), derived=derived, previous=before))
+        log.append(
+            f"build:{mode}",
+            tables,
+            counts,
+            props,
+            message=f"{samples} samples ({len(results)} shards on dask)",
+            derive=derive_files(lambda e: Dataset.candidate(target, e, info, schema), derived=derived, previous=before),
+        )
     finally:
         for w in writers.values():
             w.abort()

@@ -184,7 +184,8 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
     writes = WriteBehind()
     writers = {
         t: TableWriter(job.dataset_path, t, arrow_schema(s), mode="overwrite", writes=writes)
-        for t, s in schemas.items() if t not in COORDINATOR_TABLES
+        for t, s in schemas.items()
+        if t not in COORDINATOR_TABLES
     }
     try:
         seen: dict[str, IdSet] = {t: IdSet() for t in schemas}

@@ -116,16 +116,23 @@ class EntityTablesMixin:
             entity_id = stable_id(item_id, self.entity_name, i)
             try:
                 entity = self.entity_schema(
-                    id=entity_id, item_ref=ItemRef(id=item_id), view_ref=ViewRef(name=self.view_name, id=view.id),
-                    created_at=t, updated_at=t, **row,
+                    id=entity_id,
+                    item_ref=ItemRef(id=item_id),
+                    view_ref=ViewRef(name=self.view_name, id=view.id),
+                    created_at=t,
+                    updated_at=t,
+                    **row,
                 )
             except Exception as exc:  # noqa: BLE001
                 raise InputFileError(f"{where}: {self.entity_name}[{i}]: {pydantic_message(exc)}") from None
             entities.append(entity)
             refs = {
-                "item_ref": ItemRef(id=item_id), "view_ref": ViewRef(name=self.view_name, id=view.id),
-                "entity_ref": EntityRef(name=self.entity_name, id=entity_id), "source_ref": SourceRef(id=source_id),
-                "created_at": t, "updated_at": t,
+                "item_ref": ItemRef(id=item_id),
+                "view_ref": ViewRef(name=self.view_name, id=view.id),
+                "entity_ref": EntityRef(name=self.entity_name, id=entity_id),
+                "source_ref": SourceRef(id=source_id),
+                "created_at": t,
+                "updated_at": t,
             }
             for key, value in ann_values.items():
                 if value is None:
@@ -134,7 +141,9 @@ class EntityTablesMixin:
                 ann: BaseSchema
                 try:
                     if issubclass(schema, BBox):
-                        ann = schema(id=stable_id(entity_id, table), coords=value, format="xywh", is_normalized=row_norm, confidence=1.0, **refs)
+                        ann = schema(
+                            id=stable_id(entity_id, table), coords=value, format="xywh", is_normalized=row_norm, confidence=1.0, **refs
+                        )
                     elif issubclass(schema, KeyPoints):
                         coords = [c for pt in value for c in pt] if value and isinstance(value[0], list) else value
                         ann = schema(id=stable_id(entity_id, table), coords=coords, **refs)
@@ -254,7 +263,9 @@ class ImageFolderBuilder(EntityTablesMixin, DatasetBuilder):
                     width, height, fmt = im.width, im.height, (im.format or "").upper()
                     im.verify()
         except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds
-            raise InputFileError(f"{path}: not a readable image ({type(exc).__name__}: {exc})", hint=f"Fix or remove it ({where}).") from None
+            raise InputFileError(
+                f"{path}: not a readable image ({type(exc).__name__}: {exc})", hint=f"Fix or remove it ({where})."
+            ) from None
         if problem is not None:
             raise truncated_image_error(path, problem, where)
         return width, height, fmt
@@ -267,8 +278,15 @@ class ImageFolderBuilder(EntityTablesMixin, DatasetBuilder):
         width, height, fmt = self.image_size(path, where)
         content = path.read_bytes() if self.embed else None
         return self.view_schema(
-            id=stable_id(item_id, self.view_name), item_ref=ItemRef(id=item_id), url=self.view_url(path.parent.name, path.name),
-            width=width, height=height, format=fmt, content=content, created_at=self.build_time, updated_at=self.build_time,
+            id=stable_id(item_id, self.view_name),
+            item_ref=ItemRef(id=item_id),
+            url=self.view_url(path.parent.name, path.name),
+            width=width,
+            height=height,
+            format=fmt,
+            content=content,
+            created_at=self.build_time,
+            updated_at=self.build_time,
         )
 
 

@@ -44,9 +44,9 @@ def table_chunks(b: Any, chunk_size: int) -> Iterator[tuple[int, dict[str, pa.Ta
         lines, table = parsed
         for start in range(0, table.num_rows, chunk_size):
             part = table.slice(start, chunk_size)
-            out = chunk_tables(b, plan, split_dir, part, lines[start:start + chunk_size])
+            out = chunk_tables(b, plan, split_dir, part, lines[start : start + chunk_size])
             if out is None:
-                out = b.samples_to_tables(list(_line_samples(b, split_dir, lines[start:start + chunk_size])))
+                out = b.samples_to_tables(list(_line_samples(b, split_dir, lines[start : start + chunk_size])))
             yield part.num_rows, out
 
 
@@ -80,8 +80,11 @@ def parse_split(b: Any, plan: ColumnarPlan, split_dir: Path) -> tuple[list[tuple
     schema = pa.schema([pa.field(b.view_name, pa.string()), *plan.meta_type])
     opts = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer", newlines_in_values=False)
     try:
-        t = pj.read_json(io.BytesIO(b"\n".join(line for _, line in lines)), parse_options=opts,
-                         read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) + 1)))
+        t = pj.read_json(
+            io.BytesIO(b"\n".join(line for _, line in lines)),
+            parse_options=opts,
+            read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) + 1)),
+        )
     except (pa.ArrowException, ValueError):
         return None
     if t.num_rows != len(lines) or set(t.column_names) != set(schema.names):
@@ -145,7 +148,8 @@ def chunk_tables(b: Any, plan: ColumnarPlan, split_dir: Path, part: pa.Table, li
     vcols = {
         "url": pa.array([b.view_url(split, name) for name in names], pa.string()),
         "sha256": pa.array([""] * n, pa.string()),
-        "width": pa.array(widths, pa.int64()), "height": pa.array(heights, pa.int64()),
+        "width": pa.array(widths, pa.int64()),
+        "height": pa.array(heights, pa.int64()),
         "format": pa.array(fmts, pa.string()),
         "content": pa.array(contents, pa.large_binary()) if b.embed else pa.nulls(n, pa.large_binary()),
     }

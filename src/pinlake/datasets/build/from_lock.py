@@ -121,7 +121,7 @@ class LockfileBuilder(EntityTablesMixin, DatasetBuilder):
                 return out
         samples: list[dict[str, Any]] = []
         for i in range(0, len(lines), self.EMBED_CHUNK):
-            part = [(split, lineno, json.loads(line)) for split, lineno, line in lines[i:i + self.EMBED_CHUNK]]
+            part = [(split, lineno, json.loads(line)) for split, lineno, line in lines[i : i + self.EMBED_CHUNK]]
             samples.extend(self._samples(part))
         return self.samples_to_tables(samples)
 
@@ -165,7 +165,9 @@ class LockfileBuilder(EntityTablesMixin, DatasetBuilder):
         try:
             item = self._create_item(split, item_id, **values)
         except ValidationError as exc:
-            raise InputFileError(f"{where}: {exc.message}", hint="The resource's lake metadata does not fit the dataset item schema.") from None
+            raise InputFileError(
+                f"{where}: {exc.message}", hint="The resource's lake metadata does not fit the dataset item schema."
+            ) from None
         view = self._view(item_id, rec, where)
         sample: dict[str, Any] = {"item": item, self.view_name: view}
         if entities_data is not None and self.entity_name:
@@ -185,9 +187,16 @@ class LockfileBuilder(EntityTablesMixin, DatasetBuilder):
         media = rec.get("media_type") or ""
         fmt = image_format(media)
         return self.view_schema(
-            id=stable_id(item_id, self.view_name), item_ref=ItemRef(id=item_id), url=f"lake://{rec['sha256']}",
-            sha256=rec["sha256"], width=rec.get("width") or 0, height=rec.get("height") or 0, format=fmt,
-            content=content, created_at=self.build_time, updated_at=self.build_time,
+            id=stable_id(item_id, self.view_name),
+            item_ref=ItemRef(id=item_id),
+            url=f"lake://{rec['sha256']}",
+            sha256=rec["sha256"],
+            width=rec.get("width") or 0,
+            height=rec.get("height") or 0,
+            format=fmt,
+            content=content,
+            created_at=self.build_time,
+            updated_at=self.build_time,
         )
 
 
