@@ -18,9 +18,10 @@ import time
 from typing import Any
 
 from pinlake.errors import InputFileError
-from pinlake.lake.lance_tables import OBJECTS_SCHEMA, storage_options_for
+from pinlake.lake.lance_tables import OBJECTS_SCHEMA
 from pinlake.lake.upload import BATCH_BYTES, BATCH_ROWS, Item, failure_reason, load_chunk, objects_table, read_local
 from pinlake.runners.dask import error_result
+from pinlake.storage import storage_options
 
 
 def _where() -> str:
@@ -59,7 +60,7 @@ def write_objects(uri: str, entries: list[tuple[str, str, int]], created_at: Any
     def flush() -> None:
         fragments.extend(
             lance.fragment.write_fragments(
-                objects_table(rows, created_at), uri, schema=OBJECTS_SCHEMA, storage_options=storage_options_for(uri)
+                objects_table(rows, created_at), uri, schema=OBJECTS_SCHEMA, storage_options=storage_options(uri)
             )
         )
 

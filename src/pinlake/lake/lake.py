@@ -20,7 +20,7 @@ from pinlake.lake.processing import ProcessingResult, run
 from pinlake.lake.upload import check_metadata_sizes, ingest, local_items
 from pinlake.lake.values import write_parquet
 from pinlake.runners.dask import check_runner
-from pinlake.storage import S3Path
+from pinlake.storage import S3Path, is_uri
 
 if TYPE_CHECKING:  # pragma: no cover
     from lance.dataset import Version
@@ -35,7 +35,7 @@ class Lake:
     """A lake rooted at a directory (or ``s3://`` uri). ``Lake(root, version=N)`` is read-only at N."""
 
     def __init__(self, root: PathLike | S3Path, version: int | None = None) -> None:
-        self.root = str(root) if isinstance(root, S3Path) or "://" in str(root) else Path(root)
+        self.root = str(root) if isinstance(root, S3Path) or is_uri(root) else Path(root)
         self._store = Store(root, version=version)
         self.read_only = version is not None
         if self.read_only:

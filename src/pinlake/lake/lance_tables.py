@@ -24,7 +24,7 @@ from lance import LanceOperation, Transaction
 
 from pinlake.errors import ValidationError, field_size_error, oversized_string
 from pinlake.provenance import lineage_properties
-from pinlake.storage import S3Path, location, storage_options
+from pinlake.storage import S3Path, is_remote, location, storage_options
 from pinlake.storage import lock as storage_lock
 from pinlake.util.sqltext import sql_in, sql_str  # noqa: F401 - re-exported for the lake modules
 
@@ -72,15 +72,6 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def is_remote(root: str) -> bool:
-    return "://" in root and not root.startswith("file://")
-
-
-def storage_options_for(root: str) -> dict[str, str] | None:
-    """Object-store options for an ``s3://`` lake, from the environment (see :mod:`pinlake.storage`)."""
-    return storage_options(root) if root.startswith("s3://") else None
-
-
 class Store:
     """Opens and commits the lake tables. ``version`` pins the data table (read-only lake)."""
 
@@ -88,7 +79,7 @@ class Store:
         self.root = str(root).rstrip("/")
         self.remote = is_remote(self.root)
         self.pinned_version = version
-        self.storage_options = storage_options_for(self.root)
+        self.storage_options = storage_options(self.root)
         #: (message, hint) when every write through this store is refused (see :meth:`check_writable`)
         self.read_only: tuple[str, str] | None = None
         self._lock: Any = None

@@ -10,6 +10,7 @@ from typing import Any
 from pinlake.errors import NotFoundError
 from pinlake.lake import ErrorManager
 from pinlake.library.connection import Library
+from pinlake.storage import is_uri
 
 
 def ingest_step(
@@ -27,10 +28,10 @@ def ingest_step(
     lib = Library(library).ensure()
     lake = lib.get_datalake()
     errors = ErrorManager()
-    remote = [p for p in paths_or_prefix if "://" in p]
+    remote = [p for p in paths_or_prefix if is_uri(p)]
     files: list[str] = []
     for p in paths_or_prefix:
-        if "://" in p:
+        if is_uri(p):
             continue
         path = Path(p)
         if path.is_dir():

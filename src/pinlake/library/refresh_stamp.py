@@ -27,6 +27,7 @@ from typing import Any
 
 from pinlake.layout import LOG_NAME, META_DIR
 from pinlake.library.registry import Registry
+from pinlake.storage import is_uri
 
 STAMP = ".refresh-stamp.json"
 LAKE_DATA = "data.lance"  # the lake's data table (pinlake.lake.lance_tables DATA)
@@ -58,7 +59,7 @@ def latest_manifest_version(names: list[str]) -> int | None:
 
 def _local(library: str | os.PathLike[str]) -> Path | None:
     text = str(library)
-    return None if "://" in text else Path(text)
+    return None if is_uri(text) else Path(text)
 
 
 def _current_finalize(dataset: Path, version: int) -> bool:

@@ -24,7 +24,7 @@ from pinlake.lake.models import Data
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import LockfileError, RecipeError
 from pinlake.recipes.loader import load_recipe, resolve_resource, run_recipe
-from pinlake.storage import AnyPath, S3Path, location
+from pinlake.storage import AnyPath, S3Path, is_uri, location
 from pinlake.util.sqltext import sql_in
 
 LOCK_KEYS = ("id", "object_name", "version", "sha256", "size", "media_type", "width", "height", "tags", "metadata", "uri")
@@ -200,7 +200,7 @@ def lock_recipe(
             "recipe": loaded.name,
             "recipe_file": str(loaded.path),
             "recipe_sha256": loaded.source_sha256,
-            "lake": str(Path(str(lake.root)).resolve()) if "://" not in str(lake.root) else str(lake.root),
+            "lake": str(Path(str(lake.root)).resolve()) if not is_uri(lake.root) else str(lake.root),
             "lake_version": client.version,
             "disjoint": loaded.spec.disjoint,
             "splits": dict(sorted(counts.items())),

@@ -21,7 +21,7 @@ from pinlake.errors import ValidationError
 from pinlake.lake.lake import Lake
 from pinlake.recipes.errors import LockfileError
 from pinlake.recipes.lockfile import Lock, check_in_lake, read_lock
-from pinlake.storage import AnyPath, location
+from pinlake.storage import AnyPath, is_uri, location
 
 ENTRY_POINT_GROUP = "pinlake.materializers"
 
@@ -81,7 +81,7 @@ def _local_path(uri: str | None) -> Path | None:
         return None
     if uri.startswith("file://"):
         return Path(uri[len("file://") :])
-    return None if "://" in uri else Path(uri)
+    return None if is_uri(uri) else Path(uri)
 
 
 def _safe_target(root: Path, object_name: str) -> Path:

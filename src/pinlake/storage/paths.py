@@ -284,13 +284,20 @@ def location(path: str | os.PathLike[str] | S3Path) -> AnyPath:
     return Path(path)
 
 
+def is_uri(text: Any) -> bool:
+    """``text`` names a location by uri (``scheme://…``, ``file://`` included) rather than by path."""
+    return "://" in str(text)
+
+
 def is_remote(path: Any) -> bool:
-    return isinstance(path, S3Path) or (isinstance(path, str) and path.startswith(SCHEME))
+    """The one test of "is this remote?": an :class:`S3Path`, or a uri of an object store (any scheme
+    but ``file://``). :func:`location` decides the path type once; this answers for plain strings too."""
+    return isinstance(path, S3Path) or (is_uri(path) and not str(path).startswith("file://"))
 
 
 def storage_options(path: Any) -> dict[str, str] | None:
-    """Lance ``storage_options`` for a location or uri (``None`` when local)."""
-    return settings().lance_options() if is_remote(path if isinstance(path, S3Path) else str(path)) else None
+    """Lance ``storage_options`` for a location or uri: the S3 settings for ``s3://``, ``None`` otherwise."""
+    return settings().lance_options() if isinstance(path, S3Path) or str(path).startswith(SCHEME) else None
 
 
 def write_bytes_atomic(path: AnyPath, data: bytes) -> None:
