@@ -205,15 +205,7 @@ def refresh(
         retention = retention_task(library, registry, dataset)  # last: the summary diffs against the previous version
         write_stamp(library, registry, dataset, lock)
     logger.info("%s version %s built from lock %s (tag %s, runner %s)", dataset, build.version, lock.lock_hash[:12], tag, build.runner)
-    return {
-        "dataset": dataset,
-        "unchanged": build.unchanged,
-        "version": build.version,
-        "lock_hash": lock.lock_hash,
-        "tag": tag,
-        "previous_version": build.previous_version,
-        "retention": retention,
-    }
+    return engine.refresh_result(dataset, build, lock, tag, retention)
 
 
 @flow(name="refresh-all", task_runner=ThreadPoolTaskRunner(max_workers=2))

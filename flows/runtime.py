@@ -16,6 +16,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pinlake.storage import is_uri
+
 QUIET = {
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -37,7 +39,7 @@ def library_id(library: str | os.PathLike[str]) -> str:
     """A library's identity across processes and machines: its ``s3://`` uri as given, or the
     absolute local path (used in event resources and cache keys)."""
     text = str(library)
-    return text.rstrip("/") if "://" in text else str(Path(text).resolve())
+    return text.rstrip("/") if is_uri(text) else str(Path(text).resolve())
 
 
 def mark_lineage() -> None:

@@ -132,7 +132,13 @@ def log_entries(dataset_path: AnyPath) -> list[dict[str, Any]]:
     log = dataset_path / LOG_NAME
     if not (log / "_versions").is_dir():
         return []
-    return [
+    return decode_log(lance_dataset(str(log)).to_table(columns=list(LOG_FIELDS)))
+
+
+def decode_log(table: Any) -> list[dict[str, Any]]:
+    """Rows of a version log table as entry dicts (JSON columns decoded), in version order: the one
+    decoder of the log's format, used by the catalog and by :class:`pinlake.datasets.versions.VersionLog`."""
+    out = [
         {
             **r,
             "tables": json.loads(r["tables"]),
@@ -140,8 +146,10 @@ def log_entries(dataset_path: AnyPath) -> list[dict[str, Any]]:
             "lineage": json.loads(r["lineage"] or "{}"),
             "message": r["message"] or "",
         }
-        for r in lance_dataset(str(log)).to_table(columns=list(LOG_FIELDS)).to_pylist()
+        for r in table.select(list(LOG_FIELDS)).to_pylist()
     ]
+    out.sort(key=lambda e: e["dataset_version"])
+    return out
 
 
 def _as_dict(entry: Any) -> dict[str, Any]:

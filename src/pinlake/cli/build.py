@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pinlake.cli.app import LibraryOption, app, console, fail, handle_errors, library_path
 from pinlake.errors import DatasetExistsError
+from pinlake.library import Library
 
 FOLDER_MODES = ("create", "overwrite", "add")
 LOCK_MODES = ("auto", "create", "overwrite")
@@ -62,8 +63,6 @@ def build(
     Example (on a Dask cluster: `dask scheduler &` then `dask worker tcp://127.0.0.1:8786 &`):
     pinlake build --lock library/_locks/<hash> --name basel_trial --runner dask --dask-address tcp://127.0.0.1:8786
     """
-    from pinlake.library import Library  # lazy: CLI startup
-
     kind = "lock" if lock is not None else "folder"
     modes = LOCK_MODES if lock is not None else FOLDER_MODES
     if mode is not None and mode not in modes:

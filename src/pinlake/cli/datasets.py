@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
+from pinlake.library import Library
 
 datasets_app = typer.Typer(
     name="datasets",
@@ -33,7 +34,6 @@ def lock(
 
     Example (the lock's directory for the next command): pinlake datasets lock --file recipes/basel_trial.py --json
     """
-    from pinlake.library import Library  # lazy: CLI startup
     from pinlake.recipes.lockfile import lock_recipe  # lazy: CLI startup
 
     lib = Library(library_path(library))
@@ -97,7 +97,7 @@ def register(
     Example: pinlake datasets register --file recipes/basel_trial.py --name basel_trial --schedule "0 3 * * *"
     """
     from pinlake.library.registry import register as do_register  # lazy: CLI startup
-    from pinlake.library.registry import relative_script
+    from pinlake.library.registry import relative_script  # lazy: CLI startup
 
     entry = do_register(
         registry,

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+from pinlake.integrations.prefect import resolve_registry
 
 
 @app.command("deploy")
@@ -26,8 +27,7 @@ def deploy(
     from flows.deployments import (  # lazy: CLI startup; flows.deployments imports no Prefect at module level
         prefect_yaml,
         write_prefect_yaml,
-    )
-    from pinlake.integrations.prefect import resolve_registry  # lazy: CLI startup
+    )  # lazy: CLI startup
 
     reg = str(resolve_registry(registry))
     lib = str(library_path(library).resolve())

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
+from pinlake.library import Library
 
 
 @app.command("info")
@@ -21,7 +22,6 @@ def info(
 
     Example: pinlake info health_images
     """
-    from pinlake.library import Library  # lazy: CLI startup
     from pinlake.library.info import dataset_summary, open_dataset  # lazy: CLI startup
 
     summary = dataset_summary(open_dataset(Library(library_path(library)), dataset))

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
+from pinlake.integrations.prefect import run_flow, run_here, use_server
 
 
 @app.command("ingest")
@@ -34,8 +35,6 @@ def ingest(
 
     Example: pinlake ingest /shared/scans --tag mri --runner dask --dask-address tcp://127.0.0.1:8786
     """
-    from pinlake.integrations.prefect import run_flow, run_here, use_server  # lazy: CLI startup
-
     lib = str(library_path(library).resolve())
     files, tags = list(paths), list(tag) or None
     if use_server(None if local is None else ("local" if local else "server")):

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pinlake.cli.app import LibraryOption, console, err_console, fail, handle_errors, library_path
+from pinlake.cli.app import LibraryOption, app, console, echo_json, err_console, fail, handle_errors, library_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.lake import Lake
@@ -202,8 +202,6 @@ def ls(
     _check_tags(lake, tag)
     md = lake.list_data(limit=limit, tags=tag or None, q=q, all_versions=all_versions)
     if as_json:
-        from pinlake.cli.app import echo_json  # lazy: CLI startup
-
         echo_json([d.to_dict() for d in md])
     else:
         console.print(_table(list(md)))
@@ -238,7 +236,6 @@ def find(
     Example: pinlake lake find health/test/microscope-test-001.png --version 1
     """
     d = _lake(library).find_data(filename=filename, object_name=object_name, id=id, version=version)
-    from pinlake.cli.app import echo_json  # lazy: CLI startup
 
     echo_json(d.to_dict())
 
@@ -340,7 +337,5 @@ def process(
     if r.failed:
         raise typer.Exit(1)
 
-
-from pinlake.cli.app import app  # noqa: E402
 
 app.add_typer(lake_app, name="lake")

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
+from pinlake.library import Library
 
 
 @app.command("ls")
@@ -17,7 +18,6 @@ def ls(as_json: bool = typer.Option(False, "--json", help="Print JSON."), librar
 
     Example: pinlake ls --library ./library
     """
-    from pinlake.library import Library  # lazy: CLI startup
     from pinlake.library.info import list_datasets  # lazy: CLI startup
 
     lib = Library(library_path(library))

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import app, console, handle_errors
+from pinlake.library import Library
 
 
 @app.command("materialize")
@@ -28,8 +29,6 @@ def materialize(
 
     lake = None
     if library is not None:
-        from pinlake.library import Library  # lazy: CLI startup
-
         lake = Library(library).get_datalake()
     result = run(file, materializer, out, lake)
     for name, paths in result.items():

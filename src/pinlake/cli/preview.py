@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+from pinlake.library import Library
 
 
 @app.command("preview")
@@ -20,7 +21,6 @@ def preview(
 
     Example: pinlake preview health_images
     """
-    from pinlake.library import Library  # lazy: CLI startup
     from pinlake.library.info import open_dataset  # lazy: CLI startup
     from pinlake.library.preview import recompute_preview  # lazy: CLI startup
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, fail, handle_errors, library_path
+from pinlake.integrations.prefect import resolve_registry, run_flow, run_here, unchanged_on_server, use_server
 
 
 @app.command("refresh")
@@ -29,8 +30,6 @@ def refresh(
 
     Example: pinlake refresh health_by_tag --registry recipes/datasets.yaml
     """
-    from pinlake.integrations.prefect import resolve_registry, use_server  # lazy: CLI startup
-
     if not dataset and not all_:
         fail("name a dataset or pass --all", "Try `pinlake datasets ls` to see the registry.")
     reg = str(resolve_registry(registry))
@@ -53,8 +52,6 @@ def refresh(
 
 def _on_server(lib: str, reg: str, dataset: str | None, all_: bool, verbose: bool) -> list[dict]:
     """The `refresh` / `refresh-all` flow on the server; a no-op of one dataset is recorded over REST."""
-    from pinlake.integrations.prefect import run_flow, unchanged_on_server  # lazy: CLI startup
-
     if dataset and not all_:
         fast = unchanged_on_server(lib, reg, dataset)  # no-op: no Prefect import, run recorded over REST
         if fast is not None:
@@ -69,7 +66,6 @@ def _on_server(lib: str, reg: str, dataset: str | None, all_: bool, verbose: boo
 
 def _here(lib: str, reg: str, dataset: str | None, all_: bool, verbose: bool) -> list[dict]:
     """The refresh chain in this process (no Prefect import, no server): one dataset, or each in turn."""
-    from pinlake.integrations.prefect import run_here  # lazy: CLI startup
     from pinlake.library.refresh import refresh_dataset, registry_names  # lazy: CLI startup
 
     names = registry_names(reg) if all_ else [dataset]

@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from pinlake.cli.app import app, console, echo_json, handle_errors
+from pinlake.integrations.prefect import quiet_flows, use_server
 
 
 @app.command("runs")
@@ -19,8 +20,6 @@ def runs(
 
     Example: PREFECT_API_URL=http://127.0.0.1:4200/api pinlake runs --limit 5
     """
-    from pinlake.integrations.prefect import quiet_flows, use_server  # lazy: CLI startup
-
     use_server("server")
     with quiet_flows():
         from flows.runs import recent_runs  # lazy: CLI startup

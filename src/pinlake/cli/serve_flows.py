@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import LibraryOption, app, handle_errors, library_path
+from pinlake.integrations.prefect import resolve_registry, use_server
 
 
 @app.command("serve-flows")
@@ -16,8 +17,6 @@ def serve_flows(registry: Path | None = typer.Option(None, "--registry", "-r"), 
 
     Example: PREFECT_API_URL=http://127.0.0.1:4200/api pinlake serve-flows --registry recipes/datasets.yaml
     """
-    from pinlake.integrations.prefect import resolve_registry, use_server  # lazy: CLI startup
-
     use_server("server")
     from flows.serve import main  # lazy: CLI startup
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, engine_message, handle_errors, library_path
 from pinlake.errors import InvalidQueryError
+from pinlake.library import Library
 
 
 @app.command("show")
@@ -29,7 +30,6 @@ def show(
 
     Example: pinlake show health_images bbox --where "confidence > 0.5" --json
     """
-    from pinlake.library import Library  # lazy: CLI startup
     from pinlake.library.info import open_dataset  # lazy: CLI startup
 
     ds = open_dataset(Library(library_path(library)), dataset)

@@ -11,6 +11,7 @@ import typer
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, fail, handle_errors, library_path, one_line
 from pinlake.errors import InvalidQueryError
+from pinlake.library import Library
 
 SQL_HINT = 'One read-only DuckDB statement over the library, e.g. pinlake sql "SELECT * FROM catalog.versions LIMIT 5".'
 #: the widest a column of the table view gets before its values are cut with "…"
@@ -42,7 +43,6 @@ def sql(
 
     Example: pinlake sql "SELECT * FROM catalog.versions LIMIT 2" --vertical
     """
-    from pinlake.library import Library  # lazy: CLI startup
     from pinlake.library.sql import sql as run_sql  # lazy: CLI startup
 
     for warning in Library(library_path(library)).incomplete_warnings():
@@ -100,7 +100,7 @@ def _print_table(result: Any, rows: list[dict[str, Any]]) -> None:
     """A table of the columns that fit the console's width, in order, each cut at MAX_COLUMN_WIDTH;
     the columns left out are named under it."""
     import pyarrow.types as pat
-    from rich.table import Table
+    from rich.table import Table  # lazy: CLI startup
 
     names = result.column_names
     available = console.width - 1  # the table's left border

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
+from pinlake.library import Library
 
 
 @app.command("stats")
@@ -20,7 +21,6 @@ def stats(
 
     Example: pinlake stats health_images --json
     """
-    from pinlake.library import Library  # lazy: CLI startup
     from pinlake.library.info import open_dataset  # lazy: CLI startup
     from pinlake.library.stats import recompute_stats  # lazy: CLI startup
 

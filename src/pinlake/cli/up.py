@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+from pinlake.integrations.prefect import resolve_registry
 
 DEFAULT_PREFECT_HOME = Path.home() / ".prefect"
 
@@ -26,7 +27,6 @@ def up(
     Example: pinlake up --port 4200
     """
     from flows.runtime import configure, start_server, stop_server  # lazy: CLI startup
-    from pinlake.integrations.prefect import resolve_registry  # lazy: CLI startup
 
     configure(home)
     reg = str(resolve_registry(registry))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import cached_property
@@ -156,6 +157,11 @@ class Dataset(CrudMixin):
     def checkout(self, version: int) -> Dataset:
         """A read-only handle on an older (or the same) dataset version."""
         return Dataset(self.path, self.media_dir, version=version, dataset_item=None)
+
+    def refresh(self) -> Dataset:
+        """Deprecated name of :meth:`reload` (it does not refresh the dataset: ``pinlake refresh`` does)."""
+        warnings.warn("Dataset.refresh() is deprecated: use Dataset.reload()", DeprecationWarning, stacklevel=2)
+        return self.reload()
 
     def reload(self) -> Dataset:
         """Move this (unpinned) handle to the latest committed version."""

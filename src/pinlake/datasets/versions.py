@@ -35,7 +35,7 @@ from typing import Any
 import lance
 import pyarrow as pa
 
-from pinlake.catalog.sync import on_version_logged
+from pinlake.catalog.sync import decode_log, on_version_logged
 from pinlake.datasets.tables import table_uri
 from pinlake.errors import BuildError, NotFoundError
 from pinlake.layout import LOG_NAME, META_DIR
@@ -202,20 +202,7 @@ class VersionLog:
 
     @staticmethod
     def _entries(table: pa.Table) -> list[DatasetVersion]:
-        out = [
-            DatasetVersion(
-                dataset_version=r["dataset_version"],
-                created_at=r["created_at"],
-                operation=r["operation"],
-                tables=json.loads(r["tables"]),
-                rows=json.loads(r["rows"] or "{}"),
-                lineage=json.loads(r["lineage"] or "{}"),
-                message=r["message"] or "",
-            )
-            for r in table.to_pylist()
-        ]
-        out.sort(key=lambda v: v.dataset_version)
-        return out
+        return [DatasetVersion(**e) for e in decode_log(table)]
 
     def latest(self) -> DatasetVersion | None:
         entries = self.entries()

@@ -296,6 +296,19 @@ def dataset_refresh_lock(library: str | os.PathLike[str], name: str, timeout: fl
         yield
 
 
+def refresh_result(name: str, build: BuildStep, lock: LockStep, tag: str, retention: dict[str, Any] | None) -> dict[str, Any]:
+    """What a refresh that built returns (the `refresh` flow and :func:`refresh_dataset` alike)."""
+    return {
+        "dataset": name,
+        "unchanged": build.unchanged,
+        "version": build.version,
+        "lock_hash": lock.lock_hash,
+        "tag": tag,
+        "previous_version": build.previous_version,
+        "retention": retention,
+    }
+
+
 def refresh_dataset(
     library: str | os.PathLike[str],
     registry: str | os.PathLike[str],
@@ -336,12 +349,4 @@ def refresh_dataset(
         catalog_step(library)
         retention = retention_step(library, registry, name)
         write_stamp(library, registry, name, lock)
-    return {
-        "dataset": name,
-        "unchanged": build.unchanged,
-        "version": build.version,
-        "lock_hash": lock.lock_hash,
-        "tag": tag,
-        "previous_version": build.previous_version,
-        "retention": retention,
-    }
+    return refresh_result(name, build, lock, tag, retention)
