@@ -26,8 +26,7 @@ from typing import Any
 import pyarrow as pa
 
 from pinlake.layout import CATALOG_DIR
-from pinlake.storage import AnyPath, lance_dataset, lance_write, location
-from pinlake.storage import lock as storage_lock
+from pinlake.storage import AnyPath, lance_dataset, lance_write, location, mutex
 from pinlake.util.faults import commit_point
 from pinlake.util.sqltext import sql_str
 
@@ -144,7 +143,7 @@ class Catalog:
     def locked(self, timeout: float = 600) -> Iterator[None]:
         """Serialise catalog appends (the dedupe read happens inside)."""
         self.init()
-        with storage_lock(self.path / ".lock", timeout=timeout):
+        with mutex(self.path / ".lock", timeout=timeout):
             yield
 
     # --- reads ---------------------------------------------------------------------

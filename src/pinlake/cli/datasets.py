@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
-from pinlake.library import Library
 
 datasets_app = typer.Typer(
     name="datasets",
@@ -34,10 +33,9 @@ def lock(
 
     Example (the lock's directory for the next command): pinlake datasets lock --file recipes/basel_trial.py --json
     """
-    from pinlake.recipes.lockfile import lock_recipe  # lazy: CLI startup
+    from pinlake.library.lock import lock_file  # lazy: CLI startup
 
-    lib = Library(library_path(library))
-    result = lock_recipe(file, lib.get_datalake(), out=out, locks_dir=lib.locks_path, name=name)
+    result = lock_file(library_path(library), file, out=out, name=name)
     if as_json:
         echo_json(
             {

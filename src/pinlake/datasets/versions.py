@@ -13,7 +13,7 @@ a time) only after the commit: a failed or killed write changes nothing a reader
 version sees. ``_meta/<N>/`` of a number that never committed is a leftover; the next writer, which
 takes the same number, clears it first. Versions logged before ``_meta/`` existed read the top level.
 
-The log itself is a Lance table. Writers of a dataset are serialised by :func:`pinlake.storage.lock`
+The log itself is a Lance table. Writers of a dataset are serialised by :func:`pinlake.storage.mutex`
 on ``<parent>/.<dataset>.lock`` beside the dataset's directory, so removing a failed create's
 directory never removes a lock another writer waits on (a file lock locally, a lease object on S3). Each entry is committed as ONE
 Lance ``Overwrite`` transaction (the log's rows plus the new one) whose read version is the log
@@ -39,8 +39,7 @@ from pinlake.catalog.sync import decode_log, on_version_logged
 from pinlake.datasets.tables import table_uri
 from pinlake.errors import BuildError, NotFoundError
 from pinlake.layout import LOG_NAME, META_DIR
-from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location, rmtree, write_bytes_atomic
-from pinlake.storage import lock as storage_lock
+from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location, mutex, rmtree, write_bytes_atomic
 from pinlake.util.clock import utcnow
 from pinlake.util.faults import commit_point
 
@@ -105,13 +104,13 @@ class VersionLog:
         return (self.dataset_path / LOG_NAME / "_versions").is_dir()
 
     @property
-    def lock_path(self) -> AnyPath:
+    def mutex_path(self) -> AnyPath:
         return self.dataset_path.parent / f".{self.dataset_path.name}.lock"
 
     @contextmanager
     def locked(self, timeout: float = 600) -> Iterator[None]:
         """Serialise writers of this dataset (a file lock locally, a lease object on S3)."""
-        with storage_lock(self.lock_path, timeout=timeout):
+        with mutex(self.mutex_path, timeout=timeout):
             yield
 
     # --- per-version files ----------------------------------------------------------

@@ -24,8 +24,7 @@ from lance import LanceOperation, Transaction
 
 from pinlake.errors import ValidationError, field_size_error, oversized_string
 from pinlake.provenance import lineage_properties
-from pinlake.storage import S3Path, is_remote, location, storage_options
-from pinlake.storage import lock as storage_lock
+from pinlake.storage import S3Path, is_remote, location, mutex, storage_options
 from pinlake.util.sqltext import sql_in, sql_str  # noqa: F401 - re-exported for the lake modules
 
 OBJECTS, DATA, TAGS, SOURCES = "objects", "data", "tags", "sources"
@@ -129,7 +128,7 @@ class Store:
                 finally:
                     self._lease_depth -= 1
                 return
-            with storage_lock(location(self.root) / ".lock", timeout=600):
+            with mutex(location(self.root) / ".lock", timeout=600):
                 self._lease_depth = 1
                 try:
                     yield

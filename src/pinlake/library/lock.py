@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pinlake.library.connection import Library
 from pinlake.library.registry import Registry
 from pinlake.storage import location
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pinlake.recipes.lockfile import LockResult
 
 
 @dataclass
@@ -26,6 +29,21 @@ class LockStep:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def lock_file(
+    library: str | os.PathLike[str],
+    recipe_file: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+) -> LockResult:
+    """Lock the recipe in ``recipe_file`` (``pinlake datasets lock``) over the library's lake: its lock is
+    written under ``<library>/_locks/<hash>/`` (or ``out``)."""
+    from pinlake.recipes.lockfile import lock_recipe  # lazy: see the module doc
+
+    lib = Library(library)
+    return lock_recipe(Path(recipe_file), lib.get_datalake(), out=out, locks_dir=lib.locks_path, name=name)
 
 
 def lock_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str) -> LockStep:

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pinlake.library.connection import Library
 from pinlake.library.refresh_stamp import quick_unchanged, write_stamp
 from pinlake.library.registry import Registry, resolve_item
-from pinlake.storage import location
-from pinlake.storage import lock as storage_lock
+from pinlake.storage import location, mutex
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.library.lock import LockStep
@@ -292,7 +291,7 @@ def preview_data_url(path: str | os.PathLike[str], width: int = 480) -> str:
 def dataset_refresh_lock(library: str | os.PathLike[str], name: str, timeout: float = 3600) -> Iterator[None]:
     """One refresh per dataset at a time (a file lock; a lease object on S3)."""
     lib = Library(library).ensure()
-    with storage_lock(lib.catalog_path / f".refresh-{name}.lock", timeout=timeout):
+    with mutex(lib.catalog_path / f".refresh-{name}.lock", timeout=timeout):
         yield
 
 

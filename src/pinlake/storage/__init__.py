@@ -23,7 +23,7 @@ further calls to that endpoint through this module fail at once for ``3 × T``
 Concurrency
 -----------
 Writers that must not interleave (a dataset's writes and its version-log append, the lake's
-check-then-write ingest, catalog appends, refreshes of one dataset) hold :func:`lock`:
+check-then-write ingest, catalog appends, refreshes of one dataset) hold :func:`mutex`:
 
 - local: a ``filelock.FileLock`` on the given file, as before;
 - S3: a *lease object* at the same key, created with a conditional PUT (``If-None-Match: *``), so
@@ -41,14 +41,14 @@ never both commit the same dataset version number, and numbers stay dense: the l
 and nothing of its write is recorded.
 
 Modules: :mod:`.paths` (``location``, ``S3Path``, ``AnyPath``), :mod:`.s3` (settings, client,
-errors), :mod:`.lance_io` (Lance calls with storage options), :mod:`.locks` (``lock``, ``S3Lease``).
+errors), :mod:`.lance_io` (Lance calls with storage options), :mod:`.locks` (``mutex``, ``S3Lease``).
 The names below are re-exported so callers write ``from pinlake.storage import location``.
 """
 
 from __future__ import annotations
 
 from pinlake.storage.lance_io import lance_commit, lance_dataset, lance_write, lance_write_fragments, take_rows
-from pinlake.storage.locks import S3Lease, lease_ttl, lock
+from pinlake.storage.locks import S3Lease, lease_ttl, mutex
 from pinlake.storage.paths import (
     AnyPath,
     S3Path,
@@ -87,8 +87,8 @@ __all__ = [
     "lance_write_fragments",
     "lease_ttl",
     "location",
-    "lock",
     "mark_unresponsive",
+    "mutex",
     "rmtree",
     "settings",
     "storage_error",

@@ -19,8 +19,8 @@ from pinlake.storage.s3 import client, error_code, lance_no_answer, mark_unrespo
 
 # --- locks ------------------------------------------------------------------------------------
 @contextmanager
-def lock(path: AnyPath, timeout: float = 600) -> Iterator[None]:
-    """Hold an exclusive lock named by ``path``: a FileLock locally, a lease object on S3."""
+def mutex(path: AnyPath, timeout: float = 600) -> Iterator[None]:
+    """Hold the writers' mutex named by ``path`` (a recipe's lockfile is another thing: :mod:`pinlake.recipes.lockfile`): a FileLock locally, a lease object on S3."""
     if isinstance(path, S3Path):
         lease = S3Lease(path, timeout=timeout)
         lease.acquire()
