@@ -50,17 +50,32 @@ def reach_ins(source: str, filename: str = "<sample>") -> list[str]:
     tree = ast.parse(source)
     own = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store)}
     own |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    own |= {t.id for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.AnnAssign))
-            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
-    own |= {c.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == "__slots__" for t in n.targets)
-            for c in ast.walk(n.value) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+    own |= {
+        t.id
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Assign, ast.AnnAssign))
+        for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+        if isinstance(t, ast.Name)
+    }
+    own |= {
+        c.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__slots__" for t in n.targets)
+        for c in ast.walk(n.value)
+        if isinstance(c, ast.Constant) and isinstance(c.value, str)
+    }
     found = []
     for n in ast.walk(tree):
         if isinstance(n, ast.Attribute):
             receiver, attr = n.value, n.attr
-        elif (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("getattr", "setattr", "hasattr")
-              and len(n.args) >= 2 and isinstance(n.args[1], ast.Constant) and isinstance(n.args[1].value, str)):
+        elif (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id in ("getattr", "setattr", "hasattr")
+            and len(n.args) >= 2
+            and isinstance(n.args[1], ast.Constant)
+            and isinstance(n.args[1].value, str)
+        ):
             receiver, attr = n.args[0], n.args[1].value
         else:
             continue
