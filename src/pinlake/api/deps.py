@@ -63,7 +63,7 @@ def require_token(request: Request, creds: HTTPAuthorizationCredentials | None =
 
 
 # --- datasets ------------------------------------------------------------------
-def open_dataset(state: ApiState, name: str, version: int | None = None, tag: str | None = None) -> Any:
+def open_for_request(state: ApiState, name: str, version: int | None = None, tag: str | None = None) -> Any:
     """The dataset ``name`` of the library, at its latest version, ``version`` or ``tag``."""
     lib = Library(state.library)
     try:
@@ -92,7 +92,7 @@ class Pin:
 
 
 def pinned(request: Request, name: str, pin: Pin) -> Any:
-    return open_dataset(get_state(request), name, pin.version, pin.tag)
+    return open_for_request(get_state(request), name, pin.version, pin.tag)
 
 
 # --- history: tags and diff ---------------------------------------------------------

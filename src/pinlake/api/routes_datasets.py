@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from pinlake.api import deps
-from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_dataset, pinned
+from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pinned
 from pinlake.library.connection import Library
 from pinlake.library.diff import diff_versions
 from pinlake.storage import S3Path
@@ -37,7 +37,7 @@ def version_json(entry: Any, tags: dict[int, list[str]]) -> dict[str, Any]:
     return out
 
 
-def dataset_summary(ds: Any, versions: list[Any] | None = None) -> dict[str, Any]:
+def dataset_json(ds: Any, versions: list[Any] | None = None) -> dict[str, Any]:
     """``versions``: the version log, when the caller has already read it."""
     latest = ds.state if ds.read_only else (versions if versions is not None else ds.versions())[-1]
     return {
@@ -66,7 +66,7 @@ def list_datasets(request: Request) -> list[dict[str, Any]]:
         logging.getLogger("pinlake.api").warning(warning)
     for name in lib.dataset_names():
         try:
-            out.append(dataset_summary(open_dataset(get_state(request), name)))
+            out.append(dataset_json(open_for_request(get_state(request), name)))
         except Exception as exc:  # noqa: BLE001 - one broken dataset must not hide the others
             out.append({"name": name, "error": str(exc)})
     return out
@@ -88,7 +88,7 @@ def get_dataset(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> 
     }
     log = ds.versions()
     return {
-        **dataset_summary(ds, log),
+        **dataset_json(ds, log),
         "info": ds.info.model_dump(mode="json"),
         "schema": schema,
         "tables": tables,
@@ -100,7 +100,7 @@ def get_dataset(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> 
 
 @router.get("/datasets/{dataset}/versions", summary="The version log of a dataset, with lineage and tags")
 def versions(request: Request, dataset: str = NAME) -> list[dict[str, Any]]:
-    ds = open_dataset(get_state(request), dataset)
+    ds = open_for_request(get_state(request), dataset)
     tags = deps.list_tags(ds)
     return [version_json(v, tags) for v in ds.versions()]
 
@@ -113,7 +113,7 @@ def diff(
     b: int | None = Query(None, ge=1, le=2**62, description="Newer version (default: latest)"),
     include_meta: bool = Query(False, description="Also compare the bookkeeping columns (created_at, updated_at)"),
 ) -> Any:
-    ds = open_dataset(get_state(request), dataset)
+    ds = open_for_request(get_state(request), dataset)
     b = b or ds.version
     known = {v.dataset_version for v in ds.versions()}
     for v in (a, b):

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
-from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_dataset, pinned, require_token
+from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pinned, require_token
 from pinlake.api.rows import BodyError, row_json, validate_body
 
 router = APIRouter(prefix="/items", tags=["items"])
@@ -110,21 +110,21 @@ def get_item(request: Request, dataset: str = NAME, id: str = Path(..., max_leng
 
 @router.post("/{dataset}/", status_code=201, dependencies=[Depends(require_token)], summary="Add items (new dataset version)")
 def add_items(request: Request, dataset: str = NAME, body: Any = Body(..., examples=[ITEM_EXAMPLE])) -> dict[str, Any]:
-    ds = open_dataset(get_state(request), dataset)
+    ds = open_for_request(get_state(request), dataset)
     ids = ds.add_dataset_items(validate_items(ds, body))
     return {"ids": ids, "dataset_version": ds.version}
 
 
 @router.put("/{dataset}/", dependencies=[Depends(require_token)], summary="Replace items by id (new dataset version)")
 def update_items(request: Request, dataset: str = NAME, body: Any = Body(..., examples=[ITEM_EXAMPLE])) -> dict[str, Any]:
-    ds = open_dataset(get_state(request), dataset)
+    ds = open_for_request(get_state(request), dataset)
     ids = ds.update_dataset_items(validate_items(ds, body, require_id=True))
     return {"ids": ids, "dataset_version": ds.version}
 
 
 @router.delete("/{dataset}/", dependencies=[Depends(require_token)], summary="Delete items and their rows (new dataset version)")
 def delete_items(request: Request, dataset: str = NAME, ids: list[str] = Query(..., min_length=1, max_length=MAX_PAGE)) -> dict[str, Any]:
-    ds = open_dataset(get_state(request), dataset)
+    ds = open_for_request(get_state(request), dataset)
     deleted = ds.delete_dataset_items(ids)
     if not deleted:
         raise ApiError(404, f"dataset {ds.name!r} has none of the items {ids[:5]}")

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, open_dataset, pinned, require_token
+from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, open_for_request, pinned, require_token
 from pinlake.api.routes_media import bytes_response, guess_type
 from pinlake.api.rows import GROUP_SEGMENTS, WRITABLE_SEGMENTS, row_json, validate_rows
 
@@ -84,7 +84,7 @@ def _make_router(segment: str) -> APIRouter:
         return router
 
     def _writable(request: Request, dataset: str, table: str) -> tuple[Any, type]:
-        ds = open_dataset(get_state(request), dataset)
+        ds = open_for_request(get_state(request), dataset)
         return ds, _table_of(ds, segment, table)
 
     @router.post("/{dataset}/{table}/", status_code=201, dependencies=[Depends(require_token)], summary="Add rows (new dataset version)")

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import pyarrow.fs as pafs
 
 from pinlake.errors import InputFileError, NotFoundError
-from pinlake.lake.upload import Item, check_object_name
+from pinlake.lake.upload import UploadItem, check_object_name
 
 
 def s3_filesystem() -> pafs.S3FileSystem:
@@ -52,9 +52,9 @@ def _reader(fs: pafs.FileSystem, path: str) -> Callable[[], bytes]:
     return read
 
 
-def bucket_items(prefixes: list[str]) -> list[Item]:
-    """One Item per object under each prefix (recursive), named by its key / relative path."""
-    items: list[Item] = []
+def bucket_items(prefixes: list[str]) -> list[UploadItem]:
+    """One UploadItem per object under each prefix (recursive), named by its key / relative path."""
+    items: list[UploadItem] = []
     for prefix in prefixes:
         fs, path, scheme = resolve_location(prefix)
         try:
@@ -89,7 +89,9 @@ def bucket_items(prefixes: list[str]) -> list[Item]:
                 name = posixpath.relpath(i.path, base) if base else posixpath.basename(i.path)
             name = name.replace(os.sep, "/")
             check_object_name(name)
-            items.append(Item(scheme + i.path, name, posixpath.basename(name), _reader(fs, i.path), i.size or 0, scheme + i.path, None))
+            items.append(
+                UploadItem(scheme + i.path, name, posixpath.basename(name), _reader(fs, i.path), i.size or 0, scheme + i.path, None)
+            )
     return items
 
 

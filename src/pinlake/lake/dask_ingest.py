@@ -38,7 +38,7 @@ from pinlake.lake.models import ErrorManager, UploadError
 from pinlake.lake.state import StateCache, state_path
 from pinlake.lake.upload import (
     IngestState,
-    Item,
+    UploadItem,
     check_new_rows,
     commit,
     decide,
@@ -77,7 +77,7 @@ class DaskIngest:
 
 def ingest_on_dask(
     store: Store,
-    items: list[Item],
+    items: list[UploadItem],
     *,
     tags: list[str],
     source: str | None,
@@ -146,7 +146,7 @@ def ingest_on_dask(
 
 def _hash_phase(
     client: Any,
-    todo: list[tuple[int, Item]],
+    todo: list[tuple[int, UploadItem]],
     fill_metadata: bool,
     tasks: int | None,
     n_workers: int,
@@ -154,7 +154,7 @@ def _hash_phase(
     error_manager: ErrorManager | None,
     progress: Callable[[int], None] | None,
     report: DaskIngest,
-) -> list[tuple[int, Item, dict[str, Any]]]:
+) -> list[tuple[int, UploadItem, dict[str, Any]]]:
     if not todo:
         return []
     if tasks:
@@ -177,7 +177,7 @@ def _hash_phase(
     done = run_tasks(
         client, hash_files, jobs, name="hash", describe=describe, retries=retries, failure=InputFileError, hint=HINT, on_result=on_result
     )
-    ok: list[tuple[int, Item, dict[str, Any]]] = []
+    ok: list[tuple[int, UploadItem, dict[str, Any]]] = []
     for run, res in zip(runs, done):
         for (i, it), r in zip(run, res["files"]):
             if "reason" not in r:
@@ -193,7 +193,7 @@ def _hash_phase(
 
 
 def _write_phase(
-    client: Any, store: Store, new_objs: list[tuple[Item, dict[str, Any]]], ts: Any, n_workers: int, retries: int, report: DaskIngest
+    client: Any, store: Store, new_objs: list[tuple[UploadItem, dict[str, Any]]], ts: Any, n_workers: int, retries: int, report: DaskIngest
 ) -> list[FragmentMetadata]:
     if not new_objs:
         return []

@@ -19,7 +19,7 @@ from typing import Any
 
 from pinlake.errors import InputFileError
 from pinlake.lake.lance_tables import OBJECTS_SCHEMA
-from pinlake.lake.upload import BATCH_BYTES, BATCH_ROWS, Item, failure_reason, load_chunk, objects_table, read_local
+from pinlake.lake.upload import BATCH_BYTES, BATCH_ROWS, UploadItem, failure_reason, load_chunk, objects_table, read_local
 from pinlake.runners.dask import error_result
 from pinlake.storage import storage_options
 
@@ -31,7 +31,7 @@ def _where() -> str:
 def hash_files(paths: list[str], filenames: list[str], fill_metadata: bool) -> dict[str, Any]:
     """Phase 1: ``{"files": [loaded or {"reason": why}], ...}``, one entry per path, in order."""
     t0 = time.perf_counter()
-    items = [Item(p, f, f, None, path=p) for p, f in zip(paths, filenames)]
+    items = [UploadItem(p, f, f, None, path=p) for p, f in zip(paths, filenames)]
     out: list[dict[str, Any]] = []
     for r in load_chunk(items, fill_metadata):
         if isinstance(r, BaseException):

@@ -187,7 +187,7 @@ class Store:
         return 0 if ds is None else ds.version
 
 
-def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema = DATA_SCHEMA) -> pa.Table:
+def lake_rows_table(rows: list[dict[str, Any]], schema: pa.Schema = DATA_SCHEMA) -> pa.Table:
     """Rows as an Arrow table; a string over PINLAKE_MAX_FIELD_BYTES (e.g. a processing's metadata) is refused."""
     table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
     over = oversized_string(table)

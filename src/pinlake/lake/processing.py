@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.lake import tags as tagmod
-from pinlake.lake.lance_tables import DATA, rows_to_table, sql_in
+from pinlake.lake.lance_tables import DATA, lake_rows_table, sql_in
 from pinlake.lake.query import check_q, select
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -116,7 +116,7 @@ def apply_updates(lake: Lake, updates: dict[str, dict[str, Any]], name: str) -> 
             if r != before:
                 changed.append(r)
         if changed:
-            store.upsert_data(rows_to_table(changed))
+            store.upsert_data(lake_rows_table(changed))
     return len(changed)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from pinlake.errors import InvalidQueryError, NotFoundError, ValidationError
-from pinlake.lake.lance_tables import DATA, NAMES_SCHEMA, SOURCES, TAGS, Store, now, rows_to_table, sql_in, sql_str
+from pinlake.lake.lance_tables import DATA, NAMES_SCHEMA, SOURCES, TAGS, Store, lake_rows_table, now, sql_in, sql_str
 from pinlake.lake.models import DataSource, Tag
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,127}$")
@@ -141,5 +141,5 @@ def change_tags(store: Store, ids: list[str], add: list[str], remove: list[str])
                 r["tags"] = tags
                 changed.append(r)
         if changed:
-            store.upsert_data(rows_to_table(changed))
+            store.upsert_data(lake_rows_table(changed))
     return len(changed)

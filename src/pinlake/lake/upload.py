@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from pinlake.catalog.sync import on_lake_committed
 from pinlake.errors import InputFileError, ValidationError, field_size_error, oversized_string
-from pinlake.lake.lance_tables import DATA, DATA_SCHEMA, OBJECTS, OBJECTS_SCHEMA, Store, now, rows_to_table, sql_in
+from pinlake.lake.lance_tables import DATA, DATA_SCHEMA, OBJECTS, OBJECTS_SCHEMA, Store, lake_rows_table, now, sql_in
 from pinlake.lake.metadata import CorruptFileError, probe
 from pinlake.lake.models import ErrorManager, UploadError
 from pinlake.lake.state import StateCache, state_path
@@ -36,7 +36,7 @@ BATCH_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
-class Item:
+class UploadItem:
     """One thing to ingest: where it comes from, its logical name, how to read it."""
 
     label: str
@@ -91,7 +91,7 @@ def check_object_name(name: str) -> str:
     return name
 
 
-def check_metadata_sizes(items: list[Item]) -> None:
+def check_metadata_sizes(items: list[UploadItem]) -> None:
     """Before any file is read: no file's metadata may be over PINLAKE_MAX_FIELD_BYTES as the JSON
     text of the data table's ``metadata`` field (one text per distinct dict, checked columnar)."""
     first: dict[int, int] = {}  # id of a metadata dict -> the first item carrying it
@@ -127,7 +127,7 @@ def local_items(
     metadata: list[dict[str, Any] | None],
     object_names: list[str] | None,
     object_prefix: str | None = None,
-) -> list[Item]:
+) -> list[UploadItem]:
     items = []
     prefix = object_prefix.strip("/") if object_prefix else None
     for i, fp in enumerate(filepaths):
@@ -143,7 +143,7 @@ def local_items(
             st = None
         key = (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None and stat.S_ISREG(st.st_mode) else None
         items.append(
-            Item(
+            UploadItem(
                 label,
                 name,
                 posixpath.basename(name),
@@ -175,7 +175,7 @@ def read_local(path: str, mode: int | None = None) -> bytes:
         raise IsADirectoryError("is a directory, not a file") from None
 
 
-def _load(item: Item, fill_metadata: bool) -> dict[str, Any]:
+def _load(item: UploadItem, fill_metadata: bool) -> dict[str, Any]:
     content = item.read() if item.read is not None else read_local(str(item.path), item.mode)
     media_type, width, height, filled = probe(item.filename, content, fill_metadata)
     return {
@@ -206,8 +206,8 @@ RACY_NS = 2_000_000_000
 SHA_SCAN_ROWS = 500_000
 
 
-def _batches(items: list[tuple[int, Item]]) -> Iterator[list[tuple[int, Item]]]:
-    batch: list[tuple[int, Item]] = []
+def _batches(items: list[tuple[int, UploadItem]]) -> Iterator[list[tuple[int, UploadItem]]]:
+    batch: list[tuple[int, UploadItem]] = []
     size = 0
     for i, item in items:
         batch.append((i, item))
@@ -219,7 +219,7 @@ def _batches(items: list[tuple[int, Item]]) -> Iterator[list[tuple[int, Item]]]:
         yield batch
 
 
-def load_chunk(chunk: list[Item], fill_metadata: bool) -> list[dict[str, Any] | BaseException]:
+def load_chunk(chunk: list[UploadItem], fill_metadata: bool) -> list[dict[str, Any] | BaseException]:
     out: list[dict[str, Any] | BaseException] = []
     for item in chunk:
         try:
@@ -229,7 +229,9 @@ def load_chunk(chunk: list[Item], fill_metadata: bool) -> list[dict[str, Any] | 
     return out
 
 
-def _submit(pool: ThreadPoolExecutor, batch: list[tuple[int, Item]], fill_metadata: bool) -> list[tuple[list[tuple[int, Item]], Future]]:
+def _submit(
+    pool: ThreadPoolExecutor, batch: list[tuple[int, UploadItem]], fill_metadata: bool
+) -> list[tuple[list[tuple[int, UploadItem]], Future]]:
     return [
         (batch[s : s + CHUNK_FILES], pool.submit(load_chunk, [it for _, it in batch[s : s + CHUNK_FILES]], fill_metadata))
         for s in range(0, len(batch), CHUNK_FILES)
@@ -238,7 +240,7 @@ def _submit(pool: ThreadPoolExecutor, batch: list[tuple[int, Item]], fill_metada
 
 def ingest(
     store: Store,
-    items: list[Item],
+    items: list[UploadItem],
     *,
     tags: list[str],
     source: str | None,
@@ -269,7 +271,7 @@ def ingest(
         writer = PendingWrites(writes)
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pinlake-upload") as pool:
-                pending: list[tuple[list[tuple[int, Item]], Future]] | None = None
+                pending: list[tuple[list[tuple[int, UploadItem]], Future]] | None = None
                 for batch in _batches(todo):
                     submitted = _submit(pool, batch, fill_metadata)
                     if pending is not None:
@@ -294,10 +296,10 @@ def commit(store: Store, state: IngestState, obj_fragments: list[Any], operation
         store.commit_fragments(OBJECTS, obj_fragments, OBJECTS_SCHEMA, operation, **extra)
         commit_point("lake objects")
     if state.changed:
-        store.upsert_data(rows_to_table(state.new_rows + list(state.changed.values())))
+        store.upsert_data(lake_rows_table(state.new_rows + list(state.changed.values())))
         commit_point("lake data")
     elif state.new_rows:
-        store.append(DATA, rows_to_table(state.new_rows), DATA_SCHEMA, operation, **extra)
+        store.append(DATA, lake_rows_table(state.new_rows), DATA_SCHEMA, operation, **extra)
         commit_point("lake data")
 
     on_lake_committed(store.root)  # also after a no-op: a rerun after a kill before the catalog write catches up
@@ -355,14 +357,14 @@ def load_latest(state: IngestState, data_ds: lance.LanceDataset | None, names: l
 
 def skip_known(
     state: IngestState,
-    items: list[Item],
+    items: list[UploadItem],
     results: list[dict[str, Any] | None],
     cache: Any,
     fill_metadata: bool,
     tags: list[str],
     source: str | None,
     progress: Callable[[int], None] | None,
-) -> list[tuple[int, Item]]:
+) -> list[tuple[int, UploadItem]]:
     """Settle the files the state cache knows (no read); return the (index, item) pairs still to read."""
     keys = {it.path: it.stat for it in items if it.path and it.stat} if cache is not None and not fill_metadata else {}
     known = cache.lookup(keys) if keys else {}
@@ -371,7 +373,7 @@ def skip_known(
     counts: dict[str, int] = {}
     for it in items:
         counts[it.object_name] = counts.get(it.object_name, 0) + 1
-    todo: list[tuple[int, Item]] = []
+    todo: list[tuple[int, UploadItem]] = []
     ts = now()
     skipped = 0
     for i, it in enumerate(items):
@@ -397,7 +399,7 @@ def skip_known(
 
 def _process(
     store: Store,
-    pending: list[tuple[list[tuple[int, Item]], Future]],
+    pending: list[tuple[list[tuple[int, UploadItem]], Future]],
     state: IngestState,
     objects_ds: lance.LanceDataset | None,
     writer: PendingWrites,
@@ -408,7 +410,7 @@ def _process(
     progress: Callable[[int], None] | None,
     hashed: list[tuple[str, int, int, int, str]],
 ) -> None:
-    ok: list[tuple[int, Item, dict[str, Any]]] = []
+    ok: list[tuple[int, UploadItem, dict[str, Any]]] = []
     for chunk, fut in pending:
         loaded = fut.result()
         for (i, item), r in zip(chunk, loaded):
@@ -457,7 +459,7 @@ def objects_table(rows: list[tuple[str, int, str | None, bytes | None]], created
     )
 
 
-def record_hashed(ok: list[tuple[int, Item, dict[str, Any]]], hashed: list[tuple[str, int, int, int, str]]) -> None:
+def record_hashed(ok: list[tuple[int, UploadItem, dict[str, Any]]], hashed: list[tuple[str, int, int, int, str]]) -> None:
     """State-cache entries of the files just hashed (not the racy ones: see RACY_NS)."""
     read_at = time.time_ns() - RACY_NS
     for _, it, r in ok:
@@ -466,8 +468,8 @@ def record_hashed(ok: list[tuple[int, Item, dict[str, Any]]], hashed: list[tuple
 
 
 def dedupe(
-    state: IngestState, objects_ds: lance.LanceDataset | None, ok: list[tuple[int, Item, dict[str, Any]]]
-) -> list[tuple[Item, dict[str, Any]]]:
+    state: IngestState, objects_ds: lance.LanceDataset | None, ok: list[tuple[int, UploadItem, dict[str, Any]]]
+) -> list[tuple[UploadItem, dict[str, Any]]]:
     """The (item, loaded) pairs that need a new object row: the first of each sha256 the lake lacks
     (with bytes for uploads, by reference for imports). One columnar query per batch, or one scan
     of the sha256 column for a large call."""
@@ -480,7 +482,7 @@ def dedupe(
     if ref_shas and objects_ds is not None and not state.all_shas_loaded:
         found = objects_ds.to_table(columns=["sha256"], filter=sql_in("sha256", ref_shas))
         state.any_shas.update(found["sha256"].to_pylist())
-    new: list[tuple[Item, dict[str, Any]]] = []
+    new: list[tuple[UploadItem, dict[str, Any]]] = []
     for _, it, r in ok:
         sha = r["sha256"]
         if it.uri is None and sha not in state.blob_shas:
@@ -492,7 +494,7 @@ def dedupe(
     return new
 
 
-def decide(state: IngestState, it: Item, r: dict[str, Any], tags: list[str], source: str | None, ts: Any) -> dict[str, Any]:
+def decide(state: IngestState, it: UploadItem, r: dict[str, Any], tags: list[str], source: str | None, ts: Any) -> dict[str, Any]:
     meta = {**(it.metadata or {}), **r["filled"]}
     meta_json = json.dumps(meta, sort_keys=True, default=str) if meta else None
     prev = state.latest.get(it.object_name)

@@ -143,7 +143,7 @@ class PinnedDataset:
         return self.dataset.read_media(view)
 
     def content_hashes(self) -> dict[str, str]:
-        return {t: content_hash(table_uri(self.path, t), v) for t, v in sorted(self.entry.tables.items())}
+        return {t: version_content_hash(table_uri(self.path, t), v) for t, v in sorted(self.entry.tables.items())}
 
     def __repr__(self) -> str:
         return f"PinnedDataset({self.name!r}, version={self.version})"
@@ -211,7 +211,7 @@ def manifest_path(uri: str, version: int) -> AnyPath:
     return v2 if v2.exists() else d / f"{version}.manifest"
 
 
-def content_hash(uri: str, version: int) -> str:
+def version_content_hash(uri: str, version: int) -> str:
     """sha256 over a table version's manifest bytes plus the names and sizes of its data files."""
     ds = lance_dataset(uri, version=version)
     h = hashlib.sha256(manifest_path(uri, version).read_bytes())
@@ -304,7 +304,7 @@ def verify_pins(file: str | os.PathLike[str], library: str | os.PathLike[str] | 
                 continue
             uri = table_uri(path, table)
             try:
-                got = content_hash(uri, int(want_v))
+                got = version_content_hash(uri, int(want_v))
             except (ValueError, OSError, TypeError):
                 problems.append(f"{where}: no longer exists (cleaned up?)")
                 continue
@@ -320,4 +320,4 @@ def verify_pins(file: str | os.PathLike[str], library: str | os.PathLike[str] | 
     return checks
 
 
-__all__ = ["PinnedDataset", "open", "parse_pin", "write_pin", "verify_pins", "content_hash"]
+__all__ = ["PinnedDataset", "open", "parse_pin", "write_pin", "verify_pins", "version_content_hash"]

@@ -124,7 +124,7 @@ def item_spec(cls: type[DatasetItem]) -> Any:
     return f"{module}:{cls.__qualname__}"
 
 
-def resolve_item(spec: Any) -> type[DatasetItem]:
+def load_item(spec: Any) -> type[DatasetItem]:
     if isinstance(spec, str):
         return load_dataset_item(spec)
     return spec
@@ -176,7 +176,7 @@ def run_shard(job: ShardJob, shard: Shard) -> dict[str, Any]:
 
 def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]:
     lake = Lake(job.lake_root)
-    cls = resolve_item(job.item)
+    cls = load_item(job.item)
     lock = ShardLock(job.lock_dir, job.manifest, shard)
     builder = LockfileBuilder(lock, job.dataset_path, cls, DatasetInfo(**job.info), lake, embed=job.embed)
     builder.build_time = job.build_time  # one build time for every shard: rows match the local build
@@ -222,4 +222,4 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
         writes.close(cancel=True)
 
 
-__all__ = ["Shard", "ShardJob", "ShardLock", "plan_shards", "default_shards", "item_spec", "resolve_item", "run_shard"]
+__all__ = ["Shard", "ShardJob", "ShardLock", "plan_shards", "default_shards", "item_spec", "load_item", "run_shard"]
