@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "pinlake.cli.tag",
     "pinlake.cli.restore",
     "pinlake.cli.diff",
+    "pinlake.cli.check",
     "pinlake.cli.catalog",
     "pinlake.cli.lineage",
     "pinlake.cli.sql",

@@ -2,7 +2,8 @@
 
 Entries carry the VxPlatform keys (name, version, description, script_location relative to the
 yaml) plus pinlake's own: schedule (5-field cron), builder, dataset_item, splits, retention, runner and
-dask_address (where its builds run).
+dask_address (where its builds run), channel (the tag a passing refresh moves) and checks (the quality
+checks of :mod:`pinlake.datasets.check_spec`, validated here: a bad check stops the load).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from pinlake.datasets.check_spec import CHECK_KEYS, SQL_CHECK_KEYS, ChecksConfig
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
 from pinlake.layout import DATASET_NAME_RE
 
@@ -24,6 +26,9 @@ CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
 RETENTION = re.compile(r"^\d+[smhdw]$")
 BUILDERS = ("lock",)
 RUNNERS = ("local", "dask")
+#: channel names that mean something else in a pin (``name@latest`` is the newest version)
+RESERVED_CHANNELS = ("latest",)
+CHANNEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 #: the item class of an entry (and of a lock build) that names none: a spec, loaded on use
 DEFAULT_ITEM = "pinlake.demo.data:HealthDatasetItem"
 
@@ -46,6 +51,10 @@ class RegistryEntry(BaseModel):
     #: where its builds run: "local" or "dask" (then on the scheduler at dask_address)
     runner: str = "local"
     dask_address: str | None = None
+    #: the tag a passing refresh moves (e.g. "prod"); None: no gate
+    channel: str | None = None
+    #: quality checks (see pinlake.datasets.check_spec); None: none declared
+    checks: ChecksConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -92,6 +101,19 @@ class RegistryEntry(BaseModel):
             raise ValueError(f"{v!r}: expected a duration like '30d', '12h' or '4w' (units s, m, h, d, w)")
         return v
 
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if v.isdigit():
+            raise ValueError(f"{v!r} collides with a version number; a channel is a name like 'prod'")
+        if v.lower() in RESERVED_CHANNELS or v.startswith(("lock-", "lock:", "pinlake-")):
+            raise ValueError(f"{v!r} is reserved (latest, lock-…, pinlake-…); pick a name like 'prod'")
+        if not CHANNEL_RE.match(v):
+            raise ValueError(f"{v!r}: a channel starts with a letter, then letters, digits, '_', '-', '.'")
+        return v
+
     def script_path(self, registry_dir: Path) -> Path:
         return (registry_dir / self.script_location).resolve()
 
@@ -104,11 +126,30 @@ def _entry(raw: Any, where: str) -> RegistryEntry:
         return RegistryEntry.model_validate(raw)
     except PydanticValidationError as exc:
         err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "?"
-        msg = err["msg"].removeprefix("Value error, ")
+        loc = _error_loc(err["loc"])
+        key = ".".join(str(p) for p in loc) or "?"
+        msg = " ".join(err["msg"].removeprefix("Value error, ").split())
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key (known: {', '.join(RegistryEntry.model_fields)})"
+            known = (
+                RegistryEntry.model_fields if len(loc) == 1 else CHECK_KEYS if loc[:1] == ("checks",) and len(loc) == 2 else SQL_CHECK_KEYS
+            )
+            msg = f"unknown key (known: {', '.join(known)})"
+        if loc[:1] in (("checks",), ("channel",)):
+            raise ValidationError(
+                f"{label}: key {key!r}: {msg}", hint=f"Fix the entry's {loc[0]} in the registry yaml (see docs/checks.md); nothing ran."
+            ) from None
         raise InputFileError(f"{label}: key {key!r}: {msg}", hint="Fix the entry in the registry yaml.") from None
+
+
+def _error_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Pydantic's error location without the union-branch labels it adds (``min_items.int`` →
+    ``min_items``): the yaml keys only."""
+    out: list[int | str] = []
+    for part in loc:
+        if isinstance(part, str) and out and (part in ("int", "float", "str", "bool", "list[str]", "dict[str,int]") or "[" in part):
+            continue
+        out.append(part)
+    return tuple(out)
 
 
 class Registry:
@@ -205,6 +246,8 @@ def register(registry_path: str | os.PathLike[str], entry: RegistryEntry | dict[
     data = entry.model_dump(exclude_defaults=False, exclude_none=True)
     if not data.get("tags"):
         data.pop("tags", None)
+    if entry.checks is not None:
+        data["checks"] = entry.checks.model_dump(exclude_defaults=True)
     text = path.read_text() if path.is_file() else ""
     if text and not text.endswith("\n"):
         text += "\n"

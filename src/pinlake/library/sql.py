@@ -10,7 +10,6 @@ separated by ';', are refused before execution (DuckDB's own parser splits the s
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,83 +22,7 @@ from pinlake.errors import InvalidQueryError, NotFoundError
 from pinlake.library.connection import Library
 from pinlake.library.versions import resolve
 from pinlake.storage import lance_dataset
-
-WRITE_KEYWORDS = (
-    "CREATE",
-    "INSERT",
-    "UPDATE",
-    "DELETE",
-    "DROP",
-    "ALTER",
-    "COPY",
-    "ATTACH",
-    "DETACH",
-    "INSTALL",
-    "LOAD",
-    "PRAGMA",
-    "SET",
-    "RESET",
-    "EXPORT",
-    "IMPORT",
-    "CALL",
-    "CHECKPOINT",
-    "VACUUM",
-    "MERGE",
-    "TRUNCATE",
-    "USE",
-    "BEGIN",
-    "COMMIT",
-    "ROLLBACK",
-    "PREPARE",
-    "EXECUTE",
-    "DEALLOCATE",
-    "ANALYZE",
-    "UPSERT",
-    "REPLACE",
-)
-_STRIP = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
-
-
-def _first_keywords(query: str) -> list[str]:
-    """The first word of each statement, with strings, quoted names and comments removed."""
-    text = _STRIP.sub(" ", query)
-    out = []
-    for part in text.split(";"):
-        m = re.match(r"[\s(]*([A-Za-z_]+)", part)
-        if m:
-            out.append(m.group(1).upper())
-    return out
-
-
-def check_read_only(query: str) -> list[Any]:
-    """Parse ``query``; raise InvalidQueryError for syntax errors, statements that write and more than one statement."""
-    import duckdb
-
-    try:
-        statements = duckdb.extract_statements(query)
-    except duckdb.Error as exc:
-        raise InvalidQueryError(str(exc).strip()) from None
-    if not statements:
-        raise InvalidQueryError("empty query", hint='Try: pinlake sql "SELECT * FROM catalog.versions LIMIT 5"')
-    allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
-    for st in statements:
-        if st.type not in allowed:
-            kind = str(st.type).split(".")[-1]
-            raise InvalidQueryError(
-                f"pinlake sql is read-only: {kind} statements are not allowed",
-                hint="Only SELECT (and EXPLAIN) run here; change data through pinlake commands or the Python API.",
-            )
-    for word in _first_keywords(query):
-        if word in WRITE_KEYWORDS:
-            raise InvalidQueryError(
-                f"pinlake sql is read-only: {word} statements are not allowed", hint="Only SELECT (and EXPLAIN) run here."
-            )
-    if len(statements) > 1:
-        raise InvalidQueryError(
-            f"the query has {len(statements)} statements; only one statement runs per query",
-            hint="Send each SELECT on its own (a ';' inside a quoted string is fine), or combine them with UNION ALL.",
-        )
-    return statements
+from pinlake.util.readonly_sql import check_read_only
 
 
 def _q(name: str) -> str:
