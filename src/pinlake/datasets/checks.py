@@ -62,7 +62,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def connect(candidate: Dataset, baseline: Dataset | None = None, *, locked: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def checks_connection(candidate: Dataset, baseline: Dataset | None = None, *, locked: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection with the candidate's tables as views (and the baseline's under ``baseline.``).
     ``locked``: no file or network access and no setting changes (what the SQL checks run in)."""
     con = duckdb.connect()
@@ -468,7 +468,7 @@ def _opened(
 ) -> Iterator[duckdb.DuckDBPyConnection | None]:
     """:func:`connect`, or None after adding an error result per check when the tables do not open."""
     try:
-        opened = connect(candidate, baseline, locked=locked)
+        opened = checks_connection(candidate, baseline, locked=locked)
         con = opened.__enter__()
     except Exception as exc:  # noqa: BLE001 - e.g. a table version removed by cleanup: each check reports it
         results.extend(CheckResult(name, "error", None, threshold, _one_line(exc)) for name, threshold in checks)
@@ -516,4 +516,4 @@ def run_checks(
     return results
 
 
-__all__ = ["CheckResult", "STATUSES", "BUILTIN", "run_checks", "run_sql_check", "connect"]
+__all__ = ["CheckResult", "STATUSES", "BUILTIN", "run_checks", "run_sql_check", "checks_connection"]
