@@ -1,14 +1,14 @@
-"""Optional HTTP API (FastAPI) over a library: `pinlake serve LIBRARY MEDIA_DIR`."""
+"""Optional HTTP API (FastAPI) over a library: `pinlake serve LIBRARY MEDIA_DIR`.
+
+``create_app`` loads on first use (:mod:`pinlake.util.lazy`): importing the package does not load FastAPI.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from pinlake.util.lazy import lazy_names
 
-
-def create_app(*args: Any, **kwargs: Any) -> Any:
-    from pinlake.api.app import create_app as _create_app  # lazy: FastAPI loads with the app
-
-    return _create_app(*args, **kwargs)
-
+_LAZY = {"create_app": "pinlake.api.app"}
 
 __all__ = ["create_app"]
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
