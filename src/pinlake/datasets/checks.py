@@ -24,6 +24,7 @@ import duckdb
 
 from pinlake.datasets.check_spec import ChecksConfig, SqlCheck, checks_config
 from pinlake.features.groups import BBox, Image, KeyPoints, SchemaGroup
+from pinlake.util.sqltext import sql_ident
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
@@ -51,10 +52,6 @@ class CheckResult:
         return asdict(self)
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _one_line(exc: BaseException) -> str:
     """``ExceptionName: message`` on one line (DuckDB's ``^^^`` position markers dropped)."""
     text = " ".join(w for w in str(exc).split() if set(w) != {"^"})
@@ -75,7 +72,7 @@ def checks_connection(candidate: Dataset, baseline: Dataset | None = None, *, lo
             for i, table in enumerate(ds.tables):
                 ref = f"__{schema}_{i}"
                 con.register(ref, ds.open_lance(table))
-                con.execute(f"CREATE VIEW {schema}.{_q(table)} AS SELECT * FROM {ref}")
+                con.execute(f"CREATE VIEW {schema}.{sql_ident(table)} AS SELECT * FROM {ref}")
         if locked:
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
@@ -117,7 +114,7 @@ class _Context:
         ds = self.baseline if of_baseline else self.candidate
         if self.item is None or ds is None or self.item not in ds.tables:
             return {}
-        table = f"baseline.{_q(self.item)}" if of_baseline else _q(self.item)
+        table = f"baseline.{sql_ident(self.item)}" if of_baseline else sql_ident(self.item)
         return {str(s): int(n) for s, n in self.rows(f"SELECT split, count(*) FROM {table} GROUP BY split ORDER BY split")}
 
     def content_keys(self) -> tuple[int, int]:
@@ -131,12 +128,12 @@ class _Context:
         parts = []
         for t in self.images:
             no_hash = "coalesce(v.sha256, '') = '' AND coalesce(v.url, '') NOT LIKE 'lake://_%'"
-            missing = self.scalar(f"SELECT count(*) FROM {_q(t)} v WHERE {no_hash}")
+            missing = self.scalar(f"SELECT count(*) FROM {sql_ident(t)} v WHERE {no_hash}")
             # the embedded bytes are read (and hashed, in DuckDB) only when some view needs them
             by_content = "sha256(v.content)" if missing else "NULL"
             key = f"coalesce(nullif(v.sha256, ''), CASE WHEN v.url LIKE 'lake://_%' THEN substr(v.url, 8) END, {by_content})"
             parts.append(
-                f"SELECT i.split AS split, i.id AS item_id, {key} AS k FROM {_q(t)} v JOIN {_q(self.item)} i ON v.item_ref.id = i.id"
+                f"SELECT i.split AS split, i.id AS item_id, {key} AS k FROM {sql_ident(t)} v JOIN {sql_ident(self.item)} i ON v.item_ref.id = i.id"
             )
         body = (
             " UNION ALL ".join(parts)
@@ -241,7 +238,7 @@ def check_no_duplicate_items(ctx: _Context, spec: bool) -> CheckResult:
 
 # --- geometry ------------------------------------------------------------------------------------
 def _image_sizes(ctx: _Context) -> str:
-    parts = [f"SELECT id, width, height FROM {_q(t)}" for t in ctx.images]
+    parts = [f"SELECT id, width, height FROM {sql_ident(t)}" for t in ctx.images]
     return " UNION ALL ".join(parts) if parts else "SELECT NULL::VARCHAR AS id, NULL::BIGINT AS width, NULL::BIGINT AS height WHERE false"
 
 
@@ -254,7 +251,7 @@ def _box_problems(ctx: _Context, table: str) -> dict[str, int]:
         b AS (
             SELECT {finite} AS finite, b.coords[1] AS x, b.coords[2] AS y, {w} AS w, {h} AS h, coalesce(b.is_normalized, false) AS norm,
                    CASE WHEN b.is_normalized THEN 1.0 ELSE v.width END AS iw, CASE WHEN b.is_normalized THEN 1.0 ELSE v.height END AS ih
-            FROM {_q(table)} b LEFT JOIN v ON b.view_ref.id = v.id
+            FROM {sql_ident(table)} b LEFT JOIN v ON b.view_ref.id = v.id
         )
         SELECT count(*) FILTER (WHERE NOT finite),
                count(*) FILTER (WHERE finite AND NOT (w > 0 AND h > 0)),
@@ -274,7 +271,7 @@ def _keypoint_problems(ctx: _Context, table: str) -> dict[str, int]:
         k AS (
             SELECT {finite} AS finite, list_slice(k.coords, 1, -1, 2) AS xs, list_slice(k.coords, 2, -1, 2) AS ys,
                    len(k.coords) AS n, v.width AS iw, v.height AS ih
-            FROM {_q(table)} k LEFT JOIN v ON k.view_ref.id = v.id
+            FROM {sql_ident(table)} k LEFT JOIN v ON k.view_ref.id = v.id
         )
         SELECT count(*) FILTER (WHERE NOT finite),
                count(*) FILTER (WHERE finite AND n > 0 AND NOT coalesce(iw > 0 AND ih > 0, false)),
@@ -314,7 +311,7 @@ def _baseline_categories(ctx: _Context, table: str) -> list[str] | None:
     values = ((fv.get("entities") or {}).get(table) or {}).get("category", {}).get("values")
     if values is not None:
         return [str(v) for v in values]
-    return [str(r[0]) for r in ctx.rows(f"SELECT DISTINCT category FROM baseline.{_q(table)} WHERE category IS NOT NULL")]
+    return [str(r[0]) for r in ctx.rows(f"SELECT DISTINCT category FROM baseline.{sql_ident(table)} WHERE category IS NOT NULL")]
 
 
 def check_categories(ctx: _Context, spec: list[str] | bool) -> CheckResult:
@@ -333,7 +330,7 @@ def check_categories(ctx: _Context, spec: list[str] | bool) -> CheckResult:
                 "no baseline version to take the allowed categories from; list them: categories: [a, b]",
             )
         rows = ctx.rows(
-            f"SELECT category, count(*) AS n FROM {_q(table)} WHERE category IS NOT NULL AND NOT list_contains(?, category) "
+            f"SELECT category, count(*) AS n FROM {sql_ident(table)} WHERE category IS NOT NULL AND NOT list_contains(?, category) "
             "GROUP BY category ORDER BY n DESC, category",
             [allowed],
         )
@@ -398,8 +395,8 @@ def check_max_category_drift(ctx: _Context, spec: float) -> CheckResult:
             continue
         drift[table] = float(
             ctx.scalar(f"""
-            WITH a AS (SELECT category, count(*) / sum(count(*)) OVER () AS p FROM {_q(table)} GROUP BY category),
-                 b AS (SELECT category, count(*) / sum(count(*)) OVER () AS q FROM baseline.{_q(table)} GROUP BY category)
+            WITH a AS (SELECT category, count(*) / sum(count(*)) OVER () AS p FROM {sql_ident(table)} GROUP BY category),
+                 b AS (SELECT category, count(*) / sum(count(*)) OVER () AS q FROM baseline.{sql_ident(table)} GROUP BY category)
             SELECT 0.5 * sum(abs(coalesce(p, 0) - coalesce(q, 0))) FROM a FULL OUTER JOIN b USING (category)
             """)
         )

@@ -23,10 +23,7 @@ from pinlake.library.connection import Library
 from pinlake.library.versions import resolve
 from pinlake.storage import lance_dataset
 from pinlake.util.readonly_sql import check_read_only
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+from pinlake.util.sqltext import sql_ident
 
 
 def parse_at(at: Mapping[str, Any] | Iterable[str] | None) -> dict[str, str]:
@@ -92,7 +89,7 @@ def duckdb_connection(library: str | os.PathLike[str] | None = None, at: Mapping
     for name in names:
         path = lib.path / name
         entry = resolve(path, pinned.get(name))
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(name)}")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_ident(name)}")
         for table, v in sorted(entry.tables.items()):
             try:
                 ds = lance_dataset(table_uri(path, table), version=v)
@@ -101,15 +98,15 @@ def duckdb_connection(library: str | os.PathLike[str] | None = None, at: Mapping
                     f"dataset {name!r} version {entry.dataset_version}: table {table!r}@{v} was cleaned up",
                     hint=f"Pin another version with --at {name}=VERSION.",
                 ) from None
-            con.execute(f"CREATE VIEW {_q(name)}.{_q(table)} AS SELECT * FROM {register(ds)}")
+            con.execute(f"CREATE VIEW {sql_ident(name)}.{sql_ident(table)} AS SELECT * FROM {register(ds)}")
     catalog = Catalog(lib.path)
     refs = {t: register(catalog.dataset_ref(t)) for t in SCHEMAS}
     con.execute("CREATE SCHEMA IF NOT EXISTS catalog")
     for view, body in CATALOG_VIEWS.items():
-        con.execute(f"CREATE VIEW catalog.{_q(view)} AS " + body.format(**refs))
+        con.execute(f"CREATE VIEW catalog.{sql_ident(view)} AS " + body.format(**refs))
     con.execute("CREATE SCHEMA IF NOT EXISTS lake")
     for table, uri in lake_tables(lib.path).items():
-        con.execute(f"CREATE VIEW lake.{_q(table)} AS SELECT * FROM {register(lance_dataset(uri))}")
+        con.execute(f"CREATE VIEW lake.{sql_ident(table)} AS SELECT * FROM {register(lance_dataset(uri))}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

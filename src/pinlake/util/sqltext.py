@@ -10,6 +10,11 @@ def sql_str(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def sql_ident(name: str) -> str:
+    """A quoted SQL identifier (double quotes doubled): a table or column name from user data."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
 def sql_in(column: str, values: Iterable[str]) -> str:
     """``column IN ('a', 'b')``; ``false`` for no values."""
     values = list(values)
