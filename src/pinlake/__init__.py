@@ -27,6 +27,8 @@ _LAZY = {
     "ImageFolderBuilder": "pinlake.datasets.build.folder:ImageFolderBuilder",
     "recipe": "pinlake.recipes.decorator:recipe",
     "dataset_compilation_entrypoint": "pinlake.recipes.decorator:dataset_compilation_entrypoint",
+    "check": "pinlake.recipes.checks:check",
+    "CheckOutcome": "pinlake.recipes.checks:CheckOutcome",
     "open": "pinlake.library.pin:open",
     "sql": "pinlake.library.sql:sql",
     "PinnedDataset": "pinlake.library.pin:PinnedDataset",

@@ -88,7 +88,7 @@ class ChecksConfig(BaseModel):
     #: total variation distance of the category shares vs the baseline, at most this (0..1)
     max_category_drift: float | None = Field(default=None, ge=0, le=1)
     sql: list[SqlCheck] = Field(default_factory=list)
-    #: checks whose failure is reported as "warn" and does not block
+    #: checks whose failure is reported as "warn" and does not block (declared ones or Python checks)
     warn: list[StrictStr] = Field(default_factory=list)
 
     @field_validator("min_items")
@@ -105,8 +105,11 @@ class ChecksConfig(BaseModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"sql: duplicate check name(s) {', '.join(dup)}")
+        # a built-in check (or another key) under warn: must be declared; any other name may be a
+        # Python check of the recipe file (@pinlake.check), known only once the file is imported:
+        # pinlake.library.check validates those names when the checks run
         enabled = self.enabled()
-        unknown = [w for w in self.warn if w not in enabled]
+        unknown = [w for w in self.warn if w in CHECK_KEYS and w not in enabled]
         if unknown:
             raise ValueError(f"warn: {', '.join(map(repr, unknown))} is not a declared check (declared: {', '.join(enabled) or 'none'})")
         return self
@@ -119,6 +122,11 @@ class ChecksConfig(BaseModel):
             if value is not None and value is not False:
                 out.append(key)
         return out + [s.name for s in self.sql]
+
+    def undeclared_warn(self) -> list[str]:
+        """The names under ``warn:`` that no declared check has: Python checks of the recipe file, or mistakes."""
+        enabled = self.enabled()
+        return [w for w in self.warn if w not in enabled]
 
     def __bool__(self) -> bool:
         return bool(self.enabled())

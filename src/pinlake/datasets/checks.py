@@ -13,7 +13,7 @@ the baseline's sit in the schema ``baseline`` (``baseline.item``…): the SQL ch
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from pinlake.datasets.check_spec import ChecksConfig, SqlCheck, checks_config
+from pinlake.datasets.check_spec import CHECK_KEYS, ChecksConfig, SqlCheck, checks_config
 from pinlake.features.groups import BBox, Image, KeyPoints, SchemaGroup
+from pinlake.recipes.checks import CheckOutcome, PythonCheck
 from pinlake.util.sqltext import sql_ident
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -513,4 +514,97 @@ def run_checks(
     return results
 
 
-__all__ = ["CheckResult", "STATUSES", "BUILTIN", "run_checks", "run_sql_check", "checks_connection"]
+# --- Python checks (@pinlake.check in the recipe file) ----------------------------------------------
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as the report's JSON holds it: numbers, strings, bools, None, lists and mappings of them."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    item = getattr(value, "item", None)  # a NumPy scalar
+    if callable(item) and getattr(value, "shape", None) == ():
+        try:
+            return _jsonable(item())
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def run_python_check(spec: PythonCheck, candidate: Any, baseline: Any) -> CheckResult:
+    """Call one Python check and turn what it returned into a result (a wrong type is an ``error``)."""
+    threshold = _jsonable(spec.threshold)
+    returned = spec(candidate, baseline)
+    if isinstance(returned, CheckOutcome):
+        status = "pass" if returned.passed else "fail"
+        return CheckResult(spec.name, status, _jsonable(returned.value), threshold, " ".join(returned.message.split()))
+    if isinstance(returned, bool):
+        return CheckResult(spec.name, "pass" if returned else "fail", None, threshold, "" if returned else "the check returned False")
+    return CheckResult(
+        spec.name,
+        "error",
+        None,
+        threshold,
+        f"the check returned {_type_name(returned)}, not a pinlake.CheckOutcome or a bool (return CheckOutcome(passed=...) or True/False)",
+    )
+
+
+def run_python_checks(
+    checks: Sequence[PythonCheck],
+    candidate: Any,
+    baseline: Any = None,
+    *,
+    warn: Iterable[str] = (),
+    declared: Iterable[str] = (),
+) -> list[CheckResult]:
+    """Run the ``@pinlake.check`` functions of a recipe file, in order, on ``candidate`` (and ``baseline``).
+
+    ``candidate`` and ``baseline`` are what each function receives: read-only handles on the two
+    versions (:mod:`pinlake.library.check` passes :class:`pinlake.library.pin.PinnedDataset` objects,
+    a layer this module does not import). A check that raises, returns another type, or takes a name
+    already used (``declared``: the checks of the registry entry, or an earlier Python check) gives
+    an ``error`` result and the others still run. Failures of the checks named in ``warn`` become
+    ``warn``; the other failures and errors are ``blocking``.
+    """
+    taken = set(declared) | set(CHECK_KEYS)
+    warned = set(warn)
+    results: list[CheckResult] = []
+    for spec in checks:
+        if spec.name in taken:
+            results.append(
+                CheckResult(
+                    spec.name,
+                    "error",
+                    None,
+                    _jsonable(spec.threshold),
+                    f"the name {spec.name!r} is already a check of this dataset; name it with @pinlake.check(name=...)",
+                )
+            )
+            continue
+        taken.add(spec.name)
+        results.append(_guarded(spec.name, _jsonable(spec.threshold), partial(run_python_check, spec, candidate, baseline)))
+    for r in results:
+        if r.check in warned and r.status == "fail":
+            r.status = "warn"
+        r.blocking = r.status in ("fail", "error") and r.check not in warned
+    return results
+
+
+__all__ = [
+    "CheckResult",
+    "STATUSES",
+    "BUILTIN",
+    "run_checks",
+    "run_sql_check",
+    "run_python_check",
+    "run_python_checks",
+    "checks_connection",
+]

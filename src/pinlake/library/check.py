@@ -1,7 +1,9 @@
 """Check (``pinlake check``): run a dataset's declared quality checks on one of its versions.
 
 The checks come from the dataset's registry entry (``checks:``, see
-:mod:`pinlake.datasets.check_spec`) and run in :mod:`pinlake.datasets.checks`. The drift checks
+:mod:`pinlake.datasets.check_spec`) and run in :mod:`pinlake.datasets.checks`; then the Python
+checks of the entry's recipe file (``@pinlake.check``, :mod:`pinlake.recipes.checks`) run on
+read-only :class:`~pinlake.library.pin.PinnedDataset` handles of the two versions. The drift checks
 compare with a baseline: the version tagged with the entry's ``channel`` when there is one (and it
 is not the checked version itself), else the version before the checked one.
 """
@@ -13,14 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pinlake.datasets.checks import CheckResult, run_checks
+from pinlake.datasets.check_spec import ChecksConfig, checks_config
+from pinlake.datasets.checks import CheckResult, run_checks, run_python_checks
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.versions import VersionLog
-from pinlake.errors import NotFoundError
+from pinlake.errors import NotFoundError, ValidationError
 from pinlake.library.connection import Library
-from pinlake.library.pin import parse_pin
+from pinlake.library.pin import PinnedDataset, parse_pin
 from pinlake.library.registry import Registry, RegistryEntry
 from pinlake.library.versions import dataset_path, missing_tables, resolve, tags_of
+from pinlake.recipes.checks import PythonCheck, load_checks
+from pinlake.recipes.errors import RecipeError
 from pinlake.storage import AnyPath
 
 
@@ -56,10 +61,14 @@ class CheckReport:
 
 
 def baseline_version(path: AnyPath, version: int, channel: str | None) -> int | None:
-    """The version the drift checks compare ``version`` with: the channel's version, else the one before."""
+    """The version the drift checks compare ``version`` with: the channel's published version; None
+    while the channel has none (a first publish has nothing to drift from, and a quarantined
+    version is no reference); the version before when ungated or checking the channel's own version."""
     if channel:
         tagged = tags_of(path).get(channel)
-        if tagged is not None and tagged != version:
+        if tagged is None:
+            return None
+        if tagged != version:
             return tagged
     for e in reversed(VersionLog(path).entries()):
         if e.dataset_version < version and not missing_tables(e, path):
@@ -83,8 +92,11 @@ def check_dataset(
 
     ``name_or_pin``: ``NAME`` or ``NAME@VERSION`` / ``NAME@TAG`` (or pass ``version=``; default the
     latest). ``registry``: the registry yaml (default ``$PINLAKE_REGISTRY`` or
-    ``recipes/datasets.yaml``) or a loaded :class:`Registry`. An entry without checks gives a report
-    with no results, which passes.
+    ``recipes/datasets.yaml``) or a loaded :class:`Registry`. The declared checks run first, then
+    the ``@pinlake.check`` functions of the entry's recipe file (imported once; a file that does not
+    import gives one blocking ``error`` result named ``python checks``). A ``warn:`` name that is
+    neither a declared nor a Python check raises :class:`~pinlake.errors.ValidationError` before
+    anything runs. An entry without checks gives a report with no results, which passes.
     """
     lib = library if isinstance(library, Library) else Library(library)
     name, spec = parse_pin(name_or_pin)
@@ -100,12 +112,57 @@ def check_dataset(
         )
     base_v = baseline_version(path, state.dataset_version, entry.channel)
     report = CheckReport(path.name, state.dataset_version, base_v, entry.channel)
-    if entry.checks is None or not entry.checks:
-        return report
-    candidate = Dataset(path, version=state.dataset_version)
-    baseline = Dataset(path, version=base_v) if base_v is not None else None
-    report.results = run_checks(candidate, entry.checks, baseline, splits=entry.splits)
+    config = checks_config(entry.checks)
+    python_checks, load_error = _python_checks(reg, entry)
+    if load_error is None:
+        _check_warn_names(reg, entry, config, python_checks)
+    if config:
+        candidate = Dataset(path, version=state.dataset_version)
+        baseline = Dataset(path, version=base_v) if base_v is not None else None
+        report.results = run_checks(candidate, config, baseline, splits=entry.splits)
+    if load_error is not None:
+        report.results.append(load_error)
+    elif python_checks:
+        pinned = PinnedDataset(path, state, f"{path.name}@{state.dataset_version}")
+        pinned_base = PinnedDataset(path, resolve(path, base_v), f"{path.name}@{base_v}") if base_v is not None else None
+        report.results += run_python_checks(python_checks, pinned, pinned_base, warn=config.warn, declared=config.enabled())
     return report
+
+
+#: the check name of the result reporting a recipe file that does not import (no Python check can use it: it has a space)
+RECIPE_CHECK = "python checks"
+
+
+def _python_checks(reg: Registry, entry: RegistryEntry) -> tuple[list[PythonCheck], CheckResult | None]:
+    """The ``@pinlake.check`` functions of the entry's recipe file, imported once with the recipe
+    loader; or a blocking ``error`` result when the file does not exist or fails to import."""
+    if not entry.script_location:
+        return [], None
+    script = reg.script(entry)
+    try:
+        return load_checks(script), None
+    except RecipeError as exc:
+        cause = exc.__cause__ or exc
+        text = " ".join(str(cause).split())
+        reason = f"{type(cause).__name__}: {text}" if cause is not exc else text
+        message = f"the recipe file {script} did not load, so its Python checks did not run: {reason}"
+        return [], CheckResult(RECIPE_CHECK, "error", None, None, message, blocking=True)
+
+
+def _check_warn_names(reg: Registry, entry: RegistryEntry, config: ChecksConfig, python_checks: list[PythonCheck]) -> None:
+    """A ``warn:`` name that is neither a declared check nor a Python check of the recipe file stops the run."""
+    names = {c.name for c in python_checks}
+    unknown = [w for w in config.undeclared_warn() if w not in names]
+    if not unknown:
+        return
+    index = reg.entries.index(entry) + 1 if entry in reg.entries else "?"
+    declared = ", ".join(config.enabled()) or "none"
+    defined = ", ".join(c.name for c in python_checks) or "none"
+    raise ValidationError(
+        f"{reg.path} entry {index} ({entry.name!r}): key 'checks.warn': {', '.join(map(repr, unknown))} is not a check "
+        f"(declared: {declared}; Python checks of {entry.script_location}: {defined})",
+        hint="Fix the entry's warn: list in the registry yaml, or the @pinlake.check names in the recipe file (see docs/checks.md); nothing ran.",
+    )
 
 
 __all__ = ["CheckReport", "check_dataset", "baseline_version"]
