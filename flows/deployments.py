@@ -1,5 +1,7 @@
 """Deployments of the refresh flow, one per registry entry: its cron schedule plus a trigger on
-``pinlake.lake.updated`` (parameters templated from the event). Used by ``serve`` and by
+``pinlake.lake.updated`` (parameters templated from the event); and for each entry with a
+``channel:``, a ``train-<name>`` deployment of the downstream stub :func:`flows.train.train`,
+triggered by ``pinlake.dataset.published`` for that dataset. Used by ``serve`` and by
 ``pinlake deploy`` (which writes ``infra/prefect.yaml``)."""
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pinlake.errors import ValidationError
 from pinlake.library.registry import Registry
 
 LAKE_UPDATED = "pinlake.lake.updated"
+PUBLISHED = "pinlake.dataset.published"  # flows.refresh.PUBLISHED (not imported: deploy loads no flow)
 
 
 def check_cron(name: str, schedule: str) -> str:
@@ -57,6 +60,28 @@ def trigger_spec() -> dict[str, Any]:
     }
 
 
+def published_trigger(entry: Any) -> dict[str, Any]:
+    """The trigger of ``train-<name>``: a publish of that dataset on its channel, in any library."""
+    return {
+        "type": "event",
+        "enabled": True,
+        "match": {"prefect.resource.id": "pinlake.dataset.*", "prefect.resource.name": entry.name, "pinlake.channel": entry.channel},
+        "expect": [PUBLISHED],
+        "posture": "Reactive",
+        "threshold": 1,
+        "within": 0,
+    }
+
+
+def train_params() -> dict[str, str]:
+    """The train run's parameters, from the event: the dataset, channel and library that published."""
+    return {
+        "dataset": "{{ event.resource.name }}",
+        "channel": "{{ event.payload.channel }}",
+        "library": "{{ event.payload.library }}",
+    }
+
+
 def prefect_yaml(registry: str, library: str, work_pool: str = "pinlake-process") -> dict[str, Any]:
     """The content of infra/prefect.yaml for this registry."""
     deployments = []
@@ -74,6 +99,17 @@ def prefect_yaml(registry: str, library: str, work_pool: str = "pinlake-process"
         if entry.schedule:
             dep["schedules"] = [{"cron": entry.schedule, "timezone": "UTC", "active": True}]
         deployments.append(dep)
+        if entry.channel:
+            deployments.append(
+                {
+                    "name": f"train-{entry.name}",
+                    "description": f"Downstream of {entry.name}: starts when a version is published on {entry.channel!r}",
+                    "entrypoint": "flows/train.py:train",
+                    "parameters": {"dataset": entry.name, "channel": entry.channel, "library": library},
+                    "work_pool": {"name": work_pool},
+                    "triggers": [{**published_trigger(entry), "parameters": train_params()}],
+                }
+            )
     deployments.append(
         {
             "name": "ingest",
@@ -105,6 +141,7 @@ def runner_deployments(registry: str, library: str) -> list[Any]:
 
     from flows.ingest import ingest  # lazy: `pinlake deploy` writes prefect.yaml without loading the flows
     from flows.refresh import refresh  # lazy: as above
+    from flows.train import train  # lazy: as above
 
     out = []
     for entry in entries(registry):
@@ -119,5 +156,15 @@ def runner_deployments(registry: str, library: str) -> list[Any]:
                 name=f"refresh-{entry.name}", cron=entry.schedule, parameters=params, triggers=[trigger], concurrency_limit=1
             )
         )
+        if entry.channel:
+            spec = published_trigger(entry)
+            published = DeploymentEventTrigger(expect=set(spec["expect"]), match=spec["match"], parameters=train_params())
+            out.append(
+                train.to_deployment(
+                    name=f"train-{entry.name}",
+                    parameters={"dataset": entry.name, "channel": entry.channel, "library": library},
+                    triggers=[published],
+                )
+            )
     out.append(ingest.to_deployment(name="ingest", parameters={"paths_or_prefix": [], "library": library}))
     return out

@@ -9,6 +9,11 @@ Tables (one ``<name>.lance`` each):
 - ``members``: (dataset, dataset_version, table, version): which table versions a dataset version names.
 - ``tags``, ``pins``, ``consumers``, ``cleanups``: tags, registered pins.yaml entries, reads by
   training runs, and retention runs.
+- ``checks``: one row per quality check run on a dataset version (status, value, threshold, run).
+- ``publications``: the channel events of a dataset (write–audit–publish, see
+  :mod:`pinlake.library.publish`): ``gated``/``ungated`` when a refresh starts or stops gating it on a
+  channel, ``published``/``quarantined`` for each audited version (forced publishes with their
+  reason). A channel's version is its latest ``published`` row.
 
 Every append takes ``<library>/_catalog/.lock`` (a file lock; a lease object on S3, see
 :mod:`pinlake.storage`) and dedupes by key inside it, so
@@ -93,6 +98,38 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("used_at", _TS),
             ("user", pa.string()),
             ("host", pa.string()),
+        ]
+    ),
+    "checks": pa.schema(
+        [
+            ("dataset", pa.string()),
+            ("dataset_version", pa.int64()),
+            ("name", pa.string()),  # the check
+            ("status", pa.string()),
+            ("value", pa.string()),  # JSON
+            ("threshold", pa.string()),  # JSON
+            ("message", pa.string()),
+            ("blocking", pa.bool_()),
+            ("channel", pa.string()),
+            ("run_id", pa.string()),
+            ("flow_run_id", pa.string()),
+            ("checked_at", _TS),
+        ]
+    ),
+    "publications": pa.schema(
+        [
+            ("dataset", pa.string()),
+            ("channel", pa.string()),
+            ("event", pa.string()),  # gated | ungated | published | quarantined
+            ("dataset_version", pa.int64()),
+            ("forced", pa.bool_()),
+            ("reason", pa.string()),
+            ("failed", pa.string()),  # JSON list of the blocking checks
+            ("checks_hash", pa.string()),
+            ("run_id", pa.string()),
+            ("flow_run_id", pa.string()),
+            ("user", pa.string()),
+            ("decided_at", _TS),
         ]
     ),
     "cleanups": pa.schema(

@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "pinlake.cli.restore",
     "pinlake.cli.diff",
     "pinlake.cli.check",
+    "pinlake.cli.publish",
     "pinlake.cli.catalog",
     "pinlake.cli.lineage",
     "pinlake.cli.sql",

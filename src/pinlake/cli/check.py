@@ -25,6 +25,16 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def results_table(results: list, title: str) -> Table:
+    """Check results as a rich table: check, status (coloured), value, threshold, message."""
+    table = Table("check", "status", "value", "threshold", "message", title=title)
+    for r in results:
+        style = STYLE.get(r.status, "")
+        status = f"[{style}]{r.status}[/]" if style else r.status
+        table.add_row(escape(r.check), status, escape(_cell(r.value)), escape(_cell(r.threshold)), escape(r.message))
+    return table
+
+
 @app.command("check")
 @handle_errors
 def check(
@@ -51,11 +61,7 @@ def check(
         echo_json(report.to_dict())
     else:
         base = f", baseline {report.baseline_version}" if report.baseline_version is not None else ", no baseline"
-        table = Table("check", "status", "value", "threshold", "message", title=f"{report.dataset}@{report.version}{base}")
-        for r in report.results:
-            style = STYLE.get(r.status, "")
-            status = f"[{style}]{r.status}[/]" if style else r.status
-            table.add_row(escape(r.check), status, escape(_cell(r.value)), escape(_cell(r.threshold)), escape(r.message))
+        table = results_table(report.results, f"{report.dataset}@{report.version}{base}")
         if report.results:
             console.print(table)
         else:

@@ -28,6 +28,9 @@ def refresh(
 ) -> None:
     """Refresh a dataset: recipe → lock → build → stats → preview → catalog → tag (no-op if the lock is unchanged).
 
+    With a `channel:` in the registry entry the new version is checked first: it is published on the
+    channel when its checks pass, else quarantined (exit 1, the failed checks named).
+
     Example: pinlake refresh health_by_tag --registry recipes/datasets.yaml
     """
     if not dataset and not all_:
@@ -40,14 +43,22 @@ def refresh(
 
         registry_entry(reg, dataset)  # unknown names fail here, before any run starts
     results = _on_server(lib, reg, dataset, all_, verbose) if server else _here(lib, reg, dataset, all_, verbose)
+    failed = [r for r in results if r.get("status") == "quarantined" and not r["unchanged"]]
     if as_json:
         echo_json(results)
-        return
-    for r in results:
-        if r["unchanged"]:
-            console.print(f"[yellow]unchanged[/] {r['dataset']}: lock {r['lock_hash'][:12]} is already version {r['version']}")
-        else:
-            console.print(f"[green]refreshed[/] {r['dataset']}: version {r['version']} (lock {r['lock_hash'][:12]}, tag {r.get('tag')})")
+    else:
+        for r in results:
+            status = f", {r['status']}" if r.get("status") else ""
+            if r["unchanged"]:
+                console.print(f"[yellow]unchanged[/] {r['dataset']}: lock {r['lock_hash'][:12]} is already version {r['version']}{status}")
+            elif r in failed:
+                console.print(f"[red]quarantined[/] {r['message']}")
+            else:
+                console.print(
+                    f"[green]refreshed[/] {r['dataset']}: version {r['version']} (lock {r['lock_hash'][:12]}, tag {r.get('tag')}){status}"
+                )
+    if failed:
+        raise typer.Exit(1)
 
 
 def _on_server(lib: str, reg: str, dataset: str | None, all_: bool, verbose: bool) -> list[dict]:

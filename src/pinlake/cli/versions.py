@@ -9,6 +9,9 @@ from rich.table import Table
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
 
+#: how a version's channel status shows (published: the channel may point at it; see `pinlake publish`)
+STATUS_STYLE = {"published": "[green]{}[/]", "quarantined": "[red]{}[/]", "candidate": "[yellow]{}[/]"}
+
 
 @app.command("versions")
 @handle_errors
@@ -17,7 +20,10 @@ def versions(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     library: Path | None = LibraryOption,
 ) -> None:
-    """List a dataset's versions: number, time, operation, rows per table, tags, lock hash, run id.
+    """List a dataset's versions: number, time, operation, rows per table, tags, channel status, lock hash, run id.
+
+    A dataset gated on a channel (a registry `channel:`) marks each version candidate, published or
+    quarantined (with the failed checks).
 
     Example: pinlake versions health_images
     """
@@ -27,14 +33,16 @@ def versions(
     if as_json:
         echo_json(rows)
         return
-    table = Table("version", "created (UTC)", "operation", "rows", "tags", "lock", "run id", "available")
+    table = Table("version", "created (UTC)", "operation", "rows", "tags", "status", "lock", "run id", "available")
     for r in rows:
+        status = r["status"] + (f" ({', '.join(r['failed_checks'])})" if r["failed_checks"] else "")
         table.add_row(
             str(r["dataset_version"]),
             r["created_at"][:19],
             r["operation"],
             ", ".join(f"{t}={n}" for t, n in sorted(r["rows"].items())),
             ", ".join(r["tags"]),
+            STATUS_STYLE.get(r["status"], "{}").format(status),
             r["lock_hash"][:12],
             r["run_id"][:12],
             "yes" if r["available"] else "cleaned up",

@@ -186,8 +186,17 @@ def run_flow(flow: Callable[..., Any], *args: Any, verbose: bool = False, **kwar
             sys.stderr.write(f"{'Failed' if state.is_failed() or state.is_crashed() else state.name}: {flow_run_location(run_id)}\n")
         if state.is_completed():
             return state.result()
+        data = state.result(raise_on_failure=False)
+        if _quarantine(data):  # a gated refresh that ended Failed on its checks: the caller reports it
+            return data
         state.result()  # raises the exception the run failed with
         raise RuntimeError(f"{flow_run_location(run_id)} ended {state.name}: {state.message}")
+
+
+def _quarantine(data: Any) -> bool:
+    """A refresh (or refresh-all) result that holds a quarantined candidate."""
+    rows = data if isinstance(data, list) else [data]
+    return bool(rows) and all(isinstance(r, dict) for r in rows) and any(r.get("status") == "quarantined" for r in rows)
 
 
 LOCAL_RUN = "ran in this process without Prefect (no server configured): no flow run"
@@ -238,4 +247,5 @@ def unchanged_on_server(library: str, registry: str, dataset: str) -> dict | Non
         )
     except OSError:  # server unreachable or refusing: the flow reports it properly
         return None
-    return {"dataset": dataset, "unchanged": True, "version": stamp["version"], "lock_hash": stamp["lock_hash"], "flow_run_id": run_id}
+    out = {"dataset": dataset, "unchanged": True, "version": stamp["version"], "lock_hash": stamp["lock_hash"], "flow_run_id": run_id}
+    return out | ({"status": stamp["status"]} if stamp.get("status") else {})

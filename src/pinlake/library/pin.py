@@ -25,7 +25,7 @@ from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.tables import table_uri
 from pinlake.datasets.versions import DatasetVersion
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
-from pinlake.library.versions import dataset_path, library_of, missing_tables, resolve
+from pinlake.library.versions import dataset_path, library_of, missing_tables, resolve, resolve_read
 from pinlake.provenance import lineage_properties
 from pinlake.storage import AnyPath, lance_dataset, location
 from pinlake.util.clock import utcnow
@@ -185,13 +185,19 @@ def open(
 ) -> PinnedDataset:
     """Open a pinned dataset version read-only.
 
-    ``pin`` is ``NAME``, ``NAME@VERSION``, ``NAME@TAG`` or ``NAME@lock:HASH`` (``NAME`` may be a
-    dataset path); or pass ``version=`` / ``tag=`` / ``lock=``. ``record_use=True`` or ``run="..."``
+    ``pin`` is ``NAME``, ``NAME@VERSION``, ``NAME@TAG``, ``NAME@CHANNEL``, ``NAME@latest`` or
+    ``NAME@lock:HASH`` (``NAME`` may be a dataset path); or pass ``version=`` / ``tag=`` / ``lock=``.
+    A bare ``NAME`` is the latest version, except for a dataset gated on a channel (a registry
+    ``channel:``): then it is the version published there, which passed its checks; ``NAME@latest``
+    is the newest built one. ``record_use=True`` or ``run="..."``
     records this read as a consumer in the library's catalog.
     """
     name, spec = parse_pin(pin)
     path = dataset_path(name, library)
-    entry = resolve(path, spec if spec is not None else version, tag=tag, lock=lock)
+    if spec is None and version is None and tag is None and lock is None:
+        entry = resolve_read(path)  # a gated dataset's bare name is its channel's published version
+    else:
+        entry = resolve(path, spec if spec is not None else version, tag=tag, lock=lock)
     gone = missing_tables(entry, path)
     if gone:
         raise NotFoundError(

@@ -25,7 +25,9 @@ from pinlake.library.registry import Registry, resolve_item
 from pinlake.storage import location, mutex
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pinlake.library.check import CheckReport
     from pinlake.library.lock import LockStep
+    from pinlake.library.publish import Decision
     from pinlake.library.registry import RegistryEntry
 
 
@@ -205,6 +207,69 @@ def tag_step(library: str | os.PathLike[str], name: str, version: int, lock_hash
     return tag
 
 
+# --- write–audit–publish (see pinlake.library.publish) ---------------------------------------
+def gate_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str) -> str | None:
+    """Record the entry's channel as the dataset's gate (or its removal) before a build; returns it."""
+    from pinlake.library.publish import gate  # lazy: see the module doc
+
+    channel = registry_entry(registry, name).channel
+    gate(Library(library), name, channel)
+    return channel
+
+
+def audit_pending(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str) -> int | None:
+    """The latest version when the entry's channel still waits for a verdict on it, else None."""
+    from pinlake.library.publish import needs_audit  # lazy: see the module doc
+
+    return needs_audit(Library(library), name, registry_entry(registry, name))
+
+
+def checks_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, version: int) -> CheckReport:
+    """Run the entry's checks on ``version`` (drift checks against the channel's version)."""
+    from pinlake.library.check import check_dataset  # lazy: see the module doc
+
+    return check_dataset(Library(library), name, version, Registry(registry))
+
+
+def publish_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, report: CheckReport) -> Decision:
+    """Record the checks and publish the version on the entry's channel, or quarantine it."""
+    from pinlake.library.publish import decide  # lazy: see the module doc
+
+    entry = registry_entry(registry, name)
+    if entry.channel is None:
+        raise ValueError(f"registry entry {name!r} has no channel")
+    return decide(Library(library).dataset_path(name), report, entry.channel, hash_=entry.gate_hash())
+
+
+def version_status(library: str | os.PathLike[str], name: str, version: int) -> str:
+    """``published``, ``quarantined``, ``candidate`` or "" (see :class:`pinlake.library.versions.ChannelState`)."""
+    from pinlake.library.versions import channel_state, resolve  # lazy: see the module doc
+
+    path = Library(library).dataset_path(name)
+    return channel_state(path).status(resolve(path, version))
+
+
+def checks_markdown(decision: Decision) -> str:
+    """The verdict of a gated refresh as the markdown of a flow artifact."""
+    d = decision
+    head = "Published" if d.published else "Quarantined"
+    lines = [f"# {head}: `{d.dataset}` version {d.version} on `{d.channel}`", "", d.message(), ""]
+    if d.report is not None and d.report.results:
+        lines += ["| check | status | value | threshold | message |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {r.check} | {r.status} | {r.value} | {r.threshold} | {r.message} |" for r in d.report.results]
+    return "\n".join(lines) + "\n"
+
+
+def check_rows(decision: Decision) -> list[dict[str, Any]]:
+    """The check results of a verdict, as rows of a table artifact."""
+    if decision.report is None:
+        return []
+    return [
+        {"check": r.check, "status": r.status, "value": str(r.value), "threshold": str(r.threshold), "message": r.message}
+        for r in decision.report.results
+    ]
+
+
 def retention_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str) -> dict[str, Any] | None:
     """Apply the registry entry's ``retention:`` (None when it has none): versions older than it are
     removed like ``pinlake cleanup --drop-lock-tags`` (latest, user-tagged and pinned ones kept),
@@ -295,9 +360,13 @@ def dataset_refresh_lock(library: str | os.PathLike[str], name: str, timeout: fl
         yield
 
 
-def refresh_result(name: str, build: BuildStep, lock: LockStep, tag: str, retention: dict[str, Any] | None) -> dict[str, Any]:
-    """What a refresh that built returns (the `refresh` flow and :func:`refresh_dataset` alike)."""
-    return {
+def refresh_result(
+    name: str, build: BuildStep, lock: LockStep, tag: str, retention: dict[str, Any] | None, decision: Decision | None = None
+) -> dict[str, Any]:
+    """What a refresh that built (or audited) returns (the `refresh` flow and :func:`refresh_dataset`
+    alike); a gated one also has ``status`` (published or quarantined), ``channel``, ``failed`` and
+    ``message``."""
+    out: dict[str, Any] = {
         "dataset": name,
         "unchanged": build.unchanged,
         "version": build.version,
@@ -306,6 +375,18 @@ def refresh_result(name: str, build: BuildStep, lock: LockStep, tag: str, retent
         "previous_version": build.previous_version,
         "retention": retention,
     }
+    if decision is not None:
+        out.update(status=decision.status, channel=decision.channel, failed=list(decision.failed), message=decision.message())
+    return out
+
+
+def unchanged_result(library: str | os.PathLike[str], name: str, version: int, lock_hash: str) -> dict[str, Any]:
+    """What a refresh that found nothing to do returns (with the version's channel status, if any)."""
+    out: dict[str, Any] = {"dataset": name, "unchanged": True, "version": version, "lock_hash": lock_hash}
+    status = version_status(library, name, version)
+    if status:
+        out["status"] = status
+    return out
 
 
 def refresh_dataset(
@@ -320,32 +401,44 @@ def refresh_dataset(
     """One refresh in this process, without Prefect: what `pinlake refresh` runs when no server is configured.
 
     The same chain and the same engine calls as the `refresh` flow (``flows/refresh.py``), so the same
-    versions, stats, preview, tag, catalog rows and stamp: the no-op fast check
-    (:func:`pinlake.library.refresh_stamp.quick_unchanged`), else lock → (unchanged: catalog, stamp, stop) →
-    under the dataset's file lock: build → stats → preview → tag → catalog → retention → stamp. The
-    flow's Prefect-only parts are left out: artifacts, the run record and task retries. Returns the
+    versions, stats, preview, tag, catalog rows, verdicts and stamp: the no-op fast check
+    (:func:`pinlake.library.refresh_stamp.quick_unchanged`), else lock → (unchanged and audited:
+    catalog, stamp, stop) → under the dataset's file lock: gate → build → stats → preview → tag →
+    catalog → (a channel: checks → publish or quarantine) → retention → stamp. The flow's
+    Prefect-only parts are left out: artifacts, events, the run record and task retries. Returns the
     flow's result (dataset, unchanged, version, lock_hash; after a build also tag, previous_version,
-    retention).
+    retention; gated: status, channel, failed, message).
     """
 
     library, registry = str(library), str(registry)
     stamp = quick_unchanged(library, registry, name)
     if stamp is not None:
-        return {"dataset": name, "unchanged": True, "version": stamp["version"], "lock_hash": stamp["lock_hash"]}
+        out = {"dataset": name, "unchanged": True, "version": stamp["version"], "lock_hash": stamp["lock_hash"]}
+        return out | ({"status": stamp["status"]} if stamp.get("status") else {})
     from pinlake.library.lock import lock_step  # lazy: see the module doc
 
     lock = lock_step(library, registry, name)
     current = unchanged_step(library, name, lock)
     if current is not None:
-        catalog_step(library)
-        write_stamp(library, registry, name, lock)
-        return {"dataset": name, "unchanged": True, "version": current.version, "lock_hash": lock.lock_hash}
+        gate_step(library, registry, name)
+        if audit_pending(library, registry, name) is None:
+            catalog_step(library)
+            out = unchanged_result(library, name, current.version, lock.lock_hash)
+            write_stamp(library, registry, name, lock, out.get("status", ""))
+            return out
     with dataset_refresh_lock(library, name):
-        build = build_step(library, registry, name, lock.lock_dir, runner=runner, dask_address=dask_address, shards=shards)
-        stats_step(library, name)
-        preview_step(library, name)
+        channel = gate_step(library, registry, name)
+        if current is None:
+            build = build_step(library, registry, name, lock.lock_dir, runner=runner, dask_address=dask_address, shards=shards)
+            stats_step(library, name)
+            preview_step(library, name)
+        else:
+            build = current
         tag = tag_step(library, name, build.version, lock.lock_hash)
         catalog_step(library)
+        decision = None
+        if channel is not None and audit_pending(library, registry, name) == build.version:
+            decision = publish_step(library, registry, name, checks_step(library, registry, name, build.version))
         retention = retention_step(library, registry, name)
-        write_stamp(library, registry, name, lock)
-    return refresh_result(name, build, lock, tag, retention)
+        write_stamp(library, registry, name, lock, decision.status if decision else version_status(library, name, build.version))
+    return refresh_result(name, build, lock, tag, retention, decision)

@@ -76,8 +76,9 @@ def _current_finalize(dataset: Path, version: int) -> bool:
 def quick_unchanged(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str) -> dict[str, Any] | None:
     """The stamp of ``name`` when it still holds (the dataset is current), or None when unsure.
 
-    Keys: recipe_hash, lake_version, lake_manifests, log_manifests, lock_hash, lock_dir, counts
-    (resources per split), version, rows (per table).
+    Keys: recipe_hash, gate (the entry's channel and checks, :meth:`RegistryEntry.gate_hash`),
+    lake_version, lake_manifests, log_manifests, lock_hash, lock_dir, counts (resources per split),
+    version, rows (per table), status (the version's channel status, "" when ungated).
     """
     lib = _local(library)
     if lib is None:
@@ -88,7 +89,8 @@ def quick_unchanged(library: str | os.PathLike[str], registry: str | os.PathLike
     except (OSError, ValueError):
         return None
     reg = Registry(registry)
-    script = reg.script(reg.get(name))
+    entry = reg.get(name)
+    script = reg.script(entry)
     try:
         recipe_hash = hashlib.sha256(script.read_bytes()).hexdigest()
     except OSError:
@@ -96,6 +98,7 @@ def quick_unchanged(library: str | os.PathLike[str], registry: str | os.PathLike
     lake = manifests(lib / "_lake" / LAKE_DATA)
     if (
         recipe_hash != stamp.get("recipe_hash")
+        or entry.gate_hash() != stamp.get("gate")
         or lake is None
         or lake != stamp.get("lake_manifests")
         or latest_manifest_version(lake) != stamp.get("lake_version")
@@ -107,8 +110,11 @@ def quick_unchanged(library: str | os.PathLike[str], registry: str | os.PathLike
     return stamp
 
 
-def write_stamp(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, lock: Any) -> bool:
-    """Record that ``name`` is current for ``lock`` (a :class:`pinlake.library.lock.LockStep`); False if unsure."""
+def write_stamp(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str, lock: Any, status: str = "") -> bool:
+    """Record that ``name`` is current for ``lock`` (a :class:`pinlake.library.lock.LockStep`); False if unsure.
+
+    A gated dataset is current only once its latest version has its verdict: call this after the
+    audit, with the version's ``status``."""
     lib = _local(library)
     if lib is None:
         return False
@@ -117,7 +123,8 @@ def write_stamp(library: str | os.PathLike[str], registry: str | os.PathLike[str
 
     dataset = lib / name
     reg = Registry(registry)
-    recipe_hash = hashlib.sha256(reg.script(reg.get(name)).read_bytes()).hexdigest()
+    entry_ = reg.get(name)
+    recipe_hash = hashlib.sha256(reg.script(entry_).read_bytes()).hexdigest()
     lake, log = manifests(lib / "_lake" / LAKE_DATA), manifests(dataset / LOG)
     entry = VersionLog(dataset).latest()
     if (
@@ -134,6 +141,8 @@ def write_stamp(library: str | os.PathLike[str], registry: str | os.PathLike[str
         return False
     stamp = {
         "recipe_hash": recipe_hash,
+        "gate": entry_.gate_hash(),
+        "status": status,
         "lake_version": lock.lake_version,
         "lake_manifests": lake,
         "log_manifests": log,

@@ -8,6 +8,8 @@ checks of :mod:`pinlake.datasets.check_spec`, validated here: a bad check stops 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -116,6 +118,13 @@ class RegistryEntry(BaseModel):
 
     def script_path(self, registry_dir: Path) -> Path:
         return (registry_dir / self.script_location).resolve()
+
+    def gate_hash(self) -> str:
+        """What the entry's publish verdicts depend on, its channel and checks, as a short hash (a
+        change asks for a new audit of a quarantined version)."""
+        checks = self.checks.model_dump(mode="json", exclude_defaults=True) if self.checks is not None else None
+        text = json.dumps({"channel": self.channel, "checks": checks}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _entry(raw: Any, where: str) -> RegistryEntry:

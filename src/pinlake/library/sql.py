@@ -1,8 +1,9 @@
 """Read-only DuckDB SQL over a whole library.
 
 Schemas exposed: one per dataset (a view per table at its latest *logged* version, or pinned with
-``at={"dataset": version_or_tag}``), ``catalog`` (``versions``, ``lineage``, ``pins``, ``tags``,
-``consumers``, ``cleanups``, ``members``) and ``lake`` (the lake's tables, e.g. ``lake.data``).
+``at={"dataset": version_or_tag}``; a dataset gated on a channel shows the channel's published
+version, ``at={"dataset": "latest"}`` its newest), ``catalog`` (``versions``, ``lineage``, ``pins``,
+``tags``, ``consumers``, ``cleanups``, ``members``, ``checks``, ``publications``) and ``lake`` (the lake's tables, e.g. ``lake.data``).
 Only one SELECT/EXPLAIN statement runs per query; anything that writes, and several statements
 separated by ';', are refused before execution (DuckDB's own parser splits the statements).
 """
@@ -20,7 +21,7 @@ from pinlake.catalog.sync import lake_tables
 from pinlake.datasets.tables import table_uri
 from pinlake.errors import InvalidQueryError, NotFoundError
 from pinlake.library.connection import Library
-from pinlake.library.versions import resolve
+from pinlake.library.versions import resolve_read
 from pinlake.storage import lance_dataset
 from pinlake.util.readonly_sql import check_read_only
 from pinlake.util.sqltext import sql_ident
@@ -60,6 +61,8 @@ CATALOG_VIEWS = {
     "tags": "SELECT * FROM {tags}",
     "consumers": "SELECT * FROM {consumers}",
     "cleanups": "SELECT * FROM {cleanups}",
+    "checks": "SELECT * FROM {checks}",
+    "publications": "SELECT * FROM {publications}",
     "members": "SELECT * FROM {members}",
 }
 
@@ -88,8 +91,13 @@ def duckdb_connection(library: str | os.PathLike[str] | None = None, at: Mapping
 
     for name in names:
         path = lib.path / name
-        entry = resolve(path, pinned.get(name))
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_ident(name)}")
+        try:
+            entry = resolve_read(path, pinned.get(name))  # gated: the channel's version unless --at says otherwise
+        except NotFoundError:
+            if name in pinned:
+                raise
+            continue  # gated with nothing published yet: no views (read it with --at NAME=latest)
         for table, v in sorted(entry.tables.items()):
             try:
                 ds = lance_dataset(table_uri(path, table), version=v)

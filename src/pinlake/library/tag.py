@@ -7,7 +7,7 @@ from typing import Any
 from pinlake.catalog.store import Catalog, dumps
 from pinlake.datasets.tables import table_uri
 from pinlake.errors import NotFoundError, ValidationError
-from pinlake.library.versions import TAG_RE, library_of, missing_tables, resolve, tags_of
+from pinlake.library.versions import LATEST, TAG_RE, channel_state, library_of, missing_tables, resolve, tags_of
 from pinlake.provenance import lineage_properties
 from pinlake.storage import AnyPath, lance_dataset
 from pinlake.util.clock import utcnow
@@ -16,12 +16,18 @@ from pinlake.util.clock import utcnow
 # --- tag ----------------------------------------------------------------------------------
 def tag_version(path: AnyPath, version: int | str, name: str) -> dict[str, Any]:
     """Name a dataset version: a Lance tag on each of its tables, plus a catalog record."""
-    if not TAG_RE.match(name) or name.isdigit() or name.startswith(("lock:", "pinlake-keep-")):
+    if not TAG_RE.match(name) or name.isdigit() or name == LATEST or name.startswith(("lock:", "pinlake-keep-")):
         raise ValidationError(
-            f"invalid tag name {name!r}: use letters, digits, '_', '-', '.', not only digits",
+            f"invalid tag name {name!r}: use letters, digits, '_', '-', '.', not only digits, not 'latest'",
             hint="Try a name like 'v1.0' or 'baseline'.",
         )
     entry = resolve(path, version)
+    channel = channel_state(path).channel
+    if name == channel:
+        raise ValidationError(
+            f"{name!r} is the channel of dataset {path.name!r}: only a version that passes its checks moves it",
+            hint=f"Use `pinlake publish {path.name}@{entry.dataset_version} --channel {name}` (with --force --reason to override).",
+        )
     existing = tags_of(path)
     if name in existing:
         raise ValidationError(

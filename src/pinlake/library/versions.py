@@ -5,8 +5,11 @@ Every function reads the dataset's version log; nothing here rewrites history.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pinlake.catalog.store import Catalog
@@ -42,9 +45,64 @@ def library_of(path: AnyPath) -> AnyPath | None:
     return path.parent if is_library(path.parent) else None
 
 
+# --- channels ---------------------------------------------------------------------------
+#: the pin word for the newest built version (never a tag or channel name)
+LATEST = "latest"
+
+
+@dataclass
+class ChannelState:
+    """A dataset's channels, from its rows of ``catalog.publications`` (oldest first).
+
+    ``channel``: the channel a refresh gates it on now (None: ungated, every version is served);
+    ``published``: each channel's version; ``decisions``: each audited version's last verdict
+    (``published`` or ``quarantined``, with the blocking checks); ``gated_at``: when the current
+    channel started gating (versions built since without a verdict are candidates).
+    """
+
+    channel: str | None = None
+    gated_at: datetime | None = None
+    published: dict[str, int] = field(default_factory=dict)
+    decisions: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def status(self, entry: DatasetVersion) -> str:
+        """``published``, ``quarantined``, ``candidate`` or "" (built while no channel gated it)."""
+        decision = self.decisions.get(entry.dataset_version)
+        if decision is not None:
+            return str(decision["event"])
+        if self.channel is not None and self.gated_at is not None and entry.created_at >= self.gated_at:
+            return "candidate"
+        return ""
+
+
+def channel_state(path: AnyPath) -> ChannelState:
+    """The channels of the dataset at ``path`` (empty outside a library)."""
+    lib = library_of(path)
+    state = ChannelState()
+    if lib is None:
+        return state
+    rows = Catalog(lib).read("publications", filter=f"dataset = {sql_str(path.name)}").to_pylist()
+    for r in sorted(rows, key=lambda r: r["decided_at"]):  # stable: rows of one instant keep their order
+        event, channel = r["event"], r["channel"]
+        if event == "gated":
+            if state.channel != channel:
+                state.gated_at = r["decided_at"]
+            state.channel = channel
+        elif event == "ungated":
+            state.channel, state.gated_at = None, None
+        else:
+            version = int(r["dataset_version"])
+            failed = json.loads(r["failed"] or "[]")
+            state.decisions[version] = {**r, "failed": failed}
+            if event == "published":
+                state.published[channel] = version
+    return state
+
+
 # --- resolving --------------------------------------------------------------------------
 def tags_of(path: AnyPath, entries: list[DatasetVersion] | None = None) -> dict[str, int]:
-    """``{tag: dataset_version}``: from the catalog, else from the Lance tags on the tables.
+    """``{tag: dataset_version}``: channels (their published version), then tags from the catalog,
+    else from the Lance tags on the tables.
 
     ``entries``: the version log when the caller has already read it.
     """
@@ -53,6 +111,7 @@ def tags_of(path: AnyPath, entries: list[DatasetVersion] | None = None) -> dict[
     if lib is not None:
         data = Catalog(lib).read("tags", filter=f"dataset = {sql_str(path.name)}", columns=["name", "dataset_version"])
         out.update(zip(data.column("name").to_pylist(), data.column("dataset_version").to_pylist()))
+        out.update(channel_state(path).published)
     if entries is None:
         entries = VersionLog(path).entries()
     lance_tags: dict[str, dict[str, int]] = {}
@@ -84,6 +143,8 @@ def resolve(path: AnyPath, version: int | str | None = None, *, tag: str | None 
     def get(number: int) -> DatasetVersion:
         return by_number[number] if number in by_number else log.get(number)  # log.get raises NotFoundError
 
+    if version == LATEST or tag == LATEST:
+        return entries[-1]
     if isinstance(version, str):
         if version.isdigit():
             version = int(version)
@@ -118,6 +179,22 @@ def resolve(path: AnyPath, version: int | str | None = None, *, tag: str | None 
     return entries[-1]
 
 
+def resolve_read(path: AnyPath, spec: int | str | None = None) -> DatasetVersion:
+    """The version a reader gets for ``name@spec``: as :func:`resolve`, except that a bare name
+    (``spec`` None) of a dataset gated on a channel is the channel's published version, never an
+    unchecked one (``name@latest`` is the newest built version)."""
+    if spec is None:
+        state = channel_state(path)
+        if state.channel is not None:
+            if state.channel not in state.published:
+                raise NotFoundError(
+                    f"dataset {path.name!r} has no version published on its channel {state.channel!r} yet",
+                    hint=f"Read the newest built version with {path.name}@latest; `pinlake versions {path.name}` shows why.",
+                )
+            return resolve(path, state.published[state.channel])
+    return resolve(path, spec)
+
+
 def missing_tables(entry: DatasetVersion, path: AnyPath) -> list[str]:
     """Tables of ``entry`` whose Lance version no longer exists (removed by cleanup)."""
     out = []
@@ -140,12 +217,15 @@ def list_versions(path: AnyPath) -> list[dict[str, Any]]:
     for table_dir in (path / "db").iterdir():
         if table_dir.name.endswith(".lance"):
             existing[table_dir.name[:-6]] = {int(v["version"]) for v in lance_dataset(str(table_dir)).versions()}
+    channels = channel_state(path)
     out = []
     for e in entries:
         d = e.to_dict()
         d["lock_hash"], d["run_id"] = e.lock_hash, e.run_id
         d["tags"] = sorted(by_version.get(e.dataset_version, []))
         d["available"] = all(v in existing.get(t, set()) for t, v in e.tables.items())
+        d["status"] = channels.status(e)
+        d["failed_checks"] = channels.decisions.get(e.dataset_version, {}).get("failed", [])
         out.append(d)
     return out
 

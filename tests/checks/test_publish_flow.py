@@ -1,0 +1,200 @@
+"""Write–audit–publish through a real Prefect server: a gated refresh publishes only a version that
+passes its checks, quarantines one that does not (the run Failed, the channel unmoved), a forced
+publish is recorded with its reason, and a publish starts the downstream `train` deployment."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: train gets every health/ image, test every trial/ image: the trial images are the same bytes as
+#: health/ images under other object names, so the same content lands in both splits
+LEAKY_RECIPE = """import pinlake
+
+
+@pinlake.recipe()
+def health_by_tag(client):
+    result = {"train": [], "test": []}
+    for data in client.list_data(q="object_name LIKE 'health/%'"):
+        result["train"].append(data)
+    for data in client.list_data(q="object_name LIKE 'trial/%'"):
+        result["test"].append(data)
+    return result
+"""
+
+GATE = """  channel: prod
+  checks:
+    min_items: {train: 2, test: 1}
+    no_empty_split: true
+    no_split_leakage: true
+    boxes_inside_images: true
+    max_category_drift: 0.0001
+    warn: [max_category_drift]
+"""
+
+
+def cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "pinlake", *args], capture_output=True, text=True, env=dict(os.environ), timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"pinlake {' '.join(args)} → {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def gated_project(project, recipe: str = LEAKY_RECIPE) -> tuple[Path, Path, Path]:
+    library, registry, assets = project(recipe=recipe)
+    registry.write_text(registry.read_text() + GATE)
+    return library, registry, assets
+
+
+def refresh(library: Path, registry: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server", "--json", check=check)
+
+
+def runs_of(flow_name: str, library: Path) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])), sort=FlowRunSort.START_TIME_DESC)
+    return [r for r in runs if str(r.parameters.get("library")) in {str(library), str(library.resolve())}]
+
+
+def artifacts_of(run_id) -> dict[str, object]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    return {a.key: a.data for a in arts}
+
+
+def status_of(library: Path) -> dict[int, tuple[str, list[str]]]:
+    rows = json.loads(cli("versions", "health_by_tag", "--library", str(library), "--json").stdout)
+    return {r["dataset_version"]: (r["status"], r["failed_checks"]) for r in rows}
+
+
+def test_leak_is_quarantined_then_the_fix_publishes_and_drift_only_warns(prefect_server, project, tmp_path):
+    import pinlake
+    from pinlake.errors import NotFoundError
+
+    library, registry, _ = gated_project(project)
+    first = refresh(library, registry, check=False)
+    assert first.returncode == 1, first.stdout + first.stderr
+    (r1,) = json.loads(first.stdout)
+    assert r1["status"] == "quarantined" and r1["failed"] == ["no_split_leakage"] and "prod" in r1["message"]
+    run = runs_of("refresh", library)[0]
+    assert run.state_name == "Failed" and "no_split_leakage" in run.state.message
+    arts = artifacts_of(run.id)
+    assert "Quarantined" in str(arts["health-by-tag-verdict"]) and "no_split_leakage" in str(arts["health-by-tag-checks"])
+    assert status_of(library) == {1: ("quarantined", ["no_split_leakage"])}
+    with pytest.raises(NotFoundError, match="no version published on its channel 'prod'"):
+        pinlake.open("health_by_tag", library=library)
+    with pytest.raises(NotFoundError):
+        pinlake.open("health_by_tag@prod", library=library)
+    assert pinlake.open("health_by_tag@latest", library=library).version == 1  # readable for inspection
+
+    # the recipe fixed: the next refresh publishes and @prod moves
+    shutil.copy(REPO / "recipes" / "health_by_tag.py", registry.parent / "health_by_tag.py")
+    (r2,) = json.loads(refresh(library, registry).stdout)
+    assert r2["status"] == "published" and r2["version"] == 2
+    assert runs_of("refresh", library)[0].state_name == "Completed"
+    assert pinlake.open("health_by_tag@prod", library=library).version == 2
+    assert pinlake.open("health_by_tag", library=library).version == 2
+
+    # more images shift the category shares: max_category_drift (under warn:) reports, the publish goes on
+    from pinlake.demo.data import generate_health_images
+    from pinlake.demo.lake import ingest_demo
+    from pinlake.library import Library
+
+    more = tmp_path / "more" / "health_images"
+    generate_health_images(more, n_train=20, n_test=4)
+    ingest_demo(Library(library).get_datalake(), more)
+    (r3,) = json.loads(refresh(library, registry).stdout)
+    assert r3["status"] == "published" and r3["version"] == 3
+    checks = pinlake.sql(
+        "SELECT name, status, value FROM catalog.checks WHERE dataset_version = 3 AND name = 'max_category_drift'", library=library
+    ).to_pylist()
+    assert checks and checks[0]["status"] == "warn" and float(checks[0]["value"]) > 0.0001
+    assert pinlake.open("health_by_tag", library=library).version == 3
+    assert {v: s for v, (s, _) in status_of(library).items()} == {1: "quarantined", 2: "published", 3: "published"}
+    # a refresh with nothing new is a no-op that keeps the verdict
+    (r4,) = json.loads(refresh(library, registry).stdout)
+    assert r4["unchanged"] and r4["version"] == 3 and r4["status"] == "published"
+
+
+def test_forced_publish_is_recorded_with_its_reason(prefect_server, project):
+    import pinlake
+
+    library, registry, _ = gated_project(project)
+    refresh(library, registry, check=False)
+    base = ["--registry", str(registry), "--library", str(library)]
+    refused = cli("publish", "health_by_tag@1", "--channel", "prod", *base, check=False)
+    assert refused.returncode == 1 and "quarantined" in refused.stdout and "no_split_leakage" in refused.stdout
+    no_reason = cli("publish", "health_by_tag@1", "--channel", "prod", "--force", *base, check=False)
+    assert no_reason.returncode == 1 and "needs a reason" in no_reason.stderr and "Traceback" not in no_reason.stderr
+    forced = json.loads(
+        cli("publish", "health_by_tag@1", "--channel", "prod", "--force", "--reason", "leak accepted for the pilot", *base, "--json").stdout
+    )
+    assert forced["status"] == "published" and forced["forced"] is True and forced["failed"] == ["no_split_leakage"]
+    assert pinlake.open("health_by_tag@prod", library=library).version == 1
+    rows = pinlake.sql(
+        "SELECT event, dataset_version, forced, reason, \"user\" FROM catalog.publications WHERE event = 'published'", library=library
+    ).to_pylist()
+    assert rows == [
+        {"event": "published", "dataset_version": 1, "forced": True, "reason": "leak accepted for the pilot", "user": rows[0]["user"]}
+    ]
+    assert rows[0]["user"]
+
+
+def test_published_event_starts_the_train_deployment(prefect_server, project, tmp_path):
+    import pinlake
+
+    library, registry, _ = gated_project(project, recipe=(REPO / "recipes" / "health_by_tag.py").read_text())
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flows.serve", "--library", str(library), "--registry", str(registry)],
+        env=dict(os.environ),
+        stdout=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - open while it serves
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        from prefect.client.orchestration import get_client
+
+        deadline = time.monotonic() + 60
+        while True:
+            with get_client(sync_client=True) as client:
+                try:
+                    client.read_deployment_by_name("train/train-health_by_tag")
+                    break
+                except Exception:  # noqa: BLE001 - not registered yet
+                    assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+            time.sleep(1)
+        time.sleep(3)  # the trigger's automation is registered with the deployment
+        (r,) = json.loads(refresh(library, registry).stdout)
+        assert r["status"] == "published"
+        deadline = time.monotonic() + 120
+        while True:
+            done = [t for t in runs_of("train", library) if t.state_name == "Completed"]
+            if done:
+                break
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+            time.sleep(2)
+        assert done[0].parameters["dataset"] == "health_by_tag" and done[0].parameters["channel"] == "prod"
+        consumers = pinlake.sql("SELECT dataset, dataset_version, run FROM catalog.consumers", library=library).to_pylist()
+        assert consumers == [{"dataset": "health_by_tag", "dataset_version": 1, "run": f"prefect-flow-run:{done[0].id}"}]
+    finally:
+        from flows.runtime import stop_server
+
+        stop_server(server)
