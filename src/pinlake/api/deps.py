@@ -8,6 +8,7 @@ the call so the app starts fast. Engine errors (PinlakeError) become JSON errors
 from __future__ import annotations
 
 import hmac
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,14 @@ from typing import Any
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from pinlake.catalog.store import Catalog
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.library.connection import Library
 from pinlake.library.diff import diff_versions
 from pinlake.library.lineage import lineage_of
 from pinlake.library.sql import sql as run_sql
-from pinlake.library.versions import resolve, tags_of
+from pinlake.library.versions import ChannelState, channel_state, resolve, tags_of
+from pinlake.util.sqltext import sql_str
 
 MAX_PAGE = 1000
 MAX_BODY_BYTES = 16 * 1024 * 1024  # request bodies (PINLAKE_API_MAX_BODY_BYTES / create_app(max_body_bytes=))
@@ -101,12 +104,52 @@ def resolve_tag(ds: Any, tag: str) -> int:
     return int(resolve(ds.path, tag=tag).dataset_version)
 
 
-def list_tags(ds: Any) -> dict[int, list[str]]:
-    """{dataset_version: [tag, ...]}."""
+def list_tags(ds: Any, entries: list[Any] | None = None) -> dict[int, list[str]]:
+    """{dataset_version: [tag, ...]} (channels included, at their published version).
+
+    ``entries``: the version log when the caller has already read it."""
     out: dict[int, list[str]] = {}
-    for name, version in sorted(tags_of(ds.path).items()):
+    for name, version in sorted(tags_of(ds.path, entries).items()):
         out.setdefault(int(version), []).append(str(name))
     return out
+
+
+# --- channels and checks (write–audit–publish) ------------------------------------------------
+def channels(ds: Any) -> ChannelState:
+    """The dataset's channel, published versions and verdicts: one catalog read, so a route calls
+    it once and passes the state to every version it renders."""
+    return channel_state(ds.path)
+
+
+def version_status(channels: ChannelState | None, entry: Any) -> dict[str, Any]:
+    """``{status, failed_checks}`` of one version: ``published``, ``candidate``, ``quarantined`` or
+    "" (not gated when it was built), and the blocking checks of its last verdict."""
+    if channels is None:
+        return {"status": "", "failed_checks": []}
+    decision = channels.decisions.get(entry.dataset_version) or {}
+    return {"status": channels.status(entry), "failed_checks": [str(c) for c in decision.get("failed", [])]}
+
+
+def checks_of(state: ApiState, ds: Any, version: int) -> list[dict[str, Any]]:
+    """The ``catalog.checks`` rows of the last audit of ``ds`` at ``version`` (a gated refresh or a
+    publish; the report's order, ``value`` and ``threshold`` decoded from JSON). Empty when never audited."""
+    catalog = Catalog(Library(state.library).path)
+    table = catalog.read("checks", filter=f"dataset = {sql_str(ds.name)} AND dataset_version = {int(version)}")
+    rows = table.to_pylist()
+    if not rows:
+        return []
+    last = max(r["checked_at"] for r in rows)  # one report's rows share their checked_at
+    return [_jsonable({**r, "value": _decoded(r["value"]), "threshold": _decoded(r["threshold"])}) for r in rows if r["checked_at"] == last]
+
+
+def _decoded(text: str | None) -> Any:
+    """A catalog JSON cell as its value (text that is not JSON as recorded; empty: None)."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 MAX_DIFF_IDS = 1000

@@ -14,6 +14,7 @@ from pinlake.api import deps
 from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pinned
 from pinlake.library.connection import Library
 from pinlake.library.diff import diff_versions
+from pinlake.library.versions import ChannelState
 from pinlake.storage import S3Path
 
 router = APIRouter(tags=["datasets"])
@@ -21,10 +22,13 @@ router = APIRouter(tags=["datasets"])
 NAME = Path(..., min_length=1, max_length=128, description="Dataset name")
 
 
-def version_json(entry: Any, tags: dict[int, list[str]]) -> dict[str, Any]:
+def version_json(entry: Any, tags: dict[int, list[str]], channels: ChannelState | None = None) -> dict[str, Any]:
+    """One version of the log; ``channels`` (:func:`deps.channels`, read once per request) gives its
+    ``status`` and ``failed_checks``."""
     out = entry.to_dict()
     lin = entry.lineage
     out["tags"] = tags.get(entry.dataset_version, [])
+    out.update(deps.version_status(channels, entry))
     out["summary"] = {
         "run_id": lin.get("pinlake.run_id", ""),
         "flow_run_id": lin.get("pinlake.flow_run_id", ""),
@@ -37,9 +41,10 @@ def version_json(entry: Any, tags: dict[int, list[str]]) -> dict[str, Any]:
     return out
 
 
-def dataset_json(ds: Any, versions: list[Any] | None = None) -> dict[str, Any]:
-    """``versions``: the version log, when the caller has already read it."""
+def dataset_json(ds: Any, versions: list[Any] | None = None, channels: ChannelState | None = None) -> dict[str, Any]:
+    """``versions``: the version log, ``channels``: its channel state, when the caller has already read them."""
     latest = ds.state if ds.read_only else (versions if versions is not None else ds.versions())[-1]
+    channels = channels if channels is not None else deps.channels(ds)
     return {
         "name": ds.name,
         "id": ds.id,
@@ -52,6 +57,8 @@ def dataset_json(ds: Any, versions: list[Any] | None = None) -> dict[str, Any]:
         "version": ds.version,
         "latest_version": latest.dataset_version,
         "updated_at": jsonable(latest.created_at),
+        "channel": channels.channel,  # the channel refreshes publish on (None: not gated)
+        "published": dict(channels.published),  # {channel: version}
         "preview_url": (f"/datasets/{quote(ds.name)}/preview.png" + (f"?version={ds.version}" if ds.read_only else ""))
         if ds.preview_path.is_file()
         else None,
@@ -75,7 +82,6 @@ def list_datasets(request: Request) -> list[dict[str, Any]]:
 @router.get("/datasets/{dataset}", summary="Info, schema, stats and versions of a dataset")
 def get_dataset(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> dict[str, Any]:
     ds = pinned(request, dataset, pin)
-    tags = deps.list_tags(ds)
     schema = ds.schema.to_dict()
     tables = {
         t: {
@@ -87,22 +93,37 @@ def get_dataset(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> 
         for t, s in ds.schema.schemas.items()
     }
     log = ds.versions()
+    tags = deps.list_tags(ds, log)
+    channels = deps.channels(ds)
     return {
-        **dataset_json(ds, log),
+        **dataset_json(ds, log, channels),
         "info": ds.info.model_dump(mode="json"),
         "schema": schema,
         "tables": tables,
         "splits": ds.splits() if "item" in ds.state.tables else {},
         "stats": ds.stats,
-        "versions": [version_json(v, tags) for v in log],
+        "versions": [version_json(v, tags, channels) for v in log],
     }
 
 
-@router.get("/datasets/{dataset}/versions", summary="The version log of a dataset, with lineage and tags")
+@router.get("/datasets/{dataset}/versions", summary="The version log of a dataset, with lineage, tags and channel status")
 def versions(request: Request, dataset: str = NAME) -> list[dict[str, Any]]:
     ds = open_for_request(get_state(request), dataset)
-    tags = deps.list_tags(ds)
-    return [version_json(v, tags) for v in ds.versions()]
+    log = ds.versions()
+    tags = deps.list_tags(ds, log)
+    channels = deps.channels(ds)
+    return [version_json(v, tags, channels) for v in log]
+
+
+@router.get(
+    "/datasets/{dataset}/checks",
+    summary="Quality checks of a dataset version (default: the latest)",
+    description="The `catalog.checks` rows of the last audit of that version (a gated refresh, or `pinlake publish`); "
+    "`value` and `threshold` decoded from JSON. Empty when it was never audited.",
+)
+def checks(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> list[dict[str, Any]]:
+    ds = pinned(request, dataset, pin)
+    return deps.checks_of(get_state(request), ds, ds.version)
 
 
 @router.get("/datasets/{dataset}/diff", summary="What changed between two dataset versions")

@@ -1,4 +1,4 @@
-// pinlake browser page: datasets, a paged item grid with boxes and keypoints, versions, lineage, diff.
+// pinlake browser page: datasets, a paged item grid with boxes and keypoints, versions (lineage, channel status), diff.
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -65,7 +65,7 @@ async function showDatasets() {
       el("div", { class: "body" },
         el("div", { class: "title" }, d.title || d.name),
         el("div", { class: "muted" }, d.description || ""),
-        el("div", {}, `${d.num_items} items · ${fmtBytes(d.size_bytes)} · v${d.latest_version}`))));
+        el("div", {}, `${d.num_items} items · ${fmtBytes(d.size_bytes)} · v${d.latest_version}`, ...channelBadge(d)))));
   }
   main().replaceChildren(el("h2", {}, "Datasets"), list.length ? cards : el("p", { class: "muted" }, "No datasets in this library."));
 }
@@ -122,7 +122,7 @@ async function showDataset(name, params) {
       status),
     grid,
     el("div", { class: "cols" },
-      el("section", {}, el("h3", {}, "Versions"), timeline(name, versions, info.version, params)),
+      el("section", {}, el("h3", {}, "Versions"), timeline(name, versions, info, params)),
       el("section", {}, el("h3", {}, "Diff"), diffPanel(name, versions))));
 }
 
@@ -158,9 +158,35 @@ function thumb(it) {
   return el("div", { class: "thumb", "data-id": it.id, title: it.id }, frame, el("div", { class: "cap" }, `${it.split}${meta ? " · " + meta : ""}`));
 }
 
-function timeline(name, versions, current, params) {
+// --- write–audit–publish: a gated dataset's channel and each version's verdict ------------------
+function channelBadge(d) {
+  if (!d.channel) return [];
+  const v = (d.published || {})[d.channel];
+  return [el("span", { class: `badge ${v ? "published live" : "candidate"}`, title: `refreshes publish on the channel ${d.channel}` },
+    v ? `${d.channel} v${v}` : `${d.channel}: nothing published`)];
+}
+
+function statusBadge(v, info) {
+  if (!v.status) return [];
+  const live = Object.entries(info.published || {}).filter(([, n]) => n === v.dataset_version).map(([c]) => c).sort();
+  const failed = v.failed_checks || [];
+  const channel = info.channel || "the channel";
+  const shown = {
+    published: [live.length ? `published · ${live.join(", ")}` : "published",
+      live.length ? `passed its checks; ${live.join(", ")} serves this version` : "passed its checks; the channel has moved on since"],
+    candidate: ["candidate", `built, not audited yet: ${channel} does not serve it`],
+    quarantined: [failed.length ? `quarantined · ${failed.join(", ")}` : "quarantined",
+      `failed checks: ${failed.join(", ") || "none recorded"}; ${channel} does not serve it`],
+  }[v.status] || [v.status, ""];
+  return [el("span", { class: `badge ${v.status}${live.length ? " live" : ""}`, "data-status": v.status, title: shown[1] }, shown[0])];
+}
+
+function timeline(name, versions, info, params) {
   const ul = el("ul", { class: "timeline", id: "timeline" });
+  const current = info.version;
   for (const v of [...versions].reverse()) {
+    const badge = statusBadge(v, info);
+    const channels = new Set(Object.keys(info.published || {}).filter((c) => info.published[c] === v.dataset_version));
     const s = v.summary || {};
     const lin = [
       s.lock_hash && `lock ${s.lock_hash.slice(0, 12)}`,
@@ -170,9 +196,9 @@ function timeline(name, versions, current, params) {
       s.flow_run_id && `flow run ${s.flow_run_id.slice(0, 12)}`,
       s.user && `by ${s.user}`,
     ].filter(Boolean).join(" · ");
-    ul.append(el("li", { class: v.dataset_version === current ? "current" : "", "data-version": v.dataset_version },
+    ul.append(el("li", { class: v.dataset_version === current ? "current" : "", "data-version": v.dataset_version, "data-status": v.status || null },
       el("a", { href: "#", onclick: (e) => { e.preventDefault(); params.delete("tag"); params.delete("page"); params.set("version", v.dataset_version); setParams(name, params); } }, `v${v.dataset_version}`),
-      ` ${v.operation} `, ...(v.tags || []).map((t) => el("span", { class: "tag" }, t)),
+      ` ${v.operation} `, ...badge, ...(v.tags || []).filter((t) => !badge.length || !channels.has(t)).map((t) => el("span", { class: "tag" }, t)),
       el("div", { class: "muted" }, `${v.created_at.replace("T", " ").slice(0, 19)} · ${v.rows.item ?? 0} items${v.message ? " · " + v.message : ""}`),
       el("div", { class: "lin" }, lin || "no lineage recorded")));
   }
