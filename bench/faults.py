@@ -106,6 +106,16 @@ def _prepare_refresh(work: Path) -> None:
     )
 
 
+#: a registry channel with checks the demo passes (a publish) or cannot pass (a quarantine)
+GATE = "  channel: prod\n  checks:\n    min_items: {min_items}\n    no_split_leakage: true\n    boxes_inside_images: true\n"
+
+
+def _prepare_gated(work: Path, min_items: int = 2) -> None:
+    _prepare_refresh(work)
+    registry = work / "recipes" / "datasets.yaml"
+    registry.write_text(registry.read_text() + GATE.format(min_items=min_items))
+
+
 CRUD_SCRIPT = textwrap.dedent("""
     # one batch: relabel an item, delete an item's boxes, add a box; written to be idempotent, as a
     # retried job would be (the same ids every run), so a rerun after a kill converges
@@ -202,6 +212,17 @@ SCENARIOS = {
         _prepare_refresh,
         lambda w: [sys.executable, "-c", REFRESH_SCRIPT, str(w / "library"), str(w / "recipes" / "datasets.yaml")],
     ),
+    # write–audit–publish: build the candidate, then catalog.checks, the publications row, the channel's tags
+    "gated refresh": Scenario(
+        "gated refresh",
+        _prepare_gated,
+        lambda w: [sys.executable, "-c", REFRESH_SCRIPT, str(w / "library"), str(w / "recipes" / "datasets.yaml")],
+    ),
+    "quarantine": Scenario(
+        "quarantine",
+        lambda w: _prepare_gated(w, min_items=10_000),
+        lambda w: [sys.executable, "-c", REFRESH_SCRIPT, str(w / "library"), str(w / "recipes" / "datasets.yaml")],
+    ),
 }
 
 
@@ -220,11 +241,15 @@ def content(library: Path) -> dict[str, str]:
 
     from pinlake.datasets.dataset import Dataset
     from pinlake.library import Library
+    from pinlake.library.versions import channel_state
 
     lib = Library(library)
     out: dict[str, str] = {}
     for name in lib.dataset_names():
         ds = Dataset(lib.path / name)
+        state = channel_state(lib.path / name)
+        verdicts = {v: d["event"] for v, d in sorted(state.decisions.items())}
+        out[f"{name}@channels"] = json.dumps({"gate": state.channel, "published": state.published, "verdicts": verdicts}, sort_keys=True)
         for t in ds.tables:
             digest, ids = _rows_digest(ds.to_arrow(t))
             out[f"{name}.{t}"] = digest
@@ -280,7 +305,8 @@ def problems_after_kill(work: Path) -> list[str]:
     check("ls", lambda: list_datasets(lib))
     check("sql", lambda: sql("SELECT count(*) FROM catalog.versions", lib.path))
     for name in lib.dataset_names():
-        check(f"sql {name}", lambda name=name: sql(f'SELECT count(*) FROM "{name}".item', lib.path))
+        check(f"sql {name}", lambda name=name: sql(f'SELECT count(*) FROM "{name}".item', lib.path, at={name: "latest"}))
+        check(f"channels {name}", lambda name=name: _channels_serve_published(lib.path / name))
     client = TestClient(create_app(lib.path), raise_server_exceptions=False)
     check("api /datasets", lambda: _ok(client.get("/datasets")))
     for name in lib.dataset_names():
@@ -289,6 +315,21 @@ def problems_after_kill(work: Path) -> list[str]:
         check("verify pins", lambda: verify_pins(work / "pins.yaml", lib.path))
     check("lake", lambda: lib.get_datalake().list_data(limit=5))
     return out
+
+
+def _channels_serve_published(path: Path) -> None:
+    """Every channel names a version whose verdict is published, and it reads."""
+    from pinlake.library.pin import open as open_pin
+    from pinlake.library.versions import channel_state
+
+    state = channel_state(path)
+    for channel, version in state.published.items():
+        if state.decisions[version]["event"] != "published":
+            raise AssertionError(f"channel {channel} names version {version}, which is {state.decisions[version]['event']}")
+        pinned = open_pin(f"{path.name}@{channel}", library=path.parent)
+        if pinned.version != version:
+            raise AssertionError(f"{path.name}@{channel} opens {pinned.version}, the catalog says {version}")
+        pinned.to_arrow("item", columns=["id"])
 
 
 def _ok(resp) -> None:  # noqa: ANN001 - an httpx response

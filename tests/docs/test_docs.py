@@ -22,6 +22,7 @@ TUTORIAL = [
     "versions.md",
     "catalog.md",
     "flows.md",
+    "publish.md",
     "api.md",
     "storage.md",
     "reliability.md",

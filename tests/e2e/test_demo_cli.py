@@ -29,6 +29,9 @@ def test_demo_then_cli(tmp_path: Path):
     # the flows ran end to end, then the second refresh changed nothing
     assert "refresh health_by_tag: version 1" in out and "refresh basel_trial: version 1" in out
     assert "refresh again health_by_tag: unchanged, no new version" in out
+    # the demo registry gates health_by_tag on prod: its checks passed and the channel moved
+    assert "refresh health_by_tag: version 1 (lock" in out and "published on prod" in out
+    assert json.loads(run(["versions", "health_by_tag", "--json"], tmp_path).stdout)[0]["status"] == "published"
     assert "lineage health_by_tag@1: lake v" in out and "SQL SELECT" in out
     for name in ("health_by_tag", "basel_trial"):
         assert (tmp_path / "library" / name / "preview.png").is_file()

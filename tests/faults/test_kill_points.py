@@ -15,8 +15,15 @@ from bench.faults import SCENARIOS, baseline, kill_once
 pytestmark = pytest.mark.e2e
 
 
-def _sample(points: list[str]) -> list[int]:
-    """The first point, the version-log commit, the point after it, and the last (1-based, deduplicated)."""
+#: the write–audit–publish paths: their build is the refresh's, sampled above; these kill around the verdict
+GATED = ("gated refresh", "quarantine")
+
+
+def _sample(points: list[str], scenario: str = "") -> list[int]:
+    """The first point, the version-log commit, the point after it, and the last (1-based, deduplicated);
+    for a gated refresh the verdict's points (the check rows, the publications row) and the last."""
+    if scenario in GATED:
+        return sorted({i for i, name in enumerate(points, start=1) if name in ("publish checks", "publish decision")} | {len(points)})
     picks = {1, len(points)}
     for i, name in enumerate(points, start=1):
         if name == "version log":
@@ -31,7 +38,9 @@ def test_kill_at_commit_points_then_rerun_converges(name, tmp_path):
     assert base.points, f"{name}: the clean run passed no commit point"
     if name not in ("lake upload", "stats and preview"):  # these commit no dataset version
         assert "version log" in base.points
-    for k in _sample(base.points):
+    if name in GATED:
+        assert "publish decision" in base.points
+    for k in _sample(base.points, name):
         outcome = kill_once(scenario, base, tmp_path / "s", at=k)
         assert outcome.killed, f"{name} {outcome.point}: the process was not killed"
         assert outcome.ok, (name, outcome)

@@ -59,7 +59,8 @@ def demo(
     console.print(f"[green]Lake[/] version {out['ingest']['lake_version']} ({out['ingest']['uploaded']} resources)")
     for r in out["first"]:
         state = "unchanged" if r["unchanged"] else f"version {r['version']}"
-        console.print(f"[green]refresh[/] {r['dataset']}: {state} (lock {r['lock_hash'][:12]})")
+        gate = f", {r['status']} on {r['channel']}" if r.get("channel") else ""
+        console.print(f"[green]refresh[/] {r['dataset']}: {state} (lock {r['lock_hash'][:12]}){gate}")
     for r in out["second"]:
         console.print(
             f"[yellow]refresh again[/] {r['dataset']}: {'unchanged, no new version' if r['unchanged'] else 'version ' + str(r['version'])}"

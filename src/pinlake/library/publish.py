@@ -127,10 +127,13 @@ def _event_row(path: AnyPath, channel: str, event: str, **values: Any) -> dict[s
 def gate(library: Library | str | os.PathLike[str] | None, name: str, channel: str | None) -> bool:
     """Record that refreshes of ``name`` publish on ``channel`` (None: no longer gated); True when
     this changed anything. Called by a refresh before it builds, so its candidate is never served
-    as the bare name."""
+    as the bare name. Also re-syncs the Lance tags of its published channels."""
     lib = library if isinstance(library, Library) else Library(library)
     path = lib.ensure().path / name
-    current = channel_state(path).channel
+    state = channel_state(path)
+    for published, version in state.published.items():  # Lance tags a killed publish left behind
+        sync_channel_tags(path, published, version)
+    current = state.channel
     if current == channel:
         return False
     if channel is None:
@@ -201,6 +204,9 @@ def sync_channel_tags(path: AnyPath, channel: str, version: int) -> None:
             ds.tags.create(channel, want)
         elif tags[channel]["version"] != want:
             ds.tags.update(channel, want)
+        else:
+            continue
+        commit_point("channel tag")
 
 
 def decide(path: AnyPath, report: CheckReport, channel: str, *, force: bool = False, reason: str = "", hash_: str = "") -> Decision:
@@ -217,7 +223,7 @@ def decide(path: AnyPath, report: CheckReport, channel: str, *, force: bool = Fa
         channel,
         status,
         dataset_version=report.version,
-        forced=force and not report.passed,
+        forced=force,
         reason=reason,
         failed=failed,
         checks_hash=hash_,
@@ -228,7 +234,7 @@ def decide(path: AnyPath, report: CheckReport, channel: str, *, force: bool = Fa
         sync_channel_tags(path, channel, report.version)
     elif previous is not None:
         sync_channel_tags(path, channel, previous)
-    return Decision(path.name, report.version, channel, status, previous, force and not report.passed, reason, failed, report)
+    return Decision(path.name, report.version, channel, status, previous, force, reason, failed, report)
 
 
 def audit(
