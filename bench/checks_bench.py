@@ -7,7 +7,9 @@ N items are written with Lance straight from Arrow (the baseline, then the candi
 boxes and categories), each logged as a dataset version: per item one image (sha256 filled, as a
 lake build fills it), 2.5 objects on average with a category, one box and one keypoint set each.
 Times, each the median of ``--reps``: every built-in check plus one SQL check together through
-:func:`pinlake.datasets.checks.run_checks` (what ``pinlake check`` runs), then each check alone.
+:func:`pinlake.datasets.checks.run_checks` (what ``pinlake check`` runs), then each check alone;
+last the whole verdict of a gated refresh, :func:`pinlake.library.publish.publish` (registry entry,
+the checks, their ``catalog.checks`` rows, the ``catalog.publications`` row, the channel's Lance tags).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from pinlake.datasets.versions import VersionLog
 from pinlake.demo.data import HealthDatasetItem, generate_health_images
 from pinlake.library import Library
 from pinlake.library.build import build_folder
+from pinlake.library.publish import publish
+
+RECIPE = "import pinlake\n\n\n@pinlake.recipe()\ndef bench(client):\n    return {'train': [], 'test': []}\n"
 
 CATEGORIES = np.array(["heart", "lung", "liver", "bone", "joint", "lesion", "mole"])
 CONFIG: dict[str, Any] = {
@@ -173,12 +178,19 @@ def main() -> None:
     per_check = {}
     for key, value in CONFIG.items():
         per_check[key], _ = timed(lambda key=key, value=value: run_checks(candidate, {key: value}, baseline), args.reps)
+    (work / "bench.py").write_text(RECIPE)
+    registry = work / "datasets.yaml"
+    entry = {"name": "bench", "script_location": "./bench.py", "splits": ["train", "test"], "channel": "prod", "checks": CONFIG}
+    registry.write_text(json.dumps([entry]))  # JSON is YAML
+    publish_s, decision = timed(lambda: publish(lib, "bench@latest", registry=registry), args.reps)
     report = {
         "n_items": args.n,
         "rows": rows,
         "setup_s": round(setup, 2),
         "all_checks_s": round(total, 3),
         "per_check_s": {k: round(v, 3) for k, v in per_check.items()},
+        "publish_s": round(publish_s, 3),
+        "publish": decision.message(),
         "results": {r.check: [r.status, r.value] for r in results},
     }
     print(json.dumps(report, indent=2, default=str))
