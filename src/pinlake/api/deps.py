@@ -104,12 +104,12 @@ def resolve_tag(ds: Any, tag: str) -> int:
     return int(resolve(ds.path, tag=tag).dataset_version)
 
 
-def list_tags(ds: Any, entries: list[Any] | None = None) -> dict[int, list[str]]:
+def list_tags(ds: Any, entries: list[Any] | None = None, channels: ChannelState | None = None) -> dict[int, list[str]]:
     """{dataset_version: [tag, ...]} (channels included, at their published version).
 
-    ``entries``: the version log when the caller has already read it."""
+    ``entries``, ``channels``: the version log and channel state when the caller has already read them."""
     out: dict[int, list[str]] = {}
-    for name, version in sorted(tags_of(ds.path, entries).items()):
+    for name, version in sorted(tags_of(ds.path, entries, channels).items()):
         out.setdefault(int(version), []).append(str(name))
     return out
 

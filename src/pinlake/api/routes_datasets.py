@@ -93,8 +93,8 @@ def get_dataset(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> 
         for t, s in ds.schema.schemas.items()
     }
     log = ds.versions()
-    tags = deps.list_tags(ds, log)
     channels = deps.channels(ds)
+    tags = deps.list_tags(ds, log, channels)
     return {
         **dataset_json(ds, log, channels),
         "info": ds.info.model_dump(mode="json"),
@@ -110,8 +110,8 @@ def get_dataset(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> 
 def versions(request: Request, dataset: str = NAME) -> list[dict[str, Any]]:
     ds = open_for_request(get_state(request), dataset)
     log = ds.versions()
-    tags = deps.list_tags(ds, log)
     channels = deps.channels(ds)
+    tags = deps.list_tags(ds, log, channels)
     return [version_json(v, tags, channels) for v in log]
 
 

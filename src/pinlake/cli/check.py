@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
+from pinlake.integrations.prefect import resolve_registry
 
 STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "error": "bold magenta", "skip": "dim"}
 
@@ -40,7 +41,10 @@ def results_table(results: list, title: str) -> Table:
 def check(
     dataset: str = typer.Argument(..., help="DATASET or DATASET@VERSION (a number or a tag; default the latest version)."),
     registry: Path | None = typer.Option(
-        None, "--registry", "-r", help="The registry yaml declaring the checks (default: $PINLAKE_REGISTRY or recipes/datasets.yaml)."
+        None,
+        "--registry",
+        "-r",
+        help="The registry yaml declaring the checks (default: $PINLAKE_REGISTRY, else ./recipes/datasets.yaml, else the source checkout's).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     library: Path | None = LibraryOption,
@@ -56,7 +60,7 @@ def check(
     """
     from pinlake.library.check import check_dataset  # lazy: CLI startup
 
-    report = check_dataset(library_path(library), dataset, registry=registry)
+    report = check_dataset(library_path(library), dataset, registry=resolve_registry(registry))
     if as_json:
         echo_json(report.to_dict())
     else:

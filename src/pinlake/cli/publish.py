@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
 from pinlake.cli.check import results_table
+from pinlake.integrations.prefect import resolve_registry
 
 
 @app.command("publish")
@@ -19,7 +20,10 @@ def publish(
     force: bool = typer.Option(False, "--force", help="Publish even when blocking checks fail (needs --reason)."),
     reason: str = typer.Option("", "--reason", help="Why; recorded with the user in catalog.publications."),
     registry: Path | None = typer.Option(
-        None, "--registry", "-r", help="The registry yaml declaring the checks (default: $PINLAKE_REGISTRY or recipes/datasets.yaml)."
+        None,
+        "--registry",
+        "-r",
+        help="The registry yaml declaring the checks (default: $PINLAKE_REGISTRY, else ./recipes/datasets.yaml, else the source checkout's).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     library: Path | None = LibraryOption,
@@ -33,7 +37,7 @@ def publish(
     """
     from pinlake.library.publish import publish as publish_version  # lazy: CLI startup
 
-    decision = publish_version(library_path(library), dataset, channel, registry=registry, force=force, reason=reason)
+    decision = publish_version(library_path(library), dataset, channel, registry=resolve_registry(registry), force=force, reason=reason)
     if as_json:
         echo_json(decision.to_dict())
     else:

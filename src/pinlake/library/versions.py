@@ -100,18 +100,18 @@ def channel_state(path: AnyPath) -> ChannelState:
 
 
 # --- resolving --------------------------------------------------------------------------
-def tags_of(path: AnyPath, entries: list[DatasetVersion] | None = None) -> dict[str, int]:
+def tags_of(path: AnyPath, entries: list[DatasetVersion] | None = None, channels: ChannelState | None = None) -> dict[str, int]:
     """``{tag: dataset_version}``: channels (their published version), then tags from the catalog,
     else from the Lance tags on the tables.
 
-    ``entries``: the version log when the caller has already read it.
+    ``entries``, ``channels``: the version log and :func:`channel_state` when the caller has already read them.
     """
     lib = library_of(path)
     out: dict[str, int] = {}
     if lib is not None:
         data = Catalog(lib).read("tags", filter=f"dataset = {sql_str(path.name)}", columns=["name", "dataset_version"])
         out.update(zip(data.column("name").to_pylist(), data.column("dataset_version").to_pylist()))
-        out.update(channel_state(path).published)
+        out.update((channels if channels is not None else channel_state(path)).published)
     if entries is None:
         entries = VersionLog(path).entries()
     lance_tags: dict[str, dict[str, int]] = {}
