@@ -25,6 +25,7 @@ _LAZY = {
     "DatasetItem": "pinlake.datasets.dataset_item:DatasetItem",
     "DatasetBuilder": "pinlake.datasets.build.base:DatasetBuilder",
     "ImageFolderBuilder": "pinlake.datasets.build.folder:ImageFolderBuilder",
+    "CocoBuilder": "pinlake.datasets.formats.coco:CocoBuilder",
     "recipe": "pinlake.recipes.decorator:recipe",
     "dataset_compilation_entrypoint": "pinlake.recipes.decorator:dataset_compilation_entrypoint",
     "check": "pinlake.recipes.checks:check",

@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "pinlake.cli.diff",
     "pinlake.cli.check",
     "pinlake.cli.publish",
+    "pinlake.cli.export",
     "pinlake.cli.catalog",
     "pinlake.cli.lineage",
     "pinlake.cli.sql",

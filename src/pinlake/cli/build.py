@@ -30,7 +30,17 @@ def _cli_hint(exc: DatasetExistsError, kind: str) -> DatasetExistsError:
 @app.command("build")
 @handle_errors
 def build(
-    source: Path | None = typer.Argument(None, help="Folder ROOT with ROOT/<split>/*.jpg and ROOT/<split>/metadata.jsonl."),
+    source: Path | None = typer.Argument(
+        None, help="Folder ROOT with ROOT/<split>/*.jpg and ROOT/<split>/metadata.jsonl; with --format, the annotation file."
+    ),
+    format: str | None = typer.Option(None, "--format", help="Import an annotation file: coco (instances or person keypoints JSON)."),
+    images: Path | None = typer.Option(None, "--images", help="With --format: the folder holding the images the file names."),
+    split: str = typer.Option(
+        "train", "--split", help="With --format: the split of the file's images (build the next split with --mode add)."
+    ),
+    lenient: bool = typer.Option(
+        False, "--lenient", help="With --format: skip bad annotations (listed, counted in the lineage) instead of stopping."
+    ),
     lock: Path | None = typer.Option(None, "--lock", help="Build from this lock directory (resources.<split>.jsonl + lock.json) instead."),
     name: str | None = typer.Option(None, "--name", "-n", help="Dataset name in the library (with --lock: default the recipe name)."),
     item: str | None = typer.Option(
@@ -57,6 +67,10 @@ def build(
     """Build a dataset from an image folder or a lock (a new dataset version).
 
     Example: pinlake build ./assets/health_images --name health_images --mode create
+
+    Example: pinlake build annotations/instances_train.json --format coco --images images/train --name shapes
+
+    Example: pinlake build annotations/instances_val.json --format coco --images images/val --split val --name shapes --mode add
 
     Example: pinlake build --lock library/_locks/<hash> --name basel_trial   (incremental when it exists)
 
@@ -102,6 +116,41 @@ def build(
             f"+{len(res.added)} ~{len(res.updated)} -{len(res.deleted)}; {ds.num_items} items"
             + (f"; {res.shards} shards on dask" if res.runner == "dask" else "")
         )
+        console.print(f"  dataset: {ds.path}", soft_wrap=True)
+        return
+    if format is not None:
+        if lock is not None:
+            fail("give either --format or --lock, not both", hint="pinlake build FILE --format coco --images DIR --name NAME")
+        if source is None or not name:
+            fail(
+                f"--format {format} needs the annotation file and --name",
+                hint=f"pinlake build FILE --format {format} --images DIR --name NAME",
+            )
+        from pinlake.library.build import build_annotations  # lazy: CLI startup
+
+        try:
+            result = build_annotations(
+                Library(library_path(library)),
+                source,
+                name,
+                format=format,
+                images=images,
+                split=split,
+                mode=mode or "create",
+                description=description,
+                url_prefix=url_prefix,
+                embed=embed,
+                lenient=lenient,
+                flush_every_n_samples=flush_every,
+            )
+        except DatasetExistsError as exc:
+            raise _cli_hint(exc, kind) from None
+        ds = result.dataset
+        console.print(f"[green]Built[/] {ds.name} version {ds.version} from {format} {source}: {result.samples} items", highlight=False)
+        if result.skipped:
+            console.print(f"[yellow]skipped {len(result.skipped)} bad annotation(s)[/] (counted in the lineage):", highlight=False)
+            for message in result.skipped[:10]:
+                console.print(f"  {message}", highlight=False, soft_wrap=True)
         console.print(f"  dataset: {ds.path}", soft_wrap=True)
         return
     if source is None:

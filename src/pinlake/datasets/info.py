@@ -11,6 +11,21 @@ from pinlake.errors import InputFileError
 from pinlake.storage import AnyPath, location, write_bytes_atomic
 
 
+class Category(BaseModel):
+    """One class of a dataset: what the annotation formats need (COCO's ``categories`` entries; the
+    order of a YOLO ``names`` list is the order of ``id``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    name: str
+    supercategory: str = ""
+    #: keypoint names of this category's template (COCO person keypoints), in order
+    keypoints: list[str] = Field(default_factory=list)
+    #: pairs of 1-based keypoint indices joined by an edge
+    skeleton: list[list[int]] = Field(default_factory=list)
+
+
 class DatasetInfo(BaseModel):
     """Identity and description of a dataset (``info.json``)."""
 
@@ -25,6 +40,9 @@ class DatasetInfo(BaseModel):
     workspace: str = "image"
     #: where view urls resolve when no media dir is given: {"url_prefix": ..., "root": abs path}
     media: dict[str, str] = Field(default_factory=dict)
+    #: the dataset's classes, the source of truth of imports and exports (empty: none declared; the
+    #: exports then number the category values in sorted order)
+    categories: list[Category] = Field(default_factory=list)
 
     @classmethod
     def from_json(cls, path: AnyPath | str) -> DatasetInfo:

@@ -30,6 +30,7 @@ from pinlake.datasets.build.folder import ImageFolderBuilder, infer_dataset_item
 from pinlake.datasets.build.from_lock import LockfileBuilder, item_id_for
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.dataset_item import DatasetItem, load_dataset_item
+from pinlake.datasets.formats.coco import CocoBuilder
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.versions import VersionLog
 from pinlake.errors import DatasetExistsError, InputFileError, ValidationError
@@ -45,6 +46,8 @@ from pinlake.storage import location
 class BuildResult:
     dataset: Dataset
     samples: int
+    #: what a lenient import skipped (one message per bad annotation)
+    skipped: list[str] = field(default_factory=list)
 
 
 def build_folder(
@@ -79,6 +82,56 @@ def build_folder(
         builder.progress = lambda n: progress(n, total)
     ds = builder.build(mode=mode, flush_every_n_samples=flush_every_n_samples)  # type: ignore[arg-type]  # build() checks the mode
     return BuildResult(ds, ds.num_items)
+
+
+#: annotation formats ``pinlake build --format`` imports (the folder layout is the default)
+ANNOTATION_FORMATS = ("coco",)
+
+
+def build_annotations(
+    library: Library,
+    source: Path,
+    name: str,
+    *,
+    format: str,
+    images: Path | None = None,
+    split: str = "train",
+    mode: str = "create",
+    description: str = "",
+    url_prefix: str | None = None,
+    embed: bool = False,
+    lenient: bool = False,
+    flush_every_n_samples: int | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> BuildResult:
+    """Build dataset ``name`` from an annotation file in ``format`` (``coco``: ``source`` is the
+    instances or person-keypoints JSON, ``images`` the folder its ``file_name``s are in; ``split``
+    names its split). ``lenient``: bad annotations are skipped and counted in the lineage instead
+    of stopping the build."""
+    check_dataset_name(name)
+    if format not in ANNOTATION_FORMATS:
+        raise ValidationError(f"unknown annotation format {format!r}", hint=f"Formats: {', '.join(ANNOTATION_FORMATS)}.")
+    if images is None:
+        raise ValidationError(
+            f"--format {format} needs the images folder", hint=f"pinlake build FILE --format {format} --images DIR --name NAME"
+        )
+    library.ensure()
+    images = Path(images)
+    builder = CocoBuilder(
+        Path(source),
+        images,
+        library.dataset_path(name),
+        DatasetInfo(id=name, name=name.replace("_", " ").title(), description=description),
+        split=split,
+        embed=embed,
+        lenient=lenient,
+        url_prefix=url_prefix if url_prefix is not None else f"/{images.name}",
+    )
+    total = builder.count_samples()
+    if progress:
+        builder.progress = lambda n: progress(n, total)
+    ds = builder.build(mode=mode, flush_every_n_samples=flush_every_n_samples)  # type: ignore[arg-type]  # build() checks the mode
+    return BuildResult(ds, ds.num_items, skipped=list(builder.skipped))
 
 
 LockBuildMode = Literal["auto", "create", "overwrite"]

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from pinlake.catalog.store import Catalog, dumps
 from pinlake.datasets.dataset import Dataset
+from pinlake.datasets.formats import exporter
 from pinlake.datasets.tables import table_uri
 from pinlake.datasets.versions import DatasetVersion
 from pinlake.errors import InputFileError, NotFoundError, ValidationError
@@ -118,6 +119,13 @@ class PinnedDataset:
     ) -> Iterator[pa.RecordBatch]:
         """Stream ``table`` in record batches of at most ``batch_size`` rows (flat memory)."""
         yield from self.open_lance(table).to_batches(batch_size=batch_size, columns=list(columns) if columns else None, filter=filter)
+
+    def export(self, format: str, out: str | os.PathLike[str], *, media: str = "copy") -> Any:
+        """Write this version in an annotation format (``coco``; see ``pinlake export``) under
+        ``out`` (new or empty); ``media``: copy the images, hard-link them where possible (``link``)
+        or leave them out (``none``). The output names this pin (dataset, version, lock hash).
+        Returns an :class:`~pinlake.datasets.formats.common.ExportResult`."""
+        return exporter(format)(self.dataset, out, media=media, provenance_extra={"pin": self.pin})
 
     def take(self, table: str, indices: Sequence[int], columns: Sequence[str] | None = None) -> pa.Table:
         """Rows at positional ``indices`` (Lance random access)."""

@@ -1,0 +1,551 @@
+"""COCO in and out: :class:`CocoBuilder` turns COCO instances / person-keypoints files into a dataset
+version, :func:`export_coco` writes one version back as COCO files that ``pycocotools`` reads.
+
+What is kept, per COCO field:
+
+- ``images``: ``file_name``, ``width``, ``height`` and the image ``id`` (item columns ``file_name``,
+  ``coco_id``); every other image field (``license``, ``coco_url``…) as JSON in the item's ``extra``.
+- ``annotations``: one ``objects`` entity each (``category``, ``category_id``, ``iscrowd``, ``area``,
+  ``coco_id``; other fields as JSON in ``extra``), with a ``bbox`` row (pixels, xywh), a ``mask``
+  row (``CompressedRLE``: polygons and uncompressed RLE are encoded by ``pycocotools.mask``; a
+  compressed RLE is kept as given) and a ``keypoints`` row (x, y per point; v 0/1/2 as the states
+  hidden/invisible/visible; ``template_id`` ``coco:<category id>``). Polygons are also kept as given
+  (the entity's ``polygons``), so an export writes the same polygons back; the RLE is exact either way.
+- ``categories``: the dataset's ``info.categories`` (id, name, supercategory, keypoint names, skeleton).
+
+Splits: one file per split (``{"train": "instances_train.json", "val": ...}``), or one file and a
+split name. Every file is read and checked before anything is written: a bad annotation stops the
+build with its file, annotation id and field, unless ``lenient`` (it is then skipped and counted in
+the version's lineage, ``pinlake.skipped_annotations``). The source files' sha256 are in the lineage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pycocotools import mask as mask_utils
+
+from pinlake.datasets.build.base import DatasetBuilder, stable_id
+from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.formats.common import (
+    MEDIA_BATCH,
+    STATE_TO_V,
+    V_TO_STATE,
+    ExportResult,
+    Roles,
+    categories_of,
+    check_media_mode,
+    place_media,
+    prepare_out,
+    provenance,
+    ref_ids,
+    with_content,
+)
+from pinlake.datasets.info import Category, DatasetInfo
+from pinlake.errors import InputFileError
+from pinlake.features.base import EntityRef, ItemRef, SourceRef, ViewRef
+from pinlake.features.groups import BBox, CompressedRLE, EntityWithCategory, Image, KeyPoints, SourceKind
+from pinlake.storage import S3Path
+
+IMAGE_KEYS = ("id", "file_name", "width", "height")
+ANNOTATION_KEYS = ("id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd", "keypoints", "num_keypoints")
+LENIENT_HINT = "Fix the file, or pass --lenient (lenient=True) to skip bad annotations and count them."
+
+
+class CocoObject(EntityWithCategory):
+    """One COCO annotation's object: its category and the COCO fields that are not geometry."""
+
+    category_id: int = 0
+    iscrowd: bool = False
+    area: float = 0.0
+    coco_id: int = 0
+    #: the segmentation polygons as given (JSON), "" when the mask came as RLE or there is none
+    polygons: str = ""
+    #: the annotation's other fields (JSON object)
+    extra: str = ""
+
+
+class CocoItem(DatasetItem):
+    """A COCO image: the view, one object per annotation, and its box, mask and keypoints."""
+
+    image: Image
+    objects: list[CocoObject] = []
+    bbox: list[BBox] = []
+    mask: list[CompressedRLE] = []
+    keypoints: list[KeyPoints] = []
+    coco_id: int = 0
+    file_name: str = ""
+    extra: str = ""
+
+
+@dataclass
+class _Split:
+    file: Path
+    sha256: str
+    images: list[dict[str, Any]]
+    annotations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such COCO file", hint="Pass the annotations JSON (e.g. instances_train.json).") from None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(data.get("categories"), list):
+        raise InputFileError(f"{path}: not a COCO file (needs 'images', 'annotations' and 'categories' lists)")
+    data["_sha256"] = hashlib.sha256(raw).hexdigest()
+    return data
+
+
+def _categories(path: Path, raw: list[Any]) -> list[Category]:
+    out: list[Category] = []
+    for i, c in enumerate(raw):
+        if not isinstance(c, dict) or not isinstance(c.get("id"), int) or not isinstance(c.get("name"), str):
+            raise InputFileError(f"{path}: categories[{i}]: needs an integer 'id' and a string 'name'")
+        out.append(Category.model_validate(c))
+    ids = [c.id for c in out]
+    if len(set(ids)) != len(ids):
+        raise InputFileError(f"{path}: categories: id {next(i for i in ids if ids.count(i) > 1)} is used twice")
+    return out
+
+
+def rle_of(segmentation: Any, height: int, width: int) -> tuple[dict[str, Any], str]:
+    """(a compressed RLE ``{size, counts: bytes}``, the polygons as given in JSON or "") of a COCO
+    segmentation; ValueError names what is malformed."""
+    if isinstance(segmentation, list):
+        polys = segmentation
+        if not polys or not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in polys):
+            raise ValueError("polygons must be lists of at least 3 x, y pairs")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for p in polys for v in p):
+            raise ValueError("polygon coordinates must be numbers")
+        rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
+        return rle, json.dumps(polys, separators=(",", ":"))
+    if isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation:
+        size = segmentation["size"]
+        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size)):
+            raise ValueError("an RLE 'size' must be [height, width]")
+        counts = segmentation["counts"]
+        if isinstance(counts, list):
+            if not all(isinstance(v, int) and v >= 0 for v in counts) or sum(counts) != size[0] * size[1]:
+                raise ValueError("uncompressed RLE counts must be non-negative integers summing to height × width")
+            return mask_utils.frPyObjects(segmentation, size[0], size[1]), ""
+        if isinstance(counts, str):
+            return {"size": list(size), "counts": counts.encode()}, ""
+        raise ValueError("RLE 'counts' must be a list of integers or a string")
+    raise ValueError("segmentation must be a list of polygons or an RLE object {size, counts}")
+
+
+class CocoBuilder(DatasetBuilder):
+    """A dataset from COCO annotation files and the folder holding their images.
+
+    ``annotations``: one file (its split is ``split``) or ``{split: file}``. ``images_dir``: where
+    each image's ``file_name`` is (one folder, or ``{split: folder}``). ``embed``: copy the image bytes
+    into the dataset (else views reference the files, as folder builds do). ``lenient``: skip bad
+    annotations instead of stopping (counted in the lineage).
+    """
+
+    def __init__(
+        self,
+        annotations: str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]],
+        images_dir: str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]],
+        target_dir: str | os.PathLike[str] | S3Path,
+        info: DatasetInfo | None = None,
+        *,
+        split: str = "train",
+        dataset_item: type[DatasetItem] = CocoItem,
+        embed: bool = False,
+        url_prefix: str = "",
+        lenient: bool = False,
+    ) -> None:
+        target = Path(str(target_dir)) if not isinstance(target_dir, S3Path) else target_dir
+        name = target.name if hasattr(target, "name") else str(target_dir)
+        super().__init__(target_dir, dataset_item, info or DatasetInfo(id=name, name=name.replace("_", " ").title()))
+        files = dict(annotations) if isinstance(annotations, Mapping) else {split: annotations}
+        dirs = dict(images_dir) if isinstance(images_dir, Mapping) else dict.fromkeys(files, images_dir)
+        missing = sorted(set(files) - set(dirs))
+        if missing:
+            raise InputFileError(f"no images folder for split {missing[0]!r}", hint="Pass images_dir={split: folder} for every split.")
+        self.images_dirs = {s: Path(d) for s, d in dirs.items()}
+        for s, d in self.images_dirs.items():
+            if not d.is_dir():
+                raise InputFileError(f"{d}: the images folder of split {s!r} does not exist", hint="Pass --images DIR.")
+        roots = {str(d.resolve()) for d in self.images_dirs.values()}
+        self.common_root = Path(os.path.commonpath(sorted(roots)))
+        self.url_prefix = url_prefix.rstrip("/")
+        self.embed = embed
+        self.lenient = lenient
+        self.skipped: list[str] = []
+        self.splits: dict[str, _Split] = {}
+        categories: list[Category] | None = None
+        for s, f in files.items():
+            data = _load(Path(f))
+            cats = _categories(Path(f), data["categories"])
+            if categories is None:
+                categories = cats
+            elif [(c.id, c.name) for c in cats] != [(c.id, c.name) for c in categories]:
+                raise InputFileError(
+                    f"{f}: its categories differ from those of the other split files", hint="Use one class list for all splits."
+                )
+            self.splits[s] = self._check_split(s, Path(f), data, {c.id: c for c in cats})
+        self.categories = categories or []
+        self.info.categories = self.categories
+        self.info.media = {"url_prefix": self.url_prefix, "root": str(self.common_root)}
+        self.lineage["source_sha256"] = json.dumps({s: sp.sha256 for s, sp in self.splits.items()}, sort_keys=True)
+        self.lineage["source_format"] = "coco"
+        if lenient:
+            self.lineage["skipped_annotations"] = len(self.skipped)
+
+    # --- reading and checking -------------------------------------------------------------
+    def _bad(self, message: str) -> None:
+        if not self.lenient:
+            raise InputFileError(message, hint=LENIENT_HINT)
+        self.skipped.append(message)
+
+    def _check_split(self, split: str, path: Path, data: dict[str, Any], cats: dict[int, Category]) -> _Split:
+        images: dict[int, dict[str, Any]] = {}
+        folder = self.images_dirs[split]
+        for i, img in enumerate(data["images"]):
+            where = f"{path}: images[{i}]"
+            if not isinstance(img, dict) or not isinstance(img.get("id"), int) or not isinstance(img.get("file_name"), str):
+                raise InputFileError(f"{where}: needs an integer 'id' and a 'file_name'")
+            if not all(isinstance(img.get(k), int) and img[k] > 0 for k in ("width", "height")):
+                raise InputFileError(f"{where} (id {img['id']}): needs positive integer 'width' and 'height'")
+            if img["id"] in images:
+                raise InputFileError(f"{where}: image id {img['id']} is used twice")
+            if not (folder / img["file_name"]).is_file():
+                raise InputFileError(
+                    f"{where} (id {img['id']}): image file {img['file_name']!r} is not in {folder}",
+                    hint="Pass the folder holding the images (--images DIR).",
+                )
+            images[img["id"]] = img
+        by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        ids: set[Any] = set()
+        for i, ann in enumerate(data.get("annotations") or []):
+            if not isinstance(ann, dict):
+                raise InputFileError(f"{path}: annotations[{i}]: must be an object")
+            aid = ann.get("id", i)
+            where = f"{path}: annotation id {aid}"
+            if aid in ids:
+                self._bad(f"{where}: the id is used twice")
+                continue
+            ids.add(aid)
+            img = images.get(ann.get("image_id"))  # type: ignore[arg-type]
+            if img is None:
+                self._bad(f"{where}: image_id {ann.get('image_id')!r} is not an image of the file")
+                continue
+            cat = cats.get(ann.get("category_id"))  # type: ignore[arg-type]
+            if cat is None:
+                known = ", ".join(str(c) for c in sorted(cats))
+                self._bad(f"{where}: category_id {ann.get('category_id')!r} is not in categories (ids: {known})")
+                continue
+            problem = self._geometry(ann, img, cat)
+            if problem:
+                self._bad(f"{where}: {problem}")
+                continue
+            by_image[img["id"]].append(ann)
+        return _Split(path, data["_sha256"], list(images.values()), dict(by_image))
+
+    def _geometry(self, ann: dict[str, Any], img: dict[str, Any], cat: Category) -> str:
+        """What is wrong with an annotation's bbox, segmentation or keypoints ("" when nothing);
+        parsed values are stored on the annotation under ``_rle``, ``_polygons``, ``_kp``."""
+        box = ann.get("bbox")
+        if box is not None:
+            if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
+                return f"field 'bbox': must be [x, y, width, height], got {box!r}"
+            if box[2] < 0 or box[3] < 0:
+                return f"field 'bbox': width and height must be >= 0, got {box!r}"
+        seg = ann.get("segmentation")
+        if seg is not None and seg != []:
+            try:
+                ann["_rle"], ann["_polygons"] = rle_of(seg, img["height"], img["width"])
+            except (ValueError, TypeError) as exc:
+                return f"field 'segmentation': {exc}"
+        kp = ann.get("keypoints")
+        if kp is not None and kp != []:
+            names = len(cat.keypoints)
+            if not isinstance(kp, list) or len(kp) != 3 * names:
+                n = len(kp) if isinstance(kp, list) else "no list of"
+                return f"field 'keypoints': {n} numbers, expected 3 × {names} keypoint names of category {cat.name!r} = {3 * names}"
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in kp) or any(
+                kp[j] not in V_TO_STATE for j in range(2, len(kp), 3)
+            ):
+                return "field 'keypoints': x, y, v triples with v in 0, 1, 2"
+        return ""
+
+    # --- samples ----------------------------------------------------------------------------
+    def count_samples(self) -> int | None:
+        return sum(len(sp.images) for sp in self.splits.values())
+
+    def generate_data(self) -> Iterator[dict[str, Any]]:
+        cats = {c.id: c for c in self.categories}
+        t = self.build_time
+        for split, sp in self.splits.items():
+            # one source per file (a later split added with mode="add" brings its own)
+            source_id = self.add_source(f"coco:{sp.file.name}:{sp.sha256[:12]}", SourceKind.OTHER, file=str(sp.file), split=split)
+            folder = self.images_dirs[split]
+            rel_root = folder.resolve().relative_to(self.common_root)
+            for img in sp.images:
+                item_id = stable_id(self.info.id or self.target_dir.name, split, img["file_name"])
+                extra = {k: v for k, v in img.items() if k not in IMAGE_KEYS}
+                item = self._create_item(
+                    split, item_id, coco_id=img["id"], file_name=img["file_name"], extra=json.dumps(extra, sort_keys=True) if extra else ""
+                )
+                rel = (rel_root / img["file_name"]).as_posix().lstrip("./") if str(rel_root) != "." else img["file_name"]
+                path = folder / img["file_name"]
+                view = Image(
+                    id=stable_id(item_id, "image"),
+                    item_ref=ItemRef(id=item_id),
+                    url=f"{self.url_prefix}/{rel}" if self.url_prefix else rel,
+                    width=img["width"],
+                    height=img["height"],
+                    format=(path.suffix.lstrip(".").upper().replace("JPG", "JPEG")),
+                    content=path.read_bytes() if self.embed else None,
+                    created_at=t,
+                    updated_at=t,
+                )
+                sample: dict[str, Any] = {"item": item, "image": view, "objects": [], "bbox": [], "mask": [], "keypoints": []}
+                for ann in sp.annotations.get(img["id"], []):
+                    self._annotation(sample, ann, cats[ann["category_id"]], item_id, view.id, source_id)
+                yield sample
+
+    def _annotation(self, sample: dict[str, Any], ann: dict[str, Any], cat: Category, item_id: str, view_id: str, source_id: str) -> None:
+        t = self.build_time
+        entity_id = stable_id(item_id, "objects", ann.get("id"))
+        extra = {k: v for k, v in ann.items() if k not in ANNOTATION_KEYS and not k.startswith("_")}
+        sample["objects"].append(
+            CocoObject(
+                id=entity_id,
+                item_ref=ItemRef(id=item_id),
+                view_ref=ViewRef(name="image", id=view_id),
+                category=cat.name,
+                category_id=cat.id,
+                iscrowd=bool(ann.get("iscrowd", 0)),
+                area=float(ann.get("area", 0.0) or 0.0),
+                coco_id=int(ann["id"]) if isinstance(ann.get("id"), int) else 0,
+                polygons=ann.get("_polygons", ""),
+                extra=json.dumps(extra, sort_keys=True) if extra else "",
+                created_at=t,
+                updated_at=t,
+            )
+        )
+        refs: dict[str, Any] = {
+            "item_ref": ItemRef(id=item_id),
+            "view_ref": ViewRef(name="image", id=view_id),
+            "entity_ref": EntityRef(name="objects", id=entity_id),
+            "source_ref": SourceRef(id=source_id),
+            "created_at": t,
+            "updated_at": t,
+        }
+        if ann.get("bbox") is not None:
+            sample["bbox"].append(BBox(id=stable_id(entity_id, "bbox"), coords=[float(v) for v in ann["bbox"]], confidence=1.0, **refs))
+        if "_rle" in ann:
+            rle = ann["_rle"]
+            sample["mask"].append(
+                CompressedRLE(id=stable_id(entity_id, "mask"), size=list(rle["size"]), counts=bytes(rle["counts"]), **refs)
+            )
+        kp = ann.get("keypoints")
+        if kp:
+            coords = [float(kp[j + d]) for j in range(0, len(kp), 3) for d in (0, 1)]
+            states = [V_TO_STATE[int(kp[j])] for j in range(2, len(kp), 3)]
+            sample["keypoints"].append(
+                KeyPoints(id=stable_id(entity_id, "keypoints"), template_id=f"coco:{cat.id}", coords=coords, states=states, **refs)
+            )
+
+
+# --- export ----------------------------------------------------------------------------------
+def _column(table: Any, name: str, default: Any = None) -> list[Any]:
+    return table.column(name).to_pylist() if name in table.column_names else [default] * table.num_rows
+
+
+def _unique_ints(values: list[Any]) -> bool:
+    return all(isinstance(v, int) and v > 0 for v in values) and len(set(values)) == len(values)
+
+
+def export_coco(
+    ds: Any, out: str | os.PathLike[str], *, media: str = "copy", provenance_extra: Mapping[str, Any] | None = None
+) -> ExportResult:
+    """Write dataset version ``ds`` as COCO: ``annotations/<split>.json`` per split (images,
+    annotations with bbox, segmentation, keypoints, area and iscrowd, categories, and an ``info``
+    naming the dataset, version and lock) and the images under ``images/<split>/`` (``media``:
+    copy, link or none)."""
+    check_media_mode(media)
+    out_dir = prepare_out(out)
+    roles = Roles(ds)
+    cats = categories_of(ds, roles)
+    cat_ids = {c.name: c.id for c in cats}
+    prov = provenance(ds, "coco", **dict(provenance_extra or {}))
+    items = ds.to_arrow(roles.item)
+    item_ids = items.column("id").to_pylist()
+    splits = _column(items, "split", "default")
+    coco_ids = _column(items, "coco_id")
+    image_ids = coco_ids if _unique_ints(coco_ids) else list(range(1, len(item_ids) + 1))
+    image_id = dict(zip(item_ids, image_ids))
+    split_of = dict(zip(item_ids, splits))
+    file_names = dict(zip(item_ids, _column(items, "file_name", "")))
+    extras = dict(zip(item_ids, _column(items, "extra", "")))
+
+    views = ds.to_arrow(roles.image, columns=["id", "item_ref", "url", "width", "height", "sha256"])
+    view_items = ref_ids(views, "item_ref").to_pylist()
+    by_item = {it: i for i, it in enumerate(view_items)}
+
+    entities = _entity_annotations(ds, roles)
+    counts: dict[str, int] = defaultdict(int)
+    files: list[str] = []
+    used_names: dict[str, set[str]] = defaultdict(set)
+    per_split_images: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    per_split_views: dict[str, list[tuple[dict[str, Any], str]]] = defaultdict(list)
+    for it in item_ids:
+        j = by_item.get(it)
+        if j is None:
+            continue
+        split = split_of[it] or "default"
+        url = views.column("url")[j].as_py() or ""
+        name = file_names.get(it) or os.path.basename(url) or f"{it}.jpg"
+        if name in used_names[split]:
+            name = f"{it}-{os.path.basename(name)}"
+        used_names[split].add(name)
+        entry: dict[str, Any] = {
+            "id": image_id[it],
+            "file_name": name,
+            "width": views.column("width")[j].as_py(),
+            "height": views.column("height")[j].as_py(),
+        }
+        if extras.get(it):
+            entry.update({k: v for k, v in json.loads(extras[it]).items() if k not in entry})
+        per_split_images[split].append(entry)
+        per_split_views[split].append(
+            ({"id": views.column("id")[j].as_py(), "url": url, "sha256": views.column("sha256")[j].as_py(), "_item": it}, name)
+        )
+
+    ann_by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for ent in entities:
+        it = ent["item"]
+        if it not in image_id or ent["category"] not in cat_ids:
+            counts["skipped_annotations"] += 1
+            continue
+        ann_by_split[split_of[it] or "default"].append(
+            {**ent["coco"], "image_id": image_id[it], "category_id": cat_ids[ent["category"]], "_id": ent["coco_id"]}
+        )
+    for anns in ann_by_split.values():
+        ids = [a.pop("_id") for a in anns]
+        for a, aid in zip(anns, ids if _unique_ints(ids) else range(1, len(anns) + 1)):
+            a["id"] = aid
+    categories = [
+        {
+            "id": c.id,
+            "name": c.name,
+            "supercategory": c.supercategory,
+            **({"keypoints": c.keypoints, "skeleton": c.skeleton} if c.keypoints else {}),
+        }
+        for c in cats
+    ]
+    info = {
+        "description": f"{ds.name} version {ds.version}, exported by pinlake",
+        "version": str(ds.version),
+        "date_created": prov["exported_at"],
+        "pinlake": prov,
+    }
+    (out_dir / "annotations").mkdir(exist_ok=True)
+    for split in sorted(set(per_split_images) | set(ann_by_split)):
+        doc = {"info": info, "images": per_split_images[split], "annotations": ann_by_split[split], "categories": categories}
+        target = out_dir / "annotations" / f"{split}.json"
+        target.write_text(json.dumps(doc, separators=(",", ":")))
+        files.append(str(target.relative_to(out_dir)))
+        pairs = per_split_views[split]
+        for start in range(0, len(pairs) if media != "none" else 0, MEDIA_BATCH):
+            part = pairs[start : start + MEDIA_BATCH]
+            views_part = with_content(ds, roles.image, [v for v, _ in part])
+            counts["images_written"] += place_media(ds, views_part, out_dir / "images" / split, [n for _, n in part], media)
+        counts[f"images.{split}"] = len(per_split_images[split])
+        counts[f"annotations.{split}"] = len(ann_by_split[split])
+    return ExportResult("coco", out_dir, files, dict(counts), prov)
+
+
+def _entity_annotations(ds: Any, roles: Roles) -> list[dict[str, Any]]:
+    """One dict per entity: its item, category, COCO id and the COCO annotation fields of its box,
+    mask (polygons when it came with them, else the RLE) and keypoints."""
+    if roles.entity is None:
+        return []
+    ents = ds.to_arrow(roles.entity)
+    ids = ents.column("id").to_pylist()
+    items = ref_ids(ents, "item_ref").to_pylist()
+    cats = ents.column("category").to_pylist()
+    crowd = _column(ents, "iscrowd", False)
+    area = _column(ents, "area", 0.0)
+    coco_ids = _column(ents, "coco_id")
+    polygons = _column(ents, "polygons", "")
+    extras = _column(ents, "extra", "")
+
+    def by_entity(table: str | None, columns: list[str]) -> dict[str, dict[str, Any]]:
+        if table is None:
+            return {}
+        t = ds.to_arrow(table, columns=["entity_ref", *columns])
+        keys = ref_ids(t, "entity_ref").to_pylist()
+        rows = t.select(columns).to_pylist()
+        out: dict[str, dict[str, Any]] = {}
+        for k, r in zip(keys, rows):
+            if k:
+                out.setdefault(k, r)
+        return out
+
+    boxes = by_entity(roles.bbox, ["coords", "format", "is_normalized"])
+    masks = by_entity(roles.mask, ["size", "counts"])
+    points = by_entity(roles.keypoints, ["coords", "states"])
+    sizes = _image_sizes(ds, roles) if any(b["is_normalized"] for b in boxes.values()) else {}
+    out = []
+    for i, eid in enumerate(ids):
+        coco: dict[str, Any] = {"iscrowd": int(bool(crowd[i]))}
+        box = boxes.get(eid)
+        if box is not None:
+            x, y, w, h = (
+                box["coords"]
+                if box["format"] == "xywh"
+                else [*box["coords"][:2], box["coords"][2] - box["coords"][0], box["coords"][3] - box["coords"][1]]
+            )
+            if box["is_normalized"]:
+                iw, ih = sizes.get(items[i], (1, 1))
+                x, y, w, h = x * iw, y * ih, w * iw, h * ih
+            coco["bbox"] = [x, y, w, h]
+        m = masks.get(eid)
+        if polygons[i]:
+            coco["segmentation"] = json.loads(polygons[i])
+        elif m is not None:
+            coco["segmentation"] = {"size": list(m["size"]), "counts": bytes(m["counts"]).decode()}
+        kp = points.get(eid)
+        if kp is not None:
+            xy, states = kp["coords"], kp["states"]
+            triples = []
+            for j, s in enumerate(states):
+                triples += [xy[2 * j], xy[2 * j + 1], STATE_TO_V.get(s, 2)]
+            coco["keypoints"] = triples
+            coco["num_keypoints"] = sum(1 for s in states if STATE_TO_V.get(s, 2) > 0)
+        a = area[i]
+        if not a:
+            if m is not None:
+                a = float(mask_utils.area({"size": list(m["size"]), "counts": bytes(m["counts"])}))
+            elif "bbox" in coco:
+                a = coco["bbox"][2] * coco["bbox"][3]
+        coco["area"] = float(a or 0.0)
+        if extras[i]:
+            coco.update({k: v for k, v in json.loads(extras[i]).items() if k not in coco})
+        out.append({"item": items[i], "category": cats[i], "coco_id": coco_ids[i], "coco": coco})
+    return out
+
+
+def _image_sizes(ds: Any, roles: Roles) -> dict[str, tuple[int, int]]:
+    t = ds.to_arrow(roles.image, columns=["item_ref", "width", "height"])
+    return dict(zip(ref_ids(t, "item_ref").to_pylist(), zip(t.column("width").to_pylist(), t.column("height").to_pylist())))
+
+
+__all__ = ["CocoBuilder", "CocoItem", "CocoObject", "export_coco", "rle_of"]
