@@ -26,6 +26,8 @@ _LAZY = {
     "DatasetBuilder": "pinlake.datasets.build.base:DatasetBuilder",
     "ImageFolderBuilder": "pinlake.datasets.build.folder:ImageFolderBuilder",
     "CocoBuilder": "pinlake.datasets.formats.coco:CocoBuilder",
+    "YoloBuilder": "pinlake.datasets.formats.yolo:YoloBuilder",
+    "VocBuilder": "pinlake.datasets.formats.voc:VocBuilder",
     "recipe": "pinlake.recipes.decorator:recipe",
     "dataset_compilation_entrypoint": "pinlake.recipes.decorator:dataset_compilation_entrypoint",
     "check": "pinlake.recipes.checks:check",

@@ -31,12 +31,23 @@ def _cli_hint(exc: DatasetExistsError, kind: str) -> DatasetExistsError:
 @handle_errors
 def build(
     source: Path | None = typer.Argument(
-        None, help="Folder ROOT with ROOT/<split>/*.jpg and ROOT/<split>/metadata.jsonl; with --format, the annotation file."
+        None,
+        help="Folder ROOT with ROOT/<split>/*.jpg and ROOT/<split>/metadata.jsonl; with --format: the COCO JSON, "
+        "the YOLO data.yaml (or its folder), the VOC folder (Annotations/, JPEGImages/, ImageSets/Main/).",
     ),
-    format: str | None = typer.Option(None, "--format", help="Import an annotation file: coco (instances or person keypoints JSON)."),
-    images: Path | None = typer.Option(None, "--images", help="With --format: the folder holding the images the file names."),
+    format: str | None = typer.Option(
+        None,
+        "--format",
+        help="Import annotations: coco (instances or person keypoints JSON), yolo (Ultralytics data.yaml), voc (Pascal VOC folder).",
+    ),
+    images: Path | None = typer.Option(
+        None, "--images", help="With --format coco: the folder holding the images the file names (yolo and voc find their images)."
+    ),
     split: str = typer.Option(
-        "train", "--split", help="With --format: the split of the file's images (build the next split with --mode add)."
+        "train",
+        "--split",
+        help="With --format coco: the split of the file's images (build the next split with --mode add); voc: the split when "
+        "there is no ImageSets/Main (yolo and voc take their splits from the dataset).",
     ),
     lenient: bool = typer.Option(
         False, "--lenient", help="With --format: skip bad annotations (listed, counted in the lineage) instead of stopping."
@@ -71,6 +82,10 @@ def build(
     Example: pinlake build annotations/instances_train.json --format coco --images images/train --name shapes
 
     Example: pinlake build annotations/instances_val.json --format coco --images images/val --split val --name shapes --mode add
+
+    Example: pinlake build datasets/shapes/data.yaml --format yolo --name shapes
+
+    Example: pinlake build VOCdevkit/VOC2007 --format voc --name voc2007
 
     Example: pinlake build --lock library/_locks/<hash> --name basel_trial   (incremental when it exists)
 
@@ -123,8 +138,8 @@ def build(
             fail("give either --format or --lock, not both", hint="pinlake build FILE --format coco --images DIR --name NAME")
         if source is None or not name:
             fail(
-                f"--format {format} needs the annotation file and --name",
-                hint=f"pinlake build FILE --format {format} --images DIR --name NAME",
+                f"--format {format} needs the annotations (file or folder) and --name",
+                hint=f"pinlake build SOURCE --format {format}" + (" --images DIR" if format == "coco" else "") + " --name NAME",
             )
         from pinlake.library.build import build_annotations  # lazy: CLI startup
 

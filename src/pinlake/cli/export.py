@@ -13,18 +13,22 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_error
 @handle_errors
 def export(
     pin: str = typer.Argument(..., help="NAME, NAME@VERSION, NAME@TAG or NAME@CHANNEL to export."),
-    format: str = typer.Option(..., "--format", "-f", help="coco"),
+    format: str = typer.Option(..., "--format", "-f", help="coco, yolo (Ultralytics layout) or voc (Pascal VOC)."),
     out: Path = typer.Option(..., "--out", "-o", help="New or empty directory to write."),
     media: str = typer.Option("copy", "--media", help="copy the images, link them (hard links where possible) or none."),
     record_use: bool = typer.Option(False, "--record-use", help="Record the export in catalog.consumers."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
     library: Path | None = LibraryOption,
 ) -> None:
-    """Export a dataset version as annotation files (COCO), with its images and its provenance.
+    """Export a dataset version as annotation files (COCO, YOLO or Pascal VOC), with its images and its provenance.
 
     Example: pinlake export health_by_tag@prod --format coco --out exports/coco
 
     Example: pinlake export scans@3 --format coco --out exports/scans --media none --record-use
+
+    Example: pinlake export shapes@2 --format yolo --out exports/yolo   (data.yaml, images/<split>, labels/<split>)
+
+    Example: pinlake export shapes@2 --format voc --out exports/voc --media link
     """
     from pinlake.library.export import export_dataset  # lazy: CLI startup
 

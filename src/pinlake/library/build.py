@@ -31,6 +31,8 @@ from pinlake.datasets.build.from_lock import LockfileBuilder, item_id_for
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.dataset_item import DatasetItem, load_dataset_item
 from pinlake.datasets.formats.coco import CocoBuilder
+from pinlake.datasets.formats.voc import VocBuilder
+from pinlake.datasets.formats.yolo import YoloBuilder
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.versions import VersionLog
 from pinlake.errors import DatasetExistsError, InputFileError, ValidationError
@@ -85,7 +87,7 @@ def build_folder(
 
 
 #: annotation formats ``pinlake build --format`` imports (the folder layout is the default)
-ANNOTATION_FORMATS = ("coco",)
+ANNOTATION_FORMATS = ("coco", "yolo", "voc")
 
 
 def build_annotations(
@@ -104,29 +106,41 @@ def build_annotations(
     flush_every_n_samples: int | None = None,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> BuildResult:
-    """Build dataset ``name`` from an annotation file in ``format`` (``coco``: ``source`` is the
+    """Build dataset ``name`` from annotations in ``format`` (``coco``: ``source`` is the
     instances or person-keypoints JSON, ``images`` the folder its ``file_name``s are in; ``split``
-    names its split). ``lenient``: bad annotations are skipped and counted in the lineage instead
-    of stopping the build."""
+    names its split. ``yolo``: ``source`` is the ``data.yaml`` or the dataset folder holding it; the
+    splits are its train/val/test. ``voc``: ``source`` is the VOC folder (``Annotations/``,
+    ``JPEGImages/``, ``ImageSets/Main/``); ``split`` is used only without ``ImageSets/Main``).
+    ``lenient``: bad annotations are skipped and counted in the lineage instead of stopping the build."""
     check_dataset_name(name)
     if format not in ANNOTATION_FORMATS:
         raise ValidationError(f"unknown annotation format {format!r}", hint=f"Formats: {', '.join(ANNOTATION_FORMATS)}.")
-    if images is None:
+    if images is None and format == "coco":
         raise ValidationError(
             f"--format {format} needs the images folder", hint=f"pinlake build FILE --format {format} --images DIR --name NAME"
         )
     library.ensure()
-    images = Path(images)
-    builder = CocoBuilder(
-        Path(source),
-        images,
-        library.dataset_path(name),
-        DatasetInfo(id=name, name=name.replace("_", " ").title(), description=description),
-        split=split,
-        embed=embed,
-        lenient=lenient,
-        url_prefix=url_prefix if url_prefix is not None else f"/{images.name}",
-    )
+    info = DatasetInfo(id=name, name=name.replace("_", " ").title(), description=description)
+    builder: CocoBuilder | YoloBuilder | VocBuilder
+    if format == "yolo":
+        root = Path(source) if Path(source).is_dir() else Path(source).parent
+        prefix = url_prefix if url_prefix is not None else f"/{root.resolve().name}"
+        builder = YoloBuilder(Path(source), library.dataset_path(name), info, embed=embed, lenient=lenient, url_prefix=prefix)
+    elif format == "voc":
+        prefix = url_prefix if url_prefix is not None else f"/{Path(source).resolve().name}"
+        builder = VocBuilder(Path(source), library.dataset_path(name), info, split=split, embed=embed, lenient=lenient, url_prefix=prefix)
+    else:
+        images = Path(images)  # type: ignore[arg-type]  # checked above
+        builder = CocoBuilder(
+            Path(source),
+            images,
+            library.dataset_path(name),
+            info,
+            split=split,
+            embed=embed,
+            lenient=lenient,
+            url_prefix=url_prefix if url_prefix is not None else f"/{images.name}",
+        )
     total = builder.count_samples()
     if progress:
         builder.progress = lambda n: progress(n, total)

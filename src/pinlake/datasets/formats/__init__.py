@@ -1,6 +1,7 @@
 """Annotation formats in and out of pinlake: builders that import a format into a dataset version,
 exporters that write a version in a format (see :mod:`pinlake.datasets.formats.common` for the
-exporter contract). COCO: :mod:`pinlake.datasets.formats.coco`.
+exporter contract). COCO: :mod:`pinlake.datasets.formats.coco`; YOLO (Ultralytics):
+:mod:`pinlake.datasets.formats.yolo`; Pascal VOC: :mod:`pinlake.datasets.formats.voc`.
 
 :func:`exporter` loads a format's exporter on first use (each imports only what its format needs).
 """
@@ -16,6 +17,8 @@ from pinlake.errors import ValidationError
 #: format -> "module:function" of its exporter
 EXPORTERS = {
     "coco": "pinlake.datasets.formats.coco:export_coco",
+    "yolo": "pinlake.datasets.formats.yolo:export_yolo",
+    "voc": "pinlake.datasets.formats.voc:export_voc",
 }
 
 

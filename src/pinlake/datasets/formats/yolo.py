@@ -1,0 +1,651 @@
+"""YOLO in and out (the Ultralytics layout): :class:`YoloBuilder` turns a ``data.yaml`` dataset into a
+dataset version, :func:`export_yolo` writes one version back in the same layout.
+
+The layout::
+
+    data.yaml               names (a list, or {class: name}), path, train / val / test
+    images/<split>/*.jpg    (a split is a folder, a list of folders, or a .txt list of image paths)
+    labels/<split>/<stem>.txt
+
+A label file has one object per line: ``cls xc yc w h`` (a box) or ``cls x1 y1 x2 y2 …`` (a
+polygon, at least 3 points), every coordinate normalised to [0, 1]. The label of an image is found
+as Ultralytics finds it: its path with the last ``/images/`` replaced by ``/labels/`` and the suffix
+by ``.txt``. An image with no label file is an item with no objects.
+
+What is kept:
+
+- the classes: ``info.categories`` with ``id`` = the YOLO class index (0-based) and its name;
+- each line: one ``objects`` entity (``category``, ``category_id`` = the class index) with a
+  ``bbox`` row in **pixels, xywh from the top-left corner** (as COCO and VOC imports store them:
+  ``x = (xc - w/2) * W``…), W and H read from the image file's header (YOLO has no sizes; EXIF
+  orientation is not applied);
+- a polygon line: its points in pixels in the entity's ``polygons`` (COCO's ``[[x1, y1, …]]``, so a
+  COCO export writes them as the segmentation), its ``bbox`` (the points' min/max, as Ultralytics
+  derives it) and a ``mask`` row (``CompressedRLE`` encoded by ``pycocotools``).
+
+Pixels are the coordinates every format shares; the export divides by the same W and H and writes 6
+decimal places, so YOLO -> pinlake -> YOLO gives the same label files to 6 places (a value goes
+through one multiplication and one division: an error of about 1e-16).
+
+Export: ``data.yaml`` (``names`` as a list in category id order: class = position; ``nc``;
+``path``; one entry per split; the pin's provenance under ``pinlake``), ``labels/<split>/*.txt``
+and the images under ``images/<split>/`` (``media`` copy, link or none). Boxes are clipped to the
+image (counted in ``clipped_boxes``); a multi-polygon object (COCO allows them, YOLO does not) is
+written as one polygon joining its parts by zero-width bridges (:func:`merge_polygons`, counted in
+``merged_polygons``: one object, every point kept, the same box); an object with a mask but no
+polygon is written as its box; one with neither box nor polygon is skipped (``skipped_annotations``).
+
+Bad input stops the build before anything is written, naming the file and line: a line of the wrong
+arity, a class not in ``names``, a coordinate outside [0, 1] (with ``lenient`` these lines are
+skipped and counted in the lineage, ``pinlake.skipped_annotations``), an image a split list names
+but that is missing, a label file with no image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from PIL import Image as PILImage
+from pycocotools import mask as mask_utils
+
+from pinlake.datasets.build.base import DatasetBuilder, stable_id
+from pinlake.datasets.dataset_item import DatasetItem
+from pinlake.datasets.formats.common import (
+    MEDIA_BATCH,
+    ExportResult,
+    Roles,
+    categories_of,
+    check_media_mode,
+    place_media,
+    prepare_out,
+    provenance,
+    ref_ids,
+    with_content,
+)
+from pinlake.datasets.info import Category, DatasetInfo
+from pinlake.errors import InputFileError
+from pinlake.features.base import EntityRef, ItemRef, SourceRef, ViewRef
+from pinlake.features.groups import BBox, CompressedRLE, EntityWithCategory, Image, SourceKind
+from pinlake.lake.metadata import header_size
+from pinlake.storage import S3Path
+
+#: image suffixes Ultralytics reads
+IMAGE_SUFFIXES = (".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic")
+SPLIT_KEYS = ("train", "val", "test")
+YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
+LENIENT_HINT = "Fix the line, or pass --lenient (lenient=True) to skip bad lines and count them."
+#: bytes read from an image to find its size in the header (Pillow reads the file when that is not enough)
+HEADER_BYTES = 1 << 16
+
+
+class YoloObject(EntityWithCategory):
+    """One YOLO line's object: its class (``category_id`` = the class index) and, for a polygon line,
+    the polygon in pixels (``[[x1, y1, x2, y2, …]]`` JSON, as COCO polygons)."""
+
+    category_id: int = 0
+    polygons: str = ""
+
+
+class YoloItem(DatasetItem):
+    """A YOLO image: the view, one object per label line, its box and (polygon lines) its mask."""
+
+    image: Image
+    objects: list[YoloObject] = []
+    bbox: list[BBox] = []
+    mask: list[CompressedRLE] = []
+    #: the image's path under its split's images folder (posix)
+    file_name: str = ""
+
+
+@dataclass
+class _Image:
+    path: Path
+    file_name: str
+    width: int
+    height: int
+    label: Path | None
+    lines: list[tuple[int, int, list[float]]] = field(default_factory=list)  # (line number, class, coordinates)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file: its header, else Pillow (which reads the header too)."""
+    with path.open("rb") as f:
+        head = f.read(HEADER_BYTES)
+    size = header_size(head)
+    if size is not None:
+        return size
+    try:
+        with PILImage.open(path) as im:
+            return int(im.width), int(im.height)
+    except Exception as exc:  # Pillow raises many kinds
+        raise InputFileError(f"{path}: not a readable image ({exc})", hint="Remove the file or replace it with the image.") from None
+
+
+def label_path(image: Path) -> Path:
+    """The label file of an image, as Ultralytics finds it (the last ``/images/`` -> ``/labels/``)."""
+    parts = list(image.parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            break
+    return Path(*parts).with_suffix(".txt")
+
+
+def image_for_label(label: Path) -> Path | None:
+    """The image of a label file (the inverse of :func:`label_path`), or None when there is none."""
+    parts = list(label.parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "labels":
+            parts[i] = "images"
+            break
+    stem = Path(*parts).with_suffix("")
+    for suffix in IMAGE_SUFFIXES:
+        for s in (suffix, suffix.upper()):
+            candidate = stem.with_name(stem.name + s)
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def file_name_of(path: Path) -> str:
+    """An image's path under its split folder: the part after ``images/<split>/`` (after ``images/``
+    when the split has no folder of its own, the file name when the path has no ``images``)."""
+    parts = path.parts
+    if "images" not in parts[:-1]:
+        return path.name
+    i = len(parts) - 1 - parts[:-1][::-1].index("images") - 1
+    rest = parts[i + 1 :]
+    return Path(*rest[1:]).as_posix() if len(rest) > 1 else rest[0]
+
+
+def find_yaml(source: Path) -> Path:
+    """The ``data.yaml`` of ``source`` (the file itself, or the one in the dataset root folder)."""
+    if source.is_file():
+        return source
+    if source.is_dir():
+        for name in YAML_NAMES:
+            if (source / name).is_file():
+                return source / name
+        found = sorted(source.glob("*.yaml"))
+        if len(found) == 1:
+            return found[0]
+        raise InputFileError(f"{source}: no data.yaml in the dataset folder", hint="Pass the data.yaml (names, train, val, test).")
+    raise InputFileError(f"{source}: no such YOLO dataset", hint="Pass the data.yaml or the folder holding it.")
+
+
+def read_names(path: Path, data: dict[str, Any]) -> list[Category]:
+    """The classes of a data.yaml: ``names`` as a list (index = class) or a {class: name} mapping."""
+    names = data.get("names")
+    if isinstance(names, list):
+        pairs = list(enumerate(names))
+    elif isinstance(names, dict):
+        try:
+            pairs = sorted((int(k), v) for k, v in names.items())
+        except (TypeError, ValueError):
+            raise InputFileError(f"{path}: 'names' keys must be class indices (0, 1, …)") from None
+    else:
+        raise InputFileError(f"{path}: no 'names' (a list of class names or a {{class: name}} mapping)")
+    if any(not isinstance(v, (str, int, float)) or isinstance(v, bool) for _, v in pairs):
+        raise InputFileError(f"{path}: 'names' values must be class names")
+    if any(k < 0 for k, _ in pairs):
+        raise InputFileError(f"{path}: 'names' class indices must be >= 0")
+    return [Category(id=k, name=str(v)) for k, v in pairs]
+
+
+def parse_line(text: str, classes: Mapping[int, Category]) -> tuple[int, list[float]]:
+    """(class, coordinates) of a label line; ValueError says what is wrong with it."""
+    parts = text.split()
+    n = len(parts)
+    if n != 5 and (n < 7 or n % 2 == 0):
+        raise ValueError(f"{n} values: a box line has 5 (cls xc yc w h), a polygon line cls and at least 3 x y pairs (an odd count >= 7)")
+    try:
+        cls = int(parts[0])
+    except ValueError:
+        raise ValueError(f"class {parts[0]!r} is not an integer") from None
+    if cls not in classes:
+        known = sorted(classes)
+        span = f"{known[0]}-{known[-1]}" if known else "none"
+        raise ValueError(f"class {cls} is not in names (classes {span})")
+    try:
+        coords = [float(v) for v in parts[1:]]
+    except ValueError:
+        raise ValueError("coordinates must be numbers") from None
+    for j, v in enumerate(coords):
+        if not 0.0 <= v <= 1.0:  # NaN fails too
+            raise ValueError(f"coordinate {j + 1} ({parts[j + 1]}) is outside [0, 1]")
+    return cls, coords
+
+
+class YoloBuilder(DatasetBuilder):
+    """A dataset from a YOLO (Ultralytics) dataset: ``source`` is its ``data.yaml`` or the folder
+    holding it. ``embed``: copy the image bytes into the dataset (else views reference the files).
+    ``lenient``: skip bad label lines instead of stopping (counted in the lineage).
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str],
+        target_dir: str | os.PathLike[str] | S3Path,
+        info: DatasetInfo | None = None,
+        *,
+        dataset_item: type[DatasetItem] = YoloItem,
+        embed: bool = False,
+        url_prefix: str = "",
+        lenient: bool = False,
+    ) -> None:
+        target = Path(str(target_dir)) if not isinstance(target_dir, S3Path) else target_dir
+        name = target.name if hasattr(target, "name") else str(target_dir)
+        super().__init__(target_dir, dataset_item, info or DatasetInfo(id=name, name=name.replace("_", " ").title()))
+        self.yaml_path = find_yaml(Path(source))
+        raw = self.yaml_path.read_bytes()
+        try:
+            data = yaml.safe_load(raw) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise InputFileError(f"{self.yaml_path}{line}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+        if not isinstance(data, dict):
+            raise InputFileError(f"{self.yaml_path}: not a YOLO data.yaml (needs 'names' and train / val / test)")
+        if data.get("kpt_shape") is not None:
+            raise InputFileError(
+                f"{self.yaml_path}: 'kpt_shape': YOLO pose labels are not imported", hint="Import detection or segmentation labels."
+            )
+        self.categories = read_names(self.yaml_path, data)
+        self.classes = {c.id: c for c in self.categories}
+        self.root = self._root(data)
+        self.embed = embed
+        self.lenient = lenient
+        self.url_prefix = url_prefix.rstrip("/")
+        self.skipped: list[str] = []
+        self.splits: dict[str, list[_Image]] = {}
+        ours = data.get("pinlake")
+        listed = ours.get("splits") if isinstance(ours, dict) else None
+        extra_keys = [k for k in listed if isinstance(k, str) and k not in SPLIT_KEYS] if isinstance(listed, list) else []
+        for key in (*SPLIT_KEYS, *extra_keys):
+            value = data.get(key)
+            if value:
+                self.splits[key] = self._split(key, value)
+        if not self.splits:
+            raise InputFileError(f"{self.yaml_path}: no split (train, val or test) names images", hint="Add e.g. 'train: images/train'.")
+        self._check_orphans()
+        paths = [im.path.parent.resolve() for ims in self.splits.values() for im in ims]
+        self.common_root = Path(os.path.commonpath([str(self.root.resolve()), *map(str, paths)]))
+        self.info.categories = self.categories
+        self.info.media = {"url_prefix": self.url_prefix, "root": str(self.common_root)}
+        self.sha256 = hashlib.sha256(raw).hexdigest()
+        self.lineage["source_sha256"] = json.dumps({"data.yaml": self.sha256}, sort_keys=True)
+        self.lineage["source_format"] = "yolo"
+        if lenient:
+            self.lineage["skipped_annotations"] = len(self.skipped)
+
+    # --- reading and checking -------------------------------------------------------------
+    def _root(self, data: dict[str, Any]) -> Path:
+        here = self.yaml_path.parent
+        given = data.get("path")
+        if not given:
+            return here
+        path = Path(str(given))
+        if not path.is_absolute():
+            path = here / path
+        return path if path.is_dir() else here  # a moved export: its data.yaml sits in the root
+
+    def _split(self, split: str, value: Any) -> list[_Image]:
+        entries = value if isinstance(value, list) else [value]
+        images: list[_Image] = []
+        seen: set[Path] = set()
+        for entry in entries:
+            where = self.root / str(entry)
+            if where.is_dir():
+                found = sorted(p for p in where.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+                pairs = [(p, p.relative_to(where).as_posix()) for p in found]
+            elif where.is_file() and where.suffix == ".txt":
+                pairs = self._listed(where)
+            else:
+                raise InputFileError(
+                    f"{self.yaml_path}: {split}: {entry!r} is neither a folder nor a .txt list under {self.root}",
+                    hint="Point the split at images/<split> or at a list of image paths.",
+                )
+            for path, rel in pairs:
+                if path in seen:
+                    continue
+                seen.add(path)
+                images.append(self._image(path, rel))
+        return images
+
+    def _listed(self, listing: Path) -> list[tuple[Path, str]]:
+        out = []
+        for no, line in enumerate(listing.read_text().splitlines(), 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            path = Path(text)
+            if text.startswith("./"):
+                path = listing.parent / text[2:]
+            elif not path.is_absolute():
+                path = self.root / text
+            if not path.is_file():
+                raise InputFileError(
+                    f"{listing}:{no}: image {text!r} is missing (looked for {path})",
+                    hint="Remove the line or restore the image.",
+                )
+            out.append((path, file_name_of(path)))
+        return out
+
+    def _image(self, path: Path, rel: str) -> _Image:
+        width, height = image_size(path)
+        label = label_path(path)
+        img = _Image(path, rel, width, height, label if label.is_file() else None)
+        if img.label is None:
+            return img
+        for no, line in enumerate(img.label.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                cls, coords = parse_line(line, self.classes)
+            except ValueError as exc:
+                message = f"{img.label}:{no}: {exc}"
+                if not self.lenient:
+                    raise InputFileError(message, hint=LENIENT_HINT) from None
+                self.skipped.append(message)
+                continue
+            img.lines.append((no, cls, coords))
+        return img
+
+    def _check_orphans(self) -> None:
+        """A label file under a split's labels folder must have its image."""
+        label_dirs = {im.label.parent for ims in self.splits.values() for im in ims if im.label is not None}
+        for ims in self.splits.values():
+            label_dirs |= {label_path(im.path).parent for im in ims}
+        known = {im.label for ims in self.splits.values() for im in ims if im.label is not None}
+        for folder in sorted(label_dirs):
+            if not folder.is_dir() or "labels" not in folder.parts or folder == self.root:
+                continue  # labels next to their images: the .txt files there may be anything
+            for label in sorted(folder.glob("*.txt")):
+                if label in known or label.name == "classes.txt":
+                    continue
+                if image_for_label(label) is None:
+                    raise InputFileError(
+                        f"{label}: a label file without an image (no {label_path(label).with_suffix('').name}.* in the images folder)",
+                        hint="Remove the label file or restore its image.",
+                    )
+
+    # --- samples ----------------------------------------------------------------------------
+    def count_samples(self) -> int | None:
+        return sum(len(ims) for ims in self.splits.values())
+
+    def generate_data(self) -> Iterator[dict[str, Any]]:
+        t = self.build_time
+        source_id = self.add_source(f"yolo:{self.yaml_path.name}:{self.sha256[:12]}", SourceKind.OTHER, file=str(self.yaml_path))
+        for split, ims in self.splits.items():
+            for img in ims:
+                rel = img.path.resolve().relative_to(self.common_root).as_posix()
+                item_id = stable_id(self.info.id or self.target_dir.name, split, rel)
+                item = self._create_item(split, item_id, file_name=img.file_name)
+                view = Image(
+                    id=stable_id(item_id, "image"),
+                    item_ref=ItemRef(id=item_id),
+                    url=f"{self.url_prefix}/{rel}" if self.url_prefix else rel,
+                    width=img.width,
+                    height=img.height,
+                    format=img.path.suffix.lstrip(".").upper().replace("JPG", "JPEG"),
+                    content=img.path.read_bytes() if self.embed else None,
+                    created_at=t,
+                    updated_at=t,
+                )
+                sample: dict[str, Any] = {"item": item, "image": view, "objects": [], "bbox": [], "mask": []}
+                for no, cls, coords in img.lines:
+                    self._object(sample, img, no, cls, coords, item_id, view.id, source_id)
+                yield sample
+
+    def _object(
+        self, sample: dict[str, Any], img: _Image, no: int, cls: int, coords: list[float], item_id: str, view_id: str, source_id: str
+    ) -> None:
+        t = self.build_time
+        w, h = img.width, img.height
+        entity_id = stable_id(item_id, "objects", no)
+        polygons = ""
+        if len(coords) == 4:
+            xc, yc, bw, bh = coords
+            box = [(xc - bw / 2) * w, (yc - bh / 2) * h, bw * w, bh * h]
+        else:
+            pts = [v * (w if j % 2 == 0 else h) for j, v in enumerate(coords)]
+            xs, ys = pts[0::2], pts[1::2]
+            box = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+            polygons = json.dumps([pts], separators=(",", ":"))
+        sample["objects"].append(
+            YoloObject(
+                id=entity_id,
+                item_ref=ItemRef(id=item_id),
+                view_ref=ViewRef(name="image", id=view_id),
+                category=self.classes[cls].name,
+                category_id=cls,
+                polygons=polygons,
+                created_at=t,
+                updated_at=t,
+            )
+        )
+        refs: dict[str, Any] = {
+            "item_ref": ItemRef(id=item_id),
+            "view_ref": ViewRef(name="image", id=view_id),
+            "entity_ref": EntityRef(name="objects", id=entity_id),
+            "source_ref": SourceRef(id=source_id),
+            "created_at": t,
+            "updated_at": t,
+        }
+        sample["bbox"].append(BBox(id=stable_id(entity_id, "bbox"), coords=box, confidence=1.0, **refs))
+        if polygons:
+            rle = mask_utils.merge(mask_utils.frPyObjects(json.loads(polygons), h, w))
+            sample["mask"].append(
+                CompressedRLE(id=stable_id(entity_id, "mask"), size=list(rle["size"]), counts=bytes(rle["counts"]), **refs)
+            )
+
+
+# --- export ----------------------------------------------------------------------------------
+def column(table: Any, name: str, default: Any = None) -> list[Any]:
+    """A column as a list, or ``default`` for every row when the table has no such column."""
+    return table.column(name).to_pylist() if name in table.column_names else [default] * table.num_rows
+
+
+def pixel_xywh(box: Mapping[str, Any], width: float, height: float) -> list[float]:
+    """A bbox row (``coords``, ``format``, ``is_normalized``) as pixels, xywh from the top-left corner."""
+    c = [float(v) for v in box["coords"]]
+    x, y, w, h = c if box.get("format", "xywh") == "xywh" else [c[0], c[1], c[2] - c[0], c[3] - c[1]]
+    if box.get("is_normalized"):
+        x, y, w, h = x * width, y * height, w * width, h * height
+    return [x, y, w, h]
+
+
+@dataclass
+class ExportImage:
+    """One item to export: its split, view (id, url, sha256), size and file name in the export."""
+
+    item: str
+    split: str
+    view: dict[str, Any]
+    width: int
+    height: int
+    name: str
+
+
+def export_images(ds: Any, roles: Roles, flat: bool = False) -> list[ExportImage]:
+    """The items with an image view, in item order, each with a file name whose stem (the name
+    without its suffix: the label or annotation file's name) is unique in its split (``flat``: across
+    splits, for layouts with one images folder): the item's ``file_name`` when it has one, else the
+    view url's base name; a clash is prefixed by the item id."""
+    items = ds.to_arrow(roles.item)
+    ids = items.column("id").to_pylist()
+    splits = column(items, "split", "default")
+    names = column(items, "file_name", "")
+    views = ds.to_arrow(roles.image, columns=["id", "item_ref", "url", "width", "height", "sha256"])
+    rows = views.select(["id", "url", "width", "height", "sha256"]).to_pylist()
+    by_item = dict(zip(ref_ids(views, "item_ref").to_pylist(), rows))
+    used: dict[str, set[str]] = defaultdict(set)
+    out = []
+    for it, split, name in zip(ids, splits, names):
+        v = by_item.get(it)
+        if v is None:
+            continue
+        split = split or "default"
+        url = v["url"] or ""
+        name = name or os.path.basename(url) or f"{it}.jpg"
+        bucket = "" if flat else split
+        if export_stem(name) in used[bucket]:
+            name = f"{it}-{os.path.basename(name)}"
+        used[bucket].add(export_stem(name))
+        out.append(ExportImage(it, split, {"id": v["id"], "url": url, "sha256": v["sha256"]}, v["width"] or 0, v["height"] or 0, name))
+    return out
+
+
+def export_stem(name: str) -> str:
+    """The stem of an exported image's label or annotation file, as compared for clashes (case-folded,
+    a subfolder's ``/`` as ``_``, as a flat layout names it)."""
+    return Path(name).with_suffix("").as_posix().replace("/", "_").lower()
+
+
+def entity_boxes(ds: Any, roles: Roles, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """One dict per entity with a category: ``id``, ``item``, ``category``, ``box`` (its first bbox
+    row or None) and the entity ``columns`` (None when the table has no such column)."""
+    if roles.entity is None:
+        return []
+    ents = ds.to_arrow(roles.entity)
+    rows = [
+        {"id": i, "item": it, "category": c}
+        for i, it, c in zip(ents.column("id").to_pylist(), ref_ids(ents, "item_ref").to_pylist(), ents.column("category").to_pylist())
+    ]
+    for name in columns:
+        for r, v in zip(rows, column(ents, name)):
+            r[name] = v
+    boxes: dict[str, dict[str, Any]] = {}
+    if roles.bbox is not None:
+        t = ds.to_arrow(roles.bbox, columns=["entity_ref", "coords", "format", "is_normalized"])
+        for key, row in zip(ref_ids(t, "entity_ref").to_pylist(), t.select(["coords", "format", "is_normalized"]).to_pylist()):
+            if key:
+                boxes.setdefault(key, row)
+    for r in rows:
+        r["box"] = boxes.get(r["id"])
+    return rows
+
+
+def place_split_media(ds: Any, roles: Roles, images: list[ExportImage], dest: Path, media: str) -> int:
+    """Write the images of ``images`` as ``dest/<name>`` in batches; the number written."""
+    done = 0
+    for start in range(0, len(images) if media != "none" else 0, MEDIA_BATCH):
+        part = images[start : start + MEDIA_BATCH]
+        views = with_content(ds, roles.image, [dict(im.view) for im in part])
+        done += place_media(ds, views, dest, [im.name for im in part], media)
+    return done
+
+
+def merge_polygons(polygons: list[list[float]]) -> list[float]:
+    """One ring through every polygon of a multi-polygon (``[[x1, y1, …], …]``): each next polygon
+    is joined at its vertex nearest to the ring so far by a zero-width bridge there and back, so the
+    object stays one line, its points are all kept and its box is the box of all the parts."""
+    ring = [(polygons[0][j], polygons[0][j + 1]) for j in range(0, len(polygons[0]) - 1, 2)]
+    for poly in polygons[1:]:
+        pts = [(poly[j], poly[j + 1]) for j in range(0, len(poly) - 1, 2)]
+        if not pts:
+            continue
+        _, i, k = min(((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2, i, k) for i, a in enumerate(ring) for k, b in enumerate(pts))
+        ring = ring[: i + 1] + pts[k:] + pts[: k + 1] + ring[i:]
+    return [v for p in ring for v in p]
+
+
+def _fmt(v: float) -> str:
+    return f"{min(max(v, 0.0), 1.0):.6f}"
+
+
+def export_yolo(
+    ds: Any, out: str | os.PathLike[str], *, media: str = "copy", provenance_extra: Mapping[str, Any] | None = None
+) -> ExportResult:
+    """Write dataset version ``ds`` in the Ultralytics YOLO layout: ``data.yaml``, ``labels/<split>/``
+    (a box line per object, a polygon line per polygon of an object that has them) and the images
+    under ``images/<split>/`` (``media``: copy, link or none)."""
+    check_media_mode(media)
+    out_dir = prepare_out(out)
+    roles = Roles(ds)
+    cats = sorted(categories_of(ds, roles), key=lambda c: c.id)
+    class_of = {c.name: i for i, c in enumerate(cats)}
+    prov = provenance(ds, "yolo", **dict(provenance_extra or {}))
+    images = export_images(ds, roles)
+    by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for ent in entity_boxes(ds, roles, ("polygons",)):
+        by_item[ent["item"]].append(ent)
+    counts: dict[str, int] = defaultdict(int)
+    files: list[str] = []
+    per_split: dict[str, list[ExportImage]] = defaultdict(list)
+    for im in images:
+        per_split[im.split].append(im)
+        lines = []
+        for ent in by_item.get(im.item, []):
+            cls = class_of.get(ent["category"])
+            line = _line(cls, ent, im, counts) if cls is not None and im.width and im.height else None
+            if line is None:
+                counts["skipped_annotations"] += 1
+                continue
+            lines.extend(line)
+        target = out_dir / "labels" / im.split / Path(im.name).with_suffix(".txt")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("".join(f"{line}\n" for line in lines))
+        files.append(target.relative_to(out_dir).as_posix())
+        counts[f"annotations.{im.split}"] += len(lines)
+    for split, ims in sorted(per_split.items()):
+        counts[f"images.{split}"] = len(ims)
+        counts["images_written"] += place_split_media(ds, roles, ims, out_dir / "images" / split, media)
+    splits = sorted(per_split)
+    doc: dict[str, Any] = {"path": str(out_dir.resolve())}
+    doc.update({s: f"images/{s}" for s in splits})
+    doc["nc"] = len(cats)
+    doc["names"] = [c.name for c in cats]
+    doc["pinlake"] = {**prov, "splits": splits, "category_ids": [c.id for c in cats]}
+    (out_dir / "data.yaml").write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    files.insert(0, "data.yaml")
+    counts.setdefault("images_written", 0)
+    return ExportResult("yolo", out_dir, files, dict(counts), prov)
+
+
+def _line(cls: int, ent: dict[str, Any], im: ExportImage, counts: dict[str, int]) -> list[str] | None:
+    w, h = im.width, im.height
+    if ent.get("polygons"):
+        polys = json.loads(ent["polygons"])
+        if len(polys) > 1:
+            counts["merged_polygons"] += 1
+        ring = merge_polygons(polys)
+        return [f"{cls} " + " ".join(_fmt(v / (w if j % 2 == 0 else h)) for j, v in enumerate(ring))]
+    if ent["box"] is None:
+        return None
+    x, y, bw, bh = pixel_xywh(ent["box"], w, h)
+    x1, y1, x2, y2 = max(x, 0.0), max(y, 0.0), min(x + bw, float(w)), min(y + bh, float(h))
+    if max(x1 - x, y1 - y, x + bw - x2, y + bh - y2) > 1e-6 * max(w, h):  # more than float noise
+        counts["clipped_boxes"] += 1
+    x, y, bw, bh = x1, y1, max(x2 - x1, 0.0), max(y2 - y1, 0.0)
+    return [f"{cls} {_fmt((x + bw / 2) / w)} {_fmt((y + bh / 2) / h)} {_fmt(bw / w)} {_fmt(bh / h)}"]
+
+
+__all__ = [
+    "ExportImage",
+    "YoloBuilder",
+    "YoloItem",
+    "YoloObject",
+    "column",
+    "entity_boxes",
+    "export_images",
+    "export_stem",
+    "export_yolo",
+    "file_name_of",
+    "image_for_label",
+    "image_size",
+    "merge_polygons",
+    "label_path",
+    "parse_line",
+    "pixel_xywh",
+    "place_split_media",
+    "read_names",
+]
