@@ -13,7 +13,12 @@ from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_error
 @handle_errors
 def export(
     pin: str = typer.Argument(..., help="NAME, NAME@VERSION, NAME@TAG or NAME@CHANNEL to export."),
-    format: str = typer.Option(..., "--format", "-f", help="coco, yolo (Ultralytics layout) or voc (Pascal VOC)."),
+    format: str = typer.Option(
+        ...,
+        "--format",
+        "-f",
+        help="coco, yolo (Ultralytics layout), voc (Pascal VOC), hf (a Hugging Face datasets DatasetDict) or parquet (every table).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="New or empty directory to write."),
     media: str = typer.Option("copy", "--media", help="copy the images, link them (hard links where possible) or none."),
     record_use: bool = typer.Option(False, "--record-use", help="Record the export in catalog.consumers."),
@@ -25,6 +30,8 @@ def export(
     Example: pinlake export health_by_tag@prod --format coco --out exports/coco
 
     Example: pinlake export scans@3 --format coco --out exports/scans --media none --record-use
+
+    Example: pinlake export health_by_tag@prod --format hf --out exports/hf   (then datasets.load_from_disk("exports/hf"))
 
     Example: pinlake export shapes@2 --format yolo --out exports/yolo   (data.yaml, images/<split>, labels/<split>)
 

@@ -17,6 +17,8 @@ from pinlake.errors import ValidationError
 #: format -> "module:function" of its exporter
 EXPORTERS = {
     "coco": "pinlake.datasets.formats.coco:export_coco",
+    "hf": "pinlake.datasets.formats.hf:export_hf",
+    "parquet": "pinlake.datasets.formats.parquet:export_parquet",
     "yolo": "pinlake.datasets.formats.yolo:export_yolo",
     "voc": "pinlake.datasets.formats.voc:export_voc",
 }

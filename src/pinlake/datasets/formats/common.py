@@ -113,9 +113,12 @@ def place_media(ds: Dataset, views: list[dict[str, Any]], dest: Path, names: lis
     if media == "none" or not views:
         return 0
     dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
     pending: list[tuple[dict[str, Any], Path]] = []
     for view, name in zip(views, names):
         target = dest / name
+        if not target.resolve().is_relative_to(root):
+            raise ValidationError(f"image name {name!r} leaves the export directory {dest}", hint="Fix the view's url or file name.")
         target.parent.mkdir(parents=True, exist_ok=True)
         if media == "link" and _hard_link(ds, view, target):
             continue
@@ -143,13 +146,17 @@ def with_content(ds: Dataset, table: str, views: list[dict[str, Any]]) -> list[d
     return [{**v, "content": content.get(v["id"])} if not v.get("url") else v for v in views]
 
 
-def _hard_link(ds: Dataset, view: dict[str, Any], target: Path) -> bool:
+def local_file(ds: Dataset, view: dict[str, Any]) -> Path | None:
+    """The image file of a view when it is one under the dataset's media root (symlinks that leave
+    it refused), else None (embedded bytes, a lake object, a remote url)."""
     if view.get("content"):
-        return False
+        return None
     where = ds.media_root(view.get("url") or "")
-    if where is None:
-        return False
-    src = inside(where[0], where[1])
+    return inside(where[0], where[1]) if where is not None else None
+
+
+def _hard_link(ds: Dataset, view: dict[str, Any], target: Path) -> bool:
+    src = local_file(ds, view)
     if src is None:
         return False
     try:
@@ -191,6 +198,7 @@ __all__ = [
     "place_media",
     "prepare_out",
     "provenance",
+    "local_file",
     "ref_ids",
     "with_content",
 ]
