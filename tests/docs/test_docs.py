@@ -19,6 +19,7 @@ TUTORIAL = [
     "lake.md",
     "recipes.md",
     "datasets.md",
+    "formats.md",
     "versions.md",
     "catalog.md",
     "flows.md",

@@ -85,3 +85,13 @@ def test_unknown_format_and_unsafe_names_are_refused(shapes, tmp_path):
     with pytest.raises(ValidationError, match="leaves the export directory"):
         place_media(ds, [view], tmp_path / "dest", ["../escape.jpg"], "copy")
     assert not (tmp_path / "escape.jpg").exists()
+
+
+def test_hf_export_of_two_splits(shapes):
+    root, doc = shapes
+    val = {**doc, "images": doc["images"][2:], "annotations": [a for a in doc["annotations"] if a["image_id"] in (102, 103)]}
+    ann = write(root / "in" / "val.json", val)
+    build_annotations(Library(root / "library"), ann, "shapes", format="coco", images=root / "in" / "images", split="val", mode="add")
+    pinlake.open("shapes@2", library=root / "library").export("hf", root / "hf2", media="none")
+    loaded = datasets.load_from_disk(str(root / "hf2"))
+    assert sorted(loaded) == ["train", "val"] and loaded["train"].num_rows == 4 and loaded["val"].num_rows == 2

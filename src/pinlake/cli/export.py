@@ -8,6 +8,9 @@ import typer
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
 
+#: files listed after an export (the rest are counted)
+SHOWN = 5
+
 
 @app.command("export")
 @handle_errors
@@ -45,6 +48,8 @@ def export(
         return
     prov = result.provenance
     console.print(f"[green]Exported[/] {prov['dataset']}@{prov['version']} as {result.format} to {result.out}", highlight=False)
-    for f in result.files:
+    for f in result.files[:SHOWN]:
         console.print(f"  {f}", highlight=False)
+    if len(result.files) > SHOWN:
+        console.print(f"  … and {len(result.files) - SHOWN} more files (--json lists them all)", highlight=False)
     console.print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(result.counts.items())), highlight=False)

@@ -441,15 +441,25 @@ def export_coco(
         ids = [a.pop("_id") for a in anns]
         for a, aid in zip(anns, ids if _unique_ints(ids) else range(1, len(anns) + 1)):
             a["id"] = aid
-    categories = [
-        {
-            "id": c.id,
-            "name": c.name,
-            "supercategory": c.supercategory,
-            **({"keypoints": c.keypoints, "skeleton": c.skeleton} if c.keypoints else {}),
-        }
-        for c in cats
-    ]
+    # COCO ties keypoints to their category's names: a category without names gets kp1..kpN
+    points: dict[int, int] = defaultdict(int)
+    for anns in ann_by_split.values():
+        for a in anns:
+            if "keypoints" in a:
+                points[a["category_id"]] = max(points[a["category_id"]], len(a["keypoints"]) // 3)
+    for c in cats:
+        points[c.id] = max(points.get(c.id, 0), len(c.keypoints))
+    for anns in ann_by_split.values():
+        for a in anns:  # every annotation of a category has its names' number of points (v=0: not labelled)
+            if "keypoints" in a and len(a["keypoints"]) < 3 * points[a["category_id"]]:
+                a["keypoints"] = a["keypoints"] + [0, 0, 0] * (points[a["category_id"]] - len(a["keypoints"]) // 3)
+    categories = []
+    for c in cats:
+        names = list(c.keypoints) + [f"kp{i + 1}" for i in range(len(c.keypoints), points.get(c.id, 0))]
+        entry: dict[str, Any] = {"id": c.id, "name": c.name, "supercategory": c.supercategory}
+        if names:
+            entry.update(keypoints=names, skeleton=c.skeleton)
+        categories.append(entry)
     info = {
         "description": f"{ds.name} version {ds.version}, exported by pinlake",
         "version": str(ds.version),

@@ -136,7 +136,6 @@ def _write(
     hf: Any, ds: Any, out_dir: Any, features: Any, splits: dict[str, list[int]], rows: Any, prov: dict[str, Any], media: str
 ) -> ExportResult:
     cache = out_dir / ".cache"
-    info = hf.DatasetInfo(description=json.dumps({"pinlake": prov}), features=features)
     parts = {}
     for split in sorted(splits):
         parts[split] = hf.Dataset.from_generator(
@@ -144,7 +143,7 @@ def _write(
             gen_kwargs={"split": split},
             features=features,
             cache_dir=str(cache),
-            info=info,
+            info=hf.DatasetInfo(description=json.dumps({"pinlake": prov}), features=features),  # one per split: it records the split
             split=hf.NamedSplit(split),
             fingerprint=hashlib.sha256(json.dumps([prov, split, media]).encode()).hexdigest()[:16],  # this export, not a cache key
         )
