@@ -106,6 +106,14 @@ def _prepare_refresh(work: Path) -> None:
     )
 
 
+def _prepare_coco(work: Path) -> None:
+    """The base library plus a COCO export of health_images@1 to import."""
+    from pinlake.library.pin import open as open_pin
+
+    _prepare_base(work)
+    open_pin("health_images@1", library=work / "library").export("coco", work / "coco", media="copy")
+
+
 #: a registry channel with checks the demo passes (a publish) or cannot pass (a quarantine)
 GATE = "  channel: prod\n  checks:\n    min_items: {min_items}\n    no_split_leakage: true\n    boxes_inside_images: true\n"
 
@@ -211,6 +219,25 @@ SCENARIOS = {
         "refresh",
         _prepare_refresh,
         lambda w: [sys.executable, "-c", REFRESH_SCRIPT, str(w / "library"), str(w / "recipes" / "datasets.yaml")],
+    ),
+    # an annotation import: a build from a COCO file (the builder's write path, the format's reader)
+    "coco import": Scenario(
+        "coco import",
+        _prepare_coco,
+        lambda w: [
+            *CLI,
+            "build",
+            str(w / "coco" / "annotations" / "train.json"),
+            "--format",
+            "coco",
+            "--images",
+            str(w / "coco" / "images" / "train"),
+            "--name",
+            "coco_import",
+            "--library",
+            str(w / "library"),
+        ],
+        rerun_ok=(1,),
     ),
     # write–audit–publish: build the candidate, then catalog.checks, the publications row, the channel's tags
     "gated refresh": Scenario(

@@ -15,6 +15,8 @@ from bench.faults import SCENARIOS, baseline, kill_once
 pytestmark = pytest.mark.e2e
 
 
+#: builds whose commit is a folder build's (sampled above): the version log and the last point
+SAME_PATH = ("coco import",)
 #: the write–audit–publish paths: their build is the refresh's, sampled above; these kill around the verdict
 GATED = ("gated refresh", "quarantine")
 
@@ -22,6 +24,8 @@ GATED = ("gated refresh", "quarantine")
 def _sample(points: list[str], scenario: str = "") -> list[int]:
     """The first point, the version-log commit, the point after it, and the last (1-based, deduplicated);
     for a gated refresh the verdict's points (the check rows, the publications row) and the last."""
+    if scenario in SAME_PATH:
+        return sorted({i for i, name in enumerate(points, start=1) if name == "version log"} | {len(points)})
     if scenario in GATED:
         return sorted({i for i, name in enumerate(points, start=1) if name in ("publish checks", "publish decision")} | {len(points)})
     picks = {1, len(points)}

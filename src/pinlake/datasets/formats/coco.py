@@ -292,7 +292,9 @@ class CocoBuilder(DatasetBuilder):
         t = self.build_time
         for split, sp in self.splits.items():
             # one source per file (a later split added with mode="add" brings its own)
-            source_id = self.add_source(f"coco:{sp.file.name}:{sp.sha256[:12]}", SourceKind.OTHER, file=str(sp.file), split=split)
+            source_id = self.add_source(
+                f"coco:{sp.file.name}:{sp.sha256[:12]}", SourceKind.OTHER, file=sp.file.name, sha256=sp.sha256, split=split
+            )
             folder = self.images_dirs[split]
             rel_root = folder.resolve().relative_to(self.common_root)
             for img in sp.images:

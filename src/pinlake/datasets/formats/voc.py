@@ -326,7 +326,7 @@ class VocBuilder(DatasetBuilder):
 
     def generate_data(self) -> Iterator[dict[str, Any]]:
         t = self.build_time
-        source_id = self.add_source(f"voc:{self.root.name}:{self.sha256[:12]}", SourceKind.OTHER, file=str(self.root))
+        source_id = self.add_source(f"voc:{self.root.name}:{self.sha256[:12]}", SourceKind.OTHER, file=self.root.name, sha256=self.sha256)
         root = self.root.resolve()
         for split, anns in self.splits.items():
             for a in anns:

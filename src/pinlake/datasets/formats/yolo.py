@@ -383,7 +383,9 @@ class YoloBuilder(DatasetBuilder):
 
     def generate_data(self) -> Iterator[dict[str, Any]]:
         t = self.build_time
-        source_id = self.add_source(f"yolo:{self.yaml_path.name}:{self.sha256[:12]}", SourceKind.OTHER, file=str(self.yaml_path))
+        source_id = self.add_source(
+            f"yolo:{self.yaml_path.name}:{self.sha256[:12]}", SourceKind.OTHER, file=self.yaml_path.name, sha256=self.sha256
+        )
         for split, ims in self.splits.items():
             for img in ims:
                 rel = img.path.resolve().relative_to(self.common_root).as_posix()
