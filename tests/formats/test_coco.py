@@ -221,3 +221,21 @@ def test_builder_class_is_public_and_builds_like_the_folder_builder(tmp_path):
     export_coco(ds, out)  # embedded bytes written out
     assert (out / "images" / "train" / "img001.png").read_bytes() == (tmp_path / "images" / "img001.png").read_bytes()
     assert isinstance(CocoBuilder, type)
+
+
+def test_columnar_import_equals_the_row_path(tmp_path):
+    """The default item class is imported column-wise; another item class goes through the models:
+    both give the same rows (timestamps aside)."""
+    from pinlake.datasets.formats.coco import CocoItem
+
+    class MyItem(CocoItem):  # any other class takes the row path
+        pass
+
+    doc = detection(tmp_path / "images")
+    ann = write(tmp_path / "a.json", doc)
+    fast = CocoBuilder(ann, tmp_path / "images", tmp_path / "lib" / "shapes").build(mode="create")
+    slow = CocoBuilder(ann, tmp_path / "images", tmp_path / "lib2" / "shapes", dataset_item=MyItem).build(mode="create")
+    for table in fast.tables:
+        a, b = (d.to_arrow(table) for d in (fast, slow))
+        keep = [c for c in a.column_names if c not in ("created_at", "updated_at")]
+        assert a.select(keep).sort_by("id").to_pylist() == b.select(keep).sort_by("id").to_pylist(), table

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -30,9 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from pycocotools import mask as mask_utils
 
 from pinlake.datasets.build.base import DatasetBuilder, stable_id
+from pinlake.datasets.build.columnar import TableSpec, ref_array
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.formats.common import (
     MEDIA_BATCH,
@@ -120,30 +123,76 @@ def _categories(path: Path, raw: list[Any]) -> list[Category]:
     return out
 
 
-def rle_of(segmentation: Any, height: int, width: int) -> tuple[dict[str, Any], str]:
-    """(a compressed RLE ``{size, counts: bytes}``, the polygons as given in JSON or "") of a COCO
+def finite_numbers(values: list[Any]) -> bool:
+    """Every value is a finite number (one C-level pass: ``math.fsum`` refuses anything else, and
+    a NaN or an infinity makes the sum non-finite)."""
+    try:
+        return math.isfinite(math.fsum(values))
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def segmentation_kind(segmentation: Any) -> str:
+    """``polygons``, ``rle`` (uncompressed counts) or ``compressed`` for a well-formed COCO
     segmentation; ValueError names what is malformed."""
     if isinstance(segmentation, list):
-        polys = segmentation
-        if not polys or not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in polys):
+        if not segmentation or not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in segmentation):
             raise ValueError("polygons must be lists of at least 3 x, y pairs")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for p in polys for v in p):
-            raise ValueError("polygon coordinates must be numbers")
-        rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
-        return rle, json.dumps(polys, separators=(",", ":"))
+        if not all(finite_numbers(p) for p in segmentation):
+            raise ValueError("polygon coordinates must be finite numbers")
+        return "polygons"
     if isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation:
         size = segmentation["size"]
-        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size)):
+        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
             raise ValueError("an RLE 'size' must be [height, width]")
         counts = segmentation["counts"]
         if isinstance(counts, list):
             if not all(isinstance(v, int) and v >= 0 for v in counts) or sum(counts) != size[0] * size[1]:
                 raise ValueError("uncompressed RLE counts must be non-negative integers summing to height × width")
-            return mask_utils.frPyObjects(segmentation, size[0], size[1]), ""
+            return "rle"
         if isinstance(counts, str):
-            return {"size": list(size), "counts": counts.encode()}, ""
+            return "compressed"
         raise ValueError("RLE 'counts' must be a list of integers or a string")
     raise ValueError("segmentation must be a list of polygons or an RLE object {size, counts}")
+
+
+def rles_of(segmentations: list[Any], height: int, width: int) -> list[dict[str, Any] | None]:
+    """Compressed RLEs ``{size, counts: bytes}`` of one image's well-formed segmentations (None for
+    an absent one)."""
+    return rles_of_images([(segmentations, height, width)])[0]
+
+
+def rles_of_images(images: list[tuple[list[Any], int, int]]) -> list[list[dict[str, Any] | None]]:
+    """:func:`rles_of` for several images ``(segmentations, height, width)``: the polygons of all
+    images of one size are encoded in one ``frPyObjects`` call, those of one annotation merged."""
+    out: list[list[dict[str, Any] | None]] = [[None] * len(segs) for segs, _, _ in images]
+    by_size: dict[tuple[int, int], tuple[list[list[float]], list[tuple[int, int]]]] = defaultdict(lambda: ([], []))
+    for i, (segs, h, w) in enumerate(images):
+        for j, seg in enumerate(segs):
+            if isinstance(seg, list) and seg:
+                polys, owner = by_size[(h, w)]
+                polys.extend(seg)
+                owner.extend([(i, j)] * len(seg))
+            elif isinstance(seg, dict):
+                if isinstance(seg["counts"], list):
+                    out[i][j] = mask_utils.frPyObjects(seg, seg["size"][0], seg["size"][1])
+                else:
+                    out[i][j] = {"size": list(seg["size"]), "counts": seg["counts"].encode()}
+    for (h, w), (polys, owner) in by_size.items():
+        parts: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+        for key, rle in zip(owner, mask_utils.frPyObjects(polys, h, w)):
+            parts[key].append(rle)
+        for (i, j), rles in parts.items():
+            out[i][j] = rles[0] if len(rles) == 1 else mask_utils.merge(rles)
+    return out
+
+
+def rle_of(segmentation: Any, height: int, width: int) -> tuple[dict[str, Any], str]:
+    """(the compressed RLE, the polygons as given in JSON or "") of one COCO segmentation."""
+    kind = segmentation_kind(segmentation)
+    rle = rles_of([segmentation], height, width)[0]
+    assert rle is not None
+    return rle, json.dumps(segmentation, separators=(",", ":")) if kind == "polygons" else ""
 
 
 class CocoBuilder(DatasetBuilder):
@@ -257,18 +306,17 @@ class CocoBuilder(DatasetBuilder):
         return _Split(path, data["_sha256"], list(images.values()), dict(by_image))
 
     def _geometry(self, ann: dict[str, Any], img: dict[str, Any], cat: Category) -> str:
-        """What is wrong with an annotation's bbox, segmentation or keypoints ("" when nothing);
-        parsed values are stored on the annotation under ``_rle``, ``_polygons``, ``_kp``."""
+        """What is wrong with an annotation's bbox, segmentation or keypoints ("" when nothing)."""
         box = ann.get("bbox")
         if box is not None:
-            if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
-                return f"field 'bbox': must be [x, y, width, height], got {box!r}"
+            if not (isinstance(box, list) and len(box) == 4 and finite_numbers(box)):
+                return f"field 'bbox': must be [x, y, width, height] of finite numbers, got {box!r}"
             if box[2] < 0 or box[3] < 0:
                 return f"field 'bbox': width and height must be >= 0, got {box!r}"
         seg = ann.get("segmentation")
         if seg is not None and seg != []:
             try:
-                ann["_rle"], ann["_polygons"] = rle_of(seg, img["height"], img["width"])
+                segmentation_kind(seg)
             except (ValueError, TypeError) as exc:
                 return f"field 'segmentation': {exc}"
         kp = ann.get("keypoints")
@@ -277,9 +325,7 @@ class CocoBuilder(DatasetBuilder):
             if not isinstance(kp, list) or len(kp) != 3 * names:
                 n = len(kp) if isinstance(kp, list) else "no list of"
                 return f"field 'keypoints': {n} numbers, expected 3 × {names} keypoint names of category {cat.name!r} = {3 * names}"
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in kp) or any(
-                kp[j] not in V_TO_STATE for j in range(2, len(kp), 3)
-            ):
+            if not finite_numbers(kp) or any(kp[j] not in V_TO_STATE for j in range(2, len(kp), 3)):
                 return "field 'keypoints': x, y, v triples with v in 0, 1, 2"
         return ""
 
@@ -287,44 +333,67 @@ class CocoBuilder(DatasetBuilder):
     def count_samples(self) -> int | None:
         return sum(len(sp.images) for sp in self.splits.values())
 
-    def generate_data(self) -> Iterator[dict[str, Any]]:
-        cats = {c.id: c for c in self.categories}
-        t = self.build_time
+    def _images(
+        self, batch: int = 256
+    ) -> Iterator[tuple[str, str, dict[str, Any], str, Path, list[dict[str, Any]], list[dict[str, Any] | None]]]:
+        """Per image: (split, source id, image, view url, file, its annotations, their RLEs); the
+        RLEs of ``batch`` images at a time (:func:`rles_of_images`)."""
         for split, sp in self.splits.items():
+            folder = self.images_dirs[split]
+            rel_root = folder.resolve().relative_to(self.common_root)
             # one source per file (a later split added with mode="add" brings its own)
             source_id = self.add_source(
                 f"coco:{sp.file.name}:{sp.sha256[:12]}", SourceKind.OTHER, file=sp.file.name, sha256=sp.sha256, split=split
             )
-            folder = self.images_dirs[split]
-            rel_root = folder.resolve().relative_to(self.common_root)
-            for img in sp.images:
-                item_id = stable_id(self.info.id or self.target_dir.name, split, img["file_name"])
-                extra = {k: v for k, v in img.items() if k not in IMAGE_KEYS}
-                item = self._create_item(
-                    split, item_id, coco_id=img["id"], file_name=img["file_name"], extra=json.dumps(extra, sort_keys=True) if extra else ""
-                )
-                rel = (rel_root / img["file_name"]).as_posix().lstrip("./") if str(rel_root) != "." else img["file_name"]
-                path = folder / img["file_name"]
-                view = Image(
-                    id=stable_id(item_id, "image"),
-                    item_ref=ItemRef(id=item_id),
-                    url=f"{self.url_prefix}/{rel}" if self.url_prefix else rel,
-                    width=img["width"],
-                    height=img["height"],
-                    format=(path.suffix.lstrip(".").upper().replace("JPG", "JPEG")),
-                    content=path.read_bytes() if self.embed else None,
-                    created_at=t,
-                    updated_at=t,
-                )
-                sample: dict[str, Any] = {"item": item, "image": view, "objects": [], "bbox": [], "mask": [], "keypoints": []}
-                for ann in sp.annotations.get(img["id"], []):
-                    self._annotation(sample, ann, cats[ann["category_id"]], item_id, view.id, source_id)
-                yield sample
+            for start in range(0, len(sp.images), batch):
+                imgs = sp.images[start : start + batch]
+                anns = [sp.annotations.get(img["id"], []) for img in imgs]
+                rles = rles_of_images([([a.get("segmentation") for a in aa], img["height"], img["width"]) for aa, img in zip(anns, imgs)])
+                for img, aa, rr in zip(imgs, anns, rles):
+                    rel = img["file_name"] if str(rel_root) == "." else (rel_root / img["file_name"]).as_posix()
+                    url = f"{self.url_prefix}/{rel}" if self.url_prefix else rel
+                    yield split, source_id, img, url, folder / img["file_name"], aa, rr
 
-    def _annotation(self, sample: dict[str, Any], ann: dict[str, Any], cat: Category, item_id: str, view_id: str, source_id: str) -> None:
+    def generate_data(self) -> Iterator[dict[str, Any]]:
+        """One sample per image (the row path, for a custom ``dataset_item``)."""
+        cats = {c.id: c for c in self.categories}
+        t = self.build_time
+        for split, source_id, img, url, path, anns, rles in self._images():
+            item_id = stable_id(self.info.id or self.target_dir.name, split, img["file_name"])
+            extra = {k: v for k, v in img.items() if k not in IMAGE_KEYS}
+            item = self._create_item(
+                split, item_id, coco_id=img["id"], file_name=img["file_name"], extra=json.dumps(extra, sort_keys=True) if extra else ""
+            )
+            view = Image(
+                id=stable_id(item_id, "image"),
+                item_ref=ItemRef(id=item_id),
+                url=url,
+                width=img["width"],
+                height=img["height"],
+                format=image_format(path),
+                content=path.read_bytes() if self.embed else None,
+                created_at=t,
+                updated_at=t,
+            )
+            sample: dict[str, Any] = {"item": item, "image": view, "objects": [], "bbox": [], "mask": [], "keypoints": []}
+            for ann, rle in zip(anns, rles):
+                self._annotation(sample, ann, rle, cats[ann["category_id"]], item_id, view.id, source_id)
+            yield sample
+
+    def _annotation(
+        self,
+        sample: dict[str, Any],
+        ann: dict[str, Any],
+        rle: dict[str, Any] | None,
+        cat: Category,
+        item_id: str,
+        view_id: str,
+        source_id: str,
+    ) -> None:
         t = self.build_time
         entity_id = stable_id(item_id, "objects", ann.get("id"))
-        extra = {k: v for k, v in ann.items() if k not in ANNOTATION_KEYS and not k.startswith("_")}
+        extra = {k: v for k, v in ann.items() if k not in ANNOTATION_KEYS}
+        seg = ann.get("segmentation")
         sample["objects"].append(
             CocoObject(
                 id=entity_id,
@@ -335,7 +404,7 @@ class CocoBuilder(DatasetBuilder):
                 iscrowd=bool(ann.get("iscrowd", 0)),
                 area=float(ann.get("area", 0.0) or 0.0),
                 coco_id=int(ann["id"]) if isinstance(ann.get("id"), int) else 0,
-                polygons=ann.get("_polygons", ""),
+                polygons=json.dumps(seg, separators=(",", ":")) if isinstance(seg, list) and seg else "",
                 extra=json.dumps(extra, sort_keys=True) if extra else "",
                 created_at=t,
                 updated_at=t,
@@ -351,8 +420,7 @@ class CocoBuilder(DatasetBuilder):
         }
         if ann.get("bbox") is not None:
             sample["bbox"].append(BBox(id=stable_id(entity_id, "bbox"), coords=[float(v) for v in ann["bbox"]], confidence=1.0, **refs))
-        if "_rle" in ann:
-            rle = ann["_rle"]
+        if rle is not None:
             sample["mask"].append(
                 CompressedRLE(id=stable_id(entity_id, "mask"), size=list(rle["size"]), counts=bytes(rle["counts"]), **refs)
             )
@@ -363,6 +431,133 @@ class CocoBuilder(DatasetBuilder):
             sample["keypoints"].append(
                 KeyPoints(id=stable_id(entity_id, "keypoints"), template_id=f"coco:{cat.id}", coords=coords, states=states, **refs)
             )
+
+    # --- columnar: Arrow tables straight from the parsed JSON (the default item class) ---------
+    def generate_tables(self, chunk_size: int) -> Iterator[tuple[int, dict[str, pa.Table]]] | None:
+        if self.dataset_item is not CocoItem:
+            return None  # a custom item class: its models validate each row (generate_data)
+        return self._table_chunks(chunk_size)
+
+    def _table_chunks(self, chunk_size: int) -> Iterator[tuple[int, dict[str, pa.Table]]]:
+        schemas = self.schema.schemas
+        ref = ("item_ref", "view_ref", "entity_ref", "source_ref")
+        stamp = ("created_at", "updated_at")
+        provided = {
+            "item": {"id", "split", "coco_id", "file_name", "extra", *stamp},
+            "image": {"id", "item_ref", "url", "width", "height", "format", "content", *stamp},
+            "objects": {"id", "item_ref", "view_ref", "category", "category_id", "iscrowd", "area", "coco_id", "polygons", "extra", *stamp},
+            "bbox": {"id", *ref, "coords", "confidence", *stamp},
+            "mask": {"id", *ref, "size", "counts", *stamp},
+            "keypoints": {"id", *ref, "template_id", "coords", "states", *stamp},
+        }
+        specs = {t: TableSpec.of(t, schemas[t], cols) for t, cols in provided.items()}
+        if any(spec is None for spec in specs.values()):  # pragma: no cover - CocoItem provides every required field
+            raise RuntimeError("CocoItem tables need fields the columnar import does not fill")
+        cats = {c.id: c for c in self.categories}
+        name = self.info.id or self.target_dir.name
+        cols: dict[str, dict[str, list[Any]]] = {}
+        n = 0
+
+        def reset() -> None:
+            nonlocal n
+            n = 0
+            cols.clear()
+            for t in provided:
+                cols[t] = defaultdict(list)
+
+        def flush() -> tuple[int, dict[str, pa.Table]]:
+            out = {}
+            for t, c in cols.items():
+                rows = len(c["id"])
+                if not rows:
+                    continue
+                arrays = {k: pa.array(v) for k, v in c.items() if not k.endswith(("_ref", "_at"))}
+                for k in ref:
+                    if k in c:
+                        arrays[k] = ref_array(REF_NAMES[k], c[k])
+                stamps = pa.array([self.build_time] * rows, pa.timestamp("us"))
+                arrays.update(created_at=stamps, updated_at=stamps)
+                spec = specs[t]
+                assert spec is not None
+                out[t] = spec.table(rows, arrays)
+            return n, out
+
+        reset()
+        for split, source_id, img, url, path, anns, rles in self._images():
+            item_id = stable_id(name, split, img["file_name"])
+            view_id = stable_id(item_id, "image")
+            extra = {k: v for k, v in img.items() if k not in IMAGE_KEYS}
+            it = cols["item"]
+            it["id"].append(item_id)
+            it["split"].append(split)
+            it["coco_id"].append(img["id"])
+            it["file_name"].append(img["file_name"])
+            it["extra"].append(json.dumps(extra, sort_keys=True) if extra else "")
+            im = cols["image"]
+            im["id"].append(view_id)
+            im["item_ref"].append(item_id)
+            im["url"].append(url)
+            im["width"].append(img["width"])
+            im["height"].append(img["height"])
+            im["format"].append(image_format(path))
+            im["content"].append(path.read_bytes() if self.embed else None)
+            for ann, rle in zip(anns, rles):
+                cat = cats[ann["category_id"]]
+                entity_id = stable_id(item_id, "objects", ann.get("id"))
+                seg = ann.get("segmentation")
+                extra = {k: v for k, v in ann.items() if k not in ANNOTATION_KEYS}
+                ob = cols["objects"]
+                ob["id"].append(entity_id)
+                ob["item_ref"].append(item_id)
+                ob["view_ref"].append(view_id)
+                ob["category"].append(cat.name)
+                ob["category_id"].append(cat.id)
+                ob["iscrowd"].append(bool(ann.get("iscrowd", 0)))
+                ob["area"].append(float(ann.get("area", 0.0) or 0.0))
+                ob["coco_id"].append(int(ann["id"]) if isinstance(ann.get("id"), int) else 0)
+                ob["polygons"].append(json.dumps(seg, separators=(",", ":")) if isinstance(seg, list) and seg else "")
+                ob["extra"].append(json.dumps(extra, sort_keys=True) if extra else "")
+                refs = (item_id, view_id, entity_id, source_id)
+                if ann.get("bbox") is not None:
+                    self._ann_row(cols["bbox"], stable_id(entity_id, "bbox"), refs, coords=[float(v) for v in ann["bbox"]], confidence=1.0)
+                if rle is not None:
+                    self._ann_row(cols["mask"], stable_id(entity_id, "mask"), refs, size=list(rle["size"]), counts=bytes(rle["counts"]))
+                kp = ann.get("keypoints")
+                if kp:
+                    coords = [float(kp[j + d]) for j in range(0, len(kp), 3) for d in (0, 1)]
+                    states = [V_TO_STATE[int(kp[j])] for j in range(2, len(kp), 3)]
+                    self._ann_row(
+                        cols["keypoints"],
+                        stable_id(entity_id, "keypoints"),
+                        refs,
+                        template_id=f"coco:{cat.id}",
+                        coords=coords,
+                        states=states,
+                    )
+            n += 1
+            if n >= chunk_size:
+                yield flush()
+                reset()
+        if n:
+            yield flush()
+
+    @staticmethod
+    def _ann_row(c: dict[str, list[Any]], row_id: str, refs: tuple[str, str, str, str], **values: Any) -> None:
+        c["id"].append(row_id)
+        for key, value in zip(("item_ref", "view_ref", "entity_ref", "source_ref"), refs):
+            c[key].append(value)
+        for key, value in values.items():
+            c[key].append(value)
+
+
+#: the table a ref column of an annotation row names
+REF_NAMES = {"item_ref": "item", "view_ref": "image", "entity_ref": "objects", "source_ref": "source"}
+
+
+def image_format(path: Path) -> str:
+    """The image format named by a file's extension (JPEG for .jpg)."""
+    ext = path.suffix.lstrip(".").upper()
+    return {"JPG": "JPEG", "TIF": "TIFF"}.get(ext, ext)
 
 
 # --- export ----------------------------------------------------------------------------------
@@ -458,10 +653,10 @@ def export_coco(
     categories = []
     for c in cats:
         names = list(c.keypoints) + [f"kp{i + 1}" for i in range(len(c.keypoints), points.get(c.id, 0))]
-        entry: dict[str, Any] = {"id": c.id, "name": c.name, "supercategory": c.supercategory}
+        category: dict[str, Any] = {"id": c.id, "name": c.name, "supercategory": c.supercategory}
         if names:
-            entry.update(keypoints=names, skeleton=c.skeleton)
-        categories.append(entry)
+            category.update(keypoints=names, skeleton=c.skeleton)
+        categories.append(category)
     info = {
         "description": f"{ds.name} version {ds.version}, exported by pinlake",
         "version": str(ds.version),

@@ -1,0 +1,181 @@
+"""COCO import and COCO/YOLO export at N images, pinlake beside Datumaro (in its own virtual environment).
+
+``python -m bench.formats_bench --n 10000 [--reps 3] [--work DIR] [--no-peers]``
+
+The input: N small JPEG files and a COCO instances file with 7 annotations per image on average
+(a box and a polygon each, 5 categories), written once. Then, each the median of ``--reps``, every
+one a fresh process (imports included, as a user runs it):
+
+- pinlake import: ``pinlake build FILE --format coco --images DIR`` (a dataset version in Lance,
+  with stats and preview);
+- datumaro import: ``Dataset.import_from(dir, "coco_instances")`` and every item's annotations read
+  (its importer parses lazily);
+- datumaro convert: ``Dataset.import_from(dir, "coco_instances").export(out, "datumaro")`` (what
+  ``datum convert -if coco_instances -f datumaro`` runs: parse and write its own format, the
+  closest to a build; the ``datum`` command itself needs the ``datumaro[cli]`` extras);
+- pinlake export of the built version to COCO and to YOLO, labels only (``--media none``; in this
+  process, the pin opened once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.peers import ensure
+
+CATEGORIES = ["circle", "square", "triangle", "star", "ring"]
+
+
+def make_input(root: Path, n: int, seed: int = 0) -> Path:
+    """``root/images/*.jpg`` and ``root/annotations/instances_train.json`` (the Datumaro layout too)."""
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(seed)
+    images_dir = root / "images" / "train"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    buf = root / "tile.jpg"
+    PILImage.new("RGB", (64, 48), (120, 80, 40)).save(buf, quality=80)
+    tile = buf.read_bytes()
+    images, anns = [], []
+    for i in range(n):
+        name = f"{i:07d}.jpg"
+        (images_dir / name).write_bytes(tile)
+        w, h = 640, 480
+        images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
+        for _ in range(int(rng.integers(4, 11))):
+            bw, bh = float(rng.integers(8, 120)), float(rng.integers(8, 120))
+            x, y = float(rng.integers(0, w - 121)), float(rng.integers(0, h - 121))
+            poly = [x, y, x + bw, y, x + bw, y + bh, x, y + bh]
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": int(rng.integers(1, len(CATEGORIES) + 1)),
+                    "bbox": [x, y, bw, bh],
+                    "segmentation": [poly],
+                    "area": bw * bh,
+                    "iscrowd": 0,
+                }
+            )
+    doc = {
+        "images": images,
+        "annotations": anns,
+        "categories": [{"id": i + 1, "name": c, "supercategory": "shape"} for i, c in enumerate(CATEGORIES)],
+    }
+    ann = root / "annotations" / "instances_train.json"
+    ann.parent.mkdir(parents=True, exist_ok=True)
+    ann.write_text(json.dumps(doc))
+    return ann
+
+
+def timed_process(argv: list[str], reps: int, before: Any = None) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(reps):
+        if before is not None:
+            before()
+        t = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+        times.append(time.perf_counter() - t)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[:4])}… failed: {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+    return statistics.median(times), [round(x, 2) for x in times]
+
+
+DATUMARO_CONVERT = """
+import sys
+from datumaro.components.dataset import Dataset
+Dataset.import_from(sys.argv[1], "coco_instances").export(sys.argv[2], "datumaro", save_media=False)
+"""
+
+DATUMARO_IMPORT = """
+import sys
+from datumaro.components.dataset import Dataset
+ds = Dataset.import_from(sys.argv[1], "coco_instances")
+n = sum(len(item.annotations) for item in ds)
+print(len(ds), n)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--no-peers", action="store_true")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="pinlake-formats-bench-"))
+    data = work / "coco"
+    shutil.rmtree(work, ignore_errors=True)
+    t = time.perf_counter()
+    ann = make_input(data, args.n)
+    setup = time.perf_counter() - t
+    n_anns = len(json.loads(ann.read_text())["annotations"])
+    report: dict[str, Any] = {"n_images": args.n, "n_annotations": n_anns, "setup_s": round(setup, 1)}
+    lib = work / "library"
+    pinlake_cli = [sys.executable, "-m", "pinlake"]
+    build = [
+        *pinlake_cli,
+        "build",
+        str(ann),
+        "--format",
+        "coco",
+        "--images",
+        str(data / "images" / "train"),
+        "--name",
+        "bench",
+        "--library",
+        str(lib),
+    ]
+    report["pinlake_import_s"], report["pinlake_import_runs"] = timed_process(
+        build, args.reps, before=lambda: shutil.rmtree(lib, ignore_errors=True)
+    )
+
+    import pinlake
+
+    pinned = pinlake.open("bench", library=lib)
+    for fmt in ("coco", "yolo"):
+        times = []
+        for r in range(args.reps):
+            out = work / f"export-{fmt}-{r}"
+            t = time.perf_counter()
+            pinned.export(fmt, out, media="none")
+            times.append(time.perf_counter() - t)
+            shutil.rmtree(out)
+        report[f"pinlake_export_{fmt}_s"] = round(statistics.median(times), 2)
+
+    if not args.no_peers:
+        py, why = ensure("datumaro")
+        if py is None:
+            report["datumaro"] = why
+        else:
+            report["datumaro_import_s"], report["datumaro_import_runs"] = timed_process(
+                [str(py), "-c", DATUMARO_IMPORT, str(data)], args.reps
+            )
+            out = work / "datumaro-out"
+            conv = [str(py), "-c", DATUMARO_CONVERT, str(data), str(out)]
+            report["datumaro_convert_s"], report["datumaro_convert_runs"] = timed_process(
+                conv, args.reps, before=lambda: shutil.rmtree(out, ignore_errors=True)
+            )
+            report["import_ratio_vs_convert"] = round(report["pinlake_import_s"] / report["datumaro_convert_s"], 2)
+            report["import_ratio_vs_import"] = round(report["pinlake_import_s"] / report["datumaro_import_s"], 2)
+    report["pinlake_import_s"] = round(report["pinlake_import_s"], 2)
+    print(json.dumps(report, indent=2))
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("LANCE_LOG", "error")
+    main()
