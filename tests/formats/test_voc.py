@@ -9,14 +9,17 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from coco_data import detection, write
 from voc_data import OBJECTS, SPLITS, annotation_xml, fields, write_voc
 
 import pinlake
+from pinlake.datasets.formats import voc as voc_format
 from pinlake.datasets.formats.voc import VocBuilder, export_voc
 from pinlake.errors import InputFileError
 from pinlake.library import Library
@@ -180,3 +183,31 @@ def test_images_with_one_stem_get_their_own_annotation_files(tmp_path):
     export_voc(coco.dataset, tmp_path / "voc", media="none")
     assert len(list((tmp_path / "voc" / "Annotations").glob("*.xml"))) == 4
     assert len((tmp_path / "voc" / "ImageSets" / "Main" / "train.txt").read_text().split()) == 4
+
+
+def test_annotation_text_is_what_elementtree_writes(tmp_path):
+    nodes = [
+        ("folder", "a & b <c>", None),
+        ("filename", "é.jpg", None),
+        ("size", None, [("width", "10", None), ("height", "", None), ("depth", " ", None)]),
+        ("source", None, [("database", "x", None), ("empty", None, []), ("deep", None, [("z", "\ud800", None)])]),
+    ]
+    objects = [
+        ("cat > dog", "Left", True, False, ["1", "2.5", "3", "4"], [("occluded", "0", None), ("part", None, [("name", "head", None)])]),
+        ("", "Unspecified", False, True, ["0", "0", "0", "0"], []),
+        ("n", "", False, False, ["1", "1", "1", "1"], []),
+    ]
+
+    def reference(nodes: list[Any], objects: list[Any]) -> bytes:
+        root = ET.Element("annotation")
+        for node in [*nodes, *(voc_format.object_node(*o) for o in objects)]:
+            voc_format.to_element(node, root)
+        ET.indent(root)
+        ET.ElementTree(root).write(tmp_path / "ref.xml", encoding="utf-8", xml_declaration=False)
+        return (tmp_path / "ref.xml").read_bytes()
+
+    assert voc_format.annotation_xml(nodes, objects) == reference(nodes, objects)
+    namespaced = [*nodes, ("extra", None, [("{http://example.org/ns}tag", "v", None)])]
+    assert voc_format.annotation_xml(namespaced, objects) == reference(namespaced, objects)
+    values = [0.0, -0.0, 1.0, 2.5, 3.4999999999, 1e-10, 123456.123456789, -7.25, 1e20]
+    assert voc_format.corners(np.array(values)) == [voc_format.corner(v) for v in values]

@@ -11,13 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 from coco_data import detection, write
 from yolo_data import LABELS, NAMES, label_files, six_places, write_dataset
 
 import pinlake
-from pinlake.datasets.formats.yolo import YoloBuilder, export_yolo
+from pinlake.datasets.formats.yolo import YoloBuilder, box_lines, export_yolo, merge_polygons, polygon_lines
 from pinlake.errors import InputFileError
 from pinlake.library import Library
 from pinlake.library.build import build_annotations
@@ -196,3 +197,42 @@ def test_builder_class_is_public(tmp_path):
     ds = pinlake.YoloBuilder(data_yaml, tmp_path / "lib" / "shapes", embed=True).build(mode="create")
     assert ds.num_items == 4 and ds.to_arrow("image", columns=["content"]).column("content").null_count == 0
     assert isinstance(YoloBuilder, type)
+
+
+def per_value_box_line(cls: int, x: float, y: float, bw: float, bh: float, w: int, h: int) -> tuple[str, bool]:
+    """A box line as one box at a time computes it (clipped, normalised, each value clamped to [0, 1], 6 places)."""
+
+    def fmt(v: float) -> str:
+        return f"{min(max(v, 0.0), 1.0):.6f}"
+
+    x1, y1, x2, y2 = max(x, 0.0), max(y, 0.0), min(x + bw, float(w)), min(y + bh, float(h))
+    clipped = max(x1 - x, y1 - y, x + bw - x2, y + bh - y2) > 1e-6 * max(w, h)
+    x, y, bw, bh = x1, y1, max(x2 - x1, 0.0), max(y2 - y1, 0.0)
+    return f"{cls} {fmt((x + bw / 2) / w)} {fmt((y + bh / 2) / h)} {fmt(bw / w)} {fmt(bh / h)}", clipped
+
+
+def test_column_wise_lines_equal_the_per_value_text():
+    rng = np.random.default_rng(7)
+    n = 400
+    w = rng.integers(1, 2000, n)
+    h = rng.integers(1, 2000, n)
+    boxes = rng.normal(0, 1, (n, 4)) * np.stack([w, h, w, h], axis=1)
+    boxes[:5] = [[-0.0, -0.0, 0.0, 0.0], [0.0, 0.0, 1e-300, 5.0], [-1e-9, 3.0, 7.0, 1e-7], [1.5, 2.5, 3.5, 4.5], [0.0, 0.0, 2000.0, 2000.0]]
+    classes = rng.integers(0, 80, n).tolist()
+    lines, clipped = box_lines(classes, boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3], w, h)
+    expected = [per_value_box_line(c, *b, int(ww), int(hh)) for c, b, ww, hh in zip(classes, boxes.tolist(), w, h)]
+    assert lines == [e[0] for e in expected]
+    assert clipped.tolist() == [e[1] for e in expected]
+
+    polygons = [
+        [[10, 20.5, 30, 40, 50.25, 60]],
+        [[-5.0, 0, 700.0, 3, 4, 5, 6]],  # an odd count: the last value is no point
+        [[1, 2, 3, 4, 5, 6], [100, 100, 110, 100, 110, 110]],  # merged into one ring
+        [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]],
+    ]
+    pw, ph = np.array([640, 640, 200, 3]), np.array([480, 480, 150, 7])
+    texts, merged = polygon_lines([1, 2, 3, 4], [json.dumps(p) for p in polygons], pw, ph)
+    for text, poly, ww, hh, cls in zip(texts, polygons, pw.tolist(), ph.tolist(), [1, 2, 3, 4]):
+        ring = merge_polygons(poly)
+        assert text == f"{cls} " + " ".join(f"{min(max(v / (ww if j % 2 == 0 else hh), 0.0), 1.0):.6f}" for j, v in enumerate(ring))
+    assert merged == [False, False, True, False]

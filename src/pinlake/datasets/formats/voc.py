@@ -51,10 +51,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from pinlake.datasets.build.base import DatasetBuilder, stable_id
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.formats.common import ExportResult, Roles, categories_of, check_media_mode, prepare_out, provenance
-from pinlake.datasets.formats.yolo import column, entity_boxes, export_images, pixel_xywh, place_split_media
+from pinlake.datasets.formats.yolo import (
+    EntityBoxes,
+    ExportImage,
+    column,
+    export_images,
+    place_split_media,
+    plain_name,
+    strip_suffix,
+    table_columns,
+    write_file,
+)
 from pinlake.datasets.info import Category, DatasetInfo
 from pinlake.errors import InputFileError
 from pinlake.features.base import EntityRef, ItemRef, SourceRef, ViewRef
@@ -394,6 +408,112 @@ def corner(v: float) -> str:
     return f"{v:.6f}".rstrip("0").rstrip(".")
 
 
+def corners(v: np.ndarray) -> list[str]:
+    """:func:`corner` of every value of ``v``, the integer test done column-wise."""
+    r = np.round(v)  # half to even, as round()
+    whole = np.isfinite(v) & (np.abs(v - r) < 1e-9)
+    return [str(int(n)) if ok else corner(x) for x, n, ok in zip(v.tolist(), r.tolist(), whole.tolist())]
+
+
+#: an XML element to write: (tag, text or None, children or None)
+XmlNode = tuple[str, "str | None", "list[XmlNode] | None"]
+
+
+def obj_to_nodes(data: Mapping[str, Any]) -> list[XmlNode]:
+    """:func:`obj_to_elements` as :data:`XmlNode` children."""
+    out: list[XmlNode] = []
+    for tag, values in data.items():
+        for v in values:
+            out.append((tag, None, obj_to_nodes(v)) if isinstance(v, dict) else (tag, str(v), None))
+    return out
+
+
+def xml_escape(text: str) -> str:
+    """Element text escaped as ElementTree escapes it (``&``, ``<``, ``>``)."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
+
+
+def xml_node(node: XmlNode, level: int) -> str:
+    """An element as ``ET.indent(root)`` (two spaces a level) and ``ElementTree.write`` write it, at
+    depth ``level`` below the root; its tail is the parent's business."""
+    tag, text, children = node
+    if children:
+        inner = "\n" + "  " * (level + 1)
+        head = xml_escape(text) if text and text.strip() else inner
+        body = inner.join(xml_node(c, level + 1) for c in children)
+        return f"<{tag}>{head}{body}\n{'  ' * level}</{tag}>"
+    if text:
+        return f"<{tag}>{xml_escape(text)}</{tag}>"
+    return f"<{tag} />"
+
+
+def plain_tags(nodes: list[XmlNode]) -> bool:
+    """Whether no tag of ``nodes`` is namespaced (``{uri}tag``, which ElementTree writes with prefixes)."""
+    return all(not tag.startswith("{") and (not children or plain_tags(children)) for tag, _, children in nodes)
+
+
+def to_element(node: XmlNode, parent: ET.Element | None = None) -> ET.Element:
+    """An :data:`XmlNode` as an ElementTree element (under ``parent`` when given)."""
+    tag, text, children = node
+    e = ET.Element(tag) if parent is None else ET.SubElement(parent, tag)
+    e.text = text
+    for c in children or ():
+        to_element(c, e)
+    return e
+
+
+#: an object to write: name, pose, truncated, difficult, the four corners as text, the other children
+VocEntry = tuple[str, str, bool, bool, list[str], list[XmlNode]]
+
+
+def annotation_xml(nodes: list[XmlNode], objects: list[VocEntry]) -> bytes:
+    """The ``<annotation>`` file of its children ``nodes`` and ``objects``, byte for byte what
+    ``ET.indent`` and ``ElementTree.write(encoding="utf-8")`` write (namespaced tags through ElementTree)."""
+    if plain_tags(nodes) and all(plain_tags(o[5]) for o in objects):
+        body = "\n  ".join([*(xml_node(n, 1) for n in nodes), *(object_xml(*o) for o in objects)])
+        return f"<annotation>\n  {body}\n</annotation>".encode("utf-8", "xmlcharrefreplace")
+    root = to_element(("annotation", None, [*nodes, *(object_node(*o) for o in objects)]))
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode").encode("utf-8", "xmlcharrefreplace")
+
+
+OBJECT_XML = (
+    "<object>\n    <name>%s</name>\n    <pose>%s</pose>\n    <truncated>%s</truncated>\n    <difficult>%s</difficult>\n    <bndbox>\n"
+    "      <xmin>%s</xmin>\n      <ymin>%s</ymin>\n      <xmax>%s</xmax>\n      <ymax>%s</ymax>\n    </bndbox>%s\n  </object>"
+)
+
+
+def object_node(name: str, pose: str, truncated: bool, difficult: bool, box: list[str], extra: list[XmlNode]) -> XmlNode:
+    """An ``<object>`` element as an :data:`XmlNode`."""
+    return (
+        "object",
+        None,
+        [
+            ("name", name, None),
+            ("pose", pose, None),
+            ("truncated", "1" if truncated else "0", None),
+            ("difficult", "1" if difficult else "0", None),
+            ("bndbox", None, [(tag, v, None) for tag, v in zip(CORNERS, box)]),
+            *extra,
+        ],
+    )
+
+
+def object_xml(name: str, pose: str, truncated: bool, difficult: bool, box: list[str], extra: list[XmlNode]) -> str:
+    """An ``<object>`` element at level 1 (a child of ``<annotation>``), as :func:`xml_node` writes
+    :func:`object_node` (one %-format for the usual object)."""
+    if not name or not pose:
+        return xml_node(object_node(name, pose, truncated, difficult, box, extra), 1)
+    rest = "".join("\n    " + xml_node(n, 2) for n in extra)
+    return OBJECT_XML % (xml_escape(name), xml_escape(pose), "1" if truncated else "0", "1" if difficult else "0", *box, rest)
+
+
 def export_voc(
     ds: Any, out: str | os.PathLike[str], *, media: str = "copy", provenance_extra: Mapping[str, Any] | None = None
 ) -> ExportResult:
@@ -407,7 +527,8 @@ def export_voc(
     cats = sorted(categories_of(ds, roles), key=lambda c: c.id)
     prov = provenance(ds, "voc", **dict(provenance_extra or {}))
     images = export_images(ds, roles, flat=True)
-    items = ds.to_arrow(roles.item)
+    present = set(table_columns(ds, roles.item))
+    items = ds.to_arrow(roles.item, columns=[c for c in ("id", "folder", "depth", "segmented", "extra") if c in present])
     meta = {
         it: {"folder": f, "depth": d, "segmented": s, "extra": e}
         for it, f, d, s, e in zip(
@@ -418,47 +539,35 @@ def export_voc(
             column(items, "extra", ""),
         )
     }
-    by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for ent in entity_boxes(ds, roles, ("pose", "truncated", "difficult", "extra")):
-        by_item[ent["item"]].append(ent)
+    del items
+    entries = object_entries(ds, roles, images, {c.name for c in cats})
     counts: dict[str, int] = defaultdict(int)
     files: list[str] = []
     (out_dir / "Annotations").mkdir()
+    folder = str(out_dir / "Annotations")
     split_ids: dict[str, list[str]] = defaultdict(list)
-    known = {c.name for c in cats}
-    for im in images:
-        stem = Path(im.name).with_suffix("").as_posix().replace("/", "_")  # an image in a subfolder: a flat id
+    for im, found in zip(images, entries):
+        if plain_name(im.name):
+            stem = strip_suffix(im.name)
+        else:  # an image in a subfolder: a flat id
+            stem = Path(im.name).with_suffix("").as_posix().replace("/", "_")
         m = meta.get(im.item, {})
-        root = ET.Element("annotation")
-        ET.SubElement(root, "folder").text = m.get("folder") or "JPEGImages"
-        ET.SubElement(root, "filename").text = im.name
-        extra = _json_dict(m.get("extra"))
-        size = ET.SubElement(root, "size")
-        ET.SubElement(size, "width").text = str(im.width)
-        ET.SubElement(size, "height").text = str(im.height)
-        ET.SubElement(size, "depth").text = str(m.get("depth") or 3)
-        ET.SubElement(root, "segmented").text = "1" if m.get("segmented") else "0"
-        obj_to_elements(root, extra)
-        n = 0
-        for ent in by_item.get(im.item, []):
-            if ent["box"] is None or ent["category"] not in known:
+        nodes: list[XmlNode] = [
+            ("folder", m.get("folder") or "JPEGImages", None),
+            ("filename", im.name, None),
+            ("size", None, [("width", str(im.width), None), ("height", str(im.height), None), ("depth", str(m.get("depth") or 3), None)]),
+            ("segmented", "1" if m.get("segmented") else "0", None),
+            *obj_to_nodes(_json_dict(m.get("extra"))),
+        ]
+        objects: list[VocEntry] = []
+        for entry in found:
+            if entry is None:
                 counts["skipped_annotations"] += 1
                 continue
-            x, y, w, h = pixel_xywh(ent["box"], im.width, im.height)
-            obj = ET.SubElement(root, "object")
-            ET.SubElement(obj, "name").text = str(ent["category"])
-            ET.SubElement(obj, "pose").text = ent.get("pose") or "Unspecified"
-            ET.SubElement(obj, "truncated").text = "1" if ent.get("truncated") else "0"
-            ET.SubElement(obj, "difficult").text = "1" if ent.get("difficult") else "0"
-            box = ET.SubElement(obj, "bndbox")
-            for tag, v in zip(CORNERS, (x + 1, y + 1, x + w, y + h)):
-                ET.SubElement(box, tag).text = corner(v)
-            obj_to_elements(obj, _json_dict(ent.get("extra")))
-            n += 1
-        ET.indent(root)
-        target = out_dir / "Annotations" / f"{stem}.xml"
-        ET.ElementTree(root).write(target, encoding="utf-8", xml_declaration=False)
-        files.append(target.relative_to(out_dir).as_posix())
+            objects.append(entry)
+        n = len(objects)
+        write_file(f"{folder}/{stem}.xml", annotation_xml(nodes, objects))
+        files.append(f"Annotations/{stem}.xml")
         split_ids[im.split].append(stem)
         counts[f"annotations.{im.split}"] += n
         counts[f"images.{im.split}"] += 1
@@ -474,6 +583,42 @@ def export_voc(
     return ExportResult("voc", out_dir, files, dict(counts), prov)
 
 
+def object_entries(ds: Any, roles: Roles, images: list[ExportImage], known: set[str]) -> list[list[VocEntry | None]]:
+    """Per image of ``images``, its objects in entity table order (a :data:`VocEntry`, or None for one skipped (no box, or a category not in the classes); the
+    entity table read in batches, the corners of each batch computed column-wise."""
+    entries: list[list[VocEntry | None]] = [[] for _ in images]
+    if not images:
+        return entries
+    image_items = pa.array([im.item for im in images], type=pa.string())
+    widths = np.array([im.width for im in images], dtype=np.int64)
+    heights = np.array([im.height for im in images], dtype=np.int64)
+    source = EntityBoxes(ds, roles, ("pose", "truncated", "difficult", "extra"))
+    for batch in source.batches():
+        at = pc.fill_null(pc.index_in(batch["item"], value_set=image_items), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        box = batch["box"]
+        categories = batch["category"]
+        rows = [j for j, (i, b, c) in enumerate(zip(at.tolist(), box.tolist(), categories)) if i >= 0 and b >= 0 and c in known]
+        found: list[VocEntry | None] = [None] * len(categories)
+        if rows:
+            idx = np.array(rows, dtype=np.int64)
+            x, y, w, h = source.pixels(box[idx], widths[at[idx]], heights[at[idx]])
+            text = corners(np.stack([x + 1, y + 1, x + w, y + h], axis=1).reshape(-1))
+            poses, truncated, difficult, extra = batch["pose"], batch["truncated"], batch["difficult"], batch["extra"]
+            for k, j in enumerate(rows):
+                found[j] = (
+                    str(categories[j]),
+                    poses[j] or "Unspecified",
+                    bool(truncated[j]),
+                    bool(difficult[j]),
+                    text[4 * k : 4 * k + 4],
+                    obj_to_nodes(_json_dict(extra[j])),
+                )
+        for i, entry in zip(at.tolist(), found):
+            if i >= 0:
+                entries[i].append(entry)
+    return entries
+
+
 def _json_dict(text: Any) -> dict[str, list[Any]]:
     """An ``extra`` JSON of the ``{tag: [values]}`` shape (anything else, e.g. COCO's extra fields, is left out)."""
     if not text:
@@ -487,4 +632,22 @@ def _json_dict(text: Any) -> dict[str, list[Any]]:
     return {k: v for k, v in data.items() if isinstance(k, str) and k.isidentifier() and isinstance(v, list)}
 
 
-__all__ = ["VocBuilder", "VocItem", "VocObject", "corner", "element_to_obj", "export_voc", "obj_to_elements"]
+__all__ = [
+    "VocBuilder",
+    "VocItem",
+    "VocObject",
+    "XmlNode",
+    "VocEntry",
+    "annotation_xml",
+    "corner",
+    "corners",
+    "element_to_obj",
+    "export_voc",
+    "obj_to_elements",
+    "obj_to_nodes",
+    "object_node",
+    "object_entries",
+    "object_xml",
+    "xml_escape",
+    "xml_node",
+]

@@ -52,6 +52,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 from PIL import Image as PILImage
 from pycocotools import mask as mask_utils
@@ -451,6 +454,12 @@ class YoloBuilder(DatasetBuilder):
 
 
 # --- export ----------------------------------------------------------------------------------
+#: entity rows read (and label lines formatted) per batch
+EXPORT_BATCH = 16384
+#: file flags of a label or annotation file (a new file, or truncated: the export directory is empty)
+WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+
+
 def column(table: Any, name: str, default: Any = None) -> list[Any]:
     """A column as a list, or ``default`` for every row when the table has no such column."""
     return table.column(name).to_pylist() if name in table.column_names else [default] * table.num_rows
@@ -477,63 +486,182 @@ class ExportImage:
     name: str
 
 
+def table_columns(ds: Any, table: str) -> list[str]:
+    """The column names of a table of dataset version ``ds``."""
+    return list(ds.open_lance(table).schema.names)
+
+
 def export_images(ds: Any, roles: Roles, flat: bool = False) -> list[ExportImage]:
     """The items with an image view, in item order, each with a file name whose stem (the name
     without its suffix: the label or annotation file's name) is unique in its split (``flat``: across
     splits, for layouts with one images folder): the item's ``file_name`` when it has one, else the
     view url's base name; a clash is prefixed by the item id."""
-    items = ds.to_arrow(roles.item)
+    present = set(table_columns(ds, roles.item))
+    items = ds.to_arrow(roles.item, columns=[c for c in ("id", "split", "file_name") if c in present])
     ids = items.column("id").to_pylist()
     splits = column(items, "split", "default")
     names = column(items, "file_name", "")
     views = ds.to_arrow(roles.image, columns=["id", "item_ref", "url", "width", "height", "sha256"])
-    rows = views.select(["id", "url", "width", "height", "sha256"]).to_pylist()
-    by_item = dict(zip(ref_ids(views, "item_ref").to_pylist(), rows))
+    v_ids = views.column("id").to_pylist()
+    v_urls = views.column("url").to_pylist()
+    v_widths = views.column("width").to_pylist()
+    v_heights = views.column("height").to_pylist()
+    v_shas = views.column("sha256").to_pylist()
+    by_item = dict(zip(ref_ids(views, "item_ref").to_pylist(), range(views.num_rows)))
     used: dict[str, set[str]] = defaultdict(set)
     out = []
     for it, split, name in zip(ids, splits, names):
-        v = by_item.get(it)
-        if v is None:
+        j = by_item.get(it)
+        if j is None:
             continue
         split = split or "default"
-        url = v["url"] or ""
+        url = v_urls[j] or ""
         name = name or os.path.basename(url) or f"{it}.jpg"
-        bucket = "" if flat else split
-        if export_stem(name) in used[bucket]:
+        seen = used["" if flat else split]
+        stem = export_stem(name)
+        if stem in seen:
             name = f"{it}-{os.path.basename(name)}"
-        used[bucket].add(export_stem(name))
-        out.append(ExportImage(it, split, {"id": v["id"], "url": url, "sha256": v["sha256"]}, v["width"] or 0, v["height"] or 0, name))
+            stem = export_stem(name)
+        seen.add(stem)
+        out.append(ExportImage(it, split, {"id": v_ids[j], "url": url, "sha256": v_shas[j]}, v_widths[j] or 0, v_heights[j] or 0, name))
     return out
+
+
+def plain_name(name: str) -> bool:
+    """Whether ``name`` is one path component that pathlib keeps as it is (no ``/``, not ``.`` or empty)."""
+    return bool(name) and "/" not in name and name != "."
+
+
+def strip_suffix(name: str) -> str:
+    """``Path(name).with_suffix("")`` of a :func:`plain_name`, as text."""
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
 
 
 def export_stem(name: str) -> str:
     """The stem of an exported image's label or annotation file, as compared for clashes (case-folded,
     a subfolder's ``/`` as ``_``, as a flat layout names it)."""
+    if plain_name(name):
+        return strip_suffix(name).lower()
     return Path(name).with_suffix("").as_posix().replace("/", "_").lower()
 
 
-def entity_boxes(ds: Any, roles: Roles, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """One dict per entity with a category: ``id``, ``item``, ``category``, ``box`` (its first bbox
-    row or None) and the entity ``columns`` (None when the table has no such column)."""
-    if roles.entity is None:
-        return []
-    ents = ds.to_arrow(roles.entity)
-    rows = [
-        {"id": i, "item": it, "category": c}
-        for i, it, c in zip(ents.column("id").to_pylist(), ref_ids(ents, "item_ref").to_pylist(), ents.column("category").to_pylist())
-    ]
-    for name in columns:
-        for r, v in zip(rows, column(ents, name)):
-            r[name] = v
-    boxes: dict[str, dict[str, Any]] = {}
-    if roles.bbox is not None:
-        t = ds.to_arrow(roles.bbox, columns=["entity_ref", "coords", "format", "is_normalized"])
-        for key, row in zip(ref_ids(t, "entity_ref").to_pylist(), t.select(["coords", "format", "is_normalized"]).to_pylist()):
-            if key:
-                boxes.setdefault(key, row)
-    for r in rows:
-        r["box"] = boxes.get(r["id"])
-    return rows
+def write_file(path: str, data: bytes) -> None:
+    """Write ``data`` as the file ``path`` (created, or truncated) with one open and no buffering."""
+    fd = os.open(path, WRITE_FLAGS, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+class LabelFiles:
+    """Where the per-image files of an export go: ``root/<folder>/<split>/<stem><suffix>`` (without
+    the split folder when ``split`` is None), folders made once, names joined as text."""
+
+    def __init__(self, out_dir: Path, folder: str, suffix: str) -> None:
+        self.out_dir = out_dir
+        self.folder = folder
+        self.suffix = suffix
+        self.dirs: dict[str | None, tuple[str, str] | None] = {}
+        self.made: set[Path] = set()
+
+    def target(self, split: str | None, name: str) -> tuple[str, str]:
+        """(the file path to write, its path relative to the export directory, posix) of image ``name``."""
+        if split not in self.dirs:
+            self.dirs[split] = None
+            if split is None or plain_name(split):
+                folder = self.out_dir / self.folder / split if split is not None else self.out_dir / self.folder
+                self._mkdir(folder)
+                self.dirs[split] = (str(folder), f"{self.folder}/{split}" if split is not None else self.folder)
+        base = self.dirs[split]
+        if base is not None and plain_name(name):
+            leaf = strip_suffix(name) + self.suffix
+            return f"{base[0]}/{leaf}", f"{base[1]}/{leaf}"
+        parts = [self.folder] if split is None else [self.folder, split]
+        path = self.out_dir.joinpath(*parts) / Path(name).with_suffix(self.suffix)
+        self._mkdir(path.parent)
+        return str(path), path.relative_to(self.out_dir).as_posix()
+
+    def _mkdir(self, folder: Path) -> None:
+        if folder not in self.made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.made.add(folder)
+
+
+class EntityBoxes:
+    """The entities of a dataset version with their first bbox row, read in batches of
+    :data:`EXPORT_BATCH` rows (the entity table is never read whole; the bbox table's four columns are)."""
+
+    def __init__(self, ds: Any, roles: Roles, columns: tuple[str, ...] = ()) -> None:
+        self.ds = ds
+        self.roles = roles
+        self.columns = columns
+        self.keys: Any = None
+        self.coords = np.zeros((0, 4))
+        self.xywh = np.zeros(0, dtype=bool)
+        self.normalized = np.zeros(0, dtype=bool)
+        if roles.bbox is not None:
+            t = ds.to_arrow(roles.bbox, columns=["entity_ref", "coords", "format", "is_normalized"])
+            self.keys = ref_ids(t, "entity_ref")
+            self.coords = box_coords(t.column("coords"))
+            self.xywh = pc.fill_null(pc.equal(t.column("format"), "xywh"), False).to_numpy(zero_copy_only=False)
+            self.normalized = pc.fill_null(t.column("is_normalized"), False).to_numpy(zero_copy_only=False)
+
+    def batches(self) -> Iterator[dict[str, Any]]:
+        """Per batch: ``id``, ``item`` (arrow arrays), ``category`` and the ``columns`` (lists, None
+        when the table has no such column), ``box`` (the row of the entity's first bbox, -1 for none)."""
+        if self.roles.entity is None:
+            return
+        present = set(table_columns(self.ds, self.roles.entity))
+        wanted = ["id", "item_ref", "category", *(c for c in self.columns if c in present)]
+        for batch in self.ds.open_lance(self.roles.entity).to_batches(columns=wanted, batch_size=EXPORT_BATCH):
+            if batch.num_rows == 0:
+                continue
+            ids = batch.column("id")
+            out: dict[str, Any] = {
+                "id": ids,
+                "item": pc.struct_field(batch.column("item_ref"), "id"),
+                "category": batch.column("category").to_pylist(),
+            }
+            for name in self.columns:
+                out[name] = batch.column(name).to_pylist() if name in present else [None] * batch.num_rows
+            box = np.full(batch.num_rows, -1, dtype=np.int64)
+            if self.keys is not None and len(self.keys):
+                found = pc.index_in(ids, value_set=self.keys)
+                found = pc.if_else(pc.fill_null(pc.not_equal(ids, ""), False), found, None)
+                box = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            out["box"] = box
+            yield out
+
+    def pixels(self, rows: np.ndarray, width: np.ndarray, height: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`pixel_xywh` of the bbox ``rows`` on images of ``width`` x ``height``: x, y, w, h arrays."""
+        c = self.coords[rows]
+        xywh, norm = self.xywh[rows], self.normalized[rows]
+        x, y = c[:, 0], c[:, 1]
+        w = np.where(xywh, c[:, 2], c[:, 2] - c[:, 0])
+        h = np.where(xywh, c[:, 3], c[:, 3] - c[:, 1])
+        width, height = width.astype(np.float64), height.astype(np.float64)
+        return (
+            np.where(norm, x * width, x),
+            np.where(norm, y * height, y),
+            np.where(norm, w * width, w),
+            np.where(norm, h * height, h),
+        )
+
+
+def box_coords(coords: Any) -> np.ndarray:
+    """A bbox ``coords`` column as an (n, 4) float64 array (as :func:`pixel_xywh` reads each row)."""
+    coords = coords.combine_chunks() if hasattr(coords, "combine_chunks") else coords
+    if coords.null_count == 0 and len(coords):
+        lengths = pc.list_value_length(coords)
+        flat = pc.list_flatten(coords)
+        if pc.all(pc.equal(lengths, 4)).as_py() and flat.null_count == 0:
+            return flat.to_numpy(zero_copy_only=False).astype(np.float64).reshape(-1, 4)
+    rows = [[float(v) for v in c] for c in coords.to_pylist()]  # raises as pixel_xywh does on a bad row
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
 def place_split_media(ds: Any, roles: Roles, images: list[ExportImage], dest: Path, media: str) -> int:
@@ -560,8 +688,74 @@ def merge_polygons(polygons: list[list[float]]) -> list[float]:
     return [v for p in ring for v in p]
 
 
-def _fmt(v: float) -> str:
-    return f"{min(max(v, 0.0), 1.0):.6f}"
+def clamp01(v: np.ndarray) -> np.ndarray:
+    """``min(max(v, 0.0), 1.0)`` elementwise, as Python computes it (NaN and -0.0 kept)."""
+    v = np.where(v < 0.0, 0.0, v)
+    return np.where(v > 1.0, 1.0, v)
+
+
+#: "%d %.6f …" line formats by number of coordinates (a label line: the class and 6 decimal places)
+_LINE_FORMATS: dict[int, str] = {}
+
+
+def line_format(n: int) -> str:
+    """The %-format of a label line of ``n`` coordinates."""
+    fmt = _LINE_FORMATS.get(n)
+    if fmt is None:
+        fmt = _LINE_FORMATS[n] = "%d " + " ".join(["%.6f"] * n)
+    return fmt
+
+
+def polygon_lines(classes: list[int], polygons: list[str], widths: np.ndarray, heights: np.ndarray) -> tuple[list[str], list[bool]]:
+    """The label lines of polygon objects (JSON ``[[x1, y1, …], …]`` in pixels, a multi-polygon merged
+    into one ring) and whether each was merged; coordinates normalised and formatted column-wise."""
+    rings: list[list[float]] = []
+    merged: list[bool] = []
+    for text in polygons:
+        polys = json.loads(text)
+        if type(polys) is list and len(polys) == 1 and type(polys[0]) is list:
+            ring = polys[0]
+            rings.append(ring if len(ring) % 2 == 0 else ring[:-1])
+            merged.append(False)
+        else:
+            merged.append(len(polys) > 1)
+            rings.append(merge_polygons(polys))
+    lengths = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
+    values = np.fromiter((v for r in rings for v in r), dtype=np.float64, count=int(lengths.sum()))
+    points = lengths // 2
+    values[0::2] /= np.repeat(widths.astype(np.float64), points)
+    values[1::2] /= np.repeat(heights.astype(np.float64), points)
+    flat = clamp01(values).tolist()
+    lines = []
+    start = 0
+    for cls, n in zip(classes, lengths.tolist()):
+        lines.append(line_format(n) % (cls, *flat[start : start + n]))
+        start += n
+    return lines, merged
+
+
+def box_lines(
+    classes: list[int], x: np.ndarray, y: np.ndarray, bw: np.ndarray, bh: np.ndarray, w: np.ndarray, h: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """The label lines of boxes in pixels (xywh) on images of ``w`` x ``h``, clipped to the image,
+    and whether each was clipped by more than float noise; computed column-wise, each value as the
+    same Python float expression would give it."""
+    w, h = w.astype(np.float64), h.astype(np.float64)
+    x1 = np.where(x < 0.0, 0.0, x)
+    y1 = np.where(y < 0.0, 0.0, y)
+    right, bottom = x + bw, y + bh
+    x2 = np.where(w < right, w, right)
+    y2 = np.where(h < bottom, h, bottom)
+    worst = x1 - x
+    for v in (y1 - y, right - x2, bottom - y2):
+        worst = np.where(v > worst, v, worst)
+    clipped = worst > 1e-6 * np.maximum(w, h)
+    dw, dh = x2 - x1, y2 - y1
+    bw = np.where(dw < 0.0, 0.0, dw)
+    bh = np.where(dh < 0.0, 0.0, dh)
+    cols = np.stack([clamp01((x1 + bw / 2) / w), clamp01((y1 + bh / 2) / h), clamp01(bw / w), clamp01(bh / h)], axis=1).tolist()
+    fmt = line_format(4)
+    return [fmt % (cls, *row) for cls, row in zip(classes, cols)], clipped
 
 
 def export_yolo(
@@ -577,26 +771,25 @@ def export_yolo(
     class_of = {c.name: i for i, c in enumerate(cats)}
     prov = provenance(ds, "yolo", **dict(provenance_extra or {}))
     images = export_images(ds, roles)
-    by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for ent in entity_boxes(ds, roles, ("polygons",)):
-        by_item[ent["item"]].append(ent)
+    entries = label_entries(ds, roles, images, class_of)
     counts: dict[str, int] = defaultdict(int)
     files: list[str] = []
     per_split: dict[str, list[ExportImage]] = defaultdict(list)
-    for im in images:
+    labels = LabelFiles(out_dir, "labels", ".txt")
+    for im, found in zip(images, entries):
         per_split[im.split].append(im)
         lines = []
-        for ent in by_item.get(im.item, []):
-            cls = class_of.get(ent["category"])
-            line = _line(cls, ent, im, counts) if cls is not None and im.width and im.height else None
-            if line is None:
+        for entry in found:
+            if entry is None:
                 counts["skipped_annotations"] += 1
-                continue
-            lines.extend(line)
-        target = out_dir / "labels" / im.split / Path(im.name).with_suffix(".txt")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("".join(f"{line}\n" for line in lines))
-        files.append(target.relative_to(out_dir).as_posix())
+            elif type(entry) is str:
+                lines.append(entry)
+            else:
+                counts[entry[0]] += 1
+                lines.append(entry[1])
+        path, rel = labels.target(im.split, im.name)
+        write_file(path, ("\n".join(lines) + "\n").encode() if lines else b"")
+        files.append(rel)
         counts[f"annotations.{im.split}"] += len(lines)
     for split, ims in sorted(per_split.items()):
         counts[f"images.{split}"] = len(ims)
@@ -613,22 +806,54 @@ def export_yolo(
     return ExportResult("yolo", out_dir, files, dict(counts), prov)
 
 
-def _line(cls: int, ent: dict[str, Any], im: ExportImage, counts: dict[str, int]) -> list[str] | None:
-    w, h = im.width, im.height
-    if ent.get("polygons"):
-        polys = json.loads(ent["polygons"])
-        if len(polys) > 1:
-            counts["merged_polygons"] += 1
-        ring = merge_polygons(polys)
-        return [f"{cls} " + " ".join(_fmt(v / (w if j % 2 == 0 else h)) for j, v in enumerate(ring))]
-    if ent["box"] is None:
-        return None
-    x, y, bw, bh = pixel_xywh(ent["box"], w, h)
-    x1, y1, x2, y2 = max(x, 0.0), max(y, 0.0), min(x + bw, float(w)), min(y + bh, float(h))
-    if max(x1 - x, y1 - y, x + bw - x2, y + bh - y2) > 1e-6 * max(w, h):  # more than float noise
-        counts["clipped_boxes"] += 1
-    x, y, bw, bh = x1, y1, max(x2 - x1, 0.0), max(y2 - y1, 0.0)
-    return [f"{cls} {_fmt((x + bw / 2) / w)} {_fmt((y + bh / 2) / h)} {_fmt(bw / w)} {_fmt(bh / h)}"]
+#: a label entry of an object: its line, None (skipped), or (the count it adds to, its line)
+LabelEntry = str | None | tuple[str, str]
+
+
+def label_entries(ds: Any, roles: Roles, images: list[ExportImage], class_of: Mapping[Any, int]) -> list[list[LabelEntry]]:
+    """Per image of ``images``, the label entries of its objects in entity table order, the entity
+    table read in batches and each batch's lines formatted column-wise."""
+    entries: list[list[LabelEntry]] = [[] for _ in images]
+    if not images:
+        return entries
+    image_items = pa.array([im.item for im in images], type=pa.string())
+    widths = np.array([im.width for im in images], dtype=np.int64)
+    heights = np.array([im.height for im in images], dtype=np.int64)
+    source = EntityBoxes(ds, roles, ("polygons",))
+    for batch in source.batches():
+        at = pc.fill_null(pc.index_in(batch["item"], value_set=image_items), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        classes = [class_of.get(c) for c in batch["category"]]
+        polygons = batch["polygons"]
+        box = batch["box"]
+        line: list[LabelEntry] = [None] * len(classes)
+        poly_rows: list[int] = []
+        poly_classes: list[int] = []
+        box_rows: list[int] = []
+        box_classes: list[int] = []
+        for j, (i, cls) in enumerate(zip(at.tolist(), classes)):
+            if i < 0 or cls is None or not widths[i] or not heights[i]:
+                continue
+            if polygons[j]:
+                poly_rows.append(j)
+                poly_classes.append(cls)
+            elif box[j] >= 0:
+                box_rows.append(j)
+                box_classes.append(cls)
+        if poly_rows:
+            rows = np.array(poly_rows, dtype=np.int64)
+            texts, merged = polygon_lines(poly_classes, [polygons[j] for j in poly_rows], widths[at[rows]], heights[at[rows]])
+            for j, text, m in zip(poly_rows, texts, merged):
+                line[j] = ("merged_polygons", text) if m else text
+        if box_rows:
+            rows = np.array(box_rows, dtype=np.int64)
+            w, h = widths[at[rows]], heights[at[rows]]
+            texts, clipped = box_lines(box_classes, *source.pixels(box[rows], w, h), w, h)
+            for j, text, c in zip(box_rows, texts, clipped.tolist()):
+                line[j] = ("clipped_boxes", text) if c else text
+        for i, entry in zip(at.tolist(), line):
+            if i >= 0:
+                entries[i].append(entry)
+    return entries
 
 
 __all__ = [
@@ -637,7 +862,19 @@ __all__ = [
     "YoloItem",
     "YoloObject",
     "column",
-    "entity_boxes",
+    "EXPORT_BATCH",
+    "EntityBoxes",
+    "LabelFiles",
+    "box_coords",
+    "box_lines",
+    "clamp01",
+    "label_entries",
+    "line_format",
+    "plain_name",
+    "polygon_lines",
+    "strip_suffix",
+    "table_columns",
+    "write_file",
     "export_images",
     "export_stem",
     "export_yolo",
