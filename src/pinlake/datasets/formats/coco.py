@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 from pycocotools import mask as mask_utils
 
@@ -48,7 +49,6 @@ from pinlake.datasets.formats.common import (
     place_media,
     prepare_out,
     provenance,
-    ref_ids,
     with_content,
 )
 from pinlake.datasets.info import Category, DatasetInfo
@@ -561,12 +561,8 @@ def image_format(path: Path) -> str:
 
 
 # --- export ----------------------------------------------------------------------------------
-def _column(table: Any, name: str, default: Any = None) -> list[Any]:
-    return table.column(name).to_pylist() if name in table.column_names else [default] * table.num_rows
-
-
-def _unique_ints(values: list[Any]) -> bool:
-    return all(isinstance(v, int) and v > 0 for v in values) and len(set(values)) == len(values)
+#: rows an export formats at a time (memory stays flat whatever the dataset's size)
+EXPORT_BATCH = 8192
 
 
 def export_coco(
@@ -575,184 +571,212 @@ def export_coco(
     """Write dataset version ``ds`` as COCO: ``annotations/<split>.json`` per split (images,
     annotations with bbox, segmentation, keypoints, area and iscrowd, categories, and an ``info``
     naming the dataset, version and lock) and the images under ``images/<split>/`` (``media``:
-    copy, link or none)."""
+    copy, link or none).
+
+    DuckDB joins the version's Lance tables (each entity with its first box, mask and keypoints,
+    its image's id and size) and hands the rows over in record batches, which are formatted and
+    written as they come (Python holds one batch and the file names of one split). DuckDB's join
+    and sort still hold the annotations, in its columnar form: peak memory grows with N (measured in
+    bench/NOTES.md).
+    """
     check_media_mode(media)
     out_dir = prepare_out(out)
     roles = Roles(ds)
     cats = categories_of(ds, roles)
-    cat_ids = {c.name: c.id for c in cats}
     prov = provenance(ds, "coco", **dict(provenance_extra or {}))
-    items = ds.to_arrow(roles.item)
-    item_ids = items.column("id").to_pylist()
-    splits = _column(items, "split", "default")
-    coco_ids = _column(items, "coco_id")
-    image_ids = coco_ids if _unique_ints(coco_ids) else list(range(1, len(item_ids) + 1))
-    image_id = dict(zip(item_ids, image_ids))
-    split_of = dict(zip(item_ids, splits))
-    file_names = dict(zip(item_ids, _column(items, "file_name", "")))
-    extras = dict(zip(item_ids, _column(items, "extra", "")))
-
-    views = ds.to_arrow(roles.image, columns=["id", "item_ref", "url", "width", "height", "sha256"])
-    view_items = ref_ids(views, "item_ref").to_pylist()
-    by_item = {it: i for i, it in enumerate(view_items)}
-
-    entities = _entity_annotations(ds, roles)
     counts: dict[str, int] = defaultdict(int)
     files: list[str] = []
-    used_names: dict[str, set[str]] = defaultdict(set)
-    per_split_images: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    per_split_views: dict[str, list[tuple[dict[str, Any], str]]] = defaultdict(list)
-    for it in item_ids:
-        j = by_item.get(it)
-        if j is None:
-            continue
-        split = split_of[it] or "default"
-        url = views.column("url")[j].as_py() or ""
-        name = file_names.get(it) or os.path.basename(url) or f"{it}.jpg"
-        if name in used_names[split]:
-            name = f"{it}-{os.path.basename(name)}"
-        used_names[split].add(name)
-        entry: dict[str, Any] = {
-            "id": image_id[it],
-            "file_name": name,
-            "width": views.column("width")[j].as_py(),
-            "height": views.column("height")[j].as_py(),
+    with _ExportConnection(ds, roles, {c.name: c.id for c in cats}) as con:
+        points = dict(con.execute("SELECT category_id, max(n_points) FROM anns WHERE n_points > 0 GROUP BY ALL").fetchall())
+        categories = []
+        for c in cats:
+            # COCO ties keypoints to their category's names: a category without names gets kp1..kpN
+            n = max(points.get(c.id, 0), len(c.keypoints))
+            points[c.id] = n
+            names = list(c.keypoints) + [f"kp{i + 1}" for i in range(len(c.keypoints), n)]
+            category: dict[str, Any] = {"id": c.id, "name": c.name, "supercategory": c.supercategory}
+            if names:
+                category.update(keypoints=names, skeleton=c.skeleton)
+            categories.append(category)
+        info = {
+            "description": f"{ds.name} version {ds.version}, exported by pinlake",
+            "version": str(ds.version),
+            "date_created": prov["exported_at"],
+            "pinlake": prov,
         }
-        if extras.get(it):
-            entry.update({k: v for k, v in json.loads(extras[it]).items() if k not in entry})
-        per_split_images[split].append(entry)
-        per_split_views[split].append(
-            ({"id": views.column("id")[j].as_py(), "url": url, "sha256": views.column("sha256")[j].as_py(), "_item": it}, name)
-        )
-
-    ann_by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for ent in entities:
-        it = ent["item"]
-        if it not in image_id or ent["category"] not in cat_ids:
-            counts["skipped_annotations"] += 1
-            continue
-        ann_by_split[split_of[it] or "default"].append(
-            {**ent["coco"], "image_id": image_id[it], "category_id": cat_ids[ent["category"]], "_id": ent["coco_id"]}
-        )
-    for anns in ann_by_split.values():
-        ids = [a.pop("_id") for a in anns]
-        for a, aid in zip(anns, ids if _unique_ints(ids) else range(1, len(anns) + 1)):
-            a["id"] = aid
-    # COCO ties keypoints to their category's names: a category without names gets kp1..kpN
-    points: dict[int, int] = defaultdict(int)
-    for anns in ann_by_split.values():
-        for a in anns:
-            if "keypoints" in a:
-                points[a["category_id"]] = max(points[a["category_id"]], len(a["keypoints"]) // 3)
-    for c in cats:
-        points[c.id] = max(points.get(c.id, 0), len(c.keypoints))
-    for anns in ann_by_split.values():
-        for a in anns:  # every annotation of a category has its names' number of points (v=0: not labelled)
-            if "keypoints" in a and len(a["keypoints"]) < 3 * points[a["category_id"]]:
-                a["keypoints"] = a["keypoints"] + [0, 0, 0] * (points[a["category_id"]] - len(a["keypoints"]) // 3)
-    categories = []
-    for c in cats:
-        names = list(c.keypoints) + [f"kp{i + 1}" for i in range(len(c.keypoints), points.get(c.id, 0))]
-        category: dict[str, Any] = {"id": c.id, "name": c.name, "supercategory": c.supercategory}
-        if names:
-            category.update(keypoints=names, skeleton=c.skeleton)
-        categories.append(category)
-    info = {
-        "description": f"{ds.name} version {ds.version}, exported by pinlake",
-        "version": str(ds.version),
-        "date_created": prov["exported_at"],
-        "pinlake": prov,
-    }
-    (out_dir / "annotations").mkdir(exist_ok=True)
-    for split in sorted(set(per_split_images) | set(ann_by_split)):
-        doc = {"info": info, "images": per_split_images[split], "annotations": ann_by_split[split], "categories": categories}
-        target = out_dir / "annotations" / f"{split}.json"
-        target.write_text(json.dumps(doc, separators=(",", ":")))
-        files.append(str(target.relative_to(out_dir)))
-        pairs = per_split_views[split]
-        for start in range(0, len(pairs) if media != "none" else 0, MEDIA_BATCH):
-            part = pairs[start : start + MEDIA_BATCH]
-            views_part = with_content(ds, roles.image, [v for v, _ in part])
-            counts["images_written"] += place_media(ds, views_part, out_dir / "images" / split, [n for _, n in part], media)
-        counts[f"images.{split}"] = len(per_split_images[split])
-        counts[f"annotations.{split}"] = len(ann_by_split[split])
+        counts["skipped_annotations"] = con.execute("SELECT count(*) FROM anns WHERE category_id IS NULL OR image_id IS NULL").fetchall()[
+            0
+        ][0]
+        (out_dir / "annotations").mkdir(exist_ok=True)
+        for (split,) in con.execute("SELECT DISTINCT split FROM ids ORDER BY split").fetchall():
+            target = out_dir / "annotations" / f"{split}.json"
+            with target.open("w", encoding="utf-8") as fh:
+                fh.write('{"info":' + json.dumps(info) + ',"categories":' + json.dumps(categories) + ',"images":[')
+                n_images = _write_images(ds, roles, con, fh, split, out_dir / "images" / split, media, counts)
+                fh.write('],"annotations":[')
+                n_anns = _write_annotations(con, fh, split, points)
+                fh.write("]}")
+            files.append(str(target.relative_to(out_dir)))
+            counts[f"images.{split}"] = n_images
+            counts[f"annotations.{split}"] = n_anns
+    if not counts["skipped_annotations"]:
+        del counts["skipped_annotations"]
     return ExportResult("coco", out_dir, files, dict(counts), prov)
 
 
-def _entity_annotations(ds: Any, roles: Roles) -> list[dict[str, Any]]:
-    """One dict per entity: its item, category, COCO id and the COCO annotation fields of its box,
-    mask (polygons when it came with them, else the RLE) and keypoints."""
-    if roles.entity is None:
-        return []
-    ents = ds.to_arrow(roles.entity)
-    ids = ents.column("id").to_pylist()
-    items = ref_ids(ents, "item_ref").to_pylist()
-    cats = ents.column("category").to_pylist()
-    crowd = _column(ents, "iscrowd", False)
-    area = _column(ents, "area", 0.0)
-    coco_ids = _column(ents, "coco_id")
-    polygons = _column(ents, "polygons", "")
-    extras = _column(ents, "extra", "")
+class _ExportConnection:
+    """A DuckDB connection with the version's tables and two views: ``ids`` (each item's split,
+    COCO image id, file name and extra) and ``anns`` (each entity as a COCO annotation's parts)."""
 
-    def by_entity(table: str | None, columns: list[str]) -> dict[str, dict[str, Any]]:
-        if table is None:
-            return {}
-        t = ds.to_arrow(table, columns=["entity_ref", *columns])
-        keys = ref_ids(t, "entity_ref").to_pylist()
-        rows = t.select(columns).to_pylist()
-        out: dict[str, dict[str, Any]] = {}
-        for k, r in zip(keys, rows):
-            if k:
-                out.setdefault(k, r)
-        return out
+    def __init__(self, ds: Any, roles: Roles, category_ids: dict[str, int]) -> None:
+        self.ds, self.roles, self.category_ids = ds, roles, category_ids
 
-    boxes = by_entity(roles.bbox, ["coords", "format", "is_normalized"])
-    masks = by_entity(roles.mask, ["size", "counts"])
-    points = by_entity(roles.keypoints, ["coords", "states"])
-    sizes = _image_sizes(ds, roles) if any(b["is_normalized"] for b in boxes.values()) else {}
-    out = []
-    for i, eid in enumerate(ids):
-        coco: dict[str, Any] = {"iscrowd": int(bool(crowd[i]))}
-        box = boxes.get(eid)
-        if box is not None:
-            x, y, w, h = (
-                box["coords"]
-                if box["format"] == "xywh"
-                else [*box["coords"][:2], box["coords"][2] - box["coords"][0], box["coords"][3] - box["coords"][1]]
-            )
-            if box["is_normalized"]:
-                iw, ih = sizes.get(items[i], (1, 1))
-                x, y, w, h = x * iw, y * ih, w * iw, h * ih
-            coco["bbox"] = [x, y, w, h]
-        m = masks.get(eid)
-        if polygons[i]:
-            coco["segmentation"] = json.loads(polygons[i])
-        elif m is not None:
-            coco["segmentation"] = {"size": list(m["size"]), "counts": bytes(m["counts"]).decode()}
-        kp = points.get(eid)
-        if kp is not None:
-            xy, states = kp["coords"], kp["states"]
-            triples = []
-            for j, s in enumerate(states):
-                triples += [xy[2 * j], xy[2 * j + 1], STATE_TO_V.get(s, 2)]
-            coco["keypoints"] = triples
-            coco["num_keypoints"] = sum(1 for s in states if STATE_TO_V.get(s, 2) > 0)
-        a = area[i]
-        if not a:
-            if m is not None:
-                a = float(mask_utils.area({"size": list(m["size"]), "counts": bytes(m["counts"])}))
-            elif "bbox" in coco:
-                a = coco["bbox"][2] * coco["bbox"][3]
-        coco["area"] = float(a or 0.0)
-        if extras[i]:
-            coco.update({k: v for k, v in json.loads(extras[i]).items() if k not in coco})
-        out.append({"item": items[i], "category": cats[i], "coco_id": coco_ids[i], "coco": coco})
-    return out
+    def __enter__(self) -> duckdb.DuckDBPyConnection:
+        ds, roles = self.ds, self.roles
+        con = self.con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
+        for table in ds.tables:
+            con.register(f"t_{table}", ds.open_lance(table))
+        con.register("t_categories", pa.table({"category": list(self.category_ids), "category_id": list(self.category_ids.values())}))
+        item_cols = set(ds.schema.schemas[roles.item].model_fields)
+        coco_id = "coco_id" if "coco_id" in item_cols else "NULL::BIGINT"
+        unique = con.execute(f"SELECT count(DISTINCT {coco_id}) = count(*) AND min({coco_id}) > 0 FROM t_{roles.item}").fetchall()[0]
+        image_id = coco_id if unique and unique[0] else f"row_number() OVER (ORDER BY coalesce(split, 'default'), {coco_id}, id)"
+        file_name = "file_name" if "file_name" in item_cols else "''"
+        extra = "extra" if "extra" in item_cols else "''"
+        con.execute(
+            f"CREATE TEMP TABLE ids AS SELECT i.id, coalesce(i.split, 'default') AS split, {image_id} AS image_id, {coco_id} AS coco_id, "
+            f"{file_name} AS file_name, {extra} AS extra FROM t_{roles.item} i"
+        )
+        con.execute(f"CREATE VIEW anns AS {self._anns()}")
+        return con
+
+    def _anns(self) -> str:
+        ds, roles = self.ds, self.roles
+        if roles.entity is None:
+            return "SELECT NULL::VARCHAR AS split, NULL::BIGINT AS image_id, NULL::BIGINT AS category_id, 0 AS n_points LIMIT 0"
+        ent = set(ds.schema.schemas[roles.entity].model_fields)
+
+        def col(name: str, default: str) -> str:
+            return f"o.{name}" if name in ent else default
+
+        def first(table: str | None, columns: dict[str, str]) -> str:
+            """The first row per entity of an annotation table (``columns``: name -> type when absent)."""
+            if table is None:
+                return "(SELECT NULL::VARCHAR AS eid, " + ", ".join(f"NULL::{t} AS {c}" for c, t in columns.items()) + " LIMIT 0)"
+            return f"(SELECT DISTINCT ON (entity_ref.id) entity_ref.id AS eid, {', '.join(columns)} FROM t_{table})"
+
+        box = first(roles.bbox, {"coords": "DOUBLE[]", "format": "VARCHAR", "is_normalized": "BOOLEAN"})
+        mask = first(roles.mask, {"size": "BIGINT[]", "counts": "BLOB"})
+        kp = first(roles.keypoints, {"coords": "DOUBLE[]", "states": "VARCHAR[]"})
+        return f"""
+            SELECT ids.split, ids.image_id, c.category_id, o.id AS eid,
+                   {col("coco_id", "NULL::BIGINT")} AS coco_id, {col("iscrowd", "false")} AS iscrowd, {col("area", "0.0")} AS area,
+                   {col("polygons", "''")} AS polygons, {col("extra", "''")} AS extra,
+                   b.coords AS box, b.format AS box_format, b.is_normalized AS box_norm, v.width, v.height,
+                   m.size AS mask_size, m.counts AS mask_counts, k.coords AS kp_coords, k.states AS kp_states,
+                   coalesce(len(k.states), 0) AS n_points
+            FROM t_{roles.entity} o
+            LEFT JOIN ids ON ids.id = o.item_ref.id
+            LEFT JOIN t_categories c ON c.category = o.category
+            LEFT JOIN {box} b ON b.eid = o.id
+            LEFT JOIN {mask} m ON m.eid = o.id
+            LEFT JOIN {kp} k ON k.eid = o.id
+            LEFT JOIN (SELECT DISTINCT ON (item_ref.id) item_ref.id AS iid, width, height FROM t_{roles.image}) v ON v.iid = o.item_ref.id
+        """
+
+    def __exit__(self, *exc: object) -> None:
+        self.con.close()
 
 
-def _image_sizes(ds: Any, roles: Roles) -> dict[str, tuple[int, int]]:
-    t = ds.to_arrow(roles.image, columns=["item_ref", "width", "height"])
-    return dict(zip(ref_ids(t, "item_ref").to_pylist(), zip(t.column("width").to_pylist(), t.column("height").to_pylist())))
+def _write_images(ds: Any, roles: Roles, con: Any, fh: Any, split: str, media_dir: Path, media: str, counts: dict[str, int]) -> int:
+    """Stream the split's ``images`` entries (and place their media); returns how many."""
+    reader = con.sql(
+        f"""SELECT ids.id AS item, ids.image_id, ids.file_name, ids.extra, v.id AS view, v.url, v.sha256, v.width, v.height
+            FROM ids JOIN (SELECT DISTINCT ON (item_ref.id) * FROM t_{roles.image}) v ON v.item_ref.id = ids.id
+            WHERE ids.split = ? ORDER BY ids.image_id""",
+        params=[split],
+    ).to_arrow_reader(EXPORT_BATCH)
+    used: set[str] = set()
+    n = 0
+    for batch in reader:
+        rows = batch.to_pylist()
+        views, names, parts = [], [], []
+        for r in rows:
+            name = r["file_name"] or os.path.basename(r["url"] or "") or f"{r['item']}.jpg"
+            if name in used:
+                name = f"{r['item']}-{os.path.basename(name)}"
+            used.add(name)
+            entry: dict[str, Any] = {"id": r["image_id"], "file_name": name, "width": r["width"], "height": r["height"]}
+            if r["extra"]:
+                entry.update({k: v for k, v in json.loads(r["extra"]).items() if k not in entry})
+            parts.append(json.dumps(entry))
+            views.append({"id": r["view"], "url": r["url"], "sha256": r["sha256"]})
+            names.append(name)
+        fh.write(("," if n else "") + ",".join(parts))
+        n += len(rows)
+        if media != "none":
+            for start in range(0, len(views), MEDIA_BATCH):
+                part = with_content(ds, roles.image, views[start : start + MEDIA_BATCH])
+                counts["images_written"] += place_media(ds, part, media_dir, names[start : start + MEDIA_BATCH], media)
+    return n
+
+
+def _write_annotations(con: Any, fh: Any, split: str, points: dict[int, int]) -> int:
+    """Stream the split's ``annotations`` (ids: the COCO ids when unique and positive, else 1..n)."""
+    valid = "category_id IS NOT NULL AND image_id IS NOT NULL"
+    unique = con.execute(f"SELECT count(DISTINCT coco_id) = count(*) AND min(coco_id) > 0 FROM anns WHERE {valid}").fetchall()[0]
+    ann_id = "coco_id" if unique and unique[0] else "row_number() OVER (ORDER BY coco_id, eid)"
+    reader = con.sql(f"SELECT *, {ann_id} AS ann_id FROM anns WHERE {valid} AND split = ? ORDER BY ann_id", params=[split]).to_arrow_reader(
+        EXPORT_BATCH
+    )
+    n = 0
+    for batch in reader:
+        parts = [_annotation_json(r, points) for r in batch.to_pylist()]
+        fh.write(("," if n else "") + ",".join(parts))
+        n += len(parts)
+    return n
+
+
+def _annotation_json(r: dict[str, Any], points: dict[int, int]) -> str:
+    """One COCO annotation as JSON text (polygons written as kept, not parsed)."""
+    coco: dict[str, Any] = {
+        "id": r["ann_id"],
+        "image_id": r["image_id"],
+        "category_id": r["category_id"],
+        "iscrowd": int(bool(r["iscrowd"])),
+    }
+    if r["box"] is not None:
+        c = r["box"]
+        x, y, w, h = c if r["box_format"] == "xywh" else [c[0], c[1], c[2] - c[0], c[3] - c[1]]
+        if r["box_norm"]:
+            iw, ih = r["width"] or 1, r["height"] or 1
+            x, y, w, h = x * iw, y * ih, w * iw, h * ih
+        coco["bbox"] = [x, y, w, h]
+    if r["kp_states"] is not None:
+        xy, states = r["kp_coords"], r["kp_states"]
+        triples: list[Any] = []
+        for j, state in enumerate(states):
+            triples += [xy[2 * j], xy[2 * j + 1], STATE_TO_V.get(state, 2)]
+        triples += [0, 0, 0] * (points.get(r["category_id"], 0) - len(states))  # v=0: not labelled
+        coco["keypoints"] = triples
+        coco["num_keypoints"] = sum(1 for state in states if STATE_TO_V.get(state, 2) > 0)
+    area = r["area"]
+    if not area:
+        if r["mask_counts"] is not None:
+            area = float(mask_utils.area({"size": list(r["mask_size"]), "counts": bytes(r["mask_counts"])}))
+        elif "bbox" in coco:
+            area = coco["bbox"][2] * coco["bbox"][3]
+    coco["area"] = float(area or 0.0)
+    if r["extra"]:
+        coco.update({k: v for k, v in json.loads(r["extra"]).items() if k not in coco})
+    text = json.dumps(coco)
+    if r["polygons"]:
+        return text[:-1] + ',"segmentation":' + r["polygons"] + "}"
+    if r["mask_counts"] is not None:
+        seg = {"size": list(r["mask_size"]), "counts": bytes(r["mask_counts"]).decode()}
+        return text[:-1] + ',"segmentation":' + json.dumps(seg) + "}"
+    return text
 
 
 __all__ = ["CocoBuilder", "CocoItem", "CocoObject", "export_coco", "rle_of"]
