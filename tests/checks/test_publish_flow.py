@@ -85,7 +85,7 @@ def status_of(library: Path) -> dict[int, tuple[str, list[str]]]:
     return {r["dataset_version"]: (r["status"], r["failed_checks"]) for r in rows}
 
 
-def test_leak_is_quarantined_then_the_fix_publishes_and_drift_only_warns(prefect_server, project, tmp_path):
+def test_leak_is_quarantined_then_the_fix_publishes_drift_only_warns_and_a_forced_publish_is_recorded(prefect_server, project, tmp_path):
     import pinlake
     from pinlake.errors import NotFoundError
 
@@ -133,29 +133,25 @@ def test_leak_is_quarantined_then_the_fix_publishes_and_drift_only_warns(prefect
     (r4,) = json.loads(refresh(library, registry).stdout)
     assert r4["unchanged"] and r4["version"] == 3 and r4["status"] == "published"
 
-
-def test_forced_publish_is_recorded_with_its_reason(prefect_server, project):
-    import pinlake
-
-    library, registry, _ = gated_project(project)
-    refresh(library, registry, check=False)
+    # by hand: the quarantined version is refused, a forced publish needs a reason and is recorded with it
     base = ["--registry", str(registry), "--library", str(library)]
     refused = cli("publish", "health_by_tag@1", "--channel", "prod", *base, check=False)
     assert refused.returncode == 1 and "quarantined" in refused.stdout and "no_split_leakage" in refused.stdout
     no_reason = cli("publish", "health_by_tag@1", "--channel", "prod", "--force", *base, check=False)
     assert no_reason.returncode == 1 and "needs a reason" in no_reason.stderr and "Traceback" not in no_reason.stderr
-    forced = json.loads(
-        cli("publish", "health_by_tag@1", "--channel", "prod", "--force", "--reason", "leak accepted for the pilot", *base, "--json").stdout
-    )
+    forced = json.loads(cli("publish", "health_by_tag@1", "--force", "--reason", "rollback for the audit", *base, "--json").stdout)
     assert forced["status"] == "published" and forced["forced"] is True and forced["failed"] == ["no_split_leakage"]
-    assert pinlake.open("health_by_tag@prod", library=library).version == 1
+    assert forced["previous"] == 3 and pinlake.open("health_by_tag@prod", library=library).version == 1
     rows = pinlake.sql(
-        "SELECT event, dataset_version, forced, reason, \"user\" FROM catalog.publications WHERE event = 'published'", library=library
+        "SELECT dataset_version, forced, reason, \"user\" FROM catalog.publications WHERE event = 'published' ORDER BY decided_at",
+        library=library,
     ).to_pylist()
-    assert rows == [
-        {"event": "published", "dataset_version": 1, "forced": True, "reason": "leak accepted for the pilot", "user": rows[0]["user"]}
+    assert [(r["dataset_version"], r["forced"], r["reason"]) for r in rows] == [
+        (2, False, ""),
+        (3, False, ""),
+        (1, True, "rollback for the audit"),
     ]
-    assert rows[0]["user"]
+    assert all(r["user"] for r in rows)
 
 
 def test_published_event_starts_the_train_deployment(prefect_server, project, tmp_path):

@@ -8,7 +8,7 @@ saves: a saved Arrow dataset always holds the bytes), ``width``, ``height`` and 
 sequence of ``{id, category, bbox}`` with ``category`` a ``ClassLabel`` in the dataset's category
 order (``info.categories``, else sorted values) and ``bbox`` ``[x, y, width, height]`` in pixels.
 Rows are generated split by split in batches (``Dataset.from_generator`` writes them to Arrow as
-they come), so memory stays flat; the provenance is the dataset info's description (JSON) and
+they come; image bytes are read one batch at a time, the item and box columns whole); the provenance is the dataset info's description (JSON) and
 ``pinlake.json`` beside the splits. ``datasets`` is an optional dependency (``pinlake[hf]``).
 """
 
