@@ -44,8 +44,10 @@ from pinlake.datasets.formats.common import (
     V_TO_STATE,
     ExportResult,
     Roles,
+    annotation_refs,
     categories_of,
     check_media_mode,
+    default_info,
     place_media,
     prepare_out,
     provenance,
@@ -53,7 +55,7 @@ from pinlake.datasets.formats.common import (
 )
 from pinlake.datasets.info import Category, DatasetInfo
 from pinlake.errors import InputFileError
-from pinlake.features.base import EntityRef, ItemRef, SourceRef, ViewRef
+from pinlake.features.base import ItemRef, ViewRef
 from pinlake.features.groups import BBox, CompressedRLE, EntityWithCategory, Image, KeyPoints, SourceKind
 from pinlake.storage import S3Path
 
@@ -217,9 +219,7 @@ class CocoBuilder(DatasetBuilder):
         url_prefix: str = "",
         lenient: bool = False,
     ) -> None:
-        target = Path(str(target_dir)) if not isinstance(target_dir, S3Path) else target_dir
-        name = target.name if hasattr(target, "name") else str(target_dir)
-        super().__init__(target_dir, dataset_item, info or DatasetInfo(id=name, name=name.replace("_", " ").title()))
+        super().__init__(target_dir, dataset_item, info or default_info(target_dir))
         files = dict(annotations) if isinstance(annotations, Mapping) else {split: annotations}
         dirs = dict(images_dir) if isinstance(images_dir, Mapping) else dict.fromkeys(files, images_dir)
         missing = sorted(set(files) - set(dirs))
@@ -410,14 +410,7 @@ class CocoBuilder(DatasetBuilder):
                 updated_at=t,
             )
         )
-        refs: dict[str, Any] = {
-            "item_ref": ItemRef(id=item_id),
-            "view_ref": ViewRef(name="image", id=view_id),
-            "entity_ref": EntityRef(name="objects", id=entity_id),
-            "source_ref": SourceRef(id=source_id),
-            "created_at": t,
-            "updated_at": t,
-        }
+        refs = annotation_refs(item_id, view_id, entity_id, source_id, t)
         if ann.get("bbox") is not None:
             sample["bbox"].append(BBox(id=stable_id(entity_id, "bbox"), coords=[float(v) for v in ann["bbox"]], confidence=1.0, **refs))
         if rle is not None:

@@ -13,15 +13,18 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pinlake.datasets.info import Category
+from pinlake.datasets.info import Category, DatasetInfo
 from pinlake.errors import InputFileError, ValidationError
+from pinlake.features.base import EntityRef, ItemRef, SourceRef, ViewRef
 from pinlake.features.groups import BBox, CompressedRLE, Image, KeyPoints, SchemaGroup
+from pinlake.storage import location
 from pinlake.util.clock import utcnow
 from pinlake.util.mediapath import inside
 from pinlake.util.sqltext import sql_str
@@ -71,6 +74,25 @@ class Roles:
         if image is None:
             raise ValidationError(f"dataset {ds.name!r} has no image view table", hint="Annotation formats export images and their labels.")
         self.image: str = image
+
+
+def default_info(target_dir: Any) -> DatasetInfo:
+    """The info of an import that was given none: id and title from the target directory's name."""
+    name = location(target_dir).name
+    return DatasetInfo(id=name, name=name.replace("_", " ").title())
+
+
+def annotation_refs(item_id: str, view_id: str, entity_id: str, source_id: str, at: datetime) -> dict[str, Any]:
+    """The refs and timestamps of an imported annotation row: its item, the ``image`` view, the
+    ``objects`` entity and the import's source."""
+    return {
+        "item_ref": ItemRef(id=item_id),
+        "view_ref": ViewRef(name="image", id=view_id),
+        "entity_ref": EntityRef(name="objects", id=entity_id),
+        "source_ref": SourceRef(id=source_id),
+        "created_at": at,
+        "updated_at": at,
+    }
 
 
 def categories_of(ds: Dataset, roles: Roles) -> list[Category]:
@@ -191,6 +213,8 @@ __all__ = [
     "STATE_TO_V",
     "V_TO_STATE",
     "ExportResult",
+    "annotation_refs",
+    "default_info",
     "Roles",
     "categories_of",
     "check_media_mode",

@@ -57,7 +57,15 @@ import pyarrow.compute as pc
 
 from pinlake.datasets.build.base import DatasetBuilder, stable_id
 from pinlake.datasets.dataset_item import DatasetItem
-from pinlake.datasets.formats.common import ExportResult, Roles, categories_of, check_media_mode, prepare_out, provenance
+from pinlake.datasets.formats.common import (
+    ExportResult,
+    Roles,
+    categories_of,
+    check_media_mode,
+    default_info,
+    prepare_out,
+    provenance,
+)
 from pinlake.datasets.formats.yolo import (
     EntityBoxes,
     ExportImage,
@@ -192,9 +200,7 @@ class VocBuilder(DatasetBuilder):
         url_prefix: str = "",
         lenient: bool = False,
     ) -> None:
-        target = Path(str(target_dir)) if not isinstance(target_dir, S3Path) else target_dir
-        name = target.name if hasattr(target, "name") else str(target_dir)
-        super().__init__(target_dir, dataset_item, info or DatasetInfo(id=name, name=name.replace("_", " ").title()))
+        super().__init__(target_dir, dataset_item, info or default_info(target_dir))
         self.root = find_root(Path(source))
         self.embed = embed
         self.lenient = lenient

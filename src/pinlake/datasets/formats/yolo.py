@@ -65,8 +65,10 @@ from pinlake.datasets.formats.common import (
     MEDIA_BATCH,
     ExportResult,
     Roles,
+    annotation_refs,
     categories_of,
     check_media_mode,
+    default_info,
     place_media,
     prepare_out,
     provenance,
@@ -75,7 +77,7 @@ from pinlake.datasets.formats.common import (
 )
 from pinlake.datasets.info import Category, DatasetInfo
 from pinlake.errors import InputFileError
-from pinlake.features.base import EntityRef, ItemRef, SourceRef, ViewRef
+from pinlake.features.base import ItemRef, ViewRef
 from pinlake.features.groups import BBox, CompressedRLE, EntityWithCategory, Image, SourceKind
 from pinlake.lake.metadata import header_size
 from pinlake.storage import S3Path
@@ -244,9 +246,7 @@ class YoloBuilder(DatasetBuilder):
         url_prefix: str = "",
         lenient: bool = False,
     ) -> None:
-        target = Path(str(target_dir)) if not isinstance(target_dir, S3Path) else target_dir
-        name = target.name if hasattr(target, "name") else str(target_dir)
-        super().__init__(target_dir, dataset_item, info or DatasetInfo(id=name, name=name.replace("_", " ").title()))
+        super().__init__(target_dir, dataset_item, info or default_info(target_dir))
         self.yaml_path = find_yaml(Path(source))
         raw = self.yaml_path.read_bytes()
         try:
@@ -437,14 +437,7 @@ class YoloBuilder(DatasetBuilder):
                 updated_at=t,
             )
         )
-        refs: dict[str, Any] = {
-            "item_ref": ItemRef(id=item_id),
-            "view_ref": ViewRef(name="image", id=view_id),
-            "entity_ref": EntityRef(name="objects", id=entity_id),
-            "source_ref": SourceRef(id=source_id),
-            "created_at": t,
-            "updated_at": t,
-        }
+        refs = annotation_refs(item_id, view_id, entity_id, source_id, t)
         sample["bbox"].append(BBox(id=stable_id(entity_id, "bbox"), coords=box, confidence=1.0, **refs))
         if polygons:
             rle = mask_utils.merge(mask_utils.frPyObjects(json.loads(polygons), h, w))
