@@ -20,7 +20,7 @@ def export(
         ...,
         "--format",
         "-f",
-        help="coco, yolo (Ultralytics layout), voc (Pascal VOC), hf (a Hugging Face datasets DatasetDict) or parquet (every table).",
+        help="coco, yolo (Ultralytics layout), voc (Pascal VOC), hf (a Hugging Face datasets DatasetDict), parquet (every table) or pixano (what pixano data import reads).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="New or empty directory to write."),
     media: str = typer.Option("copy", "--media", help="copy the images, link them (hard links where possible) or none."),

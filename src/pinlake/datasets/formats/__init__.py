@@ -19,6 +19,7 @@ EXPORTERS = {
     "coco": "pinlake.datasets.formats.coco:export_coco",
     "hf": "pinlake.datasets.formats.hf:export_hf",
     "parquet": "pinlake.datasets.formats.parquet:export_parquet",
+    "pixano": "pinlake.datasets.formats.pixano:export_pixano",
     "yolo": "pinlake.datasets.formats.yolo:export_yolo",
     "voc": "pinlake.datasets.formats.voc:export_voc",
 }
