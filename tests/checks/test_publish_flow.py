@@ -1,6 +1,7 @@
 """Write–audit–publish through a real Prefect server: a gated refresh publishes only a version that
-passes its checks, quarantines one that does not (the run Failed, the channel unmoved), a forced
-publish is recorded with its reason, and a publish starts the downstream `train` deployment."""
+passes its checks, quarantines one that does not (the run Failed, the channel unmoved), and a forced
+publish is recorded with its reason. That a publish starts the downstream `train` deployment is
+tested with the deployments' whole chain in tests/flows/test_prefect_server.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -152,45 +152,3 @@ def test_leak_is_quarantined_then_the_fix_publishes_drift_only_warns_and_a_force
         (1, True, "rollback for the audit"),
     ]
     assert all(r["user"] for r in rows)
-
-
-def test_published_event_starts_the_train_deployment(prefect_server, project, tmp_path):
-    import pinlake
-
-    library, registry, _ = gated_project(project, recipe=(REPO / "recipes" / "health_by_tag.py").read_text())
-    server = subprocess.Popen(
-        [sys.executable, "-m", "flows.serve", "--library", str(library), "--registry", str(registry)],
-        env=dict(os.environ),
-        stdout=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - open while it serves
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        from prefect.client.orchestration import get_client
-
-        deadline = time.monotonic() + 60
-        while True:
-            with get_client(sync_client=True) as client:
-                try:
-                    client.read_deployment_by_name("train/train-health_by_tag")
-                    break
-                except Exception:  # noqa: BLE001 - not registered yet
-                    assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
-            time.sleep(1)
-        time.sleep(3)  # the trigger's automation is registered with the deployment
-        (r,) = json.loads(refresh(library, registry).stdout)
-        assert r["status"] == "published"
-        deadline = time.monotonic() + 120
-        while True:
-            done = [t for t in runs_of("train", library) if t.state_name == "Completed"]
-            if done:
-                break
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
-            time.sleep(2)
-        assert done[0].parameters["dataset"] == "health_by_tag" and done[0].parameters["channel"] == "prod"
-        consumers = pinlake.sql("SELECT dataset, dataset_version, run FROM catalog.consumers", library=library).to_pylist()
-        assert consumers == [{"dataset": "health_by_tag", "dataset_version": 1, "run": f"prefect-flow-run:{done[0].id}"}]
-    finally:
-        from flows.runtime import stop_server
-
-        stop_server(server)

@@ -137,8 +137,12 @@ def test_failing_recipe_fails_the_run_and_builds_nothing(prefect_server, project
     assert unknown.returncode == 1 and "nope" in unknown.stderr
 
 
-def test_lake_updated_event_triggers_the_deployment(prefect_server, project, tmp_path):
+def test_lake_updated_event_triggers_the_refresh_whose_publish_triggers_train(prefect_server, project, tmp_path):
+    """The deployments' chain: an ingest's `pinlake.lake.updated` starts `refresh-health_by_tag`; its
+    candidate passes the entry's checks and is published on prod, whose `pinlake.dataset.published`
+    starts `train-health_by_tag`, which opens health_by_tag@prod and records itself as a consumer."""
     library, registry, assets = project()
+    registry.write_text(registry.read_text() + "  channel: prod\n  checks:\n    min_items: 2\n    no_split_leakage: true\n")
     cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server")
     server = subprocess.Popen(
         [sys.executable, "-m", "flows.serve", "--library", str(library), "--registry", str(registry)],
@@ -155,6 +159,7 @@ def test_lake_updated_event_triggers_the_deployment(prefect_server, project, tmp
             with get_client(sync_client=True) as client:
                 try:
                     client.read_deployment_by_name("refresh/refresh-health_by_tag")
+                    client.read_deployment_by_name("train/train-health_by_tag")
                     break
                 except Exception:  # noqa: BLE001 - not registered yet
                     if time.monotonic() > deadline:
@@ -191,6 +196,15 @@ def test_lake_updated_event_triggers_the_deployment(prefect_server, project, tmp
         ):
             assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
             time.sleep(1)
+        # version 2 passed its checks: the published event started the train deployment on it
+        while not (done := [r for r in flow_runs("train", library) if r.state_name == "Completed"]):
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+            time.sleep(1)
+        assert done[0].parameters["dataset"] == "health_by_tag" and done[0].parameters["channel"] == "prod"
+        import pinlake
+
+        consumers = pinlake.sql("SELECT dataset_version, run FROM catalog.consumers", library=library).to_pylist()
+        assert consumers == [{"dataset_version": 2, "run": f"prefect-flow-run:{done[0].id}"}]
     finally:
         from flows.runtime import stop_server
 
