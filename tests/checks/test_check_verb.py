@@ -7,7 +7,7 @@ import yaml
 
 from pinlake.errors import NotFoundError
 from pinlake.library.check import check_dataset
-from pinlake.library.tag import tag_version
+from pinlake.library.publish import publish
 
 
 def registry(tmp_path, name="h", **entry):
@@ -21,12 +21,12 @@ def registry(tmp_path, name="h", **entry):
 def test_report_and_baseline_is_the_channel_else_the_previous_version(tmp_path, make_ds):
     ds = make_ds()
     library = tmp_path / "library"
-    tag_version(ds.path, 1, "prod")
+    checks = {"min_items": {"train": 2, "test": 3}, "max_row_change": 0.5, "warn": ["max_row_change"]}
+    gated = registry(tmp_path, channel="prod", splits=["train", "test"], checks=checks)
+    assert publish(library, "h@1", registry=gated).published  # prod: version 1
     train_ids = [i.id for i in ds.get_data("item", where="split = 'train'")]
     ds.delete_dataset_items(train_ids[:1])  # v2: 8 items
     ds.delete_dataset_items(train_ids[1:4])  # v3: 5 items
-    checks = {"min_items": {"train": 2, "test": 3}, "max_row_change": 0.5, "warn": ["max_row_change"]}
-    gated = registry(tmp_path, channel="prod", splits=["train", "test"], checks=checks)
     report = check_dataset(library, "h", registry=gated)
     assert (report.version, report.baseline_version, report.channel) == (3, 1, "prod")
     assert report.passed and report.blocking == []

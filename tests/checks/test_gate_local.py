@@ -13,6 +13,7 @@ import pytest
 
 import pinlake
 from pinlake.errors import InvalidQueryError, NotFoundError, ValidationError
+from pinlake.library import Library
 from pinlake.library.cleanup import protected_versions
 from pinlake.library.publish import needs_audit, publish
 from pinlake.library.refresh import refresh_dataset
@@ -29,6 +30,12 @@ def gated(project, n: int = 2) -> tuple[Path, Path]:
     base = registry.read_text()
     registry.write_text(base + GATE.format(n=n))
     return library, registry
+
+
+def drop_one(library: Path) -> None:
+    """A new version: one item fewer (a CRUD batch)."""
+    ds = Library(library).get_dataset("health_by_tag")
+    ds.delete_dataset_items([ds.to_arrow("item", columns=["id"]).column("id")[0].as_py()])
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -126,7 +133,7 @@ def test_publish_errors_are_one_line_with_a_hint(project):
         publish(library, "health_by_tag", "prod", registry=registry)
     with pytest.raises(NotFoundError):
         publish(library, "health_by_tag@9", "prod", registry=registry)
-    with pytest.raises(ValidationError, match="cannot be a channel"):
+    with pytest.raises(ValidationError, match="is reserved"):
         publish(library, "health_by_tag@1", "latest", registry=registry)
     # an ungated dataset may still be published on a channel by hand (no checks declared: it passes)
     decision = publish(library, "health_by_tag@1", "stable", registry=registry)
@@ -144,3 +151,64 @@ def test_refresh_and_versions_cli_show_the_verdict(project):
     assert table.returncode == 0 and "quarantined (min_items)" in " ".join(table.stdout.split())
     rows = json.loads(cli("versions", "health_by_tag", "--library", str(library), "--json").stdout)
     assert rows[0]["status"] == "quarantined" and rows[0]["failed_checks"] == ["min_items"]
+
+
+def test_a_tag_named_like_the_channel_never_resolves_it(project):
+    """A user tag `prod` made before the dataset was gated: once gated, `@prod` is the channel's
+    published version only (here none: the candidate was quarantined), never the tag's."""
+    library, registry, _ = project()
+    refresh_dataset(library, registry, "health_by_tag")  # ungated: version 1
+    tag_version(library / "health_by_tag", 1, "prod")
+    registry.write_text(registry.read_text() + GATE.format(n=10_000))
+    assert refresh_dataset(library, registry, "health_by_tag")["status"] == "quarantined"
+    with pytest.raises(NotFoundError):
+        pinlake.open("health_by_tag@prod", library=library)
+
+
+def test_events_keep_their_order_whatever_the_clocks(project, monkeypatch):
+    """Publications are ordered by a number given under the catalog lock, not by the writer's clock:
+    a publish from a machine whose clock is ahead does not outrank a later one."""
+    import datetime as dt
+
+    import pinlake.library.publish as publish_module
+
+    library, registry = gated(project)
+    refresh_dataset(library, registry, "health_by_tag")  # version 1 published
+    real = publish_module.utcnow
+    monkeypatch.setattr(publish_module, "utcnow", lambda: real() + dt.timedelta(minutes=5))  # a fast clock
+    assert publish(library, "health_by_tag@1", registry=registry).published
+    monkeypatch.setattr(publish_module, "utcnow", real)
+    drop_one(library)  # version 2
+    assert publish(library, "health_by_tag@2", registry=registry).published
+    assert channel_state(library / "health_by_tag").published == {"prod": 2}
+    assert pinlake.open("health_by_tag", library=library).version == 2
+
+
+def test_publish_refuses_bad_channel_names_and_a_channel_that_moved(project):
+    from pinlake.errors import PinlakeError
+    from pinlake.library.check import check_dataset
+    from pinlake.library.publish import decide
+
+    library, registry = gated(project)
+    refresh_dataset(library, registry, "health_by_tag")
+    path = library / "health_by_tag"
+    tag_version(path, 1, "v1.0")
+    for bad in ("has space", "lock-abc", "12"):
+        with pytest.raises(ValidationError):
+            publish(library, "health_by_tag@1", bad, registry=registry, force=True, reason="x")
+    with pytest.raises(ValidationError, match="is a tag"):
+        publish(library, "health_by_tag@1", "v1.0", registry=registry, force=True, reason="x")
+    before = pinlake.sql("SELECT count(*) AS n FROM catalog.publications", library=library).to_pylist()
+    # a report made while prod was at 1; meanwhile a forced publish moves prod to 2: the stale verdict is refused
+    drop_one(library)  # version 2
+    stale = check_dataset(library, "health_by_tag@2", registry=Registry(registry))
+    assert stale.channel_version == 1
+    publish(library, "health_by_tag@2", registry=registry, force=True, reason="rollforward")
+    drop_one(library)  # version 3
+    stale3 = check_dataset(library, "health_by_tag@3", registry=Registry(registry))
+    publish(library, "health_by_tag@1", registry=registry, force=True, reason="rollback")  # prod moves while 3 waits
+    with pytest.raises(PinlakeError, match="moved to version 1"):
+        decide(path, stale3, "prod")
+    after = pinlake.sql("SELECT count(*) AS n FROM catalog.publications", library=library).to_pylist()
+    assert after[0]["n"] == before[0]["n"] + 2  # the two forced publishes, not the stale verdict
+    assert pinlake.open("health_by_tag@prod", library=library).version == 1

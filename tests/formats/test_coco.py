@@ -239,3 +239,47 @@ def test_columnar_import_equals_the_row_path(tmp_path):
         a, b = (d.to_arrow(table) for d in (fast, slow))
         keep = [c for c in a.column_names if c not in ("created_at", "updated_at")]
         assert a.select(keep).sort_by("id").to_pylist() == b.select(keep).sort_by("id").to_pylist(), table
+
+
+@pytest.mark.parametrize(
+    ("file_name", "expected"),
+    [("/etc/hostname", "is an absolute path"), ("../outside.jpg", "file_name '../outside.jpg'"), ("link.jpg", "a link that leaves it")],
+)
+def test_an_import_never_reads_outside_the_images_folder(tmp_path, file_name, expected):
+    doc = detection(tmp_path / "in" / "images")
+    (tmp_path / "in" / "outside.jpg").write_bytes((tmp_path / "in" / "images" / "img000.jpg").read_bytes())
+    (tmp_path / "in" / "images" / "link.jpg").symlink_to(tmp_path / "in" / "outside.jpg")
+    doc["images"][0]["file_name"] = file_name
+    with pytest.raises(InputFileError, match=expected):
+        build(tmp_path, doc, embed=True)
+    assert not (tmp_path / "library" / "shapes").exists()
+
+
+def test_split_names_and_annotations_without_id(tmp_path):
+    doc = detection(tmp_path / "in" / "images")
+    with pytest.raises(InputFileError, match="not a plain name"):
+        build(tmp_path, doc, split="../escape")
+    for a in doc["annotations"]:
+        del a["id"]  # result-style files: annotations known by their position
+    doc["annotations"].append({**doc["annotations"][0]})  # a second id-less annotation on the same image
+    ds = build(tmp_path, doc).dataset
+    assert ds.num_rows("objects") == len(doc["annotations"])
+    out = tmp_path / "out"
+    pinlake.open("shapes", library=tmp_path / "library").export("coco", out, media="none")
+    assert len(load(out / "annotations" / "train.json").getAnnIds()) == len(doc["annotations"])
+
+
+def test_edited_polygons_cannot_inject_json_into_the_export(tmp_path):
+    from pinlake.library import Library
+
+    doc = detection(tmp_path / "in" / "images")
+    build(tmp_path, doc)
+    ds = Library(tmp_path / "library").get_dataset("shapes")
+    row = ds.get_data("objects", limit=1)[0]
+    ds.update_data("objects", [{**row.model_dump(), "polygons": '[[1,2,3,4,5,6]],"image_id":424242'}])
+    with pytest.raises(ValueError):  # not JSON: the export stops instead of writing a corrupt file
+        pinlake.open("shapes", library=tmp_path / "library").export("coco", tmp_path / "out", media="none")
+    ds.update_data("objects", [{**row.model_dump(), "polygons": "[[1, 2, 3, 4, 5, 6]]"}])
+    pinlake.open("shapes", library=tmp_path / "library").export("coco", tmp_path / "out2", media="none")
+    anns = load(tmp_path / "out2" / "annotations" / "train.json").dataset["annotations"]
+    assert all(a["image_id"] != 424242 for a in anns) and any(a["segmentation"] == [[1, 2, 3, 4, 5, 6]] for a in anns)

@@ -13,7 +13,8 @@ Tables (one ``<name>.lance`` each):
 - ``publications``: the channel events of a dataset (write–audit–publish, see
   :mod:`pinlake.library.publish`): ``gated``/``ungated`` when a refresh starts or stops gating it on a
   channel, ``published``/``quarantined`` for each audited version (forced publishes with their
-  reason). A channel's version is its latest ``published`` row.
+  reason), numbered per dataset (``seq``) under the catalog lock. A channel's version is its
+  ``published`` row with the highest ``seq``.
 
 Every append takes ``<library>/_catalog/.lock`` (a file lock; a lease object on S3, see
 :mod:`pinlake.storage`) and dedupes by key inside it, so
@@ -119,6 +120,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "publications": pa.schema(
         [
             ("dataset", pa.string()),
+            ("seq", pa.int64()),  # the dataset's event order, given under the catalog lock (clocks may differ)
             ("channel", pa.string()),
             ("event", pa.string()),  # gated | ungated | published | quarantined
             ("dataset_version", pa.int64()),

@@ -23,7 +23,7 @@ from pinlake.errors import NotFoundError, ValidationError
 from pinlake.library.connection import Library
 from pinlake.library.pin import PinnedDataset, parse_pin
 from pinlake.library.registry import Registry, RegistryEntry
-from pinlake.library.versions import dataset_path, missing_tables, resolve, tags_of
+from pinlake.library.versions import channel_state, dataset_path, missing_tables, resolve
 from pinlake.recipes.checks import PythonCheck, load_checks
 from pinlake.recipes.errors import RecipeError
 from pinlake.storage import AnyPath
@@ -38,6 +38,8 @@ class CheckReport:
     baseline_version: int | None
     channel: str | None
     results: list[CheckResult] = field(default_factory=list)
+    #: the channel's published version when the checks ran (a publish refuses if it moved since)
+    channel_version: int | None = None
 
     @property
     def blocking(self) -> list[CheckResult]:
@@ -65,7 +67,7 @@ def baseline_version(path: AnyPath, version: int, channel: str | None) -> int | 
     while the channel has none (a first publish has nothing to drift from, and a quarantined
     version is no reference); the version before when ungated or checking the channel's own version."""
     if channel:
-        tagged = tags_of(path).get(channel)
+        tagged = channel_state(path).published.get(channel)  # the channel's verdicts only, never a tag of its name
         if tagged is None:
             return None
         if tagged != version:
@@ -112,6 +114,7 @@ def check_dataset(
         )
     base_v = baseline_version(path, state.dataset_version, entry.channel)
     report = CheckReport(path.name, state.dataset_version, base_v, entry.channel)
+    report.channel_version = channel_state(path).published.get(entry.channel) if entry.channel else None
     config = checks_config(entry.checks)
     python_checks, load_error = _python_checks(reg, entry)
     if load_error is None:

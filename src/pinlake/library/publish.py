@@ -33,12 +33,12 @@ from typing import Any
 from pinlake.catalog.store import Catalog, dumps
 from pinlake.catalog.sync import dataset_tables
 from pinlake.datasets.versions import VersionLog
-from pinlake.errors import NotFoundError, ValidationError
+from pinlake.errors import NotFoundError, PinlakeError, ValidationError
 from pinlake.library.check import CheckReport, check_dataset, registry_path
 from pinlake.library.connection import Library
 from pinlake.library.pin import parse_pin
-from pinlake.library.registry import Registry, RegistryEntry
-from pinlake.library.versions import LATEST, channel_state, dataset_path, resolve
+from pinlake.library.registry import Registry, RegistryEntry, channel_name_problem
+from pinlake.library.versions import LATEST, channel_state, dataset_path, resolve, tags_of
 from pinlake.provenance import lineage_properties
 from pinlake.storage import AnyPath, lance_dataset
 from pinlake.util.clock import utcnow
@@ -109,6 +109,7 @@ def _event_row(path: AnyPath, channel: str, event: str, **values: Any) -> dict[s
     props = lineage_properties(f"publish:{event}")
     return {
         "dataset": path.name,
+        "seq": values["seq"],
         "channel": channel,
         "event": event,
         "dataset_version": values.get("dataset_version"),
@@ -133,14 +134,16 @@ def gate(library: Library | str | os.PathLike[str] | None, name: str, channel: s
     state = channel_state(path)
     for published, version in state.published.items():  # Lance tags a killed publish left behind
         sync_channel_tags(path, published, version)
-    current = state.channel
-    if current == channel:
+    if state.channel == channel:
         return False
-    if channel is None:
-        row = _event_row(path, current or "", "ungated")
-    else:
-        row = _event_row(path, channel, "gated")
-    Catalog(lib.path).append("publications", [row], dedupe=False)
+    catalog = Catalog(lib.path)
+    with catalog.locked():
+        state = channel_state(path)
+        if state.channel == channel:
+            return False
+        event = "ungated" if channel is None else "gated"
+        row = _event_row(path, channel or state.channel or "", event, seq=state.seq + 1)
+        catalog.append("publications", [row], dedupe=False, lock=False)
     return True
 
 
@@ -211,24 +214,37 @@ def sync_channel_tags(path: AnyPath, channel: str, version: int) -> None:
 
 def decide(path: AnyPath, report: CheckReport, channel: str, *, force: bool = False, reason: str = "", hash_: str = "") -> Decision:
     """Record the verdict on ``report``'s version: its check rows, then the publications row (the
-    commit point), then the channel's Lance tags. Published when the checks pass or ``force``."""
-    state = channel_state(path)
-    previous = state.published.get(channel)
+    commit point), then the channel's Lance tags. Published when the checks pass or ``force``.
+
+    The publications row is appended under the catalog lock after checking that the channel has
+    not moved since the checks ran (another publish or refresh meanwhile): then nothing is
+    recorded and a :class:`~pinlake.errors.PinlakeError` says to run again."""
     failed = [r.check for r in report.blocking]
     status = "published" if (report.passed or force) else "quarantined"
     record_checks(path, report)
     commit_point("publish checks")
-    row = _event_row(
-        path,
-        channel,
-        status,
-        dataset_version=report.version,
-        forced=force,
-        reason=reason,
-        failed=failed,
-        checks_hash=hash_,
-    )
-    _catalog(path).append("publications", [row], dedupe=False)
+    catalog = _catalog(path)
+    with catalog.locked():
+        state = channel_state(path)
+        previous = state.published.get(channel)
+        if report.channel == channel and previous != report.channel_version:
+            raise PinlakeError(
+                f"{path.name}: channel {channel!r} moved to version {previous} while version {report.version} was checked "
+                f"against {report.channel_version}; nothing was recorded",
+                hint="Run the refresh (or the publish) again: it checks against the channel's version now.",
+            )
+        row = _event_row(
+            path,
+            channel,
+            status,
+            seq=state.seq + 1,
+            dataset_version=report.version,
+            forced=force,
+            reason=reason,
+            failed=failed,
+            checks_hash=hash_,
+        )
+        catalog.append("publications", [row], dedupe=False, lock=False)
     commit_point("publish decision")
     if status == "published":
         sync_channel_tags(path, channel, report.version)
@@ -285,8 +301,14 @@ def publish(
     if spec is None:
         raise ValidationError(f"name the version to publish: {path.name}@VERSION", hint=f"See `pinlake versions {path.name}`.")
     state = resolve(path, spec)
-    if channel == LATEST or channel.isdigit():
-        raise ValidationError(f"{channel!r} cannot be a channel (a version number or 'latest')", hint="Use a name like 'prod'.")
+    problem = channel_name_problem(channel)
+    if problem:
+        raise ValidationError(f"cannot publish on {problem}", hint="Use a name like 'prod'.")
+    if channel in tags_of(path) and channel not in channel_state(path).channels:
+        raise ValidationError(
+            f"{channel!r} is a tag of dataset {path.name!r}, not a channel: tags never move",
+            hint="Publish on another name (e.g. 'prod'), or remove the tag first.",
+        )
     if entry.channel is not None and channel != entry.channel and not force:
         raise NotFoundError(
             f"dataset {path.name!r} is gated on channel {entry.channel!r}, not {channel!r}",

@@ -35,6 +35,18 @@ CHANNEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 DEFAULT_ITEM = "pinlake.demo.data:HealthDatasetItem"
 
 
+def channel_name_problem(name: str) -> str:
+    """Why ``name`` cannot be a channel ("" when it can): a version number, a reserved word, or not
+    a plain name (a channel is also a Lance tag on every table)."""
+    if name.isdigit():
+        return f"{name!r} collides with a version number; a channel is a name like 'prod'"
+    if name.lower() in RESERVED_CHANNELS or name.startswith(("lock-", "lock:", "pinlake-")):
+        return f"{name!r} is reserved (latest, lock-…, pinlake-…); pick a name like 'prod'"
+    if not CHANNEL_RE.match(name):
+        return f"{name!r}: a channel starts with a letter, then letters, digits, '_', '-', '.'"
+    return ""
+
+
 class RegistryEntry(BaseModel):
     """One dataset of the registry."""
 
@@ -106,14 +118,8 @@ class RegistryEntry(BaseModel):
     @field_validator("channel")
     @classmethod
     def _channel(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        if v.isdigit():
-            raise ValueError(f"{v!r} collides with a version number; a channel is a name like 'prod'")
-        if v.lower() in RESERVED_CHANNELS or v.startswith(("lock-", "lock:", "pinlake-")):
-            raise ValueError(f"{v!r} is reserved (latest, lock-…, pinlake-…); pick a name like 'prod'")
-        if not CHANNEL_RE.match(v):
-            raise ValueError(f"{v!r}: a channel starts with a letter, then letters, digits, '_', '-', '.'")
+        if v is not None and (problem := channel_name_problem(v)):
+            raise ValueError(problem)
         return v
 
     def script_path(self, registry_dir: Path) -> Path:

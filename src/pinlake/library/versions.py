@@ -64,6 +64,10 @@ class ChannelState:
     gated_at: datetime | None = None
     published: dict[str, int] = field(default_factory=dict)
     decisions: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: every channel the dataset has been gated or published on: only ``published`` resolves them
+    channels: set[str] = field(default_factory=set)
+    #: the highest event number so far (the next event takes ``seq + 1``)
+    seq: int = 0
 
     def status(self, entry: DatasetVersion) -> str:
         """``published``, ``quarantined``, ``candidate`` or "" (built while no channel gated it)."""
@@ -82,8 +86,11 @@ def channel_state(path: AnyPath) -> ChannelState:
     if lib is None:
         return state
     rows = Catalog(lib).read("publications", filter=f"dataset = {sql_str(path.name)}").to_pylist()
-    for r in sorted(rows, key=lambda r: r["decided_at"]):  # stable: rows of one instant keep their order
+    for r in sorted(rows, key=lambda r: r["seq"]):  # numbered under the catalog lock: machines' clocks do not order them
         event, channel = r["event"], r["channel"]
+        state.seq = max(state.seq, int(r["seq"]))
+        if channel:
+            state.channels.add(channel)
         if event == "gated":
             if state.channel != channel:
                 state.gated_at = r["decided_at"]
@@ -108,10 +115,12 @@ def tags_of(path: AnyPath, entries: list[DatasetVersion] | None = None, channels
     """
     lib = library_of(path)
     out: dict[str, int] = {}
+    state = ChannelState()
     if lib is not None:
         data = Catalog(lib).read("tags", filter=f"dataset = {sql_str(path.name)}", columns=["name", "dataset_version"])
         out.update(zip(data.column("name").to_pylist(), data.column("dataset_version").to_pylist()))
-        out.update((channels if channels is not None else channel_state(path)).published)
+        state = channels if channels is not None else channel_state(path)
+        out.update(state.published)
     if entries is None:
         entries = VersionLog(path).entries()
     lance_tags: dict[str, dict[str, int]] = {}
@@ -129,6 +138,8 @@ def tags_of(path: AnyPath, entries: list[DatasetVersion] | None = None, channels
             if all(e.tables.get(t) == v for t, v in tables.items()):
                 out[name] = e.dataset_version
                 break
+    for channel in state.channels - set(state.published):  # a channel resolves to its published version, or not at all
+        out.pop(channel, None)
     return out
 
 

@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -47,20 +48,25 @@ from pinlake.datasets.formats.common import (
     annotation_refs,
     categories_of,
     check_media_mode,
+    check_splits,
     default_info,
     place_media,
     prepare_out,
     provenance,
+    split_problem,
     with_content,
 )
 from pinlake.datasets.info import Category, DatasetInfo
-from pinlake.errors import InputFileError
+from pinlake.errors import InputFileError, ValidationError
 from pinlake.features.base import ItemRef, ViewRef
 from pinlake.features.groups import BBox, CompressedRLE, EntityWithCategory, Image, KeyPoints, SourceKind
 from pinlake.storage import S3Path
+from pinlake.util.mediapath import inside, url_problem
 
 IMAGE_KEYS = ("id", "file_name", "width", "height")
-ANNOTATION_KEYS = ("id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd", "keypoints", "num_keypoints")
+#: where an annotation without an ``id`` keeps its position in the file (its entity id derives from it)
+INDEX_KEY = "_pinlake_index"
+ANNOTATION_KEYS = ("id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd", "keypoints", "num_keypoints", INDEX_KEY)
 LENIENT_HINT = "Fix the file, or pass --lenient (lenient=True) to skip bad annotations and count them."
 
 
@@ -123,6 +129,11 @@ def _categories(path: Path, raw: list[Any]) -> list[Category]:
     if len(set(ids)) != len(ids):
         raise InputFileError(f"{path}: categories: id {next(i for i in ids if ids.count(i) > 1)} is used twice")
     return out
+
+
+def entity_key(ann: dict[str, Any]) -> object:
+    """What an annotation's entity id derives from: its COCO id, else its position in the file."""
+    return ann["id"] if ann.get("id") is not None else f"#{ann[INDEX_KEY]}"
 
 
 def finite_numbers(values: list[Any]) -> bool:
@@ -221,6 +232,9 @@ class CocoBuilder(DatasetBuilder):
     ) -> None:
         super().__init__(target_dir, dataset_item, info or default_info(target_dir))
         files = dict(annotations) if isinstance(annotations, Mapping) else {split: annotations}
+        for name in files:
+            if split_problem(name):
+                raise InputFileError(split_problem(name), hint="Name the split like train, val or test (--split).")
         dirs = dict(images_dir) if isinstance(images_dir, Mapping) else dict.fromkeys(files, images_dir)
         missing = sorted(set(files) - set(dirs))
         if missing:
@@ -272,9 +286,14 @@ class CocoBuilder(DatasetBuilder):
                 raise InputFileError(f"{where} (id {img['id']}): needs positive integer 'width' and 'height'")
             if img["id"] in images:
                 raise InputFileError(f"{where}: image id {img['id']} is used twice")
-            if not (folder / img["file_name"]).is_file():
+            problem = url_problem(img["file_name"]) if not img["file_name"].startswith("/") else "is an absolute path"
+            if problem:
                 raise InputFileError(
-                    f"{where} (id {img['id']}): image file {img['file_name']!r} is not in {folder}",
+                    f"{where} (id {img['id']}): file_name {img['file_name']!r} {problem}", hint="Name images relative to --images."
+                )
+            if inside(folder, img["file_name"]) is None:
+                raise InputFileError(
+                    f"{where} (id {img['id']}): image file {img['file_name']!r} is not in {folder} (missing, or a link that leaves it)",
                     hint="Pass the folder holding the images (--images DIR).",
                 )
             images[img["id"]] = img
@@ -283,12 +302,15 @@ class CocoBuilder(DatasetBuilder):
         for i, ann in enumerate(data.get("annotations") or []):
             if not isinstance(ann, dict):
                 raise InputFileError(f"{path}: annotations[{i}]: must be an object")
-            aid = ann.get("id", i)
-            where = f"{path}: annotation id {aid}"
-            if aid in ids:
+            aid = ann.get("id")
+            key = aid if aid is not None else ("index", i)  # an annotation without id is known by its position
+            where = f"{path}: annotation id {aid}" if aid is not None else f"{path}: annotations[{i}]"
+            if key in ids:
                 self._bad(f"{where}: the id is used twice")
                 continue
-            ids.add(aid)
+            ids.add(key)
+            if aid is None:
+                ann[INDEX_KEY] = i
             img = images.get(ann.get("image_id"))  # type: ignore[arg-type]
             if img is None:
                 self._bad(f"{where}: image_id {ann.get('image_id')!r} is not an image of the file")
@@ -391,7 +413,7 @@ class CocoBuilder(DatasetBuilder):
         source_id: str,
     ) -> None:
         t = self.build_time
-        entity_id = stable_id(item_id, "objects", ann.get("id"))
+        entity_id = stable_id(item_id, "objects", entity_key(ann))
         extra = {k: v for k, v in ann.items() if k not in ANNOTATION_KEYS}
         seg = ann.get("segmentation")
         sample["objects"].append(
@@ -496,7 +518,7 @@ class CocoBuilder(DatasetBuilder):
             im["content"].append(path.read_bytes() if self.embed else None)
             for ann, rle in zip(anns, rles):
                 cat = cats[ann["category_id"]]
-                entity_id = stable_id(item_id, "objects", ann.get("id"))
+                entity_id = stable_id(item_id, "objects", entity_key(ann))
                 seg = ann.get("segmentation")
                 extra = {k: v for k, v in ann.items() if k not in ANNOTATION_KEYS}
                 ob = cols["objects"]
@@ -554,6 +576,9 @@ def image_format(path: Path) -> str:
 
 
 # --- export ----------------------------------------------------------------------------------
+#: polygons text as the imports write it (lists of numbers only): copied into the JSON as it is;
+#: anything else is parsed and written again, so an edited value cannot inject JSON
+POLYGONS_TEXT = re.compile(r"\[\[[-+0-9.eE, \[\]]*\]\]")
 #: rows an export formats at a time (memory stays flat whatever the dataset's size)
 EXPORT_BATCH = 8192
 
@@ -575,6 +600,7 @@ def export_coco(
     check_media_mode(media)
     out_dir = prepare_out(out)
     roles = Roles(ds)
+    check_splits(ds, roles)
     cats = categories_of(ds, roles)
     prov = provenance(ds, "coco", **dict(provenance_extra or {}))
     counts: dict[str, int] = defaultdict(int)
@@ -639,7 +665,8 @@ class _ExportConnection:
         extra = "extra" if "extra" in item_cols else "''"
         con.execute(
             f"CREATE TEMP TABLE ids AS SELECT i.id, coalesce(i.split, 'default') AS split, {image_id} AS image_id, {coco_id} AS coco_id, "
-            f"{file_name} AS file_name, {extra} AS extra FROM t_{roles.item} i"
+            f"{file_name} AS file_name, {extra} AS extra FROM t_{roles.item} i "
+            f"WHERE i.id IN (SELECT item_ref.id FROM t_{roles.image})"  # an item without an image is no COCO image
         )
         con.execute(f"CREATE VIEW anns AS {self._anns()}")
         return con
@@ -657,7 +684,9 @@ class _ExportConnection:
             """The first row per entity of an annotation table (``columns``: name -> type when absent)."""
             if table is None:
                 return "(SELECT NULL::VARCHAR AS eid, " + ", ".join(f"NULL::{t} AS {c}" for c, t in columns.items()) + " LIMIT 0)"
-            return f"(SELECT DISTINCT ON (entity_ref.id) entity_ref.id AS eid, {', '.join(columns)} FROM t_{table})"
+            return (
+                f"(SELECT DISTINCT ON (entity_ref.id) entity_ref.id AS eid, {', '.join(columns)} FROM t_{table} ORDER BY entity_ref.id, id)"
+            )
 
         box = first(roles.bbox, {"coords": "DOUBLE[]", "format": "VARCHAR", "is_normalized": "BOOLEAN"})
         mask = first(roles.mask, {"size": "BIGINT[]", "counts": "BLOB"})
@@ -675,7 +704,8 @@ class _ExportConnection:
             LEFT JOIN {box} b ON b.eid = o.id
             LEFT JOIN {mask} m ON m.eid = o.id
             LEFT JOIN {kp} k ON k.eid = o.id
-            LEFT JOIN (SELECT DISTINCT ON (item_ref.id) item_ref.id AS iid, width, height FROM t_{roles.image}) v ON v.iid = o.item_ref.id
+            LEFT JOIN (SELECT DISTINCT ON (item_ref.id) item_ref.id AS iid, width, height FROM t_{roles.image} ORDER BY item_ref.id, id) v
+                ON v.iid = o.item_ref.id
         """
 
     def __exit__(self, *exc: object) -> None:
@@ -686,7 +716,7 @@ def _write_images(ds: Any, roles: Roles, con: Any, fh: Any, split: str, media_di
     """Stream the split's ``images`` entries (and place their media); returns how many."""
     reader = con.sql(
         f"""SELECT ids.id AS item, ids.image_id, ids.file_name, ids.extra, v.id AS view, v.url, v.sha256, v.width, v.height
-            FROM ids JOIN (SELECT DISTINCT ON (item_ref.id) * FROM t_{roles.image}) v ON v.item_ref.id = ids.id
+            FROM ids JOIN (SELECT DISTINCT ON (item_ref.id) * FROM t_{roles.image} ORDER BY item_ref.id, id) v ON v.item_ref.id = ids.id
             WHERE ids.split = ? ORDER BY ids.image_id""",
         params=[split],
     ).to_arrow_reader(EXPORT_BATCH)
@@ -731,6 +761,20 @@ def _write_annotations(con: Any, fh: Any, split: str, points: dict[int, int]) ->
     return n
 
 
+def _polygons_json(entity_id: str, text: str) -> str:
+    """Polygons text that is not plain number lists, parsed and written again (never spliced)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not (isinstance(value, list) and all(isinstance(p, list) and finite_numbers(p) for p in value)):
+        raise ValidationError(
+            f"objects row {entity_id!r}: field 'polygons' is not a list of polygons (lists of x, y numbers)",
+            hint="Fix the row's polygons (or clear them: the mask is exported instead).",
+        )
+    return json.dumps(value)
+
+
 def _annotation_json(r: dict[str, Any], points: dict[int, int]) -> str:
     """One COCO annotation as JSON text (polygons written as kept, not parsed)."""
     coco: dict[str, Any] = {
@@ -765,7 +809,8 @@ def _annotation_json(r: dict[str, Any], points: dict[int, int]) -> str:
         coco.update({k: v for k, v in json.loads(r["extra"]).items() if k not in coco})
     text = json.dumps(coco)
     if r["polygons"]:
-        return text[:-1] + ',"segmentation":' + r["polygons"] + "}"
+        polygons = r["polygons"] if POLYGONS_TEXT.fullmatch(r["polygons"]) else _polygons_json(r["eid"], r["polygons"])
+        return text[:-1] + ',"segmentation":' + polygons + "}"
     if r["mask_counts"] is not None:
         seg = {"size": list(r["mask_size"]), "counts": bytes(r["mask_counts"]).decode()}
         return text[:-1] + ',"segmentation":' + json.dumps(seg) + "}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -93,6 +94,28 @@ def annotation_refs(item_id: str, view_id: str, entity_id: str, source_id: str, 
         "created_at": at,
         "updated_at": at,
     }
+
+
+#: a split name an export may make a folder or file of
+SPLIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def split_problem(split: str) -> str:
+    """Why ``split`` cannot name an export's folder or file ("" when it can)."""
+    if not SPLIT_RE.match(split or "") or ".." in split:
+        return f"split {split!r} is not a plain name (letters, digits, '_', '-', '.')"
+    return ""
+
+
+def check_splits(ds: Dataset, roles: Roles) -> list[str]:
+    """The version's split names, refused before anything is written when one would leave the
+    export directory as a folder or file name."""
+    splits = [s or "default" for s in pc.unique(ds.to_arrow(roles.item, columns=["split"]).column("split")).to_pylist()]
+    for split in splits:
+        problem = split_problem(split)
+        if problem:
+            raise ValidationError(f"dataset {ds.name!r}: {problem}", hint="Rename the split before exporting.")
+    return sorted(splits)
 
 
 def categories_of(ds: Dataset, roles: Roles) -> list[Category]:
@@ -214,6 +237,8 @@ __all__ = [
     "V_TO_STATE",
     "ExportResult",
     "annotation_refs",
+    "check_splits",
+    "split_problem",
     "default_info",
     "Roles",
     "categories_of",

@@ -28,6 +28,7 @@ from pinlake.datasets.formats.common import (
     Roles,
     categories_of,
     check_media_mode,
+    check_splits,
     local_file,
     prepare_out,
     provenance,
@@ -70,6 +71,7 @@ def export_hf(
     check_media_mode(media)
     out_dir = prepare_out(out)
     roles = Roles(ds)
+    check_splits(ds, roles)
     cats = categories_of(ds, roles)
     names = [c.name for c in cats]
     prov = provenance(ds, "hf", **dict(provenance_extra or {}))
@@ -91,8 +93,9 @@ def export_hf(
     view_of = {it: j for j, it in enumerate(ref_ids(views, "item_ref").to_pylist())}
     objects = _objects_by_item(ds, roles, {n: i for i, n in enumerate(names)})
     splits: dict[str, list[int]] = defaultdict(list)
-    for i, s in enumerate(items.column("split").to_pylist()):
-        splits[s or "default"].append(i)
+    for i, (s, item_id) in enumerate(zip(items.column("split").to_pylist(), items.column("id").to_pylist())):
+        if item_id in view_of:  # an item without an image is no row
+            splits[s or "default"].append(i)
 
     def rows(split: str) -> Iterator[dict[str, Any]]:
         idx = splits[split]
@@ -148,12 +151,11 @@ def _write(
             fingerprint=hashlib.sha256(json.dumps([prov, split, media]).encode()).hexdigest()[:16],  # this export, not a cache key
         )
     hf.DatasetDict(parts).save_to_disk(str(out_dir))
+    counts = {f"rows.{s}": part.num_rows for s, part in parts.items()}
     for part in parts.values():
         part.cleanup_cache_files()
-    del parts
     shutil.rmtree(cache, ignore_errors=True)
     (out_dir / "pinlake.json").write_text(json.dumps(prov, indent=2) + "\n")
-    counts = {f"rows.{s}": len(i) for s, i in splits.items()}
     files = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
     return ExportResult("hf", out_dir, files, counts, prov)
 

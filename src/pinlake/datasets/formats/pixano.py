@@ -26,6 +26,7 @@ from pinlake.datasets.formats.common import (
     ExportResult,
     Roles,
     check_media_mode,
+    check_splits,
     place_media,
     prepare_out,
     provenance,
@@ -59,6 +60,7 @@ def export_pixano(
     check_media_mode(media)
     out_dir = prepare_out(out)
     roles = Roles(ds)
+    check_splits(ds, roles)
     prov = provenance(ds, "pixano", **dict(provenance_extra or {}))
     items = ds.to_arrow(roles.item)
     item_attrs = {f.name: t for f in items.schema if f.name not in ITEM_SKIP and (t := _attr_type(f.type))}

@@ -62,6 +62,7 @@ from pinlake.datasets.formats.common import (
     Roles,
     categories_of,
     check_media_mode,
+    check_splits,
     default_info,
     prepare_out,
     provenance,
@@ -530,6 +531,7 @@ def export_voc(
     check_media_mode(media)
     out_dir = prepare_out(out)
     roles = Roles(ds)
+    check_splits(ds, roles)
     cats = sorted(categories_of(ds, roles), key=lambda c: c.id)
     prov = provenance(ds, "voc", **dict(provenance_extra or {}))
     images = export_images(ds, roles, flat=True)

@@ -68,6 +68,7 @@ from pinlake.datasets.formats.common import (
     annotation_refs,
     categories_of,
     check_media_mode,
+    check_splits,
     default_info,
     place_media,
     prepare_out,
@@ -760,6 +761,7 @@ def export_yolo(
     check_media_mode(media)
     out_dir = prepare_out(out)
     roles = Roles(ds)
+    check_splits(ds, roles)
     cats = sorted(categories_of(ds, roles), key=lambda c: c.id)
     class_of = {c.name: i for i, c in enumerate(cats)}
     prov = provenance(ds, "yolo", **dict(provenance_extra or {}))
