@@ -81,7 +81,11 @@ E2E_DIRS = (REPO / "tests" / "e2e", REPO / "tests" / "faults")
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every e2e test (marked, or in tests/e2e or tests/faults), and every test using a server or
-    cluster fixture, is slow: the fast lane (``-m "not slow"``) leaves them out."""
+    cluster fixture, is slow: the fast lane (``-m "not slow"``) leaves them out. Tests marked
+    ``long`` are moved to the front."""
+    # the longest tests first (a stable sort: the shuffled order of the others is kept), so that on
+    # two workers none starts last and runs alone
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
     for item in items:
         if item.get_closest_marker("slow") is None and (
             item.get_closest_marker("e2e") is not None

@@ -35,6 +35,7 @@ def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.long
 def test_suite_passes_with_a_hostile_environment(tmp_path):
     user_home = tmp_path / "user-prefect-home"  # another project's Prefect home, with its own profile
     user_home.mkdir()

@@ -32,6 +32,7 @@ TUTORIAL = [
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.long
 def test_tutorial_pages_run_in_order(tmp_path):
     env = docs_env(tmp_path)
     work = tmp_path / "work"

@@ -22,6 +22,7 @@ def run(args, cwd, check=True):
     return proc
 
 
+@pytest.mark.long
 def test_demo_then_cli(tmp_path: Path):
     out = run(["demo"], tmp_path).stdout
     ds_dir = tmp_path / "library" / "health_images"

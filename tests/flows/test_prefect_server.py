@@ -244,6 +244,7 @@ def test_two_concurrent_refreshes_are_serialised(prefect_server, project, concur
     assert len(runs) == 2 and {r.state_name for r in runs} == {"Completed"}
 
 
+@pytest.mark.long
 def test_dead_refresh_frees_the_dataset_when_its_lease_runs_out(prefect_server, tmp_path):
     """A refresh holding a dataset's slot is killed (SIGKILL: a lost machine): the next refresh of that
     dataset waits, then gets the slot once the dead holder's lease (60 s) runs out; never stuck."""
