@@ -93,6 +93,14 @@ LibraryOption = typer.Option(
     envvar="PINLAKE_LIBRARY",
 )
 
+#: --registry of the commands that read an entry's checks (found as `pinlake refresh` finds it)
+ChecksRegistryOption = typer.Option(
+    None,
+    "--registry",
+    "-r",
+    help="The registry yaml declaring the checks (default: $PINLAKE_REGISTRY, else ./recipes/datasets.yaml, else the source checkout's).",
+)
+
 
 def library_path(value: Path | str | None) -> Any:
     """The library root: a local Path, or an S3Path for ``s3://bucket/prefix`` (see pinlake.storage)."""

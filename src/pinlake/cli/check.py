@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
+from pinlake.cli.app import ChecksRegistryOption, LibraryOption, app, console, echo_json, handle_errors, library_path
 from pinlake.integrations.prefect import resolve_registry
 
 STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "error": "bold magenta", "skip": "dim"}
@@ -40,12 +40,7 @@ def results_table(results: list, title: str) -> Table:
 @handle_errors
 def check(
     dataset: str = typer.Argument(..., help="DATASET or DATASET@VERSION (a number or a tag; default the latest version)."),
-    registry: Path | None = typer.Option(
-        None,
-        "--registry",
-        "-r",
-        help="The registry yaml declaring the checks (default: $PINLAKE_REGISTRY, else ./recipes/datasets.yaml, else the source checkout's).",
-    ),
+    registry: Path | None = ChecksRegistryOption,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     library: Path | None = LibraryOption,
 ) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
+from pinlake.cli.app import ChecksRegistryOption, LibraryOption, app, console, echo_json, handle_errors, library_path
 from pinlake.cli.check import results_table
 from pinlake.integrations.prefect import resolve_registry
 
@@ -19,12 +19,7 @@ def publish(
     channel: str | None = typer.Option(None, "--channel", "-c", help="The channel to move (default: the registry entry's channel)."),
     force: bool = typer.Option(False, "--force", help="Publish even when blocking checks fail (needs --reason)."),
     reason: str = typer.Option("", "--reason", help="Why; recorded with the user in catalog.publications."),
-    registry: Path | None = typer.Option(
-        None,
-        "--registry",
-        "-r",
-        help="The registry yaml declaring the checks (default: $PINLAKE_REGISTRY, else ./recipes/datasets.yaml, else the source checkout's).",
-    ),
+    registry: Path | None = ChecksRegistryOption,
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     library: Path | None = LibraryOption,
 ) -> None:

@@ -23,7 +23,7 @@ from pinlake.errors import NotFoundError, ValidationError
 from pinlake.library.connection import Library
 from pinlake.library.pin import PinnedDataset, parse_pin
 from pinlake.library.registry import Registry, RegistryEntry
-from pinlake.library.versions import channel_state, dataset_path, missing_tables, resolve
+from pinlake.library.versions import ChannelState, channel_state, dataset_path, missing_tables, resolve
 from pinlake.recipes.checks import PythonCheck, load_checks
 from pinlake.recipes.errors import RecipeError
 from pinlake.storage import AnyPath
@@ -62,12 +62,13 @@ class CheckReport:
         }
 
 
-def baseline_version(path: AnyPath, version: int, channel: str | None) -> int | None:
+def baseline_version(path: AnyPath, version: int, channel: str | None, channels: ChannelState | None = None) -> int | None:
     """The version the drift checks compare ``version`` with: the channel's published version; None
     while the channel has none (a first publish has nothing to drift from, and a quarantined
     version is no reference); the version before when ungated or checking the channel's own version."""
     if channel:
-        tagged = channel_state(path).published.get(channel)  # the channel's verdicts only, never a tag of its name
+        state = channels if channels is not None else channel_state(path)
+        tagged = state.published.get(channel)  # the channel's verdicts only, never a tag of its name
         if tagged is None:
             return None
         if tagged != version:
@@ -112,9 +113,10 @@ def check_dataset(
             f"dataset {path.name!r} version {state.dataset_version} was cleaned up ({', '.join(gone)})",
             hint="Check a version that `pinlake versions` lists as available.",
         )
-    base_v = baseline_version(path, state.dataset_version, entry.channel)
+    channels = channel_state(path)
+    base_v = baseline_version(path, state.dataset_version, entry.channel, channels)
     report = CheckReport(path.name, state.dataset_version, base_v, entry.channel)
-    report.channel_version = channel_state(path).published.get(entry.channel) if entry.channel else None
+    report.channel_version = channels.published.get(entry.channel) if entry.channel else None
     config = checks_config(entry.checks)
     python_checks, load_error = _python_checks(reg, entry)
     if load_error is None:

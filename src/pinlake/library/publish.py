@@ -304,7 +304,8 @@ def publish(
     problem = channel_name_problem(channel)
     if problem:
         raise ValidationError(f"cannot publish on {problem}", hint="Use a name like 'prod'.")
-    if channel in tags_of(path) and channel not in channel_state(path).channels:
+    channels = channel_state(path)
+    if channel not in channels.channels and channel in tags_of(path, channels=channels):
         raise ValidationError(
             f"{channel!r} is a tag of dataset {path.name!r}, not a channel: tags never move",
             hint="Publish on another name (e.g. 'prod'), or remove the tag first.",
