@@ -106,12 +106,21 @@ def _prepare_refresh(work: Path) -> None:
     )
 
 
-def _prepare_coco(work: Path) -> None:
-    """The base library plus a COCO export of health_images@1 to import."""
+def _prepare_export(work: Path, fmt: str) -> None:
+    """The base library plus an export of health_images@1 in ``fmt`` to import."""
     from pinlake.library.pin import open as open_pin
 
     _prepare_base(work)
-    open_pin("health_images@1", library=work / "library").export("coco", work / "coco", media="copy")
+    open_pin("health_images@1", library=work / "library").export(fmt, work / fmt, media="copy")
+
+
+def _prepare_coco(work: Path) -> None:
+    _prepare_export(work, "coco")
+
+
+def _import_argv(fmt: str) -> Callable[[Path], list[str]]:
+    """``pinlake build <the export> --format fmt --name <fmt>_import`` (YOLO: its data.yaml; VOC: its root)."""
+    return lambda w: [*CLI, "build", str(w / fmt), "--format", fmt, "--name", f"{fmt}_import", "--library", str(w / "library")]
 
 
 #: a registry channel with checks the demo passes (a publish) or cannot pass (a quarantine)
@@ -239,6 +248,8 @@ SCENARIOS = {
         ],
         rerun_ok=(1,),
     ),
+    "yolo import": Scenario("yolo import", lambda w: _prepare_export(w, "yolo"), _import_argv("yolo"), rerun_ok=(1,)),
+    "voc import": Scenario("voc import", lambda w: _prepare_export(w, "voc"), _import_argv("voc"), rerun_ok=(1,)),
     # write–audit–publish: build the candidate, then catalog.checks, the publications row, the channel's tags
     "gated refresh": Scenario(
         "gated refresh",
