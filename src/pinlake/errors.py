@@ -64,6 +64,10 @@ class RunnerError(PinlakeError):
     """A runner (e.g. a Dask cluster) is unknown, not installed or cannot be reached."""
 
 
+class ConflictError(PinlakeError):
+    """A write based on an older version than the latest, whose rows changed since (nothing written)."""
+
+
 __all__ = [
     "PinlakeError",
     "NotFoundError",
@@ -76,6 +80,7 @@ __all__ = [
     "InputFileError",
     "StorageError",
     "RunnerError",
+    "ConflictError",
 ]
 
 

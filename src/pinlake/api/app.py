@@ -11,16 +11,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pinlake import __version__
-from pinlake.api import routes_datasets, routes_items, routes_media, routes_tables
-from pinlake.api.deps import MAX_BODY_BYTES, MAX_SQL_BYTES, ApiError, ApiState
-from pinlake.errors import NotFoundError, PinlakeError, ValidationError
+from pinlake.api import deps, routes_datasets, routes_items, routes_media, routes_tables
+from pinlake.api.deps import DEFAULT_USER, MAX_BODY_BYTES, MAX_SQL_BYTES, USER_RE, ApiError, ApiState
+from pinlake.errors import ConflictError, NotFoundError, PinlakeError, ValidationError
 from pinlake.storage import location
 
 STATIC = Path(__file__).parent / "static"
@@ -90,12 +91,18 @@ def create_app(
     *,
     max_body_bytes: int | None = None,
     max_sql_bytes: int | None = None,
+    user: str | None = None,
+    user_header: str | None = None,
 ) -> FastAPI:
     """The pinlake API over ``library``; view urls resolve under ``media_dir``.
 
     Limits: request bodies over ``max_body_bytes`` get 413 (default ``PINLAKE_API_MAX_BODY_BYTES`` or
     16 MiB); a ``POST /sql`` answer whose JSON is over ``max_sql_bytes`` gets 422 (default
     ``PINLAKE_API_MAX_SQL_BYTES`` or 8 MiB).
+
+    Writes are recorded as made by ``user`` (default ``PINLAKE_API_USER`` or ``api``: the token's
+    identity), or by the value of the request header ``user_header`` (default
+    ``PINLAKE_API_USER_HEADER``; unset: no header is trusted) when a proxy in front of the server sets it.
     """
     app = FastAPI(
         title="pinlake",
@@ -107,6 +114,8 @@ def create_app(
         media_dir=Path(media_dir) if media_dir is not None else None,
         token=token if token is not None else (os.environ.get("PINLAKE_API_TOKEN") or None),
         max_sql_bytes=_limit(max_sql_bytes, "PINLAKE_API_MAX_SQL_BYTES", MAX_SQL_BYTES),
+        user=_identity(user, "PINLAKE_API_USER") or DEFAULT_USER,
+        user_header=_identity(user_header, "PINLAKE_API_USER_HEADER"),
     )
     max_body_bytes = _limit(max_body_bytes, "PINLAKE_API_MAX_BODY_BYTES", MAX_BODY_BYTES)
 
@@ -121,7 +130,15 @@ def create_app(
 
     @app.exception_handler(PinlakeError)
     async def _pinlake_error(request: Request, exc: PinlakeError) -> JSONResponse:
-        status = 404 if isinstance(exc, NotFoundError) else 422 if isinstance(exc, ValidationError) else 400
+        status = (
+            404
+            if isinstance(exc, NotFoundError)
+            else 422
+            if isinstance(exc, ValidationError)
+            else 409
+            if isinstance(exc, ConflictError)
+            else 400
+        )
         return _error(status, exc.message, exc.hint)
 
     @app.exception_handler(RequestValidationError)
@@ -154,6 +171,12 @@ def create_app(
     def health() -> dict[str, Any]:
         return {"status": "ok", "version": _version()}
 
+    @app.get("/auth", tags=["meta"], summary="Whether the server takes writes, and whether this request's bearer token is right")
+    def auth(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(deps.bearer)) -> dict[str, Any]:
+        state = deps.get_state(request)
+        ok = deps.token_ok(request, creds)
+        return {"writes_enabled": bool(state.token), "authenticated": ok, "user": deps.request_user(request) if ok else None}
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
@@ -173,6 +196,14 @@ def _limit(value: int | None, env: str, default: int) -> int:
             f"{env} (or the matching create_app argument) must be at least 1 byte, got {value}", hint=f"The default is {default}."
         )
     return value
+
+
+def _identity(value: str | None, env: str) -> str | None:
+    """A user name or header name: the argument, else the environment variable, else None."""
+    text = (value if value is not None else os.environ.get(env, "")).strip()
+    if text and not USER_RE.match(text):
+        raise ValidationError(f"{env}={text!r}: expected 1 to 128 printable characters", hint="e.g. alice, or X-Remote-User for a header.")
+    return text or None
 
 
 def _version() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ MAX_BODY_BYTES = 16 * 1024 * 1024  # request bodies (PINLAKE_API_MAX_BODY_BYTES 
 MAX_SQL_BYTES = 8 * 1024 * 1024  # JSON body of a POST /sql answer (PINLAKE_API_MAX_SQL_BYTES / create_app(max_sql_bytes=))
 
 
+DEFAULT_USER = "api"  # the token's identity unless PINLAKE_API_USER / create_app(user=) names one
+USER_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+
+
 class ApiError(Exception):
     """An HTTP error with a JSON body ``{"error": message, "hint": hint}``."""
 
@@ -46,6 +51,10 @@ class ApiState:
     media_dir: Path | None = None
     token: str | None = None
     max_sql_bytes: int = MAX_SQL_BYTES
+    #: who writes with the token (recorded as a version's pinlake.user); a request's ``user_header``
+    #: (set by a proxy the server trusts) names the user instead when present
+    user: str = DEFAULT_USER
+    user_header: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -54,15 +63,36 @@ def get_state(request: Request) -> ApiState:
 
 
 # --- auth --------------------------------------------------------------------
-_bearer = HTTPBearer(auto_error=False, description="PINLAKE_API_TOKEN, needed for writes")
+bearer = HTTPBearer(auto_error=False, description="PINLAKE_API_TOKEN, needed for writes")
 
 
-def require_token(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+def require_token(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
     token = get_state(request).token
     if not token:
         raise ApiError(401, "writes are disabled: the server has no API token", hint="Start the server with PINLAKE_API_TOKEN set.")
     if creds is None or not hmac.compare_digest(creds.credentials.encode(), token.encode()):
         raise ApiError(401, "missing or wrong bearer token", hint="Send 'Authorization: Bearer <PINLAKE_API_TOKEN>'.")
+
+
+def token_ok(request: Request, creds: HTTPAuthorizationCredentials | None) -> bool:
+    """The request carries the server's token (False when the server has none)."""
+    token = get_state(request).token
+    return bool(token) and creds is not None and hmac.compare_digest(creds.credentials.encode(), str(token).encode())
+
+
+def request_user(request: Request) -> str:
+    """Who makes a write: the trusted header's value when the server names one and the request sends
+    it, else the token's configured identity."""
+    state = get_state(request)
+    if state.user_header:
+        value = (request.headers.get(state.user_header) or "").strip()
+        if value:
+            if not USER_RE.match(value):
+                raise ApiError(
+                    422, f"header {state.user_header}: a user name of 1 to 128 printable characters", hint="Fix the proxy's user header."
+                )
+            return value
+    return state.user
 
 
 # --- datasets ------------------------------------------------------------------

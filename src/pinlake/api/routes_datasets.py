@@ -8,12 +8,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pinlake.api import deps
-from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pinned
+from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pinned, request_user, require_token
 from pinlake.library.connection import Library
 from pinlake.library.diff import diff_versions
+from pinlake.library.restore import restore_version
 from pinlake.library.versions import ChannelState
 from pinlake.storage import S3Path
 
@@ -37,6 +38,10 @@ def version_json(entry: Any, tags: dict[int, list[str]], channels: ChannelState 
         "lake_version": lin.get("pinlake.lake_version", ""),
         "code_version": lin.get("pinlake.code_version", ""),
         "user": lin.get("pinlake.user", ""),
+        "source_kind": lin.get("pinlake.source_kind", ""),
+        "items": lin.get("pinlake.items", ""),
+        "base_version": lin.get("pinlake.base_version", ""),
+        "restored_from": lin.get("pinlake.restored_from", ""),
     }
     return out
 
@@ -167,6 +172,30 @@ def preview(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> Resp
 def lineage(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> Any:
     ds = pinned(request, dataset, pin)
     return deps.lineage(get_state(request), ds, ds.version)
+
+
+class RestoreBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(..., ge=1, le=2**62, description="The version to restore (a new version equal to it is made)")
+    base_version: int | None = Field(
+        None, ge=1, le=2**62, description="The latest version the caller saw: refused with 409 if the dataset moved on since"
+    )
+    message: str = Field("", max_length=2000, description="Why, shown in the version timeline")
+
+
+@router.post(
+    "/datasets/{dataset}/restore",
+    dependencies=[Depends(require_token)],
+    summary="Restore a version (a new version equal to it, recorded with its user)",
+    responses={404: {"description": "Unknown dataset or version"}, 409: {"description": "The dataset moved on since base_version"}},
+)
+def restore(
+    request: Request, dataset: str = NAME, body: RestoreBody = Body(..., examples=[{"version": 1, "base_version": 2}])
+) -> dict[str, Any]:
+    user = request_user(request)
+    ds = open_for_request(get_state(request), dataset)
+    entry = restore_version(ds.path, body.version, user=user, expect_latest=body.base_version, message=body.message)
+    return {"dataset": ds.name, "dataset_version": entry.dataset_version, "restored_from": body.version, "user": user}
 
 
 class SqlQuery(BaseModel):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pinned, require_token
-from pinlake.api.rows import BodyError, row_json, validate_body
+from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pinned, request_user, require_token
+from pinlake.api.rows import BodyError, row_json, validate_body, validate_rows
+from pinlake.library.annotate import MAX_EDIT_ROWS, TableEdits, edit_item, item_context
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -102,10 +104,120 @@ def list_items(
     }
 
 
-@router.get("/{dataset}/{id}", summary="One item with its views, entities and annotations")
+@router.get(
+    "/{dataset}/{id}",
+    summary="One item with its views, entities and annotations",
+    description="Also `dataset_version` (the version read: an edit names it as its `base_version`), `sources` "
+    "(the source rows its annotations point at, by id) and `categories` (per entity table with a category: the "
+    "dataset's categories, then every one its entities use).",
+)
 def get_item(request: Request, dataset: str = NAME, id: str = Path(..., max_length=256), pin: Pin = Depends()) -> dict[str, Any]:
     ds = pinned(request, dataset, pin)
-    return item_json(ds, ds.get_dataset_items(id))
+    item = ds.get_dataset_items(id)
+    context = item_context(ds, item)
+    return {
+        **item_json(ds, item),
+        "dataset_version": ds.version,
+        "sources": {sid: row_json(ds.name, "source", row) for sid, row in context["sources"].items()},
+        "categories": context["categories"],
+    }
+
+
+# --- the editor's save: one item's edits as one version -------------------------------------------------
+ID = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class TableEditsBody(BaseModel):
+    """The edits of one entity or annotation table: rows in the shape GET returns (``{id, data}``) or flat."""
+
+    model_config = ConfigDict(extra="forbid")
+    add: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_EDIT_ROWS, description="New rows (no id: one is made)")
+    update: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_EDIT_ROWS, description="Whole rows replacing theirs, by id")
+    delete: list[ID] = Field(
+        default_factory=list, max_length=MAX_EDIT_ROWS, description="Ids to delete; an entity takes its annotations with it"
+    )
+
+
+class ItemEditBody(BaseModel):
+    """One save of the editor: every edit of one item, applied as one dataset version."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_version: int = Field(..., ge=1, le=2**62, description="The version the edit was made on (`dataset_version` of GET)")
+    message: str = Field("", max_length=2000, description="What the edit does, shown in the version timeline")
+    tables: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], TableEditsBody] = Field(
+        ..., min_length=1, max_length=64, description="Edits per entity or annotation table"
+    )
+
+
+class ItemEditResponse(BaseModel):
+    dataset: str
+    item_id: str
+    dataset_version: int = Field(description="The new version")
+    base_version: int
+    source_id: str = Field(description="The `human` source row the added and changed annotations point at")
+    ids: list[str] = Field(description="Ids of the added rows")
+    added: dict[str, list[str]]
+    updated: dict[str, list[str]]
+    deleted: dict[str, list[str]] = Field(description="Deleted ids per table, an entity's annotations included")
+
+
+EDIT_EXAMPLE = {
+    "base_version": 1,
+    "message": "box the left lung",
+    "tables": {
+        "objects": {"add": [{"id": "e1", "data": {"view_ref": {"name": "image", "id": "VIEW_ID"}, "category": "lung"}}]},
+        "bbox": {
+            "add": [
+                {
+                    "data": {
+                        "view_ref": {"name": "image", "id": "VIEW_ID"},
+                        "entity_ref": {"name": "objects", "id": "e1"},
+                        "coords": [10, 20, 30, 40],
+                    }
+                }
+            ]
+        },
+    },
+}
+
+
+@router.post(
+    "/{dataset}/{id}/edits",
+    dependencies=[Depends(require_token)],
+    response_model=ItemEditResponse,
+    summary="Save an item's edits (one new dataset version, by a human)",
+    description="Adds, updates and deletes entities and annotations of one item as ONE new version, recorded with "
+    "source kind `human`, the user, the message and the item id. Rows are validated by the dataset's schemas (422 naming "
+    "`body.tables.<table>.<add|update>.<i>.<field>`); unknown item or row ids are 404; an edit whose `base_version` is "
+    "older than the latest, where rows it touches changed since, is refused with 409 and nothing is written.",
+    responses={404: {"description": "Unknown dataset, item, version or row ids"}, 409: {"description": "Rows changed since base_version"}},
+)
+def edit(
+    request: Request, dataset: str = NAME, id: str = Path(..., max_length=256), body: ItemEditBody = Body(..., examples=[EDIT_EXAMPLE])
+) -> dict[str, Any]:
+    user = request_user(request)
+    ds = open_for_request(get_state(request), dataset)
+    tables: dict[str, TableEdits] = {}
+    detail: list[dict[str, Any]] = []
+    for table, e in body.tables.items():
+        schema = ds.schema.schemas.get(table)
+        if schema is None:
+            raise BodyError(
+                [{"loc": ["body", "tables", table], "msg": f"dataset {ds.name!r} has no table {table!r}", "type": "value_error"}]
+            )
+        rows: dict[str, list[Any]] = {}
+        for kind in ("add", "update"):
+            try:
+                loc = ("body", "tables", table, kind)
+                rows[kind] = validate_rows(schema, getattr(e, kind), table, require_id=kind == "update", loc=loc, allow_empty=True)
+            except BodyError as exc:
+                detail.extend(exc.detail)
+        if not detail:
+            tables[table] = TableEdits(add=rows["add"], update=rows["update"], delete=list(e.delete))
+    if detail:
+        raise BodyError(detail)
+    result = edit_item(ds, id, tables, base_version=body.base_version, user=user, message=body.message).to_dict()
+    return {**result, "ids": [i for ids in result["added"].values() for i in ids]}
 
 
 @router.post("/{dataset}/", status_code=201, dependencies=[Depends(require_token)], summary="Add items (new dataset version)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -100,26 +100,36 @@ class BodyError(ApiError):
 
 
 def validate_body(
-    model: type[BaseModel], body: Any, flatten: Callable[[Any, int], dict[str, Any]], what: str, require_id: bool = False
+    model: type[BaseModel],
+    body: Any,
+    flatten: Callable[[Any, int], dict[str, Any]],
+    what: str,
+    require_id: bool = False,
+    *,
+    loc: Sequence[Any] = ("body",),
+    allow_empty: bool = False,
 ) -> list[Any]:
-    """Each object of ``body`` (one or a list), flattened then validated as ``model``; one 422 naming every bad field."""
+    """Each object of ``body`` (one or a list), flattened then validated as ``model``; one 422 naming every
+    bad field (``loc``: where the list is in the request, e.g. ``("body", "tables", "bbox", "add")``)."""
     raws = body if isinstance(body, list) else [body]
-    if not raws:
-        raise BodyError([{"loc": ["body"], "msg": f"no {what}s given", "type": "value_error"}])
+    if not raws and not allow_empty:
+        raise BodyError([{"loc": list(loc), "msg": f"no {what}s given", "type": "value_error"}])
     out, detail = [], []
     for i, raw in enumerate(raws):
         flat = flatten(raw, i)
         if require_id and not flat.get("id"):
-            detail.append({"loc": ["body", i, "id"], "msg": f"Field required (the id of the {what} to update)", "type": "missing"})
+            detail.append({"loc": [*loc, i, "id"], "msg": f"Field required (the id of the {what} to update)", "type": "missing"})
             continue
         try:
             out.append(model.model_validate(flat))
         except PydanticValidationError as exc:
-            detail.extend(validation_detail(exc, ["body", i]))
+            detail.extend(validation_detail(exc, [*loc, i]))
     if detail:
         raise BodyError(detail)
     return out
 
 
-def validate_rows(schema: type[BaseModel], body: Any, table: str, require_id: bool = False) -> list[BaseModel]:
-    return validate_body(schema, body, _flatten, "row", require_id)
+def validate_rows(
+    schema: type[BaseModel], body: Any, table: str, require_id: bool = False, *, loc: Sequence[Any] = ("body",), allow_empty: bool = False
+) -> list[BaseModel]:
+    return validate_body(schema, body, _flatten, "row", require_id, loc=loc, allow_empty=allow_empty)

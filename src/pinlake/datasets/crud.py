@@ -47,6 +47,8 @@ def new_id() -> str:
 class _Batch:
     def __init__(self, operation: str) -> None:
         self.operation = operation
+        #: the writer's own words for the version, put before the list of table changes in its log message
+        self.message = ""
         self.changed: dict[str, int] = {}
         self.ops: list[str] = []
         self.lineage: dict[str, str] = {}
@@ -95,7 +97,9 @@ class CrudMixin:
 
     # --- version plumbing --------------------------------------------------------
     @contextmanager
-    def batch(self, operation: str = "crud", *, record_empty: bool = False, derived: bool = False, **lineage: Any) -> Iterator[Self]:
+    def batch(
+        self, operation: str = "crud", *, record_empty: bool = False, derived: bool = False, message: str = "", **lineage: Any
+    ) -> Iterator[Self]:
         """Group several writes into one dataset version::
 
             with ds.batch("fix labels"):
@@ -105,7 +109,8 @@ class CrudMixin:
         ``record_empty=True`` records a version even when no table changed (e.g. a new lock that
         selects the same resources), so the version carries the new lineage. ``derived=True``
         computes the new version's stats and preview before its commit (a build does); otherwise
-        the version has none until ``pinlake stats`` / ``pinlake preview`` make them.
+        the version has none until ``pinlake stats`` / ``pinlake preview`` make them. ``message``
+        (e.g. an annotator's words) heads the version's log message, before the table changes.
 
         If a write raises, nothing is committed, the table versions it made are rolled back, and
         the dataset stays writable at the version it had.
@@ -117,6 +122,7 @@ class CrudMixin:
         with self._log.locked():
             self._reconcile()
             self._batch = _Batch(operation)
+            self._batch.message = message
             self._batch.lineage = lineage_properties(operation, **lineage)
             self._batch.bases = self._log.write_bases(self._state)
             try:
@@ -139,6 +145,8 @@ class CrudMixin:
         for t, v in self._batch.changed.items():
             rows[t] = lance_dataset(table_uri(self.path, t), version=v).count_rows()
         message = "; ".join(self._batch.ops) or "no table changed"
+        if self._batch.message:
+            message = f"{self._batch.message} ({message})"
         info = self.info.model_copy(deep=True)
         info.num_items = rows.get("item", 0)
         if derived:

@@ -6,17 +6,30 @@ import json
 
 from pinlake.datasets.tables import table_uri
 from pinlake.datasets.versions import VERSION_FILES, DatasetVersion, VersionLog
-from pinlake.errors import NotFoundError
+from pinlake.errors import ConflictError, NotFoundError
 from pinlake.library.versions import missing_tables, resolve
 from pinlake.provenance import lineage_properties
 from pinlake.storage import AnyPath, lance_dataset
 
 
 # --- restore --------------------------------------------------------------------------------
-def restore_version(path: AnyPath, version: int | str) -> DatasetVersion:
-    """Append a new dataset version equal to an old one (each table restored to its old version)."""
+def restore_version(
+    path: AnyPath, version: int | str, *, user: str | None = None, expect_latest: int | None = None, message: str = ""
+) -> DatasetVersion:
+    """Append a new dataset version equal to an old one (each table restored to its old version).
+
+    ``user`` is recorded as the version's ``pinlake.user`` (default: the process's user);
+    ``expect_latest``: refuse with :class:`ConflictError` (nothing written) unless the latest version
+    still is that one, so a restore chosen on a page that went stale undoes nothing it did not show."""
     log = VersionLog(path)
     with log.locked():
+        if expect_latest is not None:
+            latest = log.latest()
+            if latest is not None and latest.dataset_version != expect_latest:
+                raise ConflictError(
+                    f"dataset {path.name!r} moved on to version {latest.dataset_version} since version {expect_latest}; nothing restored",
+                    hint=f"Reload the versions and choose again (a restore now would also undo version {latest.dataset_version}).",
+                )
         target = resolve(path, version)
         gone = missing_tables(target, path)
         if gone:
@@ -34,7 +47,7 @@ def restore_version(path: AnyPath, version: int | str) -> DatasetVersion:
                 lance_dataset(uri, version=v).restore()
                 tables[table] = lance_dataset(uri).version
             rows[table] = target.rows.get(table, lance_dataset(uri, version=tables[table]).count_rows())
-        props = lineage_properties("restore", restored_from=target.dataset_version)
+        props = lineage_properties("restore", restored_from=target.dataset_version, user=user or None)
         for key in ("pinlake.lock_hash", "pinlake.lake_version", "pinlake.recipe_hash"):
             if target.lineage.get(key):
                 props[key] = target.lineage[key]
@@ -43,7 +56,7 @@ def restore_version(path: AnyPath, version: int | str) -> DatasetVersion:
             tables,
             rows,
             props,
-            f"restore of version {target.dataset_version}",
+            f"{message} (restore of version {target.dataset_version})" if message else f"restore of version {target.dataset_version}",
             derive=lambda entry: restored_files(log, target.dataset_version, entry.dataset_version),
         )
 

@@ -1,0 +1,281 @@
+"""The editor's routes: POST /items/{dataset}/{id}/edits (one version per save, by a human, optimistic
+concurrency by base version), POST /datasets/{dataset}/restore, GET /auth, the item's editor context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from api_client import AUTH, TOKEN, make_client
+
+from pinlake.datasets.dataset import Dataset
+
+DS = "health_images"
+
+
+def _item(c, index: int = 0) -> dict:
+    item_id = c.get(f"/items/{DS}/?limit={index + 1}").json()["items"][index]["id"]
+    return c.get(f"/items/{DS}/{item_id}").json()
+
+
+def _first_box(item: dict) -> tuple[dict, dict]:
+    """An entity of the item that has a bbox, and that bbox."""
+    box = item["annotations"]["bbox"][0]
+    entity = next(e for e in item["entities"]["objects"] if e["id"] == box["data"]["entity_ref"]["id"])
+    return entity, box
+
+
+def _new_box(item: dict, entity_id: str, coords: list[float], category: str = "lung") -> dict:
+    view = {"name": "image", "id": item["views"]["image"]["id"]}
+    return {
+        "objects": {"add": [{"id": entity_id, "data": {"view_ref": view, "category": category}}]},
+        "bbox": {"add": [{"data": {"view_ref": view, "entity_ref": {"name": "objects", "id": entity_id}, "coords": coords}}]},
+    }
+
+
+def test_item_has_version_sources_and_categories(client):
+    item = _item(client)
+    assert item["dataset_version"] == 1
+    (source,) = item["sources"].values()
+    assert source["data"]["name"] == "Builder" and source["data"]["kind"] == "other"
+    cats = item["categories"]["objects"]
+    assert {"heart", "lung", "bone", "lesion"} <= set(cats) and cats == sorted(cats)
+
+
+def test_auth_says_whether_writes_are_open(client, writer):
+    assert client.get("/auth").json() == {"writes_enabled": False, "authenticated": False, "user": None}
+    assert writer.get("/auth").json() == {"writes_enabled": True, "authenticated": False, "user": None}
+    assert writer.get("/auth", headers={"Authorization": "Bearer nope"}).json()["authenticated"] is False
+    assert writer.get("/auth", headers=AUTH).json() == {"writes_enabled": True, "authenticated": True, "user": "api"}
+
+
+def test_save_adds_entity_and_box_as_one_human_version(demo: Path):
+    c = make_client(demo, token=TOKEN, user="alice")
+    item = _item(c)
+    n_objects, n_boxes = len(item["entities"]["objects"]), len(item["annotations"]["bbox"])
+    body = {"base_version": 1, "message": "box the left lung", "tables": _new_box(item, "newentity01", [10.5, 20, 30, 40.25])}
+    r = c.post(f"/items/{DS}/{item['id']}/edits", json=body, headers=AUTH)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["dataset_version"] == 2 and out["base_version"] == 1 and out["item_id"] == item["id"]
+    assert out["added"]["objects"] == ["newentity01"] and len(out["added"]["bbox"]) == 1 and len(out["ids"]) == 2
+
+    after = c.get(f"/items/{DS}/{item['id']}").json()
+    assert after["dataset_version"] == 2
+    assert len(after["entities"]["objects"]) == n_objects + 1 and len(after["annotations"]["bbox"]) == n_boxes + 1
+    (box,) = [b for b in after["annotations"]["bbox"] if b["id"] == out["added"]["bbox"][0]]
+    assert box["data"]["coords"] == [10.5, 20, 30, 40.25] and box["data"]["item_ref"]["id"] == item["id"]
+    source = after["sources"][box["data"]["source_ref"]["id"]]
+    assert source["data"] == {**source["data"], "name": "alice", "kind": "human"}
+    # the version: one entry, operation annotate, the user, the message, the item, source kind human
+    (v2,) = [v for v in c.get(f"/datasets/{DS}/versions").json() if v["dataset_version"] == 2]
+    assert v2["operation"] == "annotate" and v2["message"].startswith("box the left lung (")
+    assert v2["summary"]["user"] == "alice" and v2["summary"]["source_kind"] == "human"
+    assert v2["summary"]["items"] == item["id"] and v2["summary"]["base_version"] == "1"
+    # version 1 is unchanged, and the diff says what changed
+    assert len(c.get(f"/items/{DS}/{item['id']}?version=1").json()["annotations"]["bbox"]) == n_boxes
+    d = c.get(f"/datasets/{DS}/diff?a=1&b=2").json()
+    assert d["tables"]["bbox"]["added"] == 1 and d["tables"]["objects"]["added"] == 1 and d["tables"]["source"]["added"] == 1
+    # a second save by the same user reuses their source row
+    r = c.post(
+        f"/items/{DS}/{item['id']}/edits",
+        json={"base_version": 2, "tables": _new_box(item, "newentity02", [1, 2, 3, 4])},
+        headers=AUTH,
+    )
+    assert r.status_code == 200 and r.json()["source_id"] == out["source_id"]
+    assert c.get(f"/datasets/{DS}/diff?a=2&b=3").json()["tables"]["source"]["added"] == 0
+
+
+def test_move_relabel_and_delete_cascade(writer):
+    item = _item(writer)
+    entity, box = _first_box(item)
+    moved = {**box, "data": {**box["data"], "coords": [1.0, 2.0, 50.0, 60.0]}}
+    relabelled = {**entity, "data": {**entity["data"], "category": "liver"}}
+    r = writer.post(
+        f"/items/{DS}/{item['id']}/edits",
+        json={"base_version": 1, "tables": {"bbox": {"update": [moved]}, "objects": {"update": [relabelled]}}},
+        headers=AUTH,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["updated"] == {"objects": [entity["id"]], "bbox": [box["id"]]}
+    assert writer.get(f"/annotations/{DS}/bbox/{box['id']}").json()["data"]["coords"] == [1.0, 2.0, 50.0, 60.0]
+    assert writer.get(f"/entities/{DS}/objects/{entity['id']}").json()["data"]["category"] == "liver"
+
+    # delete the entity: its box and keypoints go with it in version 3, and stay in version 2
+    kps = [k["id"] for k in item["annotations"]["keypoints"] if k["data"]["entity_ref"]["id"] == entity["id"]]
+    assert kps
+    r = writer.post(
+        f"/items/{DS}/{item['id']}/edits", json={"base_version": 2, "tables": {"objects": {"delete": [entity["id"]]}}}, headers=AUTH
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["dataset_version"] == 3
+    assert r.json()["deleted"] == {"bbox": [box["id"]], "keypoints": sorted(kps), "objects": [entity["id"]]}
+    for table, group, row_id in (
+        ("objects", "entities", entity["id"]),
+        ("bbox", "annotations", box["id"]),
+        ("keypoints", "annotations", kps[0]),
+    ):
+        assert writer.get(f"/{group}/{DS}/{table}/{row_id}").status_code == 404
+        assert writer.get(f"/{group}/{DS}/{table}/{row_id}?version=2").status_code == 200
+
+
+def test_stale_base_version_is_409_only_when_the_same_rows_changed(writer):
+    item = _item(writer)
+    _entity, box = _first_box(item)
+    first = {**box, "data": {**box["data"], "coords": [5.0, 5.0, 10.0, 10.0]}}
+    assert (
+        writer.post(
+            f"/items/{DS}/{item['id']}/edits", json={"base_version": 1, "tables": {"bbox": {"update": [first]}}}, headers=AUTH
+        ).status_code
+        == 200
+    )
+    # a second editor still on version 1 moves the same box: refused, nothing written
+    second = {**box, "data": {**box["data"], "coords": [7.0, 7.0, 10.0, 10.0]}}
+    r = writer.post(f"/items/{DS}/{item['id']}/edits", json={"base_version": 1, "tables": {"bbox": {"update": [second]}}}, headers=AUTH)
+    assert r.status_code == 409, r.text
+    assert "since version 1" in r.json()["error"] and box["id"] in r.json()["error"] and "nothing saved" in r.json()["error"]
+    assert "Reload" in r.json()["hint"]
+    # deleting the entity of that box from version 1 takes the changed box with it: refused too
+    r = writer.post(
+        f"/items/{DS}/{item['id']}/edits",
+        json={"base_version": 1, "tables": {"objects": {"delete": [box["data"]["entity_ref"]["id"]]}}},
+        headers=AUTH,
+    )
+    assert r.status_code == 409, r.text
+    assert [v["dataset_version"] for v in writer.get(f"/datasets/{DS}/versions").json()] == [1, 2]
+    assert writer.get(f"/annotations/{DS}/bbox/{box['id']}").json()["data"]["coords"] == [5.0, 5.0, 10.0, 10.0]
+    # an edit of other rows from version 1 goes through (nothing it touches changed)
+    r = writer.post(
+        f"/items/{DS}/{item['id']}/edits", json={"base_version": 1, "tables": _new_box(item, "other00001", [1, 1, 2, 2])}, headers=AUTH
+    )
+    assert r.status_code == 200 and r.json()["dataset_version"] == 3
+    # a base version that does not exist
+    r = writer.post(f"/items/{DS}/{item['id']}/edits", json={"base_version": 9, "tables": {"bbox": {"update": [first]}}}, headers=AUTH)
+    assert r.status_code == 404 and "version 9" in r.json()["error"]
+
+
+def test_unknown_ids_are_404(writer):
+    item = _item(writer)
+    _entity, box = _first_box(item)
+    other = _item(writer, 1)
+    url = f"/items/{DS}/{item['id']}/edits"
+    r = writer.post(f"/items/{DS}/ghost/edits", json={"base_version": 1, "tables": {"bbox": {"delete": [box["id"]]}}}, headers=AUTH)
+    assert r.status_code == 404 and "ghost" in r.json()["error"]
+    r = writer.post(url, json={"base_version": 1, "tables": {"bbox": {"delete": ["nope"]}}}, headers=AUTH)
+    assert r.status_code == 404 and "'nope'" in r.json()["error"] and "tables.bbox" in r.json()["error"]
+    r = writer.post(url, json={"base_version": 1, "tables": {"bbox": {"update": [{**box, "id": "nope2"}]}}}, headers=AUTH)
+    assert r.status_code == 404 and "nope2" in r.json()["error"]
+    # a row of another item is not a row of this one
+    r = writer.post(url, json={"base_version": 1, "tables": {"bbox": {"delete": [other["annotations"]["bbox"][0]["id"]]}}}, headers=AUTH)
+    assert r.status_code == 404
+    assert (
+        writer.post("/items/nodataset/x/edits", json={"base_version": 1, "tables": {"bbox": {"delete": ["a"]}}}, headers=AUTH).status_code
+        == 404
+    )
+    assert [v["dataset_version"] for v in writer.get(f"/datasets/{DS}/versions").json()] == [1]
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"tables": {"bbox": {"delete": ["x"]}}}, "body.base_version"),
+        ({"base_version": 0, "tables": {"bbox": {"delete": ["x"]}}}, "body.base_version"),
+        ({"base_version": 1, "tables": {}}, "body.tables"),
+        ({"base_version": 1, "tables": {"bbox": {"move": []}}}, "body.tables.bbox.move"),
+        ({"base_version": 1, "tables": {"bbox": {"add": [{"data": {"coords": [1, 2, 3]}}]}}}, "body.tables.bbox.add.0.coords"),
+        ({"base_version": 1, "tables": {"bbox": {"add": [{"data": {"coords": [1, 2, -3, 4]}}]}}}, "body.tables.bbox.add.0"),
+        ({"base_version": 1, "tables": {"objects": {"add": [{"data": {}}]}}}, "body.tables.objects.add.0.category"),
+        ({"base_version": 1, "tables": {"objects": {"update": [{"data": {"category": "x"}}]}}}, "body.tables.objects.update.0.id"),
+        ({"base_version": 1, "tables": {"nosuch": {"delete": ["x"]}}}, "body.tables.nosuch"),
+        ({"base_version": 1, "tables": {"bbox": {}}}, "tables"),  # nothing to save
+        ({"base_version": 1, "tables": {"image": {"delete": ["x"]}}}, "tables.image"),  # a view table
+        (
+            {"base_version": 1, "tables": {"bbox": {"add": [{"data": {"item_ref": {"name": "item", "id": "other"}}}]}}},
+            "tables.bbox.add.0.item_ref",
+        ),
+        ({"base_version": 1, "message": "x" * 2001, "tables": {"bbox": {"delete": ["x"]}}}, "body.message"),
+        ({"base_version": 1, "tables": {"bbox": {"delete": ["x"]}}, "extra": 1}, "body.extra"),
+    ],
+)
+def test_bad_bodies_are_422_naming_the_field(writer, body, field):
+    item = _item(writer)
+    r = writer.post(f"/items/{DS}/{item['id']}/edits", json=body, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert field in r.json()["error"], r.json()
+    assert "\n" not in r.json()["error"]
+    assert [v["dataset_version"] for v in writer.get(f"/datasets/{DS}/versions").json()] == [1]
+
+
+def test_edit_and_restore_need_the_token(client, writer):
+    item = _item(client)
+    body = {"base_version": 1, "tables": {"bbox": {"delete": [item["annotations"]["bbox"][0]["id"]]}}}
+    for c, headers in ((client, AUTH), (writer, {}), (writer, {"Authorization": "Bearer nope"})):
+        r = c.post(f"/items/{DS}/{item['id']}/edits", json=body, headers=headers)
+        assert r.status_code == 401 and "token" in r.json()["error"]
+        r = c.post(f"/datasets/{DS}/restore", json={"version": 1}, headers=headers)
+        assert r.status_code == 401
+    assert [v["dataset_version"] for v in writer.get(f"/datasets/{DS}/versions").json()] == [1]
+
+
+def test_user_from_a_trusted_header(demo: Path):
+    c = make_client(demo, token=TOKEN, user="robot", user_header="X-Remote-User")
+    item = _item(c)
+    assert c.get("/auth", headers={**AUTH, "X-Remote-User": "bob"}).json()["user"] == "bob"
+    r = c.post(
+        f"/items/{DS}/{item['id']}/edits",
+        json={"base_version": 1, "tables": {"bbox": {"delete": [item["annotations"]["bbox"][0]["id"]]}}},
+        headers={**AUTH, "X-Remote-User": "bob"},
+    )
+    assert r.status_code == 200
+    assert c.get(f"/datasets/{DS}/versions").json()[-1]["summary"]["user"] == "bob"
+    r = c.post(f"/datasets/{DS}/restore", json={"version": 1}, headers=AUTH)  # no header: the token's identity
+    assert r.status_code == 200 and r.json()["user"] == "robot"
+    # a server that trusts no header ignores it
+    plain = make_client(demo, token=TOKEN)
+    assert plain.get("/auth", headers={**AUTH, "X-Remote-User": "bob"}).json()["user"] == "api"
+
+
+def test_restore_previous_is_a_new_recorded_version(writer):
+    item = _item(writer)
+    _entity, box = _first_box(item)
+    r = writer.post(f"/items/{DS}/{item['id']}/edits", json={"base_version": 1, "tables": {"bbox": {"delete": [box["id"]]}}}, headers=AUTH)
+    assert r.json()["dataset_version"] == 2
+    # restoring from a stale page is refused
+    writer.post(
+        f"/items/{DS}/{item['id']}/edits", json={"base_version": 2, "tables": _new_box(item, "e000000003", [1, 1, 1, 1])}, headers=AUTH
+    )
+    r = writer.post(f"/datasets/{DS}/restore", json={"version": 1, "base_version": 2}, headers=AUTH)
+    assert r.status_code == 409 and "version 3" in r.json()["error"]
+    r = writer.post(f"/datasets/{DS}/restore", json={"version": 1, "base_version": 3, "message": "undo"}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"dataset": DS, "dataset_version": 4, "restored_from": 1, "user": "api"}
+    v4 = writer.get(f"/datasets/{DS}/versions").json()[-1]
+    assert v4["operation"] == "restore" and v4["summary"]["restored_from"] == "1" and v4["message"].startswith("undo")
+    assert writer.get(f"/annotations/{DS}/bbox/{box['id']}").status_code == 200
+    assert writer.get(f"/datasets/{DS}/diff?a=1&b=4").json()["num_ids"] == 0
+    assert writer.post(f"/datasets/{DS}/restore", json={"version": 99}, headers=AUTH).status_code == 404
+    r = writer.post(f"/datasets/{DS}/restore", json={"version": "x"}, headers=AUTH)
+    assert r.status_code == 422 and "body.version" in r.json()["error"]
+
+
+def test_edit_verb_from_python_keeps_lance_history(demo: Path):
+    """The library verb on its own: one version, every table's lineage names the annotate run."""
+    from pinlake.library.annotate import TableEdits, edit_item
+
+    ds = Dataset(demo / "library" / DS)
+    item = ds.get_dataset_items(limit=1)[0]
+    box = item.bbox[0]
+    moved = box.model_copy(update={"coords": [0.0, 0.0, 3.0, 4.0]})
+    result = edit_item(ds, item.id, {"bbox": TableEdits(update=[moved])}, base_version=1, user="carol", message="nudge")
+    assert result.dataset_version == 2 and result.updated == {"bbox": [box.id]}
+    entry = ds.versions()[-1]
+    assert entry.lineage["pinlake.operation"] == "annotate" and entry.lineage["pinlake.user"] == "carol"
+    assert entry.message == "nudge (add 1 to source; update 1 in bbox)" and entry.lineage["pinlake.source_kind"] == "human"
+    assert ds.get_data("bbox", ids=[box.id])[0].coords == [0.0, 0.0, 3.0, 4.0]
+    assert ds.checkout(1).get_data("bbox", ids=[box.id])[0].coords == box.coords
+    # a stale edit of the same box from Python is the same ConflictError
+    from pinlake.errors import ConflictError
+
+    with pytest.raises(ConflictError, match="since version 1"):
+        edit_item(ds, item.id, {"bbox": TableEdits(delete=[box.id])}, base_version=1, user="dave")
+    assert ds.reload().version == 2
