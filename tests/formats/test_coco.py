@@ -189,6 +189,16 @@ def test_two_split_files_and_the_cli(tmp_path):
         (lambda d: d["annotations"][0].update(keypoints=[1, 2, 2]), "annotation id 1: field 'keypoints': 3 numbers, expected 3 × 0"),
         (lambda d: d["images"][0].update(file_name="gone.jpg"), "images[0] (id 100): image file 'gone.jpg' is not in"),
         (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), "annotation id 1: field 'bbox'"),
+        (lambda d: d["annotations"][0].update(bbox=[1, 2, -3, 4]), "annotation id 1: field 'bbox': width and height must be >= 0"),
+        (lambda d: d["annotations"][1].update(bbox=[1, None, 3, 4]), "annotation id 2: field 'bbox'"),
+        (lambda d: d["annotations"][0].update(segmentation=[[1, 2, 3, None, 5, 6]]), "annotation id 1: field 'segmentation'"),
+        (lambda d: d["annotations"][0].update(segmentation=[[1, 2, 3, 4, 5, 6], []]), "annotation id 1: field 'segmentation'"),
+        (lambda d: d["annotations"][0].update(segmentation={"size": [2], "counts": "x"}), "an RLE 'size' must be"),
+        (lambda d: d["annotations"][0].update(area="big"), "annotation id 1: field 'area': must be a finite number"),
+        (lambda d: d["annotations"][0].update(iscrowd=5), "annotation id 1: field 'iscrowd': must be 0 or 1"),
+        (lambda d: d["annotations"][1].update(id=1), "annotation id 1: the id is used twice"),
+        (lambda d: d["annotations"][0].update(category_id="1"), "annotation id 1: category_id '1' is not in categories"),
+        (lambda d: d["annotations"][0].update(id=[1]), "annotations[0]: 'id' must be an integer"),
     ],
 )
 def test_bad_input_names_the_annotation_and_writes_nothing(tmp_path, change, expected):
@@ -283,3 +293,67 @@ def test_edited_polygons_cannot_inject_json_into_the_export(tmp_path):
     pinlake.open("shapes", library=tmp_path / "library").export("coco", tmp_path / "out2", media="none")
     anns = load(tmp_path / "out2" / "annotations" / "train.json").dataset["annotations"]
     assert all(a["image_id"] != 424242 for a in anns) and any(a["segmentation"] == [[1, 2, 3, 4, 5, 6]] for a in anns)
+
+
+def test_well_formed_never_passes_what_the_row_check_refuses(tmp_path):
+    """The columnar check (well_formed) sends any doubt to the row-by-row check: over random edits of
+    a good file, a file it passes is one the row check keeps whole."""
+    import copy
+    import random
+
+    from pinlake.datasets.formats.coco import geometry_problem, well_formed
+    from pinlake.datasets.info import Category
+
+    doc = keypoints(tmp_path / "images")
+    cats = {c["id"]: Category.model_validate(c) for c in doc["categories"]}
+    position = {img["id"]: i for i, img in enumerate(doc["images"])}
+    values = [None, [], [1, 2], [0, 0, -1, 2], "1", 1.5, True, 10**30, [[1, 2, 3, 4, 5, 6]], {"size": [4, 4], "counts": "x"}, [[1, "a"]]]
+    fields = ["id", "image_id", "category_id", "bbox", "segmentation", "keypoints", "area", "iscrowd"]
+    rng = random.Random(7)
+    passed = refused = 0
+    for _ in range(400):
+        anns = copy.deepcopy(doc["annotations"])
+        for _ in range(rng.randint(1, 2)):
+            rng.choice(anns)[rng.choice(fields)] = rng.choice(values)
+        ok = well_formed(anns, position, cats)
+        ids = [a.get("id") for a in anns]
+        row_ok = all(
+            isinstance(a.get("id"), int)
+            and isinstance(a.get("image_id"), int)
+            and a["image_id"] in position
+            and isinstance(a.get("category_id"), int)
+            and a["category_id"] in cats
+            and not geometry_problem(a, cats[a["category_id"]])
+            for a in anns
+        ) and len(set(map(str, ids))) == len(ids)
+        assert not ok or row_ok, anns
+        passed += ok
+        refused += not row_ok
+    assert passed and refused  # both kinds of file were drawn
+
+
+def test_files_inside_agrees_with_inside(tmp_path):
+    """The many-names form of the read-time rule gives what ``inside`` gives, links included."""
+    from pinlake.util.mediapath import files_inside, inside
+
+    root = tmp_path / "root"
+    (root / "sub" / "deep").mkdir(parents=True)
+    (root / "a.jpg").write_bytes(b"a")
+    (root / "sub" / "b.jpg").write_bytes(b"b")
+    (root / "sub" / "deep" / "c.jpg").write_bytes(b"c")
+    (tmp_path / "out.jpg").write_bytes(b"o")
+    (tmp_path / "outdir").mkdir()
+    (tmp_path / "outdir" / "d.jpg").write_bytes(b"d")
+    (root / "in_link.jpg").symlink_to(root / "sub" / "b.jpg")
+    (root / "out_link.jpg").symlink_to(tmp_path / "out.jpg")
+    (root / "linked_sub").symlink_to(root / "sub")
+    (root / "linked_out").symlink_to(tmp_path / "outdir")
+    (root / "loop").symlink_to(root / "loop")
+    names = [
+        "a.jpg", "/a.jpg", "sub/b.jpg", "sub/deep/c.jpg", "sub", "missing.jpg", "sub/missing.jpg", "in_link.jpg",
+        "out_link.jpg", "linked_sub/b.jpg", "linked_out/d.jpg", "loop", "loop/x.jpg", "../out.jpg", "sub/../a.jpg",
+        "./a.jpg", "", "sub//b.jpg", "a.jpg/x", "no/such/dir.jpg",
+    ]  # fmt: skip
+    assert files_inside(root, names) == [inside(root, n) is not None for n in names]
+    assert files_inside(root, names).count(True) == 7  # a, /a, sub/b, sub/deep/c, in_link, linked_sub/b, sub//b
+    assert files_inside(tmp_path / "nowhere", ["a.jpg"]) == [False]

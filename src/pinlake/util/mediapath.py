@@ -8,10 +8,15 @@ Contract:
 - ``inside(root, rel)`` is the read-time rule: the real path of ``root/rel`` after every symlink,
   if it is a regular file inside the real path of ``root``, else None. A url that passed
   ``check_url`` can still be refused here (a symlink inside the root that points out of it).
+- ``files_inside(root, rels)`` gives ``inside(root, rel) is not None`` for many names at once: one
+  ``lstat`` per name and per folder, and the full resolution only for a name with a link on its way.
 """
 
 from __future__ import annotations
 
+import os
+import stat
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,4 +78,47 @@ def inside(root: str | Path, rel: str) -> Path | None:
     return target
 
 
-__all__ = ["url_problem", "check_url", "url_error", "first_bad_url", "inside"]
+def files_inside(root: str | Path, rels: Iterable[str]) -> list[bool]:
+    """Per name, whether :func:`inside` finds it: a regular file inside ``root`` after every symlink.
+
+    ``root`` is resolved once; a name whose folders are plain folders (checked once per folder,
+    without following links) and which is itself a plain regular file is inside, since it has no
+    ``..`` or ``.`` segment (``url_problem``); a name with a link on its way gets :func:`inside`.
+    """
+    try:
+        base = str(Path(root).resolve(strict=True))
+    except (OSError, RuntimeError):
+        return [False for _ in rels]
+    plain: dict[str, bool] = {"": True}
+
+    def plain_folder(folder: str) -> bool:
+        known = plain.get(folder)
+        if known is None:
+            parent = folder.rpartition("/")[0]
+            try:
+                known = plain_folder(parent) and stat.S_ISDIR(os.lstat(os.path.join(base, folder)).st_mode)
+            except OSError:
+                known = False
+            plain[folder] = known
+        return known
+
+    out = []
+    for rel in rels:
+        name = rel.lstrip("/")
+        if not name or url_problem(name) is not None:
+            out.append(False)
+            continue
+        if plain_folder(name.rpartition("/")[0]):
+            try:
+                mode = os.lstat(os.path.join(base, name)).st_mode
+            except OSError:
+                out.append(False)
+                continue
+            if not stat.S_ISLNK(mode):
+                out.append(stat.S_ISREG(mode))
+                continue
+        out.append(inside(base, name) is not None)
+    return out
+
+
+__all__ = ["url_problem", "check_url", "url_error", "first_bad_url", "inside", "files_inside"]

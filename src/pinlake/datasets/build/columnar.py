@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -78,6 +79,23 @@ def stable_ids(prefix: list[str], *suffix: object) -> list[str]:
     tail = "".join("\x1f" + str(s) for s in suffix)
     sha1 = hashlib.sha1
     return [sha1((p + tail).encode()).hexdigest()[:22] for p in prefix]
+
+
+#: the in-memory DuckDB that hashes id columns (each call opens a cursor: its own connection to it)
+HASHER = duckdb.connect()
+
+
+def stable_id_column(*parts: pa.Array | str) -> pa.Array:
+    """``stable_id(*row)`` for every row of ``parts`` (Arrow string columns of one length, or a str
+    for the same value on every row), columnar: Arrow joins the parts, DuckDB hashes them (sha1 of
+    the UTF-8 text, as :func:`stable_id`)."""
+    joined = pc.binary_join_element_wise(*[p if isinstance(p, pa.Array) else pa.scalar(p, pa.string()) for p in parts], "\x1f")
+    con = HASHER.cursor()
+    try:
+        con.register("parts", pa.table({"s": joined}))
+        return con.sql("SELECT left(sha1(s), 22) AS id FROM parts").to_arrow_table().column("id").combine_chunks()
+    finally:
+        con.close()
 
 
 @dataclass
@@ -345,4 +363,4 @@ def columnar_plan(b: Any) -> ColumnarPlan | None:
     return ColumnarPlan(b, item, view, entity, meta, ent_fields, annotations)
 
 
-__all__ = ["ColumnarPlan", "columnar_plan", "stable_ids"]
+__all__ = ["ColumnarPlan", "columnar_plan", "stable_ids", "stable_id_column"]

@@ -28,16 +28,19 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from pycocotools import mask as mask_utils
 
 from pinlake.datasets.build.base import DatasetBuilder, stable_id
-from pinlake.datasets.build.columnar import TableSpec, ref_array
+from pinlake.datasets.build.columnar import TableSpec, ref_array, stable_id_column
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.formats.common import (
     MEDIA_BATCH,
@@ -61,7 +64,7 @@ from pinlake.errors import InputFileError, ValidationError
 from pinlake.features.base import ItemRef, ViewRef
 from pinlake.features.groups import BBox, CompressedRLE, EntityWithCategory, Image, KeyPoints, SourceKind
 from pinlake.storage import S3Path
-from pinlake.util.mediapath import inside, url_problem
+from pinlake.util.mediapath import files_inside, url_problem
 
 IMAGE_KEYS = ("id", "file_name", "width", "height")
 #: where an annotation without an ``id`` keeps its position in the file (its entity id derives from it)
@@ -101,7 +104,10 @@ class _Split:
     file: Path
     sha256: str
     images: list[dict[str, Any]]
-    annotations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    #: the kept annotations, grouped by image in the images' order (file order within an image)
+    annotations: list[dict[str, Any]]
+    #: the annotations of ``images[i]`` are ``annotations[bounds[i]:bounds[i + 1]]``
+    bounds: np.ndarray
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -110,8 +116,8 @@ def _load(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such COCO file", hint="Pass the annotations JSON (e.g. instances_train.json).") from None
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise InputFileError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(data.get("categories"), list):
         raise InputFileError(f"{path}: not a COCO file (needs 'images', 'annotations' and 'categories' lists)")
@@ -129,6 +135,16 @@ def _categories(path: Path, raw: list[Any]) -> list[Category]:
     if len(set(ids)) != len(ids):
         raise InputFileError(f"{path}: categories: id {next(i for i in ids if ids.count(i) > 1)} is used twice")
     return out
+
+
+def polygons_text(polygons: list[Any]) -> str:
+    """An annotation's polygons as compact JSON (the entity's ``polygons``)."""
+    return orjson.dumps(polygons).decode()
+
+
+def extra_text(fields: Mapping[str, Any]) -> str:
+    """Fields pinlake has no column for, as JSON with sorted keys (an item's or entity's ``extra``)."""
+    return orjson.dumps(dict(fields), option=orjson.OPT_SORT_KEYS).decode()
 
 
 def entity_key(ann: dict[str, Any]) -> object:
@@ -205,7 +221,98 @@ def rle_of(segmentation: Any, height: int, width: int) -> tuple[dict[str, Any], 
     kind = segmentation_kind(segmentation)
     rle = rles_of([segmentation], height, width)[0]
     assert rle is not None
-    return rle, json.dumps(segmentation, separators=(",", ":")) if kind == "polygons" else ""
+    return rle, polygons_text(segmentation) if kind == "polygons" else ""
+
+
+def geometry_problem(ann: dict[str, Any], cat: Category) -> str:
+    """What is wrong with an annotation's bbox, segmentation, keypoints, area or iscrowd ("" when nothing)."""
+    box = ann.get("bbox")
+    if box is not None:
+        if not (isinstance(box, list) and len(box) == 4 and finite_numbers(box)):
+            return f"field 'bbox': must be [x, y, width, height] of finite numbers, got {box!r}"
+        if box[2] < 0 or box[3] < 0:
+            return f"field 'bbox': width and height must be >= 0, got {box!r}"
+    seg = ann.get("segmentation")
+    if seg is not None and seg != []:
+        try:
+            segmentation_kind(seg)
+        except (ValueError, TypeError) as exc:
+            return f"field 'segmentation': {exc}"
+    kp = ann.get("keypoints")
+    if kp is not None and kp != []:
+        names = len(cat.keypoints)
+        if not isinstance(kp, list) or len(kp) != 3 * names:
+            n = len(kp) if isinstance(kp, list) else "no list of"
+            return f"field 'keypoints': {n} numbers, expected 3 × {names} keypoint names of category {cat.name!r} = {3 * names}"
+        if not finite_numbers(kp) or any(kp[j] not in V_TO_STATE for j in range(2, len(kp), 3)):
+            return "field 'keypoints': x, y, v triples with v in 0, 1, 2"
+    area = ann.get("area")
+    if area is not None and not finite_numbers([area]):
+        return f"field 'area': must be a finite number, got {area!r}"
+    if ann.get("iscrowd", 0) not in (0, 1, None):
+        return f"field 'iscrowd': must be 0 or 1, got {ann.get('iscrowd')!r}"
+    return ""
+
+
+#: what the columnar check converts; a value it cannot convert sends the file to the row-by-row check
+NUMBERS = pa.list_(pa.float64())
+POLYGONS = pa.list_(NUMBERS)
+
+
+def well_formed(anns: list[Any], position: Mapping[int, int], cats: Mapping[int, Category]) -> bool:
+    """True when every annotation would pass :meth:`CocoBuilder._check_annotations` unchanged: unique
+    integer ids, a known image and category, and the geometry of :func:`geometry_problem`, checked a
+    column at a time (Arrow conversion, numpy predicates). False when in doubt, never True for an
+    annotation that check refuses."""
+    try:
+        if not all(type(a) is dict for a in anns):
+            return False
+        ids = [a.get("id") for a in anns]
+        if not all(type(i) is int for i in ids) or len(set(ids)) != len(ids):
+            return False
+        if not all(type(a.get("image_id")) is int and a["image_id"] in position for a in anns):
+            return False
+        cat_ids = [a.get("category_id") for a in anns]
+        if not all(type(c) is int for c in cat_ids) or not set(cat_ids) <= cats.keys():
+            return False
+        if not {a.get("iscrowd", 0) for a in anns} <= {0, 1, None}:
+            return False
+        areas = pa.array([a.get("area") for a in anns], pa.float64())
+        if not np.isfinite(areas.drop_null().to_numpy()).all():
+            return False
+        boxes = pa.array([a.get("bbox") for a in anns], NUMBERS)
+        present = boxes.drop_null()
+        if len(present):
+            if not pc.all(pc.equal(pc.list_value_length(present), 4)).as_py():
+                return False
+            xywh = present.flatten().to_numpy(zero_copy_only=False).reshape(-1, 4)
+            if not np.isfinite(xywh).all() or (xywh[:, 2:] < 0).any():
+                return False
+        segs = [a.get("segmentation") for a in anns]
+        polygons = [s for s in segs if type(s) is list and s]
+        for s in segs:
+            if s is not None and type(s) is not list:
+                segmentation_kind(s)  # an RLE object (few in a file): checked one by one
+        if polygons:
+            outer = pa.array(polygons, POLYGONS)
+            inner = outer.flatten()
+            if inner.null_count or not len(inner):
+                return False
+            lengths = pc.list_value_length(inner).to_numpy()
+            if (lengths < 6).any() or (lengths % 2).any() or not np.isfinite(inner.flatten().to_numpy(zero_copy_only=False)).all():
+                return False
+        with_points = [(a["keypoints"], a["category_id"]) for a in anns if a.get("keypoints") is not None and a["keypoints"] != []]
+        if with_points:
+            points = pa.array([kp for kp, _ in with_points], NUMBERS)
+            expected = np.array([3 * len(cats[c].keypoints) for _, c in with_points])
+            if points.null_count or not np.array_equal(pc.list_value_length(points).to_numpy(), expected):
+                return False
+            xyv = points.flatten().to_numpy(zero_copy_only=False)
+            if not np.isfinite(xyv).all() or not np.isin(xyv[2::3], list(V_TO_STATE)).all():
+                return False
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return False
+    return True
 
 
 class CocoBuilder(DatasetBuilder):
@@ -245,6 +352,8 @@ class CocoBuilder(DatasetBuilder):
                 raise InputFileError(f"{d}: the images folder of split {s!r} does not exist", hint="Pass --images DIR.")
         roots = {str(d.resolve()) for d in self.images_dirs.values()}
         self.common_root = Path(os.path.commonpath(sorted(roots)))
+        #: each split's images folder relative to the common root (its view urls start with it)
+        self.rel_roots = {s: d.resolve().relative_to(self.common_root).as_posix() for s, d in self.images_dirs.items()}
         self.url_prefix = url_prefix.rstrip("/")
         self.embed = embed
         self.lenient = lenient
@@ -276,84 +385,92 @@ class CocoBuilder(DatasetBuilder):
         self.skipped.append(message)
 
     def _check_split(self, split: str, path: Path, data: dict[str, Any], cats: dict[int, Category]) -> _Split:
-        images: dict[int, dict[str, Any]] = {}
+        images = self._check_images(split, path, data["images"])
+        position = {img["id"]: i for i, img in enumerate(images)}
+        anns = data.get("annotations") or []
+        if not isinstance(anns, list):
+            raise InputFileError(f"{path}: 'annotations' must be a list of objects")
+        # the columnar check passes a well-formed file at once; any doubt sends the file through
+        # the row-by-row check, which names the first problem (or skips it, lenient)
+        kept = anns if well_formed(anns, position, cats) else self._check_annotations(path, anns, position, cats)
+        at = np.fromiter((position[a["image_id"]] for a in kept), np.int64, len(kept))
+        order = np.argsort(at, kind="stable")
+        bounds = np.searchsorted(at[order], np.arange(len(images) + 1))
+        return _Split(path, data["_sha256"], images, [kept[k] for k in order.tolist()], bounds)
+
+    def _check_images(self, split: str, path: Path, raw: list[Any]) -> list[dict[str, Any]]:
         folder = self.images_dirs[split]
-        for i, img in enumerate(data["images"]):
+        names: list[str] = [img["file_name"] if isinstance(img, dict) and isinstance(img.get("file_name"), str) else "" for img in raw]
+        present = files_inside(folder, names)
+        seen: set[int] = set()
+        for i, img in enumerate(raw):
             where = f"{path}: images[{i}]"
             if not isinstance(img, dict) or not isinstance(img.get("id"), int) or not isinstance(img.get("file_name"), str):
                 raise InputFileError(f"{where}: needs an integer 'id' and a 'file_name'")
             if not all(isinstance(img.get(k), int) and img[k] > 0 for k in ("width", "height")):
                 raise InputFileError(f"{where} (id {img['id']}): needs positive integer 'width' and 'height'")
-            if img["id"] in images:
+            if img["id"] in seen:
                 raise InputFileError(f"{where}: image id {img['id']} is used twice")
+            seen.add(img["id"])
             problem = url_problem(img["file_name"]) if not img["file_name"].startswith("/") else "is an absolute path"
             if problem:
                 raise InputFileError(
                     f"{where} (id {img['id']}): file_name {img['file_name']!r} {problem}", hint="Name images relative to --images."
                 )
-            if inside(folder, img["file_name"]) is None:
+            if not present[i]:
                 raise InputFileError(
                     f"{where} (id {img['id']}): image file {img['file_name']!r} is not in {folder} (missing, or a link that leaves it)",
                     hint="Pass the folder holding the images (--images DIR).",
                 )
-            images[img["id"]] = img
-        by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        return raw
+
+    def _check_annotations(self, path: Path, anns: list[Any], position: dict[int, int], cats: dict[int, Category]) -> list[dict[str, Any]]:
+        """The annotations that pass, one by one (the first bad one stops the build unless lenient)."""
+        kept = []
         ids: set[Any] = set()
-        for i, ann in enumerate(data.get("annotations") or []):
+        for i, ann in enumerate(anns):
             if not isinstance(ann, dict):
                 raise InputFileError(f"{path}: annotations[{i}]: must be an object")
             aid = ann.get("id")
-            key = aid if aid is not None else ("index", i)  # an annotation without id is known by its position
             where = f"{path}: annotation id {aid}" if aid is not None else f"{path}: annotations[{i}]"
+            if aid is not None and not isinstance(aid, (int, str)):
+                self._bad(f"{path}: annotations[{i}]: 'id' must be an integer, got {aid!r}")
+                continue
+            key = aid if aid is not None else ("index", i)  # an annotation without id is known by its position
             if key in ids:
                 self._bad(f"{where}: the id is used twice")
                 continue
             ids.add(key)
             if aid is None:
                 ann[INDEX_KEY] = i
-            img = images.get(ann.get("image_id"))  # type: ignore[arg-type]
-            if img is None:
-                self._bad(f"{where}: image_id {ann.get('image_id')!r} is not an image of the file")
+            image_id = ann.get("image_id")
+            if not isinstance(image_id, int) or image_id not in position:
+                self._bad(f"{where}: image_id {image_id!r} is not an image of the file")
                 continue
-            cat = cats.get(ann.get("category_id"))  # type: ignore[arg-type]
+            cat_id = ann.get("category_id")
+            cat = cats.get(cat_id) if isinstance(cat_id, int) else None
             if cat is None:
                 known = ", ".join(str(c) for c in sorted(cats))
-                self._bad(f"{where}: category_id {ann.get('category_id')!r} is not in categories (ids: {known})")
+                self._bad(f"{where}: category_id {cat_id!r} is not in categories (ids: {known})")
                 continue
-            problem = self._geometry(ann, img, cat)
+            problem = geometry_problem(ann, cat)
             if problem:
                 self._bad(f"{where}: {problem}")
                 continue
-            by_image[img["id"]].append(ann)
-        return _Split(path, data["_sha256"], list(images.values()), dict(by_image))
-
-    def _geometry(self, ann: dict[str, Any], img: dict[str, Any], cat: Category) -> str:
-        """What is wrong with an annotation's bbox, segmentation or keypoints ("" when nothing)."""
-        box = ann.get("bbox")
-        if box is not None:
-            if not (isinstance(box, list) and len(box) == 4 and finite_numbers(box)):
-                return f"field 'bbox': must be [x, y, width, height] of finite numbers, got {box!r}"
-            if box[2] < 0 or box[3] < 0:
-                return f"field 'bbox': width and height must be >= 0, got {box!r}"
-        seg = ann.get("segmentation")
-        if seg is not None and seg != []:
-            try:
-                segmentation_kind(seg)
-            except (ValueError, TypeError) as exc:
-                return f"field 'segmentation': {exc}"
-        kp = ann.get("keypoints")
-        if kp is not None and kp != []:
-            names = len(cat.keypoints)
-            if not isinstance(kp, list) or len(kp) != 3 * names:
-                n = len(kp) if isinstance(kp, list) else "no list of"
-                return f"field 'keypoints': {n} numbers, expected 3 × {names} keypoint names of category {cat.name!r} = {3 * names}"
-            if not finite_numbers(kp) or any(kp[j] not in V_TO_STATE for j in range(2, len(kp), 3)):
-                return "field 'keypoints': x, y, v triples with v in 0, 1, 2"
-        return ""
+            kept.append(ann)
+        return kept
 
     # --- samples ----------------------------------------------------------------------------
     def count_samples(self) -> int | None:
         return sum(len(sp.images) for sp in self.splits.values())
+
+    def _source(self, split: str, sp: _Split) -> str:
+        # one source per file (a later split added with mode="add" brings its own)
+        return self.add_source(f"coco:{sp.file.name}:{sp.sha256[:12]}", SourceKind.OTHER, file=sp.file.name, sha256=sp.sha256, split=split)
+
+    def _url(self, split: str, file_name: str) -> str:
+        rel = file_name if self.rel_roots[split] == "." else f"{self.rel_roots[split]}/{file_name}"
+        return f"{self.url_prefix}/{rel}" if self.url_prefix else rel
 
     def _images(
         self, batch: int = 256
@@ -362,19 +479,13 @@ class CocoBuilder(DatasetBuilder):
         RLEs of ``batch`` images at a time (:func:`rles_of_images`)."""
         for split, sp in self.splits.items():
             folder = self.images_dirs[split]
-            rel_root = folder.resolve().relative_to(self.common_root)
-            # one source per file (a later split added with mode="add" brings its own)
-            source_id = self.add_source(
-                f"coco:{sp.file.name}:{sp.sha256[:12]}", SourceKind.OTHER, file=sp.file.name, sha256=sp.sha256, split=split
-            )
+            source_id = self._source(split, sp)
             for start in range(0, len(sp.images), batch):
                 imgs = sp.images[start : start + batch]
-                anns = [sp.annotations.get(img["id"], []) for img in imgs]
+                anns = [sp.annotations[sp.bounds[i] : sp.bounds[i + 1]] for i in range(start, start + len(imgs))]
                 rles = rles_of_images([([a.get("segmentation") for a in aa], img["height"], img["width"]) for aa, img in zip(anns, imgs)])
                 for img, aa, rr in zip(imgs, anns, rles):
-                    rel = img["file_name"] if str(rel_root) == "." else (rel_root / img["file_name"]).as_posix()
-                    url = f"{self.url_prefix}/{rel}" if self.url_prefix else rel
-                    yield split, source_id, img, url, folder / img["file_name"], aa, rr
+                    yield split, source_id, img, self._url(split, img["file_name"]), folder / img["file_name"], aa, rr
 
     def generate_data(self) -> Iterator[dict[str, Any]]:
         """One sample per image (the row path, for a custom ``dataset_item``)."""
@@ -384,7 +495,7 @@ class CocoBuilder(DatasetBuilder):
             item_id = stable_id(self.info.id or self.target_dir.name, split, img["file_name"])
             extra = {k: v for k, v in img.items() if k not in IMAGE_KEYS}
             item = self._create_item(
-                split, item_id, coco_id=img["id"], file_name=img["file_name"], extra=json.dumps(extra, sort_keys=True) if extra else ""
+                split, item_id, coco_id=img["id"], file_name=img["file_name"], extra=extra_text(extra) if extra else ""
             )
             view = Image(
                 id=stable_id(item_id, "image"),
@@ -426,8 +537,8 @@ class CocoBuilder(DatasetBuilder):
                 iscrowd=bool(ann.get("iscrowd", 0)),
                 area=float(ann.get("area", 0.0) or 0.0),
                 coco_id=int(ann["id"]) if isinstance(ann.get("id"), int) else 0,
-                polygons=json.dumps(seg, separators=(",", ":")) if isinstance(seg, list) and seg else "",
-                extra=json.dumps(extra, sort_keys=True) if extra else "",
+                polygons=polygons_text(seg) if isinstance(seg, list) and seg else "",
+                extra=extra_text(extra) if extra else "",
                 created_at=t,
                 updated_at=t,
             )
@@ -454,6 +565,9 @@ class CocoBuilder(DatasetBuilder):
         return self._table_chunks(chunk_size)
 
     def _table_chunks(self, chunk_size: int) -> Iterator[tuple[int, dict[str, pa.Table]]]:
+        """The tables of ``chunk_size`` images at a time, a column at a time: the values picked out of
+        the parsed JSON, converted by Arrow, ids hashed by :func:`stable_id_column` (the ids of the
+        row path), masks encoded by :func:`rles_of_images`."""
         schemas = self.schema.schemas
         ref = ("item_ref", "view_ref", "entity_ref", "source_ref")
         stamp = ("created_at", "updated_at")
@@ -468,101 +582,113 @@ class CocoBuilder(DatasetBuilder):
         specs = {t: TableSpec.of(t, schemas[t], cols) for t, cols in provided.items()}
         if any(spec is None for spec in specs.values()):  # pragma: no cover - CocoItem provides every required field
             raise RuntimeError("CocoItem tables need fields the columnar import does not fill")
+        for split, sp in self.splits.items():
+            source_id = self._source(split, sp)
+            for start in range(0, len(sp.images), chunk_size):
+                stop = min(start + chunk_size, len(sp.images))
+                tables = self._chunk_tables(split, sp, start, stop, source_id)
+                out = {}
+                for t, cols in tables.items():
+                    n = len(cols["id"])
+                    if n:
+                        stamps = pa.array([self.build_time] * n, pa.timestamp("us"))
+                        out[t] = specs[t].table(n, {**cols, "created_at": stamps, "updated_at": stamps})  # type: ignore[union-attr]
+                yield stop - start, out
+
+    def _chunk_tables(self, split: str, sp: _Split, start: int, stop: int, source_id: str) -> dict[str, dict[str, pa.Array]]:
+        """The columns of each table for images ``start:stop`` of split ``sp``."""
+        imgs = sp.images[start:stop]
+        anns = sp.annotations[sp.bounds[start] : sp.bounds[stop]]
+        per_image = np.diff(sp.bounds[start : stop + 1])
+        folder = self.images_dirs[split]
+        names = pa.array([img["file_name"] for img in imgs], pa.string())
+        item_ids = stable_id_column(self.info.id or self.target_dir.name, split, names)
+        view_ids = stable_id_column(item_ids, "image")
+        tables = {
+            "item": {
+                "id": item_ids,
+                "split": pa.array([split] * len(imgs), pa.string()),
+                "coco_id": pa.array([img["id"] for img in imgs], pa.int64()),
+                "file_name": names,
+                "extra": pa.array(_extras(imgs, IMAGE_KEYS), pa.string()),
+            },
+            "image": {
+                "id": view_ids,
+                "item_ref": ref_array("item", item_ids),
+                "url": pa.array([self._url(split, img["file_name"]) for img in imgs], pa.string()),
+                "width": pa.array([img["width"] for img in imgs], pa.int64()),
+                "height": pa.array([img["height"] for img in imgs], pa.int64()),
+                "format": pa.array([image_format(Path(img["file_name"])) for img in imgs], pa.string()),
+                "content": pa.array(
+                    [(folder / img["file_name"]).read_bytes() for img in imgs] if self.embed else [None] * len(imgs), pa.binary()
+                ),
+            },
+        }
+        owner = pa.array(np.repeat(np.arange(len(imgs), dtype=np.int64), per_image))
+        ann_items, ann_views = item_ids.take(owner), view_ids.take(owner)
+        entity_ids = stable_id_column(ann_items, "objects", pa.array([str(entity_key(a)) for a in anns], pa.string()))
         cats = {c.id: c for c in self.categories}
-        name = self.info.id or self.target_dir.name
-        cols: dict[str, dict[str, list[Any]]] = {}
-        n = 0
+        cat_ids = [a["category_id"] for a in anns]
+        segs = [a.get("segmentation") for a in anns]
+        tables["objects"] = {
+            "id": entity_ids,
+            "item_ref": ref_array("item", ann_items),
+            "view_ref": ref_array("image", ann_views),
+            "category": pa.array([cats[c].name for c in cat_ids], pa.string()),
+            "category_id": pa.array(cat_ids, pa.int64()),
+            "iscrowd": pa.array([bool(a.get("iscrowd", 0)) for a in anns], pa.bool_()),
+            "area": pa.array([float(a.get("area", 0.0) or 0.0) for a in anns], pa.float64()),
+            "coco_id": pa.array([a["id"] if isinstance(a.get("id"), int) else 0 for a in anns], pa.int64()),
+            "polygons": pa.array([polygons_text(s) if type(s) is list and s else "" for s in segs], pa.string()),
+            "extra": pa.array(_extras(anns, ANNOTATION_KEYS), pa.string()),
+        }
 
-        def reset() -> None:
-            nonlocal n
-            n = 0
-            cols.clear()
-            for t in provided:
-                cols[t] = defaultdict(list)
+        def rows(kind: str, picked: list[int], **columns: pa.Array) -> None:
+            at = pa.array(picked, pa.int64())
+            tables[kind] = {
+                "id": stable_id_column(entity_ids.take(at), kind),
+                "item_ref": ref_array("item", ann_items.take(at)),
+                "view_ref": ref_array("image", ann_views.take(at)),
+                "entity_ref": ref_array("objects", entity_ids.take(at)),
+                "source_ref": ref_array("source", [source_id] * len(picked)),
+                **columns,
+            }
 
-        def flush() -> tuple[int, dict[str, pa.Table]]:
-            out = {}
-            for t, c in cols.items():
-                rows = len(c["id"])
-                if not rows:
-                    continue
-                arrays = {k: pa.array(v) for k, v in c.items() if not k.endswith(("_ref", "_at"))}
-                for k in ref:
-                    if k in c:
-                        arrays[k] = ref_array(REF_NAMES[k], c[k])
-                stamps = pa.array([self.build_time] * rows, pa.timestamp("us"))
-                arrays.update(created_at=stamps, updated_at=stamps)
-                spec = specs[t]
-                assert spec is not None
-                out[t] = spec.table(rows, arrays)
-            return n, out
+        boxed = [k for k, a in enumerate(anns) if a.get("bbox") is not None]
+        rows("bbox", boxed, coords=pa.array([anns[k]["bbox"] for k in boxed], NUMBERS), confidence=pa.array(np.ones(len(boxed))))
+        offsets = np.concatenate([[0], np.cumsum(per_image)]).tolist()
+        spans = zip(imgs, offsets[:-1], offsets[1:])
+        rles = [r for rr in rles_of_images([(segs[b0:b1], img["height"], img["width"]) for img, b0, b1 in spans]) for r in rr]
+        masked = [k for k, r in enumerate(rles) if r is not None]
+        rows(
+            "mask",
+            masked,
+            size=pa.array([list(rles[k]["size"]) for k in masked], pa.list_(pa.int64())),  # type: ignore[index]
+            counts=pa.array([bytes(rles[k]["counts"]) for k in masked], pa.binary()),  # type: ignore[index]
+        )
+        pointed = [k for k, a in enumerate(anns) if a.get("keypoints")]
+        xyv = pa.array([anns[k]["keypoints"] for k in pointed], NUMBERS)
+        triples = xyv.flatten().to_numpy(zero_copy_only=False).reshape(-1, 3)
+        point_offsets = pa.array(
+            np.concatenate([[0], np.cumsum(pc.list_value_length(xyv).to_numpy(zero_copy_only=False) // 3)]), pa.int32()
+        )
+        states = np.array([V_TO_STATE[v] for v in range(3)], dtype=object)[triples[:, 2].astype(np.int64)]
+        rows(
+            "keypoints",
+            pointed,
+            template_id=pa.array([f"coco:{cat_ids[k]}" for k in pointed], pa.string()),
+            coords=pa.ListArray.from_arrays(pc.multiply(point_offsets, 2), pa.array(triples[:, :2].ravel(), pa.float64())),
+            states=pa.ListArray.from_arrays(point_offsets, pa.array(states, pa.string())),
+        )
+        return tables
 
-        reset()
-        for split, source_id, img, url, path, anns, rles in self._images():
-            item_id = stable_id(name, split, img["file_name"])
-            view_id = stable_id(item_id, "image")
-            extra = {k: v for k, v in img.items() if k not in IMAGE_KEYS}
-            it = cols["item"]
-            it["id"].append(item_id)
-            it["split"].append(split)
-            it["coco_id"].append(img["id"])
-            it["file_name"].append(img["file_name"])
-            it["extra"].append(json.dumps(extra, sort_keys=True) if extra else "")
-            im = cols["image"]
-            im["id"].append(view_id)
-            im["item_ref"].append(item_id)
-            im["url"].append(url)
-            im["width"].append(img["width"])
-            im["height"].append(img["height"])
-            im["format"].append(image_format(path))
-            im["content"].append(path.read_bytes() if self.embed else None)
-            for ann, rle in zip(anns, rles):
-                cat = cats[ann["category_id"]]
-                entity_id = stable_id(item_id, "objects", entity_key(ann))
-                seg = ann.get("segmentation")
-                extra = {k: v for k, v in ann.items() if k not in ANNOTATION_KEYS}
-                ob = cols["objects"]
-                ob["id"].append(entity_id)
-                ob["item_ref"].append(item_id)
-                ob["view_ref"].append(view_id)
-                ob["category"].append(cat.name)
-                ob["category_id"].append(cat.id)
-                ob["iscrowd"].append(bool(ann.get("iscrowd", 0)))
-                ob["area"].append(float(ann.get("area", 0.0) or 0.0))
-                ob["coco_id"].append(int(ann["id"]) if isinstance(ann.get("id"), int) else 0)
-                ob["polygons"].append(json.dumps(seg, separators=(",", ":")) if isinstance(seg, list) and seg else "")
-                ob["extra"].append(json.dumps(extra, sort_keys=True) if extra else "")
-                refs = (item_id, view_id, entity_id, source_id)
-                if ann.get("bbox") is not None:
-                    self._ann_row(cols["bbox"], stable_id(entity_id, "bbox"), refs, coords=[float(v) for v in ann["bbox"]], confidence=1.0)
-                if rle is not None:
-                    self._ann_row(cols["mask"], stable_id(entity_id, "mask"), refs, size=list(rle["size"]), counts=bytes(rle["counts"]))
-                kp = ann.get("keypoints")
-                if kp:
-                    coords = [float(kp[j + d]) for j in range(0, len(kp), 3) for d in (0, 1)]
-                    states = [V_TO_STATE[int(kp[j])] for j in range(2, len(kp), 3)]
-                    self._ann_row(
-                        cols["keypoints"],
-                        stable_id(entity_id, "keypoints"),
-                        refs,
-                        template_id=f"coco:{cat.id}",
-                        coords=coords,
-                        states=states,
-                    )
-            n += 1
-            if n >= chunk_size:
-                yield flush()
-                reset()
-        if n:
-            yield flush()
 
-    @staticmethod
-    def _ann_row(c: dict[str, list[Any]], row_id: str, refs: tuple[str, str, str, str], **values: Any) -> None:
-        c["id"].append(row_id)
-        for key, value in zip(("item_ref", "view_ref", "entity_ref", "source_ref"), refs):
-            c[key].append(value)
-        for key, value in values.items():
-            c[key].append(value)
+def _extras(rows: list[dict[str, Any]], known: tuple[str, ...]) -> list[str]:
+    """Per row, its fields outside ``known`` as JSON (:func:`extra_text`), "" for none."""
+    if set().union(*rows) <= set(known):
+        return [""] * len(rows)
+    extras = ({k: v for k, v in r.items() if k not in known} for r in rows)
+    return [extra_text(e) if e else "" for e in extras]
 
 
 #: the table a ref column of an annotation row names
