@@ -40,6 +40,13 @@ def test_item_has_version_sources_and_categories(client):
     assert source["data"]["name"] == "Builder" and source["data"]["kind"] == "other"
     cats = item["categories"]["objects"]
     assert {"heart", "lung", "bone", "lesion"} <= set(cats) and cats == sorted(cats)
+    assert item["tables"]["bbox"] == {"group": "annotations", "base_schema": "BBox"}
+    assert item["tables"]["objects"] == {"group": "entities", "base_schema": "Entity"}
+    # rows by id (the review's diff reads the changed boxes this way)
+    ids = [b["id"] for b in item["annotations"]["bbox"][:2]]
+    rows = client.get(f"/annotations/{DS}/bbox/", params={"id": ids, "limit": 1000}).json()
+    assert sorted(r["id"] for r in rows) == sorted(ids)
+    assert client.get(f"/annotations/{DS}/bbox/", params={"id": "nope"}).json() == []
 
 
 def test_auth_says_whether_writes_are_open(client, writer):

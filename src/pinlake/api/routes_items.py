@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pinned, request_user, require_token
 from pinlake.api.rows import BodyError, row_json, validate_body, validate_rows
+from pinlake.features.groups import base_schema_of
 from pinlake.library.annotate import MAX_EDIT_ROWS, TableEdits, edit_item, item_context
 
 router = APIRouter(prefix="/items", tags=["items"])
@@ -109,7 +110,7 @@ def list_items(
     summary="One item with its views, entities and annotations",
     description="Also `dataset_version` (the version read: an edit names it as its `base_version`), `sources` "
     "(the source rows its annotations point at, by id) and `categories` (per entity table with a category: the "
-    "dataset's categories, then every one its entities use).",
+    "dataset's categories, then every one its entities use) and `tables` (group and base schema of each table).",
 )
 def get_item(request: Request, dataset: str = NAME, id: str = Path(..., max_length=256), pin: Pin = Depends()) -> dict[str, Any]:
     ds = pinned(request, dataset, pin)
@@ -120,6 +121,10 @@ def get_item(request: Request, dataset: str = NAME, id: str = Path(..., max_leng
         "dataset_version": ds.version,
         "sources": {sid: row_json(ds.name, "source", row) for sid, row in context["sources"].items()},
         "categories": context["categories"],
+        "tables": {
+            t: {"group": schema.group, "base_schema": base_schema_of(schema).__name__}
+            for t, (schema, _is_list) in type(item).table_fields().items()
+        },
     }
 
 

@@ -45,11 +45,12 @@ def _make_router(segment: str) -> APIRouter:
         limit: int = Query(50, ge=1, le=MAX_PAGE),
         skip: int = Query(0, ge=0, le=2**62),
         item_id: list[str] | None = Query(None, max_length=MAX_PAGE, description="Only rows of these items"),
+        id: list[str] | None = Query(None, max_length=MAX_PAGE, description="Only these rows"),
         pin: Pin = Depends(),
     ) -> list[dict[str, Any]]:
         ds = pinned(request, dataset, pin)
         _table_of(ds, segment, table)
-        rows = _rows(ds, table, limit=limit, skip=skip, item_ids=item_id)
+        rows = _rows(ds, table, limit=limit, skip=skip, item_ids=item_id, ids=id)
         return [row_json(ds.name, table, r) for r in rows]
 
     @router.get("/{dataset}/{table}/{id}", summary=f"One row of a table of group {segment}")

@@ -1,4 +1,5 @@
-// pinlake browser page: datasets, a paged item grid with boxes and keypoints, versions (lineage, channel status), diff.
+// pinlake browser page: datasets, a paged item grid with boxes and keypoints, versions (lineage, channel status, review), diff.
+// The item view and its editor are in editor.js (loaded first).
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -111,7 +112,13 @@ async function showDataset(name, params) {
   const pages = Math.max(1, Math.ceil(data.total / size));
   const go = (p) => { params.set("page", p); setParams(name, params); };
 
-  const grid = el("div", { id: "grid" }, data.items.map((it) => thumb(it)));
+  sessionStorage.setItem(`pinlake.grid.${name}`, JSON.stringify(data.items.map((it) => it.id))); // the item view's prev / next
+  const grid = el("div", { id: "grid" }, data.items.map((it) => {
+    const t = thumb(it);
+    t.classList.add("open");
+    t.addEventListener("click", () => { location.hash = itemHash(name, it.id, params); });
+    return t;
+  }));
   const status = el("span", { id: "grid-status" }, `${data.total} items · version ${data.dataset_version} · page ${page + 1}/${pages}`);
   main().replaceChildren(
     el("h2", {}, info.title || name, el("span", { class: "muted" }, `  ${info.description || ""}`)),
@@ -122,8 +129,8 @@ async function showDataset(name, params) {
       status),
     grid,
     el("div", { class: "cols" },
-      el("section", {}, el("h3", {}, "Versions"), timeline(name, versions, info, params)),
-      el("section", {}, el("h3", {}, "Diff"), diffPanel(name, versions))));
+      el("section", {}, el("h3", {}, "Versions"), el("div", { id: "review-status", class: "muted" }), timeline(name, versions, info, params)),
+      el("section", {}, el("h3", {}, "Diff"), diffPanel(name, versions), el("div", { id: "visual-diff" }))));
 }
 
 function thumb(it) {
@@ -194,13 +201,21 @@ function timeline(name, versions, info, params) {
       s.lake_version && `lake v${s.lake_version}`,
       s.run_id && `run ${s.run_id.slice(0, 12)}`,
       s.flow_run_id && `flow run ${s.flow_run_id.slice(0, 12)}`,
-      s.user && `by ${s.user}`,
+      s.user && s.source_kind !== "human" && `by ${s.user}`,
     ].filter(Boolean).join(" · ");
+    const latest = versions.length ? versions[versions.length - 1].dataset_version : 0;
+    const human = s.source_kind === "human";
+    const review = v.dataset_version > 1 ? [
+      el("button", { class: "diff-prev small", "data-version": v.dataset_version, title: "draw what changed on the item images",
+        onclick: () => visualDiff(name, v.dataset_version, info).catch((err) => { $("#visual-diff").replaceChildren(el("p", { class: "error" }, err.message)); }) }, "diff with previous"),
+      canEdit() ? el("button", { class: "edit-control restore-prev small", "data-version": v.dataset_version, title: `a new version equal to v${v.dataset_version - 1}`,
+        onclick: () => restorePrevious(name, v.dataset_version, latest) }, `restore v${v.dataset_version - 1}`) : "",
+    ] : [];
     ul.append(el("li", { class: v.dataset_version === current ? "current" : "", "data-version": v.dataset_version, "data-status": v.status || null },
       el("a", { href: "#", onclick: (e) => { e.preventDefault(); params.delete("tag"); params.delete("page"); params.set("version", v.dataset_version); setParams(name, params); } }, `v${v.dataset_version}`),
-      ` ${v.operation} `, ...badge, ...(v.tags || []).filter((t) => !badge.length || !channels.has(t)).map((t) => el("span", { class: "tag" }, t)),
+      ` ${v.operation} `, ...(human ? [el("span", { class: "badge human", title: "annotated by hand in the editor" }, "human"), el("strong", { class: "author" }, ` ${s.user}`)] : []), ...badge, ...(v.tags || []).filter((t) => !badge.length || !channels.has(t)).map((t) => el("span", { class: "tag" }, t)),
       el("div", { class: "muted" }, `${v.created_at.replace("T", " ").slice(0, 19)} · ${v.rows.item ?? 0} items${v.message ? " · " + v.message : ""}`),
-      el("div", { class: "lin" }, lin || "no lineage recorded")));
+      el("div", { class: "lin" }, lin || (human ? "" : "no lineage recorded")), ...review));
   }
   return ul;
 }
@@ -232,7 +247,8 @@ function diffPanel(name, versions) {
 async function route() {
   const { parts, params } = parseHash();
   try {
-    if (parts[0] === "d" && parts[1]) await showDataset(parts[1], params);
+    if (parts[0] === "d" && parts[1] && parts[2] === "item" && parts[3]) await showItem(parts[1], parts[3], params);
+    else if (parts[0] === "d" && parts[1]) await showDataset(parts[1], params);
     else await showDatasets();
     document.body.dataset.ready = location.hash || "#/";
   } catch (err) {
@@ -242,4 +258,4 @@ async function route() {
 }
 
 window.addEventListener("hashchange", () => { document.body.dataset.ready = ""; route(); });
-route();
+loadAuth().finally(route); // editor.js: whether this server takes writes and this browser has its token

@@ -1,0 +1,267 @@
+"""The item editor in a real headless Chromium, driven with real mouse and key events: draw a box and pick a
+category, move a box, delete an entity, two tabs on one item (409), the review tools, and read-only without a
+token. Every save is checked through the API: one new version, source kind human, coordinates within a pixel."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from api_client import TOKEN, make_client
+from test_browser import ARTIFACTS, CHROMIUM, _wait, browser  # noqa: F401 - browser is a fixture
+from test_serve import free_port, start_server, stop_server
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (run .ci/install-chromium.sh)"),
+]
+
+DS = "health_images"
+
+
+def _shot(driver, tmp_path: Path, name: str) -> None:
+    shot = tmp_path / name
+    assert driver.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / name)
+
+
+def _screen(driver, x: float, y: float) -> tuple[int, int]:
+    """The viewport point (whole CSS pixels) showing image pixel (x, y) in the editor."""
+    sx, sy = driver.execute_script(
+        "const r = document.querySelector('#ed-svg').getBoundingClientRect();"
+        "return [r.left + ED.tx + arguments[0] * ED.s, r.top + ED.ty + arguments[1] * ED.s];",
+        x,
+        y,
+    )
+    return round(sx), round(sy)
+
+
+def _image_point(driver, sx: int, sy: int) -> tuple[float, float]:
+    """The image pixel under viewport point (sx, sy), by the page's own transform."""
+    return tuple(
+        driver.execute_script(
+            "const r = document.querySelector('#ed-svg').getBoundingClientRect();"
+            "return [(arguments[0] - r.left - ED.tx) / ED.s, (arguments[1] - r.top - ED.ty) / ED.s];",
+            sx,
+            sy,
+        )
+    )
+
+
+def _grip(driver, box_id: str, coords: list[float]) -> tuple[int, int]:
+    """A viewport point inside the box ``box_id`` where the box itself is on top (not a keypoint)."""
+    x, y, w, h = coords
+    for fx, fy in ((0.5, 0.5), (0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75), (0.5, 0.15), (0.15, 0.5)):
+        sx, sy = _screen(driver, x + w * fx, y + h * fy)
+        top = driver.execute_script("const e = document.elementFromPoint(arguments[0], arguments[1]); return e && e.dataset.id", sx, sy)
+        if top == box_id:
+            return sx, sy
+    raise AssertionError(f"no point of box {box_id} is on top")
+
+
+def _drag(driver, start: tuple[int, int], end: tuple[int, int]) -> None:
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    actions = ActionBuilder(driver)
+    pointer = actions.pointer_action
+    pointer.move_to_location(*start)
+    pointer.pointer_down()
+    for k in (1, 2, 3):
+        pointer.move_to_location(start[0] + (end[0] - start[0]) * k // 4, start[1] + (end[1] - start[1]) * k // 4)
+    pointer.move_to_location(*end)
+    pointer.release()
+    actions.perform()
+
+
+def _open_item(driver, base: str, item_id: str) -> None:
+    driver.get(f"{base}/#/d/{DS}/item/{item_id}")
+    _wait(
+        driver,
+        lambda d: d.execute_script("const i = document.querySelector('#ed-image'); return !!i && ED && ED.id === arguments[0]", item_id),
+    )
+
+
+def _save(driver, expect: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, "ed-save").click()
+    _wait(driver, lambda d: expect in d.find_element(By.ID, "ed-status").text)
+
+
+def _box_of(c, item_id: str, box_id: str, version: int | None = None) -> list[float]:
+    q = f"?version={version}" if version else ""
+    return c.get(f"/annotations/{DS}/bbox/{box_id}{q}").json()["data"]["coords"]
+
+
+def test_editor_draw_move_delete_conflict_review(demo: Path, browser, tmp_path: Path):  # noqa: F811 - the fixture
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    c = make_client(demo)
+    port = free_port()
+    proc = start_server(demo, port, token=TOKEN)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        browser.get(f"{base}/#/d/{DS}")
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid .thumb"))
+        assert not browser.find_elements(By.CSS_SELECTOR, ".edit-control")  # locked until the token is entered
+        browser.find_element(By.ID, "token-input").send_keys("wrong")
+        browser.find_element(By.ID, "token-submit").click()
+        _wait(browser, lambda d: d.find_elements(By.ID, "token-error"))
+        browser.find_element(By.ID, "token-input").send_keys(TOKEN)
+        browser.find_element(By.ID, "token-submit").click()
+        _wait(browser, lambda d: d.find_elements(By.ID, "auth-user"))
+
+        # 1. open an item from the grid
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid .thumb"))
+        browser.find_elements(By.CSS_SELECTOR, "#grid .thumb")[0].click()
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ed-svg rect.box") and d.find_elements(By.ID, "tool-draw"))
+        item_id = browser.execute_script("return ED.id")
+        before = c.get(f"/items/{DS}/{item_id}").json()
+        n_entities, n_boxes = len(before["entities"]["objects"]), len(before["annotations"]["bbox"])
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#entities li")) == n_entities
+        assert "Builder · other" in browser.find_element(By.ID, "entities").text  # the annotation source
+        # zoom in (wheel-free: the button) so that screen and image pixels differ
+        browser.find_element(By.ID, "zoom-in").click()
+        scale = browser.execute_script("return ED.s")
+        assert scale > 1
+
+        # 2. draw a box and type a category
+        browser.find_element(By.ID, "tool-draw").click()
+        p0, p1 = _screen(browser, 30, 40), _screen(browser, 110, 95)
+        _drag(browser, p0, p1)
+        _wait(browser, lambda d: d.find_elements(By.ID, "category-input"))
+        category = browser.find_element(By.ID, "category-input")
+        assert browser.switch_to.active_element == category
+        category.send_keys(Keys.CONTROL, "a")
+        category.send_keys("kidney", Keys.ENTER)
+        browser.find_element(By.ID, "ed-message").send_keys("box the kidney")
+        (x0, y0), (x1, y1) = _image_point(browser, *p0), _image_point(browser, *p1)
+        _shot(browser, tmp_path, "editor-draw.png")
+        _save(browser, "saved as version 2")
+        after = c.get(f"/items/{DS}/{item_id}").json()
+        assert after["dataset_version"] == 2
+        assert len(after["entities"]["objects"]) == n_entities + 1 and len(after["annotations"]["bbox"]) == n_boxes + 1
+        (new_entity,) = [e for e in after["entities"]["objects"] if e["data"]["category"] == "kidney"]
+        (new_box,) = [b for b in after["annotations"]["bbox"] if b["data"]["entity_ref"]["id"] == new_entity["id"]]
+        assert new_box["data"]["coords"] == pytest.approx([x0, y0, x1 - x0, y1 - y0], abs=1.0)
+        assert after["sources"][new_box["data"]["source_ref"]["id"]]["data"]["kind"] == "human"
+        v2 = c.get(f"/datasets/{DS}/versions").json()[-1]
+        assert v2["operation"] == "annotate" and v2["summary"]["source_kind"] == "human" and v2["summary"]["user"] == "api"
+        assert v2["message"].startswith("box the kidney") and v2["summary"]["items"] == item_id
+
+        # 3. move an existing box (drag its body), then save
+        old = before["annotations"]["bbox"][0]
+        ox, oy, ow, oh = old["data"]["coords"]
+        start = _grip(browser, old["id"], old["data"]["coords"])
+        end = (start[0] + 24, start[1] + 16)
+        browser.find_element(By.ID, "tool-select").click()
+        _drag(browser, start, end)
+        (ax, ay), (bx, by) = _image_point(browser, *start), _image_point(browser, *end)
+        _save(browser, "saved as version 3")
+        moved = _box_of(c, item_id, old["id"])
+        assert moved == pytest.approx([ox + bx - ax, oy + by - ay, ow, oh], abs=1.0)
+        assert _box_of(c, item_id, old["id"], version=2) == [ox, oy, ow, oh]
+
+        # 4. delete an entity with the keyboard: it and its annotations are gone in version 4, kept in version 3
+        victim = old["data"]["entity_ref"]["id"]
+        kps = [k["id"] for k in before["annotations"]["keypoints"] if k["data"]["entity_ref"]["id"] == victim]
+        browser.find_element(By.CSS_SELECTOR, f'#entities li[data-id="{victim}"] .category').click()
+        _wait(browser, lambda d: d.execute_script("return ED.selected") == victim)
+        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.DELETE)
+        _wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, f'#entities li[data-id="{victim}"]'))
+        _save(browser, "saved as version 4")
+        assert c.get(f"/entities/{DS}/objects/{victim}").status_code == 404
+        assert c.get(f"/annotations/{DS}/bbox/{old['id']}").status_code == 404
+        assert all(c.get(f"/annotations/{DS}/keypoints/{k}").status_code == 404 for k in kps) and kps
+        assert c.get(f"/entities/{DS}/objects/{victim}?version=3").status_code == 200
+        assert c.get(f"/annotations/{DS}/bbox/{old['id']}?version=3").status_code == 200
+        assert len(c.get(f"/items/{DS}/{item_id}").json()["entities"]["objects"]) == n_entities
+
+        # 5. two tabs edit the same box: the second save gets the 409 message and offers to reload
+        first = browser.current_window_handle
+        browser.switch_to.new_window("tab")
+        second = browser.current_window_handle
+        _open_item(browser, base, item_id)
+        for handle, dx in ((first, 10), (second, -10)):
+            browser.switch_to.window(handle)
+            if handle == first:
+                _open_item(browser, base, item_id)
+            s = _grip(browser, new_box["id"], new_box["data"]["coords"])
+            _drag(browser, s, (s[0] + dx, s[1] + dx))
+            _wait(browser, lambda d: d.find_element(By.ID, "ed-save").is_enabled())
+        browser.switch_to.window(first)
+        _save(browser, "saved as version 5")
+        browser.switch_to.window(second)
+        browser.find_element(By.ID, "ed-save").click()
+        _wait(browser, lambda d: d.find_elements(By.ID, "ed-reload"))
+        status = browser.find_element(By.ID, "ed-status").text
+        assert "Not saved" in status and "changed by version 5" in status and "nothing saved" in status
+        _shot(browser, tmp_path, "editor-conflict.png")
+        assert [v["dataset_version"] for v in c.get(f"/datasets/{DS}/versions").json()][-1] == 5
+        browser.find_element(By.ID, "ed-reload").click()
+        _wait(browser, lambda d: d.execute_script("return ED.base") == 5 and "version 5" in d.find_element(By.ID, "ed-status").text)
+        browser.close()
+        browser.switch_to.window(first)
+
+        # 6. review: the timeline names the author; diff with previous draws the moved box; restore the previous version
+        browser.get(f"{base}/#/d/{DS}")
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#timeline li[data-version="5"] .diff-prev'))
+        entry = browser.find_element(By.CSS_SELECTOR, '#timeline li[data-version="2"]')
+        assert "human" in entry.text and "api" in entry.text and "box the kidney" in entry.text
+        browser.find_element(By.CSS_SELECTOR, '#timeline li[data-version="5"] .diff-prev').click()
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#visual-diff .diff-item"))
+        assert browser.find_elements(By.CSS_SELECTOR, f'#visual-diff rect.diff-added[data-id="{new_box["id"]}"]')
+        assert browser.find_elements(By.CSS_SELECTOR, f'#visual-diff rect.diff-removed[data-id="{new_box["id"]}"]')
+        browser.execute_script("document.querySelector('#visual-diff').scrollIntoView()")
+        _shot(browser, tmp_path, "editor-review.png")
+        browser.find_element(By.CSS_SELECTOR, '#timeline li[data-version="5"] .restore-prev').click()
+        _wait(browser, lambda d: d.switch_to.alert)
+        browser.switch_to.alert.accept()
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#timeline li[data-version="6"]'))
+        v6 = c.get(f"/datasets/{DS}/versions").json()[-1]
+        assert v6["operation"] == "restore" and v6["summary"]["restored_from"] == "4" and v6["summary"]["user"] == "api"
+        assert c.get(f"/datasets/{DS}/diff?a=4&b=6").json()["num_ids"] == 0
+    finally:
+        stop_server(proc)
+
+
+def test_editor_hidden_without_a_token(demo: Path, browser, tmp_path: Path):  # noqa: F811 - the fixture
+    from selenium.webdriver.common.by import By
+
+    item_id = make_client(demo).get(f"/items/{DS}/?limit=1").json()["items"][0]["id"]
+    port = free_port()
+    proc = start_server(demo, port)  # no PINLAKE_API_TOKEN: read only
+    try:
+        base = f"http://127.0.0.1:{port}"
+        browser.get(f"{base}/#/d/{DS}")
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline li"))
+        _open_item(browser, base, item_id)
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ed-svg rect.box") and d.find_elements(By.CSS_SELECTOR, "#entities li"))
+        assert browser.execute_script("return ED.readOnly") is True
+        for selector in (
+            ".edit-control",
+            "#token-input",
+            "#tool-draw",
+            "#ed-save",
+            "#category-input",
+            ".delete-entity",
+            ".handle",
+            ".restore-prev",
+        ):
+            assert not [e for e in browser.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed()], selector
+        # dragging a box pans instead of moving it; no version is made
+        before = browser.execute_script("return [ED.tx, ED.ty, JSON.stringify(ED.work)]")
+        box = browser.find_element(By.CSS_SELECTOR, "#ed-svg rect.box")
+        r = box.rect
+        start = (round(r["x"] + r["width"] / 2), round(r["y"] + r["height"] / 2))
+        _drag(browser, start, (start[0] + 30, start[1] + 20))
+        after = browser.execute_script("return [ED.tx, ED.ty, JSON.stringify(ED.work)]")
+        assert after[2] == before[2] and after[:2] != before[:2]
+        _shot(browser, tmp_path, "editor-readonly.png")
+        assert [v["dataset_version"] for v in make_client(demo).get(f"/datasets/{DS}/versions").json()] == [1]
+    finally:
+        stop_server(proc)
