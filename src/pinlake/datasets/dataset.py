@@ -178,9 +178,10 @@ class Dataset(CrudMixin):
         except KeyError:
             raise NotFoundError(f"table {table!r} has no rows in dataset version {self.version}") from None
 
-    def open_lance(self, table: str) -> lance.LanceDataset:
-        """The Lance dataset of ``table`` at this dataset version."""
-        return open_table(self.path, table, self.table_version(table))
+    def open_lance(self, table: str, *, low_memory: bool = False) -> lance.LanceDataset:
+        """The Lance dataset of ``table`` at this dataset version (``low_memory``: scans read little
+        ahead, for a consumer slower than the read, such as a DuckDB join)."""
+        return open_table(self.path, table, self.table_version(table), low_memory=low_memory)
 
     def num_rows(self, table: str = "item") -> int:
         return self._state.rows[table] if table in self._state.rows else self.open_lance(table).count_rows()

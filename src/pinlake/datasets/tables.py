@@ -29,9 +29,19 @@ def table_exists(dataset_path: AnyPath | str, table: str) -> bool:
     return (location(dataset_path) / DB_DIR / f"{table}.lance" / "_versions").is_dir()
 
 
-def open_table(dataset_path: AnyPath | str, table: str, version: int | None = None) -> lance.LanceDataset:
+#: scan options that keep a long scan's memory flat: Lance reads two batches ahead of its reader, one
+#: fragment at a time (its defaults read far ahead while a slow consumer, a DuckDB join, catches up:
+#: +74 MB against +28 MB over 14 scans of a 700k-row mask table, and no slower)
+LOW_MEMORY_SCAN = {"batch_readahead": 2, "fragment_readahead": 1}
+
+
+def open_table(dataset_path: AnyPath | str, table: str, version: int | None = None, *, low_memory: bool = False) -> lance.LanceDataset:
+    """The Lance dataset of ``table`` at ``version``; ``low_memory`` makes its scans read little ahead
+    (:data:`LOW_MEMORY_SCAN`), for a scan that feeds a slower consumer."""
     uri = table_uri(dataset_path, table)
     try:
+        if low_memory:
+            return lance_dataset(uri, version=version, default_scan_options=dict(LOW_MEMORY_SCAN))
         return lance_dataset(uri, version=version)
     except (ValueError, OSError) as exc:
         gone = "not found" in str(exc).lower()

@@ -719,9 +719,11 @@ def export_coco(
 
     DuckDB joins the version's Lance tables (each entity with its first box, mask and keypoints,
     its image's id and size) and hands the rows over in record batches, which are formatted and
-    written as they come (Python holds one batch and the file names of one split). DuckDB's join
-    and sort still hold the annotations, in its columnar form: peak memory grows with N (measured in
-    bench/NOTES.md).
+    written as they come (Python holds one batch and the file names of one split). The joins run
+    per hash partition of the entities (:data:`PART_ROWS` each, every annotation table filtered to
+    the partition), so what DuckDB holds is one partition's annotations and one narrow row per
+    item, whatever the number of annotations (measured in bench/NOTES.md). The annotations are
+    written by partition, by id within one; the images too.
     """
     check_media_mode(media)
     out_dir = prepare_out(out)
@@ -731,8 +733,9 @@ def export_coco(
     prov = provenance(ds, "coco", **dict(provenance_extra or {}))
     counts: dict[str, int] = defaultdict(int)
     files: list[str] = []
-    with _ExportConnection(ds, roles, {c.name: c.id for c in cats}) as con:
-        points = dict(con.execute("SELECT category_id, max(n_points) FROM anns WHERE n_points > 0 GROUP BY ALL").fetchall())
+    with _ExportConnection(ds, roles, {c.name: c.id for c in cats}) as x:
+        con = x.con
+        points = x.points()
         categories = []
         for c in cats:
             # COCO ties keypoints to their category's names: a category without names gets kp1..kpN
@@ -749,17 +752,16 @@ def export_coco(
             "date_created": prov["exported_at"],
             "pinlake": prov,
         }
-        counts["skipped_annotations"] = con.execute("SELECT count(*) FROM anns WHERE category_id IS NULL OR image_id IS NULL").fetchall()[
-            0
-        ][0]
+        counts["skipped_annotations"] = x.skipped()
+        coco_ids = x.unique_coco_ids()
         (out_dir / "annotations").mkdir(exist_ok=True)
         for (split,) in con.execute("SELECT DISTINCT split FROM ids ORDER BY split").fetchall():
             target = out_dir / "annotations" / f"{split}.json"
             with target.open("w", encoding="utf-8") as fh:
                 fh.write('{"info":' + json.dumps(info) + ',"categories":' + json.dumps(categories) + ',"images":[')
-                n_images = _write_images(ds, roles, con, fh, split, out_dir / "images" / split, media, counts)
+                n_images = _write_images(x, fh, split, out_dir / "images" / split, media, counts)
                 fh.write('],"annotations":[')
-                n_anns = _write_annotations(con, fh, split, points)
+                n_anns = _write_annotations(x, fh, split, points, coco_ids)
                 fh.write("]}")
             files.append(str(target.relative_to(out_dir)))
             counts[f"images.{split}"] = n_images
@@ -769,35 +771,67 @@ def export_coco(
     return ExportResult("coco", out_dir, files, dict(counts), prov)
 
 
+#: entities an export joins at a time: the annotations are written in hash partitions of about this
+#: many entities (the items' images too, by item), so what DuckDB holds is one partition's rows
+PART_ROWS = 50_000
+
+
 class _ExportConnection:
-    """A DuckDB connection with the version's tables and two views: ``ids`` (each item's split,
-    COCO image id, file name and extra) and ``anns`` (each entity as a COCO annotation's parts)."""
+    """A DuckDB connection with the version's tables and a temp table ``ids``: one narrow row per
+    item that has an image (its split, COCO image id, first image view and its size), filled a
+    partition at a time. :meth:`images` and :meth:`anns` are the queries of one partition."""
 
     def __init__(self, ds: Any, roles: Roles, category_ids: dict[str, int]) -> None:
         self.ds, self.roles, self.category_ids = ds, roles, category_ids
+        self.parts = 1
 
-    def __enter__(self) -> duckdb.DuckDBPyConnection:
+    def part(self, column: str, part: int) -> str:
+        return f"hash({column}) % {self.parts} = {part}"
+
+    def __enter__(self) -> _ExportConnection:
         ds, roles = self.ds, self.roles
         con = self.con = duckdb.connect()
         con.execute("SET enable_progress_bar = false")
         for table in ds.tables:
-            con.register(f"t_{table}", ds.open_lance(table))
+            con.register(f"t_{table}", ds.open_lance(table, low_memory=True))
         con.register("t_categories", pa.table({"category": list(self.category_ids), "category_id": list(self.category_ids.values())}))
-        item_cols = set(ds.schema.schemas[roles.item].model_fields)
-        coco_id = "coco_id" if "coco_id" in item_cols else "NULL::BIGINT"
-        unique = con.execute(f"SELECT count(DISTINCT {coco_id}) = count(*) AND min({coco_id}) > 0 FROM t_{roles.item}").fetchall()[0]
-        image_id = coco_id if unique and unique[0] else f"row_number() OVER (ORDER BY coalesce(split, 'default'), {coco_id}, id)"
-        file_name = "file_name" if "file_name" in item_cols else "''"
-        extra = "extra" if "extra" in item_cols else "''"
-        con.execute(
-            f"CREATE TEMP TABLE ids AS SELECT i.id, coalesce(i.split, 'default') AS split, {image_id} AS image_id, {coco_id} AS coco_id, "
-            f"{file_name} AS file_name, {extra} AS extra FROM t_{roles.item} i "
-            f"WHERE i.id IN (SELECT item_ref.id FROM t_{roles.image})"  # an item without an image is no COCO image
-        )
-        con.execute(f"CREATE VIEW anns AS {self._anns()}")
-        return con
+        self.item_cols = set(ds.schema.schemas[roles.item].model_fields)
+        rows = con.execute(f"SELECT count(*) FROM t_{roles.item}").fetchall()[0][0]
+        if roles.entity is not None:
+            rows = max(rows, con.execute(f"SELECT count(*) FROM t_{roles.entity}").fetchall()[0][0])
+        self.parts = max(1, -(-rows // PART_ROWS))
+        coco_id = "coco_id" if "coco_id" in self.item_cols else "NULL::BIGINT"
+        # an item without an image is no COCO image; an item's image is its first view (by id)
+        con.execute("CREATE TEMP TABLE items (id VARCHAR, split VARCHAR, coco_id BIGINT, view VARCHAR, width BIGINT, height BIGINT)")
+        for part in range(self.parts):
+            con.execute(
+                f"INSERT INTO items SELECT i.id, coalesce(i.split, 'default'), {coco_id}, v.view, v.width, v.height "
+                f"FROM (SELECT * FROM t_{roles.item} WHERE {self.part('id', part)}) i "
+                f"JOIN (SELECT DISTINCT ON (item_ref.id) item_ref.id AS iid, id AS view, width, height FROM t_{roles.image} "
+                f"WHERE {self.part('item_ref.id', part)} ORDER BY item_ref.id, id) v ON v.iid = i.id"
+            )
+        unique = con.execute("SELECT count(DISTINCT coco_id) = count(*) AND min(coco_id) > 0 FROM items").fetchall()[0][0]
+        image_id = "coco_id" if unique else "row_number() OVER (ORDER BY split, coco_id, id)"
+        con.execute(f"CREATE TEMP TABLE ids AS SELECT id, split, {image_id} AS image_id, coco_id, view, width, height FROM items")
+        con.execute("DROP TABLE items")
+        return self
 
-    def _anns(self) -> str:
+    def images(self, part: int) -> str:
+        """The COCO images of item partition ``part`` (split as parameter), by image id."""
+        roles = self.roles
+        file_name = "i.file_name" if "file_name" in self.item_cols else "''"
+        extra = "i.extra" if "extra" in self.item_cols else "''"
+        return (
+            f"SELECT ids.id AS item, ids.image_id, {file_name} AS file_name, {extra} AS extra, ids.view, v.url, v.sha256, ids.width, ids.height "
+            f"FROM ids JOIN (SELECT * FROM t_{roles.item} WHERE {self.part('id', part)}) i ON i.id = ids.id "
+            f"JOIN (SELECT id, url, sha256 FROM t_{roles.image} WHERE {self.part('item_ref.id', part)}) v ON v.id = ids.view "
+            f"WHERE ids.split = ? AND {self.part('ids.id', part)} ORDER BY ids.image_id"
+        )
+
+    def anns(self, part: int) -> str:
+        """The annotations of entity partition ``part``: each entity with its item's split and image
+        id, its category id and its first box, mask and keypoints (the annotation tables filtered
+        to the partition before the joins)."""
         ds, roles = self.ds, self.roles
         if roles.entity is None:
             return "SELECT NULL::VARCHAR AS split, NULL::BIGINT AS image_id, NULL::BIGINT AS category_id, 0 AS n_points LIMIT 0"
@@ -811,7 +845,8 @@ class _ExportConnection:
             if table is None:
                 return "(SELECT NULL::VARCHAR AS eid, " + ", ".join(f"NULL::{t} AS {c}" for c, t in columns.items()) + " LIMIT 0)"
             return (
-                f"(SELECT DISTINCT ON (entity_ref.id) entity_ref.id AS eid, {', '.join(columns)} FROM t_{table} ORDER BY entity_ref.id, id)"
+                f"(SELECT DISTINCT ON (entity_ref.id) entity_ref.id AS eid, {', '.join(columns)} FROM t_{table} "
+                f"WHERE {self.part('entity_ref.id', part)} ORDER BY entity_ref.id, id)"
             )
 
         box = first(roles.bbox, {"coords": "DOUBLE[]", "format": "VARCHAR", "is_normalized": "BOOLEAN"})
@@ -821,69 +856,98 @@ class _ExportConnection:
             SELECT ids.split, ids.image_id, c.category_id, o.id AS eid,
                    {col("coco_id", "NULL::BIGINT")} AS coco_id, {col("iscrowd", "false")} AS iscrowd, {col("area", "0.0")} AS area,
                    {col("polygons", "''")} AS polygons, {col("extra", "''")} AS extra,
-                   b.coords AS box, b.format AS box_format, b.is_normalized AS box_norm, v.width, v.height,
+                   b.coords AS box, b.format AS box_format, b.is_normalized AS box_norm, ids.width, ids.height,
                    m.size AS mask_size, m.counts AS mask_counts, k.coords AS kp_coords, k.states AS kp_states,
                    coalesce(len(k.states), 0) AS n_points
-            FROM t_{roles.entity} o
+            FROM (SELECT * FROM t_{roles.entity} WHERE {self.part("id", part)}) o
             LEFT JOIN ids ON ids.id = o.item_ref.id
             LEFT JOIN t_categories c ON c.category = o.category
             LEFT JOIN {box} b ON b.eid = o.id
             LEFT JOIN {mask} m ON m.eid = o.id
             LEFT JOIN {kp} k ON k.eid = o.id
-            LEFT JOIN (SELECT DISTINCT ON (item_ref.id) item_ref.id AS iid, width, height FROM t_{roles.image} ORDER BY item_ref.id, id) v
-                ON v.iid = o.item_ref.id
         """
+
+    def points(self) -> dict[int, int]:
+        """Per category id, the most keypoints of one of its entities' keypoint rows."""
+        out: dict[int, int] = defaultdict(int)
+        entity, keypoints = self.roles.entity, self.roles.keypoints
+        if entity is None or keypoints is None:
+            return out
+        for part in range(self.parts):
+            query = (
+                f"SELECT c.category_id, max(len(k.states)) FROM (SELECT entity_ref.id AS eid, states FROM t_{keypoints} "
+                f"WHERE {self.part('entity_ref.id', part)}) k JOIN (SELECT id, category FROM t_{entity} WHERE {self.part('id', part)}) o "
+                "ON o.id = k.eid JOIN t_categories c ON c.category = o.category WHERE len(k.states) > 0 GROUP BY ALL"
+            )
+            for cat_id, n in self.con.execute(query).fetchall():
+                out[cat_id] = max(out[cat_id], n)
+        return out
+
+    def skipped(self) -> int:
+        """Entities that no COCO annotation can carry: no category of the export, or no image."""
+        entity = self.roles.entity
+        if entity is None:
+            return 0
+        query = (
+            "SELECT count(*) FROM (SELECT item_ref.id AS iid, category FROM t_{} WHERE {}) o LEFT JOIN ids ON ids.id = o.iid "
+            "LEFT JOIN t_categories c ON c.category = o.category WHERE ids.id IS NULL OR c.category_id IS NULL"
+        )
+        return sum(int(self.con.execute(query.format(entity, self.part("id", p))).fetchall()[0][0]) for p in range(self.parts))
+
+    def unique_coco_ids(self) -> bool:
+        """The entities' COCO ids are positive and unique (checked a hash partition of ids at a time)."""
+        entity = self.roles.entity
+        if entity is None or "coco_id" not in self.ds.schema.schemas[entity].model_fields:
+            return False
+        query = "SELECT count(DISTINCT coco_id) = count(*) AND coalesce(min(coco_id), 1) > 0 FROM t_{} WHERE {}"
+        return all(self.con.execute(query.format(entity, self.part("coco_id", p))).fetchall()[0][0] for p in range(self.parts))
 
     def __exit__(self, *exc: object) -> None:
         self.con.close()
 
 
-def _write_images(ds: Any, roles: Roles, con: Any, fh: Any, split: str, media_dir: Path, media: str, counts: dict[str, int]) -> int:
-    """Stream the split's ``images`` entries (and place their media); returns how many."""
-    reader = con.sql(
-        f"""SELECT ids.id AS item, ids.image_id, ids.file_name, ids.extra, v.id AS view, v.url, v.sha256, v.width, v.height
-            FROM ids JOIN (SELECT DISTINCT ON (item_ref.id) * FROM t_{roles.image} ORDER BY item_ref.id, id) v ON v.item_ref.id = ids.id
-            WHERE ids.split = ? ORDER BY ids.image_id""",
-        params=[split],
-    ).to_arrow_reader(EXPORT_BATCH)
+def _write_images(x: _ExportConnection, fh: Any, split: str, media_dir: Path, media: str, counts: dict[str, int]) -> int:
+    """Stream the split's ``images`` entries, a partition at a time (and place their media); returns how many."""
     used: set[str] = set()
     n = 0
-    for batch in reader:
-        rows = batch.to_pylist()
-        views, names, parts = [], [], []
-        for r in rows:
-            name = r["file_name"] or os.path.basename(r["url"] or "") or f"{r['item']}.jpg"
-            if name in used:
-                name = f"{r['item']}-{os.path.basename(name)}"
-            used.add(name)
-            entry: dict[str, Any] = {"id": r["image_id"], "file_name": name, "width": r["width"], "height": r["height"]}
-            if r["extra"]:
-                entry.update({k: v for k, v in json.loads(r["extra"]).items() if k not in entry})
-            parts.append(json.dumps(entry))
-            views.append({"id": r["view"], "url": r["url"], "sha256": r["sha256"]})
-            names.append(name)
-        fh.write(("," if n else "") + ",".join(parts))
-        n += len(rows)
-        if media != "none":
-            for start in range(0, len(views), MEDIA_BATCH):
-                part = with_content(ds, roles.image, views[start : start + MEDIA_BATCH])
-                counts["images_written"] += place_media(ds, part, media_dir, names[start : start + MEDIA_BATCH], media)
+    for part in range(x.parts):
+        for batch in x.con.sql(x.images(part), params=[split]).to_arrow_reader(EXPORT_BATCH):
+            rows = batch.to_pylist()
+            views, names, parts = [], [], []
+            for r in rows:
+                name = r["file_name"] or os.path.basename(r["url"] or "") or f"{r['item']}.jpg"
+                if name in used:
+                    name = f"{r['item']}-{os.path.basename(name)}"
+                used.add(name)
+                entry: dict[str, Any] = {"id": r["image_id"], "file_name": name, "width": r["width"], "height": r["height"]}
+                if r["extra"]:
+                    entry.update({k: v for k, v in json.loads(r["extra"]).items() if k not in entry})
+                parts.append(json.dumps(entry))
+                views.append({"id": r["view"], "url": r["url"], "sha256": r["sha256"]})
+                names.append(name)
+            fh.write(("," if n else "") + ",".join(parts))
+            n += len(rows)
+            if media != "none":
+                for start in range(0, len(views), MEDIA_BATCH):
+                    part_views = with_content(x.ds, x.roles.image, views[start : start + MEDIA_BATCH])
+                    counts["images_written"] += place_media(x.ds, part_views, media_dir, names[start : start + MEDIA_BATCH], media)
     return n
 
 
-def _write_annotations(con: Any, fh: Any, split: str, points: dict[int, int]) -> int:
-    """Stream the split's ``annotations`` (ids: the COCO ids when unique and positive, else 1..n)."""
+def _write_annotations(x: _ExportConnection, fh: Any, split: str, points: dict[int, int], coco_ids: bool) -> int:
+    """Stream the split's ``annotations``, a partition at a time (ids: the COCO ids when ``coco_ids``
+    (unique and positive), else 1..n in partition order, by COCO id and entity id within one)."""
     valid = "category_id IS NOT NULL AND image_id IS NOT NULL"
-    unique = con.execute(f"SELECT count(DISTINCT coco_id) = count(*) AND min(coco_id) > 0 FROM anns WHERE {valid}").fetchall()[0]
-    ann_id = "coco_id" if unique and unique[0] else "row_number() OVER (ORDER BY coco_id, eid)"
-    reader = con.sql(f"SELECT *, {ann_id} AS ann_id FROM anns WHERE {valid} AND split = ? ORDER BY ann_id", params=[split]).to_arrow_reader(
-        EXPORT_BATCH
-    )
     n = 0
-    for batch in reader:
-        parts = [_annotation_json(r, points) for r in batch.to_pylist()]
-        fh.write(("," if n else "") + ",".join(parts))
-        n += len(parts)
+    for part in range(x.parts):
+        ann_id = "coco_id" if coco_ids else f"{n} + row_number() OVER (ORDER BY coco_id, eid)"
+        reader = x.con.sql(
+            f"SELECT *, {ann_id} AS ann_id FROM ({x.anns(part)}) WHERE {valid} AND split = ? ORDER BY ann_id", params=[split]
+        ).to_arrow_reader(EXPORT_BATCH)
+        for batch in reader:
+            parts = [_annotation_json(r, points) for r in batch.to_pylist()]
+            fh.write(("," if n else "") + ",".join(parts))
+            n += len(parts)
     return n
 
 
