@@ -73,8 +73,12 @@ def check_read_only(query: str, what: str = "pinlake sql") -> list[Any]:
         raise InvalidQueryError("empty query", hint='Try: pinlake sql "SELECT * FROM catalog.versions LIMIT 5"')
     allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
     for st in statements:
-        if st.type not in allowed:
-            kind = str(st.type).split(".")[-1]
+        try:
+            kind_of = st.type
+        except ValueError:  # a statement type newer than DuckDB's Python enum (e.g. UPDATE EXTENSIONS)
+            kind_of = None
+        if kind_of not in allowed:
+            kind = str(kind_of).split(".")[-1] if kind_of is not None else (first_keywords(st.query)[:1] or ["this kind of"])[0]
             raise InvalidQueryError(
                 f"{what} is read-only: {kind} statements are not allowed",
                 hint="Only SELECT (and EXPLAIN) run here; change data through pinlake commands or the Python API.",
