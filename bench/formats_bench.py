@@ -14,7 +14,13 @@ one a fresh process (imports included, as a user runs it):
   ``datum convert -if coco_instances -f datumaro`` runs: parse and write its own format, the
   closest to a build; the ``datum`` command itself needs the ``datumaro[cli]`` extras);
 - pinlake export of the built version to COCO and to YOLO, labels only (``--media none``; in this
-  process, the pin opened once).
+  process, the pin opened once);
+- Pixano 0.8 reads pinlake's Pixano export: ``pixano data import`` (in its own virtual environment)
+  of ``export("pixano")`` of the first 500 images, then its tables' row counts and boxes against the
+  version's (a check, not timed);
+- FiftyOne: its virtual environment installs, but its importer needs the MongoDB server that the
+  ``fiftyone-db`` package downloads from fastdl.mongodb.org at first use, which this machine cannot
+  reach; the report says so instead of a time.
 """
 
 from __future__ import annotations
@@ -99,6 +105,49 @@ from datumaro.components.dataset import Dataset
 Dataset.import_from(sys.argv[1], "coco_instances").export(sys.argv[2], "datumaro", save_media=False)
 """
 
+PIXANO_TABLES = """
+import json, os, sys, warnings
+warnings.simplefilter("ignore")
+from pathlib import Path
+from pixano.datasets import Dataset
+ds = Dataset(Path(sys.argv[1]))
+counts = {name: ds.open_table(name).count_rows() for name in ds.info.tables}
+boxes = sorted([round(v, 3) for v in c] for c in ds.open_table("bboxes").to_arrow().column("coords").to_pylist())
+print(json.dumps({"counts": counts, "boxes": boxes}), flush=True)
+os._exit(0)  # lancedb's threads can crash the interpreter's teardown
+"""
+
+
+def pixano_check(py: Path, work: Path, data: Path, ann: Path) -> dict[str, Any]:
+    """pinlake → Pixano: ``pixano data import`` of a pinlake Pixano export, its rows and boxes compared."""
+    import pinlake
+
+    doc = json.loads(ann.read_text())
+    keep = {img["id"] for img in doc["images"][:500]}
+    small = {**doc, "images": doc["images"][:500], "annotations": [a for a in doc["annotations"] if a["image_id"] in keep]}
+    small_ann = work / "pixano-check" / "instances.json"
+    small_ann.parent.mkdir(parents=True)
+    small_ann.write_text(json.dumps(small))
+    lib = work / "pixano-check" / "library"
+    pinlake.CocoBuilder(small_ann, data / "images" / "train", lib / "px").build(mode="create")
+    pinned = pinlake.open("px", library=lib)
+    out = work / "pixano-check" / "export"
+    pinned.export("pixano", out, media="link")
+    target = work / "pixano-check" / "pixano"
+    target.mkdir()
+    imp = subprocess.run(
+        [str(py.parent / "pixano"), "data", "import", str(target), str(out), "--media", "embed", "--yes"], capture_output=True, text=True
+    )
+    if imp.returncode != 0:
+        return {"ok": False, "error": imp.stderr[-500:]}
+    read = subprocess.run([str(py), "-c", PIXANO_TABLES, str(target / "library" / "px")], capture_output=True, text=True)
+    got = json.loads([x for x in read.stdout.splitlines() if x.startswith("{")][-1])
+    ours = sorted([round(v, 3) for v in c] for c in pinned.to_arrow("bbox").column("coords").to_pylist())
+    counts = got["counts"]
+    ok = counts.get("records") == len(small["images"]) and counts.get("bboxes") == len(ours) and got["boxes"] == ours
+    return {"ok": ok, "counts": counts, "boxes_equal": got["boxes"] == ours}
+
+
 DATUMARO_IMPORT = """
 import sys
 from datumaro.components.dataset import Dataset
@@ -170,6 +219,11 @@ def main() -> None:
             )
             report["import_ratio_vs_convert"] = round(report["pinlake_import_s"] / report["datumaro_convert_s"], 2)
             report["import_ratio_vs_import"] = round(report["pinlake_import_s"] / report["datumaro_import_s"], 2)
+        py, why = ensure("pixano")
+        report["pixano_reads_export"] = pixano_check(py, work, data, ann) if py is not None else why
+        report["fiftyone"] = (
+            "not measured: its importer needs a MongoDB server, downloaded at first use from fastdl.mongodb.org (unreachable here)"
+        )
     report["pinlake_import_s"] = round(report["pinlake_import_s"], 2)
     print(json.dumps(report, indent=2))
     if args.work is None:

@@ -18,6 +18,7 @@ SPECS: dict[str, list[list[str]]] = {
     # torch first: the CPU wheel (a find-links wheel on this machine) instead of CUDA wheels
     "pixano": [["torch==2.13.0"], ["pixano==0.8.0"]],
     "datumaro": [["datumaro==1.13.12"]],
+    "fiftyone": [["fiftyone"]],
 }
 PEER_OF_TOOL = {"dvc": "dvc", "hf": "datasets", "pixano": "pixano"}
 BASE_PYTHON = shutil.which("python3.11") or sys.executable
