@@ -211,3 +211,22 @@ def test_annotation_text_is_what_elementtree_writes(tmp_path):
     assert voc_format.annotation_xml(namespaced, objects) == reference(namespaced, objects)
     values = [0.0, -0.0, 1.0, 2.5, 3.4999999999, 1e-10, 123456.123456789, -7.25, 1e20]
     assert voc_format.corners(np.array(values)) == [voc_format.corner(v) for v in values]
+
+
+def test_an_export_in_partitions_writes_what_one_partition_writes(tmp_path, monkeypatch):
+    """Large versions are exported a hash partition of items (with their entities and boxes) at a
+    time: the same annotation files, image sets, images and counts, whatever the partition count."""
+    write_voc(tmp_path / "VOCdevkit" / "VOC2007")
+    ds = build(tmp_path, tmp_path / "VOCdevkit").dataset
+    outs = {}
+    for part_rows in (10**6, 2, 1):
+        monkeypatch.setattr(voc_format, "PART_ROWS", part_rows)
+        out = tmp_path / f"out-{part_rows}"
+        result = export_voc(ds, out)
+        files = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and p.name != "pinlake.json"}
+        outs[part_rows] = (files, result.files, result.counts)
+    assert outs[1] == outs[2] == outs[10**6]
+    files, listed, counts = outs[1]
+    assert sum(1 for name in files if name.startswith("Annotations/")) == len(OBJECTS) and counts["images_written"] == len(OBJECTS)
+    for split, ids in SPLITS.items():
+        assert files[f"ImageSets/Main/{split}.txt"].decode().split() == ids

@@ -18,6 +18,7 @@ from coco_data import detection, write
 from yolo_data import LABELS, NAMES, label_files, six_places, write_dataset
 
 import pinlake
+from pinlake.datasets.formats import yolo as yolo_format
 from pinlake.datasets.formats.yolo import YoloBuilder, box_lines, export_yolo, merge_polygons, polygon_lines
 from pinlake.errors import InputFileError
 from pinlake.library import Library
@@ -236,3 +237,29 @@ def test_column_wise_lines_equal_the_per_value_text():
         ring = merge_polygons(poly)
         assert text == f"{cls} " + " ".join(f"{min(max(v / (ww if j % 2 == 0 else hh), 0.0), 1.0):.6f}" for j, v in enumerate(ring))
     assert merged == [False, False, True, False]
+
+
+def exported_files(out: Path) -> dict[str, bytes]:
+    """Every file an export wrote, by path (data.yaml without its path and time)."""
+    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    doc = yaml.safe_load(files.pop("data.yaml"))
+    del doc["path"], doc["pinlake"]["exported_at"]
+    files["data.yaml"] = json.dumps(doc, sort_keys=True).encode()
+    return files
+
+
+def test_an_export_in_partitions_writes_what_one_partition_writes(tmp_path, monkeypatch):
+    """Large versions are exported a hash partition of items (with their entities and boxes) at a
+    time: the same label files, images and counts, the files listed in item order, whatever the
+    partition count."""
+    ds = build(tmp_path, write_dataset(tmp_path / "in")).dataset
+    outs = {}
+    for part_rows in (10**6, 2, 1):
+        monkeypatch.setattr(yolo_format, "PART_ROWS", part_rows)
+        out = tmp_path / f"out-{part_rows}"
+        result = yolo_format.export_yolo(ds, out)
+        outs[part_rows] = (exported_files(out), result.files, result.counts)
+    assert outs[1] == outs[2] == outs[10**6]
+    files, listed, counts = outs[1]
+    assert sum(1 for name in files if name.startswith("labels/")) == 4 and counts["images_written"] == 4
+    assert listed[1:] == [name for name in listed[1:] if name.startswith("labels/")] and len(listed) == 5

@@ -68,14 +68,14 @@ from pinlake.datasets.formats.common import (
     provenance,
 )
 from pinlake.datasets.formats.yolo import (
-    EntityBoxes,
-    ExportImage,
+    EntityPartitions,
+    box_pixels,
     column,
-    export_images,
+    export_names,
+    image_list,
     place_split_media,
     plain_name,
     strip_suffix,
-    table_columns,
     write_file,
 )
 from pinlake.datasets.info import Category, DatasetInfo
@@ -521,110 +521,111 @@ def object_xml(name: str, pose: str, truncated: bool, difficult: bool, box: list
     return OBJECT_XML % (xml_escape(name), xml_escape(pose), "1" if truncated else "0", "1" if difficult else "0", *box, rest)
 
 
+#: entities (or images) the export formats at a time (:class:`EntityPartitions`)
+PART_ROWS = 100_000
+#: the entity columns an object takes (null where the entity table has none)
+OBJECT_COLUMNS = {"pose": pa.string(), "truncated": pa.bool_(), "difficult": pa.bool_(), "extra": pa.string()}
+
+
 def export_voc(
     ds: Any, out: str | os.PathLike[str], *, media: str = "copy", provenance_extra: Mapping[str, Any] | None = None
 ) -> ExportResult:
     """Write dataset version ``ds`` as Pascal VOC: ``Annotations/<stem>.xml`` per item (size, and
     per object name, pose, truncated, difficult, bndbox), ``ImageSets/Main/<split>.txt``, the
     images in ``JPEGImages/`` (``media``: copy, link or none) and ``pinlake.json`` (provenance and
-    categories)."""
+    categories).
+
+    The items are taken in ranges of item order (:class:`EntityPartitions`, :data:`PART_ROWS` images
+    and entities each): a range's objects are formatted a batch at a time (corners column-wise), its
+    annotation files written (one write each) and its images placed before the next range is read."""
     check_media_mode(media)
     out_dir = prepare_out(out)
     roles = Roles(ds)
     check_splits(ds, roles)
     cats = sorted(categories_of(ds, roles), key=lambda c: c.id)
     prov = provenance(ds, "voc", **dict(provenance_extra or {}))
-    images = export_images(ds, roles, flat=True)
-    present = set(table_columns(ds, roles.item))
-    items = ds.to_arrow(roles.item, columns=[c for c in ("id", "folder", "depth", "segmented", "extra") if c in present])
-    meta = {
-        it: {"folder": f, "depth": d, "segmented": s, "extra": e}
-        for it, f, d, s, e in zip(
-            items.column("id").to_pylist(),
-            column(items, "folder", ""),
-            column(items, "depth", 3),
-            column(items, "segmented", False),
-            column(items, "extra", ""),
-        )
-    }
-    del items
-    entries = object_entries(ds, roles, images, {c.name for c in cats})
+    images = export_names(ds, roles, flat=True, columns=("folder", "depth", "segmented", "extra"))
     counts: dict[str, int] = defaultdict(int)
-    files: list[str] = []
+    stems = [""] * images.num_rows  # in item order, whatever the order of the partitions
     (out_dir / "Annotations").mkdir()
     folder = str(out_dir / "Annotations")
+    known = {c.name: i for i, c in enumerate(cats)}
+    with EntityPartitions(ds, roles, images, known, OBJECT_COLUMNS, PART_ROWS) as parts:
+        for p in range(parts.parts):
+            positions = parts.positions(p)
+            table = images.take(pa.array(positions, pa.int64()))
+            part = image_list(table)
+            entries: list[list[VocEntry | None]] = [[] for _ in part]
+            for batch in parts.rows(p, positions):
+                for i, entry in zip(batch.column("ipos").to_numpy().tolist(), object_batch(batch)):
+                    entries[i].append(entry)
+            meta = zip(
+                column(table, "folder", ""), column(table, "depth", 3), column(table, "segmented", False), column(table, "extra", "")
+            )
+            for pos, im, found, (item_folder, depth, segmented, extra) in zip(positions.tolist(), part, entries, meta):
+                if plain_name(im.name):
+                    stem = strip_suffix(im.name)
+                else:  # an image in a subfolder: a flat id
+                    stem = Path(im.name).with_suffix("").as_posix().replace("/", "_")
+                nodes: list[XmlNode] = [
+                    ("folder", item_folder or "JPEGImages", None),
+                    ("filename", im.name, None),
+                    ("size", None, [("width", str(im.width), None), ("height", str(im.height), None), ("depth", str(depth or 3), None)]),
+                    ("segmented", "1" if segmented else "0", None),
+                    *obj_to_nodes(_json_dict(extra)),
+                ]
+                objects: list[VocEntry] = []
+                for entry in found:
+                    if entry is None:
+                        counts["skipped_annotations"] += 1
+                        continue
+                    objects.append(entry)
+                n = len(objects)
+                write_file(f"{folder}/{stem}.xml", annotation_xml(nodes, objects))
+                stems[pos] = stem
+                counts[f"annotations.{im.split}"] += n
+                counts[f"images.{im.split}"] += 1
+            counts["images_written"] += place_split_media(ds, roles, part, out_dir / "JPEGImages", media)
+    images_written = counts.pop("images_written", 0)
+    files = [f"Annotations/{stem}.xml" for stem in stems]
     split_ids: dict[str, list[str]] = defaultdict(list)
-    for im, found in zip(images, entries):
-        if plain_name(im.name):
-            stem = strip_suffix(im.name)
-        else:  # an image in a subfolder: a flat id
-            stem = Path(im.name).with_suffix("").as_posix().replace("/", "_")
-        m = meta.get(im.item, {})
-        nodes: list[XmlNode] = [
-            ("folder", m.get("folder") or "JPEGImages", None),
-            ("filename", im.name, None),
-            ("size", None, [("width", str(im.width), None), ("height", str(im.height), None), ("depth", str(m.get("depth") or 3), None)]),
-            ("segmented", "1" if m.get("segmented") else "0", None),
-            *obj_to_nodes(_json_dict(m.get("extra"))),
-        ]
-        objects: list[VocEntry] = []
-        for entry in found:
-            if entry is None:
-                counts["skipped_annotations"] += 1
-                continue
-            objects.append(entry)
-        n = len(objects)
-        write_file(f"{folder}/{stem}.xml", annotation_xml(nodes, objects))
-        files.append(f"Annotations/{stem}.xml")
-        split_ids[im.split].append(stem)
-        counts[f"annotations.{im.split}"] += n
-        counts[f"images.{im.split}"] += 1
+    for split, stem in zip(images.column("split").to_pylist(), stems):
+        split_ids[split].append(stem)
     sets = out_dir / "ImageSets" / "Main"
     sets.mkdir(parents=True)
     for split, ids in sorted(split_ids.items()):
         (sets / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
         files.append(f"ImageSets/Main/{split}.txt")
-    counts["images_written"] = place_split_media(ds, roles, images, out_dir / "JPEGImages", media)
+    counts["images_written"] = images_written
     doc = {"pinlake": prov, "categories": [c.model_dump() for c in cats]}
     (out_dir / META_FILE).write_text(json.dumps(doc, indent=1, ensure_ascii=False))
     files.append(META_FILE)
     return ExportResult("voc", out_dir, files, dict(counts), prov)
 
 
-def object_entries(ds: Any, roles: Roles, images: list[ExportImage], known: set[str]) -> list[list[VocEntry | None]]:
-    """Per image of ``images``, its objects in entity table order (a :data:`VocEntry`, or None for one skipped (no box, or a category not in the classes); the
-    entity table read in batches, the corners of each batch computed column-wise."""
-    entries: list[list[VocEntry | None]] = [[] for _ in images]
-    if not images:
-        return entries
-    image_items = pa.array([im.item for im in images], type=pa.string())
-    widths = np.array([im.width for im in images], dtype=np.int64)
-    heights = np.array([im.height for im in images], dtype=np.int64)
-    source = EntityBoxes(ds, roles, ("pose", "truncated", "difficult", "extra"))
-    for batch in source.batches():
-        at = pc.fill_null(pc.index_in(batch["item"], value_set=image_items), -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        box = batch["box"]
-        categories = batch["category"]
-        rows = [j for j, (i, b, c) in enumerate(zip(at.tolist(), box.tolist(), categories)) if i >= 0 and b >= 0 and c in known]
-        found: list[VocEntry | None] = [None] * len(categories)
-        if rows:
-            idx = np.array(rows, dtype=np.int64)
-            x, y, w, h = source.pixels(box[idx], widths[at[idx]], heights[at[idx]])
-            text = corners(np.stack([x + 1, y + 1, x + w, y + h], axis=1).reshape(-1))
-            poses, truncated, difficult, extra = batch["pose"], batch["truncated"], batch["difficult"], batch["extra"]
-            for k, j in enumerate(rows):
-                found[j] = (
-                    str(categories[j]),
-                    poses[j] or "Unspecified",
-                    bool(truncated[j]),
-                    bool(difficult[j]),
-                    text[4 * k : 4 * k + 4],
-                    obj_to_nodes(_json_dict(extra[j])),
-                )
-        for i, entry in zip(at.tolist(), found):
-            if i >= 0:
-                entries[i].append(entry)
-    return entries
+def object_batch(batch: pa.RecordBatch) -> list[VocEntry | None]:
+    """The objects of a batch of :class:`EntityPartitions` rows: a :data:`VocEntry`, or None for one
+    skipped (no box, or a category not in the classes), the corners computed column-wise."""
+    categories = batch.column("category").to_pylist()
+    known = pc.is_valid(batch.column("cls")).to_numpy(zero_copy_only=False)
+    has_box = pc.is_valid(batch.column("coords")).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(known & has_box)
+    found: list[VocEntry | None] = [None] * len(categories)
+    if len(rows):
+        x, y, w, h = box_pixels(batch, rows)
+        text = corners(np.stack([x + 1, y + 1, x + w, y + h], axis=1).reshape(-1))
+        take = pa.array(rows, pa.int64())
+        poses, truncated, difficult, extra = (batch.column(c).take(take).to_pylist() for c in OBJECT_COLUMNS)
+        for k, j in enumerate(rows.tolist()):
+            found[j] = (
+                str(categories[j]),
+                poses[k] or "Unspecified",
+                bool(truncated[k]),
+                bool(difficult[k]),
+                text[4 * k : 4 * k + 4],
+                obj_to_nodes(_json_dict(extra[k])),
+            )
+    return found
 
 
 def _json_dict(text: Any) -> dict[str, list[Any]]:
@@ -654,7 +655,9 @@ __all__ = [
     "obj_to_elements",
     "obj_to_nodes",
     "object_node",
-    "object_entries",
+    "object_batch",
+    "OBJECT_COLUMNS",
+    "PART_ROWS",
     "object_xml",
     "xml_escape",
     "xml_node",

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -485,40 +486,73 @@ def table_columns(ds: Any, table: str) -> list[str]:
     return list(ds.open_lance(table).schema.names)
 
 
-def export_images(ds: Any, roles: Roles, flat: bool = False) -> list[ExportImage]:
-    """The items with an image view, in item order, each with a file name whose stem (the name
-    without its suffix: the label or annotation file's name) is unique in its split (``flat``: across
-    splits, for layouts with one images folder): the item's ``file_name`` when it has one, else the
-    view url's base name; a clash is prefixed by the item id."""
+def export_names(ds: Any, roles: Roles, flat: bool = False, columns: tuple[str, ...] = ()) -> pa.Table:
+    """The items with an image view, in item order, as one Arrow table (``item``, ``split``, ``name``,
+    ``view``, ``url``, ``sha256``, ``width``, ``height`` and the item ``columns`` the table has), each
+    with a file name whose stem (the name without its suffix: the label or annotation file's name) is
+    unique in its split (``flat``: across splits, for layouts with one images folder): the item's
+    ``file_name`` when it has one, else the view url's base name; a clash is prefixed by the item id.
+    An item's image is its last view in table order. Python holds the stems seen and one slice of
+    :data:`EXPORT_BATCH` names at a time."""
     present = set(table_columns(ds, roles.item))
-    items = ds.to_arrow(roles.item, columns=[c for c in ("id", "split", "file_name") if c in present])
-    ids = items.column("id").to_pylist()
-    splits = column(items, "split", "default")
-    names = column(items, "file_name", "")
+    items = ds.to_arrow(roles.item, columns=["id", *(c for c in ("split", "file_name", *columns) if c in present)])
     views = ds.to_arrow(roles.image, columns=["id", "item_ref", "url", "width", "height", "sha256"])
-    v_ids = views.column("id").to_pylist()
-    v_urls = views.column("url").to_pylist()
-    v_widths = views.column("width").to_pylist()
-    v_heights = views.column("height").to_pylist()
-    v_shas = views.column("sha256").to_pylist()
-    by_item = dict(zip(ref_ids(views, "item_ref").to_pylist(), range(views.num_rows)))
+    view_items = ref_ids(views, "item_ref").combine_chunks()
+    last = pc.index_in(items.column("id"), value_set=view_items.take(np.arange(len(view_items) - 1, -1, -1)), skip_nulls=True)
+    keep = pc.indices_nonzero(pc.is_valid(last))
+    items = items.take(keep)
+    views = views.take(pc.subtract(len(view_items) - 1, pc.take(last, keep).cast(pa.int64())))
+    splits = (
+        pc.if_else(pc.fill_null(pc.not_equal(items.column("split"), ""), False), items.column("split"), "default")
+        if "split" in present
+        else pa.array(["default"] * items.num_rows, pa.string())
+    )
+    urls = pc.fill_null(views.column("url"), "")
     used: dict[str, set[str]] = defaultdict(set)
-    out = []
-    for it, split, name in zip(ids, splits, names):
-        j = by_item.get(it)
-        if j is None:
-            continue
-        split = split or "default"
-        url = v_urls[j] or ""
-        name = name or os.path.basename(url) or f"{it}.jpg"
-        seen = used["" if flat else split]
-        stem = export_stem(name)
-        if stem in seen:
-            name = f"{it}-{os.path.basename(name)}"
+    names: list[pa.Array] = []
+    for start in range(0, items.num_rows, EXPORT_BATCH):
+        stop = min(start + EXPORT_BATCH, items.num_rows)
+        found = column(items.slice(start, stop - start), "file_name", "")
+        chunk = []
+        for it, split, name, url in zip(
+            items.column("id")[start:stop].to_pylist(), splits[start:stop].to_pylist(), found, urls[start:stop].to_pylist()
+        ):
+            name = name or os.path.basename(url) or f"{it}.jpg"
+            seen = used["" if flat else split]
             stem = export_stem(name)
-        seen.add(stem)
-        out.append(ExportImage(it, split, {"id": v_ids[j], "url": url, "sha256": v_shas[j]}, v_widths[j] or 0, v_heights[j] or 0, name))
-    return out
+            if stem in seen:
+                name = f"{it}-{os.path.basename(name)}"
+                stem = export_stem(name)
+            seen.add(stem)
+            chunk.append(name)
+        names.append(pa.array(chunk, pa.string()))
+    out = {
+        "item": items.column("id"),
+        "split": splits,
+        "name": pa.chunked_array(names, pa.string()),
+        "view": views.column("id"),
+        "url": urls,
+        "sha256": views.column("sha256"),
+        "width": pc.fill_null(views.column("width"), 0),
+        "height": pc.fill_null(views.column("height"), 0),
+    }
+    out.update({c: items.column(c) for c in columns if c in present})
+    return pa.table(out)
+
+
+def image_list(table: pa.Table) -> list[ExportImage]:
+    """The rows of an :func:`export_names` table as :class:`ExportImage`."""
+    return [
+        ExportImage(it, split, {"id": view, "url": url, "sha256": sha}, w, h, name)
+        for it, split, name, view, url, sha, w, h in zip(
+            *(table.column(c).to_pylist() for c in ("item", "split", "name", "view", "url", "sha256", "width", "height"))
+        )
+    ]
+
+
+def export_images(ds: Any, roles: Roles, flat: bool = False) -> list[ExportImage]:
+    """:func:`export_names` as a list of :class:`ExportImage`."""
+    return image_list(export_names(ds, roles, flat))
 
 
 def plain_name(name: str) -> bool:
@@ -585,65 +619,160 @@ class LabelFiles:
             self.made.add(folder)
 
 
-class EntityBoxes:
-    """The entities of a dataset version with their first bbox row, read in batches of
-    :data:`EXPORT_BATCH` rows (the entity table is never read whole; the bbox table's four columns are)."""
+#: entities (or images) an export formats at a time: the images are taken in ranges of item order
+#: holding about this many of each, with their entities and first boxes
+PART_ROWS = 100_000
 
-    def __init__(self, ds: Any, roles: Roles, columns: tuple[str, ...] = ()) -> None:
-        self.ds = ds
-        self.roles = roles
-        self.columns = columns
-        self.keys: Any = None
-        self.coords = np.zeros((0, 4))
-        self.xywh = np.zeros(0, dtype=bool)
-        self.normalized = np.zeros(0, dtype=bool)
-        if roles.bbox is not None:
-            t = ds.to_arrow(roles.bbox, columns=["entity_ref", "coords", "format", "is_normalized"])
-            self.keys = ref_ids(t, "entity_ref")
-            self.coords = box_coords(t.column("coords"))
-            self.xywh = pc.fill_null(pc.equal(t.column("format"), "xywh"), False).to_numpy(zero_copy_only=False)
-            self.normalized = pc.fill_null(t.column("is_normalized"), False).to_numpy(zero_copy_only=False)
 
-    def batches(self) -> Iterator[dict[str, Any]]:
-        """Per batch: ``id``, ``item`` (arrow arrays), ``category`` and the ``columns`` (lists, None
-        when the table has no such column), ``box`` (the row of the entity's first bbox, -1 for none)."""
-        if self.roles.entity is None:
-            return
-        present = set(table_columns(self.ds, self.roles.entity))
-        wanted = ["id", "item_ref", "category", *(c for c in self.columns if c in present)]
-        for batch in self.ds.open_lance(self.roles.entity).to_batches(columns=wanted, batch_size=EXPORT_BATCH):
-            if batch.num_rows == 0:
-                continue
-            ids = batch.column("id")
-            out: dict[str, Any] = {
-                "id": ids,
-                "item": pc.struct_field(batch.column("item_ref"), "id"),
-                "category": batch.column("category").to_pylist(),
-            }
-            for name in self.columns:
-                out[name] = batch.column(name).to_pylist() if name in present else [None] * batch.num_rows
-            box = np.full(batch.num_rows, -1, dtype=np.int64)
-            if self.keys is not None and len(self.keys):
-                found = pc.index_in(ids, value_set=self.keys)
-                found = pc.if_else(pc.fill_null(pc.not_equal(ids, ""), False), found, None)
-                box = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-            out["box"] = box
-            yield out
+def scan_in_order(ds: Any, table: str, columns: Mapping[str, pa.DataType]) -> pa.RecordBatchReader:
+    """The ``columns`` of ``table`` in table order, read in batches of :data:`EXPORT_BATCH`, with
+    ``pos``, the row's position; a column ``ref.id`` is the id field of a ref column (named
+    ``ref_id``), a column the table lacks is null (of the type given)."""
+    lance_ds = ds.open_lance(table, low_memory=True)
+    schema = lance_ds.schema
+    fields = [pa.field("pos", pa.int64())]
+    read: list[str] = []
+    for name, kind in columns.items():
+        head, _, sub = name.partition(".")
+        if head in schema.names:
+            if head not in read:
+                read.append(head)
+            top = schema.field(head).type
+            kind = top.field(sub).type if sub else top
+        fields.append(pa.field(name.replace(".", "_"), kind))
+    out_schema = pa.schema(fields)
 
-    def pixels(self, rows: np.ndarray, width: np.ndarray, height: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """:func:`pixel_xywh` of the bbox ``rows`` on images of ``width`` x ``height``: x, y, w, h arrays."""
-        c = self.coords[rows]
-        xywh, norm = self.xywh[rows], self.normalized[rows]
-        x, y = c[:, 0], c[:, 1]
-        w = np.where(xywh, c[:, 2], c[:, 2] - c[:, 0])
-        h = np.where(xywh, c[:, 3], c[:, 3] - c[:, 1])
-        width, height = width.astype(np.float64), height.astype(np.float64)
-        return (
-            np.where(norm, x * width, x),
-            np.where(norm, y * height, y),
-            np.where(norm, w * width, w),
-            np.where(norm, h * height, h),
+    def batches() -> Iterator[pa.RecordBatch]:
+        start = 0
+        for batch in lance_ds.to_batches(columns=read, batch_size=EXPORT_BATCH):
+            n = batch.num_rows
+            arrays: list[Any] = [pa.array(np.arange(start, start + n, dtype=np.int64))]
+            for name, out_field in zip(columns, fields[1:]):
+                head, _, sub = name.partition(".")
+                if head not in read:
+                    arrays.append(pa.nulls(n, out_field.type))
+                elif sub:
+                    arrays.append(pc.struct_field(batch.column(head), sub))
+                else:
+                    arrays.append(batch.column(head))
+            start += n
+            yield pa.RecordBatch.from_arrays(arrays, schema=out_schema)
+
+    return pa.RecordBatchReader.from_batches(out_schema, batches())
+
+
+class EntityPartitions:
+    """The entities of a version's images, a range of images at a time: DuckDB joins the range's
+    images (rows of an :func:`export_names` table), the entities of those items (with the
+    ``columns``, null where the table lacks one), each entity's class (``cls``: its category's
+    value in ``classes``, null for another category) and its first bbox row (``coords``,
+    ``format``, ``is_normalized``; first in table order), and hands the rows over by image and, within
+    an image, in entity table order (``ipos``: the image's position in the range). A range holds
+    about ``part_rows`` images and entities, so what DuckDB and Python hold is one range's rows;
+    every range reads the entity and bbox tables once."""
+
+    def __init__(
+        self, ds: Any, roles: Roles, images: pa.Table, classes: Mapping[str, int], columns: Mapping[str, pa.DataType], part_rows: int
+    ) -> None:
+        self.ds, self.roles, self.images, self.classes, self.columns = ds, roles, images, classes, columns
+        entities = ds.num_rows(roles.entity) if roles.entity is not None else 0
+        self.parts = max(1, -(-max(images.num_rows, entities) // part_rows))
+
+    def __enter__(self) -> EntityPartitions:
+        con = self.con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
+        # the scans have no statistics: keep every hash table on the side written on the right
+        # (a partition's rows), never on a whole scanned table
+        con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+        classes = pa.table(
+            {"category": pa.array(list(self.classes), pa.string()), "cls": pa.array(list(self.classes.values()), pa.int64())}
         )
+        con.register("t_classes", classes)
+        con.register("t_images", pa.table({"item": self.images.column("item"), "pos": np.arange(self.images.num_rows, dtype=np.int64)}))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.con.close()
+
+    def part(self, column: str, part: int) -> str:
+        return f"hash({column}) % {self.parts} = {part}"
+
+    def positions(self, part: int) -> np.ndarray:
+        """The positions (in the images table, ascending) of the images of hash partition ``part``."""
+        query = f"SELECT pos FROM t_images WHERE {self.part('item', part)} ORDER BY pos"
+        return np.array([pos for (pos,) in self.con.execute(query).fetchall()], dtype=np.int64)
+
+    def rows(self, part: int, positions: np.ndarray) -> Iterator[pa.RecordBatch]:
+        """The entity rows of hash partition ``part`` (whose images are at ``positions``), in
+        batches of :data:`EXPORT_BATCH`; ``ipos`` indexes ``positions``."""
+        roles, con = self.roles, self.con
+        if roles.entity is None or not len(positions):
+            return
+        images = self.images.take(pa.array(positions, pa.int64()))
+        con.register(
+            "t_part",
+            pa.table(
+                {
+                    "item": images.column("item"),
+                    "width": images.column("width"),
+                    "height": images.column("height"),
+                    "ipos": np.arange(len(positions), dtype=np.int64),
+                }
+            ),
+        )
+        wanted = {"id": pa.string(), "item_ref.id": pa.string(), "category": pa.string(), **self.columns}
+        con.register("t_ent", scan_in_order(self.ds, roles.entity, wanted))
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE part_entities AS SELECT e.*, p.ipos, p.width, p.height "
+            f"FROM (SELECT * FROM t_ent WHERE {self.part('item_ref_id', part)}) e JOIN t_part p ON p.item = e.item_ref_id"
+        )
+        if roles.bbox is not None:
+            con.register(
+                "t_box",
+                scan_in_order(
+                    self.ds,
+                    roles.bbox,
+                    {"entity_ref.id": pa.string(), "coords": pa.list_(pa.float64()), "format": pa.string(), "is_normalized": pa.bool_()},
+                ),
+            )
+            box = (
+                "(SELECT DISTINCT ON (entity_ref_id) entity_ref_id AS eid, coords, format, is_normalized FROM t_box "
+                "WHERE entity_ref_id IN (SELECT id FROM part_entities WHERE id <> '') ORDER BY entity_ref_id, pos)"
+            )
+        else:
+            box = "(SELECT NULL::VARCHAR AS eid, NULL::DOUBLE[] AS coords, NULL::VARCHAR AS format, NULL::BOOLEAN AS is_normalized LIMIT 0)"
+        extra = "".join(f", e.{name} AS {name}" for name in self.columns)
+        query = (
+            f"SELECT e.ipos, e.width, e.height, e.category, c.cls{extra}, b.coords, b.format, b.is_normalized "
+            f"FROM part_entities e LEFT JOIN t_classes c ON c.category = e.category LEFT JOIN {box} b ON b.eid = e.id "
+            "ORDER BY e.ipos, e.pos"
+        )
+        try:
+            yield from con.sql(query).to_arrow_reader(EXPORT_BATCH)
+        finally:
+            con.execute("DROP TABLE IF EXISTS part_entities")
+            for name in ("t_part", "t_ent", "t_box"):
+                con.unregister(name)
+
+
+def box_pixels(batch: pa.RecordBatch, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pixel_xywh` of the boxes of ``rows`` of an :class:`EntityPartitions` batch (``coords``,
+    ``format``, ``is_normalized``, on images of ``width`` x ``height``): x, y, w, h arrays."""
+    take = pa.array(rows, pa.int64())
+    c = box_coords(batch.column("coords").take(take))
+    xywh = pc.fill_null(pc.equal(batch.column("format").take(take), "xywh"), False).to_numpy(zero_copy_only=False)
+    norm = pc.fill_null(batch.column("is_normalized").take(take), False).to_numpy(zero_copy_only=False)
+    width = batch.column("width").to_numpy()[rows].astype(np.float64)
+    height = batch.column("height").to_numpy()[rows].astype(np.float64)
+    x, y = c[:, 0], c[:, 1]
+    w = np.where(xywh, c[:, 2], c[:, 2] - c[:, 0])
+    h = np.where(xywh, c[:, 3], c[:, 3] - c[:, 1])
+    return (
+        np.where(norm, x * width, x),
+        np.where(norm, y * height, y),
+        np.where(norm, w * width, w),
+        np.where(norm, h * height, h),
+    )
 
 
 def box_coords(coords: Any) -> np.ndarray:
@@ -757,7 +886,11 @@ def export_yolo(
 ) -> ExportResult:
     """Write dataset version ``ds`` in the Ultralytics YOLO layout: ``data.yaml``, ``labels/<split>/``
     (a box line per object, a polygon line per polygon of an object that has them) and the images
-    under ``images/<split>/`` (``media``: copy, link or none)."""
+    under ``images/<split>/`` (``media``: copy, link or none).
+
+    The items are taken in ranges of item order (:class:`EntityPartitions`, :data:`PART_ROWS` images
+    and entities each): a range's label lines are formatted column-wise a batch at a time, its label
+    files written (one write each) and its images placed before the next range is read."""
     check_media_mode(media)
     out_dir = prepare_out(out)
     roles = Roles(ds)
@@ -765,30 +898,40 @@ def export_yolo(
     cats = sorted(categories_of(ds, roles), key=lambda c: c.id)
     class_of = {c.name: i for i, c in enumerate(cats)}
     prov = provenance(ds, "yolo", **dict(provenance_extra or {}))
-    images = export_images(ds, roles)
-    entries = label_entries(ds, roles, images, class_of)
+    images = export_names(ds, roles)
     counts: dict[str, int] = defaultdict(int)
-    files: list[str] = []
-    per_split: dict[str, list[ExportImage]] = defaultdict(list)
+    files = [""] * images.num_rows  # in item order, whatever the order of the partitions
+    per_split: dict[str, int] = defaultdict(int)
     labels = LabelFiles(out_dir, "labels", ".txt")
-    for im, found in zip(images, entries):
-        per_split[im.split].append(im)
-        lines = []
-        for entry in found:
-            if entry is None:
-                counts["skipped_annotations"] += 1
-            elif type(entry) is str:
-                lines.append(entry)
-            else:
-                counts[entry[0]] += 1
-                lines.append(entry[1])
-        path, rel = labels.target(im.split, im.name)
-        write_file(path, ("\n".join(lines) + "\n").encode() if lines else b"")
-        files.append(rel)
-        counts[f"annotations.{im.split}"] += len(lines)
-    for split, ims in sorted(per_split.items()):
-        counts[f"images.{split}"] = len(ims)
-        counts["images_written"] += place_split_media(ds, roles, ims, out_dir / "images" / split, media)
+    with EntityPartitions(ds, roles, images, class_of, {"polygons": pa.string()}, PART_ROWS) as parts:
+        for p in range(parts.parts):
+            positions = parts.positions(p)
+            part = image_list(images.take(pa.array(positions, pa.int64())))
+            entries: list[list[LabelEntry]] = [[] for _ in part]
+            for batch in parts.rows(p, positions):
+                for i, entry in zip(batch.column("ipos").to_numpy().tolist(), label_batch(batch)):
+                    entries[i].append(entry)
+            by_split: dict[str, list[ExportImage]] = defaultdict(list)
+            for pos, im, found in zip(positions.tolist(), part, entries):
+                by_split[im.split].append(im)
+                lines = []
+                for entry in found:
+                    if entry is None:
+                        counts["skipped_annotations"] += 1
+                    elif type(entry) is str:
+                        lines.append(entry)
+                    else:
+                        counts[entry[0]] += 1
+                        lines.append(entry[1])
+                path, rel = labels.target(im.split, im.name)
+                write_file(path, ("\n".join(lines) + "\n").encode() if lines else b"")
+                files[pos] = rel
+                counts[f"annotations.{im.split}"] += len(lines)
+            for split, ims in by_split.items():
+                per_split[split] += len(ims)
+                counts["images_written"] += place_split_media(ds, roles, ims, out_dir / "images" / split, media)
+    for split, n in sorted(per_split.items()):
+        counts[f"images.{split}"] = n
     splits = sorted(per_split)
     doc: dict[str, Any] = {"path": str(out_dir.resolve())}
     doc.update({s: f"images/{s}" for s in splits})
@@ -805,50 +948,41 @@ def export_yolo(
 LabelEntry = str | None | tuple[str, str]
 
 
-def label_entries(ds: Any, roles: Roles, images: list[ExportImage], class_of: Mapping[Any, int]) -> list[list[LabelEntry]]:
-    """Per image of ``images``, the label entries of its objects in entity table order, the entity
-    table read in batches and each batch's lines formatted column-wise."""
-    entries: list[list[LabelEntry]] = [[] for _ in images]
-    if not images:
-        return entries
-    image_items = pa.array([im.item for im in images], type=pa.string())
-    widths = np.array([im.width for im in images], dtype=np.int64)
-    heights = np.array([im.height for im in images], dtype=np.int64)
-    source = EntityBoxes(ds, roles, ("polygons",))
-    for batch in source.batches():
-        at = pc.fill_null(pc.index_in(batch["item"], value_set=image_items), -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        classes = [class_of.get(c) for c in batch["category"]]
-        polygons = batch["polygons"]
-        box = batch["box"]
-        line: list[LabelEntry] = [None] * len(classes)
-        poly_rows: list[int] = []
-        poly_classes: list[int] = []
-        box_rows: list[int] = []
-        box_classes: list[int] = []
-        for j, (i, cls) in enumerate(zip(at.tolist(), classes)):
-            if i < 0 or cls is None or not widths[i] or not heights[i]:
-                continue
-            if polygons[j]:
-                poly_rows.append(j)
-                poly_classes.append(cls)
-            elif box[j] >= 0:
-                box_rows.append(j)
-                box_classes.append(cls)
-        if poly_rows:
-            rows = np.array(poly_rows, dtype=np.int64)
-            texts, merged = polygon_lines(poly_classes, [polygons[j] for j in poly_rows], widths[at[rows]], heights[at[rows]])
-            for j, text, m in zip(poly_rows, texts, merged):
-                line[j] = ("merged_polygons", text) if m else text
-        if box_rows:
-            rows = np.array(box_rows, dtype=np.int64)
-            w, h = widths[at[rows]], heights[at[rows]]
-            texts, clipped = box_lines(box_classes, *source.pixels(box[rows], w, h), w, h)
-            for j, text, c in zip(box_rows, texts, clipped.tolist()):
-                line[j] = ("clipped_boxes", text) if c else text
-        for i, entry in zip(at.tolist(), line):
-            if i >= 0:
-                entries[i].append(entry)
-    return entries
+def label_batch(batch: pa.RecordBatch) -> list[LabelEntry]:
+    """The label entries of a batch of :class:`EntityPartitions` rows (``cls``, ``polygons`` and the
+    box), the lines formatted column-wise: a polygon line when the object has polygons, else a box
+    line when it has a box, else None (so too for no class or an image of no size)."""
+    classes = batch.column("cls").to_pylist()
+    polygons = batch.column("polygons").to_pylist()
+    has_box = pc.is_valid(batch.column("coords")).to_numpy(zero_copy_only=False).tolist()
+    widths = batch.column("width").to_numpy()
+    heights = batch.column("height").to_numpy()
+    line: list[LabelEntry] = [None] * len(classes)
+    poly_rows: list[int] = []
+    poly_classes: list[int] = []
+    box_rows: list[int] = []
+    box_classes: list[int] = []
+    for j, (cls, w, h) in enumerate(zip(classes, widths.tolist(), heights.tolist())):
+        if cls is None or not w or not h:
+            continue
+        if polygons[j]:
+            poly_rows.append(j)
+            poly_classes.append(cls)
+        elif has_box[j]:
+            box_rows.append(j)
+            box_classes.append(cls)
+    if poly_rows:
+        rows = np.array(poly_rows, dtype=np.int64)
+        texts, merged = polygon_lines(poly_classes, [polygons[j] for j in poly_rows], widths[rows], heights[rows])
+        for j, text, m in zip(poly_rows, texts, merged):
+            line[j] = ("merged_polygons", text) if m else text
+    if box_rows:
+        rows = np.array(box_rows, dtype=np.int64)
+        w, h = widths[rows], heights[rows]
+        texts, clipped = box_lines(box_classes, *box_pixels(batch, rows), w, h)
+        for j, text, c in zip(box_rows, texts, clipped.tolist()):
+            line[j] = ("clipped_boxes", text) if c else text
+    return line
 
 
 __all__ = [
@@ -858,12 +992,14 @@ __all__ = [
     "YoloObject",
     "column",
     "EXPORT_BATCH",
-    "EntityBoxes",
+    "PART_ROWS",
+    "EntityPartitions",
     "LabelFiles",
     "box_coords",
+    "box_pixels",
     "box_lines",
     "clamp01",
-    "label_entries",
+    "label_batch",
     "line_format",
     "plain_name",
     "polygon_lines",
@@ -871,6 +1007,9 @@ __all__ = [
     "table_columns",
     "write_file",
     "export_images",
+    "export_names",
+    "image_list",
+    "scan_in_order",
     "export_stem",
     "export_yolo",
     "file_name_of",
