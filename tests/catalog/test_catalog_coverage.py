@@ -87,3 +87,63 @@ def test_catalog_sync_cli(lib, cli):
     res = cli("catalog", "sync", "--library", lib)
     assert res.exit_code == 0, res.output
     assert "catalogued 0 new" in res.output
+
+
+def test_many_writes_stay_exact_and_bounded(lib, ds):
+    """A write's own sync reads only what came after the dataset's mark: after 40 writes the catalog
+    still holds every table version and log entry exactly once, its tables and the version log stay
+    a few fragments (compacted as they grow), and a lost mark only costs one full walk."""
+    from pinlake.catalog.store import CATALOG_FRAGMENTS
+    from pinlake.catalog.sync import MARKS_DIR, read_mark
+    from pinlake.datasets.versions import LOG_FRAGMENTS, VersionLog
+
+    first = ds.get_data("item", limit=1)[0]
+    for i in range(40):
+        ds.update_data("item", [dict(first.model_dump(), image_type=f"v{i}")])
+        if i == 20:
+            (Catalog(lib).path / MARKS_DIR / "health_images.json").unlink()  # the next write walks everything
+    assert catalog_keys(lib) == table_versions(lib)
+    log = VersionLog(ds.path)
+    entries = log.entries()
+    assert [e.dataset_version for e in entries] == list(range(1, 42)) and log.latest().dataset_version == 41
+    assert [e.lineage["pinlake.dataset_version"] for e in entries[-2:]] == ["40", "41"]
+    numbers = Catalog(lib).read("dataset_versions", columns=["dataset", "dataset_version"])
+    assert sorted(numbers.column("dataset_version").to_pylist()) == list(range(1, 42))
+    members = Catalog(lib).read("members", columns=["dataset", "dataset_version", "table"]).to_pylist()
+    assert len(members) == len({tuple(m.values()) for m in members})
+    assert read_mark(Catalog(lib), "health_images")["dataset_version"] == 41
+    for table in ("versions", "dataset_versions", "members"):
+        assert len(lance.dataset(Catalog(lib).uri(table)).get_fragments()) <= CATALOG_FRAGMENTS + 1, table
+    assert len(lance.dataset(log.uri).get_fragments()) <= LOG_FRAGMENTS
+    assert sync_library(lib)["health_images"] == {"versions": 0, "members": 0, "dataset_versions": 0}
+
+
+def test_the_log_merges_its_fragments_every_few_appends(lib, ds, monkeypatch):
+    """An append names the log's fragments plus one new one; every LOG_FRAGMENTS appends all rows go
+    into one fragment again: the entries are the same either way, in order, and a stale writer is
+    still refused."""
+    import pytest
+
+    from pinlake.datasets import versions
+    from pinlake.errors import BuildError
+
+    monkeypatch.setattr(versions, "LOG_FRAGMENTS", 3)
+    log = versions.VersionLog(ds.path)
+    base = log.latest()
+    counts = []
+    for i in range(7):
+        log.append(f"op{i}", base.tables, base.rows, {"k": str(i)})
+        counts.append(len(lance.dataset(log.uri).get_fragments()))
+    assert max(counts) <= 3 and 1 in counts[1:]
+    assert [e.operation for e in log.entries()] == [base.operation] + [f"op{i}" for i in range(7)]
+    assert log.get(5).operation == "op3" and log.latest().lineage["k"] == "6"
+    stale = lance.dataset(log.uri)
+    log.append("other", base.tables, base.rows, {})
+
+    class Stalled(versions.VersionLog):
+        def _open(self):  # noqa: ANN202 - what a writer that stalled before the other commit read
+            return stale
+
+    with pytest.raises(BuildError, match="another writer committed a version"):
+        Stalled(log.dataset_path).append("stale", base.tables, base.rows, {})
+    assert log.latest().operation == "other" and len(log.entries()) == 9

@@ -157,6 +157,10 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: fragments of a catalog table before an append compacts it (Lance ``compact_files``)
+CATALOG_FRAGMENTS = 32
+
+
 def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
@@ -200,9 +204,13 @@ class Catalog:
             return SCHEMAS[table].empty_table()
         return lance_dataset(self.uri(table))
 
-    def keys(self, table: str, dataset: str | None = None) -> set[tuple[Any, ...]]:
+    def keys(self, table: str, dataset: str | None = None, dataset_versions: Sequence[int] | None = None) -> set[tuple[Any, ...]]:
+        """The keys of ``table``'s rows (of one dataset; of some of its versions)."""
         key = KEYS[table]
         filt = f"dataset = {sql_str(dataset)}" if dataset is not None else None
+        if dataset_versions is not None and "dataset_version" in key:
+            within = f"dataset_version IN ({', '.join(str(int(v)) for v in dataset_versions)})" if dataset_versions else "false"
+            filt = f"{filt} AND {within}" if filt else within
         data = self.read(table, filter=filt, columns=list(key))
         cols = [data.column(k).to_pylist() for k in key]
         return set(zip(*cols)) if cols else set()
@@ -227,7 +235,9 @@ class Catalog:
             datasets = {r["dataset"] for r in rows}
             seen: set[tuple[Any, ...]] = set()
             for d in datasets:
-                seen |= self.keys(table, d)
+                # rows of some dataset versions: only their keys are read
+                numbers = sorted({r["dataset_version"] for r in rows if r["dataset"] == d}) if "dataset_version" in key else None
+                seen |= self.keys(table, d, numbers)
             fresh = []
             for r in rows:
                 k = tuple(r[c] for c in key)
@@ -239,6 +249,13 @@ class Catalog:
             return 0
         data = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
         self.init()
-        lance_write(data, self.uri(table), mode="append" if self.exists(table) else "create", commit_message=f"catalog: {len(rows)} rows")
+        written = lance_write(
+            data, self.uri(table), mode="append" if self.exists(table) else "create", commit_message=f"catalog: {len(rows)} rows"
+        )
         commit_point(f"catalog {table}")
+        if len(written.get_fragments()) > CATALOG_FRAGMENTS:
+            # every append adds a fragment: merged every CATALOG_FRAGMENTS appends, so neither the
+            # next append nor a read of the catalog slows down as the history grows
+            written.optimize.compact_files()
+            commit_point(f"catalog {table} compacted")
         return len(rows)

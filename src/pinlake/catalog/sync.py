@@ -3,6 +3,13 @@
 Coverage is exact by construction: every version ``lance.dataset(uri).versions()`` lists is
 catalogued once, whoever made it (pinlake, a user calling lance/lancedb directly, a crashed write).
 Versions made outside pinlake carry no ``pinlake.*`` properties, so their lineage is empty.
+
+A write's own sync is incremental, so it costs the same whatever the history: each dataset's
+*mark* (``_catalog/marks/<dataset>.json``: the last log entry and each table's Lance version that a
+sync catalogued) says what is in; when it names the entry just before the new one, only the
+versions after the mark and the new entry are read and appended. Any other mark (none, older, a
+table it does not know) means something was missed, and the full walk runs; every sync writes the
+mark after its appends, so a crash between the two only costs the next write a full walk.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Any
 from pinlake.catalog.store import LINEAGE_COLUMNS, Catalog, dumps
 from pinlake.errors import NotFoundError
 from pinlake.layout import LAKE_DIR, LOG_NAME, is_library
-from pinlake.storage import AnyPath, S3Path, lance_dataset, location
+from pinlake.storage import AnyPath, S3Path, lance_dataset, location, write_bytes_atomic
 from pinlake.util.clock import utcnow
 
 LAKE = LAKE_DIR
@@ -81,10 +88,11 @@ def schema_hash(schema: Any) -> str:
     return hashlib.sha256(schema.to_string(show_schema_metadata=False).encode()).hexdigest()[:16]
 
 
-def version_record(dataset: str, table: str, uri: str, info: dict[str, Any]) -> dict[str, Any]:
-    """The catalog row of one table version (opened at that version for schema, rows and properties)."""
+def version_record(dataset: str, table: str, uri: str, info: dict[str, Any], ds: Any = None) -> dict[str, Any]:
+    """The catalog row of one table version (opened at that version for schema, rows and properties,
+    unless ``ds`` is that version already)."""
     v = int(info["version"])
-    ds = lance_dataset(uri, version=v)
+    ds = ds if ds is not None else lance_dataset(uri, version=v)
     tx = ds.read_transaction(v)
     props = dict(tx.transaction_properties or {}) if tx is not None else {}
     lance_op = type(tx.operation).__name__.lower() if tx is not None else ""
@@ -108,11 +116,13 @@ def version_record(dataset: str, table: str, uri: str, info: dict[str, Any]) -> 
     return rec
 
 
-def _table_rows(catalog: Catalog, dataset: str, tables: dict[str, str]) -> list[dict[str, Any]]:
+def _table_rows(catalog: Catalog, dataset: str, tables: dict[str, str], heads: dict[str, int]) -> list[dict[str, Any]]:
+    """Rows of every table version the catalog lacks; ``heads`` gets each table's latest version."""
     known = catalog.keys("versions", dataset)
     rows = []
     for table, uri in tables.items():
         ds = lance_dataset(uri)
+        heads[table] = ds.version
         if (dataset, table, ds.version) in known:
             # Lance numbers versions in commit order and each sync catalogues every version it lists
             # in one append, so a catalogued latest version means every older one is catalogued too.
@@ -121,6 +131,40 @@ def _table_rows(catalog: Catalog, dataset: str, tables: dict[str, str]) -> list[
             if (dataset, table, int(info["version"])) not in known:
                 rows.append(version_record(dataset, table, uri, info))
     return rows
+
+
+def _new_table_rows(dataset: str, tables: dict[str, str], mark: dict[str, Any], heads: dict[str, int]) -> list[dict[str, Any]] | None:
+    """Rows of the table versions after the mark (each opened once), or None when one is gone."""
+    rows = []
+    for table, uri in tables.items():
+        head = lance_dataset(uri)
+        heads[table] = head.version
+        for v in range(int(mark["tables"].get(table, 0)) + 1, head.version + 1):
+            try:
+                ds = head if v == head.version else lance_dataset(uri, version=v)
+            except (ValueError, OSError):  # removed by a cleanup: the full walk lists what exists
+                return None
+            rows.append(version_record(dataset, table, uri, ds.get_version(), ds))
+    return rows
+
+
+MARKS_DIR = "marks"
+
+
+def read_mark(catalog: Catalog, dataset: str) -> dict[str, Any] | None:
+    """What the last sync of ``dataset`` catalogued: ``{dataset_version, tables: {table: version}}``."""
+    path = catalog.path / MARKS_DIR / f"{dataset}.json"
+    try:
+        mark = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return mark if isinstance(mark, dict) and isinstance(mark.get("tables"), dict) else None
+
+
+def write_mark(catalog: Catalog, dataset: str, dataset_version: int, heads: dict[str, int]) -> None:
+    (catalog.path / MARKS_DIR).mkdir(parents=True, exist_ok=True)
+    mark = {"dataset_version": dataset_version, "tables": heads}
+    write_bytes_atomic(catalog.path / MARKS_DIR / f"{dataset}.json", json.dumps(mark, sort_keys=True).encode())
 
 
 LOG_FIELDS = ("dataset_version", "created_at", "operation", "tables", "rows", "lineage", "message")
@@ -157,11 +201,12 @@ def _as_dict(entry: Any) -> dict[str, Any]:
 
 
 def _log_rows(
-    catalog: Catalog, dataset: str, dataset_path: AnyPath, logged: list[Any] | None = None
+    catalog: Catalog, dataset: str, dataset_path: AnyPath, logged: list[Any] | None = None, known: set[int] | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Catalog rows of the log entries not yet catalogued: ``logged`` (the entries a writer just
-    committed, as objects with the log's fields or dicts) or, when None, every entry of the log."""
-    known = {k[1] for k in catalog.keys("dataset_versions", dataset)}
+    committed, as objects with the log's fields or dicts) or, when None, every entry of the log;
+    ``known``: the entry numbers already in (read from the catalog when None)."""
+    known = {k[1] for k in catalog.keys("dataset_versions", dataset)} if known is None else known
     entries: list[dict[str, Any]] = []
     members: list[dict[str, Any]] = []
     for e in map(_as_dict, logged if logged is not None else log_entries(dataset_path)):
@@ -187,23 +232,41 @@ def _log_rows(
     return entries, members
 
 
-def sync_dataset(
-    library_path: AnyPath | str, dataset_path: AnyPath | str, *, lock: bool = True, entries: list[Any] | None = None
-) -> dict[str, int]:
+def sync_dataset(library_path: AnyPath | str, dataset_path: AnyPath | str, *, lock: bool = True, entry: Any = None) -> dict[str, int]:
     """Catalogue every missing version of one dataset's tables and log; returns rows appended.
-    ``entries``: the log's entries when the caller just wrote them (no second read of the log)."""
+    ``entry``: the log entry a writer just committed; when the dataset's mark names the one before
+    it, only what came after the mark is read (module doc)."""
     catalog = Catalog(library_path)
     dataset_path = location(dataset_path)
     name = dataset_path.name
 
-    # The rows below are already filtered against the catalog's keys, read under the same lock:
-    # no second dedupe read. Members keep theirs (a crash may have left members without their marker).
+    # The rows below are already filtered against the catalog's keys (or the mark), read under the
+    # same lock: no second dedupe read. Members keep theirs (a crash may have left members without
+    # their marker).
     with catalog.locked() if lock else nullcontext():
-        out = {"versions": catalog.append("versions", _table_rows(catalog, name, dataset_tables(dataset_path)), dedupe=False, lock=False)}
-        entries, members = _log_rows(catalog, name, dataset_path, entries)
+        tables = dataset_tables(dataset_path)
+        heads: dict[str, int] = {}
+        mark = read_mark(catalog, name) if entry is not None else None
+        versions = None
+        if (
+            mark is not None
+            and mark.get("dataset_version") == _as_dict(entry)["dataset_version"] - 1
+            and set(mark["tables"]) <= set(tables)
+        ):
+            versions = _new_table_rows(name, tables, mark, heads)
+        if versions is not None:
+            latest = _as_dict(entry)["dataset_version"]
+            entries, members = _log_rows(catalog, name, dataset_path, [entry], known=set())
+        else:
+            versions = _table_rows(catalog, name, tables, heads)
+            log = log_entries(dataset_path)
+            latest = max((e["dataset_version"] for e in log), default=0)
+            entries, members = _log_rows(catalog, name, dataset_path, log)
+        out = {"versions": catalog.append("versions", versions, dedupe=False, lock=False)}
         # members first: a dataset_versions row is the marker that its members are in.
         out["members"] = catalog.append("members", members, lock=False)
         out["dataset_versions"] = catalog.append("dataset_versions", entries, dedupe=False, lock=False)
+        write_mark(catalog, name, latest, heads)
         return out
 
 
@@ -213,7 +276,7 @@ def sync_lake(library_path: AnyPath | str, *, lock: bool = True) -> dict[str, in
     if not tables:
         return {"versions": 0}
     with catalog.locked() if lock else nullcontext():
-        return {"versions": catalog.append("versions", _table_rows(catalog, LAKE, tables), dedupe=False, lock=False)}
+        return {"versions": catalog.append("versions", _table_rows(catalog, LAKE, tables, {}), dedupe=False, lock=False)}
 
 
 def sync_library(library_path: AnyPath | str) -> dict[str, dict[str, int]]:
@@ -230,15 +293,16 @@ def sync_library(library_path: AnyPath | str) -> dict[str, dict[str, int]]:
     return report
 
 
-def on_version_logged(dataset_path: AnyPath | str, entries: list[Any] | None = None) -> None:
-    """The hook :meth:`VersionLog.append` calls with the log it just committed: catalogue this
-    dataset (every entry and table version not yet in the catalog) if it lives in a library.
+def on_version_logged(dataset_path: AnyPath | str, entry: Any = None) -> None:
+    """The hook :meth:`VersionLog.append` calls with the entry it just committed (a build's target
+    check with none): catalogue this dataset (every entry and table version not yet in the catalog)
+    if it lives in a library.
 
     Errors propagate (the log entry is committed either way; the next sync or write catches up).
     """
     parent = location(dataset_path).parent
     if is_library(parent):
-        sync_dataset(parent, location(dataset_path), entries=entries)
+        sync_dataset(parent, location(dataset_path), entry=entry)
 
 
 def on_lake_committed(lake_root: AnyPath | str) -> None:

@@ -16,11 +16,14 @@ takes the same number, clears it first. Versions logged before ``_meta/`` existe
 The log itself is a Lance table. Writers of a dataset are serialised by :func:`pinlake.storage.mutex`
 on ``<parent>/.<dataset>.lock`` beside the dataset's directory, so removing a failed create's
 directory never removes a lock another writer waits on (a file lock locally, a lease object on S3). Each entry is committed as ONE
-Lance ``Overwrite`` transaction (the log's rows plus the new one) whose read version is the log
-version the writer read its last entry number from: Lance refuses it if any other entry was
-committed since (on S3 through a conditional PUT of the manifest), so even a writer whose lease
-lapsed can never commit a duplicate number or lose another's entry. Numbers stay dense and
-increasing; earlier log versions remain in the Lance history.
+Lance ``Overwrite`` transaction whose read version is the log version the writer read its last
+entry number from: Lance refuses it if any other entry was committed since (on S3 through a
+conditional PUT of the manifest), so even a writer whose lease lapsed can never commit a duplicate
+number or lose another's entry. The transaction lists the log's existing fragments (their files
+untouched) plus one new fragment holding the new row, so an append costs the same at the
+10,000th entry as at the 10th; every :data:`LOG_FRAGMENTS` appends it writes all rows into one
+fragment instead. Numbers stay dense and increasing; earlier log versions remain in the Lance
+history.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 
 import lance
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pinlake.catalog.sync import decode_log, on_version_logged
 from pinlake.datasets.tables import table_uri
@@ -47,6 +51,9 @@ from pinlake.util.faults import commit_point
 VERSION_FILES = ("info.json", "schema.json", "features_values.json", "stats.json", "preview.png", ".preview.png.key")
 #: the files a new version takes from the previous one unless it is given its own
 INHERITED_FILES = ("info.json", "schema.json")
+#: fragments of the log before an append writes all its rows into one again: an append writes one
+#: row and names the earlier fragments (O(1)); every LOG_FRAGMENTS appends, one rewrite (O(N))
+LOG_FRAGMENTS = 64
 LOG_SCHEMA = pa.schema(
     [
         pa.field("dataset_version", pa.int64()),
@@ -204,13 +211,21 @@ class VersionLog:
         return [DatasetVersion(**e) for e in decode_log(table)]
 
     def latest(self) -> DatasetVersion | None:
-        entries = self.entries()
-        return entries[-1] if entries else None
+        """The newest entry: the log's version numbers are read, one row decoded."""
+        ds = self._open()
+        if ds is None:
+            return None
+        numbers = ds.to_table(columns=["dataset_version"]).column(0)
+        if not len(numbers):
+            return None
+        at = pc.index(numbers, pc.max(numbers)).as_py()
+        return self._entries(ds.take([at]))[0]
 
     def get(self, version: int) -> DatasetVersion:
-        for entry in self.entries():
-            if entry.dataset_version == version:
-                return entry
+        ds = self._open()
+        found = ds.to_table(filter=f"dataset_version = {int(version)}") if ds is not None else LOG_SCHEMA.empty_table()
+        if found.num_rows:
+            return self._entries(found)[0]
         known = [e.dataset_version for e in self.entries()]
         raise NotFoundError(
             f"dataset {self.dataset_path.name!r} has no version {version}",
@@ -234,9 +249,8 @@ class VersionLog:
         ``derive(entry)`` returns (stats, preview: computed on the uncommitted state), and
         info.json/schema.json of the previous version when not given. After it, the top-level cache."""
         ds = self._open() if self.exists() else None
-        current = ds.to_table() if ds is not None else LOG_SCHEMA.empty_table()
         read_version = ds.version if ds is not None else 0
-        numbers = current.column("dataset_version").to_pylist()
+        numbers = ds.to_table(columns=["dataset_version"]).column(0).to_pylist() if ds is not None else []
         number = (max(numbers) + 1) if numbers else 1
         lineage = {**lineage, "pinlake.dataset_version": str(number)}
         entry = DatasetVersion(number, utcnow(), operation, dict(tables), dict(rows), lineage, message)
@@ -258,8 +272,14 @@ class VersionLog:
             ],
             schema=LOG_SCHEMA,
         )
-        data = pa.concat_tables([current.select(LOG_SCHEMA.names).cast(LOG_SCHEMA), row])
-        fragments = lance_write_fragments(data, self.uri, schema=LOG_SCHEMA)
+        kept = [f.metadata for f in ds.get_fragments()] if ds is not None and ds.schema.equals(LOG_SCHEMA) else None
+        if kept is not None and len(kept) < LOG_FRAGMENTS:
+            # the entries so far stay in their files: the new version lists them and one new fragment
+            fragments = kept + lance_write_fragments(row, self.uri, schema=LOG_SCHEMA)
+        else:  # every LOG_FRAGMENTS entries (or a log of an older schema): all rows in one fragment
+            current = ds.to_table() if ds is not None else LOG_SCHEMA.empty_table()
+            data = pa.concat_tables([current.select(LOG_SCHEMA.names).cast(LOG_SCHEMA), row])
+            fragments = lance_write_fragments(data, self.uri, schema=LOG_SCHEMA)
         props = {**lineage, "lance.commit.message": f"dataset version {number}: {operation}"}
         tx = lance.Transaction(
             read_version=read_version, operation=lance.LanceOperation.Overwrite(LOG_SCHEMA, fragments), transaction_properties=props
@@ -277,5 +297,5 @@ class VersionLog:
             raise
         self.publish_cache(number)
 
-        on_version_logged(self.dataset_path, self._entries(data))
+        on_version_logged(self.dataset_path, entry)
         return entry

@@ -52,7 +52,7 @@ def check_target(target: Any, log: VersionLog, mode: str, hint: str) -> str:
     mode on a dataset without versions is a create."""
     if mode == "create":
         if log.exists():
-            on_version_logged(target, log.entries())
+            on_version_logged(target)
             raise DatasetExistsError(f"{target} already exists", hint=hint)
         if target.exists() and any(target.iterdir()):
             if not is_incomplete(target):
