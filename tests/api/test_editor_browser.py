@@ -96,6 +96,18 @@ def _box_of(c, item_id: str, box_id: str, version: int | None = None) -> list[fl
     return c.get(f"/annotations/{DS}/bbox/{box_id}{q}").json()["data"]["coords"]
 
 
+def click_first(driver, css: str) -> bool:
+    """Click the first element ``css`` finds; False (try again) while the page replaces it."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        driver.find_elements(By.CSS_SELECTOR, css)[0].click()
+    except (StaleElementReferenceException, IndexError):
+        return False
+    return True
+
+
 def test_editor_draw_move_delete_conflict_review(demo: Path, browser, tmp_path: Path):  # noqa: F811 - the fixture
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -117,7 +129,7 @@ def test_editor_draw_move_delete_conflict_review(demo: Path, browser, tmp_path: 
 
         # 1. open an item from the grid
         _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid .thumb"))
-        browser.find_elements(By.CSS_SELECTOR, "#grid .thumb")[0].click()
+        _wait(browser, lambda d: click_first(d, "#grid .thumb"))  # the grid is drawn again once the token is in
         _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ed-svg rect.box") and d.find_elements(By.ID, "tool-draw"))
         item_id = browser.execute_script("return ED.id")
         before = c.get(f"/items/{DS}/{item_id}").json()
@@ -263,5 +275,35 @@ def test_editor_hidden_without_a_token(demo: Path, browser, tmp_path: Path):  # 
         assert after[2] == before[2] and after[:2] != before[:2]
         _shot(browser, tmp_path, "editor-readonly.png")
         assert [v["dataset_version"] for v in make_client(demo).get(f"/datasets/{DS}/versions").json()] == [1]
+    finally:
+        stop_server(proc)
+
+
+def test_ctrl_s_twice_saves_once(demo: Path, browser):  # noqa: F811 - the fixture
+    """A second Ctrl+S while the first save is on its way sends nothing: one version, no error shown."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    c = make_client(demo)
+    item = c.get(f"/items/{DS}/?limit=1").json()["items"][0]["id"]
+    box = c.get(f"/items/{DS}/{item}").json()["annotations"]["bbox"][0]
+    port = free_port()
+    proc = start_server(demo, port, token=TOKEN)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        browser.get(f"{base}/#/")
+        browser.execute_script("localStorage.setItem('pinlake.token', arguments[0])", TOKEN)
+        browser.get(f"{base}/?unlocked#/d/{DS}/item/{item}")
+        _wait(browser, lambda d: d.find_elements(By.ID, "ed-save") and d.find_elements(By.CSS_SELECTOR, "#ed-svg rect.box"))
+        start = _grip(browser, box["id"], box["data"]["coords"])
+        _drag(browser, start, (start[0] + 12, start[1] + 8))
+        _wait(browser, lambda d: d.find_element(By.ID, "ed-save").is_enabled())
+        keys = ActionChains(browser).key_down(Keys.CONTROL).send_keys("s").send_keys("s").key_up(Keys.CONTROL)
+        keys.perform()
+        _wait(browser, lambda d: "saved as version 2" in d.find_element(By.ID, "ed-status").text)
+        browser.execute_script("return new Promise((done) => setTimeout(done, 1500))")  # a second request would have answered
+        assert "Not saved" not in browser.find_element(By.ID, "ed-status").text
+        assert [v["dataset_version"] for v in c.get(f"/datasets/{DS}/versions").json()] == [1, 2]
     finally:
         stop_server(proc)
