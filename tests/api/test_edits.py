@@ -286,3 +286,59 @@ def test_edit_verb_from_python_keeps_lance_history(demo: Path):
     with pytest.raises(ConflictError, match="since version 1"):
         edit_item(ds, item.id, {"bbox": TableEdits(delete=[box.id])}, base_version=1, user="dave")
     assert ds.reload().version == 2
+
+
+def test_refs_to_another_items_rows_are_422_naming_the_field(writer):
+    """An edit of one item does not hang its rows on another item's entity or view."""
+    item, other = _item(writer), _item(writer, 1)
+    view = {"name": "image", "id": item["views"]["image"]["id"]}
+    url = f"/items/{DS}/{item['id']}/edits"
+    foreign_entity = {"name": "objects", "id": other["entities"]["objects"][0]["id"]}
+    r = writer.post(
+        url,
+        json={
+            "base_version": 1,
+            "tables": {"bbox": {"add": [{"data": {"view_ref": view, "entity_ref": foreign_entity, "coords": [1, 2, 3, 4]}}]}},
+        },
+        headers=AUTH,
+    )
+    assert r.status_code == 422 and "tables.bbox.add.0.entity_ref" in r.json()["error"] and foreign_entity["id"] in r.json()["error"]
+    foreign_view = {"name": "image", "id": other["views"]["image"]["id"]}
+    entity, box = _first_box(item)
+    r = writer.post(
+        url,
+        json={"base_version": 1, "tables": {"objects": {"update": [{**entity, "data": {**entity["data"], "view_ref": foreign_view}}]}}},
+        headers=AUTH,
+    )
+    assert r.status_code == 422 and "tables.objects.update.0.view_ref" in r.json()["error"]
+    assert [v["dataset_version"] for v in writer.get(f"/datasets/{DS}/versions").json()] == [1]
+    # the item's own entity, and an entity the same edit adds, are fine
+    r = writer.post(url, json={"base_version": 1, "tables": _new_box(item, "mine000001", [1, 1, 2, 2])}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    moved = {**box, "data": {**box["data"], "coords": [2.0, 2.0, 4.0, 4.0]}}
+    assert writer.post(url, json={"base_version": 2, "tables": {"bbox": {"update": [moved]}}}, headers=AUTH).status_code == 200
+
+
+def test_deleting_an_entity_takes_its_child_entities_annotations_too(writer):
+    item = _item(writer)
+    view = {"name": "image", "id": item["views"]["image"]["id"]}
+    parent = item["entities"]["objects"][0]["id"]
+    url = f"/items/{DS}/{item['id']}/edits"
+    child = {"id": "child00001", "data": {"view_ref": view, "category": "lesion", "parent_ref": {"name": "objects", "id": parent}}}
+    grandchild = {**child, "id": "grandchild1", "data": {**child["data"], "parent_ref": {"name": "objects", "id": "child00001"}}}
+    boxes = [
+        {"id": f"box-of-{e}", "data": {"view_ref": view, "entity_ref": {"name": "objects", "id": e}, "coords": [1, 1, 2, 2]}}
+        for e in ("child00001", "grandchild1")
+    ]
+    r = writer.post(
+        url, json={"base_version": 1, "tables": {"objects": {"add": [child, grandchild]}, "bbox": {"add": boxes}}}, headers=AUTH
+    )
+    assert r.status_code == 200, r.text
+    r = writer.post(url, json={"base_version": 2, "tables": {"objects": {"delete": [parent]}}}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    deleted = r.json()["deleted"]
+    assert {parent, "child00001", "grandchild1"} == set(deleted["objects"])
+    assert {"box-of-child00001", "box-of-grandchild1"} <= set(deleted["bbox"])
+    for table, group, row_id in (("bbox", "annotations", "box-of-child00001"), ("bbox", "annotations", "box-of-grandchild1")):
+        assert writer.get(f"/{group}/{DS}/{table}/{row_id}").status_code == 404
+        assert writer.get(f"/{group}/{DS}/{table}/{row_id}?version=2").status_code == 200

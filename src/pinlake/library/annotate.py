@@ -30,6 +30,8 @@ from pinlake.util.sqltext import sql_str
 
 #: the groups an item edit may write (views, embeddings and sources are not drawn by hand)
 EDITABLE_GROUPS = (SchemaGroup.ENTITY.value, SchemaGroup.ANNOTATION.value)
+#: the refs of an edited row that point at rows of an item (its views and entities): the edited item's only
+ITEM_REFS = ("view_ref", "entity_ref", "parent_ref")
 #: rows of one edit, at most (one item's boxes and keypoints; far more is not an edit by hand)
 MAX_EDIT_ROWS = 10_000
 
@@ -142,6 +144,7 @@ def edit_item(
         if base is not ds:
             _check_unchanged(ds, base, item_id, touched, referenced)
         _check_known(ds, item_id, plan)
+        _check_same_item(ds, item_id, plan)
         source_id = _human_source(ds, source_table, user)
         for table, e in plan.items():
             if ds.schema.group(table) == SchemaGroup.ANNOTATION.value:
@@ -245,23 +248,28 @@ def _own_rows(table: str, kind: str, rows: Sequence[dict[str, Any]], item_id: st
 
 
 def _cascade(ds: Dataset, item_id: str, plan: Mapping[str, TableEdits]) -> dict[str, list[str]]:
-    """The annotations (and child entities) of the item that deleted entities take with them."""
-    gone = sorted({i for t, e in plan.items() if ds.schema.group(t) == SchemaGroup.ENTITY.value for i in e.delete})
-    out: dict[str, list[str]] = {}
-    if not gone:
-        return out
-    for table in ds.schema.tables:
-        group = ds.schema.group(table)
-        if table not in ds.state.tables or group not in EDITABLE_GROUPS:
-            continue
-        column = "entity_ref.id" if group == SchemaGroup.ANNOTATION.value else "parent_ref.id"
-        if column.split(".")[0] not in ds.schema.schema(table).model_fields:
-            continue
-        rows = ds.to_arrow(table, columns=["id"], filter=f"{id_filter([item_id], 'item_ref.id')} AND {id_filter(gone, column)}")
-        ids = rows.column("id").to_pylist()
-        if ids:
-            out[table] = ids
-    return out
+    """The annotations and child entities of the item that deleted entities take with them, and
+    theirs in turn (a child entity's annotations and children go too)."""
+    frontier = {i for t, e in plan.items() if ds.schema.group(t) == SchemaGroup.ENTITY.value for i in e.delete}
+    seen = set(frontier)
+    out: dict[str, set[str]] = {}
+    while frontier:
+        gone, frontier = sorted(frontier), set()
+        for table in ds.schema.tables:
+            group = ds.schema.group(table)
+            if table not in ds.state.tables or group not in EDITABLE_GROUPS:
+                continue
+            column = "entity_ref.id" if group == SchemaGroup.ANNOTATION.value else "parent_ref.id"
+            if column.split(".")[0] not in ds.schema.schema(table).model_fields:
+                continue
+            rows = ds.to_arrow(table, columns=["id"], filter=f"{id_filter([item_id], 'item_ref.id')} AND {id_filter(gone, column)}")
+            ids = rows.column("id").to_pylist()
+            if ids:
+                out.setdefault(table, set()).update(ids)
+            if group == SchemaGroup.ENTITY.value:
+                frontier.update(i for i in ids if i not in seen)
+        seen |= frontier
+    return {t: sorted(ids) for t, ids in out.items()}
 
 
 def _touched(plan: Mapping[str, TableEdits], cascade: Mapping[str, list[str]]) -> dict[str, list[str]]:
@@ -340,6 +348,35 @@ def _check_known(ds: Dataset, item_id: str, plan: Mapping[str, TableEdits]) -> N
                 + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
                 hint="Send rows that do not exist yet under add; reload the item to see its rows.",
             )
+
+
+def _check_same_item(ds: Dataset, item_id: str, plan: Mapping[str, TableEdits]) -> None:
+    """The views and entities the added and updated rows point at (other than the rows this edit adds)
+    are rows of the edited item (else ValidationError naming the field): an edit of one item does not
+    hang its boxes on another item's entity or image."""
+    new = {t: {str(r["id"]) for r in e.add if r.get("id")} for t, e in plan.items()}
+    wanted: dict[str, dict[str, str]] = {}  # table -> {id -> the first field naming it}
+    for table, e in plan.items():
+        for kind, rows in (("add", e.add), ("update", e.update)):
+            for i, row in enumerate(rows):
+                for name in ITEM_REFS:
+                    ref = row.get(name) or {}
+                    target, ref_id = (ref.get("name", ""), ref.get("id", "")) if isinstance(ref, Mapping) else (ref.name, ref.id)
+                    if ref_id and target in ds.schema.schemas and ref_id not in new.get(target, set()):
+                        wanted.setdefault(target, {}).setdefault(str(ref_id), f"tables.{table}.{kind}.{i}.{name}")
+    for target, refs in wanted.items():
+        if "item_ref" not in ds.schema.schema(target).model_fields:
+            continue
+        own: set[str] = set()
+        if target in ds.state.tables:
+            rows = ds.to_arrow(target, columns=["id"], filter=f"{id_filter(sorted(refs))} AND {id_filter([item_id], 'item_ref.id')}")
+            own = set(rows.column("id").to_pylist())
+        for ref_id, where in refs.items():
+            if ref_id not in own:
+                raise ValidationError(
+                    f"{where}: {target} {ref_id!r} is not a row of the edited item {item_id!r}",
+                    hint="Point at a view or entity of this item (GET /items/{dataset}/{id} lists them), or one the edit adds.",
+                )
 
 
 def _human_source(ds: Dataset, table: str, user: str) -> str:
