@@ -307,7 +307,8 @@ function addBox(rect) {
 
 async function save() {
   const { tables, n } = changes();
-  if (!n) return;
+  if (!n || ED.saving) return; // one request per save: a second Ctrl+S while the first is on its way sends nothing
+  ED.saving = true;
   const btn = $("#ed-save");
   if (btn) btn.disabled = true;
   try {
@@ -317,6 +318,7 @@ async function save() {
     ED.status = msg;
     renderItem();
   } catch (err) {
+    ED.saving = false;
     if (err.status === 409) { ED.conflict = true; ED.conflictHint = err.hint || ""; ED.status = `Not saved: ${err.message}`; }
     else if (err.status === 401) { ED.status = `Not saved: ${err.message} (enter the token again)`; }
     else ED.status = `Not saved: ${err.message}${err.hint ? " — " + err.hint : ""}`;
