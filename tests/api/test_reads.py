@@ -14,6 +14,24 @@ def test_datasets_list(client):
     assert d["size_bytes"] > 0
 
 
+def test_datasets_list_reads_summaries_and_follows_writes(demo):
+    """The listing reads each dataset's summary.json (written with every version): the same fields as
+    opening the dataset, the latest version after a write, and an opened dataset when a dataset has
+    no summary (written before summaries existed)."""
+    from api_client import TOKEN, make_client
+
+    c = make_client(demo, token=TOKEN)
+    listed = c.get("/datasets/").json()[0]
+    opened = {k: v for k, v in c.get(f"/datasets/{DS}").json().items() if k in listed}
+    assert listed == {**opened, "preview_url": listed["preview_url"]} and listed["size_bytes"] > 0
+    item = c.get(f"/items/{DS}/?limit=1").json()["items"][0]
+    assert c.delete(f"/items/{DS}/?ids={item['id']}", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    after = c.get("/datasets/").json()[0]
+    assert (after["latest_version"], after["num_items"], after["rows"]["item"]) == (2, 31, 31)
+    (demo / "library" / DS / "summary.json").unlink()
+    assert c.get("/datasets/").json()[0] == {**after, "preview_url": c.get("/datasets/").json()[0]["preview_url"]}
+
+
 def test_dataset_detail(client):
     d = client.get(f"/datasets/{DS}").json()
     assert d["info"]["id"] == DS

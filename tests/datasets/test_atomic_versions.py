@@ -114,9 +114,12 @@ def test_stats_and_info_are_made_before_the_commit(health_ds):
     ds = health_ds
     meta = ds.path / "_meta" / "1"
     assert sorted(p.name for p in meta.iterdir()) == sorted(
-        [".preview.png.key", "features_values.json", "info.json", "preview.png", "schema.json", "stats.json"]
+        [".preview.png.key", "features_values.json", "info.json", "preview.png", "schema.json", "stats.json", "summary.json"]
     )
     assert json.loads((meta / "info.json").read_text())["num_items"] == 9 == ds.stats["num_items"]
+    summary = json.loads((meta / "summary.json").read_text())
+    assert (summary["dataset_version"], summary["num_items"], summary["rows"]) == (1, 9, ds.state.rows)
+    assert summary["size_bytes"] == ds.size_bytes() > 0 and summary["title"] == ds.info.name
 
 
 def test_crud_version_has_no_stats_of_another_version(health_ds):

@@ -12,8 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pinlake.api import deps
 from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pinned, request_user, require_token
+from pinlake.datasets.finalize import human_size
 from pinlake.library.connection import Library
 from pinlake.library.diff import diff_versions
+from pinlake.library.info import summaries
 from pinlake.library.restore import restore_version
 from pinlake.library.versions import ChannelState
 from pinlake.storage import S3Path
@@ -70,15 +72,43 @@ def dataset_json(ds: Any, versions: list[Any] | None = None, channels: ChannelSt
     }
 
 
-@router.get("/datasets/", summary="Datasets of the library")
+def summary_json(lib: Library, name: str, summary: dict[str, Any], channels: ChannelState) -> dict[str, Any]:
+    """A listed dataset from its latest version's summary.json (the fields of :func:`dataset_json`)."""
+    version = summary["dataset_version"]
+    return {
+        "name": name,
+        "id": summary.get("id") or name,
+        "title": summary.get("title") or name,
+        "description": summary.get("description", ""),
+        "num_items": summary.get("num_items", 0),
+        "rows": summary.get("rows", {}),
+        "size": human_size(summary.get("size_bytes", 0)),
+        "size_bytes": summary.get("size_bytes", 0),
+        "version": version,
+        "latest_version": version,
+        "updated_at": summary.get("created_at"),
+        "channel": channels.channel,
+        "published": dict(channels.published),
+        "preview_url": f"/datasets/{quote(name)}/preview.png" if (lib.path / name / "preview.png").is_file() else None,
+    }
+
+
+@router.get(
+    "/datasets/",
+    summary="Datasets of the library",
+    description="Each dataset's latest version from its summary (one small file per dataset, one catalog read for the channels).",
+)
 def list_datasets(request: Request) -> list[dict[str, Any]]:
     out = []
     lib = Library(get_state(request).library)
     for warning in lib.incomplete_warnings():
         logging.getLogger("pinlake.api").warning(warning)
-    for name in lib.dataset_names():
+    for name, summary, channels in summaries(lib):
         try:
-            out.append(dataset_json(open_for_request(get_state(request), name)))
+            if summary is not None:
+                out.append(summary_json(lib, name, summary, channels))
+            else:  # written before summaries: opened
+                out.append(dataset_json(open_for_request(get_state(request), name), channels=channels))
         except Exception as exc:  # noqa: BLE001 - one broken dataset must not hide the others
             out.append({"name": name, "error": str(exc)})
     return out

@@ -23,7 +23,7 @@ from pinlake.datasets.crud import CrudMixin
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.schema import DatasetSchema
-from pinlake.datasets.tables import id_filter, open_table, table_exists
+from pinlake.datasets.tables import id_filter, open_table, table_exists, tables_size
 from pinlake.datasets.versions import META_DIR, DatasetVersion, VersionLog
 from pinlake.errors import InputFileError, NotFoundError
 from pinlake.features.arrow import table_to_rows
@@ -364,7 +364,9 @@ class Dataset(CrudMixin):
         return self.version_file("preview.png") or self._log.meta_dir(self.version) / "preview.png"
 
     def size_bytes(self) -> int:
-        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        """Bytes of this version's table data (:func:`tables_size`; older versions' files and the
+        dataset's small files not counted)."""
+        return tables_size(self.path, self._state.tables)
 
     def has_table(self, table: str) -> bool:
         return table in self._state.tables and table_exists(self.path, table)

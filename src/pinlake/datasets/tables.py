@@ -52,6 +52,16 @@ def open_table(dataset_path: AnyPath | str, table: str, version: int | None = No
         ) from None
 
 
+def tables_size(dataset_path: AnyPath | str, tables: dict[str, int]) -> int:
+    """Bytes of the data files that the given table versions read (each Lance manifest's
+    ``total_files_size``: this state's data, not the history kept for time travel)."""
+    total = 0
+    for table, version in tables.items():
+        meta = open_table(dataset_path, table, version).get_version().get("metadata") or {}
+        total += int(meta.get("total_files_size", 0))
+    return total
+
+
 def id_filter(ids: Sequence[str], column: str = "id") -> str:
     return sql_in(column, ids)
 

@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pinlake.catalog.sync import decode_log, on_version_logged
-from pinlake.datasets.tables import table_uri
+from pinlake.datasets.tables import table_uri, tables_size
 from pinlake.errors import BuildError, NotFoundError
 from pinlake.layout import LOG_NAME, META_DIR
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location, mutex, rmtree, write_bytes_atomic
@@ -48,7 +48,9 @@ from pinlake.util.clock import utcnow
 from pinlake.util.faults import commit_point
 
 #: the files that describe one dataset version (see the module doc)
-VERSION_FILES = ("info.json", "schema.json", "features_values.json", "stats.json", "preview.png", ".preview.png.key")
+VERSION_FILES = ("info.json", "schema.json", "features_values.json", "stats.json", "preview.png", ".preview.png.key", "summary.json")
+#: what a listing of datasets shows of a version, written by every append (:func:`summary_of`)
+SUMMARY = "summary.json"
 #: the files a new version takes from the previous one unless it is given its own
 INHERITED_FILES = ("info.json", "schema.json")
 #: fragments of the log before an append writes all its rows into one again: an append writes one
@@ -97,6 +99,24 @@ class DatasetVersion:
             "lineage": self.lineage,
             "message": self.message,
         }
+
+
+def summary_of(entry: DatasetVersion, info: bytes | None, size: int) -> bytes:
+    """A version's ``summary.json``: its number, time, operation, rows, size in bytes and the
+    dataset's title and description (from its info.json), all a listing of datasets needs."""
+    meta = json.loads(info) if info else {}
+    summary = {
+        "dataset_version": entry.dataset_version,
+        "created_at": entry.created_at.isoformat(),
+        "operation": entry.operation,
+        "rows": entry.rows,
+        "num_items": entry.rows.get("item", 0),
+        "size_bytes": size,
+        "id": meta.get("id", ""),
+        "title": meta.get("name", ""),
+        "description": meta.get("description", ""),
+    }
+    return (json.dumps(summary, indent=2) + "\n").encode()
 
 
 class VersionLog:
@@ -257,7 +277,13 @@ class VersionLog:
         staged = dict(files or {})
         if derive is not None:
             staged.update(derive(entry))
-        self._stage(number, max(numbers) if numbers else None, staged)
+        previous = max(numbers) if numbers else None
+        info = staged.get("info.json")
+        if info is None and previous is not None:
+            found = self.version_file(previous, "info.json")
+            info = found.read_bytes() if found is not None else None
+        staged[SUMMARY] = summary_of(entry, info, tables_size(self.dataset_path, tables))
+        self._stage(number, previous, staged)
         row = pa.Table.from_pylist(
             [
                 {

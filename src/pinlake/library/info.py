@@ -1,12 +1,23 @@
-"""Open, describe and list the datasets of a library (``pinlake info``, ``pinlake ls``)."""
+"""Open, describe and list the datasets of a library (``pinlake info``, ``pinlake ls``, ``GET /datasets/``).
+
+:func:`summaries` lists a library without opening its datasets: each dataset's top-level
+``summary.json`` (written with every version, see :func:`pinlake.datasets.versions.summary_of`) and
+one read of the catalog for the channels. The top-level copy is the latest version's once the write
+that made it has finished; a write killed between its commit and that copy leaves the previous
+version's summary until the next write of the dataset. A dataset without one (written before
+summaries existed) is opened instead.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from pinlake.datasets.dataset import Dataset
+from pinlake.datasets.versions import SUMMARY
 from pinlake.library.connection import Library
+from pinlake.library.versions import ChannelState, channel_states
 from pinlake.storage import location
 
 
@@ -52,3 +63,17 @@ def open_dataset(library: Library, name_or_path: str, media_dir: Path | None = N
     if (p / "_versions.lance").is_dir() or (p / "info.json").is_file():
         return Dataset(p, media_dir=media_dir)
     return library.get_dataset(name_or_path, media_dir=media_dir)
+
+
+def summaries(library: Library) -> list[tuple[str, dict[str, Any] | None, ChannelState]]:
+    """Per dataset of the library: (name, its latest version's summary or None when it has none,
+    its channel state) — one small file per dataset and one catalog read (module doc)."""
+    channels = channel_states(library.path)
+    out = []
+    for name in library.dataset_names():
+        try:
+            summary = json.loads((library.path / name / SUMMARY).read_bytes())
+        except (OSError, ValueError):
+            summary = None
+        out.append((name, summary if isinstance(summary, dict) else None, channels.get(name, ChannelState())))
+    return out

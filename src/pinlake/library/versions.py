@@ -82,10 +82,23 @@ class ChannelState:
 def channel_state(path: AnyPath) -> ChannelState:
     """The channels of the dataset at ``path`` (empty outside a library)."""
     lib = library_of(path)
-    state = ChannelState()
     if lib is None:
-        return state
+        return ChannelState()
     rows = Catalog(lib).read("publications", filter=f"dataset = {sql_str(path.name)}").to_pylist()
+    return fold_publications(rows)
+
+
+def channel_states(library_path: AnyPath) -> dict[str, ChannelState]:
+    """:func:`channel_state` of every dataset of a library, from one read of the catalog."""
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
+    for r in Catalog(library_path).read("publications").to_pylist():
+        by_dataset.setdefault(r["dataset"], []).append(r)
+    return {name: fold_publications(rows) for name, rows in by_dataset.items()}
+
+
+def fold_publications(rows: list[dict[str, Any]]) -> ChannelState:
+    """One dataset's ``catalog.publications`` rows, replayed in order, as its channel state."""
+    state = ChannelState()
     for r in sorted(rows, key=lambda r: r["seq"]):  # numbered under the catalog lock: machines' clocks do not order them
         event, channel = r["event"], r["channel"]
         state.seq = max(state.seq, int(r["seq"]))
