@@ -56,6 +56,8 @@ class ApiState:
     user: str = DEFAULT_USER
     user_header: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the last ``GET /datasets/`` answer and the :func:`pinlake.library.info.listing_key` it was made at
+    listing: tuple[Any, bytes] | None = None
 
 
 def get_state(request: Request) -> ApiState:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,7 +17,7 @@ from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_
 from pinlake.datasets.finalize import human_size
 from pinlake.library.connection import Library
 from pinlake.library.diff import diff_versions
-from pinlake.library.info import summaries
+from pinlake.library.info import listing_key, summaries
 from pinlake.library.restore import restore_version
 from pinlake.library.versions import ChannelState
 from pinlake.storage import S3Path
@@ -98,9 +100,23 @@ def summary_json(lib: Library, name: str, summary: dict[str, Any], channels: Cha
     summary="Datasets of the library",
     description="Each dataset's latest version from its summary (one small file per dataset, one catalog read for the channels).",
 )
-def list_datasets(request: Request) -> list[dict[str, Any]]:
+async def list_datasets(request: Request) -> list[dict[str, Any]]:
+    # the answer is reused while listing_key (a few hundred stats) is unchanged: that check runs on
+    # the event loop, a new listing in the thread pool
+    state = get_state(request)
+    lib = Library(state.library)
+    key = listing_key(lib)
+    if key is not None and state.listing is not None and state.listing[0] == key:
+        return Response(state.listing[1], media_type="application/json")  # type: ignore[return-value]
+    body = await run_in_threadpool(new_listing, state, lib)
+    if key is not None:
+        state.listing = (key, body)
+    return Response(body, media_type="application/json")  # type: ignore[return-value]
+
+
+def new_listing(state: Any, lib: Library) -> bytes:
+    """``GET /datasets/``'s answer as JSON, made from the summaries."""
     out = []
-    lib = Library(get_state(request).library)
     for warning in lib.incomplete_warnings():
         logging.getLogger("pinlake.api").warning(warning)
     for name, summary, channels in summaries(lib):
@@ -108,10 +124,10 @@ def list_datasets(request: Request) -> list[dict[str, Any]]:
             if summary is not None:
                 out.append(summary_json(lib, name, summary, channels))
             else:  # written before summaries: opened
-                out.append(dataset_json(open_for_request(get_state(request), name), channels=channels))
+                out.append(dataset_json(open_for_request(state, name), channels=channels))
         except Exception as exc:  # noqa: BLE001 - one broken dataset must not hide the others
             out.append({"name": name, "error": str(exc)})
-    return out
+    return json.dumps(out, default=str).encode()
 
 
 @router.get("/datasets/{dataset}", summary="Info, schema, stats and versions of a dataset")

@@ -6,16 +6,23 @@ one read of the catalog for the channels. The top-level copy is the latest versi
 that made it has finished; a write killed between its commit and that copy leaves the previous
 version's summary until the next write of the dataset. A dataset without one (written before
 summaries existed) is opened instead.
+
+:func:`listing_key` says when a listing made earlier is stale: it stats what the listing reads
+(each dataset's ``summary.json``, ``preview.png`` and log folder, the library's folder and the
+catalog's publications), so any write, publish or new dataset changes it. It is None for a library
+on S3 (no folder times there): such a listing is never reused.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.versions import SUMMARY
+from pinlake.layout import CATALOG_DIR, LOG_NAME
 from pinlake.library.connection import Library
 from pinlake.library.versions import ChannelState, channel_states
 from pinlake.storage import location
@@ -77,3 +84,33 @@ def summaries(library: Library) -> list[tuple[str, dict[str, Any] | None, Channe
             summary = None
         out.append((name, summary if isinstance(summary, dict) else None, channels.get(name, ChannelState())))
     return out
+
+
+def listing_key(library: Library) -> tuple[Any, ...] | None:
+    """A cheap fingerprint of what :func:`summaries` reads (module doc); None when it cannot be had."""
+    root = library.path
+    if not isinstance(root, Path):
+        return None
+
+    def stamp(path: str) -> tuple[int, int] | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    key: list[Any] = [stamp(str(root)), stamp(os.path.join(root, CATALOG_DIR, "publications.lance", "_versions"))]
+    with os.scandir(root) as entries:
+        for e in sorted(entries, key=lambda e: e.name):
+            if e.name.startswith(("_", ".")) or not e.is_dir():
+                continue
+            base = e.path
+            key.append(
+                (
+                    e.name,
+                    stamp(os.path.join(base, SUMMARY)),
+                    stamp(os.path.join(base, "preview.png")),
+                    stamp(os.path.join(base, LOG_NAME, "_versions")),
+                )
+            )
+    return tuple(key)
