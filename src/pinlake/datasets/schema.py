@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import json
 import typing
 from typing import Any
@@ -136,13 +137,14 @@ class DatasetSchema:
 
     @classmethod
     def from_json(cls, path: AnyPath | str) -> DatasetSchema:
+        """The schema a ``schema.json`` describes. Its classes are made once per distinct text (every
+        open of a dataset reads its schema: pydantic's ``create_model`` was most of an API read)."""
         try:
-            data = json.loads(location(path).read_text())
+            text = location(path).read_text()
         except FileNotFoundError:
             raise InputFileError(f"{path}: schema.json is missing") from None
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"{path}: invalid JSON ({exc})") from None
-        return cls.from_dict(data, source=str(path))
+        schemas, is_list, item_cls = schema_classes(text, str(path))
+        return cls(dict(schemas), dict(is_list), item_cls)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "schema.json") -> DatasetSchema:
@@ -179,3 +181,15 @@ class DatasetSchema:
         item_cls = create_model(data.get("dataset_item") or "DatasetItem", __base__=DatasetItem, **item_fields, **annotations)  # type: ignore[call-overload]  # fields from a dict: pydantic's overloads cannot check them
         schemas["item"] = item_cls.item_schema()
         return cls(schemas, is_list, item_cls)
+
+
+@functools.lru_cache(maxsize=256)
+def schema_classes(text: str, source: str) -> tuple[dict[str, type[BaseSchema]], dict[str, bool], type[DatasetItem]]:
+    """The classes of the schema.json ``text`` (cached by text: the same text gives the same classes;
+    callers get fresh dicts from :meth:`DatasetSchema.from_json`)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(f"{source}: invalid JSON ({exc})") from None
+    schema = DatasetSchema.from_dict(data, source=source)
+    return schema.schemas, schema.is_list, schema.dataset_item
