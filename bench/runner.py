@@ -1,7 +1,8 @@
 """Run the benchmark: every tool in its own subprocess per step, alternating, several repetitions.
 
 Wall time is measured around each process; peak RSS is that process's (and its waited-for
-children's) ``ru_maxrss`` from ``os.wait4``. Results go to ``<out>/n<N>.json`` and
+children's) ``ru_maxrss``, reported by bench/launch.py, a small process that starts it with a real
+fork (started directly, a tool inherits the runner's own high-water mark). Results go to ``<out>/n<N>.json`` and
 ``<out>/RESULTS.md`` (default out: bench/, raw JSON in bench/results/).
 """
 
@@ -76,14 +77,17 @@ class Runner:
         with logf.open("a") as fh:
             fh.write(f"$ {' '.join(cmd)}\n")
             fh.flush()
+            rss_file = logf.with_suffix(".rss")
+            rss_file.unlink(missing_ok=True)
+            launch = [sys.executable, "-I", "-S", str(BENCH / "launch.py"), str(rss_file)]
             t0 = time.perf_counter()
-            p = subprocess.Popen(cmd, cwd=cwd, env=env or self.env, stdout=subprocess.PIPE, stderr=fh, text=True)
+            p = subprocess.Popen([*launch, *cmd], cwd=cwd, env=env or self.env, stdout=subprocess.PIPE, stderr=fh, text=True)
             out = p.stdout.read()  # type: ignore[union-attr]
-            _, status, ru = os.wait4(p.pid, 0)
+            p.wait()
             wall = time.perf_counter() - t0
-            p.returncode = os.waitstatus_to_exitcode(status)
             fh.write(out)
-        res = {"wall_s": wall, "rss_mb": ru.ru_maxrss / 1024, "rc": p.returncode}
+        rss_kb = int(rss_file.read_text()) if rss_file.is_file() else 0
+        res = {"wall_s": wall, "rss_mb": rss_kb / 1024, "rc": p.returncode}
         for line in out.splitlines():
             if line.startswith("BENCH_RESULT "):
                 res.update(json.loads(line[len("BENCH_RESULT ") :]))

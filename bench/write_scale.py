@@ -1,0 +1,60 @@
+"""The k-th write on one dataset: does history slow writes?
+
+``python -m bench.write_scale [--writes 10000] [--every 1000]``
+
+A COCO import of 20 images (in a library, so every write also updates the catalog), then
+``--writes`` one-row updates of one entity (``Dataset.update_data``), each a new dataset version.
+Prints the median time of writes 10–19 and of each block of 10 writes every ``--every`` writes, and
+the ratio of the last block to the first (the target: at most 1.2 at the 10,000th write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.formats_bench import make_input
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--writes", type=int, default=10_000)
+    parser.add_argument("--every", type=int, default=1000)
+    args = parser.parse_args()
+    import pinlake
+
+    root = Path(tempfile.mkdtemp(prefix="pinlake-write-scale-"))
+    try:
+        ann = make_input(root / "coco", 20)
+        (root / "library" / "_catalog").mkdir(parents=True)  # a library: writes are catalogued
+        ds = pinlake.CocoBuilder(ann, root / "coco" / "images" / "train", root / "library" / "c").build(mode="create")
+        row = ds.to_arrow("objects").slice(0, 1).to_pylist()[0]
+        times: list[float] = []
+        for k in range(1, args.writes + 1):
+            row["area"] = float(k)
+            t = time.perf_counter()
+            ds.update_data("objects", [row])
+            times.append(time.perf_counter() - t)
+        blocks = {
+            f"writes {a}-{a + 9}": round(statistics.median(times[a - 1 : a + 9]) * 1000, 1)
+            for a in [10, *range(args.every, args.writes - 8, args.every)]
+        }
+        last = statistics.median(times[-10:])
+        report = {
+            "writes": args.writes,
+            "median_ms": blocks,
+            f"writes {args.writes - 9}-{args.writes}": round(last * 1000, 1),
+            "ratio_last_to_10th": round(last / statistics.median(times[9:19]), 2),
+        }
+        print(json.dumps(report, indent=2))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
