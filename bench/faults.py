@@ -90,6 +90,16 @@ def _prepare_crud_version(work: Path) -> None:
     ds.delete_dataset_items([sorted(ds.to_arrow("item", columns=["id"]).column("id").to_pylist())[0]])
 
 
+def _prepare_fragmented(work: Path) -> None:
+    """The base library after several small writes, one row each: tables of many fragments to compact."""
+    from pinlake.datasets.dataset import Dataset
+
+    _prepare_base(work)
+    ds = Dataset(work / "library" / "health_images")
+    for i, item in enumerate(ds.get_data("item", limit=4)):
+        ds.update_data("item", [{**item.model_dump(), "image_type": f"edit{i}"}])
+
+
 def _prepare_create(work: Path) -> None:
     _prepare_base(work)
 
@@ -250,6 +260,10 @@ SCENARIOS = {
     ),
     "yolo import": Scenario("yolo import", lambda w: _prepare_export(w, "yolo"), _import_argv("yolo"), rerun_ok=(1,)),
     "voc import": Scenario("voc import", lambda w: _prepare_export(w, "voc"), _import_argv("voc"), rerun_ok=(1,)),
+    # compaction: each table's compact_files, the dataset version naming them, then the lake and the catalog
+    "maintain": Scenario(
+        "maintain", _prepare_fragmented, lambda w: [*CLI, "maintain", "--fragments", "1", "--library", str(w / "library")]
+    ),
     # write–audit–publish: build the candidate, then catalog.checks, the publications row, the channel's tags
     "gated refresh": Scenario(
         "gated refresh",

@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "pinlake.cli.pin",
     "pinlake.cli.verify",
     "pinlake.cli.cleanup",
+    "pinlake.cli.maintain",
 )
 
 

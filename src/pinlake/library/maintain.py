@@ -1,0 +1,152 @@
+"""Maintain (``pinlake maintain``, the ``maintain`` deployment): compact what many small writes leave.
+
+Every write adds fragments: a CRUD write one per table it touches, an ingest one per lake table, a
+catalog sync one per catalog table. Scans then open more files and commits list more fragments, so
+reads slow down as the history grows. This verb merges them with Lance's ``compact_files``:
+
+- **A dataset**: under its write lock, each table of the latest version with more than
+  ``fragments`` fragments is compacted, and the compacted table versions are committed as ONE new
+  dataset version (operation ``maintain``, the same rows and files as the version it compacts,
+  lineage ``pinlake.compacted_from``). As for every write, the version-log entry is the commit point:
+  a maintain killed before it leaves the dataset at its last version, and the next write rolls the
+  uncommitted compaction back. Compaction writes new files and removes none, so every version stays
+  readable until ``pinlake cleanup`` (retention) removes it.
+- **The lake** (its data and objects tables), under the lake's write lock. Readers pin lake
+  versions by number; the compacted version is a new number with the same rows, older ones stay.
+- **The catalog** tables, under the catalog lock (each append compacts past 32 fragments already;
+  this compacts whatever is left), after a sync, so a write killed after its commit but before its
+  catalogue is caught up even when there is nothing to compact.
+
+Returns a report: per dataset, lake and catalog table, the fragments before and after, and the new
+dataset version (None when nothing needed compacting).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pinlake.catalog.store import SCHEMAS, Catalog
+from pinlake.catalog.sync import sync_dataset, sync_library
+from pinlake.datasets.tables import table_uri
+from pinlake.datasets.versions import DatasetVersion, VersionLog
+from pinlake.lake.lance_tables import Store
+from pinlake.layout import LAKE_DIR
+from pinlake.library.connection import Library
+from pinlake.library.restore import restored_files
+from pinlake.provenance import lineage_properties
+from pinlake.storage import AnyPath, lance_dataset, location
+from pinlake.util.faults import commit_point
+
+#: compact a table with more fragments than this
+FRAGMENTS = 8
+
+
+@dataclass
+class MaintainReport:
+    """What :func:`maintain_library` did: ``{name: {table: (fragments before, after)}}`` per part,
+    and the dataset versions it committed."""
+
+    datasets: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    lake: dict[str, tuple[int, int]] = field(default_factory=dict)
+    catalog: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"datasets": self.datasets, "versions": self.versions, "lake": self.lake, "catalog": self.catalog}
+
+
+def compact(uri: str, fragments: int, version: int | None = None) -> tuple[int, int] | None:
+    """Compact the Lance table at ``uri`` (based on ``version``, default its head) when it has more
+    than ``fragments`` fragments: (before, after), or None when it had few enough."""
+    ds = lance_dataset(uri, version=version) if version is not None else lance_dataset(uri)
+    before = len(ds.get_fragments())
+    if before <= fragments:
+        return None
+    ds.optimize.compact_files()
+    return before, len(lance_dataset(uri).get_fragments())
+
+
+def maintain_dataset(path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[str, tuple[int, int]], DatasetVersion | None]:
+    """Compact one dataset's tables and commit them as a new version (module doc)."""
+    log = VersionLog(path)
+    with log.locked():
+        state = log.latest()
+        if state is None:
+            return {}, None
+        bases = log.write_bases(state)  # tables rolled back to the logged state first
+        done: dict[str, tuple[int, int]] = {}
+        tables = dict(state.tables)
+        for table in sorted(state.tables):
+            uri = table_uri(path, table)
+            result = compact(uri, fragments, bases[table])
+            if result is not None:
+                commit_point(f"compact {table}")
+                done[table] = result
+                tables[table] = lance_dataset(uri).version
+        if not done:
+            return {}, None
+        props = lineage_properties("maintain", compacted_from=state.dataset_version)
+        entry = log.append(
+            "maintain",
+            tables,
+            dict(state.rows),
+            props,
+            f"compaction of {', '.join(sorted(done))} (the content of version {state.dataset_version})",
+            derive=lambda e: restored_files(log, state.dataset_version, e.dataset_version),
+        )
+        return done, entry
+
+
+def maintain_lake(library_path: AnyPath, fragments: int = FRAGMENTS) -> dict[str, tuple[int, int]]:
+    root = location(library_path) / LAKE_DIR
+    if not root.is_dir():
+        return {}
+    store = Store(root)
+    done: dict[str, tuple[int, int]] = {}
+    with store.write_lock():
+        for table in sorted(p.name.removesuffix(".lance") for p in root.iterdir() if p.name.endswith(".lance")):
+            if store.exists(table):
+                result = compact(store.uri(table), fragments)
+                if result is not None:
+                    commit_point(f"compact lake {table}")
+                    done[table] = result
+    return done
+
+
+def maintain_catalog(library_path: AnyPath, fragments: int = 1) -> dict[str, tuple[int, int]]:
+    catalog = Catalog(library_path)
+    done: dict[str, tuple[int, int]] = {}
+    if not catalog.path.is_dir():
+        return done
+    with catalog.locked():
+        for table in sorted(SCHEMAS):
+            if catalog.exists(table):
+                result = compact(catalog.uri(table), fragments)
+                if result is not None:
+                    commit_point(f"compact catalog {table}")
+                    done[table] = result
+    return done
+
+
+def maintain_library(library_path: AnyPath, datasets: list[str] | None = None, *, fragments: int = FRAGMENTS) -> MaintainReport:
+    """Compact the library's datasets (``datasets``: those only), lake and catalog (module doc)."""
+    lib = Library(library_path)
+    report = MaintainReport()
+    for name in datasets if datasets is not None else lib.dataset_names():
+        done, entry = maintain_dataset(lib.path / name, fragments)
+        if done:
+            report.datasets[name] = done
+        if entry is not None:
+            report.versions[name] = entry.dataset_version
+    if datasets is None:
+        report.lake = maintain_lake(lib.path, fragments)
+        sync_library(lib.path)  # what an interrupted write left uncatalogued, before the catalog's compaction
+        report.catalog = maintain_catalog(lib.path)
+    else:
+        for name in datasets:
+            sync_dataset(lib.path, lib.path / name)
+    return report
+
+
+__all__ = ["FRAGMENTS", "MaintainReport", "compact", "maintain_dataset", "maintain_lake", "maintain_catalog", "maintain_library"]
