@@ -16,6 +16,8 @@ from pinlake.library.registry import Registry
 
 LAKE_UPDATED = "pinlake.lake.updated"
 PUBLISHED = "pinlake.dataset.published"  # flows.refresh.PUBLISHED (not imported: deploy loads no flow)
+#: when the maintain deployment compacts the library: daily, at night (UTC)
+MAINTAIN_SCHEDULE = "17 3 * * *"
 
 
 def check_cron(name: str, schedule: str) -> str:
@@ -119,6 +121,17 @@ def prefect_yaml(registry: str, library: str, work_pool: str = "pinlake-process"
             "description": "Upload files or import a bucket prefix into the lake; emits pinlake.lake.updated",
         }
     )
+    deployments.append(
+        {
+            "name": "maintain",
+            "entrypoint": "flows/maintain.py:maintain",
+            "work_pool": {"name": work_pool},
+            "parameters": {"library": library},
+            "description": "Compact the tables many small writes leave fragmented (datasets, lake, catalog)",
+            "schedules": [{"cron": MAINTAIN_SCHEDULE, "timezone": "UTC", "active": True}],
+            "concurrency_limit": 1,
+        }
+    )
     return {
         "name": "pinlake",
         "prefect-version": "3.8.8",
@@ -140,6 +153,7 @@ def runner_deployments(registry: str, library: str) -> list[Any]:
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
     from flows.ingest import ingest  # lazy: `pinlake deploy` writes prefect.yaml without loading the flows
+    from flows.maintain import maintain  # lazy: as above
     from flows.refresh import refresh  # lazy: as above
     from flows.train import train  # lazy: as above
 
@@ -167,4 +181,5 @@ def runner_deployments(registry: str, library: str) -> list[Any]:
                 )
             )
     out.append(ingest.to_deployment(name="ingest", parameters={"paths_or_prefix": [], "library": library}))
+    out.append(maintain.to_deployment(name="maintain", parameters={"library": library}, cron=MAINTAIN_SCHEDULE, concurrency_limit=1))
     return out

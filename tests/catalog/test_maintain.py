@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import lance
+import pytest
 from test_catalog_coverage import catalog_keys, table_versions
 
 from pinlake.datasets.dataset import Dataset
@@ -51,3 +53,35 @@ def test_maintain_compacts_and_keeps_every_version_readable(lib, ds, cli):
     assert again.exit_code == 0 and "nothing to compact" in again.output
     Dataset(ds.path).update_data("item", [dict(first.model_dump(), image_type="after")])  # writes go on from the compacted tables
     assert Dataset(ds.path).get_data("item", ids=[first.id])[0].image_type == "after"
+
+
+@pytest.mark.slow  # a flow run on the Prefect server
+def test_maintain_flow_run_and_its_deployment(prefect_server, demo_template, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from flows.deployments import MAINTAIN_SCHEDULE, prefect_yaml
+    from flows.maintain import maintain
+    from pinlake.datasets.dataset import Dataset
+    from pinlake.datasets.versions import VersionLog
+
+    shutil.copytree(demo_template / "library", tmp_path / "library")
+    shutil.copytree(demo_template / "assets", tmp_path / "assets")
+    library = tmp_path / "library"
+    ds = Dataset(library / "health_images", media_dir=tmp_path / "assets")
+    for i, item in enumerate(ds.get_data("item", limit=6)):
+        ds.update_data("item", [dict(item.model_dump(), image_type=f"m{i}")])
+    before = VersionLog(ds.path).latest().dataset_version
+
+    state = maintain(library=str(library), fragments=2, return_state=True)
+    assert state.is_completed(), state
+    report = state.result()
+    assert report["versions"] == {"health_images": before + 1}
+    assert len(lance.dataset(str(ds.path / "db" / "item.lance")).get_fragments()) <= 2
+    with get_client(sync_client=True) as client:
+        artifact = client.read_latest_artifacts(limit=50)
+    assert any(a.key == "maintain-summary" and "health_images: version" in (a.data or "") for a in artifact)
+
+    registry = tmp_path / "datasets.yaml"
+    registry.write_text("[]\n")
+    (dep,) = [d for d in prefect_yaml(str(registry), str(library))["deployments"] if d["name"] == "maintain"]
+    assert dep["entrypoint"] == "flows/maintain.py:maintain" and dep["schedules"][0]["cron"] == MAINTAIN_SCHEDULE
