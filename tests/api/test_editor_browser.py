@@ -307,3 +307,222 @@ def test_ctrl_s_twice_saves_once(demo: Path, browser):  # noqa: F811 - the fixtu
         assert [v["dataset_version"] for v in c.get(f"/datasets/{DS}/versions").json()] == [1, 2]
     finally:
         stop_server(proc)
+
+
+def _unlocked(driver, base: str, item_id: str | None = None) -> None:
+    """The page with the API token entered: the dataset's grid, or the item ``item_id``."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/#/")
+    driver.execute_script("localStorage.setItem('pinlake.token', arguments[0])", TOKEN)
+    if item_id is None:
+        driver.get(f"{base}/?unlocked#/d/{DS}")
+        _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid .thumb") and d.find_elements(By.ID, "auth-user"))
+    else:
+        driver.get(f"{base}/?unlocked#/d/{DS}/item/{item_id}")
+        _wait(driver, lambda d: d.find_elements(By.ID, "tool-draw") and d.find_elements(By.ID, "ed-image"))
+
+
+def _on_top(driver, css: str) -> tuple[int, int]:
+    """The viewport centre of the element ``css``, checked to be the element a click there reaches."""
+    point = driver.execute_script(
+        "const e = document.querySelector(arguments[0]); if (!e) return null;"
+        "const r = e.getBoundingClientRect(); const x = Math.round(r.left + r.width / 2), y = Math.round(r.top + r.height / 2);"
+        "return document.elementFromPoint(x, y) === e ? [x, y] : null;",
+        css,
+    )
+    assert point, f"{css} is absent or under another shape"
+    return point[0], point[1]
+
+
+def _keys(driver, *keys: str, held: tuple[str, ...] = ()) -> None:
+    """Real key presses on the focused element (the page body), with the modifier keys ``held`` down."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    chain = ActionChains(driver)
+    for key in held:
+        chain.key_down(key)
+    chain.send_keys(*keys)
+    for key in reversed(held):
+        chain.key_up(key)
+    chain.perform()
+
+
+def _alert(driver):
+    from selenium.webdriver.support import expected_conditions
+
+    return _wait(driver, expected_conditions.alert_is_present(), timeout=10)
+
+
+def _normalise_boxes(demo: Path) -> str:
+    """Version 2 deletes the first item's entities (and so its boxes); version 3 stores every other box
+    normalised (coordinates divided by the image's size). Returns the item without boxes."""
+    from pinlake.datasets.dataset import Dataset
+    from pinlake.library.annotate import TableEdits, edit_item
+
+    ds = Dataset(demo / "library" / DS)
+    items = ds.get_dataset_items()
+    bare = items[0]
+    edit_item(ds, bare.id, {"objects": TableEdits(delete=[e.id for e in bare.objects])}, base_version=1, user="prep")
+    size = {it.id: (it.image.width, it.image.height) for it in items}
+    boxes = [b for it in items[1:] for b in it.bbox]
+    ds.update_data(
+        "bbox",
+        [
+            b.model_copy(update={"is_normalized": True, "coords": [v / size[b.item_ref.id][k % 2] for k, v in enumerate(b.coords)]})
+            for b in boxes
+        ],
+    )
+    return bare.id
+
+
+def test_new_box_on_an_item_without_boxes_follows_a_normalised_dataset(demo: Path, browser):  # noqa: F811 - the fixture
+    """The dataset's boxes are normalised and the item has none: the drawn box is saved normalised too."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    bare = _normalise_boxes(demo)
+    c = make_client(demo)
+    item = c.get(f"/items/{DS}/{bare}").json()
+    assert item["annotations"]["bbox"] == [] and item["tables"]["bbox"]["normalized"] is True
+    width, height = item["views"]["image"]["data"]["width"], item["views"]["image"]["data"]["height"]
+    port = free_port()
+    proc = start_server(demo, port, token=TOKEN)
+    try:
+        _unlocked(browser, f"http://127.0.0.1:{port}", bare)
+        browser.find_element(By.ID, "tool-draw").click()
+        p0, p1 = _screen(browser, 30, 40), _screen(browser, 110, 95)
+        _drag(browser, p0, p1)
+        _wait(browser, lambda d: d.find_elements(By.ID, "category-input"))
+        browser.find_element(By.ID, "category-input").send_keys(Keys.CONTROL, "a")
+        browser.find_element(By.ID, "category-input").send_keys("lesion", Keys.ENTER)
+        (x0, y0), (x1, y1) = _image_point(browser, *p0), _image_point(browser, *p1)
+        _save(browser, f"saved as version {item['dataset_version'] + 1}")
+        (box,) = c.get(f"/items/{DS}/{bare}").json()["annotations"]["bbox"]
+        assert box["data"]["is_normalized"] is True and box["data"]["format"] == "xywh"
+        x, y, w, h = box["data"]["coords"]
+        assert all(0 <= v <= 1 for v in (x, y, w, h))
+        assert [x * width, y * height, w * width, h * height] == pytest.approx([x0, y0, x1 - x0, y1 - y0], abs=1.0)
+    finally:
+        stop_server(proc)
+
+
+def test_resize_drag_keypoint_undo_redo(demo: Path, browser):  # noqa: F811 - the fixture
+    """Resize a box by its corner handle, drag a keypoint, Ctrl+Z back one step at a time, Ctrl+Shift+Z
+    forward again; the save holds exactly the state the keys left."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    c = make_client(demo)
+    item_id = c.get(f"/items/{DS}/?limit=1").json()["items"][0]["id"]
+    item = c.get(f"/items/{DS}/{item_id}").json()
+    box = next(
+        b
+        for b in item["annotations"]["bbox"]
+        if any(k["data"]["entity_ref"] == b["data"]["entity_ref"] for k in item["annotations"]["keypoints"])
+    )
+    kp = next(k for k in item["annotations"]["keypoints"] if k["data"]["entity_ref"] == box["data"]["entity_ref"])
+    x, y, w, h = box["data"]["coords"]
+    port = free_port()
+    proc = start_server(demo, port, token=TOKEN)
+    try:
+        _unlocked(browser, f"http://127.0.0.1:{port}", item_id)
+        work = "return rowById(arguments[0], arguments[1]).data.coords"
+
+        # select the box (a click on it), then drag its bottom-right handle: the box grows as dragged
+        _drag(browser, *(2 * [_grip(browser, box["id"], box["data"]["coords"])]))
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'#ed-svg .handle.h-se[data-id="{box["id"]}"]'))
+        start = _on_top(browser, f'#ed-svg .handle.h-se[data-id="{box["id"]}"]')
+        end = (start[0] + 30, start[1] + 18)
+        _drag(browser, start, end)
+        ex, ey = _image_point(browser, *end)
+        resized = browser.execute_script(work, "bbox", box["id"])
+        assert resized == pytest.approx([x, y, ex - x, ey - y], abs=1.0) and resized[2] > w and resized[3] > h
+
+        # drag the entity's first keypoint: its coordinates follow the pointer, the other points stay
+        start = _on_top(browser, f'#ed-svg circle.kp[data-id="{kp["id"]}"][data-i="0"]')
+        end = (start[0] - 20, start[1] + 25)
+        _drag(browser, start, end)
+        kx, ky = _image_point(browser, *end)
+        moved = browser.execute_script(work, "keypoints", kp["id"])
+        assert moved[:2] == pytest.approx([kx, ky], abs=1.0) and moved[2:] == kp["data"]["coords"][2:]
+        assert moved[:2] != pytest.approx(kp["data"]["coords"][:2], abs=1.0)
+
+        # Ctrl+Z: the keypoint goes back, the resize stays; again: the box goes back; Ctrl+Shift+Z: resized again
+        _keys(browser, "z", held=(Keys.CONTROL,))
+        _wait(browser, lambda d: d.execute_script(work, "keypoints", kp["id"]) == kp["data"]["coords"])
+        assert browser.execute_script(work, "bbox", box["id"]) == resized
+        _keys(browser, "z", held=(Keys.CONTROL,))
+        _wait(browser, lambda d: d.execute_script(work, "bbox", box["id"]) == box["data"]["coords"])
+        assert "unsaved" not in browser.find_element(By.ID, "ed-status").text
+        assert browser.find_element(By.ID, "ed-save").text == "Saved"
+        _keys(browser, "z", held=(Keys.CONTROL, Keys.SHIFT))
+        _wait(browser, lambda d: d.execute_script(work, "bbox", box["id"]) == resized)
+        _save(browser, "saved as version 2")
+        after = c.get(f"/items/{DS}/{item_id}").json()
+        (saved,) = [b for b in after["annotations"]["bbox"] if b["id"] == box["id"]]
+        assert saved["data"]["coords"] == pytest.approx(resized)
+        (saved_kp,) = [k for k in after["annotations"]["keypoints"] if k["id"] == kp["id"]]
+        assert saved_kp["data"]["coords"] == kp["data"]["coords"]
+    finally:
+        stop_server(proc)
+
+
+def test_item_keys_and_leaving_unsaved_edits_asks(demo: Path, browser):  # noqa: F811 - the fixture
+    """→ / n and ← / p open the grid's next and previous items; with unsaved edits, prev / next, browser back
+    and the grid link ask first (once), and staying keeps the edits and the item's address."""
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    port = free_port()
+    proc = start_server(demo, port, token=TOKEN)
+    try:
+        _unlocked(browser, f"http://127.0.0.1:{port}")
+        ids = browser.execute_script(f"return gridIds('{DS}')")
+        assert len(ids) > 2
+        _wait(browser, lambda d: click_first(d, "#grid .thumb"))
+
+        def shown(i: int):
+            js = "return !!ED && ED.id === arguments[0] && !!document.querySelector('#ed-image')"
+            return lambda d: d.execute_script(js, ids[i])
+
+        _wait(browser, shown(0))
+        for key, at in ((Keys.ARROW_RIGHT, 1), ("n", 2), ("p", 1), (Keys.ARROW_LEFT, 0)):
+            _keys(browser, key)
+            _wait(browser, shown(at))
+            assert ids[at] in browser.current_url
+        _keys(browser, Keys.ARROW_LEFT)  # the first item has no previous one
+        assert browser.execute_script("return ED.id") == ids[0]
+
+        def move_a_box() -> None:
+            _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ed-svg rect.box"))
+            box = browser.execute_script("return ED.work.bbox[0]")
+            start = _grip(browser, box["id"], box["data"]["coords"])
+            _drag(browser, start, (start[0] + 12, start[1] + 8))
+            _wait(browser, lambda d: d.execute_script("return changes().n") == 1)
+
+        # next with an unsaved edit: asked; staying keeps it; leaving asks once, not again on the hash change
+        move_a_box()
+        _keys(browser, "n")
+        _alert(browser).dismiss()
+        assert browser.execute_script("return [ED.id, changes().n]") == [ids[0], 1]
+        _keys(browser, "n")
+        _alert(browser).accept()
+        _wait(browser, shown(1))
+        with pytest.raises(NoAlertPresentException):
+            browser.switch_to.alert.text  # noqa: B018 - raises when no dialog is open
+
+        # browser back with an unsaved edit: asked; staying keeps the edit and the item's address
+        move_a_box()
+        browser.execute_script("history.back()")
+        assert "Discard the unsaved changes" in _alert(browser).text
+        browser.switch_to.alert.dismiss()
+        _wait(browser, lambda d: ids[1] in d.current_url)
+        assert browser.execute_script("return [ED.id, changes().n, !!document.querySelector('#ed-svg')]") == [ids[1], 1, True]
+        # the grid link: asked; leaving shows the grid
+        browser.find_element(By.ID, "ed-back").click()
+        _alert(browser).accept()
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid .thumb") and not d.find_elements(By.ID, "ed-svg"))
+    finally:
+        stop_server(proc)

@@ -3,6 +3,7 @@ concurrency by base version), POST /datasets/{dataset}/restore, GET /auth, the i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def test_item_has_version_sources_and_categories(client):
     assert source["data"]["name"] == "Builder" and source["data"]["kind"] == "other"
     cats = item["categories"]["objects"]
     assert {"heart", "lung", "bone", "lesion"} <= set(cats) and cats == sorted(cats)
-    assert item["tables"]["bbox"] == {"group": "annotations", "base_schema": "BBox"}
+    assert item["tables"]["bbox"] == {"group": "annotations", "base_schema": "BBox", "normalized": False}
     assert item["tables"]["objects"] == {"group": "entities", "base_schema": "Entity"}
     # rows by id (the review's diff reads the changed boxes this way)
     ids = [b["id"] for b in item["annotations"]["bbox"][:2]]
@@ -342,3 +343,78 @@ def test_deleting_an_entity_takes_its_child_entities_annotations_too(writer):
     for table, group, row_id in (("bbox", "annotations", "box-of-child00001"), ("bbox", "annotations", "box-of-grandchild1")):
         assert writer.get(f"/{group}/{DS}/{table}/{row_id}").status_code == 404
         assert writer.get(f"/{group}/{DS}/{table}/{row_id}?version=2").status_code == 200
+
+
+def test_a_save_that_updates_what_it_deletes_is_422(writer):
+    """Updating a box while deleting its entity (or the box itself), or adding a box on an entity the same
+    save deletes, is a contradiction named by field (422), not an unknown row (404); nothing is written."""
+    item = _item(writer)
+    entity, box = _first_box(item)
+    url = f"/items/{DS}/{item['id']}/edits"
+    moved = {**box, "data": {**box["data"], "coords": [1, 2, 3, 4]}}
+    r = writer.post(
+        url, json={"base_version": 1, "tables": {"objects": {"delete": [entity["id"]]}, "bbox": {"update": [moved]}}}, headers=AUTH
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"].startswith(f"tables.bbox.update.0.id: bbox {box['id']!r} belongs to an entity the same save deletes")
+    assert r.json()["hint"]
+    r = writer.post(url, json={"base_version": 1, "tables": {"bbox": {"update": [moved], "delete": [box["id"]]}}}, headers=AUTH)
+    assert r.status_code == 422 and "tables.bbox.update.0.id" in r.json()["error"] and "also under tables.bbox.delete" in r.json()["error"]
+    view = {"name": "image", "id": item["views"]["image"]["id"]}
+    new = {"data": {"view_ref": view, "entity_ref": {"name": "objects", "id": entity["id"]}, "coords": [1, 1, 2, 2]}}
+    r = writer.post(url, json={"base_version": 1, "tables": {"objects": {"delete": [entity["id"]]}, "bbox": {"add": [new]}}}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"].startswith("tables.bbox.add.0.entity_ref: objects")
+    assert "the same save deletes" in r.json()["error"]
+    assert [v["dataset_version"] for v in writer.get(f"/datasets/{DS}/versions").json()] == [1]
+
+
+def test_item_says_whether_the_datasets_boxes_are_normalised(demo: Path):
+    """tables.bbox.normalized: what most boxes of the version say, whatever the item's own boxes
+    (an item without boxes too); null once the table has no rows."""
+    from pinlake.library.annotate import boxes_normalized
+
+    ds = Dataset(demo / "library" / DS)
+    items = ds.get_dataset_items()
+    size = {it.id: (it.image.width, it.image.height) for it in items}
+    boxes = [b for it in items[1:] for b in it.bbox]  # all but the first item's
+    ds.update_data(
+        "bbox",
+        [
+            b.model_copy(update={"is_normalized": True, "coords": [v / size[b.item_ref.id][k % 2] for k, v in enumerate(b.coords)]})
+            for b in boxes
+        ],
+    )
+    c = make_client(demo)
+    first = c.get(f"/items/{DS}/{items[0].id}").json()
+    assert first["tables"]["bbox"]["normalized"] is True and not any(b["data"]["is_normalized"] for b in first["annotations"]["bbox"])
+    assert c.get(f"/items/{DS}/{items[0].id}?version=1").json()["tables"]["bbox"]["normalized"] is False
+    assert "normalized" not in first["tables"]["keypoints"]
+    ds.delete_data("bbox", [b.id for it in items for b in it.bbox])
+    assert boxes_normalized(ds, "bbox") is None
+    assert c.get(f"/items/{DS}/{items[0].id}").json()["tables"]["bbox"]["normalized"] is None
+
+
+def test_versions_cli_shows_who_made_each_version_and_its_message(demo: Path):
+    """`pinlake versions`: a `by` column (the version's pinlake.user) and the message (cut in the table,
+    whole in --json, which also has `user`)."""
+    from typer.testing import CliRunner
+
+    from pinlake.cli import app, register_commands
+    from pinlake.library.annotate import TableEdits, edit_item
+
+    ds = Dataset(demo / "library" / DS)
+    item = ds.get_dataset_items(limit=1)[0]
+    moved = item.bbox[0].model_copy(update={"coords": [1.0, 2.0, 3.0, 4.0]})
+    note = "nudge the heart box [up] " + "x" * 80
+    edit_item(ds, item.id, {"bbox": TableEdits(update=[moved])}, base_version=1, user="dora", message=note)
+    register_commands()
+    args = ["versions", DS, "--library", str(demo / "library")]
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "400"})
+    assert res.exit_code == 0, res.output
+    header = next(line for line in res.output.splitlines() if "version" in line and "operation" in line)
+    columns = [c.strip() for c in header.strip("┃ ").split("┃")]
+    assert columns[2:5] == ["operation", "by", "message"], columns
+    (line,) = [line for line in res.output.splitlines() if "annotate" in line]
+    assert "dora" in line and "nudge the heart box [up] xxx" in line and "…" in line and "(update 1 in bbox)" not in line
+    rows = json.loads(CliRunner().invoke(app, [*args, "--json"]).output)
+    assert rows[-1]["user"] == "dora" and rows[-1]["message"].startswith(note) and rows[0]["message"] == ds.versions()[0].message

@@ -110,7 +110,9 @@ def list_items(
     summary="One item with its views, entities and annotations",
     description="Also `dataset_version` (the version read: an edit names it as its `base_version`), `sources` "
     "(the source rows its annotations point at, by id) and `categories` (per entity table with a category: the "
-    "dataset's categories, then every one its entities use) and `tables` (group and base schema of each table).",
+    "dataset's categories, then every one its entities use) and `tables` (group and base schema of each table; a "
+    "bbox table also says `normalized`: whether most of the dataset's boxes of this version are normalised, null "
+    "while it has none: the editor draws new boxes that way).",
 )
 def get_item(request: Request, dataset: str = NAME, id: str = Path(..., max_length=256), pin: Pin = Depends()) -> dict[str, Any]:
     ds = pinned(request, dataset, pin)
@@ -122,7 +124,11 @@ def get_item(request: Request, dataset: str = NAME, id: str = Path(..., max_leng
         "sources": {sid: row_json(ds.name, "source", row) for sid, row in context["sources"].items()},
         "categories": context["categories"],
         "tables": {
-            t: {"group": schema.group, "base_schema": base_schema_of(schema).__name__}
+            t: {
+                "group": schema.group,
+                "base_schema": base_schema_of(schema).__name__,
+                **({"normalized": context["normalized"][t]} if t in context["normalized"] else {}),
+            }
             for t, (schema, _is_list) in type(item).table_fields().items()
         },
     }

@@ -20,11 +20,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow.compute as pc
+
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.tables import id_filter
 from pinlake.errors import ConflictError, NotFoundError, ValidationError
 from pinlake.features.base import BaseSchema
-from pinlake.features.groups import SchemaGroup, SourceKind
+from pinlake.features.groups import BBox, SchemaGroup, SourceKind, base_schema_of
 from pinlake.library.diff import META_COLUMNS
 from pinlake.util.sqltext import sql_str
 
@@ -139,6 +141,7 @@ def edit_item(
                 _own_rows(table, kind, rows, item_id)
 
         cascade = _cascade(ds, item_id, plan)
+        _check_not_deleted(plan, cascade)
         touched = _touched(plan, cascade)
         referenced = _referenced(ds, plan)
         if base is not ds:
@@ -169,8 +172,9 @@ def edit_item(
 
 def item_context(ds: Dataset, item: Any) -> dict[str, Any]:
     """What the editor shows beside an item's rows: ``sources`` its annotations point at
-    ({id: Source row}) and ``categories`` to pick from ({entity table: [names]}: the dataset's
-    categories in info.json, then every category its entities of this version use)."""
+    ({id: Source row}), ``categories`` to pick from ({entity table: [names]}: the dataset's
+    categories in info.json, then every category its entities of this version use) and
+    ``normalized`` ({bbox table: whether its boxes are normalised}, see :func:`boxes_normalized`)."""
     refs: set[str] = set()
     for table, (schema, _is_list) in type(item).table_fields().items():
         if schema.group != SchemaGroup.ANNOTATION.value:
@@ -194,7 +198,29 @@ def item_context(ds: Dataset, item: Any) -> dict[str, Any]:
             column = ds.to_arrow(table, columns=["category"]).column("category").unique()
             used = sorted(str(v) for v in column.to_pylist() if v)
         categories[table] = list(dict.fromkeys([c for c in declared if c] + used))
-    return {"sources": sources, "categories": categories}
+    normalized = {t: boxes_normalized(ds, t) for t in ds.schema.tables if base_schema_of(ds.schema.schema(t)) is BBox}
+    return {"sources": sources, "categories": categories, "normalized": normalized}
+
+
+def boxes_normalized(ds: Dataset, table: str) -> bool | None:
+    """Whether the boxes of bbox ``table`` are normalised (coordinates in 0..1 of the view): what most
+    of its rows of this version say (one boolean column read), None when the table has no rows yet.
+    A new box drawn in the editor follows it, whether or not its item has boxes already."""
+    if table not in ds.state.tables or "is_normalized" not in ds.schema.schema(table).model_fields:
+        return None
+    key = (str(ds.path), table, ds.state.dataset_version, ds.state.created_at.isoformat())
+    if key not in _NORMALIZED:
+        column = ds.to_arrow(table, columns=["is_normalized"]).column("is_normalized")
+        n = len(column) - column.null_count
+        n_true = (pc.sum(column).as_py() or 0) if n else 0
+        if len(_NORMALIZED) >= 1024:
+            _NORMALIZED.clear()
+        _NORMALIZED[key] = bool(2 * n_true > n) if n else None
+    return _NORMALIZED[key]
+
+
+#: boxes_normalized per (dataset path, table, version number, version time): a version never changes
+_NORMALIZED: dict[tuple[str, str, int, str], bool | None] = {}
 
 
 # --- the steps of edit_item -------------------------------------------------------------------
@@ -270,6 +296,38 @@ def _cascade(ds: Dataset, item_id: str, plan: Mapping[str, TableEdits]) -> dict[
                 frontier.update(i for i in ids if i not in seen)
         seen |= frontier
     return {t: sorted(ids) for t, ids in out.items()}
+
+
+def _check_not_deleted(plan: Mapping[str, TableEdits], cascade: Mapping[str, list[str]]) -> None:
+    """No row the save updates is one it deletes (itself, or with its entity), and no row it adds or
+    updates points at an entity it deletes (else ValidationError naming the field): such a save is
+    contradictory, not a row the item lacks."""
+    direct = {t: set(e.delete) for t, e in plan.items()}
+    gone = {t: direct.get(t, set()) | set(cascade.get(t, [])) for t in set(direct) | set(cascade)}
+    for table, e in plan.items():
+        for i, row in enumerate(e.update):
+            row_id = str(row["id"])
+            if row_id in direct.get(table, set()):
+                raise ValidationError(
+                    f"tables.{table}.update.{i}.id: {table} {row_id!r} is also under tables.{table}.delete of the same save",
+                    hint="Either update the row or delete it, not both.",
+                )
+            if row_id in gone.get(table, set()):
+                raise ValidationError(
+                    f"tables.{table}.update.{i}.id: {table} {row_id!r} belongs to an entity the same save deletes "
+                    "(an entity's annotations and child entities go with it)",
+                    hint="Drop the update of this row, or keep its entity.",
+                )
+        for kind, rows in (("add", e.add), ("update", e.update)):
+            for i, row in enumerate(rows):
+                for name in ("entity_ref", "parent_ref"):
+                    ref = row.get(name) or {}
+                    target, ref_id = (ref.get("name", ""), ref.get("id", "")) if isinstance(ref, Mapping) else (ref.name, ref.id)
+                    if ref_id and str(ref_id) in gone.get(target, set()):
+                        raise ValidationError(
+                            f"tables.{table}.{kind}.{i}.{name}: {target} {ref_id!r} is an entity the same save deletes",
+                            hint="Point at an entity the item keeps, or keep the entity.",
+                        )
 
 
 def _touched(plan: Mapping[str, TableEdits], cascade: Mapping[str, list[str]]) -> dict[str, list[str]]:

@@ -231,7 +231,8 @@ def missing_tables(entry: DatasetVersion, path: AnyPath) -> list[str]:
 
 
 def list_versions(path: AnyPath) -> list[dict[str, Any]]:
-    """Every dataset version with its tags and whether it still reads (not cleaned up)."""
+    """Every dataset version with its tags, who made it (``user``: its ``pinlake.user``) and whether it
+    still reads (not cleaned up)."""
     entries = VersionLog(path).entries()
     tags = tags_of(path, entries)
     by_version: dict[int, list[str]] = {}
@@ -246,6 +247,7 @@ def list_versions(path: AnyPath) -> list[dict[str, Any]]:
     for e in entries:
         d = e.to_dict()
         d["lock_hash"], d["run_id"] = e.lock_hash, e.run_id
+        d["user"] = e.lineage.get("pinlake.user", "")
         d["tags"] = sorted(by_version.get(e.dataset_version, []))
         d["available"] = all(v in existing.get(t, set()) for t, v in e.tables.items())
         d["status"] = channels.status(e)

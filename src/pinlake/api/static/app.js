@@ -244,7 +244,10 @@ function diffPanel(name, versions) {
   return el("div", {}, el("div", { class: "controls" }, el("label", {}, "from ", a), el("label", {}, "to ", b), el("button", { id: "diff-run", onclick: run }, "Compare")), out);
 }
 
+let shownHash = location.hash; // the address the page shows now (route() drew it)
+
 async function route() {
+  shownHash = location.hash;
   const { parts, params } = parseHash();
   try {
     if (parts[0] === "d" && parts[1] && parts[2] === "item" && parts[3]) await showItem(parts[1], parts[3], params);
@@ -257,5 +260,9 @@ async function route() {
   }
 }
 
-window.addEventListener("hashchange", () => { document.body.dataset.ready = ""; route(); });
+window.addEventListener("hashchange", () => {
+  // leaving an item with unsaved edits asks first (editor.js); staying puts the item's address back, without a reload
+  if (!leaveItem()) { history.replaceState(history.state, "", shownHash || "#/"); return; }
+  document.body.dataset.ready = ""; route();
+});
 loadAuth().finally(route); // editor.js: whether this server takes writes and this browser has its token

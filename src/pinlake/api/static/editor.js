@@ -105,7 +105,8 @@ async function showItem(name, id, params) {
     readOnly: !!pin.toString() || !canEdit(),
     base: item.dataset_version, orig: clone(rows), work: rows,
     categories: (item.categories || {})[entityTable] || [],
-    normalised: (rows[bboxTable] || []).some((b) => b.data.is_normalized),
+    // new boxes follow the dataset's boxes (the server says, per bbox table), else the item's own, else pixels
+    normalised: typeof (tables[bboxTable] || {}).normalized === "boolean" ? tables[bboxTable].normalized : (rows[bboxTable] || []).some((b) => b.data.is_normalized),
     selected: null, tool: "select", s: 1, tx: 0, ty: 0, undo: [], redo: [], drag: null, space: false, status: "", conflict: null,
   };
   renderItem();
@@ -330,8 +331,16 @@ function go(step) {
   const ids = gridIds(ED.name), at = ids.indexOf(ED.id);
   const next = ids[at + step];
   if (at < 0 || !next) return;
-  if (changes().n && !confirm("Discard the unsaved changes of this item?")) return;
+  if (!leaveItem()) return;
+  ED.leaving = true; // asked once: the hash change that follows does not ask again
   location.hash = itemHash(ED.name, next, ED.params);
+}
+
+// app.js asks before any hash change (prev / next, the grid link, browser back or forward, a typed address):
+// true when no item with unsaved edits is shown, or the annotator agrees to drop them
+function leaveItem() {
+  if (!ED || !$("#ed-svg") || ED.readOnly || ED.leaving) return true;
+  return !changes().n || confirm("Discard the unsaved changes of this item?");
 }
 
 // --- zoom and pan: the view transform maps image pixels to the stage; pointer positions go back exactly -----------
