@@ -98,35 +98,33 @@ def maintain_dataset(path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[st
         return done, entry
 
 
+def compact_all(uris: dict[str, str], fragments: int, where: str) -> dict[str, tuple[int, int]]:
+    """:func:`compact` each table of ``{name: uri}`` (call with the owner's lock held)."""
+    done: dict[str, tuple[int, int]] = {}
+    for table, uri in sorted(uris.items()):
+        result = compact(uri, fragments)
+        if result is not None:
+            commit_point(f"compact {where} {table}")
+            done[table] = result
+    return done
+
+
 def maintain_lake(library_path: AnyPath, fragments: int = FRAGMENTS) -> dict[str, tuple[int, int]]:
     root = location(library_path) / LAKE_DIR
     if not root.is_dir():
         return {}
     store = Store(root)
-    done: dict[str, tuple[int, int]] = {}
+    names = [p.name.removesuffix(".lance") for p in root.iterdir() if p.name.endswith(".lance")]
     with store.write_lock():
-        for table in sorted(p.name.removesuffix(".lance") for p in root.iterdir() if p.name.endswith(".lance")):
-            if store.exists(table):
-                result = compact(store.uri(table), fragments)
-                if result is not None:
-                    commit_point(f"compact lake {table}")
-                    done[table] = result
-    return done
+        return compact_all({t: store.uri(t) for t in names if store.exists(t)}, fragments, "lake")
 
 
 def maintain_catalog(library_path: AnyPath, fragments: int = 1) -> dict[str, tuple[int, int]]:
     catalog = Catalog(library_path)
-    done: dict[str, tuple[int, int]] = {}
     if not catalog.path.is_dir():
-        return done
+        return {}
     with catalog.locked():
-        for table in sorted(SCHEMAS):
-            if catalog.exists(table):
-                result = compact(catalog.uri(table), fragments)
-                if result is not None:
-                    commit_point(f"compact catalog {table}")
-                    done[table] = result
-    return done
+        return compact_all({t: catalog.uri(t) for t in SCHEMAS if catalog.exists(t)}, fragments, "catalog")
 
 
 def maintain_library(library_path: AnyPath, datasets: list[str] | None = None, *, fragments: int = FRAGMENTS) -> MaintainReport:
@@ -149,4 +147,13 @@ def maintain_library(library_path: AnyPath, datasets: list[str] | None = None, *
     return report
 
 
-__all__ = ["FRAGMENTS", "MaintainReport", "compact", "maintain_dataset", "maintain_lake", "maintain_catalog", "maintain_library"]
+__all__ = [
+    "FRAGMENTS",
+    "MaintainReport",
+    "compact",
+    "compact_all",
+    "maintain_dataset",
+    "maintain_lake",
+    "maintain_catalog",
+    "maintain_library",
+]
