@@ -394,7 +394,7 @@ def test_item_says_whether_the_datasets_boxes_are_normalised(demo: Path):
     assert c.get(f"/items/{DS}/{items[0].id}").json()["tables"]["bbox"]["normalized"] is None
 
 
-def test_versions_cli_shows_who_made_each_version_and_its_message(demo: Path):
+def test_versions_cli_shows_who_made_each_version_and_its_message(demo: Path, monkeypatch: pytest.MonkeyPatch):
     """`pinlake versions`: a `by` column (the version's pinlake.user) and the message (cut in the table,
     whole in --json, which also has `user`)."""
     from typer.testing import CliRunner
@@ -408,8 +408,13 @@ def test_versions_cli_shows_who_made_each_version_and_its_message(demo: Path):
     note = "nudge the heart box [up] " + "x" * 80
     edit_item(ds, item.id, {"bbox": TableEdits(update=[moved])}, base_version=1, user="dora", message=note)
     register_commands()
+    from pinlake.cli import versions as versions_cli
+    from pinlake.cli.app import CliConsole
+
+    # a console of its own: the shared one keeps the width it was made with (COLUMNS when first imported)
+    monkeypatch.setattr(versions_cli, "console", CliConsole(width=400))
     args = ["versions", DS, "--library", str(demo / "library")]
-    res = CliRunner().invoke(app, args, env={"COLUMNS": "400"})
+    res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     header = next(line for line in res.output.splitlines() if "version" in line and "operation" in line)
     columns = [c.strip() for c in header.strip("┃ ").split("┃")]
