@@ -51,9 +51,13 @@ def browser(tmp_path: Path):
 
 
 def _wait(driver, predicate, timeout=30):
+    """Wait for ``predicate``; an element it reads that the page replaced meanwhile (a re-render) is
+    read again on the next try, not an error."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(lambda d: predicate(d))
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(lambda d: predicate(d))
 
 
 def test_page_datasets_grid_and_versions(demo: Path, browser, tmp_path: Path):

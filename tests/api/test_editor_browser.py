@@ -222,15 +222,16 @@ def test_editor_draw_move_delete_conflict_review(demo: Path, browser, tmp_path: 
         # 6. review: the timeline names the author; diff with previous draws the moved box; restore the previous version
         browser.get(f"{base}/#/d/{DS}")
         _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#timeline li[data-version="5"] .diff-prev'))
-        entry = browser.find_element(By.CSS_SELECTOR, '#timeline li[data-version="2"]')
-        assert "human" in entry.text and "api" in entry.text and "box the kidney" in entry.text
-        browser.find_element(By.CSS_SELECTOR, '#timeline li[data-version="5"] .diff-prev').click()
+        # the timeline is drawn again once the page knows the token: read and click what is there then
+        entry = '#timeline li[data-version="2"]'
+        _wait(browser, lambda d: all(w in d.find_element(By.CSS_SELECTOR, entry).text for w in ("human", "api", "box the kidney")))
+        _wait(browser, lambda d: click_first(d, '#timeline li[data-version="5"] .diff-prev'))
         _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#visual-diff .diff-item"))
         assert browser.find_elements(By.CSS_SELECTOR, f'#visual-diff rect.diff-added[data-id="{new_box["id"]}"]')
         assert browser.find_elements(By.CSS_SELECTOR, f'#visual-diff rect.diff-removed[data-id="{new_box["id"]}"]')
         browser.execute_script("document.querySelector('#visual-diff').scrollIntoView()")
         _shot(browser, tmp_path, "editor-review.png")
-        browser.find_element(By.CSS_SELECTOR, '#timeline li[data-version="5"] .restore-prev').click()
+        _wait(browser, lambda d: click_first(d, '#timeline li[data-version="5"] .restore-prev'))
         _wait(browser, lambda d: d.switch_to.alert)
         browser.switch_to.alert.accept()
         _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#timeline li[data-version="6"]'))
