@@ -24,6 +24,7 @@ from pinlake.errors import NotFoundError
 from pinlake.layout import LAKE_DIR, LOG_NAME, is_library
 from pinlake.storage import AnyPath, S3Path, lance_dataset, location, write_bytes_atomic
 from pinlake.util.clock import utcnow
+from pinlake.util.faults import commit_point
 
 LAKE = LAKE_DIR
 LOG_TABLE = LOG_NAME.removesuffix(".lance")
@@ -165,6 +166,7 @@ def write_mark(catalog: Catalog, dataset: str, dataset_version: int, heads: dict
     (catalog.path / MARKS_DIR).mkdir(parents=True, exist_ok=True)
     mark = {"dataset_version": dataset_version, "tables": heads}
     write_bytes_atomic(catalog.path / MARKS_DIR / f"{dataset}.json", json.dumps(mark, sort_keys=True).encode())
+    commit_point("catalog mark")
 
 
 LOG_FIELDS = ("dataset_version", "created_at", "operation", "tables", "rows", "lineage", "message")
