@@ -53,29 +53,25 @@ def version_json(entry: Any, tags: dict[int, list[str]], channels: ChannelState 
 def dataset_json(ds: Any, versions: list[Any] | None = None, channels: ChannelState | None = None) -> dict[str, Any]:
     """``versions``: the version log, ``channels``: its channel state, when the caller has already read them."""
     latest = ds.state if ds.read_only else (versions if versions is not None else ds.versions())[-1]
-    channels = channels if channels is not None else deps.channels(ds)
-    return {
-        "name": ds.name,
+    summary = {
+        "dataset_version": ds.version,
         "id": ds.id,
-        "title": ds.info.name or ds.name,
+        "title": ds.info.name,
         "description": ds.info.description,
         "num_items": ds.num_items,
         "rows": ds.state.rows,
-        "size": ds.info.size,
         "size_bytes": ds.size_bytes(),
-        "version": ds.version,
-        "latest_version": latest.dataset_version,
-        "updated_at": jsonable(latest.created_at),
-        "channel": channels.channel,  # the channel refreshes publish on (None: not gated)
-        "published": dict(channels.published),  # {channel: version}
-        "preview_url": (f"/datasets/{quote(ds.name)}/preview.png" + (f"?version={ds.version}" if ds.read_only else ""))
-        if ds.preview_path.is_file()
-        else None,
+        "created_at": jsonable(latest.created_at),
     }
+    preview = f"/datasets/{quote(ds.name)}/preview.png" + (f"?version={ds.version}" if ds.read_only else "")
+    out = summary_json(
+        ds.name, summary, channels if channels is not None else deps.channels(ds), preview if ds.preview_path.is_file() else None
+    )
+    return {**out, "size": ds.info.size, "latest_version": latest.dataset_version}
 
 
-def summary_json(lib: Library, name: str, summary: dict[str, Any], channels: ChannelState) -> dict[str, Any]:
-    """A listed dataset from its latest version's summary.json (the fields of :func:`dataset_json`)."""
+def summary_json(name: str, summary: dict[str, Any], channels: ChannelState, preview_url: str | None) -> dict[str, Any]:
+    """A dataset as listed, from a version's summary (summary.json, or what :func:`dataset_json` reads)."""
     version = summary["dataset_version"]
     return {
         "name": name,
@@ -89,9 +85,9 @@ def summary_json(lib: Library, name: str, summary: dict[str, Any], channels: Cha
         "version": version,
         "latest_version": version,
         "updated_at": summary.get("created_at"),
-        "channel": channels.channel,
-        "published": dict(channels.published),
-        "preview_url": f"/datasets/{quote(name)}/preview.png" if (lib.path / name / "preview.png").is_file() else None,
+        "channel": channels.channel,  # the channel refreshes publish on (None: not gated)
+        "published": dict(channels.published),  # {channel: version}
+        "preview_url": preview_url,
     }
 
 
@@ -122,7 +118,8 @@ def new_listing(state: Any, lib: Library) -> bytes:
     for name, summary, channels in summaries(lib):
         try:
             if summary is not None:
-                out.append(summary_json(lib, name, summary, channels))
+                preview = f"/datasets/{quote(name)}/preview.png" if (lib.path / name / "preview.png").is_file() else None
+                out.append(summary_json(name, summary, channels, preview))
             else:  # written before summaries: opened
                 out.append(dataset_json(open_for_request(state, name), channels=channels))
         except Exception as exc:  # noqa: BLE001 - one broken dataset must not hide the others
