@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pinlake.datasets.idset import IdSet, absent_from
 from pinlake.errors import ReferenceError_
 from pinlake.features.arrow import REF_TYPE
+from pinlake.util.idset import IdSet, absent_from
 
 #: looks up which of ``ids`` exist in ``table``; returns the subset that exists
 ExistsFn = Callable[[str, list[str]], set[str]]

@@ -20,7 +20,6 @@ from pinlake.catalog.sync import on_version_logged
 from pinlake.datasets.dataset import Dataset, is_incomplete
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.finalize import derive_files
-from pinlake.datasets.idset import IdSet, as_string_array, duplicates
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.schema import DatasetSchema
@@ -32,6 +31,7 @@ from pinlake.features.base import BaseSchema, utcnow
 from pinlake.features.groups import Item, Source, SourceKind
 from pinlake.provenance import lineage_properties
 from pinlake.storage import S3Path, lance_dataset, location, rmtree
+from pinlake.util.idset import IdSet, as_string_array, duplicates
 from pinlake.util.write_behind import WriteBehind
 
 BuildMode = Literal["create", "overwrite", "add"]

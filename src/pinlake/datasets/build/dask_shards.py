@@ -27,7 +27,6 @@ import pyarrow as pa
 
 from pinlake.datasets.build.from_lock import LockfileBuilder
 from pinlake.datasets.dataset_item import DatasetItem, load_dataset_item
-from pinlake.datasets.idset import IdSet
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.refs import check_refs
 from pinlake.datasets.tables import TableWriter
@@ -37,6 +36,7 @@ from pinlake.lake import Lake
 from pinlake.recipes.lockfile import Lock, resource_file
 from pinlake.runners.dask import error_result
 from pinlake.storage import S3Path, location
+from pinlake.util.idset import IdSet
 from pinlake.util.write_behind import WriteBehind
 
 #: tables the coordinator writes (rows every shard would repeat)

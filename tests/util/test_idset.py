@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinlake.datasets import idset
-from pinlake.datasets.idset import IdSet, absent_from, duplicates, hash_strings
+from pinlake.util import idset
+from pinlake.util.idset import IdSet, absent_from, duplicates, hash_strings
 
 ids_st = st.one_of(st.none(), st.text(alphabet=st.sampled_from(["a", "b", "\x00", "\x01", "é", "日"]), max_size=12))
 
