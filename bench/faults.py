@@ -81,6 +81,18 @@ def _prepare_base(work: Path) -> None:
     _assets(work, "other_images", n_train=4, n_test=2)
 
 
+def _prepare_reingest(work: Path) -> None:
+    """The base library whose lake also holds other_images (streamed in by `pinlake ingest`), one of
+    which then changes: the next ingest writes a new version and replaces the earlier rows (new tag)."""
+    from pinlake.library.ingest import ingest_step
+
+    _prepare_base(work)
+    folder = work / "assets" / "other_images"
+    ingest_step(work / "library", [str(folder)], ["first"], None)
+    changed = sorted((folder / "train").glob("*.jpg"))[0]
+    changed.write_bytes(changed.read_bytes() + b"changed")
+
+
 def _prepare_crud_version(work: Path) -> None:
     """The base library with a CRUD version on top (a version with no stats or preview yet)."""
     from pinlake.datasets.dataset import Dataset
@@ -194,6 +206,13 @@ SCENARIOS = {
             "--library",
             str(w / "library"),
         ],
+    ),
+    # the streamed folder ingest over a lake it changes: earlier rows replaced (a Lance Update) in
+    # the same commit as the new rows' fragments
+    "lake re-ingest": Scenario(
+        "lake re-ingest",
+        _prepare_reingest,
+        lambda w: [*CLI, "ingest", str(w / "assets" / "other_images"), "--tag", "again", "--local", "--library", str(w / "library")],
     ),
     "build create": Scenario(
         "build create",

@@ -4,6 +4,7 @@ from pinlake.errors import InputFileError, InvalidQueryError, NoDataError, NotFo
 from pinlake.lake.lake import Lake
 from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Tag, UploadError
 from pinlake.lake.processing import ProcessingResult, list_processings, register_processing
+from pinlake.lake.upload import Ingested, name_of, walk_files
 
 __all__ = [
     "Lake",
@@ -12,6 +13,9 @@ __all__ = [
     "Tag",
     "DataSource",
     "ErrorManager",
+    "Ingested",
+    "name_of",
+    "walk_files",
     "UploadError",
     "register_processing",
     "list_processings",

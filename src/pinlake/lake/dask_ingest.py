@@ -37,17 +37,21 @@ from pinlake.lake.lance_tables import DATA, OBJECTS, Store, now
 from pinlake.lake.models import ErrorManager, UploadError
 from pinlake.lake.state import StateCache, state_path
 from pinlake.lake.upload import (
+    Ingested,
     IngestState,
+    LatestLookup,
     UploadItem,
     check_new_rows,
     commit,
     decide,
     dedupe,
-    load_latest,
-    record_hashed,
+    flush_rows,
+    hashed_entries,
+    settle,
     skip_known,
 )
 from pinlake.runners.dask import DEFAULT_CONNECT_TIMEOUT, client_for, run_tasks, worker_names
+from pinlake.util.idset import duplicates
 
 #: files per hash task at most (and at least, unless there are fewer)
 HASH_TASK_MAX, HASH_TASK_MIN = 2000, 64
@@ -106,27 +110,28 @@ def ingest_on_dask(
             hint="Import bucket objects without --runner dask (they are imported by reference).",
         )
     report = DaskIngest(files=len(items))
-    results: list[dict[str, Any] | None] = [None] * len(items)
+    out = Ingested(files=len(items), rows=[None] * len(items))
     cache = StateCache(state_path(store.root, store.remote)) if use_state else None
-    hashed: list[tuple[str, int, int, int, str]] = []
     with client_for(address, client, connect_timeout) as client, store.write_lock():
         n_workers = len(worker_names(client))
         objects_ds = store.open_or_none(OBJECTS)
-        state = IngestState()
-        load_latest(state, store.open_or_none(DATA), [it.object_name for it in items])
-        todo = skip_known(state, items, results, cache, fill_metadata, tags, source, progress)
+        names = [it.object_name for it in items]
+        state = IngestState(duplicates(names), LatestLookup(store.open_or_none(DATA)))
+        state.begin(names)
+        todo = skip_known(state, list(enumerate(items)), out, cache, fill_metadata, tags, source, progress)
         report.hashed = len(todo)
         t1 = time.perf_counter()
         ok = _hash_phase(client, todo, fill_metadata, tasks, n_workers, retries, error_manager, progress, report)
         report.hash_seconds = round(time.perf_counter() - t1, 3)
-        record_hashed(ok, hashed)
+        if cache is not None:
+            cache.record(hashed_entries(ok))
         new_objs = dedupe(state, objects_ds, ok)
         ts = now()
         t1 = time.perf_counter()
         fragments = _write_phase(client, store, new_objs, ts, n_workers, retries, report)
         report.write_seconds = round(time.perf_counter() - t1, 3)
         for i, it, r in ok:
-            results[i] = decide(state, it, r, tags, source, ts)
+            settle(out, i, decide(state, it, r, tags, source, ts))
         t1 = time.perf_counter()
         extra = {
             "files": len(items),
@@ -136,12 +141,11 @@ def ingest_on_dask(
             **(lineage or {}),
         }
         check_new_rows(state)
-        commit(store, state, fragments, operation, extra)
+        commit(store, state, fragments, flush_rows(store, state, final=True), operation, extra)
         report.commit_seconds = round(time.perf_counter() - t1, 3)
-    if cache is not None:
-        cache.record(hashed)
     report.seconds = round(time.perf_counter() - t0, 3)
-    return results, report
+    assert out.rows is not None
+    return out.rows, report
 
 
 def _hash_phase(

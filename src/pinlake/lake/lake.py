@@ -17,7 +17,7 @@ from pinlake.lake.dask_ingest import ingest_on_dask
 from pinlake.lake.lance_tables import DATA, DATA_COLUMNS, OBJECTS, SOURCES, TAGS, Store, sql_in
 from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Rows, Tag
 from pinlake.lake.processing import ProcessingResult, run
-from pinlake.lake.upload import check_metadata_sizes, ingest, local_items
+from pinlake.lake.upload import Ingested, check_metadata_sizes, folder_items, ingest, local_items, repeated_names, walk_files
 from pinlake.lake.values import write_parquet
 from pinlake.runners.dask import check_runner
 from pinlake.storage import S3Path, is_uri
@@ -161,7 +161,7 @@ class Lake:
                 use_state=use_state,
             )
             return self._wrap(rows, single)
-        rows = ingest(
+        kept = ingest(
             self._store,
             items,
             tags=names,
@@ -172,8 +172,49 @@ class Lake:
             operation="lake.upload",
             progress=progress,
             use_state=use_state,
+        ).rows
+        assert kept is not None
+        return self._wrap(kept, single)
+
+    def upload_folder(
+        self,
+        paths: PathLike | Sequence[PathLike],
+        tags: Sequence[str | Tag] | str | Tag | None = None,
+        source: str | DataSource | None = None,
+        *,
+        object_prefix: str | None = None,
+        error_manager: ErrorManager | None = None,
+        max_workers: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        use_state: bool = True,
+    ) -> Ingested:
+        """Upload every file under ``paths`` (directories are walked; hidden files are skipped) and
+        return counts, not one Data per file: the walk and the ingest stream batch by batch, so
+        memory stays flat at a million files. A file is named by its path under the directory given
+        (``train/img-1.jpg``; a file given itself: its name), after ``object_prefix/``, as
+        ``pinlake lake upload`` names them.
+
+        >>> lake.upload_folder("assets/health_images", tags=["mri"], source="basel").ok  # doctest: +SKIP
+        40
+        """
+        self._writable()
+        roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        names, src = self._labels(tags, source)
+        repeated = repeated_names(roots, object_prefix)
+        return ingest(
+            self._store,
+            folder_items(walk_files(roots), object_prefix),
+            tags=names,
+            source=src,
+            max_workers=max_workers,
+            error_manager=error_manager,
+            fill_metadata=False,
+            operation="lake.upload",
+            progress=progress,
+            use_state=use_state,
+            keep_rows=False,
+            repeated=repeated,
         )
-        return self._wrap(rows, single)
 
     def import_bucket_objects(
         self,
@@ -201,7 +242,8 @@ class Lake:
             operation="lake.import",
             progress=progress,
             lineage={"prefixes": ",".join(prefixes)},
-        )
+        ).rows
+        assert rows is not None
         return self._wrap(rows, False)  # type: ignore[return-value]  # single=False: always MultiData
 
     def _labels(self, tags: Any, source: Any) -> tuple[list[str], str | None]:

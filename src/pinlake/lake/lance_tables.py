@@ -180,6 +180,33 @@ class Store:
         ds.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
         return lance.dataset(self.uri(DATA), storage_options=self.storage_options)
 
+    def replace_rows(
+        self, table: str, rows: pa.Table, fragments: list[Any], schema: pa.Schema, operation: str, **lineage: Any
+    ) -> lance.LanceDataset:
+        """ONE commit (a Lance Update) that replaces the table's rows having the ``id`` of ``rows``
+        by ``rows`` (deletion files on their fragments, the new rows in a fragment of their own) and
+        appends ``fragments`` (written by :meth:`write_fragments`). Only under the write lock."""
+        self.check_writable()
+        rows = rows.select(schema.names).cast(schema)
+        ds = lance.dataset(self.uri(table), storage_options=self.storage_options)
+        where = sql_in("id", rows["id"].to_pylist())
+        hit = ds.to_table(columns=["id"], filter=where, with_row_address=True)
+        updated, removed = [], []
+        for fid in sorted({int(a) >> 32 for a in hit["_rowaddr"].to_pylist()}):
+            frag = ds.get_fragment(fid)
+            assert frag is not None
+            meta = frag.delete(where)
+            if meta is None:
+                removed.append(fid)
+            else:
+                updated.append(meta)
+        new = self.write_fragments(table, rows, schema) + list(fragments)
+        props = lineage_properties(operation, **lineage)
+        props[COMMIT_MESSAGE_KEY] = f"pinlake {operation}"
+        op = LanceOperation.Update(removed_fragment_ids=removed, updated_fragments=updated, new_fragments=new)
+        txn = Transaction(ds.version, op, transaction_properties=props)
+        return lance.LanceDataset.commit(self.uri(table), txn, storage_options=self.storage_options)
+
     def data_version(self) -> int:
         if self.pinned_version is not None:
             return self.pinned_version

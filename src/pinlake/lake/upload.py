@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import lance
+import numpy as np
 import pyarrow as pa
 
 from pinlake.catalog.sync import on_lake_committed
@@ -28,7 +29,9 @@ from pinlake.lake.metadata import CorruptFileError, probe
 from pinlake.lake.models import ErrorManager, UploadError
 from pinlake.lake.state import StateCache, state_path
 from pinlake.storage import take_rows
+from pinlake.util.digestset import DigestSet
 from pinlake.util.faults import commit_point
+from pinlake.util.idset import duplicates, hash_strings
 from pinlake.util.write_behind import PendingWrites, WriteBehind
 
 BATCH_ROWS = 1000
@@ -112,13 +115,14 @@ def check_metadata_sizes(items: list[UploadItem]) -> None:
 
 
 def check_new_rows(state: IngestState) -> None:
-    """Before the commit: no new data row's ``metadata`` (the caller's merged with the filled one)
-    over PINLAKE_MAX_FIELD_BYTES. Nothing is committed when one is."""
-    if not state.new_rows:
+    """Before the commit, batch by batch: no new data row's ``metadata`` (the caller's merged with
+    the filled one) over PINLAKE_MAX_FIELD_BYTES. Nothing is committed when one is."""
+    rows = state.new_rows + list(state.held_new.values())
+    if not rows:
         return
-    over = oversized_string(pa.table({"metadata": pa.array([r["metadata"] for r in state.new_rows], pa.string())}))
+    over = oversized_string(pa.table({"metadata": pa.array([r["metadata"] for r in rows], pa.string())}))
     if over is not None:
-        row = state.new_rows[over[1]]
+        row = rows[over[1]]
         raise field_size_error(f"cannot upload object {_shown(row['object_name'])}", "metadata", over[2])
 
 
@@ -157,6 +161,63 @@ def local_items(
             )
         )
     return items
+
+
+def walk_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, str]]:
+    """``(path, relative name)`` of the files under ``paths``, lazily. A directory is walked
+    (entries in name order, hidden files skipped, symbolic links to directories not followed) and
+    its files are named by their path under it (``train/img-1.jpg``), as ``pinlake lake upload``
+    names them; anything else is given as is and named by its file name (a missing path then fails
+    as that file)."""
+    for p in paths:
+        top = os.fspath(p)
+        if os.path.isdir(top):
+            yield from _walk(top, "")
+        else:
+            yield top, os.path.basename(top)
+
+
+def _walk(top: str, rel: str) -> Iterator[tuple[str, str]]:
+    with os.scandir(top) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for e in entries:
+        if e.is_dir(follow_symlinks=False):
+            yield from _walk(e.path, f"{rel}{e.name}/")
+        elif not e.name.startswith(".") and e.is_file():
+            yield e.path, f"{rel}{e.name}"
+
+
+def name_of(rel: str, prefix: str | None) -> str:
+    """The object name of a file named ``rel`` under its folder: ``prefix/rel``."""
+    return posixpath.join(prefix.strip("/"), rel) if prefix and prefix.strip("/") else rel
+
+
+def repeated_names(roots: list[str | os.PathLike[str]], object_prefix: str | None) -> set[str]:
+    """The object names that more than one file under ``roots`` would get (two roots holding the
+    same relative path). A first walk keeps a 64-bit hash a file (8 MB for a million); only when
+    hashes repeat does a second walk collect the names behind them."""
+
+    def hashes_of(rels: list[str]) -> np.ndarray:
+        return hash_strings(pa.array([name_of(r, object_prefix) for r in rels], pa.string()))
+
+    parts: list[np.ndarray] = []
+    chunk: list[str] = []
+    for _, rel in walk_files(roots):
+        chunk.append(rel)
+        if len(chunk) >= 65_536:
+            parts.append(hashes_of(chunk))
+            chunk = []
+    parts.append(hashes_of(chunk))
+    _, counts = np.unique(np.concatenate(parts), return_counts=True)
+    if not (counts > 1).any():
+        return set()
+    return duplicates([name_of(rel, object_prefix) for _, rel in walk_files(roots)])
+
+
+def folder_items(files: Iterable[tuple[str, str]], object_prefix: str | None) -> Iterator[UploadItem]:
+    """One UploadItem a ``(path, relative name)``, lazily (its stat taken when the walk reaches it)."""
+    for path, rel in files:
+        yield local_items([path], [None], [name_of(rel, object_prefix)])[0]
 
 
 def read_local(path: str, mode: int | None = None) -> bytes:
@@ -202,11 +263,11 @@ CHUNK_FILES = 64
 #: a file whose mtime is this close to the moment it was read is not recorded in the state cache
 #: (its bytes could still change within the filesystem's timestamp granularity: "racy" entries)
 RACY_NS = 2_000_000_000
-#: up to this many objects, a large ingest reads the whole sha256 column once (64 B a row)
-SHA_SCAN_ROWS = 500_000
+#: up to this many objects, a large ingest reads the whole sha256 column once (kept at 32 B a row)
+SHA_SCAN_ROWS = 4_000_000
 
 
-def _batches(items: list[tuple[int, UploadItem]]) -> Iterator[list[tuple[int, UploadItem]]]:
+def _batches(items: Iterable[tuple[int, UploadItem]]) -> Iterator[list[tuple[int, UploadItem]]]:
     batch: list[tuple[int, UploadItem]] = []
     size = 0
     for i, item in items:
@@ -238,9 +299,22 @@ def _submit(
     ]
 
 
+@dataclass
+class Ingested:
+    """What an ingest did: counts, and one data row per item when the caller keeps them."""
+
+    files: int = 0
+    #: items ingested (the others failed and an ErrorManager took their errors)
+    ok: int = 0
+    #: data rows written: new resources and new versions
+    new: int = 0
+    #: one row per item, None where it failed (``keep_rows=True`` only)
+    rows: list[dict[str, Any] | None] | None = None
+
+
 def ingest(
     store: Store,
-    items: list[UploadItem],
+    items: Iterable[UploadItem],
     *,
     tags: list[str],
     source: str | None,
@@ -251,83 +325,199 @@ def ingest(
     progress: Callable[[int], None] | None = None,
     lineage: dict[str, Any] | None = None,
     use_state: bool = True,
-) -> list[dict[str, Any] | None]:
-    """Ingest ``items``; returns one data row per item (None where it failed).
+    keep_rows: bool = True,
+    repeated: set[str] | None = None,
+) -> Ingested:
+    """Ingest ``items`` batch by batch; memory follows the batch, not the call.
 
-    Local files whose path, inode, size and mtime match the state cache, and whose object name's
-    latest version already has the cached sha256, are not read again (see :mod:`pinlake.lake.state`).
+    ``items`` is a list, or (with ``keep_rows=False``) any iterable: a folder walk streams. Object
+    names that occur more than once in the call are ``repeated`` (computed from a list; a stream's
+    caller passes them): only their rows are held across batches. Local files whose path, inode,
+    size and mtime match the state cache, and whose object name's latest version already has the
+    cached sha256, are not read again (see :mod:`pinlake.lake.state`).
     """
     workers = max_workers or min(8, (os.cpu_count() or 1) + 2)
-    results: list[dict[str, Any] | None] = [None] * len(items)
+    if keep_rows and not isinstance(items, list):
+        items = list(items)
+    if repeated is None:
+        items = items if isinstance(items, list) else list(items)
+        repeated = duplicates([it.object_name for it in items])
+    out = Ingested(rows=[None] * len(items) if keep_rows and isinstance(items, list) else None)
     cache = StateCache(state_path(store.root, store.remote)) if use_state else None
-    hashed: list[tuple[str, int, int, int, str]] = []
     with store.write_lock():
         objects_ds = store.open_or_none(OBJECTS)
-        data_ds = store.open_or_none(DATA)
-        state = IngestState()
-        load_latest(state, data_ds, [it.object_name for it in items])
-        todo = skip_known(state, items, results, cache, fill_metadata, tags, source, progress)
+        state = IngestState(repeated, LatestLookup(store.open_or_none(DATA)))
         writes = WriteBehind(backlog=2, name="pinlake-objects")  # blob writes overlap hashing the next batch; ≤ 2 batches wait
         writer = PendingWrites(writes)
+        data_fragments: list[Any] = []
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pinlake-upload") as pool:
                 pending: list[tuple[list[tuple[int, UploadItem]], Future]] | None = None
-                for batch in _batches(todo):
-                    submitted = _submit(pool, batch, fill_metadata)
+                pending_names: list[str] = []
+                for batch in _batches(enumerate(items)):
+                    out.files += len(batch)
+                    names = [it.object_name for _, it in batch]
+                    state.begin(names)
+                    todo = skip_known(state, batch, out, cache, fill_metadata, tags, source, progress)
+                    submitted = _submit(pool, todo, fill_metadata)
                     if pending is not None:
-                        _process(store, pending, state, objects_ds, writer, results, tags, source, error_manager, progress, hashed)
-                    pending = submitted
+                        _process(store, pending, state, objects_ds, writer, out, tags, source, error_manager, progress, cache)
+                        state.end(pending_names)
+                        data_fragments += flush_rows(store, state)
+                    pending, pending_names = submitted, names
                 if pending is not None:
-                    _process(store, pending, state, objects_ds, writer, results, tags, source, error_manager, progress, hashed)
+                    _process(store, pending, state, objects_ds, writer, out, tags, source, error_manager, progress, cache)
+                    state.end(pending_names)
+            data_fragments += flush_rows(store, state, final=True)
+            out.new = state.new_count
             obj_fragments = writer.results()
         finally:
             writer.cancel()
             writes.close(cancel=True)
-        check_new_rows(state)
-        commit(store, state, obj_fragments, operation, {"files": len(items), **(lineage or {})})
-    if cache is not None:
-        cache.record(hashed)
-    return results
+        commit(store, state, obj_fragments, data_fragments, operation, {"files": out.files, **(lineage or {})})
+    return out
 
 
-def commit(store: Store, state: IngestState, obj_fragments: list[Any], operation: str, extra: dict[str, Any]) -> None:
-    """The commit point of an ingest: the new objects (one commit), then the data rows (one commit)."""
+def commit(
+    store: Store, state: IngestState, obj_fragments: list[Any], data_fragments: list[Any], operation: str, extra: dict[str, Any]
+) -> None:
+    """The commit point of an ingest: the new objects (one commit), then the data rows (one commit:
+    the new rows' fragments, and the rows of earlier versions it changed)."""
     if obj_fragments:
         store.commit_fragments(OBJECTS, obj_fragments, OBJECTS_SCHEMA, operation, **extra)
         commit_point("lake objects")
     if state.changed:
-        store.upsert_data(lake_rows_table(state.new_rows + list(state.changed.values())))
+        store.replace_rows(DATA, lake_rows_table(list(state.changed.values())), data_fragments, DATA_SCHEMA, operation, **extra)
         commit_point("lake data")
-    elif state.new_rows:
-        store.append(DATA, lake_rows_table(state.new_rows), DATA_SCHEMA, operation, **extra)
+    elif data_fragments:
+        store.commit_fragments(DATA, data_fragments, DATA_SCHEMA, operation, **extra)
         commit_point("lake data")
 
     on_lake_committed(store.root)  # also after a no-op: a rerun after a kill before the catalog write catches up
 
 
+#: new data rows are written as uncommitted fragments of about this many rows (they commit at the end)
+DATA_FRAGMENT_ROWS = 50_000
+
+
+def flush_rows(store: Store, state: IngestState, final: bool = False) -> list[Any]:
+    """After a batch: its new rows become Arrow (≈ 250 bytes a row, not a dict's ≈ 1 kB), and once
+    DATA_FRAGMENT_ROWS of them wait (every one left with ``final``) they are written as
+    uncommitted fragments of ``data``. The rows of repeated names wait for the end: a later item of
+    the same name makes them an earlier version."""
+    if state.new_rows:
+        state.waiting.append(lake_rows_table(state.new_rows))
+        state.new_rows = []
+    if final and state.held_new:
+        state.waiting.append(lake_rows_table(list(state.held_new.values())))
+        state.held_new = {}
+    if not state.waiting or (not final and sum(t.num_rows for t in state.waiting) < DATA_FRAGMENT_ROWS):
+        return []
+    table = pa.concat_tables(state.waiting)
+    state.waiting = []
+    return store.write_fragments(DATA, table, DATA_SCHEMA)
+
+
+class LatestLookup:
+    """The latest data row of object names, asked batch by batch.
+
+    A first batch of up to BATCH_ROWS names asks Lance with an IN list (one scan of the name
+    column). From the second on (or for a larger first ask),
+    the names and row ids of the latest rows are read once (≈ 50 bytes a row: 50 MB for a million)
+    and each batch finds its names by 64-bit hash (then compares the names) and takes its rows by
+    row id: the cost of a batch follows the batch, not the table."""
+
+    def __init__(self, data_ds: lance.LanceDataset | None) -> None:
+        self.ds = data_ds
+        self.asked = 0
+        self.names: pa.Array | None = None
+        self.sorted_hashes: np.ndarray | None = None
+        self.order: np.ndarray | None = None
+        self.row_ids: np.ndarray | None = None
+
+    def rows(self, names: list[str]) -> list[dict[str, Any]]:
+        if self.ds is None or not names:
+            return []
+        self.asked += 1
+        if self.asked == 1 and len(names) <= BATCH_ROWS:
+            return self.ds.to_table(filter=f"is_latest = true AND {sql_in('object_name', sorted(set(names)))}").to_pylist()
+        if self.names is None:
+            keys = self.ds.to_table(columns=["object_name"], filter="is_latest = true", with_row_id=True)
+            self.names = keys["object_name"].combine_chunks()
+            self.row_ids = keys["_rowid"].to_numpy()
+            hashes = hash_strings(self.names)
+            self.order = np.argsort(hashes, kind="stable")
+            self.sorted_hashes = hashes[self.order]
+        assert self.sorted_hashes is not None and self.order is not None and self.row_ids is not None
+        if not len(self.sorted_hashes):
+            return []
+        asked = pa.array(sorted(set(names)), pa.string())
+        h = hash_strings(asked)
+        pos = np.minimum(np.searchsorted(self.sorted_hashes, h), len(self.sorted_hashes) - 1)
+        same = self.sorted_hashes[pos] == h
+        found: list[int] = []
+        for k in np.flatnonzero(same).tolist():  # equal hashes: compare the names (a collision walks on)
+            p, want = int(pos[k]), asked[k].as_py()
+            while p < len(self.sorted_hashes) and self.sorted_hashes[p] == h[k]:
+                j = int(self.order[p])
+                if self.names[j].as_py() == want:
+                    found.append(int(self.row_ids[j]))
+                    break
+                p += 1
+        return take_rows(self.ds, found).to_pylist() if found else []
+
+
 class IngestState:
-    def __init__(self) -> None:
-        self.blob_shas: set[str] = set()  # objects with bytes (committed or written in this call)
-        self.any_shas: set[str] = set()
-        self.latest: dict[str, dict[str, Any]] = {}  # object_name -> latest row
-        self.committed: set[str] = set()  # ids of rows already in the table
-        self.new_rows: list[dict[str, Any]] = []
-        self.changed: dict[str, dict[str, Any]] = {}
+    """What an ingest knows between batches: the digests it has seen, the latest rows of the names
+    in flight, and the rows it will write. Only repeated names' rows are held across batches."""
+
+    def __init__(self, repeated: set[str] | None = None, lookup: LatestLookup | None = None) -> None:
+        self.repeated = repeated or set()
+        self.lookup = lookup or LatestLookup(None)
+        self.blob_shas = DigestSet()  # objects with bytes (committed or written in this call)
+        self.ref_shas = DigestSet()  # objects by reference only
+        self.latest: dict[str, dict[str, Any]] = {}  # object_name -> latest row, for names in flight
+        self.committed: set[str] = set()  # ids of the rows in ``latest`` already in the table
+        self.new_rows: list[dict[str, Any]] = []  # decided in this batch (names not repeated)
+        self.waiting: list[pa.Table] = []  # new rows of earlier batches, not yet written
+        self.held_new: dict[str, dict[str, Any]] = {}  # id -> new row of a repeated name (written at the end)
+        self.changed: dict[str, dict[str, Any]] = {}  # id -> committed row this call changes
+        self.new_count = 0  # new rows decided in the call
         self._ids: list[str] = []
         self.all_shas_loaded = False
 
+    def begin(self, names: list[str]) -> None:
+        """Before a batch: the latest committed row of each of its names not already known."""
+        for row in self.lookup.rows([n for n in names if n not in self.latest]):
+            if row["object_name"] not in self.latest:
+                self.latest[row["object_name"]] = row
+                self.committed.add(row["id"])
+
+    def end(self, names: list[str]) -> None:
+        """After a batch: forget its names' rows (repeated names' rows stay for their later items)."""
+        for n in names:
+            if n not in self.repeated:
+                row = self.latest.pop(n, None)
+                if row is not None:
+                    self.committed.discard(row["id"])
+
     def load_all_shas(self, objects_ds: lance.LanceDataset | None, batch: int) -> None:
-        """For a batch large next to the objects table, read its sha256 column once instead of IN lists."""
+        """For a batch large next to the objects table, read its sha256 column once (32 bytes a
+        digest, batch by batch) instead of IN lists."""
         if self.all_shas_loaded or objects_ds is None or batch < 200:
             return
         if objects_ds.count_rows() > SHA_SCAN_ROWS:
             return
-        table = objects_ds.to_table(columns=["sha256", "uri"])
         import pyarrow.compute as pc
 
-        self.blob_shas.update(table.filter(pc.is_null(table["uri"]))["sha256"].to_pylist())
-        self.any_shas.update(table["sha256"].to_pylist())
+        for b in objects_ds.to_batches(columns=["sha256", "uri"], batch_size=65_536):
+            by_ref = pc.is_valid(b["uri"])
+            self.blob_shas.update(b["sha256"].filter(pc.invert(by_ref)))
+            self.ref_shas.update(b["sha256"].filter(by_ref))
         self.all_shas_loaded = True
+
+    def has_any(self, shas: list[str]) -> np.ndarray:
+        return self.blob_shas.contains(shas) | self.ref_shas.contains(shas)
 
     def new_id(self) -> str:
         """A random 128-bit hex id (ids are drawn 1024 at a time: one urandom call, not one per row)."""
@@ -337,49 +527,28 @@ class IngestState:
         return self._ids.pop()
 
 
-def load_latest(state: IngestState, data_ds: lance.LanceDataset | None, names: list[str]) -> None:
-    """The latest row of each of ``names`` already in the lake, in one columnar lookup."""
-    if data_ds is None or not names:
-        return
-    uniq = sorted(set(names))
-    if len(uniq) <= BATCH_ROWS:
-        table = data_ds.to_table(filter=f"is_latest = true AND {sql_in('object_name', uniq)}")
-    else:  # many names: scan the name column once, then take the matching rows
-        import pyarrow.compute as pc
-
-        keys = data_ds.to_table(columns=["object_name"], filter="is_latest = true", with_row_id=True)
-        hit = keys.filter(pc.is_in(keys["object_name"], value_set=pa.array(uniq, pa.string())))
-        table = take_rows(data_ds, hit["_rowid"].to_pylist()) if hit.num_rows else None
-    for row in table.to_pylist() if table is not None else []:
-        state.latest[row["object_name"]] = row
-        state.committed.add(row["id"])
-
-
 def skip_known(
     state: IngestState,
-    items: list[UploadItem],
-    results: list[dict[str, Any] | None],
+    batch: list[tuple[int, UploadItem]],
+    out: Ingested,
     cache: Any,
     fill_metadata: bool,
     tags: list[str],
     source: str | None,
     progress: Callable[[int], None] | None,
 ) -> list[tuple[int, UploadItem]]:
-    """Settle the files the state cache knows (no read); return the (index, item) pairs still to read."""
-    keys = {it.path: it.stat for it in items if it.path and it.stat} if cache is not None and not fill_metadata else {}
+    """Settle the files of a batch the state cache knows (no read); return the (index, item) pairs still to read."""
+    keys = {it.path: it.stat for _, it in batch if it.path and it.stat} if cache is not None and not fill_metadata else {}
     known = cache.lookup(keys) if keys else {}
     if not known:
-        return list(enumerate(items))
-    counts: dict[str, int] = {}
-    for it in items:
-        counts[it.object_name] = counts.get(it.object_name, 0) + 1
+        return batch
     todo: list[tuple[int, UploadItem]] = []
     ts = now()
     skipped = 0
-    for i, it in enumerate(items):
+    for i, it in batch:
         sha = known.get(it.path) if it.path else None
         prev = state.latest.get(it.object_name) if sha else None
-        if prev is None or prev["sha256"] != sha or prev["uri"] is not None or counts[it.object_name] > 1:
+        if prev is None or prev["sha256"] != sha or prev["uri"] is not None or it.object_name in state.repeated:
             todo.append((i, it))
             continue
         same = {
@@ -390,11 +559,17 @@ def skip_known(
             "height": prev["height"],
             "filled": {},
         }
-        results[i] = decide(state, it, same, tags, source, ts)
+        settle(out, i, decide(state, it, same, tags, source, ts))
         skipped += 1
     if progress and skipped:
         progress(skipped)
     return todo
+
+
+def settle(out: Ingested, i: int, row: dict[str, Any]) -> None:
+    out.ok += 1
+    if out.rows is not None:
+        out.rows[i] = row
 
 
 def _process(
@@ -403,12 +578,12 @@ def _process(
     state: IngestState,
     objects_ds: lance.LanceDataset | None,
     writer: PendingWrites,
-    results: list[dict[str, Any] | None],
+    out: Ingested,
     tags: list[str],
     source: str | None,
     error_manager: ErrorManager | None,
     progress: Callable[[int], None] | None,
-    hashed: list[tuple[str, int, int, int, str]],
+    cache: StateCache | None,
 ) -> None:
     ok: list[tuple[int, UploadItem, dict[str, Any]]] = []
     for chunk, fut in pending:
@@ -429,7 +604,9 @@ def _process(
             progress(len(chunk))
     if not ok:
         return
-    record_hashed(ok, hashed)
+    if cache is not None:
+        # a cache of content hashes, true whether or not this call commits: recorded batch by batch
+        cache.record(hashed_entries(ok))
     new_objs = dedupe(state, objects_ds, ok)
     ts = now()
     if new_objs:
@@ -440,7 +617,8 @@ def _process(
         writer.add(store.write_fragments, OBJECTS, table, OBJECTS_SCHEMA)
         del table
     for i, it, r in ok:
-        results[i] = decide(state, it, r, tags, source, ts)
+        settle(out, i, decide(state, it, r, tags, source, ts))
+    check_new_rows(state)
 
 
 def objects_table(rows: list[tuple[str, int, str | None, bytes | None]], created_at: Any) -> pa.Table:
@@ -459,12 +637,14 @@ def objects_table(rows: list[tuple[str, int, str | None, bytes | None]], created
     )
 
 
-def record_hashed(ok: list[tuple[int, UploadItem, dict[str, Any]]], hashed: list[tuple[str, int, int, int, str]]) -> None:
+def hashed_entries(ok: list[tuple[int, UploadItem, dict[str, Any]]]) -> list[tuple[str, int, int, int, str]]:
     """State-cache entries of the files just hashed (not the racy ones: see RACY_NS)."""
     read_at = time.time_ns() - RACY_NS
-    for _, it, r in ok:
-        if it.path and it.stat and it.stat[2] < read_at and it.stat[1] == r["size"]:
-            hashed.append((it.path, it.stat[0], it.stat[1], it.stat[2], r["sha256"]))
+    return [
+        (it.path, it.stat[0], it.stat[1], it.stat[2], r["sha256"])
+        for _, it, r in ok
+        if it.path and it.stat and it.stat[2] < read_at and it.stat[1] == r["size"]
+    ]
 
 
 def dedupe(
@@ -474,23 +654,38 @@ def dedupe(
     (with bytes for uploads, by reference for imports). One columnar query per batch, or one scan
     of the sha256 column for a large call."""
     state.load_all_shas(objects_ds, len(ok))
-    shas = sorted({r["sha256"] for _, it, r in ok if it.uri is None} - state.blob_shas)
-    if shas and objects_ds is not None and not state.all_shas_loaded:
-        found = objects_ds.to_table(columns=["sha256"], filter=f"uri IS NULL AND {sql_in('sha256', shas)}")
-        state.blob_shas.update(found["sha256"].to_pylist())
-    ref_shas = sorted({r["sha256"] for _, it, r in ok if it.uri is not None} - state.any_shas)
-    if ref_shas and objects_ds is not None and not state.all_shas_loaded:
-        found = objects_ds.to_table(columns=["sha256"], filter=sql_in("sha256", ref_shas))
-        state.any_shas.update(found["sha256"].to_pylist())
+    uploads = sorted({r["sha256"] for _, it, r in ok if it.uri is None})
+    if uploads and objects_ds is not None and not state.all_shas_loaded:
+        asked = [h for h, seen in zip(uploads, state.blob_shas.contains(uploads)) if not seen]
+        if asked:
+            found = objects_ds.to_table(columns=["sha256"], filter=f"uri IS NULL AND {sql_in('sha256', asked)}")
+            state.blob_shas.update(found["sha256"])
+    refs = sorted({r["sha256"] for _, it, r in ok if it.uri is not None})
+    if refs and objects_ds is not None and not state.all_shas_loaded:
+        asked = [h for h, seen in zip(refs, state.has_any(refs)) if not seen]
+        if asked:
+            found = objects_ds.to_table(columns=["sha256", "uri"], filter=sql_in("sha256", asked))
+            import pyarrow.compute as pc
+
+            by_ref = pc.is_valid(found["uri"])
+            state.blob_shas.update(found["sha256"].filter(pc.invert(by_ref)))
+            state.ref_shas.update(found["sha256"].filter(by_ref))
+    shas = [r["sha256"] for _, _, r in ok]
+    has_blob = state.blob_shas.contains(shas)
+    has_any = has_blob | state.ref_shas.contains(shas)
     new: list[tuple[UploadItem, dict[str, Any]]] = []
-    for _, it, r in ok:
+    seen_blob: set[str] = set()  # new in this batch (the sets are updated once, after)
+    seen_any: set[str] = set()
+    for (_, it, r), blob, any_ in zip(ok, has_blob.tolist(), has_any.tolist()):
         sha = r["sha256"]
-        if it.uri is None and sha not in state.blob_shas:
+        if it.uri is None and not blob and sha not in seen_blob:
             new.append((it, r))
-            state.blob_shas.add(sha)
-        elif it.uri is not None and sha not in state.any_shas and sha not in state.blob_shas:
+            seen_blob.add(sha)
+        elif it.uri is not None and not any_ and sha not in seen_any and sha not in seen_blob:
             new.append((it, r))
-        state.any_shas.add(sha)
+        seen_any.add(sha)
+    state.blob_shas.update(sorted(seen_blob))
+    state.ref_shas.update(sorted(seen_any - seen_blob))
     return new
 
 
@@ -527,5 +722,9 @@ def decide(state: IngestState, it: UploadItem, r: dict[str, Any], tags: list[str
         if prev["id"] in state.committed:
             state.changed[prev["id"]] = prev
     state.latest[it.object_name] = row
-    state.new_rows.append(row)
+    state.new_count += 1
+    if it.object_name in state.repeated:
+        state.held_new[row["id"]] = row  # a later item of the name may make it an earlier version
+    else:
+        state.new_rows.append(row)
     return row

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from pinlake.errors import NotFoundError
-from pinlake.lake import ErrorManager
+from pinlake.lake import ErrorManager, name_of, walk_files
 from pinlake.library.connection import Library
 from pinlake.storage import is_uri
 
@@ -29,29 +28,24 @@ def ingest_step(
     lake = lib.get_datalake()
     errors = ErrorManager()
     remote = [p for p in paths_or_prefix if is_uri(p)]
-    files: list[str] = []
-    for p in paths_or_prefix:
-        if is_uri(p):
-            continue
-        path = Path(p)
-        if path.is_dir():
-            files += [str(f) for f in sorted(path.rglob("*")) if f.is_file() and not f.name.startswith(".")]
-        else:
-            files.append(str(path))
+    local = [p for p in paths_or_prefix if not is_uri(p)]
+    has_files = local and next(walk_files(local), None) is not None
+    if not has_files and not remote:
+        raise NotFoundError("nothing to ingest: no files under the given paths")
     before = lake.version if lake.count() else None
     count = 0
-    if files:
-        names = None
-        if object_prefix is not None:
-            names = [f"{object_prefix.strip('/')}/{Path(f).name}" for f in files]
+    if has_files and runner == "local":  # streamed: memory follows the batch, not the folder
+        count += lake.upload_folder(local, tags=tags, source=source, object_prefix=object_prefix, error_manager=errors).ok
+    elif has_files:
+        walked = list(walk_files(local))
+        files = [path for path, _ in walked]
+        names = [name_of(rel, object_prefix) for _, rel in walked]
         out = lake.upload_data(
             files, tags=tags, source=source, error_manager=errors, object_names=names, runner=runner, dask_address=dask_address
         )
         count += len(out) if hasattr(out, "__len__") else 1
     if remote:
         count += len(lake.import_bucket_objects(remote, tags=tags, source=source, error_manager=errors))
-    if not files and not remote:
-        raise NotFoundError("nothing to ingest: no files under the given paths")
     return {
         "lake_version": lake.version,
         "previous_lake_version": before,
