@@ -74,14 +74,22 @@ def changed_indices(n: int) -> list[int]:
     return [j * step + 1 for j in range(k) if j * step + 1 < n]
 
 
+def fresh(root: Path, stamp: str) -> bool:
+    """True when ``root`` must be made (again): its ``.complete`` does not say ``stamp``; then it is emptied."""
+    done = root / ".complete"
+    if done.is_file() and done.read_text() == stamp:
+        return False
+    if root.exists():
+        shutil.rmtree(root)
+    return True
+
+
 def generate(root: str | os.PathLike[str], n: int, seed: int = 0, workers: int = 2) -> Path:
     """Write (or reuse) ``root`` with v1/ and v2/; returns ``root``."""
     root = Path(root)
     done = root / ".complete"
-    if done.is_file() and done.read_text() == f"{n} {seed}":
+    if not fresh(root, f"{n} {seed}"):
         return root
-    if root.exists():
-        shutil.rmtree(root)
     v1 = root / "v1"
     for split in ("train", "test"):
         (v1 / split).mkdir(parents=True)
@@ -129,3 +137,45 @@ def apply_change(src_root: Path, folder: Path, n: int) -> None:
         rel = Path(split_of(i)) / name_of(i)
         (folder / rel).unlink()
         shutil.copy(src_root / "v2" / rel, folder / rel)
+
+
+# --- the million: small images, many folders ---------------------------------------------------
+TINY = 64
+TINY_PER_FOLDER = 1000
+
+
+def _tiny_chunk(args: tuple[str, int, int, int]) -> int:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    root, start, stop, seed = args
+    rng = np.random.default_rng(seed * 1_000_003 + start)
+    for i in range(start, stop):
+        folder = Path(root) / f"{i // TINY_PER_FOLDER:04d}"
+        folder.mkdir(exist_ok=True)
+        pixels = np.zeros((TINY, TINY, 3), np.uint8)
+        pixels[:, :, 1] = np.arange(TINY, dtype=np.uint8)[None, :] * 4  # a gradient compresses well
+        pixels[:8, :8] = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)  # a noisy corner
+        pixels[8, :4, 0] = np.frombuffer(i.to_bytes(4, "big"), np.uint8)  # every image differs from every other
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="PNG", compress_level=1)
+        (folder / f"img-{i:07d}.png").write_bytes(buf.getvalue())
+    return stop - start
+
+
+def generate_tiny(root: str | os.PathLike[str], n: int, seed: int = 0, workers: int = 2) -> Path:
+    """Write (or reuse) ``root/v1``: n 64×64 PNG images (≈ 1 kB each), 1,000 a folder, for the
+    ingest measures at a million files (made in parallel, cached between runs by ``.complete``)."""
+    root = Path(root)
+    if not fresh(root, f"tiny {n} {seed}"):
+        return root
+    v1 = root / "v1"
+    v1.mkdir(parents=True)
+    step = TINY_PER_FOLDER * 10
+    jobs = [(str(v1), s, min(n, s + step), seed) for s in range(0, n, step)]
+    with ProcessPoolExecutor(workers) as ex:
+        assert sum(ex.map(_tiny_chunk, jobs)) == n
+    (root / ".complete").write_text(f"tiny {n} {seed}")
+    return root

@@ -1,0 +1,121 @@
+"""Ingest of a folder at N = 100k … 1M, side by side with ``dvc add``, in one run.
+
+``python -m bench.ingest_scale --n 100000 --n 1000000 [--dvc-timeout 3600] [--out FILE]``
+
+For each N, ``bench.data.generate_tiny`` makes (or reuses) N 64×64 PNG files, 1,000 a folder
+(≈ 1 kB each: a million fit in 4 GB). Then, each through ``bench/launch.py`` (the process's own
+peak RSS) and timed from here:
+
+- ``pinlake ingest`` (a fresh library, ``--local``): the streamed folder ingest, one commit;
+- the same command again: nothing changed (the state cache settles every file);
+- after 1,000 files changed (or N/100), the same command again;
+- ``dvc add`` of a copy of the folder (hard links) in a fresh ``dvc init --no-scm`` workspace, then
+  ``dvc add`` after the same change. A dvc step that passes ``--dvc-timeout`` is stopped and
+  reported as a bound (``> T``).
+
+The table goes to stdout (and ``--out``); the notes in bench/NOTES.md say what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import data
+from bench.peers import ensure
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCH = [sys.executable, "-I", "-S", str(REPO / "bench" / "launch.py")]
+
+
+def measure(cmd: list[str], cwd: Path, timeout: float | None = None) -> tuple[float, float, bool]:
+    """(seconds, peak RSS in MB, finished) of ``cmd`` run through the launcher."""
+    rss = cwd / ".rss"
+    rss.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([*LAUNCH, str(rss), *cmd], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+        return time.perf_counter() - t0, 0.0, False
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
+    return time.perf_counter() - t0, int(rss.read_text()) / 1024, True
+
+
+def change(folder: Path, n: int) -> int:
+    """Rewrite N/100 files (at most 1,000), spread over the folders, as new bytes (new inodes)."""
+    k = min(1000, max(1, n // 100))
+    step = n // k
+    for j in range(k):
+        i = j * step
+        p = folder / f"{i // data.TINY_PER_FOLDER:04d}" / f"img-{i:07d}.png"
+        raw = p.read_bytes() + b"changed"
+        p.unlink()
+        p.write_bytes(raw)
+    return k
+
+
+def run(n: int, work: Path, dvc_timeout: float, data_dir: Path | None = None, install: bool = True) -> list[tuple[str, float, float, bool]]:
+    src = data.generate_tiny((data_dir or REPO / "bench" / "results" / "data") / f"tiny{n}", n) / "v1"
+    case = work / f"n{n}"
+    shutil.rmtree(case, ignore_errors=True)
+    case.mkdir(parents=True)
+    rows: list[tuple[str, float, float, bool]] = []
+    pin_dir = case / "pinlake"
+    shutil.copytree(src, pin_dir / "images", copy_function=os.link)
+    ingest = [sys.executable, "-m", "pinlake", "ingest", "images", "--local", "--json", "--library", "library"]
+    rows.append(("pinlake ingest", *measure(ingest, pin_dir)))
+    rows.append(("pinlake ingest, nothing changed", *measure(ingest, pin_dir)))
+    k = change(pin_dir / "images", n)
+    rows.append((f"pinlake ingest, {k} changed", *measure(ingest, pin_dir)))
+
+    python, why = ensure("dvc", install=install)
+    if python is None:
+        rows.append((f"dvc add (not installed: {why})", 0.0, 0.0, False))
+        return rows
+    dvc = str(python.parent / "dvc")
+    dvc_dir = case / "dvc"
+    shutil.copytree(src, dvc_dir / "images", copy_function=os.link)
+    subprocess.run([dvc, "init", "--no-scm", "-q"], cwd=dvc_dir, check=True)
+    subprocess.run([dvc, "config", "core.analytics", "false"], cwd=dvc_dir, check=True)
+    first = measure([dvc, "add", "-q", "images"], dvc_dir, dvc_timeout)
+    rows.append(("dvc add", *first))
+    if first[2]:
+        change(dvc_dir / "images", n)
+        rows.append((f"dvc add, {k} changed", *measure([dvc, "add", "-q", "images"], dvc_dir, dvc_timeout)))
+    return rows
+
+
+def table(results: dict[int, list[tuple[str, float, float, bool]]]) -> str:
+    lines = ["| N | step | time | peak RSS |", "|---|---|---|---|"]
+    for n, rows in results.items():
+        for step, secs, mb, done in rows:
+            t = f"{secs:.1f} s" if done else f"> {secs:.0f} s (stopped)"
+            lines.append(f"| {n:,} | {step} | {t} | {mb:.0f} MB |" if done else f"| {n:,} | {step} | {t} | |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, action="append", help="files (repeatable); default 100000")
+    ap.add_argument("--dvc-timeout", type=float, default=3600.0, help="stop a dvc step after this many seconds")
+    ap.add_argument("--work", default=str(REPO / "bench" / "results" / "ingest_scale"))
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    results = {n: run(n, Path(args.work), args.dvc_timeout) for n in args.n or [100_000]}
+    text = table(results)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

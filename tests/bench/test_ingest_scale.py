@@ -1,0 +1,43 @@
+"""Smoke run of bench.ingest_scale at N = 2,000 (1M is the real run: bench/NOTES.md) so it cannot rot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import ingest_scale
+
+pytestmark = pytest.mark.slow  # CLI subprocesses
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_ingest_scale_smoke(tmp_path: Path) -> None:
+    rows = ingest_scale.run(2000, tmp_path / "work", dvc_timeout=120, data_dir=tmp_path / "data", install=False)
+    steps = {step: (secs, mb, done) for step, secs, mb, done in rows}
+    assert steps["pinlake ingest"][2] and steps["pinlake ingest"][1] > 10
+    assert steps["pinlake ingest, nothing changed"][2] and "pinlake ingest, 20 changed" in steps
+    # what the runs left: 2,000 resources, 20 of them in a second version, one lake version per changing run
+    lib = tmp_path / "work" / "n2000" / "pinlake" / "library"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pinlake",
+            "sql",
+            "SELECT count(*) AS n, max(version) AS v FROM lake.data WHERE is_latest",
+            "--json",
+            "--library",
+            str(lib),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [{"n": 2000, "v": 2}]
+    assert "| 2,000 | pinlake ingest |" in ingest_scale.table({2000: rows})
