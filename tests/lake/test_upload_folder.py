@@ -209,3 +209,28 @@ def test_cli_ingest_streams_a_folder(tmp_path, small_batches):
     with pytest.raises(Exception, match="nothing to ingest"):
         ingest_step(tmp_path / "lib", [str(tmp_path / "empty")], None, None)
     assert Lake(tmp_path / "lib" / "_lake").version == version
+
+
+def test_a_rerun_with_a_few_changes_reads_the_digests_once(tmp_path, small_batches, monkeypatch):
+    """One changed file in each of 8 batches: the objects' sha256 column is read once after
+    SHA_QUERIES batches asked, not scanned by an IN list in every batch."""
+    import lance
+
+    tree = _tree(tmp_path / "in", n=56, dup_every=0)
+    lake = Lake(tmp_path / "lake")
+    lake.upload_folder(tree)
+    walked = [p for p, _ in up.walk_files(tree)]
+    for path in walked[::7]:  # one file in each batch of 7
+        with open(path, "ab") as fh:
+            fh.write(b"changed")
+    asked: list[str] = []
+    real = lance.LanceDataset.to_table
+
+    def spy(self, *a, **kw):
+        if "sha256 IN" in str(kw.get("filter") or ""):
+            asked.append(kw["filter"])
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(lance.LanceDataset, "to_table", spy)
+    out = lake.upload_folder(tree)
+    assert out.new == 8 and len(asked) == up.SHA_QUERIES - 1

@@ -161,18 +161,7 @@ class Lake:
                 use_state=use_state,
             )
             return self._wrap(rows, single)
-        kept = ingest(
-            self._store,
-            items,
-            tags=names,
-            source=src,
-            max_workers=max_workers,
-            error_manager=error_manager,
-            fill_metadata=fill_metadata,
-            operation="lake.upload",
-            progress=progress,
-            use_state=use_state,
-        ).rows
+        kept = self._ingest(items, names, src, max_workers, error_manager, progress, fill_metadata=fill_metadata, use_state=use_state).rows
         assert kept is not None
         return self._wrap(kept, single)
 
@@ -201,19 +190,34 @@ class Lake:
         roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         names, src = self._labels(tags, source)
         repeated = repeated_names(roots, object_prefix)
+        items = folder_items(walk_files(roots), object_prefix)
+        return self._ingest(
+            items, names, src, max_workers, error_manager, progress, use_state=use_state, keep_rows=False, repeated=repeated
+        )
+
+    def _ingest(
+        self,
+        items: Iterable[Any],
+        tags: list[str],
+        source: str | None,
+        max_workers: int | None,
+        error_manager: ErrorManager | None,
+        progress: Callable[[int], None] | None,
+        operation: str = "lake.upload",
+        fill_metadata: bool = False,
+        **kw: Any,
+    ) -> Ingested:
         return ingest(
             self._store,
-            folder_items(walk_files(roots), object_prefix),
-            tags=names,
-            source=src,
+            items,
+            tags=tags,
+            source=source,
             max_workers=max_workers,
             error_manager=error_manager,
-            fill_metadata=False,
-            operation="lake.upload",
+            fill_metadata=fill_metadata,
+            operation=operation,
             progress=progress,
-            use_state=use_state,
-            keep_rows=False,
-            repeated=repeated,
+            **kw,
         )
 
     def import_bucket_objects(
@@ -231,18 +235,8 @@ class Lake:
         prefixes = [prefixes] if isinstance(prefixes, str) else list(prefixes)
         items = bucket_items(prefixes)
         names, src = self._labels(tags, source)
-        rows = ingest(
-            self._store,
-            items,
-            tags=names,
-            source=src,
-            max_workers=max_workers,
-            error_manager=error_manager,
-            fill_metadata=False,
-            operation="lake.import",
-            progress=progress,
-            lineage={"prefixes": ",".join(prefixes)},
-        ).rows
+        lineage = {"prefixes": ",".join(prefixes)}
+        rows = self._ingest(items, names, src, max_workers, error_manager, progress, operation="lake.import", lineage=lineage).rows
         assert rows is not None
         return self._wrap(rows, False)  # type: ignore[return-value]  # single=False: always MultiData
 
