@@ -175,7 +175,10 @@ def generate_tiny(root: str | os.PathLike[str], n: int, seed: int = 0, workers: 
     v1.mkdir(parents=True)
     step = TINY_PER_FOLDER * 10
     jobs = [(str(v1), s, min(n, s + step), seed) for s in range(0, n, step)]
-    with ProcessPoolExecutor(workers) as ex:
+    import multiprocessing
+
+    # spawn: the caller may have Lance loaded (a test), and Lance is not fork-safe
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
         assert sum(ex.map(_tiny_chunk, jobs)) == n
     (root / ".complete").write_text(f"tiny {n} {seed}")
     return root
