@@ -234,3 +234,18 @@ def test_a_rerun_with_a_few_changes_reads_the_digests_once(tmp_path, small_batch
     monkeypatch.setattr(lance.LanceDataset, "to_table", spy)
     out = lake.upload_folder(tree)
     assert out.new == 8 and len(asked) == up.SHA_QUERIES - 1
+
+
+def test_lookup_and_repeated_names_stay_exact_when_hashes_collide(tmp_path, small_batches, monkeypatch):
+    """Every name hashed alike: the names are compared, so lookups and repeated names stay exact."""
+    import numpy as np
+
+    tree = _tree(tmp_path / "in", n=20, dup_every=9)
+    lake = Lake(tmp_path / "lake")
+    lake.upload_folder(tree)
+    monkeypatch.setattr(up, "hash_strings", lambda arr: np.zeros(len(arr), np.uint64))
+    assert up.repeated_names(tree, None) == {_name(0), _name(9), _name(18)}
+    lookup = up.LatestLookup(lake._store.open(DATA))
+    lookup.rows([_name(1)])
+    found = lookup.rows([_name(3), _name(9), "absent.bin"])
+    assert sorted((r["object_name"], r["version"]) for r in found) == sorted([(_name(3), 1), (_name(9), 2)])

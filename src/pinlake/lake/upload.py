@@ -21,6 +21,7 @@ from typing import Any
 import lance
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pinlake.catalog.sync import on_lake_committed
 from pinlake.errors import InputFileError, ValidationError, field_size_error, oversized_string
@@ -208,16 +209,36 @@ def repeated_names(roots: list[str | os.PathLike[str]], object_prefix: str | Non
             parts.append(hashes_of(chunk))
             chunk = []
     parts.append(hashes_of(chunk))
-    _, counts = np.unique(np.concatenate(parts), return_counts=True)
-    if not (counts > 1).any():
+    values, counts = np.unique(np.concatenate(parts), return_counts=True)
+    twice = values[counts > 1]
+    if not len(twice):
         return set()
-    return duplicates([name_of(rel, object_prefix) for _, rel in walk_files(roots)])
+    names: list[str] = []  # the names behind repeated hashes only
+
+    def keep(rels: list[str]) -> None:
+        names.extend(name_of(r, object_prefix) for r, k in zip(rels, np.isin(hashes_of(rels), twice).tolist()) if k)
+
+    chunk = []
+    for _, rel in walk_files(roots):
+        chunk.append(rel)
+        if len(chunk) >= 65_536:
+            keep(chunk)
+            chunk = []
+    keep(chunk)
+    return duplicates(names)
 
 
 def folder_items(files: Iterable[tuple[str, str]], object_prefix: str | None) -> Iterator[UploadItem]:
-    """One UploadItem a ``(path, relative name)``, lazily (its stat taken when the walk reaches it)."""
-    for path, rel in files:
-        yield local_items([path], [None], [name_of(rel, object_prefix)])[0]
+    """One UploadItem a ``(path, relative name)``, lazily: made BATCH_ROWS at a time as the walk
+    reaches them (their stat taken then)."""
+    chunk: list[tuple[str, str]] = []
+    for entry in files:
+        chunk.append(entry)
+        if len(chunk) >= BATCH_ROWS:
+            yield from local_items([p for p, _ in chunk], [None] * len(chunk), [name_of(r, object_prefix) for _, r in chunk])
+            chunk = []
+    if chunk:
+        yield from local_items([p for p, _ in chunk], [None] * len(chunk), [name_of(r, object_prefix) for _, r in chunk])
 
 
 def read_local(path: str, mode: int | None = None) -> bytes:
@@ -456,10 +477,12 @@ class LatestLookup:
         asked = pa.array(sorted(set(names)), pa.string())
         h = hash_strings(asked)
         pos = np.minimum(np.searchsorted(self.sorted_hashes, h), len(self.sorted_hashes) - 1)
-        same = self.sorted_hashes[pos] == h
-        found: list[int] = []
-        for k in np.flatnonzero(same).tolist():  # equal hashes: compare the names (a collision walks on)
-            p, want = int(pos[k]), asked[k].as_py()
+        cand = np.flatnonzero(self.sorted_hashes[pos] == h)
+        rows_of = self.order[pos[cand]]
+        eq = np.asarray(pc.equal(self.names.take(pa.array(rows_of)), asked.take(pa.array(cand))), dtype=bool)
+        found = self.row_ids[rows_of[eq]].tolist()
+        for k in cand[~eq].tolist():  # a hash other names share: walk the equal hashes, compare each
+            p, want = int(pos[k]) + 1, asked[k].as_py()
             while p < len(self.sorted_hashes) and self.sorted_hashes[p] == h[k]:
                 j = int(self.order[p])
                 if self.names[j].as_py() == want:
@@ -514,8 +537,6 @@ class IngestState:
             return
         if objects_ds.count_rows() > SHA_SCAN_ROWS:
             return
-        import pyarrow.compute as pc
-
         for b in objects_ds.to_batches(columns=["sha256", "uri"], batch_size=65_536):
             by_ref = pc.is_valid(b["uri"])
             self.blob_shas.update(b["sha256"].filter(pc.invert(by_ref)))
@@ -671,8 +692,6 @@ def dedupe(
         asked = [h for h, seen in zip(refs, state.has_any(refs)) if not seen]
         if asked:
             found = objects_ds.to_table(columns=["sha256", "uri"], filter=sql_in("sha256", asked))
-            import pyarrow.compute as pc
-
             by_ref = pc.is_valid(found["uri"])
             state.blob_shas.update(found["sha256"].filter(pc.invert(by_ref)))
             state.ref_shas.update(found["sha256"].filter(by_ref))
