@@ -66,9 +66,13 @@ def started_clusters(runners: list[str], info: dict) -> Iterator[dict[str, objec
             if name in CLUSTERS:
                 workers, threads = CLUSTERS[name]
                 t0 = time.perf_counter()
-                cluster = LocalCluster(
-                    n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40
-                )
+                import dask
+
+                # no profiler in the workers: sys._current_frames() can deadlock CPython < 3.11.9 (cpython#106883)
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                    cluster = LocalCluster(
+                        n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40
+                    )
                 client = Client(cluster, set_as_default=False)
                 clusters[name] = (cluster, client)
                 client.run(_warm)

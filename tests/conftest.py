@@ -183,11 +183,16 @@ def prefect_server(prefect_server_session):
 
 @pytest.fixture(scope="module")
 def dask_cluster():
-    """LocalCluster(2 worker processes); a task whose worker dies twice fails (allowed-failures=1)."""
+    """LocalCluster(2 worker processes); a task whose worker dies twice fails (allowed-failures=1).
+
+    The workers' statistical profiler is off: it calls ``sys._current_frames()`` every 10 ms, which
+    on CPython before 3.11.9 / 3.12.3 can deadlock a worker when a garbage collection inside it frees
+    a ``threading.local`` (python/cpython#106883; a shard then hangs until the scheduler drops the
+    worker, about 10 minutes)."""
     import dask
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1, "distributed.worker.profile.enabled": False}):
         cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, silence_logs=50)
     try:
         yield cluster
