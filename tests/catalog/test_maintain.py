@@ -48,6 +48,13 @@ def test_maintain_compacts_and_keeps_every_version_readable(lib, ds, cli):
     summary = json.loads((ds.path / "_meta" / str(new.dataset_version) / "summary.json").read_text())
     assert (summary["dataset_version"], summary["operation"], summary["rows"]) == (new.dataset_version, "maintain", new.rows)
     assert catalog_keys(lib) == table_versions(lib)  # the maintain version is catalogued like any write
+    from pinlake.catalog.store import INDEX_NAME, SCHEMAS, Catalog
+
+    catalog = Catalog(lib)
+    indexed = {
+        t for t in SCHEMAS if catalog.exists(t) and INDEX_NAME in {ix.name for ix in lance.dataset(catalog.uri(t)).describe_indices()}
+    }
+    assert {"versions", "dataset_versions", "members"} <= indexed  # maintain indexes the catalog's tables by dataset
 
     again = cli("maintain", "--fragments", "4", "--library", lib)
     assert again.exit_code == 0 and "nothing to compact" in again.output

@@ -20,6 +20,12 @@ Every append takes ``<library>/_catalog/.lock`` (a file lock; a lease object on 
 :mod:`pinlake.storage`) and dedupes by key inside it, so
 several writers at once never duplicate or lose rows. Rows are never updated: derived flags
 (orphan, removed) are computed when reading.
+
+Reads by dataset stay cheap as the history grows: an append reads only the keys of the dataset and
+versions it appends, and a table gets a Lance BTREE index on ``dataset`` when its fragments are
+merged: by an append (every ``CATALOG_FRAGMENTS`` appends) once it has ``INDEX_ROWS`` rows, by
+``pinlake maintain`` whatever its size. Each later merge brings the index up to date; rows appended
+since are scanned as they are.
 """
 
 from __future__ import annotations
@@ -159,6 +165,9 @@ KEYS: dict[str, tuple[str, ...]] = {
 
 #: fragments of a catalog table before an append compacts it (Lance ``compact_files``)
 CATALOG_FRAGMENTS = 32
+#: rows of a catalog table from which it gets a BTREE index on ``dataset`` (module doc)
+INDEX_ROWS = 10_000
+INDEX_NAME = "dataset_idx"
 
 
 def dumps(obj: Any) -> str:
@@ -204,12 +213,17 @@ class Catalog:
             return SCHEMAS[table].empty_table()
         return lance_dataset(self.uri(table))
 
-    def keys(self, table: str, dataset: str | None = None, dataset_versions: Sequence[int] | None = None) -> set[tuple[Any, ...]]:
-        """The keys of ``table``'s rows (of one dataset; of some of its versions)."""
+    def keys(
+        self, table: str, dataset: str | None = None, dataset_versions: Sequence[int] | None = None, versions: Sequence[int] | None = None
+    ) -> set[tuple[Any, ...]]:
+        """The keys of ``table``'s rows (of one dataset; of some of its dataset versions, or of some
+        table ``versions`` for a table keyed by them)."""
         key = KEYS[table]
         filt = f"dataset = {sql_str(dataset)}" if dataset is not None else None
-        if dataset_versions is not None and "dataset_version" in key:
-            within = f"dataset_version IN ({', '.join(str(int(v)) for v in dataset_versions)})" if dataset_versions else "false"
+        for column, numbers in (("dataset_version", dataset_versions), ("version", versions)):
+            if numbers is None or column not in key:
+                continue
+            within = f"{column} IN ({', '.join(str(int(v)) for v in sorted(set(numbers)))})" if numbers else "false"
             filt = f"{filt} AND {within}" if filt else within
         data = self.read(table, filter=filt, columns=list(key))
         cols = [data.column(k).to_pylist() for k in key]
@@ -235,9 +249,10 @@ class Catalog:
             datasets = {r["dataset"] for r in rows}
             seen: set[tuple[Any, ...]] = set()
             for d in datasets:
-                # rows of some dataset versions: only their keys are read
-                numbers = sorted({r["dataset_version"] for r in rows if r["dataset"] == d}) if "dataset_version" in key else None
-                seen |= self.keys(table, d, numbers)
+                # rows of some dataset versions (or table versions): only their keys are read
+                mine = [r for r in rows if r["dataset"] == d]
+                numbers = [r["dataset_version"] for r in mine] if "dataset_version" in key else None
+                seen |= self.keys(table, d, numbers, [r["version"] for r in mine] if "version" in key else None)
             fresh = []
             for r in rows:
                 k = tuple(r[c] for c in key)
@@ -258,4 +273,20 @@ class Catalog:
             # next append nor a read of the catalog slows down as the history grows
             written.optimize.compact_files()
             commit_point(f"catalog {table} compacted")
+            self.index(table)
         return len(rows)
+
+    def index(self, table: str, min_rows: int | None = None) -> bool:
+        """Create the ``dataset`` index of a table of at least ``min_rows`` rows (default
+        ``INDEX_ROWS``), or bring the one it has up to date (call with the catalog lock held); True when it wrote one."""
+        if not self.exists(table):
+            return False
+        ds = lance_dataset(self.uri(table))
+        if any(ix.name == INDEX_NAME for ix in ds.describe_indices()):
+            ds.optimize.optimize_indices(index_names=[INDEX_NAME])
+        elif ds.count_rows() >= max(1, INDEX_ROWS if min_rows is None else min_rows):
+            ds.create_scalar_index("dataset", "BTREE", name=INDEX_NAME)
+        else:
+            return False
+        commit_point(f"catalog {table} indexed")
+        return True

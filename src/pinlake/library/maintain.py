@@ -124,7 +124,10 @@ def maintain_catalog(library_path: AnyPath, fragments: int = 1) -> dict[str, tup
     if not catalog.path.is_dir():
         return {}
     with catalog.locked():
-        return compact_all({t: catalog.uri(t) for t in SCHEMAS if catalog.exists(t)}, fragments, "catalog")
+        done = compact_all({t: catalog.uri(t) for t in SCHEMAS if catalog.exists(t)}, fragments, "catalog")
+        for table in SCHEMAS:
+            catalog.index(table, min_rows=1)  # its dataset index made or brought up to date
+        return done
 
 
 def maintain_library(library_path: AnyPath, datasets: list[str] | None = None, *, fragments: int = FRAGMENTS) -> MaintainReport:
