@@ -24,6 +24,9 @@ QUIET = {
     "PREFECT_LOGGING_LEVEL": "WARNING",
     "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
     "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
+    # the temporary local server (no PREFECT_API_URL) migrates a fresh database first: Prefect's 20 s
+    # wait is short on a busy 2-core machine
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 

@@ -209,3 +209,18 @@ def test_configured_server_that_does_not_answer_is_one_line(command, images, tmp
     assert proc.returncode == 1 and "Traceback" not in out, out[-3000:]
     assert len(lines) == 2 and lines[0].startswith(f"Error: cannot reach the Prefect server at {api}"), out[-3000:]
     assert "--local" in lines[1]
+
+
+def test_temporary_server_that_does_not_start_in_time_is_one_line(tmp_path):
+    """No server configured: the demo's flows start Prefect's temporary local server; when it is not
+    up within PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS (here 1 s, a fresh database takes
+    longer), one Error line names the wait and the hint says how to give it longer or go without."""
+    args = ["demo", "--library", str(tmp_path / "library"), "--assets", str(tmp_path / "assets")]
+    proc = run(
+        args, None, tmp_path, {"PREFECT_HOME": str(tmp_path / "fresh-home"), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"}
+    )
+    out = proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and "Traceback" not in out, out[-3000:]
+    assert lines[-2] == "Error: the temporary local Prefect server did not start within 1 s", out[-3000:]
+    assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in lines[-1] and "--no-flows" in lines[-1], out[-3000:]

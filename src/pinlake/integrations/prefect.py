@@ -164,6 +164,18 @@ def _unreachable(api: str | None) -> PinlakeError | None:
         )
 
 
+def _no_temporary_server(exc: BaseException) -> PinlakeError | None:
+    """The error to report when Prefect's temporary local server (no PREFECT_API_URL) did not start in time."""
+    if not (isinstance(exc, RuntimeError) and "ephemeral Prefect API server" in str(exc)):
+        return None
+    wait = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
+    return PinlakeError(
+        f"the temporary local Prefect server did not start within {wait} s",
+        hint="Give it longer (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300), start a server with `pinlake up` "
+        "and set PREFECT_API_URL, or run without Prefect with --local (`pinlake demo --no-flows`).",
+    )
+
+
 def run_flow(flow: Callable[..., Any], *args: Any, verbose: bool = False, **kwargs: Any) -> Any:
     """Call a Prefect flow (of the `flows` package) and return its result; a failed run raises the
     engine's own exception (the CLI prints it as one ``Error:`` line with its hint) with Prefect's error
@@ -173,7 +185,7 @@ def run_flow(flow: Callable[..., Any], *args: Any, verbose: bool = False, **kwar
         try:
             state = flow(*args, return_state=True, **kwargs)
         except Exception as exc:  # the run could not even start: is the server there?
-            down = _unreachable(os.environ.get("PREFECT_API_URL"))
+            down = _unreachable(os.environ.get("PREFECT_API_URL")) or _no_temporary_server(exc)
             if down is None:
                 raise
             if verbose:
