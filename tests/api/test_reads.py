@@ -137,3 +137,37 @@ def test_openapi_docs_and_page(client):
     assert page.status_code == 200 and "/static/app.js" in page.text
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/../app.py").status_code == 404
+
+
+def test_a_table_read_is_reused_until_the_dataset_or_its_tags_change(demo, monkeypatch):
+    """GET of table rows keeps its answer per URL while nothing it depends on changed: the second
+    request never opens the dataset; a new version written by another writer (here the Python API),
+    and a new tag, are seen by the very next request."""
+    from api_client import TOKEN, make_client
+
+    import pinlake.api.routes_tables as routes
+    from pinlake.datasets.dataset import Dataset
+    from pinlake.library.tag import tag_version
+
+    c = make_client(demo, token=TOKEN)
+    url = "/entities/health_images/objects/?limit=1000"
+    first = c.get(url)
+    assert first.status_code == 200 and first.json()
+    real = routes.pinned
+    monkeypatch.setattr(routes, "pinned", lambda *a: (_ for _ in ()).throw(AssertionError("opened again")))
+    again = c.get(url)
+    assert again.status_code == 200 and again.content == first.content  # answered without opening the dataset
+    assert c.get(url + "&skip=1").status_code == 500  # another URL is not answered from the first one's entry
+    monkeypatch.setattr(routes, "pinned", real)
+
+    ds = Dataset(demo / "library" / "health_images")
+    row = ds.get_data("objects", limit=1)[0]
+    ds.update_data("objects", [dict(row.model_dump(), category="changed-elsewhere")])
+    rows = {r["id"]: r["data"]["category"] for r in c.get(url).json()}
+    assert rows[row.id] == "changed-elsewhere"
+    tag_version(ds.path, ds.version, "before-next")
+    tagged = c.get(url + "&tag=before-next")
+    assert tagged.status_code == 200 and {r["id"]: r["data"]["category"] for r in tagged.json()}[row.id] == "changed-elsewhere"
+    ds.update_data("objects", [dict(row.model_dump(), category="newest")])
+    assert {r["id"]: r["data"]["category"] for r in c.get(url).json()}[row.id] == "newest"
+    assert {r["id"]: r["data"]["category"] for r in c.get(url + "&tag=before-next").json()}[row.id] == "changed-elsewhere"

@@ -10,17 +10,22 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, Query, Request
+from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pinlake.catalog.store import Catalog
 from pinlake.errors import NotFoundError, ValidationError
 from pinlake.library.connection import Library
 from pinlake.library.diff import diff_versions
+from pinlake.library.info import read_key
 from pinlake.library.lineage import lineage_of
 from pinlake.library.sql import sql as run_sql
 from pinlake.library.versions import ChannelState, channel_state, resolve, tags_of
@@ -58,10 +63,40 @@ class ApiState:
     extra: dict[str, Any] = field(default_factory=dict)
     #: the last ``GET /datasets/`` answer and the :func:`pinlake.library.info.listing_key` it was made at
     listing: tuple[Any, bytes] | None = None
+    #: recent answers of table reads: {url: (dataset's read key, JSON body)}, the newest last
+    reads: OrderedDict[str, tuple[Any, bytes]] = field(default_factory=OrderedDict)
+    reads_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def get_state(request: Request) -> ApiState:
     return request.app.state.pinlake
+
+
+#: answers of table reads kept (the least recently used goes first)
+READ_CACHE_SIZE = 512
+
+
+def cached_read(request: Request, dataset: str, make: Callable[[], Any]) -> Response:
+    """The JSON answer of a GET that reads dataset ``dataset`` only: the one made earlier for the same
+    URL while the dataset's :func:`pinlake.library.info.read_key` is unchanged, else ``make()``'s,
+    kept for the next request. Errors are raised as they come and never kept."""
+    state = get_state(request)
+    key = read_key(Library(state.library), dataset)
+    url = f"{request.url.path}?{request.url.query}"
+    if key is not None:
+        with state.reads_lock:
+            hit = state.reads.get(url)
+            if hit is not None and hit[0] == key:
+                state.reads.move_to_end(url)
+                return Response(hit[1], media_type="application/json")
+    body = _to_json(make())
+    if key is not None:  # the key was read before the data: a write in between only makes this entry never match
+        with state.reads_lock:
+            state.reads[url] = (key, body)
+            state.reads.move_to_end(url)
+            while len(state.reads) > READ_CACHE_SIZE:
+                state.reads.popitem(last=False)
+    return Response(body, media_type="application/json")
 
 
 # --- auth --------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, open_for_request, pinned, require_token
+from pinlake.api.deps import MAX_PAGE, ApiError, Pin, cached_read, get_state, open_for_request, pinned, require_token
 from pinlake.api.routes_media import bytes_response, guess_type
 from pinlake.api.rows import GROUP_SEGMENTS, WRITABLE_SEGMENTS, row_json, validate_rows
 
@@ -37,7 +37,7 @@ def _rows(ds: Any, table: str, **kwargs: Any) -> list[Any]:
 def _make_router(segment: str) -> APIRouter:
     router = APIRouter(prefix=f"/{segment}", tags=[segment])
 
-    @router.get("/{dataset}/{table}/", summary=f"Rows of a table of group {segment}")
+    @router.get("/{dataset}/{table}/", summary=f"Rows of a table of group {segment}", response_model=list[dict[str, Any]])
     def list_rows(
         request: Request,
         dataset: str = NAME,
@@ -47,22 +47,28 @@ def _make_router(segment: str) -> APIRouter:
         item_id: list[str] | None = Query(None, max_length=MAX_PAGE, description="Only rows of these items"),
         id: list[str] | None = Query(None, max_length=MAX_PAGE, description="Only these rows"),
         pin: Pin = Depends(),
-    ) -> list[dict[str, Any]]:
-        ds = pinned(request, dataset, pin)
-        _table_of(ds, segment, table)
-        rows = _rows(ds, table, limit=limit, skip=skip, item_ids=item_id, ids=id)
-        return [row_json(ds.name, table, r) for r in rows]
+    ) -> Any:
+        def make() -> list[dict[str, Any]]:
+            ds = pinned(request, dataset, pin)
+            _table_of(ds, segment, table)
+            rows = _rows(ds, table, limit=limit, skip=skip, item_ids=item_id, ids=id)
+            return [row_json(ds.name, table, r) for r in rows]
 
-    @router.get("/{dataset}/{table}/{id}", summary=f"One row of a table of group {segment}")
+        return cached_read(request, dataset, make)
+
+    @router.get("/{dataset}/{table}/{id}", summary=f"One row of a table of group {segment}", response_model=dict[str, Any])
     def get_row(
         request: Request, dataset: str = NAME, table: str = TABLE, id: str = Path(..., max_length=256), pin: Pin = Depends()
-    ) -> dict[str, Any]:
-        ds = pinned(request, dataset, pin)
-        _table_of(ds, segment, table)
-        rows = _rows(ds, table, ids=[id])
-        if not rows:
-            raise ApiError(404, f"table {table!r} of dataset {ds.name!r} has no row {id!r} at version {ds.version}")
-        return row_json(ds.name, table, rows[0])
+    ) -> Any:
+        def make() -> dict[str, Any]:
+            ds = pinned(request, dataset, pin)
+            _table_of(ds, segment, table)
+            rows = _rows(ds, table, ids=[id])
+            if not rows:
+                raise ApiError(404, f"table {table!r} of dataset {ds.name!r} has no row {id!r} at version {ds.version}")
+            return row_json(ds.name, table, rows[0])
+
+        return cached_read(request, dataset, make)
 
     if segment == "views":
 

@@ -11,6 +11,12 @@ summaries existed) is opened instead.
 (each dataset's ``summary.json``, ``preview.png`` and log folder, the library's folder and the
 catalog's publications), so any write, publish or new dataset changes it. It is None for a library
 on S3 (no folder times there): such a listing is never reused.
+
+:func:`read_key` says when a read of one dataset made earlier (rows of a table, at its latest
+version, a version number or a tag) is stale: it stats the ``latest_version_hint.json`` Lance
+rewrites (a new file, so a new inode) at every commit of the dataset's version log and of the
+catalog's ``tags``, ``publications`` and ``cleanups`` tables, so a new version, a tag, a channel move
+or a retention run changes it, however close together. None on S3, or when a table has no hint.
 """
 
 from __future__ import annotations
@@ -84,6 +90,33 @@ def summaries(library: Library) -> list[tuple[str, dict[str, Any] | None, Channe
             summary = None
         out.append((name, summary if isinstance(summary, dict) else None, channels.get(name, ChannelState())))
     return out
+
+
+#: the file Lance rewrites at each commit of a table (under ``<table>.lance/_versions/``)
+LANCE_HINT = "latest_version_hint.json"
+#: the catalog tables a read of one dataset depends on: tags (``?tag=``), channels, retention
+READ_CATALOG = ("tags", "publications", "cleanups")
+
+
+def read_key(library: Library, name: str) -> tuple[Any, ...] | None:
+    """A cheap fingerprint of what a read of dataset ``name`` depends on (module doc); None when it
+    cannot be had."""
+    root = library.path
+    if not isinstance(root, Path):
+        return None
+    key: list[tuple[int, int, int] | None] = []
+    for table in (os.path.join(root, name, LOG_NAME), *(os.path.join(root, CATALOG_DIR, f"{t}.lance") for t in READ_CATALOG)):
+        try:
+            st = os.stat(os.path.join(table, "_versions", LANCE_HINT))
+        except FileNotFoundError:
+            if table.endswith(LOG_NAME):
+                return None  # no dataset (or one without a hint): nothing to reuse
+            key.append(None)  # a catalog table not written yet
+            continue
+        except OSError:
+            return None
+        key.append((st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(key)
 
 
 def listing_key(library: Library) -> tuple[Any, ...] | None:
