@@ -13,13 +13,15 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_demo_with_a_failing_recipe_verbose(tmp_path):
+def test_demo_with_a_failing_recipe_verbose(prefect_server, tmp_path):
+    """On a running server (the session's: the temporary one is `test_demo_cli`'s case), a recipe that
+    raises fails the demo's flow run: --verbose shows the traceback and the run, one Error line."""
     reg = tmp_path / "recipes"
     reg.mkdir()
     (reg / "broken.py").write_text("import pinlake\n\n\n@pinlake.recipe()\ndef broken(client):\n    raise ValueError('the recipe broke')\n")
     (reg / "datasets.yaml").write_text("- name: broken\n  version: 1\n  description: x\n  script_location: ./broken.py\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PINLAKE_"))}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), COLUMNS="80", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
+    env.update(PREFECT_API_URL=prefect_server, PREFECT_HOME=os.environ["PREFECT_HOME"], COLUMNS="80")
     proc = subprocess.run(
         [
             sys.executable,
