@@ -171,3 +171,9 @@ def test_a_table_read_is_reused_until_the_dataset_or_its_tags_change(demo, monke
     ds.update_data("objects", [dict(row.model_dump(), category="newest")])
     assert {r["id"]: r["data"]["category"] for r in c.get(url).json()}[row.id] == "newest"
     assert {r["id"]: r["data"]["category"] for r in c.get(url + "&tag=before-next").json()}[row.id] == "changed-elsewhere"
+    from pinlake.library.connection import Library
+    from pinlake.library.info import read_key
+
+    assert read_key(Library(demo / "library"), "health_images") is not None
+    for name in ("../library", "..", "_catalog", "no_such_dataset"):  # never looked up outside the library's datasets
+        assert read_key(Library(demo / "library"), name) is None, name

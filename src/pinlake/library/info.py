@@ -13,8 +13,8 @@ catalog's publications), so any write, publish or new dataset changes it. It is 
 on S3 (no folder times there): such a listing is never reused.
 
 :func:`read_key` says when a read of one dataset made earlier (rows of a table, at its latest
-version, a version number or a tag) is stale: it stats the ``latest_version_hint.json`` Lance
-rewrites (a new file, so a new inode) at every commit of the dataset's version log and of the
+version, a version number or a tag) is stale: it reads the ``latest_version_hint.json`` Lance
+rewrites (the version it names, in a new file) at every commit of the dataset's version log and of the
 catalog's ``tags``, ``publications`` and ``cleanups`` tables, so a new version, a tag, a channel move
 or a retention run changes it, however close together. None on S3, or when a table has no hint.
 """
@@ -28,6 +28,7 @@ from typing import Any
 
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.versions import SUMMARY
+from pinlake.errors import PinlakeError
 from pinlake.layout import CATALOG_DIR, LOG_NAME
 from pinlake.library.connection import Library
 from pinlake.library.versions import ChannelState, channel_states
@@ -100,22 +101,26 @@ READ_CATALOG = ("tags", "publications", "cleanups")
 
 def read_key(library: Library, name: str) -> tuple[Any, ...] | None:
     """A cheap fingerprint of what a read of dataset ``name`` depends on (module doc); None when it
-    cannot be had."""
+    cannot be had (a name that is not a dataset's is never looked up)."""
     root = library.path
     if not isinstance(root, Path):
         return None
-    key: list[tuple[int, int, int] | None] = []
-    for table in (os.path.join(root, name, LOG_NAME), *(os.path.join(root, CATALOG_DIR, f"{t}.lance") for t in READ_CATALOG)):
+    try:
+        path = str(library.dataset_path(name))
+    except PinlakeError:
+        return None
+    key: list[tuple[bytes, int, int] | None] = []
+    for table in (os.path.join(path, LOG_NAME), *(os.path.join(root, CATALOG_DIR, f"{t}.lance") for t in READ_CATALOG)):
         try:
-            st = os.stat(os.path.join(table, "_versions", LANCE_HINT))
+            with open(os.path.join(table, "_versions", LANCE_HINT), "rb") as fh:
+                # the version it names, and the file: a dataset made again by the same name starts at 1
+                key.append((fh.read(256), os.fstat(fh.fileno()).st_ino, os.fstat(fh.fileno()).st_mtime_ns))
         except FileNotFoundError:
-            if table.endswith(LOG_NAME):
+            if table.startswith(path):
                 return None  # no dataset (or one without a hint): nothing to reuse
             key.append(None)  # a catalog table not written yet
-            continue
         except OSError:
             return None
-        key.append((st.st_ino, st.st_mtime_ns, st.st_size))
     return tuple(key)
 
 
