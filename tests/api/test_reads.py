@@ -177,3 +177,25 @@ def test_a_table_read_is_reused_until_the_dataset_or_its_tags_change(demo, monke
     assert read_key(Library(demo / "library"), "health_images") is not None
     for name in ("../library", "..", "_catalog", "no_such_dataset"):  # never looked up outside the library's datasets
         assert read_key(Library(demo / "library"), name) is None, name
+
+
+def test_kept_table_reads_stay_within_their_byte_budget(demo, monkeypatch):
+    """The answers kept are bounded in bytes (and count): the least recently used go first, an answer
+    over an eighth of the budget is not kept, and the count of bytes matches what is kept."""
+    from api_client import make_client
+
+    import pinlake.api.deps as deps
+
+    c = make_client(demo)
+    page = max(len(c.get(f"/entities/health_images/objects/?limit=4&skip={skip}").content) for skip in range(20))
+    c = make_client(demo)  # a fresh server: nothing kept yet
+    monkeypatch.setattr(deps, "READ_CACHE_BYTES", page * 10)  # room for about ten pages of 4 rows
+    state = c.app.state.pinlake
+    for skip in range(20):
+        assert c.get(f"/entities/health_images/objects/?limit=4&skip={skip}").status_code == 200
+    kept = list(state.reads.values())
+    assert 8 <= len(kept) < 20 and state.reads_bytes == sum(len(body) for _, body in kept) <= deps.READ_CACHE_BYTES
+    assert "/entities/health_images/objects/?limit=4&skip=19" in state.reads  # the newest stays
+    assert "/entities/health_images/objects/?limit=4&skip=0" not in state.reads  # the oldest went first
+    assert c.get("/entities/health_images/objects/?limit=1000").status_code == 200  # over an eighth: not kept
+    assert "/entities/health_images/objects/?limit=1000" not in state.reads

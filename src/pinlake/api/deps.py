@@ -66,14 +66,16 @@ class ApiState:
     #: recent answers of table reads: {url: (dataset's read key, JSON body)}, the newest last
     reads: OrderedDict[str, tuple[Any, bytes]] = field(default_factory=OrderedDict)
     reads_lock: threading.Lock = field(default_factory=threading.Lock)
+    reads_bytes: int = 0
 
 
 def get_state(request: Request) -> ApiState:
     return request.app.state.pinlake
 
 
-#: answers of table reads kept (the least recently used goes first)
+#: answers of table reads kept, and their bytes at most (the least recently used goes first)
 READ_CACHE_SIZE = 512
+READ_CACHE_BYTES = 64 * 1024 * 1024
 
 
 def cached_read(request: Request, dataset: str, make: Callable[[], Any]) -> Response:
@@ -90,12 +92,15 @@ def cached_read(request: Request, dataset: str, make: Callable[[], Any]) -> Resp
                 state.reads.move_to_end(url)
                 return Response(hit[1], media_type="application/json")
     body = _to_json(make())
-    if key is not None:  # the key was read before the data: a write in between only makes this entry never match
+    if (
+        key is not None and len(body) <= READ_CACHE_BYTES // 8
+    ):  # the key was read before the data: a write in between only makes this entry never match
         with state.reads_lock:
+            old = state.reads.pop(url, None)
+            state.reads_bytes += len(body) - (len(old[1]) if old else 0)
             state.reads[url] = (key, body)
-            state.reads.move_to_end(url)
-            while len(state.reads) > READ_CACHE_SIZE:
-                state.reads.popitem(last=False)
+            while len(state.reads) > READ_CACHE_SIZE or state.reads_bytes > READ_CACHE_BYTES:
+                state.reads_bytes -= len(state.reads.popitem(last=False)[1][1])
     return Response(body, media_type="application/json")
 
 
