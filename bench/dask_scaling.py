@@ -71,7 +71,12 @@ def started_clusters(runners: list[str], info: dict) -> Iterator[dict[str, objec
                 # no profiler in the workers: sys._current_frames() can deadlock CPython < 3.11.9 (cpython#106883)
                 with dask.config.set({"distributed.worker.profile.enabled": False}):
                     cluster = LocalCluster(
-                        n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40
+                        n_workers=workers,
+                        threads_per_worker=threads,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                        silence_logs=40,
                     )
                 client = Client(cluster, set_as_default=False)
                 clusters[name] = (cluster, client)
