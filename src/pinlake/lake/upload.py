@@ -193,51 +193,45 @@ def name_of(rel: str, prefix: str | None) -> str:
     return posixpath.join(prefix.strip("/"), rel) if prefix and prefix.strip("/") else rel
 
 
+def chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``values`` in lists of ``size`` (the last shorter), taken from the iterable lazily."""
+    chunk: list[Any] = []
+    for v in values:
+        chunk.append(v)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def repeated_names(roots: list[str | os.PathLike[str]], object_prefix: str | None) -> set[str]:
     """The object names that more than one file under ``roots`` would get (two roots holding the
     same relative path). A first walk keeps a 64-bit hash a file (8 MB for a million); only when
     hashes repeat does a second walk collect the names behind them."""
 
-    def hashes_of(rels: list[str]) -> np.ndarray:
-        return hash_strings(pa.array([name_of(r, object_prefix) for r in rels], pa.string()))
+    def named(rels: list[str]) -> pa.Array:
+        return pa.array([name_of(r, object_prefix) for r in rels], pa.string())
 
-    parts: list[np.ndarray] = []
-    chunk: list[str] = []
-    for _, rel in walk_files(roots):
-        chunk.append(rel)
-        if len(chunk) >= 65_536:
-            parts.append(hashes_of(chunk))
-            chunk = []
-    parts.append(hashes_of(chunk))
+    rels = (rel for _, rel in walk_files(roots))
+    parts = [hash_strings(named(c)) for c in chunks(rels, 65_536)]
+    if not parts:
+        return set()
     values, counts = np.unique(np.concatenate(parts), return_counts=True)
     twice = values[counts > 1]
     if not len(twice):
         return set()
     names: list[str] = []  # the names behind repeated hashes only
-
-    def keep(rels: list[str]) -> None:
-        names.extend(name_of(r, object_prefix) for r, k in zip(rels, np.isin(hashes_of(rels), twice).tolist()) if k)
-
-    chunk = []
-    for _, rel in walk_files(roots):
-        chunk.append(rel)
-        if len(chunk) >= 65_536:
-            keep(chunk)
-            chunk = []
-    keep(chunk)
+    for c in chunks((rel for _, rel in walk_files(roots)), 65_536):
+        batch = named(c)
+        names += batch.filter(pa.array(np.isin(hash_strings(batch), twice))).to_pylist()
     return duplicates(names)
 
 
 def folder_items(files: Iterable[tuple[str, str]], object_prefix: str | None) -> Iterator[UploadItem]:
     """One UploadItem a ``(path, relative name)``, lazily: made BATCH_ROWS at a time as the walk
     reaches them (their stat taken then)."""
-    chunk: list[tuple[str, str]] = []
-    for entry in files:
-        chunk.append(entry)
-        if len(chunk) >= BATCH_ROWS:
-            yield from local_items([p for p, _ in chunk], [None] * len(chunk), [name_of(r, object_prefix) for _, r in chunk])
-            chunk = []
-    if chunk:
+    for chunk in chunks(files, BATCH_ROWS):
         yield from local_items([p for p, _ in chunk], [None] * len(chunk), [name_of(r, object_prefix) for _, r in chunk])
 
 

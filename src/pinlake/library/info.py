@@ -114,7 +114,8 @@ def read_key(library: Library, name: str) -> tuple[Any, ...] | None:
         try:
             with open(os.path.join(table, "_versions", LANCE_HINT), "rb") as fh:
                 # the version it names, and the file: a dataset made again by the same name starts at 1
-                key.append((fh.read(256), os.fstat(fh.fileno()).st_ino, os.fstat(fh.fileno()).st_mtime_ns))
+                st = os.fstat(fh.fileno())
+                key.append((fh.read(256), st.st_ino, st.st_mtime_ns))
         except FileNotFoundError:
             if table.startswith(path):
                 return None  # no dataset (or one without a hint): nothing to reuse
