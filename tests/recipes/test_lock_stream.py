@@ -6,12 +6,14 @@ import hashlib
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pinlake
 from pinlake.lake.models import Data
+from pinlake.lake.query import key_columns
 from pinlake.recipes import lockfile as lockmod
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import RecipeError
@@ -30,7 +32,10 @@ def whole_selection_files(recipe: Path, lake) -> dict[str, bytes]:
     files = {}
     for split in sorted(selection):
         recs = {}
-        for i, r in enumerate(selection[split]):
+        items = selection[split]
+        if isinstance(items, pa.Table):  # a split given as a table: its keys, looked up one by one
+            items = items.select(key_columns(items.column_names)).to_pylist()
+        for i, r in enumerate(items):
             rec = record_of(resolve_resource(client.pinned_lake, split, i, r))
             recs[rec["object_name"]] = rec
         lines = [dump_line(rec) for rec in sorted(recs.values(), key=lambda x: (x["object_name"], x["version"]))]

@@ -9,18 +9,18 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from pinlake.errors import NotFoundError, ValidationError
+from pinlake.errors import InvalidQueryError, NoDataError, NotFoundError, ValidationError
 from pinlake.lake import query
 from pinlake.lake import tags as tagmod
 from pinlake.lake.bucket import bucket_items, read_uri
 from pinlake.lake.dask_ingest import ingest_on_dask
-from pinlake.lake.lance_tables import DATA, DATA_COLUMNS, OBJECTS, SOURCES, TAGS, Store, sql_in
+from pinlake.lake.lance_tables import DATA, DATA_COLUMNS, DATA_SCHEMA, OBJECTS, SOURCES, TAGS, Store, sql_in
 from pinlake.lake.models import Data, DataSource, ErrorManager, MultiData, Rows, Tag
 from pinlake.lake.processing import ProcessingResult, run
 from pinlake.lake.upload import Ingested, check_metadata_sizes, folder_items, ingest, local_items, repeated_names, walk_files
 from pinlake.lake.values import write_parquet
 from pinlake.runners.dask import check_runner
-from pinlake.storage import S3Path, is_uri
+from pinlake.storage import S3Path, is_uri, take_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     from lance.dataset import Version
@@ -321,6 +321,59 @@ class Lake:
             all_versions=all_versions,
         )
         return query.select(self._store, flt, limit=limit, offset=offset, order_by=order_by, **scan)
+
+    def select(
+        self,
+        where: str | None = None,
+        *,
+        columns: list[str] | None = None,
+        tags: str | Tag | Sequence[str | Tag] | None = None,
+        intersect_tags: bool = False,
+        object_names: list[str] | None = None,
+        order_by: list[str] | str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        all_versions: bool = False,
+    ) -> pa.Table:
+        """The data rows matching ``where`` (a SQL predicate over the data columns) as one Arrow table.
+
+        The columnar twin of :meth:`list_data`: no Python object per row, only ``columns`` read
+        (default: all). Latest versions unless ``all_versions``; ordered by (object_name, version)
+        unless ``order_by`` says otherwise (``[]``: scan order, the cheapest). A lake without data
+        gives an empty table. Example: ``lake.select("width > 100", columns=["id", "object_name"])``.
+        """
+        unknown = [c for c in columns or [] if c not in DATA_COLUMNS]
+        if unknown:
+            raise InvalidQueryError(f"no data column {unknown[0]!r}", hint=f"Select some of: {', '.join(DATA_COLUMNS)}.")
+        try:
+            return self.select_rows(
+                limit,
+                offset,
+                order_by,
+                tags,
+                intersect_tags,
+                None,
+                object_names,
+                where,
+                None,
+                all_versions,
+                columns=columns,
+            )
+        except NoDataError:
+            return DATA_SCHEMA.empty_table().select(columns or DATA_COLUMNS)
+
+    def key_scan(self, by: list[str]) -> pa.RecordBatchReader:
+        """The data table streamed for a join on the key columns ``by`` (``["id"]``, ``["object_name",
+        "version"]`` or ``["object_name"]``: latest rows): those columns, ``object_name``,
+        ``version`` and ``_rowid``. See :func:`pinlake.lake.query.key_scan`."""
+        return query.key_scan(self._store.open_or_none(DATA), by)
+
+    def rows_by_rowid(self, row_ids: list[int], columns: list[str] | None = None) -> pa.Table:
+        """The data rows with these row ids (from :meth:`match`, or a scan with ``_rowid``), in that order."""
+        ds = self._store.open_or_none(DATA)
+        if ds is None:
+            raise NoDataError("the lake holds no data", hint="Upload some with `pinlake lake upload FILES…`.")
+        return take_rows(ds, row_ids, columns=columns)
 
     def count(self, q: str | None = None, all_versions: bool = False) -> int:
         ds = self._store.open_or_none(DATA)

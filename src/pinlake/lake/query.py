@@ -10,7 +10,7 @@ import pyarrow as pa
 from lance.dataset import ColumnOrdering
 
 from pinlake.errors import InvalidQueryError, NoDataError, NotFoundError
-from pinlake.lake.lance_tables import DATA, DATA_COLUMNS, Store, sql_in, sql_str
+from pinlake.lake.lance_tables import DATA, DATA_COLUMNS, DATA_SCHEMA, Store, sql_in, sql_str
 
 FORBIDDEN = re.compile(
     r"\b(drop|delete|insert|update|create|alter|truncate|attach|detach|copy|grant|revoke|merge|"
@@ -102,15 +102,22 @@ def select(
         raise NoDataError("the lake holds no data", hint="Upload some with `pinlake lake upload FILES…`.")
     if limit is not None and limit < 0 or offset is not None and offset < 0:
         raise InvalidQueryError("limit and offset must be >= 0", hint="Try limit=100, offset=0.")
+    order = orderings(order_by)
+    wanted = columns or DATA_COLUMNS
+    if limit == 0:  # Lance 14 aborts a sorted scan with limit 0
+        empty = ds.schema.empty_table().select(wanted)
+        return empty.append_column("_rowid", pa.array([], pa.uint64())) if with_row_id else empty
+    extra = [o.column_name for o in order if o.column_name not in wanted]  # Lance sorts only by scanned columns
     try:
-        return ds.to_table(
-            columns=columns or DATA_COLUMNS,
+        table = ds.to_table(
+            columns=[*wanted, *extra],
             filter=filter,
             limit=limit,
             offset=offset,
-            order_by=orderings(order_by),
+            order_by=order,
             with_row_id=with_row_id,
         )
+        return table.drop_columns(extra) if extra else table
     except InvalidQueryError:
         raise
     except Exception as exc:  # noqa: BLE001 - Lance raises ValueError/LanceError on a bad predicate
@@ -140,3 +147,23 @@ def find_rows(store: Store, *, filename: str | None, object_name: str | None, id
             f"several data match {key}={value!r}", hint="Find by object_name= or id= instead; filenames can repeat across folders."
         )
     return rows[0]
+
+
+def key_columns(names: list[str]) -> list[str]:
+    """The columns that name a data row among ``names``: ``id`` (any version), else
+    ``object_name`` and ``version``, else ``object_name`` (its latest version)."""
+    if "id" in names:
+        return ["id"]
+    if "version" in names:
+        return ["object_name", "version"]
+    return ["object_name"]
+
+
+def key_scan(ds: Any, by: list[str]) -> pa.RecordBatchReader:
+    """A streamed scan of the data table for a join on ``by`` (see :func:`key_columns`): the key
+    columns, ``object_name``, ``version`` and ``_rowid``; only latest rows when keyed by object name."""
+    scan = list(dict.fromkeys([*by, "object_name", "version"]))
+    flt = "is_latest = true" if by == ["object_name"] else None
+    if ds is None:
+        return pa.RecordBatchReader.from_batches(pa.schema([*(DATA_SCHEMA.field(c) for c in scan), pa.field("_rowid", pa.uint64())]), [])
+    return ds.scanner(columns=scan, filter=flt, with_row_id=True).to_reader()

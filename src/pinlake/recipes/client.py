@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
+
 from pinlake.errors import NoDataError, NotFoundError
 from pinlake.lake.lake import Lake
 from pinlake.lake.models import Data, MultiData
@@ -72,6 +74,12 @@ class ReadOnlyLakeClient:
     def list_data(self, **kwargs: Any) -> MultiData:
         """``Lake.list_data`` at the pinned version; an empty lake gives an empty list."""
         return self._list(**kwargs)
+
+    def select(self, where: str | None = None, **kwargs: Any) -> pa.Table:
+        """``Lake.select`` at the pinned version: the matching rows as one Arrow table (no Python
+        object per row). A split of the recipe's result may be such a table, or any table with an
+        ``id`` (or ``object_name``) column: ``client.select("width > 100", columns=["id", "object_name"])``."""
+        return self._lake.select(where, **kwargs)
 
     def _list(self, **kwargs: Any) -> MultiData:
         try:

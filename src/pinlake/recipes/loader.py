@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from pinlake.errors import NotFoundError, PinlakeError
 from pinlake.lake.models import Data
+from pinlake.lake.query import key_columns
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.decorator import RecipeSpec, get_spec
 from pinlake.recipes.errors import RecipeError
@@ -77,7 +81,7 @@ def load_recipe(path: str | os.PathLike[str], name: str | None = None) -> Loaded
     return LoadedRecipe(path, found[0], hashlib.sha256(source).hexdigest())
 
 
-def run_recipe(loaded: LoadedRecipe, client: ReadOnlyLakeClient) -> dict[str, list[Any]]:
+def run_recipe(loaded: LoadedRecipe, client: ReadOnlyLakeClient) -> dict[str, list[Any] | pa.Table]:
     """Call the recipe; any exception becomes a RecipeError carrying the recipe's own traceback."""
     try:
         result = loaded.spec.fn(client)
@@ -92,18 +96,73 @@ def run_recipe(loaded: LoadedRecipe, client: ReadOnlyLakeClient) -> dict[str, li
     return check_shape(loaded, result)
 
 
-def check_shape(loaded: LoadedRecipe, result: Any) -> dict[str, list[Any]]:
+def as_table(resources: Any) -> pa.Table | None:
+    """``resources`` as one Arrow table when it is columnar: a pyarrow Table, RecordBatch or
+    RecordBatchReader, or anything that exports an Arrow stream (a DuckDB relation, a pandas or
+    polars frame); else None."""
+    if isinstance(resources, pa.Table):
+        return resources
+    if isinstance(resources, pa.RecordBatch):
+        return pa.Table.from_batches([resources])
+    if isinstance(resources, pa.RecordBatchReader):
+        return resources.read_all()
+    if hasattr(resources, "__arrow_c_stream__"):
+        return pa.RecordBatchReader.from_stream(resources).read_all()
+    return None
+
+
+def check_table(where: str, split: str, table: pa.Table, allow_empty: bool) -> pa.Table:
+    """The key columns of a split given as a table: ``id``, else ``object_name`` (+ ``version``)."""
+    names = table.column_names
+    if "id" not in names and "object_name" not in names:
+        raise RecipeError(
+            f"{where}: split {split!r} is a table without an 'id' or 'object_name' column (columns: {', '.join(names) or 'none'})",
+            hint="Select the key with the rows: client.select(..., columns=['id', 'object_name']).",
+        )
+    if not table.num_rows and not allow_empty:
+        raise RecipeError(
+            f"{where}: split {split!r} is empty", hint="Select resources for it, drop it, or use @pinlake.recipe(allow_empty=True)."
+        )
+    key = key_columns(names)
+    cols = []
+    for c in key:
+        col = table.column(c)
+        if col.null_count:
+            i = pc.index(pc.is_null(col), True).as_py()
+            raise RecipeError(f"{where}: split {split!r}[{i}] has no {c}", hint=f"Every row of a split's table needs its {c}.")
+        kind = (
+            pa.types.is_integer(col.type)
+            if c == "version"
+            else pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_string_view(col.type)
+        )
+        if not kind:
+            raise RecipeError(
+                f"{where}: split {split!r}: column {c!r} is {col.type}, not {'an integer' if c == 'version' else 'string'}",
+                hint=f"Return the lake's {c} values, e.g. from client.select(columns=[{c!r}]).",
+            )
+        cols.append(col.cast(pa.int32() if c == "version" else pa.string()))
+    return pa.table(dict(zip(key, cols)))
+
+
+def check_shape(loaded: LoadedRecipe, result: Any) -> dict[str, list[Any] | pa.Table]:
     where = f"recipe {loaded.name!r} ({loaded.path})"
     if not isinstance(result, dict):
         raise RecipeError(f"{where} returned {type(result).__name__}, not a dict {{split: [resources]}}", hint=TEMPLATE)
     if not result and not loaded.spec.allow_empty:
         raise RecipeError(f"{where} returned no splits", hint="Return e.g. {'train': [...]}, or use @pinlake.recipe(allow_empty=True).")
-    out: dict[str, list[Any]] = {}
+    out: dict[str, list[Any] | pa.Table] = {}
     for split, resources in result.items():
         if not isinstance(split, str) or not SPLIT_RE.match(split):
             raise RecipeError(f"{where}: split name {split!r} is not valid", hint="Use letters, digits, '_' and '-' (e.g. 'train').")
+        table = as_table(resources)
+        if table is not None:
+            out[split] = check_table(where, split, table, loaded.spec.allow_empty)
+            continue
         if isinstance(resources, (str, bytes, dict)) or not hasattr(resources, "__iter__"):
-            raise RecipeError(f"{where}: split {split!r} must be a list of resources, got {type(resources).__name__}")
+            raise RecipeError(
+                f"{where}: split {split!r} must be a list of resources or a table, got {type(resources).__name__}",
+                hint="Return a list of lake Data, or a table with an 'id' column (client.select(...)).",
+            )
         items = list(resources)
         if not items and not loaded.spec.allow_empty:
             raise RecipeError(
@@ -131,4 +190,4 @@ def resolve_resource(lake: Any, split: str, index: int, r: Any) -> dict[str, Any
         raise RecipeError(f"split {split!r}[{index}]: {exc.message}", hint="Recipes may only return resources of the lake.") from None
 
 
-__all__ = ["LoadedRecipe", "load_recipe", "run_recipe", "check_shape", "resolve_resource"]
+__all__ = ["LoadedRecipe", "load_recipe", "run_recipe", "check_shape", "check_table", "as_table", "resolve_resource"]

@@ -18,9 +18,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from pinlake.errors import NotFoundError
 from pinlake.lake.lake import Lake
 from pinlake.lake.models import Data
+from pinlake.lake.query import key_columns
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import LockfileError, RecipeError
 from pinlake.recipes.loader import load_recipe, resolve_resource, run_recipe
@@ -101,10 +105,10 @@ class LockResult:
 LINES_CHUNK = 1024
 
 
-def _split_entries(split: str, items: list[Any], lake: Any, owner: dict[str, str], disjoint: bool) -> tuple[list[str], list[Any]]:
-    """(object names, entries) of one split in the recipe's order, with the duplicate and overlap
-    checks. An entry is a Data of a listing (its row stays in the listing's Arrow table) or the
-    resolved row dict of any other resource."""
+def _split_entries(split: str, items: list[Any], lake: Any) -> tuple[list[str], list[Any]]:
+    """(object names, entries) of one split given as a list, in the recipe's order. An entry is a
+    Data of a listing (its row stays in the listing's Arrow table) or the resolved row dict of any
+    other resource."""
     names: list[str] = []
     entries: list[Any] = []
     for i, r in enumerate(items):
@@ -114,21 +118,110 @@ def _split_entries(split: str, items: list[Any], lake: Any, owner: dict[str, str
         else:
             entry = resolve_resource(lake, split, i, r)
             name = entry["object_name"]
-        prev = owner.get(name)
-        if prev == split:
-            raise RecipeError(
-                f"resource {name!r} appears twice in split {split!r}",
-                hint="Return each resource once per split (deduplicate by object_name).",
-            )
-        if disjoint and prev is not None:
-            raise RecipeError(
-                f"resource {name!r} is in split {prev!r} and in split {split!r}",
-                hint="Splits are disjoint by default; fix the selection or use @pinlake.recipe(disjoint=False).",
-            )
-        owner[name] = split
         names.append(name)
         entries.append(entry)
     return names, entries
+
+
+#: DuckDB's memory for a lock's joins, checks and orderings (beyond it, it spills to the staging directory)
+LOCK_MEMORY = "128MB"
+DISJOINT_HINT = "Splits are disjoint by default; fix the selection or use @pinlake.recipe(disjoint=False)."
+
+
+class SplitNames:
+    """The object names of a lock's splits, joined, checked and ordered in one DuckDB connection.
+
+    A split given as a table is joined to the pinned lake's data table (streamed, see
+    :meth:`Lake.key_scan`); a split given as a list brings its names. Each split's ``m`` table
+    (``pos`` in the recipe's order, ``object_name``, ``_rowid``) lives in DuckDB under
+    :data:`LOCK_MEMORY` and spills to ``spill`` beyond it, as do the names of the splits before
+    (``seen``, for the disjoint check): the lock's memory does not grow with the selection.
+    """
+
+    def __init__(self, lake: Any, spill: Path, disjoint: bool) -> None:
+        import duckdb
+
+        self.lake = lake
+        self.disjoint = disjoint
+        self.con = duckdb.connect(config={"memory_limit": LOCK_MEMORY, "temp_directory": str(spill), "preserve_insertion_order": False})
+        self.con.execute("CREATE TABLE seen (split VARCHAR, object_name VARCHAR)")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def add_table(self, split: str, keys: pa.Table) -> int:
+        """Join a split given as a table to the lake; a key that names no lake row is an error naming its row."""
+        by = key_columns(keys.column_names)
+        keyed = pa.table({c: keys.column(c) for c in by} | {"pos": pa.array(np.arange(keys.num_rows, dtype=np.int64))})
+        self.con.register("k", keyed)
+        self.con.register("l", self.lake.key_scan(by))
+        on = " AND ".join(f"k.{c} = l.{c}" for c in by)
+        self.con.execute(f"CREATE OR REPLACE TABLE m AS SELECT k.pos, l.object_name, l._rowid FROM k LEFT JOIN l ON {on}")  # noqa: S608 - fixed names
+        self.con.unregister("k")
+        self.con.unregister("l")
+        missing, first = self.one("SELECT count(*), min(pos) FROM m WHERE object_name IS NULL")
+        if missing:
+            key = ", ".join(f"{c}={keys.column(c)[first].as_py()!r}" for c in by)
+            more = f" ({missing} rows name nothing)" if missing > 1 else ""
+            raise RecipeError(
+                f"split {split!r}[{first}]: no data with {key} in the lake at version {self.lake.version}{more}",
+                hint="Recipes may only return resources of the lake: select them with client.select(...).",
+            )
+        return self.check(split)
+
+    def add_names(self, split: str, names: list[str]) -> int:
+        """A split given as a list: its resources' object names in the recipe's order."""
+        self.con.register(
+            "k", pa.table({"pos": pa.array(np.arange(len(names), dtype=np.int64)), "object_name": pa.array(names, pa.string())})
+        )
+        self.con.execute("CREATE OR REPLACE TABLE m AS SELECT pos, object_name, NULL::UBIGINT AS _rowid FROM k")
+        self.con.unregister("k")
+        return self.check(split)
+
+    def one(self, sql: str) -> tuple[Any, ...]:
+        """The one row of ``sql`` (an aggregate, or ``LIMIT 1`` over rows known to exist)."""
+        (row,) = self.con.execute(sql).fetchall()
+        return tuple(row)
+
+    def check(self, split: str) -> int:
+        """Once per split, and (``disjoint``) in one split only: the offence at the smallest
+        position (the recipe's order) is reported. Returns the split's size."""
+        count, distinct = self.one("SELECT count(*), count(DISTINCT object_name) FROM m")
+        offences: list[tuple[int, str, str]] = []
+        if distinct < count:
+            pos, name = self.one(
+                "SELECT m.pos, m.object_name FROM m JOIN (SELECT object_name, min(pos) AS first FROM m GROUP BY object_name "
+                "HAVING count(*) > 1) d USING (object_name) WHERE m.pos > d.first ORDER BY m.pos LIMIT 1"
+            )
+            offences.append(
+                (
+                    pos,
+                    f"resource {name!r} appears twice in split {split!r}",
+                    "Return each resource once per split (deduplicate by object_name).",
+                )
+            )
+        if self.disjoint:
+            hits = self.con.execute(
+                "SELECT m.pos, m.object_name, s.split FROM m JOIN seen s USING (object_name) ORDER BY m.pos, s.split LIMIT 1"
+            ).fetchall()
+            for pos, name, prev in hits:
+                offences.append((pos, f"resource {name!r} is in split {prev!r} and in split {split!r}", DISJOINT_HINT))
+        if offences:
+            _, message, hint = min(offences)
+            raise RecipeError(message, hint=hint)
+        return int(count)
+
+    def ordered(self, column: str, size: int) -> Iterator[list[int]]:
+        """``column`` (``pos`` or ``_rowid``) of the current split by object name, ``size`` at a time."""
+        reader = self.con.sql(f"SELECT {column} FROM m ORDER BY object_name").to_arrow_reader(size)  # noqa: S608 - pos or _rowid
+        for batch in reader:
+            yield batch.column(0).to_pylist()
+
+    def done(self, split: str) -> None:
+        """Keep the split's names for the disjoint check of the splits after it."""
+        if self.disjoint:
+            self.con.execute("INSERT INTO seen SELECT ?, object_name FROM m", [split])
+        self.con.execute("DROP TABLE m")
 
 
 def _chunk_lines(entries: list[Any]) -> list[str]:
@@ -151,24 +244,50 @@ def _chunk_lines(entries: list[Any]) -> list[str]:
     return [dump_line(record_of(rec)) for rec in recs]
 
 
-def write_lock_files(selection: dict[str, list[Any]], lake: Any, disjoint: bool, folder: Path) -> dict[str, int]:
+def _row_lines(lake: Any, row_ids: list[int]) -> list[str]:
+    """The canonical lines of the lake rows with these row ids, in that order."""
+    rows = lake.rows_by_rowid(row_ids, list(LOCK_KEYS)).to_pylist()
+    for row in rows:
+        raw = row["metadata"]
+        row["metadata"] = json.loads(raw) if raw else {}
+    return [dump_line(record_of(row)) for row in rows]
+
+
+#: lake rows taken by row id at a time for a split given as a table
+TAKE_CHUNK = 8192
+
+
+def write_lock_files(selection: dict[str, list[Any] | pa.Table], lake: Any, disjoint: bool, folder: Path) -> dict[str, int]:
     """Write ``resources.<split>.jsonl`` of a selection into ``folder``; returns {split: lines}.
 
     Rows are sorted by (object_name, version): object names are unique in a split (checked), so
-    by object name. Lines are made and written :data:`LINES_CHUNK` at a time; a listing's rows stay
-    in its Arrow table until their chunk.
+    by object name. The names are checked and ordered in DuckDB (:class:`SplitNames`). A split
+    given as a list is written :data:`LINES_CHUNK` lines at a time (a listing's rows stay in its
+    Arrow table until their chunk); a split given as a table is joined to the lake once and its
+    rows taken by row id :data:`TAKE_CHUNK` at a time: no Python object per resource until its
+    line is made.
     """
-    owner: dict[str, str] = {}
     counts: dict[str, int] = {}
-    for split in sorted(selection):
-        names, entries = _split_entries(split, selection[split], lake, owner, disjoint)
-        order = sorted(range(len(names)), key=names.__getitem__)
-        del names
-        with open(folder / resource_file(split), "wb") as fh:
-            for k in range(0, len(order), LINES_CHUNK):
-                lines = _chunk_lines([entries[j] for j in order[k : k + LINES_CHUNK]])
-                fh.write("".join(line + "\n" for line in lines).encode())
-        counts[split] = len(order)
+    spill = Path(tempfile.mkdtemp(prefix=".spill-", dir=folder))
+    names = SplitNames(lake, spill, disjoint)
+    try:
+        for split in sorted(selection):
+            items = selection[split]
+            with open(folder / resource_file(split), "wb") as fh:
+                if isinstance(items, pa.Table):
+                    counts[split] = names.add_table(split, items)
+                    for row_ids in names.ordered("_rowid", TAKE_CHUNK):
+                        fh.write("".join(line + "\n" for line in _row_lines(lake, row_ids)).encode())
+                else:
+                    object_names, entries = _split_entries(split, items, lake)
+                    counts[split] = names.add_names(split, object_names)
+                    del object_names
+                    for order in names.ordered("pos", LINES_CHUNK):
+                        fh.write("".join(line + "\n" for line in _chunk_lines([entries[j] for j in order])).encode())
+            names.done(split)
+    finally:
+        names.close()
+        shutil.rmtree(spill, ignore_errors=True)
     return counts
 
 
