@@ -9,6 +9,9 @@ peak RSS) and timed from here:
 - ``pinlake ingest`` (a fresh library, ``--local``): the streamed folder ingest, one commit;
 - the same command again: nothing changed (the state cache settles every file);
 - after 1,000 files changed (or N/100), the same command again;
+- ``pinlake datasets lock`` of every image, with a recipe that selects in columns
+  (``bench/scale_recipe.py``) and with its ``list_data`` twin, then ``pinlake build --lock`` of it
+  (``bench/scale_item.py``: an image and its boxes, none in these files);
 - ``dvc add`` of a copy of the folder (hard links) in a fresh ``dvc init --no-scm`` workspace, then
   ``dvc add`` after the same change. A dvc step that passes ``--dvc-timeout`` is stopped and
   reported as a bound (``> T``).
@@ -76,6 +79,7 @@ def run(n: int, work: Path, dvc_timeout: float, data_dir: Path | None = None, in
     rows.append(("pinlake ingest, nothing changed", *measure(ingest, pin_dir)))
     k = change(pin_dir / "images", n)
     rows.append((f"pinlake ingest, {k} changed", *measure(ingest, pin_dir)))
+    rows.extend(lock_and_build(pin_dir))
 
     python, why = ensure("dvc", install=install)
     if python is None:
@@ -91,6 +95,48 @@ def run(n: int, work: Path, dvc_timeout: float, data_dir: Path | None = None, in
     if first[2]:
         change(dvc_dir / "images", n)
         rows.append((f"dvc add, {k} changed", *measure([dvc, "add", "-q", "images"], dvc_dir, dvc_timeout)))
+    return rows
+
+
+def lock_and_build(pin_dir: Path) -> list[tuple[str, float, float, bool]]:
+    """Lock every image of the lake (``bench/scale_recipe.py``, columnar: ``client.select``, a split is
+    a table of ids; and its ``list_data`` twin, the before) and build the columnar lock (``bench/scale_item.py``)."""
+    rows = []
+    for label, recipe in (("lock, list_data recipe", "scale_list_recipe.py"), ("lock, select recipe", "scale_recipe.py")):
+        out = pin_dir / f"lock-{recipe[:-3]}"
+        shutil.rmtree(out, ignore_errors=True)
+        lock = [
+            sys.executable,
+            "-m",
+            "pinlake",
+            "datasets",
+            "lock",
+            "--file",
+            str(REPO / "bench" / recipe),
+            "--out",
+            str(out),
+            "--library",
+            "library",
+        ]
+        rows.append((f"pinlake {label}", *measure(lock, pin_dir)))
+    item = f"{REPO / 'bench' / 'scale_item.py'}:ScaleItem"
+    build = [
+        sys.executable,
+        "-m",
+        "pinlake",
+        "build",
+        "--lock",
+        str(out),
+        "--name",
+        "scale",
+        "--item",
+        item,
+        "--mode",
+        "overwrite",
+        "--library",
+        "library",
+    ]
+    rows.append(("pinlake build of that lock", *measure(build, pin_dir)))
     return rows
 
 

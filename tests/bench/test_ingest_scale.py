@@ -21,6 +21,11 @@ def test_ingest_scale_smoke(tmp_path: Path) -> None:
     steps = {step: (secs, mb, done) for step, secs, mb, done in rows}
     assert steps["pinlake ingest"][2] and steps["pinlake ingest"][1] > 10
     assert steps["pinlake ingest, nothing changed"][2] and "pinlake ingest, 20 changed" in steps
+    assert all(steps[f"pinlake {s}"][2] for s in ("lock, list_data recipe", "lock, select recipe", "build of that lock"))
+    work = tmp_path / "work" / "n2000" / "pinlake"
+    # the columnar recipe and its list twin lock the same lines (the same hash)
+    locks = [json.loads((work / d / "lock.json").read_text()) for d in ("lock-scale_list_recipe", "lock-scale_recipe")]
+    assert locks[0]["hash"] == locks[1]["hash"] and locks[0]["splits"] == {"test": 400, "train": 1600}
     # what the runs left: 2,000 resources, 20 of them in a second version, one lake version per changing run
     lib = tmp_path / "work" / "n2000" / "pinlake" / "library"
     out = subprocess.run(
