@@ -29,7 +29,6 @@ from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import LockfileError, RecipeError
 from pinlake.recipes.loader import load_recipe, resolve_resource, run_recipe
 from pinlake.storage import AnyPath, S3Path, is_uri, location
-from pinlake.util.sqltext import sql_in
 
 LOCK_KEYS = ("id", "object_name", "version", "sha256", "size", "media_type", "width", "height", "tags", "metadata", "uri")
 MANIFEST = "lock.json"
@@ -562,29 +561,31 @@ def line_column(lock: Lock, field: Callable[[str], str]) -> Any:
     return pa.chunked_array(parts, pa.string()).combine_chunks()
 
 
-def check_in_lake(lock: Lock, lake: Lake, chunk: int = 1000) -> None:
+def check_in_lake(lock: Lock, lake: Lake) -> None:
     """Every locked resource version must still be in the lake (by id): one columnar check.
 
-    The locked ids are gathered as Arrow strings (the lines are streamed); the lines are read again
-    to name the missing resources only when some are missing.
+    The locked ids are gathered as Arrow strings (the lines are streamed) and anti-joined in DuckDB
+    (within :data:`LOCK_MEMORY`, spilling beyond) to a streamed scan of the lake's ids; the lines
+    are read again to name the missing resources only when some are missing.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import tempfile
+
+    import duckdb
 
     wanted = line_column(lock, id_of)
     if not len(wanted):
         return
-    ds = lake.store.open_or_none("data")
-    if ds is None:
-        present = pa.array([], pa.string())
-    elif len(wanted) <= chunk:
-        present = ds.to_table(columns=["id"], filter=sql_in("id", sorted(set(wanted.to_pylist()))))["id"].combine_chunks()
-    else:  # large lock: one scan of the id column
-        present = ds.to_table(columns=["id"])["id"].combine_chunks()
-    gone = pc.invert(pc.is_in(wanted, value_set=present))
-    if not pc.any(gone).as_py():
+    spill = tempfile.mkdtemp(prefix="pinlake-check-")
+    con = duckdb.connect(config={"memory_limit": LOCK_MEMORY, "temp_directory": spill, "preserve_insertion_order": False})
+    try:
+        con.register("w", pa.table({"id": wanted, "pos": pa.array(np.arange(len(wanted), dtype=np.int64))}))
+        con.register("l", lake.key_scan(["id"]))
+        at = {pos for (pos,) in con.execute("SELECT w.pos FROM w ANTI JOIN l ON w.id = l.id").fetchall()}
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+    if not at:
         return
-    at = set(pc.indices_nonzero(gone).to_pylist())
     missing = [f"{object_name_of(line)} (id {id_of(line)})" for k, (_, _, line) in enumerate(lock.lines()) if k in at]
     shown = ", ".join(missing[:20]) + (f" … and {len(missing) - 20} more" if len(missing) > 20 else "")
     raise LockfileError(
