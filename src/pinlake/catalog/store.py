@@ -22,10 +22,10 @@ several writers at once never duplicate or lose rows. Rows are never updated: de
 (orphan, removed) are computed when reading.
 
 Reads by dataset stay cheap as the history grows: an append reads only the keys of the dataset and
-versions it appends, and a table gets a Lance BTREE index on ``dataset`` when its fragments are
-merged: by an append (every ``CATALOG_FRAGMENTS`` appends) once it has ``INDEX_ROWS`` rows, by
-``pinlake maintain`` whatever its size. Each later merge brings the index up to date; rows appended
-since are scanned as they are.
+versions it appends, and a table gets Lance BTREE indexes on ``dataset`` and on its key's version
+number when its fragments are merged: by an append (every ``CATALOG_FRAGMENTS`` appends) once it
+has ``INDEX_ROWS`` rows, by ``pinlake maintain`` whatever its size. Each later merge brings the
+indexes up to date; rows appended since are scanned as they are.
 """
 
 from __future__ import annotations
@@ -165,9 +165,20 @@ KEYS: dict[str, tuple[str, ...]] = {
 
 #: fragments of a catalog table before an append compacts it (Lance ``compact_files``)
 CATALOG_FRAGMENTS = 32
-#: rows of a catalog table from which it gets a BTREE index on ``dataset`` (module doc)
-INDEX_ROWS = 10_000
+#: rows of a catalog table from which it gets its BTREE indexes (module doc)
+INDEX_ROWS = 1_000
 INDEX_NAME = "dataset_idx"
+
+
+def index_columns(table: str) -> dict[str, str]:
+    """{index name: column} of a catalog table: ``dataset``, and the version number of its key
+    (``version`` or ``dataset_version``), so that a read of a few versions of one dataset is an
+    index lookup even when the catalog holds one dataset only."""
+    out = {INDEX_NAME: "dataset"}
+    for column in ("version", "dataset_version"):
+        if column in KEYS.get(table, ()):
+            out[f"{column}_idx"] = column
+    return out
 
 
 def dumps(obj: Any) -> str:
@@ -277,16 +288,22 @@ class Catalog:
         return len(rows)
 
     def index(self, table: str, min_rows: int | None = None) -> bool:
-        """Create the ``dataset`` index of a table of at least ``min_rows`` rows (default
-        ``INDEX_ROWS``), or bring the one it has up to date (call with the catalog lock held); True when it wrote one."""
+        """Create the indexes of a table (:func:`index_columns`) once it has at least ``min_rows``
+        rows (default ``INDEX_ROWS``), or bring those it has up to date (call with the catalog lock
+        held); True when it wrote one."""
         if not self.exists(table):
             return False
         ds = lance_dataset(self.uri(table))
-        if any(ix.name == INDEX_NAME for ix in ds.describe_indices()):
-            ds.optimize.optimize_indices(index_names=[INDEX_NAME])
-        elif ds.count_rows() >= max(1, INDEX_ROWS if min_rows is None else min_rows):
-            ds.create_scalar_index("dataset", "BTREE", name=INDEX_NAME)
-        else:
+        have = {ix.name for ix in ds.describe_indices()}
+        wanted = index_columns(table)
+        if have & wanted.keys():
+            ds.optimize.optimize_indices(index_names=sorted(have & wanted.keys()))
+            ds = lance_dataset(self.uri(table))
+        missing = {name: column for name, column in wanted.items() if name not in have}
+        if missing and ds.count_rows() >= max(1, INDEX_ROWS if min_rows is None else min_rows):
+            for name, column in missing.items():
+                ds.create_scalar_index(column, "BTREE", name=name)
+        elif not have & wanted.keys():
             return False
         commit_point(f"catalog {table} indexed")
         return True
