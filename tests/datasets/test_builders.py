@@ -210,13 +210,29 @@ class TinyBuilder(DatasetBuilder):
             yield sample
 
 
-def test_custom_builder_streams(tmp_path):
+def test_custom_builder_streams(tmp_path, monkeypatch):
+    from pinlake.datasets import tables
+
+    monkeypatch.setattr(tables, "FRAGMENT_ROWS", 10)
     ds = TinyBuilder(tmp_path / "lib" / "tiny", 50).build(flush_every_n_samples=7)
     assert ds.num_items == 50 and ds.num_rows("bbox") == 50
     assert ds.splits() == {"train": 33, "val": 17}
     assert lance.dataset(table_uri(ds.path, "bbox")).version == 1
-    # one fragment write per flush of 7 samples (on the build's background write thread)
-    assert len(lance.dataset(table_uri(ds.path, "bbox")).get_fragments()) >= 7
+    # a fragment written (on the build's background write thread) each time the flushes of 7
+    # samples held reach 10 rows: 14, 14, 14, 8
+    assert [f.count_rows() for f in lance.dataset(table_uri(ds.path, "bbox")).get_fragments()] == [14, 14, 14, 8]
+
+
+def test_small_flushes_make_one_fragment(tmp_path, monkeypatch):
+    """Flushes of a few samples are gathered into fragments of FRAGMENT_ROWS rows, or of
+    FRAGMENT_BYTES bytes: a table is not left in one small fragment per flush."""
+    from pinlake.datasets import tables
+
+    ds = TinyBuilder(tmp_path / "lib" / "tiny", 50).build(flush_every_n_samples=7)
+    assert len(lance.dataset(table_uri(ds.path, "bbox")).get_fragments()) == 1
+    monkeypatch.setattr(tables, "FRAGMENT_BYTES", 1)  # every flush is over the byte bound
+    ds = TinyBuilder(tmp_path / "lib" / "tiny2", 50).build(flush_every_n_samples=7)
+    assert [f.count_rows() for f in lance.dataset(table_uri(ds.path, "bbox")).get_fragments()] == [7] * 7 + [1]
 
 
 @pytest.mark.parametrize("repeat, where", [(2, "sample 4"), (9, "sample 10")])
