@@ -98,8 +98,8 @@ def run_recipe(loaded: LoadedRecipe, client: ReadOnlyLakeClient) -> dict[str, li
 
 def as_table(resources: Any) -> pa.Table | None:
     """``resources`` as one Arrow table when it is columnar: a pyarrow Table, RecordBatch or
-    RecordBatchReader, or anything that exports an Arrow stream (a DuckDB relation, a pandas or
-    polars frame); else None."""
+    RecordBatchReader, or anything that exports an Arrow stream (a DuckDB relation, a pandas ≥ 2.2
+    or polars frame); else None."""
     if isinstance(resources, pa.Table):
         return resources
     if isinstance(resources, pa.RecordBatch):
@@ -140,8 +140,20 @@ def check_table(where: str, split: str, table: pa.Table, allow_empty: bool) -> p
                 f"{where}: split {split!r}: column {c!r} is {col.type}, not {'an integer' if c == 'version' else 'string'}",
                 hint=f"Return the lake's {c} values, e.g. from client.select(columns=[{c!r}]).",
             )
-        cols.append(col.cast(pa.int32() if c == "version" else pa.string()))
+        try:
+            cols.append(col.cast(pa.int32() if c == "version" else pa.string()))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise RecipeError(
+                f"{where}: split {split!r}: column {c!r} does not fit the lake's: {first_line(exc)}",
+                hint=f"Return the lake's {c} values, e.g. from client.select(columns=[{c!r}]).",
+            ) from None
     return pa.table(dict(zip(key, cols)))
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters), or its class name."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def check_shape(loaded: LoadedRecipe, result: Any) -> dict[str, list[Any] | pa.Table]:
@@ -154,7 +166,13 @@ def check_shape(loaded: LoadedRecipe, result: Any) -> dict[str, list[Any] | pa.T
     for split, resources in result.items():
         if not isinstance(split, str) or not SPLIT_RE.match(split):
             raise RecipeError(f"{where}: split name {split!r} is not valid", hint="Use letters, digits, '_' and '-' (e.g. 'train').")
-        table = as_table(resources)
+        try:
+            table = as_table(resources)
+        except Exception as exc:  # noqa: BLE001 - a lazy relation or reader of the recipe's fails when it is read
+            raise RecipeError(
+                f"{where}: split {split!r} could not be read as a table: {type(exc).__name__}: {first_line(exc)}",
+                hint="Fix the query or frame the recipe returns for this split (it is read after the recipe returns).",
+            ) from exc
         if table is not None:
             out[split] = check_table(where, split, table, loaded.spec.allow_empty)
             continue

@@ -29,6 +29,7 @@ from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import LockfileError, RecipeError
 from pinlake.recipes.loader import load_recipe, resolve_resource, run_recipe
 from pinlake.storage import AnyPath, S3Path, is_uri, location
+from pinlake.util.sqltext import sql_in
 
 LOCK_KEYS = ("id", "object_name", "version", "sha256", "size", "media_type", "width", "height", "tags", "metadata", "uri")
 MANIFEST = "lock.json"
@@ -127,6 +128,15 @@ LOCK_MEMORY = "128MB"
 DISJOINT_HINT = "Splits are disjoint by default; fix the selection or use @pinlake.recipe(disjoint=False)."
 
 
+def bounded_duckdb(spill: str | Path) -> Any:
+    """A DuckDB connection within :data:`LOCK_MEMORY` and two threads (its memory per thread does
+    not grow with the machine's cores), spilling to ``spill``."""
+    import duckdb
+
+    config = {"memory_limit": LOCK_MEMORY, "threads": 2, "temp_directory": str(spill), "preserve_insertion_order": False}
+    return duckdb.connect(config=config)  # type: ignore[arg-type]  # duckdb's stub wants dict[str, str]
+
+
 class SplitNames:
     """The object names of a lock's splits, joined, checked and ordered in one DuckDB connection.
 
@@ -138,11 +148,9 @@ class SplitNames:
     """
 
     def __init__(self, lake: Any, spill: Path, disjoint: bool) -> None:
-        import duckdb
-
         self.lake = lake
         self.disjoint = disjoint
-        self.con = duckdb.connect(config={"memory_limit": LOCK_MEMORY, "temp_directory": str(spill), "preserve_insertion_order": False})
+        self.con = bounded_duckdb(spill)
         self.con.execute("CREATE TABLE seen (split VARCHAR, object_name VARCHAR)")
 
     def close(self) -> None:
@@ -159,14 +167,18 @@ class SplitNames:
         self.con.unregister("k")
         self.con.unregister("l")
         missing, first = self.one("SELECT count(*), min(pos) FROM m WHERE object_name IS NULL")
+        offences = []
         if missing:
             key = ", ".join(f"{c}={keys.column(c)[first].as_py()!r}" for c in by)
             more = f" ({missing} rows name nothing)" if missing > 1 else ""
-            raise RecipeError(
-                f"split {split!r}[{first}]: no data with {key} in the lake at version {self.lake.version}{more}",
-                hint="Recipes may only return resources of the lake: select them with client.select(...).",
+            offences.append(
+                (
+                    int(first),
+                    f"split {split!r}[{first}]: no data with {key} in the lake at version {self.lake.version}{more}",
+                    "Recipes may only return resources of the lake: select them with client.select(...).",
+                )
             )
-        return self.check(split)
+        return self.check(split, offences)
 
     def add_names(self, split: str, names: list[str]) -> int:
         """A split given as a list: its resources' object names in the recipe's order."""
@@ -182,15 +194,16 @@ class SplitNames:
         (row,) = self.con.execute(sql).fetchall()
         return tuple(row)
 
-    def check(self, split: str) -> int:
-        """Once per split, and (``disjoint``) in one split only: the offence at the smallest
-        position (the recipe's order) is reported. Returns the split's size."""
-        count, distinct = self.one("SELECT count(*), count(DISTINCT object_name) FROM m")
-        offences: list[tuple[int, str, str]] = []
+    def check(self, split: str, offences: list[tuple[int, str, str]] | None = None) -> int:
+        """Once per split, and (``disjoint``) in one split only: of these and ``offences`` (position,
+        message, hint), the one at the smallest position (the recipe's order) is reported. Returns
+        the split's size."""
+        offences = list(offences or [])
+        count, distinct = self.one("SELECT count(*), count(DISTINCT object_name) FROM m WHERE object_name IS NOT NULL")
         if distinct < count:
             pos, name = self.one(
-                "SELECT m.pos, m.object_name FROM m JOIN (SELECT object_name, min(pos) AS first FROM m GROUP BY object_name "
-                "HAVING count(*) > 1) d USING (object_name) WHERE m.pos > d.first ORDER BY m.pos LIMIT 1"
+                "SELECT m.pos, m.object_name FROM m JOIN (SELECT object_name, min(pos) AS first FROM m WHERE object_name IS NOT NULL "
+                "GROUP BY object_name HAVING count(*) > 1) d USING (object_name) WHERE m.pos > d.first ORDER BY m.pos LIMIT 1"
             )
             offences.append(
                 (
@@ -561,29 +574,38 @@ def line_column(lock: Lock, field: Callable[[str], str]) -> Any:
     return pa.chunked_array(parts, pa.string()).combine_chunks()
 
 
+#: locks of at most this many lines check their ids with an ``IN`` filter, not a scan of the lake
+SMALL_LOCK = 1000
+
+
 def check_in_lake(lock: Lock, lake: Lake) -> None:
     """Every locked resource version must still be in the lake (by id): one columnar check.
 
-    The locked ids are gathered as Arrow strings (the lines are streamed) and anti-joined in DuckDB
-    (within :data:`LOCK_MEMORY`, spilling beyond) to a streamed scan of the lake's ids; the lines
-    are read again to name the missing resources only when some are missing.
+    The locked ids are gathered as Arrow strings (the lines are streamed); up to :data:`SMALL_LOCK`
+    of them are looked up by an ``id IN`` filter, more are anti-joined in DuckDB (within
+    :data:`LOCK_MEMORY`, spilling beyond) to a streamed scan of the lake's ids. The lines are read
+    again to name the missing resources only when some are missing.
     """
-    import tempfile
-
-    import duckdb
-
     wanted = line_column(lock, id_of)
     if not len(wanted):
         return
-    spill = tempfile.mkdtemp(prefix="pinlake-check-")
-    con = duckdb.connect(config={"memory_limit": LOCK_MEMORY, "temp_directory": spill, "preserve_insertion_order": False})
-    try:
-        con.register("w", pa.table({"id": wanted, "pos": pa.array(np.arange(len(wanted), dtype=np.int64))}))
-        con.register("l", lake.key_scan(["id"]))
-        at = {pos for (pos,) in con.execute("SELECT w.pos FROM w ANTI JOIN l ON w.id = l.id").fetchall()}
-    finally:
-        con.close()
-        shutil.rmtree(spill, ignore_errors=True)
+    if len(wanted) <= SMALL_LOCK:  # a few ids: read those rows only
+        ds = lake.store.open_or_none("data")
+        asked = sorted(set(wanted.to_pylist()))
+        present = set() if ds is None else set(ds.to_table(columns=["id"], filter=sql_in("id", asked)).column("id").to_pylist())
+        at = {k for k, i in enumerate(wanted.to_pylist()) if i not in present}
+    else:
+        spill = tempfile.mkdtemp(prefix="pinlake-check-")
+        try:
+            con = bounded_duckdb(spill)
+            try:
+                con.register("w", pa.table({"id": wanted, "pos": pa.array(np.arange(len(wanted), dtype=np.int64))}))
+                con.register("l", lake.key_scan(["id"]))
+                at = {pos for (pos,) in con.execute("SELECT w.pos FROM w ANTI JOIN l ON w.id = l.id").fetchall()}
+            finally:
+                con.close()
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
     if not at:
         return
     missing = [f"{object_name_of(line)} (id {id_of(line)})" for k, (_, _, line) in enumerate(lock.lines()) if k in at]
