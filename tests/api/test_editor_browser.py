@@ -97,13 +97,13 @@ def _box_of(c, item_id: str, box_id: str, version: int | None = None) -> list[fl
 
 
 def click_first(driver, css: str) -> bool:
-    """Click the first element ``css`` finds; False (try again) while the page replaces it."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    """Click the first element ``css`` finds; False (try again) while the page replaces or hides it."""
+    from selenium.common.exceptions import ElementClickInterceptedException, ElementNotInteractableException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     try:
         driver.find_elements(By.CSS_SELECTOR, css)[0].click()
-    except (StaleElementReferenceException, IndexError):
+    except (StaleElementReferenceException, ElementNotInteractableException, ElementClickInterceptedException, IndexError):
         return False
     return True
 
@@ -129,8 +129,16 @@ def test_editor_draw_move_delete_conflict_review(demo: Path, browser, tmp_path: 
 
         # 1. open an item from the grid
         _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid .thumb"))
-        _wait(browser, lambda d: click_first(d, "#grid .thumb"))  # the grid is drawn again once the token is in
-        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ed-svg rect.box") and d.find_elements(By.ID, "tool-draw"))
+        # the grid is drawn again once the token is in: a click on a thumb the redraw then replaces
+        # opens nothing (on a busy machine the redraw can land after the click), so click again
+        # while the grid is still what the page shows
+        _wait(
+            browser,
+            lambda d: (
+                (d.find_elements(By.CSS_SELECTOR, "#ed-svg rect.box") and d.find_elements(By.ID, "tool-draw"))
+                or (click_first(d, "#grid .thumb") and False)
+            ),
+        )
         item_id = browser.execute_script("return ED.id")
         before = c.get(f"/items/{DS}/{item_id}").json()
         n_entities, n_boxes = len(before["entities"]["objects"]), len(before["annotations"]["bbox"])
