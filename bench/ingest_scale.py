@@ -12,6 +12,8 @@ peak RSS) and timed from here:
 - ``pinlake datasets lock`` of every image, with a recipe that selects in columns
   (``bench/scale_recipe.py``) and with its ``list_data`` twin, then ``pinlake build --lock`` of it
   (``bench/scale_item.py``: an image and its boxes, none in these files);
+- the refresh after N/100 more files changed (at most 1,000): ingest, lock, and the incremental
+  build of the new lock (its stats merged from the previous version's);
 - ``dvc add`` of a copy of the folder (hard links) in a fresh ``dvc init --no-scm`` workspace, then
   ``dvc add`` after the same change. A dvc step that passes ``--dvc-timeout`` is stopped and
   reported as a bound (``> T``).
@@ -80,6 +82,7 @@ def run(n: int, work: Path, dvc_timeout: float, data_dir: Path | None = None, in
     k = change(pin_dir / "images", n)
     rows.append((f"pinlake ingest, {k} changed", *measure(ingest, pin_dir)))
     rows.extend(lock_and_build(pin_dir))
+    rows.extend(refresh(pin_dir, n))
 
     python, why = ensure("dvc", install=install)
     if python is None:
@@ -137,6 +140,50 @@ def lock_and_build(pin_dir: Path) -> list[tuple[str, float, float, bool]]:
         "library",
     ]
     rows.append(("pinlake build of that lock", *measure(build, pin_dir)))
+    return rows
+
+
+def refresh(pin_dir: Path, n: int) -> list[tuple[str, float, float, bool]]:
+    """After :func:`lock_and_build`: change N/100 files (at most 1,000), then the refresh a
+    schedule runs: ingest, lock the columnar recipe again, build that lock into ``scale`` (an
+    incremental build: the changed items replaced, their stats merged into the previous version's)."""
+    k = change(pin_dir / "images", n)
+    ingest = [sys.executable, "-m", "pinlake", "ingest", "images", "--local", "--json", "--library", "library"]
+    rows = [(f"refresh: ingest after {k} more changed", *measure(ingest, pin_dir))]
+    out = pin_dir / "lock-refresh"
+    shutil.rmtree(out, ignore_errors=True)
+    lock = [
+        sys.executable,
+        "-m",
+        "pinlake",
+        "datasets",
+        "lock",
+        "--file",
+        str(REPO / "bench" / "scale_recipe.py"),
+        "--out",
+        str(out),
+        "--library",
+        "library",
+    ]
+    rows.append(("refresh: lock, select recipe", *measure(lock, pin_dir)))
+    item = f"{REPO / 'bench' / 'scale_item.py'}:ScaleItem"
+    build = [
+        sys.executable,
+        "-m",
+        "pinlake",
+        "build",
+        "--lock",
+        str(out),
+        "--name",
+        "scale",
+        "--item",
+        item,
+        "--mode",
+        "auto",
+        "--library",
+        "library",
+    ]
+    rows.append(("refresh: build of that lock (incremental)", *measure(build, pin_dir)))
     return rows
 
 

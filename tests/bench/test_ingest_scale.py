@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from bench import ingest_scale
+from pinlake.datasets.finalize import json_bytes
+from pinlake.datasets.stats import compute_stats
+from pinlake.library.connection import Library
 
 pytestmark = pytest.mark.slow  # CLI subprocesses
 
@@ -26,7 +29,15 @@ def test_ingest_scale_smoke(tmp_path: Path) -> None:
     # the columnar recipe and its list twin lock the same lines (the same hash)
     locks = [json.loads((work / d / "lock.json").read_text()) for d in ("lock-scale_list_recipe", "lock-scale_recipe")]
     assert locks[0]["hash"] == locks[1]["hash"] and locks[0]["splits"] == {"test": 400, "train": 1600}
-    # what the runs left: 2,000 resources, 20 of them in a second version, one lake version per changing run
+    # the refresh: 20 more changes, locked again and built incrementally, the stats merged
+    assert all(
+        steps[s][2]
+        for s in ("refresh: ingest after 20 more changed", "refresh: lock, select recipe", "refresh: build of that lock (incremental)")
+    )
+    ds = Library(work / "library").get_dataset("scale")
+    assert [v.operation for v in ds.versions()] == ["build:create", "build:lock-incremental"]
+    assert ds.stats == json.loads(json_bytes(compute_stats(ds))) and ds.stats["items_per_split"] == {"train": 1600, "test": 400}
+    # what the runs left: 2,000 resources, the same 20 changed twice, one lake version per changing run
     lib = tmp_path / "work" / "n2000" / "pinlake" / "library"
     out = subprocess.run(
         [
@@ -44,5 +55,5 @@ def test_ingest_scale_smoke(tmp_path: Path) -> None:
         cwd=REPO,
     )
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [{"n": 2000, "v": 2}]
+    assert json.loads(out.stdout) == [{"n": 2000, "v": 3}]
     assert "| 2,000 | pinlake ingest |" in ingest_scale.table({2000: rows})

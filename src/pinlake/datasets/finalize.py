@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pinlake.datasets.preview import PREVIEW_KEY, preview_png, render_preview
 from pinlake.datasets.stats import compute_features_values, compute_stats
+from pinlake.datasets.stats_delta import incremental_stats
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
@@ -35,15 +36,18 @@ def json_bytes(obj: Any) -> bytes:
 
 def version_files(ds: Dataset, *, derived: bool = True, previous: Dataset | None = None) -> dict[str, bytes]:
     """The files of ``ds``'s version: info.json and schema.json, with ``derived`` also stats.json,
-    features_values.json and preview.png (the previous version's preview reused when it draws the
-    same items)."""
+    features_values.json and preview.png. With a ``previous`` version, its stats plus the changed
+    rows when that is exact and cheaper (:func:`incremental_stats`), and its preview when it draws
+    the same items."""
     info = ds.info.model_copy(deep=True)
     info.num_items = ds.num_items if "item" in ds.state.tables else 0
     info.size = human_size(ds.size_bytes())
     files = {"info.json": json_bytes(info.model_dump(mode="json")), "schema.json": json_bytes(ds.schema.to_dict())}
     if derived:
-        files["stats.json"] = json_bytes(compute_stats(ds))
-        files["features_values.json"] = json_bytes(compute_features_values(ds))
+        merged = incremental_stats(previous, ds) if previous is not None else None
+        stats, values = merged if merged is not None else (compute_stats(ds), compute_features_values(ds))
+        files["stats.json"] = json_bytes(stats)
+        files["features_values.json"] = json_bytes(values)
         old = None
         if previous is not None and previous.preview_path.is_file():
             key_file = previous.version_file(PREVIEW_KEY)

@@ -18,10 +18,8 @@ if TYPE_CHECKING:  # pragma: no cover
 BINS = 10
 
 
-def _histogram(con: duckdb.DuckDBPyConnection, relation: str, expr: str, bins: int = BINS) -> dict[str, Any]:
-    row = con.execute(f"SELECT min({expr}), max({expr}), count({expr}) FROM {relation}").fetchone()
-    assert row is not None  # an aggregate without GROUP BY returns one row
-    lo, hi, n = row
+def histogram(con: duckdb.DuckDBPyConnection, relation: str, expr: str, bins: int = BINS) -> dict[str, Any]:
+    ((lo, hi, n),) = con.execute(f"SELECT min({expr}), max({expr}), count({expr}) FROM {relation}").fetchall()
     if not n:
         return {"min": None, "max": None, "count": 0, "edges": [], "counts": []}
     lo, hi = float(lo), float(hi)
@@ -38,9 +36,26 @@ def _histogram(con: duckdb.DuckDBPyConnection, relation: str, expr: str, bins: i
     return {"min": lo, "max": hi, "count": int(n), "edges": edges, "counts": counts}
 
 
-def _value_counts(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> dict[str, int]:
+def value_counts(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> dict[str, int]:
     rows = con.execute(f"SELECT CAST({column} AS VARCHAR) AS v, count(*) FROM {relation} GROUP BY v ORDER BY count(*) DESC, v").fetchall()
     return {str(v): int(c) for v, c in rows}
+
+
+def bbox_sizes(relation: str) -> str:
+    """The boxes of ``relation`` as (w, h, is_normalized), whatever their format."""
+    w = "(CASE WHEN format = 'xyxy' THEN coords[3] - coords[1] ELSE coords[3] END)"
+    h = "(CASE WHEN format = 'xyxy' THEN coords[4] - coords[2] ELSE coords[4] END)"
+    return f"(SELECT {w} AS w, {h} AS h, is_normalized FROM {relation})"
+
+
+def bbox_aspects(relation: str) -> str:
+    """The boxes of ``relation`` that have an aspect (h > 0), as :func:`bbox_sizes`."""
+    return f"(SELECT * FROM {bbox_sizes(relation)} WHERE h > 0)"
+
+
+def keypoint_counts(relation: str) -> str:
+    """The keypoint annotations of ``relation`` as their number of points ``n``."""
+    return f"(SELECT len(coords) / 2 AS n FROM {relation})"
 
 
 def compute_stats(ds: Dataset) -> dict[str, Any]:
@@ -53,7 +68,7 @@ def compute_stats(ds: Dataset) -> dict[str, Any]:
             "dataset_version": ds.version,
             "num_items": ds.num_rows("item"),
             "rows_per_table": {t: ds.num_rows(t) for t in ds.tables},
-            "items_per_split": _value_counts(con, "t_item", "split"),
+            "items_per_split": value_counts(con, "t_item", "split"),
             "entities_per_category": {},
             "annotations_per_kind": {},
             "images": {},
@@ -65,40 +80,53 @@ def compute_stats(ds: Dataset) -> dict[str, Any]:
             schema = schemas[table]
             rel = f"t_{table}"
             if schema.group == SchemaGroup.ENTITY.value and "category" in schema.model_fields:
-                out["entities_per_category"][table] = _value_counts(con, rel, "category")
+                out["entities_per_category"][table] = value_counts(con, rel, "category")
             if schema.group == SchemaGroup.ANNOTATION.value:
                 out["annotations_per_kind"][table] = {"kind": schema.__name__, "count": ds.num_rows(table)}
             if issubclass(schema, Image):
                 out["images"][table] = {
-                    "width": _histogram(con, rel, "width"),
-                    "height": _histogram(con, rel, "height"),
-                    "format": _value_counts(con, rel, "format"),
+                    "width": histogram(con, rel, "width"),
+                    "height": histogram(con, rel, "height"),
+                    "format": value_counts(con, rel, "format"),
                 }
             if issubclass(schema, BBox):
-                w = "(CASE WHEN format = 'xyxy' THEN coords[3] - coords[1] ELSE coords[3] END)"
-                h = "(CASE WHEN format = 'xyxy' THEN coords[4] - coords[2] ELSE coords[4] END)"
-                sub = f"(SELECT {w} AS w, {h} AS h, is_normalized FROM {rel})"
-                normalized = con.execute(f"SELECT count(*) FROM {rel} WHERE is_normalized").fetchone()
-                assert normalized is not None  # count(*) returns one row
+                ((normalized,),) = con.execute(f"SELECT count(*) FROM {rel} WHERE is_normalized").fetchall()
                 out["bbox"][table] = {
-                    "normalized": normalized[0],
-                    "area": _histogram(con, sub, "w * h"),
-                    "aspect": _histogram(con, f"(SELECT * FROM {sub} WHERE h > 0)", "w / h"),
+                    "normalized": normalized,
+                    "area": histogram(con, bbox_sizes(rel), "w * h"),
+                    "aspect": histogram(con, bbox_aspects(rel), "w / h"),
                 }
             if issubclass(schema, KeyPoints):
-                out["keypoints"][table] = {
-                    "points_per_annotation": _histogram(con, f"(SELECT len(coords) / 2 AS n FROM {rel})", "n"),
-                }
+                out["keypoints"][table] = {"points_per_annotation": histogram(con, keypoint_counts(rel), "n")}
         return out
     finally:
         con.close()
 
 
-def compute_features_values(ds: Dataset, max_values: int = 100) -> dict[str, Any]:
+#: the fields features_values.json never lists
+NOT_FEATURES = frozenset({"id", "split", "created_at", "updated_at"})
+#: a field with more distinct values than this is not listed
+MAX_VALUES = 100
+
+
+def string_fields(schema: type[Any]) -> list[str]:
+    """The string fields of ``schema`` that features_values.json may list."""
+    return [name for name, info in schema.model_fields.items() if name not in NOT_FEATURES and info.annotation is str]
+
+
+def values_of(con: duckdb.DuckDBPyConnection, relation: str, name: str, max_values: int = MAX_VALUES) -> list[Any] | None:
+    """The distinct non-null values of ``name`` in ``relation``, sorted, or None when there are
+    none or more than ``max_values``."""
+    ((n,),) = con.execute(f'SELECT count(DISTINCT "{name}") FROM {relation}').fetchall()
+    if not 0 < n <= max_values:
+        return None
+    return [r[0] for r in con.execute(f'SELECT DISTINCT "{name}" FROM {relation} WHERE "{name}" IS NOT NULL ORDER BY 1').fetchall()]
+
+
+def compute_features_values(ds: Dataset, max_values: int = MAX_VALUES) -> dict[str, Any]:
     """features_values.json: the distinct values of low-cardinality string fields of items and entities."""
     con = duckdb.connect()
     out: dict[str, dict[str, Any]] = {"item": {}, "entities": {}}
-    skip = {"id", "split", "created_at", "updated_at"}
     try:
         for table in ds.tables:
             schema = ds.schema.schemas[table]
@@ -107,14 +135,9 @@ def compute_features_values(ds: Dataset, max_values: int = 100) -> dict[str, Any
                 continue
             con.register("t", ds.open_lance(table))
             fields: dict[str, Any] = {}
-            for name, info in schema.model_fields.items():
-                if name in skip or info.annotation is not str:
-                    continue
-                ((n,),) = con.execute(f'SELECT count(DISTINCT "{name}") FROM t').fetchall()  # fully fetched: unregister below
-                if 0 < n <= max_values:
-                    values = [
-                        r[0] for r in con.execute(f'SELECT DISTINCT "{name}" FROM t WHERE "{name}" IS NOT NULL ORDER BY 1').fetchall()
-                    ]
+            for name in string_fields(schema):
+                values = values_of(con, "t", name, max_values)  # fully fetched: unregister below
+                if values is not None:
                     fields[name] = {"restricted": False, "values": values}
             con.unregister("t")
             key = "item" if group == SchemaGroup.ITEM.value else "entities"
