@@ -14,16 +14,14 @@ and stay on the calling process.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from pinlake.datasets.build.dask_build import build_lock_on_dask
 from pinlake.datasets.build.folder import ImageFolderBuilder, infer_dataset_item
@@ -39,7 +37,7 @@ from pinlake.errors import DatasetExistsError, InputFileError, ValidationError
 from pinlake.layout import check_dataset_name
 from pinlake.library.connection import Library
 from pinlake.library.registry import DEFAULT_ITEM
-from pinlake.recipes.lockfile import LINES_CHUNK, Lock, object_name_of, read_lock
+from pinlake.recipes.lockfile import Lock, bounded_duckdb, line_batches, read_lock
 from pinlake.runners.dask import check_runner
 from pinlake.storage import location
 
@@ -171,48 +169,64 @@ class LockBuildResult:
         return self.dataset.version
 
 
-def _line_keys(lock: Lock) -> tuple[pa.Array, pa.Array]:
-    """(names, keys) of every object name of a lock: key = sha256 of its split and canonical line; a
-    name in several splits (disjoint=False) keeps its last line, as :meth:`Lock.index` does."""
-    names: list[pa.Array] = []
-    keys: list[pa.Array] = []
-    chunk_names: list[str] = []
-    chunk_keys: list[bytes] = []
+@dataclass
+class LockDiff:
+    """What changed between two locks: object names added, updated (split or locked line changed)
+    and deleted, each sorted, and the last line of each added or updated name."""
 
-    def flush() -> None:
-        names.append(pa.array(chunk_names, pa.string()))
-        keys.append(pa.array(chunk_keys, pa.binary(32)))
-        chunk_names.clear()
-        chunk_keys.clear()
+    added: list[str]
+    updated: list[str]
+    deleted: list[str]
+    #: object name → (split, line number, canonical line) of the added and updated names
+    lines: dict[str, tuple[str, int, str]]
 
-    for split, _, line in lock.lines():
-        chunk_names.append(object_name_of(line))
-        chunk_keys.append(hashlib.sha256(f"{split}\n{line}".encode()).digest())
-        if len(chunk_names) >= LINES_CHUNK:
-            flush()
-    flush()
-    name = pa.chunked_array(names, pa.string()).combine_chunks()
-    key = pa.chunked_array(keys, pa.binary(32)).combine_chunks()
-    uniq = pc.unique(name)
-    if len(uniq) < len(name):  # the last line of each name: its first position in the reversed names
-        first_from_end = pc.index_in(uniq, value_set=name[::-1]).to_numpy()
-        last = pa.array(len(name) - 1 - first_from_end)
-        name, key = name.take(last), key.take(last)
-    return name, key
+
+#: per lock line: its object name and a digest of its split and line (a name in several splits of
+#: one lock, disjoint=False, keeps its last line, as :meth:`Lock.index` does)
+_KEYED = """
+    SELECT json_extract_string(line, '$.object_name') AS name, unhex(sha256(split || chr(10) || line)) AS key, split, lineno, line, pos
+    FROM lines
+"""
+
+
+def lock_diff(old: Lock, new: Lock) -> LockDiff:
+    """The :class:`LockDiff` of two locks, in DuckDB: each lock's lines streamed
+    (:func:`line_batches`), kept as (name, digest) within :data:`LOCK_MEMORY` (spilling beyond), and
+    only the changed names' lines kept whole: the diff's memory follows the change, not the locks."""
+    spill = tempfile.mkdtemp(prefix="pinlake-diff-")
+    try:
+        con = bounded_duckdb(spill)
+        try:
+            con.register("lines", line_batches(old))
+            con.execute(f"CREATE TABLE a AS SELECT name, arg_max(key, pos) AS key FROM ({_KEYED}) GROUP BY name")
+            con.unregister("lines")
+            con.register("lines", line_batches(new))
+            con.execute(
+                "CREATE TABLE b AS SELECT l.name, arg_max(l.key, l.pos) AS key, "
+                "arg_max_null(CASE WHEN a.key IS DISTINCT FROM l.key THEN [l.split, CAST(l.lineno AS VARCHAR), l.line] END, l.pos) AS changed "
+                f"FROM ({_KEYED}) AS l LEFT JOIN a ON a.name = l.name GROUP BY l.name"
+            )
+            con.unregister("lines")
+
+            def names(sql: str) -> list[str]:
+                return con.sql(sql).to_arrow_table().column(0).to_pylist()
+
+            added = names("SELECT name FROM b ANTI JOIN a USING (name) ORDER BY name")
+            deleted = names("SELECT name FROM a ANTI JOIN b USING (name) ORDER BY name")
+            updated = names("SELECT b.name FROM b JOIN a USING (name) WHERE b.key <> a.key ORDER BY b.name")
+            rows = con.execute("SELECT name, changed FROM b WHERE changed IS NOT NULL").fetchall()
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+    lines = {name: (c[0], int(c[1]), c[2]) for name, c in rows}
+    return LockDiff(added, updated, deleted, lines)
 
 
 def diff_locks(old: Lock, new: Lock) -> tuple[list[str], list[str], list[str]]:
-    """(added, updated, deleted) object names between two locks (a name whose split or locked line
-    changed is updated). The locks are streamed: each name is kept with a digest of its line."""
-    a_name, a_key = _line_keys(old)
-    b_name, b_key = _line_keys(new)
-    at_old = pc.index_in(b_name, value_set=a_name)  # each new name's position in the old lock
-    kept = at_old.is_valid()
-    added = sorted(b_name.filter(pc.invert(kept)).to_pylist())
-    deleted = sorted(a_name.filter(pc.invert(pc.is_in(a_name, value_set=b_name))).to_pylist())
-    changed = pc.not_equal(b_key.filter(kept), a_key.take(at_old.filter(kept)))
-    updated = sorted(b_name.filter(kept).filter(changed).to_pylist())
-    return added, updated, deleted
+    """(added, updated, deleted) object names between two locks (:func:`lock_diff`)."""
+    d = lock_diff(old, new)
+    return d.added, d.updated, d.deleted
 
 
 def _previous_lock(ds: Dataset, library: Library) -> Lock | None:
@@ -335,15 +349,11 @@ def build_from_lock(
     previous = _previous_lock(ds, library)
     if previous is None:
         return full("overwrite")
-    added, updated, deleted = diff_locks(previous, lock)
+    diff = lock_diff(previous, lock)
+    added, updated, deleted = diff.added, diff.updated, diff.deleted
     b = builder(object_names=set(added) | set(updated))
     items: dict[str, Any] = {}
-    wanted = b.object_names or set()
-    found: dict[str, tuple[str, int, str]] = {}  # the last line of each changed name, as Lock.located()
-    for split, lineno, line in lock.lines():
-        if (name := object_name_of(line)) in wanted:
-            found[name] = (split, lineno, line)
-    changed = {name: (found[name][0], found[name][1], json.loads(found[name][2])) for name in sorted(wanted)}
+    changed = {name: (split, lineno, json.loads(line)) for name, (split, lineno, line) in sorted(diff.lines.items())}
     if embed and changed:  # the changed resources' bytes in one read
         b.prefetched = lake.read_objects([rec["sha256"] for _, _, rec in changed.values()])
     for name, (split, lineno, rec) in changed.items():
@@ -379,4 +389,4 @@ def _as_item(ds: Dataset, sample: dict[str, Any]) -> DatasetItem:
     return cls.model_construct(**values)
 
 
-__all__ = ["build_from_lock", "diff_locks", "LockBuildResult"]
+__all__ = ["build_from_lock", "diff_locks", "lock_diff", "LockBuildResult", "LockDiff"]

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -456,7 +456,7 @@ class Lock:
         and sorted as Arrow strings, whose byte order is the code point order of ``sorted``)."""
         import pyarrow.compute as pc
 
-        uniq = pc.unique(line_column(self, object_name_of))
+        uniq = pc.unique(line_column(self, "object_name"))
         return uniq.take(pc.sort_indices(uniq)).to_pylist()
 
     def ids(self) -> list[tuple[str, str]]:
@@ -558,20 +558,62 @@ def read_lock(path: str | os.PathLike[str] | S3Path, lake: Lake | None = None, *
     return Lock(lock_dir, manifest, splits)
 
 
-def line_column(lock: Lock, field: Callable[[str], str]) -> Any:
-    """One string field of every lock line (``object_name_of``, ``id_of``) as an Arrow array, the
-    lines streamed and gathered :data:`LINES_CHUNK` at a time (no Python list of them all)."""
-    import pyarrow as pa
+#: the schema of :func:`line_batches`
+LINES_SCHEMA = pa.schema([("pos", pa.int64()), ("split", pa.string()), ("lineno", pa.int64()), ("line", pa.string())])
+#: bytes of a lock file Arrow's reader parses at a time
+LINES_BLOCK = 4 << 20
 
-    parts: list[pa.Array] = []
-    values: list[str] = []
-    for _, _, line in lock.lines():
-        values.append(field(line))
-        if len(values) >= LINES_CHUNK:
-            parts.append(pa.array(values, pa.string()))
-            values = []
-    parts.append(pa.array(values, pa.string()))
-    return pa.chunked_array(parts, pa.string()).combine_chunks()
+
+def line_batches(lock: Lock) -> pa.RecordBatchReader:
+    """Every line of the lock as (position in the lock, split, line number, line), streamed in
+    Arrow batches: the files are split into lines by Arrow's CSV reader (one column, no quoting: a
+    canonical line has no raw control character), never by Python."""
+    import pyarrow.csv as pcsv
+
+    read = pcsv.ReadOptions(column_names=["line"], block_size=LINES_BLOCK)
+    parse = pcsv.ParseOptions(delimiter="\x1f", quote_char=False, escape_char=False)
+    convert = pcsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False, quoted_strings_can_be_null=False)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        pos = 0
+        for split in lock.splits:
+            lineno = 1
+            with lock.file(split).open("rb") as fh:
+                try:
+                    reader = pcsv.open_csv(fh, read_options=read, parse_options=parse, convert_options=convert)
+                except pa.ArrowInvalid as exc:
+                    if "Empty CSV file" in str(exc):  # a split with no line
+                        continue
+                    raise
+                for batch in reader:
+                    n = batch.num_rows
+                    yield pa.record_batch(
+                        [
+                            pa.array(np.arange(pos, pos + n, dtype=np.int64)),
+                            pa.array([split] * n, pa.string()) if n else pa.array([], pa.string()),
+                            pa.array(np.arange(lineno, lineno + n, dtype=np.int64)),
+                            batch.column(0),
+                        ],
+                        schema=LINES_SCHEMA,
+                    )
+                    pos, lineno = pos + n, lineno + n
+
+    return pa.RecordBatchReader.from_batches(LINES_SCHEMA, batches())
+
+
+def line_column(lock: Lock, key: str) -> pa.Array:
+    """One top-level string field of every lock line (``object_name``, ``id``) as an Arrow array,
+    in the lock's order: the lines streamed (:func:`line_batches`) and the field read by DuckDB's
+    JSON reader."""
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        con.register("lines", line_batches(lock))
+        out = con.sql(f"SELECT json_extract_string(line, '$.{key}') AS v FROM lines ORDER BY pos").to_arrow_table()
+    finally:
+        con.close()
+    return out.column("v").combine_chunks()
 
 
 #: locks of at most this many lines check their ids with an ``IN`` filter, not a scan of the lake
@@ -586,7 +628,7 @@ def check_in_lake(lock: Lock, lake: Lake) -> None:
     :data:`LOCK_MEMORY`, spilling beyond) to a streamed scan of the lake's ids. The lines are read
     again to name the missing resources only when some are missing.
     """
-    wanted = line_column(lock, id_of)
+    wanted = line_column(lock, "id")
     if not len(wanted):
         return
     if len(wanted) <= SMALL_LOCK:  # a few ids: read those rows only
