@@ -125,8 +125,15 @@ def test_rewritten_fragments_are_not_diffed(tmp_path):
     after = lance.dataset(uri)
     delta = table_delta(before, after, ["width"], 100)
     assert delta.removed.num_rows == 1 and delta.added.num_rows == 0
+    # a whole fragment deleted (Lance drops it), one row of another, two rows appended
+    lance.dataset(uri).delete("id LIKE 'r2%' OR id = 'r31'")
+    lance.write_dataset(pa.table({"id": ["n0", "n1"], "width": [7, 8]}), uri, mode="append")
+    delta = table_delta(after, lance.dataset(uri), ["width"], 100)
+    assert sorted(delta.removed.column("width").to_pylist()) == [2] * 10 + [3]
+    assert delta.added.column("width").to_pylist() == [7, 8]
+    after = lance.dataset(uri)
     with pytest.raises(NotIncremental, match="too many"):
         table_delta(before, after, ["width"], 0)
-    after.optimize.compact_files(target_rows_per_fragment=1000)  # one fragment: every row has a new address
+    lance.dataset(uri).optimize.compact_files(target_rows_per_fragment=1000)  # one fragment: every row has a new address
     with pytest.raises(NotIncremental, match="rewritten"):
-        table_delta(before, lance.dataset(uri), ["width"], 1000)
+        table_delta(after, lance.dataset(uri), ["width"], 1000)

@@ -10,8 +10,10 @@ How the changed rows are found. Lance never reuses a fragment id, and a row keep
 (fragment id, offset) until its fragment is rewritten. Between two versions whose shared fragments
 have the same data files, the removed rows are the old version's addresses the new one lacks, and
 the added rows the new version's addresses the old one lacks (an update is a removal plus an
-addition). Reading the addresses touches no data file (only manifests and deletion files: about
-50 ms for a 1M-row table); the changed rows are then taken by position, in the stats' columns only.
+addition). Only the fragments whose deletions differ are read, and only their addresses (no data
+file: 40 ms for a 1M-row table whose every fragment changed); addresses ascend within a fragment,
+so the differences are binary searches. The changed rows are then taken by position, in the stats'
+columns only. At 1M items with 1,000 updated: 0.16 s, against 0.27 s computed whole (bench/NOTES.md).
 
 How the numbers merge. Counts (items per split, entities per category, image formats, normalized
 boxes) add the added rows' counts and subtract the removed rows'. A histogram keeps its edges when
@@ -74,29 +76,69 @@ class TableDelta:
         return self.removed.num_rows + self.added.num_rows
 
 
-def fragment_files(ds: lance.LanceDataset) -> dict[int, tuple[str, ...]]:
-    """fragment id → the paths of its data files."""
-    return {f.fragment_id: tuple(d.path for d in f.metadata.files) for f in ds.get_fragments()}
+@dataclass
+class Fragments:
+    """A table version's fragments in scan order: id → (data files, deletion file), and the position
+    of each fragment's first visible row (what :meth:`lance.LanceDataset.take` counts in)."""
+
+    ds: lance.LanceDataset
+    files: dict[int, tuple[tuple[str, ...], Any]]
+    start: dict[int, int]
+    rows: dict[int, int]
+
+    @classmethod
+    def of(cls, ds: lance.LanceDataset) -> Fragments:
+        files, start, rows, at = {}, {}, {}, 0
+        for f in ds.get_fragments():
+            meta = f.metadata
+            deletion = meta.deletion_file
+            files[f.fragment_id] = (tuple(d.path for d in meta.files), deletion and deletion.asdict())
+            start[f.fragment_id] = at
+            rows[f.fragment_id] = meta.physical_rows - (deletion.num_deleted_rows if deletion else 0)
+            at += rows[f.fragment_id]
+        return cls(ds, files, start, rows)
+
+    def addresses(self, fragment: int) -> np.ndarray:
+        """The row addresses of one fragment's visible rows, in order."""
+        frag = self.ds.get_fragment(fragment)
+        if frag is None:  # pragma: no cover  (ids come from this version's own fragment list)
+            raise NotIncremental(f"no fragment {fragment}")
+        scan = self.ds.scanner(columns=[], with_row_address=True, fragments=[frag])
+        return scan.to_table().column("_rowaddr").to_numpy()
 
 
-def row_addresses(ds: lance.LanceDataset) -> pa.Array:
-    return ds.to_table(columns=[], with_row_address=True).column("_rowaddr").combine_chunks()
+def missing(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The indices of the values of ``x`` not in ``y`` (both ascending, as a fragment's addresses are)."""
+    if not len(y):
+        return np.arange(len(x))
+    at = np.minimum(np.searchsorted(y, x), len(y) - 1)
+    return np.flatnonzero(y[at] != x)
 
 
 def table_delta(before: lance.LanceDataset, after: lance.LanceDataset, columns: list[str], max_changed: int) -> TableDelta:
     """The rows ``after`` removed from ``before`` and added to it (module doc); raises
     :class:`NotIncremental` when a shared fragment's data files differ or more than ``max_changed``
-    rows changed."""
-    old, new = fragment_files(before), fragment_files(after)
-    shared = old.keys() & new.keys()
-    if any(old[f] != new[f] for f in shared) or (old and not shared):
+    rows changed. Only the fragments whose deletions differ are read, and only their addresses."""
+    old, new = Fragments.of(before), Fragments.of(after)
+    shared = old.files.keys() & new.files.keys()
+    if any(old.files[f][0] != new.files[f][0] for f in shared) or (old.files and not shared):
         raise NotIncremental("fragments rewritten")
-    a, b = row_addresses(before), row_addresses(after)
-    removed = np.flatnonzero(pc.invert(pc.is_in(a, value_set=b)).to_numpy(zero_copy_only=False))
-    added = np.flatnonzero(pc.invert(pc.is_in(b, value_set=a)).to_numpy(zero_copy_only=False))
-    if len(removed) + len(added) > max_changed:
+    removed: list[np.ndarray] = []
+    added: list[np.ndarray] = []
+    for f in old.files:
+        if f not in new.files:
+            removed.append(old.start[f] + np.arange(old.rows[f]))
+        elif old.files[f] != new.files[f]:  # rows deleted from it
+            a, b = old.addresses(f), new.addresses(f)
+            removed.append(old.start[f] + missing(a, b))
+            added.append(new.start[f] + missing(b, a))  # none unless Lance un-deletes: kept exact anyway
+    for f in new.files.keys() - old.files.keys():
+        added.append(new.start[f] + np.arange(new.rows[f]))
+    rem = np.concatenate(removed) if removed else np.array([], dtype=np.int64)
+    add = np.concatenate(added) if added else np.array([], dtype=np.int64)
+    if len(rem) + len(add) > max_changed:
         raise NotIncremental("too many rows changed")
-    return TableDelta(before.take(removed, columns=columns), after.take(added, columns=columns))
+    return TableDelta(before.take(rem, columns=columns), after.take(add, columns=columns))
 
 
 def merge_counts(old: dict[str, int], add: dict[str, int], rem: dict[str, int]) -> dict[str, int]:

@@ -181,32 +181,28 @@ class LockDiff:
     lines: dict[str, tuple[str, int, str]]
 
 
-#: per lock line: its object name and a digest of its split and line (a name in several splits of
-#: one lock, disjoint=False, keeps its last line, as :meth:`Lock.index` does)
-_KEYED = """
-    SELECT json_extract_string(line, '$.object_name') AS name, unhex(sha256(split || chr(10) || line)) AS key, split, lineno, line, pos
-    FROM lines
+#: per name of a lock: the digest of its last line's split and text, and that line's position (a
+#: name in several splits of one lock, disjoint=False, keeps its last line, as :meth:`Lock.index` does)
+_LAST_LINES = """
+    SELECT name, arg_max(key, pos) AS key, max(pos) AS pos FROM (
+        SELECT json_extract_string(line, '$.object_name') AS name, unhex(sha256(split || chr(10) || line)) AS key, pos FROM lines
+    ) GROUP BY name
 """
 
 
 def lock_diff(old: Lock, new: Lock) -> LockDiff:
-    """The :class:`LockDiff` of two locks, in DuckDB: each lock's lines streamed
-    (:func:`line_batches`), kept as (name, digest) within :data:`LOCK_MEMORY` (spilling beyond), and
-    only the changed names' lines kept whole: the diff's memory follows the change, not the locks."""
+    """The :class:`LockDiff` of two locks, in DuckDB within :data:`LOCK_MEMORY` (spilling beyond):
+    each lock's lines streamed (:func:`line_batches`) and kept as (name, digest, position); the
+    changed names' lines read in a last pass over the new lock by position. Its memory follows
+    the change, not the locks."""
     spill = tempfile.mkdtemp(prefix="pinlake-diff-")
     try:
         con = bounded_duckdb(spill)
         try:
-            con.register("lines", line_batches(old))
-            con.execute(f"CREATE TABLE a AS SELECT name, arg_max(key, pos) AS key FROM ({_KEYED}) GROUP BY name")
-            con.unregister("lines")
-            con.register("lines", line_batches(new))
-            con.execute(
-                "CREATE TABLE b AS SELECT l.name, arg_max(l.key, l.pos) AS key, "
-                "arg_max_null(CASE WHEN a.key IS DISTINCT FROM l.key THEN [l.split, CAST(l.lineno AS VARCHAR), l.line] END, l.pos) AS changed "
-                f"FROM ({_KEYED}) AS l LEFT JOIN a ON a.name = l.name GROUP BY l.name"
-            )
-            con.unregister("lines")
+            for table, lock in (("a", old), ("b", new)):
+                con.register("lines", line_batches(lock))
+                con.execute(f"CREATE TABLE {table} AS {_LAST_LINES}")
+                con.unregister("lines")
 
             def names(sql: str) -> list[str]:
                 return con.sql(sql).to_arrow_table().column(0).to_pylist()
@@ -214,13 +210,14 @@ def lock_diff(old: Lock, new: Lock) -> LockDiff:
             added = names("SELECT name FROM b ANTI JOIN a USING (name) ORDER BY name")
             deleted = names("SELECT name FROM a ANTI JOIN b USING (name) ORDER BY name")
             updated = names("SELECT b.name FROM b JOIN a USING (name) WHERE b.key <> a.key ORDER BY b.name")
-            rows = con.execute("SELECT name, changed FROM b WHERE changed IS NOT NULL").fetchall()
+            con.execute("CREATE TABLE changed AS SELECT b.name, b.pos FROM b LEFT JOIN a USING (name) WHERE a.key IS DISTINCT FROM b.key")
+            con.register("lines", line_batches(new))
+            rows = con.execute("SELECT c.name, l.split, l.lineno, l.line FROM lines AS l JOIN changed AS c USING (pos)").fetchall()
         finally:
             con.close()
     finally:
         shutil.rmtree(spill, ignore_errors=True)
-    lines = {name: (c[0], int(c[1]), c[2]) for name, c in rows}
-    return LockDiff(added, updated, deleted, lines)
+    return LockDiff(added, updated, deleted, {name: (split, lineno, line) for name, split, lineno, line in rows})
 
 
 def diff_locks(old: Lock, new: Lock) -> tuple[list[str], list[str], list[str]]:

@@ -561,7 +561,7 @@ def read_lock(path: str | os.PathLike[str] | S3Path, lake: Lake | None = None, *
 #: the schema of :func:`line_batches`
 LINES_SCHEMA = pa.schema([("pos", pa.int64()), ("split", pa.string()), ("lineno", pa.int64()), ("line", pa.string())])
 #: bytes of a lock file Arrow's reader parses at a time
-LINES_BLOCK = 4 << 20
+LINES_BLOCK = 1 << 20
 
 
 def line_batches(lock: Lock) -> pa.RecordBatchReader:
@@ -570,7 +570,7 @@ def line_batches(lock: Lock) -> pa.RecordBatchReader:
     canonical line has no raw control character), never by Python."""
     import pyarrow.csv as pcsv
 
-    read = pcsv.ReadOptions(column_names=["line"], block_size=LINES_BLOCK)
+    read = pcsv.ReadOptions(column_names=["line"], block_size=LINES_BLOCK, use_threads=False)
     parse = pcsv.ParseOptions(delimiter="\x1f", quote_char=False, escape_char=False)
     convert = pcsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False, quoted_strings_can_be_null=False)
 
