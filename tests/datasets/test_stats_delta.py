@@ -137,3 +137,14 @@ def test_rewritten_fragments_are_not_diffed(tmp_path):
     lance.dataset(uri).optimize.compact_files(target_rows_per_fragment=1000)  # one fragment: every row has a new address
     with pytest.raises(NotIncremental, match="rewritten"):
         table_delta(after, lance.dataset(uri), ["width"], 1000)
+
+
+def test_damaged_or_older_previous_stats_are_computed_whole(health_ds, monkeypatch):
+    monkeypatch.setattr(stats_delta, "MAX_CHANGED_FRACTION", 1.0)
+    ds = health_ds
+    box = ds.get_data("bbox")[0]
+    for damage in (b"{not json", json.dumps({"num_items": 9}).encode()):  # unreadable; a shape without the keys merged
+        ds.version_file("stats.json").write_bytes(damage)
+        with ds.batch("move a box", derived=True):
+            ds.update_data("bbox", [box.model_copy(update={"coords": [1, 1, 2, 2]})])
+        assert (ds.stats, ds.features_values) == whole(ds)

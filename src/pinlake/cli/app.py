@@ -109,10 +109,25 @@ def library_path(value: Path | str | None) -> Any:
     return location(value) if value else location(os.environ.get("PINLAKE_LIBRARY", "./library"))
 
 
+def verbose_requested() -> bool:
+    """The user asked for tracebacks: ``--verbose`` on the command line, or ``PINLAKE_VERBOSE`` set."""
+    return "--verbose" in sys.argv[1:] or os.environ.get("PINLAKE_VERBOSE", "") not in ("", "0", "false", "no")
+
+
+def unexpected(exc: Exception) -> PinlakeError:
+    """Any other exception as one line naming its type, with the way to its traceback."""
+    text = one_line(str(exc)) or "(no message)"
+    return PinlakeError(
+        f"unexpected {type(exc).__name__}: {text[:500]}",
+        hint="Run again with PINLAKE_VERBOSE=1 to see the traceback (and report it if pinlake is at fault).",
+    )
+
+
 def handle_errors(fn: F) -> F:
     """Turn a PinlakeError into a red one-line message plus its hint, exit code 1. An object-store
     failure that surfaces raw from Lance mid-command is reported the same way (see
-    :func:`pinlake.storage.lance_storage_error`); any other exception keeps its traceback."""
+    :func:`pinlake.storage.lance_storage_error`), and so is any other exception (its type and
+    message, :func:`unexpected`) unless the user asked for tracebacks (:func:`verbose_requested`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -120,13 +135,17 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except PinlakeError as exc:
             _report(exc)
-        except (OSError, ValueError, RuntimeError) as exc:
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] in ("typer", "click"):  # usage errors: the CLI framework reports them
+                raise
             from pinlake.storage import lance_storage_error  # lazy: CLI startup
 
-            mapped = lance_storage_error(exc)
-            if mapped is None:
+            mapped = lance_storage_error(exc) if isinstance(exc, (OSError, ValueError, RuntimeError)) else None
+            if mapped is None and verbose_requested():
                 raise
-            _report(mapped)
+            _report(mapped or unexpected(exc))
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature at run time
 

@@ -2,7 +2,8 @@
 
 Contract: :func:`incremental_stats` returns exactly what :func:`compute_stats` would return for the
 new version, or None when it cannot be sure of that cheaply; the caller then computes them whole.
-It is None when the previous version has no stats, when the schema or the set of tables changed,
+It is None when the previous version has no stats (or stats it cannot read, or of another
+shape), when the schema or the set of tables changed,
 when a table's fragments were rewritten (a compaction, a column change: their data files differ),
 or when more than :data:`MAX_CHANGED_FRACTION` of a table's rows changed.
 
@@ -310,8 +311,11 @@ def merge_features_values(old: dict[str, Any], ds: Dataset, m: Merger, deltas: d
 
 def incremental_stats(previous: Dataset, ds: Dataset) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(stats.json, features_values.json) of ``ds`` from ``previous``'s, or None (module doc)."""
-    old_stats, old_values = previous.stats, previous.features_values
-    if old_stats is None or old_values is None:
+    try:
+        old_stats, old_values = previous.stats, previous.features_values
+    except ValueError:  # a damaged file: computed whole, and the new version's are whole again
+        return None
+    if not isinstance(old_stats, dict) or not isinstance(old_values, dict):
         return None
     try:
         deltas = deltas_between(previous, ds)
@@ -320,5 +324,5 @@ def incremental_stats(previous: Dataset, ds: Dataset) -> tuple[dict[str, Any], d
             return merge_stats(old_stats, ds, m, deltas), merge_features_values(old_values, ds, m, deltas)
         finally:
             m.close()
-    except NotIncremental:
+    except (NotIncremental, KeyError, TypeError):  # KeyError, TypeError: stats of another shape (an older pinlake's)
         return None
