@@ -27,28 +27,17 @@ from pinlake.lake.models import Data
 from pinlake.lake.query import key_columns
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import LockfileError, RecipeError
+from pinlake.recipes.lines import LOCK_KEYS, canonical_lines, dump_line, lines_connection, record_of, text_bytes
 from pinlake.recipes.loader import load_recipe, resolve_resource, run_recipe
 from pinlake.storage import AnyPath, S3Path, is_uri, location
 from pinlake.util.sqltext import sql_in
 
-LOCK_KEYS = ("id", "object_name", "version", "sha256", "size", "media_type", "width", "height", "tags", "metadata", "uri")
 MANIFEST = "lock.json"
 FORMAT = 1
 
 
 def resource_file(split: str) -> str:
     return f"resources.{split}.jsonl"
-
-
-def record_of(row: dict[str, Any]) -> dict[str, Any]:
-    rec = {k: row.get(k) for k in LOCK_KEYS}
-    rec["tags"] = sorted(rec["tags"] or [])
-    rec["metadata"] = rec["metadata"] or {}
-    return rec
-
-
-def dump_line(rec: dict[str, Any]) -> str:
-    return json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def content_hash(files: dict[str, bytes]) -> str:
@@ -152,9 +141,13 @@ class SplitNames:
         self.disjoint = disjoint
         self.con = bounded_duckdb(spill)
         self.con.execute("CREATE TABLE seen (split VARCHAR, object_name VARCHAR)")
+        #: a second connection, for the lines of the rows taken (:func:`canonical_lines`) while
+        #: ``con`` streams their order
+        self.lines = lines_connection()
 
     def close(self) -> None:
         self.con.close()
+        self.lines.close()
 
     def add_table(self, split: str, keys: pa.Table) -> int:
         """Join a split given as a table to the lake; a key that names no lake row is an error naming its row."""
@@ -256,13 +249,10 @@ def _chunk_lines(entries: list[Any]) -> list[str]:
     return [dump_line(record_of(rec)) for rec in recs]
 
 
-def _row_lines(lake: Any, row_ids: list[int]) -> list[str]:
-    """The canonical lines of the lake rows with these row ids, in that order."""
-    rows = lake.rows_by_rowid(row_ids, list(LOCK_KEYS)).to_pylist()
-    for row in rows:
-        raw = row["metadata"]
-        row["metadata"] = json.loads(raw) if raw else {}
-    return [dump_line(record_of(row)) for row in rows]
+def _row_lines(lake: Any, row_ids: list[int], con: Any) -> memoryview:
+    """The canonical lines of the lake rows with these row ids, in that order, as the bytes to
+    write (column-wise: :func:`canonical_lines`, in DuckDB connection ``con``)."""
+    return text_bytes(canonical_lines(lake.rows_by_rowid(row_ids, list(LOCK_KEYS)), con))
 
 
 #: lake rows taken by row id at a time for a split given as a table
@@ -289,7 +279,7 @@ def write_lock_files(selection: dict[str, list[Any] | pa.Table], lake: Any, disj
                 if isinstance(items, pa.Table):
                     counts[split] = names.add_table(split, items)
                     for row_ids in names.ordered("_rowid", TAKE_CHUNK):
-                        fh.write("".join(line + "\n" for line in _row_lines(lake, row_ids)).encode())
+                        fh.write(_row_lines(lake, row_ids, names.lines))
                 else:
                     object_names, entries = _split_entries(split, items, lake)
                     counts[split] = names.add_names(split, object_names)
