@@ -72,10 +72,6 @@ class TableDelta:
     removed: pa.Table
     added: pa.Table
 
-    @property
-    def changed(self) -> int:
-        return self.removed.num_rows + self.added.num_rows
-
 
 @dataclass
 class Fragments:
