@@ -167,11 +167,34 @@ _rows = st.lists(st.tuples(_names, st.integers(1, 2), st.sampled_from(["ab", "cd
 )
 def test_diff_locks_equals_the_index_diff(tmp_path_factory, old, new):
     """Names moved between splits, changed lines, names in two splits of one lock (the last line counts)."""
-    from pinlake.library.build import diff_locks
+    from pinlake.library.build import diff_locks, lock_diff
 
     base = tmp_path_factory.mktemp("d")
     a, b = _lock_of(base / "a", old), _lock_of(base / "b", new)
     assert diff_locks(a, b) == _diff_by_index(a, b)
+    d, located = lock_diff(a, b), b.located()  # the changed names' last lines, as located() finds them
+    assert d.lines == {n: located[n] for n in d.added + d.updated}
+
+
+def test_lines_longer_than_the_reader_block(tmp_path):
+    """A line longer than the CSV reader's block (metadata near PINLAKE_MAX_FIELD_BYTES raised)
+    is read whole: the file is read again with larger blocks from where the reader stopped."""
+    from pinlake.library.build import lock_diff
+
+    big = "x" * (5 * lockmod.LINES_BLOCK // 2)
+    rows = [(f"a/{i:03d}", 1, "ab") for i in range(300)]
+    a = _lock_of(tmp_path / "a", {"train": rows})
+    b = _lock_of(tmp_path / "b", {"train": rows})
+    lines = (b.path / resource_file("train")).read_text().splitlines()
+    rec = json.loads(lines[150])
+    rec["metadata"] = {"k": big}
+    lines[150] = dump_line(rec)
+    (b.path / resource_file("train")).write_text("".join(line + "\n" for line in lines))
+    got = [line for batch in lockmod.line_batches(b) for line in batch.column("line").to_pylist()]
+    assert got == lines
+    assert lockmod.line_column(b, "object_name").to_pylist() == [n for n, _, _ in rows]
+    d = lock_diff(a, b)
+    assert d.updated == ["a/150"] and d.lines["a/150"] == ("train", 151, lines[150])
 
 
 def test_listing_reads_left_out_columns_at_its_own_version(library, demo_images):

@@ -20,7 +20,7 @@ register_commands()
 
 @app.command("broken")
 @handle_errors
-def broken(verbose: bool = typer.Option(False, "--verbose")) -> None:
+def broken(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     print(1 / len([]))
 
 sys.argv = ["pinlake", "broken", *sys.argv[1:]]
@@ -33,15 +33,16 @@ def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", SCRIPT, *args], capture_output=True, text=True, env=full, timeout=120)
 
 
-def test_unexpected_error_is_one_line_with_a_hint():
-    proc = run()
+@pytest.mark.parametrize("env", ["", "0", "False", "NO"])
+def test_unexpected_error_is_one_line_with_a_hint(env):
+    proc = run(PINLAKE_VERBOSE=env)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert lines[0] == "Error: unexpected ZeroDivisionError: division by zero", lines
     assert "PINLAKE_VERBOSE=1" in lines[1] and len(lines) == 2
 
 
-@pytest.mark.parametrize("how", ["env", "flag"])
+@pytest.mark.parametrize("how", ["env", "flag", "short flag"])
 def test_verbose_shows_the_traceback(how):
-    proc = run("--verbose") if how == "flag" else run(PINLAKE_VERBOSE="1")
+    proc = {"flag": lambda: run("--verbose"), "short flag": lambda: run("-v"), "env": lambda: run(PINLAKE_VERBOSE="1")}[how]()
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "ZeroDivisionError" in proc.stderr

@@ -109,9 +109,13 @@ def library_path(value: Path | str | None) -> Any:
     return location(value) if value else location(os.environ.get("PINLAKE_LIBRARY", "./library"))
 
 
-def verbose_requested() -> bool:
-    """The user asked for tracebacks: ``--verbose`` on the command line, or ``PINLAKE_VERBOSE`` set."""
-    return "--verbose" in sys.argv[1:] or os.environ.get("PINLAKE_VERBOSE", "") not in ("", "0", "false", "no")
+def verbose_requested(kwargs: dict[str, Any] | None = None) -> bool:
+    """The user asked for tracebacks: the command's own ``--verbose``/``-v`` (in ``kwargs``),
+    ``--verbose`` on the command line, or ``PINLAKE_VERBOSE`` set (not to 0, false, no or off)."""
+    if kwargs and kwargs.get("verbose") is True:
+        return True
+    env = os.environ.get("PINLAKE_VERBOSE", "").strip().lower()
+    return "--verbose" in sys.argv[1:] or env not in ("", "0", "false", "no", "off")
 
 
 def unexpected(exc: Exception) -> PinlakeError:
@@ -143,7 +147,7 @@ def handle_errors(fn: F) -> F:
             from pinlake.storage import lance_storage_error  # lazy: CLI startup
 
             mapped = lance_storage_error(exc) if isinstance(exc, (OSError, ValueError, RuntimeError)) else None
-            if mapped is None and verbose_requested():
+            if mapped is None and verbose_requested(kwargs):
                 raise
             _report(mapped or unexpected(exc))
 

@@ -147,7 +147,8 @@ def merge_counts(old: dict[str, int], add: dict[str, int], rem: dict[str, int]) 
         out[k] = out.get(k, 0) - c
         if out[k] < 0:
             raise NotIncremental(f"count of {k!r} below zero")
-    return dict(sorted(((k, c) for k, c in out.items() if c), key=lambda kv: (-kv[1], kv[0])))
+    # DuckDB sorts a NULL value (the key "None") after the others of its count
+    return dict(sorted(((k, c) for k, c in out.items() if c), key=lambda kv: (-kv[1], kv[0] == "None", kv[0])))
 
 
 class Merger:
@@ -230,6 +231,8 @@ def deltas_between(previous: Dataset, ds: Dataset) -> dict[str, TableDelta]:
         columns = [c for c in STAT_COLUMNS if c in after.schema.names]
         if schema.group in (SchemaGroup.ITEM.value, SchemaGroup.ENTITY.value):
             columns += [c for c in string_fields(schema) if c not in columns]
+        if not columns:  # nothing in the stats but its row count (an embedding, a mask table)
+            continue
         limit = int(MAX_CHANGED_FRACTION * max(before.count_rows(), after.count_rows(), 1))
         out[table] = table_delta(before, after, columns, limit)
     return out
@@ -244,14 +247,16 @@ def merge_stats(old: dict[str, Any], ds: Dataset, m: Merger, deltas: dict[str, T
         num_items=ds.num_rows("item"),
         rows_per_table={t: ds.num_rows(t) for t in ds.tables},
     )
+    for table in ds.tables:
+        schema = ds.schema.schemas[table]
+        if schema.group == SchemaGroup.ANNOTATION.value:
+            out["annotations_per_kind"][table] = {"kind": schema.__name__, "count": ds.num_rows(table)}
     for table in deltas:
         schema = ds.schema.schemas[table]
         if table == "item":
             out["items_per_split"] = m.counts(old["items_per_split"], table, "split")
         if schema.group == SchemaGroup.ENTITY.value and "category" in schema.model_fields:
             out["entities_per_category"][table] = m.counts(old["entities_per_category"][table], table, "category")
-        if schema.group == SchemaGroup.ANNOTATION.value:
-            out["annotations_per_kind"][table] = {"kind": schema.__name__, "count": ds.num_rows(table)}
         if issubclass(schema, Image):
             was = old["images"][table]
             out["images"][table] = {
@@ -300,8 +305,14 @@ def merge_features_values(old: dict[str, Any], ds: Dataset, m: Merger, deltas: d
                 fields.pop(name, None)
             else:
                 fields[name] = {"restricted": False, "values": found}
-        if schema.group == SchemaGroup.ENTITY.value and not fields:
+        ordered = {n: fields[n] for n in string_fields(schema) if n in fields}  # the order compute_features_values writes
+        if schema.group == SchemaGroup.ITEM.value:
+            out["item"] = ordered
+        elif ordered:
+            out["entities"][table] = ordered
+        else:
             out["entities"].pop(table, None)
+    out["entities"] = {t: out["entities"][t] for t in ds.tables if t in out["entities"]}
     return out
 
 

@@ -554,39 +554,62 @@ LINES_SCHEMA = pa.schema([("pos", pa.int64()), ("split", pa.string()), ("lineno"
 LINES_BLOCK = 1 << 20
 
 
-def line_batches(lock: Lock) -> pa.RecordBatchReader:
-    """Every line of the lock as (position in the lock, split, line number, line), streamed in
-    Arrow batches: the files are split into lines by Arrow's CSV reader (one column, no quoting: a
-    canonical line has no raw control character), never by Python."""
+def split_lines(lock: Lock, split: str) -> Iterator[pa.Array]:
+    """The lines of one split file as Arrow string arrays, split by Arrow's CSV reader (one column,
+    no quoting: a canonical line has no raw control character). The reader's block must hold a
+    whole line: a line longer than :data:`LINES_BLOCK` makes the file be read again with blocks four
+    times larger, from the line it stopped at."""
     import pyarrow.csv as pcsv
 
-    read = pcsv.ReadOptions(column_names=["line"], block_size=LINES_BLOCK, use_threads=False)
     parse = pcsv.ParseOptions(delimiter="\x1f", quote_char=False, escape_char=False)
     convert = pcsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False, quoted_strings_can_be_null=False)
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        pos = 0
-        for split in lock.splits:
-            lineno = 1
+    block, done = LINES_BLOCK, 0
+    while True:
+        read = pcsv.ReadOptions(column_names=["line"], block_size=block, use_threads=False)
+        try:
             with lock.file(split).open("rb") as fh:
                 try:
                     reader = pcsv.open_csv(fh, read_options=read, parse_options=parse, convert_options=convert)
                 except pa.ArrowInvalid as exc:
                     if "Empty CSV file" in str(exc):  # a split with no line
-                        continue
+                        return
                     raise
+                skip = done
                 for batch in reader:
-                    n = batch.num_rows
-                    yield pa.record_batch(
-                        [
-                            pa.array(np.arange(pos, pos + n, dtype=np.int64)),
-                            pa.array([split] * n, pa.string()) if n else pa.array([], pa.string()),
-                            pa.array(np.arange(lineno, lineno + n, dtype=np.int64)),
-                            batch.column(0),
-                        ],
-                        schema=LINES_SCHEMA,
-                    )
-                    pos, lineno = pos + n, lineno + n
+                    lines = batch.column(0)
+                    if skip >= len(lines):
+                        skip -= len(lines)
+                        continue
+                    lines, skip = lines.slice(skip), 0
+                    yield lines
+                    done += len(lines)
+            return
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or block >= 1 << 30:
+                raise
+            block *= 4
+
+
+def line_batches(lock: Lock) -> pa.RecordBatchReader:
+    """Every line of the lock as (position in the lock, split, line number, line), streamed in
+    Arrow batches (:func:`split_lines`): no Python object per line."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        pos = 0
+        for split in lock.splits:
+            lineno = 1
+            for lines in split_lines(lock, split):
+                n = len(lines)
+                yield pa.record_batch(
+                    [
+                        pa.array(np.arange(pos, pos + n, dtype=np.int64)),
+                        pa.array([split] * n, pa.string()) if n else pa.array([], pa.string()),
+                        pa.array(np.arange(lineno, lineno + n, dtype=np.int64)),
+                        lines,
+                    ],
+                    schema=LINES_SCHEMA,
+                )
+                pos, lineno = pos + n, lineno + n
 
     return pa.RecordBatchReader.from_batches(LINES_SCHEMA, batches())
 
