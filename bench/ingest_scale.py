@@ -76,11 +76,10 @@ def run(n: int, work: Path, dvc_timeout: float, data_dir: Path | None = None, in
     rows: list[tuple[str, float, float, bool]] = []
     pin_dir = case / "pinlake"
     shutil.copytree(src, pin_dir / "images", copy_function=os.link)
-    ingest = [sys.executable, "-m", "pinlake", "ingest", "images", "--local", "--json", "--library", "library"]
-    rows.append(("pinlake ingest", *measure(ingest, pin_dir)))
-    rows.append(("pinlake ingest, nothing changed", *measure(ingest, pin_dir)))
+    rows.append(("pinlake ingest", *measure(ingest_cmd(), pin_dir)))
+    rows.append(("pinlake ingest, nothing changed", *measure(ingest_cmd(), pin_dir)))
     k = change(pin_dir / "images", n)
-    rows.append((f"pinlake ingest, {k} changed", *measure(ingest, pin_dir)))
+    rows.append((f"pinlake ingest, {k} changed", *measure(ingest_cmd(), pin_dir)))
     rows.extend(lock_and_build(pin_dir))
     rows.extend(refresh(pin_dir, n))
 
@@ -101,45 +100,57 @@ def run(n: int, work: Path, dvc_timeout: float, data_dir: Path | None = None, in
     return rows
 
 
+def ingest_cmd() -> list[str]:
+    return [sys.executable, "-m", "pinlake", "ingest", "images", "--local", "--json", "--library", "library"]
+
+
+def lock_cmd(recipe: str, out: Path) -> list[str]:
+    """``pinlake datasets lock`` of ``bench/<recipe>`` into ``out`` (removed first)."""
+    shutil.rmtree(out, ignore_errors=True)
+    return [
+        sys.executable,
+        "-m",
+        "pinlake",
+        "datasets",
+        "lock",
+        "--file",
+        str(REPO / "bench" / recipe),
+        "--out",
+        str(out),
+        "--library",
+        "library",
+    ]
+
+
+def build_cmd(lock: Path, mode: str) -> list[str]:
+    """``pinlake build --lock`` of ``lock`` into the ``scale`` dataset (``bench/scale_item.py``)."""
+    item = f"{REPO / 'bench' / 'scale_item.py'}:ScaleItem"
+    return [
+        sys.executable,
+        "-m",
+        "pinlake",
+        "build",
+        "--lock",
+        str(lock),
+        "--name",
+        "scale",
+        "--item",
+        item,
+        "--mode",
+        mode,
+        "--library",
+        "library",
+    ]
+
+
 def lock_and_build(pin_dir: Path) -> list[tuple[str, float, float, bool]]:
     """Lock every image of the lake (``bench/scale_recipe.py``, columnar: ``client.select``, a split is
     a table of ids; and its ``list_data`` twin, the before) and build the columnar lock (``bench/scale_item.py``)."""
     rows = []
     for label, recipe in (("lock, list_data recipe", "scale_list_recipe.py"), ("lock, select recipe", "scale_recipe.py")):
         out = pin_dir / f"lock-{recipe[:-3]}"
-        shutil.rmtree(out, ignore_errors=True)
-        lock = [
-            sys.executable,
-            "-m",
-            "pinlake",
-            "datasets",
-            "lock",
-            "--file",
-            str(REPO / "bench" / recipe),
-            "--out",
-            str(out),
-            "--library",
-            "library",
-        ]
-        rows.append((f"pinlake {label}", *measure(lock, pin_dir)))
-    item = f"{REPO / 'bench' / 'scale_item.py'}:ScaleItem"
-    build = [
-        sys.executable,
-        "-m",
-        "pinlake",
-        "build",
-        "--lock",
-        str(out),
-        "--name",
-        "scale",
-        "--item",
-        item,
-        "--mode",
-        "overwrite",
-        "--library",
-        "library",
-    ]
-    rows.append(("pinlake build of that lock", *measure(build, pin_dir)))
+        rows.append((f"pinlake {label}", *measure(lock_cmd(recipe, out), pin_dir)))
+    rows.append(("pinlake build of that lock", *measure(build_cmd(out, "overwrite"), pin_dir)))
     return rows
 
 
@@ -148,42 +159,10 @@ def refresh(pin_dir: Path, n: int) -> list[tuple[str, float, float, bool]]:
     schedule runs: ingest, lock the columnar recipe again, build that lock into ``scale`` (an
     incremental build: the changed items replaced, their stats merged into the previous version's)."""
     k = change(pin_dir / "images", n)
-    ingest = [sys.executable, "-m", "pinlake", "ingest", "images", "--local", "--json", "--library", "library"]
-    rows = [(f"refresh: ingest after {k} more changed", *measure(ingest, pin_dir))]
+    rows = [(f"refresh: ingest after {k} more changed", *measure(ingest_cmd(), pin_dir))]
     out = pin_dir / "lock-refresh"
-    shutil.rmtree(out, ignore_errors=True)
-    lock = [
-        sys.executable,
-        "-m",
-        "pinlake",
-        "datasets",
-        "lock",
-        "--file",
-        str(REPO / "bench" / "scale_recipe.py"),
-        "--out",
-        str(out),
-        "--library",
-        "library",
-    ]
-    rows.append(("refresh: lock, select recipe", *measure(lock, pin_dir)))
-    item = f"{REPO / 'bench' / 'scale_item.py'}:ScaleItem"
-    build = [
-        sys.executable,
-        "-m",
-        "pinlake",
-        "build",
-        "--lock",
-        str(out),
-        "--name",
-        "scale",
-        "--item",
-        item,
-        "--mode",
-        "auto",
-        "--library",
-        "library",
-    ]
-    rows.append(("refresh: build of that lock (incremental)", *measure(build, pin_dir)))
+    rows.append(("refresh: lock, select recipe", *measure(lock_cmd("scale_recipe.py", out), pin_dir)))
+    rows.append(("refresh: build of that lock (incremental)", *measure(build_cmd(out, "auto"), pin_dir)))
     return rows
 
 
