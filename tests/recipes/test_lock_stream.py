@@ -137,6 +137,7 @@ def test_rows_at_across_record_batches():
     rows = Rows(pa.Table.from_batches(batches))
     picked = [8, 0, 3, 4, 2, 3]
     assert rows.rows_at(picked, ["v"]) == [{"v": f"v{i}"} for i in picked]
+    assert rows.table_at(picked, ["v", "k"]).to_pylist() == [{"v": f"v{i}", "k": i} for i in picked]
     assert rows.value("k", 5) == 5 and rows.row(7) == {"k": 7, "v": "v7"}
 
 
@@ -213,6 +214,8 @@ def test_listing_reads_left_out_columns_at_its_own_version(library, demo_images)
     got = listed[0]._rows.rows_at(picked, ["metadata", "id"])
     assert [json.loads(r["metadata"] or "{}") for r in got] == [want[listed[i].object_name] for i in picked]
     assert [r["id"] for r in got] == [listed[i].id for i in picked]
+    table = listed[0]._rows.table_at(picked, ["metadata", "id"])  # the same rows as one Arrow table
+    assert table.column_names == ["metadata", "id"] and table.to_pylist() == got
 
 
 def test_object_names_sorted_as_python_sorts(tmp_path):

@@ -128,6 +128,37 @@ class Rows:
     def row(self, i: int) -> dict[str, Any]:
         return {k: self.column(k)[i] for k in self.names}
 
+    def table_at(self, positions: list[int], columns: list[str]) -> pa.Table:
+        """The rows at ``positions`` (in that order) as an Arrow table of ``columns``; lazy columns
+        are taken from the data table by row id. No Python object per row."""
+        import numpy as np
+        import pyarrow as pa
+
+        lazy = [c for c in columns if self._lazy(c)]
+        here = [c for c in columns if c not in lazy]
+        scan = here + ["_rowid"] if lazy and "_rowid" not in here else here
+        if self._bounds is None:
+            self._batches = self.table.to_batches()
+            self._bounds = np.cumsum([0] + [b.num_rows for b in self._batches])
+        pos = np.asarray(positions, dtype=np.int64)
+        which = np.searchsorted(self._bounds, pos, side="right") - 1
+        parts, order = [], []
+        for b in np.unique(which).tolist():
+            sel = np.flatnonzero(which == b)
+            parts.append(self._batches[b].select(scan).take(pa.array(pos[sel] - self._bounds[b])))
+            order.append(sel)
+        if not parts:
+            return pa.table({c: pa.array([], pa.null()) for c in columns})
+        got = pa.Table.from_batches(parts).take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
+        if lazy:
+            ids = got.column("_rowid").to_pylist()
+            taken = pa.concat_tables(
+                [take_rows(self._dataset, ids[k : k + self.TAKE_CHUNK], columns=lazy) for k in range(0, len(ids), self.TAKE_CHUNK)]
+            )
+            for c in lazy:
+                got = got.append_column(c, taken.column(c))
+        return got.select(columns)
+
     def rows_at(self, positions: list[int], columns: list[str]) -> list[dict[str, Any]]:
         """The rows at ``positions`` (in that order) as dicts of ``columns``.
 

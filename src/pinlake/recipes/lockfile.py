@@ -229,10 +229,11 @@ class SplitNames:
         self.con.execute("DROP TABLE m")
 
 
-def _chunk_lines(entries: list[Any]) -> list[str]:
-    """The canonical lines of these entries, in order: listing rows are read from their Arrow table
-    (only the lock's columns, one take per listing), resolved rows are used as they are."""
-    recs: list[Any] = list(entries)
+def _chunk_lines(entries: list[Any], con: Any) -> str:
+    """The canonical lines of these entries, in order, each ending in a newline: listing rows are
+    taken from their Arrow table (the lock's columns, one take per listing) and made column-wise
+    (:func:`canonical_lines`, in DuckDB connection ``con``); resolved rows one at a time."""
+    lines: list[str] = [""] * len(entries)
     by_rows: dict[int, tuple[Any, list[int], list[int]]] = {}
     for pos, e in enumerate(entries):
         if isinstance(e, Data) and (where := e.listing_position()) is not None:
@@ -241,12 +242,12 @@ def _chunk_lines(entries: list[Any]) -> list[str]:
             _, at, idx = by_rows[id(rows)]
             at.append(pos)
             idx.append(i)
+        else:
+            lines[pos] = dump_line(record_of(e)) + "\n"
     for rows, at, idx in by_rows.values():
-        for pos, row in zip(at, rows.rows_at(idx, list(LOCK_KEYS))):
-            raw = row["metadata"]
-            row["metadata"] = json.loads(raw) if raw else {}
-            recs[pos] = row
-    return [dump_line(record_of(rec)) for rec in recs]
+        for pos, line in zip(at, canonical_lines(rows.table_at(idx, list(LOCK_KEYS)), con).to_pylist()):
+            lines[pos] = line
+    return "".join(lines)
 
 
 def _row_lines(lake: Any, row_ids: list[int], con: Any) -> memoryview:
@@ -285,7 +286,7 @@ def write_lock_files(selection: dict[str, list[Any] | pa.Table], lake: Any, disj
                     counts[split] = names.add_names(split, object_names)
                     del object_names
                     for order in names.ordered("pos", LINES_CHUNK):
-                        fh.write("".join(line + "\n" for line in _chunk_lines([entries[j] for j in order])).encode())
+                        fh.write(_chunk_lines([entries[j] for j in order], names.lines).encode())
             names.done(split)
     finally:
         names.close()
