@@ -129,8 +129,12 @@ class Rows:
         return {k: self.column(k)[i] for k in self.names}
 
     def table_at(self, positions: list[int], columns: list[str]) -> pa.Table:
-        """The rows at ``positions`` (in that order) as an Arrow table of ``columns``; lazy columns
-        are taken from the data table by row id. No Python object per row."""
+        """The rows at ``positions`` (in that order) as an Arrow table of ``columns``.
+
+        Taken record batch by record batch: a take over the whole chunked table concatenates each
+        column first, a copy of the table per call. Lazy columns are taken from the data table by
+        row id. No Python object per row.
+        """
         import numpy as np
         import pyarrow as pa
 
@@ -160,36 +164,8 @@ class Rows:
         return got.select(columns)
 
     def rows_at(self, positions: list[int], columns: list[str]) -> list[dict[str, Any]]:
-        """The rows at ``positions`` (in that order) as dicts of ``columns``.
-
-        Taken record batch by record batch: a take over the whole chunked table concatenates each
-        column first, a copy of the table per call. Lazy columns are taken from the data table by
-        row id.
-        """
-        import numpy as np
-        import pyarrow as pa
-
-        lazy = [c for c in columns if self._lazy(c)]
-        here = [c for c in columns if c not in lazy]
-        scan = here + ["_rowid"] if lazy and "_rowid" not in here else here
-        if self._bounds is None:
-            self._batches = self.table.to_batches()
-            self._bounds = np.cumsum([0] + [b.num_rows for b in self._batches])
-        pos = np.asarray(positions, dtype=np.int64)
-        which = np.searchsorted(self._bounds, pos, side="right") - 1
-        out: list[Any] = [None] * len(pos)
-        for b in np.unique(which).tolist():
-            sel = np.flatnonzero(which == b)
-            part = self._batches[b].select(scan).take(pa.array(pos[sel] - self._bounds[b])).to_pylist()
-            for j, row in zip(sel.tolist(), part):
-                out[j] = row
-        if lazy:
-            for row, got in zip(out, self._take([row["_rowid"] for row in out], lazy)):
-                row.update(got)
-        if scan is not here:
-            for row in out:
-                del row["_rowid"]
-        return out
+        """The rows at ``positions`` (in that order) as dicts of ``columns`` (:meth:`table_at`)."""
+        return self.table_at(positions, columns).to_pylist()
 
 
 def _field(key: str) -> property:
