@@ -175,8 +175,7 @@ class ColumnarPlan:
         if t is None:
             return None
         n = t.num_rows
-        names = t.column("object_name").to_pylist()
-        item_ids = stable_ids([f"lake\x1f{x}" for x in names])  # = stable_id("lake", object_name)
+        item_ids = stable_id_column("lake", t.column("object_name").combine_chunks())  # = stable_id("lake", object_name)
         media = pc.fill_null(t.column("media_type").combine_chunks(), "")
         uniq = pc.unique(media)
         fmts = pa.array([image_format(m) for m in uniq.to_pylist()], pa.string())
@@ -193,14 +192,14 @@ class ColumnarPlan:
         return self.assemble(t.column("metadata").combine_chunks(), item_ids, splits, vcols)
 
     def assemble(
-        self, meta: pa.StructArray, item_ids: list[str], splits: list[str], view_cols: dict[str, pa.Array]
+        self, meta: pa.StructArray, item_ids: pa.Array | list[str], splits: list[str], view_cols: dict[str, pa.Array]
     ) -> dict[str, pa.Table] | None:
         """The item, view, entity and annotation tables of parsed metadata (one struct per item),
         given the item ids and the view's own columns (url, sha256, width, height, format, content)."""
         b = self.b
         n = len(item_ids)
         ts = pa.array([b.build_time] * n, pa.timestamp("us"))
-        item_id_arr = pa.array(item_ids, pa.string())
+        item_id_arr = item_ids if isinstance(item_ids, pa.Array) else pa.array(item_ids, pa.string())
         cols: dict[str, pa.Array] = {"id": item_id_arr, "split": pa.array(splits, pa.string()), "created_at": ts, "updated_at": ts}
         for k, (_, nullable) in self.meta.items():
             col = pc.struct_field(meta, k)
@@ -208,11 +207,11 @@ class ColumnarPlan:
                 return None
             cols[k] = col
         out = {"item": self.item.table(n, cols)}
-        view_ids = pa.array(stable_ids(item_ids, b.view_name), pa.string())
+        view_ids = stable_id_column(item_id_arr, b.view_name)
         vcols = {"id": view_ids, "item_ref": ref_array("item", item_id_arr), "created_at": ts, "updated_at": ts, **view_cols}
         out[b.view_name] = self.view.table(n, vcols)
         if self.entity is not None:
-            ents = self._entities(meta, item_ids, view_ids, out)
+            ents = self._entities(meta, item_id_arr, view_ids, out)
             if ents is None:
                 return None
         return out
@@ -224,7 +223,7 @@ class ColumnarPlan:
         obj_type = meta_type.field(self.b.entity_name).type
         return pa.types.is_struct(obj_type) and {f.name for f in obj_type} == self.obj_names
 
-    def _entities(self, meta: pa.StructArray, item_ids: list[str], view_ids: pa.Array, out: dict[str, pa.Table]) -> bool | None:
+    def _entities(self, meta: pa.StructArray, item_ids: pa.Array, view_ids: pa.Array, out: dict[str, pa.Table]) -> bool | None:
         assert self.entity is not None  # called only for a plan with an entity table
         b = self.b
         ename = b.entity_name
@@ -245,9 +244,8 @@ class ColumnarPlan:
         parent = np.repeat(np.arange(len(item_ids)), counts)
         starts = np.cumsum(counts) - counts
         pos = np.arange(total) - np.repeat(starts, counts)
-        eparent_ids = [item_ids[j] for j in parent]
-        ent_ids = [hashlib.sha1(f"{p}\x1f{ename}\x1f{i}".encode()).hexdigest()[:22] for p, i in zip(eparent_ids, pos.tolist())]
-        ent_id_arr = pa.array(ent_ids, pa.string())
+        eparent_ids = item_ids.take(pa.array(parent, pa.int64()))
+        ent_id_arr = stable_id_column(eparent_ids, ename, pa.array(pos, pa.int64()).cast(pa.string()))  # = stable_id(item id, entity, i)
         item_ref = ref_array("item", eparent_ids)
         view_ref = ref_array(b.view_name, view_ids.take(pa.array(parent)))
         ts = pa.array([b.build_time] * total, pa.timestamp("us"))
@@ -280,7 +278,7 @@ class ColumnarPlan:
                 return None
             idx = pa.array(sel, pa.int64())
             m = len(sel)
-            ids = pa.array(stable_ids([ent_ids[i] for i in sel.tolist()], spec.name), pa.string())
+            ids = stable_id_column(ent_id_arr.take(idx), spec.name)
             tsm = ts.take(idx)
             acols = {k: v.take(idx) for k, v in refs.items()}
             acols.update({"id": ids, "created_at": tsm, "updated_at": tsm})
