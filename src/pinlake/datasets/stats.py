@@ -18,22 +18,36 @@ if TYPE_CHECKING:  # pragma: no cover
 BINS = 10
 
 
-def histogram(con: duckdb.DuckDBPyConnection, relation: str, expr: str, bins: int = BINS) -> dict[str, Any]:
+def summary(con: duckdb.DuckDBPyConnection, relation: str, expr: str) -> tuple[float, float, int]:
+    """(min, max, count) of the non-null ``expr`` over ``relation`` ((0, 0, 0) when there is none)."""
     ((lo, hi, n),) = con.execute(f"SELECT min({expr}), max({expr}), count({expr}) FROM {relation}").fetchall()
-    if not n:
-        return {"min": None, "max": None, "count": 0, "edges": [], "counts": []}
-    lo, hi = float(lo), float(hi)
-    width = (hi - lo) / bins if hi > lo else 1.0
+    return (float(lo), float(hi), int(n)) if n else (0.0, 0.0, 0)
+
+
+def bin_width(lo: float, hi: float, bins: int = BINS) -> float:
+    return (hi - lo) / bins if hi > lo else 1.0
+
+
+def bin_counts(con: duckdb.DuckDBPyConnection, relation: str, expr: str, lo: float, width: float, bins: int = BINS) -> list[int]:
+    """How many values of ``expr`` fall in each of ``bins`` bins of ``width`` from ``lo`` (the last
+    bin takes the maximum)."""
     rows = con.execute(
-        f"SELECT least(CAST(floor(({expr} - ?) / ?) AS BIGINT), ?) AS b, count(*) FROM {relation} "
-        f"WHERE {expr} IS NOT NULL GROUP BY b ORDER BY b",
+        f"SELECT least(CAST(floor(({expr} - ?) / ?) AS BIGINT), ?) AS b, count(*) FROM {relation} WHERE {expr} IS NOT NULL GROUP BY b",
         [lo, width, bins - 1],
     ).fetchall()
     counts = [0] * bins
     for b, c in rows:
-        counts[int(b)] = int(c)
+        counts[int(b)] += int(c)
+    return counts
+
+
+def histogram(con: duckdb.DuckDBPyConnection, relation: str, expr: str, bins: int = BINS) -> dict[str, Any]:
+    lo, hi, n = summary(con, relation, expr)
+    if not n:
+        return {"min": None, "max": None, "count": 0, "edges": [], "counts": []}
+    width = bin_width(lo, hi, bins)
     edges = [lo + i * width for i in range(bins + 1)]
-    return {"min": lo, "max": hi, "count": int(n), "edges": edges, "counts": counts}
+    return {"min": lo, "max": hi, "count": n, "edges": edges, "counts": bin_counts(con, relation, expr, lo, width, bins)}
 
 
 def value_counts(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> dict[str, int]:

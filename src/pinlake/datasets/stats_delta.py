@@ -38,13 +38,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pinlake.datasets.stats import (
-    BINS,
     MAX_VALUES,
     bbox_aspects,
     bbox_sizes,
+    bin_counts,
+    bin_width,
     histogram,
     keypoint_counts,
     string_fields,
+    summary,
     value_counts,
     values_of,
 )
@@ -181,8 +183,8 @@ class Merger:
 
     def merge_histogram(self, old: dict[str, Any], add: str, rem: str, expr: str) -> dict[str, Any]:
         lo, hi, n = old["min"], old["max"], old["count"]
-        a_lo, a_hi, a_n = self.summary(add, expr)
-        r_lo, r_hi, r_n = self.summary(rem, expr)
+        a_lo, a_hi, a_n = summary(self.con, add, expr)
+        r_lo, r_hi, r_n = summary(self.con, rem, expr)
         total = n + a_n - r_n
         if total == 0:
             return {"min": None, "max": None, "count": 0, "edges": [], "counts": []}
@@ -192,27 +194,13 @@ class Merger:
             raise NotIncremental("an added value outside the edges")
         if r_n and lo != hi and (r_lo == lo or r_hi == hi):
             raise NotIncremental("a removed value on an edge")
-        width = (hi - lo) / BINS if hi > lo else 1.0
+        width = bin_width(lo, hi)
         counts = np.array(old["counts"], dtype=np.int64)
-        counts += self.bins(add, expr, lo, width)
-        counts -= self.bins(rem, expr, lo, width)
+        counts += np.array(bin_counts(self.con, add, expr, lo, width), dtype=np.int64)
+        counts -= np.array(bin_counts(self.con, rem, expr, lo, width), dtype=np.int64)
         if (counts < 0).any():
             raise NotIncremental("a bin below zero")
         return {"min": lo, "max": hi, "count": total, "edges": old["edges"], "counts": [int(c) for c in counts]}
-
-    def summary(self, relation: str, expr: str) -> tuple[float, float, int]:
-        ((lo, hi, n),) = self.con.execute(f"SELECT min({expr}), max({expr}), count({expr}) FROM {relation}").fetchall()
-        return (float(lo), float(hi), int(n)) if n else (0.0, 0.0, 0)
-
-    def bins(self, relation: str, expr: str, lo: float, width: float) -> np.ndarray:
-        counts = np.zeros(BINS, dtype=np.int64)
-        rows = self.con.execute(
-            f"SELECT least(CAST(floor(({expr} - ?) / ?) AS BIGINT), ?) AS b, count(*) FROM {relation} WHERE {expr} IS NOT NULL GROUP BY b",
-            [lo, width, BINS - 1],
-        ).fetchall()
-        for b, c in rows:
-            counts[int(b)] += int(c)
-        return counts
 
     def close(self) -> None:
         self.con.close()
