@@ -95,21 +95,20 @@ def canonical_lines(rows: pa.Table, con: Any = None) -> pa.Array:
     finally:
         if own:
             con.close()
-    meta: Any = pa.scalar("{}")
-    if pc.any(out["has_metadata"]).as_py():
-        texts = out["metadata"].to_pylist()
-        meta = pa.array(
-            [dump_line(metadata_value(t)) if has else "{}" for has, t in zip(out["has_metadata"].to_pylist(), texts)], pa.string()
-        )
-    lines = pc.binary_join_element_wise(out["head"], meta, out["tail"], "")
-    if not pc.all(out["plain"]).as_py():
-        patched = lines.to_pylist()
-        for i in pc.indices_nonzero(pc.invert(out["plain"])).to_pylist():
-            row = rows.slice(i, 1).to_pylist()[0]
+    has, plain = out["has_metadata"].combine_chunks(), out["plain"].combine_chunks()
+    meta = pa.array(["{}"] * rows.num_rows, pa.string())
+    if pc.any(has).as_py():  # the metadata of the rows that have some, in Python
+        texts = out["metadata"].combine_chunks().filter(has).to_pylist()
+        meta = pc.replace_with_mask(meta, has, pa.array([dump_line(metadata_value(t)) for t in texts], pa.string()))
+    lines = pc.binary_join_element_wise(out["head"].combine_chunks(), meta, out["tail"].combine_chunks(), "")
+    if not pc.all(plain).as_py():  # the whole line of the rows with a string to escape, in Python
+        odd = pc.invert(plain)
+        redo = []
+        for row in rows.filter(odd).to_pylist():
             row["metadata"] = metadata_value(row["metadata"])
-            patched[i] = dump_line(record_of(row)) + "\n"
-        lines = pa.array(patched, pa.string())
-    return lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
+            redo.append(dump_line(record_of(row)) + "\n")
+        lines = pc.replace_with_mask(lines, odd, pa.array(redo, pa.string()))
+    return lines
 
 
 def text_bytes(lines: pa.Array) -> memoryview:
