@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +35,7 @@ from pinlake.errors import DatasetExistsError, InputFileError, ValidationError
 from pinlake.layout import check_dataset_name
 from pinlake.library.connection import Library
 from pinlake.library.registry import DEFAULT_ITEM
-from pinlake.recipes.lockfile import Lock, bounded_duckdb, line_batches, read_lock
+from pinlake.recipes.lockfile import Lock, line_batches, read_lock, spilling_duckdb
 from pinlake.runners.dask import check_runner
 from pinlake.storage import location
 
@@ -195,28 +193,21 @@ def lock_diff(old: Lock, new: Lock) -> LockDiff:
     each lock's lines streamed (:func:`line_batches`) and kept as (name, digest, position); the
     changed names' lines read in a last pass over the new lock by position. Its memory follows
     the change, not the locks."""
-    spill = tempfile.mkdtemp(prefix="pinlake-diff-")
-    try:
-        con = bounded_duckdb(spill)
-        try:
-            for table, lock in (("a", old), ("b", new)):
-                con.register("lines", line_batches(lock))
-                con.execute(f"CREATE TABLE {table} AS {_LAST_LINES}")
-                con.unregister("lines")
+    with spilling_duckdb("pinlake-diff-") as con:
+        for table, lock in (("a", old), ("b", new)):
+            con.register("lines", line_batches(lock))
+            con.execute(f"CREATE TABLE {table} AS {_LAST_LINES}")
+            con.unregister("lines")
 
-            def names(sql: str) -> list[str]:
-                return con.sql(sql).to_arrow_table().column(0).to_pylist()
+        def names(sql: str) -> list[str]:
+            return con.sql(sql).to_arrow_table().column(0).to_pylist()
 
-            added = names("SELECT name FROM b ANTI JOIN a USING (name) ORDER BY name")
-            deleted = names("SELECT name FROM a ANTI JOIN b USING (name) ORDER BY name")
-            updated = names("SELECT b.name FROM b JOIN a USING (name) WHERE b.key <> a.key ORDER BY b.name")
-            con.execute("CREATE TABLE changed AS SELECT b.name, b.pos FROM b LEFT JOIN a USING (name) WHERE a.key IS DISTINCT FROM b.key")
-            con.register("lines", line_batches(new))
-            rows = con.execute("SELECT c.name, l.split, l.lineno, l.line FROM lines AS l JOIN changed AS c USING (pos)").fetchall()
-        finally:
-            con.close()
-    finally:
-        shutil.rmtree(spill, ignore_errors=True)
+        added = names("SELECT name FROM b ANTI JOIN a USING (name) ORDER BY name")
+        deleted = names("SELECT name FROM a ANTI JOIN b USING (name) ORDER BY name")
+        updated = names("SELECT b.name FROM b JOIN a USING (name) WHERE b.key <> a.key ORDER BY b.name")
+        con.execute("CREATE TABLE changed AS SELECT b.name, b.pos FROM b LEFT JOIN a USING (name) WHERE a.key IS DISTINCT FROM b.key")
+        con.register("lines", line_batches(new))
+        rows = con.execute("SELECT c.name, l.split, l.lineno, l.line FROM lines AS l JOIN changed AS c USING (pos)").fetchall()
     return LockDiff(added, updated, deleted, {name: (split, lineno, line) for name, split, lineno, line in rows})
 
 

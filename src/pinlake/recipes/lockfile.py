@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -124,6 +125,20 @@ def bounded_duckdb(spill: str | Path) -> Any:
 
     config = {"memory_limit": LOCK_MEMORY, "threads": 2, "temp_directory": str(spill), "preserve_insertion_order": False}
     return duckdb.connect(config=config)  # type: ignore[arg-type]  # duckdb's stub wants dict[str, str]
+
+
+@contextmanager
+def spilling_duckdb(prefix: str) -> Iterator[Any]:
+    """A :func:`bounded_duckdb` connection spilling to a temporary directory; both gone on exit."""
+    spill = tempfile.mkdtemp(prefix=prefix)
+    try:
+        con = bounded_duckdb(spill)
+        try:
+            yield con
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 class SplitNames:
@@ -619,9 +634,7 @@ def line_column(lock: Lock, key: str) -> pa.Array:
     """One top-level string field of every lock line (``object_name``, ``id``) as an Arrow array,
     in the lock's order: the lines streamed (:func:`line_batches`) and the field read by DuckDB's
     JSON reader."""
-    import duckdb
-
-    con = duckdb.connect(config={"threads": 2})
+    con = lines_connection()
     try:
         con.register("lines", line_batches(lock))
         out = con.sql(f"SELECT json_extract_string(line, '$.{key}') AS v FROM lines ORDER BY pos").to_arrow_table()
@@ -651,17 +664,10 @@ def check_in_lake(lock: Lock, lake: Lake) -> None:
         present = set() if ds is None else set(ds.to_table(columns=["id"], filter=sql_in("id", asked)).column("id").to_pylist())
         at = {k for k, i in enumerate(wanted.to_pylist()) if i not in present}
     else:
-        spill = tempfile.mkdtemp(prefix="pinlake-check-")
-        try:
-            con = bounded_duckdb(spill)
-            try:
-                con.register("w", pa.table({"id": wanted, "pos": pa.array(np.arange(len(wanted), dtype=np.int64))}))
-                con.register("l", lake.key_scan(["id"]))
-                at = {pos for (pos,) in con.execute("SELECT w.pos FROM w ANTI JOIN l ON w.id = l.id").fetchall()}
-            finally:
-                con.close()
-        finally:
-            shutil.rmtree(spill, ignore_errors=True)
+        with spilling_duckdb("pinlake-check-") as con:
+            con.register("w", pa.table({"id": wanted, "pos": pa.array(np.arange(len(wanted), dtype=np.int64))}))
+            con.register("l", lake.key_scan(["id"]))
+            at = {pos for (pos,) in con.execute("SELECT w.pos FROM w ANTI JOIN l ON w.id = l.id").fetchall()}
     if not at:
         return
     missing = [f"{object_name_of(line)} (id {id_of(line)})" for k, (_, _, line) in enumerate(lock.lines()) if k in at]
