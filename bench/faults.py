@@ -254,8 +254,8 @@ SCENARIOS = {
     ),
     # the same batch with its stats, features values and preview made at its commit (the stats merged
     # from the previous version's and the changed rows: datasets/stats_delta.py)
-    "crud batch, derived": Scenario(
-        "crud batch, derived",
+    "crud batch derived": Scenario(
+        "crud batch derived",
         _prepare_base,
         lambda w: [sys.executable, "-c", CRUD_SCRIPT, str(w / "library" / "health_images"), "derived"],
     ),
