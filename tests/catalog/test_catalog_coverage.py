@@ -166,6 +166,9 @@ def test_the_log_merges_its_fragments_every_few_appends(lib, ds, monkeypatch):
     for i in range(7):
         log.append(f"op{i}", base.tables, base.rows, {"k": str(i)})
         counts.append(len(lance.dataset(log.uri).get_fragments()))
+        # the newest entry is read from the last fragment: right after a rewrite and between them
+        newest = log.latest()
+        assert (newest.operation, newest.dataset_version) == (f"op{i}", base.dataset_version + i + 1)
     assert max(counts) <= 3 and 1 in counts[1:]
     assert [e.operation for e in log.entries()] == [base.operation] + [f"op{i}" for i in range(7)]
     assert log.get(5).operation == "op3" and log.latest().lineage["k"] == "6"

@@ -230,16 +230,23 @@ class VersionLog:
     def _entries(table: pa.Table) -> list[DatasetVersion]:
         return [DatasetVersion(**e) for e in decode_log(table)]
 
+    @staticmethod
+    def _newest_row(ds: lance.LanceDataset) -> pa.Table | None:
+        """The newest entry's row, or None for an empty log. Entries are appended in number order
+        and each append lists the earlier fragments first, so it is in the last fragment with rows:
+        one small fragment read (the whole log only right after a rewrite), not every fragment's."""
+        for fragment in reversed(ds.get_fragments()):
+            numbers = fragment.to_table(columns=["dataset_version"]).column(0)
+            if len(numbers):
+                at = pc.index(numbers, pc.max(numbers)).as_py()
+                return fragment.to_table(offset=at, limit=1)
+        return None
+
     def latest(self) -> DatasetVersion | None:
-        """The newest entry: the log's version numbers are read, one row decoded."""
+        """The newest entry (:meth:`_newest_row`, decoded)."""
         ds = self._open()
-        if ds is None:
-            return None
-        numbers = ds.to_table(columns=["dataset_version"]).column(0)
-        if not len(numbers):
-            return None
-        at = pc.index(numbers, pc.max(numbers)).as_py()
-        return self._entries(ds.take([at]))[0]
+        row = self._newest_row(ds) if ds is not None else None
+        return self._entries(row)[0] if row is not None else None
 
     def get(self, version: int) -> DatasetVersion:
         ds = self._open()
@@ -270,14 +277,14 @@ class VersionLog:
         info.json/schema.json of the previous version when not given. After it, the top-level cache."""
         ds = self._open() if self.exists() else None
         read_version = ds.version if ds is not None else 0
-        numbers = ds.to_table(columns=["dataset_version"]).column(0).to_pylist() if ds is not None else []
-        number = (max(numbers) + 1) if numbers else 1
+        newest = self._newest_row(ds) if ds is not None else None
+        previous = newest.column("dataset_version")[0].as_py() if newest is not None else None
+        number = previous + 1 if previous is not None else 1
         lineage = {**lineage, "pinlake.dataset_version": str(number)}
         entry = DatasetVersion(number, utcnow(), operation, dict(tables), dict(rows), lineage, message)
         staged = dict(files or {})
         if derive is not None:
             staged.update(derive(entry))
-        previous = max(numbers) if numbers else None
         info = staged.get("info.json")
         if info is None and previous is not None:
             found = self.version_file(previous, "info.json")
