@@ -24,7 +24,7 @@ from lance import LanceOperation, Transaction
 
 from pinlake.errors import ValidationError, field_size_error, oversized_string
 from pinlake.provenance import lineage_properties
-from pinlake.storage import S3Path, is_remote, location, mutex, storage_options
+from pinlake.storage import S3Path, is_remote, lance_dataset, location, mutex, storage_options
 from pinlake.util.sqltext import sql_in, sql_str  # noqa: F401 - re-exported for the lake modules
 
 OBJECTS, DATA, TAGS, SOURCES = "objects", "data", "tags", "sources"
@@ -99,7 +99,14 @@ class Store:
     def open(self, table: str, version: int | None = None) -> lance.LanceDataset:
         if table == DATA and version is None:
             version = self.pinned_version
+        if version is None:
+            return self.head(table)
         return lance.dataset(self.uri(table), version=version, storage_options=self.storage_options)
+
+    def head(self, table: str) -> lance.LanceDataset:
+        """The table's latest version (:func:`pinlake.storage.lance_dataset`: opened by number where
+        Lance's hint tells it, so an open does not list the table's whole history)."""
+        return lance_dataset(self.uri(table))
 
     def open_or_none(self, table: str, version: int | None = None) -> lance.LanceDataset | None:
         if not self.exists(table):
@@ -147,7 +154,7 @@ class Store:
         props = lineage_properties(operation, **lineage)
         props[COMMIT_MESSAGE_KEY] = f"pinlake {operation}"
         if self.exists(table):
-            ds = lance.dataset(self.uri(table), storage_options=self.storage_options)
+            ds = self.head(table)
             txn = Transaction(ds.version, LanceOperation.Append(fragments), transaction_properties=props)
         else:
             txn = Transaction(0, LanceOperation.Overwrite(schema, fragments), transaction_properties=props)
@@ -176,9 +183,9 @@ class Store:
         rows = rows.select(DATA_COLUMNS).cast(DATA_SCHEMA)
         if not self.exists(DATA):
             return self.append(DATA, rows, DATA_SCHEMA, "lake.upsert")
-        ds = lance.dataset(self.uri(DATA), storage_options=self.storage_options)
+        ds = self.head(DATA)
         ds.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
-        return lance.dataset(self.uri(DATA), storage_options=self.storage_options)
+        return self.head(DATA)
 
     def replace_rows(
         self, table: str, rows: pa.Table, fragments: list[Any], schema: pa.Schema, operation: str, **lineage: Any
@@ -188,7 +195,7 @@ class Store:
         appends ``fragments`` (written by :meth:`write_fragments`). Only under the write lock."""
         self.check_writable()
         rows = rows.select(schema.names).cast(schema)
-        ds = lance.dataset(self.uri(table), storage_options=self.storage_options)
+        ds = self.head(table)
         where = sql_in("id", rows["id"].to_pylist())
         hit = ds.to_table(columns=["id"], filter=where, with_row_address=True)
         updated, removed = [], []

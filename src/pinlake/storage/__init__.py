@@ -47,7 +47,7 @@ The names below are re-exported so callers write ``from pinlake.storage import l
 
 from __future__ import annotations
 
-from pinlake.storage.lance_io import lance_commit, lance_dataset, lance_write, lance_write_fragments, take_rows
+from pinlake.storage.lance_io import lance_append, lance_commit, lance_dataset, lance_write, lance_write_fragments, take_rows
 from pinlake.storage.locks import S3Lease, lease_ttl, mutex
 from pinlake.storage.paths import (
     AnyPath,
@@ -80,6 +80,7 @@ __all__ = [
     "client",
     "is_remote",
     "is_uri",
+    "lance_append",
     "lance_commit",
     "lance_dataset",
     "lance_storage_error",

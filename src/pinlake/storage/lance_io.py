@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,10 +36,48 @@ def _lance_call(uri: Any) -> Iterator[dict[str, str] | None]:
         raise
 
 
+#: the file Lance rewrites after each commit of a table, naming the version it made
+LANCE_HINT = "latest_version_hint.json"
+_U64_MAX = 2**64 - 1
+
+
+def head_version(uri: Any) -> int | None:
+    """The latest version of the local Lance table at ``uri``, told in constant time: the version
+    Lance's hint (``_versions/latest_version_hint.json``) names, provided no manifest of the next
+    version exists (under either of Lance's two manifest naming schemes). None when it cannot be
+    told that way: a table on S3, no hint, an unreadable one, or a hint behind a commit (a writer
+    between its manifest and its hint, or killed there); the caller then asks Lance, which lists
+    every manifest of the table (a cost that grows with the history: 1.6 ms at 3,000 versions).
+    """
+    if "://" in str(uri):
+        return None
+    versions = os.path.join(str(uri), "_versions")
+    try:
+        with open(os.path.join(versions, LANCE_HINT), "rb") as fh:
+            version = json.loads(fh.read(4096))["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 < version < _U64_MAX:
+        return None
+    later = (f"{version + 1}.manifest", f"{_U64_MAX - version - 1:020d}.manifest")
+    if any(os.path.exists(os.path.join(versions, name)) for name in later):
+        return None
+    return version
+
+
 def lance_dataset(uri: Any, **kwargs: Any) -> Any:
-    """``lance.dataset`` with the storage options of ``uri``."""
+    """``lance.dataset`` with the storage options of ``uri``. The latest version of a local table
+    (no ``version`` or ``asof`` asked) is opened by the number :func:`head_version` tells, so an
+    open costs the same at the 10,000th version as at the 10th; Lance finds it otherwise."""
     import lance
 
+    if "version" not in kwargs and "asof" not in kwargs:
+        version = head_version(uri)
+        if version is not None:
+            try:
+                return lance.dataset(str(uri), version=version, **kwargs)
+            except (OSError, ValueError):  # its manifest is gone (a cleanup): Lance finds the head
+                pass
     with _lance_call(uri) as opts:
         return lance.dataset(str(uri), storage_options=opts, **kwargs)
 
@@ -48,6 +88,16 @@ def lance_write(data: Any, uri: Any, **kwargs: Any) -> Any:
 
     with _lance_call(uri) as opts:
         return lance.write_dataset(data, str(uri), storage_options=opts, **kwargs)
+
+
+def lance_append(uri: Any, data: Any, **kwargs: Any) -> Any:
+    """Append ``data`` to the existing table at ``uri``: the table opened at its head by
+    :func:`lance_dataset` takes the rows (``lance.write_dataset(mode="append")`` on a uri would list
+    every manifest to find the head first). Returns the table at its new version."""
+    ds = lance_dataset(uri)
+    with _lance_call(uri):
+        ds.insert(data, **kwargs)
+    return ds
 
 
 def lance_commit(uri: Any, transaction: Any, **kwargs: Any) -> Any:
