@@ -38,7 +38,7 @@ from typing import Any
 import pyarrow as pa
 
 from pinlake.layout import CATALOG_DIR
-from pinlake.storage import AnyPath, lance_dataset, lance_write, location, mutex
+from pinlake.storage import AnyPath, lance_append, lance_dataset, lance_write, location, mutex
 from pinlake.util.faults import commit_point
 from pinlake.util.sqltext import sql_str
 
@@ -275,9 +275,11 @@ class Catalog:
             return 0
         data = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
         self.init()
-        written = lance_write(
-            data, self.uri(table), mode="append" if self.exists(table) else "create", commit_message=f"catalog: {len(rows)} rows"
-        )
+        message = f"catalog: {len(rows)} rows"
+        if self.exists(table):
+            written = lance_append(self.uri(table), data, commit_message=message)
+        else:
+            written = lance_write(data, self.uri(table), mode="create", commit_message=message)
         commit_point(f"catalog {table}")
         if len(written.get_fragments()) > CATALOG_FRAGMENTS:
             # every append adds a fragment: merged every CATALOG_FRAGMENTS appends, so neither the
