@@ -1,0 +1,13 @@
+"""Smoke run of bench.write_scale (10,000 writes is the real run: bench/NOTES.md): the loop of one-row
+updates runs in a library and reports both ratios."""
+
+from __future__ import annotations
+
+from bench import write_scale
+
+
+def test_write_scale_reports_the_ratios() -> None:
+    report = write_scale.main(["--writes", "110", "--every", "50"])
+    assert set(report["median_ms"]) == {"writes 10-19", "writes 50-59", "writes 100-109"}  # type: ignore[arg-type]
+    for key in ("writes 101-110", "writes 10-109", "ratio_last_to_10th", "ratio_last_100_to_first_100"):
+        assert float(report[key]) > 0, key  # type: ignore[arg-type]
