@@ -3,7 +3,11 @@ updates runs in a library and reports both ratios."""
 
 from __future__ import annotations
 
+import pytest
+
 from bench import write_scale
+
+pytestmark = pytest.mark.slow  # a COCO import and 110 library writes
 
 
 def test_write_scale_reports_the_ratios() -> None:

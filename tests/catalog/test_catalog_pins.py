@@ -4,13 +4,17 @@ import json
 import subprocess
 import sys
 
+import lance
 import pyarrow as pa
 import pytest
 
 import pinlake
+from pinlake.datasets.versions import VersionLog
 from pinlake.errors import InvalidQueryError, NotFoundError, PinlakeError, ValidationError
 from pinlake.library.restore import restore_version
 from pinlake.library.tag import tag_version
+from pinlake.storage import lance_dataset
+from pinlake.storage.lance_io import LANCE_HINT, head_version
 
 
 def test_open_pins_and_errors(lib, ds, make_versions):
@@ -98,9 +102,19 @@ def test_cleanup_keeps_tagged_pinned_latest(lib, ds, cli, make_versions, tmp_pat
     assert _rows(3, lib) == {**DEMO_ROWS, "item": 31, "image": 31, "objects": 88, "bbox": 88, "keypoints": 88}
     tag_version(ds.path, 1, "v1.0")
     pinlake.library.pin.write_pin("health_images@2", tmp_path / "pins.yaml", lib)
+    # the item table's hint left at the version dataset version 2 names, as two writers killed after
+    # their manifests leave it: once the cleanup removes the versions after it, only the cleanup can
+    # tell the hint is behind
+    item = ds.path / "db" / "item.lance"
+    kept = VersionLog(ds.path).get(2).tables["item"]
+    head = lance.dataset(item).version
+    assert kept < head
+    (item / "_versions" / LANCE_HINT).write_text(json.dumps({"version": kept}))
     res = cli("cleanup", "health_images", "--older-than", "0s", "--json", "--library", lib)
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)
+    assert kept + 1 in report["tables"]["item"]["removed"]  # the gap
+    assert head_version(item) in (None, head) and lance_dataset(item).version == head
     assert sum(len(t["removed"]) for t in report["tables"].values()) > 0
     for v in (1, 2, 4):  # tagged, pinned, latest: every table still reads in full
         assert _rows(v, lib) == DEMO_ROWS, v

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 
 import lance
 import pyarrow as pa
 import pytest
 
-from pinlake.storage import lance_dataset
-from pinlake.storage.lance_io import LANCE_HINT, head_version
+from pinlake.storage import lance_append, lance_dataset
+from pinlake.storage.lance_io import LANCE_HINT, forget_stale_hint, head_version
 
 
 def rows(k: int) -> pa.Table:
@@ -38,9 +39,10 @@ def test_head_is_lances_latest_through_appends_deletes_restores_and_overwrites(t
     assert opened.version == truth.version and opened.to_table().equals(truth.to_table())
 
 
-def test_a_hint_behind_a_commit_is_not_believed(tmp_path):
+@pytest.mark.parametrize("v2_paths", [True, False])
+def test_a_hint_behind_a_commit_is_not_believed(tmp_path, v2_paths):
     uri = tmp_path / "t.lance"
-    lance.write_dataset(rows(0), uri)
+    lance.write_dataset(rows(0), uri, enable_v2_manifest_paths=v2_paths)
     lance.write_dataset(rows(1), uri, mode="append")
     lance.write_dataset(rows(2), uri, mode="append")
     with open(hint(uri), "w") as fh:  # as a writer killed between its manifest and its hint leaves it
@@ -74,9 +76,44 @@ def test_a_hint_naming_a_removed_version_falls_back_to_lance(tmp_path):
     assert lance_dataset(uri).version == lance.dataset(uri).version == 1
 
 
-def test_an_explicit_version_or_an_s3_uri_is_not_guessed(tmp_path):
+def test_an_explicit_version_or_an_s3_uri_is_not_guessed(tmp_path, monkeypatch):
     uri = tmp_path / "t.lance"
     lance.write_dataset(rows(0), uri)
     lance.write_dataset(rows(1), uri, mode="append")
     assert lance_dataset(uri, version=1).version == 1
+    assert lance_dataset(uri, version=None).version == 2
+    # a hint where an s3:// uri would be read as a local path is never looked at
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("s3:/bucket/t.lance/_versions")
+    with open(hint("s3:/bucket/t.lance"), "w") as fh:
+        json.dump({"version": 7}, fh)
+    assert head_version("s3:/bucket/t.lance") == 7
     assert head_version("s3://bucket/t.lance") is None
+
+
+def test_a_cleanup_that_makes_a_gap_removes_a_hint_left_behind(tmp_path):
+    """Versions 1-8, 5 tagged, the hint lost at 5 (two writers killed after their manifests): a
+    cleanup removes 6 and 7, so no manifest of version 6 is left to say the hint is behind."""
+    uri = tmp_path / "t.lance"
+    lance.write_dataset(rows(0), uri)
+    for k in range(1, 8):
+        lance.write_dataset(rows(k), uri, mode="append")
+    lance.dataset(uri).tags.create("keep", 5)
+    with open(hint(uri), "w") as fh:
+        json.dump({"version": 5}, fh)
+    lance.dataset(uri, version=8).cleanup_old_versions(older_than=timedelta(0), delete_unverified=True, error_if_tagged_old_versions=False)
+    assert sorted(v["version"] for v in lance.dataset(uri).versions()) == [5, 8]
+    assert head_version(uri) == 5  # the gap the check cannot see
+    forget_stale_hint(uri)
+    assert head_version(uri) is None and lance_dataset(uri).version == 8
+    lance.write_dataset(rows(9), uri, mode="append")  # Lance writes the hint again
+    assert head_version(uri) == 9
+
+
+def test_append_opens_the_head_and_creates_a_table_whose_first_commit_was_killed(tmp_path):
+    uri = tmp_path / "t.lance"
+    os.makedirs(uri / "_versions")  # a first commit killed before its manifest: no hint, no manifest
+    assert lance_append(uri, rows(0), commit_message="first").version == 1
+    ds = lance_append(uri, rows(1), commit_message="second")  # the head opened by its hint
+    assert ds.version == 2 and ds.count_rows() == 2
+    assert lance.dataset(uri).read_transaction(2).transaction_properties["__lance_commit_message"] == "second"

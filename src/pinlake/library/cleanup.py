@@ -13,7 +13,7 @@ from pinlake.catalog.sync import dataset_tables
 from pinlake.datasets.versions import DatasetVersion, VersionLog
 from pinlake.errors import ValidationError
 from pinlake.library.versions import library_of, tags_of
-from pinlake.storage import AnyPath, lance_dataset
+from pinlake.storage import AnyPath, forget_stale_hint, lance_dataset
 from pinlake.util.clock import utcnow
 from pinlake.util.sqltext import sql_str
 
@@ -92,6 +92,7 @@ def cleanup_dataset(path: AnyPath, older_than: str | timedelta = "30d", *, keep_
             finally:
                 for name in temp:
                     ds.tags.delete(name)
+            forget_stale_hint(uri)
             after = {int(v["version"]) for v in lance_dataset(uri).versions()}
             removed = sorted(before - after)
             report["tables"][table] = {"removed": removed, "kept": sorted(after), "bytes_removed": stats.bytes_removed}

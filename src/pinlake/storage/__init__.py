@@ -47,7 +47,15 @@ The names below are re-exported so callers write ``from pinlake.storage import l
 
 from __future__ import annotations
 
-from pinlake.storage.lance_io import lance_append, lance_commit, lance_dataset, lance_write, lance_write_fragments, take_rows
+from pinlake.storage.lance_io import (
+    forget_stale_hint,
+    lance_append,
+    lance_commit,
+    lance_dataset,
+    lance_write,
+    lance_write_fragments,
+    take_rows,
+)
 from pinlake.storage.locks import S3Lease, lease_ttl, mutex
 from pinlake.storage.paths import (
     AnyPath,
@@ -78,6 +86,7 @@ __all__ = [
     "S3Settings",
     "check_reachable",
     "client",
+    "forget_stale_hint",
     "is_remote",
     "is_uri",
     "lance_append",

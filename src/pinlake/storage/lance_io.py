@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -71,7 +72,9 @@ def lance_dataset(uri: Any, **kwargs: Any) -> Any:
     open costs the same at the 10,000th version as at the 10th; Lance finds it otherwise."""
     import lance
 
-    if "version" not in kwargs and "asof" not in kwargs:
+    if kwargs.get("version") is None and kwargs.get("asof") is None:
+        kwargs.pop("version", None)
+        kwargs.pop("asof", None)
         version = head_version(uri)
         if version is not None:
             try:
@@ -94,10 +97,26 @@ def lance_append(uri: Any, data: Any, **kwargs: Any) -> Any:
     """Append ``data`` to the existing table at ``uri``: the table opened at its head by
     :func:`lance_dataset` takes the rows (``lance.write_dataset(mode="append")`` on a uri would list
     every manifest to find the head first). Returns the table at its new version."""
+    if head_version(uri) is None:  # on S3, or a head the hint cannot tell (even a table with no manifest yet)
+        return lance_write(data, uri, mode="append", **kwargs)
     ds = lance_dataset(uri)
     with _lance_call(uri):
         ds.insert(data, **kwargs)
     return ds
+
+
+def forget_stale_hint(uri: Any) -> None:
+    """After versions of the local table at ``uri`` were removed (a cleanup): the check of
+    :func:`head_version` (no manifest of the next version) assumes the versions after the hint are
+    all there, so a hint left behind the head by a killed writer could pass it once a cleanup made a
+    gap. Remove the hint when it names another version than Lance finds by listing; Lance writes it
+    again at the table's next commit."""
+    import lance
+
+    version = head_version(uri)
+    if version is not None and version != lance.dataset(str(uri)).version:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(str(uri), "_versions", LANCE_HINT))
 
 
 def lance_commit(uri: Any, transaction: Any, **kwargs: Any) -> Any:
