@@ -32,7 +32,7 @@ from pinlake.errors import PinlakeError
 from pinlake.layout import CATALOG_DIR, LOG_NAME
 from pinlake.library.connection import Library
 from pinlake.library.versions import ChannelState, channel_states
-from pinlake.storage import location
+from pinlake.storage import LANCE_HINT, location
 
 
 def dataset_summary(ds: Dataset) -> dict[str, Any]:
@@ -93,8 +93,6 @@ def summaries(library: Library) -> list[tuple[str, dict[str, Any] | None, Channe
     return out
 
 
-#: the file Lance rewrites at each commit of a table (under ``<table>.lance/_versions/``)
-LANCE_HINT = "latest_version_hint.json"
 #: the catalog tables a read of one dataset depends on: tags (``?tag=``), channels, retention
 READ_CATALOG = ("tags", "publications", "cleanups")
 

@@ -48,6 +48,7 @@ The names below are re-exported so callers write ``from pinlake.storage import l
 from __future__ import annotations
 
 from pinlake.storage.lance_io import (
+    LANCE_HINT,
     forget_stale_hint,
     lance_append,
     lance_commit,
@@ -80,6 +81,7 @@ from pinlake.storage.s3 import (
 )
 
 __all__ = [
+    "LANCE_HINT",
     "AnyPath",
     "S3Lease",
     "S3Path",
