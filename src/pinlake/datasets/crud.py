@@ -268,7 +268,7 @@ class CrudMixin:
         ds = self._current(table)
         ds.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(arrow)
         commit_point(f"table {table}")
-        self._note(table, lance_dataset(ds.uri).version, op)
+        self._note(table, ds.version, op)  # merge_insert moves ds to the version it committed
 
     def delete_data(self, table: str, ids: Sequence[str]) -> list[str]:
         """Delete rows of ``table`` by id; returns the ids that existed."""
@@ -283,7 +283,7 @@ class CrudMixin:
         ds = self._current(table)
         ds.delete(predicate)
         commit_point(f"table {table}")
-        self._note(table, lance_dataset(ds.uri).version, f"delete {n} from {table}")
+        self._note(table, ds.version, f"delete {n} from {table}")  # as does delete
 
     # --- dataset item level -------------------------------------------------------------
     def _split_items(self, items: Sequence[DatasetItem | dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

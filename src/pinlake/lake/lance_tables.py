@@ -185,7 +185,7 @@ class Store:
             return self.append(DATA, rows, DATA_SCHEMA, "lake.upsert")
         ds = self.head(DATA)
         ds.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
-        return self.head(DATA)
+        return ds  # at the version the merge committed
 
     def replace_rows(
         self, table: str, rows: pa.Table, fragments: list[Any], schema: pa.Schema, operation: str, **lineage: Any
