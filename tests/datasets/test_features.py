@@ -106,3 +106,38 @@ def test_bbox_conversions():
     assert b.xyxy() == [10, 20, 40, 60]
     assert BBox(coords=[10, 20, 40, 60], format="xyxy").xywh() == [10, 20, 30, 40]
     assert isinstance(b.created_at, dt.datetime)
+
+
+def test_schema_classes_are_made_once_per_text_and_errors_name_the_file(tmp_path):
+    """Two schema.json files with the same text (a copied dataset) give the same classes, made once;
+    a bad file is named in its error whichever file of that text was read first, and is not kept."""
+    import json
+
+    from pinlake.datasets.schema import DatasetSchema
+    from pinlake.errors import InputFileError
+
+    data = {
+        "schemas": {
+            "item": {"base_schema": "Item", "fields": {}},
+            "image": {"base_schema": "Image", "schema": "ShotOnce", "fields": {"lens": {"type": "str"}}},
+        },
+        "item_fields": {"site": "str"},
+        "dataset_item": "OncePerText",
+    }
+    text = json.dumps(data) + "\n" * 3  # a text no other test reads
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(text)
+    b.write_text(text)
+    first, second = DatasetSchema.from_json(a), DatasetSchema.from_json(b)
+    assert first.dataset_item is second.dataset_item and first.schemas == second.schemas
+    assert first.schemas is not second.schemas  # each caller gets its own dict
+    assert "lens" in first.schemas["image"].model_fields and "site" in first.dataset_item.model_fields
+    bad = json.loads(text)
+    bad["schemas"]["image"] = {"base_schema": "NoSuchBase"}
+    for path in (tmp_path / "bad1.json", tmp_path / "bad2.json"):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(InputFileError, match=f"^{path}: table 'image' has unknown base_schema 'NoSuchBase'"):
+            DatasetSchema.from_json(path)
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(InputFileError, match="broken.json: invalid JSON"):
+        DatasetSchema.from_json(tmp_path / "broken.json")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import functools
 import json
+import threading
 import typing
+from collections import OrderedDict
 from typing import Any
 
 from pydantic import create_model
@@ -183,13 +184,29 @@ class DatasetSchema:
         return cls(schemas, is_list, item_cls)
 
 
-@functools.lru_cache(maxsize=256)
+#: classes made from a schema.json text, the newest last (at most SCHEMA_CLASSES_SIZE texts)
+SCHEMA_CLASSES_SIZE = 256
+_schema_classes: OrderedDict[str, tuple[dict[str, type[BaseSchema]], dict[str, bool], type[DatasetItem]]] = OrderedDict()
+_schema_classes_lock = threading.Lock()
+
+
 def schema_classes(text: str, source: str) -> tuple[dict[str, type[BaseSchema]], dict[str, bool], type[DatasetItem]]:
-    """The classes of the schema.json ``text`` (cached by text: the same text gives the same classes;
-    callers get fresh dicts from :meth:`DatasetSchema.from_json`)."""
+    """The classes of the schema.json ``text``, made once per distinct text whatever file it was read
+    from (datasets copied or built alike share them; callers get fresh dicts from
+    :meth:`DatasetSchema.from_json`). ``source`` names the file in errors; an error is never kept."""
+    with _schema_classes_lock:
+        hit = _schema_classes.get(text)
+        if hit is not None:
+            _schema_classes.move_to_end(text)
+            return hit
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputFileError(f"{source}: invalid JSON ({exc})") from None
     schema = DatasetSchema.from_dict(data, source=source)
-    return schema.schemas, schema.is_list, schema.dataset_item
+    made = (schema.schemas, schema.is_list, schema.dataset_item)
+    with _schema_classes_lock:
+        made = _schema_classes.setdefault(text, made)  # a thread that made them first wins: one set of classes per text
+        while len(_schema_classes) > SCHEMA_CLASSES_SIZE:
+            _schema_classes.popitem(last=False)
+    return made
