@@ -56,6 +56,8 @@ INHERITED_FILES = ("info.json", "schema.json")
 #: fragments of the log before an append writes all its rows into one again: an append writes one
 #: row and names the earlier fragments (O(1)); every LOG_FRAGMENTS appends, one rewrite (O(N))
 LOG_FRAGMENTS = 64
+#: a log fragment of at most this many rows is read whole for its newest entry (:meth:`VersionLog._newest_row`)
+SMALL_FRAGMENT = 16
 LOG_SCHEMA = pa.schema(
     [
         pa.field("dataset_version", pa.int64()),
@@ -236,10 +238,15 @@ class VersionLog:
         and each append lists the earlier fragments first, so it is in the last fragment with rows:
         one small fragment read (the whole log only right after a rewrite), not every fragment's."""
         for fragment in reversed(ds.get_fragments()):
-            numbers = fragment.to_table(columns=["dataset_version"]).column(0)
+            if fragment.metadata.physical_rows <= SMALL_FRAGMENT:  # an append's own fragment: one read of all of it
+                rows = fragment.to_table()
+                numbers = rows.column("dataset_version")
+            else:
+                rows = None
+                numbers = fragment.to_table(columns=["dataset_version"]).column(0)
             if len(numbers):
                 at = pc.index(numbers, pc.max(numbers)).as_py()
-                return fragment.to_table(offset=at, limit=1)
+                return rows.slice(at, 1) if rows is not None else fragment.to_table(offset=at, limit=1)
         return None
 
     def latest(self) -> DatasetVersion | None:
