@@ -199,3 +199,50 @@ def test_kept_table_reads_stay_within_their_byte_budget(demo, monkeypatch):
     assert "/entities/health_images/objects/?limit=4&skip=0" not in state.reads  # the oldest went first
     assert c.get("/entities/health_images/objects/?limit=1000").status_code == 200  # over an eighth: not kept
     assert "/entities/health_images/objects/?limit=1000" not in state.reads
+
+
+def test_a_kept_read_is_answered_while_every_pool_thread_is_busy(demo):
+    """A kept answer comes from the event loop: with every thread of the pool taken (slow reads of
+    other URLs), the kept one still answers at once, while a read not kept waits for a thread and
+    answers once one is free."""
+    import threading
+
+    import anyio
+    import anyio.to_thread
+    from api_client import make_client
+
+    kept, other = "/views/health_images/image/?limit=5", "/views/health_images/image/?limit=6"
+    borrower = object()
+
+    async def take_every_thread() -> int:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        total, limiter.total_tokens = limiter.total_tokens, 1
+        await limiter.acquire_on_behalf_of(borrower)
+        return int(total)
+
+    def give_back(total: int) -> None:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.release_on_behalf_of(borrower)
+        limiter.total_tokens = total
+
+    def get_in_thread(c, url):
+        out: dict = {}
+        t = threading.Thread(target=lambda: out.update(r=c.get(url)), daemon=True)
+        t.start()
+        return t, out
+
+    with make_client(demo) as c:
+        first = c.get(kept)
+        assert first.status_code == 200 and len(first.json()) == 5
+        total = c.portal.call(take_every_thread)
+        try:
+            t, hit = get_in_thread(c, kept)
+            t.join(20)
+            assert not t.is_alive() and hit["r"].content == first.content
+            t, miss = get_in_thread(c, other)
+            t.join(1.0)
+            assert t.is_alive(), "a read that is not kept needs a thread of the pool"
+        finally:
+            c.portal.call(give_back, total)
+        t.join(30)
+        assert not t.is_alive() and miss["r"].status_code == 200 and len(miss["r"].json()) == 6

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -78,10 +79,13 @@ READ_CACHE_SIZE = 512
 READ_CACHE_BYTES = 64 * 1024 * 1024
 
 
-def cached_read(request: Request, dataset: str, make: Callable[[], Any]) -> Response:
+async def cached_read(request: Request, dataset: str, make: Callable[[], Any]) -> Response:
     """The JSON answer of a GET that reads dataset ``dataset`` only: the one made earlier for the same
     URL while the dataset's :func:`pinlake.library.info.read_key` is unchanged, else ``make()``'s,
-    kept for the next request. Errors are raised as they come and never kept."""
+    kept for the next request. Errors are raised as they come and never kept.
+
+    The key and a kept answer are had on the event loop (a few small file reads); ``make`` runs in
+    the thread pool, so a hit never waits for a thread behind the reads that miss."""
     state = get_state(request)
     key = read_key(Library(state.library), dataset)
     url = f"{request.url.path}?{request.url.query}"
@@ -91,7 +95,7 @@ def cached_read(request: Request, dataset: str, make: Callable[[], Any]) -> Resp
             if hit is not None and hit[0] == key:
                 state.reads.move_to_end(url)
                 return Response(hit[1], media_type="application/json")
-    body = _to_json(make())
+    body = await run_in_threadpool(lambda: _to_json(make()))
     if (
         key is not None and len(body) <= READ_CACHE_BYTES // 8
     ):  # the key was read before the data: a write in between only makes this entry never match
@@ -155,15 +159,20 @@ def open_for_request(state: ApiState, name: str, version: int | None = None, tag
 
 
 class Pin:
-    """Query parameters ``?version=N`` / ``?tag=NAME`` of every read."""
+    """A read's ``?version=N`` / ``?tag=NAME`` (:func:`pin_query` reads them from the query)."""
 
-    def __init__(
-        self,
-        version: int | None = Query(None, ge=1, le=2**62, description="Dataset version to read"),
-        tag: str | None = Query(None, min_length=1, max_length=200, description="Tag naming a dataset version"),
-    ) -> None:
+    def __init__(self, version: int | None = None, tag: str | None = None) -> None:
         self.version = version
         self.tag = tag
+
+
+async def pin_query(
+    version: int | None = Query(None, ge=1, le=2**62, description="Dataset version to read"),
+    tag: str | None = Query(None, min_length=1, max_length=200, description="Tag naming a dataset version"),
+) -> Pin:
+    """The :class:`Pin` of a request (a coroutine, so FastAPI calls it on the event loop rather
+    than sending a class's ``__init__`` to the thread pool)."""
+    return Pin(version, tag)
 
 
 def pinned(request: Request, name: str, pin: Pin) -> Any:

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pinlake.api import deps
-from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pinned, request_user, require_token
+from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pin_query, pinned, request_user, require_token
 from pinlake.datasets.finalize import human_size
 from pinlake.library.connection import Library
 from pinlake.library.diff import diff_versions
@@ -128,7 +128,7 @@ def new_listing(state: Any, lib: Library) -> bytes:
 
 
 @router.get("/datasets/{dataset}", summary="Info, schema, stats and versions of a dataset")
-def get_dataset(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> dict[str, Any]:
+def get_dataset(request: Request, dataset: str = NAME, pin: Pin = Depends(pin_query)) -> dict[str, Any]:
     ds = pinned(request, dataset, pin)
     schema = ds.schema.to_dict()
     tables = {
@@ -169,7 +169,7 @@ def versions(request: Request, dataset: str = NAME) -> list[dict[str, Any]]:
     description="The `catalog.checks` rows of the last audit of that version (a gated refresh, or `pinlake publish`); "
     "`value` and `threshold` decoded from JSON. Empty when it was never audited.",
 )
-def checks(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> list[dict[str, Any]]:
+def checks(request: Request, dataset: str = NAME, pin: Pin = Depends(pin_query)) -> list[dict[str, Any]]:
     ds = pinned(request, dataset, pin)
     return deps.checks_of(get_state(request), ds, ds.version)
 
@@ -198,7 +198,7 @@ def diff(
 @router.get(
     "/datasets/{dataset}/preview.png", summary="Preview image of a dataset version (default: the latest)", response_class=FileResponse
 )
-def preview(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> Response:
+def preview(request: Request, dataset: str = NAME, pin: Pin = Depends(pin_query)) -> Response:
     ds = pinned(request, dataset, pin)
     path = ds.preview_path  # the preview of that version (_meta/<N>/preview.png)
 
@@ -212,7 +212,7 @@ def preview(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> Resp
 
 
 @router.get("/lineage/{dataset}", tags=["catalog"], summary="Lineage of a dataset version (runs, locks, inputs)")
-def lineage(request: Request, dataset: str = NAME, pin: Pin = Depends()) -> Any:
+def lineage(request: Request, dataset: str = NAME, pin: Pin = Depends(pin_query)) -> Any:
     ds = pinned(request, dataset, pin)
     return deps.lineage(get_state(request), ds, ds.version)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pinned, request_user, require_token
+from pinlake.api.deps import MAX_PAGE, ApiError, Pin, get_state, jsonable, open_for_request, pin_query, pinned, request_user, require_token
 from pinlake.api.rows import BodyError, row_json, validate_body, validate_rows
 from pinlake.features.groups import base_schema_of
 from pinlake.library.annotate import MAX_EDIT_ROWS, TableEdits, edit_item, item_context
@@ -89,7 +89,7 @@ def list_items(
     limit: int = Query(50, ge=1, le=MAX_PAGE),
     skip: int = Query(0, ge=0, le=2**62),
     split: str | None = Query(None, max_length=200),
-    pin: Pin = Depends(),
+    pin: Pin = Depends(pin_query),
 ) -> dict[str, Any]:
     ds = pinned(request, dataset, pin)
     where = "split = '" + split.replace("'", "''") + "'" if split else None
@@ -114,7 +114,7 @@ def list_items(
     "bbox table also says `normalized`: whether most of the dataset's boxes of this version are normalised, null "
     "while it has none: the editor draws new boxes that way).",
 )
-def get_item(request: Request, dataset: str = NAME, id: str = Path(..., max_length=256), pin: Pin = Depends()) -> dict[str, Any]:
+def get_item(request: Request, dataset: str = NAME, id: str = Path(..., max_length=256), pin: Pin = Depends(pin_query)) -> dict[str, Any]:
     ds = pinned(request, dataset, pin)
     item = ds.get_dataset_items(id)
     context = item_context(ds, item)

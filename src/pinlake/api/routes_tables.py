@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from pinlake.api.deps import MAX_PAGE, ApiError, Pin, cached_read, get_state, open_for_request, pinned, require_token
+from pinlake.api.deps import MAX_PAGE, ApiError, Pin, cached_read, get_state, open_for_request, pin_query, pinned, require_token
 from pinlake.api.routes_media import bytes_response, guess_type
 from pinlake.api.rows import GROUP_SEGMENTS, WRITABLE_SEGMENTS, row_json, validate_rows
 
@@ -38,7 +38,7 @@ def _make_router(segment: str) -> APIRouter:
     router = APIRouter(prefix=f"/{segment}", tags=[segment])
 
     @router.get("/{dataset}/{table}/", summary=f"Rows of a table of group {segment}", response_model=list[dict[str, Any]])
-    def list_rows(
+    async def list_rows(
         request: Request,
         dataset: str = NAME,
         table: str = TABLE,
@@ -46,7 +46,7 @@ def _make_router(segment: str) -> APIRouter:
         skip: int = Query(0, ge=0, le=2**62),
         item_id: list[str] | None = Query(None, max_length=MAX_PAGE, description="Only rows of these items"),
         id: list[str] | None = Query(None, max_length=MAX_PAGE, description="Only these rows"),
-        pin: Pin = Depends(),
+        pin: Pin = Depends(pin_query),
     ) -> Any:
         def make() -> list[dict[str, Any]]:
             ds = pinned(request, dataset, pin)
@@ -54,11 +54,11 @@ def _make_router(segment: str) -> APIRouter:
             rows = _rows(ds, table, limit=limit, skip=skip, item_ids=item_id, ids=id)
             return [row_json(ds.name, table, r) for r in rows]
 
-        return cached_read(request, dataset, make)
+        return await cached_read(request, dataset, make)
 
     @router.get("/{dataset}/{table}/{id}", summary=f"One row of a table of group {segment}", response_model=dict[str, Any])
-    def get_row(
-        request: Request, dataset: str = NAME, table: str = TABLE, id: str = Path(..., max_length=256), pin: Pin = Depends()
+    async def get_row(
+        request: Request, dataset: str = NAME, table: str = TABLE, id: str = Path(..., max_length=256), pin: Pin = Depends(pin_query)
     ) -> Any:
         def make() -> dict[str, Any]:
             ds = pinned(request, dataset, pin)
@@ -68,13 +68,13 @@ def _make_router(segment: str) -> APIRouter:
                 raise ApiError(404, f"table {table!r} of dataset {ds.name!r} has no row {id!r} at version {ds.version}")
             return row_json(ds.name, table, rows[0])
 
-        return cached_read(request, dataset, make)
+        return await cached_read(request, dataset, make)
 
     if segment == "views":
 
         @router.get("/{dataset}/{table}/{id}/media", summary="The bytes of one view (embedded, lake object or file)")
         def view_media(
-            request: Request, dataset: str = NAME, table: str = TABLE, id: str = Path(..., max_length=256), pin: Pin = Depends()
+            request: Request, dataset: str = NAME, table: str = TABLE, id: str = Path(..., max_length=256), pin: Pin = Depends(pin_query)
         ) -> Response:
             ds = pinned(request, dataset, pin)
             _table_of(ds, segment, table)
