@@ -5,6 +5,7 @@ import sys
 
 import lance
 import pyarrow as pa
+import pytest
 
 from pinlake.catalog import Catalog, sync_library
 from pinlake.catalog.sync import dataset_tables, lake_tables
@@ -150,16 +151,17 @@ def test_an_indexed_catalog_reads_and_dedupes_as_a_scan_does(lib, ds, monkeypatc
     assert sync_library(lib)["health_images"] == {"versions": 0, "members": 0, "dataset_versions": 0}
 
 
-def test_the_log_merges_its_fragments_every_few_appends(lib, ds, monkeypatch):
+@pytest.mark.parametrize("small", [16, 2])
+def test_the_log_merges_its_fragments_every_few_appends(lib, ds, monkeypatch, small):
     """An append names the log's fragments plus one new one; every LOG_FRAGMENTS appends all rows go
     into one fragment again: the entries are the same either way, in order, and a stale writer is
-    still refused."""
-    import pytest
-
+    still refused. The newest entry is right whether its fragment is read whole (at most
+    SMALL_FRAGMENT rows) or by its numbers first."""
     from pinlake.datasets import versions
     from pinlake.errors import BuildError
 
     monkeypatch.setattr(versions, "LOG_FRAGMENTS", 3)
+    monkeypatch.setattr(versions, "SMALL_FRAGMENT", small)
     log = versions.VersionLog(ds.path)
     base = log.latest()
     counts = []
