@@ -11,7 +11,8 @@ from pinlake.datasets.info import DatasetInfo
 from pinlake.demo.data import HealthDatasetItem
 from pinlake.library.build import build_from_lock
 from pinlake.recipes.errors import LockfileError
-from pinlake.recipes.lockfile import lock_recipe
+from pinlake.recipes.lockfile import lock_recipe, read_lock
+from pinlake.util.strings import StringList
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 TS = ("created_at", "updated_at")
@@ -68,6 +69,10 @@ def test_incremental_rebuild(library, demo_images, write_recipe):
     )
     l1 = lock_recipe(recipe, lake, locks_dir=library.locks_path)
     r1 = build_from_lock(library, l1.path, "inc", compute_stats=False)
+    # a full build's names come as Arrow strings that read as the sorted list of the lock's names
+    lock = read_lock(l1.path, lake)
+    assert isinstance(r1.added, StringList) and r1.added == lock.object_names() == sorted(n for _, _, n in _names(lock))
+    assert len(r1.added) == r1.dataset.num_items and list(r1.added) == r1.added[:]
     again = build_from_lock(library, l1.path, "inc", compute_stats=False)
     assert again.unchanged and again.version == r1.version
     # lake changes: a new version of one resource (new metadata), one resource removed by the recipe, one added
@@ -120,3 +125,10 @@ def test_hand_edited_lock_refused_in_build(library, tmp_path):
     f.write_text(f.read_text().replace('"size":', '"size": ', 1))
     with pytest.raises(LockfileError, match="resources.train.jsonl:1"):
         build_from_lock(library, lock.path, "b", compute_stats=False)
+
+
+def _names(lock):
+    """(split, line number, object name) of each line of ``lock``, parsed one line at a time."""
+    import json
+
+    return [(split, no, json.loads(line)["object_name"]) for split, no, line in lock.lines()]

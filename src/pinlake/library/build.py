@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -153,9 +153,10 @@ class LockBuildResult:
     lock_hash: str
     mode: str
     unchanged: bool = False
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
+    #: object names, sorted (a full build's every name is a StringList: Arrow strings read as a list)
+    added: Sequence[str] = field(default_factory=list)
+    updated: Sequence[str] = field(default_factory=list)
+    deleted: Sequence[str] = field(default_factory=list)
     #: "local" or "dask" (what wrote the rows), and the number of shards of a dask build
     runner: str = "local"
     shards: int = 0

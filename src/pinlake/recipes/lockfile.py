@@ -32,6 +32,7 @@ from pinlake.recipes.lines import LOCK_KEYS, canonical_lines, dump_line, lines_c
 from pinlake.recipes.loader import load_recipe, resolve_resource, run_recipe
 from pinlake.storage import AnyPath, S3Path, is_uri, location
 from pinlake.util.sqltext import sql_in
+from pinlake.util.strings import StringList
 
 MANIFEST = "lock.json"
 FORMAT = 1
@@ -457,13 +458,14 @@ class Lock:
         """object_name → (split, line number, canonical line)."""
         return {object_name_of(line): (split, lineno, line) for split, lineno, line in self.lines()}
 
-    def object_names(self) -> list[str]:
+    def object_names(self) -> StringList:
         """The distinct object names of the lock, sorted (each line read for its name only; gathered
-        and sorted as Arrow strings, whose byte order is the code point order of ``sorted``)."""
+        and sorted as Arrow strings, whose byte order is the code point order of ``sorted``), kept as
+        Arrow strings: a list of str to read, without a Python object per name."""
         import pyarrow.compute as pc
 
         uniq = pc.unique(line_column(self, "object_name"))
-        return uniq.take(pc.sort_indices(uniq)).to_pylist()
+        return StringList(uniq.take(pc.sort_indices(uniq)))
 
     def ids(self) -> list[tuple[str, str]]:
         """(resource id, object name) of every record, read without parsing whole lines."""
@@ -631,16 +633,21 @@ def line_batches(lock: Lock) -> pa.RecordBatchReader:
 
 
 def line_column(lock: Lock, key: str) -> pa.Array:
-    """One top-level string field of every lock line (``object_name``, ``id``) as an Arrow array,
-    in the lock's order: the lines streamed (:func:`line_batches`) and the field read by DuckDB's
-    JSON reader."""
+    """One top-level string field of every lock line (``object_name``, ``id``) as an Arrow array, in
+    no set order (its callers sort or join it): the lines streamed (:func:`line_batches`), the field
+    read by DuckDB's JSON reader and streamed out in batches, so only the field's values are held."""
     con = lines_connection()
     try:
         con.register("lines", line_batches(lock))
-        out = con.sql(f"SELECT json_extract_string(line, '$.{key}') AS v FROM lines ORDER BY pos").to_arrow_table()
+        reader = con.sql(f"SELECT json_extract_string(line, '$.{key}') AS v FROM lines").fetch_arrow_reader(LINE_COLUMN_BATCH)
+        chunks = [batch.column(0) for batch in reader]
     finally:
         con.close()
-    return out.column("v").combine_chunks()
+    return pa.chunked_array(chunks, pa.string()).combine_chunks()
+
+
+#: rows of :func:`line_column`'s result DuckDB hands over at a time
+LINE_COLUMN_BATCH = 65_536
 
 
 #: locks of at most this many lines check their ids with an ``IN`` filter, not a scan of the lake

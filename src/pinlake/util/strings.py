@@ -1,0 +1,72 @@
+"""StringList: a read-only list of str kept as one Arrow string array.
+
+A Python list of a million 30-character names costs ≈ 90 MB (a str object and a pointer each); the
+same names as an Arrow array cost their UTF-8 bytes plus 4 bytes of offset each (≈ 34 MB). A
+StringList reads like a list (``len``, indexing, slicing, iteration, ``==`` against any sequence of
+str) and converts a slice at a time, so code that takes a ``Sequence[str]`` cannot tell it apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import overload
+
+import pyarrow as pa
+
+from pinlake.util.idset import as_string_array
+
+#: strings converted to Python at a time while iterating
+ITER_CHUNK = 65_536
+
+
+class StringList(Sequence[str]):
+    """Strings kept as one Arrow string array, read as a list (module doc)."""
+
+    __slots__ = ("_arr",)
+
+    def __init__(self, values: pa.Array | pa.ChunkedArray | Iterable[str] = ()) -> None:
+        self._arr = as_string_array(values)
+        if self._arr.null_count:
+            raise ValueError("a StringList holds strings, not nulls")
+
+    def __len__(self) -> int:
+        return len(self._arr)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return list(self._arr[index].to_pylist())
+        n = len(self._arr)
+        if not -n <= index < n:
+            raise IndexError("StringList index out of range")
+        return str(self._arr[index % n].as_py())
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self._arr), ITER_CHUNK):
+            yield from self._arr.slice(start, ITER_CHUNK).to_pylist()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StringList):
+            return bool(self._arr.equals(other._arr))
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, which are unhashable
+
+    def __repr__(self) -> str:
+        head = self[:3]
+        more = f", … {len(self) - 3} more" if len(self) > 3 else ""
+        return f"StringList({head!r}{more})"
+
+    def to_arrow(self) -> pa.Array:
+        """The strings as the Arrow array they are kept in."""
+        return self._arr
+
+
+__all__ = ["StringList"]
