@@ -639,7 +639,7 @@ def line_column(lock: Lock, key: str) -> pa.Array:
     con = lines_connection()
     try:
         con.register("lines", line_batches(lock))
-        reader = con.sql(f"SELECT json_extract_string(line, '$.{key}') AS v FROM lines").fetch_arrow_reader(LINE_COLUMN_BATCH)
+        reader = con.sql(f"SELECT json_extract_string(line, '$.{key}') AS v FROM lines").to_arrow_reader(LINE_COLUMN_BATCH)
         chunks = [batch.column(0) for batch in reader]
     finally:
         con.close()
