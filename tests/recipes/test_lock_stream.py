@@ -222,3 +222,17 @@ def test_object_names_sorted_as_python_sorts(tmp_path):
     names = ["b/é", "b/z", "a/\U0001f600", "a/\uffff", "B", "a/1", "a/10", "a/2"]
     lock = _lock_of(tmp_path / "l", {"test": [(n, 1, "ab") for n in names[:5]], "train": [(n, 2, "cd") for n in names[3:]]})
     assert lock.object_names() == sorted(set(names))
+
+
+def test_line_column_keeps_the_lock_order_across_many_batches(tmp_path, monkeypatch):
+    """``line_column`` hands its field over in the lock's order (splits in the lock's order, then
+    lines), however many reader blocks and result batches it takes: ``check_in_lake`` names the
+    missing resources by their position in it."""
+    monkeypatch.setattr(lockmod, "LINES_BLOCK", 4096)
+    monkeypatch.setattr(lockmod, "LINE_COLUMN_BATCH", 7)
+    splits = {"val": [(f"z/{i:05d}", 1, "ab") for i in range(6000)], "train": [(f"a/{i:05d}", 2, "cd") for i in range(9000)]}
+    lock = _lock_of(tmp_path / "l", splits)
+    lines = [json.loads(line) for _, _, line in lock.lines()]
+    assert [r["object_name"] for r in lines][:2] == ["z/00000", "z/00001"]  # not the sorted order
+    assert lockmod.line_column(lock, "object_name").to_pylist() == [r["object_name"] for r in lines]
+    assert lockmod.line_column(lock, "id").to_pylist() == [r["id"] for r in lines]
