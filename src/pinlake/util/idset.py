@@ -1,16 +1,24 @@
 """IdSet: an exact set of string ids that stays small at any size (the ids a build has written).
 
 A Python ``set`` of 22-character ids costs ≈ 110 bytes an id: ≈ 100 MB for the ≈ 950k rows of a
-100k-item build. Here each batch of added ids becomes a *run*: the ids' 64-bit hashes, sorted, and
-the ids in the same order as one Arrow string array (≈ 8 + length + 4 bytes an id). Runs of similar
-size are merged (a run is merged into the one before it once it is as large), so a set of n ids
-has O(log n) runs and each id is copied O(log n) times. A lookup hashes the asked ids, finds equal
-hashes in each run by binary search and compares the strings of those candidates (vectorized), so
-the answer is exact; a hash shared by several ids of a run is resolved id by id.
+100k-item build. Here the ids themselves go to an unnamed temporary file (:class:`IdStore`: each
+batch added is appended as one segment, in the order added) and memory keeps, per batch, a *run*:
+the ids' 64-bit hashes, sorted, and each id's position in the file (12 bytes an id in all: 24 MB
+for the 2M item and view ids of a 1M-item build, against ≈ 100 MB with the strings in memory).
+Runs of similar size are merged (a run is merged into the one before it once it is as large), so a
+set of n ids has O(log n) runs and each hash is copied O(log n) times; the file is written once.
+
+A lookup hashes the asked ids, finds equal hashes in each run by binary search and reads the
+strings of those candidates back from the file (the segments that hold them, whole) to compare
+them, so the answer is exact: a hash shared by several ids of a run is resolved id by id. Asking
+for ids that are not in the set (a build's duplicate check) reads nothing back: its cost is the
+hashing and the binary searches.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -19,6 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _SEED = np.uint64(0x9E3779B97F4A7C15)
+#: the type of a run's positions into its set's :class:`IdStore` (4 bytes: up to 4G ids a set)
+POSITION = np.uint32
 _MUL1 = np.uint64(0xBF58476D1CE4E5B9)
 _MUL2 = np.uint64(0x94D049BB133111EB)
 
@@ -87,11 +97,93 @@ def _equal(a: pa.Array, b: pa.Array) -> np.ndarray:
     return np.asarray(eq, dtype=bool)
 
 
-class _Run:
-    __slots__ = ("hashes", "ids")
+class IdStore:
+    """Strings appended in batches to an unnamed temporary file and read back by position.
 
-    def __init__(self, hashes: np.ndarray, ids: pa.Array) -> None:
-        self.hashes, self.ids = hashes, ids
+    Each batch is one *segment*: its offsets (int32, from 0) and UTF-8 bytes, and a validity byte an
+    id when it has nulls. Memory keeps five numbers a segment; the file is gone when the store is
+    closed or collected. Reading a position reads its whole segment (one batch)."""
+
+    def __init__(self) -> None:
+        self._file: Any = None
+        #: position of each segment's first string, and the total after the last segment
+        self._starts: list[int] = [0]
+        #: (file offset, strings, bytes of data, has nulls) of each segment
+        self._segments: list[tuple[int, int, int, bool]] = []
+        self._end = 0
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def append(self, arr: pa.Array) -> np.ndarray:
+        """Append ``arr`` as one segment; returns the positions of its strings."""
+        n = len(arr)
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="pinlake-ids-")  # noqa: SIM115 - open for the store's life: close() or collection ends it
+        _, _, data_buf = arr.buffers()
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+        data = np.frombuffer(data_buf, np.uint8)[offsets[0] : offsets[-1]] if data_buf is not None else np.zeros(0, np.uint8)
+        parts = [(offsets - offsets[0]).astype(np.int32).tobytes(), data.tobytes()]
+        if arr.null_count:
+            parts.append(np.asarray(arr.is_valid(), dtype=np.uint8).tobytes())
+        self._file.seek(self._end)
+        for part in parts:
+            self._file.write(part)
+        self._segments.append((self._end, n, len(data), bool(arr.null_count)))
+        self._end += sum(len(p) for p in parts)
+        first = self._starts[-1]
+        self._starts.append(first + n)
+        return np.arange(first, first + n, dtype=np.int64)
+
+    def segment(self, k: int) -> pa.Array:
+        """The strings of segment ``k``, read back."""
+        at, n, size, nulls = self._segments[k]
+        self._file.flush()
+        raw = os.pread(self._file.fileno(), 4 * (n + 1) + size + (n if nulls else 0), at)
+        offsets, data = raw[: 4 * (n + 1)], raw[4 * (n + 1) : 4 * (n + 1) + size]
+        arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        if nulls:
+            valid = np.frombuffer(raw[4 * (n + 1) + size :], np.uint8).astype(bool)
+            arr = pc.if_else(pa.array(valid), arr, pa.scalar(None, pa.string()))
+        return arr
+
+    def take(self, positions: np.ndarray, read: dict[int, pa.Array] | None = None) -> pa.Array:
+        """The strings at ``positions``, in that order (each segment holding some is read once).
+        ``read``: segments already read (by number), kept there for the caller's next take."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if not len(positions):
+            return pa.array([], pa.string())
+        seg = np.searchsorted(np.asarray(self._starts), positions, side="right") - 1
+        order = np.argsort(seg, kind="stable")
+        pieces = []
+        for k in np.unique(seg).tolist():
+            local = positions[seg == k] - self._starts[k]
+            strings = read.get(k) if read is not None else None
+            if strings is None:
+                strings = self.segment(k)
+                if read is not None:
+                    read[k] = strings
+            pieces.append(strings.take(pa.array(local)))
+        gathered = pa.concat_arrays(pieces)  # the positions grouped by segment, in ``order``
+        back = np.empty(len(order), np.int64)
+        back[order] = np.arange(len(order))
+        return gathered.take(pa.array(back))
+
+    def __iter__(self) -> Iterator[str | None]:
+        for k in range(len(self._segments)):
+            yield from self.segment(k).to_pylist()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class _Run:
+    __slots__ = ("hashes", "positions")
+
+    def __init__(self, hashes: np.ndarray, positions: np.ndarray) -> None:
+        self.hashes, self.positions = hashes, positions
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -102,6 +194,7 @@ class IdSet:
 
     def __init__(self, ids: Any = ()) -> None:
         self._runs: list[_Run] = []
+        self._store = IdStore()
         self._len = 0
         #: (array, hashes, found) of the last lookup: update() of that same array reuses them
         self._last: tuple[pa.Array, np.ndarray, np.ndarray] | None = None
@@ -110,9 +203,12 @@ class IdSet:
     def __len__(self) -> int:
         return self._len
 
-    def __iter__(self) -> Iterator[str]:
-        for run in self._runs:
-            yield from run.ids.to_pylist()
+    def __iter__(self) -> Iterator[str | None]:
+        yield from self._store
+
+    def close(self) -> None:
+        """Remove the file of the ids now (it goes when the set is collected otherwise)."""
+        self._store.close()
 
     def __contains__(self, value: object) -> bool:
         if value is not None and not isinstance(value, str):
@@ -141,13 +237,12 @@ class IdSet:
             cand = np.flatnonzero((run.hashes[lo] == h) & ~found)
             if not len(cand):
                 continue
-            eq = _equal(run.ids.take(pa.array(lo[cand])), arr.take(pa.array(cand)))
+            eq = _equal(self._store.take(run.positions[lo[cand]]), arr.take(pa.array(cand)))
             found[cand[eq]] = True
-            for k in cand[~eq].tolist():  # a hash shared by other ids of the run: compare each
-                want, p = arr[k].as_py(), int(lo[k]) + 1
-                while p < len(run) and run.hashes[p] == h[k] and not found[k]:
-                    found[k] = run.ids[p].as_py() == want
-                    p += 1
+            read: dict[int, pa.Array] = {}  # the segments the shared hashes need, read once
+            for k in cand[~eq].tolist():  # a hash shared by other ids of the run: compare with each
+                end = int(np.searchsorted(run.hashes, h[k], side="right"))
+                found[k] = arr[k].as_py() in self._store.take(run.positions[int(lo[k]) + 1 : end], read).to_pylist()
         return found
 
     def intersection(self, ids: Any) -> set[str]:
@@ -178,15 +273,17 @@ class IdSet:
             arr, h = arr.take(pa.array(keep)), h[keep]
         if not len(arr):
             return
+        if len(self._store) + len(arr) > np.iinfo(POSITION).max:
+            raise OverflowError(f"an IdSet holds at most {np.iinfo(POSITION).max} ids")
+        positions = self._store.append(arr)
         order = np.argsort(h, kind="stable")
-        self._runs.append(_Run(h[order], arr.take(pa.array(order))))
+        self._runs.append(_Run(h[order], positions[order].astype(POSITION)))
         self._len += len(arr)
         while len(self._runs) > 1 and len(self._runs[-2]) <= len(self._runs[-1]):
             b, a = self._runs.pop(), self._runs.pop()
             hashes = np.concatenate([a.hashes, b.hashes])
             order = np.argsort(hashes, kind="stable")
-            ids_ = pa.concat_arrays([a.ids, b.ids]).take(pa.array(order))
-            self._runs.append(_Run(hashes[order], ids_))
+            self._runs.append(_Run(hashes[order], np.concatenate([a.positions, b.positions])[order]))
 
     def add(self, value: str) -> None:
         self.update([value])
@@ -209,4 +306,4 @@ def absent_from(seen: IdSet | set[str] | Iterable[str], ids: Any) -> list[str]:
     return [i for i in values if i not in seen]
 
 
-__all__ = ["IdSet", "absent_from", "duplicates", "hash_strings"]
+__all__ = ["IdSet", "IdStore", "absent_from", "duplicates", "hash_strings"]
