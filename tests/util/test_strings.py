@@ -49,3 +49,20 @@ def test_chunked_input_strings_only_and_not_hashable():
         hash(s)
     with pytest.raises(ValueError, match="not nulls"):
         StringList(pa.array(["a", None]))
+
+
+def test_deferred_strings_are_read_once_on_first_use():
+    reads = []
+
+    def load():
+        reads.append(1)
+        return pa.array(["b", "a"])
+
+    s = StringList.deferred(2, load)
+    assert len(s) == 2 and not reads and repr(s) == "StringList(<2 strings, not read yet>)"
+    assert s[1] == "a" and list(s) == ["b", "a"] and s == ["b", "a"] and len(reads) == 1
+    assert s.to_arrow().equals(pa.array(["b", "a"])) and len(reads) == 1
+    short = StringList.deferred(3, lambda: pa.array(["x"]))
+    assert len(short) == 3
+    with pytest.raises(ValueError, match="deferred StringList of 3 strings read 1"):
+        list(short)

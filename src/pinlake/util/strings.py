@@ -4,11 +4,13 @@ A Python list of a million 30-character names costs ≈ 90 MB (a str object and 
 same names as an Arrow array cost their UTF-8 bytes plus 4 bytes of offset each (≈ 34 MB). A
 StringList reads like a list (``len``, indexing, slicing, iteration, ``==`` against any sequence of
 str) and converts a slice at a time, so code that takes a ``Sequence[str]`` cannot tell it apart.
+:meth:`StringList.deferred` makes one whose strings are read on first use: its length is known
+before, so ``len`` costs nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import overload
 
 import pyarrow as pa
@@ -22,15 +24,38 @@ ITER_CHUNK = 65_536
 class StringList(Sequence[str]):
     """Strings kept as one Arrow string array, read as a list (module doc)."""
 
-    __slots__ = ("_arr",)
+    __slots__ = ("_strings", "_load", "_len")
 
     def __init__(self, values: pa.Array | pa.ChunkedArray | Iterable[str] = ()) -> None:
-        self._arr = as_string_array(values)
-        if self._arr.null_count:
+        self._strings: pa.Array | None = None
+        self._load: Callable[[], pa.Array] | None = None
+        self._set(as_string_array(values))
+
+    @classmethod
+    def deferred(cls, length: int, load: Callable[[], pa.Array | pa.ChunkedArray]) -> StringList:
+        """``length`` strings that ``load()`` reads on first use of one of them (never before)."""
+        out = cls()
+        out._strings, out._len, out._load = None, int(length), lambda: as_string_array(load())
+        return out
+
+    def _set(self, arr: pa.Array) -> None:
+        if arr.null_count:
             raise ValueError("a StringList holds strings, not nulls")
+        self._strings, self._len = arr, len(arr)
+
+    @property
+    def _arr(self) -> pa.Array:
+        if self._strings is None:
+            assert self._load is not None
+            arr, self._load = self._load(), None
+            if len(arr) != self._len:
+                raise ValueError(f"a deferred StringList of {self._len} strings read {len(arr)}")
+            self._set(arr)
+        assert self._strings is not None
+        return self._strings
 
     def __len__(self) -> int:
-        return len(self._arr)
+        return self._len
 
     @overload
     def __getitem__(self, index: int) -> str: ...
@@ -52,7 +77,7 @@ class StringList(Sequence[str]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, StringList):
-            return bool(self._arr.equals(other._arr))
+            return len(self) == len(other) and bool(self._arr.equals(other._arr))
         if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
             return len(other) == len(self) and all(a == b for a, b in zip(self, other))
         return NotImplemented
@@ -60,6 +85,8 @@ class StringList(Sequence[str]):
     __hash__ = None  # type: ignore[assignment]  # equal to lists, which are unhashable
 
     def __repr__(self) -> str:
+        if self._strings is None:
+            return f"StringList(<{self._len} strings, not read yet>)"
         head = self[:3]
         more = f", … {len(self) - 3} more" if len(self) > 3 else ""
         return f"StringList({head!r}{more})"
