@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -68,3 +69,24 @@ def test_runs_stay_few_and_sorted():
 @pytest.mark.parametrize("ids, dup", [(["a", "b", "a", None, None], {"a", None}), (["a"], set()), ([], set())])
 def test_duplicates(ids, dup):
     assert duplicates(pa.array(ids, pa.string())) == dup
+
+
+def test_store_reads_back_any_positions_across_segments():
+    """IdStore: strings back by position in any order, from batches with nulls, empty strings and
+    sliced arrays; its file is gone once closed."""
+    from pinlake.util.idset import IdStore
+
+    batches = [pa.array(["a", None, "", "日本"], pa.string()), pa.array(["x" * 300, "y"], pa.string()).slice(1), pa.array(["z"] * 3)]
+    store, flat = IdStore(), []
+    for b in batches:
+        assert store.append(b).tolist() == list(range(len(flat), len(flat) + len(b)))
+        flat += b.to_pylist()
+    rnd = random.Random(3)
+    for _ in range(20):
+        pos = [rnd.randrange(len(flat)) for _ in range(rnd.randint(0, 12))]
+        assert store.take(np.array(pos, np.int64)).to_pylist() == [flat[p] for p in pos]
+    assert list(store) == flat and len(store) == len(flat)
+    fd = store._file.fileno()  # noqa: SLF001 - the test looks at the file itself
+    store.close()
+    with pytest.raises(OSError):
+        os.fstat(fd)
