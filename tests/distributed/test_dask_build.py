@@ -4,6 +4,7 @@ its commit, bad addresses, the CLI and the refresh build step."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pinlake.datasets.build import dask_build as distributed
 from pinlake.datasets.versions import VersionLog
 from pinlake.errors import BuildError, InputFileError, RunnerError
 from pinlake.library.build import build_from_lock
+from pinlake.recipes.lockfile import read_lock
 
 TIMESTAMPS = ("created_at", "updated_at")
 
@@ -89,6 +91,8 @@ def test_dask_build_equals_local_build(dask_cluster, lake_project, local_build):
     ds = res.dataset
     assert (res.runner, res.shards, res.mode, ds.version) == ("dask", 5, "create", 1)
     assert_same_tables(ds, local_build)
+    names = sorted({json.loads(line)["object_name"] for _, _, line in read_lock(lock, lib.get_datalake()).lines()})
+    assert list(res.added) == names and len(res.added) == ds.num_items  # read at once on Dask
     assert table_contents(ds)["image"].column("content").null_count == 0  # embedded bytes compared too
     assert len(build_times(ds)) == 1  # every shard stamps the coordinator's build time
     entry, ref = VersionLog(ds.path).latest(), VersionLog(local_build.path).latest()

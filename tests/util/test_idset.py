@@ -90,3 +90,16 @@ def test_store_reads_back_any_positions_across_segments():
     store.close()
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+def test_a_closed_set_says_so_and_a_temp_dir_that_fails_is_named(monkeypatch, tmp_path):
+    import tempfile
+
+    s = IdSet(["a", "b"])
+    s.close()
+    for use in (lambda: "a" in s, lambda: s.update(["c"]), lambda: list(s)):
+        with pytest.raises(ValueError, match="closed: its ids are gone"):
+            use()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-dir"))
+    with pytest.raises(OSError, match=r"no-such-dir: .*hint: free space there, or point TMPDIR"):
+        IdSet(["a"])

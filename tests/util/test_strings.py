@@ -66,3 +66,10 @@ def test_deferred_strings_are_read_once_on_first_use():
     assert len(short) == 3
     with pytest.raises(ValueError, match="deferred StringList of 3 strings read 1"):
         list(short)
+
+
+def test_a_deferred_list_pickles_with_its_strings():
+    import pickle
+
+    s = pickle.loads(pickle.dumps(StringList.deferred(2, lambda: pa.array(["q", "r"]))))
+    assert s == ["q", "r"] and isinstance(s, StringList)

@@ -106,6 +106,7 @@ class IdStore:
 
     def __init__(self) -> None:
         self._file: Any = None
+        self._closed = False
         #: position of each segment's first string, and the total after the last segment
         self._starts: list[int] = [0]
         #: (file offset, strings, bytes of data, has nulls) of each segment
@@ -118,17 +119,24 @@ class IdStore:
     def append(self, arr: pa.Array) -> np.ndarray:
         """Append ``arr`` as one segment; returns the positions of its strings."""
         n = len(arr)
+        self.check_open()
         if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="pinlake-ids-")  # noqa: SIM115 - open for the store's life: close() or collection ends it
+            try:
+                self._file = tempfile.TemporaryFile(prefix="pinlake-ids-")  # noqa: SIM115 - open for the store's life: close() or collection ends it
+            except OSError as exc:
+                raise _temp_error(exc) from exc
         _, _, data_buf = arr.buffers()
         offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
         data = np.frombuffer(data_buf, np.uint8)[offsets[0] : offsets[-1]] if data_buf is not None else np.zeros(0, np.uint8)
         parts = [(offsets - offsets[0]).astype(np.int32).tobytes(), data.tobytes()]
         if arr.null_count:
             parts.append(np.asarray(arr.is_valid(), dtype=np.uint8).tobytes())
-        self._file.seek(self._end)
-        for part in parts:
-            self._file.write(part)
+        try:
+            self._file.seek(self._end)
+            for part in parts:
+                self._file.write(part)
+        except OSError as exc:
+            raise _temp_error(exc) from exc
         self._segments.append((self._end, n, len(data), bool(arr.null_count)))
         self._end += sum(len(p) for p in parts)
         first = self._starts[-1]
@@ -137,9 +145,16 @@ class IdStore:
 
     def segment(self, k: int) -> pa.Array:
         """The strings of segment ``k``, read back."""
+        self.check_open()
         at, n, size, nulls = self._segments[k]
         self._file.flush()
-        raw = os.pread(self._file.fileno(), 4 * (n + 1) + size + (n if nulls else 0), at)
+        want = 4 * (n + 1) + size + (n if nulls else 0)
+        raw = b""
+        while len(raw) < want:  # a read returns at most about 2 GiB
+            more = os.pread(self._file.fileno(), want - len(raw), at + len(raw))
+            if not more:
+                raise OSError(f"the temporary file of a set of ids ended {want - len(raw)} bytes early")
+            raw += more
         offsets, data = raw[: 4 * (n + 1)], raw[4 * (n + 1) : 4 * (n + 1) + size]
         arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
         if nulls:
@@ -173,10 +188,25 @@ class IdStore:
         for k in range(len(self._segments)):
             yield from self.segment(k).to_pylist()
 
+    def check_open(self) -> None:
+        if self._closed:
+            raise ValueError("this set of ids is closed: its ids are gone")
+
     def close(self) -> None:
+        """Remove the file now; the store cannot be used after."""
+        self._closed = True
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _temp_error(exc: OSError) -> OSError:
+    where = tempfile.gettempdir()
+    return OSError(
+        exc.errno,
+        f"cannot write the ids a build has written to a temporary file in {where}: {exc.strerror or exc} "
+        f"(hint: free space there, or point TMPDIR at a disk with room: a build of 1M items needs about 50 MB)",
+    )
 
 
 class _Run:
@@ -225,6 +255,7 @@ class IdSet:
         return found.copy()
 
     def _contains(self, arr: pa.Array, h: np.ndarray) -> np.ndarray:
+        self._store.check_open()
         found = np.zeros(len(arr), bool)
         if not self._runs or not len(arr):
             return found

@@ -57,6 +57,9 @@ class StringList(Sequence[str]):
     def __len__(self) -> int:
         return self._len
 
+    def __reduce__(self) -> tuple[type[StringList], tuple[pa.Array]]:
+        return (StringList, (self._arr,))  # pickled with its strings (a deferred one reads them first)
+
     @overload
     def __getitem__(self, index: int) -> str: ...
 

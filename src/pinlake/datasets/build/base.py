@@ -185,12 +185,12 @@ class DatasetBuilder:
             )
             for t in schemas
         }
+        seen: dict[str, IdSet] = {t: IdSet() for t in schemas}  # closed below: their files go with the build
         try:
             self.info.id = self.info.id or target.name
             before = Dataset(target) if previous is not None else None
             info = before.info if before is not None and mode == "add" else self.info
 
-            seen: dict[str, IdSet] = {t: IdSet() for t in schemas}
             buffers: dict[str, list[Any]] = {t: [] for t in schemas}
             samples = 0
 
@@ -248,6 +248,8 @@ class DatasetBuilder:
         finally:
             for w in writers.values():
                 w.abort()
+            for ids in seen.values():
+                ids.close()
             writes.close(cancel=True)
 
     def run_samples(

@@ -187,8 +187,8 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
         for t, s in schemas.items()
         if t not in COORDINATOR_TABLES
     }
+    seen: dict[str, IdSet] = {t: IdSet() for t in schemas}  # closed below: their files go with the shard
     try:
-        seen: dict[str, IdSet] = {t: IdSet() for t in schemas}
         buffers: dict[str, list[Any]] = {t: [] for t in schemas}
 
         def none_before(table: str, ids: list[str]) -> set[str]:
@@ -220,6 +220,8 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
         for w in writers.values():
             w.abort()
         writes.close(cancel=True)
+        for ids in seen.values():
+            ids.close()
 
 
 __all__ = ["Shard", "ShardJob", "ShardLock", "plan_shards", "default_shards", "item_spec", "load_item", "run_shard"]
