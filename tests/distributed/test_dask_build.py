@@ -226,6 +226,29 @@ def test_coordinator_dying_before_commit_changes_nothing(dask_cluster, lake_proj
     assert_same_tables(res.dataset, local_build)
 
 
+def test_a_name_locked_twice_is_refused_as_the_local_build_refuses_it(dask_cluster, lake_project, tmp_path):
+    """A recipe with overlapping splits (``disjoint=False``) locks a name twice: one item each cannot
+    be made. The local build refuses it at its first duplicate id; a Dask build, whose shards check
+    their own ids only, refuses it before any shard runs, naming the name; nothing is written."""
+    from pinlake.errors import ValidationError
+    from pinlake.recipes.lockfile import lock_recipe
+
+    lib, _ = lake_project
+    recipe = tmp_path / "overlap.py"
+    recipe.write_text(
+        "import pinlake\n@pinlake.recipe(disjoint=False)\ndef overlap(client):\n"
+        "    t = client.select(\"object_name LIKE 'health/%'\", columns=['id'], order_by=['object_name'])\n"
+        "    return {'all': t, 'few': t.slice(0, 2)}\n"
+    )
+    lock = lock_recipe(recipe, lib.get_datalake(), locks_dir=tmp_path / "locks")
+    first = json.loads(read_lock(lock.path, lib.get_datalake()).file("few").read_text().splitlines()[0])["object_name"]
+    with pytest.raises(ValidationError, match="already has a row with id"):
+        build_from_lock(lib, lock.path, "overlap_local", compute_stats=False)
+    with pytest.raises(ValidationError, match=f"names {first!r} more than once \\(2 names"):
+        build_from_lock(lib, lock.path, "overlap_dask", runner="dask", dask_address=dask_cluster.scheduler_address, compute_stats=False)
+    assert not VersionLog(lib.dataset_path("overlap_dask")).exists()
+
+
 def test_bad_address_fails_fast_naming_it(lake_project):
     lib, lock = lake_project
     t0 = time.perf_counter()

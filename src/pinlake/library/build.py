@@ -173,8 +173,8 @@ def built_names(lock: Lock, ds: Dataset) -> StringList:
     """The object names a local full build of ``lock`` added: one item each (the build refuses a name
     locked twice: its item id is taken), so their number is the dataset's item count; the names
     themselves are read from the lock on first use (a million of them cost a pass over the lock and
-    ≈ 100 MB while sorted, which a caller that only counts never pays). A Dask build checks ids per
-    shard only, so it reads the names at once instead."""
+    ≈ 100 MB while sorted, which a caller that only counts never pays). A Dask build reads them
+    before it starts, to refuse a name locked twice (its shards check their ids alone)."""
     return StringList.deferred(ds.num_items, lambda: lock.object_names().to_arrow())
 
 
@@ -313,7 +313,7 @@ def build_from_lock(
                 "workers": out.workers,
             }
             return LockBuildResult(
-                out.dataset, lock.hash, real_mode, added=lock.object_names(), runner="dask", shards=out.shards, timings=timings
+                out.dataset, lock.hash, real_mode, added=out.object_names, runner="dask", shards=out.shards, timings=timings
             )
         ds = builder().build(mode=real_mode, flush_every_n_samples=flush_every_n_samples, compute_stats=compute_stats)  # type: ignore[arg-type]  # build() checks the mode
         return LockBuildResult(ds, lock.hash, real_mode, added=built_names(lock, ds))

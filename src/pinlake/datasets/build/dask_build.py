@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow.compute as pc
 from lance.fragment import FragmentMetadata
 
 from pinlake import errors
@@ -38,7 +39,7 @@ from pinlake.datasets.versions import VersionLog
 from pinlake.errors import BuildError
 from pinlake.features.arrow import arrow_schema, rows_to_table
 from pinlake.provenance import lineage_properties
-from pinlake.recipes.lockfile import Lock
+from pinlake.recipes.lockfile import Lock, line_column
 from pinlake.runners.dask import (
     DEFAULT_CONNECT_TIMEOUT,
     client_for,
@@ -47,6 +48,7 @@ from pinlake.runners.dask import (
 )
 from pinlake.storage import AnyPath, lance_dataset, location
 from pinlake.util.clock import utcnow
+from pinlake.util.strings import StringList
 
 
 @dataclass
@@ -61,6 +63,25 @@ class DaskBuild:
     shard_seconds: list[float] = field(default_factory=list)
     shard_cpu_seconds: list[float] = field(default_factory=list)
     commit_seconds: float = 0.0
+    #: the lock's object names, sorted (one item each: a name locked twice is refused)
+    object_names: StringList = field(default_factory=StringList)
+
+
+def distinct_names(lock: Lock, lines: int) -> StringList:
+    """The lock's object names, sorted; a :class:`ValidationError` naming one locked twice (in two
+    splits of a recipe with ``disjoint=False``). Each shard checks only its own ids, so without this a
+    name locked twice would be two items with one id, which a local build refuses."""
+    names = lock.object_names()
+    if len(names) == lines:
+        return names
+    counts = pc.value_counts(line_column(lock, "object_name"))
+    twice = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    name = sorted(twice.to_pylist())[0]
+    raise errors.ValidationError(
+        f"lock {lock.path} names {name!r} more than once ({len(twice)} names are locked twice or more): "
+        "one item each is needed, and the ids of a Dask build's shards are checked shard by shard",
+        hint="Lock a recipe whose splits are disjoint (the default) for a Dask build.",
+    )
 
 
 def build_lock_on_dask(
@@ -93,9 +114,10 @@ def build_lock_on_dask(
     t0 = time.perf_counter()
     target = location(target)
     log = VersionLog(target)
+    total = sum(int(n) for n in lock.manifest["splits"].values())
+    names = distinct_names(lock, total)
     with client_for(address, client, connect_timeout) as client:
         workers = worker_names(client)
-        total = sum(int(n) for n in lock.manifest["splits"].values())
         plan = plan_shards(lock, shards or default_shards(total, len(workers)))
         with build_section(target, log, mode, "Use mode='overwrite' (new version replacing the rows).") as mode:
             ds, results, commit_s = _build_under_write_lock(
@@ -123,6 +145,7 @@ def build_lock_on_dask(
         [r["seconds"] for r in results],
         [r["cpu_seconds"] for r in results],
         commit_s,
+        names,
     )
 
 
