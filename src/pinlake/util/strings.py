@@ -47,10 +47,11 @@ class StringList(Sequence[str]):
     def _arr(self) -> pa.Array:
         if self._strings is None:
             assert self._load is not None
-            arr, self._load = self._load(), None
-            if len(arr) != self._len:
+            arr = self._load()
+            if len(arr) != self._len:  # raised again at each use: nothing wrong is kept
                 raise ValueError(f"a deferred StringList of {self._len} strings read {len(arr)}")
             self._set(arr)
+            self._load = None
         assert self._strings is not None
         return self._strings
 
