@@ -75,14 +75,25 @@ def lance_dataset(uri: Any, **kwargs: Any) -> Any:
     if kwargs.get("version") is None and kwargs.get("asof") is None:
         kwargs.pop("version", None)
         kwargs.pop("asof", None)
-        version = head_version(uri)
-        if version is not None:
-            try:
-                return lance.dataset(str(uri), version=version, **kwargs)
-            except (OSError, ValueError):  # its manifest is gone (a cleanup): Lance finds the head
-                pass
+        head = _open_head(uri, **kwargs)
+        if head is not None:
+            return head
     with _lance_call(uri) as opts:
         return lance.dataset(str(uri), storage_options=opts, **kwargs)
+
+
+def _open_head(uri: Any, **kwargs: Any) -> Any:
+    """The local table at ``uri`` opened at the version :func:`head_version` tells; None when it
+    cannot tell, or that version's manifest is gone (a cleanup)."""
+    import lance
+
+    version = head_version(uri)
+    if version is None:
+        return None
+    try:
+        return lance.dataset(str(uri), version=version, **kwargs)
+    except (OSError, ValueError):
+        return None
 
 
 def lance_write(data: Any, uri: Any, **kwargs: Any) -> Any:
@@ -97,9 +108,9 @@ def lance_append(uri: Any, data: Any, **kwargs: Any) -> Any:
     """Append ``data`` to the existing table at ``uri``: the table opened at its head by
     :func:`lance_dataset` takes the rows (``lance.write_dataset(mode="append")`` on a uri would list
     every manifest to find the head first). Returns the table at its new version."""
-    if head_version(uri) is None:  # on S3, or a head the hint cannot tell (even a table with no manifest yet)
+    ds = _open_head(uri)
+    if ds is None:  # on S3, or a head the hint cannot tell (even a table with no manifest yet)
         return lance_write(data, uri, mode="append", **kwargs)
-    ds = lance_dataset(uri)
     with _lance_call(uri):
         ds.insert(data, **kwargs)
     return ds
