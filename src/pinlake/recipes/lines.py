@@ -75,10 +75,12 @@ FROM rows
 
 
 def lines_connection() -> Any:
-    """A DuckDB connection for :func:`canonical_lines` (two threads: its work is string building)."""
+    """A DuckDB connection for :func:`canonical_lines` and the lock's line fields (two threads: its
+    work is string building). Results keep their input's order without an ``ORDER BY``
+    (``preserve_insertion_order``, DuckDB's default, stated here because the callers rely on it)."""
     import duckdb
 
-    return duckdb.connect(config={"threads": 2})
+    return duckdb.connect(config={"threads": 2, "preserve_insertion_order": True})
 
 
 def canonical_lines(rows: pa.Table, con: Any = None) -> pa.Array:

@@ -636,11 +636,10 @@ def line_column(lock: Lock, key: str) -> pa.Array:
     """One top-level string field of every lock line (``object_name``, ``id``) as an Arrow array, in
     the lock's order (:func:`check_in_lake` names a line by its position in it): the lines streamed
     (:func:`line_batches`), the field read by DuckDB's JSON reader and streamed out in batches, so
-    only the field's values are held. The order is DuckDB's ``preserve_insertion_order``, set here
-    (a projection of a scan keeps its input's order without an ``ORDER BY``, so nothing is sorted)."""
+    only the field's values are held. The order is kept by :func:`lines_connection`'s
+    ``preserve_insertion_order`` (a projection of a scan keeps its input's order: nothing is sorted)."""
     con = lines_connection()
     try:
-        con.execute("SET preserve_insertion_order = true")
         con.register("lines", line_batches(lock))
         reader = con.sql(f"SELECT json_extract_string(line, '$.{key}') AS v FROM lines").to_arrow_reader(LINE_COLUMN_BATCH)
         chunks = [batch.column(0) for batch in reader]
