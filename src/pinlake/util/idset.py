@@ -125,8 +125,8 @@ class IdStore:
                 self._file = tempfile.TemporaryFile(prefix="pinlake-ids-")  # noqa: SIM115 - open for the store's life: close() or collection ends it
             except OSError as exc:
                 raise _temp_error(exc) from exc
-        _, _, data_buf = arr.buffers()
-        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+        _, offsets_buf, data_buf = arr.buffers()
+        offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset : arr.offset + n + 1]
         data = np.frombuffer(data_buf, np.uint8)[offsets[0] : offsets[-1]] if data_buf is not None else np.zeros(0, np.uint8)
         parts = [(offsets - offsets[0]).astype(np.int32).tobytes(), data.tobytes()]
         if arr.null_count:
