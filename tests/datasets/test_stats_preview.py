@@ -32,3 +32,14 @@ def test_preview_png_not_blank(health_ds):
         assert im.format == "PNG" and im.width >= 192 * 3 and im.height >= 192
         colors = im.convert("RGB").getcolors(maxcolors=1 << 20)
         assert colors is not None and len(colors) > 50  # real images and drawn boxes, not a flat canvas
+
+
+def test_preview_samples_the_first_ids_a_batch_at_a_time(health_ds):
+    """The preview's items are the n smallest ids, found batch by batch: the same as sorting the whole column."""
+    from pinlake.datasets.preview import first_ids
+
+    everything = sorted(health_ds.to_arrow("image", columns=["id"]).column("id").to_pylist())
+    assert len(everything) > 8
+    for n in (0, 1, 5, len(everything), len(everything) + 3):
+        for batch_size in (1, 3, 7, None):
+            assert first_ids(health_ds, "image", n, batch_size=batch_size) == everything[:n]

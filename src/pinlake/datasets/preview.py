@@ -9,6 +9,8 @@ import math
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
@@ -53,19 +55,19 @@ def preview_png(
     if view_tables:
         view_table = view_tables[0]
         # pick the first n ids from the id column alone, then read just those rows (bytes included)
-        first = ds.to_arrow(view_table, columns=["id"]).sort_by("id").column("id").slice(0, n).to_pylist()
+        first = first_ids(ds, view_table, n)
         views = ds.to_arrow(view_table, filter=id_filter(first)).sort_by("id").to_pylist()
         item_ids = [v["item_ref"]["id"] for v in views]
         boxes: dict[str, list[dict]] = defaultdict(list)
         points: dict[str, list[dict]] = defaultdict(list)
         for t in ds.tables:
             schema = ds.schema.schemas[t]
-            if issubclass(schema, BBox):
-                for r in ds.to_arrow(t, filter=id_filter(item_ids, "item_ref.id")).to_pylist():
-                    boxes[r["view_ref"]["id"] or r["item_ref"]["id"]].append(r)
-            elif issubclass(schema, KeyPoints):
-                for r in ds.to_arrow(t, filter=id_filter(item_ids, "item_ref.id")).to_pylist():
-                    points[r["view_ref"]["id"] or r["item_ref"]["id"]].append(r)
+            if issubclass(schema, (BBox, KeyPoints)):
+                # a filtered scan of the whole table, reading little ahead: what it keeps is a few rows
+                found = ds.open_lance(t, low_memory=True).to_table(filter=id_filter(item_ids, "item_ref.id")).to_pylist()
+                into = boxes if issubclass(schema, BBox) else points
+                for r in found:
+                    into[r["view_ref"]["id"] or r["item_ref"]["id"]].append(r)
         for v in views:
             canvas_items.append(
                 (
@@ -104,6 +106,19 @@ def preview_png(
     buf = io.BytesIO()
     canvas.save(buf, format="PNG")
     return key, buf.getvalue()
+
+
+def first_ids(ds: Dataset, table: str, n: int, batch_size: int | None = None) -> list[str]:
+    """The ``n`` smallest ids of ``table``, read a batch at a time (the n smallest of each batch and
+    of those before are kept): memory does not grow with the table (its whole id column, sorted, was
+    +56 MB at 1M rows)."""
+    best = pa.array([], pa.string())
+    if n <= 0:
+        return []
+    for batch in ds.open_lance(table, low_memory=True).to_batches(columns=["id"], batch_size=batch_size):
+        both = pa.concat_arrays([best, batch.column(0).cast(pa.string())])
+        best = both.take(pc.select_k_unstable(both, n, [("id", "ascending")])) if len(both) > n else both
+    return best.take(pc.array_sort_indices(best)).to_pylist()
 
 
 def _preview_key(canvas_items: list, tile: int, cols: int, n: int) -> str:
