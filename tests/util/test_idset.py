@@ -63,6 +63,8 @@ def test_runs_stay_few_and_sorted():
         s.update([f"id-{k}-{j}" for j in range(100)])
     assert len(s) == 6400 and len(s._runs) <= 7
     assert all((np.diff(r.hashes.astype(np.float64)) >= 0).all() for r in s._runs)
+    # 8 bytes an id in memory: a 32-bit key and a 32-bit position
+    assert sum(r.hashes.nbytes + r.positions.nbytes for r in s._runs) == 8 * 6400
     assert s.contains(["id-0-0", "id-63-99", "id-64-0"]).tolist() == [True, True, False]
 
 
@@ -103,3 +105,18 @@ def test_a_closed_set_says_so_and_a_temp_dir_that_fails_is_named(monkeypatch, tm
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-dir"))
     with pytest.raises(OSError, match=r"no-such-dir: .*hint: free space there, or point TMPDIR"):
         IdSet(["a"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 20), max_size=40), st.lists(st.integers(0, 20), max_size=40))
+def test_merged_runs_equal_the_stable_sort_of_both(a, b):
+    """Runs merge in one pass into what a stable sort of both joined gives: hashes in order, and
+    among equal hashes the older run's positions first (small hashes: many are equal)."""
+    ha, hb = np.sort(np.array(a, idset.KEY)), np.sort(np.array(b, idset.KEY))
+    pa_, pb = np.arange(len(a), dtype=np.uint32), np.arange(len(a), len(a) + len(b), dtype=np.uint32)
+    got = idset.merge_runs(idset._Run(ha, pa_), idset._Run(hb, pb))
+    joined = np.concatenate([ha, hb])
+    order = np.argsort(joined, kind="stable")
+    assert got.hashes.tolist() == joined[order].tolist()
+    assert got.positions.tolist() == np.concatenate([pa_, pb])[order].tolist()
+    assert got.hashes.dtype == idset.KEY and got.positions.dtype == idset.POSITION
