@@ -118,7 +118,8 @@ def _split_entries(split: str, items: list[Any], lake: Any) -> tuple[list[str], 
 LOCK_MEMORY = "128MB"
 #: DuckDB's memory while a lock is written (:class:`SplitNames`): less than :data:`LOCK_MEMORY`, as the
 #: recipe's selection is held beside it. A lock of 1M took 485 MB at 128 MB and 442 MB at 64 MB in the
-#: same time (the join and the sort spill to the staging directory); at 32 MB the join fails.
+#: same time (the join and the sort spill to the staging directory); at 32 MB that lock failed (DuckDB
+#: could not pin a block of the join).
 NAMES_MEMORY = "64MB"
 DISJOINT_HINT = "Splits are disjoint by default; fix the selection or use @pinlake.recipe(disjoint=False)."
 
@@ -160,7 +161,6 @@ class SplitNames:
         self.lake = lake
         self.disjoint = disjoint
         self.con = bounded_duckdb(spill, NAMES_MEMORY)
-        self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
         self.con.execute("CREATE TABLE seen (split VARCHAR, object_name VARCHAR)")
         #: a second connection, for the lines of the rows taken (:func:`canonical_lines`) while
         #: ``con`` streams their order
@@ -178,9 +178,14 @@ class SplitNames:
         self.con.register("l", self.lake.key_scan(by))
         on = " AND ".join(f"k.{c} = l.{c}" for c in by)
         # the split's keys are the hash table (DuckDB builds on the right side with
-        # build_side_probe_side off) and the lake streams past them: built on the lake's stream,
-        # whose size DuckDB cannot see, the join held every lake row (+160 MB at 1M against +145)
-        self.con.execute(f"CREATE OR REPLACE TABLE m AS SELECT k.pos, l.object_name, l._rowid FROM l RIGHT JOIN k ON {on}")  # noqa: S608 - fixed names
+        # build_side_probe_side off, for this join only: the checks' joins choose theirs) and the
+        # lake streams past them: built on the lake's stream, whose size DuckDB cannot see, the
+        # join held every lake row (+160 MB at 1M against +145)
+        self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+        try:
+            self.con.execute(f"CREATE OR REPLACE TABLE m AS SELECT k.pos, l.object_name, l._rowid FROM l RIGHT JOIN k ON {on}")  # noqa: S608 - fixed names
+        finally:
+            self.con.execute("RESET disabled_optimizers")
         self.con.unregister("k")
         self.con.unregister("l")
         missing, first = self.one("SELECT count(*), min(pos) FROM m WHERE object_name IS NULL")
