@@ -249,6 +249,24 @@ def test_a_name_locked_twice_is_refused_as_the_local_build_refuses_it(dask_clust
     assert not VersionLog(lib.dataset_path("overlap_dask")).exists()
 
 
+def test_a_lock_naming_resources_not_in_the_lake_is_refused_before_any_shard_runs(dask_cluster, lake_project, tmp_path):
+    """The coordinator checks the whole lock against the lake once (each shard checking its own
+    lines scanned the lake's ids once a shard): a lock of another lake is refused as the local
+    build refuses it, naming the resources, and no shard runs."""
+    import pinlake
+    from pinlake.recipes.errors import LockfileError
+
+    _, lock = lake_project
+    other = pinlake.connect(tmp_path / "other")
+    marker = tmp_path / "imports"
+    item = crashing_item(tmp_path / "item.py", marker, "count")
+    with pytest.raises(LockfileError, match=r"names \d+ resource\(s\) no longer in the lake") as exc:
+        build_from_lock(other, lock, "elsewhere", dataset_item=item, runner="dask", dask_address=dask_cluster.scheduler_address)
+    assert not exc.value.message.startswith("shard ")
+    assert not marker.exists()  # no worker loaded the item: no shard ran
+    assert not VersionLog(other.dataset_path("elsewhere")).exists()
+
+
 def test_bad_address_fails_fast_naming_it(lake_project):
     lib, lock = lake_project
     t0 = time.perf_counter()

@@ -39,7 +39,7 @@ from pinlake.datasets.versions import VersionLog
 from pinlake.errors import BuildError
 from pinlake.features.arrow import arrow_schema, rows_to_table
 from pinlake.provenance import lineage_properties
-from pinlake.recipes.lockfile import Lock, line_column
+from pinlake.recipes.lockfile import Lock, check_in_lake, line_column
 from pinlake.runners.dask import (
     DEFAULT_CONNECT_TIMEOUT,
     client_for,
@@ -116,6 +116,7 @@ def build_lock_on_dask(
     log = VersionLog(target)
     total = sum(int(n) for n in lock.manifest["splits"].values())
     names = distinct_names(lock, total)
+    check_in_lake(lock, lake)  # once for every shard: a missing resource is named before any runs
     with client_for(address, client, connect_timeout) as client:
         workers = worker_names(client)
         plan = plan_shards(lock, shards or default_shards(total, len(workers)))

@@ -178,7 +178,8 @@ def _run(job: ShardJob, shard: Shard, t0: tuple[float, float]) -> dict[str, Any]
     lake = Lake(job.lake_root)
     cls = load_item(job.item)
     lock = ShardLock(job.lock_dir, job.manifest, shard)
-    builder = LockfileBuilder(lock, job.dataset_path, cls, DatasetInfo(**job.info), lake, embed=job.embed)
+    # the coordinator checked the whole lock against the lake before planning (build_lock_on_dask)
+    builder = LockfileBuilder(lock, job.dataset_path, cls, DatasetInfo(**job.info), lake, embed=job.embed, in_lake_checked=True)
     builder.build_time = job.build_time  # one build time for every shard: rows match the local build
     schemas = builder.schema.schemas
     writes = WriteBehind()
