@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 from bench import data
-from bench.ingest_scale import lock_cmd, measure
+from bench.ingest_scale import build_cmd, lock_cmd, measure, report
 
 REPO = Path(__file__).resolve().parents[1]
 #: files uploaded (one lake version) at a time while the lake is made
@@ -61,48 +60,21 @@ def make_lake(n: int, work: Path, data_dir: Path | None = None) -> Path:
     return case
 
 
-def build_cmd(lock: Path) -> list[str]:
-    """``pinlake build --lock`` of ``lock`` into a new ``boxes`` dataset (``bench/scale_item.py``)."""
-    item = f"{REPO / 'bench' / 'scale_item.py'}:ScaleItem"
-    return [
-        sys.executable,
-        "-m",
-        "pinlake",
-        "build",
-        "--lock",
-        str(lock),
-        "--name",
-        "boxes",
-        "--item",
-        item,
-        "--mode",
-        "overwrite",
-        "--library",
-        "library",
-    ]
-
-
 def run(n: int, work: Path, data_dir: Path | None = None) -> list[tuple[str, float, float, bool]]:
     case = make_lake(n, work, data_dir)
     out = case / "lock"
     rows = [("lock, select recipe (images with boxes)", *measure(lock_cmd("scale_recipe.py", out), case))]
-    rows.append(("build of that lock (an entity and a box per object)", *measure(build_cmd(out), case)))
+    rows.append(("build of that lock (an entity and a box per object)", *measure(build_cmd(out, "overwrite", "boxes"), case)))
     return rows
 
 
 def main() -> None:
-    from bench.ingest_scale import table
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, action="append", help="images (repeatable); default 100000")
     ap.add_argument("--work", default=str(REPO / "bench" / "results" / "boxes_scale"))
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    results = {n: run(n, Path(args.work)) for n in args.n or [100_000]}
-    text = table(results)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    report({n: run(n, Path(args.work)) for n in args.n or [100_000]}, args.out)
 
 
 if __name__ == "__main__":

@@ -122,8 +122,8 @@ def lock_cmd(recipe: str, out: Path) -> list[str]:
     ]
 
 
-def build_cmd(lock: Path, mode: str) -> list[str]:
-    """``pinlake build --lock`` of ``lock`` into the ``scale`` dataset (``bench/scale_item.py``)."""
+def build_cmd(lock: Path, mode: str, name: str = "scale") -> list[str]:
+    """``pinlake build --lock`` of ``lock`` into dataset ``name`` (``bench/scale_item.py``)."""
     item = f"{REPO / 'bench' / 'scale_item.py'}:ScaleItem"
     return [
         sys.executable,
@@ -133,7 +133,7 @@ def build_cmd(lock: Path, mode: str) -> list[str]:
         "--lock",
         str(lock),
         "--name",
-        "scale",
+        name,
         "--item",
         item,
         "--mode",
@@ -175,6 +175,14 @@ def table(results: dict[int, list[tuple[str, float, float, bool]]]) -> str:
     return "\n".join(lines)
 
 
+def report(results: dict[int, list[tuple[str, float, float, bool]]], out: str | None) -> None:
+    """Print the :func:`table` of ``results``, and write it to ``out`` when given."""
+    text = table(results)
+    print(text)
+    if out:
+        Path(out).write_text(text + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, action="append", help="files (repeatable); default 100000")
@@ -182,11 +190,7 @@ def main() -> None:
     ap.add_argument("--work", default=str(REPO / "bench" / "results" / "ingest_scale"))
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    results = {n: run(n, Path(args.work), args.dvc_timeout) for n in args.n or [100_000]}
-    text = table(results)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    report({n: run(n, Path(args.work), args.dvc_timeout) for n in args.n or [100_000]}, args.out)
 
 
 if __name__ == "__main__":
