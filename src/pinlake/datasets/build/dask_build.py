@@ -70,11 +70,14 @@ class DaskBuild:
 def distinct_names(lock: Lock, lines: int) -> StringList:
     """The lock's object names, sorted; a :class:`ValidationError` naming one locked twice (in two
     splits of a recipe with ``disjoint=False``). Each shard checks only its own ids, so without this a
-    name locked twice would be two items with one id, which a local build refuses."""
-    names = lock.object_names()
-    if len(names) == lines:
-        return names
-    counts = pc.value_counts(line_column(lock, "object_name"))
+    name locked twice would be two items with one id, which a local build refuses. The names are
+    counted here and read again (sorted) on first use, as a local build's are (:func:`built_names`):
+    held through the build, a million of them cost the coordinator ≈ 50 MB."""
+    column = line_column(lock, "object_name")
+    if pc.count_distinct(column).as_py() == lines:
+        del column
+        return StringList.deferred(lines, lambda: lock.object_names().to_arrow())
+    counts = pc.value_counts(column)
     twice = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
     name = sorted(twice.to_pylist())[0]
     raise errors.ValidationError(
