@@ -193,7 +193,7 @@ def dask_cluster():
     from distributed import LocalCluster
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 1, "distributed.worker.profile.enabled": False}):
-        cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, silence_logs=50)
+        cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0", silence_logs=50)
     try:
         yield cluster
     finally:

@@ -92,7 +92,7 @@ def test_dask_build_equals_local_build(dask_cluster, lake_project, local_build):
     assert (res.runner, res.shards, res.mode, ds.version) == ("dask", 5, "create", 1)
     assert_same_tables(ds, local_build)
     names = sorted({json.loads(line)["object_name"] for _, _, line in read_lock(lock, lib.get_datalake()).lines()})
-    assert list(res.added) == names and len(res.added) == ds.num_items  # read at once on Dask
+    assert list(res.added) == names and len(res.added) == ds.num_items  # counted, then read from the lock here
     assert table_contents(ds)["image"].column("content").null_count == 0  # embedded bytes compared too
     assert len(build_times(ds)) == 1  # every shard stamps the coordinator's build time
     entry, ref = VersionLog(ds.path).latest(), VersionLog(local_build.path).latest()
@@ -265,6 +265,22 @@ def test_a_lock_naming_resources_not_in_the_lake_is_refused_before_any_shard_run
     assert not exc.value.message.startswith("shard ")
     assert not marker.exists()  # no worker loaded the item: no shard ran
     assert not VersionLog(other.dataset_path("elsewhere")).exists()
+
+
+def test_lock_names_are_counted_before_any_shard_and_a_line_without_one_is_named(tmp_path):
+    """The coordinator counts a lock's distinct names (no Dask needed): the names are read again,
+    sorted, on first use; a line with no object name (a lock not written by pinlake) is an error
+    naming the lock, not an index error."""
+    from pinlake.errors import ValidationError
+    from pinlake.recipes.lockfile import Lock
+
+    (tmp_path / "resources.train.jsonl").write_text('{"id":"a","object_name":"y"}\n{"id":"b","object_name":"x"}\n')
+    lock = Lock(tmp_path, {"splits": {"train": 2}}, ["train"])
+    names = distributed.distinct_names(lock, 2)
+    assert len(names) == 2 and list(names) == ["x", "y"]
+    (tmp_path / "resources.train.jsonl").write_text('{"id":"a"}\n{"id":"b","object_name":"x"}\n')
+    with pytest.raises(ValidationError, match="has 1 line\\(s\\) without an object_name"):
+        distributed.distinct_names(lock, 2)
 
 
 def test_bad_address_fails_fast_naming_it(lake_project):

@@ -173,8 +173,9 @@ def built_names(lock: Lock, ds: Dataset) -> StringList:
     """The object names a local full build of ``lock`` added: one item each (the build refuses a name
     locked twice: its item id is taken), so their number is the dataset's item count; the names
     themselves are read from the lock on first use (a million of them cost a pass over the lock and
-    ≈ 100 MB while sorted, which a caller that only counts never pays). A Dask build reads them
-    before it starts, to refuse a name locked twice (its shards check their ids alone)."""
+    ≈ 100 MB while sorted, which a caller that only counts never pays). A Dask build counts them
+    before it starts, to refuse a name locked twice (its shards check their ids alone), and defers
+    its names the same way."""
     return StringList.deferred(ds.num_items, lambda: lock.object_names().to_arrow())
 
 

@@ -268,7 +268,7 @@ class IdSet:
         return bool(self.contains(pa.array([value], pa.string()))[0])
 
     @staticmethod
-    def keys(arr: pa.Array) -> np.ndarray:
+    def run_keys(arr: pa.Array) -> np.ndarray:
         """The run keys of ``arr``'s ids (:data:`KEY`)."""
         return hash_strings(arr).astype(KEY)
 
@@ -276,7 +276,7 @@ class IdSet:
     def contains(self, ids: Any) -> np.ndarray:
         """A boolean mask: which of ``ids`` are in the set."""
         arr = as_string_array(ids)
-        h = self.keys(arr)
+        h = self.run_keys(arr)
         found = self._contains(arr, h)
         self._last = (arr, h, found)
         return found.copy()
@@ -324,7 +324,7 @@ class IdSet:
             new = ~found
         else:
             arr = pc.unique(arr)
-            h = self.keys(arr)
+            h = self.run_keys(arr)
             new = ~self._contains(arr, h)
         if not new.all():
             keep = np.flatnonzero(new)

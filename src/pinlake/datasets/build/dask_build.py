@@ -74,6 +74,11 @@ def distinct_names(lock: Lock, lines: int) -> StringList:
     counted here and read again (sorted) on first use, as a local build's are (:func:`built_names`):
     held through the build, a million of them cost the coordinator ≈ 50 MB."""
     column = line_column(lock, "object_name")
+    if column.null_count:
+        raise errors.ValidationError(
+            f"lock {lock.path} has {column.null_count} line(s) without an object_name",
+            hint="Lock the recipe again (pinlake datasets lock): pinlake writes every line with its object name.",
+        )
     if pc.count_distinct(column).as_py() == lines:
         del column
         return StringList.deferred(lines, lambda: lock.object_names().to_arrow())
@@ -119,9 +124,9 @@ def build_lock_on_dask(
     log = VersionLog(target)
     total = sum(int(n) for n in lock.manifest["splits"].values())
     names = distinct_names(lock, total)
-    check_in_lake(lock, lake)  # once for every shard: a missing resource is named before any runs
     with client_for(address, client, connect_timeout) as client:
         workers = worker_names(client)
+        check_in_lake(lock, lake)  # once for every shard (after connecting: a bad address fails fast)
         plan = plan_shards(lock, shards or default_shards(total, len(workers)))
         with build_section(target, log, mode, "Use mode='overwrite' (new version replacing the rows).") as mode:
             ds, results, commit_s = _build_under_write_lock(
