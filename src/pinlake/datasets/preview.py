@@ -112,9 +112,9 @@ def first_ids(ds: Dataset, table: str, n: int, batch_size: int | None = None) ->
     """The ``n`` smallest ids of ``table``, read a batch at a time (the n smallest of each batch and
     of those before are kept): memory does not grow with the table (its whole id column, sorted, was
     +56 MB at 1M rows)."""
-    best = pa.array([], pa.string())
     if n <= 0:
         return []
+    best = pa.array([], pa.string())
     for batch in ds.open_lance(table, low_memory=True).to_batches(columns=["id"], batch_size=batch_size):
         both = pa.concat_arrays([best, batch.column(0).cast(pa.string())])
         best = both.take(pc.select_k_unstable(both, n, [("id", "ascending")])) if len(both) > n else both

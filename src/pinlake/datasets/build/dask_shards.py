@@ -3,7 +3,8 @@
 A shard is a run of consecutive lines of one ``resources.<split>.jsonl`` (a byte range, so a worker
 reads only its own lines). :func:`run_shard` turns those resources into rows exactly as the local
 :class:`~pinlake.datasets.build.from_lock.LockfileBuilder` does (same ids, same values, same
-checks of ids and references; the coordinator has checked the lock against the lake), writes them as *uncommitted* Lance fragments and returns the fragment metadata as JSON.
+checks of ids and references; the coordinator has checked the lock against the lake), writes them
+as *uncommitted* Lance fragments and returns the fragment metadata as JSON.
 Nothing it writes is visible until the coordinator commits (see :mod:`pinlake.datasets.build.dask_build`).
 
 Source rows are the exception: every shard would write the same ones, so a shard returns them and
