@@ -55,6 +55,11 @@ def has_log(dataset_path: AnyPath) -> bool:
     return (dataset_path / LOG_NAME / "_versions").is_dir()
 
 
+def is_incomplete(path: AnyPath) -> bool:
+    """A dataset directory with files of a build but no committed version (a create that never finished)."""
+    return not has_log(path) and any((path / n).exists() for n in ("info.json", "schema.json", "db", META_DIR, LOG_NAME))
+
+
 def is_library(path: AnyPath | str) -> bool:
     """Whether ``path`` is a pinlake library: it holds a reserved directory (``_catalog``, ``_lake``,
     ``_locks``, ``_media``) or it is the default library (``$PINLAKE_LIBRARY`` or ``./library``)."""

@@ -24,23 +24,16 @@ from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.info import DatasetInfo
 from pinlake.datasets.schema import DatasetSchema
 from pinlake.datasets.tables import id_filter, open_table, table_exists, tables_size
-from pinlake.datasets.versions import META_DIR, DatasetVersion, VersionLog
+from pinlake.datasets.versions import DatasetVersion, VersionLog
 from pinlake.errors import InputFileError, NotFoundError
 from pinlake.features.arrow import table_to_rows
 from pinlake.features.base import BaseSchema
 from pinlake.features.groups import Image
 from pinlake.lake import Lake
-from pinlake.layout import LAKE_DIR
+from pinlake.layout import LAKE_DIR, is_incomplete
 from pinlake.storage import AnyPath, location
 from pinlake.util.mediapath import inside, url_problem
 from pinlake.util.sqltext import sql_str
-
-
-def is_incomplete(path: AnyPath) -> bool:
-    """A dataset directory with files of a build but no committed version (a create that never finished)."""
-    return not VersionLog(path).exists() and any(
-        (path / n).exists() for n in ("info.json", "schema.json", "db", META_DIR, "_versions.lance")
-    )
 
 
 def incomplete_error(path: AnyPath) -> InputFileError:

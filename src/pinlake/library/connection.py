@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from pinlake.errors import NotFoundError
-from pinlake.layout import CATALOG_DIR, LAKE_DIR, LOCKS_DIR, MEDIA_DIR, check_dataset_name, default_library_path, has_log
+from pinlake.layout import CATALOG_DIR, LAKE_DIR, LOCKS_DIR, MEDIA_DIR, check_dataset_name, default_library_path, has_log, is_incomplete
 from pinlake.storage import AnyPath, S3Path, check_reachable, location
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,8 +67,6 @@ class Library:
     def incomplete_names(self) -> list[str]:
         """Directories a create wrote but never committed (killed or failed before its first version):
         listings skip them; a new create of the name takes one over."""
-        from pinlake.datasets.dataset import is_incomplete  # lazy: see the module doc
-
         if not self.path.is_dir():
             return []
         return sorted(p.name for p in self._candidates() if is_incomplete(p))
@@ -91,7 +89,7 @@ class Library:
             yield Dataset(self.path / name)
 
     def get_dataset(self, name: str, media_dir: str | os.PathLike[str] | None = None) -> Dataset:
-        from pinlake.datasets.dataset import Dataset, incomplete_error, is_incomplete  # lazy: see the module doc
+        from pinlake.datasets.dataset import Dataset, incomplete_error  # lazy: see the module doc
 
         path = self.dataset_path(name)
         if not has_log(path):

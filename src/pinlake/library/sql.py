@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from string import Formatter
 from typing import Any
 
 import pyarrow as pa
 
-from pinlake.catalog.store import SCHEMAS, Catalog
+from pinlake.catalog.store import Catalog
 from pinlake.catalog.sync import lake_tables
 from pinlake.datasets.tables import table_uri
 from pinlake.errors import InvalidQueryError, NotFoundError
@@ -24,6 +25,7 @@ from pinlake.library.connection import Library
 from pinlake.library.versions import resolve_read
 from pinlake.storage import lance_dataset
 from pinlake.util.readonly_sql import check_read_only
+from pinlake.util.sqlreads import QueryReads, query_reads
 from pinlake.util.sqltext import sql_ident
 
 
@@ -46,13 +48,7 @@ CATALOG_VIEWS = {
     "versions": """
         SELECT v.dataset, v."table", v.version, v.timestamp, v.operation, v.rows, v.schema_hash, v.message,
                v.run_id, v.flow_run_id, v.lock_hash, v.lake_version, v.recipe_hash, v.code_version, v.user,
-               v.lineage, v.catalogued_at,
-               (v.dataset <> '_lake' AND v."table" <> '_versions' AND NOT EXISTS (
-                   SELECT 1 FROM {members} m WHERE m.dataset = v.dataset AND m."table" = v."table" AND m.version = v.version
-               )) AS orphan,
-               EXISTS (SELECT 1 FROM (SELECT dataset, "table", unnest(from_json(removed, '["BIGINT"]')) AS version
-                                      FROM {cleanups}) r
-                       WHERE r.dataset = v.dataset AND r."table" = v."table" AND r.version = v.version) AS removed
+               v.lineage, v.catalogued_at{flags}
         FROM {versions} v""",
     "lineage": "SELECT * FROM {dataset_versions}",
     "pins": """
@@ -65,10 +61,26 @@ CATALOG_VIEWS = {
     "publications": "SELECT * FROM {publications}",
     "members": "SELECT * FROM {members}",
 }
+#: columns of ``catalog.versions`` computed when read, each a scan of another table: made only when
+#: the query can reach them (:class:`pinlake.util.sqlreads.QueryReads`)
+VERSION_FLAGS = {
+    "orphan": """(v.dataset <> '_lake' AND v."table" <> '_versions' AND NOT EXISTS (
+                   SELECT 1 FROM {members} m WHERE m.dataset = v.dataset AND m."table" = v."table" AND m.version = v.version
+               ))""",
+    "removed": """EXISTS (SELECT 1 FROM (SELECT dataset, "table", unnest(from_json(removed, '["BIGINT"]')) AS version
+                                      FROM {cleanups}) r
+                       WHERE r.dataset = v.dataset AND r."table" = v."table" AND r.version = v.version)""",
+}
 
 
-def duckdb_connection(library: str | os.PathLike[str] | None = None, at: Mapping[str, Any] | Iterable[str] | None = None) -> Any:
-    """A DuckDB connection with the whole library exposed as views (snapshots taken now)."""
+def duckdb_connection(
+    library: str | os.PathLike[str] | None = None, at: Mapping[str, Any] | Iterable[str] | None = None, reads: QueryReads | None = None
+) -> Any:
+    """A DuckDB connection with the whole library exposed as views (snapshots taken now).
+
+    ``reads`` (what one query reads, :func:`pinlake.util.sqlreads.query_reads`): only the views it
+    names are made, and ``catalog.versions`` computes ``orphan`` and ``removed`` only when the query
+    can reach them; a query gets the same rows either way, without opening what it does not read."""
     import duckdb
 
     lib = Library(library)
@@ -89,7 +101,15 @@ def duckdb_connection(library: str | os.PathLike[str] | None = None, at: Mapping
         con.register(name, obj)
         return name
 
+    def wanted(schema: str, table: str | None = None) -> bool:
+        if reads is None:
+            return True
+        tables = reads.tables.get(schema.lower())
+        return tables is not None and (table is None or table.lower() in tables)
+
     for name in names:
+        if not wanted(name):
+            continue
         path = lib.path / name
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_ident(name)}")
         try:
@@ -108,30 +128,53 @@ def duckdb_connection(library: str | os.PathLike[str] | None = None, at: Mapping
                 ) from None
             con.execute(f"CREATE VIEW {sql_ident(name)}.{sql_ident(table)} AS SELECT * FROM {register(ds)}")
     catalog = Catalog(lib.path)
-    refs = {t: register(catalog.dataset_ref(t)) for t in SCHEMAS}
+    refs: dict[str, str] = {}
     con.execute("CREATE SCHEMA IF NOT EXISTS catalog")
     for view, body in CATALOG_VIEWS.items():
+        if not wanted("catalog", view):
+            continue
+        if view == "versions":
+            flags = {k: v for k, v in VERSION_FLAGS.items() if reads is None or reads.reaches(k)}
+            body = body.replace("{flags}", "".join(f",\n               {expr} AS {k}" for k, expr in flags.items()))
+        used = {field for _, field, _, _ in Formatter().parse(body) if field}
+        for t in sorted(used - refs.keys()):
+            refs[t] = register(catalog.dataset_ref(t))
         con.execute(f"CREATE VIEW catalog.{sql_ident(view)} AS " + body.format(**refs))
     con.execute("CREATE SCHEMA IF NOT EXISTS lake")
-    for table, uri in lake_tables(lib.path).items():
-        con.execute(f"CREATE VIEW lake.{sql_ident(table)} AS SELECT * FROM {register(lance_dataset(uri))}")
+    if wanted("lake"):
+        for table, uri in lake_tables(lib.path).items():
+            if wanted("lake", table):
+                con.execute(f"CREATE VIEW lake.{sql_ident(table)} AS SELECT * FROM {register(lance_dataset(uri))}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
 
 
 def sql(query: str, library: str | os.PathLike[str] | None = None, at: Mapping[str, Any] | Iterable[str] | None = None) -> pa.Table:
-    """Run a read-only DuckDB query over the library; returns an Arrow table (``.to_pandas()`` for pandas)."""
+    """Run a read-only DuckDB query over the library; returns an Arrow table (``.to_pandas()`` for pandas).
+
+    Only the views the query reads are made (see :func:`duckdb_connection`)."""
+    check_read_only(query)
+    reads = query_reads(query)
+    try:
+        return run(duckdb_connection(library, at, reads), query)
+    except InvalidQueryError:
+        if reads is None:
+            raise
+    # the error of the connection with every view (its "did you mean" names all of them); a query
+    # that needs a view ``query_reads`` did not name runs there as well
+    return run(duckdb_connection(library, at), query)
+
+
+def run(con: Any, query: str) -> pa.Table:
+    """The rows of ``query`` on ``con``, which it closes; a DuckDB error is an InvalidQueryError."""
     import duckdb
 
-    check_read_only(query)
-    con = duckdb_connection(library, at)
     try:
-        result = con.sql(query).to_arrow_table()
+        return con.sql(query).to_arrow_table()
     except duckdb.Error as exc:
         raise InvalidQueryError(
             str(exc).strip(), hint='Schemas: one per dataset, catalog.*, lake.*; try `pinlake sql "SHOW ALL TABLES"`.'
         ) from None
     finally:
         con.close()
-    return result

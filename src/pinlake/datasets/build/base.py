@@ -17,7 +17,7 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from pinlake.catalog.sync import on_version_logged
-from pinlake.datasets.dataset import Dataset, is_incomplete
+from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.dataset_item import DatasetItem
 from pinlake.datasets.finalize import derive_files
 from pinlake.datasets.info import DatasetInfo
@@ -29,6 +29,7 @@ from pinlake.errors import BuildError, DatasetExistsError, PinlakeError, Validat
 from pinlake.features.arrow import arrow_schema, pydantic_message, rows_to_table
 from pinlake.features.base import BaseSchema, utcnow
 from pinlake.features.groups import Item, Source, SourceKind
+from pinlake.layout import is_incomplete
 from pinlake.provenance import lineage_properties
 from pinlake.storage import S3Path, lance_dataset, location, rmtree
 from pinlake.util.idset import IdSet, as_string_array, duplicates
