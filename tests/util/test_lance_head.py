@@ -117,3 +117,44 @@ def test_append_opens_the_head_and_creates_a_table_whose_first_commit_was_killed
     ds = lance_append(uri, rows(1), commit_message="second")  # the head opened by its hint
     assert ds.version == 2 and ds.count_rows() == 2
     assert lance.dataset(uri).read_transaction(2).transaction_properties["__lance_commit_message"] == "second"
+
+
+def commit_scenario(uri, scenario: str, hints: bool):
+    """(version, rows) after a writer's fragments and commit in ``scenario``, or the error's type;
+    without ``hints``, the hint is removed before each call, so Lance is handed the uri."""
+    from pinlake.storage import lance_commit, lance_write_fragments
+
+    def forget() -> None:
+        if not hints and os.path.exists(hint(uri)):
+            os.unlink(hint(uri))
+
+    lance.write_dataset(rows(0), uri)
+    lance.write_dataset(rows(1), uri, mode="append")
+    read = 2
+    if scenario in ("another writer", "another writer, hint behind"):
+        lance.write_dataset(rows(2), uri, mode="append")  # committed after this writer read version 2
+    if scenario in ("hint behind", "another writer, hint behind"):
+        with open(hint(uri), "w") as fh:
+            json.dump({"version": 1}, fh)
+    forget()
+    fragments = lance_write_fragments(rows(7), uri, schema=rows(7).schema)
+    ops = {"append": lance.LanceOperation.Append(fragments), "overwrite": lance.LanceOperation.Overwrite(rows(7).schema, fragments)}
+    out = []
+    for name, op in ops.items():
+        forget()
+        try:
+            ds = lance_commit(uri, lance.Transaction(read_version=read, operation=op))
+            out.append((name, ds.version, sorted(ds.to_table().column("n").to_pylist())))
+        except Exception as exc:  # noqa: BLE001 - the outcome compared is the error's type
+            out.append((name, type(exc).__name__))
+        read = lance.dataset(uri).version
+    return out
+
+
+@pytest.mark.parametrize("scenario", ["head", "hint behind", "another writer", "another writer, hint behind"])
+def test_fragments_and_commits_through_the_head_end_as_through_the_uri(tmp_path, scenario):
+    """``lance_commit`` and ``lance_write_fragments`` hand Lance the table opened at its head (no listing
+    of every manifest); the versions, rows and conflicts are those of handing it the uri."""
+    through_head = commit_scenario(tmp_path / "a.lance", scenario, hints=True)
+    assert through_head == commit_scenario(tmp_path / "b.lance", scenario, hints=False), through_head
+    assert through_head[0][1] == (4 if "another writer" in scenario else 3)

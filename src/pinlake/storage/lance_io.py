@@ -131,18 +131,29 @@ def forget_stale_hint(uri: Any) -> None:
 
 
 def lance_commit(uri: Any, transaction: Any, **kwargs: Any) -> Any:
-    """``LanceDataset.commit`` with the storage options of ``uri``."""
+    """``LanceDataset.commit`` with the storage options of ``uri``. An existing local table is handed
+    to Lance opened at its head (:func:`lance_dataset`): given the uri, Lance lists every manifest to
+    find the head (7.5 ms against 2 ms at 10,000 versions). The transaction's ``read_version`` decides
+    conflicts either way."""
     import lance
 
+    head = _open_head(uri)
     with _lance_call(uri) as opts:
+        if head is not None:
+            return lance.LanceDataset.commit(head, transaction, **kwargs)
         return lance.LanceDataset.commit(str(uri), transaction, storage_options=opts, **kwargs)
 
 
 def lance_write_fragments(data: Any, uri: Any, **kwargs: Any) -> Any:
-    """``lance.fragment.write_fragments`` with the storage options of ``uri``."""
+    """``lance.fragment.write_fragments`` with the storage options of ``uri``; an existing local table
+    is handed over opened at its head, as :func:`lance_commit` does (7.5 ms against 1 ms at 10,000
+    versions)."""
     from lance.fragment import write_fragments
 
+    head = _open_head(uri)
     with _lance_call(uri) as opts:
+        if head is not None:
+            return write_fragments(data, head, **kwargs)
         return write_fragments(data, str(uri), storage_options=opts, **kwargs)
 
 
