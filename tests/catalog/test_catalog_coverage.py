@@ -151,6 +151,42 @@ def test_an_indexed_catalog_reads_and_dedupes_as_a_scan_does(lib, ds, monkeypatc
     assert sync_library(lib)["health_images"] == {"versions": 0, "members": 0, "dataset_versions": 0}
 
 
+def test_an_appends_merge_leaves_full_fragments_alone(lib, ds, monkeypatch):
+    """An append that merges a catalog table's fragments rewrites only those under FRAGMENT_ROWS
+    rows: a fragment that got full is never rewritten, so a merge costs the same at any history."""
+    from pinlake.catalog import store
+
+    monkeypatch.setattr(store, "CATALOG_FRAGMENTS", 3)
+    monkeypatch.setattr(store, "FRAGMENT_ROWS", 6)
+    catalog = Catalog(lib)
+    first = ds.get_data("item", limit=1)[0]
+    full: dict[str, set[int]] = {t: set() for t in ("versions", "members")}
+    for i in range(16):
+        ds.update_data("item", [dict(first.model_dump(), image_type=f"v{i}")])
+        for table, seen in full.items():
+            fragments = lance.dataset(catalog.uri(table)).get_fragments()
+            assert seen <= {f.fragment_id for f in fragments}, (table, i)  # none rewritten
+            seen |= {f.fragment_id for f in fragments if f.count_rows() >= store.FRAGMENT_ROWS}
+    assert all(len(seen) >= 3 for seen in full.values()), full
+    assert catalog_keys(lib) == table_versions(lib)
+
+
+def test_keys_of_one_dataset_by_version_numbers_that_other_datasets_share(tmp_path):
+    """The key read asks for version numbers across datasets (their index) and keeps the dataset's:
+    datasets numbered alike never see each other's keys, indexed or not."""
+    catalog = Catalog(tmp_path)
+    rows = [{"dataset": d, "table": t, "version": v} for d in ("a", "b") for t in ("item", "image") for v in range(1, 6)]
+    catalog.append("versions", rows)
+    for indexed in (False, True):
+        if indexed:
+            with catalog.locked():
+                assert catalog.index("versions", min_rows=1)
+        assert catalog.keys("versions", "a", None, [2, 4]) == {("a", t, v) for t in ("item", "image") for v in (2, 4)}
+        assert catalog.keys("versions", "b", None, [5, 9]) == {("b", "item", 5), ("b", "image", 5)}
+        assert catalog.keys("versions", "a", None, []) == set()
+        assert catalog.keys("versions", "a") == {("a", t, v) for t in ("item", "image") for v in range(1, 6)}
+
+
 @pytest.mark.parametrize("small", [16, 2])
 def test_the_log_merges_its_fragments_every_few_appends(lib, ds, monkeypatch, small):
     """An append names the log's fragments plus one new one; every LOG_FRAGMENTS appends all rows go

@@ -25,17 +25,24 @@ Reads by dataset stay cheap as the history grows: an append reads only the keys 
 versions it appends, and a table gets Lance BTREE indexes on ``dataset`` and on its key's version
 number when its fragments are merged: by an append (every ``CATALOG_FRAGMENTS`` appends) once it
 has ``INDEX_ROWS`` rows, by ``pinlake maintain`` whatever its size. Each later merge brings the
-indexes up to date; rows appended since are scanned as they are.
+indexes up to date; rows appended since are scanned as they are. The key read asks the index of the
+version number alone (the rows of a few version numbers, across datasets) and keeps the dataset's
+rows after: the ``dataset`` index would give every row of the dataset, a set that grows with its
+history. The merge of an append leaves fragments of ``FRAGMENT_ROWS`` rows or more alone, so it
+rewrites the recent rows only, not the whole table. Reads in one process share a Lance session
+(:func:`catalog_session`): index pages and manifests are not read again at each append.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pinlake.layout import CATALOG_DIR
 from pinlake.storage import AnyPath, lance_append, lance_dataset, lance_write, location, mutex
@@ -165,6 +172,10 @@ KEYS: dict[str, tuple[str, ...]] = {
 
 #: fragments of a catalog table before an append compacts it (Lance ``compact_files``)
 CATALOG_FRAGMENTS = 32
+#: the fragment size an append's merge aims at; bigger fragments are left as they are
+FRAGMENT_ROWS = 8192
+#: bytes of index pages and of manifests kept by this process's catalog session, each
+SESSION_BYTES = 32 << 20
 #: rows of a catalog table from which it gets its BTREE indexes (module doc)
 INDEX_ROWS = 1_000
 INDEX_NAME = "dataset_idx"
@@ -179,6 +190,20 @@ def index_columns(table: str) -> dict[str, str]:
         if column in KEYS.get(table, ()):
             out[f"{column}_idx"] = column
     return out
+
+
+_session: tuple[int, Any] | None = None
+
+
+def catalog_session() -> Any:
+    """This process's Lance session for catalog reads: the files a table version names never change,
+    so their cached pages stay right whatever is appended later (a forked child makes its own)."""
+    global _session
+    if _session is None or _session[0] != os.getpid():
+        import lance
+
+        _session = (os.getpid(), lance.Session(index_cache_size_bytes=SESSION_BYTES, metadata_cache_size_bytes=SESSION_BYTES))
+    return _session[1]
 
 
 def dumps(obj: Any) -> str:
@@ -216,7 +241,8 @@ class Catalog:
         if not self.exists(table):
             empty = schema.empty_table()
             return empty.select(list(columns)) if columns else empty
-        return lance_dataset(self.uri(table)).to_table(columns=list(columns) if columns else None, filter=filter)
+        ds = lance_dataset(self.uri(table), session=catalog_session())
+        return ds.to_table(columns=list(columns) if columns else None, filter=filter)
 
     def dataset_ref(self, table: str) -> Any:
         """A scannable snapshot of a catalog table (a Lance dataset, or an empty Arrow table)."""
@@ -230,13 +256,18 @@ class Catalog:
         """The keys of ``table``'s rows (of one dataset; of some of its dataset versions, or of some
         table ``versions`` for a table keyed by them)."""
         key = KEYS[table]
-        filt = f"dataset = {sql_str(dataset)}" if dataset is not None else None
+        filt = None
         for column, numbers in (("dataset_version", dataset_versions), ("version", versions)):
             if numbers is None or column not in key:
                 continue
             within = f"{column} IN ({', '.join(str(int(v)) for v in sorted(set(numbers)))})" if numbers else "false"
             filt = f"{filt} AND {within}" if filt else within
-        data = self.read(table, filter=filt, columns=list(key))
+        if filt is None:  # every key of the dataset (or of the table)
+            data = self.read(table, filter=f"dataset = {sql_str(dataset)}" if dataset is not None else None, columns=list(key))
+        else:  # the rows of these numbers (by their index) across datasets, then the dataset's
+            data = self.read(table, filter=filt, columns=list(key))
+            if dataset is not None:
+                data = data.filter(pc.equal(data.column("dataset"), dataset))
         cols = [data.column(k).to_pylist() for k in key]
         return set(zip(*cols)) if cols else set()
 
@@ -284,7 +315,7 @@ class Catalog:
         if len(written.get_fragments()) > CATALOG_FRAGMENTS:
             # every append adds a fragment: merged every CATALOG_FRAGMENTS appends, so neither the
             # next append nor a read of the catalog slows down as the history grows
-            written.optimize.compact_files()
+            written.optimize.compact_files(target_rows_per_fragment=FRAGMENT_ROWS)
             commit_point(f"catalog {table} compacted")
             self.index(table)
         return len(rows)
