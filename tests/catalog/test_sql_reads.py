@@ -28,12 +28,24 @@ QUERIES = [
     "SELECT table_schema, table_name FROM information_schema.tables ORDER BY ALL",
     "SHOW ALL TABLES",
     "SELECT list_transform([v.version], lambda orphan: orphan + 1) AS l FROM catalog.versions v ORDER BY ALL",
+    # a column alias list names columns by position; a whole row by its qualified name
+    "SELECT c3 AS version, c18 AS flag FROM catalog.versions AS t(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, "
+    "c15, c16, c17, c18) WHERE 'removed' IS NOT NULL ORDER BY ALL",
+    "SELECT to_json(catalog.versions) AS j FROM catalog.versions ORDER BY ALL",
+    "SELECT catalog.versions AS row FROM catalog.versions ORDER BY ALL",
+    'SELECT version, "table" FROM catalog.versions ORDER BY COLUMNS(\'orph.*\'), version, "table"',
+    # the registered snapshots have the same names whichever views a query needs
+    "SELECT count(*) AS n FROM catalog.members, __pinlake__catalog__versions",
 ]
 
 
 @pytest.fixture
 def versioned(lib, ds, make_versions):
+    from pinlake.catalog import Catalog
+
     make_versions(ds)  # versions 2 and 3: some table versions are no longer members of the latest
+    # and a table version no dataset version names (orphan), as a write outside pinlake leaves
+    Catalog(lib).append("versions", [{"dataset": "health_images", "table": "item", "version": 99, "rows": 1, "operation": "x"}])
     return lib
 
 
@@ -77,6 +89,13 @@ def test_versions_computes_orphan_and_removed_only_when_the_query_reaches_them(v
     assert {"orphan", "removed"} <= set(columns("SELECT * FROM catalog.versions"))
 
 
+def test_a_pinned_version_is_checked_even_when_the_query_does_not_read_the_dataset(versioned):
+    from pinlake.errors import NotFoundError
+
+    with pytest.raises(NotFoundError, match="999"):
+        sql("SELECT count(*) AS n FROM catalog.lineage", versioned, at={"health_images": "999"})
+
+
 def test_a_misspelt_view_gets_the_answer_of_every_view(versioned):
     with pytest.raises(InvalidQueryError, match=r"catalog\.versions|versions"):
         sql("SELECT * FROM catalog.version", versioned)
@@ -89,7 +108,11 @@ def test_a_misspelt_view_gets_the_answer_of_every_view(versioned):
         ("SELECT a FROM catalog.versions JOIN ds.item USING (dataset)", {"catalog": {"versions"}, "ds": {"item"}}, False),
         ("SELECT * FROM (FROM Catalog.Lineage) t", {"catalog": {"lineage"}}, True),
         ("SELECT t FROM catalog.pins t", {"catalog": {"pins"}}, True),
+        ("SELECT to_json(catalog.pins) FROM catalog.pins", {"catalog": {"pins"}}, True),
+        ("SELECT a FROM catalog.pins AS t(a)", {"catalog": {"pins"}}, True),
         ("WITH x AS (SELECT 1 AS a) SELECT a FROM x", {}, False),
+        ("SELECT version FROM catalog.versions ORDER BY ALL DESC", {"catalog": {"versions"}}, False),  # the output's columns
+        ("SELECT version FROM catalog.versions ORDER BY COLUMNS('orph.*')", {"catalog": {"versions"}}, True),
     ],
 )
 def test_query_reads_names_the_tables_and_a_star(query, tables, all_columns):

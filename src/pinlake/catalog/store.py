@@ -312,8 +312,9 @@ class Catalog:
         else:
             written = lance_write(data, self.uri(table), mode="create", commit_message=message)
         commit_point(f"catalog {table}")
-        if len(written.get_fragments()) > CATALOG_FRAGMENTS:
-            # every append adds a fragment: merged every CATALOG_FRAGMENTS appends, so neither the
+        if sum(f.metadata.physical_rows < FRAGMENT_ROWS for f in written.get_fragments()) > CATALOG_FRAGMENTS:
+            # every append adds a fragment: those under FRAGMENT_ROWS rows are merged every
+            # CATALOG_FRAGMENTS appends (full ones are not counted, nor rewritten), so neither the
             # next append nor a read of the catalog slows down as the history grows
             written.optimize.compact_files(target_rows_per_fragment=FRAGMENT_ROWS)
             commit_point(f"catalog {table} compacted")

@@ -92,14 +92,12 @@ def duckdb_connection(
     if unknown:
         raise NotFoundError(f"--at names unknown dataset(s) {', '.join(unknown)}", hint=f"Datasets: {', '.join(names) or 'none'}.")
     con = duckdb.connect()
-    n = 0
 
-    def register(obj: Any) -> str:
-        nonlocal n
-        n += 1
-        name = f"__pinlake_{n}"
+    def register(schema: str, table: str, obj: Any) -> str:
+        """Register ``obj`` under a name of its own (the same whichever views a query needs)."""
+        name = f"__pinlake__{schema}__{table}"
         con.register(name, obj)
-        return name
+        return sql_ident(name)
 
     def wanted(schema: str, table: str | None = None) -> bool:
         if reads is None:
@@ -108,7 +106,7 @@ def duckdb_connection(
         return tables is not None and (table is None or table.lower() in tables)
 
     for name in names:
-        if not wanted(name):
+        if not wanted(name) and name not in pinned:  # a pinned version is checked even when unread
             continue
         path = lib.path / name
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_ident(name)}")
@@ -126,7 +124,7 @@ def duckdb_connection(
                     f"dataset {name!r} version {entry.dataset_version}: table {table!r}@{v} was cleaned up",
                     hint=f"Pin another version with --at {name}=VERSION.",
                 ) from None
-            con.execute(f"CREATE VIEW {sql_ident(name)}.{sql_ident(table)} AS SELECT * FROM {register(ds)}")
+            con.execute(f"CREATE VIEW {sql_ident(name)}.{sql_ident(table)} AS SELECT * FROM {register(name, table, ds)}")
     catalog = Catalog(lib.path)
     refs: dict[str, str] = {}
     con.execute("CREATE SCHEMA IF NOT EXISTS catalog")
@@ -138,13 +136,13 @@ def duckdb_connection(
             body = body.replace("{flags}", "".join(f",\n               {expr} AS {k}" for k, expr in flags.items()))
         used = {field for _, field, _, _ in Formatter().parse(body) if field}
         for t in sorted(used - refs.keys()):
-            refs[t] = register(catalog.dataset_ref(t))
+            refs[t] = register("catalog", t, catalog.dataset_ref(t))
         con.execute(f"CREATE VIEW catalog.{sql_ident(view)} AS " + body.format(**refs))
     con.execute("CREATE SCHEMA IF NOT EXISTS lake")
     if wanted("lake"):
         for table, uri in lake_tables(lib.path).items():
             if wanted("lake", table):
-                con.execute(f"CREATE VIEW lake.{sql_ident(table)} AS SELECT * FROM {register(lance_dataset(uri))}")
+                con.execute(f"CREATE VIEW lake.{sql_ident(table)} AS SELECT * FROM {register('lake', table, lance_dataset(uri))}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -154,16 +152,25 @@ def sql(query: str, library: str | os.PathLike[str] | None = None, at: Mapping[s
     """Run a read-only DuckDB query over the library; returns an Arrow table (``.to_pandas()`` for pandas).
 
     Only the views the query reads are made (see :func:`duckdb_connection`)."""
+    import duckdb
+
     check_read_only(query)
     reads = query_reads(query)
-    try:
-        return run(duckdb_connection(library, at, reads), query)
-    except InvalidQueryError:
-        if reads is None:
-            raise
-    # the error of the connection with every view (its "did you mean" names all of them); a query
-    # that needs a view ``query_reads`` did not name runs there as well
+    if reads is not None:
+        con = duckdb_connection(library, at, reads)
+        try:
+            return con.sql(query).to_arrow_table()
+        except (duckdb.CatalogException, duckdb.BinderException):
+            pass  # a name the views made do not have: the rows, or the error, of every view (below)
+        except duckdb.Error as exc:
+            raise query_error(exc) from None
+        finally:
+            con.close()
     return run(duckdb_connection(library, at), query)
+
+
+def query_error(exc: Exception) -> InvalidQueryError:
+    return InvalidQueryError(str(exc).strip(), hint='Schemas: one per dataset, catalog.*, lake.*; try `pinlake sql "SHOW ALL TABLES"`.')
 
 
 def run(con: Any, query: str) -> pa.Table:
@@ -173,8 +180,6 @@ def run(con: Any, query: str) -> pa.Table:
     try:
         return con.sql(query).to_arrow_table()
     except duckdb.Error as exc:
-        raise InvalidQueryError(
-            str(exc).strip(), hint='Schemas: one per dataset, catalog.*, lake.*; try `pinlake sql "SHOW ALL TABLES"`.'
-        ) from None
+        raise query_error(exc) from None
     finally:
         con.close()

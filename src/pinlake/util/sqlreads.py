@@ -10,9 +10,11 @@ It answers ``None`` (make everything) for:
   (``query_table('x.y')``, ``duckdb_tables()``), ``SHOW``, ``DESCRIBE``, ``SUMMARIZE``;
 - a name with a database part, or in ``information_schema`` / ``pg_catalog``.
 
-Columns are "all" when the query has a star (``*``, ``COLUMNS(…)``, ``* EXCLUDE``), a positional
-reference (``#2``), a ``NATURAL`` join, or a bare name equal to a table's name or alias (a whole-row
-reference such as ``SELECT v FROM t v``). Otherwise a column is reachable when its name appears
+Columns are "all" when the query has a star (``*``, ``COLUMNS(…)``, ``* EXCLUDE``; not the one
+DuckDB makes for ``ORDER BY ALL``, which sorts the output columns), a positional
+reference (``#2``), a ``NATURAL`` join, a table with a column alias list (``t(a, b, c)`` names
+columns by position), or a reference whose last part is a table's name or alias (a whole row:
+``SELECT v FROM t v``, ``to_json(catalog.versions)``). Otherwise a column is reachable when its name appears
 anywhere in the tree: a column reference, ``USING (…)``, a lambda, a string (more than needed,
 never less).
 
@@ -30,6 +32,19 @@ from typing import Any
 NAMED_REFS = {"BASE_TABLE", "SUBQUERY", "JOIN", "EXPRESSION_LIST", "EMPTY", "EMPTY_FROM"}
 #: schemas that describe every other one
 SYSTEM_SCHEMAS = {"information_schema", "pg_catalog"}
+#: the query location of an expression DuckDB made itself (none in the text)
+NO_LOCATION = 2**64 - 1
+
+
+def order_by_all(expr: Any) -> bool:
+    """DuckDB's ``ORDER BY ALL``: a star it makes itself, over the select list (not a table's columns)."""
+    return (
+        isinstance(expr, dict)
+        and expr.get("class") == "STAR"
+        and expr.get("expr") is None
+        and expr.get("query_location") == NO_LOCATION
+        and not (expr.get("relation_name") or expr.get("exclude_list") or expr.get("replace_list") or expr.get("rename_list"))
+    )
 
 
 @dataclass(frozen=True)
@@ -62,8 +77,8 @@ def query_reads(query: str) -> QueryReads | None:
     if tree.get("error") or len(tree.get("statements", ())) != 1:
         return None
     tables: dict[str, set[str]] = {}
-    names: set[str] = set()  # tables' names and aliases: a bare reference to one is the whole row
-    bare: set[str] = set()
+    names: set[str] = set()  # tables' names and aliases: a reference ending in one is the whole row
+    last: set[str] = set()  # the last part of every column reference
     all_columns = False
     stack: list[Any] = [tree["statements"]]
     while stack:
@@ -73,12 +88,15 @@ def query_reads(query: str) -> QueryReads | None:
             continue
         if not isinstance(node, dict):
             continue
+        if node.get("type") == "ORDER_MODIFIER":  # ORDER BY ALL sorts the output: not a table's star
+            stack.extend(o for o in node.get("orders", ()) if not order_by_all(o.get("expression")))
+            continue
         stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
         if "class" in node:  # an expression
             if node["class"] in ("STAR", "POSITIONAL_REFERENCE"):
                 all_columns = True
-            elif node["class"] == "COLUMN_REF" and len(node.get("column_names", ())) == 1:
-                bare.add(str(node["column_names"][0]).lower())
+            elif node["class"] == "COLUMN_REF" and node.get("column_names"):
+                last.add(str(node["column_names"][-1]).lower())
             continue
         if "sample" not in node or str(node.get("type", "_NODE")).endswith("_NODE"):  # not a table reference
             continue  # (a query node: SELECT_NODE, SET_OPERATION_NODE, … also has a sample)
@@ -87,7 +105,7 @@ def query_reads(query: str) -> QueryReads | None:
             return None
         if node.get("alias"):
             names.add(str(node["alias"]).lower())
-        if kind == "JOIN" and node.get("ref_type") == "NATURAL":
+        if (kind == "JOIN" and node.get("ref_type") == "NATURAL") or node.get("column_name_alias"):
             all_columns = True
         if kind == "BASE_TABLE":
             schema, table = str(node.get("schema_name") or "").lower(), str(node["table_name"]).lower()
@@ -96,7 +114,7 @@ def query_reads(query: str) -> QueryReads | None:
             names.add(table)
             if schema:
                 tables.setdefault(schema, set()).add(table)
-    return QueryReads(tables, all_columns or bool(bare & names), json.dumps(tree).lower())
+    return QueryReads(tables, all_columns or bool(last & names), json.dumps(tree).lower())
 
 
 __all__ = ["QueryReads", "query_reads"]
