@@ -177,6 +177,28 @@ def test_an_appends_merge_leaves_full_fragments_alone(lib, ds, monkeypatch):
     assert catalog_keys(lib) == table_versions(lib)
 
 
+def test_small_fragments_left_between_full_ones_do_not_merge_at_every_append(tmp_path, monkeypatch):
+    """Lance leaves a small fragment alone between full ones: such fragments do not count toward
+    the next merge, so appends that strand them do not each run a merge and an index update."""
+    from pinlake.catalog import store
+
+    monkeypatch.setattr(store, "CATALOG_FRAGMENTS", 3)
+    monkeypatch.setattr(store, "FRAGMENT_ROWS", 6)
+    monkeypatch.setattr(store, "INDEX_ROWS", 1)  # indexed from the first merge: each merge updates them
+    updates: list[str] = []
+    index = store.Catalog.index
+    monkeypatch.setattr(store.Catalog, "index", lambda self, table, min_rows=None: updates.append(table) or index(self, table, min_rows))
+    catalog = Catalog(tmp_path)
+    for k in range(40):  # one row, then seven, and again
+        n = 1 if k % 2 == 0 else 7
+        catalog.append("versions", [{"dataset": "a", "table": "t", "version": 100 * k + i} for i in range(n)])
+    data = lance.dataset(catalog.uri("versions"))
+    merges = sum(type(data.read_transaction(v["version"]).operation).__name__ == "Rewrite" for v in data.versions()[1:])
+    assert merges <= 40 // store.CATALOG_FRAGMENTS + 1, merges
+    assert len(updates) <= merges, updates  # an index update only after a merge that merged something
+    assert len(catalog.keys("versions", "a")) == 20 + 20 * 7
+
+
 def test_keys_of_one_dataset_by_version_numbers_that_other_datasets_share(tmp_path):
     """The key read asks for version numbers across datasets (their index) and keeps the dataset's:
     datasets numbered alike never see each other's keys, indexed or not."""

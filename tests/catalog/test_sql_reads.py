@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pinlake.errors import InvalidQueryError
-from pinlake.library.sql import duckdb_connection, run, sql
+from pinlake.library.sql import duckdb_connection, run, snapshot_name, sql
 from pinlake.util.sqlreads import query_reads
 
 #: queries whose answer must not change when only the views they read are made
@@ -35,7 +35,9 @@ QUERIES = [
     "SELECT catalog.versions AS row FROM catalog.versions ORDER BY ALL",
     'SELECT version, "table" FROM catalog.versions ORDER BY COLUMNS(\'orph.*\'), version, "table"',
     # the registered snapshots have the same names whichever views a query needs
-    "SELECT count(*) AS n FROM catalog.members, __pinlake__catalog__versions",
+    "SELECT count(*) AS n FROM catalog.members, __pinlake__7_catalog__versions",
+    # ORDER BY ALL in an aggregate stands for every column (one output column each)
+    "SELECT max(version ORDER BY ALL) AS m FROM catalog.versions",
 ]
 
 
@@ -135,3 +137,8 @@ def test_query_reads_names_the_tables_and_a_star(query, tables, all_columns):
 )
 def test_query_reads_cannot_tell_what_these_read(query):
     assert query_reads(query) is None
+
+
+def test_snapshot_names_never_meet():
+    assert snapshot_name("a__b", "c") != snapshot_name("a", "b__c")
+    assert snapshot_name("catalog", "versions") == "__pinlake__7_catalog__versions"

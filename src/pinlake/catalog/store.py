@@ -192,6 +192,13 @@ def index_columns(table: str) -> dict[str, str]:
     return out
 
 
+def mergeable(fragments: Sequence[Any]) -> int:
+    """Fragments under FRAGMENT_ROWS rows next to another such: what Lance's merge rewrites (it
+    leaves a small fragment alone between full ones, so those do not count)."""
+    small = [f.metadata.physical_rows < FRAGMENT_ROWS for f in fragments]
+    return sum(s and ((i > 0 and small[i - 1]) or (i + 1 < len(small) and small[i + 1])) for i, s in enumerate(small))
+
+
 _session: tuple[int, Any] | None = None
 
 
@@ -312,13 +319,14 @@ class Catalog:
         else:
             written = lance_write(data, self.uri(table), mode="create", commit_message=message)
         commit_point(f"catalog {table}")
-        if sum(f.metadata.physical_rows < FRAGMENT_ROWS for f in written.get_fragments()) > CATALOG_FRAGMENTS:
+        if mergeable(written.get_fragments()) > CATALOG_FRAGMENTS:
             # every append adds a fragment: those under FRAGMENT_ROWS rows are merged every
             # CATALOG_FRAGMENTS appends (full ones are not counted, nor rewritten), so neither the
             # next append nor a read of the catalog slows down as the history grows
-            written.optimize.compact_files(target_rows_per_fragment=FRAGMENT_ROWS)
+            merged = written.optimize.compact_files(target_rows_per_fragment=FRAGMENT_ROWS)
             commit_point(f"catalog {table} compacted")
-            self.index(table)
+            if merged.fragments_removed:
+                self.index(table)
         return len(rows)
 
     def index(self, table: str, min_rows: int | None = None) -> bool:

@@ -73,6 +73,12 @@ VERSION_FLAGS = {
 }
 
 
+def snapshot_name(schema: str, table: str) -> str:
+    """The name a table's snapshot is registered under: its own whichever views a query needs, and
+    never another's (the schema's length is in it: ``a__b.c`` and ``a.b__c`` differ)."""
+    return f"__pinlake__{len(schema)}_{schema}__{table}"
+
+
 def duckdb_connection(
     library: str | os.PathLike[str] | None = None, at: Mapping[str, Any] | Iterable[str] | None = None, reads: QueryReads | None = None
 ) -> Any:
@@ -94,8 +100,7 @@ def duckdb_connection(
     con = duckdb.connect()
 
     def register(schema: str, table: str, obj: Any) -> str:
-        """Register ``obj`` under a name of its own (the same whichever views a query needs)."""
-        name = f"__pinlake__{schema}__{table}"
+        name = snapshot_name(schema, table)
         con.register(name, obj)
         return sql_ident(name)
 

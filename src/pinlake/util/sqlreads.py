@@ -11,7 +11,8 @@ It answers ``None`` (make everything) for:
 - a name with a database part, or in ``information_schema`` / ``pg_catalog``.
 
 Columns are "all" when the query has a star (``*``, ``COLUMNS(…)``, ``* EXCLUDE``; not the one
-DuckDB makes for ``ORDER BY ALL``, which sorts the output columns), a positional
+DuckDB makes for a query's ``ORDER BY ALL``, which sorts the output columns; in an aggregate,
+``first(x ORDER BY ALL)``, it stands for every column and counts), a positional
 reference (``#2``), a ``NATURAL`` join, a table with a column alias list (``t(a, b, c)`` names
 columns by position), or a reference whose last part is a table's name or alias (a whole row:
 ``SELECT v FROM t v``, ``to_json(catalog.versions)``). Otherwise a column is reachable when its name appears
@@ -80,18 +81,19 @@ def query_reads(query: str) -> QueryReads | None:
     names: set[str] = set()  # tables' names and aliases: a reference ending in one is the whole row
     last: set[str] = set()  # the last part of every column reference
     all_columns = False
-    stack: list[Any] = [tree["statements"]]
+    stack: list[tuple[str, Any]] = [("statements", tree["statements"])]
     while stack:
-        node = stack.pop()
+        key, node = stack.pop()
         if isinstance(node, list):
-            stack.extend(node)
+            stack.extend((key, v) for v in node)
             continue
         if not isinstance(node, dict):
             continue
-        if node.get("type") == "ORDER_MODIFIER":  # ORDER BY ALL sorts the output: not a table's star
-            stack.extend(o for o in node.get("orders", ()) if not order_by_all(o.get("expression")))
+        if key == "modifiers" and node.get("type") == "ORDER_MODIFIER":
+            # a query's ORDER BY ALL sorts its output; in an aggregate (order_bys) it means every column
+            stack.extend(("orders", o) for o in node.get("orders", ()) if not order_by_all(o.get("expression")))
             continue
-        stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        stack.extend((k, v) for k, v in node.items() if isinstance(v, (dict, list)))
         if "class" in node:  # an expression
             if node["class"] in ("STAR", "POSITIONAL_REFERENCE"):
                 all_columns = True
