@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import importlib
 
-from pinlake.cli.app import app
+from pinlake.util.lazy_pandas import defer_pandas
+
+defer_pandas()  # first: Arrow's dataset module (lance loads it) then loads without pandas, 0.3 s a command
+
+from pinlake.cli.app import app  # noqa: E402 - after the import hooks above
 
 # Modules that register commands on `app` when imported (one module per verb).
 _COMMAND_MODULES = (
