@@ -11,13 +11,17 @@ The suite owns its environment, whatever the user's shell holds:
 - each test runs in its own ``tmp_path`` (so the default ``./library`` is the test's own), and any
   ``PINLAKE_*`` / ``PREFECT_*`` variable a test or an in-process flow set is undone after it;
 - ``prefect_server`` sets ``PREFECT_API_URL`` for the tests that request it only, and refreshes
-  Prefect's settings (read once when Prefect is imported) when it sets and unsets it.
+  Prefect's settings (read once when Prefect is imported) when it sets and unsets it;
+- a server in a fresh Prefect home starts from a copy of a database migrated once per run
+  (``seed_prefect_home``, the ``prefect_home_seed`` fixture).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -51,12 +55,64 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PREFECT_HOME"] = str(home)
     os.environ["PREFECT_PROFILES_PATH"] = str(home / "profiles.toml")
     os.environ["PINLAKE_STATE_DIR"] = str(_session_dir / "state")  # remote lakes' state cache, not ~/.cache
+    # the first process of the run (the xdist controller) names the template's place; workers and
+    # nested runs inherit it
+    os.environ.setdefault(TEMPLATE_ENV, str(_session_dir / "prefect-template"))
     refresh_prefect_settings()
+
+
+#: where the run's Prefect database template is made (see :func:`seed_prefect_home`); not a
+#: PREFECT_/PINLAKE_ variable, so the suite's own clean-up leaves it to the workers and nested runs
+TEMPLATE_ENV = "PYTEST_PINLAKE_PREFECT_TEMPLATE"
+
+
+def seed_prefect_home(home: Path) -> Path:
+    """Put a migrated Prefect database (its blocks registered) into ``home``, a fresh Prefect home a
+    test is about to start a server in; returns ``home``.
+
+    A fresh database costs 10-15 s of Alembic migrations and block registration on a 2-core machine,
+    and the suite starts a dozen servers. The first process that needs it starts one real `prefect
+    server start` in a scratch home, and keeps a copy of its database (SQLite's backup API, taken
+    after the server stopped); every seeded home gets a copy of that file, so each server still opens
+    its own database and checks its migrations at start. A home that already has a database is left
+    alone."""
+    home.mkdir(parents=True, exist_ok=True)
+    if (home / "prefect.db").exists():
+        return home
+    template = Path(os.environ[TEMPLATE_ENV])
+    template.parent.mkdir(parents=True, exist_ok=True)
+    with open(template.parent / f"{template.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one process makes it; the others wait, then copy
+        if not (template / "prefect.db").exists():
+            _make_template(template)
+    for name in ("prefect.db", "memo_store.toml"):
+        if (template / name).exists():
+            shutil.copyfile(template / name, home / name)
+    return home
+
+
+def _make_template(template: Path) -> None:
+    from flows.runtime import start_server, stop_server
+
+    scratch = template.parent / f"{template.name}.scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    proc, _ = start_server(scratch)  # healthy once migrated and its blocks registered
+    stop_server(proc)
+    template.mkdir(exist_ok=True)
+    staged = template / "prefect.db.part"
+    with sqlite3.connect(scratch / "prefect.db") as src, sqlite3.connect(staged) as dst:
+        src.backup(dst)
+    if (scratch / "memo_store.toml").exists():
+        shutil.copyfile(scratch / "memo_store.toml", template / "memo_store.toml")
+    staged.rename(template / "prefect.db")  # last: its presence means the template is whole
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     for key in [k for k in os.environ if k.startswith(OWNED_PREFIXES)]:
         del os.environ[key]
+    if _session_dir is not None and os.environ.get(TEMPLATE_ENV) == str(_session_dir / "prefect-template"):
+        del os.environ[TEMPLATE_ENV]  # this run made it; a nested run leaves its parent's
     os.environ.update(_saved_env)
     if _session_dir is not None:
         shutil.rmtree(_session_dir, ignore_errors=True)
@@ -144,13 +200,19 @@ def prefect_server_session(tmp_path_factory):
     """A real `prefect server start` on a free loopback port (started once); yields (api url, its home)."""
     from flows.runtime import start_server, stop_server
 
-    home = tmp_path_factory.mktemp("prefect-home")
+    home = seed_prefect_home(tmp_path_factory.mktemp("prefect-home"))
     # expired concurrency leases are revoked every 2 s instead of 15 (test_dead_refresh_frees_the_dataset)
     proc, url = start_server(home, env_extra={"PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "2"})
     try:
         yield url, home
     finally:
         stop_server(proc)
+
+
+@pytest.fixture
+def prefect_home_seed():
+    """:func:`seed_prefect_home`, for a test that runs a Prefect server in a Prefect home of its own."""
+    return seed_prefect_home
 
 
 @pytest.fixture

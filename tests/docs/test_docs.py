@@ -33,8 +33,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.long
-def test_tutorial_pages_run_in_order(tmp_path):
+def test_tutorial_pages_run_in_order(tmp_path, prefect_home_seed):
     env = docs_env(tmp_path)
+    prefect_home_seed(Path(env["PREFECT_HOME"]))
     work = tmp_path / "work"
     work.mkdir()
     for name in TUTORIAL:

@@ -23,7 +23,8 @@ def run(args, cwd, check=True):
 
 
 @pytest.mark.long
-def test_demo_then_cli(tmp_path: Path):
+def test_demo_then_cli(tmp_path: Path, prefect_home_seed):
+    prefect_home_seed(tmp_path / ".prefect")
     out = run(["demo"], tmp_path).stdout
     ds_dir = tmp_path / "library" / "health_images"
     assert "health_images" in out and "preview.png" in out

@@ -27,7 +27,8 @@ def healthy(port: int) -> bool:
         return False
 
 
-def test_up_sigterm_stops_its_server(tmp_path):
+def test_up_sigterm_stops_its_server(tmp_path, prefect_home_seed):
+    prefect_home_seed(tmp_path / "home")
     port = free_port()
     env = {**os.environ, **QUIET}
     env.pop("PREFECT_API_URL", None)
