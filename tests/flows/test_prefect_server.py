@@ -146,7 +146,8 @@ def test_lake_updated_event_triggers_the_refresh_whose_publish_triggers_train(pr
     cli("refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server")
     server = subprocess.Popen(
         [sys.executable, "-m", "flows.serve", "--library", str(library), "--registry", str(registry)],
-        env=dict(os.environ),
+        # the runner looks for the triggered runs every second (Prefect's default: every 10 s)
+        env={**os.environ, "PREFECT_RUNNER_POLL_FREQUENCY": "1"},
         stdout=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - open while it serves
         stderr=subprocess.STDOUT,
         start_new_session=True,
