@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from flows.ingest import LAKE_UPDATED, lake_resource_id
+from flows.policy import RESULT_READ
 from flows.refresh import refresh_all
 from pinlake.demo.data import DEMO_NAME, generate_health_images
 from pinlake.demo.lake import ingest_demo
@@ -29,7 +30,7 @@ def ingest_task(library: str, folder: str) -> dict[str, Any]:
     return {"lake_version": result.lake_version, "previous_lake_version": before, "uploaded": result.uploaded}
 
 
-@flow(name="demo")
+@flow(name="demo", **RESULT_READ)
 def demo(library: str, assets: str, registry: str) -> dict[str, Any]:
     folder = generate_task(assets)
     ingested = ingest_task(library, folder)

@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from flows.policy import RETRY
+from flows.policy import RESULT_READ, RETRY
 from flows.runtime import library_id, mark_lineage
 from pinlake.library.ingest import ingest_step, process_step
 
@@ -33,7 +33,7 @@ def upload_task(
     return ingest_step(library, paths, tags, source, object_prefix, runner, dask_address)
 
 
-@flow(name="ingest")
+@flow(name="ingest", **RESULT_READ)
 def ingest(
     paths_or_prefix: list[str],
     tags: list[str] | None = None,
@@ -73,7 +73,7 @@ def processing_task(
     return process_step(library, processing, q, tags, parameters)
 
 
-@flow(name="process")
+@flow(name="process", **RESULT_READ)
 def process(
     processing: str, q: str | None = None, tags: list[str] | None = None, parameters: dict[str, Any] | None = None, library: str = "library"
 ) -> dict[str, Any]:

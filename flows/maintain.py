@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.policy import RETRY
+from flows.policy import RESULT_READ, RETRY
 from flows.runtime import mark_lineage
 from pinlake.library.maintain import FRAGMENTS, maintain_library
 
@@ -18,7 +18,7 @@ def compact_task(library: str, fragments: int) -> dict[str, Any]:
     return maintain_library(library, fragments=fragments).to_dict()
 
 
-@flow(name="maintain")
+@flow(name="maintain", **RESULT_READ)
 def maintain(library: str = "library", fragments: int = FRAGMENTS) -> dict[str, Any]:
     """Compact the library's datasets (each a new version, older ones readable), lake and catalog."""
     mark_lineage()

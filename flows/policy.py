@@ -24,3 +24,10 @@ RETRY: dict[str, Any] = {"retries": 2, "retry_delay_seconds": [1, 5]}
 
 #: the same, for a task whose other errors (recipe, validation) must fail at once
 RETRY_TRANSIENT: dict[str, Any] = {**RETRY, "retry_condition_fn": _transient}
+
+#: a flow whose result its caller reads from the run's final state (the CLI, a parent flow): the
+#: result goes to Prefect's result storage before the run reports Completed. When that report's
+#: reply is lost, Prefect's client sends it again and the server, which had committed it, rejects
+#: the repeat and returns the state it holds: with a reference to the stored result, not without
+#: data (Prefect's ``MissingResult: State data is missing``). Its tasks persist theirs too.
+RESULT_READ: dict[str, Any] = {"persist_result": True}

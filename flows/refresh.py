@@ -20,7 +20,7 @@ from prefect.futures import wait
 from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.policy import RETRY_TRANSIENT
+from flows.policy import RESULT_READ, RETRY_TRANSIENT
 from flows.runtime import library_id, mark_lineage
 from pinlake.library import refresh as engine
 from pinlake.library.check import CheckReport
@@ -202,7 +202,7 @@ def _ensure_limit(name: str) -> None:
                 client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
 
 
-@flow(name="refresh", log_prints=True)
+@flow(name="refresh", log_prints=True, **RESULT_READ)
 def refresh(
     dataset: str,
     library: str = "library",
@@ -284,7 +284,7 @@ def run_result(state: State) -> dict[str, Any]:
     return state.result()
 
 
-@flow(name="refresh-all", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="refresh-all", task_runner=ThreadPoolTaskRunner(max_workers=2), **RESULT_READ)
 def refresh_all(
     library: str = "library",
     registry: str = "recipes/datasets.yaml",

@@ -15,9 +15,10 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 import pinlake
+from flows.policy import RESULT_READ
 
 
-@flow(name="train")
+@flow(name="train", **RESULT_READ)
 def train(dataset: str, channel: str = "prod", library: str = "library") -> dict[str, Any]:
     """Open ``dataset@channel`` read-only, count its items per split and record this run as its consumer."""
     run = f"prefect-flow-run:{flow_run.id}"
