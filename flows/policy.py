@@ -29,5 +29,6 @@ RETRY_TRANSIENT: dict[str, Any] = {**RETRY, "retry_condition_fn": _transient}
 #: result goes to Prefect's result storage before the run reports Completed. When that report's
 #: reply is lost, Prefect's client sends it again and the server, which had committed it, rejects
 #: the repeat and returns the state it holds: with a reference to the stored result, not without
-#: data (Prefect's ``MissingResult: State data is missing``). Its tasks persist theirs too.
+#: data (Prefect's ``MissingResult: State data is missing``). One small file per flow run, in
+#: Prefect's result storage; tasks without a cache key still write nothing.
 RESULT_READ: dict[str, Any] = {"persist_result": True}

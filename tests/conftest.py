@@ -18,6 +18,7 @@ The suite owns its environment, whatever the user's shell holds:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -55,40 +56,60 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PREFECT_HOME"] = str(home)
     os.environ["PREFECT_PROFILES_PATH"] = str(home / "profiles.toml")
     os.environ["PINLAKE_STATE_DIR"] = str(_session_dir / "state")  # remote lakes' state cache, not ~/.cache
-    # the first process of the run (the xdist controller) names the template's place; workers and
-    # nested runs inherit it
-    os.environ.setdefault(TEMPLATE_ENV, str(_session_dir / "prefect-template"))
+    # where the run's Prefect database template is made (see seed_prefect_home): named by the xdist
+    # controller (its workers get it through xdist), or by the test that starts a nested run
+    global _template
+    worker = getattr(config, "workerinput", None)
+    given = worker["prefect_template"] if worker else config.getoption("prefect_template")
+    _template = Path(given) if given else _session_dir / "prefect-template"
     refresh_prefect_settings()
 
 
-#: where the run's Prefect database template is made (see :func:`seed_prefect_home`); not a
-#: PREFECT_/PINLAKE_ variable, so the suite's own clean-up leaves it to the workers and nested runs
-TEMPLATE_ENV = "PYTEST_PINLAKE_PREFECT_TEMPLATE"
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--prefect-template",
+        default=None,
+        help="where a migrated Prefect database is made (or found) for the run's servers; a nested run gets its parent's",
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:  # xdist: the controller's template for each worker
+    node.workerinput["prefect_template"] = str(_template)
+
+
+_template: Path | None = None
 
 
 def seed_prefect_home(home: Path) -> Path:
     """Put a migrated Prefect database (its blocks registered) into ``home``, a fresh Prefect home a
     test is about to start a server in; returns ``home``.
 
-    A fresh database costs 10-15 s of Alembic migrations and block registration on a 2-core machine,
-    and the suite starts a dozen servers. The first process that needs it starts one real `prefect
-    server start` in a scratch home, and keeps a copy of its database (SQLite's backup API, taken
-    after the server stopped); every seeded home gets a copy of that file, so each server still opens
-    its own database and checks its migrations at start. A home that already has a database is left
-    alone."""
+    A fresh database costs 7 s of Alembic migrations on a 2-core machine (a server in a fresh home
+    starts in 10.5 s, in a seeded one in 4.5 s), and the suite starts a dozen servers. The first
+    process that needs it starts one real `prefect server start` in a scratch home, and keeps a copy
+    of its database (SQLite's backup API, taken after the server stopped); every seeded home gets a
+    copy of that file, so each server still opens its own database, checks its migrations and
+    registers its blocks at start (Prefect's memo of that registration names the database's path,
+    so it is not copied). A home that already has a database is left alone."""
     home.mkdir(parents=True, exist_ok=True)
     if (home / "prefect.db").exists():
         return home
-    template = Path(os.environ[TEMPLATE_ENV])
-    template.parent.mkdir(parents=True, exist_ok=True)
-    with open(template.parent / f"{template.name}.lock", "w") as lock:
+    assert _template is not None, "pytest_configure names the template"
+    _template.parent.mkdir(parents=True, exist_ok=True)
+    with open(_template.parent / f"{_template.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one process makes it; the others wait, then copy
-        if not (template / "prefect.db").exists():
-            _make_template(template)
-    for name in ("prefect.db", "memo_store.toml"):
-        if (template / name).exists():
-            shutil.copyfile(template / name, home / name)
+        if not (_template / "prefect.db").exists():
+            _make_template(_template)
+    shutil.copyfile(_template / "prefect.db", home / "prefect.db")
     return home
+
+
+@pytest.fixture
+def prefect_template_dir() -> Path:
+    """The run's template database's folder, for a test that starts a nested run (``--prefect-template``)."""
+    assert _template is not None
+    return _template
 
 
 def _make_template(template: Path) -> None:
@@ -100,10 +121,8 @@ def _make_template(template: Path) -> None:
     stop_server(proc)
     template.mkdir(exist_ok=True)
     staged = template / "prefect.db.part"
-    with sqlite3.connect(scratch / "prefect.db") as src, sqlite3.connect(staged) as dst:
+    with contextlib.closing(sqlite3.connect(scratch / "prefect.db")) as src, contextlib.closing(sqlite3.connect(staged)) as dst:
         src.backup(dst)
-    if (scratch / "memo_store.toml").exists():
-        shutil.copyfile(scratch / "memo_store.toml", template / "memo_store.toml")
     staged.rename(template / "prefect.db")  # last: its presence means the template is whole
     shutil.rmtree(scratch, ignore_errors=True)
 
@@ -111,8 +130,6 @@ def _make_template(template: Path) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     for key in [k for k in os.environ if k.startswith(OWNED_PREFIXES)]:
         del os.environ[key]
-    if _session_dir is not None and os.environ.get(TEMPLATE_ENV) == str(_session_dir / "prefect-template"):
-        del os.environ[TEMPLATE_ENV]  # this run made it; a nested run leaves its parent's
     os.environ.update(_saved_env)
     if _session_dir is not None:
         shutil.rmtree(_session_dir, ignore_errors=True)

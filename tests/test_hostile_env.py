@@ -36,7 +36,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.long
-def test_suite_passes_with_a_hostile_environment(tmp_path):
+def test_suite_passes_with_a_hostile_environment(tmp_path, prefect_template_dir):
     user_home = tmp_path / "user-prefect-home"  # another project's Prefect home, with its own profile
     user_home.mkdir()
     dead = f"http://127.0.0.1:{free_port()}/api"
@@ -77,6 +77,8 @@ def test_suite_passes_with_a_hostile_environment(tmp_path):
             "no:cacheprovider",
             "--basetemp",
             str(tmp_path / "basetemp"),
+            "--prefect-template",  # the run's migrated Prefect database (the nested servers start from it)
+            str(prefect_template_dir),
             *TESTS,
         ],
         cwd=REPO,

@@ -5,6 +5,7 @@ Each case runs in a fresh interpreter: this process has pandas loaded already.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -86,3 +87,80 @@ def test_cli_reads_tables_without_pandas(tmp_path):
         proc = subprocess.run([sys.executable, "-c", wrapper, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "LOADED True False" in proc.stderr, f"pinlake {' '.join(args)}: {proc.stderr[-2000:]}"
+
+
+def run_code(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_a_thread_importing_pandas_while_lance_loads_gets_it_and_pyarrow_sees_it():
+    """With a second thread the hooks hide nothing (that thread's pandas import and pyarrow's shim
+    would wait on each other): no ImportError, no hang, pyarrow sees pandas."""
+    proc = run_code(
+        """
+        import faulthandler, json, sys, threading
+        faulthandler.dump_traceback_later(90, exit=True)
+        from pinlake.util.lazy_pandas import defer_pandas
+        assert defer_pandas()
+        go, got = threading.Event(), []
+        def recipe():
+            go.wait()
+            import pandas
+            got.append(pandas.__name__)
+        t = threading.Thread(target=recipe)
+        t.start()
+        go.set()
+        import lance
+        t.join(60)
+        import pandas as pd, pyarrow as pa
+        print(json.dumps({"got": got, "cat": str(pa.array(pd.Series(pd.Categorical(["a"]))).type)}))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["got"] == ["pandas"] and out["cat"].startswith("dictionary")
+
+
+def test_a_pandas_pyarrow_refuses_still_imports(tmp_path):
+    """pyarrow refuses pandas older than it supports (it warns and does not use it); with the hooks
+    `import pandas` still works, and pyarrow still does not use it."""
+    (tmp_path / "pandas").mkdir()
+    (tmp_path / "pandas" / "__init__.py").write_text('__version__ = "2.1.4"\n')
+    code = """
+        import warnings, sys
+        warnings.simplefilter("ignore")
+        {setup}
+        import lance, pyarrow as pa, pyarrow.lib
+        import pandas
+        print(pandas.__version__, pyarrow.lib._pandas_api.have_pandas)
+        """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    hooked = run_code(code.format(setup="from pinlake.util.lazy_pandas import defer_pandas; assert defer_pandas()"), env)
+    plain = run_code(code.format(setup=""), env)
+    assert hooked.returncode == 0 and plain.returncode == 0, hooked.stderr[-2000:] + plain.stderr[-2000:]
+    assert hooked.stdout.split() == plain.stdout.split() == ["2.1.4", "False"]
+
+
+def test_pandas_found_by_another_finder_is_seen_by_pyarrow(tmp_path):
+    """pandas installed where only another import hook finds it (an editable install's finder)."""
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    code = f"""
+        import importlib.abc, importlib.machinery, sys
+        class Editable(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "pandas":
+                    return importlib.machinery.PathFinder.find_spec(name, [{site!r}])
+        sys.path[:] = [p for p in sys.path if p != {site!r}] + [{str(tmp_path)!r}]
+        sys.meta_path.append(Editable())
+        import importlib.util
+        site_finder = importlib.machinery.FileFinder
+        sys.path.append({site!r})  # the other packages stay findable
+        from pinlake.util.lazy_pandas import defer_pandas
+        assert defer_pandas()
+        import lance, pyarrow as pa, pyarrow.lib
+        import pandas as pd
+        print(pyarrow.lib._pandas_api.have_pandas, pa.array(pd.Series(pd.Categorical(["a"]))).type)
+        """
+    proc = run_code(code)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[0] == "True" and "dictionary" in proc.stdout
