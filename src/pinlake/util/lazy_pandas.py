@@ -15,8 +15,8 @@ Contract:
   importing code gets the module. Before that no pandas object can exist, so pyarrow's implicit
   checks ("is this a pandas Series?") lose nothing by answering no.
 - Arrow's explicit pandas calls (``to_pandas``, ``from_pandas``) import pandas themselves, as always.
-- A pandas that pyarrow refuses (older than it supports) is left as pyarrow leaves it: not used by
-  pyarrow, and ``import pandas`` still works.
+- A pandas that pyarrow refuses (older than it supports) is not used by pyarrow, as without the
+  hooks, and ``import pandas`` still works (pyarrow's warning about it is not shown).
 
 Why: ``pyarrow._dataset``'s module init calls ``pa.scalar(True)``, whose array-like check imports
 pandas: 0.25-0.36 s of every CLI process that opens a Lance table, and most never use pandas. The
@@ -47,6 +47,9 @@ class _Hidden(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
         if fullname == PANDAS and threading.get_ident() == self.thread:
+            # recorded as it is refused, under pandas' module lock: the pandas hook, under the same
+            # lock, then knows whether pyarrow heard "no pandas"
+            _HIDDEN_ONCE.append(True)
             raise ModuleNotFoundError("pandas is loaded on first use", name=PANDAS)
         return None
 
@@ -71,8 +74,8 @@ class _Wrapped(importlib.abc.Loader):
 
 
 class _WithoutPandas(_Wrapped):
-    """pyarrow._dataset's loader with pandas hidden while it creates and runs the module; then the
-    hook that tells pyarrow when pandas arrives."""
+    """pyarrow._dataset's loader, with pandas hidden from its thread while it creates and runs the
+    module (when that thread is the process's only one)."""
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         with _hidden_if_alone():
@@ -95,10 +98,9 @@ def _hidden_if_alone() -> Iterator[None]:
         yield
     finally:
         sys.meta_path.remove(hidden)
-        _HIDDEN_ONCE.append(True)
 
 
-#: not empty once pandas was hidden from pyarrow._dataset's init (pyarrow's shim may then say "no
+#: not empty once pandas was refused to pyarrow._dataset's init (pyarrow's shim then says "no
 #: pandas" until told): only then does the pandas hook tell it
 _HIDDEN_ONCE: list[bool] = []
 
