@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -142,23 +143,27 @@ def test_a_pandas_pyarrow_refuses_still_imports(tmp_path):
 
 
 def test_pandas_found_by_another_finder_is_seen_by_pyarrow(tmp_path):
-    """pandas installed where only another import hook finds it (an editable install's finder)."""
+    """pandas installed where only another import hook finds it (an editable install's finder): the
+    path finder sees a copy of site-packages without pandas."""
     site = next(p for p in sys.path if p.endswith("site-packages"))
+    farm = tmp_path / "site"
+    farm.mkdir()
+    for entry in Path(site).iterdir():
+        if entry.name != "pandas":
+            (farm / entry.name).symlink_to(entry)
     code = f"""
         import importlib.abc, importlib.machinery, sys
         class Editable(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path=None, target=None):
                 if name == "pandas":
                     return importlib.machinery.PathFinder.find_spec(name, [{site!r}])
-        sys.path[:] = [p for p in sys.path if p != {site!r}] + [{str(tmp_path)!r}]
+        sys.path[:] = [{str(farm)!r} if p == {site!r} else p for p in sys.path]
         sys.meta_path.append(Editable())
-        import importlib.util
-        site_finder = importlib.machinery.FileFinder
-        sys.path.append({site!r})  # the other packages stay findable
         from pinlake.util.lazy_pandas import defer_pandas
         assert defer_pandas()
         import lance, pyarrow as pa, pyarrow.lib
         import pandas as pd
+        assert pd.__file__.startswith({site!r}), pd.__file__
         print(pyarrow.lib._pandas_api.have_pandas, pa.array(pd.Series(pd.Categorical(["a"]))).type)
         """
     proc = run_code(code)
