@@ -49,7 +49,7 @@ class _Hidden(importlib.abc.MetaPathFinder):
         if fullname == PANDAS and threading.get_ident() == self.thread:
             # recorded as it is refused, under pandas' module lock: the pandas hook, under the same
             # lock, then knows whether pyarrow heard "no pandas"
-            _HIDDEN_ONCE.append(True)
+            _REFUSED.set()
             raise ModuleNotFoundError("pandas is loaded on first use", name=PANDAS)
         return None
 
@@ -100,9 +100,9 @@ def _hidden_if_alone() -> Iterator[None]:
         sys.meta_path.remove(hidden)
 
 
-#: not empty once pandas was refused to pyarrow._dataset's init (pyarrow's shim then says "no
-#: pandas" until told): only then does the pandas hook tell it
-_HIDDEN_ONCE: list[bool] = []
+#: set once pandas was refused to pyarrow._dataset's init (pyarrow's shim then says "no pandas"
+#: until told): only then does the pandas hook tell it
+_REFUSED = threading.Event()
 
 
 class _TellArrow(_Wrapped):
@@ -110,7 +110,7 @@ class _TellArrow(_Wrapped):
 
     def exec_module(self, module: ModuleType) -> None:
         super().exec_module(module)
-        if not _HIDDEN_ONCE:  # pyarrow never heard "no pandas": it finds pandas itself when it asks
+        if not _REFUSED.is_set():  # pyarrow never heard "no pandas": it finds pandas itself when it asks
             return
         import pyarrow as pa
 
