@@ -72,6 +72,13 @@ CASES = [
     ("unknown-tag", ["lake", "ls", "--tag", "car", "--library", "LIB"], "the lake has no tag 'car'", "mri"),
     ("unknown-version", ["diff", DS, "1", "9", "--library", "LIB"], "no version 9", "1"),
     ("unknown-dataset", ["versions", "nope", "--library", "LIB"], "no dataset 'nope'", DS),
+    ("dataset-case", ["versions", DS.upper(), "--library", "LIB"], f"no dataset {DS.upper()!r}", f"Did you mean {DS!r}?"),
+    (
+        "create-case-twin",
+        ["build", "SRC", "--name", DS.title(), "--library", "LIB"],
+        f"dataset name {DS.title()!r} differs from the existing dataset {DS!r} only in case",
+        "case-insensitive",
+    ),
     ("bad-lake-query", ["lake", "ls", "--q", "width >>> 1", "--library", "LIB"], "invalid query", "SQL predicate"),
     (
         "unreachable-s3",

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from pinlake.errors import NotFoundError
+from pinlake.errors import NotFoundError, ValidationError
 from pinlake.layout import CATALOG_DIR, LAKE_DIR, LOCKS_DIR, MEDIA_DIR, check_dataset_name, default_library_path, has_log, is_incomplete
 from pinlake.storage import AnyPath, S3Path, check_reachable, location
 
@@ -55,7 +55,24 @@ class Library:
         return self
 
     def dataset_path(self, name: str) -> AnyPath:
-        return self.path / check_dataset_name(name)
+        """The directory of dataset ``name``. A name that is not a dataset yet (a create, or a
+        typo) is refused when it differs from an existing dataset's only in case: SQL (one schema
+        per dataset) and the file systems of macOS and Windows would take them for one."""
+        path = self.path / check_dataset_name(name)
+        if not has_log(path):
+            same = self.case_twins(name)
+            if same:
+                raise ValidationError(
+                    f"dataset name {name!r} differs from the existing dataset {same[0]!r} only in case",
+                    hint=f"Dataset names are case-insensitive (SQL schemas, macOS and Windows): use {same[0]!r} or another name.",
+                )
+        return path
+
+    def case_twins(self, name: str) -> list[str]:
+        """The library's dataset directories whose names equal ``name`` but for case (not ``name`` itself)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self._candidates() if p.name.lower() == name.lower() and p.name != name)
 
     # --- datasets ------------------------------------------------------------
     def dataset_names(self) -> list[str]:
@@ -91,14 +108,15 @@ class Library:
     def get_dataset(self, name: str, media_dir: str | os.PathLike[str] | None = None) -> Dataset:
         from pinlake.datasets.dataset import Dataset, incomplete_error  # lazy: see the module doc
 
-        path = self.dataset_path(name)
+        path = self.path / check_dataset_name(name)
         if not has_log(path):
             if is_incomplete(path):
                 raise incomplete_error(path)
+            same = self.case_twins(name)
             known = ", ".join(self.dataset_names()) or "none"
             raise NotFoundError(
                 f"no dataset {name!r} in library {self.path}",
-                hint=f"Datasets here: {known}. Try `pinlake ls --library {self.path}`.",
+                hint=f"Did you mean {same[0]!r}?" if same else f"Datasets here: {known}. Try `pinlake ls --library {self.path}`.",
             )
         return Dataset(path, media_dir=media_dir)
 

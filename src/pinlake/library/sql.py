@@ -20,7 +20,7 @@ import pyarrow as pa
 from pinlake.catalog.store import Catalog
 from pinlake.catalog.sync import lake_tables
 from pinlake.datasets.tables import table_uri
-from pinlake.errors import InvalidQueryError, NotFoundError
+from pinlake.errors import InvalidQueryError, NotFoundError, ValidationError
 from pinlake.library.connection import Library
 from pinlake.library.versions import resolve_read
 from pinlake.storage import lance_dataset
@@ -110,9 +110,16 @@ def duckdb_connection(
         tables = reads.tables.get(schema.lower())
         return tables is not None and (table is None or table.lower() in tables)
 
+    by_case: dict[str, list[str]] = {}
     for name in names:
         if not wanted(name) and name not in pinned:  # a pinned version is checked even when unread
             continue
+        by_case.setdefault(name.lower(), []).append(name)
+        if len(by_case[name.lower()]) > 1:
+            raise ValidationError(
+                f"datasets {' and '.join(map(repr, by_case[name.lower()]))} differ only in case, and SQL takes them for one schema",
+                hint="Read them with pinlake.open(NAME) instead (new datasets can no longer be named so).",
+            )
         path = lib.path / name
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_ident(name)}")
         try:
