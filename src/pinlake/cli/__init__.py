@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 
 from pinlake.util.lazy_pandas import defer_pandas
+from pinlake.util.malloc_arenas import limit_arenas
 
+limit_arenas()  # first, before any engine starts threads: freed memory is reused, not kept (bench/NOTES.md)
 defer_pandas()  # first: Arrow's dataset module (lance loads it) then loads without pandas, 0.3 s a command
 
 from pinlake.cli.app import app  # noqa: E402 - after the import hooks above
