@@ -68,6 +68,17 @@ class Library:
                 )
         return path
 
+    def not_found(self, name: str) -> NotFoundError:
+        """The error for a dataset ``name`` the library lacks: its hint names the dataset that
+        differs only in case when there is one, else the datasets here."""
+        same = self.case_twins(name)
+        if same:
+            return NotFoundError(f"no dataset {name!r} in library {self.path}", hint=f"Did you mean {same[0]!r}?")
+        known = ", ".join(self.dataset_names()) or "none"
+        return NotFoundError(
+            f"no dataset {name!r} in library {self.path}", hint=f"Datasets here: {known}. Try `pinlake ls --library {self.path}`."
+        )
+
     def case_twins(self, name: str) -> list[str]:
         """The library's dataset directories whose names equal ``name`` but for case (not ``name`` itself)."""
         if not self.path.is_dir():
@@ -112,12 +123,7 @@ class Library:
         if not has_log(path):
             if is_incomplete(path):
                 raise incomplete_error(path)
-            same = self.case_twins(name)
-            known = ", ".join(self.dataset_names()) or "none"
-            raise NotFoundError(
-                f"no dataset {name!r} in library {self.path}",
-                hint=f"Did you mean {same[0]!r}?" if same else f"Datasets here: {known}. Try `pinlake ls --library {self.path}`.",
-            )
+            raise self.not_found(name)
         return Dataset(path, media_dir=media_dir)
 
     def get_datalake(self) -> Lake:

@@ -31,12 +31,8 @@ def dataset_path(name_or_path: str | AnyPath, library: str | os.PathLike[str] | 
     if (p / "_versions.lance" / "_versions").is_dir():
         return p
     lib = Library(library)
-    names = lib.dataset_names()
-    if str(name_or_path) not in names:
-        raise NotFoundError(
-            f"no dataset {str(name_or_path)!r} in library {lib.path}",
-            hint=f"Datasets here: {', '.join(names) or 'none'}. Try `pinlake ls --library {lib.path}`.",
-        )
+    if str(name_or_path) not in lib.dataset_names():
+        raise lib.not_found(str(name_or_path))
     return lib.path / str(name_or_path)
 
 
