@@ -235,7 +235,7 @@ def test_builder_class_is_public_and_builds_like_the_folder_builder(tmp_path):
 
 def test_columnar_import_equals_the_row_path(tmp_path):
     """The default item class is imported column-wise; another item class goes through the models:
-    both give the same rows (timestamps aside)."""
+    both give the same rows (timestamps aside), and so does the column-wise import an image a chunk."""
     from pinlake.datasets.formats.coco import CocoItem
 
     class MyItem(CocoItem):  # any other class takes the row path
@@ -245,10 +245,14 @@ def test_columnar_import_equals_the_row_path(tmp_path):
     ann = write(tmp_path / "a.json", doc)
     fast = CocoBuilder(ann, tmp_path / "images", tmp_path / "lib" / "shapes").build(mode="create")
     slow = CocoBuilder(ann, tmp_path / "images", tmp_path / "lib2" / "shapes", dataset_item=MyItem).build(mode="create")
+    chunked = CocoBuilder(ann, tmp_path / "images", tmp_path / "lib3" / "shapes").build(mode="create", flush_every_n_samples=1)
+    assert fast.num_items >= 2 and fast.to_arrow("mask").num_rows > 0
     for table in fast.tables:
-        a, b = (d.to_arrow(table) for d in (fast, slow))
-        keep = [c for c in a.column_names if c not in ("created_at", "updated_at")]
-        assert a.select(keep).sort_by("id").to_pylist() == b.select(keep).sort_by("id").to_pylist(), table
+        a, b, c = (d.to_arrow(table) for d in (fast, slow, chunked))
+        keep = [col for col in a.column_names if col not in ("created_at", "updated_at")]
+        expected = a.select(keep).sort_by("id").to_pylist()
+        assert expected == b.select(keep).sort_by("id").to_pylist(), table
+        assert expected == c.select(keep).sort_by("id").to_pylist(), table
 
 
 @pytest.mark.parametrize(
