@@ -23,7 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bench.formats_bench import make_input
+from bench.formats_bench import coco_import_argv, make_input
 from bench.ingest_scale import measure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,19 +48,7 @@ def run(n: int, work: Path, formats: list[str]) -> list[tuple[str, float, float]
     shutil.rmtree(lib, ignore_errors=True)
     coco = case / "coco"
     ann = coco / "annotations" / "instances_train.json"
-    build = [
-        *PINLAKE,
-        "build",
-        str(ann),
-        "--format",
-        "coco",
-        "--images",
-        str(coco / "images" / "train"),
-        "--name",
-        "bench",
-        "--library",
-        str(lib),
-    ]
+    build = coco_import_argv(PINLAKE, ann, coco / "images" / "train", lib)
     rows = []
     secs, rss, _ = measure(build, case)
     rows.append(("import (coco)", secs, rss))

@@ -88,6 +88,11 @@ def make_input(root: Path, n: int, seed: int = 0) -> Path:
     return ann
 
 
+def coco_import_argv(pinlake: list[str], ann: Path, images: Path, library: Path) -> list[str]:
+    """The command that imports ``ann`` (its images in ``images``) as dataset ``bench`` of ``library``."""
+    return [*pinlake, "build", str(ann), "--format", "coco", "--images", str(images), "--name", "bench", "--library", str(library)]
+
+
 def timed_process(argv: list[str], reps: int, before: Any = None) -> tuple[float, list[float]]:
     times = []
     for _ in range(reps):
@@ -217,20 +222,7 @@ def main() -> None:
     n_anns = len(json.loads(ann.read_text())["annotations"])
     report: dict[str, Any] = {"n_images": args.n, "n_annotations": n_anns, "setup_s": round(setup, 1)}
     lib = work / "library"
-    pinlake_cli = [sys.executable, "-m", "pinlake"]
-    build = [
-        *pinlake_cli,
-        "build",
-        str(ann),
-        "--format",
-        "coco",
-        "--images",
-        str(data / "images" / "train"),
-        "--name",
-        "bench",
-        "--library",
-        str(lib),
-    ]
+    build = coco_import_argv([sys.executable, "-m", "pinlake"], ann, data / "images" / "train", lib)
     report["pinlake_import_s"], report["pinlake_import_runs"] = timed_process(
         build, args.reps, before=lambda: shutil.rmtree(lib, ignore_errors=True)
     )
