@@ -45,7 +45,7 @@ HEAPS = textwrap.dedent(
 
 
 def python(code: str, *args: str, **env: str) -> str:
-    full = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    full = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env={**full, **env}, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
@@ -71,3 +71,21 @@ def test_malloc_arena_max_in_the_environment_wins():
     assert python(code, MALLOC_ARENA_MAX="16") == "None"
     heaps = int(python(HEAPS.replace('sys.argv[1] == "limit"', "True"), "limit", MALLOC_ARENA_MAX="16"))
     assert heaps > 2  # glibc took the user's 16, not this module's limit
+
+
+def test_a_glibc_tunable_for_arenas_wins_too():
+    code = "import pinlake.cli; from pinlake.util import malloc_arenas as m; print(m.LIMIT)"
+    assert python(code, GLIBC_TUNABLES="glibc.malloc.arena_max=3") == "None"
+    assert python(code, GLIBC_TUNABLES="glibc.malloc.check=0") == str(cpus())  # another tunable: the limit is set
+
+
+def test_a_c_library_that_cannot_be_loaded_stops_no_command():
+    code = (
+        "import ctypes\n"
+        "def refuse(*a, **k):\n    raise OSError('no C library here')\n"
+        "ctypes.CDLL = refuse\n"
+        "import pinlake.cli\n"
+        "from pinlake.util import malloc_arenas as m\n"
+        "print(m.LIMIT)"
+    )
+    assert python(code) == "None"

@@ -5,9 +5,10 @@ Contract:
 - :func:`limit_arenas` is called first by :mod:`pinlake.cli`, before Lance, DuckDB or Arrow start
   their threads, and by nothing else: ``import pinlake`` in a user's process changes nothing.
 - On glibc it sets ``M_ARENA_MAX`` (``mallopt``) to the number of CPUs the process may run on, at
-  least 2. When ``MALLOC_ARENA_MAX`` is in the environment it does nothing: glibc reads that variable
-  itself and the user's choice wins (``MALLOC_ARENA_MAX=16 pinlake …`` undoes this module). On
-  another C library (musl, macOS) it does nothing.
+  least 2. When ``MALLOC_ARENA_MAX`` is in the environment, or ``GLIBC_TUNABLES`` names
+  ``glibc.malloc.arena_max``, it does nothing: glibc reads those itself and the user's choice wins
+  (``MALLOC_ARENA_MAX=16 pinlake …`` undoes this module). On another C library (musl, macOS), or
+  when ``ctypes`` or the C library cannot be loaded, it does nothing: it never stops a command.
 - It returns the limit it set, and :data:`LIMIT` holds it (None when it set nothing).
 
 Why: glibc gives a thread that finds every arena busy a new one, up to eight per core, and memory
@@ -39,14 +40,18 @@ def glibc() -> bool:
 def limit_arenas() -> int | None:
     """Limit glibc's malloc arenas to this process's CPUs (see the module doc); returns the limit set."""
     global LIMIT
-    if LIMIT is not None or "MALLOC_ARENA_MAX" in os.environ or not glibc():
+    chosen = "MALLOC_ARENA_MAX" in os.environ or "glibc.malloc.arena_max" in os.environ.get("GLIBC_TUNABLES", "")
+    if LIMIT is not None or chosen or not glibc():
         return LIMIT
-    import ctypes
+    try:
+        import ctypes
 
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    limit = max(2, cpus)
-    if ctypes.CDLL(None).mallopt(M_ARENA_MAX, limit) == 1:
-        LIMIT = limit
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        limit = max(2, cpus)
+        if ctypes.CDLL(None).mallopt(M_ARENA_MAX, limit) == 1:
+            LIMIT = limit
+    except (ImportError, OSError, AttributeError):  # no ctypes, no C library to load: glibc's default stays
+        return None
     return LIMIT
 
 
