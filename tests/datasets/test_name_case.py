@@ -52,3 +52,21 @@ def test_sql_over_a_library_that_already_holds_two_says_so(library: tuple[Librar
         sql("SELECT count(*) AS n FROM scans.item", library=old)
     # queries that do not read them are answered
     assert sql("SELECT count(*) AS n FROM catalog.versions", library=old).column("n").to_pylist()[0] >= 1
+    # a query whose reads are not known beforehand gets no schema for either, and no refusal
+    schemas = set(sql("SELECT DISTINCT schema_name FROM information_schema.schemata", library=old).column(0).to_pylist())
+    assert "catalog" in schemas and not {"Scans", "scans"} & schemas
+    # both still open by their own names, as before the check
+    twins = Library(old)
+    assert twins.get_dataset("Scans").num_items == twins.get_dataset("scans").num_items == 3
+    import pinlake
+
+    assert pinlake.open("scans", library=old).version == 1
+
+
+def test_only_datasets_count_as_twins(library: tuple[Library, Path], tmp_path: Path):
+    lib, src = library
+    other = Library(tmp_path / "library").ensure()
+    (other.path / "Notes").mkdir()  # a folder of the user's, no dataset
+    assert other.case_twins("notes") == []
+    build_folder(other, src, "notes")
+    assert other.dataset_names() == ["notes"]

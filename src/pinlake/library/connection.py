@@ -62,8 +62,9 @@ class Library:
         if not has_log(path):
             same = self.case_twins(name)
             if same:
+                what = "the existing dataset" if has_log(self.path / same[0]) else "the incomplete dataset (a create that never finished)"
                 raise ValidationError(
-                    f"dataset name {name!r} differs from the existing dataset {same[0]!r} only in case",
+                    f"dataset name {name!r} differs from {what} {same[0]!r} only in case",
                     hint=f"Dataset names are case-insensitive (SQL schemas, macOS and Windows): use {same[0]!r} or another name.",
                 )
         return path
@@ -80,10 +81,12 @@ class Library:
         )
 
     def case_twins(self, name: str) -> list[str]:
-        """The library's dataset directories whose names equal ``name`` but for case (not ``name`` itself)."""
+        """The library's datasets, committed or incomplete, whose names equal ``name`` but for case
+        (not ``name`` itself; other directories do not count)."""
         if not self.path.is_dir():
             return []
-        return sorted(p.name for p in self._candidates() if p.name.lower() == name.lower() and p.name != name)
+        same = [p for p in self.path.iterdir() if p.name.lower() == name.lower() and p.name != name]  # names first: no stat of the others
+        return sorted(p.name for p in same if p.is_dir() and (has_log(p) or is_incomplete(p)))
 
     # --- datasets ------------------------------------------------------------
     def dataset_names(self) -> list[str]:

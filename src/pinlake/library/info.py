@@ -29,7 +29,7 @@ from typing import Any
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.versions import SUMMARY
 from pinlake.errors import PinlakeError
-from pinlake.layout import CATALOG_DIR, LOG_NAME
+from pinlake.layout import CATALOG_DIR, LOG_NAME, check_dataset_name
 from pinlake.library.connection import Library
 from pinlake.library.versions import ChannelState, channel_states
 from pinlake.storage import LANCE_HINT, location
@@ -104,7 +104,7 @@ def read_key(library: Library, name: str) -> tuple[Any, ...] | None:
     if not isinstance(root, Path):
         return None
     try:
-        path = str(library.dataset_path(name))
+        path = str(root / check_dataset_name(name))  # no listing of the library on the event loop
     except PinlakeError:
         return None
     key: list[tuple[bytes, int, int] | None] = []

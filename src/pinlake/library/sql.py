@@ -97,12 +97,6 @@ def duckdb_connection(
     unknown = sorted(set(pinned) - set(names))
     if unknown:
         raise NotFoundError(f"--at names unknown dataset(s) {', '.join(unknown)}", hint=f"Datasets: {', '.join(names) or 'none'}.")
-    con = duckdb.connect()
-
-    def register(schema: str, table: str, obj: Any) -> str:
-        name = snapshot_name(schema, table)
-        con.register(name, obj)
-        return sql_ident(name)
 
     def wanted(schema: str, table: str | None = None) -> bool:
         if reads is None:
@@ -110,16 +104,28 @@ def duckdb_connection(
         tables = reads.tables.get(schema.lower())
         return tables is not None and (table is None or table.lower() in tables)
 
+    # SQL identifiers ignore case: one schema could only ever show one of two datasets so named
     by_case: dict[str, list[str]] = {}
     for name in names:
-        if not wanted(name) and name not in pinned:  # a pinned version is checked even when unread
-            continue
         by_case.setdefault(name.lower(), []).append(name)
-        if len(by_case[name.lower()]) > 1:
+    unseen: set[str] = set()
+    for twins in (t for t in by_case.values() if len(t) > 1):
+        if any(name in pinned or (reads is not None and wanted(name)) for name in twins):
             raise ValidationError(
-                f"datasets {' and '.join(map(repr, by_case[name.lower()]))} differ only in case, and SQL takes them for one schema",
+                f"datasets {' and '.join(map(repr, twins))} differ only in case, and SQL takes them for one schema",
                 hint="Read them with pinlake.open(NAME) instead (new datasets can no longer be named so).",
             )
+        unseen.update(twins)  # what the query reads is unknown: neither gets a schema (a query naming one finds none)
+    con = duckdb.connect()
+
+    def register(schema: str, table: str, obj: Any) -> str:
+        name = snapshot_name(schema, table)
+        con.register(name, obj)
+        return sql_ident(name)
+
+    for name in names:
+        if (not wanted(name) and name not in pinned) or name in unseen:  # a pinned version is checked even when unread
+            continue
         path = lib.path / name
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_ident(name)}")
         try:
