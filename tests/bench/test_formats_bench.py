@@ -1,6 +1,6 @@
 """Smoke run of bench.formats_bench without its peers (Datumaro, Pixano and FiftyOne are the real
 run's, in their own virtual environments: bench/RESULTS.md): the COCO import and both exports are
-timed, each export's outputs kept until the last one, and the scratch folder is left clean."""
+timed, each run reported, and the exports' outputs are gone at the end."""
 
 from __future__ import annotations
 
