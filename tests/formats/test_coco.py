@@ -245,8 +245,17 @@ def test_columnar_import_equals_the_row_path(tmp_path):
     ann = write(tmp_path / "a.json", doc)
     fast = CocoBuilder(ann, tmp_path / "images", tmp_path / "lib" / "shapes").build(mode="create")
     slow = CocoBuilder(ann, tmp_path / "images", tmp_path / "lib2" / "shapes", dataset_item=MyItem).build(mode="create")
-    chunked = CocoBuilder(ann, tmp_path / "images", tmp_path / "lib3" / "shapes").build(mode="create", flush_every_n_samples=1)
+    sizes: list[int] = []
+
+    class Chunks(CocoBuilder):  # the column-wise path, its chunk sizes recorded
+        def generate_tables(self, chunk_size: int) -> Any:
+            for n, tables in super().generate_tables(chunk_size) or ():
+                sizes.append(n)
+                yield n, tables
+
+    chunked = Chunks(ann, tmp_path / "images", tmp_path / "lib3" / "shapes").build(mode="create", flush_every_n_samples=1)
     assert fast.num_items >= 2 and fast.to_arrow("mask").num_rows > 0
+    assert sizes == [1] * fast.num_items  # an image a chunk
     for table in fast.tables:
         a, b, c = (d.to_arrow(table) for d in (fast, slow, chunked))
         keep = [col for col in a.column_names if col not in ("created_at", "updated_at")]
