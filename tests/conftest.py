@@ -1,6 +1,7 @@
 """Fixtures shared by every test folder: a demo lake + registry (``project``), one real Prefect server
 per session (``prefect_server``, started on first use), one real Dask cluster per module
-(``dask_cluster``: a scheduler and two worker processes on 127.0.0.1) and ``concurrent_refreshes``.
+(``dask_cluster``: a scheduler and two worker processes on 127.0.0.1, whole again at each test) and
+``concurrent_refreshes``.
 
 The suite owns its environment, whatever the user's shell holds:
 
@@ -261,7 +262,7 @@ def prefect_server(prefect_server_session):
 
 
 @pytest.fixture(scope="module")
-def dask_cluster():
+def dask_local_cluster():
     """LocalCluster(2 worker processes); a task whose worker dies twice fails (allowed-failures=1).
 
     The workers' statistical profiler is off: it calls ``sys._current_frames()`` every 10 ms, which
@@ -277,6 +278,16 @@ def dask_cluster():
         yield cluster
     finally:
         cluster.close()
+
+
+@pytest.fixture
+def dask_cluster(dask_local_cluster):
+    """The module's cluster with both its workers running: a test that killed workers leaves the
+    next one a whole cluster (see ``whole_cluster``)."""
+    from cluster_checks import whole_cluster
+
+    whole_cluster(dask_local_cluster)
+    return dask_local_cluster
 
 
 @pytest.fixture

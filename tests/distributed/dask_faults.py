@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from cluster_checks import whole_cluster
+
 #: installed in every worker (by exec in a fresh namespace): wraps ``module.attr`` so that each call
 #: records the worker's pid in MARKER and then, by MODE, kills the worker the first time
 #: ("exit-once": the file MARKER.died, created atomically, names the victim), every time
@@ -46,14 +48,14 @@ setattr(mod, ATTR, getattr(fn, "__wrapped_orig__", fn))
 @contextmanager
 def faulty_workers(cluster: Any, module: str, attr: str, marker: str, mode: str) -> Iterator[None]:
     """Every running worker of ``cluster`` gets the fault (see PATCH); workers its nannies restart
-    do not. Undone on exit, and the cluster is back to its workers."""
+    do not. Undone on exit, once the cluster is back to its workers (``whole_cluster``)."""
     with cluster.get_client() as client:
         n = len(client.scheduler_info()["workers"])
         client.run(exec, PATCH, {"MODULE": module, "ATTR": attr, "MARKER": marker, "MODE": mode})
         try:
             yield
         finally:
-            client.wait_for_workers(n, timeout=30)
+            whole_cluster(cluster, n)
             client.run(exec, UNPATCH, {"MODULE": module, "ATTR": attr})
 
 
