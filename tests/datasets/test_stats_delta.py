@@ -14,8 +14,9 @@ from pinlake.datasets import DatasetInfo, DatasetItem, stats_delta
 from pinlake.datasets.build import DatasetBuilder
 from pinlake.datasets.finalize import json_bytes
 from pinlake.datasets.stats import compute_features_values, compute_stats
-from pinlake.datasets.stats_delta import NotIncremental, incremental_stats, table_delta
+from pinlake.datasets.stats_delta import incremental_stats
 from pinlake.features import BBox, Embedding, EntityWithCategory, Image
+from pinlake.storage.lance_delta import NotIncremental, table_delta
 
 
 class MaybeCategory(EntityWithCategory):

@@ -7,14 +7,9 @@ shape), when the schema or the set of tables changed,
 when a table's fragments were rewritten (a compaction, a column change: their data files differ),
 or when more than :data:`MAX_CHANGED_FRACTION` of a table's rows changed.
 
-How the changed rows are found. Lance never reuses a fragment id, and a row keeps its address
-(fragment id, offset) until its fragment is rewritten. Between two versions whose shared fragments
-have the same data files, the removed rows are the old version's addresses the new one lacks, and
-the added rows the new version's addresses the old one lacks (an update is a removal plus an
-addition). Only the fragments whose deletions differ are read, and only their addresses (no data
-file: 40 ms for a 1M-row table whose every fragment changed); addresses ascend within a fragment,
-so the differences are binary searches. The changed rows are then taken by position, in the stats'
-columns only. At 1M items with 1,000 updated: 0.16 s, against 0.27 s computed whole (bench/NOTES.md).
+How the changed rows are found: :func:`pinlake.storage.lance_delta.table_delta`, from the
+fragments whose deletions differ, taken by position in the stats' columns only. At 1M items with
+1,000 updated: 0.16 s, against 0.27 s computed whole (bench/NOTES.md).
 
 How the numbers merge. Counts (items per split, entities per category, image formats, normalized
 boxes) add the added rows' counts and subtract the removed rows'. A histogram keeps its edges when
@@ -28,13 +23,10 @@ back in the added rows takes the union; any other field is counted again over th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import lance
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from pinlake.datasets.stats import (
@@ -51,6 +43,7 @@ from pinlake.datasets.stats import (
     values_of,
 )
 from pinlake.features.groups import BBox, Image, KeyPoints, SchemaGroup
+from pinlake.storage.lance_delta import NotIncremental, TableDelta, table_delta
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.datasets.dataset import Dataset
@@ -61,83 +54,6 @@ MAX_CHANGED_FRACTION = 0.1
 
 #: the columns the stats read, per schema kind
 STAT_COLUMNS = ("split", "category", "width", "height", "format", "coords", "is_normalized")
-
-
-class NotIncremental(Exception):
-    """The stats cannot be merged exactly; the caller computes them whole."""
-
-
-@dataclass
-class TableDelta:
-    """The rows one table removed (from the old version) and added (in the new one), in ``columns``."""
-
-    removed: pa.Table
-    added: pa.Table
-
-
-@dataclass
-class Fragments:
-    """A table version's fragments in scan order: id → (data files, deletion file), and the position
-    of each fragment's first visible row (what :meth:`lance.LanceDataset.take` counts in)."""
-
-    ds: lance.LanceDataset
-    files: dict[int, tuple[tuple[str, ...], Any]]
-    start: dict[int, int]
-    rows: dict[int, int]
-
-    @classmethod
-    def of(cls, ds: lance.LanceDataset) -> Fragments:
-        files, start, rows, at = {}, {}, {}, 0
-        for f in ds.get_fragments():
-            meta = f.metadata
-            deletion = meta.deletion_file
-            files[f.fragment_id] = (tuple(d.path for d in meta.files), deletion and deletion.asdict())
-            start[f.fragment_id] = at
-            rows[f.fragment_id] = meta.physical_rows - (deletion.num_deleted_rows if deletion else 0)
-            at += rows[f.fragment_id]
-        return cls(ds, files, start, rows)
-
-    def addresses(self, fragment: int) -> np.ndarray:
-        """The row addresses of one fragment's visible rows, in order."""
-        frag = self.ds.get_fragment(fragment)
-        if frag is None:  # pragma: no cover  (ids come from this version's own fragment list)
-            raise NotIncremental(f"no fragment {fragment}")
-        scan = self.ds.scanner(columns=[], with_row_address=True, fragments=[frag])
-        return scan.to_table().column("_rowaddr").to_numpy()
-
-
-def missing(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The indices of the values of ``x`` not in ``y`` (both ascending, as a fragment's addresses are)."""
-    if not len(y):
-        return np.arange(len(x))
-    at = np.minimum(np.searchsorted(y, x), len(y) - 1)
-    return np.flatnonzero(y[at] != x)
-
-
-def table_delta(before: lance.LanceDataset, after: lance.LanceDataset, columns: list[str], max_changed: int) -> TableDelta:
-    """The rows ``after`` removed from ``before`` and added to it (module doc); raises
-    :class:`NotIncremental` when a shared fragment's data files differ or more than ``max_changed``
-    rows changed. Only the fragments whose deletions differ are read, and only their addresses."""
-    old, new = Fragments.of(before), Fragments.of(after)
-    shared = old.files.keys() & new.files.keys()
-    if any(old.files[f][0] != new.files[f][0] for f in shared) or (old.files and not shared):
-        raise NotIncremental("fragments rewritten")
-    removed: list[np.ndarray] = []
-    added: list[np.ndarray] = []
-    for f in old.files:
-        if f not in new.files:
-            removed.append(old.start[f] + np.arange(old.rows[f]))
-        elif old.files[f] != new.files[f]:  # rows deleted from it
-            a, b = old.addresses(f), new.addresses(f)
-            removed.append(old.start[f] + missing(a, b))
-            added.append(new.start[f] + missing(b, a))  # none unless Lance un-deletes: kept exact anyway
-    for f in new.files.keys() - old.files.keys():
-        added.append(new.start[f] + np.arange(new.rows[f]))
-    rem = np.concatenate(removed) if removed else np.array([], dtype=np.int64)
-    add = np.concatenate(added) if added else np.array([], dtype=np.int64)
-    if len(rem) + len(add) > max_changed:
-        raise NotIncremental("too many rows changed")
-    return TableDelta(before.take(rem, columns=columns), after.take(add, columns=columns))
 
 
 def merge_counts(old: dict[str, int], add: dict[str, int], rem: dict[str, int]) -> dict[str, int]:
