@@ -128,6 +128,24 @@ def _prepare_refresh(work: Path) -> None:
     )
 
 
+def _prepare_incremental_refresh(work: Path) -> None:
+    """The refresh's library after one refresh, then one image uploaded again with new bytes and one
+    tag removed: the next refresh locks the row-wise recipe from the previous lock (its changes file
+    beside it) and builds the new version from the recorded changes."""
+    from pinlake.library import Library
+    from pinlake.library.refresh import refresh_dataset
+
+    _prepare_refresh(work)
+    refresh_dataset(work / "library", work / "recipes" / "datasets.yaml", "health_by_tag")
+    lake = Library(work / "library").get_datalake()
+    names = sorted(lake.select("object_name LIKE 'health/%'", columns=["object_name"])["object_name"].to_pylist())
+    image = sorted((work / "assets" / "health_images" / "train").glob("*.jpg"))[0]
+    changed = work / "assets" / "changed.jpg"
+    changed.write_bytes(image.read_bytes() + b"changed")
+    lake.upload_data([str(changed)], tags=["mri"], object_names=[names[0]], metadata={"image_type": "mri"})
+    lake.list_data(object_names=[names[1]]).remove_tags(["mri", "xray", "microscope", "dermatology"])
+
+
 def _prepare_export(work: Path, fmt: str) -> None:
     """The base library plus an export of health_images@1 in ``fmt`` to import."""
     from pinlake.library.pin import open as open_pin
@@ -265,6 +283,12 @@ SCENARIOS = {
     "refresh": Scenario(
         "refresh",
         _prepare_refresh,
+        lambda w: [sys.executable, "-c", REFRESH_SCRIPT, str(w / "library"), str(w / "recipes" / "datasets.yaml")],
+    ),
+    # a refresh after a change: the row-wise recipe's lock made from the previous lock, the build from its changes
+    "incremental refresh": Scenario(
+        "incremental refresh",
+        _prepare_incremental_refresh,
         lambda w: [sys.executable, "-c", REFRESH_SCRIPT, str(w / "library"), str(w / "recipes" / "datasets.yaml")],
     ),
     # an annotation import: a build from a COCO file (the builder's write path, the format's reader)

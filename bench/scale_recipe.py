@@ -2,6 +2,7 @@
 
 ``client.select`` reads the ids and names as one Arrow table; the test split is the names ending in
 0 or 5 (``img-0000005.png``), chosen with an Arrow compute kernel: no Python object per image.
+Row-wise: a refresh locks the changed images only (``pinlake.recipes.delta``).
 """
 
 import pyarrow.compute as pc
@@ -9,7 +10,7 @@ import pyarrow.compute as pc
 import pinlake
 
 
-@pinlake.recipe()
+@pinlake.recipe(rowwise=True)
 def scale(client) -> dict:
     rows = client.select(columns=["id", "object_name"], order_by=[])
     test = pc.match_substring_regex(rows["object_name"], r"[05]\.png$")

@@ -55,6 +55,46 @@ def test_changed_lake_makes_incremental_version_with_diff(project, tmp_path):
     assert "| item | 1 | 0 | 0 |" in md
 
 
+def test_a_rowwise_recipe_is_locked_from_its_previous_lock_and_built_from_the_recorded_changes(project, tmp_path, monkeypatch):
+    """health_by_tag is rowwise=True: the second lock runs the recipe over the changed images only
+    (its manifest names its parent), the build reads the changes recorded beside the lock instead
+    of diffing both locks, and the dataset equals a whole build of the same lock."""
+    from pinlake.library import Library
+    from pinlake.library import build as build_mod
+    from pinlake.recipes.lockfile import read_lock
+
+    library, registry, assets = project()
+    lock = lock_step(library, registry, "health_by_tag")
+    engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
+    lake = Library(library).get_datalake()
+    first = sorted(lake.select("object_name LIKE 'health/%'", columns=["object_name"])["object_name"].to_pylist())
+    changed = tmp_path / "changed.jpg"
+    changed.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0\1")
+    lake.upload_data(
+        [str(changed)],
+        tags=["mri"],
+        object_names=[first[0]],
+        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
+    )
+    lake.list_data(object_names=[first[1]]).remove_tags(["mri", "xray", "microscope", "dermatology"])
+    lock2 = lock_step(library, registry, "health_by_tag")
+    manifest = read_lock(lock2.lock_dir).manifest
+    assert manifest["parent"] == {"hash": lock.lock_hash, "touched": 2}
+
+    def no_full_diff(*_a, **_k):
+        raise AssertionError("the build diffed both locks")
+
+    monkeypatch.setattr(build_mod, "lock_diff", no_full_diff)
+    build = engine.build_step(library, registry, "health_by_tag", lock2.lock_dir)
+    assert (build.version, build.updated, build.deleted, build.added) == (2, 1, 1, 0)
+    whole = build_mod.build_from_lock(Library(library), lock2.lock_dir, "whole_copy", compute_stats=False).dataset
+    inc = Library(library).get_dataset("health_by_tag")
+    assert set(inc.tables) == set(whole.tables) and inc.state.rows == whole.state.rows
+    for t in inc.tables:  # the same rows; only the times they were written differ
+        a, b = (d.to_arrow(t).drop_columns(["created_at", "updated_at"]).sort_by("id") for d in (inc, whole))
+        assert a.num_rows and a.equals(b), t
+
+
 def test_unknown_dataset_and_prefect_free_engine(project, tmp_path):
     import json
     import os

@@ -24,6 +24,11 @@ def lock(
     file: Path = typer.Option(..., "--file", "-f", help="Recipe .py file (one @pinlake.recipe() function)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write here (default: <library>/_locks/<hash>/)."),
     name: str | None = typer.Option(None, "--name", help="Recipe to use when the file holds several."),
+    since: Path | None = typer.Option(
+        None,
+        "--since",
+        help="An earlier lock of this recipe: a rowwise=True recipe then runs over the resources changed since it only.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the hash, directory and counts as JSON (for scripts)."),
     library: Path | None = LibraryOption,
 ) -> None:
@@ -32,10 +37,13 @@ def lock(
     Example: pinlake datasets lock --file recipes/basel_trial.py
 
     Example (the lock's directory for the next command): pinlake datasets lock --file recipes/basel_trial.py --json
+
+    Example (a row-wise recipe, from its last lock): pinlake datasets lock --file recipes/health_by_tag.py --out locks/v2 --since locks/v1
     """
     from pinlake.library.lock import lock_file  # lazy: CLI startup
 
-    result = lock_file(library_path(library), file, out=out, name=name)
+    result = lock_file(library_path(library), file, out=out, name=name, since=since)
+    parent = result.manifest.get("parent")
     if as_json:
         echo_json(
             {
@@ -44,6 +52,7 @@ def lock(
                 "path": str(result.path),
                 "lake_version": result.manifest["lake_version"],
                 "counts": dict(result.counts),
+                "parent": parent,
             }
         )
         return
@@ -51,6 +60,8 @@ def lock(
         f"[green]Locked[/] {result.manifest['recipe']} at lake version {result.manifest['lake_version']}: hash {result.hash}",
         soft_wrap=True,
     )
+    if parent:
+        console.print(f"  from lock {parent['hash'][:12]}: {parent['touched']} changed resource(s) locked again", soft_wrap=True)
     for split, n in result.counts.items():
         console.print(f"  {result.path / f'resources.{split}.jsonl'}  ({n} resources)", soft_wrap=True)
 

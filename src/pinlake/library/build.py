@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from pinlake.datasets.build.dask_build import build_lock_on_dask
 from pinlake.datasets.build.folder import ImageFolderBuilder, infer_dataset_item
 from pinlake.datasets.build.from_lock import LockfileBuilder, item_id_for
@@ -35,7 +38,7 @@ from pinlake.errors import DatasetExistsError, InputFileError, ValidationError
 from pinlake.layout import check_dataset_name
 from pinlake.library.connection import Library
 from pinlake.library.registry import DEFAULT_ITEM
-from pinlake.recipes.lockfile import Lock, line_batches, read_lock, spilling_duckdb
+from pinlake.recipes.lockfile import CHANGES, Lock, line_batches, read_lock, spilling_duckdb
 from pinlake.runners.dask import check_runner
 from pinlake.storage import location
 from pinlake.util.strings import StringList
@@ -223,6 +226,30 @@ def lock_diff(old: Lock, new: Lock) -> LockDiff:
     return LockDiff(added, updated, deleted, {name: (split, lineno, line) for name, split, lineno, line in rows})
 
 
+def recorded_diff(old: Lock, new: Lock) -> LockDiff | None:
+    """The :class:`LockDiff` an incremental lock recorded (:data:`CHANGES`, written when ``new`` was
+    made from ``old``, :mod:`pinlake.recipes.delta`), without reading either lock; None when
+    ``new`` has no record from ``old`` (then :func:`lock_diff` reads both). A record is a function
+    of the two hashes it names, which must be these locks'. Disjoint locks only (a name in several
+    splits keeps its last line in :func:`lock_diff`)."""
+    if not new.manifest.get("disjoint", True) or new.manifest.get("parent", {}).get("hash") != old.hash:
+        return None
+    path = new.path / CHANGES
+    if not path.is_file():
+        return None
+    table = pq.read_table(pa.BufferReader(path.read_bytes()))
+    meta = table.schema.metadata or {}
+    if meta.get(b"parent") != old.hash.encode() or meta.get(b"hash") != new.hash.encode():
+        return None
+    rows = table.to_pylist()
+    before = {r["object_name"]: (r["split"], r["line"]) for r in rows if r["side"] == "old"}
+    after = {r["object_name"]: (r["split"], r["lineno"], r["line"]) for r in rows if r["side"] == "new"}
+    added = sorted(after.keys() - before.keys())
+    deleted = sorted(before.keys() - after.keys())
+    updated = sorted(n for n in after.keys() & before.keys() if (after[n][0], after[n][2]) != before[n])
+    return LockDiff(added, updated, deleted, {n: after[n] for n in (*added, *updated)})
+
+
 def diff_locks(old: Lock, new: Lock) -> tuple[list[str], list[str], list[str]]:
     """(added, updated, deleted) object names between two locks (:func:`lock_diff`)."""
     d = lock_diff(old, new)
@@ -349,7 +376,7 @@ def build_from_lock(
     previous = _previous_lock(ds, library)
     if previous is None:
         return full("overwrite")
-    diff = lock_diff(previous, lock)
+    diff = recorded_diff(previous, lock) or lock_diff(previous, lock)
     added, updated, deleted = diff.added, diff.updated, diff.deleted
     b = builder(object_names=set(added) | set(updated))
     items: dict[str, Any] = {}
@@ -389,4 +416,4 @@ def _as_item(ds: Dataset, sample: dict[str, Any]) -> DatasetItem:
     return cls.model_construct(**values)
 
 
-__all__ = ["build_from_lock", "diff_locks", "lock_diff", "LockBuildResult", "LockDiff"]
+__all__ = ["build_from_lock", "diff_locks", "lock_diff", "recorded_diff", "LockBuildResult", "LockDiff"]

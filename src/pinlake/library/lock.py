@@ -16,7 +16,7 @@ from pinlake.library.registry import Registry
 from pinlake.storage import location
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pinlake.recipes.lockfile import LockResult
+    from pinlake.recipes.lockfile import Lock, LockResult
 
 
 @dataclass
@@ -37,13 +37,17 @@ def lock_file(
     *,
     out: str | os.PathLike[str] | None = None,
     name: str | None = None,
+    since: str | os.PathLike[str] | None = None,
 ) -> LockResult:
     """Lock the recipe in ``recipe_file`` (``pinlake datasets lock``) over the library's lake: its lock is
-    written under ``<library>/_locks/<hash>/`` (or ``out``)."""
-    from pinlake.recipes.lockfile import lock_recipe  # lazy: see the module doc
+    written under ``<library>/_locks/<hash>/`` (or ``out``). ``since``: an earlier lock of the
+    recipe, read and verified, that a ``rowwise=True`` recipe's lock starts from."""
+    from pinlake.recipes.lockfile import lock_recipe, read_lock  # lazy: see the module doc
 
     lib = Library(library)
-    return lock_recipe(Path(recipe_file), lib.get_datalake(), out=out, locks_dir=lib.locks_path, name=name)
+    lake = lib.get_datalake()
+    previous = read_lock(since, lake) if since is not None else None
+    return lock_recipe(Path(recipe_file), lake, out=out, locks_dir=lib.locks_path, name=name, previous=previous)
 
 
 def lock_step(library: str | os.PathLike[str], registry: str | os.PathLike[str], name: str) -> LockStep:
@@ -58,8 +62,31 @@ def lock_step(library: str | os.PathLike[str], registry: str | os.PathLike[str],
     same = same_inputs_lock(lib, name, script, lake.version)
     if same is not None:
         return same
-    result = lock_recipe(script, lake, locks_dir=lib.locks_path)
+    result = lock_recipe(script, lake, locks_dir=lib.locks_path, previous=previous_lock(lib, name))
     return LockStep(name, result.hash, str(result.path), int(result.manifest.get("lake_version", -1)), dict(result.counts))
+
+
+def previous_lock(lib: Library, name: str) -> Lock | None:
+    """The lock of dataset ``name``'s latest version, read and verified; None when it has none or
+    it is gone or damaged (the lock is then made whole). A ``rowwise=True`` recipe's next lock
+    starts from it (:mod:`pinlake.recipes.delta`)."""
+    from pinlake.library.versions import latest_entry  # lazy: see the module doc
+    from pinlake.recipes.errors import LockfileError
+    from pinlake.recipes.lockfile import read_lock
+
+    entry = latest_entry(lib, name)
+    if entry is None or not entry.lock_hash:
+        return None
+    for cand in (entry.lineage.get("pinlake.lock_dir"), lib.locks_path / entry.lock_hash):
+        if not cand or not (location(cand) / "lock.json").is_file():
+            continue
+        try:
+            lock = read_lock(cand)
+        except LockfileError:
+            continue
+        if lock.hash == entry.lock_hash:
+            return lock
+    return None
 
 
 def same_inputs_lock(lib: Library, name: str, script: Path, lake_version: int) -> LockStep | None:

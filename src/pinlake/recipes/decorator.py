@@ -24,6 +24,9 @@ class RecipeSpec:
     disjoint: bool = True
     allow_empty: bool = False
     description: str = ""
+    #: each resource's splits follow from that resource's own row: a refresh may run the recipe
+    #: over the resources that changed since the previous lock only (:mod:`pinlake.recipes.delta`)
+    rowwise: bool = False
 
     def __call__(self, client: Any) -> Any:
         return self.fn(client)
@@ -32,12 +35,18 @@ class RecipeSpec:
 @overload
 def recipe(fn: F) -> F: ...
 @overload
-def recipe(fn: None = None, *, name: str | None = None, disjoint: bool = True, allow_empty: bool = False) -> Callable[[F], F]: ...
-def recipe(fn: Any = None, *, name: str | None = None, disjoint: bool = True, allow_empty: bool = False) -> Any:
+def recipe(
+    fn: None = None, *, name: str | None = None, disjoint: bool = True, allow_empty: bool = False, rowwise: bool = False
+) -> Callable[[F], F]: ...
+def recipe(fn: Any = None, *, name: str | None = None, disjoint: bool = True, allow_empty: bool = False, rowwise: bool = False) -> Any:
     """Mark ``fn`` as a recipe. Use ``@pinlake.recipe()`` or bare ``@pinlake.recipe``.
 
     ``disjoint=True``: a resource may appear in one split only. ``allow_empty=False``: every split
-    (and the result) must hold at least one resource.
+    (and the result) must hold at least one resource. ``rowwise=True``: the recipe puts each
+    resource in its splits by looking at that resource's own row only (a filter, a rule on its
+    name, tags or metadata), and reads the lake with ``client.select`` / ``client.list_data`` only,
+    without ``limit``, ``offset`` or ``all_versions``; a refresh then locks only the resources that
+    changed since the previous lock and keeps the rest of that lock (the same lock, found faster).
     """
 
     def mark(f: F) -> F:
@@ -48,6 +57,7 @@ def recipe(fn: Any = None, *, name: str | None = None, disjoint: bool = True, al
             fn=f,
             disjoint=bool(disjoint),
             allow_empty=bool(allow_empty),
+            rowwise=bool(rowwise),
             description=(f.__doc__ or "").strip().splitlines()[0] if f.__doc__ else "",
         )
         setattr(f, ATTR, spec)
@@ -58,9 +68,11 @@ def recipe(fn: Any = None, *, name: str | None = None, disjoint: bool = True, al
     return mark
 
 
-def dataset_compilation_entrypoint(*, name: str | None = None, disjoint: bool = True, allow_empty: bool = False) -> Callable[[F], F]:
+def dataset_compilation_entrypoint(
+    *, name: str | None = None, disjoint: bool = True, allow_empty: bool = False, rowwise: bool = False
+) -> Callable[[F], F]:
     """The VxPlatform name of :func:`recipe` (``@pinlake.dataset_compilation_entrypoint()``)."""
-    return recipe(name=name, disjoint=disjoint, allow_empty=allow_empty)
+    return recipe(name=name, disjoint=disjoint, allow_empty=allow_empty, rowwise=rowwise)
 
 
 def get_spec(obj: Any) -> RecipeSpec | None:

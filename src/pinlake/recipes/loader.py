@@ -156,11 +156,14 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def check_shape(loaded: LoadedRecipe, result: Any) -> dict[str, list[Any] | pa.Table]:
+def check_shape(loaded: LoadedRecipe, result: Any, allow_empty: bool | None = None) -> dict[str, list[Any] | pa.Table]:
+    """The recipe's result as {split: list of resources or key table}, checked; empty splits are
+    refused unless ``allow_empty`` (default: the recipe's own ``allow_empty``)."""
     where = f"recipe {loaded.name!r} ({loaded.path})"
+    allow_empty = loaded.spec.allow_empty if allow_empty is None else allow_empty
     if not isinstance(result, dict):
         raise RecipeError(f"{where} returned {type(result).__name__}, not a dict {{split: [resources]}}", hint=TEMPLATE)
-    if not result and not loaded.spec.allow_empty:
+    if not result and not allow_empty:
         raise RecipeError(f"{where} returned no splits", hint="Return e.g. {'train': [...]}, or use @pinlake.recipe(allow_empty=True).")
     out: dict[str, list[Any] | pa.Table] = {}
     for split, resources in result.items():
@@ -174,7 +177,7 @@ def check_shape(loaded: LoadedRecipe, result: Any) -> dict[str, list[Any] | pa.T
                 hint="Fix the query or frame the recipe returns for this split (it is read after the recipe returns).",
             ) from exc
         if table is not None:
-            out[split] = check_table(where, split, table, loaded.spec.allow_empty)
+            out[split] = check_table(where, split, table, allow_empty)
             continue
         if isinstance(resources, (str, bytes, dict)) or not hasattr(resources, "__iter__"):
             raise RecipeError(
@@ -182,7 +185,7 @@ def check_shape(loaded: LoadedRecipe, result: Any) -> dict[str, list[Any] | pa.T
                 hint="Return a list of lake Data, or a table with an 'id' column (client.select(...)).",
             )
         items = list(resources)
-        if not items and not loaded.spec.allow_empty:
+        if not items and not allow_empty:
             raise RecipeError(
                 f"{where}: split {split!r} is empty", hint="Select resources for it, drop it, or use @pinlake.recipe(allow_empty=True)."
             )

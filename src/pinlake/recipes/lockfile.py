@@ -7,6 +7,7 @@ same recipe over the same lake version gives byte-identical files and the same h
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,16 +22,20 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pinlake.errors import NotFoundError
 from pinlake.lake.lake import Lake
 from pinlake.lake.models import Data
 from pinlake.lake.query import key_columns
+from pinlake.recipes import delta
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.errors import LockfileError, RecipeError
 from pinlake.recipes.lines import LOCK_KEYS, canonical_lines, dump_line, lines_connection, record_of, text_bytes
-from pinlake.recipes.loader import load_recipe, resolve_resource, run_recipe
+from pinlake.recipes.loader import LoadedRecipe, load_recipe, resolve_resource, run_recipe
 from pinlake.storage import AnyPath, S3Path, is_uri, location
+from pinlake.util.faults import commit_point
 from pinlake.util.sqltext import sql_in
 from pinlake.util.strings import StringList
 
@@ -325,6 +330,122 @@ def write_lock_files(selection: dict[str, list[Any] | pa.Table], lake: Any, disj
     return counts
 
 
+#: lines DuckDB hands over at a time while a merged split file is written
+LINES_BATCH = 65_536
+
+
+def delta_lock_files(loaded: LoadedRecipe, lake: Lake, previous: Lock, folder: Path) -> delta.DeltaLock | None:
+    """Write the split files of the recipe's lock into ``folder`` from ``previous`` and the lake's
+    changes since it, or nothing and None when that is not sure to equal the whole lock
+    (:mod:`pinlake.recipes.delta`: the contract and why it holds)."""
+    touched = delta.touched_names(lake, previous.lake_version)
+    if touched is None:
+        return None
+    selection = delta.changed_selection(loaded, lake, touched)
+    if selection is None:
+        return None
+    returned = set(selection)
+    work = Path(tempfile.mkdtemp(prefix=".delta-", dir=folder))
+    try:
+        fresh = write_lock_files(selection, lake, loaded.spec.disjoint, work)
+        counts: dict[str, int] = {}
+        changes: list[pa.Table] = []
+        with bounded_duckdb(work) as con:
+            con.register("touched", pa.table({"name": pa.array(touched, pa.string())}))
+            new_names = {}
+            for split in fresh:
+                con.register("fresh", lines_reader(work / resource_file(split)))
+                ((new_names[split],),) = con.execute(
+                    f"SELECT count(*) FROM {NAMED_LINES.format('fresh')} ANTI JOIN touched ON name = object_name"
+                ).fetchall()
+                con.unregister("fresh")
+            if any(new_names.values()):
+                return None  # the recipe returned a resource it was not shown: not row-wise
+            for split in sorted(set(previous.splits) | set(fresh)):
+                # one ordered pass: the previous lines (a touched one flagged ``gone``, not written)
+                # and the fresh ones (``fresh``: their line numbers are recorded)
+                parts = []
+                if split in previous.splits:
+                    con.register("kept", lines_reader(previous.file(split)))
+                    parts.append(
+                        f"SELECT line, object_name, name IS NOT NULL AS gone, false AS fresh "
+                        f"FROM {NAMED_LINES.format('kept')} LEFT JOIN touched ON name = object_name"
+                    )
+                if split in fresh:
+                    con.register("fresh", lines_reader(work / resource_file(split)))
+                    parts.append(f"SELECT line, object_name, false AS gone, true AS fresh FROM {NAMED_LINES.format('fresh')}")
+                sql = f"SELECT line || chr(10) AS line, object_name, gone, fresh FROM ({' UNION ALL '.join(parts)}) ORDER BY object_name, gone DESC"  # noqa: S608 - fixed parts
+                n = 0
+                with open(folder / resource_file(split), "wb") as fh:
+                    for batch in con.sql(sql).to_arrow_reader(LINES_BATCH):
+                        gone = batch.column("gone")
+                        if pc.any(gone).as_py():
+                            changes.append(change_rows(batch.filter(gone), split, "old", None))
+                            batch = batch.filter(pc.invert(gone))
+                        fh.write(text_bytes(batch.column("line")))
+                        if pc.any(batch.column("fresh")).as_py():
+                            at = pc.indices_nonzero(batch.column("fresh"))
+                            changes.append(change_rows(batch.take(at), split, "new", pc.add(at, n + 1)))
+                        n += batch.num_rows
+                for name in ("kept", "fresh"):
+                    with contextlib.suppress(Exception):  # not registered for this split
+                        con.unregister(name)
+                if not n and split not in returned:
+                    (folder / resource_file(split)).unlink()
+                    continue
+                if not n and not loaded.spec.allow_empty:
+                    raise RecipeError(
+                        f"recipe {loaded.name!r} ({loaded.path}): split {split!r} is empty",
+                        hint="Select resources for it, drop it, or use @pinlake.recipe(allow_empty=True).",
+                    )
+                counts[split] = n
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not counts and not loaded.spec.allow_empty:
+        raise RecipeError(
+            f"recipe {loaded.name!r} ({loaded.path}) returned no splits",
+            hint="Return e.g. {'train': [...]}, or use @pinlake.recipe(allow_empty=True).",
+        )
+    table = pa.concat_tables(changes) if changes else CHANGES_SCHEMA.empty_table()
+    return delta.DeltaLock(counts, len(touched), previous.hash, table)
+
+
+#: the lines an incremental lock took from its parent (``old``) and put in (``new``, with their line
+#: number in the new split file), written beside it as :data:`CHANGES`
+CHANGES_SCHEMA = pa.schema(
+    [("object_name", pa.string()), ("side", pa.string()), ("split", pa.string()), ("lineno", pa.int64()), ("line", pa.string())]
+)
+#: the file of an incremental lock's changes (derived: not part of its hash, see :func:`recorded_diff`)
+CHANGES = "changes.parquet"
+
+
+def change_rows(batch: pa.RecordBatch, split: str, side: str, lineno: pa.Array | None) -> pa.Table:
+    """Rows of :data:`CHANGES_SCHEMA` for these lines (their newline dropped)."""
+    n = batch.num_rows
+    line = pc.utf8_slice_codeunits(batch.column("line"), 0, -1)
+    return pa.table(
+        [
+            batch.column("object_name"),
+            pa.array([side] * n),
+            pa.array([split] * n),
+            lineno if lineno is not None else pa.nulls(n, pa.int64()),
+            line,
+        ],
+        schema=CHANGES_SCHEMA,
+    )
+
+
+def lines_reader(path: AnyPath) -> pa.RecordBatchReader:
+    """A lock file's lines, streamed (:func:`file_lines`)."""
+    schema = pa.schema([("line", pa.string())])
+    return pa.RecordBatchReader.from_batches(schema, (pa.record_batch([lines], schema=schema) for lines in file_lines(path)))
+
+
+#: a lock file's lines with their object names (a top-level field: json_extract_string reads it
+#: whatever its escapes)
+NAMED_LINES = "(SELECT line, json_extract_string(line, '$.object_name') AS object_name FROM {})"
+
+
 def lock_recipe(
     recipe_file: str | os.PathLike[str],
     lake: Lake,
@@ -332,19 +453,31 @@ def lock_recipe(
     out: str | os.PathLike[str] | S3Path | None = None,
     locks_dir: str | os.PathLike[str] | S3Path | None = None,
     name: str | None = None,
+    previous: Lock | None = None,
 ) -> LockResult:
     """Evaluate a recipe over ``lake`` at its current version and write the lock.
 
     Written to ``out`` when given, else to ``<locks_dir>/<hash>/`` (``<library>/_locks``). The
     jsonl files are written into a temporary directory first (next to the target when it is
     local), hashed from there, then moved in with ``lock.json``.
+
+    ``previous``: an earlier lock of the same recipe file. A ``rowwise=True`` recipe then runs over
+    the resources that changed in the lake since that lock only, and the rest of its lines are
+    kept (:mod:`pinlake.recipes.delta`: the same files, so the same hash); the manifest names it
+    as ``parent``. Any other case locks whole.
     """
     loaded = load_recipe(recipe_file, name)
-    client = ReadOnlyLakeClient(lake, recipe=f"{loaded.name!r} ({loaded.path})")
-    selection = run_recipe(loaded, client)
+    client = ReadOnlyLakeClient(lake, recipe=f"{loaded.name!r} ({loaded.path})", rowwise=loaded.spec.rowwise)
+    lake_root = str(Path(str(lake.root)).resolve()) if not is_uri(lake.root) else str(lake.root)
     staging = _staging_dir(out, locks_dir)
     try:
-        counts = write_lock_files(selection, client.pinned_lake, loaded.spec.disjoint, staging)
+        eligible = previous is not None and delta.eligible(loaded, lake, previous, lake_root)
+        made = delta_lock_files(loaded, client.pinned_lake, previous, staging) if previous is not None and eligible else None
+        if made is not None:
+            counts = made.counts
+        else:
+            selection = run_recipe(loaded, client)
+            counts = write_lock_files(selection, client.pinned_lake, loaded.spec.disjoint, staging)
         names = [resource_file(s) for s in counts]
         file_hashes, digest = hash_lock_files(staging, names)
         manifest = {
@@ -352,7 +485,7 @@ def lock_recipe(
             "recipe": loaded.name,
             "recipe_file": str(loaded.path),
             "recipe_sha256": loaded.source_sha256,
-            "lake": str(Path(str(lake.root)).resolve()) if not is_uri(lake.root) else str(lake.root),
+            "lake": lake_root,
             "lake_version": client.version,
             "disjoint": loaded.spec.disjoint,
             "splits": dict(sorted(counts.items())),
@@ -360,13 +493,18 @@ def lock_recipe(
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "hash": digest,
         }
+        extra: list[str] = []
+        if made is not None and made.parent != digest:
+            manifest["parent"] = {"hash": made.parent, "touched": made.touched}
+            pq.write_table(made.changes.replace_schema_metadata({"parent": made.parent, "hash": digest}), staging / CHANGES)
+            extra = [CHANGES]
         if out is not None:
             target = location(out)
         elif locks_dir is not None:
             target = location(locks_dir) / digest
         else:
             raise RecipeError("lock_recipe needs out= or locks_dir=", hint="Pass --out DIR or --library PATH.")
-        install_lock_dir(target, staging, names, manifest)
+        install_lock_dir(target, staging, names, manifest, extra)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return LockResult(target, digest, manifest)
@@ -385,11 +523,13 @@ def _staging_dir(out: Any, locks_dir: Any) -> Path:
     return Path(tempfile.mkdtemp(prefix=".lock-", dir=parent))
 
 
-def install_lock_dir(target: AnyPath, staging: Path, names: list[str], manifest: dict[str, Any]) -> None:
-    """Move the jsonl files ``names`` from ``staging`` into ``target`` with ``lock.json`` (stale jsonl removed).
+def install_lock_dir(target: AnyPath, staging: Path, names: list[str], manifest: dict[str, Any], extra: list[str] | None = None) -> None:
+    """Move the jsonl files ``names`` and the derived files ``extra`` (:data:`CHANGES`) from
+    ``staging`` into ``target`` with ``lock.json``, last (stale jsonl removed).
 
     On S3 each file is one atomic PUT, ``lock.json`` last: a reader checks every file against it.
     """
+    names = [*names, *(extra or [])]
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     if isinstance(target, S3Path):
         for old in target.glob("resources.*.jsonl"):
@@ -397,15 +537,20 @@ def install_lock_dir(target: AnyPath, staging: Path, names: list[str], manifest:
                 old.unlink(missing_ok=True)
         for n in names:
             (target / n).write_bytes((staging / n).read_bytes())
+            commit_point("lock file")
         (target / MANIFEST).write_text(text)
+        commit_point("lock manifest")
         return
     target.mkdir(parents=True, exist_ok=True)
     (staging / MANIFEST).write_text(text)
     for stale in target.glob("resources.*.jsonl"):
         if stale.name not in names:
             stale.unlink()
-    for n in [*names, MANIFEST]:
+    for n in names:
         os.replace(staging / n, target / n)
+        commit_point("lock file")
+    os.replace(staging / MANIFEST, target / MANIFEST)
+    commit_point("lock manifest")
 
 
 def write_lock_dir(target: AnyPath, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
@@ -587,10 +732,15 @@ LINES_BLOCK = 1 << 20
 
 
 def split_lines(lock: Lock, split: str) -> Iterator[pa.Array]:
-    """The lines of one split file as Arrow string arrays, split by Arrow's CSV reader (one column,
-    no quoting: a canonical line has no raw control character). The reader's block must hold a
-    whole line: a line longer than :data:`LINES_BLOCK` makes the file be read again with blocks four
-    times larger, from the line it stopped at."""
+    """The lines of one split file of ``lock`` (:func:`file_lines`)."""
+    return file_lines(lock.file(split))
+
+
+def file_lines(path: AnyPath) -> Iterator[pa.Array]:
+    """The lines of a lock file as Arrow string arrays (no newline), split by Arrow's CSV reader (one
+    column, no quoting: a canonical line has no raw control character). The reader's block must hold
+    a whole line: a line longer than :data:`LINES_BLOCK` makes the file be read again with blocks
+    four times larger, from the line it stopped at."""
     import pyarrow.csv as pcsv
 
     parse = pcsv.ParseOptions(delimiter="\x1f", quote_char=False, escape_char=False)
@@ -599,7 +749,7 @@ def split_lines(lock: Lock, split: str) -> Iterator[pa.Array]:
     while True:
         read = pcsv.ReadOptions(column_names=["line"], block_size=block, use_threads=False)
         try:
-            with lock.file(split).open("rb") as fh:
+            with path.open("rb") as fh:
                 try:
                     reader = pcsv.open_csv(fh, read_options=read, parse_options=parse, convert_options=convert)
                 except pa.ArrowInvalid as exc:
