@@ -68,7 +68,9 @@ def change(folder: Path, n: int) -> int:
     return k
 
 
-def run(n: int, work: Path, dvc_timeout: float, data_dir: Path | None = None, install: bool = True) -> list[tuple[str, float, float, bool]]:
+def run(
+    n: int, work: Path, dvc_timeout: float, data_dir: Path | None = None, install: bool = True, dvc: bool = True
+) -> list[tuple[str, float, float, bool]]:
     src = data.generate_tiny((data_dir or REPO / "bench" / "results" / "data") / f"tiny{n}", n) / "v1"
     case = work / f"n{n}"
     shutil.rmtree(case, ignore_errors=True)
@@ -82,6 +84,8 @@ def run(n: int, work: Path, dvc_timeout: float, data_dir: Path | None = None, in
     rows.append((f"pinlake ingest, {k} changed", *measure(ingest_cmd(), pin_dir)))
     rows.extend(lock_and_build(pin_dir))
     rows.extend(refresh(pin_dir, n))
+    if not dvc:
+        return rows
 
     python, why = ensure("dvc", install=install)
     if python is None:
@@ -194,10 +198,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, action="append", help="files (repeatable); default 100000")
     ap.add_argument("--dvc-timeout", type=float, default=3600.0, help="stop a dvc step after this many seconds")
+    ap.add_argument("--no-dvc", action="store_true", help="pinlake's steps only (dvc's figures of an earlier run stand)")
     ap.add_argument("--work", default=str(REPO / "bench" / "results" / "ingest_scale"))
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    report({n: run(n, Path(args.work), args.dvc_timeout) for n in args.n or [100_000]}, args.out)
+    report({n: run(n, Path(args.work), args.dvc_timeout, dvc=not args.no_dvc) for n in args.n or [100_000]}, args.out)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pinlake.datasets.build.from_lock import LockfileBuilder, item_id_for
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.info import DatasetInfo
 from pinlake.demo.data import HealthDatasetItem
+from pinlake.lake.lake import Lake
 from pinlake.library.build import build_from_lock
 from pinlake.recipes.errors import LockfileError
 from pinlake.recipes.lockfile import lock_recipe, read_lock
@@ -133,3 +134,29 @@ def _names(lock):
     import json
 
     return [(split, no, json.loads(line)["object_name"]) for split, no, line in lock.lines()]
+
+
+@pytest.mark.parametrize("lake_of_build", ["copy", "same"])
+def test_incremental_build_checks_the_changed_resources_in_its_lake(library, demo_images, tmp_path, lake_of_build):
+    """An incremental build looks the changed lines' ids up in the lake (the others are the previous
+    lock's, checked by its build); built against another lake (an older copy), it checks the whole
+    lock. Either way a changed resource the lake lacks is refused, naming it, and nothing is written."""
+    import shutil
+
+    lake = library.get_datalake()
+    recipe = RECIPES / "health_by_tag.py"
+    l1 = lock_recipe(recipe, lake, locks_dir=library.locks_path)
+    build_from_lock(library, l1.path, "inc", compute_stats=False)
+    older = tmp_path / "older-lake"
+    shutil.copytree(lake.root, older)
+    lake.upload_data(
+        demo_images / "train" / "mri-train-000.jpg", object_names=["health/train/late.jpg"], tags=["mri"], metadata={"image_type": "mri"}
+    )
+    l2 = lock_recipe(recipe, lake, locks_dir=library.locks_path, previous=read_lock(l1.path))
+    if lake_of_build == "copy":  # the lake as it was before the upload: the new resource is not in it
+        with pytest.raises(LockfileError, match=r"names 1 resource\(s\) no longer in the lake.*health/train/late.jpg"):
+            build_from_lock(library, l2.path, "inc", compute_stats=False, lake=Lake(older))
+        assert Dataset(library.dataset_path("inc")).version == 1
+    else:
+        r2 = build_from_lock(library, l2.path, "inc", compute_stats=False)
+        assert r2.mode == "incremental" and r2.added == ["health/train/late.jpg"]

@@ -38,7 +38,7 @@ from pinlake.errors import DatasetExistsError, InputFileError, ValidationError
 from pinlake.layout import check_dataset_name
 from pinlake.library.connection import Library
 from pinlake.library.registry import DEFAULT_ITEM
-from pinlake.recipes.lockfile import CHANGES, Lock, line_batches, read_lock, spilling_duckdb
+from pinlake.recipes.lockfile import CHANGES, Lock, lake_location, line_batches, missing_in_lake, not_in_lake, read_lock, spilling_duckdb
 from pinlake.runners.dask import check_runner
 from pinlake.storage import location
 from pinlake.util.strings import StringList
@@ -378,9 +378,17 @@ def build_from_lock(
         return full("overwrite")
     diff = recorded_diff(previous, lock) or lock_diff(previous, lock)
     added, updated, deleted = diff.added, diff.updated, diff.deleted
-    b = builder(object_names=set(added) | set(updated))
+    # both locks from this lake: the lake checks the changed lines' ids only, the others are the
+    # previous lock's, checked by its build, and the lake never drops an id (its rows are replaced
+    # by id, never removed); else the whole lock is checked, as a full build checks it
+    same_lake = lock.manifest.get("lake") == previous.manifest.get("lake") == lake_location(lake)
+    b = builder(object_names=set(added) | set(updated), in_lake_checked=same_lake)
     items: dict[str, Any] = {}
     changed = {name: (split, lineno, json.loads(line)) for name, (split, lineno, line) in sorted(diff.lines.items())}
+    gone = missing_in_lake(pa.array([rec["id"] for _, _, rec in changed.values()], pa.string()), lake) if same_lake else set()
+    if gone:
+        recs = [(name, rec["id"]) for name, (_, _, rec) in changed.items()]
+        not_in_lake(lock, lake, [f"{recs[k][0]} (id {recs[k][1]})" for k in sorted(gone)])
     if embed and changed:  # the changed resources' bytes in one read
         b.prefetched = lake.read_objects([rec["sha256"] for _, _, rec in changed.values()])
     for name, (split, lineno, rec) in changed.items():

@@ -446,6 +446,11 @@ def lines_reader(path: AnyPath) -> pa.RecordBatchReader:
 NAMED_LINES = "(SELECT line, json_extract_string(line, '$.object_name') AS object_name FROM {})"
 
 
+def lake_location(lake: Lake) -> str:
+    """The lake's root as a lock's manifest records it (``lake``): a resolved path, or its URI."""
+    return str(Path(str(lake.root)).resolve()) if not is_uri(lake.root) else str(lake.root)
+
+
 def lock_recipe(
     recipe_file: str | os.PathLike[str],
     lake: Lake,
@@ -468,7 +473,7 @@ def lock_recipe(
     """
     loaded = load_recipe(recipe_file, name)
     client = ReadOnlyLakeClient(lake, recipe=f"{loaded.name!r} ({loaded.path})", rowwise=loaded.spec.rowwise)
-    lake_root = str(Path(str(lake.root)).resolve()) if not is_uri(lake.root) else str(lake.root)
+    lake_root = lake_location(lake)
     staging = _staging_dir(out, locks_dir)
     try:
         eligible = previous is not None and delta.eligible(loaded, lake, previous, lake_root)
@@ -823,27 +828,35 @@ SMALL_LOCK = 1000
 def check_in_lake(lock: Lock, lake: Lake) -> None:
     """Every locked resource version must still be in the lake (by id): one columnar check.
 
-    The locked ids are gathered as Arrow strings (the lines are streamed); up to :data:`SMALL_LOCK`
-    of them are looked up by an ``id IN`` filter, more are anti-joined in DuckDB (within
-    :data:`LOCK_MEMORY`, spilling beyond) to a streamed scan of the lake's ids. The lines are read
-    again to name the missing resources only when some are missing.
+    The locked ids are gathered as Arrow strings (the lines are streamed) and looked for
+    (:func:`missing_in_lake`). The lines are read again to name the missing resources only when
+    some are missing.
     """
     wanted = line_column(lock, "id")
+    at = missing_in_lake(wanted, lake)
+    if at:
+        not_in_lake(lock, lake, [f"{object_name_of(line)} (id {id_of(line)})" for k, (_, _, line) in enumerate(lock.lines()) if k in at])
+
+
+def missing_in_lake(wanted: pa.Array, lake: Lake) -> set[int]:
+    """The positions of the ids of ``wanted`` that no lake row has: up to :data:`SMALL_LOCK` of them
+    are looked up by an ``id IN`` filter, more are anti-joined in DuckDB (within
+    :data:`LOCK_MEMORY`, spilling beyond) to a streamed scan of the lake's ids."""
     if not len(wanted):
-        return
+        return set()
     if len(wanted) <= SMALL_LOCK:  # a few ids: read those rows only
         ds = lake.store.open_or_none("data")
         asked = sorted(set(wanted.to_pylist()))
         present = set() if ds is None else set(ds.to_table(columns=["id"], filter=sql_in("id", asked)).column("id").to_pylist())
-        at = {k for k, i in enumerate(wanted.to_pylist()) if i not in present}
-    else:
-        with spilling_duckdb("pinlake-check-") as con:
-            con.register("w", pa.table({"id": wanted, "pos": pa.array(np.arange(len(wanted), dtype=np.int64))}))
-            con.register("l", lake.key_scan(["id"]))
-            at = {pos for (pos,) in con.execute("SELECT w.pos FROM w ANTI JOIN l ON w.id = l.id").fetchall()}
-    if not at:
-        return
-    missing = [f"{object_name_of(line)} (id {id_of(line)})" for k, (_, _, line) in enumerate(lock.lines()) if k in at]
+        return {k for k, i in enumerate(wanted.to_pylist()) if i not in present}
+    with spilling_duckdb("pinlake-check-") as con:
+        con.register("w", pa.table({"id": wanted, "pos": pa.array(np.arange(len(wanted), dtype=np.int64))}))
+        con.register("l", lake.key_scan(["id"]))
+        return {pos for (pos,) in con.execute("SELECT w.pos FROM w ANTI JOIN l ON w.id = l.id").fetchall()}
+
+
+def not_in_lake(lock: Lock, lake: Lake, missing: list[str]) -> None:
+    """Raise the LockfileError naming the locked resources (``name (id …)``) the lake lacks."""
     shown = ", ".join(missing[:20]) + (f" … and {len(missing) - 20} more" if len(missing) > 20 else "")
     raise LockfileError(
         f"lock {lock.path} names {len(missing)} resource(s) no longer in the lake at {lake.root}: {shown}",
@@ -858,6 +871,8 @@ __all__ = [
     "lock_recipe",
     "read_lock",
     "check_in_lake",
+    "missing_in_lake",
+    "lake_location",
     "content_hash",
     "hash_lock_files",
     "write_lock_files",
