@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,12 @@ def test_a_compacted_lake_or_another_recipe_is_locked_whole(lake, tmp_path):
     assert delta.touched_names(lake, prev.lake_version) is None
     inc = lock_recipe(recipe, lake, out=tmp_path / "b", previous=prev)
     assert "parent" not in inc.manifest and inc.hash == lock_recipe(recipe, lake, out=tmp_path / "c").hash
+    # the previous lock's lake version cleaned up: locked whole
+    base = read_lock(inc.path)
+    put(lake, tmp_path / "src", ["f/003.bin"], random.Random(10))
+    lake.store.open("data").cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
+    assert delta.touched_names(lake, base.lake_version) is None
+    assert "parent" not in lock_recipe(recipe, lake, out=tmp_path / "b2", previous=base).manifest
     # the recipe file changed: its previous lock is not a base
     other = write(tmp_path, TABLE_RECIPE.replace("[05]", "[16]"), "other.py")
     put(lake, tmp_path / "src", ["f/002.bin"], random.Random(8))
