@@ -7,7 +7,7 @@ same recipe over the same lake version gives byte-identical files and the same h
 
 from __future__ import annotations
 
-import contextlib
+import bisect
 import hashlib
 import json
 import os
@@ -337,7 +337,13 @@ LINES_BATCH = 65_536
 def delta_lock_files(loaded: LoadedRecipe, lake: Lake, previous: Lock, folder: Path) -> delta.DeltaLock | None:
     """Write the split files of the recipe's lock into ``folder`` from ``previous`` and the lake's
     changes since it, or nothing and None when that is not sure to equal the whole lock
-    (:mod:`pinlake.recipes.delta`: the contract and why it holds)."""
+    (:mod:`pinlake.recipes.delta`: the contract and why it holds).
+
+    Each split is one streamed merge: the previous file's lines come in order with their object
+    names (DuckDB's JSON reader, in batches of :data:`LINES_BATCH`), the touched ones are dropped
+    (and recorded), and the fresh lines (few: the recipe's selection among the touched) are slotted
+    in where their names fall; a batch and its fresh lines are sorted together, by bytes, as the
+    whole lock's ``ORDER BY object_name`` sorts. Memory: a batch and the fresh lines."""
     touched = delta.touched_names(lake, previous.lake_version)
     if touched is None:
         return None
@@ -345,60 +351,42 @@ def delta_lock_files(loaded: LoadedRecipe, lake: Lake, previous: Lock, folder: P
     if selection is None:
         return None
     returned = set(selection)
+    touched_set = pa.array(touched, pa.string())
     work = Path(tempfile.mkdtemp(prefix=".delta-", dir=folder))
     try:
-        fresh = write_lock_files(selection, lake, loaded.spec.disjoint, work)
+        fresh = {split: named_lines(work / resource_file(split)) for split in write_lock_files(selection, lake, loaded.spec.disjoint, work)}
+        if any(not pc.all(pc.is_in(t.column("object_name"), value_set=touched_set)).as_py() for t in fresh.values() if t.num_rows):
+            return None  # the recipe returned a resource it was not shown: not row-wise
         counts: dict[str, int] = {}
         changes: list[pa.Table] = []
-        with bounded_duckdb(work) as con:
-            con.register("touched", pa.table({"name": pa.array(touched, pa.string())}))
-            new_names = {}
-            for split in fresh:
-                con.register("fresh", lines_reader(work / resource_file(split)))
-                ((new_names[split],),) = con.execute(
-                    f"SELECT count(*) FROM {NAMED_LINES.format('fresh')} ANTI JOIN touched ON name = object_name"
-                ).fetchall()
-                con.unregister("fresh")
-            if any(new_names.values()):
-                return None  # the recipe returned a resource it was not shown: not row-wise
-            for split in sorted(set(previous.splits) | set(fresh)):
-                # one ordered pass: the previous lines (a touched one flagged ``gone``, not written)
-                # and the fresh ones (``fresh``: their line numbers are recorded)
-                parts = []
-                if split in previous.splits:
-                    con.register("kept", lines_reader(previous.file(split)))
-                    parts.append(
-                        f"SELECT line, object_name, name IS NOT NULL AS gone, false AS fresh "
-                        f"FROM {NAMED_LINES.format('kept')} LEFT JOIN touched ON name = object_name"
-                    )
-                if split in fresh:
-                    con.register("fresh", lines_reader(work / resource_file(split)))
-                    parts.append(f"SELECT line, object_name, false AS gone, true AS fresh FROM {NAMED_LINES.format('fresh')}")
-                sql = f"SELECT line || chr(10) AS line, object_name, gone, fresh FROM ({' UNION ALL '.join(parts)}) ORDER BY object_name, gone DESC"  # noqa: S608 - fixed parts
-                n = 0
-                with open(folder / resource_file(split), "wb") as fh:
-                    for batch in con.sql(sql).to_arrow_reader(LINES_BATCH):
-                        gone = batch.column("gone")
-                        if pc.any(gone).as_py():
-                            changes.append(change_rows(batch.filter(gone), split, "old", None))
-                            batch = batch.filter(pc.invert(gone))
-                        fh.write(text_bytes(batch.column("line")))
-                        if pc.any(batch.column("fresh")).as_py():
-                            at = pc.indices_nonzero(batch.column("fresh"))
-                            changes.append(change_rows(batch.take(at), split, "new", pc.add(at, n + 1)))
-                        n += batch.num_rows
-                for name in ("kept", "fresh"):
-                    with contextlib.suppress(Exception):  # not registered for this split
-                        con.unregister(name)
-                if not n and split not in returned:
-                    (folder / resource_file(split)).unlink()
-                    continue
-                if not n and not loaded.spec.allow_empty:
-                    raise RecipeError(
-                        f"recipe {loaded.name!r} ({loaded.path}): split {split!r} is empty",
-                        hint="Select resources for it, drop it, or use @pinlake.recipe(allow_empty=True).",
-                    )
-                counts[split] = n
+        for split in sorted(set(previous.splits) | set(fresh)):
+            new = fresh.get(split, NAMED_SCHEMA.empty_table())
+            with open(folder / resource_file(split), "wb") as fh:
+                out = MergedSplit(fh, split, changes)
+                names = new.column("object_name").to_pylist()
+                j = 0
+                kept = named_batches(previous.file(split)) if split in previous.splits else iter(())
+                for batch in kept:
+                    gone = pc.is_in(batch.column("object_name"), value_set=touched_set)
+                    if pc.any(gone).as_py():
+                        changes.append(change_rows(batch.filter(gone), split, "old", None))
+                        batch = batch.filter(pc.invert(gone))
+                    if not batch.num_rows:
+                        continue
+                    k = bisect.bisect_right(names, batch.column("object_name")[-1].as_py(), lo=j)
+                    out.put(pa.concat_tables([batch, new.slice(j, k - j)]))
+                    j = k
+                out.put(new.slice(j))
+            n = out.lines
+            if not n and split not in returned:
+                (folder / resource_file(split)).unlink()
+                continue
+            if not n and not loaded.spec.allow_empty:
+                raise RecipeError(
+                    f"recipe {loaded.name!r} ({loaded.path}): split {split!r} is empty",
+                    hint="Select resources for it, drop it, or use @pinlake.recipe(allow_empty=True).",
+                )
+            counts[split] = n
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if not counts and not loaded.spec.allow_empty:
@@ -410,6 +398,50 @@ def delta_lock_files(loaded: LoadedRecipe, lake: Lake, previous: Lock, folder: P
     return delta.DeltaLock(counts, len(touched), previous.hash, table)
 
 
+class MergedSplit:
+    """A split file of a delta lock being written: pieces of lines (kept and fresh, with their
+    names) each sorted by name and appended; the fresh lines' numbers recorded in ``changes``."""
+
+    def __init__(self, fh: Any, split: str, changes: list[pa.Table]) -> None:
+        self.fh, self.split, self.changes, self.lines = fh, split, changes, 0
+
+    def put(self, piece: pa.Table) -> None:
+        if not piece.num_rows:
+            return
+        piece = piece.take(pc.sort_indices(piece, [("object_name", "ascending")]))
+        self.fh.write(text_bytes(pc.binary_join_element_wise(piece.column("line").combine_chunks(), "\n", "")))
+        at = pc.indices_nonzero(piece.column("fresh"))
+        if len(at):
+            self.changes.append(change_rows(piece.take(at), self.split, "new", pc.add(at, self.lines + 1)))
+        self.lines += piece.num_rows
+
+
+#: a lock file's lines with their object names, and whether each is a fresh line of a delta lock
+NAMED_SCHEMA = pa.schema([("line", pa.string()), ("object_name", pa.string()), ("fresh", pa.bool_())])
+
+
+def named_batches(path: AnyPath, fresh: bool = False) -> Iterator[pa.Table]:
+    """A lock file's lines (:func:`file_lines`) with their object names (a top-level field, read by
+    DuckDB's JSON reader whatever its escapes), in order, :data:`LINES_BATCH` at a time."""
+    con = lines_connection()
+    try:
+        for lines in file_lines(path):
+            con.register("lines", pa.table({"line": lines}))
+            named = con.sql("SELECT line, json_extract_string(line, '$.object_name') AS object_name FROM lines").to_arrow_table()
+            con.unregister("lines")
+            for chunk in named.to_batches(LINES_BATCH):
+                flags = pa.array(np.full(chunk.num_rows, fresh, dtype=bool))
+                yield pa.table([chunk.column(0), chunk.column(1), flags], schema=NAMED_SCHEMA)
+    finally:
+        con.close()
+
+
+def named_lines(path: AnyPath) -> pa.Table:
+    """Every line of a (small) lock file with its object name, marked fresh (:func:`named_batches`)."""
+    parts = list(named_batches(path, fresh=True))
+    return pa.concat_tables(parts) if parts else NAMED_SCHEMA.empty_table()
+
+
 #: the lines an incremental lock took from its parent (``old``) and put in (``new``, with their line
 #: number in the new split file), written beside it as :data:`CHANGES`
 CHANGES_SCHEMA = pa.schema(
@@ -419,10 +451,10 @@ CHANGES_SCHEMA = pa.schema(
 CHANGES = "changes.parquet"
 
 
-def change_rows(batch: pa.RecordBatch, split: str, side: str, lineno: pa.Array | None) -> pa.Table:
-    """Rows of :data:`CHANGES_SCHEMA` for these lines (their newline dropped)."""
+def change_rows(batch: pa.Table, split: str, side: str, lineno: pa.Array | None) -> pa.Table:
+    """Rows of :data:`CHANGES_SCHEMA` for these lines."""
     n = batch.num_rows
-    line = pc.utf8_slice_codeunits(batch.column("line"), 0, -1)
+    line = batch.column("line")
     return pa.table(
         [
             batch.column("object_name"),
@@ -433,17 +465,6 @@ def change_rows(batch: pa.RecordBatch, split: str, side: str, lineno: pa.Array |
         ],
         schema=CHANGES_SCHEMA,
     )
-
-
-def lines_reader(path: AnyPath) -> pa.RecordBatchReader:
-    """A lock file's lines, streamed (:func:`file_lines`)."""
-    schema = pa.schema([("line", pa.string())])
-    return pa.RecordBatchReader.from_batches(schema, (pa.record_batch([lines], schema=schema) for lines in file_lines(path)))
-
-
-#: a lock file's lines with their object names (a top-level field: json_extract_string reads it
-#: whatever its escapes)
-NAMED_LINES = "(SELECT line, json_extract_string(line, '$.object_name') AS object_name FROM {})"
 
 
 def lake_location(lake: Lake) -> str:
