@@ -257,6 +257,8 @@ def diff_locks(old: Lock, new: Lock) -> tuple[list[str], list[str], list[str]]:
 
 
 def _previous_lock(ds: Dataset, library: Library) -> Lock | None:
+    """The lock the dataset's latest version was built from, its manifest read (its files are
+    checked by :func:`read_lock` before :func:`lock_diff` reads them; a recorded diff reads none)."""
     lineage = ds.state.lineage
     h = lineage.get("pinlake.lock_hash")
     if not h:
@@ -265,7 +267,7 @@ def _previous_lock(ds: Dataset, library: Library) -> Lock | None:
         if cand and (location(cand) / "lock.json").is_file():
             lock = read_lock(cand, verify=False)
             if lock.hash == h:
-                return read_lock(cand)
+                return lock
     return None
 
 
@@ -376,7 +378,7 @@ def build_from_lock(
     previous = _previous_lock(ds, library)
     if previous is None:
         return full("overwrite")
-    diff = recorded_diff(previous, lock) or lock_diff(previous, lock)
+    diff = recorded_diff(previous, lock) or lock_diff(read_lock(previous.path), lock)
     added, updated, deleted = diff.added, diff.updated, diff.deleted
     # both locks from this lake: the lake checks the changed lines' ids only, the others are the
     # previous lock's, checked by its build, and the lake never drops an id (its rows are replaced

@@ -86,6 +86,24 @@ def hash_lock_files(folder: AnyPath, names: Iterable[str]) -> tuple[dict[str, st
     return each, total.hexdigest()
 
 
+def lock_digest(folder: AnyPath, names: Iterable[str]) -> str:
+    """:func:`content_hash` of the files ``names`` in ``folder``, read in chunks: the check of a
+    lock's files (one hash over their bytes; :func:`hash_lock_files` also hashes each file)."""
+    total = hashlib.sha256()
+    for name in sorted(names):
+        path = folder / name
+        size = path.stat().st_size
+        total.update(_hash_header(name, size))
+        read = 0
+        with path.open("rb") as fh:
+            while chunk := fh.read(READ_CHUNK):
+                total.update(chunk)
+                read += len(chunk)
+        if read != size:
+            raise LockfileError(f"{path}: changed while it was read ({size} bytes, then {read})", hint="Lock the recipe again.")
+    return total.hexdigest()
+
+
 @dataclass
 class LockResult:
     path: AnyPath
@@ -739,7 +757,7 @@ def read_lock(path: str | os.PathLike[str] | S3Path, lake: Lake | None = None, *
         fp = lock_dir / name
         if not fp.is_file():
             raise LockfileError(f"{fp}: missing from the lock", hint="Lock the recipe again.")
-    if verify:
+    if verify and lock_digest(lock_dir, files_meta) != manifest["hash"]:  # then find which file differs
         each, digest = hash_lock_files(lock_dir, files_meta)
         for name, sha in files_meta.items():
             if each[name] != sha:
