@@ -8,7 +8,10 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pinlake
 from pinlake.lake.lake import Lake
@@ -232,3 +235,44 @@ def test_cli_lock_since_an_earlier_lock(lake, tmp_path):
     assert text.exit_code == 0 and "2 changed resource(s) locked again" in text.output
     missing = runner.invoke(app, [*args[:7], str(tmp_path / "nowhere"), *args[8:]])
     assert missing.exit_code != 0 and "nowhere" in missing.output and "Traceback" not in missing.output
+
+
+_text = st.text(max_size=12)
+_plain = st.from_regex(r"[A-Za-z0-9_./-]{1,20}", fullmatch=True)
+_meta = st.recursive(
+    st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), _text),
+    lambda inner: st.dictionaries(st.one_of(_text, st.just("object_name")), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(_plain, _text.filter(bool)),
+            st.dictionaries(st.one_of(_text, st.sampled_from(["object_name", "sha256"])), _meta, max_size=3),
+            st.lists(st.one_of(_text, st.just('"object_name":"x"')), max_size=3),
+            st.one_of(st.none(), _text, st.just('","object_name":"y')),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_names_read_from_lines_by_arrow_are_the_json_names_or_none(rows):
+    """line_object_names reads the top-level object_name of canonical lines whatever the metadata,
+    tags or uri hold (keys named object_name among them), or says it cannot (None); names without
+    escapes are always read."""
+    from pinlake.recipes.lines import dump_line, record_of
+    from pinlake.recipes.lockfile import line_object_names
+
+    lines, names = [], []
+    for name, meta, tags, uri in rows:
+        row = {"id": "i", "object_name": name, "version": 1, "sha256": "0" * 64, "size": 1, "metadata": meta, "tags": tags, "uri": uri}
+        lines.append(dump_line(record_of(row)))
+        names.append(name)
+    got = line_object_names(pa.array(lines, pa.string()))
+    if got is None:
+        assert any(json.dumps(n, ensure_ascii=False)[1:-1] != n for n in names)  # some name has an escape
+    else:
+        assert got.to_pylist() == names

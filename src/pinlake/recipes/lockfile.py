@@ -439,19 +439,41 @@ NAMED_SCHEMA = pa.schema([("line", pa.string()), ("object_name", pa.string()), (
 
 
 def named_batches(path: AnyPath, fresh: bool = False) -> Iterator[pa.Table]:
-    """A lock file's lines (:func:`file_lines`) with their object names (a top-level field, read by
-    DuckDB's JSON reader whatever its escapes), in order, :data:`LINES_BATCH` at a time."""
-    con = lines_connection()
+    """A lock file's lines (:func:`file_lines`) with their object names (:func:`line_object_names`),
+    in order, a block of the file at a time."""
+    con: Any = None
     try:
         for lines in file_lines(path):
-            con.register("lines", pa.table({"line": lines}))
-            named = con.sql("SELECT line, json_extract_string(line, '$.object_name') AS object_name FROM lines").to_arrow_table()
-            con.unregister("lines")
-            for chunk in named.to_batches(LINES_BATCH):
-                flags = pa.array(np.full(chunk.num_rows, fresh, dtype=bool))
-                yield pa.table([chunk.column(0), chunk.column(1), flags], schema=NAMED_SCHEMA)
+            names = line_object_names(lines)
+            if names is None:  # an escape in a name, or a line not as canonical as it should be
+                con = con or lines_connection()
+                con.register("lines", pa.table({"line": lines}))
+                names = con.sql("SELECT json_extract_string(line, '$.object_name') FROM lines").to_arrow_table().column(0).combine_chunks()
+                con.unregister("lines")
+            flags = pa.array(np.full(len(lines), fresh, dtype=bool))
+            yield pa.table([lines, names, flags], schema=NAMED_SCHEMA)
     finally:
-        con.close()
+        if con is not None:
+            con.close()
+
+
+#: the top-level object name's key in a canonical line
+NAME_KEY = '"object_name":"'
+
+
+def line_object_names(lines: pa.Array) -> pa.Array | None:
+    """The ``object_name`` of each canonical lock line, by Arrow string kernels; None when some line
+    needs a JSON reader. The top-level key is the last ``"object_name":"`` of a line: the keys are
+    sorted, so only ``metadata`` (which may hold such a key) comes before it, and what follows it
+    (sha256, size, tags, uri, version, width) holds no unescaped quote outside its strings. The name
+    runs to the next quote when it holds no backslash (an escape: then None)."""
+    parts = pc.split_pattern(lines, NAME_KEY, max_splits=1, reverse=True)
+    if not pc.all(pc.equal(pc.list_value_length(parts), 2)).as_py():
+        return None
+    names = pc.list_element(pc.split_pattern(pc.list_element(parts, 1), '"', max_splits=1), 0)
+    if pc.any(pc.match_substring(names, "\\")).as_py():
+        return None
+    return names
 
 
 def named_lines(path: AnyPath) -> pa.Table:
