@@ -59,9 +59,25 @@ def build_lock(a):
 
 
 def refresh(a):
-    """Re-upload the changed folder (unchanged files dedupe), re-lock, incremental build."""
+    """Re-upload the changed folder (unchanged files dedupe), re-lock from the dataset's lock (the
+    recipe is row-wise: it runs over the changed resources only), incremental build."""
+    from pinlake.library.build import build_from_lock
+    from pinlake.library.lock import previous_lock
+    from pinlake.recipes.lockfile import lock_recipe
+
     out = ingest({"library": a["library"], "folder": a["folder"]})
-    out.update(build(a))
+    lib = _lib(a)
+    lock = lock_recipe(RECIPE, lib.get_datalake(), locks_dir=lib.locks_path, previous=previous_lock(lib, a["name"]))
+    res = build_from_lock(lib, lock.path, a["name"], embed=a.get("embed", False))
+    out.update(
+        {
+            "mode": res.mode,
+            "version": res.version,
+            "added": len(res.added),
+            "updated": len(res.updated),
+            "parent": "parent" in lock.manifest,
+        }
+    )
     return out
 
 

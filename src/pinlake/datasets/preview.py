@@ -7,7 +7,7 @@ import io
 import json
 import math
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,6 +42,16 @@ def render_preview(ds: Dataset, out: AnyPath | str | None = None, *, n: int = 12
 
 #: beside a version's preview.png: the digest of what it draws (see :func:`preview_png`)
 PREVIEW_KEY = ".preview.png.key"
+
+
+def tile_bytes(ds: Dataset, views: list[dict[str, Any]]) -> list[bytes | None]:
+    """The images of the tiles in one batched read (:meth:`Dataset.read_medias`: a lake's objects
+    in one scan of its objects table, not one scan each: 12 scans of a 1M-object lake took 17 s);
+    all None when one of them cannot be read, each then read (or drawn grey) alone."""
+    try:
+        return list(ds.read_medias(views))
+    except Exception:  # noqa: BLE001 - the tiles are read one by one, and a missing one drawn grey
+        return [None] * len(views)
 
 
 def preview_png(
@@ -83,9 +93,11 @@ def preview_png(
     cols = min(cols, count)
     rows = math.ceil(count / cols)
     canvas = PILImage.new("RGB", (cols * tile, rows * tile), (24, 24, 28))
+    media = tile_bytes(ds, [view for view, _, _ in canvas_items])
     for k, (view, bxs, pts) in enumerate(canvas_items):
         try:
-            img = PILImage.open(io.BytesIO(ds.read_media(view))).convert("RGB")
+            data = media[k]
+            img = PILImage.open(io.BytesIO(data if data is not None else ds.read_media(view))).convert("RGB")
         except Exception:  # noqa: BLE001 - a missing image draws as a grey tile, the preview still renders
             img = PILImage.new("RGB", (max(1, view.get("width") or tile), max(1, view.get("height") or tile)), (90, 90, 90))
         w, h = img.size
