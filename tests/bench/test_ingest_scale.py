@@ -32,7 +32,11 @@ def test_ingest_scale_smoke(tmp_path: Path) -> None:
     # the refresh: 20 more changes, locked again and built incrementally, the stats merged
     assert all(
         steps[s][2]
-        for s in ("refresh: ingest after 20 more changed", "refresh: lock, select recipe", "refresh: build of that lock (incremental)")
+        for s in (
+            "refresh: ingest after 20 more changed",
+            "refresh: lock, select recipe, from the previous lock",
+            "refresh: build of that lock (incremental)",
+        )
     )
     ds = Library(work / "library").get_dataset("scale")
     assert [v.operation for v in ds.versions()] == ["build:create", "build:lock-incremental"]

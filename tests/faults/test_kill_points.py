@@ -47,8 +47,8 @@ def test_kill_at_commit_points_then_rerun_converges(name, tmp_path):
         assert "version log" in base.points
     if name in GATED:
         assert "publish decision" in base.points
-    if name == "incremental refresh":  # the lock made from the previous one: two splits and its changes file
-        assert base.points.count("lock file") == 3 and "lock manifest" in base.points
+    if name == "incremental refresh":  # the lock's install is among the commit points
+        assert "lock manifest" in base.points
     for k in _sample(base.points, name):
         outcome = kill_once(scenario, base, tmp_path / "s", at=k)
         assert outcome.killed, f"{name} {outcome.point}: the process was not killed"

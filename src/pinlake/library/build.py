@@ -237,7 +237,10 @@ def recorded_diff(old: Lock, new: Lock) -> LockDiff | None:
     path = new.path / CHANGES
     if not path.is_file():
         return None
-    table = pq.read_table(pa.BufferReader(path.read_bytes()))
+    try:
+        table = pq.read_table(pa.BufferReader(path.read_bytes()))
+    except (OSError, pa.ArrowException):  # a damaged record: the locks are diffed instead
+        return None
     meta = table.schema.metadata or {}
     if meta.get(b"parent") != old.hash.encode() or meta.get(b"hash") != new.hash.encode():
         return None

@@ -95,6 +95,7 @@ def eligible(loaded: LoadedRecipe, lake: Lake, previous: Lock | None, lake_root:
     m = previous.manifest
     return (
         m.get("recipe_sha256") == loaded.source_sha256
+        and m.get("recipe") == loaded.name
         and m.get("lake") == lake_root
         and bool(m.get("disjoint", True)) == loaded.spec.disjoint
         and 0 < int(m.get("lake_version", -1)) <= lake.version

@@ -397,8 +397,7 @@ def delta_lock_files(loaded: LoadedRecipe, lake: Lake, previous: Lock, folder: P
                 out.put(new.slice(j))
             n = out.lines
             if not n and split not in returned:
-                (folder / resource_file(split)).unlink()
-                continue
+                return None  # a whole run might still return it empty: lock whole
             if not n and not loaded.spec.allow_empty:
                 raise RecipeError(
                     f"recipe {loaded.name!r} ({loaded.path}): split {split!r} is empty",
