@@ -65,43 +65,34 @@ def _hash_header(name: str, size: int) -> bytes:
 READ_CHUNK = 1 << 20
 
 
-def hash_lock_files(folder: AnyPath, names: Iterable[str]) -> tuple[dict[str, str], str]:
-    """({name: sha256}, :func:`content_hash`) of the files ``names`` in ``folder``, read in chunks."""
+def hash_lock_files(folder: AnyPath, names: Iterable[str], *, each: bool = True) -> tuple[dict[str, str], str]:
+    """({name: sha256}, :func:`content_hash`) of the files ``names`` in ``folder``, read in chunks;
+    with ``each=False`` only the total (the check of a lock: one hash over the bytes, not two)."""
     total = hashlib.sha256()
-    each: dict[str, str] = {}
+    digests: dict[str, str] = {}
     for name in sorted(names):
         path = folder / name
         size = path.stat().st_size
-        h = hashlib.sha256()
+        h = hashlib.sha256() if each else None
         total.update(_hash_header(name, size))
         read = 0
         with path.open("rb") as fh:
             while chunk := fh.read(READ_CHUNK):
-                h.update(chunk)
+                if h is not None:
+                    h.update(chunk)
                 total.update(chunk)
                 read += len(chunk)
         if read != size:
             raise LockfileError(f"{path}: changed while it was read ({size} bytes, then {read})", hint="Lock the recipe again.")
-        each[name] = h.hexdigest()
-    return each, total.hexdigest()
+        if h is not None:
+            digests[name] = h.hexdigest()
+    return digests, total.hexdigest()
 
 
 def lock_digest(folder: AnyPath, names: Iterable[str]) -> str:
-    """:func:`content_hash` of the files ``names`` in ``folder``, read in chunks: the check of a
-    lock's files (one hash over their bytes; :func:`hash_lock_files` also hashes each file)."""
-    total = hashlib.sha256()
-    for name in sorted(names):
-        path = folder / name
-        size = path.stat().st_size
-        total.update(_hash_header(name, size))
-        read = 0
-        with path.open("rb") as fh:
-            while chunk := fh.read(READ_CHUNK):
-                total.update(chunk)
-                read += len(chunk)
-        if read != size:
-            raise LockfileError(f"{path}: changed while it was read ({size} bytes, then {read})", hint="Lock the recipe again.")
-    return total.hexdigest()
+    """:func:`content_hash` of the files ``names`` in ``folder``: the check of a lock's files
+    (:func:`hash_lock_files` without the per-file hashes)."""
+    return hash_lock_files(folder, names, each=False)[1]
 
 
 @dataclass
@@ -425,9 +416,11 @@ class MergedSplit:
     def put(self, piece: pa.Table) -> None:
         if not piece.num_rows:
             return
-        piece = piece.take(pc.sort_indices(piece, [("object_name", "ascending")]))
-        self.fh.write(text_bytes(pc.binary_join_element_wise(piece.column("line").combine_chunks(), "\n", "")))
         at = pc.indices_nonzero(piece.column("fresh"))
+        if len(at):  # fresh lines slotted in: the piece is sorted again (kept lines alone are in order)
+            piece = piece.take(pc.sort_indices(piece, [("object_name", "ascending")]))
+        self.fh.write(text_bytes(pc.binary_join_element_wise(piece.column("line").combine_chunks(), "\n", "")))
+        at = pc.indices_nonzero(piece.column("fresh")) if len(at) else at
         if len(at):
             self.changes.append(change_rows(piece.take(at), self.split, "new", pc.add(at, self.lines + 1)))
         self.lines += piece.num_rows
