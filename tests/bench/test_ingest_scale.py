@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import ingest_scale
+from bench import index_bench, ingest_scale
 from pinlake.datasets.finalize import json_bytes
 from pinlake.datasets.stats import compute_stats
 from pinlake.library.connection import Library
@@ -61,3 +61,12 @@ def test_ingest_scale_smoke(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [{"n": 2000, "v": 3}]
     assert "| 2,000 | pinlake ingest |" in ingest_scale.table({2000: rows})
+    # the lake's lookups with and without its indexes (made here: 2,000 rows is under INDEX_ROWS)
+    measured = index_bench.measure(lib, reps=1, create=True)
+    assert [label for label, *_ in measured] == [
+        "latest rows of 1 name",
+        "latest rows of 1,000 names",
+        "rows of 1,000 ids",
+        "objects of 1,000 digests",
+    ]
+    assert [rows for *_, rows in measured] == [1, 1000, 1000, 1000]

@@ -48,6 +48,11 @@ def test_maintain_compacts_and_keeps_every_version_readable(lib, ds, cli):
     summary = json.loads((ds.path / "_meta" / str(new.dataset_version) / "summary.json").read_text())
     assert (summary["dataset_version"], summary["operation"], summary["rows"]) == (new.dataset_version, "maintain", new.rows)
     assert catalog_keys(lib) == table_versions(lib)  # the maintain version is catalogued like any write
+    # the same version indexes every table by id (and by item_ref.id where it has one), whatever its size
+    assert sorted(report["indexes"]["health_images"]) == sorted(new.tables)
+    for table, version in new.tables.items():
+        names = {ix.name for ix in lance.dataset(str(ds.path / "db" / f"{table}.lance"), version=version).describe_indices()}
+        assert "id_idx" in names and ("item_ref_id_idx" in names) == (table not in ("item", "source")), (table, names)
     from pinlake.catalog.store import INDEX_NAME, SCHEMAS, Catalog
 
     catalog = Catalog(lib)

@@ -24,7 +24,8 @@ GATED = {"gated refresh": "publish decision", "quarantine": "publish checks"}
 
 
 def _sample(points: list[str], scenario: str = "") -> list[int]:
-    """The first point, the version-log commit, the point after it, and the last (1-based, deduplicated);
+    """The first point, the version-log commit, the point after it, the first lake index commit, and
+    the last (1-based, deduplicated);
     for a gated refresh one point of its verdict, for an import its version log (their builds are
     sampled above; the full matrix, `python -m bench faults`, kills every point)."""
     if scenario in SAME_PATH:  # its build commits as a folder build's: the version log
@@ -35,6 +36,8 @@ def _sample(points: list[str], scenario: str = "") -> list[int]:
     for i, name in enumerate(points, start=1):
         if name == "version log":
             picks.update({i, min(i + 1, len(points))})
+    lake_indexed = [i for i, name in enumerate(points, start=1) if name.startswith("lake ") and name.endswith(" indexed")]
+    picks.update(lake_indexed[:1])  # a lake index commit (maintain's, whatever the lake's size)
     return sorted(picks)
 
 
@@ -49,6 +52,8 @@ def test_kill_at_commit_points_then_rerun_converges(name, tmp_path):
         assert "publish decision" in base.points
     if name == "incremental refresh":  # the lock's install is among the commit points
         assert "lock manifest" in base.points
+    if name == "maintain":  # the lake's indexes are made after its compaction
+        assert "lake data indexed" in base.points
     for k in _sample(base.points, name):
         outcome = kill_once(scenario, base, tmp_path / "s", at=k)
         assert outcome.killed, f"{name} {outcome.point}: the process was not killed"

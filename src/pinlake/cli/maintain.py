@@ -29,11 +29,19 @@ def maintain(
     if as_json:
         echo_json(report.to_dict())
         return
-    lines = [f"{name}: version {report.versions[name]} ({_tables(done)})" for name, done in report.datasets.items()]
+    lines = []
+    for name, version in report.versions.items():
+        parts = [p for p in (_tables(report.datasets.get(name, {})), _indexes(report.indexes.get(name, []))) if p]
+        lines.append(f"{name}: version {version} ({'; '.join(parts)})")
     lines += [f"lake: {_tables(report.lake)}"] if report.lake else []
+    lines += [f"lake: {_indexes(report.lake_indexes)}"] if report.lake_indexes else []
     lines += [f"catalog: {_tables(report.catalog)}"] if report.catalog else []
-    console.print("\n".join(lines) if lines else "nothing to compact")
+    console.print("\n".join(lines) if lines else "nothing to compact or index")
 
 
 def _tables(done: dict[str, tuple[int, int]]) -> str:
     return ", ".join(f"{t} {a}→{b} fragments" for t, (a, b) in done.items())
+
+
+def _indexes(tables: list[str] | dict[str, list[str]]) -> str:
+    return f"indexes of {', '.join(tables)}" if tables else ""

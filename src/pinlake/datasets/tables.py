@@ -14,6 +14,7 @@ from lance.fragment import FragmentMetadata
 
 from pinlake.errors import NotFoundError
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location
+from pinlake.storage.lance_indexes import IndexKind, ensure_indexes
 from pinlake.util.faults import commit_point
 from pinlake.util.sqltext import sql_in
 from pinlake.util.write_behind import PendingWrites, WriteBehind
@@ -60,6 +61,35 @@ def tables_size(dataset_path: AnyPath | str, tables: dict[str, int]) -> int:
         meta = open_table(dataset_path, table, version).get_version().get("metadata") or {}
         total += int(meta.get("total_files_size", 0))
     return total
+
+
+def table_indexes(schema: pa.Schema) -> dict[str, tuple[str, IndexKind]]:
+    """The scalar indexes a dataset table gets ({name: (column, kind)}): a BTREE on ``id`` and on
+    ``item_ref.id`` where the table has them (the lookups by id of an item read, an annotation
+    save, a CRUD write, the preview). No BITMAP on ``split``: a page of a split's rows stops its
+    scan at the page, and the bitmap made it 3× slower at a million rows (bench/NOTES.md)."""
+    out: dict[str, tuple[str, IndexKind]] = {}
+    if "id" in schema.names:
+        out["id_idx"] = ("id", "BTREE")
+    ref = schema.field("item_ref").type if "item_ref" in schema.names else None
+    if isinstance(ref, pa.StructType) and ref.get_field_index("id") >= 0:
+        out["item_ref_id_idx"] = ("item_ref.id", "BTREE")
+    return out
+
+
+def index_tables(
+    dataset_path: AnyPath | str, tables: dict[str, int], min_rows: int | None = None, stale_rows: int | None = None
+) -> dict[str, int]:
+    """``tables`` ({table: version}) after the indexes of those at their head are made or brought up
+    to date (:func:`table_indexes`, thresholds of :func:`pinlake.storage.lance_indexes.ensure_indexes`):
+    an index commit is a new table version with the same rows, which the caller's version names.
+    Called under the dataset's write lock, before its version-log commit."""
+    out = dict(tables)
+    for table, version in tables.items():
+        ds = lance_dataset(table_uri(dataset_path, table))
+        if ds.version == version and ensure_indexes(ds, table_indexes(ds.schema), f"table {table}", min_rows, stale_rows):
+            out[table] = ds.version
+    return out
 
 
 def id_filter(ids: Sequence[str], column: str = "id") -> str:

@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pinlake.catalog.sync import decode_log, on_version_logged
-from pinlake.datasets.tables import table_uri, tables_size
+from pinlake.datasets.tables import index_tables, table_uri, tables_size
 from pinlake.errors import BuildError, NotFoundError
 from pinlake.layout import LOG_NAME, META_DIR
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location, mutex, rmtree, write_bytes_atomic
@@ -276,12 +276,18 @@ class VersionLog:
         *,
         files: Mapping[str, bytes] | None = None,
         derive: Callable[[DatasetVersion], Mapping[str, bytes]] | None = None,
+        index_rows: int | None = None,
+        stale_rows: int | None = None,
     ) -> DatasetVersion:
         """Append one entry (call with :meth:`locked` held). This is the commit point.
 
-        Before the commit the version's files are staged in ``_meta/<N>/``: ``files``, then what
-        ``derive(entry)`` returns (stats, preview: computed on the uncommitted state), and
-        info.json/schema.json of the previous version when not given. After it, the top-level cache."""
+        First the tables' scalar indexes are made or brought up to date past their thresholds
+        (:func:`pinlake.datasets.tables.index_tables`; ``index_rows``, ``stale_rows``), so the entry
+        names the indexed table versions. Before the commit the version's files are staged in
+        ``_meta/<N>/``: ``files``, then what ``derive(entry)`` returns (stats, preview: computed on
+        the uncommitted state), and info.json/schema.json of the previous version when not given.
+        After it, the top-level cache."""
+        tables = index_tables(self.dataset_path, tables, index_rows, stale_rows)
         ds = self._open() if self.exists() else None
         read_version = ds.version if ds is not None else 0
         newest = self._newest_row(ds) if ds is not None else None

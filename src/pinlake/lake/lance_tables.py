@@ -6,6 +6,16 @@ Tables under the lake root:
   Lance blob column; objects imported by reference have ``uri`` set and no blob.
 - ``data.lance``: one row per resource version (the "lake version" is this table's version).
 - ``tags.lance`` / ``sources.lance``: tag and data source names.
+
+Lookups stay index lookups as the lake grows: the data table has Lance BTREE indexes on ``id``
+and ``object_name``, the objects table on ``sha256`` (:data:`INDEXES`). An ingest creates them,
+after its commit, once the table has ``INDEX_ROWS`` rows (below that a scan is as fast), and
+brings them up to date once more than ``STALE_ROWS`` rows are not covered; rows appended since are
+scanned as they are (Lance searches the index and the fragments it does not cover; thresholds and
+costs: :mod:`pinlake.storage.lance_indexes`).
+``pinlake maintain`` creates and updates them whatever the size. An index commit is a table
+version of its own with the same rows: a kill before or during it leaves the lake as the ingest
+committed it, and the next ingest or maintain builds it again.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from lance import LanceOperation, Transaction
 from pinlake.errors import ValidationError, field_size_error, oversized_string
 from pinlake.provenance import lineage_properties
 from pinlake.storage import S3Path, is_remote, lance_dataset, location, mutex, storage_options
+from pinlake.storage.lance_indexes import IndexKind, ensure_indexes
 from pinlake.util.sqltext import sql_in, sql_str  # noqa: F401 - re-exported for the lake modules
 
 OBJECTS, DATA, TAGS, SOURCES = "objects", "data", "tags", "sources"
@@ -65,6 +76,10 @@ DATA_COLUMNS = DATA_SCHEMA.names
 NAMES_SCHEMA = pa.schema([pa.field("name", pa.string(), nullable=False), pa.field("created_at", TS)])
 
 COMMIT_MESSAGE_KEY = "__lance_commit_message"
+
+#: the lake's scalar indexes, {table: {index name: column}}: lookups by id (replaced rows), by
+#: object name (the latest rows of an ingest's names) and by digest (dedupe, blob reads)
+INDEXES = {DATA: {"id_idx": "id", "object_name_idx": "object_name"}, OBJECTS: {"sha256_idx": "sha256"}}
 
 
 def now() -> datetime:
@@ -213,6 +228,17 @@ class Store:
         op = LanceOperation.Update(removed_fragment_ids=removed, updated_fragments=updated, new_fragments=new)
         txn = Transaction(ds.version, op, transaction_properties=props)
         return lance.LanceDataset.commit(self.uri(table), txn, storage_options=self.storage_options)
+
+    def index(self, table: str, min_rows: int | None = None, stale_rows: int | None = None) -> list[str]:
+        """Create the table's missing :data:`INDEXES` once it has ``min_rows`` rows, and update those
+        with more than ``stale_rows`` rows not covered (defaults and contract:
+        :func:`pinlake.storage.lance_indexes.ensure_indexes`); the names of the indexes written.
+        Only under the write lock."""
+        if table not in INDEXES or not self.exists(table):
+            return []
+        self.check_writable()
+        wanted: dict[str, tuple[str, IndexKind]] = {name: (column, "BTREE") for name, column in INDEXES[table].items()}
+        return ensure_indexes(self.head(table), wanted, f"lake {table}", min_rows, stale_rows)
 
     def data_version(self) -> int:
         if self.pinned_version is not None:

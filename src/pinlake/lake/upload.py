@@ -409,6 +409,8 @@ def commit(
     elif data_fragments:
         store.commit_fragments(DATA, data_fragments, DATA_SCHEMA, operation, **extra)
         commit_point("lake data")
+    for table in (OBJECTS, DATA):
+        store.index(table)
 
     on_lake_committed(store.root)  # also after a no-op: a rerun after a kill before the catalog write catches up
 

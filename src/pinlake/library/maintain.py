@@ -7,18 +7,22 @@ reads slow down as the history grows. This verb merges them with Lance's ``compa
 - **A dataset**: under its write lock, each table of the latest version with more than
   ``fragments`` fragments is compacted, and the compacted table versions are committed as ONE new
   dataset version (operation ``maintain``, the same rows and files as the version it compacts,
-  lineage ``pinlake.compacted_from``). As for every write, the version-log entry is the commit point:
-  a maintain killed before it leaves the dataset at its last version, and the next write rolls the
-  uncommitted compaction back. Compaction writes new files and removes none, so every version stays
+  lineage ``pinlake.compacted_from``). Its tables' scalar indexes
+  (:func:`pinlake.datasets.tables.table_indexes`) are made whatever their size, or brought up to
+  date, in the same version (a version of indexes alone when nothing needed compacting). As for
+  every write, the version-log entry is the commit point: a maintain killed before it leaves the
+  dataset at its last version, and the next write rolls the uncommitted compaction back. Compaction writes new files and removes none, so every version stays
   readable until ``pinlake cleanup`` (retention) removes it.
 - **The lake** (its data and objects tables), under the lake's write lock. Readers pin lake
   versions by number; the compacted version is a new number with the same rows, older ones stay.
+  Then the lake's scalar indexes (:data:`pinlake.lake.lance_tables.INDEXES`) are created whatever
+  the table's size, or brought up to date with every row (an ingest does so only past a threshold).
 - **The catalog** tables, under the catalog lock (each append compacts past 32 fragments already;
   this compacts whatever is left), after a sync, so a write killed after its commit but before its
   catalogue is caught up even when there is nothing to compact.
 
-Returns a report: per dataset, lake and catalog table, the fragments before and after, and the new
-dataset version (None when nothing needed compacting).
+Returns a report: per dataset, lake and catalog table, the fragments before and after, the tables
+whose indexes were written, and the new dataset version (None when nothing needed doing).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 
 from pinlake.catalog.store import SCHEMAS, Catalog
 from pinlake.catalog.sync import sync_dataset, sync_library
-from pinlake.datasets.tables import table_uri
+from pinlake.datasets.tables import index_tables, table_uri
 from pinlake.datasets.versions import DatasetVersion, VersionLog
 from pinlake.lake.lance_tables import Store
 from pinlake.layout import LAKE_DIR
@@ -45,15 +49,24 @@ FRAGMENTS = 8
 @dataclass
 class MaintainReport:
     """What :func:`maintain_library` did: ``{name: {table: (fragments before, after)}}`` per part,
-    and the dataset versions it committed."""
+    ``{name: [table]}`` of the indexes written, and the dataset versions it committed."""
 
     datasets: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    indexes: dict[str, list[str]] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
     lake: dict[str, tuple[int, int]] = field(default_factory=dict)
+    lake_indexes: dict[str, list[str]] = field(default_factory=dict)
     catalog: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"datasets": self.datasets, "versions": self.versions, "lake": self.lake, "catalog": self.catalog}
+        return {
+            "datasets": self.datasets,
+            "indexes": self.indexes,
+            "versions": self.versions,
+            "lake": self.lake,
+            "lake_indexes": self.lake_indexes,
+            "catalog": self.catalog,
+        }
 
 
 def compact(uri: str, fragments: int, version: int | None = None) -> tuple[int, int] | None:
@@ -67,13 +80,14 @@ def compact(uri: str, fragments: int, version: int | None = None) -> tuple[int, 
     return before, len(lance_dataset(uri).get_fragments())
 
 
-def maintain_dataset(path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[str, tuple[int, int]], DatasetVersion | None]:
-    """Compact one dataset's tables and commit them as a new version (module doc)."""
+def maintain_dataset(path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[str, tuple[int, int]], list[str], DatasetVersion | None]:
+    """Compact one dataset's tables and index them, and commit them as a new version (module doc):
+    (compacted tables, tables whose indexes were written, the version)."""
     log = VersionLog(path)
     with log.locked():
         state = log.latest()
         if state is None:
-            return {}, None
+            return {}, [], None
         bases = log.write_bases(state)  # tables rolled back to the logged state first
         done: dict[str, tuple[int, int]] = {}
         tables = dict(state.tables)
@@ -84,18 +98,22 @@ def maintain_dataset(path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[st
                 commit_point(f"compact {table}")
                 done[table] = result
                 tables[table] = lance_dataset(uri).version
-        if not done:
-            return {}, None
+        indexed = index_tables(path, tables, min_rows=1, stale_rows=0)  # whatever the size
+        reindexed = sorted(t for t in indexed if indexed[t] != tables[t])
+        if not done and not reindexed:
+            return {}, [], None
+        what = [f"compaction of {', '.join(sorted(done))}"] if done else []
+        what += [f"indexes of {', '.join(reindexed)}"] if reindexed else []
         props = lineage_properties("maintain", compacted_from=state.dataset_version)
         entry = log.append(
             "maintain",
-            tables,
+            indexed,
             dict(state.rows),
             props,
-            f"compaction of {', '.join(sorted(done))} (the content of version {state.dataset_version})",
+            f"{' and '.join(what)} (the content of version {state.dataset_version})",
             derive=lambda e: restored_files(log, state.dataset_version, e.dataset_version),
         )
-        return done, entry
+        return done, reindexed, entry
 
 
 def compact_all(uris: dict[str, str], fragments: int, where: str) -> dict[str, tuple[int, int]]:
@@ -109,14 +127,18 @@ def compact_all(uris: dict[str, str], fragments: int, where: str) -> dict[str, t
     return done
 
 
-def maintain_lake(library_path: AnyPath, fragments: int = FRAGMENTS) -> dict[str, tuple[int, int]]:
+def maintain_lake(library_path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[str, tuple[int, int]], dict[str, list[str]]]:
+    """Compact the lake's tables, then create or update their indexes: (compacted tables, {table:
+    indexes written})."""
     root = location(library_path) / LAKE_DIR
     if not root.is_dir():
-        return {}
+        return {}, {}
     store = Store(root)
-    names = [p.name.removesuffix(".lance") for p in root.iterdir() if p.name.endswith(".lance")]
+    names = sorted(p.name.removesuffix(".lance") for p in root.iterdir() if p.name.endswith(".lance"))
     with store.write_lock():
-        return compact_all({t: store.uri(t) for t in names if store.exists(t)}, fragments, "lake")
+        done = compact_all({t: store.uri(t) for t in names if store.exists(t)}, fragments, "lake")
+        indexed = {t: written for t in names if (written := store.index(t, min_rows=1, stale_rows=0))}
+        return done, indexed
 
 
 def maintain_catalog(library_path: AnyPath, fragments: int = 1) -> dict[str, tuple[int, int]]:
@@ -135,13 +157,15 @@ def maintain_library(library_path: AnyPath, datasets: list[str] | None = None, *
     lib = Library(library_path)
     report = MaintainReport()
     for name in datasets if datasets is not None else lib.dataset_names():
-        done, entry = maintain_dataset(lib.path / name, fragments)
+        done, indexed, entry = maintain_dataset(lib.path / name, fragments)
         if done:
             report.datasets[name] = done
+        if indexed:
+            report.indexes[name] = indexed
         if entry is not None:
             report.versions[name] = entry.dataset_version
     if datasets is None:
-        report.lake = maintain_lake(lib.path, fragments)
+        report.lake, report.lake_indexes = maintain_lake(lib.path, fragments)
         sync_library(lib.path)  # what an interrupted write left uncatalogued, before the catalog's compaction
         report.catalog = maintain_catalog(lib.path)
     else:

@@ -1,0 +1,60 @@
+"""Dataset tables' scalar indexes (datasets.tables.index_tables): a version commit indexes its
+tables past INDEX_ROWS (the version names the indexed table versions), a later write leaves its new
+rows uncovered until STALE_ROWS wait, and every read by id answers the same either way."""
+
+from __future__ import annotations
+
+import lance
+
+from pinlake.datasets.dataset import Dataset
+from pinlake.datasets.tables import table_indexes, table_uri
+from pinlake.datasets.versions import VersionLog
+from pinlake.storage import lance_indexes
+
+
+def _indexes(ds: Dataset, version: int | None = None) -> dict[str, dict[str, set[int]]]:
+    """{table: {index: covered fragments}} of a dataset version's tables."""
+    entry = VersionLog(ds.path).latest() if version is None else VersionLog(ds.path).get(version)
+    return {t: lance_indexes.coverage(lance.dataset(table_uri(ds.path, t), version=v)) for t, v in entry.tables.items()}
+
+
+def test_small_tables_stay_unindexed(health_ds):
+    assert all(not ix for ix in _indexes(health_ds).values())  # 9 items: under INDEX_ROWS
+
+
+def test_a_build_past_the_threshold_indexes_and_a_write_updates_when_stale(build_health, monkeypatch):
+    monkeypatch.setattr(lance_indexes, "INDEX_ROWS", 5)
+    monkeypatch.setattr(lance_indexes, "STALE_ROWS", 2)
+    ds = build_health()
+    made = _indexes(ds)
+    for table, found in made.items():
+        table_ds = lance.dataset(table_uri(ds.path, table))
+        if table_ds.count_rows() >= 5:
+            assert set(found) == set(table_indexes(table_ds.schema)) and "id_idx" in found, table
+        else:  # the source table: one row
+            assert not found, table
+    assert set(made["image"]) == {"id_idx", "item_ref_id_idx"}
+    entry = VersionLog(ds.path).latest()
+    assert entry.operation == "build:create"  # the build's own version names the indexed tables
+    for table, version in entry.tables.items():
+        assert lance.dataset(table_uri(ds.path, table)).version == version
+
+    items = ds.get_data("item")
+    first, second = items[0], items[1]
+    ds.update_data("item", [dict(first.model_dump(), image_type="edited")])  # 1 row: not stale
+    after = _indexes(ds)
+    assert after["item"]["id_idx"] == made["item"]["id_idx"]  # the new fragment is not covered
+    assert Dataset(ds.path).get_data("item", ids=[first.id])[0].image_type == "edited"  # found by the scan of it
+    by_id = lance.dataset(table_uri(ds.path, "item")).to_table(filter=f"id = '{first.id}'")
+    assert by_id.num_rows == 1 and by_id.equals(
+        lance.dataset(table_uri(ds.path, "item")).to_table(filter=f"id = '{first.id}'", use_scalar_index=False)
+    )
+
+    monkeypatch.setattr(lance_indexes, "STALE_ROWS", 0)
+    ds.update_data("item", [dict(second.model_dump(), image_type="again")])
+    item = lance.dataset(table_uri(ds.path, "item"), version=VersionLog(ds.path).latest().tables["item"])
+    assert lance_indexes.coverage(item)["id_idx"] >= {f.fragment_id for f in item.get_fragments()}
+    got = {r.id: r.image_type for r in Dataset(ds.path).get_data("item", ids=[first.id, second.id])}
+    assert got == {first.id: "edited", second.id: "again"}
+    # every version reads as it did: the first version's items are the built ones
+    assert [r.image_type for r in Dataset(ds.path).checkout(1).get_data("item", ids=[first.id])] == [first.image_type]

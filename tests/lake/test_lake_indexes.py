@@ -1,0 +1,131 @@
+"""The lake's scalar indexes (Store.index): made by an ingest past INDEX_ROWS rows, brought up to
+date past STALE_ROWS uncovered rows, made whatever the size by `pinlake maintain`; every lookup
+answers the same with the index as with a scan, including rows appended since the index."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from pinlake.cli import app, register_commands
+from pinlake.lake import Lake
+from pinlake.lake import upload as up
+from pinlake.lake.lance_tables import DATA, INDEXES, OBJECTS
+from pinlake.layout import LAKE_DIR
+from pinlake.storage import lance_indexes
+from pinlake.util.sqltext import sql_in
+
+HOUR_NS = 3600 * 10**9
+
+
+def _tree(root, n, text="content"):
+    then = time.time_ns() - HOUR_NS
+    for i in range(n):
+        p = root / f"d{i % 3}" / f"f{i:03d}.bin"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(f"{text} {i}".encode() * 4)
+        os.utime(p, ns=(then, then))
+    return root
+
+
+_covered = lance_indexes.coverage
+
+
+def _same_with_and_without_index(ds, column, values, extra=None):
+    where = sql_in(column, values) + (f" AND {extra}" if extra else "")
+    cols = ["id", "object_name"] if "object_name" in ds.schema.names else ["sha256"]
+    a = ds.to_table(columns=cols, filter=where).sort_by(cols[0])
+    b = ds.to_table(columns=cols, filter=where, use_scalar_index=False).sort_by(cols[0])
+    assert a.equals(b) and a.num_rows
+    plan = ds.scanner(columns=cols, filter=where).explain_plan()
+    assert "ScalarIndexQuery" in plan or "MaterializeIndex" in plan, plan
+    return a
+
+
+@pytest.fixture
+def low_thresholds(monkeypatch):
+    monkeypatch.setattr(lance_indexes, "INDEX_ROWS", 20)
+    monkeypatch.setattr(lance_indexes, "STALE_ROWS", 10)
+    monkeypatch.setattr(up, "DATA_FRAGMENT_ROWS", 8)
+
+
+def test_small_lake_has_no_index_then_an_ingest_past_the_threshold_makes_them(tmp_path, low_thresholds):
+    tree = _tree(tmp_path / "in", 12)
+    lake = Lake(tmp_path / "lake")
+    lake.upload_folder([tree])
+    assert lake._store.head(DATA).describe_indices() == []  # 12 rows < INDEX_ROWS
+
+    _tree(tmp_path / "in", 30)  # 18 more files: 30 rows
+    lake.upload_folder([tree])
+    for table in (DATA, OBJECTS):
+        assert set(_covered(lake._store.head(table))) == set(INDEXES[table])
+    data = lake._store.head(DATA)
+    names = ["d0/f003.bin", "d1/f019.bin", "absent"]
+    rows = _same_with_and_without_index(data, "object_name", names, "is_latest = true")
+    assert sorted(rows["object_name"].to_pylist()) == names[:2]
+    ids = rows["id"].to_pylist()
+    assert _same_with_and_without_index(data, "id", ids)["id"].to_pylist() == sorted(ids)
+    objects = lake._store.head(OBJECTS)
+    shas = objects.to_table(columns=["sha256"], limit=3)["sha256"].to_pylist()
+    _same_with_and_without_index(objects, "sha256", shas)
+
+
+def test_rows_after_the_index_are_found_and_an_update_covers_them(tmp_path, low_thresholds):
+    tree = _tree(tmp_path / "in", 30)
+    lake = Lake(tmp_path / "lake")
+    lake.upload_folder([tree])
+    indexed = _covered(lake._store.head(DATA))["object_name_idx"]
+
+    # 5 files change: new rows in a fragment the index does not cover (5 ≤ STALE_ROWS)
+    for i in range(5):
+        (tree / f"d{i % 3}" / f"f{i:03d}.bin").write_bytes(b"changed %d" % i)
+    lake.upload_folder([tree])
+    data = lake._store.head(DATA)
+    assert _covered(data)["object_name_idx"] == indexed
+    names = [f"d{i % 3}/f{i:03d}.bin" for i in range(5)]
+    latest = _same_with_and_without_index(data, "object_name", names, "is_latest = true")
+    assert sorted(latest["object_name"].to_pylist()) == sorted(names)
+    sha = {r["object_name"]: r["sha256"] for r in data.to_table(filter="is_latest = true").to_pylist()}
+    assert len({sha[n] for n in names}) == 5 and lake.get_resource("d0/f000.bin").get_bytes() == b"changed 0"
+
+    # 12 more change: the uncovered rows pass STALE_ROWS, the ingest brings the indexes up to date
+    for i in range(5, 17):
+        (tree / f"d{i % 3}" / f"f{i:03d}.bin").write_bytes(b"again %d" % i)
+    lake.upload_folder([tree])
+    data = lake._store.head(DATA)
+    fragments = {f.fragment_id for f in data.get_fragments()}
+    assert all(cover >= fragments for cover in _covered(data).values())
+    names = [f"d{i % 3}/f{i:03d}.bin" for i in range(17)]
+    assert len(_same_with_and_without_index(data, "object_name", names, "is_latest = true")) == 17
+    every = data.to_table(columns=["object_name", "version", "is_latest"]).to_pylist()
+    assert sum(r["is_latest"] for r in every) == 30 and len(every) == 30 + 5 + 12
+
+
+def test_maintain_indexes_a_small_lake_and_keeps_every_version_readable(tmp_path):
+    lib = tmp_path / "library"
+    register_commands()
+    runner = CliRunner()
+    tree = _tree(tmp_path / "in", 6)
+    assert runner.invoke(app, ["ingest", str(tree), "--local", "--library", str(lib)]).exit_code == 0
+    (tree / "d0" / "f000.bin").write_bytes(b"other")
+    assert runner.invoke(app, ["ingest", str(tree), "--local", "--library", str(lib)]).exit_code == 0
+    lake = Lake(lib / LAKE_DIR)
+    before = {v: lake.checkout(v).list_data(all_versions=True, order_by="id").ids for v in (1, 2)}
+    assert lake._store.head(DATA).describe_indices() == []
+
+    res = runner.invoke(app, ["maintain", "--library", str(lib), "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert sorted(report["lake_indexes"][DATA]) == sorted(INDEXES[DATA]) and report["lake_indexes"][OBJECTS] == ["sha256_idx"]
+    for table in (DATA, OBJECTS):
+        assert set(_covered(lake._store.head(table))) == set(INDEXES[table])
+    for v, rows in before.items():  # the versions before the index read as they did
+        assert Lake(lib / LAKE_DIR).checkout(v).list_data(all_versions=True, order_by="id").ids == rows
+    assert Lake(lib / LAKE_DIR).get_resource("d0/f000.bin").get_bytes() == b"other"
+    # maintain again: nothing to create, nothing uncovered
+    again = json.loads(runner.invoke(app, ["maintain", "--library", str(lib), "--json"]).output)
+    assert again["lake_indexes"] == {}
