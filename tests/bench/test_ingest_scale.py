@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from bench import index_bench, ingest_scale
 from pinlake.datasets.finalize import json_bytes
 from pinlake.datasets.stats import compute_stats
 from pinlake.library.connection import Library
+from pinlake.library.maintain import maintain_library
 
 pytestmark = pytest.mark.slow  # CLI subprocesses
 
@@ -63,10 +65,18 @@ def test_ingest_scale_smoke(tmp_path: Path) -> None:
     assert "| 2,000 | pinlake ingest |" in ingest_scale.table({2000: rows})
     # the lake's lookups with and without its indexes (made here: 2,000 rows is under INDEX_ROWS)
     measured = index_bench.measure(lib, reps=1, create=True)
-    assert [label for label, *_ in measured] == [
-        "latest rows of 1 name",
-        "latest rows of 1,000 names",
-        "rows of 1,000 ids",
-        "objects of 1,000 digests",
+    # (1,000 rows picked of 2,040: a name or a digest picked twice is asked once; every one is found)
+    asked = [(re.sub(r"[\d,]+", "K", label), int(re.search(r"[\d,]+", label)[0].replace(",", ""))) for label, *_ in measured]
+    assert [what for what, _ in asked] == ["latest rows of K name", "latest rows of K names", "rows of K ids", "objects of K digests"]
+    assert [rows for *_, rows in measured] == [k for _, k in asked] and asked[0][1] == 1 and asked[2][1] == 1000
+    # the dataset's reads by id, once `pinlake maintain` indexed its tables (2,000 items is under INDEX_ROWS)
+    with pytest.raises(SystemExit, match="no index"):
+        index_bench.measure_dataset(lib, "scale", reps=1)
+    assert sorted(maintain_library(lib).indexes["scale"]) == ["image", "item"]
+    by_id = index_bench.measure_dataset(lib, "scale", reps=1)
+    assert [(label, rows) for label, _, _, rows in by_id] == [
+        ("scale.item by 1 id", 1),
+        ("scale.item by 1,000 id", 1000),
+        ("scale.image by 1 item_ref.id", 1),
+        ("scale.image by 1,000 item_ref.id", 1000),
     ]
-    assert [rows for *_, rows in measured] == [1, 1000, 1000, 1000]
