@@ -3,7 +3,7 @@
 A library is one root (a local directory or ``s3://bucket/prefix``)::
 
     <library>/
-      _lake/            the lake (data.lance, objects, tags, sources)
+      _lake/            the lake (data.lance, objects, tags, sources; lake.json: its identity)
       _catalog/         the lineage catalog (append-only Lance tables)
       _locks/           lockfiles of recipes
       _media/           media files of datasets built from the lake

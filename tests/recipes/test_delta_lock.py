@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -149,6 +150,26 @@ def test_a_compacted_lake_or_another_recipe_is_locked_whole(lake, tmp_path):
     base = read_lock(lock_recipe(plain, lake, out=tmp_path / "e").path)
     put(lake, tmp_path / "src", ["f/004.bin"], random.Random(9))
     assert "parent" not in lock_recipe(plain, lake, out=tmp_path / "f", previous=base).manifest
+
+
+def test_a_lake_made_again_at_the_same_root_is_another_lake(lake, tmp_path):
+    """Its version numbers start again: the previous lock of the wiped lake is no base, even once
+    the new lake passes the lock's lake version."""
+    recipe = write(tmp_path, TABLE_RECIPE)
+    prev = read_lock(lock_recipe(recipe, lake, out=tmp_path / "a").path)
+    first = lake.store.identity()
+    assert first and prev.manifest["lake_id"] == first
+    assert pinlake.connect(tmp_path / "library").get_datalake().store.identity() == first  # kept on reopen
+    shutil.rmtree(lake.root)
+    again = pinlake.connect(tmp_path / "library").get_datalake()
+    rng = random.Random(3)
+    while again.version <= prev.lake_version:
+        put(again, tmp_path / "src", [f"h/{again.version}-{k}.bin" for k in range(5)], rng)
+    assert again.store.identity() not in (None, first)
+    inc = lock_recipe(recipe, again, out=tmp_path / "b", previous=prev)
+    whole = lock_recipe(recipe, again, out=tmp_path / "c")
+    assert "parent" not in inc.manifest and files_of(inc.path) == files_of(whole.path)
+    assert not delta.made_from(prev.manifest, again, prev.manifest["lake"])
 
 
 def test_a_recipe_returning_what_it_was_not_shown_is_locked_whole(lake, tmp_path):

@@ -6,6 +6,9 @@ Tables under the lake root:
   Lance blob column; objects imported by reference have ``uri`` set and no blob.
 - ``data.lance``: one row per resource version (the "lake version" is this table's version).
 - ``tags.lance`` / ``sources.lance``: tag and data source names.
+- ``lake.json``: the lake's identity (``{"id": uuid}``), written under the write lock by the
+  first write to a lake without one. A lock records it, so a lake wiped and made again at the same
+  root (its version numbers start again) is not taken for the one a lock was made from.
 
 Lookups stay index lookups as the lake grows: the data table has Lance BTREE indexes on ``id``
 and ``object_name``, the objects table on ``sha256`` (:data:`INDEXES`). An ingest creates them,
@@ -21,8 +24,10 @@ committed it, and the next ingest or maintain builds it again.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,11 +39,13 @@ from lance import LanceOperation, Transaction
 
 from pinlake.errors import ValidationError, field_size_error, oversized_string
 from pinlake.provenance import lineage_properties
-from pinlake.storage import S3Path, is_remote, lance_dataset, location, mutex, storage_options
+from pinlake.storage import S3Path, is_remote, lance_dataset, location, mutex, storage_options, write_bytes_atomic
 from pinlake.storage.lance_indexes import IndexKind, ensure_indexes
 from pinlake.util.sqltext import sql_in, sql_str  # noqa: F401 - re-exported for the lake modules
 
 OBJECTS, DATA, TAGS, SOURCES = "objects", "data", "tags", "sources"
+#: the lake's identity file under its root (module doc)
+IDENTITY_FILE = "lake.json"
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -97,6 +104,7 @@ class Store:
         #: (message, hint) when every write through this store is refused (see :meth:`check_writable`)
         self.read_only: tuple[str, str] | None = None
         self._lock: Any = None
+        self._identity: str | None = None
         if self.remote:
             self._thread_lock = threading.RLock()  # one lease per Store, taken once however deep
             self._lease_depth = 0
@@ -128,6 +136,31 @@ class Store:
             return None
         return self.open(table, version)
 
+    def identity(self) -> str | None:
+        """The lake's id from :data:`IDENTITY_FILE` (module doc); None for a lake never written
+        since identities were recorded. Read once per Store: the file is written once and never
+        changed (a lake made again at the root is another Store's business)."""
+        if self._identity is None:
+            try:
+                self._identity = str(json.loads(location(f"{self.root}/{IDENTITY_FILE}").read_text())["id"])
+            except FileNotFoundError:
+                return None
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValidationError(
+                    f"{self.root}/{IDENTITY_FILE}: not a lake identity ({exc})",
+                    hint='It holds {"id": "<uuid>"}; remove it and the next write records a new one.',
+                ) from None
+        return self._identity
+
+    def ensure_identity(self) -> str:
+        """The lake's id, recorded first when it has none. Only under the write lock."""
+        found = self.identity()
+        if found is None:
+            found = uuid.uuid4().hex
+            write_bytes_atomic(location(f"{self.root}/{IDENTITY_FILE}"), (json.dumps({"id": found}) + "\n").encode())
+            self._identity = found
+        return found
+
     def check_writable(self) -> None:
         """Raise a ValidationError (why, and a hint) when this store is read-only."""
         if self.read_only is not None:
@@ -140,6 +173,7 @@ class Store:
         if self._lock is not None:
             Path(self.root).mkdir(parents=True, exist_ok=True)
             with self._lock:
+                self.ensure_identity()
                 yield
             return
         with self._thread_lock:
@@ -153,6 +187,7 @@ class Store:
             with mutex(location(self.root) / ".lock", timeout=600):
                 self._lease_depth = 1
                 try:
+                    self.ensure_identity()
                     yield
                 finally:
                     self._lease_depth = 0

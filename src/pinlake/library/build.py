@@ -38,6 +38,7 @@ from pinlake.errors import DatasetExistsError, InputFileError, ValidationError
 from pinlake.layout import check_dataset_name
 from pinlake.library.connection import Library
 from pinlake.library.registry import DEFAULT_ITEM
+from pinlake.recipes.delta import made_from
 from pinlake.recipes.lockfile import CHANGES, Lock, lake_location, line_batches, missing_in_lake, not_in_lake, read_lock, spilling_duckdb
 from pinlake.runners.dask import check_runner
 from pinlake.storage import location
@@ -386,7 +387,8 @@ def build_from_lock(
     # both locks from this lake: the lake checks the changed lines' ids only, the others are the
     # previous lock's, checked by its build, and the lake never drops an id (its rows are replaced
     # by id, never removed); else the whole lock is checked, as a full build checks it
-    same_lake = lock.manifest.get("lake") == previous.manifest.get("lake") == lake_location(lake)
+    root = lake_location(lake)
+    same_lake = made_from(lock.manifest, lake, root) and made_from(previous.manifest, lake, root)
     b = builder(object_names=set(added) | set(updated), in_lake_checked=same_lake)
     items: dict[str, Any] = {}
     changed = {name: (split, lineno, json.loads(line)) for name, (split, lineno, line) in sorted(diff.lines.items())}

@@ -4,7 +4,7 @@ Contract: :func:`pinlake.recipes.lockfile.delta_lock_files` writes into ``folder
 the lake at its current version would write, byte for byte (so the lock has the same hash), and
 returns what it did; or it writes nothing and returns None when it cannot be sure of that cheaply,
 and the caller locks whole. It returns None when the recipe is not ``rowwise=True``, when the
-recipe file or the lake root differ from the previous lock's, when the previous lock's lake
+recipe file or the lake (its root and identity) differ from the previous lock's, when the previous lock's lake
 version is unreadable (cleaned up) or newer than the lake's, when the lake's data table was
 rewritten in between (a compaction: :func:`pinlake.storage.lance_delta.table_delta`), when more
 than :data:`MAX_CHANGED_FRACTION` of its rows changed (beyond :data:`MIN_CHANGED`), or when the
@@ -88,6 +88,16 @@ def touched_names(lake: Lake, since: int) -> list[str] | None:
     return sorted(names)
 
 
+def made_from(manifest: dict[str, Any], lake: Lake, lake_root: str) -> bool:
+    """Whether a lock (its manifest) was made from ``lake``, whose root a lock records as
+    ``lake_root`` (:func:`pinlake.recipes.lockfile.lake_location`): the same root (``lake``) and the
+    same identity (``lake_id``, :data:`pinlake.lake.lance_tables.IDENTITY_FILE`), so a lake wiped
+    and made again at that root is another lake. A lock or a lake without an identity is from no
+    known lake: the caller does the whole work."""
+    identity = lake.store.identity()
+    return identity is not None and manifest.get("lake_id") == identity and manifest.get("lake") == lake_root
+
+
 def eligible(loaded: LoadedRecipe, lake: Lake, previous: Lock | None, lake_root: str) -> bool:
     """Whether ``previous`` may serve as the base of this recipe's lock (module doc)."""
     if previous is None or not loaded.spec.rowwise:
@@ -96,7 +106,7 @@ def eligible(loaded: LoadedRecipe, lake: Lake, previous: Lock | None, lake_root:
     return (
         m.get("recipe_sha256") == loaded.source_sha256
         and m.get("recipe") == loaded.name
-        and m.get("lake") == lake_root
+        and made_from(m, lake, lake_root)
         and bool(m.get("disjoint", True)) == loaded.spec.disjoint
         and 0 < int(m.get("lake_version", -1)) <= lake.version
     )
@@ -115,4 +125,4 @@ def changed_selection(loaded: LoadedRecipe, lake: Lake, touched: list[str]) -> d
     return check_shape(loaded, result, allow_empty=True)
 
 
-__all__ = ["DeltaLock", "changed_selection", "eligible", "touched_names", "MAX_CHANGED_FRACTION", "MIN_CHANGED"]
+__all__ = ["DeltaLock", "changed_selection", "eligible", "made_from", "touched_names", "MAX_CHANGED_FRACTION", "MIN_CHANGED"]
