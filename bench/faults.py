@@ -496,31 +496,41 @@ class Baseline:
     points: list[str]
     content: dict[str, str]
     seconds: float
+    #: locks the clean run made from a previous lock (their manifest names a ``parent``)
+    delta_locks: int = 0
+
+
+def _run_dir(root: Path) -> Path:
+    """Where the template is made and every run of a scenario happens, one at a time: the paths a
+    library records (a lock's lake, a registry's recipes) are those of the run's copy, so a lock made
+    from the previous one is made as it would be in place."""
+    return root / "run"
 
 
 def baseline(scenario: Scenario, root: Path) -> Baseline:
     """Make the template and run the command once cleanly, counting its commit points."""
-    template = root / "template"
-    template.mkdir(parents=True)
-    scenario.prepare(template)
-    clean = root / "clean"
-    shutil.copytree(template, clean, symlinks=True)
+    run = _run_dir(root)
+    run.mkdir(parents=True)
+    scenario.prepare(run)
+    template = run.rename(root / "template")
+    shutil.copytree(template, run, symlinks=True)
     trace = root / "trace.txt"
     t0 = time.perf_counter()
-    proc = _run(scenario.argv(clean), _env(PINLAKE_FAULT_TRACE=str(trace)))
+    proc = _run(scenario.argv(run), _env(PINLAKE_FAULT_TRACE=str(trace)))
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{scenario.name}: the clean run failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     points = trace.read_text().splitlines() if trace.is_file() else []
-    converged = content(clean / "library")
-    shutil.rmtree(clean)
-    return Baseline(template, points, converged, seconds)
+    converged = content(run / "library")
+    made = [json.loads(p.read_text()) for p in (run / "library" / "_locks").glob("*/lock.json")]
+    shutil.rmtree(run)
+    return Baseline(template, points, converged, seconds, sum("parent" in m for m in made))
 
 
 def kill_once(scenario: Scenario, base: Baseline, root: Path, *, at: int | None = None, after_s: float | None = None) -> Outcome:
     """Copy the template, kill the command at commit point ``at`` (or after ``after_s`` seconds),
-    check what a reader sees, rerun, compare with the clean run."""
-    work = root / (f"kill-{at}" if at is not None else f"random-{after_s:.3f}")
+    check what a reader sees, rerun, compare with the clean run (at the clean run's path)."""
+    work = _run_dir(root)
     shutil.copytree(base.template, work, symlinks=True)
     label = f"#{at} {base.points[at - 1]}" if at is not None else f"after {after_s:.2f}s"
     try:

@@ -50,8 +50,9 @@ def test_kill_at_commit_points_then_rerun_converges(name, tmp_path):
         assert "version log" in base.points
     if name in GATED:
         assert "publish decision" in base.points
-    if name == "incremental refresh":  # the lock's install is among the commit points
+    if name == "incremental refresh":  # the lock's install is among the commit points, its lock a delta
         assert "lock manifest" in base.points
+        assert base.delta_locks == 1, "the refresh locked whole: the delta lock was not exercised"
     if name == "maintain":  # the lake's indexes are made after its compaction
         assert "lake data indexed" in base.points
     for k in _sample(base.points, name):
