@@ -275,3 +275,43 @@ def test_ranged_read_of_an_object(bucket, s3_env):
     assert obj.read_range(5, 5) == b""
     with pytest.raises(FileNotFoundError):
         location(f"s3://{bucket}/ranges/missing.bin").read_range(0, 4)
+
+
+def test_maintain_on_s3_compacts_and_indexes_the_lake_and_a_dataset(bucket, s3_env, tmp_path):
+    """`pinlake maintain` on an S3 library: the lake's and the dataset's tables are compacted and
+    indexed on the bucket, and what was pinned before reads the same after."""
+    import lance
+
+    from pinlake.storage import storage_options
+
+    lib = f"s3://{bucket}/lib"
+    images = jpegs(tmp_path / "imgs", 6)
+    (tmp_path / "meta.json").write_text(json.dumps({"image_type": "xray"}))
+    for name in sorted(p.name for p in images.iterdir()):  # one upload per file: a fragment each
+        cli("lake", "upload", str(images / name), "--metadata-file", str(tmp_path / "meta.json"), "--library", lib)
+    assert "_lake/lake.json" in keys(s3_env, bucket, "lib/")  # the lake's identity, on the bucket
+    recipe = tmp_path / "small.py"
+    recipe.write_text(RECIPE)
+    cli("datasets", "lock", "--file", str(recipe), "--library", lib)
+    (lock_hash,) = {k.split("/")[0] for k in keys(s3_env, bucket, "lib/_locks/")}
+    cli("build", "--lock", f"{lib}/_locks/{lock_hash}", "--name", "small", "--library", lib)
+    before = sorted(pinlake.open("small@1", library=lib).to_arrow("item", columns=["id", "split"]).to_pylist(), key=str)
+    opts = storage_options(lib)
+    assert len(lance.dataset(f"{lib}/_lake/data.lance", storage_options=opts).get_fragments()) == 6
+
+    report = json.loads(cli("maintain", "--fragments", "1", "--json", "--library", lib))
+    assert report["lake_indexes"] == {"data": ["id_idx", "object_name_idx"], "objects": ["sha256_idx"]}
+    assert report["versions"] == {"small": 2} and "item" in report["indexes"]["small"]
+    data = lance.dataset(f"{lib}/_lake/data.lance", storage_options=opts)
+    assert len(data.get_fragments()) == 1
+    assert {ix.name for ix in data.describe_indices()} == {"id_idx", "object_name_idx"}
+    item = lance.dataset(f"{lib}/small/db/item.lance", storage_options=opts)
+    assert "id_idx" in {ix.name for ix in item.describe_indices()}
+    # the index answers lookups on the bucket, and the pinned version reads as before
+    lake = pinlake.connect(lib).get_datalake()
+    name = lake.list_data()[0].object_name
+    assert lake.get_resource(name).object_name == name
+    assert sorted(pinlake.open("small@1", library=lib).to_arrow("item", columns=["id", "split"]).to_pylist(), key=str) == before
+    assert sorted(pinlake.open("small@2", library=lib).to_arrow("item", columns=["id", "split"]).to_pylist(), key=str) == before
+    ids = [r["id"] for r in before[:2]]
+    assert sorted(i.id for i in pinlake.open("small@2", library=lib).dataset.get_data("item", ids=ids)) == sorted(ids)
