@@ -5,6 +5,7 @@ rows uncovered until STALE_ROWS wait, and every read by id answers the same eith
 from __future__ import annotations
 
 import lance
+import pytest
 
 from pinlake.datasets.dataset import Dataset
 from pinlake.datasets.tables import table_indexes, table_uri
@@ -58,3 +59,47 @@ def test_a_build_past_the_threshold_indexes_and_a_write_updates_when_stale(build
     assert got == {first.id: "edited", second.id: "again"}
     # every version reads as it did: the first version's items are the built ones
     assert [r.image_type for r in Dataset(ds.path).checkout(1).get_data("item", ids=[first.id])] == [first.image_type]
+
+
+def test_a_table_rolled_back_by_a_failed_batch_is_indexed_by_maintain(health_ds):
+    """A failed batch leaves the item table's head a restore of the logged version: maintain indexes
+    it as that version (once), and the content stays the logged one."""
+    from pinlake.datasets.tables import restores
+    from pinlake.library.maintain import maintain_dataset
+
+    ds = health_ds
+    item = ds.get_data("item", limit=1)[0]
+    with pytest.raises(RuntimeError, match="mid-batch"), ds.batch("edit"):
+        ds.update_data("item", [dict(item.model_dump(), image_type="zzz")])
+        raise RuntimeError("mid-batch")
+    logged = VersionLog(ds.path).latest()
+    assert restores(lance.dataset(table_uri(ds.path, "item")), logged.tables["item"])
+
+    done, indexed, entry = maintain_dataset(ds.path, fragments=1000)
+    assert not done and "item" in indexed and entry is not None
+    assert set(_indexes(ds)["item"]) == {"id_idx"}
+    assert Dataset(ds.path).get_data("item", ids=[item.id])[0].image_type == item.image_type
+    assert maintain_dataset(ds.path, fragments=1000) == ({}, [], None)  # nothing left to do
+
+
+def test_an_index_that_cannot_be_written_leaves_the_write_and_warns(health_ds, monkeypatch, caplog):
+    """The item table's index directory cannot be made: the CRUD write commits its version without
+    the index, one warning names it, and the next write past the obstacle makes it."""
+    ds = health_ds
+    blocker = ds.path / "db" / "item.lance" / "_indices"
+    blocker.write_text("not a directory")
+    monkeypatch.setattr(lance_indexes, "INDEX_ROWS", 1)
+    item = ds.get_data("item", limit=1)[0]
+    before = VersionLog(ds.path).latest().dataset_version
+    with caplog.at_level("WARNING", logger="pinlake.indexes"):
+        ds.update_data("item", [dict(item.model_dump(), image_type="edited")])
+    entry = VersionLog(ds.path).latest()
+    assert entry.dataset_version == before + 1 and entry.tables["item"] == lance.dataset(table_uri(ds.path, "item")).version
+    assert Dataset(ds.path).get_data("item", ids=[item.id])[0].image_type == "edited"
+    assert _indexes(ds)["item"] == {}
+    warnings = [r.getMessage() for r in caplog.records if r.name == "pinlake.indexes"]
+    assert warnings == ["table item: index id_idx not written (OSError: " + warnings[0].split("(OSError: ", 1)[1]]
+
+    blocker.unlink()
+    ds.update_data("item", [dict(item.model_dump(), image_type="again")])
+    assert set(_indexes(ds)["item"]) == {"id_idx"}

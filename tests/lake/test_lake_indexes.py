@@ -129,3 +129,34 @@ def test_maintain_indexes_a_small_lake_and_keeps_every_version_readable(tmp_path
     # maintain again: nothing to create, nothing uncovered
     again = json.loads(runner.invoke(app, ["maintain", "--library", str(lib), "--json"]).output)
     assert again["lake_indexes"] == {}
+
+
+def test_an_index_that_cannot_be_written_leaves_the_ingest_committed(tmp_path, low_thresholds, caplog):
+    """The data table's index directory cannot be made (a file stands in its place): the ingest's
+    commit stands, its lake version is catalogued, one warning names the index, and maintain writes
+    it once the obstacle is gone."""
+    import pinlake
+    from pinlake.catalog.store import Catalog
+
+    lib = tmp_path / "library"
+    lake = pinlake.connect(lib).get_datalake()
+    tree = _tree(tmp_path / "in", 12)
+    lake.upload_folder([tree])  # 12 rows: no index yet
+    blocker = lib / LAKE_DIR / "data.lance" / "_indices"
+    blocker.write_text("not a directory")
+    _tree(tmp_path / "in", 30)
+    with caplog.at_level("WARNING", logger="pinlake.indexes"):
+        lake.upload_folder([tree])
+    assert lake.count() == 30 and lake.get_resource("d2/f029.bin").get_bytes() == b"content 29" * 4
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "pinlake.indexes"]
+    assert warning.startswith("lake data: index id_idx not written (OSError") and "pinlake maintain" in warning
+    assert lake.store.head(DATA).describe_indices() == []
+    assert set(_covered(lake.store.head(OBJECTS))) == {"sha256_idx"}  # the other table's index is made
+    assert ("_lake", DATA, lake.version) in Catalog(lib).keys("versions", "_lake")  # catalogued after the failure
+
+    blocker.unlink()
+    register_commands()
+    res = CliRunner().invoke(app, ["maintain", "--library", str(lib), "--json"])
+    assert res.exit_code == 0, res.output
+    assert sorted(json.loads(res.output)["lake_indexes"][DATA]) == sorted(INDEXES[DATA])
+    assert lake.get_resource("d2/f029.bin").get_bytes() == b"content 29" * 4

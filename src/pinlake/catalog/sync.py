@@ -89,6 +89,35 @@ def schema_hash(schema: Any) -> str:
     return hashlib.sha256(schema.to_string(show_schema_metadata=False).encode()).hexdigest()[:16]
 
 
+#: Lance's operation of an index commit (created or brought up to date): the same rows as the version it reads
+INDEX_OP = "createindex"
+#: index commits followed back to the write they index, at most
+INDEX_CHAIN = 16
+
+
+def indexed_lineage(ds: Any, tx: Any) -> dict[str, str]:
+    """The lineage of the write an index commit indexes: pinlake commits a write, then its indexes
+    (:mod:`pinlake.storage.lance_indexes`), and the dataset version names the indexed table version,
+    so that version carries the write's lineage (run, lock, user…) with ``pinlake.indexed_from``,
+    the version of the write. Empty when the chain leads to no pinlake write."""
+    for _ in range(INDEX_CHAIN):
+        base = int(tx.read_version)
+        if base <= 0:
+            return {}
+        try:
+            tx = ds.read_transaction(base)
+        except (OSError, ValueError, RuntimeError):  # cleaned up
+            return {}
+        if tx is None:
+            return {}
+        props = {k: val for k, val in (tx.transaction_properties or {}).items() if k.startswith("pinlake.")}
+        if props:
+            return {**props, "pinlake.indexed_from": str(base)}
+        if type(tx.operation).__name__.lower() != INDEX_OP:
+            return {}
+    return {}
+
+
 def version_record(dataset: str, table: str, uri: str, info: dict[str, Any], ds: Any = None) -> dict[str, Any]:
     """The catalog row of one table version (opened at that version for schema, rows and properties,
     unless ``ds`` is that version already)."""
@@ -100,6 +129,8 @@ def version_record(dataset: str, table: str, uri: str, info: dict[str, Any], ds:
     meta = info.get("metadata") or {}
     rows = int(meta["total_rows"]) if "total_rows" in meta else ds.count_rows()
     lineage = {k: val for k, val in props.items() if k.startswith("pinlake.")}
+    if not lineage and lance_op == INDEX_OP:
+        lineage = indexed_lineage(ds, tx)
     rec = {
         "dataset": dataset,
         "table": table,

@@ -77,17 +77,30 @@ def table_indexes(schema: pa.Schema) -> dict[str, tuple[str, IndexKind]]:
     return out
 
 
+def restores(head: lance.LanceDataset, version: int) -> bool:
+    """Whether the table's ``head`` is a Lance restore of ``version`` (the same rows: what
+    :meth:`pinlake.datasets.versions.VersionLog.write_bases` leaves after rolling back a write no
+    log entry names)."""
+    tx = head.read_transaction(head.version)
+    return tx is not None and isinstance(tx.operation, lance.LanceOperation.Restore) and tx.operation.version == version
+
+
 def index_tables(
     dataset_path: AnyPath | str, tables: dict[str, int], min_rows: int | None = None, stale_rows: int | None = None
 ) -> dict[str, int]:
     """``tables`` ({table: version}) after the indexes of those at their head are made or brought up
     to date (:func:`table_indexes`, thresholds of :func:`pinlake.storage.lance_indexes.ensure_indexes`):
     an index commit is a new table version with the same rows, which the caller's version names.
-    Called under the dataset's write lock, before its version-log commit."""
+    A head that is a restore of the named version (a write rolled back) is indexed as that version.
+    An index that cannot be written is left for a later write or ``pinlake maintain`` (a warning):
+    the version is named without it. Called under the dataset's write lock, before its version-log
+    commit."""
     out = dict(tables)
     for table, version in tables.items():
         ds = lance_dataset(table_uri(dataset_path, table))
-        if ds.version == version and ensure_indexes(ds, table_indexes(ds.schema), f"table {table}", min_rows, stale_rows):
+        if ds.version != version and not restores(ds, version):
+            continue
+        if ensure_indexes(ds, table_indexes(ds.schema), f"table {table}", min_rows, stale_rows):
             out[table] = ds.version
     return out
 

@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pinlake.catalog.sync import decode_log, on_version_logged
-from pinlake.datasets.tables import index_tables, table_uri, tables_size
+from pinlake.datasets.tables import index_tables, restores, table_uri, tables_size
 from pinlake.errors import BuildError, NotFoundError
 from pinlake.layout import LOG_NAME, META_DIR
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location, mutex, rmtree, write_bytes_atomic
@@ -211,13 +211,10 @@ class VersionLog:
         for table, version in state.tables.items() if state is not None else ():
             uri = table_uri(self.dataset_path, table)
             head = lance_dataset(uri)
-            if head.version != version:
-                op = head.read_transaction(head.version)
-                restored = op is not None and isinstance(op.operation, lance.LanceOperation.Restore) and op.operation.version == version
-                if not restored:
-                    lance_dataset(uri, version=version).restore()
-                    commit_point(f"restore {table}")
-                    head = lance_dataset(uri)
+            if head.version != version and not restores(head, version):
+                lance_dataset(uri, version=version).restore()
+                commit_point(f"restore {table}")
+                head = lance_dataset(uri)
             bases[table] = head.version
         return bases
 

@@ -5,7 +5,10 @@ least ``min_rows`` rows, and brings an index up to date when more than ``stale_r
 table's rows are in fragments it does not cover. Each index written is one commit of its own (a
 new table version with the same rows and fragments), followed by ``commit_point(f"{point}
 indexed")``. A lookup is always right whatever the index's state: Lance searches the index and
-scans the fragments it does not cover.
+scans the fragments it does not cover. So an index that cannot be written (a full disk, a store
+that stops answering, a concurrent commit) does not fail the write that asked for it: the
+``pinlake.indexes`` logger warns in one line, the indexes written before it stay, and the next
+write or ``pinlake maintain`` tries again.
 
 Why thresholds. Under about 50,000 rows a scan of the column takes a few milliseconds, as the
 index lookup does; at a million a BTREE lookup of one key takes 1–2 ms against 70 ms for the scan.
@@ -15,12 +18,17 @@ when enough rows wait, not at every write (bench/NOTES.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Literal
 
 import lance
 
+from pinlake.storage.s3 import lance_no_answer, mark_unresponsive, settings
 from pinlake.util.faults import commit_point
+
+log = logging.getLogger("pinlake.indexes")
 
 IndexKind = Literal["BTREE", "BITMAP"]
 
@@ -57,16 +65,31 @@ def ensure_indexes(
     covered = coverage(ds)
     rows = {f.fragment_id: visible_rows(f.metadata) for f in ds.get_fragments()}
     stale = [name for name in wanted if name in covered and sum(n for f, n in rows.items() if f not in covered[name]) > stale_rows]
-    if stale:
-        ds.optimize.optimize_indices(index_names=stale)
-        commit_point(f"{point} indexed")
     missing = {name: spec for name, spec in wanted.items() if name not in covered}
-    if not missing or sum(rows.values()) < max(1, min_rows):
-        return stale
-    for name, (column, kind) in missing.items():
-        ds.create_scalar_index(column, kind, name=name)
+    steps: list[tuple[list[str], Callable[[], None]]] = []
+    if stale:
+        steps.append((stale, partial(ds.optimize.optimize_indices, index_names=stale)))
+    if missing and sum(rows.values()) >= max(1, min_rows):
+        steps += [([name], partial(ds.create_scalar_index, column, kind, name=name)) for name, (column, kind) in missing.items()]
+    written: list[str] = []
+    for names, step in steps:
+        try:
+            step()
+        except (OSError, RuntimeError, ValueError) as exc:  # the write stands; see the module doc
+            if str(ds.uri).startswith("s3://") and lance_no_answer(exc):
+                mark_unresponsive(settings())
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.warning(
+                "%s: index %s not written (%s: %s); lookups scan until the next write or `pinlake maintain` writes it",
+                point,
+                ", ".join(names),
+                type(exc).__name__,
+                first[:200],
+            )
+            break
         commit_point(f"{point} indexed")
-    return stale + list(missing)
+        written += names
+    return written
 
 
 __all__ = ["INDEX_ROWS", "IndexKind", "STALE_ROWS", "coverage", "ensure_indexes", "visible_rows"]

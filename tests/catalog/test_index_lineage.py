@@ -1,0 +1,42 @@
+"""An index commit carries the lineage of the write it indexes in the catalog: the dataset version
+names the indexed table version, and its run, user and operation are the write's (a build's table
+commits carry lineage; a CRUD write's carry none, its version-log entry does)."""
+
+from __future__ import annotations
+
+import json
+
+import lance
+
+import pinlake
+from pinlake.datasets.tables import table_uri
+from pinlake.datasets.versions import VersionLog
+from pinlake.storage import lance_indexes
+
+
+def test_the_indexed_version_a_dataset_version_names_carries_the_writes_lineage(lib, ds, monkeypatch):
+    from pinlake.demo.run import run_demo
+
+    monkeypatch.setattr(lance_indexes, "INDEX_ROWS", 1)  # as a table past the threshold
+    monkeypatch.setenv("PINLAKE_RUN_ID", "run-of-the-build")
+    run_demo(lib, lib.parent / "assets")  # the demo's folder build again: an overwrite, then its indexes
+    named = VersionLog(ds.path).latest().tables["item"]
+    table = lance.dataset(table_uri(ds.path, "item"))
+    assert type(table.read_transaction(named).operation).__name__ == "CreateIndex"  # the index commit is named
+
+    rows = pinlake.sql(
+        """SELECT version, operation, run_id, "user", lineage, orphan FROM catalog.versions
+           WHERE dataset = 'health_images' AND "table" = 'item' ORDER BY version""",
+        library=lib,
+    ).to_pylist()
+    by_version = {r["version"]: r for r in rows}
+    indexed = by_version[named]
+    assert indexed["operation"] == "createindex" and indexed["run_id"] == "run-of-the-build" and indexed["user"]
+    lineage = json.loads(indexed["lineage"])
+    write = int(lineage["pinlake.indexed_from"])
+    assert lineage["pinlake.operation"] == by_version[write]["operation"] and by_version[write]["run_id"] == "run-of-the-build"
+    assert not indexed["orphan"] and by_version[write]["orphan"]  # the dataset version names the indexed one
+    lineage_row = pinlake.sql(
+        "SELECT * FROM catalog.lineage WHERE dataset = 'health_images' ORDER BY dataset_version DESC LIMIT 1", library=lib
+    ).to_pylist()[0]
+    assert lineage_row["run_id"] == "run-of-the-build"
