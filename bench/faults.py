@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 CLI = [sys.executable, "-m", "pinlake"]
 TIMESTAMPS = ("created_at", "updated_at")
@@ -340,10 +341,13 @@ def _rows_digest(table) -> tuple[str, list[str]]:  # noqa: ANN001 - a pyarrow Ta
 
 
 def content(library: Path) -> dict[str, str]:
-    """Per dataset table (latest version) and lake table: a digest of sorted rows without timestamps."""
+    """Per dataset table (latest version) and lake table: a digest of sorted rows without timestamps,
+    and the names of the indexes the latest version's tables (and the lake's) have."""
     import lance
 
     from pinlake.datasets.dataset import Dataset
+    from pinlake.datasets.tables import table_uri
+    from pinlake.datasets.versions import VersionLog
     from pinlake.library import Library
     from pinlake.library.versions import channel_state
 
@@ -359,11 +363,21 @@ def content(library: Path) -> dict[str, str]:
             out[f"{name}.{t}"] = digest
             if len(ids) != len(set(ids)):
                 out[f"{name}.{t}.duplicate_ids"] = str(len(ids) - len(set(ids)))
+        latest = VersionLog(lib.path / name).latest()
+        for t, v in sorted(latest.tables.items()) if latest is not None else ():  # the indexes the version names
+            out[f"{name}.{t}@indexes"] = _index_names(lance.dataset(table_uri(lib.path / name, t), version=v))
     data = lib.lake_path / "data.lance"
     if (data / "_versions").is_dir():
         t = lance.dataset(str(data)).to_table(columns=["object_name", "sha256", "version", "tags", "source", "metadata"])
         out["_lake.data"] = _rows_digest(t)[0]
+    for table in ("data", "objects"):
+        if (lib.lake_path / f"{table}.lance" / "_versions").is_dir():
+            out[f"_lake.{table}@indexes"] = _index_names(lance.dataset(str(lib.lake_path / f"{table}.lance")))
     return out
+
+
+def _index_names(ds: Any) -> str:
+    return ",".join(sorted(ix.name for ix in ds.describe_indices()))
 
 
 def problems_after_kill(work: Path) -> list[str]:

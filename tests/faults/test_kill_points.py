@@ -24,8 +24,8 @@ GATED = {"gated refresh": "publish decision", "quarantine": "publish checks"}
 
 
 def _sample(points: list[str], scenario: str = "") -> list[int]:
-    """The first point, the version-log commit, the point after it, the first lake index commit, and
-    the last (1-based, deduplicated);
+    """The first point, the version-log commit, the point after it, the first lake and dataset table
+    index commits, and the last (1-based, deduplicated);
     for a gated refresh one point of its verdict, for an import its version log (their builds are
     sampled above; the full matrix, `python -m bench faults`, kills every point)."""
     if scenario in SAME_PATH:  # its build commits as a folder build's: the version log
@@ -38,6 +38,8 @@ def _sample(points: list[str], scenario: str = "") -> list[int]:
             picks.update({i, min(i + 1, len(points))})
     lake_indexed = [i for i, name in enumerate(points, start=1) if name.startswith("lake ") and name.endswith(" indexed")]
     picks.update(lake_indexed[:1])  # a lake index commit (maintain's, whatever the lake's size)
+    table_indexed = [i for i, name in enumerate(points, start=1) if name.startswith("table ") and name.endswith(" indexed")]
+    picks.update(table_indexed[:1])  # a dataset table's index commit before its version's (rolled back, indexed again)
     return sorted(picks)
 
 
