@@ -13,7 +13,8 @@ peak RSS) and timed from here:
   (``bench/scale_recipe.py``) and with its ``list_data`` twin, then ``pinlake build --lock`` of it
   (``bench/scale_item.py``: an image and its boxes, none in these files);
 - the refresh after N/100 more files changed (at most 1,000): ingest, lock, and the incremental
-  build of the new lock (its stats merged from the previous version's);
+  build of the new lock (its stats merged from the previous version's), and the diff of the new
+  version against the previous (what the refresh's summary shows);
 - ``dvc add`` of a copy of the folder (hard links) in a fresh ``dvc init --no-scm`` workspace, then
   ``dvc add`` after the same change. A dvc step that passes ``--dvc-timeout`` is stopped and
   reported as a bound (``> T``).
@@ -174,7 +175,16 @@ def refresh(pin_dir: Path, n: int) -> list[tuple[str, float, float, bool]]:
         )
     )
     rows.append(("refresh: build of that lock (incremental)", *measure(build_cmd(out, "auto"), pin_dir)))
+    rows.append(("refresh: diff of the new version against the previous", *measure(diff_cmd(pin_dir), pin_dir)))
     return rows
+
+
+def diff_cmd(pin_dir: Path, name: str = "scale") -> list[str]:
+    """``pinlake diff`` of the dataset's two latest versions (what the refresh's summary shows)."""
+    from pinlake.datasets.versions import VersionLog
+
+    *_, previous, latest = [e.dataset_version for e in VersionLog(pin_dir / "library" / name).entries()]
+    return [sys.executable, "-m", "pinlake", "diff", name, str(previous), str(latest), "--json", "--library", "library"]
 
 
 def table(results: dict[int, list[tuple[str, float, float, bool]]]) -> str:

@@ -38,6 +38,7 @@ def test_ingest_scale_smoke(tmp_path: Path) -> None:
             "refresh: ingest after 20 more changed",
             "refresh: lock, select recipe, from the previous lock",
             "refresh: build of that lock (incremental)",
+            "refresh: diff of the new version against the previous",
         )
     )
     ds = Library(work / "library").get_dataset("scale")
