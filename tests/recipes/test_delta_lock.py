@@ -297,3 +297,19 @@ def test_names_read_from_lines_by_arrow_are_the_json_names_or_none(rows):
         assert any(json.dumps(n, ensure_ascii=False)[1:-1] != n for n in names)  # some name has an escape
     else:
         assert got.to_pylist() == names
+
+
+def test_a_lake_without_an_identity_gets_one_at_its_lock(lake, tmp_path):
+    """A lake last written before identities were recorded: its first lock records one (and names
+    it), so the lock after the next change is made from it."""
+    (Path(lake.root) / "lake.json").unlink()
+    fresh = pinlake.connect(tmp_path / "library").get_datalake()
+    assert fresh.store.identity() is None
+    recipe = write(tmp_path, TABLE_RECIPE)
+    prev = read_lock(lock_recipe(recipe, fresh, out=tmp_path / "a").path)
+    assert prev.manifest["lake_id"] == fresh.store.identity() is not None
+    put(fresh, tmp_path / "src", ["f/002.bin"], random.Random(4))
+    assert lock_recipe(recipe, fresh, out=tmp_path / "b", previous=prev).manifest["parent"]["hash"] == prev.hash
+    # a pinned lake is read-only: it names no identity it does not have
+    (Path(lake.root) / "lake.json").unlink()
+    assert pinlake.connect(tmp_path / "library").get_datalake().checkout(1).store.record_identity() is None

@@ -7,7 +7,7 @@ Tables under the lake root:
 - ``data.lance``: one row per resource version (the "lake version" is this table's version).
 - ``tags.lance`` / ``sources.lance``: tag and data source names.
 - ``lake.json``: the lake's identity (``{"id": uuid}``), written under the write lock by the
-  first write to a lake without one. A lock records it, so a lake wiped and made again at the same
+  first write or lock of a lake without one. A lock records it, so a lake wiped and made again at the same
   root (its version numbers start again) is not taken for the one a lock was made from.
 
 Lookups stay index lookups as the lake grows: the data table has Lance BTREE indexes on ``id``
@@ -159,6 +159,16 @@ class Store:
             found = uuid.uuid4().hex
             write_bytes_atomic(location(f"{self.root}/{IDENTITY_FILE}"), (json.dumps({"id": found}) + "\n").encode())
             self._identity = found
+        return found
+
+    def record_identity(self) -> str | None:
+        """The lake's id, recorded first (under the write lock) when it has none and this store may
+        write (a lake last written before identities were recorded gets one at its next lock);
+        None for a pinned or read-only store of a lake without one."""
+        found = self.identity()
+        if found is None and self.read_only is None and self.pinned_version is None:
+            with self.write_lock():
+                found = self.ensure_identity()
         return found
 
     def check_writable(self) -> None:

@@ -544,7 +544,7 @@ def lock_recipe(
             "recipe_file": str(loaded.path),
             "recipe_sha256": loaded.source_sha256,
             "lake": lake_root,
-            "lake_id": lake.store.identity(),
+            "lake_id": lake.store.record_identity(),
             "lake_version": client.version,
             "disjoint": loaded.spec.disjoint,
             "splits": dict(sorted(counts.items())),
