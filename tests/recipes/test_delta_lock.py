@@ -161,7 +161,7 @@ def test_a_lake_made_again_at_the_same_root_is_another_lake(lake, tmp_path):
     assert first and prev.manifest["lake_id"] == first
     assert pinlake.connect(tmp_path / "library").get_datalake().store.identity() == first  # kept on reopen
     shutil.rmtree(lake.root)
-    again = pinlake.connect(tmp_path / "library").get_datalake()
+    again = lake  # the same object, as a long-running process holds it: it reads the new lake's identity
     rng = random.Random(3)
     while again.version <= prev.lake_version:
         put(again, tmp_path / "src", [f"h/{again.version}-{k}.bin" for k in range(5)], rng)

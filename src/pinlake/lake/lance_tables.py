@@ -104,7 +104,6 @@ class Store:
         #: (message, hint) when every write through this store is refused (see :meth:`check_writable`)
         self.read_only: tuple[str, str] | None = None
         self._lock: Any = None
-        self._identity: str | None = None
         if self.remote:
             self._thread_lock = threading.RLock()  # one lease per Store, taken once however deep
             self._lease_depth = 0
@@ -137,20 +136,18 @@ class Store:
         return self.open(table, version)
 
     def identity(self) -> str | None:
-        """The lake's id from :data:`IDENTITY_FILE` (module doc); None for a lake never written
-        since identities were recorded. Read once per Store: the file is written once and never
-        changed (a lake made again at the root is another Store's business)."""
-        if self._identity is None:
-            try:
-                self._identity = str(json.loads(location(f"{self.root}/{IDENTITY_FILE}").read_text())["id"])
-            except FileNotFoundError:
-                return None
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValidationError(
-                    f"{self.root}/{IDENTITY_FILE}: not a lake identity ({exc})",
-                    hint='It holds {"id": "<uuid>"}; remove it and the next write records a new one.',
-                ) from None
-        return self._identity
+        """The lake's id from :data:`IDENTITY_FILE` (module doc); None for a lake never written or
+        locked since identities were recorded. Read each time (one small file): a lake wiped and
+        made again under a long-running process gets its own."""
+        try:
+            return str(json.loads(location(f"{self.root}/{IDENTITY_FILE}").read_text())["id"])
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValidationError(
+                f"{self.root}/{IDENTITY_FILE}: not a lake identity ({exc})",
+                hint='It holds {"id": "<uuid>"}; remove it and the next write records a new one.',
+            ) from None
 
     def ensure_identity(self) -> str:
         """The lake's id, recorded first when it has none. Only under the write lock."""
@@ -158,7 +155,6 @@ class Store:
         if found is None:
             found = uuid.uuid4().hex
             write_bytes_atomic(location(f"{self.root}/{IDENTITY_FILE}"), (json.dumps({"id": found}) + "\n").encode())
-            self._identity = found
         return found
 
     def record_identity(self) -> str | None:
