@@ -103,3 +103,17 @@ def test_an_index_that_cannot_be_written_leaves_the_write_and_warns(health_ds, m
     blocker.unlink()
     ds.update_data("item", [dict(item.model_dump(), image_type="again")])
     assert set(_indexes(ds)["item"]) == {"id_idx"}
+
+
+def test_a_write_indexes_the_tables_it_changed_only(health_ds, monkeypatch):
+    """A dataset whose tables passed the threshold unindexed (made before indexes, say): an edit of
+    one item indexes the item table, and leaves the image table, which it did not write, as it was."""
+    ds = health_ds
+    assert all(not ix for ix in _indexes(ds).values())
+    monkeypatch.setattr(lance_indexes, "INDEX_ROWS", 1)
+    item = ds.get_data("item", limit=1)[0]
+    before = VersionLog(ds.path).latest().tables
+    ds.update_data("item", [dict(item.model_dump(), image_type="edited")])
+    after = VersionLog(ds.path).latest().tables
+    assert set(_indexes(ds)["item"]) == {"id_idx"}
+    assert _indexes(ds)["image"] == {} and after["image"] == before["image"]

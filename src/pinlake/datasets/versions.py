@@ -278,17 +278,21 @@ class VersionLog:
     ) -> DatasetVersion:
         """Append one entry (call with :meth:`locked` held). This is the commit point.
 
-        First the tables' scalar indexes are made or brought up to date past their thresholds
+        First the scalar indexes of the tables this version changed (their version differs from
+        the previous entry's) are made or brought up to date past their thresholds
         (:func:`pinlake.datasets.tables.index_tables`; ``index_rows``, ``stale_rows``), so the entry
-        names the indexed table versions. Before the commit the version's files are staged in
+        names the indexed table versions; a table the write left alone is left as it is (``pinlake
+        maintain`` indexes every table). Before the commit the version's files are staged in
         ``_meta/<N>/``: ``files``, then what ``derive(entry)`` returns (stats, preview: computed on
         the uncommitted state), and info.json/schema.json of the previous version when not given.
         After it, the top-level cache."""
-        tables = index_tables(self.dataset_path, tables, index_rows, stale_rows)
         ds = self._open() if self.exists() else None
         read_version = ds.version if ds is not None else 0
         newest = self._newest_row(ds) if ds is not None else None
         previous = newest.column("dataset_version")[0].as_py() if newest is not None else None
+        before = self._entries(newest)[0].tables if newest is not None else {}
+        changed = {t: v for t, v in tables.items() if before.get(t) != v}  # a write pays for the tables it wrote
+        tables = {**tables, **index_tables(self.dataset_path, changed, index_rows, stale_rows)}
         number = previous + 1 if previous is not None else 1
         lineage = {**lineage, "pinlake.dataset_version": str(number)}
         entry = DatasetVersion(number, utcnow(), operation, dict(tables), dict(rows), lineage, message)
