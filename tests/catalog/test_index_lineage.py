@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import lance
+import pytest
 
 import pinlake
 from pinlake.datasets.tables import table_uri
@@ -35,7 +36,25 @@ def test_the_indexed_version_a_dataset_version_names_carries_the_writes_lineage(
     lineage = json.loads(indexed["lineage"])
     write = int(lineage["pinlake.indexed_from"])
     assert lineage["pinlake.operation"] == by_version[write]["operation"] and by_version[write]["run_id"] == "run-of-the-build"
-    assert not indexed["orphan"] and by_version[write]["orphan"]  # the dataset version names the indexed one
+    assert not indexed["orphan"] and not by_version[write]["orphan"]  # the write the named version indexes
+    # the image table's two indexes are two commits after its write: none of the three is orphan
+    image = pinlake.sql(
+        """SELECT version, operation, orphan FROM catalog.versions
+           WHERE dataset = 'health_images' AND "table" = 'image' ORDER BY version""",
+        library=lib,
+    ).to_pylist()
+    assert [r["operation"] for r in image[-3:]] == ["build:overwrite", "createindex", "createindex"]
+    assert not any(r["orphan"] for r in image)
+    # a write no version names stays orphan: a failed batch's commit
+    item = ds.get_data("item", limit=1)[0]
+    with pytest.raises(RuntimeError), ds.batch("edit"):
+        ds.update_data("item", [dict(item.model_dump(), image_type="lost")])
+        raise RuntimeError("mid-batch")
+    ds.update_data("image", [dict(ds.get_data("image", limit=1)[0].model_dump())])  # the next write catalogues it
+    orphans = pinlake.sql(
+        """SELECT "table", operation FROM catalog.versions WHERE dataset = 'health_images' AND orphan""", library=lib
+    ).to_pylist()
+    assert {"table": "item", "operation": "update"} in orphans
     lineage_row = pinlake.sql(
         "SELECT * FROM catalog.lineage WHERE dataset = 'health_images' ORDER BY dataset_version DESC LIMIT 1", library=lib
     ).to_pylist()[0]

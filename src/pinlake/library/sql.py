@@ -64,8 +64,19 @@ CATALOG_VIEWS = {
 #: columns of ``catalog.versions`` computed when read, each a scan of another table: made only when
 #: the query can reach them (:class:`pinlake.util.sqlreads.QueryReads`)
 VERSION_FLAGS = {
+    # not named by a dataset version, nor indexed by a version one names (the write its index
+    # commits followed: lineage ``pinlake.indexed_from``, catalog/sync.py)
     "orphan": """(v.dataset <> '_lake' AND v."table" <> '_versions' AND NOT EXISTS (
                    SELECT 1 FROM {members} m WHERE m.dataset = v.dataset AND m."table" = v."table" AND m.version = v.version
+               ) AND NOT EXISTS (
+                   SELECT 1 FROM (
+                       SELECT w.dataset, w."table", w.version AS upto,
+                              TRY_CAST(json_extract_string(w.lineage, '$."pinlake.indexed_from"') AS BIGINT) AS since
+                       FROM {versions} w
+                       WHERE w.operation = 'createindex' AND EXISTS (
+                           SELECT 1 FROM {members} m WHERE m.dataset = w.dataset AND m."table" = w."table" AND m.version = w.version)
+                   ) c
+                   WHERE c.dataset = v.dataset AND c."table" = v."table" AND c.since <= v.version AND v.version < c.upto
                ))""",
     "removed": """EXISTS (SELECT 1 FROM (SELECT dataset, "table", unnest(from_json(removed, '["BIGINT"]')) AS version
                                       FROM {cleanups}) r
