@@ -22,7 +22,7 @@ from typing import Any
 from pinlake.catalog.store import LINEAGE_COLUMNS, Catalog, dumps
 from pinlake.errors import NotFoundError
 from pinlake.layout import LAKE_DIR, LOG_NAME, is_library
-from pinlake.storage import AnyPath, S3Path, lance_dataset, location, write_bytes_atomic
+from pinlake.storage import AnyPath, S3Path, lance_dataset, location, read_transaction, write_bytes_atomic
 from pinlake.util.clock import utcnow
 from pinlake.util.faults import commit_point
 
@@ -98,23 +98,22 @@ INDEX_CHAIN = 16
 def indexed_lineage(ds: Any, tx: Any) -> dict[str, str]:
     """The lineage of the write an index commit indexes: pinlake commits a write, then its indexes
     (:mod:`pinlake.storage.lance_indexes`), and the dataset version names the indexed table version,
-    so that version carries the write's lineage (run, lock, user…) with ``pinlake.indexed_from``,
-    the version of the write. Empty when the chain leads to no pinlake write."""
+    so that version carries the write's lineage (run, lock, user…; none for a CRUD write, whose
+    version-log entry holds it) with ``pinlake.indexed_from``, the version of the write. Empty when
+    the chain cannot be followed (a version cleaned up, a transaction Lance cannot tell)."""
     for _ in range(INDEX_CHAIN):
         base = int(tx.read_version)
         if base <= 0:
             return {}
         try:
-            tx = ds.read_transaction(base)
+            tx = read_transaction(ds, base)
         except (OSError, ValueError, RuntimeError):  # cleaned up
             return {}
         if tx is None:
             return {}
         props = {k: val for k, val in (tx.transaction_properties or {}).items() if k.startswith("pinlake.")}
-        if props:
+        if props or type(tx.operation).__name__.lower() != INDEX_OP:  # the write (a CRUD write's carries none)
             return {**props, "pinlake.indexed_from": str(base)}
-        if type(tx.operation).__name__.lower() != INDEX_OP:
-            return {}
     return {}
 
 
@@ -123,7 +122,7 @@ def version_record(dataset: str, table: str, uri: str, info: dict[str, Any], ds:
     unless ``ds`` is that version already)."""
     v = int(info["version"])
     ds = ds if ds is not None else lance_dataset(uri, version=v)
-    tx = ds.read_transaction(v)
+    tx = read_transaction(ds, v)
     props = dict(tx.transaction_properties or {}) if tx is not None else {}
     lance_op = type(tx.operation).__name__.lower() if tx is not None else ""
     meta = info.get("metadata") or {}

@@ -13,7 +13,7 @@ import pyarrow as pa
 from lance.fragment import FragmentMetadata
 
 from pinlake.errors import NotFoundError
-from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location
+from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location, read_transaction
 from pinlake.storage.lance_indexes import IndexKind, ensure_indexes
 from pinlake.util.faults import commit_point
 from pinlake.util.sqltext import sql_in
@@ -81,7 +81,7 @@ def restores(head: lance.LanceDataset, version: int) -> bool:
     """Whether the table's ``head`` is a Lance restore of ``version`` (the same rows: what
     :meth:`pinlake.datasets.versions.VersionLog.write_bases` leaves after rolling back a write no
     log entry names)."""
-    tx = head.read_transaction(head.version)
+    tx = read_transaction(head, head.version)
     return tx is not None and isinstance(tx.operation, lance.LanceOperation.Restore) and tx.operation.version == version
 
 

@@ -55,6 +55,7 @@ from pinlake.storage.lance_io import (
     lance_dataset,
     lance_write,
     lance_write_fragments,
+    read_transaction,
     take_rows,
 )
 from pinlake.storage.locks import S3Lease, lease_ttl, mutex
@@ -101,6 +102,7 @@ __all__ = [
     "location",
     "mark_unresponsive",
     "mutex",
+    "read_transaction",
     "rmtree",
     "settings",
     "storage_error",

@@ -157,6 +157,17 @@ def lance_write_fragments(data: Any, uri: Any, **kwargs: Any) -> Any:
         return write_fragments(data, str(uri), storage_options=opts, **kwargs)
 
 
+def read_transaction(ds: Any, version: int) -> Any:
+    """The Lance transaction that made ``version`` of the table ``ds``, or None when Lance cannot
+    tell it: none recorded, or one its Python binding cannot build (pylance 14 raises TypeError
+    building the ``RewrittenIndex`` of a compaction of an indexed table with deleted rows). Callers
+    treat None as "an unknown commit"."""
+    try:
+        return ds.read_transaction(version)
+    except TypeError:
+        return None
+
+
 def take_rows(ds: Any, row_ids: list[int], columns: list[str] | None = None) -> Any:
     """Rows of the Lance dataset ``ds`` by row id (from a scan ``with_row_id=True``), in the order asked.
 
