@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -313,3 +314,20 @@ def test_a_lake_without_an_identity_gets_one_at_its_lock(lake, tmp_path):
     # a pinned lake is read-only: it names no identity it does not have
     (Path(lake.root) / "lake.json").unlink()
     assert pinlake.connect(tmp_path / "library").get_datalake().checkout(1).store.record_identity() is None
+
+
+def test_a_lock_of_an_absent_or_unwritable_lake_records_no_identity_and_creates_nothing(lake, tmp_path):
+    recipe = write(tmp_path, LIST_RECIPE)
+    absent = tmp_path / "typo" / "_lake"
+    made = lock_recipe(recipe, Lake(absent), out=tmp_path / "a")
+    assert made.manifest["lake_id"] is None and not absent.exists()  # a mistyped path stays a mistake, not a lake
+
+    (Path(lake.root) / "lake.json").unlink()  # a lake last written before identities, on a read-only mount
+    (Path(lake.root) / ".lock").unlink(missing_ok=True)
+    if subprocess.run(["chattr", "+i", str(lake.root)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i (the read-only mount's stand-in) is not available here")
+    try:
+        made = lock_recipe(recipe, Lake(lake.root), out=tmp_path / "b")
+    finally:
+        subprocess.run(["chattr", "-i", str(lake.root)], check=True)
+    assert made.manifest["lake_id"] is None and made.counts  # locked; only no base for a later delta

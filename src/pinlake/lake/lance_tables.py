@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
 import uuid
@@ -37,11 +38,13 @@ import lance
 import pyarrow as pa
 from lance import LanceOperation, Transaction
 
-from pinlake.errors import ValidationError, field_size_error, oversized_string
+from pinlake.errors import StorageError, ValidationError, field_size_error, oversized_string
 from pinlake.provenance import lineage_properties
 from pinlake.storage import S3Path, is_remote, lance_dataset, location, mutex, storage_options, write_bytes_atomic
 from pinlake.storage.lance_indexes import IndexKind, ensure_indexes
 from pinlake.util.sqltext import sql_in, sql_str  # noqa: F401 - re-exported for the lake modules
+
+log = logging.getLogger("pinlake.lake")
 
 OBJECTS, DATA, TAGS, SOURCES = "objects", "data", "tags", "sources"
 #: the lake's identity file under its root (module doc)
@@ -140,10 +143,13 @@ class Store:
         locked since identities were recorded. Read each time (one small file): a lake wiped and
         made again under a long-running process gets its own."""
         try:
-            return str(json.loads(location(f"{self.root}/{IDENTITY_FILE}").read_text())["id"])
+            found = json.loads(location(f"{self.root}/{IDENTITY_FILE}").read_text())["id"]
+            if not isinstance(found, str) or not found:
+                raise ValueError(f"id {found!r} is not a non-empty string")
+            return found
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, IsADirectoryError) as exc:
             raise ValidationError(
                 f"{self.root}/{IDENTITY_FILE}: not a lake identity ({exc})",
                 hint='It holds {"id": "<uuid>"}; remove it and the next write records a new one.',
@@ -158,14 +164,20 @@ class Store:
         return found
 
     def record_identity(self) -> str | None:
-        """The lake's id, recorded first (under the write lock) when it has none and this store may
-        write (a lake last written before identities were recorded gets one at its next lock);
-        None for a pinned or read-only store of a lake without one."""
+        """The lake's id, recorded first (under the write lock) when it has none, holds data, and
+        this store may write (a lake last written before identities were recorded gets one at its
+        next lock). None for an empty or absent lake (nothing is created), a pinned or read-only
+        store, or storage that refuses the write (a read-only mount, credentials that cannot
+        write): a lock without an identity is only no base for a later delta lock."""
         found = self.identity()
-        if found is None and self.read_only is None and self.pinned_version is None:
+        if found is not None or self.read_only is not None or self.pinned_version is not None or not self.exists(DATA):
+            return found
+        try:
             with self.write_lock():
-                found = self.ensure_identity()
-        return found
+                return self.ensure_identity()
+        except (OSError, StorageError) as exc:  # see the docstring: the lock goes on without one
+            log.debug("lake %s: no identity recorded (%s)", self.root, exc)
+            return None
 
     def check_writable(self) -> None:
         """Raise a ValidationError (why, and a hint) when this store is read-only."""
