@@ -21,7 +21,8 @@ def test_the_indexed_version_a_dataset_version_names_carries_the_writes_lineage(
     monkeypatch.setattr(lance_indexes, "INDEX_ROWS", 1)  # as a table past the threshold
     monkeypatch.setenv("PINLAKE_RUN_ID", "run-of-the-build")
     run_demo(lib, lib.parent / "assets")  # the demo's folder build again: an overwrite, then its indexes
-    named = VersionLog(ds.path).latest().tables["item"]
+    built = VersionLog(ds.path).latest()
+    named = built.tables["item"]
     table = lance.dataset(table_uri(ds.path, "item"))
     assert type(table.read_transaction(named).operation).__name__ == "CreateIndex"  # the index commit is named
 
@@ -55,7 +56,19 @@ def test_the_indexed_version_a_dataset_version_names_carries_the_writes_lineage(
         """SELECT "table", operation FROM catalog.versions WHERE dataset = 'health_images' AND orphan""", library=lib
     ).to_pylist()
     assert {"table": "item", "operation": "update"} in orphans
+    # a CRUD write past the threshold (no lineage of its own): the named index commit covers it
+    monkeypatch.delenv("PINLAKE_RUN_ID")
+    monkeypatch.setattr(lance_indexes, "STALE_ROWS", 0)  # its row uncovered: the index is brought up to date
+    ds.update_data("item", [dict(item.model_dump(), image_type="kept")])
+    named = VersionLog(ds.path).latest().tables["item"]
+    rows = pinlake.sql(
+        f"""SELECT version, operation, lineage, orphan FROM catalog.versions
+            WHERE dataset = 'health_images' AND "table" = 'item' AND version >= {named - 1} ORDER BY version""",
+        library=lib,
+    ).to_pylist()
+    assert [(r["operation"], r["orphan"]) for r in rows] == [("update", False), ("createindex", False)]
+    assert json.loads(rows[1]["lineage"]) == {"pinlake.indexed_from": str(named - 1)}
     lineage_row = pinlake.sql(
-        "SELECT * FROM catalog.lineage WHERE dataset = 'health_images' ORDER BY dataset_version DESC LIMIT 1", library=lib
+        f"SELECT * FROM catalog.lineage WHERE dataset = 'health_images' AND dataset_version = {built.dataset_version}", library=lib
     ).to_pylist()[0]
     assert lineage_row["run_id"] == "run-of-the-build"

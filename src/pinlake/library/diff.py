@@ -7,7 +7,9 @@ deleted from shared ones), and DuckDB compares those only: a rewritten row with 
 other row is the same row in both versions, so the result is that of comparing the whole
 versions. When the fragments cannot tell (a compaction rewrote them) or more than
 :data:`DELTA_FRACTION` of the rows changed (beyond :data:`DELTA_MIN_ROWS`), the whole versions are
-compared. A version that only adds indexes has the same fragments: nothing to read.
+compared. A version that only adds indexes has the same fragments: nothing to read. (Ids are
+unique within a table; a damaged table holding one id twice can diff otherwise than the whole
+comparison, which counts each id once.)
 """
 
 from __future__ import annotations
