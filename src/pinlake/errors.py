@@ -152,7 +152,7 @@ def field_size_error(where: str, field: str, size: int) -> ValidationError:
     )
 
 
-__all__ += ["MAX_FIELD_BYTES_ENV", "DEFAULT_MAX_FIELD_BYTES", "max_field_bytes", "oversized_string", "field_size_error"]
+__all__ += ["MAX_FIELD_BYTES_ENV", "DEFAULT_MAX_FIELD_BYTES", "max_field_bytes", "oversized_string", "field_size_error", "first_line"]
 
 
 def truncated_image_error(path: Any, problem: str, where: str) -> InputFileError:
@@ -161,3 +161,9 @@ def truncated_image_error(path: Any, problem: str, where: str) -> InputFileError
         f"{path}: not a readable image ({problem})",
         hint=f"The file is cut short (an interrupted copy or download?): copy it again or remove it ({where}).",
     )
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters), or its class name."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

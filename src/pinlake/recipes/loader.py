@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pinlake.errors import NotFoundError, PinlakeError
+from pinlake.errors import NotFoundError, PinlakeError, first_line
 from pinlake.lake.models import Data
 from pinlake.lake.query import key_columns
 from pinlake.recipes.client import ReadOnlyLakeClient
@@ -148,12 +148,6 @@ def check_table(where: str, split: str, table: pa.Table, allow_empty: bool) -> p
                 hint=f"Return the lake's {c} values, e.g. from client.select(columns=[{c!r}]).",
             ) from None
     return pa.table(dict(zip(key, cols)))
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (at most 200 characters), or its class name."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def check_shape(loaded: LoadedRecipe, result: Any, allow_empty: bool | None = None) -> dict[str, list[Any] | pa.Table]:

@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 import lance
 
-from pinlake.storage.s3 import lance_no_answer, mark_unresponsive, settings
+from pinlake.errors import first_line
+from pinlake.storage.lance_io import lance_call
 from pinlake.util.faults import commit_point
 
 log = logging.getLogger("pinlake.indexes")
@@ -74,17 +75,15 @@ def ensure_indexes(
     written: list[str] = []
     for names, step in steps:
         try:
-            step()
+            with lance_call(ds.uri):  # on S3: refused at once while the store does not answer, noted when it stops
+                step()
         except (OSError, RuntimeError, ValueError) as exc:  # the write stands; see the module doc
-            if str(ds.uri).startswith("s3://") and lance_no_answer(exc):
-                mark_unresponsive(settings())
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             log.warning(
                 "%s: index %s not written (%s: %s); lookups scan until the next write or `pinlake maintain` writes it",
                 point,
                 ", ".join(names),
                 type(exc).__name__,
-                first[:200],
+                first_line(exc),
             )
             break
         commit_point(f"{point} indexed")

@@ -15,7 +15,7 @@ from pinlake.storage.s3 import lance_no_answer, mark_unresponsive, settings, unr
 
 
 @contextmanager
-def _lance_call(uri: Any) -> Iterator[dict[str, str] | None]:
+def lance_call(uri: Any) -> Iterator[dict[str, str] | None]:
     """Storage options for a Lance call on ``uri``; on S3, refuse at once while the store is known
     not to answer, and note a request that ran out its timeout (see :func:`mark_unresponsive`)."""
     opts = storage_options(uri)
@@ -78,7 +78,7 @@ def lance_dataset(uri: Any, **kwargs: Any) -> Any:
         head = _open_head(uri, **kwargs)
         if head is not None:
             return head
-    with _lance_call(uri) as opts:
+    with lance_call(uri) as opts:
         return lance.dataset(str(uri), storage_options=opts, **kwargs)
 
 
@@ -100,7 +100,7 @@ def lance_write(data: Any, uri: Any, **kwargs: Any) -> Any:
     """``lance.write_dataset`` with the storage options of ``uri``."""
     import lance
 
-    with _lance_call(uri) as opts:
+    with lance_call(uri) as opts:
         return lance.write_dataset(data, str(uri), storage_options=opts, **kwargs)
 
 
@@ -111,7 +111,7 @@ def lance_append(uri: Any, data: Any, **kwargs: Any) -> Any:
     ds = _open_head(uri)
     if ds is None:  # on S3, or a head the hint cannot tell (even a table with no manifest yet)
         return lance_write(data, uri, mode="append", **kwargs)
-    with _lance_call(uri):
+    with lance_call(uri):
         ds.insert(data, **kwargs)
     return ds
 
@@ -138,7 +138,7 @@ def lance_commit(uri: Any, transaction: Any, **kwargs: Any) -> Any:
     import lance
 
     head = _open_head(uri)
-    with _lance_call(uri) as opts:
+    with lance_call(uri) as opts:
         if head is not None:
             return lance.LanceDataset.commit(head, transaction, **kwargs)
         return lance.LanceDataset.commit(str(uri), transaction, storage_options=opts, **kwargs)
@@ -151,7 +151,7 @@ def lance_write_fragments(data: Any, uri: Any, **kwargs: Any) -> Any:
     from lance.fragment import write_fragments
 
     head = _open_head(uri)
-    with _lance_call(uri) as opts:
+    with lance_call(uri) as opts:
         if head is not None:
             return write_fragments(data, head, **kwargs)
         return write_fragments(data, str(uri), storage_options=opts, **kwargs)
