@@ -170,7 +170,7 @@ def test_a_lake_made_again_at_the_same_root_is_another_lake(lake, tmp_path):
     inc = lock_recipe(recipe, again, out=tmp_path / "b", previous=prev)
     whole = lock_recipe(recipe, again, out=tmp_path / "c")
     assert "parent" not in inc.manifest and files_of(inc.path) == files_of(whole.path)
-    assert not delta.made_from(prev.manifest, again, prev.manifest["lake"])
+    assert not delta.made_from(prev.manifest, prev.manifest["lake"], again.store.identity())
 
 
 def test_a_recipe_returning_what_it_was_not_shown_is_locked_whole(lake, tmp_path):

@@ -387,8 +387,8 @@ def build_from_lock(
     # both locks from this lake: the lake checks the changed lines' ids only, the others are the
     # previous lock's, checked by its build, and the lake never drops an id (its rows are replaced
     # by id, never removed); else the whole lock is checked, as a full build checks it
-    root = lake_location(lake)
-    same_lake = made_from(lock.manifest, lake, root) and made_from(previous.manifest, lake, root)
+    root, identity = lake_location(lake), lake.store.identity()
+    same_lake = made_from(lock.manifest, root, identity) and made_from(previous.manifest, root, identity)
     b = builder(object_names=set(added) | set(updated), in_lake_checked=same_lake)
     items: dict[str, Any] = {}
     changed = {name: (split, lineno, json.loads(line)) for name, (split, lineno, line) in sorted(diff.lines.items())}

@@ -88,13 +88,13 @@ def touched_names(lake: Lake, since: int) -> list[str] | None:
     return sorted(names)
 
 
-def made_from(manifest: dict[str, Any], lake: Lake, lake_root: str) -> bool:
-    """Whether a lock (its manifest) was made from ``lake``, whose root a lock records as
-    ``lake_root`` (:func:`pinlake.recipes.lockfile.lake_location`): the same root (``lake``) and the
-    same identity (``lake_id``, :data:`pinlake.lake.lance_tables.IDENTITY_FILE`), so a lake wiped
-    and made again at that root is another lake. A lock or a lake without an identity is from no
-    known lake: the caller does the whole work."""
-    identity = lake.store.identity()
+def made_from(manifest: dict[str, Any], lake_root: str, identity: str | None) -> bool:
+    """Whether a lock (its manifest) was made from the lake whose root a lock records as
+    ``lake_root`` (:func:`pinlake.recipes.lockfile.lake_location`) and whose identity is
+    ``identity`` (``lake.store.identity()``, :data:`pinlake.lake.lance_tables.IDENTITY_FILE`): the
+    same root (``lake``) and the same ``lake_id``, so a lake wiped and made again at that root is
+    another lake. A lock or a lake without an identity is from no known lake: the caller does the
+    whole work."""
     return identity is not None and manifest.get("lake_id") == identity and manifest.get("lake") == lake_root
 
 
@@ -106,7 +106,7 @@ def eligible(loaded: LoadedRecipe, lake: Lake, previous: Lock | None, lake_root:
     return (
         m.get("recipe_sha256") == loaded.source_sha256
         and m.get("recipe") == loaded.name
-        and made_from(m, lake, lake_root)
+        and made_from(m, lake_root, lake.store.identity())
         and bool(m.get("disjoint", True)) == loaded.spec.disjoint
         and 0 < int(m.get("lake_version", -1)) <= lake.version
     )
