@@ -42,6 +42,7 @@ from pinlake.errors import StorageError, ValidationError, field_size_error, over
 from pinlake.provenance import lineage_properties
 from pinlake.storage import S3Path, is_remote, lance_dataset, location, mutex, storage_options, write_bytes_atomic
 from pinlake.storage.lance_indexes import IndexKind, ensure_indexes
+from pinlake.util.faults import commit_point
 from pinlake.util.sqltext import sql_in, sql_str  # noqa: F401 - re-exported for the lake modules
 
 log = logging.getLogger("pinlake.lake")
@@ -161,6 +162,7 @@ class Store:
         if found is None:
             found = uuid.uuid4().hex
             write_bytes_atomic(location(f"{self.root}/{IDENTITY_FILE}"), (json.dumps({"id": found}) + "\n").encode())
+            commit_point("lake identity")
         return found
 
     def record_identity(self) -> str | None:
