@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
+
+from pinlake.errors import PinlakeError
 
 #: exceptions worth another attempt: I/O (object storage, network, a busy file)
 TRANSIENT = (OSError, TimeoutError)
@@ -19,8 +23,30 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-#: a task that may fail on I/O: two more attempts, 1 s then 5 s later
-RETRY: dict[str, Any] = {"retries": 2, "retry_delay_seconds": [1, 5]}
+#: the default waits before a failed I/O task's next attempts (two more attempts, 1 s then 5 s later)
+DEFAULT_RETRY_DELAYS = "1,5"
+
+
+def retry_delays(value: str | None = None) -> list[float]:
+    """The seconds to wait before each further attempt of a task that failed on I/O: ``value``, else
+    ``PINLAKE_FLOW_RETRY_DELAYS`` (comma-separated, e.g. ``1,5``; empty: no retry), else 1 s then 5 s.
+    Read when the flows are imported (a CLI command, a worker, a served deployment starts with it)."""
+    text = os.environ.get("PINLAKE_FLOW_RETRY_DELAYS", DEFAULT_RETRY_DELAYS) if value is None else value
+    try:
+        delays = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        delays = [-1.0]
+    if any(not math.isfinite(d) or d < 0 for d in delays):
+        raise PinlakeError(
+            f"PINLAKE_FLOW_RETRY_DELAYS={text!r} is not a list of seconds",
+            hint="Set it to comma-separated seconds, e.g. PINLAKE_FLOW_RETRY_DELAYS=1,5 (empty: no retry), or unset it.",
+        )
+    return delays
+
+
+#: a task that may fail on I/O: one more attempt after each of :func:`retry_delays`
+_DELAYS = retry_delays()
+RETRY: dict[str, Any] = {"retries": len(_DELAYS), "retry_delay_seconds": _DELAYS or 0}
 
 #: the same, for a task whose other errors (recipe, validation) must fail at once
 RETRY_TRANSIENT: dict[str, Any] = {**RETRY, "retry_condition_fn": _transient}

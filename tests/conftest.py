@@ -8,7 +8,9 @@ The suite owns its environment, whatever the user's shell holds:
 - at start-up (``pytest_configure``, before any test module imports Prefect) every ``PREFECT_*``,
   ``PINLAKE_*`` and ``AWS_*`` variable is removed; ``PREFECT_HOME`` and the profiles file go to a
   temporary directory of the session, with quiet Prefect settings and no ``PREFECT_API_URL`` (no
-  server unless a test asks for ``prefect_server``); the user's values come back at the end;
+  server unless a test asks for ``prefect_server``), and a flow task's retries come 0.1 s apart
+  (``PINLAKE_FLOW_RETRY_DELAYS``: as many retries as by default, without its 1 s and 5 s waits); the
+  user's values come back at the end;
 - each test runs in its own ``tmp_path`` (so the default ``./library`` is the test's own), and any
   ``PINLAKE_*`` / ``PREFECT_*`` variable a test or an in-process flow set is undone after it;
 - ``prefect_server`` sets ``PREFECT_API_URL`` for the tests that request it only, and refreshes
@@ -35,6 +37,8 @@ from flows.runtime import QUIET
 #: variables of the user's environment the suite never inherits (read by pinlake, Prefect and boto3)
 OWNED_PREFIXES = ("PREFECT_", "PINLAKE_", "AWS_")
 REPO = Path(__file__).resolve().parents[1]
+#: the suite's PINLAKE_FLOW_RETRY_DELAYS (see flows.policy): two retries, as by default, sooner
+SUITE_RETRY_DELAYS = "0.1,0.1"
 _saved_env: dict[str, str] = {}
 _session_dir: Path | None = None
 
@@ -57,6 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PREFECT_HOME"] = str(home)
     os.environ["PREFECT_PROFILES_PATH"] = str(home / "profiles.toml")
     os.environ["PINLAKE_STATE_DIR"] = str(_session_dir / "state")  # remote lakes' state cache, not ~/.cache
+    # a flow task that failed on I/O is still retried twice, without the 1 s and 5 s waits of the default
+    os.environ["PINLAKE_FLOW_RETRY_DELAYS"] = SUITE_RETRY_DELAYS
     # where the run's Prefect database template is made (see seed_prefect_home): named by the xdist
     # controller (its workers get it through xdist), or by the test that starts a nested run
     global _template

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from flows.policy import retry_delays
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
@@ -183,6 +185,42 @@ def test_verbose_shows_the_traceback_and_the_flow_run(prefect_server, moto, proj
         assert client.read_flow_run(run_id).state_name == "Failed"
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and message in errors[0]
+
+
+@pytest.mark.parametrize("delays", [None, ""])
+def test_io_error_is_retried_after_each_delay(delays, prefect_server, moto, project, images, tmp_path):
+    """The object store cannot be reached: the task that met it ran once more after each delay of
+    PINLAKE_FLOW_RETRY_DELAYS (the suite's setting; empty: no retry), then the run failed."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    args, env, message = failing_case("endpoint", "refresh", moto, project, images, tmp_path)
+    if delays is not None:
+        env["PINLAKE_FLOW_RETRY_DELAYS"] = delays
+    proc = run([*args, "--server", "--verbose"], prefect_server, tmp_path, env)
+    assert proc.returncode == 1 and message in " ".join(proc.stderr.split()), proc.stderr[-3000:]
+    located = [line for line in proc.stderr.splitlines() if "/runs/flow-run/" in line]
+    assert located, proc.stderr[-3000:]
+    run_id = located[0].split("/runs/flow-run/")[1].strip()
+    with get_client(sync_client=True) as client:
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    attempts = 1 + len(retry_delays(delays))
+    assert [t.run_count for t in tasks if t.state_name == "Failed"] == [attempts], [(t.name, t.state_name, t.run_count) for t in tasks]
+
+
+def test_bad_retry_delays_setting_is_one_line(prefect_server, images, tmp_path):
+    """PINLAKE_FLOW_RETRY_DELAYS that is not a list of seconds: the flow command says so in one line."""
+    proc = run(
+        ["ingest", str(images), "--library", str(tmp_path / "library"), "--server"],
+        prefect_server,
+        tmp_path,
+        {"PINLAKE_FLOW_RETRY_DELAYS": "1,soon"},
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    assert lines[0] == "Error: PINLAKE_FLOW_RETRY_DELAYS='1,soon' is not a list of seconds", lines
+    assert lines[1].startswith("Set it to comma-separated seconds") and len(lines) == 2, lines
+    assert not (tmp_path / "library").exists()  # nothing ran
 
 
 def test_verbose_without_a_server_shows_the_traceback(moto, project, images, tmp_path):
