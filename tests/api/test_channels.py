@@ -176,11 +176,13 @@ def test_page_shows_channel_badges(project, browser, tmp_path):  # noqa: F811 - 
     proc = start_server(root, port)
     try:
         browser.get(f"http://127.0.0.1:{port}/")
-        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'.dataset-card[data-name="{DS}"]'))
+        WebDriverWait(browser, 30, poll_frequency=0.05).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, f'.dataset-card[data-name="{DS}"]')
+        )
         card = browser.find_element(By.CSS_SELECTOR, f'.dataset-card[data-name="{DS}"]')
         assert "prod v2" in card.text
         card.click()
-        WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline li")) == 3)
+        WebDriverWait(browser, 30, poll_frequency=0.05).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline li")) == 3)
 
         def badge(version: int):
             return browser.find_element(By.CSS_SELECTOR, f'#timeline li[data-version="{version}"] .badge')
