@@ -22,12 +22,17 @@ The suite owns its environment, whatever the user's shell holds:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import json
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -239,10 +244,58 @@ def prefect_home_seed():
     return seed_prefect_home
 
 
+#: the test that reads ``dead_refresh_holder`` (tests/flows/test_prefect_server.py)
+DEAD_HOLDER_TEST = "test_dead_refresh_frees_the_dataset_when_its_lease_runs_out"
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadHolder:
+    library: str
+    dataset: str
+    killed_at: float  #: time.monotonic() of the SIGKILL
+    slots_after_kill: int  #: the limit's active slots read from the server just after the kill
+
+
+@pytest.fixture(scope="session")
+def dead_refresh_holder(prefect_server_session, tmp_path_factory) -> DeadHolder:
+    """A process that held a dataset's refresh slot on the session's server, SIGKILLed (a lost
+    machine); the slot's 60 s lease runs out on its own.
+
+    Made when the session's server is first used (``prefect_server`` asks for it when the lease test
+    is collected), so the lease test, wherever it comes in the run, waits only what is left of the
+    lease instead of a whole minute with its worker idle."""
+    url, home = prefect_server_session
+    library, dataset = str(tmp_path_factory.mktemp("dead-holder")), "doomed"
+    env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_HOME": str(home), "PREFECT_PROFILES_PATH": str(home / "profiles.toml")}
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom flows.refresh import one_refresh_at_a_time\n"
+            f"with one_refresh_at_a_time({library!r}, {dataset!r}):\n    print('held', flush=True)\n    time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(REPO),
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    finally:
+        holder.kill()
+        holder.wait()
+    killed_at = time.monotonic()
+    with urllib.request.urlopen(f"{url}/v2/concurrency_limits/pinlake-refresh-{dataset}", timeout=30) as reply:
+        slots = json.load(reply)["active_slots"]
+    return DeadHolder(library, dataset, killed_at, slots)
+
+
 @pytest.fixture
-def prefect_server(prefect_server_session):
+def prefect_server(prefect_server_session, request):
     """The session's Prefect server for this test: PREFECT_API_URL (and its PREFECT_HOME) set in
     ``os.environ`` and in Prefect's settings, then unset after the test (which other tests never see)."""
+    if any(getattr(item, "originalname", None) == DEAD_HOLDER_TEST for item in request.session.items):
+        request.getfixturevalue("dead_refresh_holder")  # its lease starts running out now (see there)
     url, home = prefect_server_session
     keys = ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_PROFILES_PATH")
     old = {k: os.environ.get(k) for k in keys}
