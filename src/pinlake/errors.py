@@ -163,7 +163,8 @@ def truncated_image_error(path: Any, problem: str, where: str) -> InputFileError
     )
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (at most 200 characters), or its class name."""
+def first_line(exc: BaseException, limit: int | None = 200) -> str:
+    """The first line of an exception's message (at most ``limit`` characters; None: all of it), or
+    its class name when the message is empty."""
     text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

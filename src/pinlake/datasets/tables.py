@@ -12,7 +12,7 @@ import lance
 import pyarrow as pa
 from lance.fragment import FragmentMetadata
 
-from pinlake.errors import NotFoundError
+from pinlake.errors import NotFoundError, first_line
 from pinlake.storage import AnyPath, lance_commit, lance_dataset, lance_write_fragments, location, read_transaction
 from pinlake.storage.lance_indexes import IndexKind, ensure_indexes
 from pinlake.util.faults import commit_point
@@ -46,7 +46,7 @@ def open_table(dataset_path: AnyPath | str, table: str, version: int | None = No
         return lance_dataset(uri, version=version)
     except (ValueError, OSError) as exc:
         gone = "not found" in str(exc).lower()
-        detail = "it was removed by cleanup" if gone else str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        detail = "it was removed by cleanup" if gone else first_line(exc, None)
         raise NotFoundError(
             f"table {table!r} of dataset {location(dataset_path).name!r} has no version {version} ({detail})",
             hint="Versions removed by `pinlake cleanup` cannot be read; try `pinlake versions` for those that remain.",

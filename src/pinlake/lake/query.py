@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 from lance.dataset import ColumnOrdering
 
-from pinlake.errors import InvalidQueryError, NoDataError, NotFoundError
+from pinlake.errors import InvalidQueryError, NoDataError, NotFoundError, first_line
 from pinlake.lake.lance_tables import DATA, DATA_COLUMNS, DATA_SCHEMA, Store, sql_in, sql_str
 
 FORBIDDEN = re.compile(
@@ -121,8 +121,7 @@ def select(
     except InvalidQueryError:
         raise
     except Exception as exc:  # noqa: BLE001 - Lance raises ValueError/LanceError on a bad predicate
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise InvalidQueryError(f"invalid query {filter!r}: {first[:300]}", hint=Q_HINT) from None
+        raise InvalidQueryError(f"invalid query {filter!r}: {first_line(exc, 300)}", hint=Q_HINT) from None
 
 
 def find_rows(store: Store, *, filename: str | None, object_name: str | None, id: Any, version: int | None) -> dict[str, Any]:

@@ -45,8 +45,9 @@ def connect_scheduler(address: str, timeout: float = DEFAULT_CONNECT_TIMEOUT) ->
     try:
         client = distributed.Client(address, timeout=timeout, set_as_default=False)
     except Exception as exc:  # noqa: BLE001 - whatever the comm layer raises, name the address
-        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunnerError(f"cannot reach the Dask scheduler at {address} within {timeout:g}s: {why}", hint=START_HINT) from None
+        raise RunnerError(
+            f"cannot reach the Dask scheduler at {address} within {timeout:g}s: {errors.first_line(exc, None)}", hint=START_HINT
+        ) from None
     try:
         client.wait_for_workers(1, timeout=timeout)
     except (OSError, TimeoutError) as exc:
