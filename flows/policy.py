@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
@@ -27,19 +26,26 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
 DEFAULT_RETRY_DELAYS = "1,5"
 
 
+#: Prefect takes at most 50 delays; a wait longer than a day is not a retry
+MAX_RETRIES, MAX_RETRY_DELAY = 50, 86400.0
+
+
 def retry_delays(value: str | None = None) -> list[float]:
-    """The seconds to wait before each further attempt of a task that failed on I/O: ``value``, else
+    """The seconds to wait before each further attempt of a failed task: ``value``, else
     ``PINLAKE_FLOW_RETRY_DELAYS`` (comma-separated, e.g. ``1,5``; empty: no retry), else 1 s then 5 s.
-    Read when the flows are imported (a CLI command, a worker, a served deployment starts with it)."""
+    Read when the flows are imported: by the command that runs a flow, a served deployment, or a
+    worker's flow run."""
     text = os.environ.get("PINLAKE_FLOW_RETRY_DELAYS", DEFAULT_RETRY_DELAYS) if value is None else value
+    parts = [part.strip() for part in text.split(",")] if text.strip() else []
     try:
-        delays = [float(part) for part in text.split(",") if part.strip()]
+        delays = [float(part) for part in parts]
     except ValueError:
         delays = [-1.0]
-    if any(not math.isfinite(d) or d < 0 for d in delays):
+    if len(delays) > MAX_RETRIES or any(not (0 <= d <= MAX_RETRY_DELAY) for d in delays):  # NaN fails too
         raise PinlakeError(
             f"PINLAKE_FLOW_RETRY_DELAYS={text!r} is not a list of seconds",
-            hint="Set it to comma-separated seconds, e.g. PINLAKE_FLOW_RETRY_DELAYS=1,5 (empty: no retry), or unset it.",
+            hint=f"Set it to comma-separated seconds (at most {MAX_RETRIES}, each up to {MAX_RETRY_DELAY:g}), "
+            "e.g. PINLAKE_FLOW_RETRY_DELAYS=1,5 (empty: no retry), or unset it.",
         )
     return delays
 

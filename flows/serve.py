@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,5 +24,20 @@ def main(argv: list[str] | None = None) -> None:
     serve(*runner_deployments(registry, library), print_starting_message=True)
 
 
+def run(argv: list[str] | None = None) -> int:
+    """:func:`main` as a command: a pinlake error (a bad registry, a bad setting) is one line and its
+    hint on stderr, exit code 1."""
+    from pinlake.errors import PinlakeError
+
+    try:
+        main(argv)
+    except PinlakeError as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(exc.hint, file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(run())

@@ -187,16 +187,16 @@ def test_verbose_shows_the_traceback_and_the_flow_run(prefect_server, moto, proj
     assert len(errors) == 1 and message in errors[0]
 
 
-@pytest.mark.parametrize("delays", [None, ""])
+@pytest.mark.parametrize("delays", ["0.1,0.1,0.1", ""])
 def test_io_error_is_retried_after_each_delay(delays, prefect_server, moto, project, images, tmp_path):
     """The object store cannot be reached: the task that met it ran once more after each delay of
-    PINLAKE_FLOW_RETRY_DELAYS (the suite's setting; empty: no retry), then the run failed."""
+    PINLAKE_FLOW_RETRY_DELAYS (three: four attempts, not the default's three; empty: one), then the
+    run failed."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     args, env, message = failing_case("endpoint", "refresh", moto, project, images, tmp_path)
-    if delays is not None:
-        env["PINLAKE_FLOW_RETRY_DELAYS"] = delays
+    env["PINLAKE_FLOW_RETRY_DELAYS"] = delays
     proc = run([*args, "--server", "--verbose"], prefect_server, tmp_path, env)
     assert proc.returncode == 1 and message in " ".join(proc.stderr.split()), proc.stderr[-3000:]
     located = [line for line in proc.stderr.splitlines() if "/runs/flow-run/" in line]
@@ -262,3 +262,21 @@ def test_temporary_server_that_does_not_start_in_time_is_one_line(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in out, out[-3000:]
     assert lines[-2] == "Error: the temporary local Prefect server did not start within 1 s", out[-3000:]
     assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in lines[-1] and "--no-flows" in lines[-1], out[-3000:]
+
+
+@pytest.mark.parametrize("command", ["serve", "up"])
+def test_bad_retry_delays_stop_serving_before_it_starts(command, tmp_path):
+    """`python -m flows.serve` and `pinlake up` with a bad PINLAKE_FLOW_RETRY_DELAYS: one line and its
+    hint, exit 1, and `pinlake up` starts no Prefect server for nothing."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PINLAKE_FLOW_RETRY_DELAYS"] = "1,,5"
+    if command == "serve":
+        argv = [sys.executable, "-m", "flows.serve", "--library", str(tmp_path / "library")]
+    else:
+        argv = [sys.executable, "-m", "pinlake", "up", "--port", str(free_port()), "--prefect-home", str(tmp_path / "home")]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert lines[0] == "Error: PINLAKE_FLOW_RETRY_DELAYS='1,,5' is not a list of seconds", lines
+    assert lines[1].startswith("Set it to comma-separated seconds") and len(lines) == 2, lines
+    assert not (tmp_path / "home").exists()  # no server was started in it

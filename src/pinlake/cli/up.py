@@ -26,8 +26,10 @@ def up(
 
     Example: pinlake up --port 4200
     """
+    from flows.policy import retry_delays  # lazy: CLI startup
     from flows.runtime import configure, start_server, stop_server  # lazy: CLI startup
 
+    retry_delays()  # a bad PINLAKE_FLOW_RETRY_DELAYS is reported before a server is started for nothing
     configure(home)
     reg = str(resolve_registry(registry))
     # SIGTERM (systemd, docker stop, kill) stops like Ctrl-C, so the server below is stopped too
