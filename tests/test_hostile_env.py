@@ -61,6 +61,7 @@ def test_suite_passes_with_a_hostile_environment(tmp_path, prefect_template_dir)
         "PINLAKE_DASK_ADDRESS": f"tcp://127.0.0.1:{free_port()}",
         "PINLAKE_MAX_FIELD_BYTES": "16",
         "PINLAKE_FLOW_RUN_ID": "not-a-run",
+        "PINLAKE_FLOW_RETRY_DELAYS": "soon",
         "AWS_PROFILE": "no-such-profile",
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
     }
