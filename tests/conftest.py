@@ -26,11 +26,13 @@ import dataclasses
 import fcntl
 import json
 import os
+import select
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -248,31 +250,58 @@ def prefect_home_seed():
 DEAD_HOLDER_TEST = "test_dead_refresh_frees_the_dataset_when_its_lease_runs_out"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class DeadHolder:
-    library: str
-    dataset: str
-    killed_at: float  #: time.monotonic() of the SIGKILL
-    slots_after_kill: int  #: the limit's active slots read from the server just after the kill
+    """What ``dead_refresh_holder`` made and saw (``error``: why it could not, for the lease test to
+    report; the other server tests go on)."""
+
+    library: str = ""
+    dataset: str = "doomed"
+    killed_at: float = 0.0  #: time.monotonic() of the SIGKILL
+    slots_after_kill: int | None = None  #: the limit's active slots, read from the server right after
+    released_at: float | None = None  #: time.monotonic() when the server first showed the slot free
+    watched: threading.Event = dataclasses.field(default_factory=threading.Event)  #: set when the watch ended
+    error: str | None = None
+
+
+def _slots(url: str, name: str) -> int:
+    with urllib.request.urlopen(f"{url}/v2/concurrency_limits/{name}", timeout=30) as reply:
+        return int(json.load(reply)["active_slots"])
+
+
+def _watch_release(url: str, dead: DeadHolder, every: float = 0.5, give_up: float = 300) -> None:
+    """Record when the dead holder's slot shows free on the server (its lease revoked)."""
+    try:
+        while time.monotonic() - dead.killed_at < give_up:
+            if _slots(url, f"pinlake-refresh-{dead.dataset}") == 0:
+                dead.released_at = time.monotonic()
+                return
+            time.sleep(every)
+    except Exception as exc:  # noqa: BLE001 - reported by the lease test, which reads it
+        dead.error = f"watching the slot: {type(exc).__name__}: {exc}"
+    finally:
+        dead.watched.set()
 
 
 @pytest.fixture(scope="session")
 def dead_refresh_holder(prefect_server_session, tmp_path_factory) -> DeadHolder:
     """A process that held a dataset's refresh slot on the session's server, SIGKILLed (a lost
-    machine); the slot's 60 s lease runs out on its own.
+    machine); the slot's 60 s lease runs out on its own, and a thread records when the server shows
+    it free.
 
     Made when the session's server is first used (``prefect_server`` asks for it when the lease test
-    is collected), so the lease test, wherever it comes in the run, waits only what is left of the
-    lease instead of a whole minute with its worker idle."""
+    is collected: on each xdist worker, as either may run that test), so the lease test, wherever it
+    comes in the run, waits only what is left of the lease instead of a whole minute with its worker
+    idle. A failure here is recorded for the lease test; the other server tests are not stopped by it."""
     url, home = prefect_server_session
-    library, dataset = str(tmp_path_factory.mktemp("dead-holder")), "doomed"
+    dead = DeadHolder(library=str(tmp_path_factory.mktemp("dead-holder")))
     env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_HOME": str(home), "PREFECT_PROFILES_PATH": str(home / "profiles.toml")}
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import time\nfrom flows.refresh import one_refresh_at_a_time\n"
-            f"with one_refresh_at_a_time({library!r}, {dataset!r}):\n    print('held', flush=True)\n    time.sleep(600)\n",
+            f"with one_refresh_at_a_time({dead.library!r}, {dead.dataset!r}):\n    print('held', flush=True)\n    time.sleep(600)\n",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -280,14 +309,25 @@ def dead_refresh_holder(prefect_server_session, tmp_path_factory) -> DeadHolder:
         cwd=str(REPO),
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert holder.stdout is not None
+        ready, _, _ = select.select([holder.stdout], [], [], 120)
+        said = holder.stdout.readline().strip() if ready else "(nothing within 120 s)"
     finally:
         holder.kill()
         holder.wait()
-    killed_at = time.monotonic()
-    with urllib.request.urlopen(f"{url}/v2/concurrency_limits/pinlake-refresh-{dataset}", timeout=30) as reply:
-        slots = json.load(reply)["active_slots"]
-    return DeadHolder(library, dataset, killed_at, slots)
+    dead.killed_at = time.monotonic()
+    if said != "held":
+        dead.error = f"the holder did not take the slot: {said or f'exit {holder.returncode}'}"
+        dead.watched.set()
+        return dead
+    try:
+        dead.slots_after_kill = _slots(url, f"pinlake-refresh-{dead.dataset}")
+    except Exception as exc:  # noqa: BLE001 - reported by the lease test
+        dead.error = f"reading the slot: {type(exc).__name__}: {exc}"
+        dead.watched.set()
+        return dead
+    threading.Thread(target=_watch_release, args=(url, dead), daemon=True, name="dead-holder-watch").start()
+    return dead
 
 
 @pytest.fixture
