@@ -16,7 +16,10 @@ The suite owns its environment, whatever the user's shell holds:
 - ``prefect_server`` sets ``PREFECT_API_URL`` for the tests that request it only, and refreshes
   Prefect's settings (read once when Prefect is imported) when it sets and unsets it;
 - a server in a fresh Prefect home starts from a copy of a database migrated once per run
-  (``seed_prefect_home``, the ``prefect_home_seed`` fixture).
+  (``seed_prefect_home``, the ``prefect_home_seed`` fixture);
+- when the lease test is collected, the session's server is first used together with a refresh
+  slot whose holder was SIGKILLed (``dead_refresh_holder``), so that test waits only what is left
+  of the 60 s lease.
 """
 
 from __future__ import annotations
