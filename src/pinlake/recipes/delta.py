@@ -98,15 +98,16 @@ def made_from(manifest: dict[str, Any], lake_root: str, identity: str | None) ->
     return identity is not None and manifest.get("lake_id") == identity and manifest.get("lake") == lake_root
 
 
-def eligible(loaded: LoadedRecipe, lake: Lake, previous: Lock | None, lake_root: str) -> bool:
-    """Whether ``previous`` may serve as the base of this recipe's lock (module doc)."""
+def eligible(loaded: LoadedRecipe, lake: Lake, previous: Lock | None, lake_root: str, identity: str | None) -> bool:
+    """Whether ``previous`` may serve as the base of this recipe's lock (module doc); ``identity``:
+    the lake's (``lake.store.identity()``)."""
     if previous is None or not loaded.spec.rowwise:
         return False
     m = previous.manifest
     return (
         m.get("recipe_sha256") == loaded.source_sha256
         and m.get("recipe") == loaded.name
-        and made_from(m, lake_root, lake.store.identity())
+        and made_from(m, lake_root, identity)
         and bool(m.get("disjoint", True)) == loaded.spec.disjoint
         and 0 < int(m.get("lake_version", -1)) <= lake.version
     )

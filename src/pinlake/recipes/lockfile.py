@@ -527,9 +527,10 @@ def lock_recipe(
     loaded = load_recipe(recipe_file, name)
     client = ReadOnlyLakeClient(lake, recipe=f"{loaded.name!r} ({loaded.path})", rowwise=loaded.spec.rowwise)
     lake_root = lake_location(lake)
+    identity = lake.store.record_identity()  # read once: the delta check's and the manifest's
     staging = _staging_dir(out, locks_dir)
     try:
-        eligible = previous is not None and delta.eligible(loaded, lake, previous, lake_root)
+        eligible = previous is not None and delta.eligible(loaded, lake, previous, lake_root, identity)
         made = delta_lock_files(loaded, client.pinned_lake, previous, staging) if previous is not None and eligible else None
         if made is not None:
             counts = made.counts
@@ -544,7 +545,7 @@ def lock_recipe(
             "recipe_file": str(loaded.path),
             "recipe_sha256": loaded.source_sha256,
             "lake": lake_root,
-            "lake_id": lake.store.record_identity(),
+            "lake_id": identity,
             "lake_version": client.version,
             "disjoint": loaded.spec.disjoint,
             "splits": dict(sorted(counts.items())),
