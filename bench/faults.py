@@ -129,6 +129,16 @@ def _prepare_refresh(work: Path) -> None:
     )
 
 
+def _prepare_unidentified_lake(work: Path) -> None:
+    """The refresh's library, its lake as one last written before lakes recorded an identity: the
+    refresh's lock records one first (commit point ``lake identity``)."""
+    from pinlake.lake.lance_tables import IDENTITY_FILE
+    from pinlake.layout import LAKE_DIR
+
+    _prepare_refresh(work)
+    (work / "library" / LAKE_DIR / IDENTITY_FILE).unlink()
+
+
 def _prepare_incremental_refresh(work: Path) -> None:
     """The refresh's library after one refresh, then one image uploaded again with new bytes and one
     tag removed: the next refresh locks the row-wise recipe from the previous lock (its changes file
@@ -284,6 +294,12 @@ SCENARIOS = {
     "refresh": Scenario(
         "refresh",
         _prepare_refresh,
+        lambda w: [sys.executable, "-c", REFRESH_SCRIPT, str(w / "library"), str(w / "recipes" / "datasets.yaml")],
+    ),
+    # the same refresh of a lake without an identity: its lock records one, under the lake's write lock
+    "refresh of an unidentified lake": Scenario(
+        "refresh of an unidentified lake",
+        _prepare_unidentified_lake,
         lambda w: [sys.executable, "-c", REFRESH_SCRIPT, str(w / "library"), str(w / "recipes" / "datasets.yaml")],
     ),
     # a refresh after a change: the row-wise recipe's lock made from the previous lock, the build from its changes

@@ -21,17 +21,23 @@ SAME_PATH = ("coco import",)
 BENCH_ONLY = ("yolo import", "voc import")
 #: the write–audit–publish paths: their build is the refresh's, sampled above; these kill around the verdict
 GATED = {"gated refresh": "publish decision", "quarantine": "publish checks"}
+#: a refresh whose lock first records the lake's identity: its build is the refresh's, sampled above
+IDENTITY = {"refresh of an unidentified lake": "lake identity"}
 
 
 def _sample(points: list[str], scenario: str = "") -> list[int]:
     """The first point, the version-log commit, the point after it, the first lake and dataset table
     index commits, and the last (1-based, deduplicated);
-    for a gated refresh one point of its verdict, for an import its version log (their builds are
+    for a gated refresh one point of its verdict, for a lake's first identity its write and the
+    commit after it, for an import its version log (their builds are
     sampled above; the full matrix, `python -m bench faults`, kills every point)."""
     if scenario in SAME_PATH:  # its build commits as a folder build's: the version log
         return [points.index("version log") + 1]
     if scenario in GATED:  # after the publish's commit (the tags to re-sync), before a quarantine's
         return [points.index(GATED[scenario]) + 1]
+    if scenario in IDENTITY:  # right after the identity's write, and at the commit that follows it
+        at = points.index(IDENTITY[scenario]) + 1
+        return [at, min(at + 1, len(points))]
     picks = {1, len(points)}
     for i, name in enumerate(points, start=1):
         if name == "version log":
@@ -55,6 +61,8 @@ def test_kill_at_commit_points_then_rerun_converges(name, tmp_path):
     if name == "incremental refresh":  # the lock's install is among the commit points, its lock a delta
         assert "lock manifest" in base.points
         assert base.delta_locks == 1, "the refresh locked whole: the delta lock was not exercised"
+    if name in IDENTITY:
+        assert IDENTITY[name] in base.points, "the lock recorded no identity: the scenario's lake had one"
     if name == "maintain":  # the lake's indexes are made after its compaction
         assert "lake data indexed" in base.points
     for k in _sample(base.points, name):
