@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 import uuid
+from collections.abc import Mapping
 from importlib import metadata
 
 LINEAGE_KEYS = (
@@ -23,6 +24,16 @@ LINEAGE_KEYS = (
     "pinlake.user",
     "pinlake.dataset_version",
 )
+
+#: what a dataset version was made from (the lock, the lake version, the recipe): a version that keeps
+#: another's content (a restore, a maintain's compaction) carries them over, so the next refresh
+#: knows the lock it holds (no rebuild of the same lock) and builds from it incrementally
+CONTENT_KEYS = ("pinlake.lock_hash", "pinlake.lake_version", "pinlake.recipe_hash", "pinlake.recipe", "pinlake.lock_dir")
+
+
+def content_lineage(lineage: Mapping[str, str]) -> dict[str, str]:
+    """The :data:`CONTENT_KEYS` of ``lineage`` that it has (non-empty)."""
+    return {k: lineage[k] for k in CONTENT_KEYS if lineage.get(k)}
 
 
 def code_version() -> str:

@@ -234,3 +234,51 @@ def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(proje
     assert stamps.quick_unchanged(library, registry, "health_by_tag")["version"] == 2
     assert stamps.latest_manifest_version(["3.manifest", "12.manifest"]) == 12  # Lance's V1 naming
     assert stamps.quick_unchanged("s3://bucket/lib", registry, "health_by_tag") is None
+
+
+def test_maintain_leaves_the_dataset_current_and_the_next_change_is_built_from_its_lock(project, tmp_path, monkeypatch):
+    """`pinlake maintain` compacts and indexes the lake and the dataset: the dataset's new version
+    keeps the lock of the version it compacts, so the refresh after it neither runs the recipe (the
+    lake's rows are those it was locked from) nor builds again; a real change after it is built."""
+    from pinlake.datasets.versions import VersionLog
+    from pinlake.library import Library
+    from pinlake.library import refresh_stamp as stamps
+    from pinlake.library.maintain import maintain_library
+    from pinlake.provenance import CONTENT_KEYS
+    from pinlake.recipes import lockfile
+
+    library, registry, assets = project()
+    first = engine.refresh_dataset(library, registry, "health_by_tag")
+    lake_before = Library(library).get_datalake().version
+    manifest = (library / "_locks" / first["lock_hash"] / "lock.json").read_bytes()
+    report = maintain_library(library, fragments=1)
+    assert report.lake and report.versions == {"health_by_tag": 2}
+    assert Library(library).get_datalake().version > lake_before
+    log = VersionLog(library / "health_by_tag")
+    built, compacted = log.entries()
+    assert compacted.operation == "maintain"
+    assert {k: compacted.lineage.get(k) for k in CONTENT_KEYS} == {k: built.lineage.get(k) for k in CONTENT_KEYS}
+    assert compacted.lock_hash == first["lock_hash"]
+
+    runs: list[object] = []
+    real = lockfile.lock_recipe
+    monkeypatch.setattr(lockfile, "lock_recipe", lambda *a, **k: runs.append(a) or real(*a, **k))
+    again = engine.refresh_dataset(library, registry, "health_by_tag")
+    assert again["unchanged"] and again["version"] == 2 and again["lock_hash"] == first["lock_hash"]
+    assert runs == [] and len(log.entries()) == 2  # no recipe run, no new version
+    assert (library / "_locks" / first["lock_hash"] / "lock.json").read_bytes() == manifest  # the lock left as it was
+    assert stamps.quick_unchanged(library, registry, "health_by_tag")["version"] == 2  # the next no-op is the fast one
+
+    new = tmp_path / "extra.jpg"
+    new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
+    Library(library).get_datalake().upload_data(
+        [str(new)],
+        tags=["mri"],
+        object_names=["health/train/extra.jpg"],
+        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
+    )
+    changed = engine.refresh_dataset(library, registry, "health_by_tag")
+    assert not changed["unchanged"] and changed["version"] == 3 and changed["previous_version"] == 2
+    assert len(runs) == 1
+    assert log.entries()[-1].operation == "build:lock-incremental"  # from the compacted version's lock
+    assert Library(library).get_dataset("health_by_tag").num_items == 13

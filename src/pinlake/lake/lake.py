@@ -21,6 +21,7 @@ from pinlake.lake.upload import Ingested, check_metadata_sizes, folder_items, in
 from pinlake.lake.values import write_parquet
 from pinlake.runners.dask import check_runner
 from pinlake.storage import S3Path, is_uri, take_rows
+from pinlake.storage.lance_delta import rows_kept
 
 if TYPE_CHECKING:  # pragma: no cover
     from lance.dataset import Version
@@ -55,6 +56,14 @@ class Lake:
     def version(self) -> int:
         """The data table's Lance version (0 before the first upload)."""
         return self._store.data_version()
+
+    def rows_unchanged_since(self, version: int) -> bool:
+        """Whether the data table held at ``version`` the rows it holds at this lake's version: every
+        commit since compacted it or indexed it (``pinlake maintain``, an ingest's index update), so
+        what was computed from the lake at ``version`` (a recipe's lock) holds now. False when
+        unsure (:func:`pinlake.storage.lance_delta.rows_kept`)."""
+        ds = self._store.open_or_none(DATA)
+        return ds is not None and rows_kept(ds, version)
 
     def checkout(self, version: int) -> Lake:
         """A read-only Lake pinned at ``version`` of the data table."""

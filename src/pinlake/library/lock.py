@@ -16,6 +16,7 @@ from pinlake.library.registry import Registry
 from pinlake.storage import location
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pinlake.lake import Lake
     from pinlake.recipes.lockfile import Lock, LockResult
 
 
@@ -59,7 +60,7 @@ def lock_step(library: str | os.PathLike[str], registry: str | os.PathLike[str],
     lib = Library(library).ensure()
     script = reg.script(entry)
     lake = lib.get_datalake()
-    same = same_inputs_lock(lib, name, script, lake.version)
+    same = same_inputs_lock(lib, name, script, lake)
     if same is not None:
         return same
     result = lock_recipe(script, lake, locks_dir=lib.locks_path, previous=previous_lock(lib, name))
@@ -89,11 +90,14 @@ def previous_lock(lib: Library, name: str) -> Lock | None:
     return None
 
 
-def same_inputs_lock(lib: Library, name: str, script: Path, lake_version: int) -> LockStep | None:
-    """The latest version's lock when the recipe file and the lake version are those it was locked from.
+def same_inputs_lock(lib: Library, name: str, script: Path, lake: Lake) -> LockStep | None:
+    """The latest version's lock when the recipe file is the one it was locked from and the lake's
+    rows are those of the lake version it was locked at (that version, or a later one made by
+    compactions and index commits only: ``pinlake maintain``).
 
-    A lock is a function of (recipe, lake version), so re-running the recipe would write the same
-    lock: the no-op refresh then reads two small files instead of evaluating the recipe over the lake.
+    A lock is a function of (recipe, lake rows), so re-running the recipe would write the same
+    lock: the no-op refresh then reads two small files instead of evaluating the recipe over the
+    lake. The lock is returned as holding at the lake's current version (its files are not touched).
     """
     import hashlib
     import json
@@ -106,7 +110,8 @@ def same_inputs_lock(lib: Library, name: str, script: Path, lake_version: int) -
     lineage = entry.lineage
     if lineage.get("pinlake.recipe_hash") != hashlib.sha256(script.read_bytes()).hexdigest():
         return None
-    if str(lineage.get("pinlake.lake_version")) != str(lake_version):
+    locked, now = str(lineage.get("pinlake.lake_version")), lake.version
+    if locked != str(now) and not (locked.isdigit() and lake.rows_unchanged_since(int(locked))):
         return None
     for cand in (lineage.get("pinlake.lock_dir"), lib.locks_path / entry.lock_hash):
         mpath = location(cand) / "lock.json" if cand else None
@@ -116,6 +121,6 @@ def same_inputs_lock(lib: Library, name: str, script: Path, lake_version: int) -
             manifest = json.loads(mpath.read_text())
         except ValueError:
             continue
-        if manifest.get("hash") == entry.lock_hash and str(manifest.get("lake_version")) == str(lake_version):
-            return LockStep(name, entry.lock_hash, str(location(cand)), int(lake_version), dict(manifest.get("splits", {})))
+        if manifest.get("hash") == entry.lock_hash and str(manifest.get("lake_version")) == locked:
+            return LockStep(name, entry.lock_hash, str(location(cand)), int(now), dict(manifest.get("splits", {})))
     return None

@@ -7,7 +7,8 @@ reads slow down as the history grows. This verb merges them with Lance's ``compa
 - **A dataset**: under its write lock, each table of the latest version with more than
   ``fragments`` fragments is compacted, and the compacted table versions are committed as ONE new
   dataset version (operation ``maintain``, the same rows and files as the version it compacts,
-  lineage ``pinlake.compacted_from``). Its tables' scalar indexes
+  lineage ``pinlake.compacted_from`` and that version's lock, lake version and recipe, so the next
+  refresh finds the dataset current, or builds its change incrementally). Its tables' scalar indexes
   (:func:`pinlake.datasets.tables.table_indexes`) are made whatever their size, or brought up to
   date, in the same version (a version of indexes alone when nothing needed compacting). As for
   every write, the version-log entry is the commit point: a maintain killed before it leaves the
@@ -38,7 +39,7 @@ from pinlake.lake.lance_tables import Store
 from pinlake.layout import LAKE_DIR
 from pinlake.library.connection import Library
 from pinlake.library.restore import restored_files
-from pinlake.provenance import lineage_properties
+from pinlake.provenance import content_lineage, lineage_properties
 from pinlake.storage import AnyPath, lance_dataset, location
 from pinlake.util.faults import commit_point
 
@@ -104,7 +105,7 @@ def maintain_dataset(path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[st
             return {}, [], None
         what = [f"compaction of {', '.join(sorted(done))}"] if done else []
         what += [f"indexes of {', '.join(reindexed)}"] if reindexed else []
-        props = lineage_properties("maintain", compacted_from=state.dataset_version)
+        props = lineage_properties("maintain", compacted_from=state.dataset_version) | content_lineage(state.lineage)
         entry = log.append(
             "maintain",
             indexed,

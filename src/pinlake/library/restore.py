@@ -8,7 +8,7 @@ from pinlake.datasets.tables import table_uri
 from pinlake.datasets.versions import VERSION_FILES, DatasetVersion, VersionLog
 from pinlake.errors import ConflictError, NotFoundError
 from pinlake.library.versions import missing_tables, resolve
-from pinlake.provenance import lineage_properties
+from pinlake.provenance import content_lineage, lineage_properties
 from pinlake.storage import AnyPath, lance_dataset
 
 
@@ -48,9 +48,7 @@ def restore_version(
                 tables[table] = lance_dataset(uri).version
             rows[table] = target.rows.get(table, lance_dataset(uri, version=tables[table]).count_rows())
         props = lineage_properties("restore", restored_from=target.dataset_version, user=user or None)
-        for key in ("pinlake.lock_hash", "pinlake.lake_version", "pinlake.recipe_hash"):
-            if target.lineage.get(key):
-                props[key] = target.lineage[key]
+        props.update(content_lineage(target.lineage))
         return log.append(
             "restore",
             tables,

@@ -15,6 +15,11 @@ searches. The changed rows are then taken by position, in the asked columns only
 
 Used by the incremental stats of a dataset version (:mod:`pinlake.datasets.stats_delta`) and the
 incremental lock of a row-wise recipe (:mod:`pinlake.recipes.delta`).
+
+:func:`rows_kept` answers the question before it: did any commit since a version change the rows
+at all? A compaction (``Rewrite``) and an index commit (``CreateIndex``) never do; any other commit
+kept them when it left the fragments (their data files and deletions) and the schema as they were
+(``compact_files`` first commits such a version, an operation pylance 14 does not name).
 """
 
 from __future__ import annotations
@@ -25,6 +30,11 @@ from typing import Any
 import lance
 import numpy as np
 import pyarrow as pa
+
+from pinlake.storage.lance_io import read_transaction
+
+#: commits past this many are not read one by one: the caller does the whole computation
+MAX_COMMITS = 64
 
 
 class NotIncremental(Exception):
@@ -105,4 +115,26 @@ def table_delta(before: lance.LanceDataset, after: lance.LanceDataset, columns: 
     return TableDelta(before.take(rem, columns=columns), after.take(add, columns=columns))
 
 
-__all__ = ["Fragments", "NotIncremental", "TableDelta", "missing", "table_delta"]
+def rows_kept(ds: lance.LanceDataset, since: int, max_commits: int = MAX_COMMITS) -> bool:
+    """Whether version ``since`` of the table ``ds`` holds the rows ``ds`` holds (module doc): every
+    commit after it kept them. False when unsure: ``since`` not older than ``ds``'s version, more
+    than ``max_commits`` commits between, or a version between no longer readable (cleaned up)."""
+    if since == ds.version:
+        return True
+    if not 0 < since < ds.version or ds.version - since > max_commits:
+        return False
+    keeping = (lance.LanceOperation.Rewrite, lance.LanceOperation.CreateIndex)
+    try:
+        for v in range(since + 1, ds.version + 1):
+            tx = read_transaction(ds, v)
+            if tx is not None and isinstance(tx.operation, keeping):
+                continue
+            before, after = ds.checkout_version(v - 1), ds.checkout_version(v)
+            if before.schema != after.schema or Fragments.of(before).files != Fragments.of(after).files:
+                return False
+    except (OSError, ValueError):  # a version between was cleaned up: the rows cannot be compared
+        return False
+    return True
+
+
+__all__ = ["Fragments", "MAX_COMMITS", "NotIncremental", "TableDelta", "missing", "rows_kept", "table_delta"]
