@@ -282,3 +282,37 @@ def test_maintain_leaves_the_dataset_current_and_the_next_change_is_built_from_i
     assert len(runs) == 1
     assert log.entries()[-1].operation == "build:lock-incremental"  # from the compacted version's lock
     assert Library(library).get_dataset("health_by_tag").num_items == 13
+
+
+def test_maintain_of_an_indexed_lake_with_replaced_rows_keeps_the_lock(project, tmp_path, monkeypatch):
+    """A lake with indexes and a re-uploaded file (a row replaced: deleted rows) compacted by
+    maintain: the compaction's record reads (its index remap deferred), so the refresh after it
+    still reuses the lock without running the recipe."""
+    from pinlake.library import Library
+    from pinlake.library.maintain import maintain_library
+    from pinlake.recipes import lockfile
+    from pinlake.storage import read_transaction
+
+    library, registry, assets = project()
+    maintain_library(library, fragments=1)  # the lake gets its indexes
+    lake = Library(library).get_datalake()
+    names = sorted(lake.select("object_name LIKE 'health/%'", columns=["object_name"])["object_name"].to_pylist())[:3]
+    image = next((assets / "train").glob("*.jpg")).read_bytes()
+    changed = [tmp_path / f"changed{i}.jpg" for i in range(3)]  # a fifth of the fragment's rows replaced: the compaction rewrites it
+    for i, path in enumerate(changed):
+        path.write_bytes(image + b"changed%d" % i)
+    lake.upload_data([str(p) for p in changed], tags=["mri"], object_names=names, metadata={"image_type": "mri"})
+    first = engine.refresh_dataset(library, registry, "health_by_tag")
+    locked = Library(library).get_datalake().version
+    maintain_library(library, fragments=1)
+    data = Library(library).get_datalake().store.open("data")
+    assert data.version > locked and all(read_transaction(data, v) is not None for v in range(locked + 1, data.version + 1))
+
+    runs: list[object] = []
+    real = lockfile.lock_recipe
+    monkeypatch.setattr(lockfile, "lock_recipe", lambda *a, **k: runs.append(a) or real(*a, **k))
+    again = engine.refresh_dataset(library, registry, "health_by_tag")
+    assert again["unchanged"] and again["lock_hash"] == first["lock_hash"] and runs == []
+    # the index lookup after the compaction finds the file's one latest row
+    for name in names:
+        assert Library(library).get_datalake().select(f"object_name = '{name}'", columns=["object_name"]).num_rows == 1
