@@ -5,8 +5,9 @@ the lake at its current version would write, byte for byte (so the lock has the 
 returns what it did; or it writes nothing and returns None when it cannot be sure of that cheaply,
 and the caller locks whole. It returns None when the recipe is not ``rowwise=True``, when the
 recipe file or the lake (its root and identity) differ from the previous lock's, when the previous lock's lake
-version is unreadable (cleaned up) or newer than the lake's, when the lake's data table was
-rewritten in between (a compaction: :func:`pinlake.storage.lance_delta.table_delta`), when more
+version is unreadable (cleaned up) or newer than the lake's, when a commit in between does not
+read (:func:`pinlake.storage.lance_delta.compactions_since`; a readable compaction is read around,
+:func:`touched_names`), when more
 than :data:`MAX_CHANGED_FRACTION` of its rows changed (beyond :data:`MIN_CHANGED`), or when the
 recipe returned a resource it was not shown.
 
@@ -40,7 +41,7 @@ from pinlake.lake.lake import Lake
 from pinlake.lake.lance_tables import DATA
 from pinlake.recipes.client import ReadOnlyLakeClient
 from pinlake.recipes.loader import LoadedRecipe, check_shape
-from pinlake.storage.lance_delta import NotIncremental, table_delta
+from pinlake.storage.lance_delta import NotIncremental, TableDelta, compactions_since, table_delta
 
 if TYPE_CHECKING:  # pragma: no cover  (lockfile imports this module)
     from pinlake.recipes.lockfile import Lock
@@ -67,24 +68,49 @@ class DeltaLock:
 
 def touched_names(lake: Lake, since: int) -> list[str] | None:
     """The object names whose latest row differs between lake version ``since`` and the lake's
-    version (module doc), sorted; None when that cannot be read cheaply."""
+    version (module doc), sorted; None when that cannot be read cheaply.
+
+    A compaction in between (``pinlake maintain``) keeps the rows but gives them new addresses:
+    the change is then read on each side of it (:func:`pinlake.storage.lance_delta.compactions_since`)
+    and the names joined. A name changed and changed back on two sides is among them: the recipe
+    runs over its latest row again and writes the line a whole lock writes."""
     store = lake.store
-    try:
-        before = store.open_or_none(DATA, version=since) if since else None
-    except (OSError, ValueError, RuntimeError):  # that version was cleaned up
-        return None
     after = store.open_or_none(DATA)
-    if after is None or before is None:
+    if after is None or not since:
         return None
     limit = max(MIN_CHANGED, int(MAX_CHANGED_FRACTION * after.count_rows()))
     try:
-        delta = table_delta(before, after, ["object_name", "is_latest"], limit)
+        return _names([_delta(store, since, after, limit)])
     except NotIncremental:
+        compactions = compactions_since(after, since)
+        if not compactions:  # none in between (too many rows changed), or one that does not read
+            return None
+    except (OSError, ValueError, RuntimeError):  # that version was cleaned up
         return None
+    # [since, first compaction - 1], [that compaction, next one - 1], ..., [last compaction, now]
+    bounds = [since, *[b for v in compactions for b in (v - 1, v)], after.version]
+    deltas = []
+    for start, end in zip(bounds[::2], bounds[1::2], strict=True):
+        try:
+            deltas.append(_delta(store, start, after if end == after.version else store.open(DATA, version=end), limit))
+        except (NotIncremental, OSError, ValueError, RuntimeError):
+            return None
+        limit -= deltas[-1].removed.num_rows + deltas[-1].added.num_rows
+    return _names(deltas)
+
+
+def _delta(store: Any, since: int, after: Any, limit: int) -> TableDelta:
+    """The lake's data rows removed and added from version ``since`` to the table ``after``."""
+    before = store.open(DATA, version=since)
+    return table_delta(before, after, ["object_name", "is_latest"], max(limit, 0))
+
+
+def _names(deltas: list[TableDelta]) -> list[str]:
+    """The object names of the latest rows removed or added, sorted."""
     names: set[str] = set()
-    for rows in (delta.removed, delta.added):
-        latest = rows.filter(pc.field("is_latest"))
-        names.update(latest.column("object_name").to_pylist())
+    for delta in deltas:
+        for rows in (delta.removed, delta.added):
+            names.update(rows.filter(pc.field("is_latest")).column("object_name").to_pylist())
     return sorted(names)
 
 

@@ -115,6 +115,27 @@ def table_delta(before: lance.LanceDataset, after: lance.LanceDataset, columns: 
     return TableDelta(before.take(rem, columns=columns), after.take(add, columns=columns))
 
 
+def compactions_since(ds: lance.LanceDataset, since: int, max_commits: int = MAX_COMMITS) -> list[int] | None:
+    """The versions after ``since`` (up to ``ds``'s) that a compaction (``Rewrite``) made, ascending:
+    between two of them, :func:`table_delta` reads the change from the fragments. None when a
+    commit's record does not read (pylance 14 fails on some compactions: module doc), there are
+    more than ``max_commits`` of them, ``since`` is not older than ``ds``'s version, or a version
+    between is cleaned up."""
+    if not 0 < since <= ds.version or ds.version - since > max_commits:
+        return None
+    found: list[int] = []
+    try:
+        for v in range(since + 1, ds.version + 1):
+            tx = read_transaction(ds, v)
+            if tx is None:
+                return None
+            if isinstance(tx.operation, lance.LanceOperation.Rewrite):
+                found.append(v)
+    except (OSError, ValueError):  # a version between was cleaned up
+        return None
+    return found
+
+
 def rows_kept(ds: lance.LanceDataset, since: int, max_commits: int = MAX_COMMITS) -> bool:
     """Whether version ``since`` of the table ``ds`` holds the rows ``ds`` holds (module doc): every
     commit after it kept them. False when unsure: ``since`` not older than ``ds``'s version, more
@@ -137,4 +158,4 @@ def rows_kept(ds: lance.LanceDataset, since: int, max_commits: int = MAX_COMMITS
     return True
 
 
-__all__ = ["Fragments", "MAX_COMMITS", "NotIncremental", "TableDelta", "missing", "rows_kept", "table_delta"]
+__all__ = ["Fragments", "MAX_COMMITS", "NotIncremental", "TableDelta", "compactions_since", "missing", "rows_kept", "table_delta"]
