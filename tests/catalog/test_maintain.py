@@ -116,3 +116,38 @@ def test_maintain_compacting_an_indexed_table_with_deleted_rows_keeps_the_catalo
     Dataset(ds.path).update_data("item", [dict(item.model_dump(), image_type="after")])
     assert Dataset(ds.path).get_data("item", ids=[item.id])[0].image_type == "after"
     assert catalog_keys(lib) == table_versions(lib)
+
+
+def test_maintain_notes_its_lake_compactions_for_this_lake_only(tmp_path):
+    """The lake's compactions are noted in compactions.json with the lake's identity; a note left
+    by another lake at the same root is not read, and a damaged one is a one-line error naming it."""
+    import json
+    import random
+
+    import pinlake
+    from pinlake.errors import ValidationError
+    from pinlake.lake.lance_tables import COMPACTIONS_FILE
+    from pinlake.library.maintain import maintain_lake
+
+    lib = pinlake.connect(tmp_path / "library")
+    lake = lib.get_datalake()
+    rng = random.Random(3)
+    for i in range(3):  # three ingests: three fragments
+        path = tmp_path / f"f{i}.bin"
+        path.write_bytes(rng.randbytes(32))
+        lake.upload_data([str(path)], object_names=[f"f/{i}.bin"])
+    before = lake.version
+    done, _ = maintain_lake(lib.path, fragments=1)
+    assert "data" in done
+    note = lib.path / "_lake" / COMPACTIONS_FILE
+    doc = json.loads(note.read_text())
+    assert doc["lake_id"] == lake.store.identity()
+    (compacted,) = lake.store.compactions("data")
+    assert before < compacted <= lake.version
+    assert lake.rows_unchanged_since(before)
+    note.write_text(json.dumps({**doc, "lake_id": "another-lake"}))
+    assert lake.store.compactions("data") == frozenset()
+    note.write_text("{not json")
+    with pytest.raises(ValidationError, match=COMPACTIONS_FILE) as err:
+        lake.rows_unchanged_since(before)
+    assert "remove it" in err.value.hint

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import pinlake
 from pinlake.lake.lake import Lake
 from pinlake.library.build import lock_diff, recorded_diff
+from pinlake.library.maintain import maintain_lake
 from pinlake.recipes import delta
 from pinlake.recipes.errors import RecipeError
 from pinlake.recipes.lockfile import lock_recipe, read_lock
@@ -94,9 +95,9 @@ def test_the_delta_lock_is_the_whole_lock(lake, tmp_path, body, seed):
             lake.list_data(object_names=rng.sample(names[:40], 3)).add_tags(rng.choice(["bad", "mri"]))
         if op == "untag":
             lake.list_data(object_names=names[:40]).remove_tags(["bad", "mri"])
-        compacted = round_ % 2 == 0  # a compaction before every other lock
-        if compacted:  # as `pinlake maintain` does (index remap deferred: its record reads)
-            lake.store.open("data").optimize.compact_files(target_rows_per_fragment=1 << 20, defer_index_remap=True)
+        compacted = round_ % 2 == 0  # a maintain before every other lock
+        if compacted:  # the lake's part of `pinlake maintain`: compacted, noted, indexed
+            maintain_lake(tmp_path / "library", fragments=1)
         inc = lock_recipe(recipe, lake, out=tmp_path / "locks" / f"{round_}", previous=prev)
         whole = lock_recipe(recipe, lake, out=tmp_path / "whole" / f"{round_}")
         assert files_of(inc.path) == files_of(whole.path), op
@@ -149,6 +150,12 @@ def test_a_compaction_in_between_is_read_around_unless_its_record_does_not_read(
     assert delta.touched_names(lake, base.lake_version) is None
     inc = lock_recipe(recipe, lake, out=tmp_path / "b1", previous=base)
     assert "parent" not in inc.manifest and inc.hash == lock_recipe(recipe, lake, out=tmp_path / "c").hash
+    # the same, the compaction noted as `pinlake maintain` notes its own: read around
+    with lake.store.write_lock():
+        lake.store.record_compaction("data", lake.version)
+    assert delta.touched_names(lake, base.lake_version) == [f"f/{i:03d}.bin" for i in range(10, 16)]
+    again = lock_recipe(recipe, lake, out=tmp_path / "b2", previous=base)
+    assert again.manifest["parent"]["touched"] == 6 and again.hash == inc.hash
     # the previous lock's lake version cleaned up: locked whole
     base = read_lock(inc.path)
     put(lake, tmp_path / "src", ["f/003.bin"], random.Random(10))

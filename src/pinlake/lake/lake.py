@@ -59,11 +59,12 @@ class Lake:
 
     def rows_unchanged_since(self, version: int) -> bool:
         """Whether the data table held at ``version`` the rows it holds at this lake's version: every
-        commit since compacted it or indexed it (``pinlake maintain``, an ingest's index update), so
+        commit since compacted it or indexed it (``pinlake maintain``, whose compactions the lake
+        records, :meth:`~pinlake.lake.lance_tables.Store.compactions`; an ingest's index update), so
         what was computed from the lake at ``version`` (a recipe's lock) holds now. False when
         unsure (:func:`pinlake.storage.lance_delta.rows_kept`)."""
         ds = self._store.open_or_none(DATA)
-        return ds is not None and rows_kept(ds, version)
+        return ds is not None and rows_kept(ds, version, self._store.compactions(DATA))
 
     def checkout(self, version: int) -> Lake:
         """A read-only Lake pinned at ``version`` of the data table."""

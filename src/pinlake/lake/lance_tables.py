@@ -50,6 +50,15 @@ log = logging.getLogger("pinlake.lake")
 OBJECTS, DATA, TAGS, SOURCES = "objects", "data", "tags", "sources"
 #: the lake's identity file under its root (module doc)
 IDENTITY_FILE = "lake.json"
+#: the table versions ``pinlake maintain`` made by compaction, for this lake identity:
+#: ``{"lake_id": id, "tables": {table: [version, ...]}}`` (:meth:`Store.record_compaction`)
+COMPACTIONS_FILE = "compactions.json"
+#: versions kept per table in it (a refresh reads back at most 64 commits)
+COMPACTIONS_KEPT = 256
+_COMPACTIONS_HINT = (
+    'It holds {"lake_id": "<the id in lake.json>", "tables": {"data": [<version>, ...]}}; remove it: '
+    "the next refresh then runs its recipe again."
+)
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -164,6 +173,47 @@ class Store:
             write_bytes_atomic(location(f"{self.root}/{IDENTITY_FILE}"), (json.dumps({"id": found}) + "\n").encode())
             commit_point("lake identity")
         return found
+
+    def record_compaction(self, table: str, version: int) -> None:
+        """Note that ``version`` of ``table`` is a compaction (the same rows as the version before
+        it), in :data:`COMPACTIONS_FILE`. Only under the write lock, right after the compaction:
+        pylance 14 cannot read the record of a compaction that remapped the indexes of a table with
+        deleted rows, so :meth:`compactions` is how a later refresh knows. A kill before the note
+        costs that refresh a re-run of its recipe."""
+        lake_id = self.ensure_identity()
+        doc = self._compactions_doc()
+        tables = dict(doc["tables"]) if doc.get("lake_id") == lake_id else {}
+        tables[table] = sorted({*tables.get(table, []), version})[-COMPACTIONS_KEPT:]
+        text = json.dumps({"lake_id": lake_id, "tables": tables}, sort_keys=True) + "\n"
+        write_bytes_atomic(location(f"{self.root}/{COMPACTIONS_FILE}"), text.encode())
+        commit_point("lake compaction recorded")
+
+    def compactions(self, table: str) -> frozenset[int]:
+        """The versions of ``table`` recorded as compactions (:meth:`record_compaction`) for this
+        lake's identity; none for a file another lake left (wiped and made again at this root)."""
+        doc = self._compactions_doc()
+        lake_id = self.identity()
+        if lake_id is None or doc.get("lake_id") != lake_id:
+            return frozenset()
+        return frozenset(doc["tables"].get(table, []))
+
+    def _compactions_doc(self) -> dict[str, Any]:
+        """:data:`COMPACTIONS_FILE` read and checked ({} when absent)."""
+        path = f"{self.root}/{COMPACTIONS_FILE}"
+        try:
+            doc = json.loads(location(path).read_text())
+        except FileNotFoundError:
+            return {}
+        except (ValueError, IsADirectoryError) as exc:
+            raise ValidationError(f"{path}: not a record of compactions ({exc})", hint=_COMPACTIONS_HINT) from None
+        tables = doc.get("tables") if isinstance(doc, dict) else None
+        if not (
+            isinstance(tables, dict)
+            and isinstance(doc.get("lake_id"), str)
+            and all(isinstance(v, list) and all(type(n) is int for n in v) for v in tables.values())
+        ):
+            raise ValidationError(f"{path}: not a record of compactions", hint=_COMPACTIONS_HINT)
+        return doc
 
     def record_identity(self) -> str | None:
         """The lake's id, recorded first (under the write lock) when it has none, holds data, and

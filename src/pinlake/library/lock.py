@@ -93,7 +93,8 @@ def previous_lock(lib: Library, name: str) -> Lock | None:
 def same_inputs_lock(lib: Library, name: str, script: Path, lake: Lake) -> LockStep | None:
     """The latest version's lock when the recipe file is the one it was locked from and the lake's
     rows are those of the lake version it was locked at (that version, or a later one made by
-    compactions and index commits only: ``pinlake maintain``).
+    compactions and index commits only: ``pinlake maintain``; then the lock must name this lake's
+    identity, as a lock made from the previous one must).
 
     A lock is a function of (recipe, lake rows), so re-running the recipe would write the same
     lock: the no-op refresh then reads two small files instead of evaluating the recipe over the
@@ -111,8 +112,10 @@ def same_inputs_lock(lib: Library, name: str, script: Path, lake: Lake) -> LockS
     if lineage.get("pinlake.recipe_hash") != hashlib.sha256(script.read_bytes()).hexdigest():
         return None
     locked, now = str(lineage.get("pinlake.lake_version")), lake.version
-    if locked != str(now) and not (locked.isdigit() and lake.rows_unchanged_since(int(locked))):
+    kept = locked != str(now)  # only compactions and index commits since: the lock must be this lake's
+    if kept and not (locked.isdigit() and lake.rows_unchanged_since(int(locked))):
         return None
+    identity = lake.store.identity() if kept else None
     for cand in (lineage.get("pinlake.lock_dir"), lib.locks_path / entry.lock_hash):
         mpath = location(cand) / "lock.json" if cand else None
         if mpath is None or not mpath.is_file():
@@ -120,6 +123,8 @@ def same_inputs_lock(lib: Library, name: str, script: Path, lake: Lake) -> LockS
         try:
             manifest = json.loads(mpath.read_text())
         except ValueError:
+            continue
+        if kept and (identity is None or manifest.get("lake_id") != identity):  # a lake made again at that root
             continue
         if manifest.get("hash") == entry.lock_hash and str(manifest.get("lake_version")) == locked:
             return LockStep(name, entry.lock_hash, str(location(cand)), int(now), dict(manifest.get("splits", {})))

@@ -16,6 +16,9 @@ reads slow down as the history grows. This verb merges them with Lance's ``compa
   readable until ``pinlake cleanup`` (retention) removes it.
 - **The lake** (its data and objects tables), under the lake's write lock. Readers pin lake
   versions by number; the compacted version is a new number with the same rows, older ones stay.
+  Each compacted table's new version is recorded in the lake's :data:`pinlake.lake.lance_tables.COMPACTIONS_FILE`
+  (pylance 14 cannot read the record of a compaction that remapped the indexes of a table with
+  deleted rows): the next refresh then knows the lake's rows were kept.
   Then the lake's scalar indexes (:data:`pinlake.lake.lance_tables.INDEXES`) are created whatever
   the table's size, or brought up to date with every row (an ingest does so only past a threshold).
 - **The catalog** tables, under the catalog lock (each append compacts past 32 fragments already;
@@ -77,11 +80,7 @@ def compact(uri: str, fragments: int, version: int | None = None) -> tuple[int, 
     before = len(ds.get_fragments())
     if before <= fragments:
         return None
-    # the indexes are remapped when read (Lance's fragment-reuse index) and rewritten by the index
-    # step that follows, so the compaction's own record names no remapped index: pylance 14 cannot
-    # read such a record for an indexed table with deleted rows, and a readable one tells the next
-    # refresh that the rows were kept (pinlake.storage.lance_delta.rows_kept)
-    ds.optimize.compact_files(defer_index_remap=True)
+    ds.optimize.compact_files()
     return before, len(lance_dataset(uri).get_fragments())
 
 
@@ -142,6 +141,8 @@ def maintain_lake(library_path: AnyPath, fragments: int = FRAGMENTS) -> tuple[di
     names = sorted(p.name.removesuffix(".lance") for p in root.iterdir() if p.name.endswith(".lance"))
     with store.write_lock():
         done = compact_all({t: store.uri(t) for t in names if store.exists(t)}, fragments, "lake")
+        for table in sorted(done):  # pylance 14 may not read their records: pinlake's own says what they were
+            store.record_compaction(table, store.head(table).version)
         indexed = {t: written for t in names if (written := store.index(t, min_rows=1, stale_rows=0))}
         return done, indexed
 

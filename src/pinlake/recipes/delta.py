@@ -6,7 +6,7 @@ returns what it did; or it writes nothing and returns None when it cannot be sur
 and the caller locks whole. It returns None when the recipe is not ``rowwise=True``, when the
 recipe file or the lake (its root and identity) differ from the previous lock's, when the previous lock's lake
 version is unreadable (cleaned up) or newer than the lake's, when a commit in between does not
-read (:func:`pinlake.storage.lance_delta.compactions_since`; a readable compaction is read around,
+read (:func:`pinlake.storage.lance_delta.compactions_since`; a compaction is read around,
 :func:`touched_names`), when more
 than :data:`MAX_CHANGED_FRACTION` of its rows changed (beyond :data:`MIN_CHANGED`), or when the
 recipe returned a resource it was not shown.
@@ -82,7 +82,7 @@ def touched_names(lake: Lake, since: int) -> list[str] | None:
     try:
         return _names([_delta(store, since, after, limit)])
     except NotIncremental:
-        compactions = compactions_since(after, since)
+        compactions = compactions_since(after, since, store.compactions(DATA))
         if not compactions:  # none in between (too many rows changed), or one that does not read
             return None
     except (OSError, ValueError, RuntimeError):  # that version was cleaned up

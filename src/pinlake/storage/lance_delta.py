@@ -17,13 +17,17 @@ Used by the incremental stats of a dataset version (:mod:`pinlake.datasets.stats
 incremental lock of a row-wise recipe (:mod:`pinlake.recipes.delta`).
 
 :func:`rows_kept` answers the question before it: did any commit since a version change the rows
-at all? A compaction (``Rewrite``) and an index commit (``CreateIndex``) never do; any other commit
-kept them when it left the fragments (their data files and deletions) and the schema as they were
-(``compact_files`` first commits such a version, an operation pylance 14 does not name).
+at all? A compaction (``Rewrite``) and an index commit (``CreateIndex``) never do; any other named
+operation may; an unnamed one (``compact_files`` first commits one, an operation pylance 14 does
+not name) kept them when it left the fragments (their data files with the fields they hold, their
+deletions and rows) and the schema (its metadata too) as they were. pylance 14 cannot read the
+record of a compaction that remapped the indexes of a table with deleted rows: the caller may name
+such versions (``compacted``, from ``pinlake maintain``'s own note).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,31 +119,35 @@ def table_delta(before: lance.LanceDataset, after: lance.LanceDataset, columns: 
     return TableDelta(before.take(rem, columns=columns), after.take(add, columns=columns))
 
 
-def compactions_since(ds: lance.LanceDataset, since: int, max_commits: int = MAX_COMMITS) -> list[int] | None:
+def compactions_since(
+    ds: lance.LanceDataset, since: int, compacted: Collection[int] = frozenset(), max_commits: int = MAX_COMMITS
+) -> list[int] | None:
     """The versions after ``since`` (up to ``ds``'s) that a compaction (``Rewrite``) made, ascending:
-    between two of them, :func:`table_delta` reads the change from the fragments. None when a
-    commit's record does not read (pylance 14 fails on some compactions: module doc), there are
-    more than ``max_commits`` of them, ``since`` is not older than ``ds``'s version, or a version
-    between is cleaned up."""
+    between two of them, :func:`table_delta` reads the change from the fragments. ``compacted``:
+    versions known to be compactions whose record may not read (``pinlake maintain``'s own note,
+    :meth:`pinlake.lake.lance_tables.Store.compactions`). None when another commit's record does
+    not read (module doc), there are more than ``max_commits`` of them, ``since`` is not older than
+    ``ds``'s version, or a version between is cleaned up."""
     if not 0 < since <= ds.version or ds.version - since > max_commits:
         return None
     found: list[int] = []
     try:
         for v in range(since + 1, ds.version + 1):
             tx = read_transaction(ds, v)
-            if tx is None:
+            if tx is None and v not in compacted:
                 return None
-            if isinstance(tx.operation, lance.LanceOperation.Rewrite):
+            if tx is None or isinstance(tx.operation, lance.LanceOperation.Rewrite):
                 found.append(v)
-    except (OSError, ValueError):  # a version between was cleaned up
+    except (OSError, ValueError, RuntimeError):  # a version between was cleaned up
         return None
     return found
 
 
-def rows_kept(ds: lance.LanceDataset, since: int, max_commits: int = MAX_COMMITS) -> bool:
+def rows_kept(ds: lance.LanceDataset, since: int, compacted: Collection[int] = frozenset(), max_commits: int = MAX_COMMITS) -> bool:
     """Whether version ``since`` of the table ``ds`` holds the rows ``ds`` holds (module doc): every
-    commit after it kept them. False when unsure: ``since`` not older than ``ds``'s version, more
-    than ``max_commits`` commits between, or a version between no longer readable (cleaned up)."""
+    commit after it kept them. ``compacted``: as for :func:`compactions_since`. False when unsure:
+    ``since`` not older than ``ds``'s version, more than ``max_commits`` commits between, or a
+    version between no longer readable (cleaned up)."""
     if since == ds.version:
         return True
     if not 0 < since < ds.version or ds.version - since > max_commits:
@@ -148,14 +156,22 @@ def rows_kept(ds: lance.LanceDataset, since: int, max_commits: int = MAX_COMMITS
     try:
         for v in range(since + 1, ds.version + 1):
             tx = read_transaction(ds, v)
-            if tx is not None and isinstance(tx.operation, keeping):
+            if (tx is None and v in compacted) or (tx is not None and isinstance(tx.operation, keeping)):
                 continue
+            if tx is not None and type(tx.operation) is not lance.LanceOperation.BaseOperation:
+                return False  # a named operation other than those may change values in place
+            # an unnamed one (compact_files first commits one) or an unreadable record: the same
+            # fragments, whole (data files and the fields they hold, deletions, rows), and schema
             before, after = ds.checkout_version(v - 1), ds.checkout_version(v)
-            if before.schema != after.schema or Fragments.of(before).files != Fragments.of(after).files:
+            if not before.schema.equals(after.schema, check_metadata=True) or _fragments(before) != _fragments(after):
                 return False
-    except (OSError, ValueError):  # a version between was cleaned up: the rows cannot be compared
+    except (OSError, ValueError, RuntimeError):  # a version between was cleaned up: the rows cannot be compared
         return False
     return True
+
+
+def _fragments(ds: lance.LanceDataset) -> list[dict[str, Any]]:
+    return [f.metadata.to_json() for f in ds.get_fragments()]
 
 
 __all__ = ["Fragments", "MAX_COMMITS", "NotIncremental", "TableDelta", "compactions_since", "missing", "rows_kept", "table_delta"]
