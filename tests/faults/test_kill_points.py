@@ -27,7 +27,7 @@ IDENTITY = {"refresh of an unidentified lake": "lake identity"}
 
 def _sample(points: list[str], scenario: str = "") -> list[int]:
     """The first point, the version-log commit, the point after it, the first lake and dataset table
-    index commits, and the last (1-based, deduplicated);
+    index commits, the first note of a lake compaction, and the last (1-based, deduplicated);
     for a gated refresh one point of its verdict, for a lake's first identity its write and the
     commit after it, for an import its version log (their builds are
     sampled above; the full matrix, `python -m bench faults`, kills every point)."""
@@ -44,6 +44,8 @@ def _sample(points: list[str], scenario: str = "") -> list[int]:
             picks.update({i, min(i + 1, len(points))})
     lake_indexed = [i for i, name in enumerate(points, start=1) if name.startswith("lake ") and name.endswith(" indexed")]
     picks.update(lake_indexed[:1])  # a lake index commit (maintain's, whatever the lake's size)
+    noted = [i for i, name in enumerate(points, start=1) if name == "lake compaction recorded"]
+    picks.update(noted[:1])  # maintain's note of a lake compaction (a kill before it: the recipe runs again)
     table_indexed = [i for i, name in enumerate(points, start=1) if name.startswith("table ") and name.endswith(" indexed")]
     picks.update(table_indexed[:1])  # a dataset table's index commit before its version's (rolled back, indexed again)
     return sorted(picks)
@@ -63,8 +65,8 @@ def test_kill_at_commit_points_then_rerun_converges(name, tmp_path):
         assert base.delta_locks == 1, "the refresh locked whole: the delta lock was not exercised"
     if name in IDENTITY:
         assert IDENTITY[name] in base.points, "the lock recorded no identity: the scenario's lake had one"
-    if name == "maintain":  # the lake's indexes are made after its compaction
-        assert "lake data indexed" in base.points
+    if name == "maintain":  # the lake's indexes are made after its compaction, noted
+        assert "lake data indexed" in base.points and "lake compaction recorded" in base.points
     for k in _sample(base.points, name):
         outcome = kill_once(scenario, base, tmp_path / "s", at=k)
         assert outcome.killed, f"{name} {outcome.point}: the process was not killed"
