@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 from cluster_checks import whole_cluster
 from dask_faults import gone
+from lake_changes import upload_extra_image
 from typer.testing import CliRunner
 
 from pinlake.datasets.build import dask_build as distributed
@@ -375,7 +376,6 @@ def test_refresh_flow_build_task_on_dask(dask_cluster, flow_project, tmp_path):
 
     from flows.deployments import prefect_yaml
     from flows.refresh import build_task, refresh, refresh_all
-    from pinlake.library import Library
     from pinlake.library import refresh as engine
     from pinlake.library.lock import lock_step
 
@@ -389,14 +389,7 @@ def test_refresh_flow_build_task_on_dask(dask_cluster, flow_project, tmp_path):
     build = build_task.fn(str(library), str(registry), "health_by_tag", lock, None)  # runner from the registry
     assert (build.version, build.runner, build.rows["item"]) == (1, "dask", 8) and build.shards >= 2
     assert f"{build.shards} shards on dask" in engine.summary_markdown(library, "health_by_tag", build, lock)
-    new = tmp_path / "extra.jpg"
-    new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    Library(library).get_datalake().upload_data(
-        [str(new)],
-        tags=["mri"],
-        object_names=["health/train/extra.jpg"],
-        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
-    )
+    upload_extra_image(library, assets, tmp_path)
     lock2 = lock_step(library, registry, "health_by_tag")
     build2 = build_task.fn(str(library), str(registry), "health_by_tag", lock2, 1, "dask", addr)
     assert (build2.version, build2.mode, build2.added, build2.runner) == (2, "incremental", 1, "local")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from lake_changes import upload_extra_image
 
 pytestmark = pytest.mark.e2e
 
@@ -41,18 +42,10 @@ def refresh(library, registry) -> dict:
 
 def test_library_restored_from_a_copy_is_built_again(prefect_server, project, tmp_path):
     from pinlake.datasets.versions import VersionLog
-    from pinlake.library import Library
 
     library, registry, assets = project()
     assert refresh(library, registry)["version"] == 1
-    new = tmp_path / "extra.jpg"
-    new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    Library(library).get_datalake().upload_data(
-        [str(new)],
-        tags=["mri"],
-        object_names=["health/train/extra.jpg"],
-        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
-    )
+    upload_extra_image(library, assets, tmp_path)
     backup = tmp_path / "backup"
     shutil.copytree(library, backup)  # version 1 and the lake with the new file, before it is built
     built = refresh(library, registry)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from lake_changes import upload_extra_image
 
 pytestmark = pytest.mark.e2e
 
@@ -37,16 +38,7 @@ def run_cli(args: list[str], env: dict[str, str], importtime: bool = False) -> t
 
 
 def add_lake_file(library: Path, assets: Path, tmp_path: Path) -> None:
-    from pinlake.library import Library
-
-    new = tmp_path / "extra.jpg"
-    new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    Library(library).get_datalake().upload_data(
-        [str(new)],
-        tags=["mri"],
-        object_names=["health/train/extra.jpg"],
-        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
-    )
+    upload_extra_image(library, assets, tmp_path)
 
 
 def test_noop_local_refresh_imports_no_prefect_and_starts_no_server(project, tmp_path):

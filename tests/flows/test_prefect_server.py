@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lake_changes import upload_extra_image
 
 pytestmark = pytest.mark.e2e
 
@@ -266,21 +267,13 @@ def test_registry_retention_is_applied_after_each_built_version(prefect_server, 
     """`retention: 0s` in the registry: the refresh that builds version 2 removes version 1 (only
     its automatic lock tag protected it), records the cleanup, and version 2 stays readable."""
     import pinlake
-    from pinlake.library import Library
 
     library, registry, assets = project()
     registry.write_text(registry.read_text() + "  retention: 0s\n")
     args = ["refresh", "health_by_tag", "--registry", str(registry), "--library", str(library), "--server", "--json"]
     first = json.loads(cli(*args).stdout)[0]
     assert first["version"] == 1 and first["retention"]["removed"] == {}  # nothing older than the latest yet
-    new = tmp_path / "extra.jpg"
-    new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    Library(library).get_datalake().upload_data(
-        [str(new)],
-        tags=["mri"],
-        object_names=["health/train/extra.jpg"],
-        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
-    )
+    upload_extra_image(library, assets, tmp_path)
     second = json.loads(cli(*args).stdout)[0]
     assert second["version"] == 2 and second["retention"]["removed"]
     assert f"lock-{first['lock_hash'][:8]}" in second["retention"]["untagged"]

@@ -1,6 +1,7 @@
 """The refresh steps as plain engine calls (no Prefect)."""
 
 import pytest
+from lake_changes import upload_extra_image
 
 from pinlake.errors import NotFoundError
 from pinlake.library import refresh as engine
@@ -34,19 +35,11 @@ def test_steps_lock_build_unchanged_tag(project):
 
 
 def test_changed_lake_makes_incremental_version_with_diff(project, tmp_path):
-    from pinlake.library import Library
 
     library, registry, assets = project()
     lock = lock_step(library, registry, "health_by_tag")
     engine.build_step(library, registry, "health_by_tag", lock.lock_dir)
-    new = tmp_path / "extra.jpg"
-    new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    Library(library).get_datalake().upload_data(
-        [str(new)],
-        tags=["mri"],
-        object_names=["health/train/extra.jpg"],
-        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
-    )
+    upload_extra_image(library, assets, tmp_path)
     lock2 = lock_step(library, registry, "health_by_tag")
     assert lock2.lock_hash != lock.lock_hash
     build = engine.build_step(library, registry, "health_by_tag", lock2.lock_dir)
@@ -213,14 +206,7 @@ def test_refresh_stamp_holds_until_the_lake_recipe_dataset_or_stats_change(proje
     engine.tag_step(library, "health_by_tag", 1, lock.lock_hash)
     assert stamps.manifests(library / "health_by_tag" / "_versions.lance") == log_before
     # the lake changed → unsure, and the lake version read from the manifests follows Lance's
-    new = tmp_path / "extra.jpg"
-    new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    lake.upload_data(
-        [str(new)],
-        tags=["mri"],
-        object_names=["health/train/extra.jpg"],
-        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
-    )
+    upload_extra_image(library, assets, tmp_path)
     assert stamps.quick_unchanged(library, registry, "health_by_tag") is None
     assert stamps.latest_manifest_version(stamps.manifests(library / "_lake" / "data.lance")) == Library(library).get_datalake().version
     lock2 = lock_step(library, registry, "health_by_tag")
@@ -279,14 +265,7 @@ def test_maintain_leaves_the_dataset_current_and_the_next_change_is_built_from_i
     assert same_inputs_lock(Library(library), "health_by_tag", script, Library(library).get_datalake()) is None
     ident.write_text(mine)
 
-    new = tmp_path / "extra.jpg"
-    new.write_bytes(next((assets / "train").glob("*.jpg")).read_bytes() + b"\0")
-    Library(library).get_datalake().upload_data(
-        [str(new)],
-        tags=["mri"],
-        object_names=["health/train/extra.jpg"],
-        metadata={"image_type": "mri", "objects": {"category": [], "bbox": [], "keypoints": []}},
-    )
+    upload_extra_image(library, assets, tmp_path)
     changed = engine.refresh_dataset(library, registry, "health_by_tag")
     assert not changed["unchanged"] and changed["version"] == 3 and changed["previous_version"] == 2
     assert len(runs) == 1
