@@ -38,7 +38,7 @@ import lance
 import pyarrow as pa
 from lance import LanceOperation, Transaction
 
-from pinlake.errors import StorageError, ValidationError, field_size_error, oversized_string
+from pinlake.errors import StorageError, ValidationError, field_size_error, first_line, oversized_string
 from pinlake.provenance import lineage_properties
 from pinlake.storage import S3Path, is_remote, lance_dataset, location, mutex, storage_options, write_bytes_atomic
 from pinlake.storage.lance_indexes import IndexKind, ensure_indexes
@@ -56,8 +56,8 @@ COMPACTIONS_FILE = "compactions.json"
 #: versions kept per table in it (a refresh reads back at most 64 commits)
 COMPACTIONS_KEPT = 256
 _COMPACTIONS_HINT = (
-    'It holds {"lake_id": "<the id in lake.json>", "tables": {"data": [<version>, ...]}}; remove it: '
-    "the next refresh then runs its recipe again."
+    'It holds {"lake_id": "<the id in lake.json>", "tables": {"data": [<version>, ...]}}: the next '
+    "refresh runs its recipe again where it would have read it, and `pinlake maintain` writes it anew."
 )
 
 TS = pa.timestamp("us", tz="UTC")
@@ -179,7 +179,7 @@ class Store:
         it), in :data:`COMPACTIONS_FILE`. Only under the write lock, right after the compaction:
         pylance 14 cannot read the record of a compaction that remapped the indexes of a table with
         deleted rows, so :meth:`compactions` is how a later refresh knows. A kill before the note
-        costs that refresh a re-run of its recipe."""
+        costs that refresh a re-run of its recipe; a damaged file is written anew (with a warning)."""
         lake_id = self.ensure_identity()
         doc = self._compactions_doc()
         tables = dict(doc["tables"]) if doc.get("lake_id") == lake_id else {}
@@ -190,7 +190,8 @@ class Store:
 
     def compactions(self, table: str) -> frozenset[int]:
         """The versions of ``table`` recorded as compactions (:meth:`record_compaction`) for this
-        lake's identity; none for a file another lake left (wiped and made again at this root)."""
+        lake's identity; none for a file another lake left (wiped and made again at this root), or
+        a damaged one (a warning: the note only saves a refresh its recipe run)."""
         doc = self._compactions_doc()
         lake_id = self.identity()
         if lake_id is None or doc.get("lake_id") != lake_id:
@@ -198,21 +199,23 @@ class Store:
         return frozenset(doc["tables"].get(table, []))
 
     def _compactions_doc(self) -> dict[str, Any]:
-        """:data:`COMPACTIONS_FILE` read and checked ({} when absent)."""
+        """:data:`COMPACTIONS_FILE` read and checked; {} when absent or damaged (warned in one line)."""
         path = f"{self.root}/{COMPACTIONS_FILE}"
         try:
             doc = json.loads(location(path).read_text())
         except FileNotFoundError:
             return {}
         except (ValueError, IsADirectoryError) as exc:
-            raise ValidationError(f"{path}: not a record of compactions ({exc})", hint=_COMPACTIONS_HINT) from None
+            log.warning("%s: not a record of compactions (%s), not used. %s", path, first_line(exc, 120), _COMPACTIONS_HINT)
+            return {}
         tables = doc.get("tables") if isinstance(doc, dict) else None
         if not (
             isinstance(tables, dict)
             and isinstance(doc.get("lake_id"), str)
             and all(isinstance(v, list) and all(type(n) is int for n in v) for v in tables.values())
         ):
-            raise ValidationError(f"{path}: not a record of compactions", hint=_COMPACTIONS_HINT)
+            log.warning("%s: not a record of compactions, not used. %s", path, _COMPACTIONS_HINT)
+            return {}
         return doc
 
     def record_identity(self) -> str | None:

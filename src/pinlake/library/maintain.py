@@ -140,9 +140,13 @@ def maintain_lake(library_path: AnyPath, fragments: int = FRAGMENTS) -> tuple[di
     store = Store(root)
     names = sorted(p.name.removesuffix(".lance") for p in root.iterdir() if p.name.endswith(".lance"))
     with store.write_lock():
-        done = compact_all({t: store.uri(t) for t in names if store.exists(t)}, fragments, "lake")
+        tables = [t for t in names if store.exists(t)]
+        heads = {t: store.head(t).version for t in tables}
+        done = compact_all({t: store.uri(t) for t in tables}, fragments, "lake")
         for table in sorted(done):  # pylance 14 may not read their records: pinlake's own says what they were
-            store.record_compaction(table, store.head(table).version)
+            head = store.head(table).version
+            if head > heads[table]:  # compact_files committed (it may find nothing worth rewriting)
+                store.record_compaction(table, head)
         indexed = {t: written for t in names if (written := store.index(t, min_rows=1, stale_rows=0))}
         return done, indexed
 
