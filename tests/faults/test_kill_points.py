@@ -45,7 +45,7 @@ def _sample(points: list[str], scenario: str = "") -> list[int]:
     lake_indexed = [i for i, name in enumerate(points, start=1) if name.startswith("lake ") and name.endswith(" indexed")]
     picks.update(lake_indexed[:1])  # a lake index commit (maintain's, whatever the lake's size)
     noted = [i for i, name in enumerate(points, start=1) if name == "lake compaction recorded"]
-    picks.update(noted[:1])  # maintain's note of a lake compaction (a kill before it: the recipe runs again)
+    picks.update(noted[:1])  # maintain's note of its lake compactions (a kill before it: the recipe runs again)
     table_indexed = [i for i, name in enumerate(points, start=1) if name.startswith("table ") and name.endswith(" indexed")]
     picks.update(table_indexed[:1])  # a dataset table's index commit before its version's (rolled back, indexed again)
     return sorted(picks)

@@ -152,7 +152,7 @@ def test_a_compaction_in_between_is_read_around_unless_its_record_does_not_read(
     assert "parent" not in inc.manifest and inc.hash == lock_recipe(recipe, lake, out=tmp_path / "c").hash
     # the same, the compaction noted as `pinlake maintain` notes its own: read around
     with lake.store.write_lock():
-        lake.store.record_compaction("data", lake.version)
+        lake.store.record_compactions({"data": lake.version})
     assert delta.touched_names(lake, base.lake_version) == [f"f/{i:03d}.bin" for i in range(10, 16)]
     again = lock_recipe(recipe, lake, out=tmp_path / "b2", previous=base)
     assert again.manifest["parent"]["touched"] == 6 and again.hash == inc.hash

@@ -51,7 +51,7 @@ OBJECTS, DATA, TAGS, SOURCES = "objects", "data", "tags", "sources"
 #: the lake's identity file under its root (module doc)
 IDENTITY_FILE = "lake.json"
 #: the table versions ``pinlake maintain`` made by compaction, for this lake identity:
-#: ``{"lake_id": id, "tables": {table: [version, ...]}}`` (:meth:`Store.record_compaction`)
+#: ``{"lake_id": id, "tables": {table: [version, ...]}}`` (:meth:`Store.record_compactions`)
 COMPACTIONS_FILE = "compactions.json"
 #: versions kept per table in it (a refresh reads back at most 64 commits)
 COMPACTIONS_KEPT = 256
@@ -174,22 +174,26 @@ class Store:
             commit_point("lake identity")
         return found
 
-    def record_compaction(self, table: str, version: int) -> None:
-        """Note that ``version`` of ``table`` is a compaction (the same rows as the version before
-        it), in :data:`COMPACTIONS_FILE`. Only under the write lock, right after the compaction:
-        pylance 14 cannot read the record of a compaction that remapped the indexes of a table with
-        deleted rows, so :meth:`compactions` is how a later refresh knows. A kill before the note
-        costs that refresh a re-run of its recipe; a damaged file is written anew (with a warning)."""
+    def record_compactions(self, versions: dict[str, int]) -> None:
+        """Note that each ``versions[table]`` is a compaction of that table (the same rows as the
+        version before it), in :data:`COMPACTIONS_FILE`: one write for all. Only under the write
+        lock, right after the compactions: pylance 14 cannot read the record of a compaction that
+        remapped the indexes of a table with deleted rows, so :meth:`compactions` is how a later
+        refresh knows. A kill before the note costs that refresh a re-run of its recipe; a damaged
+        file is written anew (with a warning)."""
+        if not versions:
+            return
         lake_id = self.ensure_identity()
         doc = self._compactions_doc()
         tables = dict(doc["tables"]) if doc.get("lake_id") == lake_id else {}
-        tables[table] = sorted({*tables.get(table, []), version})[-COMPACTIONS_KEPT:]
+        for table, version in versions.items():
+            tables[table] = sorted({*tables.get(table, []), version})[-COMPACTIONS_KEPT:]
         text = json.dumps({"lake_id": lake_id, "tables": tables}, sort_keys=True) + "\n"
         write_bytes_atomic(location(f"{self.root}/{COMPACTIONS_FILE}"), text.encode())
         commit_point("lake compaction recorded")
 
     def compactions(self, table: str) -> frozenset[int]:
-        """The versions of ``table`` recorded as compactions (:meth:`record_compaction`) for this
+        """The versions of ``table`` recorded as compactions (:meth:`record_compactions`) for this
         lake's identity; none for a file another lake left (wiped and made again at this root), or
         a damaged one (a warning: the note only saves a refresh its recipe run)."""
         doc = self._compactions_doc()

@@ -143,10 +143,10 @@ def maintain_lake(library_path: AnyPath, fragments: int = FRAGMENTS) -> tuple[di
         tables = [t for t in names if store.exists(t)]
         heads = {t: store.head(t).version for t in tables}
         done = compact_all({t: store.uri(t) for t in tables}, fragments, "lake")
-        for table in sorted(done):  # pylance 14 may not read their records: pinlake's own says what they were
-            head = store.head(table).version
-            if head > heads[table]:  # compact_files committed (it may find nothing worth rewriting)
-                store.record_compaction(table, head)
+        # pylance 14 may not read their records: pinlake's own says what they were (the tables whose
+        # compact_files committed: it may find nothing worth rewriting)
+        after = {t: store.head(t).version for t in done}
+        store.record_compactions({t: v for t, v in after.items() if v > heads[t]})
         indexed = {t: written for t in names if (written := store.index(t, min_rows=1, stale_rows=0))}
         return done, indexed
 
