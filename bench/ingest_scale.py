@@ -1,6 +1,6 @@
 """Ingest of a folder at N = 100k … 1M, side by side with ``dvc add``, in one run.
 
-``python -m bench.ingest_scale --n 100000 --n 1000000 [--dvc-timeout 3600] [--out FILE]``
+``python -m bench.ingest_scale --n 100000 --n 1000000 [--dvc-timeout 3600] [--no-dvc | --dvc-only] [--out FILE]``
 
 For each N, ``bench.data.generate_tiny`` makes (or reuses) N 64×64 PNG files, 1,000 a folder
 (≈ 1 kB each: a million fit in 4 GB). Then, each through ``bench/launch.py`` (the process's own
@@ -85,22 +85,28 @@ def run(
     rows.append((f"pinlake ingest, {k} changed", *measure(ingest_cmd(), pin_dir)))
     rows.extend(lock_and_build(pin_dir))
     rows.extend(refresh(pin_dir, n))
-    if not dvc:
-        return rows
+    if dvc:
+        rows.extend(dvc_steps(n, src, case / "dvc", dvc_timeout, install))
+    return rows
 
+
+def dvc_steps(n: int, src: Path, dvc_dir: Path, dvc_timeout: float, install: bool = True) -> list[tuple[str, float, float, bool]]:
+    """``dvc add`` of a hard-linked copy of ``src`` in a fresh workspace at ``dvc_dir``, then
+    ``dvc add`` after the same change as pinlake's (when the first one finished in time)."""
+    rows: list[tuple[str, float, float, bool]] = []
     python, why = ensure("dvc", install=install)
     if python is None:
         rows.append((f"dvc add (not installed: {why})", 0.0, 0.0, False))
         return rows
     dvc = str(python.parent / "dvc")
-    dvc_dir = case / "dvc"
+    shutil.rmtree(dvc_dir, ignore_errors=True)
     shutil.copytree(src, dvc_dir / "images", copy_function=os.link)
     subprocess.run([dvc, "init", "--no-scm", "-q"], cwd=dvc_dir, check=True)
     subprocess.run([dvc, "config", "core.analytics", "false"], cwd=dvc_dir, check=True)
     first = measure([dvc, "add", "-q", "images"], dvc_dir, dvc_timeout)
     rows.append(("dvc add", *first))
     if first[2]:
-        change(dvc_dir / "images", n)
+        k = change(dvc_dir / "images", n)
         rows.append((f"dvc add, {k} changed", *measure([dvc, "add", "-q", "images"], dvc_dir, dvc_timeout)))
     return rows
 
@@ -211,8 +217,18 @@ def main() -> None:
     ap.add_argument("--no-dvc", action="store_true", help="pinlake's steps only (dvc's figures of an earlier run stand)")
     ap.add_argument("--work", default=str(REPO / "bench" / "results" / "ingest_scale"))
     ap.add_argument("--out", default=None)
+    ap.add_argument("--dvc-only", action="store_true", help="dvc's steps only (pinlake's figures of an earlier run stand)")
     args = ap.parse_args()
-    report({n: run(n, Path(args.work), args.dvc_timeout, dvc=not args.no_dvc) for n in args.n or [100_000]}, args.out)
+    ns = args.n or [100_000]
+    if args.dvc_only:
+        root = REPO / "bench" / "results" / "data"
+        results = {
+            n: dvc_steps(n, data.generate_tiny(root / f"tiny{n}", n) / "v1", Path(args.work) / f"n{n}" / "dvc", args.dvc_timeout)
+            for n in ns
+        }
+    else:
+        results = {n: run(n, Path(args.work), args.dvc_timeout, dvc=not args.no_dvc) for n in ns}
+    report(results, args.out)
 
 
 if __name__ == "__main__":
