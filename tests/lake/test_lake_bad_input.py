@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from pinlake.errors import InputFileError, ValidationError
-from pinlake.lake import ErrorManager, Lake
+from pinlake.lake import ErrorManager, Lake, upload
 
 
 def _png(w: int = 30, h: int = 20) -> bytes:
@@ -169,6 +171,26 @@ def test_bad_object_names_are_refused(seeded, files, name, needle):
         seeded.upload_data(files / "arr.npy", object_names=[name])
     assert "object name" in str(exc.value) and needle in str(exc.value), str(exc.value)
     assert _snapshot(seeded) == before
+
+
+NAME_CHARS = st.sampled_from(list("ab./\\:\n\x00\x7f é-") + ["\u2028", "\U0001f600"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.text(NAME_CHARS, max_size=70) | st.sampled_from(["a/./b", "../a", "a/..", ".", "a//b", "a/", "C:x", " ", "é" * 63]))
+def test_the_quick_name_test_passes_only_names_the_full_check_accepts(name):
+    """``check_object_name`` passes the common name on a quick test: every name it passes, the full
+    check (with each rule and its reason) accepts too."""
+    if upload.plainly_safe(name):
+        assert upload.checked_name(name) == name
+    try:
+        full = upload.checked_name(name)
+    except ValidationError:
+        full = None
+    try:
+        assert upload.check_object_name(name) == full == name
+    except ValidationError:
+        assert full is None
 
 
 def test_long_object_name_within_limits_is_accepted(lake, files):

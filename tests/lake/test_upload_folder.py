@@ -123,8 +123,12 @@ def test_latest_rows_of_a_large_lake_are_found_by_hash(tmp_path, small_batches):
     assert sorted(n for n, rs in by.items() if len(rs) == 2) == sorted(_name(i) for i in range(50))
     lookup = up.LatestLookup(lake._store.open(DATA))
     names = [_name(i) for i in range(0, 60, 7)] + ["absent.bin"]
-    lookup.rows(names[:1])  # the first ask: an IN list
+    lookup.next_batch()
+    lookup.rows(names[:1])  # the first batch: an IN list
+    assert lookup.names is None
+    lookup.next_batch()
     found = lookup.rows(names)  # then: by hash
+    assert lookup.names is not None
     assert sorted(r["object_name"] for r in found) == sorted(names[:-1]) and all(r["is_latest"] for r in found)
 
 
@@ -246,6 +250,70 @@ def test_lookup_and_repeated_names_stay_exact_when_hashes_collide(tmp_path, smal
     monkeypatch.setattr(up, "hash_strings", lambda arr: np.zeros(len(arr), np.uint64))
     assert up.repeated_names(tree, None) == {_name(0), _name(9), _name(18)}
     lookup = up.LatestLookup(lake._store.open(DATA))
-    lookup.rows([_name(1)])
+    for _ in range(2):
+        lookup.next_batch()  # past the first batch: by hash
     found = lookup.rows([_name(3), _name(9), "absent.bin"])
     assert sorted((r["object_name"], r["version"]) for r in found) == sorted([(_name(3), 1), (_name(9), 2)])
+    at, cols = lookup.latest_columns(["absent.bin", _name(9), _name(3)], ["version"])
+    assert sorted(zip(at.tolist(), cols["version"].to_pylist())) == [(1, 2), (2, 1)]
+
+
+def test_an_unchanged_rerun_settles_in_columns_and_writes_nothing(tmp_path, small_batches, monkeypatch):
+    """The files the state cache knows, whose latest version holds those bytes with every tag asked,
+    are settled from two or three columns: no latest row is read as a dict, nothing is committed."""
+    tree = _tree(tmp_path / "in", n=30, dup_every=0)
+    lake = Lake(tmp_path / "lake")
+    lake.upload_folder(tree, tags=["scan"])
+    asked: list[str] = []
+    real = up.LatestLookup.rows
+
+    def spy(self, names):
+        asked.extend(names)
+        return real(self, names)
+
+    monkeypatch.setattr(up.LatestLookup, "rows", spy)
+    out = lake.upload_folder(tree, tags=["scan"])
+    assert (out.ok, out.new, asked, lake.version) == (30, 0, [], 1)
+
+    # a new tag: the rows are read and tagged (one commit); then settled in columns again
+    out = lake.upload_folder(tree, tags=["scan", "v2"])
+    assert lake.version == 2 and len(asked) == 30 and out.new == 0
+    assert all(set(r["tags"]) == {"scan", "v2"} for r in _rows(lake))
+    asked.clear()
+    assert lake.upload_folder(tree, tags=["v2"]).ok == 30 and asked == [] and lake.version == 2
+
+
+def test_a_known_file_whose_name_moved_on_is_a_new_version_again(tmp_path, small_batches):
+    """The state cache knows a file, but its name's latest version holds other bytes (uploaded from
+    elsewhere): the file is a new version again, not settled."""
+    tree = _tree(tmp_path / "in", n=10, dup_every=0)
+    lake = Lake(tmp_path / "lake")
+    lake.upload_folder(tree)
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"other bytes")
+    lake.upload_data([other], object_names=[_name(4)])
+    out = lake.upload_folder(tree)
+    assert out.new == 1 and lake.version == 3
+    by = _check_versions(_rows(lake))
+    assert [r["sha256"] for r in by[_name(4)]][0] == by[_name(4)][-1]["sha256"] != by[_name(4)][1]["sha256"]
+
+
+def test_has_tags_is_every_tag_asked_per_list():
+    import pyarrow as pa
+
+    lists = pa.array([["a", "b"], ["b"], None, [], ["a", None, "b", "c"]], pa.list_(pa.string()))
+    assert up.has_tags(lists, ["a", "b"]).tolist() == [True, False, False, False, True]
+    assert up.has_tags(pa.chunked_array([lists]), ["b"]).tolist() == [True, True, False, False, True]
+
+
+def test_the_walk_gives_normalized_paths_the_state_cache_knows(tmp_path, monkeypatch):
+    """``./in/`` and ``in`` walk to the same paths, and a rerun through either is settled by the cache."""
+    tree = _tree(tmp_path / "in", n=5, dup_every=0)[0]
+    monkeypatch.chdir(tmp_path)
+    assert [p for p, _ in up.walk_files(["./in/main/"])] == [p for p, _ in up.walk_files(["in/main"])]
+    assert all(p.startswith("in/main/d") for p, _ in up.walk_files(["./in//main"]))
+    items = list(up.folder_items(up.walk_files(["./in/main"]), None))
+    assert [it.path for it in items] == [os.path.abspath(p) for p, _ in up.walk_files([tree])]
+    lake = Lake(tmp_path / "lake")
+    lake.upload_folder("./in/main")
+    assert lake.upload_folder(str(tree)).new == 0 and lake.version == 1

@@ -67,9 +67,27 @@ def _shown(name: str) -> str:
     return repr(name) if len(name) <= 120 else repr(name[:60]) + f"… ({len(name)} characters)"
 
 
+#: parts of no '/', backslash or control character, and no ':' in the first (no drive letter)
+_PLAIN = re.compile(r"[^/\\\x00-\x1f\x7f:]+(?:/[^/\\\x00-\x1f\x7f]+)*")
+
+
+def plainly_safe(name: str) -> bool:
+    """The quick test of the common name: at most 63 characters (so every part is at most 252
+    bytes), plain parts, none of them '.' or '..', not blank. False only means "check fully"."""
+    if not isinstance(name, str) or len(name) > MAX_NAME_PART_BYTES // 4 or not name.strip() or not _PLAIN.fullmatch(name):
+        return False
+    dotted = f"/{name}/"
+    return "/./" not in dotted and "/../" not in dotted
+
+
 def check_object_name(name: str) -> str:
     """A safe logical path: relative, '/'-separated, no '..', no empty parts, no control characters
     (newlines included), each part at most 255 bytes."""
+    return name if plainly_safe(name) else checked_name(name)
+
+
+def checked_name(name: str) -> str:
+    """:func:`check_object_name` without the quick test: every rule, with the reason of a refusal."""
     if not isinstance(name, str) or not name.strip():
         raise ValidationError(f"invalid object name {name!r}: empty", hint="Use a relative path like 'trial/basel/patient-001/t2.dcm'.")
     bad = None
@@ -132,16 +150,21 @@ def local_items(
     metadata: list[dict[str, Any] | None],
     object_names: list[str] | None,
     object_prefix: str | None = None,
+    normalized: bool = False,
 ) -> list[UploadItem]:
+    """One UploadItem a local file, its stat taken now. ``normalized``: the paths are already
+    normalized (as :func:`walk_files` gives them), so a relative one is made absolute by joining
+    it to the working directory, without ``os.path.abspath``'s normalization of each."""
     items = []
     prefix = object_prefix.strip("/") if object_prefix else None
+    cwd = os.path.join(os.getcwd(), "") if normalized else ""
     for i, fp in enumerate(filepaths):
         label = os.fspath(fp)
         name = object_names[i] if object_names is not None else os.path.basename(label)
         if prefix:
             name = posixpath.join(prefix, name)
         check_object_name(name)
-        path = os.path.abspath(label)
+        path = cwd + label if normalized and not label.startswith(("/", "..")) else os.path.abspath(label)
         try:
             st = os.stat(path)
         except OSError:
@@ -168,10 +191,10 @@ def walk_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, s
     """``(path, relative name)`` of the files under ``paths``, lazily. A directory is walked
     (entries in name order, hidden files skipped, symbolic links to directories not followed) and
     its files are named by their path under it (``train/img-1.jpg``), as ``pinlake lake upload``
-    names them; anything else is given as is and named by its file name (a missing path then fails
-    as that file)."""
+    names them; anything else is named by its file name (a missing path then fails as that file).
+    Paths are given normalized (``./images/a.png`` as ``images/a.png``)."""
     for p in paths:
-        top = os.fspath(p)
+        top = os.path.normpath(os.fspath(p))
         if os.path.isdir(top):
             yield from _walk(top, "")
         else:
@@ -208,7 +231,10 @@ def chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
 def repeated_names(roots: list[str | os.PathLike[str]], object_prefix: str | None) -> set[str]:
     """The object names that more than one file under ``roots`` would get (two roots holding the
     same relative path). A first walk keeps a 64-bit hash a file (8 MB for a million); only when
-    hashes repeat does a second walk collect the names behind them."""
+    hashes repeat does a second walk collect the names behind them. One root names each of its
+    files once: no walk then."""
+    if len(roots) < 2:
+        return set()
 
     def named(rels: list[str]) -> pa.Array:
         return pa.array([name_of(r, object_prefix) for r in rels], pa.string())
@@ -232,7 +258,7 @@ def folder_items(files: Iterable[tuple[str, str]], object_prefix: str | None) ->
     """One UploadItem a ``(path, relative name)``, lazily: made BATCH_ROWS at a time as the walk
     reaches them (their stat taken then)."""
     for chunk in chunks(files, BATCH_ROWS):
-        yield from local_items([p for p, _ in chunk], [None] * len(chunk), [name_of(r, object_prefix) for _, r in chunk])
+        yield from local_items([p for p, _ in chunk], [None] * len(chunk), [name_of(r, object_prefix) for _, r in chunk], normalized=True)
 
 
 def read_local(path: str, mode: int | None = None) -> bytes:
@@ -374,8 +400,10 @@ def ingest(
                 for batch in _batches(enumerate(items)):
                     out.files += len(batch)
                     names = [it.object_name for _, it in batch]
-                    state.begin(names)
-                    todo = skip_known(state, batch, out, cache, fill_metadata, tags, source, progress)
+                    state.lookup.next_batch()
+                    todo = skip_unchanged(state, batch, out, cache, fill_metadata, tags, progress)
+                    state.begin([it.object_name for _, it in todo])
+                    todo = skip_known(state, todo, out, cache, fill_metadata, tags, source, progress)
                     submitted = _submit(pool, todo, fill_metadata)
                     if pending is not None:
                         _process(store, pending, state, objects_ds, writer, out, tags, source, error_manager, progress, cache)
@@ -440,26 +468,55 @@ def flush_rows(store: Store, state: IngestState, final: bool = False) -> list[An
 class LatestLookup:
     """The latest data row of object names, asked batch by batch.
 
-    A first batch of up to BATCH_ROWS names asks Lance with an IN list (one scan of the name
-    column). From the second on (or for a larger first ask),
-    the names and row ids of the latest rows are read once (≈ 50 bytes a row: 50 MB for a million)
-    and each batch finds its names by 64-bit hash (then compares the names) and takes its rows by
-    row id: the cost of a batch follows the batch, not the table."""
+    In the first batch, an ask of up to BATCH_ROWS names goes to Lance as an IN list (one scan of
+    the name column). From the second batch on (or for a larger ask), the names and row ids of the
+    latest rows are read once (≈ 50 bytes a row: 50 MB for a million) and each ask finds its names
+    by 64-bit hash (then compares the names) and takes its rows by row id: the cost of a batch
+    follows the batch, not the table."""
 
     def __init__(self, data_ds: lance.LanceDataset | None) -> None:
         self.ds = data_ds
-        self.asked = 0
+        self.batches = 0
         self.names: pa.Array | None = None
         self.sorted_hashes: np.ndarray | None = None
         self.order: np.ndarray | None = None
         self.row_ids: np.ndarray | None = None
 
+    def next_batch(self) -> None:
+        """The ingest moved on to its next batch (see the class: only the first asks with IN lists)."""
+        self.batches += 1
+
+    def small(self, n: int) -> bool:
+        return self.names is None and self.batches <= 1 and n <= BATCH_ROWS
+
     def rows(self, names: list[str]) -> list[dict[str, Any]]:
+        """The latest rows of ``names``, as dicts (those that have one, in no set order)."""
         if self.ds is None or not names:
             return []
-        self.asked += 1
-        if self.asked == 1 and len(names) <= BATCH_ROWS:
-            return self.ds.to_table(filter=f"is_latest = true AND {sql_in('object_name', sorted(set(names)))}").to_pylist()
+        distinct = sorted(set(names))
+        if self.small(len(distinct)):
+            return self.ds.to_table(filter=f"is_latest = true AND {sql_in('object_name', distinct)}").to_pylist()
+        _, ids = self.find(pa.array(distinct, pa.string()))
+        return take_rows(self.ds, ids.tolist()).to_pylist() if len(ids) else []
+
+    def latest_columns(self, names: list[str], columns: list[str]) -> tuple[np.ndarray, pa.Table | None]:
+        """For distinct ``names``: the positions in ``names`` of those with a latest row, and the
+        ``columns`` of those rows, aligned (None when none has one)."""
+        if self.ds is None or not names:
+            return np.empty(0, np.int64), None
+        asked = pa.array(names, pa.string())
+        if self.small(len(names)):
+            found = self.ds.to_table(
+                columns=["object_name", *columns], filter=f"is_latest = true AND {sql_in('object_name', sorted(names))}"
+            )
+            at = pc.index_in(found["object_name"], value_set=asked).to_numpy(zero_copy_only=False)
+            return at.astype(np.int64), found.select(columns)
+        at, ids = self.find(asked)
+        return (at, take_rows(self.ds, ids.tolist(), columns=columns)) if len(ids) else (at, None)
+
+    def find(self, asked: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in ``asked``, row ids) of the distinct names ``asked`` that have a latest row."""
+        assert self.ds is not None
         if self.names is None:
             keys = self.ds.to_table(columns=["object_name"], filter="is_latest = true", with_row_id=True)
             self.names = keys["object_name"].combine_chunks()
@@ -469,23 +526,23 @@ class LatestLookup:
             self.sorted_hashes = hashes[self.order]
         assert self.sorted_hashes is not None and self.order is not None and self.row_ids is not None
         if not len(self.sorted_hashes):
-            return []
-        asked = pa.array(sorted(set(names)), pa.string())
+            return np.empty(0, np.int64), np.empty(0, np.uint64)
         h = hash_strings(asked)
         pos = np.minimum(np.searchsorted(self.sorted_hashes, h), len(self.sorted_hashes) - 1)
         cand = np.flatnonzero(self.sorted_hashes[pos] == h)
         rows_of = self.order[pos[cand]]
         eq = np.asarray(pc.equal(self.names.take(pa.array(rows_of)), asked.take(pa.array(cand))), dtype=bool)
-        found = self.row_ids[rows_of[eq]].tolist()
+        at, ids = cand[eq].tolist(), self.row_ids[rows_of[eq]].tolist()
         for k in cand[~eq].tolist():  # a hash other names share: walk the equal hashes, compare each
             p, want = int(pos[k]) + 1, asked[k].as_py()
             while p < len(self.sorted_hashes) and self.sorted_hashes[p] == h[k]:
                 j = int(self.order[p])
                 if self.names[j].as_py() == want:
-                    found.append(int(self.row_ids[j]))
+                    at.append(k)
+                    ids.append(int(self.row_ids[j]))
                     break
                 p += 1
-        return take_rows(self.ds, found).to_pylist() if found else []
+        return np.array(at, np.int64), np.array(ids, np.uint64)
 
 
 class IngestState:
@@ -548,6 +605,59 @@ class IngestState:
             raw = os.urandom(16 * 1024).hex()
             self._ids = [raw[k : k + 32] for k in range(0, len(raw), 32)]
         return self._ids.pop()
+
+
+def skip_unchanged(
+    state: IngestState,
+    batch: list[tuple[int, UploadItem]],
+    out: Ingested,
+    cache: StateCache | None,
+    fill_metadata: bool,
+    tags: list[str],
+    progress: Callable[[int], None] | None,
+) -> list[tuple[int, UploadItem]]:
+    """Settle, in columns, the files of a batch with nothing to write: the state cache knows the
+    file, and its object name's latest version holds those bytes (by digest, not by reference)
+    with every tag asked. Only for a call that keeps no rows (a folder stream counts them) and
+    files given without metadata; every other file is returned, in order, for :func:`skip_known`
+    and the read. Their latest rows are not read as dicts: two or three columns are taken by row id."""
+    if cache is None or fill_metadata or out.rows is not None:
+        return batch
+    cand = [
+        (i, it) for i, it in batch if it.path and it.stat and not it.metadata and it.uri is None and it.object_name not in state.repeated
+    ]
+    known = cache.lookup({str(it.path): it.stat for _, it in cand if it.stat}) if cand else {}
+    cand = [(i, it) for i, it in cand if it.path in known]
+    if not cand:
+        return batch
+    columns = ["sha256", "uri", "tags"] if tags else ["sha256", "uri"]
+    at, latest = state.lookup.latest_columns([it.object_name for _, it in cand], columns)
+    if latest is None:
+        return batch
+    cached = pa.array([known[str(cand[k][1].path)] for k in at.tolist()], pa.string())
+    same = np.asarray(pc.fill_null(pc.and_(pc.equal(latest["sha256"], cached), pc.is_null(latest["uri"])), False), dtype=bool)
+    if tags:
+        same &= has_tags(latest["tags"], tags)
+    settled = {cand[k][0] for k in at[same].tolist()}
+    if not settled:
+        return batch
+    out.ok += len(settled)
+    if progress:
+        progress(len(settled))
+    return [(i, it) for i, it in batch if i not in settled]
+
+
+def has_tags(tag_lists: pa.Array | pa.ChunkedArray, tags: list[str]) -> np.ndarray:
+    """Which lists of ``tag_lists`` hold every one of ``tags`` (a null list holds none)."""
+    lists = tag_lists.combine_chunks() if isinstance(tag_lists, pa.ChunkedArray) else tag_lists
+    flat = pc.list_flatten(lists)
+    parents = pc.list_parent_indices(lists).to_numpy()
+    held = np.ones(len(lists), dtype=bool)
+    for tag in set(tags):
+        hit = np.zeros(len(lists), dtype=bool)
+        hit[parents[np.asarray(pc.fill_null(pc.equal(flat, tag), False), dtype=bool)]] = True
+        held &= hit
+    return held
 
 
 def skip_known(
