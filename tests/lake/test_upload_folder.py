@@ -10,7 +10,7 @@ import pytest
 
 from pinlake.lake import ErrorManager, Lake
 from pinlake.lake import upload as up
-from pinlake.lake.lance_tables import DATA
+from pinlake.lake.lance_tables import DATA, OBJECTS
 
 HOUR_NS = 3600 * 10**9
 
@@ -236,8 +236,11 @@ def test_a_rerun_with_a_few_changes_reads_the_digests_once(tmp_path, small_batch
         return real(self, *a, **kw)
 
     monkeypatch.setattr(lance.LanceDataset, "to_table", spy)
+    objects = len(lake._store.open(OBJECTS).get_fragments())
     out = lake.upload_folder(tree)
     assert out.new == 8 and len(asked) == up.SHA_QUERIES - 1
+    # the 8 new objects wait for each other: one fragment, not one a batch
+    assert len(lake._store.open(OBJECTS).get_fragments()) == objects + 1
 
 
 def test_lookup_and_repeated_names_stay_exact_when_hashes_collide(tmp_path, small_batches, monkeypatch):

@@ -414,6 +414,7 @@ def ingest(
                     _process(store, pending, state, objects_ds, writer, out, tags, source, error_manager, progress, cache)
                     state.end(pending_names)
             data_fragments += flush_rows(store, state, final=True)
+            flush_objects(store, state, writer, final=True)
             out.new = state.new_count
             obj_fragments = writer.results()
         finally:
@@ -445,6 +446,21 @@ def commit(
 
 #: new data rows are written as uncommitted fragments of about this many rows (they commit at the end)
 DATA_FRAGMENT_ROWS = 50_000
+
+
+def flush_objects(store: Store, state: IngestState, writer: PendingWrites, final: bool = False) -> None:
+    """Give the new objects of earlier batches to the writer once BATCH_BYTES of bytes or
+    DATA_FRAGMENT_ROWS objects wait (every one left with ``final``): a rerun that finds one changed
+    file a batch writes a few fragments, not one a batch (a million files, 1,000 changed: 1,000
+    fragment files of one object each, 15 s, before)."""
+    waiting = state.objects_waiting
+    if not waiting:
+        return
+    if not final and sum(t.num_rows for t in waiting) < DATA_FRAGMENT_ROWS and sum(t.nbytes for t in waiting) < BATCH_BYTES:
+        return
+    table = pa.concat_tables(waiting)
+    state.objects_waiting = []
+    writer.add(store.write_fragments, OBJECTS, table, OBJECTS_SCHEMA)
 
 
 def flush_rows(store: Store, state: IngestState, final: bool = False) -> list[Any]:
@@ -558,6 +574,7 @@ class IngestState:
         self.committed: set[str] = set()  # ids of the rows in ``latest`` already in the table
         self.new_rows: list[dict[str, Any]] = []  # decided in this batch (names not repeated)
         self.waiting: list[pa.Table] = []  # new rows of earlier batches, not yet written
+        self.objects_waiting: list[pa.Table] = []  # new objects of earlier batches, not yet given to the writer
         self.held_new: dict[str, dict[str, Any]] = {}  # id -> new row of a repeated name (written at the end)
         self.changed: dict[str, dict[str, Any]] = {}  # id -> committed row this call changes
         self.new_count = 0  # new rows decided in the call
@@ -747,8 +764,9 @@ def _process(
         del new_objs
         for _, _, r in ok:
             r["content"] = None  # free memory early
-        writer.add(store.write_fragments, OBJECTS, table, OBJECTS_SCHEMA)
+        state.objects_waiting.append(table)
         del table
+        flush_objects(store, state, writer)
     for i, it, r in ok:
         settle(out, i, decide(state, it, r, tags, source, ts))
     check_new_rows(state)
