@@ -21,7 +21,7 @@ from pinlake.library.build import lock_diff, recorded_diff
 from pinlake.library.maintain import maintain_lake
 from pinlake.recipes import delta
 from pinlake.recipes.errors import RecipeError
-from pinlake.recipes.lockfile import lock_recipe, read_lock
+from pinlake.recipes.lockfile import hash_lock_files, lock_recipe, read_lock
 
 #: train / test by name, those tagged "bad" left out: each resource's splits follow from its own row
 TABLE_RECIPE = """
@@ -103,6 +103,8 @@ def test_the_delta_lock_is_the_whole_lock(lake, tmp_path, body, seed):
         assert files_of(inc.path) == files_of(whole.path), op
         assert inc.hash == whole.hash and inc.counts == whole.counts
         assert "parent" not in whole.manifest
+        # the per-file hashes, taken from the bytes as they were written, are those of the files
+        assert inc.manifest["files"] == whole.manifest["files"] == hash_lock_files(inc.path, inc.manifest["files"])[0]
         new = read_lock(inc.path)
         if inc.hash != prev.hash:
             assert inc.manifest["parent"]["hash"] == prev.hash and inc.manifest["parent"]["touched"] >= 1

@@ -89,6 +89,29 @@ def hash_lock_files(folder: AnyPath, names: Iterable[str], *, each: bool = True)
     return digests, total.hexdigest()
 
 
+class HashedFile:
+    """A lock file being written whose sha256 is taken from the bytes as they are written, and put
+    in ``digests`` under its file name when it is closed: the lock's per-file hashes without
+    reading its files again (the whole-lock hash still is: it needs each file's size first)."""
+
+    def __init__(self, path: Path, digests: dict[str, str] | None) -> None:
+        self.path, self.digests = path, digests
+        self.fh = open(path, "wb")  # noqa: SIM115 - closed by __exit__
+        self.hash = hashlib.sha256()
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.hash.update(data)
+        self.fh.write(data)
+
+    def __enter__(self) -> HashedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.fh.close()
+        if self.digests is not None and exc[0] is None:
+            self.digests[self.path.name] = self.hash.hexdigest()
+
+
 def lock_digest(folder: AnyPath, names: Iterable[str]) -> str:
     """:func:`content_hash` of the files ``names`` in ``folder``: the check of a lock's files
     (:func:`hash_lock_files` without the per-file hashes)."""
@@ -303,9 +326,12 @@ def _row_lines(lake: Any, row_ids: list[int], con: Any) -> memoryview:
 TAKE_CHUNK = 8192
 
 
-def write_lock_files(selection: dict[str, list[Any] | pa.Table], lake: Any, disjoint: bool, folder: Path) -> dict[str, int]:
+def write_lock_files(
+    selection: dict[str, list[Any] | pa.Table], lake: Any, disjoint: bool, folder: Path, digests: dict[str, str] | None = None
+) -> dict[str, int]:
     """Write ``resources.<split>.jsonl`` of a selection into ``folder``; returns {split: lines}.
     ``selection`` is emptied as its splits are written (each split's table is let go once joined).
+    ``digests``: each file's sha256 is put there as it is written (:class:`HashedFile`).
 
     Rows are sorted by (object_name, version): object names are unique in a split (checked), so
     by object name. The names are checked and ordered in DuckDB (:class:`SplitNames`). A split
@@ -320,7 +346,7 @@ def write_lock_files(selection: dict[str, list[Any] | pa.Table], lake: Any, disj
     try:
         for split in sorted(selection):
             items = selection.pop(split)
-            with open(folder / resource_file(split), "wb") as fh:
+            with HashedFile(folder / resource_file(split), digests) as fh:
                 if isinstance(items, pa.Table):
                     counts[split] = names.add_table(split, items)
                     del items  # its rows are found in the lake now (60 MB for a million ids and names)
@@ -343,10 +369,13 @@ def write_lock_files(selection: dict[str, list[Any] | pa.Table], lake: Any, disj
 LINES_BATCH = 65_536
 
 
-def delta_lock_files(loaded: LoadedRecipe, lake: Lake, previous: Lock, folder: Path) -> delta.DeltaLock | None:
+def delta_lock_files(
+    loaded: LoadedRecipe, lake: Lake, previous: Lock, folder: Path, digests: dict[str, str] | None = None
+) -> delta.DeltaLock | None:
     """Write the split files of the recipe's lock into ``folder`` from ``previous`` and the lake's
     changes since it, or nothing and None when that is not sure to equal the whole lock
-    (:mod:`pinlake.recipes.delta`: the contract and why it holds).
+    (:mod:`pinlake.recipes.delta`: the contract and why it holds). ``digests``: as for
+    :func:`write_lock_files`.
 
     Each split is one streamed merge: the previous file's lines come in order with their object
     names (DuckDB's JSON reader, in batches of :data:`LINES_BATCH`), the touched ones are dropped
@@ -370,7 +399,7 @@ def delta_lock_files(loaded: LoadedRecipe, lake: Lake, previous: Lock, folder: P
         changes: list[pa.Table] = []
         for split in sorted(set(previous.splits) | set(fresh)):
             new = fresh.get(split, NAMED_SCHEMA.empty_table())
-            with open(folder / resource_file(split), "wb") as fh:
+            with HashedFile(folder / resource_file(split), digests) as fh:
                 out = MergedSplit(fh, split, changes)
                 names = new.column("object_name").to_pylist()
                 j = 0
@@ -531,14 +560,15 @@ def lock_recipe(
     staging = _staging_dir(out, locks_dir)
     try:
         eligible = previous is not None and delta.eligible(loaded, lake, previous, lake_root, identity)
-        made = delta_lock_files(loaded, client.pinned_lake, previous, staging) if previous is not None and eligible else None
+        written: dict[str, str] = {}  # file name -> sha256 of the bytes written
+        made = delta_lock_files(loaded, client.pinned_lake, previous, staging, written) if previous is not None and eligible else None
         if made is not None:
             counts = made.counts
         else:
             selection = run_recipe(loaded, client)
-            counts = write_lock_files(selection, client.pinned_lake, loaded.spec.disjoint, staging)
+            counts = write_lock_files(selection, client.pinned_lake, loaded.spec.disjoint, staging, written)
         names = [resource_file(s) for s in counts]
-        file_hashes, digest = hash_lock_files(staging, names)
+        file_hashes, digest = {n: written[n] for n in names}, lock_digest(staging, names)
         manifest = {
             "format": FORMAT,
             "recipe": loaded.name,
