@@ -96,3 +96,28 @@ def test_header_size_matches_pillow(fmt, kw):
 def test_header_size_unsure_falls_back():
     assert header_size(b"\xff\xd8\xff\xda" + b"\x00" * 10) is None
     assert header_size(b"not an image") is None
+
+
+def test_lookup_reads_a_range_and_falls_back_to_names_when_the_paths_are_spread(tmp_path, monkeypatch):
+    """A lookup reads the key range of its paths once; when that range holds many other paths it asks
+    by name instead. Either way exactly the paths with the same stat are found."""
+    from pinlake.lake import state
+
+    cache = state.StateCache(tmp_path / "s.db")
+    cache.record([(f"/d/{i:03d}", i, 10, 100 + i, f"sha{i}") for i in range(100)])
+    ranges: list[int] = []
+    real = cache._connect
+
+    def spy():
+        con = real()
+        return type("Con", (), {"execute": lambda _, q, *a: (ranges.append(len(q)), con.execute(q, *a))[1]})()
+
+    monkeypatch.setattr(cache, "_connect", spy)
+    together = {f"/d/{i:03d}": (i, 10, 100 + i) for i in range(40, 50)} | {"/d/045": (45, 10, 0), "/d/045a": (1, 1, 1)}
+    assert cache.lookup(together) == {f"/d/{i:03d}": f"sha{i}" for i in range(40, 50) if i != 45}
+    assert len(ranges) == 1  # one range read
+    spread = {"/d/000": (0, 10, 100), "/d/099": (99, 10, 199), "/d/050": (50, 11, 150)}
+    assert cache.lookup(spread) == {"/d/000": "sha0", "/d/099": "sha99"}
+    assert len(ranges) == 3  # the range stopped at its limit, then one IN list
+    cache.close()
+    assert state.StateCache(tmp_path / "s.db").lookup({"/d/001": (1, 10, 101)}) == {"/d/001": "sha1"}

@@ -125,6 +125,7 @@ def ingest_on_dask(
         report.hash_seconds = round(time.perf_counter() - t1, 3)
         if cache is not None:
             cache.record(hashed_entries(ok))
+            cache.close()
         new_objs = dedupe(state, objects_ds, ok)
         ts = now()
         t1 = time.perf_counter()

@@ -420,6 +420,8 @@ def ingest(
         finally:
             writer.cancel()
             writes.close(cancel=True)
+            if cache is not None:
+                cache.close()
         commit(store, state, obj_fragments, data_fragments, operation, {"files": out.files, **(lineage or {})})
     return out
 
@@ -456,10 +458,10 @@ def flush_objects(store: Store, state: IngestState, writer: PendingWrites, final
     waiting = state.objects_waiting
     if not waiting:
         return
-    if not final and sum(t.num_rows for t in waiting) < DATA_FRAGMENT_ROWS and sum(t.nbytes for t in waiting) < BATCH_BYTES:
+    if not final and state.objects_waiting_rows < DATA_FRAGMENT_ROWS and state.objects_waiting_bytes < BATCH_BYTES:
         return
     table = pa.concat_tables(waiting)
-    state.objects_waiting = []
+    state.objects_waiting, state.objects_waiting_rows, state.objects_waiting_bytes = [], 0, 0
     writer.add(store.write_fragments, OBJECTS, table, OBJECTS_SCHEMA)
 
 
@@ -470,14 +472,15 @@ def flush_rows(store: Store, state: IngestState, final: bool = False) -> list[An
     the same name makes them an earlier version."""
     if state.new_rows:
         state.waiting.append(lake_rows_table(state.new_rows))
+        state.waiting_rows += len(state.new_rows)
         state.new_rows = []
     if final and state.held_new:
         state.waiting.append(lake_rows_table(list(state.held_new.values())))
         state.held_new = {}
-    if not state.waiting or (not final and sum(t.num_rows for t in state.waiting) < DATA_FRAGMENT_ROWS):
+    if not state.waiting or (not final and state.waiting_rows < DATA_FRAGMENT_ROWS):
         return []
     table = pa.concat_tables(state.waiting)
-    state.waiting = []
+    state.waiting, state.waiting_rows = [], 0
     return store.write_fragments(DATA, table, DATA_SCHEMA)
 
 
@@ -574,7 +577,10 @@ class IngestState:
         self.committed: set[str] = set()  # ids of the rows in ``latest`` already in the table
         self.new_rows: list[dict[str, Any]] = []  # decided in this batch (names not repeated)
         self.waiting: list[pa.Table] = []  # new rows of earlier batches, not yet written
+        self.waiting_rows = 0
         self.objects_waiting: list[pa.Table] = []  # new objects of earlier batches, not yet given to the writer
+        self.objects_waiting_rows = 0
+        self.objects_waiting_bytes = 0  # of their contents
         self.held_new: dict[str, dict[str, Any]] = {}  # id -> new row of a repeated name (written at the end)
         self.changed: dict[str, dict[str, Any]] = {}  # id -> committed row this call changes
         self.new_count = 0  # new rows decided in the call
@@ -761,6 +767,8 @@ def _process(
     ts = now()
     if new_objs:
         table = objects_table([(r["sha256"], r["size"], it.uri, r["content"] if it.uri is None else None) for it, r in new_objs], ts)
+        state.objects_waiting_rows += len(new_objs)
+        state.objects_waiting_bytes += sum(r["size"] for it, r in new_objs if it.uri is None)
         del new_objs
         for _, _, r in ok:
             r["content"] = None  # free memory early
