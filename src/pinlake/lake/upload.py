@@ -450,15 +450,20 @@ def commit(
 DATA_FRAGMENT_ROWS = 50_000
 
 
+#: new objects are given to the writer once this many bytes of them wait (or DATA_FRAGMENT_ROWS objects)
+OBJECT_FRAGMENT_BYTES = 16 * 1024 * 1024
+
+
 def flush_objects(store: Store, state: IngestState, writer: PendingWrites, final: bool = False) -> None:
-    """Give the new objects of earlier batches to the writer once BATCH_BYTES of bytes or
+    """Give the new objects of earlier batches to the writer once OBJECT_FRAGMENT_BYTES of bytes or
     DATA_FRAGMENT_ROWS objects wait (every one left with ``final``): a rerun that finds one changed
     file a batch writes a few fragments, not one a batch (a million files, 1,000 changed: 1,000
-    fragment files of one object each, 15 s, before)."""
+    fragment files of one object each, 15 s, before), and a million small files make about 60
+    fragments, not 1,000 (a later IN query on the table costs with each fragment)."""
     waiting = state.objects_waiting
     if not waiting:
         return
-    if not final and state.objects_waiting_rows < DATA_FRAGMENT_ROWS and state.objects_waiting_bytes < BATCH_BYTES:
+    if not final and state.objects_waiting_rows < DATA_FRAGMENT_ROWS and state.objects_waiting_bytes < OBJECT_FRAGMENT_BYTES:
         return
     table = pa.concat_tables(waiting)
     state.objects_waiting, state.objects_waiting_rows, state.objects_waiting_bytes = [], 0, 0
