@@ -173,7 +173,7 @@ def test_bad_object_names_are_refused(seeded, files, name, needle):
     assert _snapshot(seeded) == before
 
 
-NAME_CHARS = st.sampled_from(list("ab./\\:\n\x00\x7f é-") + ["\u2028", "\U0001f600"])
+NAME_CHARS = st.sampled_from(list("ab./\\:\n\x00\x7f é-") + ["\u2028", "\U0001f600", "\udcff"])
 
 
 @settings(max_examples=400, deadline=None)

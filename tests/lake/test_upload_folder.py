@@ -310,7 +310,8 @@ def test_has_tags_is_every_tag_asked_per_list():
 
 
 def test_the_walk_gives_normalized_paths_the_state_cache_knows(tmp_path, monkeypatch):
-    """``./in/`` and ``in`` walk to the same paths, and a rerun through either is settled by the cache."""
+    """``./in/``, ``in``, ``.`` and the absolute path walk to the same files, and a rerun through
+    any of them is settled by the state cache: no file is read again."""
     tree = _tree(tmp_path / "in", n=5, dup_every=0)[0]
     monkeypatch.chdir(tmp_path)
     assert [p for p, _ in up.walk_files(["./in/main/"])] == [p for p, _ in up.walk_files(["in/main"])]
@@ -319,4 +320,11 @@ def test_the_walk_gives_normalized_paths_the_state_cache_knows(tmp_path, monkeyp
     assert [it.path for it in items] == [os.path.abspath(p) for p, _ in up.walk_files([tree])]
     lake = Lake(tmp_path / "lake")
     lake.upload_folder("./in/main")
+    reads: list[str] = []
+    real = up.read_local
+    monkeypatch.setattr(up, "read_local", lambda path, mode=None: (reads.append(path), real(path, mode))[1])
     assert lake.upload_folder(str(tree)).new == 0 and lake.version == 1
+    monkeypatch.chdir(tree)
+    assert [p for p, _ in up.walk_files(["."])] == [r for _, r in up.walk_files([tree])]
+    assert lake.upload_folder(".").ok == 5 and lake.upload_folder("d1/..").ok == 5
+    assert reads == [] and lake.version == 1

@@ -118,14 +118,17 @@ def ingest_on_dask(
         names = [it.object_name for it in items]
         state = IngestState(duplicates(names), LatestLookup(store.open_or_none(DATA)))
         state.begin(names)
-        todo = skip_known(state, list(enumerate(items)), out, cache, fill_metadata, tags, source, progress)
-        report.hashed = len(todo)
-        t1 = time.perf_counter()
-        ok = _hash_phase(client, todo, fill_metadata, tasks, n_workers, retries, error_manager, progress, report)
-        report.hash_seconds = round(time.perf_counter() - t1, 3)
-        if cache is not None:
-            cache.record(hashed_entries(ok))
-            cache.close()
+        try:
+            todo = skip_known(state, list(enumerate(items)), out, cache, fill_metadata, tags, source, progress)
+            report.hashed = len(todo)
+            t1 = time.perf_counter()
+            ok = _hash_phase(client, todo, fill_metadata, tasks, n_workers, retries, error_manager, progress, report)
+            report.hash_seconds = round(time.perf_counter() - t1, 3)
+            if cache is not None:
+                cache.record(hashed_entries(ok))
+        finally:
+            if cache is not None:
+                cache.close()
         new_objs = dedupe(state, objects_ds, ok)
         ts = now()
         t1 = time.perf_counter()

@@ -67,8 +67,10 @@ def _shown(name: str) -> str:
     return repr(name) if len(name) <= 120 else repr(name[:60]) + f"… ({len(name)} characters)"
 
 
-#: parts of no '/', backslash or control character, and no ':' in the first (no drive letter)
-_PLAIN = re.compile(r"[^/\\\x00-\x1f\x7f:]+(?:/[^/\\\x00-\x1f\x7f]+)*")
+#: parts of no '/', backslash, control character or lone surrogate (a file name not in UTF-8), and
+#: no ':' in the first (no drive letter)
+_PLAIN = re.compile(r"[^/\\\x00-\x1f\x7f\ud800-\udfff:]+(?:/[^/\\\x00-\x1f\x7f\ud800-\udfff]+)*")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def plainly_safe(name: str) -> bool:
@@ -97,6 +99,8 @@ def checked_name(name: str) -> str:
         bad = "absolute paths are not allowed"
     elif (ctl := _CONTROL.search(name)) is not None:
         bad = "a newline is not allowed" if ctl.group() == "\n" else f"control character {ctl.group()!r} is not allowed"
+    elif _SURROGATE.search(name) is not None:
+        bad = "it is not valid UTF-8 (rename the file)"
     else:
         parts = name.split("/")
         if any(p in ("", ".", "..") for p in parts):
@@ -164,7 +168,7 @@ def local_items(
         if prefix:
             name = posixpath.join(prefix, name)
         check_object_name(name)
-        path = cwd + label if normalized and not label.startswith(("/", "..")) else os.path.abspath(label)
+        path = cwd + label if normalized and not os.path.isabs(label) and not label.startswith("..") else os.path.abspath(label)
         try:
             st = os.stat(path)
         except OSError:
@@ -205,10 +209,11 @@ def _walk(top: str, rel: str) -> Iterator[tuple[str, str]]:
     with os.scandir(top) as it:
         entries = sorted(it, key=lambda e: e.name)
     for e in entries:
+        path = e.name if top == os.curdir else e.path  # "d/a.png", not "./d/a.png": normalized
         if e.is_dir(follow_symlinks=False):
-            yield from _walk(e.path, f"{rel}{e.name}/")
+            yield from _walk(path, f"{rel}{e.name}/")
         elif not e.name.startswith(".") and e.is_file():
-            yield e.path, f"{rel}{e.name}"
+            yield path, f"{rel}{e.name}"
 
 
 def name_of(rel: str, prefix: str | None) -> str:
@@ -401,9 +406,9 @@ def ingest(
                     out.files += len(batch)
                     names = [it.object_name for _, it in batch]
                     state.lookup.next_batch()
-                    todo = skip_unchanged(state, batch, out, cache, fill_metadata, tags, progress)
+                    todo, known = skip_unchanged(state, batch, out, cache, fill_metadata, tags, progress)
                     state.begin([it.object_name for _, it in todo])
-                    todo = skip_known(state, todo, out, cache, fill_metadata, tags, source, progress)
+                    todo = skip_known(state, todo, out, cache, fill_metadata, tags, source, progress, known)
                     submitted = _submit(pool, todo, fill_metadata)
                     if pending is not None:
                         _process(store, pending, state, objects_ds, writer, out, tags, source, error_manager, progress, cache)
@@ -643,36 +648,35 @@ def skip_unchanged(
     fill_metadata: bool,
     tags: list[str],
     progress: Callable[[int], None] | None,
-) -> list[tuple[int, UploadItem]]:
+) -> tuple[list[tuple[int, UploadItem]], dict[str, str] | None]:
     """Settle, in columns, the files of a batch with nothing to write: the state cache knows the
     file, and its object name's latest version holds those bytes (by digest, not by reference)
     with every tag asked. Only for a call that keeps no rows (a folder stream counts them) and
     files given without metadata; every other file is returned, in order, for :func:`skip_known`
-    and the read. Their latest rows are not read as dicts: two or three columns are taken by row id."""
+    and the read. Their latest rows are not read as dicts: two or three columns are taken by row id.
+    Returns those files, and what the state cache said of the batch's files ({path: sha256}; None
+    when it was not asked) for :func:`skip_known`."""
     if cache is None or fill_metadata or out.rows is not None:
-        return batch
-    cand = [
-        (i, it) for i, it in batch if it.path and it.stat and not it.metadata and it.uri is None and it.object_name not in state.repeated
-    ]
-    known = cache.lookup({str(it.path): it.stat for _, it in cand if it.stat}) if cand else {}
-    cand = [(i, it) for i, it in cand if it.path in known]
+        return batch, None
+    found = cache.lookup({str(it.path): it.stat for _, it in batch if it.path and it.stat})
+    cand = [(i, it) for i, it in batch if it.path in found and not it.metadata and it.uri is None and it.object_name not in state.repeated]
     if not cand:
-        return batch
+        return batch, found
     columns = ["sha256", "uri", "tags"] if tags else ["sha256", "uri"]
     at, latest = state.lookup.latest_columns([it.object_name for _, it in cand], columns)
     if latest is None:
-        return batch
-    cached = pa.array([known[str(cand[k][1].path)] for k in at.tolist()], pa.string())
+        return batch, found
+    cached = pa.array([found[str(cand[k][1].path)] for k in at.tolist()], pa.string())
     same = np.asarray(pc.fill_null(pc.and_(pc.equal(latest["sha256"], cached), pc.is_null(latest["uri"])), False), dtype=bool)
     if tags:
         same &= has_tags(latest["tags"], tags)
     settled = {cand[k][0] for k in at[same].tolist()}
     if not settled:
-        return batch
+        return batch, found
     out.ok += len(settled)
     if progress:
         progress(len(settled))
-    return [(i, it) for i, it in batch if i not in settled]
+    return [(i, it) for i, it in batch if i not in settled], found
 
 
 def has_tags(tag_lists: pa.Array | pa.ChunkedArray, tags: list[str]) -> np.ndarray:
@@ -697,10 +701,13 @@ def skip_known(
     tags: list[str],
     source: str | None,
     progress: Callable[[int], None] | None,
+    known: dict[str, str] | None = None,
 ) -> list[tuple[int, UploadItem]]:
-    """Settle the files of a batch the state cache knows (no read); return the (index, item) pairs still to read."""
+    """Settle the files of a batch the state cache knows (no read); return the (index, item) pairs
+    still to read. ``known``: what the state cache already said of these files, if it was asked."""
     keys = {it.path: it.stat for _, it in batch if it.path and it.stat} if cache is not None and not fill_metadata else {}
-    known = cache.lookup(keys) if keys else {}
+    if known is None:
+        known = cache.lookup(keys) if keys else {}
     if not known:
         return batch
     todo: list[tuple[int, UploadItem]] = []
