@@ -145,7 +145,10 @@ def ingest_on_dask(
             **(lineage or {}),
         }
         check_new_rows(state)
-        commit(store, state, fragments, flush_rows(store, state, final=True), operation, extra)
+        rows = flush_rows(store, state, final=True)
+        changed = list(state.changed.values())
+        del state, objects_ds  # before the indexes (see upload.commit)
+        commit(store, changed, fragments, rows, operation, extra)
         report.commit_seconds = round(time.perf_counter() - t1, 3)
     report.seconds = round(time.perf_counter() - t0, 3)
     assert out.rows is not None

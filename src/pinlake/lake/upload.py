@@ -427,24 +427,28 @@ def ingest(
             writes.close(cancel=True)
             if cache is not None:
                 cache.close()
-        commit(store, state, obj_fragments, data_fragments, operation, {"files": out.files, **(lineage or {})})
+        changed = list(state.changed.values())
+        del state, objects_ds  # the call's digests and lookups (≈ 100 MB at a million files) go before the indexes
+        commit(store, changed, obj_fragments, data_fragments, operation, {"files": out.files, **(lineage or {})})
     return out
 
 
 def commit(
-    store: Store, state: IngestState, obj_fragments: list[Any], data_fragments: list[Any], operation: str, extra: dict[str, Any]
+    store: Store, changed: list[dict[str, Any]], obj_fragments: list[Any], data_fragments: list[Any], operation: str, extra: dict[str, Any]
 ) -> None:
     """The commit point of an ingest: the new objects (one commit), then the data rows (one commit:
-    the new rows' fragments, and the rows of earlier versions it changed)."""
+    the new rows' fragments, and the ``changed`` rows of earlier versions); then the lake's indexes
+    (Lance builds a new one in memory: the caller lets its own state go first) and the catalog."""
     if obj_fragments:
         store.commit_fragments(OBJECTS, obj_fragments, OBJECTS_SCHEMA, operation, **extra)
         commit_point("lake objects")
-    if state.changed:
-        store.replace_rows(DATA, lake_rows_table(list(state.changed.values())), data_fragments, DATA_SCHEMA, operation, **extra)
+    if changed:
+        store.replace_rows(DATA, lake_rows_table(changed), data_fragments, DATA_SCHEMA, operation, **extra)
         commit_point("lake data")
     elif data_fragments:
         store.commit_fragments(DATA, data_fragments, DATA_SCHEMA, operation, **extra)
         commit_point("lake data")
+    pa.default_memory_pool().release_unused()  # Arrow's freed buffers back to the system first
     for table in (OBJECTS, DATA):
         store.index(table)
 
