@@ -467,7 +467,7 @@ def flush_objects(store: Store, state: IngestState, writer: PendingWrites, final
     """Give the new objects of earlier batches to the writer once OBJECT_FRAGMENT_BYTES of bytes or
     DATA_FRAGMENT_ROWS objects wait (every one left with ``final``): a rerun that finds one changed
     file a batch writes a few fragments, not one a batch (a million files, 1,000 changed: 1,000
-    fragment files of one object each, 15 s, before), and a million small files make about 60
+    fragment files of one object each, 15 s, before), and a million files of 1 kB make about 60
     fragments, not 1,000 (a later IN query on the table costs with each fragment)."""
     waiting = state.objects_waiting
     if not waiting:
@@ -520,6 +520,7 @@ class LatestLookup:
         self.batches += 1
 
     def small(self, n: int) -> bool:
+        """Whether an ask of ``n`` names goes to Lance as an IN list (see the class)."""
         return self.names is None and self.batches <= 1 and n <= BATCH_ROWS
 
     def rows(self, names: list[str]) -> list[dict[str, Any]]:
