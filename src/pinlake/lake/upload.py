@@ -527,11 +527,8 @@ class LatestLookup:
         """The latest rows of ``names``, as dicts (those that have one, in no set order)."""
         if self.ds is None or not names:
             return []
-        distinct = sorted(set(names))
-        if self.small(len(distinct)):
-            return self.ds.to_table(filter=f"is_latest = true AND {sql_in('object_name', distinct)}").to_pylist()
-        _, ids = self.find(pa.array(distinct, pa.string()))
-        return take_rows(self.ds, ids.tolist()).to_pylist() if len(ids) else []
+        _, table = self.latest_columns(sorted(set(names)), self.ds.schema.names)
+        return table.to_pylist() if table is not None else []
 
     def latest_columns(self, names: list[str], columns: list[str]) -> tuple[np.ndarray, pa.Table | None]:
         """For distinct ``names``: the positions in ``names`` of those with a latest row, and the
@@ -540,9 +537,10 @@ class LatestLookup:
             return np.empty(0, np.int64), None
         asked = pa.array(names, pa.string())
         if self.small(len(names)):
-            found = self.ds.to_table(
-                columns=["object_name", *columns], filter=f"is_latest = true AND {sql_in('object_name', sorted(names))}"
-            )
+            read = list(dict.fromkeys(["object_name", *columns]))
+            found = self.ds.to_table(columns=read, filter=f"is_latest = true AND {sql_in('object_name', sorted(names))}")
+            if not found.num_rows:
+                return np.empty(0, np.int64), None
             at = pc.index_in(found["object_name"], value_set=asked).to_numpy(zero_copy_only=False)
             return at.astype(np.int64), found.select(columns)
         at, ids = self.find(asked)
