@@ -9,6 +9,8 @@ import os
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from pinlake.cli import app, register_commands
@@ -103,6 +105,83 @@ def test_rows_after_the_index_are_found_and_an_update_covers_them(tmp_path, low_
     assert len(_same_with_and_without_index(data, "object_name", names, "is_latest = true")) == 17
     every = data.to_table(columns=["object_name", "version", "is_latest"]).to_pylist()
     assert sum(r["is_latest"] for r in every) == 30 and len(every) == 30 + 5 + 12
+
+
+def test_a_large_index_is_built_in_segments_and_answers_as_one(tmp_path, low_thresholds, monkeypatch):
+    """Past SEGMENT_ROWS a BTREE is built as segments over runs of fragments, committed as one
+    index in one commit; lookups across the segments equal a scan, before and after an update."""
+    monkeypatch.setattr(lance_indexes, "SEGMENT_ROWS", 10)
+    monkeypatch.setattr(up, "BATCH_ROWS", 8)
+    tree = _tree(tmp_path / "in", 30)
+    lake = Lake(tmp_path / "lake")
+    lake.upload_folder([tree])
+    data = lake._store.head(DATA)
+    by_name = {ix.name: ix for ix in data.describe_indices()}
+    assert set(by_name) == set(INDEXES[DATA])
+    fragments = {f.fragment_id for f in data.get_fragments()}
+    for ix in by_name.values():  # 30 rows in fragments of 8: runs of 16, 14 rows
+        assert len(ix.segments) == 2 and set().union(*(set(s.fragment_ids) for s in ix.segments)) == fragments
+    ops = [type(data.checkout_version(v).get_transactions(1)[0].operation).__name__ for v in range(2, data.version + 1)]
+    assert ops.count("CreateIndex") == len(INDEXES[DATA])  # one commit per index, not one per segment
+    names = [f"d{i % 3}/f{i:03d}.bin" for i in range(0, 30, 4)]
+    assert len(_same_with_and_without_index(data, "object_name", names, "is_latest = true")) == len(names)
+    objects = lake._store.head(OBJECTS)
+    shas = objects.to_table(columns=["sha256"])["sha256"].to_pylist()
+    assert len(_same_with_and_without_index(objects, "sha256", shas[::3])) == len(shas[::3])
+
+    for i in range(12):  # past STALE_ROWS: the update folds the new fragments into the segments
+        (tree / f"d{i % 3}" / f"f{i:03d}.bin").write_bytes(b"again %d" % i)
+    lake.upload_folder([tree])
+    data = lake._store.head(DATA)
+    fragments = {f.fragment_id for f in data.get_fragments()}
+    assert all(cover >= fragments for cover in _covered(data).values())
+    names = [f"d{i % 3}/f{i:03d}.bin" for i in range(30)]
+    latest = _same_with_and_without_index(data, "object_name", names, "is_latest = true")
+    assert len(latest) == 30 and lake.get_resource("d2/f011.bin").get_bytes() == b"again 11"
+
+
+def test_a_segment_that_cannot_be_built_leaves_no_index_and_the_next_write_makes_it(tmp_path, low_thresholds, monkeypatch, caplog):
+    """The second segment's build fails (its files cannot be written): the ingest's commit stands,
+    the index is not committed in part, and maintain builds it afterwards."""
+    import lance
+
+    monkeypatch.setattr(lance_indexes, "SEGMENT_ROWS", 10)
+    monkeypatch.setattr(up, "BATCH_ROWS", 8)
+    real = lance.LanceDataset.create_index_uncommitted
+    calls = []
+
+    def second_fails(self, *args, **kwargs):
+        calls.append(kwargs.get("fragment_ids"))
+        if len(calls) == 2:
+            raise OSError("No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(lance.LanceDataset, "create_index_uncommitted", second_fails)
+    tree = _tree(tmp_path / "in", 30)
+    lib = tmp_path / "library"
+    lake = Lake(lib / LAKE_DIR)
+    with caplog.at_level("WARNING", logger="pinlake.indexes"):
+        lake.upload_folder([tree])
+    assert lake.count() == 30 and lake.get_resource("d2/f029.bin").get_bytes() == b"content 29" * 4
+    assert "lake objects: index sha256_idx not written (OSError: No space left on device)" in caplog.text
+    assert lake._store.head(OBJECTS).describe_indices() == []  # nothing of the index is committed
+    monkeypatch.setattr(lance.LanceDataset, "create_index_uncommitted", real)
+    register_commands()
+    res = CliRunner().invoke(app, ["maintain", "--library", str(lib), "--json"])
+    assert res.exit_code == 0, res.output
+    objects = lake._store.head(OBJECTS)
+    assert set(_covered(objects)) == {"sha256_idx"}
+    shas = objects.to_table(columns=["sha256"])["sha256"].to_pylist()
+    assert len(_same_with_and_without_index(objects, "sha256", shas)) == len(shas)
+
+
+@given(st.lists(st.integers(0, 40), max_size=30), st.integers(1, 60))
+def test_segments_are_runs_of_whole_fragments_in_order(sizes, per):
+    rows = dict(enumerate(sizes))
+    runs = lance_indexes.segments(rows, per)
+    assert [f for run in runs for f in run] == list(rows)
+    for run in runs[:-1]:  # each run closes on the fragment that brings it to `per` rows
+        assert sum(rows[f] for f in run) >= per > sum(rows[f] for f in run[:-1])
 
 
 def test_maintain_indexes_a_small_lake_and_keeps_every_version_readable(tmp_path):
