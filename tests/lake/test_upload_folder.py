@@ -215,16 +215,61 @@ def test_cli_ingest_streams_a_folder(tmp_path, small_batches):
     assert Lake(tmp_path / "lib" / "_lake").version == version
 
 
+@pytest.mark.parametrize("asks_before_read", [32, 2])
+def test_an_indexed_sha256_is_asked_by_lookups_until_many_batches_asked(tmp_path, small_batches, monkeypatch, asks_before_read):
+    """With an index on the objects' sha256, a batch's digests are looked up (an IN list answered
+    by the index), not the whole column read, until SHA_QUERIES_INDEXED batches have asked."""
+    import lance
+
+    from pinlake.storage import lance_indexes
+
+    monkeypatch.setattr(lance_indexes, "INDEX_ROWS", 20)
+    monkeypatch.setattr(up, "SHA_QUERIES_INDEXED", asks_before_read)
+    tree = _tree(tmp_path / "in", n=56, dup_every=0)
+    lake = Lake(tmp_path / "lake")
+    lake.upload_folder(tree)
+    assert "sha256_idx" in lance_indexes.coverage(lake._store.open(OBJECTS))
+    walked = [p for p, _ in up.walk_files(tree)]
+    for path in walked[::2]:  # 28 files: four work batches of 7
+        with open(path, "ab") as fh:
+            fh.write(b"changed")
+    asked: list[str] = []
+    columns: list[object] = []
+    to_table, to_batches = lance.LanceDataset.to_table, lance.LanceDataset.to_batches
+
+    def table_spy(self, *a, **kw):
+        if "sha256 IN" in str(kw.get("filter") or ""):
+            asked.append(kw["filter"])
+        return to_table(self, *a, **kw)
+
+    def batches_spy(self, *a, **kw):
+        columns.append(kw.get("columns"))
+        return to_batches(self, *a, **kw)
+
+    monkeypatch.setattr(lance.LanceDataset, "to_table", table_spy)
+    monkeypatch.setattr(lance.LanceDataset, "to_batches", batches_spy)
+    out = lake.upload_folder(tree)
+    assert out.new == 28
+    read_whole = ["sha256", "uri"] in columns
+    if asks_before_read == 32:
+        assert len(asked) == 4 and not read_whole
+    else:
+        assert len(asked) == 1 and read_whole
+    assert {r["object_name"]: r for r in _rows(lake)}[_name(0)]["version"] == 2
+
+
 def test_a_rerun_with_a_few_changes_reads_the_digests_once(tmp_path, small_batches, monkeypatch):
-    """One changed file in each of 8 batches: the objects' sha256 column is read once after
-    SHA_QUERIES batches asked, not scanned by an IN list in every batch."""
+    """Four changed files in each of 8 batches of 7: the 32 files left are read in 5 batches of up
+    to 7 (not 8 of four), and the objects' sha256 column is read once after SHA_QUERIES batches
+    asked, not scanned by an IN list in every batch."""
     import lance
 
     tree = _tree(tmp_path / "in", n=56, dup_every=0)
     lake = Lake(tmp_path / "lake")
     lake.upload_folder(tree)
     walked = [p for p, _ in up.walk_files(tree)]
-    for path in walked[::7]:  # one file in each batch of 7
+    changed = [p for k in range(4) for p in walked[k::7]]  # four files in each batch of 7
+    for path in changed:
         with open(path, "ab") as fh:
             fh.write(b"changed")
     asked: list[str] = []
@@ -235,12 +280,19 @@ def test_a_rerun_with_a_few_changes_reads_the_digests_once(tmp_path, small_batch
             asked.append(kw["filter"])
         return real(self, *a, **kw)
 
+    read: list[int] = []
+    process = up._process
+    monkeypatch.setattr(
+        up, "_process", lambda store, pending, *a: (read.append(sum(len(c) for c, _ in pending)), process(store, pending, *a))[1]
+    )
     monkeypatch.setattr(lance.LanceDataset, "to_table", spy)
     objects = len(lake._store.open(OBJECTS).get_fragments())
     out = lake.upload_folder(tree)
-    assert out.new == 8 and len(asked) == up.SHA_QUERIES - 1
-    # the 8 new objects wait for each other: one fragment, not one a batch
-    assert len(lake._store.open(OBJECTS).get_fragments()) == objects + 1
+    assert out.new == 32 and read == [7, 7, 7, 7, 4]
+    assert len(asked) == up.SHA_QUERIES - 1
+    assert {r["object_name"]: r for r in _rows(lake)}[_name(0)]["version"] == 2
+    # the 32 new objects wait for each other: written once DATA_FRAGMENT_ROWS (10) wait, 14 + 14 + 4
+    assert len(lake._store.open(OBJECTS).get_fragments()) == objects + 3
 
 
 def test_lookup_and_repeated_names_stay_exact_when_hashes_collide(tmp_path, small_batches, monkeypatch):

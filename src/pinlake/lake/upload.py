@@ -311,6 +311,9 @@ CHUNK_FILES = 64
 RACY_NS = 2_000_000_000
 #: batches that may ask the objects table with IN lists before the sha256 column is read once
 SHA_QUERIES = 4
+#: the same once the column has its index: an IN list of 1,000 digests is then about 35 ms at a
+#: million objects, and reading the column once about 0.9 s and 70 MB (bench/NOTES.md)
+SHA_QUERIES_INDEXED = 32
 #: up to this many objects, a large ingest reads the whole sha256 column once (kept at 32 B a row)
 SHA_SCAN_ROWS = 4_000_000
 
@@ -326,6 +329,50 @@ def _batches(items: Iterable[tuple[int, UploadItem]]) -> Iterator[list[tuple[int
             batch, size = [], 0
     if batch:
         yield batch
+
+
+def settled_batches(
+    items: Iterable[UploadItem],
+    state: IngestState,
+    out: Ingested,
+    cache: StateCache | None,
+    fill_metadata: bool,
+    tags: list[str],
+    progress: Callable[[int], None] | None,
+) -> Iterator[tuple[list[tuple[int, UploadItem]], dict[str, str] | None]]:
+    """Each batch of ``items``, counted, less the files :func:`skip_unchanged` settles."""
+    for batch in _batches(enumerate(items)):
+        out.files += len(batch)
+        state.lookup.next_batch()
+        yield skip_unchanged(state, batch, out, cache, fill_metadata, tags, progress)
+
+
+def regroup(
+    settled: Iterable[tuple[list[tuple[int, UploadItem]], dict[str, str] | None]],
+) -> Iterator[tuple[list[tuple[int, UploadItem]], dict[str, str] | None]]:
+    """The files each batch left after :func:`skip_unchanged` (with what the state cache said of
+    them), in order, regrouped into batches of BATCH_ROWS files or BATCH_BYTES: a rerun that
+    settles most files in columns leaves a few a batch, and each batch read, decided and recorded
+    costs about 10 ms whatever its size (1,000 changed files spread over a million: 1,000 batches
+    of one file). The known answers are kept for the files left only; None when the cache was not
+    asked (the same for every batch of a call)."""
+    carry: list[tuple[int, UploadItem]] = []
+    size = 0
+    known: dict[str, str] | None = None
+    for todo, found in settled:
+        if found is not None and known is None:
+            known = {}
+        for pair in todo:
+            carry.append(pair)
+            size += pair[1].size_hint
+            path = pair[1].path
+            if found is not None and known is not None and path in found:
+                known[path] = found[path]
+            if len(carry) >= BATCH_ROWS or size >= BATCH_BYTES:
+                yield carry, known
+                carry, size, known = [], 0, ({} if known is not None else None)
+    if carry:
+        yield carry, known
 
 
 def load_chunk(chunk: list[UploadItem], fill_metadata: bool) -> list[dict[str, Any] | BaseException]:
@@ -402,12 +449,9 @@ def ingest(
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pinlake-upload") as pool:
                 pending: list[tuple[list[tuple[int, UploadItem]], Future]] | None = None
                 pending_names: list[str] = []
-                for batch in _batches(enumerate(items)):
-                    out.files += len(batch)
-                    names = [it.object_name for _, it in batch]
-                    state.lookup.next_batch()
-                    todo, known = skip_unchanged(state, batch, out, cache, fill_metadata, tags, progress)
-                    state.begin([it.object_name for _, it in todo])
+                for todo, known in regroup(settled_batches(items, state, out, cache, fill_metadata, tags, progress)):
+                    names = [it.object_name for _, it in todo]
+                    state.begin(names)
                     todo = skip_known(state, todo, out, cache, fill_metadata, tags, source, progress, known)
                     submitted = _submit(pool, todo, fill_metadata)
                     if pending is not None:
@@ -600,6 +644,7 @@ class IngestState:
         self.sha_asks = 0  # batches that looked digests up
         self._ids: list[str] = []
         self.all_shas_loaded = False
+        self.shas_indexed: bool | None = None  # whether the objects' sha256 has an index (asked once)
 
     def begin(self, names: list[str]) -> None:
         """Before a batch: the latest committed row of each of its names not already known."""
@@ -618,11 +663,18 @@ class IngestState:
 
     def load_all_shas(self, objects_ds: lance.LanceDataset | None, batch: int) -> None:
         """Read the objects' sha256 column once (32 bytes a digest, batch by batch) instead of an IN
-        list a batch: for a large batch, or from the SHA_QUERIES-th batch that asks (each IN list
-        scans the whole column: a rerun reading one changed file a batch over a million objects
-        spent 0.39 s a batch on it)."""
+        list a batch. Without an index on it, each IN list scans the whole column (a rerun reading
+        one changed file a batch over a million objects spent 0.39 s a batch on it): the column is
+        read for a large batch, or from the SHA_QUERIES-th batch that asks. With its index, an IN
+        list is a lookup: the column is read from the SHA_QUERIES_INDEXED-th batch that asks."""
         self.sha_asks += 1
-        if self.all_shas_loaded or objects_ds is None or (batch < 200 and self.sha_asks < SHA_QUERIES):
+        if self.all_shas_loaded or objects_ds is None:
+            return
+        if self.shas_indexed is None:
+            self.shas_indexed = any("sha256" in ix.field_names for ix in objects_ds.describe_indices())
+        if self.shas_indexed and self.sha_asks < SHA_QUERIES_INDEXED:
+            return
+        if not self.shas_indexed and batch < 200 and self.sha_asks < SHA_QUERIES:
             return
         if objects_ds.count_rows() > SHA_SCAN_ROWS:
             return
