@@ -109,7 +109,8 @@ def test_rows_after_the_index_are_found_and_an_update_covers_them(tmp_path, low_
 
 def test_a_large_index_is_built_in_segments_and_answers_as_one(tmp_path, low_thresholds, monkeypatch):
     """Past SEGMENT_ROWS a BTREE is built as segments over runs of fragments, committed as one
-    index in one commit; lookups across the segments equal a scan, before and after an update."""
+    index in one commit; an update folds a few new rows into the last segment, and more than a
+    segment's rows build it again in segments; lookups across the segments equal a scan."""
     monkeypatch.setattr(lance_indexes, "SEGMENT_ROWS", 10)
     monkeypatch.setattr(up, "BATCH_ROWS", 8)
     tree = _tree(tmp_path / "in", 30)
@@ -129,15 +130,34 @@ def test_a_large_index_is_built_in_segments_and_answers_as_one(tmp_path, low_thr
     shas = objects.to_table(columns=["sha256"])["sha256"].to_pylist()
     assert len(_same_with_and_without_index(objects, "sha256", shas[::3])) == len(shas[::3])
 
-    for i in range(12):  # past STALE_ROWS: the update folds the new fragments into the segments
-        (tree / f"d{i % 3}" / f"f{i:03d}.bin").write_bytes(b"again %d" % i)
-    lake.upload_folder([tree])
-    data = lake._store.head(DATA)
-    fragments = {f.fragment_id for f in data.get_fragments()}
-    assert all(cover >= fragments for cover in _covered(data).values())
-    names = [f"d{i % 3}/f{i:03d}.bin" for i in range(30)]
-    latest = _same_with_and_without_index(data, "object_name", names, "is_latest = true")
-    assert len(latest) == 30 and lake.get_resource("d2/f011.bin").get_bytes() == b"again 11"
+    def changed(k, text):
+        for i in range(k):
+            (tree / f"d{i % 3}" / f"f{i:03d}.bin").write_bytes(b"%s %d" % (text, i))
+        lake.upload_folder([tree])
+        data = lake._store.head(DATA)
+        fragments = {f.fragment_id for f in data.get_fragments()}
+        assert all(cover >= fragments for cover in _covered(data).values())
+        names = [f"d{i % 3}/f{i:03d}.bin" for i in range(30)]
+        latest = _same_with_and_without_index(data, "object_name", names, "is_latest = true")
+        assert len(latest) == 30 and lake.get_resource("d2/f011.bin").get_bytes() == b"%s 11" % text
+        return data, {ix.name: [set(s.fragment_ids) for s in ix.segments] for ix in data.describe_indices()}
+
+    # 24 rows wait (12 new, 12 earlier rows rewritten; past STALE_ROWS, not past a segment of 30):
+    # folded into the last segment
+    monkeypatch.setattr(lance_indexes, "SEGMENT_ROWS", 30)
+    first = {ix.name: [set(s.fragment_ids) for s in ix.segments] for ix in data.describe_indices()}
+    data, folded = changed(12, b"again")
+    for name, segs in folded.items():
+        assert len(segs) == 2 and segs[0] == first[name][0] and segs[1] > first[name][1]
+    # 15 more wait with segments of 10: built again in segments, in one commit that replaces it
+    monkeypatch.setattr(lance_indexes, "SEGMENT_ROWS", 10)
+    before = data.version
+    data, rebuilt = changed(15, b"once more")
+    runs = lance_indexes.segments({f.fragment_id: lance_indexes.visible_rows(f.metadata) for f in data.get_fragments()}, 10)
+    for segs in rebuilt.values():
+        assert segs == [set(run) for run in runs] and len(segs) > 2
+    ops = [type(data.checkout_version(v).get_transactions(1)[0].operation).__name__ for v in range(before + 1, data.version + 1)]
+    assert ops.count("CreateIndex") == len(INDEXES[DATA])
 
 
 def test_a_segment_that_cannot_be_built_leaves_no_index_and_the_next_write_makes_it(tmp_path, low_thresholds, monkeypatch, caplog):
@@ -167,10 +187,15 @@ def test_a_segment_that_cannot_be_built_leaves_no_index_and_the_next_write_makes
     assert lake._store.head(OBJECTS).describe_indices() == []  # nothing of the index is committed
     monkeypatch.setattr(lance.LanceDataset, "create_index_uncommitted", real)
     register_commands()
-    res = CliRunner().invoke(app, ["maintain", "--library", str(lib), "--json"])
+    # maintain makes the index before it compacts, so it is built in segments over the fragments as
+    # they are, and the compaction (to one fragment, were there no index) keeps the segments' bounds
+    res = CliRunner().invoke(app, ["maintain", "--library", str(lib), "--json", "--fragments", "1"])
     assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["lake_indexes"][OBJECTS] == ["sha256_idx"]
     objects = lake._store.head(OBJECTS)
     assert set(_covered(objects)) == {"sha256_idx"}
+    (index,) = objects.describe_indices()
+    assert len(index.segments) == 2 and _covered(objects)["sha256_idx"] == {f.fragment_id for f in objects.get_fragments()}
     shas = objects.to_table(columns=["sha256"])["sha256"].to_pylist()
     assert len(_same_with_and_without_index(objects, "sha256", shas)) == len(shas)
 

@@ -132,8 +132,11 @@ def compact_all(uris: dict[str, str], fragments: int, where: str) -> dict[str, t
 
 
 def maintain_lake(library_path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[str, tuple[int, int]], dict[str, list[str]]]:
-    """Compact the lake's tables, then create or update their indexes: (compacted tables, {table:
-    indexes written})."""
+    """Create the lake's missing indexes, compact its tables, then update their indexes:
+    (compacted tables, {table: indexes written}). An index is made before the compaction so that it
+    is built in segments over the fragments as they are (a compaction keeps the segments' bounds);
+    after it, a table of a million rows would be one fragment, and its index one sort in memory
+    (:mod:`pinlake.storage.lance_indexes`)."""
     root = location(library_path) / LAKE_DIR
     if not root.is_dir():
         return {}, {}
@@ -141,13 +144,15 @@ def maintain_lake(library_path: AnyPath, fragments: int = FRAGMENTS) -> tuple[di
     names = sorted(p.name.removesuffix(".lance") for p in root.iterdir() if p.name.endswith(".lance"))
     with store.write_lock():
         tables = [t for t in names if store.exists(t)]
+        made = {t: store.index(t, min_rows=1, stale_rows=0) for t in tables}
         heads = {t: store.head(t).version for t in tables}
         done = compact_all({t: store.uri(t) for t in tables}, fragments, "lake")
         # pylance 14 may not read their records: pinlake's own says what they were (the tables whose
         # compact_files committed: it may find nothing worth rewriting)
         after = {t: store.head(t).version for t in done}
         store.record_compactions({t: v for t, v in after.items() if v > heads[t]})
-        indexed = {t: written for t in names if (written := store.index(t, min_rows=1, stale_rows=0))}
+        updated = {t: store.index(t, min_rows=1, stale_rows=0) for t in tables}
+        indexed = {t: sorted({*made[t], *updated[t]}) for t in tables if made[t] or updated[t]}
         return done, indexed
 
 

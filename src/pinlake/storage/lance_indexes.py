@@ -21,8 +21,10 @@ about 180 MB more than the table's reading did, the peak of a whole ingest. A BT
 about that many rows (``create_index_uncommitted``), and the segments are committed together as
 one index (``commit_existing_index_segments``): one commit, as before, and the memory of one
 segment's sort. A lookup asks each segment (four at a million rows: an IN list of 100 digests
-took 136 ms against 97 ms on one segment). An update of a segmented index folds the new fragments
-into its last segment.
+took 136 ms against 97 ms on one segment). An update (``optimize_indices``) folds the new
+fragments into the index's last segment, and its sort holds the new rows: so when more than
+SEGMENT_ROWS rows wait, the index is built again in segments instead (one commit, replacing it).
+An index made while the table was small stays one segment until then.
 """
 
 from __future__ import annotations
@@ -76,11 +78,16 @@ def ensure_indexes(
     stale_rows = STALE_ROWS if stale_rows is None else stale_rows
     covered = coverage(ds)
     rows = {f.fragment_id: visible_rows(f.metadata) for f in ds.get_fragments()}
-    stale = [name for name in wanted if name in covered and sum(n for f, n in rows.items() if f not in covered[name]) > stale_rows]
+    uncovered = {name: sum(n for f, n in rows.items() if f not in covered[name]) for name in wanted if name in covered}
+    stale = [name for name, n in uncovered.items() if n > stale_rows]
+    # more new rows than a segment: built again in segments, not folded into the last one (module doc)
+    rebuilt = [name for name in stale if wanted[name][1] == "BTREE" and uncovered[name] > SEGMENT_ROWS]
+    folded = [name for name in stale if name not in rebuilt]
     missing = {name: spec for name, spec in wanted.items() if name not in covered}
     steps: list[tuple[list[str], Callable[[], None]]] = []
-    if stale:
-        steps.append((stale, partial(ds.optimize.optimize_indices, index_names=stale)))
+    if folded:
+        steps.append((folded, partial(ds.optimize.optimize_indices, index_names=folded)))
+    steps += [([name], partial(create_index, ds, wanted[name][0], wanted[name][1], name, rows)) for name in rebuilt]
     if missing and sum(rows.values()) >= max(1, min_rows):
         steps += [([name], partial(create_index, ds, column, kind, name, rows)) for name, (column, kind) in missing.items()]
     written: list[str] = []
@@ -117,13 +124,13 @@ def segments(rows: Mapping[int, int], per: int) -> list[list[int]]:
 
 
 def create_index(ds: lance.LanceDataset, column: str, kind: IndexKind, name: str, rows: Mapping[int, int]) -> None:
-    """Create the index ``name`` over ``column`` in one commit: a BTREE over more than
+    """Create (or replace) the index ``name`` over ``column`` in one commit: a BTREE over more than
     :data:`SEGMENT_ROWS` rows as segments of about that many rows (module doc), anything else whole."""
     runs = segments(rows, SEGMENT_ROWS) if kind == "BTREE" else []
     if len(runs) < 2:
-        ds.create_scalar_index(column, kind, name=name)
+        ds.create_scalar_index(column, kind, name=name, replace=True)
         return
-    built: list[Any] = [ds.create_index_uncommitted(column, kind, name=name, fragment_ids=run) for run in runs]
+    built: list[Any] = [ds.create_index_uncommitted(column, kind, name=name, fragment_ids=run, replace=True) for run in runs]
     ds.commit_existing_index_segments(name, column, built)
 
 
