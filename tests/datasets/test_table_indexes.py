@@ -117,3 +117,32 @@ def test_a_write_indexes_the_tables_it_changed_only(health_ds, monkeypatch):
     after = VersionLog(ds.path).latest().tables
     assert set(_indexes(ds)["item"]) == {"id_idx"}
     assert _indexes(ds)["image"] == {} and after["image"] == before["image"]
+
+
+def test_maintain_makes_a_missing_index_in_segments_before_it_compacts(health_ds, monkeypatch):
+    """The item table has several fragments and no index: maintain builds its index in segments
+    over them, then compacts (which keeps the segments' bounds), in one new version whose reads
+    equal a scan."""
+    from pinlake.library.maintain import maintain_dataset
+
+    ds = health_ds
+    items = ds.get_data("item")
+    for k, it in enumerate(items[:4]):  # one fragment a write
+        ds.update_data("item", [dict(it.model_dump(), image_type=f"edit{k}")])
+    table = lance.dataset(table_uri(ds.path, "item"))
+    assert len(table.get_fragments()) >= 5 and not table.describe_indices()
+    monkeypatch.setattr(lance_indexes, "SEGMENT_ROWS", 4)
+    before = VersionLog(ds.path).latest().dataset_version
+
+    done, indexed, entry = maintain_dataset(ds.path, fragments=1)
+    assert "item" in done and "item" in indexed and entry is not None and entry.dataset_version == before + 1
+    item = lance.dataset(table_uri(ds.path, "item"), version=entry.tables["item"])
+    (index,) = [ix for ix in item.describe_indices() if ix.name == "id_idx"]
+    assert len(index.segments) >= 2  # not one sort over one compacted fragment
+    assert lance_indexes.coverage(item)["id_idx"] == {f.fragment_id for f in item.get_fragments()}
+    ids = [it.id for it in items]
+    got = item.to_table(columns=["id", "image_type"], filter=f"id IN ({', '.join(repr(i) for i in ids)})").sort_by("id")
+    assert got.equals(item.to_table(columns=["id", "image_type"], use_scalar_index=False).sort_by("id"))
+    assert {r.id: r.image_type for r in Dataset(ds.path).get_data("item", ids=ids[:4])} == {
+        it.id: f"edit{k}" for k, it in enumerate(items[:4])
+    }

@@ -10,7 +10,10 @@ reads slow down as the history grows. This verb merges them with Lance's ``compa
   lineage ``pinlake.compacted_from`` and that version's lock, lake version and recipe, so the next
   refresh finds the dataset current, or builds its change incrementally). Its tables' scalar indexes
   (:func:`pinlake.datasets.tables.table_indexes`) are made whatever their size, or brought up to
-  date, in the same version (a version of indexes alone when nothing needed compacting). As for
+  date, in the same version (a version of indexes alone when nothing needed compacting). A missing
+  index is made before the compaction: it is then built in segments over the fragments as they are,
+  and the compaction keeps the segments' bounds (:mod:`pinlake.storage.lance_indexes`); after the
+  compaction, the indexes are brought up to date over what it rewrote. As for
   every write, the version-log entry is the commit point: a maintain killed before it leaves the
   dataset at its last version, and the next write rolls the uncommitted compaction back. Compaction writes new files and removes none, so every version stays
   readable until ``pinlake cleanup`` (retention) removes it.
@@ -19,8 +22,9 @@ reads slow down as the history grows. This verb merges them with Lance's ``compa
   Each compacted table's new version is recorded in the lake's :data:`pinlake.lake.lance_tables.COMPACTIONS_FILE`
   (pylance 14 cannot read the record of a compaction that remapped the indexes of a table with
   deleted rows): the next refresh then knows the lake's rows were kept.
-  Then the lake's scalar indexes (:data:`pinlake.lake.lance_tables.INDEXES`) are created whatever
-  the table's size, or brought up to date with every row (an ingest does so only past a threshold).
+  The lake's scalar indexes (:data:`pinlake.lake.lance_tables.INDEXES`) are created whatever the
+  table's size before the compaction (for the same reason as a dataset's), and brought up to date
+  with every row after it (an ingest does so only past a threshold).
 - **The catalog** tables, under the catalog lock (each append compacts past 32 fragments already;
   this compacts whatever is left), after a sync, so a write killed after its commit but before its
   catalogue is caught up even when there is nothing to compact.
@@ -85,8 +89,8 @@ def compact(uri: str, fragments: int, version: int | None = None) -> tuple[int, 
 
 
 def maintain_dataset(path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[str, tuple[int, int]], list[str], DatasetVersion | None]:
-    """Compact one dataset's tables and index them, and commit them as a new version (module doc):
-    (compacted tables, tables whose indexes were written, the version)."""
+    """Index one dataset's tables, compact them and bring their indexes up to date, and commit them
+    as a new version (module doc): (compacted tables, tables whose indexes were written, the version)."""
     log = VersionLog(path)
     with log.locked():
         state = log.latest()
@@ -94,16 +98,19 @@ def maintain_dataset(path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[st
             return {}, [], None
         bases = log.write_bases(state)  # tables rolled back to the logged state first
         done: dict[str, tuple[int, int]] = {}
-        tables = dict(state.tables)
+        # indexes first, whatever the size: made in segments over the fragments as they are, which a
+        # compaction keeps (as for the lake: maintain_lake); then updated over what it rewrote
+        tables = index_tables(path, dict(state.tables), min_rows=1, stale_rows=0)
+        made = {t for t in tables if tables[t] != state.tables[t]}
         for table in sorted(state.tables):
             uri = table_uri(path, table)
-            result = compact(uri, fragments, bases[table])
+            result = compact(uri, fragments, tables[table] if table in made else bases[table])
             if result is not None:
                 commit_point(f"compact {table}")
                 done[table] = result
                 tables[table] = lance_dataset(uri).version
-        indexed = index_tables(path, tables, min_rows=1, stale_rows=0)  # whatever the size
-        reindexed = sorted(t for t in indexed if indexed[t] != tables[t])
+        indexed = index_tables(path, tables, min_rows=1, stale_rows=0)
+        reindexed = sorted(made | {t for t in indexed if indexed[t] != tables[t]})
         if not done and not reindexed:
             return {}, [], None
         what = [f"compaction of {', '.join(sorted(done))}"] if done else []
