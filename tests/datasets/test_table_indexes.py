@@ -146,3 +146,7 @@ def test_maintain_makes_a_missing_index_in_segments_before_it_compacts(health_ds
     assert {r.id: r.image_type for r in Dataset(ds.path).get_data("item", ids=ids[:4])} == {
         it.id: f"edit{k}" for k, it in enumerate(items[:4])
     }
+    # the compaction left a fragment per segment (more than 1): maintain again finds nothing to do
+    assert len(item.get_fragments()) > 1
+    assert maintain_dataset(ds.path, fragments=1) == ({}, [], None)
+    assert VersionLog(ds.path).latest().dataset_version == entry.dataset_version

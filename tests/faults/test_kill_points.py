@@ -65,7 +65,7 @@ def test_kill_at_commit_points_then_rerun_converges(name, tmp_path):
         assert base.delta_locks == 1, "the refresh locked whole: the delta lock was not exercised"
     if name in IDENTITY:
         assert IDENTITY[name] in base.points, "the lock recorded no identity: the scenario's lake had one"
-    if name == "maintain":  # the lake's indexes are made after its compaction, noted
+    if name == "maintain":  # the lake's indexes are made before its compaction and updated after it, noted
         assert "lake data indexed" in base.points and "lake compaction recorded" in base.points
     for k in _sample(base.points, name):
         outcome = kill_once(scenario, base, tmp_path / "s", at=k)

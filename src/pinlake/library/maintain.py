@@ -79,13 +79,18 @@ class MaintainReport:
 
 def compact(uri: str, fragments: int, version: int | None = None) -> tuple[int, int] | None:
     """Compact the Lance table at ``uri`` (based on ``version``, default its head) when it has more
-    than ``fragments`` fragments: (before, after), or None when it had few enough."""
+    than ``fragments`` fragments: (before, after), or None when it had few enough or Lance found
+    nothing to rewrite (no commit: fragments of whole index segments are not merged across them, so
+    a large indexed table keeps more than ``fragments`` and must not make a version every run)."""
     ds = lance_dataset(uri, version=version) if version is not None else lance_dataset(uri)
-    before = len(ds.get_fragments())
+    before, base = len(ds.get_fragments()), ds.version
     if before <= fragments:
         return None
     ds.optimize.compact_files()
-    return before, len(lance_dataset(uri).get_fragments())
+    after = lance_dataset(uri)
+    if after.version == base:
+        return None
+    return before, len(after.get_fragments())
 
 
 def maintain_dataset(path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[str, tuple[int, int]], list[str], DatasetVersion | None]:
@@ -104,7 +109,7 @@ def maintain_dataset(path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[st
         made = {t for t in tables if tables[t] != state.tables[t]}
         for table in sorted(state.tables):
             uri = table_uri(path, table)
-            result = compact(uri, fragments, tables[table] if table in made else bases[table])
+            result = compact(uri, fragments, bases[table] if table not in made else tables[table])  # the head
             if result is not None:
                 commit_point(f"compact {table}")
                 done[table] = result
