@@ -360,17 +360,16 @@ def regroup(
     size = 0
     known: dict[str, str] | None = None
     for todo, found in settled:
-        if found is not None and known is None:
-            known = {}
         for pair in todo:
             carry.append(pair)
             size += pair[1].size_hint
-            path = pair[1].path
-            if found is not None and known is not None and path in found:
-                known[path] = found[path]
+            if found is not None:
+                known = {} if known is None else known
+                if (path := pair[1].path) in found:
+                    known[path] = found[path]
             if len(carry) >= BATCH_ROWS or size >= BATCH_BYTES:
                 yield carry, known
-                carry, size, known = [], 0, ({} if known is not None else None)
+                carry, size, known = [], 0, None
     if carry:
         yield carry, known
 
@@ -760,8 +759,8 @@ def skip_known(
 ) -> list[tuple[int, UploadItem]]:
     """Settle the files of a batch the state cache knows (no read); return the (index, item) pairs
     still to read. ``known``: what the state cache already said of these files, if it was asked."""
-    keys = {it.path: it.stat for _, it in batch if it.path and it.stat} if cache is not None and not fill_metadata else {}
     if known is None:
+        keys = {it.path: it.stat for _, it in batch if it.path and it.stat} if cache is not None and not fill_metadata else {}
         known = cache.lookup(keys) if keys else {}
     if not known:
         return batch

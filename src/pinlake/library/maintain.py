@@ -77,12 +77,12 @@ class MaintainReport:
         }
 
 
-def compact(uri: str, fragments: int, version: int | None = None) -> tuple[int, int] | None:
-    """Compact the Lance table at ``uri`` (based on ``version``, default its head) when it has more
-    than ``fragments`` fragments: (before, after), or None when it had few enough or Lance found
+def compact(uri: str, fragments: int) -> tuple[int, int] | None:
+    """Compact the Lance table at ``uri`` (its head) when it has more than ``fragments`` fragments:
+    (before, after), or None when it had few enough or Lance found
     nothing to rewrite (no commit: fragments of whole index segments are not merged across them, so
     a large indexed table keeps more than ``fragments`` and must not make a version every run)."""
-    ds = lance_dataset(uri, version=version) if version is not None else lance_dataset(uri)
+    ds = lance_dataset(uri)
     before, base = len(ds.get_fragments()), ds.version
     if before <= fragments:
         return None
@@ -101,7 +101,7 @@ def maintain_dataset(path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[st
         state = log.latest()
         if state is None:
             return {}, [], None
-        bases = log.write_bases(state)  # tables rolled back to the logged state first
+        log.write_bases(state)  # tables rolled back to the logged state first: each head is its base
         done: dict[str, tuple[int, int]] = {}
         # indexes first, whatever the size: made in segments over the fragments as they are, which a
         # compaction keeps (as for the lake: maintain_lake); then updated over what it rewrote
@@ -109,7 +109,7 @@ def maintain_dataset(path: AnyPath, fragments: int = FRAGMENTS) -> tuple[dict[st
         made = {t for t in tables if tables[t] != state.tables[t]}
         for table in sorted(state.tables):
             uri = table_uri(path, table)
-            result = compact(uri, fragments, bases[table] if table not in made else tables[table])  # the head
+            result = compact(uri, fragments)
             if result is not None:
                 commit_point(f"compact {table}")
                 done[table] = result
