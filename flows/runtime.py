@@ -61,16 +61,31 @@ def no_heartbeat():
     return temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
+def _pgid(proc: subprocess.Popen) -> int | None:
+    try:
+        return os.getpgid(proc.pid)
+    except ProcessLookupError:  # already gone
+        return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(
-    home: Path, port: int | None = None, host: str = "127.0.0.1", log: Path | None = None, env_extra: dict[str, str] | None = None
+def spawn_server(
+    home: Path,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    log: Path | None = None,
+    env_extra: dict[str, str] | None = None,
+    options: tuple[str, ...] = (),
+    new_session: bool = True,
 ) -> tuple[subprocess.Popen, str]:
-    """Start `prefect server start` in a new session; returns (process, api url) once healthy."""
+    """Start `prefect server start` (with ``options``) and return (process, api url) at once, before
+    it answers: :func:`wait_healthy` waits for it. ``new_session``: the server outlives this
+    process's terminal (``pinlake up``); else Ctrl-C in the terminal stops it too."""
     port = port or free_port()
     env = {
         **os.environ,
@@ -85,13 +100,20 @@ def start_server(
     Path(home).mkdir(parents=True, exist_ok=True)
     with open(log or Path(home) / "server.log", "ab") as out:  # the server keeps its own copy of the file
         proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port), *options],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=new_session,
         )
-    url = f"http://{host}:{port}/api"
+    return proc, f"http://{host}:{port}/api"
+
+
+def start_server(
+    home: Path, port: int | None = None, host: str = "127.0.0.1", log: Path | None = None, env_extra: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start `prefect server start` in a new session; returns (process, api url) once healthy."""
+    proc, url = spawn_server(home, port, host, log, env_extra)
     try:
         wait_healthy(url, proc)
     except BaseException:  # interrupted or never healthy: do not leave the server behind
@@ -100,7 +122,7 @@ def start_server(
     return proc, url
 
 
-def wait_healthy(url: str, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen | None = None, timeout: float = 120, poll: float = 0.5) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -111,13 +133,22 @@ def wait_healthy(url: str, proc: subprocess.Popen | None = None, timeout: float 
                     return
         except OSError:
             pass
-        time.sleep(0.5)
+        time.sleep(poll)
     raise TimeoutError(f"prefect server at {url} not healthy after {timeout:.0f} s")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server :func:`spawn_server` started: its session, or the process alone when it shares ours."""
     import signal
 
+    if os.getpgid(0) == _pgid(proc):  # in this process's group: signal the server alone
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        return
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)

@@ -2,8 +2,11 @@
 
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,10 +25,29 @@ def run(args, cwd, check=True):
     return proc
 
 
+def temporary_servers(home: Path) -> list[int]:
+    """The pids of `prefect server start` processes serving the Prefect home ``home``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:  # not a process, gone, or not ours
+            continue
+        if b"prefect\0server\0start" in cmd and f"PREFECT_HOME={home}".encode() in env:
+            pids.append(int(proc.name))
+    return pids
+
+
 @pytest.mark.long
 def test_demo_then_cli(tmp_path: Path, prefect_home_seed):
     prefect_home_seed(tmp_path / ".prefect")
     out = run(["demo"], tmp_path).stdout
+    # the flows ran on a temporary server over the Prefect home's database, stopped when the demo ended
+    assert temporary_servers(tmp_path / ".prefect") == []
+    with sqlite3.connect(tmp_path / ".prefect" / "prefect.db") as db:
+        runs = dict(db.execute("SELECT flow.name, count(*) FROM flow_run JOIN flow ON flow.id = flow_run.flow_id GROUP BY flow.name"))
+    assert runs.get("demo") == 1 and runs.get("refresh-all") == 2 and runs.get("refresh") == 4, runs
     ds_dir = tmp_path / "library" / "health_images"
     assert "health_images" in out and "preview.png" in out
     # the flows ran end to end, then the second refresh changed nothing
@@ -51,6 +73,46 @@ def test_demo_then_cli(tmp_path: Path, prefect_home_seed):
     stats = json.loads(run(["stats", "health_images", "--json"], tmp_path).stdout)
     assert stats["num_items"] == 32
     assert "Wrote" in run(["preview", "health_images"], tmp_path).stdout
+
+
+@pytest.mark.parametrize(
+    ("sig", "group"), [(signal.SIGINT, True), (signal.SIGHUP, True), (signal.SIGTERM, False)], ids=["ctrl-c", "terminal-closed", "kill"]
+)
+def test_a_demo_stopped_leaves_no_server(sig, group, tmp_path: Path, prefect_home_seed):
+    """The demo starts its temporary Prefect server first, in the terminal's process group: Ctrl-C
+    (SIGINT to the group), a closed terminal (SIGHUP, which ends the demo before it can clean up) or
+    a `kill` of the demo alone (SIGTERM) while the folder is built or the server starts ends both."""
+    home = tmp_path / ".prefect"
+    prefect_home_seed(home)
+    env = {k: v for k, v in os.environ.items() if k not in ("PINLAKE_LIBRARY", "PREFECT_API_URL")}
+    env["PREFECT_HOME"] = str(home)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "pinlake", "demo"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not temporary_servers(home) and demo.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        servers = temporary_servers(home)
+        assert servers and demo.poll() is None, demo.communicate()[0][-3000:]
+        (os.killpg if group else os.kill)(demo.pid, sig)
+        out = demo.communicate(timeout=60)[0]
+        deadline = time.monotonic() + 30
+        while temporary_servers(home) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert temporary_servers(home) == [], out[-3000:]
+        assert demo.returncode != 0 and "Traceback" not in out, out[-3000:]
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+        for pid in temporary_servers(home):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_build_cli_and_errors(tmp_path: Path):

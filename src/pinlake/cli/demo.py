@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pinlake.integrations.prefect import TemporaryServer
 
 
 @app.command("demo")
@@ -26,9 +31,29 @@ def demo(
 
     Example: pinlake demo --library ./library --assets ./assets
     """
+    lib = library_path(library)
+    server = None
+    if flows:
+        from pinlake.integrations.prefect import TemporaryServer, configured_server, configured_server_down, forget_server
+
+        down = configured_server_down()
+        if down is not None:  # the demo runs on embedded defaults: a dead server set for another project must not stop it
+            typer.echo(f"warning: {down.message}; the demo's flows run on a temporary local Prefect server instead", err=True)
+            forget_server()
+        if configured_server() is None:  # started now: it comes up while the folder is built and the flows load
+            # SIGTERM (kill, timeout, docker stop) stops like Ctrl-C, so the server below is stopped too
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            server = TemporaryServer()
+    try:
+        run_and_show(lib, assets, registry, flows, verbose, server)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run_and_show(lib: Path, assets: Path, registry: Path | None, flows: bool, verbose: bool, server: TemporaryServer | None) -> None:
     from pinlake.demo.run import run_demo  # lazy: CLI startup
 
-    lib = library_path(library)
     result = run_demo(lib, assets)
     ds = result.dataset
     console.print(f"[green]Folder dataset[/] {ds.name} version {ds.version}: {ds.num_items} items, splits {ds.splits()}")
@@ -39,21 +64,13 @@ def demo(
     if not flows:
         return
     from pinlake.demo.run import describe_flow_demo  # lazy: CLI startup
-    from pinlake.integrations.prefect import (  # lazy: CLI startup
-        configured_server_down,
-        forget_server,
-        quiet_flows,
-        resolve_registry,
-        run_flow,
-    )
+    from pinlake.integrations.prefect import quiet_flows, resolve_registry, run_flow  # lazy: CLI startup
 
     reg = str(resolve_registry(registry))
-    down = configured_server_down()
-    if down is not None:  # the demo runs on embedded defaults: a dead server set for another project must not stop it
-        typer.echo(f"warning: {down.message}; the demo's flows run on a temporary local Prefect server instead", err=True)
-        forget_server()
     with quiet_flows(verbose):
         from flows.demo import demo as demo_flow  # lazy: CLI startup
+    if server is not None:
+        server.wait()
     # a failed run is one Error line with its hint; --verbose shows Prefect's traceback and the run's address
     out = run_flow(demo_flow, str(lib.resolve()), str(Path(assets).resolve()), reg, verbose=verbose)
     console.print(f"[green]Lake[/] version {out['ingest']['lake_version']} ({out['ingest']['uploaded']} resources)")

@@ -144,6 +144,58 @@ def forget_server() -> None:
         os.environ["PREFECT_PROFILES_PATH"] = str(empty)
 
 
+class TemporaryServer:
+    """A local Prefect server for one command's flow runs when no server is configured, as Prefect
+    itself would start on the first flow run (the same database, under ``PREFECT_HOME``).
+
+    Made before the command's own work, it starts while that work and the flows' imports run, and
+    this process does not import Prefect's server module to start it. Call :meth:`wait` before the
+    first flow run and :meth:`stop` at the end. It runs in this process's group, so Ctrl-C or a
+    closed terminal stops it too. No UI, no scheduler, no late-run marking: it serves this command's
+    runs and events only."""
+
+    OPTIONS = ("--no-ui", "--no-scheduler", "--no-late-runs", "--analytics-off")
+
+    def __init__(self) -> None:
+        from flows.runtime import configure, spawn_server  # lazy: no Prefect import, a subprocess
+
+        configure()  # quiet settings, before Prefect is imported in this process
+        home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+        self.proc, self.url = spawn_server(home, log=home / "temporary-server.log", options=self.OPTIONS, new_session=False)
+        self.log = home / "temporary-server.log"
+        os.environ["PREFECT_API_URL"] = self.url  # this process's flow runs go there
+
+    def wait(self) -> None:
+        """Return once the server answers; a one-line error when it does not within
+        ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`` (Prefect's setting for its own)."""
+        from flows.runtime import wait_healthy
+
+        wait = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
+        try:
+            seconds = float(wait)
+        except ValueError:
+            self.stop()
+            raise PinlakeError(
+                f"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS={wait!r} is not a number of seconds", hint="Set it to e.g. 120."
+            ) from None
+        try:
+            wait_healthy(self.url, self.proc, timeout=seconds, poll=0.1)
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            raise PinlakeError(
+                f"the temporary local Prefect server did not start within {wait} s",
+                hint="Give it longer (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300), start a server with `pinlake up` "
+                f"and set PREFECT_API_URL, or run without Prefect with --local (`pinlake demo --no-flows`); its log: {self.log}.",
+            ) from exc
+
+    def stop(self) -> None:
+        from flows.runtime import stop_server
+
+        if self.proc.poll() is None:
+            stop_server(self.proc)
+        os.environ.pop("PREFECT_API_URL", None)
+
+
 def _unreachable(api: str | None) -> PinlakeError | None:
     """The error to report when the Prefect server at ``api`` does not answer its health check, else None."""
     import urllib.error
@@ -164,18 +216,6 @@ def _unreachable(api: str | None) -> PinlakeError | None:
         )
 
 
-def _no_temporary_server(exc: BaseException) -> PinlakeError | None:
-    """The error to report when Prefect's temporary local server (no PREFECT_API_URL) did not start in time."""
-    if not (isinstance(exc, RuntimeError) and "ephemeral Prefect API server" in str(exc)):
-        return None
-    wait = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
-    return PinlakeError(
-        f"the temporary local Prefect server did not start within {wait} s",
-        hint="Give it longer (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300), start a server with `pinlake up` "
-        "and set PREFECT_API_URL, or run without Prefect with --local (`pinlake demo --no-flows`).",
-    )
-
-
 def run_flow(flow: Callable[..., Any], *args: Any, verbose: bool = False, **kwargs: Any) -> Any:
     """Call a Prefect flow (of the `flows` package) and return its result; a failed run raises the
     engine's own exception (the CLI prints it as one ``Error:`` line with its hint) with Prefect's error
@@ -185,7 +225,7 @@ def run_flow(flow: Callable[..., Any], *args: Any, verbose: bool = False, **kwar
         try:
             state = flow(*args, return_state=True, **kwargs)
         except Exception as exc:  # the run could not even start: is the server there?
-            down = _unreachable(os.environ.get("PREFECT_API_URL")) or _no_temporary_server(exc)
+            down = _unreachable(os.environ.get("PREFECT_API_URL"))
             if down is None:
                 raise
             if verbose:
