@@ -264,6 +264,22 @@ def test_temporary_server_that_does_not_start_in_time_is_one_line(tmp_path):
     assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in lines[-1] and "--no-flows" in lines[-1], out[-3000:]
 
 
+def test_temporary_server_that_exits_is_one_line_naming_its_log(tmp_path):
+    """The demo's temporary server cannot open its database (a directory that does not exist): it
+    exits at once, and one Error line says so with its exit code; the hint names its log, which
+    holds the server's own reason."""
+    home = tmp_path / "home"
+    args = ["demo", "--library", str(tmp_path / "library"), "--assets", str(tmp_path / "assets")]
+    bad_db = f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'prefect.db'}"
+    proc = run(args, None, tmp_path, {"PREFECT_HOME": str(home), "PREFECT_API_DATABASE_CONNECTION_URL": bad_db})
+    out = proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and "Traceback" not in out, out[-3000:]
+    assert lines[-2].startswith("Error: the temporary local Prefect server exited with code "), out[-3000:]
+    assert str(home / "temporary-server.log") in lines[-1] and "--no-flows" in lines[-1], out[-3000:]
+    assert "unable to open database file" in (home / "temporary-server.log").read_text()
+
+
 @pytest.mark.parametrize("command", ["serve", "up"])
 def test_bad_retry_delays_stop_serving_before_it_starts(command, tmp_path):
     """`python -m flows.serve` and `pinlake up` with a bad PINLAKE_FLOW_RETRY_DELAYS: one line and its

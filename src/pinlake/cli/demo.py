@@ -32,7 +32,7 @@ def demo(
     Example: pinlake demo --library ./library --assets ./assets
     """
     lib = library_path(library)
-    server = None
+    server: TemporaryServer | None = None
     if flows:
         from pinlake.integrations.prefect import TemporaryServer, configured_server, configured_server_down, forget_server
 

@@ -161,8 +161,10 @@ class TemporaryServer:
 
         configure()  # quiet settings, before Prefect is imported in this process
         home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
-        self.proc, self.url = spawn_server(home, log=home / "temporary-server.log", options=self.OPTIONS, new_session=False)
         self.log = home / "temporary-server.log"
+        # its errors go to its log, a file: ERROR there, whatever the quiet console settings say
+        errors = {"PREFECT_SERVER_LOGGING_LEVEL": "ERROR"}
+        self.proc, self.url = spawn_server(home, log=self.log, env_extra=errors, options=self.OPTIONS, new_session=False)
         os.environ["PREFECT_API_URL"] = self.url  # this process's flow runs go there
 
     def wait(self) -> None:
@@ -180,7 +182,15 @@ class TemporaryServer:
             ) from None
         try:
             wait_healthy(self.url, self.proc, timeout=seconds, poll=0.1)
-        except (RuntimeError, TimeoutError) as exc:
+        except RuntimeError as exc:  # it exited (a port taken, a database it cannot open)
+            code = self.proc.returncode
+            self.stop()
+            raise PinlakeError(
+                f"the temporary local Prefect server exited with code {code} before it answered",
+                hint=f"Its log says why: {self.log}. Or start a server with `pinlake up` and set PREFECT_API_URL, "
+                "or run without Prefect (`pinlake demo --no-flows`).",
+            ) from exc
+        except TimeoutError as exc:
             self.stop()
             raise PinlakeError(
                 f"the temporary local Prefect server did not start within {wait} s",
