@@ -21,7 +21,7 @@ from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.policy import RESULT_READ, RETRY_TRANSIENT
-from flows.runtime import library_id, mark_lineage
+from flows.runtime import TEMPORARY_SERVER, library_id, mark_lineage
 from pinlake.library import refresh as engine
 from pinlake.library.check import CheckReport
 from pinlake.library.lock import LockStep, lock_step
@@ -175,8 +175,10 @@ REFRESH_LEASE_SECONDS = 60
 
 @contextmanager
 def one_refresh_at_a_time(library: str, dataset: str) -> Iterator[None]:
-    """A Prefect global concurrency limit when a server is configured, a file lock otherwise."""
-    if os.environ.get("PREFECT_API_URL"):
+    """A Prefect global concurrency limit when a server is configured, a file lock otherwise, and
+    also on the temporary server of one command (``pinlake demo``), which serves that process alone:
+    the operating system frees a file lock when the process dies, a slot waits for its lease."""
+    if os.environ.get("PREFECT_API_URL") and os.environ.get(TEMPORARY_SERVER) != os.environ["PREFECT_API_URL"]:
         from prefect.concurrency.sync import concurrency
 
         name = f"pinlake-refresh-{dataset}"

@@ -30,6 +30,11 @@ QUIET = {
 }
 
 
+#: the API of a temporary server that serves one command alone (set by ``pinlake demo`` for its
+#: flow runs, beside PREFECT_API_URL: its refreshes take file locks, freed when the process dies)
+TEMPORARY_SERVER = "PINLAKE_TEMPORARY_PREFECT_API"
+
+
 def configure(home: str | os.PathLike[str] | None = None) -> None:
     """Set quiet defaults (never overriding the user's own settings)."""
     for key, value in QUIET.items():

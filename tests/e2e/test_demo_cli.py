@@ -47,7 +47,10 @@ def test_demo_then_cli(tmp_path: Path, prefect_home_seed):
     assert temporary_servers(tmp_path / ".prefect") == []
     with sqlite3.connect(tmp_path / ".prefect" / "prefect.db") as db:
         runs = dict(db.execute("SELECT flow.name, count(*) FROM flow_run JOIN flow ON flow.id = flow_run.flow_id GROUP BY flow.name"))
+        limits = [name for (name,) in db.execute("SELECT name FROM concurrency_limit_v2")]
     assert runs.get("demo") == 1 and runs.get("refresh-all") == 2 and runs.get("refresh") == 4, runs
+    # its refreshes took file locks (freed when a process dies), not slots that wait out a lease
+    assert not [n for n in limits if n.startswith("pinlake-refresh-")], limits
     ds_dir = tmp_path / "library" / "health_images"
     assert "health_images" in out and "preview.png" in out
     # the flows ran end to end, then the second refresh changed nothing

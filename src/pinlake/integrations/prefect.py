@@ -157,7 +157,7 @@ class TemporaryServer:
     OPTIONS = ("--no-ui", "--no-scheduler", "--no-late-runs", "--analytics-off")
 
     def __init__(self) -> None:
-        from flows.runtime import configure, spawn_server  # lazy: no Prefect import, a subprocess
+        from flows.runtime import TEMPORARY_SERVER, configure, spawn_server  # lazy: no Prefect import, a subprocess
 
         configure()  # quiet settings, before Prefect is imported in this process
         home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
@@ -166,6 +166,7 @@ class TemporaryServer:
         errors = {"PREFECT_SERVER_LOGGING_LEVEL": "ERROR"}
         self.proc, self.url = spawn_server(home, log=self.log, env_extra=errors, options=self.OPTIONS, new_session=False)
         os.environ["PREFECT_API_URL"] = self.url  # this process's flow runs go there
+        os.environ[TEMPORARY_SERVER] = self.url  # and take file locks: nothing else uses this server
 
     def wait(self) -> None:
         """Return once the server answers; a one-line error when it does not within
@@ -203,7 +204,10 @@ class TemporaryServer:
 
         if self.proc.poll() is None:
             stop_server(self.proc)
-        os.environ.pop("PREFECT_API_URL", None)
+        from flows.runtime import TEMPORARY_SERVER
+
+        for key in ("PREFECT_API_URL", TEMPORARY_SERVER):
+            os.environ.pop(key, None)
 
 
 def _unreachable(api: str | None) -> PinlakeError | None:
