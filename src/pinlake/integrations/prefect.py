@@ -35,6 +35,11 @@ def resolve_registry(registry: str | os.PathLike[str] | None = None) -> Path:
     raise NotFoundError("no recipes/datasets.yaml found", hint="Run from the repository root or pass --registry PATH.")
 
 
+def prefect_home() -> Path:
+    """$PREFECT_HOME, else ~/.prefect (Prefect's default)."""
+    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+
+
 def _profile_api_url() -> str | None:
     """PREFECT_API_URL of the active Prefect profile (``prefect config set PREFECT_API_URL=…`` writes it
     there), read from profiles.toml without importing Prefect; None when there is none."""
@@ -42,8 +47,7 @@ def _profile_api_url() -> str | None:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10: no TOML reader in the standard library
         return None
-    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
-    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or prefect_home() / "profiles.toml").expanduser()
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, ValueError):
@@ -145,14 +149,15 @@ def forget_server() -> None:
 
 
 class TemporaryServer:
-    """A local Prefect server for one command's flow runs when no server is configured, as Prefect
-    itself would start on the first flow run (the same database, under ``PREFECT_HOME``).
+    """A local Prefect server for one command's flow runs when no server is configured, in place of
+    the one Prefect itself would start on the first flow run (the same database settings, under
+    ``PREFECT_HOME``; `prefect server start` runs more background services than Prefect's own).
 
     Made before the command's own work, it starts while that work and the flows' imports run, and
     this process does not import Prefect's server module to start it. Call :meth:`wait` before the
     first flow run and :meth:`stop` at the end. It runs in this process's group, so Ctrl-C or a
     closed terminal stops it too. No UI, no scheduler, no late-run marking: it serves this command's
-    runs and events only."""
+    runs and events."""
 
     OPTIONS = ("--no-ui", "--no-scheduler", "--no-late-runs", "--analytics-off")
 
@@ -160,7 +165,7 @@ class TemporaryServer:
         from flows.runtime import TEMPORARY_SERVER, configure, spawn_server  # lazy: no Prefect import, a subprocess
 
         configure()  # quiet settings, before Prefect is imported in this process
-        home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+        home = prefect_home()
         self.log = home / "temporary-server.log"
         # its errors go to its log, a file: ERROR there, whatever the quiet console settings say
         errors = {"PREFECT_SERVER_LOGGING_LEVEL": "ERROR"}
