@@ -79,6 +79,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_taken(host: str, port: int) -> bool:
+    """True when ``host:port`` cannot be bound (the test `prefect server start` makes before it starts)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+#: the background services `prefect server start` runs beyond those of Prefect's own temporary server
+#: (which runs only the ones it marks for ephemeral use): a server that serves one command's runs
+#: has no deployments, work pools, pauses, cancellations or concurrency leases to look after
+NOT_EPHEMERAL_SERVICES = {
+    f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
+    for name in ("CANCELLATION_CLEANUP", "CLEANUP_RECONCILER", "FOREMAN", "LATE_RUNS", "PAUSE_EXPIRATIONS", "REPOSSESSOR", "SCHEDULER")
+}
+
+
 def spawn_server(
     home: Path,
     port: int | None = None,
@@ -102,11 +122,14 @@ def spawn_server(
         **(env_extra or {}),
     }
     env.pop("PREFECT_API_URL", None)
+    # never a prompt: `prefect server start` may offer to switch the user's Prefect profile
+    env["PREFECT_CLI_PROMPT"] = "false"
     Path(home).mkdir(parents=True, exist_ok=True)
     with open(log or Path(home) / "server.log", "ab") as out:  # the server keeps its own copy of the file
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port), *options],
             env=env,
+            stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=new_session,
@@ -143,10 +166,11 @@ def wait_healthy(url: str, proc: subprocess.Popen | None = None, timeout: float 
 
 
 def stop_server(proc: subprocess.Popen) -> None:
-    """Stop a server :func:`spawn_server` started: its session, or the process alone when it shares ours."""
+    """Stop a server :func:`spawn_server` started: its session, or the process alone when it shares
+    ours (or where there are no process groups: Windows)."""
     import signal
 
-    if os.getpgid(0) == _pgid(proc):  # in this process's group: signal the server alone
+    if not hasattr(os, "killpg") or os.getpgid(0) == _pgid(proc):  # signal the server alone
         proc.terminate()
         try:
             proc.wait(timeout=20)
@@ -160,3 +184,4 @@ def stop_server(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, subprocess.TimeoutExpired):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -84,7 +84,9 @@ def test_demo_then_cli(tmp_path: Path, prefect_home_seed):
 def test_a_demo_stopped_leaves_no_server(sig, group, tmp_path: Path, prefect_home_seed):
     """The demo starts its temporary Prefect server first, in the terminal's process group: Ctrl-C
     (SIGINT to the group), a closed terminal (SIGHUP, which ends the demo before it can clean up) or
-    a `kill` of the demo alone (SIGTERM) while the folder is built or the server starts ends both."""
+    a `kill` of the demo alone (SIGTERM) while the folder is built or the server starts ends both.
+    The first two reach the server itself (they check it shares the group); the `kill` case checks
+    that the demo stops it."""
     home = tmp_path / ".prefect"
     prefect_home_seed(home)
     env = {k: v for k, v in os.environ.items() if k not in ("PINLAKE_LIBRARY", "PREFECT_API_URL")}

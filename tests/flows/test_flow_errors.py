@@ -250,9 +250,10 @@ def test_configured_server_that_does_not_answer_is_one_line(command, images, tmp
 
 
 def test_temporary_server_that_does_not_start_in_time_is_one_line(tmp_path):
-    """No server configured: the demo's flows start Prefect's temporary local server; when it is not
-    up within PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS (here 1 s, a fresh database takes
-    longer), one Error line names the wait and the hint says how to give it longer or go without."""
+    """No server configured: the demo starts a temporary local Prefect server for its flows; when it
+    does not answer within PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS (here 1 s, a fresh
+    database takes longer), one Error line names the wait and the hint says how to give it longer or
+    go without."""
     args = ["demo", "--library", str(tmp_path / "library"), "--assets", str(tmp_path / "assets")]
     proc = run(
         args, None, tmp_path, {"PREFECT_HOME": str(tmp_path / "fresh-home"), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"}

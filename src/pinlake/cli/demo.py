@@ -40,15 +40,18 @@ def demo(
         if down is not None:  # the demo runs on embedded defaults: a dead server set for another project must not stop it
             typer.echo(f"warning: {down.message}; the demo's flows run on a temporary local Prefect server instead", err=True)
             forget_server()
-        if configured_server() is None:  # started now: it comes up while the folder is built and the flows load
-            # SIGTERM (kill, timeout, docker stop) stops like Ctrl-C, so the server below is stopped too
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
+        if configured_server() is None:
             server = TemporaryServer()
+    # SIGTERM (kill, timeout, docker stop) stops like Ctrl-C, so the temporary server is stopped too
+    on_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler) if server is not None else None
     try:
+        if server is not None:
+            server.start()  # now: it comes up while the folder is built and the flows load
         run_and_show(lib, assets, registry, flows, verbose, server)
     finally:
         if server is not None:
             server.stop()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if on_sigterm is None else on_sigterm)
 
 
 def run_and_show(lib: Path, assets: Path, registry: Path | None, flows: bool, verbose: bool, server: TemporaryServer | None) -> None:

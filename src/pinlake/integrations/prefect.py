@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pinlake.errors import NotFoundError, PinlakeError
 
@@ -150,69 +153,131 @@ def forget_server() -> None:
 
 class TemporaryServer:
     """A local Prefect server for one command's flow runs when no server is configured, in place of
-    the one Prefect itself would start on the first flow run (the same database settings, under
-    ``PREFECT_HOME``; `prefect server start` runs more background services than Prefect's own).
+    the one Prefect itself would start on the first flow run: the same database settings, under
+    ``PREFECT_HOME``, and the same background services (:data:`flows.runtime.NOT_EPHEMERAL_SERVICES`
+    are off). No UI: it serves this command's runs and events.
 
-    Made before the command's own work, it starts while that work and the flows' imports run, and
-    this process does not import Prefect's server module to start it. Call :meth:`wait` before the
-    first flow run and :meth:`stop` at the end. It runs in this process's group, so Ctrl-C or a
-    closed terminal stops it too. No UI, no scheduler, no late-run marking: it serves this command's
-    runs and events."""
+    Started before the command's own work, it comes up while that work and the flows' imports run,
+    and this process does not import Prefect's server module to start it. Use it as::
 
-    OPTIONS = ("--no-ui", "--no-scheduler", "--no-late-runs", "--analytics-off")
+        server = TemporaryServer()   # checks the settings; starts nothing
+        try:
+            server.start()
+            ...                      # the command's own work
+            server.wait()            # before the first flow run
+            ...
+        finally:
+            server.stop()
 
-    def __init__(self) -> None:
-        from flows.runtime import TEMPORARY_SERVER, configure, spawn_server  # lazy: no Prefect import, a subprocess
+    It runs in this process's group, so Ctrl-C or a closed terminal stops it too; a Ctrl-C or
+    SIGTERM that comes while it is being started is raised once :meth:`stop` can find it."""
+
+    OPTIONS = ("--no-ui", "--analytics-off")
+    #: a port taken between picking it and the server binding it: pick another, this many times in all
+    PORT_TRIES = 3
+
+    def __init__(self, port: int | None = None) -> None:
+        from flows.runtime import configure  # lazy: no Prefect import
 
         configure()  # quiet settings, before Prefect is imported in this process
-        home = prefect_home()
-        self.log = home / "temporary-server.log"
+        self.timeout = startup_timeout()
+        self.log = prefect_home() / "temporary-server.log"
+        self.port = port
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self) -> None:
+        """Start the server process (it answers later: :meth:`wait`)."""
+        from flows.runtime import NOT_EPHEMERAL_SERVICES, TEMPORARY_SERVER, spawn_server  # lazy: no Prefect import
+
         # its errors go to its log, a file: ERROR there, whatever the quiet console settings say
-        errors = {"PREFECT_SERVER_LOGGING_LEVEL": "ERROR"}
-        self.proc, self.url = spawn_server(home, log=self.log, env_extra=errors, options=self.OPTIONS, new_session=False)
+        env = {**NOT_EPHEMERAL_SERVICES, "PREFECT_SERVER_LOGGING_LEVEL": "ERROR"}
+        with signals_deferred():  # Ctrl-C now would leave a process that self.proc does not hold yet
+            self.proc, self.url = spawn_server(
+                prefect_home(), self.port, log=self.log, env_extra=env, options=self.OPTIONS, new_session=False
+            )
         os.environ["PREFECT_API_URL"] = self.url  # this process's flow runs go there
         os.environ[TEMPORARY_SERVER] = self.url  # and take file locks: nothing else uses this server
 
     def wait(self) -> None:
         """Return once the server answers; a one-line error when it does not within
         ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`` (Prefect's setting for its own)."""
-        from flows.runtime import wait_healthy
+        from flows.runtime import port_taken, wait_healthy
 
-        wait = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
-        try:
-            seconds = float(wait)
-        except ValueError:
-            self.stop()
-            raise PinlakeError(
-                f"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS={wait!r} is not a number of seconds", hint="Set it to e.g. 120."
-            ) from None
-        try:
-            wait_healthy(self.url, self.proc, timeout=seconds, poll=0.1)
-        except RuntimeError as exc:  # it exited (a port taken, a database it cannot open)
-            code = self.proc.returncode
-            self.stop()
-            raise PinlakeError(
-                f"the temporary local Prefect server exited with code {code} before it answered",
-                hint=f"Its log says why: {self.log}. Or start a server with `pinlake up` and set PREFECT_API_URL, "
-                "or run without Prefect (`pinlake demo --no-flows`).",
-            ) from exc
-        except TimeoutError as exc:
-            self.stop()
-            raise PinlakeError(
-                f"the temporary local Prefect server did not start within {wait} s",
-                hint="Give it longer (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300), start a server with `pinlake up` "
-                f"and set PREFECT_API_URL, or run without Prefect with --local (`pinlake demo --no-flows`); its log: {self.log}.",
-            ) from exc
+        assert self.proc is not None, "start() first"
+        deadline = time.monotonic() + self.timeout
+        for tries_left in reversed(range(self.PORT_TRIES)):
+            try:
+                wait_healthy(self.url, self.proc, timeout=max(deadline - time.monotonic(), 0.1), poll=0.1)
+                return
+            except RuntimeError as exc:  # it exited (a port taken, a database it cannot open)
+                if tries_left and port_taken("127.0.0.1", urlsplit(self.url).port or 0):
+                    self.port = None  # another process holds the port: any free one will do
+                    self.start()
+                    continue
+                code = self.proc.returncode
+                self.stop()
+                raise PinlakeError(
+                    f"the temporary local Prefect server exited with code {code} before it answered",
+                    hint=f"Its log says why: {self.log}. Or start a server with `pinlake up` and set PREFECT_API_URL, "
+                    "or run without Prefect (`pinlake demo --no-flows`).",
+                ) from exc
+            except TimeoutError as exc:
+                self.stop()
+                raise PinlakeError(
+                    f"the temporary local Prefect server did not start within {self.timeout} s",
+                    hint="Give it longer (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300), start a server with `pinlake up` "
+                    f"and set PREFECT_API_URL, or run without Prefect with --local (`pinlake demo --no-flows`); its log: {self.log}.",
+                ) from exc
 
     def stop(self) -> None:
-        from flows.runtime import stop_server
+        """Stop the server if it was started (any number of times)."""
+        from flows.runtime import TEMPORARY_SERVER, stop_server
 
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             stop_server(self.proc)
-        from flows.runtime import TEMPORARY_SERVER
-
         for key in ("PREFECT_API_URL", TEMPORARY_SERVER):
             os.environ.pop(key, None)
+
+
+def startup_timeout() -> int:
+    """``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS``, checked as Prefect will read it (a whole
+    number; Prefect refuses anything else when it loads, after the command's work), and positive."""
+    text = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
+    try:
+        seconds = int(text)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise PinlakeError(
+            f"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS={text!r} is not a whole number of seconds above 0",
+            hint="Set it to e.g. 120, or unset it.",
+        )
+    return seconds
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) and SIGTERM inside the block and deliver them, to the handlers in place
+    before, once it ends. (Handlers, not a signal mask: a child process started inside inherits a
+    mask, while exec resets handlers.) In a thread other than the main one, where handlers cannot be
+    set, it holds nothing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    wanted = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    before = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+    for signum in dict.fromkeys(held):
+        signal.raise_signal(signum)
 
 
 def _unreachable(api: str | None) -> PinlakeError | None:

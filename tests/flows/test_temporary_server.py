@@ -1,0 +1,127 @@
+"""The temporary Prefect server a command starts for its flow runs when none is configured
+(:class:`pinlake.integrations.prefect.TemporaryServer`, used by `pinlake demo`): it runs the
+background services Prefect's own temporary server runs and no more, it never prompts nor touches
+the user's Prefect profiles, and a port taken before it binds is not an error. Each case runs in a
+subprocess of its own: the server class sets process-wide environment variables."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def python(code: str, home: Path, **extra: str) -> dict:
+    """Run ``code`` (it prints one JSON line last) with ``home`` as PREFECT_HOME and no server configured."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_PROFILES_PATH", "PREFECT_PROFILE")}
+    env.update(PREFECT_HOME=str(home), **extra)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=REPO, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_it_runs_the_services_of_prefects_own_temporary_server():
+    """With :data:`flows.runtime.NOT_EPHEMERAL_SERVICES` set, the services `prefect server start`
+    runs are those Prefect runs in its own temporary server: fails when a Prefect release adds one."""
+    from flows.runtime import NOT_EPHEMERAL_SERVICES
+
+    code = """
+        import json
+        import prefect.server.api.server  # registers every service
+        from prefect.server.services.base import RunInEphemeralServers, Service
+        from prefect.server.services.perpetual_services import get_enabled_perpetual_services as perpetual
+
+        def names(services):
+            return sorted(getattr(s, "function", s).__name__ for s in services)
+
+        print(json.dumps({
+            "started": names(Service.enabled_services()) + names(perpetual(False, False)),
+            "ephemeral": names(RunInEphemeralServers.enabled_services()) + names(perpetual(True, False)),
+        }))
+    """
+    seen = python(code, Path("/nonexistent-prefect-home"), **NOT_EPHEMERAL_SERVICES)
+    assert seen["started"] == seen["ephemeral"] and seen["started"], seen
+
+
+def test_it_never_prompts_nor_switches_the_users_profile(tmp_path, prefect_home_seed):
+    """PREFECT_CLI_PROMPT=true and a profile whose PREFECT_API_URL is the temporary server's address:
+    `prefect server start` would make that profile the active one (or ask, with two such profiles).
+    The temporary server comes up and the profiles file is left as it was."""
+    home = tmp_path / "home"
+    prefect_home_seed(home)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    profiles = f'active = "default"\n\n[profiles.default]\n\n[profiles.other]\nPREFECT_API_URL = "http://127.0.0.1:{port}/api"\n'
+    (home / "profiles.toml").write_text(profiles)
+    code = f"""
+        import json, urllib.request
+        from pinlake.integrations.prefect import TemporaryServer
+
+        server = TemporaryServer(port={port})
+        try:
+            server.start()
+            server.wait()
+            with urllib.request.urlopen(server.url + "/health", timeout=10) as reply:
+                health = reply.status
+        finally:
+            server.stop()
+        print(json.dumps({{"url": server.url, "health": health}}))
+    """
+    seen = python(code, home, PREFECT_CLI_PROMPT="true")
+    assert seen == {"url": f"http://127.0.0.1:{port}/api", "health": 200}
+    assert (home / "profiles.toml").read_text() == profiles
+
+
+def test_a_port_taken_before_it_binds_is_not_an_error(tmp_path, prefect_home_seed):
+    """Another process listens on the port the server was to use: it starts on another port, and
+    this process's flow runs are pointed there; stop() ends it."""
+    home = tmp_path / "home"
+    prefect_home_seed(home)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = f"""
+            import json, os
+            from pinlake.integrations.prefect import TemporaryServer
+
+            server = TemporaryServer(port={port})
+            try:
+                server.start()
+                server.wait()
+                seen = {{"url": server.url, "env": os.environ["PREFECT_API_URL"]}}
+            finally:
+                server.stop()
+            print(json.dumps({{**seen, "exit": server.proc.returncode, "env_after": os.environ.get("PREFECT_API_URL")}}))
+        """
+        seen = python(code, home)
+    assert seen["url"] != f"http://127.0.0.1:{port}/api" and seen["env"] == seen["url"], seen
+    assert seen["exit"] is not None and seen["env_after"] is None, seen
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5", "0"])
+def test_a_bad_startup_timeout_stops_the_demo_before_it_starts(value, tmp_path):
+    """PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS that Prefect would refuse when it loads, or
+    that leaves no time: one line naming it, before any image is made or any server started."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PINLAKE_LIBRARY")}
+    env.update(PREFECT_HOME=str(tmp_path / "home"), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=value)
+    proc = subprocess.run([sys.executable, "-m", "pinlake", "demo"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    assert lines == [
+        f"Error: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS={value!r} is not a whole number of seconds above 0",
+        "Set it to e.g. 120, or unset it.",
+    ], lines
+    assert not (tmp_path / "assets").exists() and not (tmp_path / "library").exists()
+    assert not (tmp_path / "home" / "temporary-server.log").exists()
