@@ -125,3 +125,20 @@ def test_a_bad_startup_timeout_stops_the_demo_before_it_starts(value, tmp_path):
     ], lines
     assert not (tmp_path / "assets").exists() and not (tmp_path / "library").exists()
     assert not (tmp_path / "home" / "temporary-server.log").exists()
+
+
+def test_a_setting_prefect_refuses_is_one_line_naming_it(tmp_path):
+    """A PREFECT_* variable Prefect refuses when it loads (it checks them all, whichever the command
+    uses): one Error line naming the variable and its value, with a hint, no pydantic report from pinlake."""
+    registry = tmp_path / "datasets.yaml"
+    registry.write_text("")
+    env = {k: v for k, v in os.environ.items() if k != "PINLAKE_LIBRARY"}
+    env.update(PREFECT_API_URL="http://127.0.0.1:9/api", PREFECT_CLIENT_MAX_RETRIES="lots", PREFECT_HOME=str(tmp_path / "home"))
+    argv = [sys.executable, "-m", "pinlake", "refresh", "--all", "--server", "--registry", str(registry), "--library", "lib"]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    assert errors == [
+        "Error: Prefect refuses PREFECT_CLIENT_MAX_RETRIES='lots': Input should be a valid integer, unable to parse string as an integer"
+    ], proc.stderr[-3000:]
+    assert proc.stderr.rstrip().splitlines()[-1].startswith("Fix or unset PREFECT_CLIENT_MAX_RETRIES;")

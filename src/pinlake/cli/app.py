@@ -146,7 +146,11 @@ def handle_errors(fn: F) -> F:
                 raise
             from pinlake.storage import lance_storage_error  # lazy: CLI startup
 
-            mapped = lance_storage_error(exc) if isinstance(exc, (OSError, ValueError, RuntimeError)) else None
+            mapped: PinlakeError | None = lance_storage_error(exc) if isinstance(exc, (OSError, ValueError, RuntimeError)) else None
+            if mapped is None and "prefect" in sys.modules:
+                from pinlake.integrations.prefect import prefect_setting_error  # lazy: CLI startup
+
+                mapped = prefect_setting_error(exc)
             if mapped is None and verbose_requested(kwargs):
                 raise
             _report(mapped or unexpected(exc))

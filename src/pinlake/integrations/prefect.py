@@ -280,6 +280,28 @@ def signals_deferred() -> Iterator[None]:
         signal.raise_signal(signum)
 
 
+def prefect_setting_error(exc: BaseException) -> PinlakeError | None:
+    """A ``PREFECT_*`` variable Prefect refused as it loaded (it checks them all then, whichever the
+    command uses) as one line naming the variable; None for any other error."""
+    import traceback
+
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError) or not any(
+        f"{os.sep}prefect{os.sep}settings{os.sep}" in frame.filename for frame in traceback.extract_tb(exc.__traceback__)
+    ):
+        return None
+    error = exc.errors()[0]
+    field = "_".join(str(part) for part in error["loc"]).upper()
+    value = error.get("input")
+    names = [k for k, v in os.environ.items() if k.startswith("PREFECT_") and k.endswith(f"_{field}") and v == value]
+    name = names[0] if names else f"the Prefect setting {exc.title}.{field.lower()}"
+    return PinlakeError(
+        f"Prefect refuses {name}={value!r}: {error['msg']}",
+        hint=f"Fix or unset {names[0] if names else 'it'}; Prefect checks every PREFECT_* setting when it loads.",
+    )
+
+
 def _unreachable(api: str | None) -> PinlakeError | None:
     """The error to report when the Prefect server at ``api`` does not answer its health check, else None."""
     import urllib.error
