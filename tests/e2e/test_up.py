@@ -28,9 +28,10 @@ def healthy(port: int) -> bool:
 
 
 def test_up_sigterm_stops_its_server(tmp_path, prefect_home_seed):
+    """Also: with no --prefect-home, the server's home is $PREFECT_HOME (its database and log there)."""
     prefect_home_seed(tmp_path / "home")
     port = free_port()
-    env = {**os.environ, **QUIET}
+    env = {**os.environ, **QUIET, "PREFECT_HOME": str(tmp_path / "home")}
     env.pop("PREFECT_API_URL", None)
     log = open(tmp_path / "up.log", "w")  # noqa: SIM115 - the server writes it until the test stops it
     proc = subprocess.Popen(
@@ -41,8 +42,6 @@ def test_up_sigterm_stops_its_server(tmp_path, prefect_home_seed):
             "up",
             "--port",
             str(port),
-            "--prefect-home",
-            str(tmp_path / "home"),
             "--library",
             str(tmp_path / "library"),
             "--registry",
@@ -65,6 +64,7 @@ def test_up_sigterm_stops_its_server(tmp_path, prefect_home_seed):
         while healthy(port) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not healthy(port), "the Prefect server outlived `pinlake up`"
+        assert f"http://127.0.0.1:{port}" in (tmp_path / "home" / "server.log").read_text()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -9,9 +9,7 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
-from pinlake.integrations.prefect import resolve_registry
-
-DEFAULT_PREFECT_HOME = Path.home() / ".prefect"
+from pinlake.integrations.prefect import prefect_home, resolve_registry
 
 
 @app.command("up")
@@ -19,7 +17,9 @@ DEFAULT_PREFECT_HOME = Path.home() / ".prefect"
 def up(
     port: int = typer.Option(4200, "--port"),
     registry: Path | None = typer.Option(None, "--registry", "-r"),
-    home: Path = typer.Option(DEFAULT_PREFECT_HOME, "--prefect-home"),
+    home: Path | None = typer.Option(
+        None, "--prefect-home", help="The server's database and log (default: $PREFECT_HOME, else ~/.prefect)."
+    ),
     library: Path | None = LibraryOption,
 ) -> None:
     """Start a Prefect server (UI at http://127.0.0.1:PORT) and serve the refresh deployments until Ctrl-C or SIGTERM.
@@ -30,6 +30,7 @@ def up(
     from flows.runtime import configure, start_server, stop_server  # lazy: CLI startup
 
     retry_delays()  # a bad PINLAKE_FLOW_RETRY_DELAYS is reported before a server is started for nothing
+    home = home or prefect_home()
     configure(home)
     reg = str(resolve_registry(registry))
     # SIGTERM (systemd, docker stop, kill) stops like Ctrl-C, so the server below is stopped too
