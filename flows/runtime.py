@@ -99,6 +99,17 @@ NOT_EPHEMERAL_SERVICES = {
 }
 
 
+#: a server tied to this process (Linux): its process asks for a SIGTERM when the process that
+#: started it ends, however it ends (``kill -9`` too), then becomes `prefect server start`
+DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
+    "if os.getppid() != int(sys.argv[1]):  # it ended before the line above\n"
+    "    sys.exit(1)\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'prefect', *sys.argv[2:]])\n"
+)
+
+
 def spawn_server(
     home: Path,
     port: int | None = None,
@@ -110,7 +121,8 @@ def spawn_server(
 ) -> tuple[subprocess.Popen, str]:
     """Start `prefect server start` (with ``options``) and return (process, api url) at once, before
     it answers: :func:`wait_healthy` waits for it. ``new_session``: the server outlives this
-    process's terminal (``pinlake up``); else Ctrl-C in the terminal stops it too."""
+    process's terminal (``pinlake up``); else Ctrl-C in the terminal stops it too, and on Linux it
+    stops when this process ends, even killed (:data:`DIE_WITH_PARENT`)."""
     port = port or free_port()
     env = {
         **os.environ,
@@ -126,8 +138,13 @@ def spawn_server(
     env["PREFECT_CLI_PROMPT"] = "false"
     Path(home).mkdir(parents=True, exist_ok=True)
     with open(log or Path(home) / "server.log", "ab") as out:  # the server keeps its own copy of the file
+        command = ["server", "start", "--host", host, "--port", str(port), *options]
+        if new_session or not sys.platform.startswith("linux"):
+            argv = [sys.executable, "-m", "prefect", *command]
+        else:
+            argv = [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), *command]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port), *options],
+            argv,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,

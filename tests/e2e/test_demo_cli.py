@@ -79,14 +79,17 @@ def test_demo_then_cli(tmp_path: Path, prefect_home_seed):
 
 
 @pytest.mark.parametrize(
-    ("sig", "group"), [(signal.SIGINT, True), (signal.SIGHUP, True), (signal.SIGTERM, False)], ids=["ctrl-c", "terminal-closed", "kill"]
+    ("sig", "group"),
+    [(signal.SIGINT, True), (signal.SIGHUP, True), (signal.SIGTERM, False), (signal.SIGKILL, False)],
+    ids=["ctrl-c", "terminal-closed", "kill", "kill-9"],
 )
 def test_a_demo_stopped_leaves_no_server(sig, group, tmp_path: Path, prefect_home_seed):
     """The demo starts its temporary Prefect server first, in the terminal's process group: Ctrl-C
     (SIGINT to the group), a closed terminal (SIGHUP, which ends the demo before it can clean up) or
     a `kill` of the demo alone (SIGTERM) while the folder is built or the server starts ends both.
     The first two reach the server itself (they check it shares the group); the `kill` case checks
-    that the demo stops it."""
+    that the demo stops it, and `kill -9` of the demo alone that the server stops when the demo is
+    gone (Linux)."""
     home = tmp_path / ".prefect"
     prefect_home_seed(home)
     env = {k: v for k, v in os.environ.items() if k not in ("PINLAKE_LIBRARY", "PREFECT_API_URL")}
