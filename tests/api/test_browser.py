@@ -111,3 +111,37 @@ def test_page_datasets_grid_and_versions(demo: Path, browser, tmp_path: Path):
         assert shot.stat().st_size > 10_000
     finally:
         stop_server(proc)
+
+
+def test_a_page_that_loads_late_does_not_replace_the_one_shown(demo: Path, browser):
+    """The grid's items come back slowly (a slow network, here a delayed fetch in the page) and the
+    reader opens an item meanwhile: the item stays on screen and the page says it is ready for the
+    item's address, not the grid's."""
+    from selenium.webdriver.common.by import By
+
+    c = make_client(demo)
+    item_id = c.get("/items/health_images/?limit=1").json()["items"][0]["id"]
+    port = free_port()
+    proc = start_server(demo, port)
+    try:
+        browser.get(f"http://127.0.0.1:{port}/#/d/health_images")
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid .thumb"))
+        item_hash = f"#/d/health_images/item/{item_id}"
+        browser.execute_script(
+            """
+            const slow = window.fetch;
+            window.fetch = (url, ...rest) => String(url).startsWith("/items/health_images/?")
+              ? new Promise((ok) => setTimeout(ok, 1500)).then(() => slow(url, ...rest)) : slow(url, ...rest);
+            rerender();                  // the grid asks for its items again: they come back in 1.5 s
+            location.hash = arguments[0];  // the reader opens an item meanwhile
+            """,
+            item_hash,
+        )
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ed-svg"))
+        _wait(browser, lambda d: d.execute_script("return document.body.dataset.ready") == item_hash)
+        browser.execute_script("return new Promise((done) => setTimeout(done, 2500))")  # the grid's items are back
+        assert browser.find_elements(By.CSS_SELECTOR, "#ed-svg"), "the late grid replaced the item"
+        assert not browser.find_elements(By.CSS_SELECTOR, "#grid")
+        assert browser.execute_script("return document.body.dataset.ready") == item_hash
+    finally:
+        stop_server(proc)

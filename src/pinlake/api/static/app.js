@@ -54,10 +54,16 @@ function setParams(name, params) {
   location.hash = `#/d/${encodeURIComponent(name)}${q ? "?" + q : ""}`;
 }
 
+// a page whose data comes back after the reader has moved to another address is not drawn: the
+// address shown now has its own route() (the grid asked for before an item was opened, say)
+const leftBehind = (hash) => location.hash !== hash;
+
 // --- datasets ------------------------------------------------------------------------
 async function showDatasets() {
+  const at = location.hash;
   $("#crumb").textContent = "";
   const list = await api("/datasets/");
+  if (leftBehind(at)) return;
   const cards = el("div", { class: "cards", id: "datasets" });
   for (const d of list) {
     if (d.error) { cards.append(el("div", { class: "card error" }, `${d.name}: ${d.error}`)); continue; }
@@ -80,6 +86,7 @@ function pinQuery(params) {
 }
 
 async function showDataset(name, params) {
+  const at = location.hash;
   $("#crumb").replaceChildren("/ ", el("a", { href: `#/d/${encodeURIComponent(name)}` }, name));
   const pin = pinQuery(params);
   const [info, versions] = await Promise.all([api(`/datasets/${encodeURIComponent(name)}?${pin}`), api(`/datasets/${encodeURIComponent(name)}/versions`)]);
@@ -109,6 +116,7 @@ async function showDataset(name, params) {
   q.set("limit", size); q.set("skip", page * size);
   if (split) q.set("split", split);
   const data = await api(`/items/${encodeURIComponent(name)}/?${q}`);
+  if (leftBehind(at)) return;
   const pages = Math.max(1, Math.ceil(data.total / size));
   const go = (p) => { params.set("page", p); setParams(name, params); };
 
@@ -247,14 +255,17 @@ function diffPanel(name, versions) {
 let shownHash = location.hash; // the address the page shows now (route() drew it)
 
 async function route() {
-  shownHash = location.hash;
+  const at = location.hash;
+  shownHash = at;
   const { parts, params } = parseHash();
   try {
     if (parts[0] === "d" && parts[1] && parts[2] === "item" && parts[3]) await showItem(parts[1], parts[3], params);
     else if (parts[0] === "d" && parts[1]) await showDataset(parts[1], params);
     else await showDatasets();
+    if (leftBehind(at)) return;
     document.body.dataset.ready = location.hash || "#/";
   } catch (err) {
+    if (leftBehind(at)) return;
     main().replaceChildren(el("p", { class: "error", id: "error" }, err.message), el("a", { href: "#/" }, "Back to datasets"));
     document.body.dataset.ready = "error";
   }

@@ -88,9 +88,11 @@ function itemHash(name, id, params) {
 }
 
 async function showItem(name, id, params) {
+  const at = location.hash;
   $("#crumb").replaceChildren("/ ", el("a", { href: `#/d/${enc(name)}` }, name), " / ", el("span", { id: "crumb-item" }, id));
   const pin = pinQuery(params);
   const item = await api(`/items/${enc(name)}/${enc(id)}?${pin}`);
+  if (leftBehind(at)) return;
   const views = Object.entries(item.views || {}).filter(([, v]) => v);
   const [viewTable, view] = views[0] || [null, null];
   const W = (view && view.data.width) || 1, H = (view && view.data.height) || 1;
