@@ -54,16 +54,18 @@ function setParams(name, params) {
   location.hash = `#/d/${encodeURIComponent(name)}${q ? "?" + q : ""}`;
 }
 
-// a page whose data comes back after the reader has moved to another address is not drawn: the
-// address shown now has its own route() (the grid asked for before an item was opened, say)
-const leftBehind = (hash) => location.hash !== hash;
+// Each view asked for takes the next ticket; a view whose data comes back after a later one was asked
+// for is not drawn (the grid asked for before an item was opened, say, or the same address twice):
+// the show* functions return false then. The latest view asked for is the one on screen.
+let drawn = 0;
+const ticket = () => ++drawn;
+const superseded = (t) => t !== drawn;
 
 // --- datasets ------------------------------------------------------------------------
-async function showDatasets() {
-  const at = location.hash;
+async function showDatasets(t = ticket()) {
   $("#crumb").textContent = "";
   const list = await api("/datasets/");
-  if (leftBehind(at)) return;
+  if (superseded(t)) return false;
   const cards = el("div", { class: "cards", id: "datasets" });
   for (const d of list) {
     if (d.error) { cards.append(el("div", { class: "card error" }, `${d.name}: ${d.error}`)); continue; }
@@ -75,6 +77,7 @@ async function showDatasets() {
         el("div", {}, `${d.num_items} items · ${fmtBytes(d.size_bytes)} · v${d.latest_version}`, ...channelBadge(d)))));
   }
   main().replaceChildren(el("h2", {}, "Datasets"), list.length ? cards : el("p", { class: "muted" }, "No datasets in this library."));
+  return true;
 }
 
 // --- one dataset ---------------------------------------------------------------------------
@@ -85,8 +88,7 @@ function pinQuery(params) {
   return q;
 }
 
-async function showDataset(name, params) {
-  const at = location.hash;
+async function showDataset(name, params, t = ticket()) {
   $("#crumb").replaceChildren("/ ", el("a", { href: `#/d/${encodeURIComponent(name)}` }, name));
   const pin = pinQuery(params);
   const [info, versions] = await Promise.all([api(`/datasets/${encodeURIComponent(name)}?${pin}`), api(`/datasets/${encodeURIComponent(name)}/versions`)]);
@@ -116,16 +118,16 @@ async function showDataset(name, params) {
   q.set("limit", size); q.set("skip", page * size);
   if (split) q.set("split", split);
   const data = await api(`/items/${encodeURIComponent(name)}/?${q}`);
-  if (leftBehind(at)) return;
+  if (superseded(t)) return false;
   const pages = Math.max(1, Math.ceil(data.total / size));
   const go = (p) => { params.set("page", p); setParams(name, params); };
 
   sessionStorage.setItem(`pinlake.grid.${name}`, JSON.stringify(data.items.map((it) => it.id))); // the item view's prev / next
   const grid = el("div", { id: "grid" }, data.items.map((it) => {
-    const t = thumb(it);
-    t.classList.add("open");
-    t.addEventListener("click", () => { location.hash = itemHash(name, it.id, params); });
-    return t;
+    const fig = thumb(it);
+    fig.classList.add("open");
+    fig.addEventListener("click", () => { location.hash = itemHash(name, it.id, params); });
+    return fig;
   }));
   const status = el("span", { id: "grid-status" }, `${data.total} items · version ${data.dataset_version} · page ${page + 1}/${pages}`);
   main().replaceChildren(
@@ -139,6 +141,7 @@ async function showDataset(name, params) {
     el("div", { class: "cols" },
       el("section", {}, el("h3", {}, "Versions"), el("div", { id: "review-status", class: "muted" }), timeline(name, versions, info, params)),
       el("section", {}, el("h3", {}, "Diff"), diffPanel(name, versions), el("div", { id: "visual-diff" }))));
+  return true;
 }
 
 function thumb(it) {
@@ -255,17 +258,18 @@ function diffPanel(name, versions) {
 let shownHash = location.hash; // the address the page shows now (route() drew it)
 
 async function route() {
-  const at = location.hash;
-  shownHash = at;
+  shownHash = location.hash;
   const { parts, params } = parseHash();
+  const t = ticket();
   try {
-    if (parts[0] === "d" && parts[1] && parts[2] === "item" && parts[3]) await showItem(parts[1], parts[3], params);
-    else if (parts[0] === "d" && parts[1]) await showDataset(parts[1], params);
-    else await showDatasets();
-    if (leftBehind(at)) return;
+    let drew;
+    if (parts[0] === "d" && parts[1] && parts[2] === "item" && parts[3]) drew = await showItem(parts[1], parts[3], params, t);
+    else if (parts[0] === "d" && parts[1]) drew = await showDataset(parts[1], params, t);
+    else drew = await showDatasets(t);
+    if (!drew) return; // a later view is on its way: it sets ready
     document.body.dataset.ready = location.hash || "#/";
   } catch (err) {
-    if (leftBehind(at)) return;
+    if (superseded(t)) return;
     main().replaceChildren(el("p", { class: "error", id: "error" }, err.message), el("a", { href: "#/" }, "Back to datasets"));
     document.body.dataset.ready = "error";
   }

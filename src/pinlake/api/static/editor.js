@@ -87,12 +87,11 @@ function itemHash(name, id, params) {
   return `#/d/${enc(name)}/item/${enc(id)}${q ? "?" + q : ""}`;
 }
 
-async function showItem(name, id, params) {
-  const at = location.hash;
+async function showItem(name, id, params, t = ticket()) {
   $("#crumb").replaceChildren("/ ", el("a", { href: `#/d/${enc(name)}` }, name), " / ", el("span", { id: "crumb-item" }, id));
   const pin = pinQuery(params);
   const item = await api(`/items/${enc(name)}/${enc(id)}?${pin}`);
-  if (leftBehind(at)) return;
+  if (superseded(t)) return false; // app.js: a later view was asked for meanwhile
   const views = Object.entries(item.views || {}).filter(([, v]) => v);
   const [viewTable, view] = views[0] || [null, null];
   const W = (view && view.data.width) || 1, H = (view && view.data.height) || 1;
@@ -113,6 +112,7 @@ async function showItem(name, id, params) {
   };
   renderItem();
   fit();
+  return true;
 }
 
 function entities() { return ED.entityTable ? ED.work[ED.entityTable] : []; }
@@ -314,19 +314,31 @@ async function save() {
   ED.saving = true;
   const btn = $("#ed-save");
   if (btn) btn.disabled = true;
+  const asked = drawn; // app.js: a view asked for while this saves (the reader moved on) is not drawn over
+  let out;
   try {
-    const out = await send("POST", `/items/${enc(ED.name)}/${enc(ED.id)}/edits`, { base_version: ED.base, message: ED.message || "", tables });
-    const msg = `saved as version ${out.dataset_version}`;
-    await showItem(ED.name, ED.id, new URLSearchParams());
-    ED.status = msg;
-    renderItem();
+    out = await send("POST", `/items/${enc(ED.name)}/${enc(ED.id)}/edits`, { base_version: ED.base, message: ED.message || "", tables });
   } catch (err) {
     ED.saving = false;
+    if (superseded(asked)) return;
     if (err.status === 409) { ED.conflict = true; ED.conflictHint = err.hint || ""; ED.status = `Not saved: ${err.message}`; }
     else if (err.status === 401) { ED.status = `Not saved: ${err.message} (enter the token again)`; }
     else ED.status = `Not saved: ${err.message}${err.hint ? " — " + err.hint : ""}`;
     renderItem();
+    return;
   }
+  const msg = `saved as version ${out.dataset_version}`;
+  if (superseded(asked)) return;
+  const t = ticket();
+  try {
+    if (!(await showItem(ED.name, ED.id, new URLSearchParams(), t))) return;
+    ED.status = msg;
+  } catch (err) {
+    if (superseded(t)) return;
+    ED.saving = false;
+    ED.status = `${msg}; reading it back failed: ${err.message}`;
+  }
+  renderItem();
 }
 
 function go(step) {
