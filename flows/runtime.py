@@ -90,21 +90,27 @@ def port_taken(host: str, port: int) -> bool:
     return False
 
 
-#: the background services `prefect server start` runs beyond those of Prefect's own temporary server
-#: (which runs only the ones it marks for ephemeral use): a server that serves one command's runs
-#: has no deployments, work pools, pauses, cancellations or concurrency leases to look after
+#: the background services `prefect server start` runs by default beyond those of Prefect's own
+#: temporary server (which runs only the ones it marks for ephemeral use): a server that serves one
+#: command's runs has no deployments, work pools, pauses, cancellations or concurrency leases to look
+#: after. (The database vacuum, off by default, is not among them: a user who turns it on gets it.)
 NOT_EPHEMERAL_SERVICES = {
     f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
     for name in ("CANCELLATION_CLEANUP", "CLEANUP_RECONCILER", "FOREMAN", "LATE_RUNS", "PAUSE_EXPIRATIONS", "REPOSSESSOR", "SCHEDULER")
 }
 
 
-#: a server tied to this process (Linux): its process asks for a SIGTERM when the process that
-#: started it ends, however it ends (``kill -9`` too), then becomes `prefect server start`
+#: a server tied to this process (Linux): its process asks for a SIGTERM when the thread that
+#: started it ends (the main thread: when the process ends, however, ``kill -9`` too), then becomes
+#: `prefect server start`; without the request (no ctypes, a kernel that refuses) it starts all the same
 DIE_WITH_PARENT = (
-    "import ctypes, os, signal, sys\n"
-    "ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
-    "if os.getppid() != int(sys.argv[1]):  # it ended before the line above\n"
+    "import os, signal, sys\n"
+    "try:\n"
+    "    import ctypes\n"
+    "    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
+    "except Exception:\n"
+    "    pass\n"
+    "if os.getppid() != int(sys.argv[1]):  # it ended before the request\n"
     "    sys.exit(1)\n"
     "os.execv(sys.executable, [sys.executable, '-m', 'prefect', *sys.argv[2:]])\n"
 )

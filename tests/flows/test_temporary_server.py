@@ -30,7 +30,7 @@ def python(code: str, home: Path, **extra: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_it_runs_the_services_of_prefects_own_temporary_server():
+def test_it_runs_the_services_of_prefects_own_temporary_server(tmp_path):
     """With :data:`flows.runtime.NOT_EPHEMERAL_SERVICES` set, the services `prefect server start`
     runs are those Prefect runs in its own temporary server: fails when a Prefect release adds one."""
     from flows.runtime import NOT_EPHEMERAL_SERVICES
@@ -49,7 +49,7 @@ def test_it_runs_the_services_of_prefects_own_temporary_server():
             "ephemeral": names(RunInEphemeralServers.enabled_services()) + names(perpetual(True, False)),
         }))
     """
-    seen = python(code, Path("/nonexistent-prefect-home"), **NOT_EPHEMERAL_SERVICES)
+    seen = python(code, tmp_path / "home", **NOT_EPHEMERAL_SERVICES)
     assert seen["started"] == seen["ephemeral"] and seen["started"], seen
 
 
@@ -85,7 +85,8 @@ def test_it_never_prompts_nor_switches_the_users_profile(tmp_path, prefect_home_
 
 def test_a_port_taken_before_it_binds_is_not_an_error(tmp_path, prefect_home_seed):
     """Another process listens on the port the server was to use: it starts on another port, and
-    this process's flow runs are pointed there; stop() ends it."""
+    this process's flow runs are pointed there, with Prefect loaded before (as the demo loads its
+    flows while the server starts); stop() ends it."""
     home = tmp_path / "home"
     prefect_home_seed(home)
     with socket.socket() as taken:
@@ -99,18 +100,20 @@ def test_a_port_taken_before_it_binds_is_not_an_error(tmp_path, prefect_home_see
             server = TemporaryServer(port={port})
             try:
                 server.start()
+                from prefect.settings import get_current_settings  # Prefect reads PREFECT_API_URL now
+
                 server.wait()
-                seen = {{"url": server.url, "env": os.environ["PREFECT_API_URL"]}}
+                seen = {{"url": server.url, "env": os.environ["PREFECT_API_URL"], "prefect": get_current_settings().api.url}}
             finally:
                 server.stop()
             print(json.dumps({{**seen, "exit": server.proc.returncode, "env_after": os.environ.get("PREFECT_API_URL")}}))
         """
         seen = python(code, home)
-    assert seen["url"] != f"http://127.0.0.1:{port}/api" and seen["env"] == seen["url"], seen
+    assert seen["url"] != f"http://127.0.0.1:{port}/api" and seen["env"] == seen["prefect"] == seen["url"], seen
     assert seen["exit"] is not None and seen["env_after"] is None, seen
 
 
-@pytest.mark.parametrize("value", ["abc", "1.5", "0"])
+@pytest.mark.parametrize("value", ["abc", "1.5", "0", "-3"])
 def test_a_bad_startup_timeout_stops_the_demo_before_it_starts(value, tmp_path):
     """PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS that Prefect would refuse when it loads, or
     that leaves no time: one line naming it, before any image is made or any server started."""
@@ -127,18 +130,26 @@ def test_a_bad_startup_timeout_stops_the_demo_before_it_starts(value, tmp_path):
     assert not (tmp_path / "home" / "temporary-server.log").exists()
 
 
-def test_a_setting_prefect_refuses_is_one_line_naming_it(tmp_path):
+@pytest.mark.parametrize("command", ["refresh", "ingest", "up"])
+def test_a_setting_prefect_refuses_is_one_line_naming_it(command, tmp_path):
     """A PREFECT_* variable Prefect refuses when it loads (it checks them all, whichever the command
-    uses): one Error line naming the variable and its value, with a hint, no pydantic report from pinlake."""
+    uses): one Error line naming the variable and its value, and a hint; nothing else on stderr (no
+    report from Prefect's own loading either)."""
     registry = tmp_path / "datasets.yaml"
     registry.write_text("")
     env = {k: v for k, v in os.environ.items() if k != "PINLAKE_LIBRARY"}
     env.update(PREFECT_API_URL="http://127.0.0.1:9/api", PREFECT_CLIENT_MAX_RETRIES="lots", PREFECT_HOME=str(tmp_path / "home"))
-    argv = [sys.executable, "-m", "pinlake", "refresh", "--all", "--server", "--registry", str(registry), "--library", "lib"]
+    args = {
+        "refresh": ["refresh", "--all", "--server", "--registry", str(registry)],
+        "ingest": ["ingest", str(registry), "--server"],
+        "up": ["up", "--port", "9", "--registry", str(registry)],  # before it starts a server
+    }[command]
+    argv = [sys.executable, "-m", "pinlake", *args, "--library", "lib"]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
-    assert errors == [
-        "Error: Prefect refuses PREFECT_CLIENT_MAX_RETRIES='lots': Input should be a valid integer, unable to parse string as an integer"
+    assert lines == [
+        "Error: Prefect refuses PREFECT_CLIENT_MAX_RETRIES='lots': Input should be a valid integer, unable to parse string as an integer",
+        "Fix or unset PREFECT_CLIENT_MAX_RETRIES; Prefect checks every PREFECT_* setting when it loads.",
     ], proc.stderr[-3000:]
-    assert proc.stderr.rstrip().splitlines()[-1].startswith("Fix or unset PREFECT_CLIENT_MAX_RETRIES;")
+    assert not (tmp_path / "home" / "server.log").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, handle_errors, library_path
-from pinlake.integrations.prefect import run_flow, run_here, use_server
+from pinlake.integrations.prefect import load_prefect, run_flow, run_here, use_server
 
 
 @app.command("ingest")
@@ -38,6 +38,7 @@ def ingest(
     lib = str(library_path(library).resolve())
     files, tags = list(paths), list(tag) or None
     if use_server(None if local is None else ("local" if local else "server")):
+        load_prefect()  # a PREFECT_* setting Prefect refuses: one line
         from flows.ingest import ingest as ingest_flow  # lazy: CLI startup; quiet Prefect settings are set before Prefect loads
 
         result = run_flow(ingest_flow, files, tags, source, lib, object_prefix, runner, dask_address, verbose=verbose)

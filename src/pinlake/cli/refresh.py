@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, echo_json, fail, handle_errors, library_path
-from pinlake.integrations.prefect import resolve_registry, run_flow, run_here, unchanged_on_server, use_server
+from pinlake.integrations.prefect import load_prefect, resolve_registry, run_flow, run_here, unchanged_on_server, use_server
 
 
 @app.command("refresh")
@@ -67,6 +67,7 @@ def _on_server(lib: str, reg: str, dataset: str | None, all_: bool, verbose: boo
         fast = unchanged_on_server(lib, reg, dataset)  # no-op: no Prefect import, run recorded over REST
         if fast is not None:
             return [fast]
+    load_prefect()  # a PREFECT_* setting Prefect refuses: one line
     from flows.refresh import refresh as refresh_flow  # lazy: CLI startup; quiet Prefect settings are set before Prefect loads
     from flows.refresh import refresh_all  # lazy: CLI startup
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import LibraryOption, app, handle_errors, library_path
-from pinlake.integrations.prefect import resolve_registry, use_server
+from pinlake.integrations.prefect import load_prefect, resolve_registry, use_server
 
 
 @app.command("serve-flows")
@@ -18,6 +18,7 @@ def serve_flows(registry: Path | None = typer.Option(None, "--registry", "-r"), 
     Example: PREFECT_API_URL=http://127.0.0.1:4200/api pinlake serve-flows --registry recipes/datasets.yaml
     """
     use_server("server")
+    load_prefect()  # a PREFECT_* setting Prefect refuses: one line
     from flows.serve import main  # lazy: CLI startup
 
     main(["--library", str(library_path(library)), "--registry", str(resolve_registry(registry))])

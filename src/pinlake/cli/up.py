@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
-from pinlake.integrations.prefect import prefect_home, resolve_registry
+from pinlake.integrations.prefect import load_prefect, point_prefect_at, prefect_home, resolve_registry
 
 
 @app.command("up")
@@ -32,12 +31,13 @@ def up(
     retry_delays()  # a bad PINLAKE_FLOW_RETRY_DELAYS is reported before a server is started for nothing
     home = home or prefect_home()
     configure(home)
+    load_prefect()  # a PREFECT_* setting Prefect refuses (the server would too): one line, before the server starts
     reg = str(resolve_registry(registry))
     # SIGTERM (systemd, docker stop, kill) stops like Ctrl-C, so the server below is stopped too
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     proc, url = start_server(home, port)
     try:  # from here on a SIGTERM (KeyboardInterrupt) stops the server: nothing may run between the start and the try
-        os.environ["PREFECT_API_URL"] = url
+        point_prefect_at(url)
         console.print(f"[green]Prefect server[/] {url.removesuffix('/api')} (UI); export PREFECT_API_URL={url}", soft_wrap=True)
         from flows.serve import main as serve_main  # lazy: CLI startup
 

@@ -102,6 +102,7 @@ def quiet_flows(verbose: bool = False) -> Iterator[None]:
     from flows.runtime import configure, no_heartbeat  # lazy: Prefect loads for flow runs only
 
     configure()
+    load_prefect()
     with no_heartbeat():
         handlers = [] if verbose else _console_handlers()
         for h in handlers:
@@ -170,7 +171,9 @@ class TemporaryServer:
             server.stop()
 
     It runs in this process's group, so Ctrl-C or a closed terminal stops it too; a Ctrl-C or
-    SIGTERM that comes while it is being started is raised once :meth:`stop` can find it."""
+    SIGTERM that comes while it is being started is raised once :meth:`stop` can find it. On Linux
+    it also ends when the thread that called :meth:`start` ends (call it from the main thread: then
+    when this process ends, even killed)."""
 
     OPTIONS = ("--no-ui", "--analytics-off")
     #: a port taken between picking it and the server binding it: pick another, this many times in all
@@ -196,8 +199,8 @@ class TemporaryServer:
             self.proc, self.url = spawn_server(
                 prefect_home(), self.port, log=self.log, env_extra=env, options=self.OPTIONS, new_session=False
             )
-        os.environ["PREFECT_API_URL"] = self.url  # this process's flow runs go there
-        os.environ[TEMPORARY_SERVER] = self.url  # and take file locks: nothing else uses this server
+        os.environ[TEMPORARY_SERVER] = self.url  # this process's flow runs take file locks: nothing else uses this server
+        point_prefect_at(self.url)  # they go there (also after a retry on another port, with Prefect loaded)
 
     def wait(self) -> None:
         """Return once the server answers; a one-line error when it does not within
@@ -240,14 +243,25 @@ class TemporaryServer:
             os.environ.pop(key, None)
 
 
+def point_prefect_at(url: str) -> None:
+    """Run this process's flows on the server at ``url`` (``PREFECT_API_URL``), also when Prefect has
+    loaded already: it reads its settings once, as it loads."""
+    os.environ["PREFECT_API_URL"] = url
+    if "prefect.context" in sys.modules:
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
+
+
 def startup_timeout() -> int:
     """``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS``, checked as Prefect will read it (a whole
     number; Prefect refuses anything else when it loads, after the command's work), and positive."""
     text = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
     try:
-        seconds = int(text)
+        number = float(text)  # Prefect takes "120" and "120.0", not "1.5"
     except ValueError:
-        seconds = 0
+        number = 0.0
+    seconds = int(number) if number.is_integer() else 0
     if seconds <= 0:
         raise PinlakeError(
             f"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS={text!r} is not a whole number of seconds above 0",
@@ -269,13 +283,21 @@ def signals_deferred() -> Iterator[None]:
         yield
         return
     held: list[int] = []
-    wanted = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    # an ignored signal stays ignored (a child keeps it ignored: a background job's server)
+    wanted = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
     before = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in wanted}
     try:
         yield
     finally:
-        for sig, handler in before.items():
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+        # no signal between two restores (one restored, the other still held); a signal blocked here
+        # comes once both are restored (no child process is started meanwhile to inherit the mask)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, wanted) if hasattr(signal, "pthread_sigmask") else None
+        try:
+            for sig, handler in before.items():
+                signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+        finally:
+            if mask is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     for signum in dict.fromkeys(held):
         signal.raise_signal(signum)
 
@@ -294,12 +316,41 @@ def prefect_setting_error(exc: BaseException) -> PinlakeError | None:
     error = exc.errors()[0]
     field = "_".join(str(part) for part in error["loc"]).upper()
     value = error.get("input")
-    names = [k for k, v in os.environ.items() if k.startswith("PREFECT_") and k.endswith(f"_{field}") and v == value]
-    name = names[0] if names else f"the Prefect setting {exc.title}.{field.lower()}"
+    names = [k for k, v in os.environ.items() if field and k.startswith("PREFECT_") and k.endswith(f"_{field}") and v == value]
+    if len(names) == 1:
+        return PinlakeError(
+            f"Prefect refuses {names[0]}={value!r}: {error['msg']}",
+            hint=f"Fix or unset {names[0]}; Prefect checks every PREFECT_* setting when it loads.",
+        )
+    where = f"{exc.title}.{field.lower()}" if field else exc.title
     return PinlakeError(
-        f"Prefect refuses {name}={value!r}: {error['msg']}",
-        hint=f"Fix or unset {names[0] if names else 'it'}; Prefect checks every PREFECT_* setting when it loads.",
+        f"Prefect refuses its setting {where} ({value!r}): {error['msg']}",
+        hint="Fix it where it is set: a PREFECT_* variable, the Prefect profile (`prefect config view`), .env or prefect.toml.",
     )
+
+
+def load_prefect() -> None:
+    """Import Prefect, which checks every ``PREFECT_*`` setting as it loads: one it refuses is one line
+    naming it (:func:`prefect_setting_error`) instead of Prefect's own report and a pydantic error.
+    What Prefect prints on stderr while it loads fine is passed on. Call before importing the flows."""
+    import contextlib
+    import io
+
+    if "prefect.settings" in sys.modules:
+        return
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            from prefect.settings import get_current_settings
+
+            get_current_settings()
+    except Exception as exc:
+        refused = prefect_setting_error(exc)
+        if refused is None:
+            sys.stderr.write(said.getvalue())
+            raise
+        raise refused from None
+    sys.stderr.write(said.getvalue())
 
 
 def _unreachable(api: str | None) -> PinlakeError | None:
