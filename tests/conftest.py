@@ -172,10 +172,11 @@ E2E_DIRS = (REPO / "tests" / "e2e", REPO / "tests" / "faults")
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every e2e test (marked, or in tests/e2e or tests/faults), and every test using a server or
     cluster fixture, is slow: the fast lane (``-m "not slow"``) leaves them out. Tests marked
-    ``long`` are moved to the front."""
+    ``long`` are moved to the front, the lease test (:data:`DEAD_HOLDER_TEST`) to the end."""
     # the longest tests first (a stable sort: the shuffled order of the others is kept), so that on
-    # two workers none starts last and runs alone
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    # two workers none starts last and runs alone; the lease test last, when the lease its fixture
+    # started on the worker's first server test has run out (it waits what is left, its worker idle)
+    items.sort(key=lambda item: (item.get_closest_marker("long") is None, getattr(item, "originalname", None) == DEAD_HOLDER_TEST))
     for item in items:
         if item.get_closest_marker("slow") is None and (
             item.get_closest_marker("e2e") is not None
