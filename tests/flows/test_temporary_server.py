@@ -153,3 +153,33 @@ def test_a_setting_prefect_refuses_is_one_line_naming_it(command, tmp_path):
         "Fix or unset PREFECT_CLIENT_MAX_RETRIES; Prefect checks every PREFECT_* setting when it loads.",
     ], proc.stderr[-3000:]
     assert not (tmp_path / "home" / "server.log").exists()
+
+
+def test_prefect_loads_with_pinlakes_quiet_settings(tmp_path):
+    """A command that loads Prefect through :func:`load_prefect` (refresh --all and ingest on a
+    server, serve-flows, up) gets pinlake's quiet defaults, which a user's shell does not hold: this
+    process's own environment has them (the flows set them on import), so the run drops them."""
+    from flows.runtime import QUIET
+
+    code = """
+        import json
+        from pinlake.integrations.prefect import load_prefect
+
+        load_prefect()
+        import flows.refresh  # what `pinlake refresh --all --server` imports next
+        from prefect.settings import get_current_settings
+
+        s = get_current_settings()
+        print(json.dumps({"level": s.logging.level, "timeout": s.server.ephemeral.startup_timeout_seconds}))
+    """
+    env = {k: v for k, v in os.environ.items() if k not in QUIET}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**env, "PREFECT_HOME": str(tmp_path / "home")},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"level": "WARNING", "timeout": 120}

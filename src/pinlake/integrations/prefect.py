@@ -332,10 +332,15 @@ def prefect_setting_error(exc: BaseException) -> PinlakeError | None:
 def load_prefect() -> None:
     """Import Prefect, which checks every ``PREFECT_*`` setting as it loads: one it refuses is one line
     naming it (:func:`prefect_setting_error`) instead of Prefect's own report and a pydantic error.
-    What Prefect prints on stderr while it loads fine is passed on. Call before importing the flows."""
+    What Prefect prints on stderr while it loads fine is passed on. Call before importing the flows:
+    pinlake's quiet Prefect defaults (:func:`flows.runtime.configure`) are set first, as the flows
+    set them, since Prefect reads its settings once, as it loads."""
     import contextlib
     import io
 
+    from flows.runtime import configure  # lazy: no Prefect import
+
+    configure()
     if "prefect.settings" in sys.modules:
         return
     said = io.StringIO()
