@@ -57,9 +57,11 @@ function setParams(name, params) {
 // Each view asked for takes the next ticket; a view whose data comes back after a later one was asked
 // for is not drawn (the grid asked for before an item was opened, say, or the same address twice):
 // the show* functions return false then. The latest view asked for is the one on screen.
-let drawn = 0;
-const ticket = () => ++drawn;
-const superseded = (t) => t !== drawn;
+let newestView = 0; // the ticket of the latest view asked for
+let viewOnScreen = 0; // the ticket of the view drawn last (a view loading: newestView is ahead of it)
+const ticket = () => ++newestView;
+const superseded = (t) => t !== newestView;
+const drew = (t) => { viewOnScreen = t; return true; };
 
 // --- datasets ------------------------------------------------------------------------
 async function showDatasets(t = ticket()) {
@@ -77,7 +79,7 @@ async function showDatasets(t = ticket()) {
         el("div", {}, `${d.num_items} items · ${fmtBytes(d.size_bytes)} · v${d.latest_version}`, ...channelBadge(d)))));
   }
   main().replaceChildren(el("h2", {}, "Datasets"), list.length ? cards : el("p", { class: "muted" }, "No datasets in this library."));
-  return true;
+  return drew(t);
 }
 
 // --- one dataset ---------------------------------------------------------------------------
@@ -141,7 +143,7 @@ async function showDataset(name, params, t = ticket()) {
     el("div", { class: "cols" },
       el("section", {}, el("h3", {}, "Versions"), el("div", { id: "review-status", class: "muted" }), timeline(name, versions, info, params)),
       el("section", {}, el("h3", {}, "Diff"), diffPanel(name, versions), el("div", { id: "visual-diff" }))));
-  return true;
+  return drew(t);
 }
 
 function thumb(it) {
@@ -218,7 +220,7 @@ function timeline(name, versions, info, params) {
     const human = s.source_kind === "human";
     const review = v.dataset_version > 1 ? [
       el("button", { class: "diff-prev small", "data-version": v.dataset_version, title: "draw what changed on the item images",
-        onclick: () => visualDiff(name, v.dataset_version, info).catch((err) => { $("#visual-diff").replaceChildren(el("p", { class: "error" }, err.message)); }) }, "diff with previous"),
+        onclick: () => { const box = $("#visual-diff"); visualDiff(name, v.dataset_version, info).catch((err) => { box.replaceChildren(el("p", { class: "error" }, err.message)); }); } }, "diff with previous"),
       canEdit() ? el("button", { class: "edit-control restore-prev small", "data-version": v.dataset_version, title: `a new version equal to v${v.dataset_version - 1}`,
         onclick: () => restorePrevious(name, v.dataset_version, latest) }, `restore v${v.dataset_version - 1}`) : "",
     ] : [];
@@ -255,18 +257,18 @@ function diffPanel(name, versions) {
   return el("div", {}, el("div", { class: "controls" }, el("label", {}, "from ", a), el("label", {}, "to ", b), el("button", { id: "diff-run", onclick: run }, "Compare")), out);
 }
 
-let shownHash = location.hash; // the address the page shows now (route() drew it)
+let shownHash = location.hash; // the address of the latest view asked for (route() draws it)
 
 async function route() {
   shownHash = location.hash;
   const { parts, params } = parseHash();
   const t = ticket();
   try {
-    let drew;
-    if (parts[0] === "d" && parts[1] && parts[2] === "item" && parts[3]) drew = await showItem(parts[1], parts[3], params, t);
-    else if (parts[0] === "d" && parts[1]) drew = await showDataset(parts[1], params, t);
-    else drew = await showDatasets(t);
-    if (!drew) return; // a later view is on its way: it sets ready
+    let shown;
+    if (parts[0] === "d" && parts[1] && parts[2] === "item" && parts[3]) shown = await showItem(parts[1], parts[3], params, t);
+    else if (parts[0] === "d" && parts[1]) shown = await showDataset(parts[1], params, t);
+    else shown = await showDatasets(t);
+    if (!shown) return; // a later view is on its way: it sets ready
     document.body.dataset.ready = location.hash || "#/";
   } catch (err) {
     if (superseded(t)) return;

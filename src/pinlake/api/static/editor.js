@@ -112,7 +112,7 @@ async function showItem(name, id, params, t = ticket()) {
   };
   renderItem();
   fit();
-  return true;
+  return drew(t);
 }
 
 function entities() { return ED.entityTable ? ED.work[ED.entityTable] : []; }
@@ -180,7 +180,7 @@ function renderItem() {
     ? el("p", { class: "muted", id: "ed-readonly" }, `Version ${ED.base}, read only. `, el("a", { href: itemHash(ED.name, ED.id) }, "open the latest version"))
     : (AUTH.enabled && !AUTH.ok ? el("p", { class: "muted", id: "ed-readonly" }, "Read only: enter the API token (top right) to edit.") : "");
   const status = el("div", { id: "ed-status", class: ED.conflict ? "error" : "muted" }, ED.status || `${ED.item.split} · version ${ED.base}${n ? ` · ${n} unsaved change${n > 1 ? "s" : ""}` : ""}`);
-  if (ED.conflict) status.append(" ", el("button", { id: "ed-reload", onclick: () => { ED.conflict = null; ED.status = ""; showItem(ED.name, ED.id, new URLSearchParams()); } }, "Reload the item"), ED.conflictHint ? el("div", { class: "small" }, ED.conflictHint) : "");
+  if (ED.conflict) status.append(" ", el("button", { id: "ed-reload", onclick: () => { ED.conflict = null; ED.status = ""; rerender(); } }, "Reload the item"), ED.conflictHint ? el("div", { class: "small" }, ED.conflictHint) : "");
   const stage = el("div", { id: "stage", class: `tool-${ED.space ? "pan" : ED.tool}` });
   stage.append(renderSvg());
   const side = el("aside", { id: "ed-side" }, el("h3", {}, `Entities (${entities().length})`), entityList(), el("div", { class: "muted small" },
@@ -311,10 +311,11 @@ function addBox(rect) {
 async function save() {
   const { tables, n } = changes();
   if (!n || ED.saving) return; // one request per save: a second Ctrl+S while the first is on its way sends nothing
+  if (viewOnScreen !== newestView) return; // app.js: the reader is on the way to another view
   ED.saving = true;
   const btn = $("#ed-save");
   if (btn) btn.disabled = true;
-  const asked = drawn; // app.js: a view asked for while this saves (the reader moved on) is not drawn over
+  const asked = newestView; // app.js: a view asked for while this saves (the reader moved on) is not drawn over
   let out;
   try {
     out = await send("POST", `/items/${enc(ED.name)}/${enc(ED.id)}/edits`, { base_version: ED.base, message: ED.message || "", tables });
@@ -490,10 +491,11 @@ document.addEventListener("keyup", (ev) => { if (ED && ev.key === " ") { ED.spac
 async function restorePrevious(name, v, latest) {
   if (!confirm(`Restore version ${v - 1}? This makes a new version equal to it (versions after it stay in the history).`)) return;
   const out = $("#review-status");
+  const asked = newestView; // app.js: the reader may move on while this restores
   try {
     const r = await send("POST", `/datasets/${enc(name)}/restore`, { version: v - 1, base_version: latest, message: `undo version ${v}` });
     if (out) out.textContent = `restored version ${v - 1} as version ${r.dataset_version}`;
-    rerender();
+    if (!superseded(asked)) rerender();
   } catch (err) {
     if (out) { out.className = "error"; out.textContent = `Not restored: ${err.message}`; }
   }
