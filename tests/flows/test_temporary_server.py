@@ -113,7 +113,7 @@ def test_a_port_taken_before_it_binds_is_not_an_error(tmp_path, prefect_home_see
     assert seen["exit"] is not None and seen["env_after"] is None, seen
 
 
-@pytest.mark.parametrize("value", ["abc", "1.5", "0", "-3"])
+@pytest.mark.parametrize("value", ["abc", "1.5", "1e2", "0", "-3"])
 def test_a_bad_startup_timeout_stops_the_demo_before_it_starts(value, tmp_path):
     """PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS that Prefect would refuse when it loads, or
     that leaves no time: one line naming it, before any image is made or any server started."""

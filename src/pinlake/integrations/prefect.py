@@ -256,12 +256,14 @@ def point_prefect_at(url: str) -> None:
 def startup_timeout() -> int:
     """``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS``, checked as Prefect will read it (a whole
     number; Prefect refuses anything else when it loads, after the command's work), and positive."""
+    from pydantic import TypeAdapter
+    from pydantic import ValidationError as Refused
+
     text = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
     try:
-        number = float(text)  # Prefect takes "120" and "120.0", not "1.5"
-    except ValueError:
-        number = 0.0
-    seconds = int(number) if number.is_integer() else 0
+        seconds = TypeAdapter(int).validate_python(text)  # as Prefect reads it: "120" and "120.0", not "1.5"
+    except Refused:
+        seconds = 0
     if seconds <= 0:
         raise PinlakeError(
             f"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS={text!r} is not a whole number of seconds above 0",
@@ -289,17 +291,23 @@ def signals_deferred() -> Iterator[None]:
     try:
         yield
     finally:
-        # no signal between two restores (one restored, the other still held); a signal blocked here
-        # comes once both are restored (no child process is started meanwhile to inherit the mask)
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, wanted) if hasattr(signal, "pthread_sigmask") else None
-        try:
-            for sig, handler in before.items():
-                signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
-        finally:
-            if mask is not None:
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        restore(list(before.items()))
     for signum in dict.fromkeys(held):
         signal.raise_signal(signum)
+
+
+def restore(handlers: list[tuple[int, Any]]) -> None:
+    """Put back each signal's handler, every one of them even when a signal comes meanwhile (it is
+    then raised after the last, by the handler put back)."""
+    import signal
+
+    if not handlers:
+        return
+    sig, handler = handlers[0]
+    try:
+        signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+    finally:
+        restore(handlers[1:])
 
 
 def prefect_setting_error(exc: BaseException) -> PinlakeError | None:
@@ -341,21 +349,21 @@ def load_prefect() -> None:
     from flows.runtime import configure  # lazy: no Prefect import
 
     configure()
-    if "prefect.settings" in sys.modules:
+    if "prefect.context" in sys.modules:  # loaded, so its settings passed (it holds them)
         return
     said = io.StringIO()
+    refused = None
     try:
         with contextlib.redirect_stderr(said):
-            from prefect.settings import get_current_settings
-
-            get_current_settings()
+            import prefect.context  # noqa: F401 - loads Prefect and its settings
     except Exception as exc:
         refused = prefect_setting_error(exc)
         if refused is None:
-            sys.stderr.write(said.getvalue())
             raise
         raise refused from None
-    sys.stderr.write(said.getvalue())
+    finally:
+        if refused is None:  # Prefect's own words, of a load that went well or failed otherwise
+            sys.stderr.write(said.getvalue())
 
 
 def _unreachable(api: str | None) -> PinlakeError | None:
