@@ -155,8 +155,9 @@ def forget_server() -> None:
 class TemporaryServer:
     """A local Prefect server for one command's flow runs when no server is configured, in place of
     the one Prefect itself would start on the first flow run: the same database settings, under
-    ``PREFECT_HOME``, and the same background services (:data:`flows.runtime.NOT_EPHEMERAL_SERVICES`
-    are off). No UI: it serves this command's runs and events.
+    ``PREFECT_HOME``, and the background services Prefect's own runs (the others, listed in
+    :data:`flows.runtime.NOT_EPHEMERAL_SERVICES`, are turned off). No UI: it serves this command's
+    runs and events.
 
     Started before the command's own work, it comes up while that work and the flows' imports run,
     and this process does not import Prefect's server module to start it. Use it as::
