@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from pinlake.storage import is_uri
+from pinlake.util.prefect_profile import profile_settings
 
 QUIET = {
     "DO_NOT_TRACK": "1",
@@ -36,11 +37,14 @@ TEMPORARY_SERVER = "PINLAKE_TEMPORARY_PREFECT_API"
 
 
 def configure(home: str | os.PathLike[str] | None = None) -> None:
-    """Set quiet defaults (never overriding the user's own settings)."""
-    for key, value in QUIET.items():
-        os.environ.setdefault(key, value)
+    """Set quiet defaults, never over the user's own settings: a ``PREFECT_*`` variable, or the
+    active Prefect profile's value (an environment variable would outrank the profile in Prefect)."""
     if home is not None:
         os.environ.setdefault("PREFECT_HOME", str(home))
+    own = profile_settings()
+    for key, value in QUIET.items():
+        if key not in own:
+            os.environ.setdefault(key, value)
 
 
 def library_id(library: str | os.PathLike[str]) -> str:

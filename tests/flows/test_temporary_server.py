@@ -183,3 +183,37 @@ def test_prefect_loads_with_pinlakes_quiet_settings(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"level": "WARNING", "timeout": 120}
+
+
+def test_the_quiet_settings_give_way_to_the_users_prefect_profile(tmp_path):
+    """Settings the user's active Prefect profile holds (``prefect config set …``) win over pinlake's
+    quiet defaults: those are environment variables, which Prefect ranks above the profile."""
+    from flows.runtime import QUIET
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "profiles.toml").write_text(
+        'active = "mine"\n\n[profiles.mine]\nPREFECT_LOGGING_LEVEL = "DEBUG"\nPREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS = "300"\n'
+    )
+    code = """
+        import json
+        from pinlake.integrations.prefect import load_prefect
+
+        load_prefect()
+        import flows.refresh
+        from prefect.settings import get_current_settings
+
+        s = get_current_settings()
+        print(json.dumps({"level": s.logging.level, "timeout": s.server.ephemeral.startup_timeout_seconds}))
+    """
+    env = {k: v for k, v in os.environ.items() if k not in QUIET and k not in ("PREFECT_PROFILES_PATH", "PREFECT_PROFILE")}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**env, "PREFECT_HOME": str(home)},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"level": "DEBUG", "timeout": 300}

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pinlake.errors import NotFoundError, PinlakeError
+from pinlake.util.prefect_profile import prefect_home, profile_settings
 
 #: the demo registry of a source checkout (src/pinlake/integrations/prefect.py -> the repository root)
 SOURCE_REGISTRY = Path(__file__).resolve().parents[3] / "recipes" / "datasets.yaml"
@@ -38,26 +39,10 @@ def resolve_registry(registry: str | os.PathLike[str] | None = None) -> Path:
     raise NotFoundError("no recipes/datasets.yaml found", hint="Run from the repository root or pass --registry PATH.")
 
 
-def prefect_home() -> Path:
-    """$PREFECT_HOME, else ~/.prefect (Prefect's default)."""
-    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
-
-
 def _profile_api_url() -> str | None:
     """PREFECT_API_URL of the active Prefect profile (``prefect config set PREFECT_API_URL=…`` writes it
-    there), read from profiles.toml without importing Prefect; None when there is none."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: no TOML reader in the standard library
-        return None
-    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or prefect_home() / "profiles.toml").expanduser()
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    name = os.environ.get("PREFECT_PROFILE") or data.get("active")
-    url = data.get("profiles", {}).get(name, {}).get("PREFECT_API_URL") if name else None
-    return str(url) if url else None
+    there); None when there is none."""
+    return profile_settings().get("PREFECT_API_URL") or None
 
 
 def configured_server() -> str | None:
