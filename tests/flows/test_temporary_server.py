@@ -155,10 +155,10 @@ def test_a_setting_prefect_refuses_is_one_line_naming_it(command, tmp_path):
     assert not (tmp_path / "home" / "server.log").exists()
 
 
-def test_prefect_loads_with_pinlakes_quiet_settings(tmp_path):
-    """A command that loads Prefect through :func:`load_prefect` (refresh --all and ingest on a
-    server, serve-flows, up) gets pinlake's quiet defaults, which a user's shell does not hold: this
-    process's own environment has them (the flows set them on import), so the run drops them."""
+def settings_after_load(home: Path) -> dict:
+    """Prefect's logging level and temporary-server wait in a process that loads it as the CLI does
+    (:func:`load_prefect`, then the flows), with ``home`` as PREFECT_HOME and none of pinlake's quiet
+    defaults in its environment, as in a user's shell (this process has them: the flows set them)."""
     from flows.runtime import QUIET
 
     code = """
@@ -172,41 +172,8 @@ def test_prefect_loads_with_pinlakes_quiet_settings(tmp_path):
         s = get_current_settings()
         print(json.dumps({"level": s.logging.level, "timeout": s.server.ephemeral.startup_timeout_seconds}))
     """
-    env = {k: v for k, v in os.environ.items() if k not in QUIET}
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-        env={**env, "PREFECT_HOME": str(tmp_path / "home")},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"level": "WARNING", "timeout": 120}
-
-
-def test_the_quiet_settings_give_way_to_the_users_prefect_profile(tmp_path):
-    """Settings the user's active Prefect profile holds (``prefect config set …``) win over pinlake's
-    quiet defaults: those are environment variables, which Prefect ranks above the profile."""
-    from flows.runtime import QUIET
-
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "profiles.toml").write_text(
-        'active = "mine"\n\n[profiles.mine]\nPREFECT_LOGGING_LEVEL = "DEBUG"\nPREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS = "300"\n'
-    )
-    code = """
-        import json
-        from pinlake.integrations.prefect import load_prefect
-
-        load_prefect()
-        import flows.refresh
-        from prefect.settings import get_current_settings
-
-        s = get_current_settings()
-        print(json.dumps({"level": s.logging.level, "timeout": s.server.ephemeral.startup_timeout_seconds}))
-    """
-    env = {k: v for k, v in os.environ.items() if k not in QUIET and k not in ("PREFECT_PROFILES_PATH", "PREFECT_PROFILE")}
+    dropped = (*QUIET, "PREFECT_PROFILES_PATH", "PREFECT_PROFILE")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
@@ -216,4 +183,21 @@ def test_the_quiet_settings_give_way_to_the_users_prefect_profile(tmp_path):
         env={**env, "PREFECT_HOME": str(home)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"level": "DEBUG", "timeout": 300}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_prefect_loads_with_pinlakes_quiet_settings(tmp_path):
+    """A command that loads Prefect through :func:`load_prefect` (refresh --all and ingest on a
+    server, serve-flows, up) gets pinlake's quiet defaults, which a user's shell does not hold."""
+    assert settings_after_load(tmp_path / "home") == {"level": "WARNING", "timeout": 120}
+
+
+def test_the_quiet_settings_give_way_to_the_users_prefect_profile(tmp_path):
+    """Settings the user's active Prefect profile holds (``prefect config set …``) win over pinlake's
+    quiet defaults: those are environment variables, which Prefect ranks above the profile."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "profiles.toml").write_text(
+        'active = "mine"\n\n[profiles.mine]\nPREFECT_LOGGING_LEVEL = "DEBUG"\nPREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS = "300"\n'
+    )
+    assert settings_after_load(home) == {"level": "DEBUG", "timeout": 300}
