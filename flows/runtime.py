@@ -41,10 +41,9 @@ def configure(home: str | os.PathLike[str] | None = None) -> None:
     active Prefect profile's value (an environment variable would outrank the profile in Prefect)."""
     if home is not None:
         os.environ.setdefault("PREFECT_HOME", str(home))
-    own = profile_settings()
-    for key, value in QUIET.items():
-        if key not in own:
-            os.environ.setdefault(key, value)
+    missing = [key for key in QUIET if key not in os.environ]
+    own = profile_settings() if missing else {}  # read only when there is something to set
+    os.environ.update({key: QUIET[key] for key in missing if key not in own})
 
 
 def library_id(library: str | os.PathLike[str]) -> str:

@@ -21,9 +21,11 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 
 
-def python(code: str, home: Path, **extra: str) -> dict:
-    """Run ``code`` (it prints one JSON line last) with ``home`` as PREFECT_HOME and no server configured."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_PROFILES_PATH", "PREFECT_PROFILE")}
+def python(code: str, home: Path, drop: tuple[str, ...] = (), **extra: str) -> dict:
+    """Run ``code`` (it prints one JSON line last) with ``home`` as PREFECT_HOME and no server
+    configured, without the variables ``drop`` names."""
+    dropped = ("PREFECT_API_URL", "PREFECT_PROFILES_PATH", "PREFECT_PROFILE", *drop)
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(PREFECT_HOME=str(home), **extra)
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=REPO, timeout=180)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -172,18 +174,7 @@ def settings_after_load(home: Path) -> dict:
         s = get_current_settings()
         print(json.dumps({"level": s.logging.level, "timeout": s.server.ephemeral.startup_timeout_seconds}))
     """
-    dropped = (*QUIET, "PREFECT_PROFILES_PATH", "PREFECT_PROFILE")
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-        env={**env, "PREFECT_HOME": str(home)},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return python(code, home, drop=tuple(QUIET))
 
 
 def test_prefect_loads_with_pinlakes_quiet_settings(tmp_path):

@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
-from pinlake.integrations.prefect import load_prefect, point_prefect_at, prefect_home, resolve_registry
+from pinlake.integrations.prefect import load_prefect, point_prefect_at, resolve_registry
+from pinlake.util.prefect_profile import prefect_home
 
 
 @app.command("up")

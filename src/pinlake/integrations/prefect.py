@@ -84,10 +84,9 @@ _FILTER = _NoFlowErrors()
 def quiet_flows(verbose: bool = False) -> Iterator[None]:
     """Quiet Prefect settings, the heartbeat wait removed and, unless ``verbose``, no Prefect error logs
     or tracebacks on the console (they still reach the server's run logs). Import the flows inside it."""
-    from flows.runtime import configure, no_heartbeat  # lazy: Prefect loads for flow runs only
+    from flows.runtime import no_heartbeat  # lazy: Prefect loads for flow runs only
 
-    configure()
-    load_prefect()
+    load_prefect()  # with pinlake's quiet settings
     with no_heartbeat():
         handlers = [] if verbose else _console_handlers()
         for h in handlers:
