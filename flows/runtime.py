@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from pinlake.storage import is_uri
-from pinlake.util.prefect_profile import profile_settings
+from pinlake.util.prefect_profile import user_settings
 
 QUIET = {
     "DO_NOT_TRACK": "1",
@@ -37,12 +37,13 @@ TEMPORARY_SERVER = "PINLAKE_TEMPORARY_PREFECT_API"
 
 
 def configure(home: str | os.PathLike[str] | None = None) -> None:
-    """Set quiet defaults, never over the user's own settings: a ``PREFECT_*`` variable, or the
-    active Prefect profile's value (an environment variable would outrank the profile in Prefect)."""
+    """Set quiet defaults, never over the user's own settings: a ``PREFECT_*`` variable, or a value in
+    ``.env``, ``prefect.toml``, ``pyproject.toml`` or the active Prefect profile (an environment
+    variable would outrank those in Prefect)."""
     if home is not None:
         os.environ.setdefault("PREFECT_HOME", str(home))
     missing = [key for key in QUIET if key not in os.environ]
-    own = profile_settings() if missing else {}  # read only when there is something to set
+    own = user_settings() if missing else {}  # read only when there is something to set
     os.environ.update({key: QUIET[key] for key in missing if key not in own})
 
 

@@ -21,13 +21,14 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 
 
-def python(code: str, home: Path, drop: tuple[str, ...] = (), **extra: str) -> dict:
-    """Run ``code`` (it prints one JSON line last) with ``home`` as PREFECT_HOME and no server
-    configured, without the variables ``drop`` names."""
+def python(code: str, home: Path, drop: tuple[str, ...] = (), cwd: Path = REPO, **extra: str) -> dict:
+    """Run ``code`` (it prints one JSON line last) in ``cwd`` with ``home`` as PREFECT_HOME and no
+    server configured, without the variables ``drop`` names."""
     dropped = ("PREFECT_API_URL", "PREFECT_PROFILES_PATH", "PREFECT_PROFILE", *drop)
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(PREFECT_HOME=str(home), **extra)
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=REPO, timeout=180)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))  # flows/, from any cwd
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=cwd, timeout=180)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -157,7 +158,7 @@ def test_a_setting_prefect_refuses_is_one_line_naming_it(command, tmp_path):
     assert not (tmp_path / "home" / "server.log").exists()
 
 
-def settings_after_load(home: Path) -> dict:
+def settings_after_load(home: Path, cwd: Path = REPO) -> dict:
     """Prefect's logging level and temporary-server wait in a process that loads it as the CLI does
     (:func:`load_prefect`, then the flows), with ``home`` as PREFECT_HOME and none of pinlake's quiet
     defaults in its environment, as in a user's shell (this process has them: the flows set them)."""
@@ -174,7 +175,7 @@ def settings_after_load(home: Path) -> dict:
         s = get_current_settings()
         print(json.dumps({"level": s.logging.level, "timeout": s.server.ephemeral.startup_timeout_seconds}))
     """
-    return python(code, home, drop=tuple(QUIET))
+    return python(code, home, drop=tuple(QUIET), cwd=cwd)
 
 
 def test_prefect_loads_with_pinlakes_quiet_settings(tmp_path):
@@ -192,3 +193,20 @@ def test_the_quiet_settings_give_way_to_the_users_prefect_profile(tmp_path):
         'active = "mine"\n\n[profiles.mine]\nPREFECT_LOGGING_LEVEL = "DEBUG"\nPREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS = "300"\n'
     )
     assert settings_after_load(home) == {"level": "DEBUG", "timeout": 300}
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (".env", "PREFECT_LOGGING_LEVEL=DEBUG\nPREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300\n"),
+        ("prefect.toml", '[logging]\nlevel = "DEBUG"\n\n[server.ephemeral]\nstartup_timeout_seconds = 300\n'),
+        ("pyproject.toml", '[tool.prefect.logging]\nlevel = "DEBUG"\n\n[tool.prefect.server.ephemeral]\nstartup_timeout_seconds = 300\n'),
+    ],
+)
+def test_the_quiet_settings_give_way_to_the_users_settings_files(tmp_path, name, text):
+    """Prefect reads .env, prefect.toml and pyproject.toml's [tool.prefect] in the working directory,
+    below environment variables: values set there win over pinlake's quiet defaults too."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / name).write_text(text)
+    assert settings_after_load(home, cwd=tmp_path) == {"level": "DEBUG", "timeout": 300}

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pinlake.errors import NotFoundError, PinlakeError
-from pinlake.util.prefect_profile import prefect_home, profile_settings
+from pinlake.util.prefect_profile import prefect_home, user_settings
 
 #: the demo registry of a source checkout (src/pinlake/integrations/prefect.py -> the repository root)
 SOURCE_REGISTRY = Path(__file__).resolve().parents[3] / "recipes" / "datasets.yaml"
@@ -40,14 +40,19 @@ def resolve_registry(registry: str | os.PathLike[str] | None = None) -> Path:
 
 
 def _profile_api_url() -> str | None:
-    """PREFECT_API_URL of the active Prefect profile (``prefect config set PREFECT_API_URL=…`` writes it
+    """PREFECT_API_URL as Prefect reads it below the environment: ``.env``, ``prefect.toml``,
+    ``pyproject.toml`` or the active profile (``prefect config set PREFECT_API_URL=…`` writes it
     there); None when there is none."""
-    return profile_settings().get("PREFECT_API_URL") or None
+    return user_settings().get("PREFECT_API_URL") or None
 
 
 def configured_server() -> str | None:
-    """The Prefect API of the configured server: $PREFECT_API_URL, else the active profile's; None: no server."""
-    return os.environ.get("PREFECT_API_URL") or _profile_api_url()
+    """The Prefect API of the configured server: $PREFECT_API_URL, else the one Prefect reads below the
+    environment (``.env``, ``prefect.toml``, ``pyproject.toml``, the active profile); None: no server.
+    An empty $PREFECT_API_URL is no server, as in Prefect, whatever the files say."""
+    if "PREFECT_API_URL" in os.environ:
+        return os.environ["PREFECT_API_URL"] or None
+    return _profile_api_url()
 
 
 def use_server(mode: str | None) -> bool:
@@ -125,15 +130,10 @@ def configured_server_down() -> PinlakeError | None:
 
 
 def forget_server() -> None:
-    """Run this process's flows on a temporary local server, whatever server the environment or the
-    Prefect profile names (call before Prefect is imported)."""
-    os.environ.pop("PREFECT_API_URL", None)
-    if _profile_api_url():
-        import tempfile
-
-        empty = Path(tempfile.mkdtemp(prefix="pinlake-profiles-")) / "profiles.toml"
-        empty.write_text("")
-        os.environ["PREFECT_PROFILES_PATH"] = str(empty)
+    """Run this process's flows on a temporary local server, whatever server the environment, a
+    settings file or the Prefect profile names (call before Prefect is imported): an empty
+    $PREFECT_API_URL outranks them all in Prefect."""
+    os.environ["PREFECT_API_URL"] = ""
 
 
 class TemporaryServer:
@@ -367,7 +367,7 @@ def _unreachable(api: str | None) -> PinlakeError | None:
         reason = getattr(exc, "reason", exc)
         return PinlakeError(
             f"cannot reach the Prefect server at {api}: {reason}",
-            hint="Start it (`pinlake up`), fix PREFECT_API_URL (or the Prefect profile's), or run here without Prefect with --local.",
+            hint="Start it (`pinlake up`), fix PREFECT_API_URL (the environment's, or in .env, prefect.toml, pyproject.toml or the Prefect profile), or run here without Prefect with --local.",
         )
 
 
