@@ -158,6 +158,33 @@ def test_a_setting_prefect_refuses_is_one_line_naming_it(command, tmp_path):
     assert not (tmp_path / "home" / "server.log").exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        (".env", "PREFECT_CLIENT_MAX_RETRIES=lots\n", ".env"),
+        ("prefect.toml", '[client]\nmax_retries = "lots"\n', "prefect.toml"),
+        ("home/profiles.toml", 'active = "mine"\n[profiles.mine]\nPREFECT_CLIENT_MAX_RETRIES = "lots"\n', "the active Prefect profile"),
+    ],
+)
+def test_a_setting_prefect_refuses_in_a_file_is_one_line_naming_the_file(tmp_path, name, text, where):
+    """The same refused setting held by a settings file Prefect reads: the line names the setting, its
+    value and the file to fix."""
+    registry = tmp_path / "datasets.yaml"
+    registry.write_text("")
+    (tmp_path / name).parent.mkdir(exist_ok=True)
+    (tmp_path / name).write_text(text)
+    env = {k: v for k, v in os.environ.items() if k not in ("PINLAKE_LIBRARY", "PREFECT_PROFILES_PATH", "PREFECT_PROFILE")}
+    env.update(PREFECT_API_URL="http://127.0.0.1:9/api", PREFECT_HOME=str(tmp_path / "home"))
+    argv = [sys.executable, "-m", "pinlake", "refresh", "--all", "--server", "--registry", str(registry), "--library", "lib"]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    assert lines == [
+        f"Error: Prefect refuses PREFECT_CLIENT_MAX_RETRIES='lots' from {where}: Input should be a valid integer, unable to parse string as an integer",
+        f"Fix or remove it in {where}; Prefect checks every setting when it loads.",
+    ], proc.stderr[-3000:]
+
+
 def settings_after_load(home: Path, cwd: Path = REPO) -> dict:
     """Prefect's logging level and temporary-server wait in a process that loads it as the CLI does
     (:func:`load_prefect`, then the flows), with ``home`` as PREFECT_HOME and none of pinlake's quiet

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pinlake.errors import NotFoundError, PinlakeError
-from pinlake.util.prefect_profile import prefect_home, user_settings
+from pinlake.util.prefect_profile import prefect_home, user_settings, user_settings_where
 
 #: the demo registry of a source checkout (src/pinlake/integrations/prefect.py -> the repository root)
 SOURCE_REGISTRY = Path(__file__).resolve().parents[3] / "recipes" / "datasets.yaml"
@@ -314,6 +314,13 @@ def prefect_setting_error(exc: BaseException) -> PinlakeError | None:
         return PinlakeError(
             f"Prefect refuses {names[0]}={value!r}: {error['msg']}",
             hint=f"Fix or unset {names[0]}; Prefect checks every PREFECT_* setting when it loads.",
+        )
+    found = [(k, where) for k, (v, where) in user_settings_where().items() if field and k.endswith(f"_{field}") and str(v) == str(value)]
+    if len(found) == 1:
+        name, where = found[0]
+        return PinlakeError(
+            f"Prefect refuses {name}={value!r} from {where}: {error['msg']}",
+            hint=f"Fix or remove it in {where}; Prefect checks every setting when it loads.",
         )
     where = f"{exc.title}.{field.lower()}" if field else exc.title
     return PinlakeError(

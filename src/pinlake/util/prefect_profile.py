@@ -71,9 +71,15 @@ def profile_settings(profiles_path: str | None = None) -> dict[str, str]:
 
 def user_settings(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """The ``PREFECT_*`` settings a user set outside the environment, by name, each from the source
-    Prefect ranks highest: ``.env``, then ``prefect.toml``, then ``pyproject.toml``'s
-    ``[tool.prefect]`` in ``cwd`` (default: the working directory), then the active profile (whose
-    file any of those may name with ``profiles_path``)."""
+    Prefect ranks highest (:func:`user_settings_where`)."""
+    return {name: value for name, (value, _) in user_settings_where(cwd).items()}
+
+
+def user_settings_where(cwd: str | os.PathLike[str] | None = None) -> dict[str, tuple[str, str]]:
+    """The ``PREFECT_*`` settings a user set outside the environment, by name, as (value, where):
+    ``.env``, then ``prefect.toml``, then ``pyproject.toml``'s ``[tool.prefect]`` in ``cwd``
+    (default: the working directory), then the active profile (whose file any of those may name with
+    ``profiles_path``); the first that holds a name wins, as in Prefect."""
     here = Path(cwd or ".")
     dotenv = dotenv_settings(here / ".env")
     toml = flat_names(read_toml(here / "prefect.toml"))
@@ -84,4 +90,13 @@ def user_settings(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
     )
     if os.environ.get("PREFECT_PROFILES_PATH"):
         profiles_path = None  # the environment's, read by profile_settings
-    return {**profile_settings(profiles_path), **pyproject, **toml, **dotenv}
+    found: dict[str, tuple[str, str]] = {}
+    for where, values in (
+        (".env", dotenv),
+        ("prefect.toml", toml),
+        ("pyproject.toml [tool.prefect]", pyproject),
+        ("the active Prefect profile", profile_settings(profiles_path)),
+    ):
+        for name, value in values.items():
+            found.setdefault(name, (value, where))
+    return found
