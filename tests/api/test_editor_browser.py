@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from api_client import TOKEN, make_client
+from api_client import AUTH, TOKEN, make_client
 from test_browser import ARTIFACTS, CHROMIUM, _wait, browser  # noqa: F401 - browser is a fixture
 from test_serve import free_port, start_server, stop_server
 
@@ -533,5 +533,60 @@ def test_item_keys_and_leaving_unsaved_edits_asks(demo: Path, browser):  # noqa:
         browser.find_element(By.ID, "ed-back").click()
         _alert(browser).accept()
         _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid .thumb") and not d.find_elements(By.ID, "ed-svg"))
+    finally:
+        stop_server(proc)
+
+
+def test_leaving_while_a_save_is_on_its_way(demo: Path, browser):  # noqa: F811 - the fixture
+    """The reader saves and goes back to the grid before the reply (a slow network, here the page's
+    save request held until the test lets it go): the page does not ask to discard the edits, the
+    grid stays on screen when the reply comes, and a line under the header says how the save ended,
+    linking to the item. Once saved (version 2), once refused (another editor moved the same box
+    meanwhile: 409)."""
+    from selenium.webdriver.common.by import By
+
+    c = make_client(demo, token=TOKEN)
+    item = c.get(f"/items/{DS}/?limit=1").json()["items"][0]["id"]
+    port = free_port()
+    proc = start_server(demo, port, token=TOKEN)
+    grid = f"#/d/{DS}"
+    hold_saves = """
+        const send = window.fetch;
+        const held = new Promise((go) => { window.letSaveGo = go; });
+        window.fetch = (url, opts, ...rest) => opts && opts.method === "POST" && String(url).endsWith("/edits")
+          ? held.then(() => send(url, opts, ...rest)) : send(url, opts, ...rest);
+        document.getElementById("ed-save").click();
+        location.hash = arguments[0];  // back to the grid at once
+    """
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for expected_version, conflict in ((2, False), (None, True)):
+            _unlocked(browser, base, item)
+            box = browser.execute_script("return ED.work[ED.bboxTable][0]")
+            start = _grip(browser, box["id"], box["data"]["coords"])
+            _drag(browser, start, (start[0] + 12, start[1] + 8))
+            _wait(browser, lambda d: d.find_element(By.ID, "ed-save").is_enabled())
+            browser.execute_script(hold_saves, grid)  # an alert asking to discard would fail the next call
+            _wait(browser, lambda d: d.execute_script("return document.body.dataset.ready") == grid)
+            if conflict:  # another editor moves the same box while this save is held
+                moved = {**box, "data": {**box["data"], "coords": [5.0, 5.0, 10.0, 10.0]}}
+                r = c.post(f"/items/{DS}/{item}/edits", json={"base_version": 2, "tables": {"bbox": {"update": [moved]}}}, headers=AUTH)
+                assert r.status_code == 200, r.text
+            assert not browser.find_element(By.ID, "notice").is_displayed()
+            browser.execute_script("window.letSaveGo()")
+            _wait(browser, lambda d: d.find_element(By.ID, "notice").is_displayed())
+            notice = browser.find_element(By.ID, "notice")
+            link = notice.find_element(By.TAG_NAME, "a").get_attribute("href")
+            assert link.endswith(f"#/d/{DS}/item/{item}"), link
+            if conflict:
+                assert f"{DS} / {item}: not saved:" in notice.text and "nothing saved" in notice.text, notice.text
+                assert "error" in notice.get_attribute("class")
+            else:
+                assert notice.text.startswith(f"{DS} / {item}: saved as version {expected_version}"), notice.text
+            assert browser.find_elements(By.CSS_SELECTOR, "#grid .thumb") and not browser.find_elements(By.ID, "ed-svg"), "the save drew over the grid"
+            assert browser.execute_script("return document.body.dataset.ready") == grid
+            notice.find_element(By.CSS_SELECTOR, "button.close").click()
+            assert not notice.is_displayed()
+        assert [v["dataset_version"] for v in c.get(f"/datasets/{DS}/versions").json()] == [1, 2, 3]
     finally:
         stop_server(proc)

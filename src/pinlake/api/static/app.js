@@ -257,6 +257,15 @@ function diffPanel(name, versions) {
   return el("div", {}, el("div", { class: "controls" }, el("label", {}, "from ", a), el("label", {}, "to ", b), el("button", { id: "diff-run", onclick: run }, "Compare")), out);
 }
 
+// a line under the header that stays across views until closed: how a save the reader left behind ended
+function notify(text, href, kind = "ok") {
+  const bar = $("#notice");
+  bar.className = kind;
+  bar.replaceChildren(href ? el("a", { href }, text) : text, " ",
+    el("button", { class: "close", title: "close", "aria-label": "close", onclick: () => { bar.hidden = true; } }, "×"));
+  bar.hidden = false;
+}
+
 let shownHash = location.hash; // the address of the latest view asked for (route() draws it)
 
 async function route() {

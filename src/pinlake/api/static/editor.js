@@ -312,16 +312,21 @@ async function save() {
   const { tables, n } = changes();
   if (!n || ED.saving) return; // one request per save: a second Ctrl+S while the first is on its way sends nothing
   if (viewOnScreen !== newestView) return; // app.js: the reader is on the way to another view
-  ED.saving = true;
+  const ed = ED; // this item's state: ED is another item's once the reader moves on
+  ed.saving = true;
   const btn = $("#ed-save");
   if (btn) btn.disabled = true;
   const asked = newestView; // app.js: a view asked for while this saves (the reader moved on) is not drawn over
+  const where = `${ed.name} / ${ed.id}`;
   let out;
   try {
-    out = await send("POST", `/items/${enc(ED.name)}/${enc(ED.id)}/edits`, { base_version: ED.base, message: ED.message || "", tables });
+    out = await send("POST", `/items/${enc(ed.name)}/${enc(ed.id)}/edits`, { base_version: ed.base, message: ed.message || "", tables });
   } catch (err) {
-    ED.saving = false;
-    if (superseded(asked)) return;
+    ed.saving = false;
+    if (superseded(asked)) { // the reader left: the page they are on says what became of the edits
+      notify(`${where}: not saved: ${err.message}${err.hint ? " — " + err.hint : ""}`, itemHash(ed.name, ed.id), "error");
+      return;
+    }
     if (err.status === 409) { ED.conflict = true; ED.conflictHint = err.hint || ""; ED.status = `Not saved: ${err.message}`; }
     else if (err.status === 401) { ED.status = `Not saved: ${err.message} (enter the token again)`; }
     else ED.status = `Not saved: ${err.message}${err.hint ? " — " + err.hint : ""}`;
@@ -329,10 +334,10 @@ async function save() {
     return;
   }
   const msg = `saved as version ${out.dataset_version}`;
-  if (superseded(asked)) return;
+  if (superseded(asked)) { notify(`${where}: ${msg}`, itemHash(ed.name, ed.id)); return; }
   const t = ticket();
   try {
-    if (!(await showItem(ED.name, ED.id, new URLSearchParams(), t))) return;
+    if (!(await showItem(ed.name, ed.id, new URLSearchParams(), t))) return;
     ED.status = msg;
   } catch (err) {
     if (superseded(t)) return;
@@ -355,6 +360,7 @@ function go(step) {
 // true when no item with unsaved edits is shown, or the annotator agrees to drop them
 function leaveItem() {
   if (!ED || !$("#ed-svg") || ED.readOnly || ED.leaving) return true;
+  if (ED.saving) return true; // the edits are on their way: the page the reader goes to says how the save ended
   return !changes().n || confirm("Discard the unsaved changes of this item?");
 }
 
