@@ -31,6 +31,12 @@ QUIET = {
 }
 
 
+#: other names Prefect reads a QUIET setting by (older spellings): a user's value under any of them
+#: wins, and an environment variable under ours would outrank it (checked against Prefect's models
+#: by tests/flows/test_temporary_server.py)
+QUIET_ALIASES = {"PREFECT_SERVER_LOGGING_LEVEL": ("PREFECT_LOGGING_SERVER_LEVEL",)}
+
+
 #: the API of a temporary server that serves one command alone (set by ``pinlake demo`` for its
 #: flow runs, beside PREFECT_API_URL: its refreshes take file locks, freed when the process dies)
 TEMPORARY_SERVER = "PINLAKE_TEMPORARY_PREFECT_API"
@@ -42,9 +48,13 @@ def configure(home: str | os.PathLike[str] | None = None) -> None:
     variable would outrank those in Prefect)."""
     if home is not None:
         os.environ.setdefault("PREFECT_HOME", str(home))
-    missing = [key for key in QUIET if key not in os.environ]
+
+    def names(key: str) -> tuple[str, ...]:
+        return (key, *QUIET_ALIASES.get(key, ()))
+
+    missing = [key for key in QUIET if not any(name in os.environ for name in names(key))]
     own = user_settings() if missing else {}  # read only when there is something to set
-    os.environ.update({key: QUIET[key] for key in missing if key not in own})
+    os.environ.update({key: QUIET[key] for key in missing if not any(name in own for name in names(key))})
 
 
 def library_id(library: str | os.PathLike[str]) -> str:

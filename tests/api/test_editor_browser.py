@@ -583,7 +583,9 @@ def test_leaving_while_a_save_is_on_its_way(demo: Path, browser):  # noqa: F811 
                 assert "error" in notice.get_attribute("class")
             else:
                 assert notice.text.startswith(f"{DS} / {item}: saved as version {expected_version}"), notice.text
-            assert browser.find_elements(By.CSS_SELECTOR, "#grid .thumb") and not browser.find_elements(By.ID, "ed-svg"), "the save drew over the grid"
+            assert browser.find_elements(By.CSS_SELECTOR, "#grid .thumb") and not browser.find_elements(By.ID, "ed-svg"), (
+                "the save drew over the grid"
+            )
             assert browser.execute_script("return document.body.dataset.ready") == grid
             notice.find_element(By.CSS_SELECTOR, "button.close").click()
             assert not notice.is_displayed()

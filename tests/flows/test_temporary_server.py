@@ -21,14 +21,17 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 
 
-def python(code: str, home: Path, drop: tuple[str, ...] = (), cwd: Path = REPO, **extra: str) -> dict:
-    """Run ``code`` (it prints one JSON line last) in ``cwd`` with ``home`` as PREFECT_HOME and no
-    server configured, without the variables ``drop`` names."""
+def python(code: str, home: Path, drop: tuple[str, ...] = (), cwd: Path | None = None, **extra: str) -> dict:
+    """Run ``code`` (it prints one JSON line last) in ``cwd`` (default: the folder that holds ``home``,
+    so no settings file of the checkout counts) with ``home`` as PREFECT_HOME and no server
+    configured, without the variables ``drop`` names."""
     dropped = ("PREFECT_API_URL", "PREFECT_PROFILES_PATH", "PREFECT_PROFILE", *drop)
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(PREFECT_HOME=str(home), **extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))  # flows/, from any cwd
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=cwd, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=cwd or home.parent, timeout=180
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -185,7 +188,7 @@ def test_a_setting_prefect_refuses_in_a_file_is_one_line_naming_the_file(tmp_pat
     ], proc.stderr[-3000:]
 
 
-def settings_after_load(home: Path, cwd: Path = REPO) -> dict:
+def settings_after_load(home: Path, cwd: Path | None = None) -> dict:
     """Prefect's logging level and temporary-server wait in a process that loads it as the CLI does
     (:func:`load_prefect`, then the flows), with ``home`` as PREFECT_HOME and none of pinlake's quiet
     defaults in its environment, as in a user's shell (this process has them: the flows set them)."""
@@ -199,8 +202,15 @@ def settings_after_load(home: Path, cwd: Path = REPO) -> dict:
         import flows.refresh  # what `pinlake refresh --all --server` imports next
         from prefect.settings import get_current_settings
 
+        from pinlake.integrations.prefect import startup_timeout
+
         s = get_current_settings()
-        print(json.dumps({"level": s.logging.level, "timeout": s.server.ephemeral.startup_timeout_seconds}))
+        print(json.dumps({
+            "level": s.logging.level,
+            "server level": s.server.logging_level,
+            "timeout": s.server.ephemeral.startup_timeout_seconds,
+            "demo waits": startup_timeout(),  # the demo's temporary server, as long as Prefect would
+        }))
     """
     return python(code, home, drop=tuple(QUIET), cwd=cwd)
 
@@ -208,7 +218,7 @@ def settings_after_load(home: Path, cwd: Path = REPO) -> dict:
 def test_prefect_loads_with_pinlakes_quiet_settings(tmp_path):
     """A command that loads Prefect through :func:`load_prefect` (refresh --all and ingest on a
     server, serve-flows, up) gets pinlake's quiet defaults, which a user's shell does not hold."""
-    assert settings_after_load(tmp_path / "home") == {"level": "WARNING", "timeout": 120}
+    assert settings_after_load(tmp_path / "home") == {"level": "WARNING", "server level": "CRITICAL", "timeout": 120, "demo waits": 120}
 
 
 def test_the_quiet_settings_give_way_to_the_users_prefect_profile(tmp_path):
@@ -218,8 +228,9 @@ def test_the_quiet_settings_give_way_to_the_users_prefect_profile(tmp_path):
     home.mkdir()
     (home / "profiles.toml").write_text(
         'active = "mine"\n\n[profiles.mine]\nPREFECT_LOGGING_LEVEL = "DEBUG"\nPREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS = "300"\n'
+        'PREFECT_LOGGING_SERVER_LEVEL = "DEBUG"\n'  # an older name of PREFECT_SERVER_LOGGING_LEVEL
     )
-    assert settings_after_load(home) == {"level": "DEBUG", "timeout": 300}
+    assert settings_after_load(home) == {"level": "DEBUG", "server level": "DEBUG", "timeout": 300, "demo waits": 300}
 
 
 @pytest.mark.parametrize(
@@ -236,4 +247,27 @@ def test_the_quiet_settings_give_way_to_the_users_settings_files(tmp_path, name,
     home = tmp_path / "home"
     home.mkdir()
     (tmp_path / name).write_text(text)
-    assert settings_after_load(home, cwd=tmp_path) == {"level": "DEBUG", "timeout": 300}
+    assert settings_after_load(home, cwd=tmp_path) == {"level": "DEBUG", "server level": "CRITICAL", "timeout": 300, "demo waits": 300}
+
+
+def test_the_quiet_settings_other_names_are_prefects():
+    """:data:`flows.runtime.QUIET_ALIASES` lists every other name Prefect reads a quiet setting by
+    (its fields' validation aliases): fails when a Prefect release adds or drops one."""
+    from prefect.settings.models.root import Settings
+    from pydantic import AliasChoices, BaseModel
+
+    from flows.runtime import QUIET, QUIET_ALIASES
+
+    def fields(model: type[BaseModel], path: tuple[str, ...] = ()):
+        for name, field in model.model_fields.items():
+            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+                yield from fields(field.annotation, (*path, name))
+            else:
+                alias = field.validation_alias
+                choices = [c.upper() for c in alias.choices if isinstance(c, str)] if isinstance(alias, AliasChoices) else []
+                yield "PREFECT_" + "_".join((*path, name)).upper(), choices
+
+    known = dict(fields(Settings))
+    assert {k for k in QUIET if k.startswith("PREFECT_")} <= set(known)
+    prefect = {key: tuple(sorted(set(known[key]) - {key})) for key in QUIET if known.get(key)}
+    assert {k: v for k, v in prefect.items() if v} == QUIET_ALIASES

@@ -34,13 +34,13 @@ def demo(
     lib = library_path(library)
     server: TemporaryServer | None = None
     if flows:
-        from pinlake.integrations.prefect import TemporaryServer, configured_server, configured_server_down, forget_server
+        from pinlake.integrations.prefect import TemporaryServer, configured_server_down, forget_server, use_server
 
         down = configured_server_down()
         if down is not None:  # the demo runs on embedded defaults: a dead server set for another project must not stop it
             typer.echo(f"warning: {down.message}; the demo's flows run on a temporary local Prefect server instead", err=True)
             forget_server()
-        if configured_server() is None:
+        if not use_server(None):  # a live server, from the environment or a settings file, is put in PREFECT_API_URL
             server = TemporaryServer()
     # SIGTERM (kill, timeout, docker stop) stops like Ctrl-C, so the temporary server is stopped too
     on_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler) if server is not None else None

@@ -244,14 +244,15 @@ def startup_timeout() -> int:
     from pydantic import TypeAdapter
     from pydantic import ValidationError as Refused
 
-    text = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
+    key = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+    text, where = (os.environ[key], "") if key in os.environ else user_settings_where().get(key, ("20", ""))  # Prefect's order
     try:
         seconds = TypeAdapter(int).validate_python(text)  # as Prefect reads it: "120" and "120.0", not "1.5"
     except Refused:
         seconds = 0
     if seconds <= 0:
         raise PinlakeError(
-            f"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS={text!r} is not a whole number of seconds above 0",
+            f"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS={text!r}{' in ' + where if where else ''} is not a whole number of seconds above 0",
             hint="Set it to e.g. 120, or unset it.",
         )
     return seconds

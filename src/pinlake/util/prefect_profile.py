@@ -16,8 +16,10 @@ from typing import Any
 
 
 def prefect_home() -> Path:
-    """$PREFECT_HOME, else ~/.prefect (Prefect's default)."""
-    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    """Prefect's home: $PREFECT_HOME, else a ``PREFECT_HOME`` (``home``) in ``.env``, ``prefect.toml``
+    or ``pyproject.toml``, else ~/.prefect (Prefect's default)."""
+    home = os.environ.get("PREFECT_HOME") or file_settings().get("PREFECT_HOME")
+    return Path(home or Path.home() / ".prefect").expanduser()
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -34,9 +36,12 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def flat_names(table: Mapping[str, Any], prefix: str = "PREFECT") -> dict[str, str]:
     """A Prefect TOML table by setting name: ``[server.ephemeral] startup_timeout_seconds = 300``
-    is ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS``."""
+    is ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS``. Keys with capitals are left out: Prefect
+    matches TOML keys to its lower-case field names exactly."""
     out: dict[str, str] = {}
     for key, value in table.items():
+        if key != key.lower():
+            continue
         name = f"{prefix}_{key}".upper()
         if isinstance(value, Mapping):
             out.update(flat_names(value, name))
@@ -45,25 +50,62 @@ def flat_names(table: Mapping[str, Any], prefix: str = "PREFECT") -> dict[str, s
     return out
 
 
-def dotenv_settings(path: Path) -> dict[str, str]:
-    """The ``PREFECT_*`` lines of a ``.env`` file, read as Prefect reads it (python-dotenv, which
-    Prefect's settings require); {} when there is none."""
+def dotenv_lines(path: Path) -> dict[str, str]:
+    """A ``.env`` file's lines as written, read as Prefect reads it (python-dotenv, which Prefect's
+    settings require); {} when there is none."""
     if not path.is_file():
         return {}
     try:
         from dotenv import dotenv_values
     except ModuleNotFoundError:
         return {}
-    values = dotenv_values(path)
-    return {k.upper(): v for k, v in values.items() if k.upper().startswith("PREFECT_") and v is not None}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
-def profile_settings(profiles_path: str | None = None) -> dict[str, str]:
-    """The settings of the active Prefect profile (what ``prefect config set`` writes): profiles.toml
-    at ``profiles_path``, else ``PREFECT_PROFILES_PATH``, else under the Prefect home; the profile
-    ``PREFECT_PROFILE`` names or the file's active one. {} when there is none or it cannot be read."""
-    path = Path(profiles_path or os.environ.get("PREFECT_PROFILES_PATH") or prefect_home() / "profiles.toml")
-    data = read_toml(path.expanduser())
+def file_settings(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """The ``PREFECT_*`` settings of ``.env``, ``prefect.toml`` and ``pyproject.toml``'s
+    ``[tool.prefect]`` in ``cwd`` (default: the working directory), the first that holds a name
+    winning; ``.env`` names in any case, as Prefect reads them."""
+    return {name: value for name, (value, _) in file_settings_where(cwd).items()}
+
+
+def file_settings_where(cwd: str | os.PathLike[str] | None = None) -> dict[str, tuple[str, str]]:
+    """:func:`file_settings` as (value, the file that holds it)."""
+    here = Path(cwd or ".")
+    dotenv = {k.upper(): v for k, v in dotenv_lines(here / ".env").items() if k.upper().startswith("PREFECT_")}
+    toml = flat_names(read_toml(here / "prefect.toml"))
+    tool = read_toml(here / "pyproject.toml").get("tool", {})
+    pyproject = flat_names(tool.get("prefect", {}) if isinstance(tool, Mapping) else {})
+    found: dict[str, tuple[str, str]] = {}
+    for where, values in ((".env", dotenv), ("prefect.toml", toml), ("pyproject.toml [tool.prefect]", pyproject)):
+        for name, value in values.items():
+            found.setdefault(name, (value, where))
+    return found
+
+
+def profiles_path(cwd: str | os.PathLike[str] | None = None) -> Path:
+    """Where Prefect reads its profiles: $PREFECT_PROFILES_PATH, else ``PREFECT_PROFILES_PATH`` in
+    ``.env`` (exactly so written), else ``profiles_path`` in ``prefect.toml``, then in
+    ``pyproject.toml``'s ``[tool.prefect]``, else profiles.toml under $PREFECT_HOME or ~/.prefect
+    (a home set in a file does not move the profiles, in Prefect)."""
+    here = Path(cwd or ".")
+    tool = read_toml(here / "pyproject.toml").get("tool", {})
+    given = (
+        os.environ.get("PREFECT_PROFILES_PATH")
+        or dotenv_lines(here / ".env").get("PREFECT_PROFILES_PATH")
+        or read_toml(here / "prefect.toml").get("profiles_path")
+        or (tool.get("prefect", {}).get("profiles_path") if isinstance(tool, Mapping) else None)
+    )
+    if given:
+        return Path(str(given)).expanduser()
+    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser() / "profiles.toml"
+
+
+def profile_settings(path: Path | None = None) -> dict[str, str]:
+    """The settings of the active Prefect profile (what ``prefect config set`` writes): the profiles
+    file at ``path`` (default: :func:`profiles_path`), the profile ``PREFECT_PROFILE`` names or the
+    file's active one. {} when there is none or it cannot be read."""
+    data = read_toml(path or profiles_path())
     name = os.environ.get("PREFECT_PROFILE") or data.get("active")
     profile = data.get("profiles", {}).get(name) if name else None
     return {str(k): str(v) for k, v in profile.items()} if isinstance(profile, dict) else {}
@@ -78,25 +120,9 @@ def user_settings(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
 def user_settings_where(cwd: str | os.PathLike[str] | None = None) -> dict[str, tuple[str, str]]:
     """The ``PREFECT_*`` settings a user set outside the environment, by name, as (value, where):
     ``.env``, then ``prefect.toml``, then ``pyproject.toml``'s ``[tool.prefect]`` in ``cwd``
-    (default: the working directory), then the active profile (whose file any of those may name with
-    ``profiles_path``); the first that holds a name wins, as in Prefect."""
-    here = Path(cwd or ".")
-    dotenv = dotenv_settings(here / ".env")
-    toml = flat_names(read_toml(here / "prefect.toml"))
-    pyproject = flat_names(read_toml(here / "pyproject.toml").get("tool", {}).get("prefect", {}))
-    profiles_path = next(
-        (s["PREFECT_PROFILES_PATH"] for s in (dotenv, toml, pyproject) if "PREFECT_PROFILES_PATH" in s),
-        None,
-    )
-    if os.environ.get("PREFECT_PROFILES_PATH"):
-        profiles_path = None  # the environment's, read by profile_settings
-    found: dict[str, tuple[str, str]] = {}
-    for where, values in (
-        (".env", dotenv),
-        ("prefect.toml", toml),
-        ("pyproject.toml [tool.prefect]", pyproject),
-        ("the active Prefect profile", profile_settings(profiles_path)),
-    ):
-        for name, value in values.items():
-            found.setdefault(name, (value, where))
+    (default: the working directory), then the active profile; the first that holds a name wins,
+    as in Prefect."""
+    found = file_settings_where(cwd)
+    for name, value in profile_settings(profiles_path(cwd)).items():
+        found.setdefault(name, (value, "the active Prefect profile"))
     return found
