@@ -538,36 +538,35 @@ def test_item_keys_and_leaving_unsaved_edits_asks(demo: Path, browser):  # noqa:
 
 
 def test_leaving_while_a_save_is_on_its_way(demo: Path, browser):  # noqa: F811 - the fixture
-    """The reader saves and goes back to the grid before the reply (a slow network, here the page's
-    save request held until the test lets it go): the page does not ask to discard the edits, the
-    grid stays on screen when the reply comes, and a line under the header says how the save ended,
-    linking to the item. Once saved (version 2), once refused (another editor moved the same box
-    meanwhile: 409)."""
+    """The reader saves and moves on before the reply (a slow network, here the page's save request
+    held until the test lets it go): the page does not ask to discard the edits, the view they went
+    to stays on screen when the reply comes, and a line under the header says how the save ended,
+    naming and linking the item saved. Once saved (version 2) after opening another item, once
+    refused after going back to the grid (another editor moved the same box meanwhile: 409)."""
     from selenium.webdriver.common.by import By
 
     c = make_client(demo, token=TOKEN)
-    item = c.get(f"/items/{DS}/?limit=1").json()["items"][0]["id"]
+    item, other = [i["id"] for i in c.get(f"/items/{DS}/?limit=2").json()["items"]]
     port = free_port()
     proc = start_server(demo, port, token=TOKEN)
-    grid = f"#/d/{DS}"
     hold_saves = """
         const send = window.fetch;
         const held = new Promise((go) => { window.letSaveGo = go; });
         window.fetch = (url, opts, ...rest) => opts && opts.method === "POST" && String(url).endsWith("/edits")
           ? held.then(() => send(url, opts, ...rest)) : send(url, opts, ...rest);
         document.getElementById("ed-save").click();
-        location.hash = arguments[0];  // back to the grid at once
+        location.hash = arguments[0];  // on to another view at once
     """
     try:
         base = f"http://127.0.0.1:{port}"
-        for expected_version, conflict in ((2, False), (None, True)):
+        for to, conflict in ((f"#/d/{DS}/item/{other}", False), (f"#/d/{DS}", True)):
             _unlocked(browser, base, item)
             box = browser.execute_script("return ED.work[ED.bboxTable][0]")
             start = _grip(browser, box["id"], box["data"]["coords"])
             _drag(browser, start, (start[0] + 12, start[1] + 8))
             _wait(browser, lambda d: d.find_element(By.ID, "ed-save").is_enabled())
-            browser.execute_script(hold_saves, grid)  # an alert asking to discard would fail the next call
-            _wait(browser, lambda d: d.execute_script("return document.body.dataset.ready") == grid)
+            browser.execute_script(hold_saves, to)  # an alert asking to discard would fail the next call
+            _wait(browser, lambda d: d.execute_script("return document.body.dataset.ready") == to)
             if conflict:  # another editor moves the same box while this save is held
                 moved = {**box, "data": {**box["data"], "coords": [5.0, 5.0, 10.0, 10.0]}}
                 r = c.post(f"/items/{DS}/{item}/edits", json={"base_version": 2, "tables": {"bbox": {"update": [moved]}}}, headers=AUTH)
@@ -575,20 +574,19 @@ def test_leaving_while_a_save_is_on_its_way(demo: Path, browser):  # noqa: F811 
             assert not browser.find_element(By.ID, "notice").is_displayed()
             browser.execute_script("window.letSaveGo()")
             _wait(browser, lambda d: d.find_element(By.ID, "notice").is_displayed())
-            notice = browser.find_element(By.ID, "notice")
-            link = notice.find_element(By.TAG_NAME, "a").get_attribute("href")
+            line = browser.find_element(By.CSS_SELECTOR, "#notice p")
+            link = line.find_element(By.TAG_NAME, "a").get_attribute("href")
             assert link.endswith(f"#/d/{DS}/item/{item}"), link
             if conflict:
-                assert f"{DS} / {item}: not saved:" in notice.text and "nothing saved" in notice.text, notice.text
-                assert "error" in notice.get_attribute("class")
+                assert line.text.startswith(f"{DS} / {item}: not saved:") and "nothing saved" in line.text, line.text
+                assert line.get_attribute("class") == "error" and line.get_attribute("role") == "alert"
+                assert browser.find_elements(By.CSS_SELECTOR, "#grid .thumb"), "the save drew over the grid"
             else:
-                assert notice.text.startswith(f"{DS} / {item}: saved as version {expected_version}"), notice.text
-            assert browser.find_elements(By.CSS_SELECTOR, "#grid .thumb") and not browser.find_elements(By.ID, "ed-svg"), (
-                "the save drew over the grid"
-            )
-            assert browser.execute_script("return document.body.dataset.ready") == grid
-            notice.find_element(By.CSS_SELECTOR, "button.close").click()
-            assert not notice.is_displayed()
+                assert line.text.startswith(f"{DS} / {item}: saved as version 2"), line.text
+                assert browser.execute_script("return ED.id") == other, "the save drew over the item opened since"
+            assert browser.execute_script("return document.body.dataset.ready") == to
+            line.find_element(By.CSS_SELECTOR, "button.close").click()
+            assert not browser.find_element(By.ID, "notice").is_displayed()
         assert [v["dataset_version"] for v in c.get(f"/datasets/{DS}/versions").json()] == [1, 2, 3]
     finally:
         stop_server(proc)

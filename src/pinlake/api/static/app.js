@@ -257,13 +257,14 @@ function diffPanel(name, versions) {
   return el("div", {}, el("div", { class: "controls" }, el("label", {}, "from ", a), el("label", {}, "to ", b), el("button", { id: "diff-run", onclick: run }, "Compare")), out);
 }
 
-// a line under the header that stays across views until closed: how a save the reader left behind ended
+// lines under the header that stay across views until closed, one per message: how each save the
+// reader left behind ended (an error line is announced at once)
 function notify(text, href, kind = "ok") {
-  const bar = $("#notice");
-  bar.className = kind;
-  bar.replaceChildren(href ? el("a", { href }, text) : text, " ",
-    el("button", { class: "close", title: "close", "aria-label": "close", onclick: () => { bar.hidden = true; } }, "×"));
-  bar.hidden = false;
+  const line = el("p", { class: kind, role: kind === "error" ? "alert" : null });
+  // a link to the address on screen does not change it: read the view again instead
+  const link = el("a", { href, onclick: (e) => { if (location.hash === href) { e.preventDefault(); rerender(); } } }, text);
+  line.append(href ? link : text, " ", el("button", { class: "close", title: "close", "aria-label": "close", onclick: () => line.remove() }, "×"));
+  $("#notice").append(line);
 }
 
 let shownHash = location.hash; // the address of the latest view asked for (route() draws it)

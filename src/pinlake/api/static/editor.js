@@ -175,7 +175,7 @@ function renderItem() {
       el("button", { class: "edit-control", id: "ed-undo", disabled: ED.undo.length ? null : "", title: "undo (Ctrl+Z)", onclick: undo }, "Undo"),
       el("button", { class: "edit-control", id: "ed-redo", disabled: ED.redo.length ? null : "", title: "redo (Ctrl+Shift+Z)", onclick: redo }, "Redo"),
       el("input", { class: "edit-control", id: "ed-message", placeholder: "message for this version", size: "28", value: ED.message || "", oninput: (e) => { ED.message = e.target.value; } }),
-      el("button", { class: "edit-control primary", id: "ed-save", disabled: n ? null : "", title: "save as one new version (Ctrl+S)", onclick: save }, n ? `Save ${n} change${n > 1 ? "s" : ""}` : "Saved")] : []));
+      el("button", { class: "edit-control primary", id: "ed-save", disabled: n && !ED.saving ? null : "", title: "save as one new version (Ctrl+S)", onclick: save }, ED.saving ? "Saving…" : n ? `Save ${n} change${n > 1 ? "s" : ""}` : "Saved")] : []));
   const note = ED.params.toString() && pinQuery(ED.params).toString()
     ? el("p", { class: "muted", id: "ed-readonly" }, `Version ${ED.base}, read only. `, el("a", { href: itemHash(ED.name, ED.id) }, "open the latest version"))
     : (AUTH.enabled && !AUTH.ok ? el("p", { class: "muted", id: "ed-readonly" }, "Read only: enter the API token (top right) to edit.") : "");
@@ -268,7 +268,9 @@ function entityList() {
 // --- edits ---------------------------------------------------------------------------------------------------------
 function select(id) { ED.selected = id; renderItem(); }
 
+// while a save is on its way the item takes no edit (pan and zoom only): the reply reads the item again
 function setCategory(id, value) {
+  if (ED.saving) return;
   const e = rowById(ED.entityTable, id);
   value = value.trim();
   if (!e || e.data.category === value) return;
@@ -280,7 +282,7 @@ function setCategory(id, value) {
 }
 
 function deleteEntity(id) {
-  if (!id || !rowById(ED.entityTable, id)) return;
+  if (!id || ED.saving || !rowById(ED.entityTable, id)) return;
   snapshot();
   ED.work[ED.entityTable] = ED.work[ED.entityTable].filter((r) => r.id !== id);
   for (const [t, info] of Object.entries(ED.tables)) if (info.group === "annotations") ED.work[t] = (ED.work[t] || []).filter((a) => !(a.data.entity_ref && a.data.entity_ref.id === id));
@@ -308,33 +310,35 @@ function addBox(rect) {
   if (input) { input.focus(); input.select(); }
 }
 
+// why a save was refused, in the words the reader acts on
+function refusal(err) {
+  if (err.status === 401) return `${err.message} (enter the token again)`;
+  return `${err.message}${err.hint ? " — " + err.hint : ""}`;
+}
+
 async function save() {
   const { tables, n } = changes();
   if (!n || ED.saving) return; // one request per save: a second Ctrl+S while the first is on its way sends nothing
   if (viewOnScreen !== newestView) return; // app.js: the reader is on the way to another view
   const ed = ED; // this item's state: ED is another item's once the reader moves on
   ed.saving = true;
+  ed.sent = JSON.stringify(ed.work); // what this save holds: an edit made after it is not on its way
   const btn = $("#ed-save");
   if (btn) btn.disabled = true;
   const asked = newestView; // app.js: a view asked for while this saves (the reader moved on) is not drawn over
-  const where = `${ed.name} / ${ed.id}`;
   let out;
   try {
     out = await send("POST", `/items/${enc(ed.name)}/${enc(ed.id)}/edits`, { base_version: ed.base, message: ed.message || "", tables });
   } catch (err) {
     ed.saving = false;
-    if (superseded(asked)) { // the reader left: the page they are on says what became of the edits
-      notify(`${where}: not saved: ${err.message}${err.hint ? " — " + err.hint : ""}`, itemHash(ed.name, ed.id), "error");
-      return;
-    }
+    if (superseded(asked)) { leftBehind(ed, `not saved: ${refusal(err)}`, "error"); return; }
     if (err.status === 409) { ED.conflict = true; ED.conflictHint = err.hint || ""; ED.status = `Not saved: ${err.message}`; }
-    else if (err.status === 401) { ED.status = `Not saved: ${err.message} (enter the token again)`; }
-    else ED.status = `Not saved: ${err.message}${err.hint ? " — " + err.hint : ""}`;
+    else ED.status = `Not saved: ${refusal(err)}`;
     renderItem();
     return;
   }
   const msg = `saved as version ${out.dataset_version}`;
-  if (superseded(asked)) { notify(`${where}: ${msg}`, itemHash(ed.name, ed.id)); return; }
+  if (superseded(asked)) { leftBehind(ed, msg, "ok"); return; }
   const t = ticket();
   try {
     if (!(await showItem(ed.name, ed.id, new URLSearchParams(), t))) return;
@@ -345,6 +349,14 @@ async function save() {
     ED.status = `${msg}; reading it back failed: ${err.message}`;
   }
   renderItem();
+}
+
+// a save whose reply came after the reader moved on: the page they are on says how it ended; if they
+// came back to that item and changed nothing since, it is read again (it was read before the save landed)
+function leftBehind(ed, text, kind) {
+  notify(`${ed.name} / ${ed.id}: ${text}`, itemHash(ed.name, ed.id), kind);
+  const back = ED && ED !== ed && ED.name === ed.name && ED.id === ed.id && $("#ed-svg");
+  if (back && !changes().n && viewOnScreen === newestView) rerender();
 }
 
 function go(step) {
@@ -360,7 +372,8 @@ function go(step) {
 // true when no item with unsaved edits is shown, or the annotator agrees to drop them
 function leaveItem() {
   if (!ED || !$("#ed-svg") || ED.readOnly || ED.leaving) return true;
-  if (ED.saving) return true; // the edits are on their way: the page the reader goes to says how the save ended
+  // the edits are on their way (and none made since): the page the reader goes to says how the save ended
+  if (ED.saving && JSON.stringify(ED.work) === ED.sent) return true;
   return !changes().n || confirm("Discard the unsaved changes of this item?");
 }
 
@@ -398,7 +411,7 @@ function onWheel(ev) {
 function onDown(ev) {
   const p = toImage(ev);
   const t = ev.target;
-  if (ev.button === 1 || ev.button === 2 || ED.space || ED.tool === "pan" || ED.readOnly) { ED.drag = { kind: "pan", x: ev.clientX, y: ev.clientY, tx: ED.tx, ty: ED.ty }; ev.preventDefault(); return; }
+  if (ev.button === 1 || ev.button === 2 || ED.space || ED.tool === "pan" || ED.readOnly || ED.saving) { ED.drag = { kind: "pan", x: ev.clientX, y: ev.clientY, tx: ED.tx, ty: ED.ty }; ev.preventDefault(); return; }
   if (ED.tool === "draw") { ED.drag = { kind: "draw", p0: [clamp(p[0], 0, ED.W), clamp(p[1], 0, ED.H)], p }; ev.preventDefault(); return; }
   const id = t.getAttribute && t.getAttribute("data-id"), table = t.getAttribute && t.getAttribute("data-table");
   if (t.classList.contains("handle")) {
@@ -475,8 +488,8 @@ document.addEventListener("keydown", (ev) => {
   const mod = ev.ctrlKey || ev.metaKey;
   if (mod && ev.key.toLowerCase() === "s" && !ED.readOnly) { ev.preventDefault(); save(); return; }
   if (typing) return;
-  if (mod && ev.key.toLowerCase() === "z" && !ED.readOnly) { ev.preventDefault(); (ev.shiftKey ? redo : undo)(); return; }
-  if (mod && ev.key.toLowerCase() === "y" && !ED.readOnly) { ev.preventDefault(); redo(); return; }
+  if (mod && ev.key.toLowerCase() === "z" && !ED.readOnly && !ED.saving) { ev.preventDefault(); (ev.shiftKey ? redo : undo)(); return; }
+  if (mod && ev.key.toLowerCase() === "y" && !ED.readOnly && !ED.saving) { ev.preventDefault(); redo(); return; }
   if (mod) return;
   const key = ev.key;
   if (key === "ArrowRight" || key === "n") go(1);
