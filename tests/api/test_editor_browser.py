@@ -566,7 +566,7 @@ def test_leaving_while_a_save_is_on_its_way(demo: Path, browser):  # noqa: F811 
             _drag(browser, start, (start[0] + 12, start[1] + 8))
             _wait(browser, lambda d: d.find_element(By.ID, "ed-save").is_enabled())
             browser.execute_script(hold_saves, to)  # an alert asking to discard would fail the next call
-            _wait(browser, lambda d: d.execute_script("return document.body.dataset.ready") == to)
+            _wait(browser, lambda d, to=to: d.execute_script("return document.body.dataset.ready") == to)
             if conflict:  # another editor moves the same box while this save is held
                 moved = {**box, "data": {**box["data"], "coords": [5.0, 5.0, 10.0, 10.0]}}
                 r = c.post(f"/items/{DS}/{item}/edits", json={"base_version": 2, "tables": {"bbox": {"update": [moved]}}}, headers=AUTH)
