@@ -63,8 +63,17 @@ _register = register_commands  # the earlier name, kept for callers that still u
 
 
 def main() -> None:
-    register_commands()
-    app()
+    import signal
+    import sys
+
+    from pinlake.util import interrupt
+
+    interrupt.install(signal.SIGINT)  # Ctrl-C is noted too, whatever an engine makes of it
+    try:
+        register_commands()
+        app()
+    except KeyboardInterrupt:  # one that came outside a command (its import, the framework's own handling)
+        sys.exit(130)
 
 
 __all__ = ["app", "main", "register_commands"]

@@ -136,12 +136,14 @@ def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            out = fn(*args, **kwargs)
         except PinlakeError as exc:
+            interrupted_exit()
             _report(exc)
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:
+            interrupted_exit()  # an interrupt an engine turned into its own error (DuckDB: "Query interrupted")
             if type(exc).__module__.split(".")[0] in ("typer", "click"):  # usage errors: the CLI framework reports them
                 raise
             from pinlake.storage import lance_storage_error  # lazy: CLI startup
@@ -154,8 +156,19 @@ def handle_errors(fn: F) -> F:
             if mapped is None and verbose_requested(kwargs):
                 raise
             _report(mapped or unexpected(exc))
+        interrupted_exit()  # an interrupt swallowed on the way (a library that caught it as it imported)
+        return out
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature at run time
+
+
+def interrupted_exit() -> None:
+    """Exit 130, as for Ctrl-C, if an interrupt was requested in this process
+    (:mod:`pinlake.util.interrupt`): what the command finished is kept, as after any interrupt."""
+    from pinlake.util import interrupt
+
+    if interrupt.requested():
+        raise typer.Exit(130)
 
 
 #: the Rust source locations Lance appends to its errors (``, /home/runner/work/lance/…/sql.rs:109:22``)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
+from pinlake.util import interrupt
 
 if TYPE_CHECKING:  # pragma: no cover
     from pinlake.integrations.prefect import TemporaryServer
@@ -43,7 +44,7 @@ def demo(
         if not use_server(None):  # a live server, from the environment or a settings file, is put in PREFECT_API_URL
             server = TemporaryServer()
     # SIGTERM (kill, timeout, docker stop) stops like Ctrl-C, so the temporary server is stopped too
-    on_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler) if server is not None else None
+    on_sigterm = signal.signal(signal.SIGTERM, interrupt.on_interrupt) if server is not None else None
     try:
         if server is not None:
             server.start()  # now: it comes up while the folder is built and the flows load
@@ -57,6 +58,7 @@ def demo(
 def run_and_show(lib: Path, assets: Path, registry: Path | None, flows: bool, verbose: bool, server: TemporaryServer | None) -> None:
     from pinlake.demo.run import run_demo  # lazy: CLI startup
 
+    interrupt.check()  # each step starts only if no interrupt was swallowed before it (an import's)
     result = run_demo(lib, assets)
     ds = result.dataset
     console.print(f"[green]Folder dataset[/] {ds.name} version {ds.version}: {ds.num_items} items, splits {ds.splits()}")
@@ -72,6 +74,7 @@ def run_and_show(lib: Path, assets: Path, registry: Path | None, flows: bool, ve
     reg = str(resolve_registry(registry))
     with quiet_flows(verbose):
         from flows.demo import demo as demo_flow  # lazy: CLI startup
+    interrupt.check()
     if server is not None:
         server.wait()
     # a failed run is one Error line with its hint; --verbose shows Prefect's traceback and the run's address

@@ -9,6 +9,7 @@ import typer
 
 from pinlake.cli.app import LibraryOption, app, console, handle_errors, library_path
 from pinlake.integrations.prefect import load_prefect, point_prefect_at, resolve_registry
+from pinlake.util import interrupt
 from pinlake.util.prefect_profile import prefect_home
 
 
@@ -35,7 +36,7 @@ def up(
     load_prefect()  # a PREFECT_* setting Prefect refuses (the server would too): one line, before the server starts
     reg = str(resolve_registry(registry))
     # SIGTERM (systemd, docker stop, kill) stops like Ctrl-C, so the server below is stopped too
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt.on_interrupt)
     proc, url = start_server(home, port)
     try:  # from here on a SIGTERM (KeyboardInterrupt) stops the server: nothing may run between the start and the try
         point_prefect_at(url)
