@@ -39,20 +39,13 @@ def resolve_registry(registry: str | os.PathLike[str] | None = None) -> Path:
     raise NotFoundError("no recipes/datasets.yaml found", hint="Run from the repository root or pass --registry PATH.")
 
 
-def _profile_api_url() -> str | None:
-    """PREFECT_API_URL as Prefect reads it below the environment: ``.env``, ``prefect.toml``,
-    ``pyproject.toml`` or the active profile (``prefect config set PREFECT_API_URL=…`` writes it
-    there); None when there is none."""
-    return user_settings().get("PREFECT_API_URL") or None
-
-
 def configured_server() -> str | None:
     """The Prefect API of the configured server: $PREFECT_API_URL, else the one Prefect reads below the
     environment (``.env``, ``prefect.toml``, ``pyproject.toml``, the active profile); None: no server.
     An empty $PREFECT_API_URL is no server, as in Prefect, whatever the files say."""
     if "PREFECT_API_URL" in os.environ:
         return os.environ["PREFECT_API_URL"] or None
-    return _profile_api_url()
+    return user_settings().get("PREFECT_API_URL") or None
 
 
 def use_server(mode: str | None) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def prefect_home() -> Path:
@@ -62,6 +62,23 @@ def dotenv_lines(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
+class SettingsFiles(NamedTuple):
+    """The three settings files of a working directory, each read once: ``.env``'s lines as written,
+    ``prefect.toml``'s data and ``pyproject.toml``'s ``[tool.prefect]`` table ({} when absent)."""
+
+    dotenv: dict[str, str]
+    toml: dict[str, Any]
+    pyproject: Mapping[str, Any]
+
+
+def read_files(cwd: str | os.PathLike[str] | None = None) -> SettingsFiles:
+    """:class:`SettingsFiles` of ``cwd`` (default: the working directory)."""
+    here = Path(cwd or ".")
+    tool = read_toml(here / "pyproject.toml").get("tool", {})
+    table = tool.get("prefect", {}) if isinstance(tool, Mapping) else {}
+    return SettingsFiles(dotenv_lines(here / ".env"), read_toml(here / "prefect.toml"), table if isinstance(table, Mapping) else {})
+
+
 def file_settings(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """The ``PREFECT_*`` settings of ``.env``, ``prefect.toml`` and ``pyproject.toml``'s
     ``[tool.prefect]`` in ``cwd`` (default: the working directory), the first that holds a name
@@ -69,33 +86,30 @@ def file_settings(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
     return {name: value for name, (value, _) in file_settings_where(cwd).items()}
 
 
-def file_settings_where(cwd: str | os.PathLike[str] | None = None) -> dict[str, tuple[str, str]]:
-    """:func:`file_settings` as (value, the file that holds it)."""
-    here = Path(cwd or ".")
-    dotenv = {k.upper(): v for k, v in dotenv_lines(here / ".env").items() if k.upper().startswith("PREFECT_")}
-    toml = flat_names(read_toml(here / "prefect.toml"))
-    tool = read_toml(here / "pyproject.toml").get("tool", {})
-    pyproject = flat_names(tool.get("prefect", {}) if isinstance(tool, Mapping) else {})
+def file_settings_where(cwd: str | os.PathLike[str] | None = None, files: SettingsFiles | None = None) -> dict[str, tuple[str, str]]:
+    """:func:`file_settings` as (value, the file that holds it); ``files``: those already read."""
+    files = files or read_files(cwd)
+    dotenv = {k.upper(): v for k, v in files.dotenv.items() if k.upper().startswith("PREFECT_")}
     found: dict[str, tuple[str, str]] = {}
-    for where, values in ((".env", dotenv), ("prefect.toml", toml), ("pyproject.toml [tool.prefect]", pyproject)):
+    for where, values in (
+        (".env", dotenv),
+        ("prefect.toml", flat_names(files.toml)),
+        ("pyproject.toml [tool.prefect]", flat_names(files.pyproject)),
+    ):
         for name, value in values.items():
             found.setdefault(name, (value, where))
     return found
 
 
-def profiles_path(cwd: str | os.PathLike[str] | None = None) -> Path:
+def profiles_path(cwd: str | os.PathLike[str] | None = None, files: SettingsFiles | None = None) -> Path:
     """Where Prefect reads its profiles: $PREFECT_PROFILES_PATH, else ``PREFECT_PROFILES_PATH`` in
     ``.env`` (exactly so written), else ``profiles_path`` in ``prefect.toml``, then in
     ``pyproject.toml``'s ``[tool.prefect]``, else profiles.toml under $PREFECT_HOME or ~/.prefect
-    (a home set in a file does not move the profiles, in Prefect)."""
-    here = Path(cwd or ".")
-    tool = read_toml(here / "pyproject.toml").get("tool", {})
-    given = (
-        os.environ.get("PREFECT_PROFILES_PATH")
-        or dotenv_lines(here / ".env").get("PREFECT_PROFILES_PATH")
-        or read_toml(here / "prefect.toml").get("profiles_path")
-        or (tool.get("prefect", {}).get("profiles_path") if isinstance(tool, Mapping) else None)
-    )
+    (a home set in a file does not move the profiles, in Prefect); ``files``: those already read."""
+    if given := os.environ.get("PREFECT_PROFILES_PATH"):
+        return Path(given).expanduser()
+    files = files or read_files(cwd)
+    given = files.dotenv.get("PREFECT_PROFILES_PATH") or files.toml.get("profiles_path") or files.pyproject.get("profiles_path")
     if given:
         return Path(str(given)).expanduser()
     return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser() / "profiles.toml"
@@ -122,7 +136,8 @@ def user_settings_where(cwd: str | os.PathLike[str] | None = None) -> dict[str, 
     ``.env``, then ``prefect.toml``, then ``pyproject.toml``'s ``[tool.prefect]`` in ``cwd``
     (default: the working directory), then the active profile; the first that holds a name wins,
     as in Prefect."""
-    found = file_settings_where(cwd)
-    for name, value in profile_settings(profiles_path(cwd)).items():
+    files = read_files(cwd)
+    found = file_settings_where(files=files)
+    for name, value in profile_settings(profiles_path(files=files)).items():
         found.setdefault(name, (value, "the active Prefect profile"))
     return found
